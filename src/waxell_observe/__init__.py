@@ -1,0 +1,36 @@
+"""waxell-observe: observability and governance for AI agents.
+
+Start with :func:`init` for zero-code capture, name runs with ``@observe``, and use
+:class:`WaxellContext` for explicit control of a run's lifecycle. Runs go to an embedded
+store (``~/.waxell/observe.db``) unless a control plane ``api_url`` is configured.
+"""
+
+from __future__ import annotations
+
+from waxell_observe.client import WaxellObserveClient
+from waxell_observe.config import ObserveConfig
+from waxell_observe.context import WaxellContext
+from waxell_observe.current import get_context, get_current_context
+from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.errors import PolicyViolationError, PromptGuardError
+from waxell_observe.governance.results import PolicyCheckResult
+from waxell_observe.lifecycle import flush, shutdown
+from waxell_observe.plugins import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "WaxellContext",
+    "WaxellObserveClient",
+    "ObserveConfig",
+    "PolicyCheckResult",
+    "PolicyViolationError",
+    "PromptGuardError",
+    "DeliveryReport",
+    "hookimpl",
+    "flush",
+    "shutdown",
+    "get_context",
+    "get_current_context",
+]

@@ -1,0 +1,257 @@
+"""Configuration: one typed object, resolved from arguments, then the environment, then a file.
+
+Resolution order for every setting: an explicit argument (``init(...)``,
+``WaxellObserveClient.configure(...)``), then ``WAXELL_*`` environment variables, then the
+``[default]`` profile of ``~/.waxell/config`` (INI; keys ``api_url``, ``api_key``, ``debug``,
+``capture_content``, ``db``), then the built-in default.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+from waxell_observe.errors import ConfigurationError
+
+__all__ = [
+    "ObserveConfig",
+    "get_config",
+    "set_config",
+    "resolve_config",
+    "is_enabled",
+    "default_db_path",
+    "parse_bool",
+]
+
+logger = logging.getLogger("waxell_observe")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_PROMPT_GUARD_ACTIONS = ("block", "warn", "redact")
+
+
+def parse_bool(value: Any, *, name: str) -> bool:
+    """Parse a boolean setting (``1/true/yes/on`` or ``0/false/no/off``, any case)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}: expected a boolean (true/false/1/0/yes/no), got {value!r}")
+
+
+def default_db_path() -> Path:
+    """``~/.waxell/observe.db``: where the embedded store lives unless ``WAXELL_DB`` says otherwise."""
+    return Path.home() / ".waxell" / "observe.db"
+
+
+def config_file_path() -> Path:
+    return Path(os.environ.get("WAXELL_CONFIG_FILE") or Path.home() / ".waxell" / "config")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObserveConfig:
+    """The SDK's settings. Immutable: derive a changed copy with :meth:`replace`."""
+
+    api_url: str = ""
+    """Control plane base URL. Empty: embedded mode (runs go to the local store)."""
+    api_key: str = ""
+    """Key sent as ``X-Wax-Key``. May be empty for a local-mode server."""
+    db: str = ""
+    """Embedded store: a file path or a SQLAlchemy URL. Empty: ``~/.waxell/observe.db``."""
+    capture_content: bool = False
+    """Store full prompts/responses. Off: previews only."""
+    debug: bool = False
+    """Log every record at DEBUG level and echo runs to the console."""
+    enabled: bool = True
+    """``WAXELL_OBSERVE=false`` turns the whole SDK into pass-throughs."""
+    preview_chars: int = 500
+    """Length at which previews (prompts, responses, messages) are cut when content capture is off."""
+    policy_timeout: float = 1.5
+    """Seconds a remote policy check may take on the agent's thread."""
+    policy_fail_closed: bool = False
+    """Block (instead of allow) when a remote policy check cannot be answered."""
+    instrument: tuple[str, ...] | None = None
+    """Libraries to instrument at ``init()``; ``None``: every installed one."""
+    prompt_guard: bool = False
+    prompt_guard_action: str = "block"
+    prompt_guard_server: bool = False
+    otlp_endpoint: str = ""
+    resource_attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    max_queue: int = 100_000
+    """Records the background worker holds before it starts dropping (and counting) them."""
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Options this version does not know, kept for plugins."""
+
+    def __post_init__(self) -> None:
+        if self.api_url and not self.api_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"api_url must start with http:// or https://, got {self.api_url!r}")
+        if self.prompt_guard_action not in _PROMPT_GUARD_ACTIONS:
+            raise ConfigurationError(
+                f"prompt_guard_action must be one of {', '.join(_PROMPT_GUARD_ACTIONS)}, "
+                f"got {self.prompt_guard_action!r}"
+            )
+        if self.preview_chars < 0:
+            raise ConfigurationError(f"preview_chars must be >= 0, got {self.preview_chars}")
+        if self.max_queue < 1:
+            raise ConfigurationError(f"max_queue must be >= 1, got {self.max_queue}")
+        if self.policy_timeout <= 0:
+            raise ConfigurationError(f"policy_timeout must be > 0, got {self.policy_timeout}")
+
+    @property
+    def mode(self) -> str:
+        """``"remote"`` when a control plane URL is set, else ``"embedded"``."""
+        return "remote" if self.api_url else "embedded"
+
+    @property
+    def db_url(self) -> str:
+        """The embedded store as a SQLAlchemy URL."""
+        return db_url_from(self.db)
+
+    def replace(self, **changes: Any) -> ObserveConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def db_url_from(db: str) -> str:
+    """A store location (empty, a path, or a URL) as a SQLAlchemy URL."""
+    if not db:
+        return f"sqlite:///{default_db_path()}"
+    if "://" in db:
+        if db.startswith("postgres://"):
+            db = "postgresql://" + db[len("postgres://") :]
+        if db.startswith("postgresql://"):
+            return "postgresql+psycopg://" + db[len("postgresql://") :]
+        return db
+    return f"sqlite:///{Path(db).expanduser().absolute()}"
+
+
+_ENV: dict[str, tuple[str, ...]] = {
+    "api_url": ("WAXELL_API_URL",),
+    "api_key": ("WAXELL_API_KEY",),
+    "db": ("WAXELL_DB",),
+    "capture_content": ("WAXELL_CAPTURE_CONTENT",),
+    "debug": ("WAXELL_DEBUG",),
+    "enabled": ("WAXELL_OBSERVE",),
+    "preview_chars": ("WAXELL_PREVIEW_CHARS",),
+    "policy_timeout": ("WAXELL_POLICY_TIMEOUT",),
+    "policy_fail_closed": ("WAXELL_POLICY_FAIL_CLOSED",),
+    "prompt_guard": ("WAXELL_PROMPT_GUARD",),
+    "prompt_guard_action": ("WAXELL_PROMPT_GUARD_ACTION",),
+    "otlp_endpoint": ("WAXELL_OTLP_ENDPOINT",),
+    "max_queue": ("WAXELL_MAX_QUEUE",),
+}
+_FILE_KEYS = ("api_url", "api_key", "debug", "capture_content", "db")
+_FIELDS = {f.name: f for f in dataclasses.fields(ObserveConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = _FIELDS[name].default
+    if isinstance(default, bool):
+        return parse_bool(value, name=name)
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{name}: expected an integer, got {value!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{name}: expected a number, got {value!r}") from None
+    if name == "instrument" and value is not None:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return tuple(value)
+    if name == "prompt_guard_action" and isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+def _read_file() -> dict[str, str]:
+    path = config_file_path()
+    if not path.is_file():
+        return {}
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
+        logger.warning("waxell-observe: ignoring unreadable config file %s: %s", path, exc)
+        return {}
+    if not parser.has_section("default"):
+        return {}
+    return {k: v for k, v in parser.items("default") if k in _FILE_KEYS}
+
+
+def _set_lenient(values: dict[str, Any], name: str, raw: str, *, source: str) -> None:
+    """Environment and file values never break the agent: a bad one is logged and ignored."""
+    try:
+        values[name] = _coerce(name, raw)
+    except ConfigurationError as exc:
+        logger.warning("waxell-observe: ignoring %s from %s: %s", name, source, exc)
+
+
+def resolve_config(**arguments: Any) -> ObserveConfig:
+    """Build a configuration from ``arguments`` (``None``/empty values fall through), env and file.
+
+    Unknown keyword arguments are kept in ``extra`` for plugins.
+    """
+    file_values = _read_file()
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(arguments.pop("extra", None) or {})
+    for name, value in arguments.items():
+        if name not in _FIELDS:
+            extra[name] = value
+            continue
+        if value is None or (isinstance(value, str) and value == "" and name in _FILE_KEYS):
+            continue
+        values[name] = _coerce(name, value)
+    for name, env_names in _ENV.items():
+        if name in values:
+            continue
+        for env_name in env_names:
+            raw = os.environ.get(env_name)
+            if raw:
+                _set_lenient(values, name, raw, source=env_name)
+                break
+    if "otlp_endpoint" not in values and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        values["otlp_endpoint"] = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    for name, raw in file_values.items():
+        if name not in values:
+            _set_lenient(values, name, raw, source=str(config_file_path()))
+    if extra:
+        values["extra"] = extra
+    return ObserveConfig(**values)
+
+
+_lock = threading.Lock()
+_current: ObserveConfig | None = None
+
+
+def get_config() -> ObserveConfig:
+    """The process's configuration (resolved from env and file on first use)."""
+    config = _current
+    if config is None:
+        with _lock:
+            if _current is None:
+                set_config(resolve_config())
+            config = _current
+    assert config is not None
+    return config
+
+
+def set_config(config: ObserveConfig | None) -> None:
+    """Replace the process's configuration (``None``: resolve again from env on next use)."""
+    global _current
+    _current = config
+
+
+def is_enabled() -> bool:
+    """False when ``WAXELL_OBSERVE`` turned the SDK off."""
+    return get_config().enabled

@@ -1,0 +1,1 @@
+"""Background delivery: bounded queues drained by worker threads, with reports."""

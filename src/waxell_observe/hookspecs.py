@@ -1,0 +1,130 @@
+"""The hook specifications of waxell-observe: the whole contract between core and plugins.
+
+Sources (contexts, decorators, integrations) create records on the current run; the run
+announces them through these hooks; plugins deliver them (sinks), decide on them
+(policy engines) or add sources (integrations). Built-in sinks and integrations are
+plugins registered through the ``waxell_observe`` entry-point group, exactly like a
+third-party plugin.
+
+Every hook is called with keyword arguments; an implementation may accept any subset of
+them. A hook implementation that raises is logged and isolated: the agent never sees the
+exception and the other plugins still run. Implementations are called on the agent's
+thread: they must not block (queue work to a background worker instead), except
+``on_policy_check``, ``on_run_flush``, ``on_flush`` and ``on_shutdown``.
+
+Every hook below has a docstring; ``tests/unit/test_hookspecs.py`` fails when one does not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from waxell_observe.config import ObserveConfig
+    from waxell_observe.delivery.report import DeliveryReport
+    from waxell_observe.governance.results import PolicyCheckResult
+    from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
+    from waxell_observe.run import Run
+
+PROJECT_NAME = "waxell_observe"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def on_configure(config: ObserveConfig) -> None:
+    """The configuration was set (by ``init()``, ``WaxellObserveClient.configure`` or on
+    first use). Plugins read their settings from ``config`` (unknown ``init()`` options are in
+    ``config.extra``). Called again whenever the configuration changes."""
+
+
+@hookspec
+def on_instrument(config: ObserveConfig, libraries: frozenset[str] | None) -> list[str] | None:
+    """``init()`` asks integrations to instrument their library.
+
+    ``libraries`` is ``None`` for "every installed library" or the set of names given in
+    ``init(instrument=[...])``. An integration instruments its library only when the name
+    it answers to is requested (or ``libraries`` is ``None``) and the library is installed;
+    it must be idempotent and must work whether the library was imported before or after.
+    Return the names of what was instrumented (or ``None``)."""
+
+
+@hookspec
+def on_uninstrument(libraries: frozenset[str] | None) -> list[str] | None:
+    """Undo ``on_instrument`` for ``libraries`` (``None``: all). Return what was undone."""
+
+
+@hookspec
+def on_run_start(run: Run) -> None:
+    """A run started (after a passing pre-execution policy check). ``run.run_id`` is final."""
+
+
+@hookspec
+def on_llm_call(run: Run, call: LLMCallRecord) -> None:
+    """An LLM call was recorded on ``run``; the run's totals already include it."""
+
+
+@hookspec
+def on_step(run: Run, step: StepRecord) -> None:
+    """A step was recorded on ``run`` (``step.position`` counts 1, 2, ... per run)."""
+
+
+@hookspec
+def on_span(run: Run, span: SpanRecord) -> None:
+    """A span was recorded on ``run``: a tool call, retrieval, decision, reasoning step,
+    retry, policy evaluation, user message / agent response (``io``), or a framework span
+    from an integration (``llm``, ``chain``, ``agent``, ``custom``)."""
+
+
+@hookspec
+def on_score(run: Run, score: ScoreRecord) -> None:
+    """A score was recorded on ``run``."""
+
+
+@hookspec
+def on_run_flush(run: Run) -> PolicyCheckResult | None:
+    """Mid-execution governance asks sinks to deliver ``run``'s buffered records now.
+
+    May block (the user asked for it with ``mid_execution_governance=True``). A sink whose
+    destination answers with a governance decision (the control plane's ingest replies)
+    returns it as a :class:`PolicyCheckResult`; the strictest answer wins."""
+
+
+@hookspec
+def on_run_end(run: Run) -> None:
+    """The run completed: ``status``, ``result``, ``error``, ``ended_at``, the final tags,
+    metadata and conversation state are set, and ``run.governance`` holds the
+    post-execution policy outcome (or ``None``)."""
+
+
+@hookspec
+def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | None:
+    """Decide on ``run`` at ``phase`` (``pre_execution``, ``mid_execution``,
+    ``post_execution``) and ``surface`` (``run.start``, ``step.mid``, ``run.complete``, ...).
+
+    Every plugin may answer (a local engine, a control plane, a third party); ``None``
+    means "no opinion". The strictest answer wins (allow < warn < redact < retry <
+    throttle < block), so no plugin can shadow another's block. At ``pre_execution`` the run
+    has not started: it has an id but no sink has seen it."""
+
+
+@hookspec
+def on_flush(timeout: float | None) -> DeliveryReport | None:
+    """Deliver everything recorded so far, waiting at most ``timeout`` seconds (``None``:
+    until done). Return what was delivered and what was dropped."""
+
+
+@hookspec
+def on_shutdown(timeout: float | None) -> DeliveryReport | None:
+    """Flush (as ``on_flush``), then stop background workers. Called by
+    ``waxell_observe.shutdown()`` and at interpreter exit."""
+
+
+HOOK_NAMES: tuple[str, ...] = tuple(
+    name for name, value in dict(globals()).items() if name.startswith("on_") and callable(value)
+)
+
+__all__ = ["hookspec", "PROJECT_NAME", "HOOK_NAMES", *HOOK_NAMES]
+

@@ -1,0 +1,54 @@
+"""Asking every policy plugin about a run, and merging the answers (the strictest wins)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from waxell_observe.governance.results import PolicyCheckResult, strictest
+from waxell_observe.plugins import plugin_manager
+
+if TYPE_CHECKING:
+    from waxell_observe.run import Run
+
+__all__ = ["check", "acheck", "flush_run", "PHASES"]
+
+logger = logging.getLogger("waxell_observe")
+
+PHASES = ("pre_execution", "mid_execution", "post_execution")
+
+IO_BOUND_ATTRIBUTE = "waxell_policy_check_does_io"
+"""A plugin that sets this attribute to True (its ``on_policy_check`` waits on the network)
+is called from a worker thread in async contexts, so the event loop is not blocked."""
+
+
+def check(run: Run, phase: str, surface: str) -> PolicyCheckResult:
+    """Ask every ``on_policy_check`` implementation about ``run``; the strictest answer wins."""
+    answers = plugin_manager().hook.on_policy_check(run=run, phase=phase, surface=surface)
+    return _merge(answers, phase)
+
+
+async def acheck(run: Run, phase: str, surface: str) -> PolicyCheckResult:
+    """:func:`check` for async code: network-bound deciders run in a thread."""
+    hook = plugin_manager().hook.on_policy_check
+    if any(getattr(impl.plugin, IO_BOUND_ATTRIBUTE, False) for impl in hook.get_hookimpls()):
+        return await asyncio.to_thread(check, run, phase, surface)
+    return _merge(hook(run=run, phase=phase, surface=surface), phase)
+
+
+def flush_run(run: Run) -> PolicyCheckResult:
+    """Ask sinks to deliver ``run``'s buffered records now; merge any governance they return."""
+    answers = plugin_manager().hook.on_run_flush(run=run)
+    return _merge(answers, "mid_execution")
+
+
+def _merge(answers: list[PolicyCheckResult | None], phase: str) -> PolicyCheckResult:
+    results = [answer for answer in answers if isinstance(answer, PolicyCheckResult)]
+    if not results:
+        return PolicyCheckResult("allow")
+    merged = results[0] if len(results) == 1 else strictest(results)
+    for evaluation in merged.evaluations:
+        if not evaluation.phase:
+            evaluation.phase = phase
+    return merged

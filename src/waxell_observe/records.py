@@ -1,0 +1,94 @@
+"""The records a run is made of: LLM calls, steps, spans and scores.
+
+Light, slotted objects created on the agent's thread and handed, unchanged, to every
+sink. Their values are already JSON-safe copies (see :mod:`waxell_observe.serialize`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["new_id", "LLMCallRecord", "StepRecord", "SpanRecord", "ScoreRecord", "SPAN_KINDS"]
+
+SPAN_KINDS = frozenset(
+    {"tool", "retrieval", "decision", "reasoning", "retry", "policy", "io", "llm", "chain", "agent", "custom"}
+)
+"""Span kinds. The first seven are recorded by the API of record; the rest by integrations."""
+
+
+def new_id() -> str:
+    """A random 32-hex-character id (the format of run and record ids)."""
+    return os.urandom(16).hex()
+
+
+@dataclass(slots=True)
+class LLMCallRecord:
+    """One call to a language model (or an embedding model)."""
+
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    provider: str = ""
+    task: str = ""
+    prompt_preview: str = ""
+    response_preview: str = ""
+    duration_ms: float | None = None
+    status: str = "ok"
+    error_type: str = ""
+    error_message: str = ""
+    started_at: float = 0.0
+    position: int = 0
+    id: str = field(default_factory=new_id)
+    parent_span_id: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """Extras: cached/reasoning tokens, time to first token, finish reason, messages (with
+    ``capture_content``), request parameters, ``partial`` for abandoned streams, ..."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """A named execution step, numbered 1, 2, ... in the order of recording."""
+
+    name: str
+    position: int
+    output: dict[str, Any] | None = None
+    started_at: float = 0.0
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """A behaviour of the agent: a tool call, retrieval, decision, reasoning step, retry,
+    policy evaluation or message (``io``) — or a framework span recorded by an integration."""
+
+    kind: str
+    name: str
+    status: str = "ok"
+    duration_ms: float | None = None
+    started_at: float = 0.0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    input: Any = None
+    output: Any = None
+    position: int = 0
+    id: str = field(default_factory=new_id)
+    parent_span_id: str = ""
+    error: str = ""
+
+
+@dataclass(slots=True)
+class ScoreRecord:
+    """A quality score or feedback value; ``value`` keeps the type it was recorded with."""
+
+    name: str
+    value: float | str | bool
+    data_type: str = "numeric"
+    comment: str = ""
+    created_at: float = 0.0
+    id: str = field(default_factory=new_id)

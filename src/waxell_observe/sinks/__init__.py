@@ -1,0 +1,1 @@
+"""Built-in sinks. Each is a plugin registered through the ``waxell_observe`` entry points."""

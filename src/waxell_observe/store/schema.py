@@ -1,0 +1,163 @@
+"""Tables of the store (SQLAlchemy Core). Times are UNIX epoch seconds (float, UTC)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = String(64)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", Id, primary_key=True),
+    Column("agent_name", String(256), nullable=False),
+    Column("workflow_name", String(256), nullable=False, default="default"),
+    Column("status", String(16), nullable=False, default="running"),
+    Column("error", Text, nullable=False, default=""),
+    Column("error_type", String(256), nullable=False, default=""),
+    Column("traceback", Text, nullable=False, default=""),
+    Column("session_id", String(256), nullable=False, default=""),
+    Column("user_id", String(256), nullable=False, default=""),
+    Column("user_group", String(256), nullable=False, default=""),
+    Column("parent_run_id", Id, nullable=False, default=""),
+    Column("root_run_id", Id, nullable=False, default=""),
+    Column("trace_id", String(64), nullable=False, default=""),
+    Column("interaction_mode", String(16), nullable=False, default="autonomous"),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("inputs", Json, nullable=False, default=dict),
+    Column("metadata", Json, nullable=False, default=dict),
+    Column("tags", Json, nullable=False, default=dict),
+    Column("result", Json, nullable=False, default=dict),
+    Column("conversation", Json, nullable=False, default=dict),
+    Column("governance", Json, nullable=False, default=dict),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("total_cost", Float, nullable=False, default=0.0),
+    Column("llm_call_count", Integer, nullable=False, default=0),
+    Column("step_count", Integer, nullable=False, default=0),
+    Column("span_count", Integer, nullable=False, default=0),
+    Column("auto_collected", Boolean, nullable=False, default=False),
+    Column("source", String(32), nullable=False, default="sdk"),
+    Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_agent_started", "agent_name", "started_at"),
+    Index("ix_runs_session", "session_id", "started_at"),
+    Index("ix_runs_user", "user_id", "started_at"),
+    Index("ix_runs_status_started", "status", "started_at"),
+    Index("ix_runs_parent", "parent_run_id"),
+)
+
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_id", Id, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Column("model", String(256), nullable=False),
+    Column("provider", String(64), nullable=False, default=""),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("task", String(256), nullable=False, default=""),
+    Column("prompt_preview", Text, nullable=False, default=""),
+    Column("response_preview", Text, nullable=False, default=""),
+    Column("prompt_hash", String(128), nullable=False, default=""),
+    Column("duration_ms", Float, nullable=True),
+    Column("status", String(16), nullable=False, default="ok"),
+    Column("error_type", String(256), nullable=False, default=""),
+    Column("error_message", Text, nullable=False, default=""),
+    Column("started_at", Float, nullable=False, default=0.0),
+    Column("parent_span_id", Id, nullable=False, default=""),
+    Column("attributes", Json, nullable=False, default=dict),
+    Index("ix_llm_calls_run", "run_id", "position"),
+    Index("ix_llm_calls_started", "started_at"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_id", Id, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("output", Json, nullable=True),
+    Column("started_at", Float, nullable=False, default=0.0),
+    UniqueConstraint("run_id", "position", name="uq_steps_run_position"),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_id", Id, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("status", String(16), nullable=False, default="ok"),
+    Column("duration_ms", Float, nullable=True),
+    Column("started_at", Float, nullable=False, default=0.0),
+    Column("parent_span_id", Id, nullable=False, default=""),
+    Column("attributes", Json, nullable=False, default=dict),
+    Column("input", Json, nullable=True),
+    Column("output", Json, nullable=True),
+    Column("error", Text, nullable=False, default=""),
+    Index("ix_spans_run", "run_id", "position"),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_id", Id, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("data_type", String(16), nullable=False),
+    Column("numeric_value", Float, nullable=True),
+    Column("string_value", Text, nullable=True),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False, default=0.0),
+    Index("ix_scores_run", "run_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("run_id", Id, nullable=False, default=""),
+    Column("agent_name", String(256), nullable=False, default=""),
+    Column("workflow_name", String(256), nullable=False, default=""),
+    Column("event", String(64), nullable=False),
+    Column("policy_name", String(256), nullable=False, default=""),
+    Column("category", String(64), nullable=False, default=""),
+    Column("action", String(16), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("phase", String(32), nullable=False, default=""),
+    Column("metadata", Json, nullable=False, default=dict),
+    Index("ix_audit_ts", "ts"),
+    Index("ix_audit_run", "run_id"),
+)
+
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
