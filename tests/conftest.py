@@ -1,0 +1,101 @@
+"""Shared fixtures: every test gets its own embedded store and a clean configuration.
+
+- ``waxell_db``: (autouse) a fresh SQLite file named by ``WAXELL_DB``; the configuration is
+  reset before and after the test, and records are flushed after it.
+- ``read_run`` / ``read_runs``: read back what was stored, through the real store.
+- ``register_plugin``: register a plugin object for the duration of one test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import waxell_observe
+from waxell_observe.config import set_config
+from waxell_observe.plugins import plugin_manager
+
+_ENV_TO_CLEAR = (
+    "WAXELL_API_URL",
+    "WAXELL_API_KEY",
+    "WAXELL_OBSERVE",
+    "WAXELL_DEBUG",
+    "WAXELL_CAPTURE_CONTENT",
+    "WAXELL_DISABLE_PLUGINS",
+    "WAXELL_PROMPT_GUARD",
+    "WAXELL_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "WAXELL_POLICY_FAIL_CLOSED",
+)
+
+
+@pytest.fixture(autouse=True)
+def waxell_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    db = tmp_path / "observe.db"
+    for name in _ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WAXELL_DB", str(db))
+    monkeypatch.setenv("WAXELL_CONFIG_FILE", str(tmp_path / "no-such-config"))
+    monkeypatch.setenv("WAXELL_SPOOL_DIR", str(tmp_path / "spool"))
+    set_config(None)
+    yield db
+    waxell_observe.flush(timeout=30)
+    set_config(None)
+
+
+def _url(db: Path) -> str:
+    return f"sqlite:///{db}"
+
+
+@pytest.fixture
+def read_run(waxell_db: Path) -> Callable[[str], dict[str, Any]]:
+    """Flush, then return one stored run (with all its records) in ``show --json`` shape."""
+    from waxell_observe.store import get_store
+    from waxell_observe.store.reader import get_run
+
+    def read(run_id: str) -> dict[str, Any]:
+        report = waxell_observe.flush(timeout=30)
+        assert report.pending == 0, report
+        with get_store(_url(waxell_db)).read() as conn:
+            run = get_run(conn, run_id)
+        assert run is not None, f"run {run_id} is not in the store"
+        return run
+
+    return read
+
+
+@pytest.fixture
+def read_runs(waxell_db: Path) -> Callable[..., list[dict[str, Any]]]:
+    """Flush, then list stored runs (newest first) in ``runs --json`` shape."""
+    from waxell_observe.store import get_store
+    from waxell_observe.store.reader import RunFilter, list_runs
+
+    def read(**filters: Any) -> list[dict[str, Any]]:
+        waxell_observe.flush(timeout=30)
+        with get_store(_url(waxell_db)).read() as conn:
+            return list_runs(conn, RunFilter(**filters), limit=10_000)
+
+    return read
+
+
+@pytest.fixture
+def register_plugin() -> Iterator[Callable[[object], object]]:
+    """Register plugin objects for one test; they are unregistered afterwards."""
+    registered: list[object] = []
+
+    def register(plugin: object, name: str | None = None) -> object:
+        plugin_manager().register(plugin, name=name)
+        registered.append(plugin)
+        return plugin
+
+    yield register
+    for plugin in registered:
+        if plugin_manager().is_registered(plugin):
+            plugin_manager().unregister(plugin)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("WAXELL_TEST_ARTIFACTS", str(Path(__file__).parent.parent / "test-artifacts"))
