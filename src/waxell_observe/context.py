@@ -302,10 +302,10 @@ class WaxellContext:
             return
         position = run.step_count + 1
         run.step_count = position
-        run.next_position()
         step = StepRecord(
             name=f"delegate:{child.agent_name}",
             position=position,
+            seq=run.next_position(),
             output={"_kind": "delegation", "child_run_id": child.run_id, "child_agent": child.agent_name},
             started_at=child.started_at,
         )
@@ -529,10 +529,10 @@ class WaxellContext:
         step = None
         try:
             run.step_count += 1
-            run.next_position()
             step = StepRecord(
                 name=step_name,
                 position=run.step_count,
+                seq=run.next_position(),
                 output=to_jsonable(output, where=f"output of step {step_name!r}") if output is not None else None,
                 started_at=time.time(),
             )

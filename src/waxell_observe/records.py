@@ -61,6 +61,8 @@ class StepRecord:
     output: dict[str, Any] | None = None
     started_at: float = 0.0
     id: str = field(default_factory=new_id)
+    seq: int = 0
+    """Place in the run's single ordering of records (``position`` of LLM calls and spans)."""
 
 
 @dataclass(slots=True)

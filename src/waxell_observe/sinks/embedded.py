@@ -157,6 +157,7 @@ def _step_row(step: StepRecord) -> dict[str, Any]:
     return {
         "id": step.id,
         "position": step.position,
+        "seq": step.seq,
         "name": step.name,
         "output": step.output,
         "started_at": step.started_at,

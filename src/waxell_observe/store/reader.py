@@ -185,7 +185,13 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
         )
     ]
     detail["steps"] = [
-        {"name": s["name"], "position": s["position"], "output": s["output"], "started_at": iso(s["started_at"])}
+        {
+            "name": s["name"],
+            "position": s["position"],
+            "seq": s["seq"],
+            "output": s["output"],
+            "started_at": iso(s["started_at"]),
+        }
         for s in (
             r._mapping
             for r in conn.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.position))

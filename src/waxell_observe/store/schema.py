@@ -98,6 +98,7 @@ steps = Table(
     Column("run_id", Id, nullable=False),
     Column("position", Integer, nullable=False),
     Column("name", String(512), nullable=False),
+    Column("seq", Integer, nullable=False, default=0),
     Column("output", Json, nullable=True),
     Column("started_at", Float, nullable=False, default=0.0),
     UniqueConstraint("run_id", "position", name="uq_steps_run_position"),
