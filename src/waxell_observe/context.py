@@ -43,6 +43,7 @@ logger = logging.getLogger("waxell_observe")
 
 SCORE_DATA_TYPES = ("numeric", "categorical", "boolean")
 TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+_SPAN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 _TOOL_STATUSES = ("ok", "error")
 _RETRY_STRATEGIES = ("retry", "fallback", "circuit_break")
 _DECISION_SOURCES = ("manual", "decorator", "auto")
@@ -651,6 +652,7 @@ class WaxellContext:
         error: str = "",
         parent_span_id: str = "",
         started_at: float | None = None,
+        span_id: str = "",
     ) -> SpanRecord | None:
         try:
             now = time.time()
@@ -668,6 +670,8 @@ class WaxellContext:
                 parent_span_id=parent_span_id,
                 error=error,
             )
+            if span_id:
+                span.id = span_id
             plugin_manager().hook.on_span(run=run, span=span)
             return span
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
@@ -687,13 +691,20 @@ class WaxellContext:
         error: str = "",
         parent_span_id: str = "",
         started_at: float | None = None,
+        span_id: str = "",
     ) -> SpanRecord | None:
-        """Record a span of any kind (used by integrations for chains, agents, custom spans)."""
+        """Record a span of any kind (used by integrations for chains, agents, custom spans).
+
+        ``span_id`` (32 hex characters) lets an integration choose the span's id up front, so
+        children recorded before the span itself can name it as their ``parent_span_id``.
+        """
         from waxell_observe.records import SPAN_KINDS
 
         _check_choice(kind, tuple(sorted(SPAN_KINDS)), "span kind")
         _check_name(name, "span name")
         _check_choice(status, _TOOL_STATUSES, "status")
+        if span_id and not (isinstance(span_id, str) and _SPAN_ID_PATTERN.match(span_id)):
+            raise ValueError(f"span_id must be 32 lowercase hex characters, got {span_id!r}")
         run = self._active_run("record_span")
         if run is None:
             return None
@@ -709,6 +720,7 @@ class WaxellContext:
             error=error,
             parent_span_id=parent_span_id,
             started_at=started_at,
+            span_id=span_id,
         )
 
     def record_tool_call(
