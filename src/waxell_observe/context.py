@@ -941,7 +941,7 @@ class WaxellContext:
                     category=evaluation.category,
                     reason=evaluation.reason,
                     duration_ms=evaluation.duration_ms or 0.0,
-                    phase=evaluation.phase if evaluation.phase in policy_gate.PHASES else phase,
+                    phase=phase,
                     metadata=evaluation.metadata or None,
                 )
             except ValueError:

@@ -80,7 +80,8 @@ def on_span(run: Run, span: SpanRecord) -> None:
 
 @hookspec
 def on_score(run: Run, score: ScoreRecord) -> None:
-    """A score was recorded on ``run``."""
+    """A score was recorded on ``run``; ``score.value`` keeps the type it was recorded
+    with (a float, a string for categoricals, a bool for booleans)."""
 
 
 @hookspec

@@ -26,7 +26,7 @@ is called from a worker thread in async contexts, so the event loop is not block
 def check(run: Run, phase: str, surface: str) -> PolicyCheckResult:
     """Ask every ``on_policy_check`` implementation about ``run``; the strictest answer wins."""
     answers = plugin_manager().hook.on_policy_check(run=run, phase=phase, surface=surface)
-    return _merge(answers, phase)
+    return _merge(answers)
 
 
 async def acheck(run: Run, phase: str, surface: str) -> PolicyCheckResult:
@@ -34,21 +34,17 @@ async def acheck(run: Run, phase: str, surface: str) -> PolicyCheckResult:
     hook = plugin_manager().hook.on_policy_check
     if any(getattr(impl.plugin, IO_BOUND_ATTRIBUTE, False) for impl in hook.get_hookimpls()):
         return await asyncio.to_thread(check, run, phase, surface)
-    return _merge(hook(run=run, phase=phase, surface=surface), phase)
+    return _merge(hook(run=run, phase=phase, surface=surface))
 
 
 def flush_run(run: Run) -> PolicyCheckResult:
     """Ask sinks to deliver ``run``'s buffered records now; merge any governance they return."""
     answers = plugin_manager().hook.on_run_flush(run=run)
-    return _merge(answers, "mid_execution")
+    return _merge(answers)
 
 
-def _merge(answers: list[PolicyCheckResult | None], phase: str) -> PolicyCheckResult:
+def _merge(answers: list[PolicyCheckResult | None]) -> PolicyCheckResult:
     results = [answer for answer in answers if isinstance(answer, PolicyCheckResult)]
     if not results:
         return PolicyCheckResult("allow")
-    merged = results[0] if len(results) == 1 else strictest(results)
-    for evaluation in merged.evaluations:
-        if not evaluation.phase:
-            evaluation.phase = phase
-    return merged
+    return results[0] if len(results) == 1 else strictest(results)

@@ -1,0 +1,1 @@
+"""A minimal waxell-observe plugin: a JSON-lines file sink (see ``plugin``)."""

@@ -1,0 +1,97 @@
+"""JSON-lines sink: one line per run start, record and run end.
+
+Registered through the entry point ``jsonl`` in the ``waxell_observe`` group. Active when
+the configuration names a file: ``WAXELL_JSONL_PATH`` or ``init(jsonl_path=...)``. Lines
+are written by a background worker, never on the agent's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import waxell_observe
+from waxell_observe.config import ObserveConfig
+from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.delivery.worker import BackgroundWorker
+from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
+from waxell_observe.run import Run
+
+NAME = "jsonl"
+
+_lock = threading.Lock()
+_path: Path | None = None
+_worker: BackgroundWorker[tuple[Path, dict[str, Any]]] | None = None
+
+
+def _write(batch: list[tuple[Path, dict[str, Any]]]) -> None:
+    by_file: dict[Path, list[str]] = {}
+    for path, line in batch:
+        by_file.setdefault(path, []).append(json.dumps(line, ensure_ascii=False, default=repr))
+    for path, lines in by_file.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
+def _emit(event: str, run: Run, payload: dict[str, Any]) -> None:
+    global _worker
+    path = _path
+    if path is None:
+        return
+    if _worker is None:
+        with _lock:
+            if _worker is None:
+                _worker = BackgroundWorker(NAME, _write)
+    _worker.put((path, {"event": event, "run_id": run.run_id, "agent_name": run.agent_name, **payload}))
+
+
+@waxell_observe.hookimpl
+def on_configure(config: ObserveConfig) -> None:
+    global _path
+    target = config.extra.get("jsonl_path") or os.environ.get("WAXELL_JSONL_PATH")
+    _path = Path(target) if target else None
+
+
+@waxell_observe.hookimpl
+def on_run_start(run: Run) -> None:
+    _emit("run_start", run, {"workflow_name": run.workflow_name, "inputs": run.inputs})
+
+
+@waxell_observe.hookimpl
+def on_llm_call(run: Run, call: LLMCallRecord) -> None:
+    _emit("llm_call", run, asdict(call))
+
+
+@waxell_observe.hookimpl
+def on_step(run: Run, step: StepRecord) -> None:
+    _emit("step", run, asdict(step))
+
+
+@waxell_observe.hookimpl
+def on_span(run: Run, span: SpanRecord) -> None:
+    _emit("span", run, asdict(span))
+
+
+@waxell_observe.hookimpl
+def on_score(run: Run, score: ScoreRecord) -> None:
+    _emit("score", run, asdict(score))
+
+
+@waxell_observe.hookimpl
+def on_run_end(run: Run) -> None:
+    _emit("run_end", run, {"status": run.status, "result": run.result, "error": run.error, "tags": dict(run.tags)})
+
+
+@waxell_observe.hookimpl
+def on_flush(timeout: float | None) -> DeliveryReport | None:
+    return _worker.flush(timeout) if _worker is not None else None
+
+
+@waxell_observe.hookimpl
+def on_shutdown(timeout: float | None) -> DeliveryReport | None:
+    return _worker.shutdown(timeout) if _worker is not None else None

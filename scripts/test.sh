@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run the whole test suite. Installs what it needs first: uv, the workspace, a PostgreSQL
+# server (Debian package postgresql) and Chromium (Debian package chromium) for the
+# dashboard's browser tests. Extra arguments go to pytest.
+source "$(dirname "${BASH_SOURCE[0]}")/_bootstrap.sh"
+
+have_postgres() {
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+have_postgres || apt_install postgresql
+[ -x /usr/bin/chromium ] || apt_install chromium
+
+sync_workspace
+mkdir -p test-artifacts
+exec "$UV" run --no-sync pytest "$@"
