@@ -1,0 +1,154 @@
+"""``quality``: post-execution checks on the run's result, answering ``retry`` with feedback.
+
+The result's text is the result itself when it is a string, otherwise its string values joined with
+newlines (numbers and booleans included). ``json_schema`` validates the result object (a string result
+is parsed as JSON first). A failed check answers its ``action`` (``retry`` by default); a ``retry``
+carries ``metadata.retry_feedback`` — ``retry_config.feedback_template`` filled with ``{failures}``
+(one ``- message`` line per failed check), ``{message}`` (messages joined with ``"; "``), ``{retries}``
+and ``{max_retries}`` — and ``metadata.max_retries``. Once the run has retried ``max_retries`` times,
+a failure only warns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..json_schema import validate
+from ..models import QualityPolicy, TemplateCheck
+from ..request import POST_EXECUTION, PolicyRequest
+from .base import ALLOW, EvalContext, Outcome, RuleEvaluator
+
+__all__ = ["QualityEvaluator", "result_text"]
+
+
+def result_text(result: Any) -> str:
+    """The text quality checks look at."""
+    if isinstance(result, str):
+        return result
+    parts: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif value is not None:
+            parts.append(json.dumps(value) if isinstance(value, bool) else str(value))
+
+    walk(result)
+    return "\n".join(parts)
+
+
+class _Defaults(dict):  # type: ignore[type-arg]
+    """Leaves unknown ``{placeholders}`` of a feedback template as they are."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class _Check:
+    __slots__ = ("action", "max", "message", "min", "regex", "schema", "type", "value")
+
+    def __init__(self, spec: TemplateCheck) -> None:
+        self.type = spec.type
+        self.value = spec.value or ""
+        pattern = spec.pattern if spec.pattern is not None else spec.value
+        self.regex = re.compile(pattern) if spec.type == "regex" and pattern is not None else None
+        self.min = spec.min
+        self.max = spec.max
+        self.schema = spec.schema_
+        self.action = spec.action
+        self.message = spec.message
+
+    def failure(self, result: Any, text: str) -> str | None:
+        """None when the check passes, else the message to report."""
+        problem: str | None = None
+        if self.type == "contains":
+            if self.value not in text:
+                problem = f"response must contain {self.value!r}"
+        elif self.type == "not_contains":
+            if self.value in text:
+                problem = f"response must not contain {self.value!r}"
+        elif self.type == "regex":
+            assert self.regex is not None
+            if self.regex.search(text) is None:
+                problem = f"response must match /{self.regex.pattern}/"
+        elif self.type == "length":
+            n = len(text)
+            if self.min is not None and n < self.min:
+                problem = f"response is too short: {n} characters (min {self.min})"
+            elif self.max is not None and n > self.max:
+                problem = f"response is too long: {n} characters (max {self.max})"
+        elif self.type == "json_schema":
+            assert self.schema is not None
+            data = result
+            if isinstance(result, str):
+                try:
+                    data = json.loads(result)
+                except ValueError:
+                    problem = "response is not valid JSON"
+            if problem is None:
+                errors = validate(data, self.schema)
+                if errors:
+                    problem = "response does not match the schema: " + "; ".join(errors)
+        if problem is None:
+            return None
+        return self.message or problem
+
+
+class QualityEvaluator(RuleEvaluator):
+    category = "quality"
+    phases = frozenset({POST_EXECUTION})
+
+    def __init__(self, policy: QualityPolicy) -> None:
+        super().__init__(policy)
+        r = policy.rules
+        self.checks = [_Check(c) for c in r.template_checks]
+        self.max_retries = r.retry_config.max_retries
+        self.template = r.retry_config.feedback_template
+
+    def evaluate(self, request: PolicyRequest, phase: str, ctx: EvalContext) -> Outcome:
+        if not self.checks:
+            return ALLOW
+        if request.result is None:
+            return Outcome("skip", "No result to check")
+        text = result_text(request.result)
+        failures: list[tuple[str, str]] = []
+        for check in self.checks:
+            message = check.failure(request.result, text)
+            if message is not None:
+                failures.append((check.action, message))
+        if not failures:
+            return ALLOW
+        messages = [m for _, m in failures]
+        reason = "Quality check failed: " + "; ".join(messages)
+        metadata: dict[str, Any] = {"failures": messages}
+        if not any(action == "retry" for action, _ in failures):
+            return Outcome("warn", reason, metadata)
+        if request.retries >= self.max_retries:
+            metadata["retries"] = request.retries
+            return Outcome(
+                "warn", f"{reason} (retries exhausted: {request.retries} of {self.max_retries})", metadata
+            )
+        metadata["retry_feedback"] = self._feedback(messages, request.retries)
+        metadata["max_retries"] = self.max_retries
+        return Outcome("retry", reason, metadata)
+
+    def _feedback(self, messages: list[str], retries: int) -> str:
+        values = _Defaults(
+            failures="\n".join(f"- {m}" for m in messages),
+            message="; ".join(messages),
+            retries=retries,
+            max_retries=self.max_retries,
+        )
+        try:
+            return self.template.format_map(values)
+        except (ValueError, IndexError, KeyError, AttributeError):
+            return f"{self.template}\n" + values["failures"]
