@@ -1,0 +1,327 @@
+"""How runs and records look as OpenTelemetry spans: names and attributes.
+
+Pure functions from waxell records to ``(span name, attributes)``; they import nothing
+from OpenTelemetry, so they are cheap to test and reuse (the OTLP receiver reads the
+same attribute names back). GenAI semantic-convention names (``gen_ai.*``) are used
+where a convention exists; everything else is under ``waxell.*``:
+
+- every span: ``waxell.record`` (``run``, ``llm_call``, ``step``, ``span``),
+  ``waxell.run_id``, ``waxell.agent.name``; records also ``waxell.record.id``,
+  ``waxell.record.position`` and ``waxell.parent_record_id`` (their ``parent_span_id``);
+- behaviour spans: ``waxell.span.kind`` and each recorded attribute as
+  ``waxell.<kind>.<key>``; inputs/outputs as ``waxell.span.input``/``waxell.span.output``.
+
+Attribute values are OTel primitives or homogeneous lists of them; anything else is JSON
+(cut at :data:`MAX_JSON_CHARS`). ``None`` values are left out. Message content (prompts,
+responses, messages, tool arguments and results, retrieved documents, user/agent texts)
+is only included with ``capture_content``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
+
+__all__ = [
+    "MAX_JSON_CHARS",
+    "to_attribute",
+    "json_attribute",
+    "run_start_attributes",
+    "run_end_attributes",
+    "llm_call_span",
+    "step_span",
+    "behaviour_span",
+    "score_event",
+    "context_attributes",
+    "CONTENT_SPAN_KINDS",
+]
+
+MAX_JSON_CHARS = 16_384
+"""JSON-encoded attribute values are cut to this many characters."""
+
+CONTENT_SPAN_KINDS = frozenset({"tool", "retrieval", "io", "llm", "chain", "agent", "custom"})
+"""Span kinds whose inputs and outputs are content (exported only with ``capture_content``)."""
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_LLM_ATTRIBUTES_MAPPED = frozenset({"messages", "finish_reason", "cached_tokens_in", "response_model"})
+_LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+
+
+def json_attribute(value: Any) -> str:
+    """``value`` as compact JSON (cut at :data:`MAX_JSON_CHARS`)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) > MAX_JSON_CHARS:
+        text = text[: MAX_JSON_CHARS - 1] + "…"
+    return text
+
+
+def _primitive(value: Any) -> bool:
+    if isinstance(value, bool) or isinstance(value, (str, float)):
+        return True
+    return isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX
+
+
+def to_attribute(value: Any) -> Any:
+    """An OTel attribute value for ``value``: primitives and homogeneous lists of primitives
+    as they are, ``None`` as ``None`` (left out by callers), anything else as JSON."""
+    if value is None:
+        return None
+    if _primitive(value):
+        return value
+    if isinstance(value, (list, tuple)) and value:
+        first = type(value[0])
+        if all(_primitive(v) for v in value):
+            if all(type(v) is first for v in value):
+                return list(value)
+            if all(type(v) in (int, float) for v in value):
+                return [float(v) for v in value]
+    return json_attribute(value)
+
+
+def _meta_attribute(value: Any) -> Any:
+    """Metadata values: primitives as they are, anything else JSON (as the seed page says)."""
+    if value is None:
+        return json_attribute(None)
+    return value if _primitive(value) else json_attribute(value)
+
+
+def _put(attributes: dict[str, Any], key: str, value: Any) -> None:
+    converted = to_attribute(value)
+    if converted is not None:
+        attributes[key] = converted
+
+
+def _identity(run_id: str, agent_name: str, record: str) -> dict[str, Any]:
+    return {"waxell.record": record, "waxell.run_id": run_id, "waxell.agent.name": agent_name}
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+def run_start_attributes(
+    *,
+    run_id: str,
+    agent_name: str,
+    workflow_name: str,
+    session_id: str,
+    user_id: str,
+    user_group: str,
+    parent_run_id: str,
+    root_run_id: str,
+    interaction_mode: str,
+) -> tuple[str, dict[str, Any]]:
+    """The run span's name and the attributes known when the run starts."""
+    attributes = _identity(run_id, agent_name, "run")
+    attributes["gen_ai.operation.name"] = "invoke_agent"
+    attributes["gen_ai.agent.name"] = agent_name
+    attributes["waxell.workflow.name"] = workflow_name
+    attributes["waxell.interaction_mode"] = interaction_mode
+    if session_id:
+        attributes["waxell.session_id"] = session_id
+        attributes["gen_ai.conversation.id"] = session_id
+    if user_id:
+        attributes["waxell.user_id"] = user_id
+    if user_group:
+        attributes["waxell.user_group"] = user_group
+    if parent_run_id:
+        attributes["waxell.parent_run_id"] = parent_run_id
+        attributes["waxell.root_run_id"] = root_run_id or parent_run_id
+    return f"invoke_agent {agent_name}", attributes
+
+
+def run_end_attributes(
+    *,
+    status: str,
+    tags: Mapping[str, str],
+    metadata: Mapping[str, Any],
+    tokens_in: int,
+    tokens_out: int,
+    total_cost: float,
+    llm_call_count: int,
+    step_count: int,
+    span_count: int,
+    conversation: Mapping[str, Any],
+    governance: Mapping[str, Any] | None,
+    inputs: Any,
+    result: Any,
+    capture_content: bool,
+) -> dict[str, Any]:
+    """Attributes set on the run span when the run completes (final tags and metadata)."""
+    attributes: dict[str, Any] = {
+        "waxell.run.status": status,
+        "gen_ai.usage.input_tokens": tokens_in,
+        "gen_ai.usage.output_tokens": tokens_out,
+        "waxell.run.cost_usd": total_cost,
+        "waxell.run.llm_call_count": llm_call_count,
+        "waxell.run.step_count": step_count,
+        "waxell.run.span_count": span_count,
+    }
+    for key, value in tags.items():
+        attributes[f"waxell.tag.{key}"] = str(value)
+    for key, value in metadata.items():
+        attributes[f"waxell.meta.{key}"] = _meta_attribute(value)
+    if conversation:
+        attributes["waxell.conversation"] = json_attribute(dict(conversation))
+    if governance:
+        _put(attributes, "waxell.governance.action", governance.get("action"))
+        _put(attributes, "waxell.governance.reason", governance.get("reason") or None)
+    if capture_content:
+        if inputs:
+            attributes["waxell.run.inputs"] = json_attribute(inputs)
+        if result:
+            attributes["waxell.run.result"] = json_attribute(result)
+    return attributes
+
+
+# -- records -----------------------------------------------------------------------------
+
+
+def context_attributes(
+    model_window: int | None, tokens_in: int, message_count: int, user_turns: int
+) -> dict[str, Any]:
+    """``waxell.context.*``: the conversation's size and this call's context-window use."""
+    utilization = round(tokens_in / model_window * 100, 1) if model_window else 0.0
+    return {
+        "waxell.context.message_count": message_count,
+        "waxell.context.user_turns": user_turns,
+        "waxell.context.tokens_used": tokens_in,
+        "waxell.context.utilization_pct": utilization,
+    }
+
+
+def _record_identity(run_id: str, agent_name: str, record: str, record_id: str, position: int) -> dict[str, Any]:
+    attributes = _identity(run_id, agent_name, record)
+    attributes["waxell.record.id"] = record_id
+    attributes["waxell.record.position"] = position
+    return attributes
+
+
+def llm_call_span(
+    call: LLMCallRecord,
+    *,
+    run_id: str,
+    agent_name: str,
+    context: Mapping[str, Any],
+    capture_content: bool,
+) -> tuple[str, dict[str, Any]]:
+    """An LLM call as a GenAI ``chat <model>`` span (``context``: see :func:`context_attributes`)."""
+    extra = call.attributes or {}
+    operation = extra.get("operation")
+    if operation not in _LLM_OPERATIONS:
+        operation = "chat"
+    attributes = _record_identity(run_id, agent_name, "llm_call", call.id, call.position)
+    attributes["gen_ai.operation.name"] = operation
+    if call.provider:
+        attributes["gen_ai.provider.name"] = call.provider
+        attributes["gen_ai.system"] = call.provider
+    attributes["gen_ai.request.model"] = call.model
+    response_model = extra.get("response_model")
+    attributes["gen_ai.response.model"] = response_model if isinstance(response_model, str) else call.model
+    attributes["gen_ai.usage.input_tokens"] = call.tokens_in
+    attributes["gen_ai.usage.output_tokens"] = call.tokens_out
+    cached = extra.get("cached_tokens_in")
+    if isinstance(cached, int) and not isinstance(cached, bool) and cached:
+        attributes["gen_ai.usage.cache_read.input_tokens"] = cached
+    finish_reason = extra.get("finish_reason")
+    if isinstance(finish_reason, str) and finish_reason:
+        attributes["gen_ai.response.finish_reasons"] = [finish_reason]
+    attributes["waxell.llm.cost_usd"] = call.cost
+    if call.task:
+        attributes["waxell.llm.task"] = call.task
+    if call.status != "ok":
+        attributes["waxell.llm.status"] = call.status
+    if call.error_type:
+        attributes["error.type"] = call.error_type
+    if call.parent_span_id:
+        attributes["waxell.parent_record_id"] = call.parent_span_id
+    attributes.update(context)
+    for key, value in extra.items():
+        if key in _LLM_ATTRIBUTES_MAPPED or key == "operation":
+            continue
+        _put(attributes, f"waxell.llm.{key}", value)
+    if capture_content:
+        messages = extra.get("messages")
+        if messages is not None:
+            attributes["gen_ai.input.messages"] = json_attribute(messages)
+        if call.prompt_preview:
+            attributes["waxell.llm.prompt"] = call.prompt_preview
+        if call.response_preview:
+            attributes["waxell.llm.response"] = call.response_preview
+    return f"{operation} {call.model}", attributes
+
+
+def step_span(step: StepRecord, *, run_id: str, agent_name: str) -> tuple[str, dict[str, Any]]:
+    """A step as a ``step <name>`` span."""
+    attributes = _record_identity(run_id, agent_name, "step", step.id, step.position)
+    attributes["waxell.step.name"] = step.name
+    if step.output is not None:
+        attributes["waxell.step.output"] = json_attribute(step.output)
+    return f"step {step.name}", attributes
+
+
+_SPAN_NAMES = {
+    "tool": "execute_tool {}",
+    "agent": "invoke_agent {}",
+    "retrieval": "retrieval {}",
+    "decision": "decision {}",
+    "reasoning": "reasoning {}",
+    "retry": "retry {}",
+    "policy": "policy {}",
+}
+
+
+def behaviour_span(
+    span: SpanRecord, *, run_id: str, agent_name: str, capture_content: bool
+) -> tuple[str, dict[str, Any]]:
+    """A behaviour or framework span (tool, retrieval, decision, ..., io, chain, custom)."""
+    kind = span.kind
+    attributes = _record_identity(run_id, agent_name, "span", span.id, span.position)
+    attributes["waxell.span.kind"] = kind
+    if span.parent_span_id:
+        attributes["waxell.parent_record_id"] = span.parent_span_id
+    content_kind = kind in CONTENT_SPAN_KINDS
+    for key, value in (span.attributes or {}).items():
+        if kind == "io" and key == "preview" and not capture_content:
+            continue
+        _put(attributes, f"waxell.{kind}.{key}", value)
+    if span.error:
+        attributes["waxell.span.error"] = span.error
+    if capture_content or not content_kind:
+        if span.input is not None and span.input != "":
+            attributes["waxell.span.input"] = json_attribute(span.input)
+        if span.output is not None and span.output != "":
+            attributes["waxell.span.output"] = json_attribute(span.output)
+    if kind == "tool":
+        attributes["gen_ai.operation.name"] = "execute_tool"
+        attributes["gen_ai.tool.name"] = span.name
+        tool_type = (span.attributes or {}).get("tool_type")
+        if isinstance(tool_type, str) and tool_type:
+            attributes["gen_ai.tool.type"] = tool_type
+        if capture_content:
+            if span.input not in (None, ""):
+                attributes["gen_ai.tool.call.arguments"] = json_attribute(span.input)
+            if span.output not in (None, ""):
+                attributes["gen_ai.tool.call.result"] = json_attribute(span.output)
+    elif kind == "agent":
+        attributes["gen_ai.operation.name"] = "invoke_agent"
+        attributes["gen_ai.agent.name"] = span.name
+    template = _SPAN_NAMES.get(kind)
+    return (template.format(span.name) if template else span.name), attributes
+
+
+def score_event(score: ScoreRecord) -> tuple[str, dict[str, Any]]:
+    """A score as a ``waxell.score`` event on the run span."""
+    attributes: dict[str, Any] = {
+        "waxell.score.id": score.id,
+        "waxell.score.name": score.name,
+        "waxell.score.value": score.value,
+        "waxell.score.data_type": score.data_type,
+    }
+    if score.comment:
+        attributes["waxell.score.comment"] = score.comment
+    return "waxell.score", attributes

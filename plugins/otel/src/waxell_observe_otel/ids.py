@@ -1,0 +1,66 @@
+"""OpenTelemetry ids derived from waxell ids.
+
+A run's trace id and span id, and every record's span id, are computed from the waxell
+ids (run ids and record ids are 32 random hex characters). So they are known before
+the OTel span exists: a child recorded before its parent (framework spans end after
+their children) still names the right parent, and the run's ``traceparent`` can be sent
+to the control plane as soon as the run starts. Ids that are not 32 hex characters (a
+caller-chosen run id) are hashed.
+
+Pure functions: importing this module does not import OpenTelemetry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = [
+    "trace_id_for",
+    "span_id_for",
+    "format_trace_id",
+    "format_span_id",
+    "traceparent",
+]
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "replace")).digest()
+
+
+def _is_hex32(value: str) -> bool:
+    return len(value) == 32 and _HEX.issuperset(value)
+
+
+def trace_id_for(run_id: str) -> int:
+    """The 128-bit trace id of a root run (never 0)."""
+    normalized = run_id.replace("-", "").lower()
+    if _is_hex32(normalized):
+        value = int(normalized, 16)
+        if value:
+            return value
+    return int.from_bytes(_digest("trace:" + run_id)[:16], "big") or 1
+
+
+def span_id_for(record_id: str) -> int:
+    """The 64-bit span id of a run or record with waxell id ``record_id`` (never 0)."""
+    normalized = record_id.replace("-", "").lower()
+    if _is_hex32(normalized):
+        value = int(normalized[16:], 16)
+        if value:
+            return value
+    return int.from_bytes(_digest("span:" + record_id)[:8], "big") or 1
+
+
+def format_trace_id(trace_id: int) -> str:
+    return f"{trace_id:032x}"
+
+
+def format_span_id(span_id: int) -> str:
+    return f"{span_id:016x}"
+
+
+def traceparent(trace_id: int, span_id: int, sampled: bool = True) -> str:
+    """A W3C ``traceparent`` header value."""
+    return f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
