@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runs",
     "show",
     "demo",
+    "serve",
+    "keys",
 )
 """Modules of this package that each define ``command`` (a click command or group)."""
 

@@ -156,6 +156,32 @@ audit_events = Table(
     Index("ix_audit_run", "run_id"),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False, default=""),
+    Column("name", String(256), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+"""Control-plane API keys (``waxell-observe keys``): only a SHA-256 hash of each key is kept."""
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("prompt_type", String(16), nullable=False, default="text"),
+    Column("content", Json, nullable=False),
+    Column("config", Json, nullable=False, default=dict),
+    Column("labels", Json, nullable=False, default=list),
+    Column("content_hash", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+"""Versioned prompts served by ``GET prompts/{name}/`` (a label is on at most one version)."""
+
 schema_info = Table(
     "schema_info",
     metadata,

@@ -1,0 +1,125 @@
+// The dashboard shell: hash routing, the sign-in flow and page lifecycle.
+//
+// Routes: #/runs, #/runs/<id>?tab=..., #/sessions, #/sessions/<id>, #/users, #/users/<id>,
+// #/costs, #/policies. Each page is render(ctx) -> Promise; ctx carries the route, the main
+// element and `alive()`, which turns false once the user navigates away, so late replies
+// never paint over a newer page. Pages register cleanups (timers) with ctx.onLeave.
+
+import { h, replace } from "./dom.js";
+import { AuthError, getKey, setKey } from "./api.js";
+import { errorBox } from "./components.js";
+import { currentRoute, setRenderer } from "./router.js";
+import { renderRuns } from "./pages/runs.js";
+import { renderRun } from "./pages/run.js";
+import { renderSessions, renderSession } from "./pages/sessions.js";
+import { renderUsers, renderUser } from "./pages/users.js";
+import { renderCosts } from "./pages/costs.js";
+import { renderPolicies } from "./pages/policies.js";
+import { renderSignIn } from "./pages/signin.js";
+
+const ROUTES = [
+  { pattern: /^\/runs\/?$/, nav: "runs", render: renderRuns, title: "Runs" },
+  { pattern: /^\/runs\/([^/]+)\/?$/, nav: "runs", render: renderRun, title: "Run" },
+  { pattern: /^\/sessions\/?$/, nav: "sessions", render: renderSessions, title: "Sessions" },
+  { pattern: /^\/sessions\/([^/]+)\/?$/, nav: "sessions", render: renderSession, title: "Session" },
+  { pattern: /^\/users\/?$/, nav: "users", render: renderUsers, title: "Users" },
+  { pattern: /^\/users\/([^/]+)\/?$/, nav: "users", render: renderUser, title: "User" },
+  { pattern: /^\/costs\/?$/, nav: "costs", render: renderCosts, title: "Costs" },
+  { pattern: /^\/policies\/?$/, nav: "policies", render: renderPolicies, title: "Policies" },
+];
+
+let generation = 0;
+let leaveHandlers = [];
+
+function renderSessionBox() {
+  const box = document.getElementById("session-box");
+  if (!box) return;
+  if (getKey()) {
+    replace(
+      box,
+      h("span", { class: "key-hint", title: "Signed in with an API key (kept for this browser tab only)" }, "🔑 key"),
+      h("button", { type: "button", class: "btn btn-small", "data-testid": "sign-out", onclick: () => { setKey(""); route(); } }, "Sign out"),
+    );
+  } else {
+    replace(box);
+  }
+}
+
+function markNav(nav) {
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    if (a.dataset.nav === nav) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+export async function route({ keepFocus = false } = {}) {
+  generation += 1;
+  const mine = generation;
+  for (const fn of leaveHandlers) {
+    try {
+      fn();
+    } catch (e) {
+      console.error(e);
+    }
+  }
+  leaveHandlers = [];
+  const main = document.getElementById("main");
+  const { path, params } = currentRoute();
+  renderSessionBox();
+  if (path === "" || path === "/") {
+    history.replaceState(null, "", "#/runs");
+    return route();
+  }
+  const match = ROUTES.map((r) => ({ r, m: path.match(r.pattern) })).find((x) => x.m);
+  if (!match) {
+    markNav("");
+    replace(main, h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Not found")), h("p", null, "There is no page at ", h("code", null, path), ". ", h("a", { href: "#/runs" }, "Go to runs"), "."));
+    document.title = "Not found · waxell observe";
+    return;
+  }
+  markNav(match.r.nav);
+  const ctx = {
+    main,
+    path,
+    params,
+    args: match.m.slice(1).map((x) => decodeURIComponent(x)),
+    alive: () => mine === generation,
+    onLeave: (fn) => leaveHandlers.push(fn),
+    setTitle: (title) => {
+      document.title = title + " · waxell observe";
+    },
+    keepFocus,
+  };
+  ctx.setTitle(match.r.title);
+  try {
+    await match.r.render(ctx);
+    if (!keepFocus && ctx.alive()) {
+      const heading = main.querySelector("h1");
+      if (heading && document.activeElement === document.body) heading.focus({ preventScroll: true });
+    }
+  } catch (error) {
+    if (!ctx.alive()) return;
+    if (error instanceof AuthError) {
+      renderSignIn(ctx, error, () => route());
+      return;
+    }
+    console.error(error);
+    replace(main, h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, match.r.title)), errorBox(error));
+  }
+}
+
+function boot() {
+  const skip = document.getElementById("skip-link");
+  if (skip) {
+    skip.addEventListener("click", (event) => {
+      event.preventDefault();
+      document.getElementById("main").focus();
+    });
+  }
+  setRenderer(route);
+  window.addEventListener("hashchange", () => route());
+  route();
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+else boot();

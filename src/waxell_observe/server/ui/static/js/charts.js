@@ -1,0 +1,212 @@
+// SVG charts: horizontal bars, day columns, a context-window gauge and a utilization line.
+// Labels are SVG <text> nodes filled with text, never markup.
+
+import { h, s } from "./dom.js";
+import { fmtPct } from "./format.js";
+
+function truncate(text, max) {
+  const t = String(text);
+  return t.length > max ? t.slice(0, max - 1) + "…" : t;
+}
+
+/** The smallest "nice" number (1, 2, 2.5, 5 x 10^k) at or above v. */
+export function niceMax(v) {
+  if (!(v > 0)) return 1;
+  const exp = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * exp >= v) return m * exp;
+  return 10 * exp;
+}
+
+/**
+ * Horizontal bar chart. items: [{label, value, note, href}]; format(value) labels the bars.
+ */
+export function hBarChart(items, { format = String, title = "", testid, color = "var(--accent)", labelWidth = 190 } = {}) {
+  if (!items.length) return h("p", { class: "empty" }, "No data for this range.");
+  const width = 640;
+  const rowH = 30;
+  const height = items.length * rowH + 8;
+  const plotW = width - labelWidth - 90;
+  const max = Math.max(...items.map((i) => i.value), 0) || 1;
+  const svg = s(
+    "svg",
+    { viewBox: "0 0 " + width + " " + height, class: "chart chart-hbar", role: "img", "aria-label": title, "data-testid": testid || null, preserveAspectRatio: "xMinYMin meet" },
+    s("title", null, title),
+    items.map((item, i) => {
+      const y = 4 + i * rowH;
+      const w = Math.max((item.value / max) * plotW, item.value > 0 ? 2 : 0);
+      const label = s("text", { x: labelWidth - 10, y: y + rowH / 2 + 4, class: "chart-label", "text-anchor": "end" }, truncate(item.label, 26));
+      const bar = s(
+        "rect",
+        { x: labelWidth, y: y + 5, width: w, height: rowH - 10, rx: 4, fill: color, class: "chart-bar" },
+        s("title", null, item.label + ": " + format(item.value) + (item.note ? " · " + item.note : "")),
+      );
+      const value = s("text", { x: labelWidth + w + 8, y: y + rowH / 2 + 4, class: "chart-value" }, format(item.value));
+      const row = s("g", { class: "chart-row" }, s("title", null, item.label), label, bar, value);
+      if (item.href) {
+        const link = s("a", { href: item.href, class: "chart-link" }, row);
+        return link;
+      }
+      return row;
+    }),
+  );
+  return h("figure", { class: "chart-figure" }, svg);
+}
+
+/**
+ * Column chart over days. items: [{label ("YYYY-MM-DD"), value, note}].
+ */
+export function columnChart(items, { format = String, title = "", testid, color = "var(--accent)" } = {}) {
+  if (!items.length) return h("p", { class: "empty" }, "No data for this range.");
+  const width = 720;
+  const height = 240;
+  const left = 64;
+  const right = 12;
+  const top = 14;
+  const bottom = 44;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const max = niceMax(Math.max(...items.map((i) => i.value), 0));
+  const slot = plotW / items.length;
+  const barW = Math.max(Math.min(slot * 0.7, 48), 2);
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
+  const labelEvery = Math.ceil(items.length / 10);
+  return h(
+    "figure",
+    { class: "chart-figure" },
+    s(
+      "svg",
+      { viewBox: "0 0 " + width + " " + height, class: "chart chart-columns", role: "img", "aria-label": title, "data-testid": testid || null },
+      s("title", null, title),
+      ticks.map((t) => {
+        const y = top + plotH - (t / max) * plotH;
+        return s(
+          "g",
+          null,
+          s("line", { x1: left, x2: width - right, y1: y, y2: y, class: "chart-grid" }),
+          s("text", { x: left - 8, y: y + 4, "text-anchor": "end", class: "chart-axis" }, format(t)),
+        );
+      }),
+      items.map((item, i) => {
+        const x = left + i * slot + (slot - barW) / 2;
+        const barH = (item.value / max) * plotH;
+        return s(
+          "g",
+          { class: "chart-col" },
+          s(
+            "rect",
+            { x, y: top + plotH - barH, width: barW, height: Math.max(barH, item.value > 0 ? 1 : 0), rx: 3, fill: color, class: "chart-bar" },
+            s("title", null, item.label + ": " + format(item.value) + (item.note ? " · " + item.note : "")),
+          ),
+          i % labelEvery === 0
+            ? s("text", { x: x + barW / 2, y: height - bottom + 18, "text-anchor": "middle", class: "chart-axis" }, item.label.length === 10 ? item.label.slice(5) : item.label)
+            : null,
+        );
+      }),
+      s("line", { x1: left, x2: width - right, y1: top + plotH, y2: top + plotH, class: "chart-baseline" }),
+    ),
+  );
+}
+
+function polar(cx, cy, r, angle) {
+  return [cx + r * Math.cos(angle), cy - r * Math.sin(angle)];
+}
+
+function arcPath(cx, cy, r, fromPct, toPct) {
+  const a0 = Math.PI - (Math.PI * fromPct) / 100;
+  const a1 = Math.PI - (Math.PI * toPct) / 100;
+  const [x0, y0] = polar(cx, cy, r, a0);
+  const [x1, y1] = polar(cx, cy, r, a1);
+  return "M " + x0.toFixed(2) + " " + y0.toFixed(2) + " A " + r + " " + r + " 0 0 1 " + x1.toFixed(2) + " " + y1.toFixed(2);
+}
+
+export function utilizationTone(pct) {
+  if (pct >= 80) return "bad";
+  if (pct >= 50) return "warn";
+  return "ok";
+}
+
+/**
+ * The context-window gauge: a half circle filled to pct (0–100), with a tick at the peak.
+ */
+export function gauge(pct, { label = "of the context window", peak = null, testid = "context-gauge" } = {}) {
+  const value = Math.max(0, Math.min(100, Number(pct) || 0));
+  const cx = 120;
+  const cy = 118;
+  const r = 92;
+  const tone = utilizationTone(value);
+  const children = [
+    s("title", null, "Context utilization " + fmtPct(value)),
+    s("path", { d: arcPath(cx, cy, r, 0, 100), class: "gauge-track" }),
+    // 50% and 80% thresholds
+    ...[50, 80].map((t) => {
+      const [x0, y0] = polar(cx, cy, r + 14, Math.PI - (Math.PI * t) / 100);
+      const [x1, y1] = polar(cx, cy, r + 20, Math.PI - (Math.PI * t) / 100);
+      return s("line", { x1: x0, y1: y0, x2: x1, y2: y1, class: "gauge-threshold" });
+    }),
+  ];
+  if (value > 0) children.push(s("path", { d: arcPath(cx, cy, r, 0, Math.max(value, 0.6)), class: "gauge-value gauge-" + tone }));
+  if (peak !== null && peak > value) {
+    const a = Math.PI - (Math.PI * Math.min(peak, 100)) / 100;
+    const [x0, y0] = polar(cx, cy, r - 14, a);
+    const [x1, y1] = polar(cx, cy, r + 14, a);
+    children.push(s("line", { x1: x0, y1: y0, x2: x1, y2: y1, class: "gauge-peak" }, s("title", null, "Peak " + fmtPct(peak))));
+  }
+  children.push(
+    s("text", { x: cx, y: cy - 22, "text-anchor": "middle", class: "gauge-number", "data-testid": "gauge-value" }, fmtPct(value)),
+    s("text", { x: cx, y: cy - 2, "text-anchor": "middle", class: "gauge-caption" }, label),
+    s("text", { x: cx - r, y: cy + 18, "text-anchor": "middle", class: "chart-axis" }, "0%"),
+    s("text", { x: cx + r, y: cy + 18, "text-anchor": "middle", class: "chart-axis" }, "100%"),
+  );
+  return s(
+    "svg",
+    { viewBox: "0 0 240 140", class: "gauge", role: "img", "aria-label": "Context window utilization " + fmtPct(value), "data-testid": testid, "data-value": value.toFixed(1) },
+    children,
+  );
+}
+
+/**
+ * Utilization across LLM calls: points [{index, pct, label}], drawn as an area + line chart.
+ */
+export function utilizationChart(points, { testid = "utilization-chart" } = {}) {
+  if (!points.length) return h("p", { class: "empty" }, "No LLM calls with a known context window.");
+  const width = 520;
+  const height = 200;
+  const left = 48;
+  const right = 16;
+  const top = 14;
+  const bottom = 34;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const max = Math.min(100, niceMax(Math.max(...points.map((p) => p.pct), 0.5) * 1.15));
+  const n = points.length;
+  const x = (i) => left + (n === 1 ? plotW / 2 : (i / (n - 1)) * plotW);
+  const y = (v) => top + plotH - (Math.min(v, max) / max) * plotH;
+  const line = points.map((p, i) => (i ? "L" : "M") + x(i).toFixed(1) + " " + y(p.pct).toFixed(1)).join(" ");
+  const area = line + " L" + x(n - 1).toFixed(1) + " " + (top + plotH) + " L" + x(0).toFixed(1) + " " + (top + plotH) + " Z";
+  const ticks = [0, 0.5, 1].map((f) => f * max);
+  const labelEvery = Math.ceil(n / 12);
+  return s(
+    "svg",
+    { viewBox: "0 0 " + width + " " + height, class: "chart chart-line", role: "img", "aria-label": "Context utilization across " + n + " LLM calls", "data-testid": testid },
+    s("title", null, "Context utilization across LLM calls"),
+    ticks.map((t) =>
+      s(
+        "g",
+        null,
+        s("line", { x1: left, x2: width - right, y1: y(t), y2: y(t), class: "chart-grid" }),
+        s("text", { x: left - 6, y: y(t) + 4, "text-anchor": "end", class: "chart-axis" }, fmtPct(t, max < 2 ? 2 : max < 20 ? 1 : 0)),
+      ),
+    ),
+    n > 1 ? s("path", { d: area, class: "util-area" }) : null,
+    n > 1 ? s("path", { d: line, class: "util-line" }) : null,
+    points.map((p, i) =>
+      s(
+        "g",
+        { class: "util-point" },
+        s("circle", { cx: x(i), cy: y(p.pct), r: 4.5, class: "util-dot util-" + utilizationTone(p.pct) }, s("title", null, "Call " + p.index + " · " + (p.label || "") + " · " + fmtPct(p.pct))),
+        i % labelEvery === 0 || i === n - 1 ? s("text", { x: x(i), y: height - bottom + 18, "text-anchor": "middle", class: "chart-axis" }, "#" + p.index) : null,
+      ),
+    ),
+    s("text", { x: left + plotW / 2, y: height - 2, "text-anchor": "middle", class: "chart-axis" }, "LLM call"),
+  );
+}
