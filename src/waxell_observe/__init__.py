@@ -10,12 +10,36 @@ from __future__ import annotations
 from waxell_observe.client import WaxellObserveClient
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import WaxellContext
+from waxell_observe.convenience import (
+    agent_response,
+    decide,
+    metadata,
+    reason,
+    retrieve,
+    retry,
+    score,
+    step,
+    tag,
+    user_message,
+)
 from waxell_observe.current import get_context, get_current_context
+from waxell_observe.decorators import (
+    decision,
+    observe,
+    reasoning_dec,
+    retrieval,
+    retry_dec,
+    step_dec,
+    tool,
+    waxell_agent,
+)
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.errors import PolicyViolationError, PromptGuardError
 from waxell_observe.governance.results import PolicyCheckResult
+from waxell_observe.initialization import generate_session_id, init
 from waxell_observe.lifecycle import flush, shutdown
 from waxell_observe.plugins import hookimpl
+from waxell_observe.propagation import ContextThreadPoolExecutor, wrap_context
 
 __version__ = "0.1.0"
 
@@ -33,4 +57,27 @@ __all__ = [
     "shutdown",
     "get_context",
     "get_current_context",
+    # top level (issue 3)
+    "init",
+    "generate_session_id",
+    "observe",
+    "waxell_agent",
+    "tool",
+    "decision",
+    "retrieval",
+    "reasoning_dec",
+    "retry_dec",
+    "step_dec",
+    "tag",
+    "metadata",
+    "score",
+    "step",
+    "decide",
+    "reason",
+    "retrieve",
+    "retry",
+    "user_message",
+    "agent_response",
+    "wrap_context",
+    "ContextThreadPoolExecutor",
 ]

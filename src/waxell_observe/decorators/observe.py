@@ -1,0 +1,309 @@
+"""``@observe`` (alias ``@waxell_agent``): every call of the decorated function is one run.
+
+Works on plain functions, ``async def`` functions, generators, async generators, methods,
+``classmethod``/``staticmethod``. Underneath each call is a
+:class:`~waxell_observe.WaxellContext`; nesting, governance and delivery are its job.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from typing import Any, Callable, TypeVar, overload
+
+from waxell_observe.config import ObserveConfig
+from waxell_observe.context import TAG_KEY_PATTERN, WaxellContext
+from waxell_observe.decorators import _runtime
+from waxell_observe.decorators._run import aenter, aexit, enter, exit_run, inert_context
+from waxell_observe.decorators.generators import wrap_async_generator, wrap_generator
+from waxell_observe.decorators.signature import CallSignature
+
+__all__ = ["observe", "waxell_agent", "ObservedFunction"]
+
+logger = logging.getLogger("waxell_observe")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ObservedFunction:
+    """The settings of one ``@observe``-decorated function and the per-call run factory."""
+
+    __slots__ = (
+        "fn",
+        "signature",
+        "agent_name",
+        "workflow_name",
+        "session_id",
+        "user_id",
+        "user_group",
+        "enforce_policy",
+        "mid_execution_governance",
+        "capture_io",
+        "client",
+        "metadata",
+        "tags",
+        "inputs",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        agent_name: str | None,
+        workflow_name: str,
+        session_id: str,
+        user_id: str,
+        user_group: str,
+        enforce_policy: bool,
+        mid_execution_governance: bool,
+        capture_io: bool,
+        client: Any,
+        metadata: dict[str, Any] | None,
+        tags: dict[str, str] | None,
+        inputs: dict[str, Any] | None,
+    ) -> None:
+        self.fn = fn
+        self.signature = CallSignature(fn)
+        self.agent_name = agent_name or getattr(fn, "__name__", None) or type(fn).__name__
+        self.workflow_name = workflow_name
+        self.session_id = session_id
+        self.user_id = user_id
+        self.user_group = user_group
+        self.enforce_policy = enforce_policy
+        self.mid_execution_governance = mid_execution_governance
+        self.capture_io = capture_io
+        self.client = client
+        self.metadata = metadata
+        self.tags = tags
+        self.inputs = inputs
+
+    def context_for(
+        self, config: ObserveConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[WaxellContext | None, int]:
+        """Take the call-time overrides out of ``kwargs`` and build this call's context.
+
+        Returns the context (``None`` when building it failed: logged, the call goes on
+        unobserved) and the preview limit for captured values.
+        """
+        overrides = self.signature.take_overrides(kwargs) if kwargs else None
+        try:
+            get = overrides.get if overrides else _no_override
+            client = get("client", self.client)
+            client_config = getattr(client, "config", None)
+            if isinstance(client_config, ObserveConfig):
+                config = client_config
+            limit = _runtime.preview_limit(config)
+            inputs: dict[str, Any] | None = None
+            if self.capture_io:
+                inputs = self.signature.bind(args, kwargs)
+                if self.inputs:
+                    inputs.update(self.inputs)
+                inputs = _runtime.capture(inputs, limit)
+            elif self.inputs:
+                inputs = _runtime.capture(self.inputs, limit)
+            context = WaxellContext(
+                agent_name=self.agent_name,
+                workflow_name=self.workflow_name,
+                inputs=inputs,
+                metadata=dict(self.metadata) if self.metadata else None,
+                client=client,
+                enforce_policy=get("enforce_policy", self.enforce_policy),
+                session_id=get("session_id", self.session_id),
+                user_id=get("user_id", self.user_id),
+                user_group=get("user_group", self.user_group),
+                mid_execution_governance=get("mid_execution_governance", self.mid_execution_governance),
+                tags=dict(self.tags) if self.tags else None,
+            )
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: cannot start a run for %r; calling it unobserved", self.agent_name)
+            return None, 0
+        if self.signature.wants_context(args, kwargs):
+            kwargs["waxell_ctx"] = context
+        return context, limit
+
+    def set_result(self, context: WaxellContext, value: Any, limit: int) -> None:
+        """Record the return value as the run's result (when ``capture_io`` is on)."""
+        if not self.capture_io:
+            return
+        try:
+            context.set_result(_runtime.capture(value, limit))
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: cannot record the result of %r", self.agent_name)
+
+
+def _no_override(name: str, default: Any) -> Any:
+    return default
+
+
+def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
+    fn = observed.fn
+    current_config = _runtime.current_config
+    from waxell_observe import config as config_module
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        config = config_module._current or current_config()
+        if config is None or not config.enabled:
+            if observed.signature.declares_context:
+                inert_context(observed, args, kwargs)
+            return fn(*args, **kwargs)
+        context, limit = observed.context_for(config, args, kwargs)
+        if context is None or not enter(context):
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            exit_run(context, exc)
+            raise
+        observed.set_result(context, result, limit)
+        exit_run(context, None)
+        return result
+
+    return wrapper
+
+
+def _wrap_async(observed: ObservedFunction) -> Callable[..., Any]:
+    fn = observed.fn
+    current_config = _runtime.current_config
+    from waxell_observe import config as config_module
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        config = config_module._current or current_config()
+        if config is None or not config.enabled:
+            if observed.signature.declares_context:
+                inert_context(observed, args, kwargs)
+            return await fn(*args, **kwargs)
+        context, limit = observed.context_for(config, args, kwargs)
+        if context is None or not await aenter(context):
+            return await fn(*args, **kwargs)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            await aexit(context, exc)
+            raise
+        observed.set_result(context, result, limit)
+        await aexit(context, None)
+        return result
+
+    return wrapper
+
+
+def _check_settings(
+    agent_name: Any, workflow_name: Any, metadata: Any, tags: Any, inputs: Any
+) -> None:
+    if agent_name is not None and (not isinstance(agent_name, str) or not agent_name.strip()):
+        raise ValueError(f"@observe: agent_name must be a non-empty string, got {agent_name!r}")
+    if not isinstance(workflow_name, str):
+        raise ValueError(f"@observe: workflow_name must be a string, got {workflow_name!r}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValueError(f"@observe: metadata must be a dict or None, got {type(metadata).__name__}")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise ValueError(f"@observe: inputs must be a dict or None, got {type(inputs).__name__}")
+    if tags is not None:
+        if not isinstance(tags, dict):
+            raise ValueError(f"@observe: tags must be a dict of strings or None, got {type(tags).__name__}")
+        for key, value in tags.items():
+            if not isinstance(key, str) or not TAG_KEY_PATTERN.match(key):
+                raise ValueError(f"@observe: tag key {key!r} is invalid: use letters, digits, underscores and hyphens")
+            if not isinstance(value, str):
+                raise ValueError(f"@observe: tag {key!r} needs a string value, got {type(value).__name__}")
+
+
+@overload
+def observe(func: F, /) -> F: ...
+
+
+@overload
+def observe(
+    func: str | None = None,
+    /,
+    *,
+    agent_name: str | None = None,
+    workflow_name: str = "default",
+    session_id: str = "",
+    user_id: str = "",
+    user_group: str = "",
+    enforce_policy: bool = True,
+    mid_execution_governance: bool = False,
+    capture_io: bool = True,
+    client: Any = None,
+    metadata: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def observe(
+    func: Any = None,
+    /,
+    *,
+    agent_name: str | None = None,
+    workflow_name: str = "default",
+    session_id: str = "",
+    user_id: str = "",
+    user_group: str = "",
+    enforce_policy: bool = True,
+    mid_execution_governance: bool = False,
+    capture_io: bool = True,
+    client: Any = None,
+    metadata: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> Any:
+    """Record every call of the decorated function as a run.
+
+    Use bare (``@observe``) or with options (``@observe(agent_name="triage", ...)``, or
+    ``@observe("triage")``). Options are those of :class:`~waxell_observe.WaxellContext`
+    plus ``capture_io`` (record bound arguments as inputs and the return value as the
+    result), ``tags`` and ``inputs`` (extra inputs recorded with every call).
+    ``session_id``, ``user_id``, ``user_group``, ``enforce_policy``,
+    ``mid_execution_governance`` and ``client`` may also be given per call as keyword
+    arguments the function does not declare; the decorator takes them for that run.
+    """
+    if isinstance(func, str):
+        if agent_name is not None:
+            raise ValueError("@observe: give the agent name once (positionally or as agent_name=)")
+        agent_name, func = func, None
+    _check_settings(agent_name, workflow_name, metadata, tags, inputs)
+    settings = dict(
+        agent_name=agent_name,
+        workflow_name=workflow_name or "default",
+        session_id=session_id,
+        user_id=user_id,
+        user_group=user_group,
+        enforce_policy=bool(enforce_policy),
+        mid_execution_governance=bool(mid_execution_governance),
+        capture_io=bool(capture_io),
+        client=client,
+        metadata=dict(metadata) if metadata else None,
+        tags=dict(tags) if tags else None,
+        inputs=dict(inputs) if inputs else None,
+    )
+
+    def decorate(fn: Any) -> Any:
+        if isinstance(fn, (classmethod, staticmethod)):
+            return type(fn)(decorate(fn.__func__))
+        if not callable(fn):
+            raise ValueError(f"@observe decorates functions and methods, got {type(fn).__name__}: {fn!r}")
+        observed = ObservedFunction(fn, **settings)
+        if not _runtime.enabled_at_decoration() and not observed.signature.declares_context:
+            return fn
+        if inspect.isasyncgenfunction(fn):
+            wrapper = wrap_async_generator(observed)
+        elif inspect.iscoroutinefunction(fn):
+            wrapper = _wrap_async(observed)
+        elif inspect.isgeneratorfunction(fn):
+            wrapper = wrap_generator(observed)
+        else:
+            wrapper = _wrap_sync(observed)
+        functools.update_wrapper(wrapper, fn)
+        wrapper.__waxell_observed__ = observed  # type: ignore[attr-defined]
+        return wrapper
+
+    if func is None:
+        return decorate
+    return decorate(func)
+
+
+waxell_agent = observe
+"""Alias of :func:`observe`."""
