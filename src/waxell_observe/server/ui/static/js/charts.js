@@ -1,7 +1,7 @@
 // SVG charts: horizontal bars, day columns, a context-window gauge and a utilization line.
 // Labels are SVG <text> nodes filled with text, never markup.
 
-import { h, s } from "./dom.js";
+import { h, replace, s } from "./dom.js";
 import { fmtPct } from "./format.js";
 
 function truncate(text, max) {
@@ -18,23 +18,51 @@ export function niceMax(v) {
 }
 
 /**
+ * A figure that draws its chart at the figure's own width (1 SVG unit = 1 CSS pixel, so
+ * labels keep their size at every width), redrawn when the width changes.
+ */
+function responsive(draw, { cls = "chart-figure", initial = 640 } = {}) {
+  const figure = h("figure", { class: cls });
+  let last = 0;
+  const paint = (width) => {
+    const w = Math.max(240, Math.round(width));
+    if (Math.abs(w - last) < 2) return;
+    last = w;
+    replace(figure, draw(w));
+  };
+  paint(initial);
+  if (typeof ResizeObserver !== "undefined") {
+    new ResizeObserver((entries) => {
+      const width = entries[0].contentRect.width;
+      if (width > 0) paint(width);
+    }).observe(figure);
+  }
+  return figure;
+}
+
+/**
  * Horizontal bar chart. items: [{label, value, note, href}]; format(value) labels the bars.
  */
-export function hBarChart(items, { format = String, title = "", testid, color = "var(--accent)", labelWidth = 190 } = {}) {
+export function hBarChart(items, opts = {}) {
   if (!items.length) return h("p", { class: "empty" }, "No data for this range.");
-  const width = 640;
+  return responsive((width) => drawHBars(width, items, opts));
+}
+
+function drawHBars(width, items, { format = String, title = "", testid, color = "var(--accent)", labelWidth: wantLabel = 190 } = {}) {
+  const labelWidth = Math.min(wantLabel, Math.round(width * 0.38));
+  const maxChars = Math.max(6, Math.floor((labelWidth - 12) / 7));
   const rowH = 30;
   const height = items.length * rowH + 8;
   const plotW = width - labelWidth - 90;
   const max = Math.max(...items.map((i) => i.value), 0) || 1;
   const svg = s(
     "svg",
-    { viewBox: "0 0 " + width + " " + height, class: "chart chart-hbar", role: "img", "aria-label": title, "data-testid": testid || null, preserveAspectRatio: "xMinYMin meet" },
+    { viewBox: "0 0 " + width + " " + height, width, height, class: "chart chart-hbar", role: "img", "aria-label": title, "data-testid": testid || null },
     s("title", null, title),
     items.map((item, i) => {
       const y = 4 + i * rowH;
       const w = Math.max((item.value / max) * plotW, item.value > 0 ? 2 : 0);
-      const label = s("text", { x: labelWidth - 10, y: y + rowH / 2 + 4, class: "chart-label", "text-anchor": "end" }, truncate(item.label, 26));
+      const label = s("text", { x: labelWidth - 10, y: y + rowH / 2 + 4, class: "chart-label", "text-anchor": "end" }, truncate(item.label, maxChars));
       const bar = s(
         "rect",
         { x: labelWidth, y: y + 5, width: w, height: rowH - 10, rx: 4, fill: color, class: "chart-bar" },
@@ -49,16 +77,19 @@ export function hBarChart(items, { format = String, title = "", testid, color = 
       return row;
     }),
   );
-  return h("figure", { class: "chart-figure" }, svg);
+  return svg;
 }
 
 /**
  * Column chart over days. items: [{label ("YYYY-MM-DD"), value, note}].
  */
-export function columnChart(items, { format = String, title = "", testid, color = "var(--accent)" } = {}) {
+export function columnChart(items, opts = {}) {
   if (!items.length) return h("p", { class: "empty" }, "No data for this range.");
-  const width = 720;
-  const height = 240;
+  return responsive((width) => drawColumns(width, items, opts), { initial: 900 });
+}
+
+function drawColumns(width, items, { format = String, title = "", testid, color = "var(--accent)" } = {}) {
+  const height = 230;
   const left = 64;
   const right = 12;
   const top = 14;
@@ -69,13 +100,10 @@ export function columnChart(items, { format = String, title = "", testid, color 
   const slot = plotW / items.length;
   const barW = Math.max(Math.min(slot * 0.7, 48), 2);
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
-  const labelEvery = Math.ceil(items.length / 10);
-  return h(
-    "figure",
-    { class: "chart-figure" },
-    s(
+  const labelEvery = Math.ceil(items.length / Math.max(2, Math.floor(plotW / 56)));
+  return s(
       "svg",
-      { viewBox: "0 0 " + width + " " + height, class: "chart chart-columns", role: "img", "aria-label": title, "data-testid": testid || null },
+      { viewBox: "0 0 " + width + " " + height, width, height, class: "chart chart-columns", role: "img", "aria-label": title, "data-testid": testid || null },
       s("title", null, title),
       ticks.map((t) => {
         const y = top + plotH - (t / max) * plotH;
@@ -103,7 +131,6 @@ export function columnChart(items, { format = String, title = "", testid, color 
         );
       }),
       s("line", { x1: left, x2: width - right, y1: top + plotH, y2: top + plotH, class: "chart-baseline" }),
-    ),
   );
 }
 
@@ -136,15 +163,15 @@ export function gauge(pct, { label = "of the context window", peak = null, testi
   const tone = utilizationTone(value);
   const children = [
     s("title", null, "Context utilization " + fmtPct(value)),
-    s("path", { d: arcPath(cx, cy, r, 0, 100), class: "gauge-track" }),
-    // 50% and 80% thresholds
-    ...[50, 80].map((t) => {
-      const [x0, y0] = polar(cx, cy, r + 14, Math.PI - (Math.PI * t) / 100);
-      const [x1, y1] = polar(cx, cy, r + 20, Math.PI - (Math.PI * t) / 100);
-      return s("line", { x1: x0, y1: y0, x2: x1, y2: y1, class: "gauge-threshold" });
-    }),
+    // zones: fine, getting full (50%), nearly full (80%)
+    s("path", { d: arcPath(cx, cy, r, 0, 50), class: "gauge-track" }),
+    s("path", { d: arcPath(cx, cy, r, 50, 80), class: "gauge-track gauge-zone-warn" }),
+    s("path", { d: arcPath(cx, cy, r, 80, 100), class: "gauge-track gauge-zone-bad" }),
   ];
-  if (value > 0) children.push(s("path", { d: arcPath(cx, cy, r, 0, Math.max(value, 0.6)), class: "gauge-value gauge-" + tone }));
+  if (value > 0) children.push(s("path", { d: arcPath(cx, cy, r, 0, Math.max(value, 0.5)), class: "gauge-value gauge-" + tone }));
+  // the needle makes small values readable
+  const [nx, ny] = polar(cx, cy, r - 16, Math.PI - (Math.PI * value) / 100);
+  children.push(s("line", { x1: cx, y1: cy, x2: nx, y2: ny, class: "gauge-needle" }), s("circle", { cx, cy, r: 6, class: "gauge-hub" }));
   if (peak !== null && peak > value) {
     const a = Math.PI - (Math.PI * Math.min(peak, 100)) / 100;
     const [x0, y0] = polar(cx, cy, r - 14, a);
@@ -152,14 +179,14 @@ export function gauge(pct, { label = "of the context window", peak = null, testi
     children.push(s("line", { x1: x0, y1: y0, x2: x1, y2: y1, class: "gauge-peak" }, s("title", null, "Peak " + fmtPct(peak))));
   }
   children.push(
-    s("text", { x: cx, y: cy - 22, "text-anchor": "middle", class: "gauge-number", "data-testid": "gauge-value" }, fmtPct(value)),
-    s("text", { x: cx, y: cy - 2, "text-anchor": "middle", class: "gauge-caption" }, label),
-    s("text", { x: cx - r, y: cy + 18, "text-anchor": "middle", class: "chart-axis" }, "0%"),
-    s("text", { x: cx + r, y: cy + 18, "text-anchor": "middle", class: "chart-axis" }, "100%"),
+    s("text", { x: cx - r, y: cy + 20, "text-anchor": "middle", class: "chart-axis" }, "0%"),
+    s("text", { x: cx + r, y: cy + 20, "text-anchor": "middle", class: "chart-axis" }, "100%"),
+    s("text", { x: cx, y: cy + 46, "text-anchor": "middle", class: "gauge-number", "data-testid": "gauge-value" }, fmtPct(value)),
+    s("text", { x: cx, y: cy + 66, "text-anchor": "middle", class: "gauge-caption" }, label),
   );
   return s(
     "svg",
-    { viewBox: "0 0 240 140", class: "gauge", role: "img", "aria-label": "Context window utilization " + fmtPct(value), "data-testid": testid, "data-value": value.toFixed(1) },
+    { viewBox: "0 0 240 196", class: "gauge", role: "img", "aria-label": "Context window utilization " + fmtPct(value), "data-testid": testid, "data-value": value.toFixed(1) },
     children,
   );
 }
@@ -167,11 +194,14 @@ export function gauge(pct, { label = "of the context window", peak = null, testi
 /**
  * Utilization across LLM calls: points [{index, pct, label}], drawn as an area + line chart.
  */
-export function utilizationChart(points, { testid = "utilization-chart" } = {}) {
+export function utilizationChart(points, opts = {}) {
   if (!points.length) return h("p", { class: "empty" }, "No LLM calls with a known context window.");
-  const width = 520;
-  const height = 200;
-  const left = 48;
+  return responsive((width) => drawUtilization(width, points, opts), { cls: "chart-bare", initial: 700 });
+}
+
+function drawUtilization(width, points, { testid = "utilization-chart" } = {}) {
+  const height = 230;
+  const left = 52;
   const right = 16;
   const top = 14;
   const bottom = 34;
@@ -184,10 +214,10 @@ export function utilizationChart(points, { testid = "utilization-chart" } = {}) 
   const line = points.map((p, i) => (i ? "L" : "M") + x(i).toFixed(1) + " " + y(p.pct).toFixed(1)).join(" ");
   const area = line + " L" + x(n - 1).toFixed(1) + " " + (top + plotH) + " L" + x(0).toFixed(1) + " " + (top + plotH) + " Z";
   const ticks = [0, 0.5, 1].map((f) => f * max);
-  const labelEvery = Math.ceil(n / 12);
+  const labelEvery = Math.ceil(n / Math.max(2, Math.floor(plotW / 48)));
   return s(
     "svg",
-    { viewBox: "0 0 " + width + " " + height, class: "chart chart-line", role: "img", "aria-label": "Context utilization across " + n + " LLM calls", "data-testid": testid },
+    { viewBox: "0 0 " + width + " " + height, width, height, class: "chart chart-line", role: "img", "aria-label": "Context utilization across " + n + " LLM calls", "data-testid": testid },
     s("title", null, "Context utilization across LLM calls"),
     ticks.map((t) =>
       s(

@@ -8,14 +8,22 @@ import { columnChart, hBarChart } from "../charts.js";
 import { cards, href, pageHeader, section, table } from "../components.js";
 import { RANGES, timeWindow } from "./runs.js";
 
-/** Days from first to last, with missing days as zeros (UTC "YYYY-MM-DD"). */
-export function fillDays(byDay) {
+/**
+ * Every UTC day ("YYYY-MM-DD") of the window, missing days as zeros. The window runs from
+ * `since` (epoch seconds; else the first day with data) to `until` (else today, or the last
+ * day with data if later).
+ */
+export function fillDays(byDay, since, until) {
   if (!byDay.length) return [];
   const sorted = byDay.slice().sort((a, b) => (a.day < b.day ? -1 : 1));
   const map = new Map(sorted.map((d) => [d.day, d]));
   const out = [];
-  const start = new Date(sorted[0].day + "T00:00:00Z");
-  const end = new Date(sorted[sorted.length - 1].day + "T00:00:00Z");
+  const dayStart = (ms) => new Date(new Date(ms).toISOString().slice(0, 10) + "T00:00:00Z");
+  const first = new Date(sorted[0].day + "T00:00:00Z");
+  const last = new Date(sorted[sorted.length - 1].day + "T00:00:00Z");
+  const start = since ? dayStart(Number(since) * 1000) : first;
+  let end = until ? dayStart(Number(until) * 1000 - 1) : dayStart(Date.now());
+  if (last > end) end = last;
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || (end - start) / 86400000 > 400) return sorted;
   for (let t = start.getTime(); t <= end.getTime(); t += 86400000) {
     const day = new Date(t).toISOString().slice(0, 10);
@@ -40,7 +48,7 @@ export async function renderCosts(ctx) {
   const fmt = metric === "cost" ? fmtCost : fmtTokens;
   const byModel = data.by_model || [];
   const byAgent = data.by_agent || [];
-  const days = fillDays(data.by_day || []);
+  const days = fillDays(data.by_day || [], w.since, w.until);
   const totalTokens = byAgent.reduce((n, a) => n + (a.tokens || 0), 0);
   const totalRuns = byAgent.reduce((n, a) => n + (a.runs || 0), 0);
   const modelValue = (m) => (metric === "cost" ? m.cost : m.tokens_in + m.tokens_out);

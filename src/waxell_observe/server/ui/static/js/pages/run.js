@@ -124,8 +124,20 @@ export function conversationItems(run, utilByCall) {
       items.push({ kind: "tool", at: toMs(st.started_at), pos: st.position, name: st.name.replace(/^tool:/, ""), input: out.input, output: out.output, status: out.status || "ok" });
     }
   }
-  for (const c of run.llm_calls || []) {
+  const calls = (run.llm_calls || []).slice().sort((a, b) => a.position - b.position);
+  for (const c of calls) {
     items.push({ kind: "llm", at: toMs(c.started_at), pos: c.position, call: c, util: utilByCall.get(c.id) });
+  }
+  // A user message captured from an LLM call's messages is recorded just after that call;
+  // in the thread it belongs just before it.
+  for (const sp of run.spans || []) {
+    if (sp.kind !== "io" || sp.name !== "user_message" || (sp.attributes || {}).source !== "auto") continue;
+    const item = items.find((it) => it.pos === sp.position && it.kind === "user_message");
+    const call = calls.filter((c) => c.position < sp.position).pop();
+    if (item && call) {
+      item.at = toMs(call.started_at);
+      item.pos = call.position - 0.5;
+    }
   }
   items.sort((a, b) => (a.at ?? 0) - (b.at ?? 0) || (a.pos || 0) - (b.pos || 0));
   return items;

@@ -79,7 +79,7 @@ export async function renderSession(ctx) {
     ]),
     h(
       "dl",
-      { class: "kv" },
+      { class: "kv facts" },
       h("dt", null, "Agents"),
       h("dd", null, chipList(s.agents, (a) => href("/runs", { agent_name: a, session_id: id }))),
       h("dt", null, "Users"),

@@ -3,7 +3,7 @@
 import { h, replace } from "../dom.js";
 import { read } from "../api.js";
 import { setParams } from "../router.js";
-import { fmtCost, fmtDuration, fmtInt, fmtTokens } from "../format.js";
+import { fmtCost, fmtDuration, fmtInt, fmtTime, fmtTokens } from "../format.js";
 import { hBarChart } from "../charts.js";
 import { cards, href, pageHeader, pager, runHref, section, sessionLink, statusBadge, table, timeCell, userLink } from "../components.js";
 
@@ -58,7 +58,7 @@ export async function renderUser(ctx) {
       { label: "Runs", value: fmtInt(u.run_count), testid: "user-runs" },
       { label: "Tokens", value: fmtTokens(u.total_tokens), sub: fmtInt(u.total_tokens) + " total" },
       { label: "Cost", value: fmtCost(u.total_cost), testid: "user-cost" },
-      { label: "Last seen", value: timeCell(u.last_seen), sub: "first " + (u.first_seen ? new Date(u.first_seen).toLocaleDateString() : "–") },
+      { label: "Last seen", value: fmtTime(u.last_seen).slice(0, 10), sub: "at " + fmtTime(u.last_seen).slice(11) + " · first seen " + fmtTime(u.first_seen).slice(0, 10) },
     ]),
     h(
       "div",
