@@ -8,7 +8,7 @@ where a convention exists; everything else is under ``waxell.*``:
 - every span: ``waxell.record`` (``run``, ``llm_call``, ``step``, ``span``),
   ``waxell.run_id``, ``waxell.agent.name``; records also ``waxell.record.id``,
   ``waxell.record.position`` and ``waxell.parent_record_id`` (their ``parent_span_id``);
-- behaviour spans: ``waxell.span.kind`` and each recorded attribute as
+- behaviour spans: ``waxell.span.kind``, ``waxell.span.name`` and each recorded attribute as
   ``waxell.<kind>.<key>``; inputs/outputs as ``waxell.span.input``/``waxell.span.output``.
 
 Attribute values are OTel primitives or homogeneous lists of them; anything else is JSON
@@ -20,22 +20,23 @@ is only included with ``capture_content``.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
 
 __all__ = [
-    "MAX_JSON_CHARS",
-    "to_attribute",
-    "json_attribute",
-    "run_start_attributes",
-    "run_end_attributes",
-    "llm_call_span",
-    "step_span",
-    "behaviour_span",
-    "score_event",
-    "context_attributes",
     "CONTENT_SPAN_KINDS",
+    "MAX_JSON_CHARS",
+    "behaviour_span",
+    "context_attributes",
+    "json_attribute",
+    "llm_call_span",
+    "run_end_attributes",
+    "run_start_attributes",
+    "score_event",
+    "step_span",
+    "to_attribute",
 ]
 
 MAX_JSON_CHARS = 16_384
@@ -61,7 +62,7 @@ def json_attribute(value: Any) -> str:
 
 
 def _primitive(value: Any) -> bool:
-    if isinstance(value, bool) or isinstance(value, (str, float)):
+    if isinstance(value, (bool, str, float)):
         return True
     return isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX
 
@@ -194,7 +195,9 @@ def context_attributes(
     }
 
 
-def _record_identity(run_id: str, agent_name: str, record: str, record_id: str, position: int) -> dict[str, Any]:
+def _record_identity(
+    run_id: str, agent_name: str, record: str, record_id: str, position: int
+) -> dict[str, Any]:
     attributes = _identity(run_id, agent_name, record)
     attributes["waxell.record.id"] = record_id
     attributes["waxell.record.position"] = position
@@ -282,6 +285,7 @@ def behaviour_span(
     kind = span.kind
     attributes = _record_identity(run_id, agent_name, "span", span.id, span.position)
     attributes["waxell.span.kind"] = kind
+    attributes["waxell.span.name"] = span.name
     if span.parent_span_id:
         attributes["waxell.parent_record_id"] = span.parent_span_id
     content_kind = kind in CONTENT_SPAN_KINDS

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -29,7 +30,7 @@ from waxell_observe_otel.remote_config import RemoteEndpoints
 from waxell_observe_otel.settings import OtelSettings, settings_from_config
 from waxell_observe_otel.snapshots import LLMContext, RunEnd, RunStart
 
-__all__ = ["SpanBuilder", "MAX_LIVE_RUNS"]
+__all__ = ["MAX_LIVE_RUNS", "SpanBuilder"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -162,8 +163,10 @@ class SpanBuilder:
                         self.span(live, payload)
                     elif operation == "score":
                         self.score(live, payload)
-            except Exception:  # noqa: BLE001 - one bad record must not lose the others
-                logger.exception("waxell-observe: could not build the OpenTelemetry span of a %s record", operation)
+            except Exception:
+                logger.exception(
+                    "waxell-observe: could not build the OpenTelemetry span of a %s record", operation
+                )
 
     def _settings(self, start: RunStart) -> OtelSettings | None:
         if start.settings is not None:
@@ -199,7 +202,11 @@ class SpanBuilder:
             pipeline.ids.preset(start.span_id, start.trace_id)
         try:
             span = pipeline.tracer.start_span(
-                name, context=context, kind=SpanKind.INTERNAL, attributes=attributes, start_time=_ns(start.started_at)
+                name,
+                context=context,
+                kind=SpanKind.INTERNAL,
+                attributes=attributes,
+                start_time=_ns(start.started_at),
             )
         finally:
             pipeline.ids.clear()
@@ -276,7 +283,9 @@ class SpanBuilder:
         context = _parent_context(live.trace_id, parent_span_id, live.flags)
         pipeline.ids.preset(span_id_for(record_id))
         try:
-            return pipeline.tracer.start_span(name, context=context, kind=kind, attributes=attributes, start_time=start_ns)
+            return pipeline.tracer.start_span(
+                name, context=context, kind=kind, attributes=attributes, start_time=start_ns
+            )
         finally:
             pipeline.ids.clear()
 

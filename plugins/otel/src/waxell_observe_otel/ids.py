@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 
 __all__ = [
-    "trace_id_for",
-    "span_id_for",
-    "format_trace_id",
     "format_span_id",
+    "format_trace_id",
+    "span_id_for",
+    "trace_id_for",
     "traceparent",
 ]
 

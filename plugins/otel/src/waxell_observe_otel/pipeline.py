@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -31,7 +32,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from waxell_observe_otel import __version__
 from waxell_observe_otel.settings import OtelSettings
 
-__all__ = ["Pipeline", "PresetIdGenerator", "CountingExporter", "OurSpans", "SCOPE_NAME", "run_bounded"]
+__all__ = ["SCOPE_NAME", "CountingExporter", "OurSpans", "Pipeline", "PresetIdGenerator", "run_bounded"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -90,7 +91,7 @@ class CountingExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
             result = self.delegate.export(spans)
-        except Exception as exc:  # noqa: BLE001 - counted and logged like a failed export
+        except Exception as exc:
             logger.exception("waxell-observe: exporting %d span(s) failed", len(spans))
             self.failed += len(spans)
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -155,7 +156,7 @@ def run_bounded(name: str, function: Any, timeout: float | None) -> bool:
     def target() -> None:
         try:
             function()
-        except Exception:  # noqa: BLE001 - logged; flushing must not fail the caller
+        except Exception:
             logger.exception("waxell-observe: OpenTelemetry %s failed", name)
         finally:
             done.set()
@@ -213,7 +214,9 @@ class Pipeline:
                 self.ids = PresetIdGenerator(current)
                 self.tracer.id_generator = self.ids
         else:
-            logger.warning("waxell-observe: the OpenTelemetry SDK is disabled (OTEL_SDK_DISABLED); no spans exported")
+            logger.warning(
+                "waxell-observe: the OpenTelemetry SDK is disabled (OTEL_SDK_DISABLED); no spans exported"
+            )
         self.closed = False
 
     @property

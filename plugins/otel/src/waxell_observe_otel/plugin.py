@@ -32,14 +32,14 @@ if TYPE_CHECKING:
 __all__ = [
     "NAME",
     "on_configure",
-    "on_run_start",
-    "on_llm_call",
-    "on_step",
-    "on_span",
-    "on_score",
-    "on_run_end",
     "on_flush",
+    "on_llm_call",
+    "on_run_end",
+    "on_run_start",
+    "on_score",
     "on_shutdown",
+    "on_span",
+    "on_step",
     "reset",
 ]
 
@@ -121,7 +121,9 @@ def on_configure(config: ObserveConfig) -> None:
     if not config.enabled:
         return
     if _decide(config) is _ASK_CONTROL_PLANE:
-        threading.Thread(target=_remote.resolve, args=(config,), name="waxell-otel-config", daemon=True).start()
+        threading.Thread(
+            target=_remote.resolve, args=(config,), name="waxell-otel-config", daemon=True
+        ).start()
 
 
 @hookimpl
@@ -158,7 +160,9 @@ def on_llm_call(run: Run, call: LLMCallRecord) -> None:
         return
     conversation = run.conversation
     context = (
-        LLMContext(conversation.message_count, conversation.user_turns) if conversation is not None else LLMContext()
+        LLMContext(conversation.message_count, conversation.user_turns)
+        if conversation is not None
+        else LLMContext()
     )
     _get_worker(run.config.max_queue).put(("llm", run.run_id, (call, context)))
 
@@ -238,7 +242,8 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
         return None
     deadline = None if timeout is None else time.monotonic() + timeout
     _worker.flush(timeout)
-    done = all([pipeline.flush(_remaining(deadline)) for pipeline in _builder.all_pipelines()])
+    results = [pipeline.flush(_remaining(deadline)) for pipeline in _builder.all_pipelines()]
+    done = False not in results  # every pipeline is flushed, even after one timed out
     return _report(done)
 
 
@@ -250,7 +255,8 @@ def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     deadline = None if timeout is None else time.monotonic() + timeout
     _worker.shutdown(timeout)
     pipelines = _builder.forget_pipelines()
-    done = all([pipeline.shutdown(_remaining(deadline)) for pipeline in pipelines])
+    results = [pipeline.shutdown(_remaining(deadline)) for pipeline in pipelines]
+    done = False not in results
     _builder.keep_counts(pipelines)
     return _report(done)
 

@@ -23,12 +23,12 @@ if TYPE_CHECKING:
 __all__ = [
     "PLUGIN_STATE_KEY",
     "ParentContext",
-    "traceparent_for",
-    "parse_traceparent",
-    "environment_parent",
     "active_span_parent",
+    "environment_parent",
+    "parse_traceparent",
     "run_trace",
     "state_for",
+    "traceparent_for",
 ]
 
 PLUGIN_STATE_KEY = "otel"
@@ -106,7 +106,9 @@ def run_trace(run: Run) -> tuple[int, int, ParentContext | None]:
         state = _parent_run_state(run)
         if state is not None:
             trace_id = int(state["trace_id"], 16)
-            parent = ParentContext(trace_id, int(state["span_id"], 16), bool(state.get("sampled", True)), False)
+            parent = ParentContext(
+                trace_id, int(state["span_id"], 16), bool(state.get("sampled", True)), False
+            )
         else:  # parent not found through the context: its ids are derived all the same
             trace_id = trace_id_for(run.root_run_id or run.parent_run_id)
             parent = ParentContext(trace_id, span_id_for(run.parent_run_id), True, False)

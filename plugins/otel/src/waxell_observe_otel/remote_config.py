@@ -14,7 +14,7 @@ from typing import Any
 
 from waxell_observe.config import ObserveConfig
 
-__all__ = ["RemoteEndpoints", "FETCH_TIMEOUT", "fetch_otel_endpoint"]
+__all__ = ["FETCH_TIMEOUT", "RemoteEndpoints", "fetch_otel_endpoint"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -34,7 +34,9 @@ def fetch_otel_endpoint(config: ObserveConfig, timeout: float = FETCH_TIMEOUT) -
         return ""
     endpoint = endpoint.strip()
     if endpoint and not endpoint.startswith(("http://", "https://")):
-        logger.warning("waxell-observe: ignoring the control plane's otel_endpoint %r (not an http URL)", endpoint)
+        logger.warning(
+            "waxell-observe: ignoring the control plane's otel_endpoint %r (not an http URL)", endpoint
+        )
         return ""
     return endpoint
 
@@ -86,7 +88,9 @@ class RemoteEndpoints:
                 endpoint = fetch_otel_endpoint(config)
                 self._known[key] = endpoint
                 if endpoint:
-                    logger.info("waxell-observe: exporting traces to %s (named by the control plane)", endpoint)
+                    logger.info(
+                        "waxell-observe: exporting traces to %s (named by the control plane)", endpoint
+                    )
         return endpoint
 
     def clear(self) -> None:

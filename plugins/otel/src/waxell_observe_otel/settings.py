@@ -24,11 +24,11 @@ from waxell_observe.config import ObserveConfig, parse_bool
 from waxell_observe.errors import ConfigurationError
 
 __all__ = [
+    "DEFAULT_EXPORT_TIMEOUT",
+    "TRACES_PATH",
     "OtelSettings",
     "settings_from_config",
     "traces_url",
-    "DEFAULT_EXPORT_TIMEOUT",
-    "TRACES_PATH",
 ]
 
 logger = logging.getLogger("waxell_observe")
@@ -55,7 +55,13 @@ class OtelSettings:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return (self.traces_url, id(self.span_exporter), self.set_global, repr(self.resource_attributes), self.export_timeout)
+        return (
+            self.traces_url,
+            id(self.span_exporter),
+            self.set_global,
+            repr(self.resource_attributes),
+            self.export_timeout,
+        )
 
 
 def traces_url(endpoint: str) -> str:
@@ -96,7 +102,9 @@ def _timeout(config: ObserveConfig) -> float | None:
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise ConfigurationError(f"otel_export_timeout must be a number of seconds, got {raw!r}") from None
+            raise ConfigurationError(
+                f"otel_export_timeout must be a number of seconds, got {raw!r}"
+            ) from None
         if value <= 0:
             raise ConfigurationError(f"otel_export_timeout must be > 0, got {raw!r}")
         return value
@@ -124,7 +132,9 @@ def settings_from_config(config: ObserveConfig, *, endpoint: str | None = None) 
             traces_url="" if exporter is not None else url,
             span_exporter=exporter,
             set_global=parse_bool(config.extra.get("otel_set_global", False), name="otel_set_global"),
-            resource_attributes=tuple(sorted((str(k), v) for k, v in dict(config.resource_attributes).items())),
+            resource_attributes=tuple(
+                sorted((str(k), v) for k, v in dict(config.resource_attributes).items())
+            ),
             export_timeout=_timeout(config),
         )
     except ConfigurationError as exc:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from waxell_observe_otel.propagation import ParentContext
     from waxell_observe_otel.settings import OtelSettings
 
-__all__ = ["RunStart", "RunEnd", "LLMContext"]
+__all__ = ["LLMContext", "RunEnd", "RunStart"]
 
 
 @dataclass(slots=True)
