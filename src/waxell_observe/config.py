@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -113,10 +114,15 @@ class ObserveConfig:
     @property
     def db_url(self) -> str:
         """The embedded store as a SQLAlchemy URL."""
-        return db_url_from(self.db)
+        return _cached_db_url(self.db)
 
     def replace(self, **changes: Any) -> ObserveConfig:
         return dataclasses.replace(self, **changes)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_db_url(db: str) -> str:
+    return db_url_from(db)
 
 
 def db_url_from(db: str) -> str:

@@ -25,7 +25,7 @@ from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation
-from waxell_observe.plugins import plugin_manager
+from waxell_observe.plugins import emit
 from waxell_observe.pricing import estimate_cost, infer_provider
 from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
 from waxell_observe.run import Run
@@ -200,8 +200,7 @@ class WaxellContext:
         run.mark_started()
         self._run = run
         self._token = current_context.set(self)
-        pm = plugin_manager()
-        pm.hook.on_run_start(run=run)
+        emit("on_run_start", run)
         if self._parent is not None and self._parent._run is not None:
             self._parent._delegate_to(run)
         if verdict is not None:
@@ -278,7 +277,7 @@ class WaxellContext:
                 run.governance = verdict
                 self._record_evaluations(verdict, "post_execution")
             run.ended_at = time.time()
-            plugin_manager().hook.on_run_end(run=run)
+            emit("on_run_end", run)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to complete run %s", run.run_id)
         finally:
@@ -310,7 +309,7 @@ class WaxellContext:
             output={"_kind": "delegation", "child_run_id": child.run_id, "child_agent": child.agent_name},
             started_at=child.started_at,
         )
-        plugin_manager().hook.on_step(run=run, step=step)
+        emit("on_step", run, step)
 
     # -- properties ----------------------------------------------------------------------
 
@@ -508,7 +507,7 @@ class WaxellContext:
             )
             if config.capture_content and messages is not None:
                 call.attributes["messages"] = to_jsonable(messages, where="messages")
-        plugin_manager().hook.on_llm_call(run=run, call=call)
+        emit("on_llm_call", run, call)
         if update is not None:
             if update.new_user_message:
                 self._record_io(run, "user_message", update.new_user_message, "auto")
@@ -537,7 +536,7 @@ class WaxellContext:
                 output=to_jsonable(output, where=f"output of step {step_name!r}") if output is not None else None,
                 started_at=time.time(),
             )
-            plugin_manager().hook.on_step(run=run, step=step)
+            emit("on_step", run, step)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record step %r", step_name)
         if self.mid_execution_governance:
@@ -611,7 +610,7 @@ class WaxellContext:
         if run is None:
             return None
         score = ScoreRecord(name=name, value=value, data_type=data_type, comment=comment, created_at=time.time())
-        plugin_manager().hook.on_score(run=run, score=score)
+        emit("on_score", run, score)
         return score
 
     @staticmethod
@@ -672,7 +671,7 @@ class WaxellContext:
             )
             if span_id:
                 span.id = span_id
-            plugin_manager().hook.on_span(run=run, span=span)
+            emit("on_span", run, span)
             return span
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record a %s span", kind)

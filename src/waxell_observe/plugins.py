@@ -27,6 +27,7 @@ from waxell_observe.hookspecs import PROJECT_NAME
 
 __all__ = [
     "hookimpl",
+    "emit",
     "plugin_manager",
     "ENTRY_POINT_GROUP",
     "plugin_errors",
@@ -45,10 +46,18 @@ plugin_errors: Counter[tuple[str, str]] = Counter()
 
 
 class _IsolatingPluginManager(pluggy.PluginManager):
-    """A PluginManager whose hook implementations cannot raise into the caller."""
+    """A PluginManager whose hook implementations cannot raise into the caller, with a
+    cached fast path for the record hooks (see :meth:`implementations`)."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        # (hook name, id(config)) -> (config, implementations); the config is kept so that a
+        # recycled id of a dead configuration can never match.
+        self._fast: dict[tuple[str, int], tuple[Any, tuple[tuple[Callable[..., Any], str], ...] | None]] = {}
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         plugin_name = super().register(plugin, name)
+        self._fast.clear()
         if plugin_name is None:
             return None
         for caller in self.get_hookcallers(plugin) or ():
@@ -58,6 +67,92 @@ class _IsolatingPluginManager(pluggy.PluginManager):
                         impl.function = _isolated(impl.function, plugin_name, caller.name)
         return plugin_name
 
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self._fast.clear()
+
+    def set_blocked(self, name: str) -> None:
+        super().set_blocked(name)
+        self._fast.clear()
+
+    def invalidate(self) -> None:
+        """Forget the cached dispatch lists (a plugin's :data:`ACTIVE_ATTRIBUTE` answer changed)."""
+        self._fast.clear()
+
+    def implementations(
+        self, hook_name: str, config: Any = None
+    ) -> tuple[tuple[Callable[..., Any], str], ...] | None:
+        """``(function, plugin name)`` for each implementation of ``hook_name`` in pluggy's
+        call order, each callable with the hook's arguments positionally and NOT isolated
+        (the caller catches) — or ``None`` when a hook wrapper is registered and the call must
+        go through pluggy. With ``config``, plugins whose ``waxell_active(config)`` answers
+        False are left out. Cached per hook and configuration until plugins change."""
+        key = (hook_name, id(config))
+        entry = self._fast.get(key)
+        if entry is not None and entry[0] is config:
+            return entry[1]
+        caller = getattr(self.hook, hook_name)
+        impls = [impl for impl in caller.get_hookimpls() if config is None or _is_active(impl.plugin, config)]
+        functions: tuple[tuple[Callable[..., Any], str], ...] | None
+        if any(impl.hookwrapper or impl.wrapper for impl in impls):
+            functions = None
+        else:
+            spec_args = tuple(caller.spec.argnames) if caller.spec else ()
+            functions = tuple(
+                (
+                    _positional(getattr(impl.function, "__wrapped__", impl.function), tuple(impl.argnames), spec_args),
+                    impl.plugin_name,
+                )
+                for impl in reversed(impls)
+            )
+        if len(self._fast) > 256:
+            self._fast.clear()
+        self._fast[key] = (config, functions)
+        return functions
+
+
+ACTIVE_ATTRIBUTE = "waxell_active"
+"""A plugin may define ``waxell_active(config) -> bool``. When it answers False for a run's
+configuration, the record hooks (``on_run_start``, ``on_llm_call``, ``on_step``, ``on_span``,
+``on_score``, ``on_run_end``) skip the plugin for that run: a sink that is off costs the
+agent nothing. The answer is cached per configuration; a plugin whose answer changes for
+the same configuration calls ``plugin_manager().invalidate()``."""
+
+
+def _is_active(plugin: object, config: Any) -> bool:
+    check = getattr(plugin, ACTIVE_ATTRIBUTE, None)
+    if check is None:
+        return True
+    try:
+        return bool(check(config))
+    except Exception:  # noqa: BLE001 - a broken check keeps the plugin (its hooks are isolated)
+        logger.exception("waxell-observe: %s(config) of plugin %r failed", ACTIVE_ATTRIBUTE, plugin)
+        return True
+
+
+def _positional(function: Callable[..., Any], argnames: tuple[str, ...], spec_args: tuple[str, ...]) -> Callable[..., Any]:
+    """Adapt an implementation taking a subset of the hook's arguments to positional calls."""
+    if argnames == spec_args:
+        return function
+    indexes = [spec_args.index(name) for name in argnames]
+
+    def adapter(*args: Any) -> Any:
+        return function(*[args[i] for i in indexes])
+
+    return adapter
+
+
+def _report_failure(plugin_name: str, hook_name: str) -> None:
+    """Log (once with its traceback, then at debug level) and count a plugin's exception."""
+    key = (plugin_name, hook_name)
+    plugin_errors[key] += 1
+    if plugin_errors[key] == 1:
+        logger.exception("waxell-observe: plugin %r failed in %s (isolated)", plugin_name, hook_name)
+    else:
+        logger.debug("waxell-observe: plugin %r failed in %s again", plugin_name, hook_name)
+
 
 def _isolated(function: Callable[..., Any], plugin_name: str, hook_name: str) -> Callable[..., Any]:
     @functools.wraps(function)
@@ -65,16 +160,31 @@ def _isolated(function: Callable[..., Any], plugin_name: str, hook_name: str) ->
         try:
             return function(*args, **kwargs)
         except Exception:  # noqa: BLE001 - isolation is the point
-            key = (plugin_name, hook_name)
-            plugin_errors[key] += 1
-            if plugin_errors[key] == 1:
-                logger.exception("waxell-observe: plugin %r failed in %s (isolated)", plugin_name, hook_name)
-            else:
-                logger.debug("waxell-observe: plugin %r failed in %s again", plugin_name, hook_name)
+            _report_failure(plugin_name, hook_name)
             return None
 
     call.__waxell_isolated__ = True  # type: ignore[attr-defined]
     return call
+
+
+def emit(hook_name: str, run: Any, *args: Any) -> None:
+    """Call every active implementation of a record hook (``on_run_start``, ``on_llm_call``,
+    ``on_step``, ``on_span``, ``on_score``, ``on_run_end``) with ``run`` and the hook's other
+    arguments in spec order. The hot path of recording: no pluggy machinery unless a hook
+    wrapper is present, and plugins inactive for ``run.config`` are skipped."""
+    pm = _pm or plugin_manager()
+    functions = (
+        pm.implementations(hook_name, run.config) if isinstance(pm, _IsolatingPluginManager) else None
+    )
+    if functions is not None:
+        for function, plugin_name in functions:
+            try:
+                function(run, *args)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                _report_failure(plugin_name, hook_name)
+        return
+    caller = getattr(pm.hook, hook_name)
+    caller(**dict(zip(caller.spec.argnames, (run, *args))))
 
 
 def disabled_plugin_names() -> frozenset[str]:

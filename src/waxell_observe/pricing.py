@@ -179,11 +179,16 @@ def _lookup_normalized(name: str) -> ModelInfo | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _lookup_raw(model: str) -> ModelInfo | None:
+    return _lookup_normalized(_normalize(model))
+
+
 def lookup(model: str) -> ModelInfo | None:
     """Return the catalog entry for ``model`` (any common spelling), or ``None``."""
     if not model or not isinstance(model, str):
         return None
-    return _lookup_normalized(_normalize(model))
+    return _lookup_raw(model)
 
 
 def estimate_cost(model: str, tokens_in: int, tokens_out: int, *, cached_tokens_in: int = 0) -> float:
@@ -290,6 +295,7 @@ def register_model(
     )
     _models[key] = info
     _lookup_normalized.cache_clear()
+    _lookup_raw.cache_clear()
     return info
 
 
@@ -308,4 +314,5 @@ def unregister_model(name: str) -> bool:
     else:
         _models[key] = builtin
     _lookup_normalized.cache_clear()
+    _lookup_raw.cache_clear()
     return True

@@ -7,6 +7,7 @@ sink. Their values are already JSON-safe copies (see :mod:`waxell_observe.serial
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,24 @@ SPAN_KINDS = frozenset(
 """Span kinds. The first seven are recorded by the API of record; the rest by integrations."""
 
 
+_random = random.Random(os.urandom(32))
+
+
+def _reseed() -> None:
+    _random.seed(os.urandom(32))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat the parent's ids
+
+
 def new_id() -> str:
-    """A random 32-hex-character id (the format of run and record ids)."""
-    return os.urandom(16).hex()
+    """A random 32-hex-character id (the format of run and record ids).
+
+    Drawn from a generator seeded by the OS (and reseeded in forked children): as unique as
+    ``uuid4`` and much cheaper than asking the OS for every id.
+    """
+    return f"{_random.getrandbits(128):032x}"
 
 
 @dataclass(slots=True)

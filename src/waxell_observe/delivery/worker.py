@@ -115,7 +115,7 @@ class BackgroundWorker(Generic[T]):
         queue.append(item)
         if self._thread is None:
             self._start()
-        elif len(queue) >= self.batch_size:
+        elif len(queue) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
         return True
 

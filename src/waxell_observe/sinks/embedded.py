@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
+from waxell_observe.config import ObserveConfig
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.worker import BackgroundWorker, RetryLater
 from waxell_observe.plugins import hookimpl
@@ -44,32 +45,9 @@ def _active(run: Run) -> bool:
     return run.config.mode == "embedded"
 
 
-def run_row(run: Run) -> dict[str, Any]:
-    """The run's current state as a ``runs`` row."""
-    return {
-        "run_id": run.run_id,
-        "agent_name": run.agent_name,
-        "workflow_name": run.workflow_name,
-        "status": run.status,
-        "error": run.error,
-        "error_type": run.error_type,
-        "traceback": run.traceback,
-        "session_id": run.session_id,
-        "user_id": run.user_id,
-        "user_group": run.user_group,
-        "parent_run_id": run.parent_run_id,
-        "root_run_id": run.root_run_id,
-        "interaction_mode": run.interaction_mode,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at or None,
-        "inputs": run.inputs,
-        "metadata": dict(run.metadata),
-        "tags": dict(run.tags),
-        "result": run.result,
-        "conversation": run.conversation_state(),
-        "governance": run.governance.to_dict() if run.governance is not None else {},
-        "auto_collected": run.auto_collected,
-    }
+def waxell_active(config: ObserveConfig) -> bool:
+    """Record hooks skip this sink for runs sent to a control plane."""
+    return config.mode == "embedded"
 
 
 # -- hooks: the agent's thread -----------------------------------------------------------
@@ -78,7 +56,7 @@ def run_row(run: Run) -> dict[str, Any]:
 @hookimpl
 def on_run_start(run: Run) -> None:
     if _active(run):
-        _get_worker(run.config.max_queue).put(("start", run.config.db_url, run.run_id, run_row(run)))
+        _get_worker(run.config.max_queue).put(("start", run.config.db_url, run.run_id, run))
 
 
 @hookimpl
@@ -114,7 +92,7 @@ def on_score(run: Run, score: ScoreRecord) -> None:
 @hookimpl
 def on_run_end(run: Run) -> None:
     if _active(run):
-        _get_worker(run.config.max_queue).put(("end", run.config.db_url, run.run_id, run_row(run)))
+        _get_worker(run.config.max_queue).put(("end", run.config.db_url, run.run_id, run))
 
 
 @hookimpl
@@ -129,56 +107,131 @@ def on_shutdown(timeout: float | None) -> DeliveryReport | None:
 
 # -- the worker's side ------------------------------------------------------------------
 
-
-def _llm_row(call: LLMCallRecord) -> dict[str, Any]:
-    return {
-        "id": call.id,
-        "position": call.position,
-        "model": call.model,
-        "provider": call.provider,
-        "tokens_in": call.tokens_in,
-        "tokens_out": call.tokens_out,
-        "cost": call.cost,
-        "task": call.task,
-        "prompt_preview": call.prompt_preview,
-        "response_preview": call.response_preview,
-        "prompt_hash": call.attributes.get("prompt_hash", ""),
-        "duration_ms": call.duration_ms,
-        "status": call.status,
-        "error_type": call.error_type,
-        "error_message": call.error_message,
-        "started_at": call.started_at,
-        "parent_span_id": call.parent_span_id,
-        "attributes": call.attributes,
-    }
+RUN_COLUMNS = (
+    "run_id", "agent_name", "workflow_name", "status", "error", "error_type", "traceback",
+    "session_id", "user_id", "user_group", "parent_run_id", "root_run_id", "interaction_mode",
+    "started_at", "ended_at", "inputs", "metadata", "tags", "result", "conversation", "governance",
+    "auto_collected", "tokens_in", "tokens_out", "total_cost", "llm_call_count", "step_count", "span_count",
+    "trace_id", "source",
+)  # fmt: skip
+LLM_COLUMNS = (
+    "id", "run_id", "position", "model", "provider", "tokens_in", "tokens_out", "cost", "task",
+    "prompt_preview", "response_preview", "prompt_hash", "duration_ms", "status", "error_type",
+    "error_message", "started_at", "parent_span_id", "attributes",
+)  # fmt: skip
+STEP_COLUMNS = ("id", "run_id", "position", "seq", "name", "output", "started_at")
+SPAN_COLUMNS = (
+    "id", "run_id", "position", "kind", "name", "status", "duration_ms", "started_at",
+    "parent_span_id", "attributes", "input", "output", "error",
+)  # fmt: skip
+SCORE_COLUMNS = ("id", "run_id", "name", "data_type", "numeric_value", "string_value", "comment", "created_at")
 
 
-def _step_row(step: StepRecord) -> dict[str, Any]:
-    return {
-        "id": step.id,
-        "position": step.position,
-        "seq": step.seq,
-        "name": step.name,
-        "output": step.output,
-        "started_at": step.started_at,
-    }
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[:limit]
 
 
-def _span_row(span: SpanRecord) -> dict[str, Any]:
-    return {
-        "id": span.id,
-        "position": span.position,
-        "kind": span.kind,
-        "name": span.name,
-        "status": span.status,
-        "duration_ms": span.duration_ms,
-        "started_at": span.started_at,
-        "parent_span_id": span.parent_span_id,
-        "attributes": span.attributes,
-        "input": span.input,
-        "output": span.output,
-        "error": span.error,
-    }
+def run_row(run: Run, encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The run's current state as a ``runs`` row (``RUN_COLUMNS`` order; totals included:
+    the run counts them).
+
+    Built on the worker from the live run: ``dict()`` copies of its dicts are atomic under
+    the GIL, and a start row that already shows later state is harmless (the end row wins).
+    """
+    return (
+        run.run_id,
+        _cut(run.agent_name, 256),
+        _cut(run.workflow_name, 256),
+        run.status,
+        run.error,
+        _cut(run.error_type, 256),
+        run.traceback,
+        _cut(run.session_id, 256),
+        _cut(run.user_id, 256),
+        _cut(run.user_group, 256),
+        run.parent_run_id,
+        run.root_run_id,
+        run.interaction_mode,
+        run.started_at,
+        run.ended_at or None,
+        encode(run.inputs),
+        encode(dict(run.metadata)),
+        encode(dict(run.tags)),
+        encode(run.result),
+        encode(run.conversation_state()),
+        encode(run.governance.to_dict() if run.governance is not None else {}),
+        run.auto_collected,
+        run.tokens_in,
+        run.tokens_out,
+        run.total_cost,
+        run.llm_call_count,
+        run.step_count,
+        run.span_count,
+        "",
+        "sdk",
+    )
+
+
+def _llm_row(run_id: str, call: LLMCallRecord, encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    return (
+        call.id,
+        run_id,
+        call.position,
+        _cut(call.model, 256),
+        _cut(call.provider, 64),
+        call.tokens_in,
+        call.tokens_out,
+        call.cost,
+        _cut(call.task, 256),
+        call.prompt_preview,
+        call.response_preview,
+        _cut(str(call.attributes.get("prompt_hash", "")), 128),
+        call.duration_ms,
+        call.status,
+        _cut(call.error_type, 256),
+        call.error_message,
+        call.started_at,
+        call.parent_span_id,
+        encode(call.attributes),
+    )
+
+
+def _step_row(run_id: str, step: StepRecord, encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    return (step.id, run_id, step.position, step.seq, _cut(step.name, 512), encode(step.output), step.started_at)
+
+
+def _span_row(run_id: str, span: SpanRecord, encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    return (
+        span.id,
+        run_id,
+        span.position,
+        span.kind,
+        _cut(span.name, 512),
+        span.status,
+        span.duration_ms,
+        span.started_at,
+        span.parent_span_id,
+        encode(span.attributes),
+        encode(span.input),
+        encode(span.output),
+        span.error,
+    )
+
+
+def _score_row(run_id: str, score: ScoreRecord) -> tuple[Any, ...]:
+    from waxell_observe.store.writer import score_row
+
+    row = score_row(score.name, score.value, score.data_type, score.comment)
+    return (
+        score.id,
+        run_id,
+        _cut(score.name, 256),
+        score.data_type,
+        row["numeric_value"],
+        row["string_value"],
+        score.comment,
+        score.created_at,
+    )
 
 
 def _audit_row(run_id: str, span: SpanRecord, names: dict[str, str]) -> dict[str, Any]:
@@ -209,57 +262,51 @@ def _write_batch(items: list[_Item]) -> None:
 def _write_store_batch(url: str, items: list[_Item]) -> None:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from waxell_observe.store import get_store, writer
+    from waxell_observe.store import bulk, get_store, writer
     from waxell_observe.store.schema import llm_calls, runs, scores, spans, steps
 
-    starts: list[dict[str, Any]] = []
-    ends: list[tuple[str, dict[str, Any]]] = []
-    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    audits: list[dict[str, Any]] = []
-    touched: set[str] = set()
-    for operation, _url, run_id, payload in items:
-        if operation == "start":
-            starts.append(payload)
-        elif operation == "end":
-            ends.append((run_id, payload))
-            touched.add(run_id)
-        elif operation == "llm":
-            rows["llm"].append({**_llm_row(payload), "run_id": run_id})
-            touched.add(run_id)
-        elif operation == "step":
-            rows["step"].append({**_step_row(payload), "run_id": run_id})
-            touched.add(run_id)
-        elif operation == "span":
-            span, audit_names = payload
-            rows["span"].append({**_span_row(span), "run_id": run_id})
-            if audit_names is not None:
-                audits.append(_audit_row(run_id, span, audit_names))
-            touched.add(run_id)
-        elif operation == "score":
-            score: ScoreRecord = payload
-            rows["score"].append(
-                writer.score_row(
-                    score.name,
-                    score.value,
-                    score.data_type,
-                    score.comment,
-                    id=score.id,
-                    run_id=run_id,
-                    created_at=score.created_at,
-                )
-            )
     try:
         store = get_store(url)
+        encode = bulk.json_encoder(store.dialect)
+        starts: dict[str, Run] = {}
+        ends: dict[str, Run] = {}
+        llm_rows: list[tuple[Any, ...]] = []
+        step_rows: list[tuple[Any, ...]] = []
+        span_rows: list[tuple[Any, ...]] = []
+        score_rows: list[tuple[Any, ...]] = []
+        audits: list[dict[str, Any]] = []
+        for operation, _url, run_id, payload in items:
+            if operation == "llm":
+                llm_rows.append(_llm_row(run_id, payload, encode))
+            elif operation == "step":
+                step_rows.append(_step_row(run_id, payload, encode))
+            elif operation == "span":
+                span, audit_names = payload
+                span_rows.append(_span_row(run_id, span, encode))
+                if audit_names is not None:
+                    audits.append(_audit_row(run_id, span, audit_names))
+            elif operation == "score":
+                score_rows.append(_score_row(run_id, payload))
+            elif operation == "start":
+                starts[run_id] = payload
+            elif operation == "end":
+                # The end row is a full snapshot: a start in the same batch is not needed.
+                starts.pop(run_id, None)
+                ends[run_id] = payload
         with store.write() as conn:
-            writer.insert_ignore(conn, runs, starts)
-            writer.insert_ignore(conn, llm_calls, rows["llm"])
-            writer.insert_ignore(conn, steps, rows["step"])
-            writer.insert_ignore(conn, spans, rows["span"])
-            writer.insert_ignore(conn, scores, rows["score"])
-            for run_id, row in ends:
-                if not writer.complete_run(conn, run_id, row):
-                    writer.start_run(conn, row)
-            writer.refresh_totals(conn, touched)
+            bulk.insert_rows(conn, runs, RUN_COLUMNS, [run_row(run, encode) for run in starts.values()])
+            bulk.insert_rows(conn, llm_calls, LLM_COLUMNS, llm_rows)
+            bulk.insert_rows(conn, steps, STEP_COLUMNS, step_rows)
+            bulk.insert_rows(conn, spans, SPAN_COLUMNS, span_rows)
+            bulk.insert_rows(conn, scores, SCORE_COLUMNS, score_rows)
+            bulk.insert_rows(
+                conn,
+                runs,
+                RUN_COLUMNS,
+                [run_row(run, encode) for run in ends.values()],
+                conflict="update",
+                key=("run_id",),
+            )
             writer.add_audit_events(conn, audits)
     except OperationalError as exc:
         raise RetryLater(str(exc).splitlines()[0]) from exc

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from waxell_observe.store import schema
 
@@ -38,10 +38,16 @@ class Store:
             database = parsed.database or ""
             if database and database != ":memory:":
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # A pool keeps connections open: closing the last connection of a WAL database
+            # checkpoints it, which would make every transaction pay for a checkpoint.
             self.engine: Engine = create_engine(
                 url,
-                poolclass=NullPool if database and database != ":memory:" else None,
+                poolclass=StaticPool if database in ("", ":memory:") else QueuePool,
+                pool_size=4,
+                max_overflow=8,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            ) if database not in ("", ":memory:") else create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
             )
             _tune_sqlite(self.engine)
         else:

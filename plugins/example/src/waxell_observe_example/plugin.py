@@ -41,7 +41,7 @@ def _write(batch: list[tuple[Path, dict[str, Any]]]) -> None:
 def _emit(event: str, run: Run, payload: dict[str, Any]) -> None:
     global _worker
     path = _path
-    if path is None:
+    if path is None:  # pragma: no cover - callers check first
         return
     if _worker is None:
         with _lock:
@@ -50,40 +50,62 @@ def _emit(event: str, run: Run, payload: dict[str, Any]) -> None:
     _worker.put((path, {"event": event, "run_id": run.run_id, "agent_name": run.agent_name, **payload}))
 
 
+def _target(config: ObserveConfig) -> str:
+    return str(config.extra.get("jsonl_path") or os.environ.get("WAXELL_JSONL_PATH") or "")
+
+
+def waxell_active(config: ObserveConfig) -> bool:
+    """Optional: when False, the record hooks below are not called at all for runs with this
+    configuration, so an unconfigured plugin costs the agent nothing."""
+    return bool(_target(config))
+
+
 @waxell_observe.hookimpl
 def on_configure(config: ObserveConfig) -> None:
     global _path
-    target = config.extra.get("jsonl_path") or os.environ.get("WAXELL_JSONL_PATH")
+    target = _target(config)
     _path = Path(target) if target else None
 
 
 @waxell_observe.hookimpl
 def on_run_start(run: Run) -> None:
+    if _path is None:  # inactive: cost nothing on the agent's thread
+        return
     _emit("run_start", run, {"workflow_name": run.workflow_name, "inputs": run.inputs})
 
 
 @waxell_observe.hookimpl
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
+    if _path is None:  # inactive: cost nothing on the agent's thread
+        return
     _emit("llm_call", run, asdict(call))
 
 
 @waxell_observe.hookimpl
 def on_step(run: Run, step: StepRecord) -> None:
+    if _path is None:  # inactive: cost nothing on the agent's thread
+        return
     _emit("step", run, asdict(step))
 
 
 @waxell_observe.hookimpl
 def on_span(run: Run, span: SpanRecord) -> None:
+    if _path is None:  # inactive: cost nothing on the agent's thread
+        return
     _emit("span", run, asdict(span))
 
 
 @waxell_observe.hookimpl
 def on_score(run: Run, score: ScoreRecord) -> None:
+    if _path is None:  # inactive: cost nothing on the agent's thread
+        return
     _emit("score", run, asdict(score))
 
 
 @waxell_observe.hookimpl
 def on_run_end(run: Run) -> None:
+    if _path is None:  # inactive: cost nothing on the agent's thread
+        return
     _emit("run_end", run, {"status": run.status, "result": run.result, "error": run.error, "tags": dict(run.tags)})
 
 
