@@ -11,6 +11,10 @@ with an empty context; these helpers carry it over:
 
 Records made in the other thread land on the same run; ``@observe`` calls there become
 child runs of it.
+
+A process started with ``os.fork()`` starts with no current run: the run that was active
+in the forking thread belongs to the parent, which completes and delivers it (the
+delivery workers and the background collector of the child start empty, too).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import os
 import sys
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor as _ThreadPoolExecutor
@@ -76,6 +81,14 @@ class ContextThreadPoolExecutor(_ThreadPoolExecutor):
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:  # type: ignore[override]
         context = contextvars.copy_context()
         return super().submit(context.run, fn, *args, **kwargs)
+
+
+def _forget_current_run_in_fork_child() -> None:
+    current_context.set(None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_current_run_in_fork_child)
 
 
 ThreadPoolExecutor = ContextThreadPoolExecutor
