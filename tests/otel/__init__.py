@@ -1,0 +1,1 @@
+"""Tests of the OpenTelemetry exporter plugin and the OTLP receiver."""

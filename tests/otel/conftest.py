@@ -1,0 +1,142 @@
+"""Fixtures of the OpenTelemetry tests.
+
+- ``otel_state`` (autouse): the exporter plugin's state and OpenTelemetry's global tracer
+  provider are reset after each test, so tests never see each other's pipelines.
+- ``memory_exporter``: the SDK configured to export runs to an ``InMemorySpanExporter``.
+- ``spans_of`` / ``span_tree``: read finished spans back after a flush.
+- ``otlp_server``: the real control plane (``create_app`` under uvicorn) on 127.0.0.1,
+  with its own store, and helpers to read runs back through the read API.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util._once import Once
+
+import waxell_observe
+from waxell_observe import WaxellObserveClient
+from waxell_observe_otel import plugin as otel_plugin
+
+
+def reset_global_tracer_provider() -> None:
+    """Forget OpenTelemetry's global tracer provider (what OTel's own test utilities do)."""
+    trace_api._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
+    trace_api._TRACER_PROVIDER = None  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def otel_state() -> Iterator[None]:
+    otel_plugin.reset()
+    reset_global_tracer_provider()
+    yield
+    waxell_observe.flush(timeout=10)
+    otel_plugin.reset()
+    reset_global_tracer_provider()
+
+
+@pytest.fixture
+def memory_exporter() -> InMemorySpanExporter:
+    """Runs recorded in this test are exported to the returned in-memory exporter."""
+    exporter = InMemorySpanExporter()
+    WaxellObserveClient.configure(otel_span_exporter=exporter)
+    return exporter
+
+
+def finished_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    """Flush the SDK, then the spans the exporter received, in start order."""
+    report = waxell_observe.flush(timeout=10)
+    assert report.sinks["otel"].pending == 0, report
+    return sorted(exporter.get_finished_spans(), key=lambda s: (s.start_time or 0, s.name))
+
+
+@pytest.fixture
+def spans_of(memory_exporter: InMemorySpanExporter) -> Callable[[], list[ReadableSpan]]:
+    return lambda: finished_spans(memory_exporter)
+
+
+def span_tree(spans: list[ReadableSpan]) -> list[tuple[int, str]]:
+    """``(depth, name)`` of every span, depth-first in start order (the tree as a list)."""
+    by_parent: dict[int | None, list[ReadableSpan]] = {}
+    ids = {s.context.span_id for s in spans}
+    for span in spans:
+        parent = span.parent.span_id if span.parent is not None and span.parent.span_id in ids else None
+        by_parent.setdefault(parent, []).append(span)
+    tree: list[tuple[int, str]] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for child in sorted(by_parent.get(parent, []), key=lambda s: (s.start_time or 0, s.name)):
+            tree.append((depth, child.name))
+            walk(child.context.span_id, depth + 1)
+
+    walk(None, 0)
+    return tree
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OtlpServer:
+    """A running control plane and the read API through httpx."""
+
+    def __init__(self, base_url: str, store_url: str) -> None:
+        self.base_url = base_url
+        self.store_url = store_url
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+    def run(self, run_id: str, expect: int = 200) -> dict[str, Any]:
+        response = self.http.get(f"/api/v1/read/runs/{run_id}/")
+        assert response.status_code == expect, (response.status_code, response.text)
+        return response.json()
+
+    def runs(self, **params: Any) -> dict[str, Any]:
+        response = self.http.get("/api/v1/read/runs/", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post_traces(self, body: bytes, content_type: str, **headers: str) -> httpx.Response:
+        return self.http.post("/v1/traces", content=body, headers={"Content-Type": content_type, **headers})
+
+
+@pytest.fixture(scope="module")
+def otlp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OtlpServer]:
+    """``create_app`` under uvicorn on a free 127.0.0.1 port (one per test module)."""
+    import uvicorn
+
+    from waxell_observe.config import db_url_from
+    from waxell_observe.server.app import create_app
+
+    store_url = db_url_from(str(tmp_path_factory.mktemp("otlp-server") / "server.db"))
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = create_app(store_url, otel_endpoint=base_url, key_cache_seconds=0)
+    assert "waxell_observe.server.otlp" in app.state.optional_routers
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="otlp-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.02)
+    yield OtlpServer(base_url, store_url)
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def tmp_store_url(tmp_path: Path) -> str:
+    from waxell_observe.config import db_url_from
+
+    return db_url_from(str(tmp_path / "receiver.db"))
