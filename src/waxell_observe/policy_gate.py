@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,8 @@ async def acheck(run: Run, phase: str, surface: str) -> PolicyCheckResult:
     """:func:`check` for async code: network-bound deciders run in a thread."""
     hook = plugin_manager().hook.on_policy_check
     if any(getattr(impl.plugin, IO_BOUND_ATTRIBUTE, False) for impl in hook.get_hookimpls()):
+        import asyncio
+
         return await asyncio.to_thread(check, run, phase, surface)
     return _merge(hook(run=run, phase=phase, surface=surface))
 
