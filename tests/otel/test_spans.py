@@ -22,7 +22,7 @@ Spans = Callable[[], list[ReadableSpan]]
 
 
 def ns(seconds: float) -> int:
-    return int(seconds * 1_000_000_000)
+    return round(seconds * 1_000_000_000)
 
 
 def by_name(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:

@@ -185,25 +185,28 @@ def _hex_to_base64(node: dict[str, Any], keys: Iterable[str]) -> None:
             node[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
 
 
+def _list(node: dict[str, Any], *keys: str) -> list[dict[str, Any]]:
+    """The objects in the list ``node[key]`` (the first key present); malformed parts are
+    left for the protobuf parser to reject."""
+    for key in keys:
+        value = node.get(key)
+        if value is not None:
+            return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+    return []
+
+
 def _json_ids_to_base64(document: Any) -> None:
     """OTLP/JSON writes ids as hex; protobuf's JSON mapping expects base64."""
     if not isinstance(document, dict):
         raise OTLPDecodeError("an OTLP/JSON body must be a JSON object")
-    for resource_spans in document.get("resourceSpans") or document.get("resource_spans") or []:
-        if not isinstance(resource_spans, dict):
-            continue
-        for scope_spans in resource_spans.get("scopeSpans") or resource_spans.get("scope_spans") or []:
-            if not isinstance(scope_spans, dict):
-                continue
-            for span in scope_spans.get("spans") or []:
-                if not isinstance(span, dict):
-                    continue
+    for resource_spans in _list(document, "resourceSpans", "resource_spans"):
+        for scope_spans in _list(resource_spans, "scopeSpans", "scope_spans"):
+            for span in _list(scope_spans, "spans"):
                 _hex_to_base64(
                     span, ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
                 )
-                for link in span.get("links") or []:
-                    if isinstance(link, dict):
-                        _hex_to_base64(link, ("traceId", "spanId", "trace_id", "span_id"))
+                for link in _list(span, "links"):
+                    _hex_to_base64(link, ("traceId", "spanId", "trace_id", "span_id"))
 
 
 def parse_body(body: bytes, content_type: str) -> Any:

@@ -51,7 +51,7 @@ class _LiveRun:
 
 
 def _ns(seconds: float) -> int:
-    return int((seconds or time.time()) * 1_000_000_000)
+    return round((seconds or time.time()) * 1_000_000_000)
 
 
 def _end_ns(started_at: float, duration_ms: float | None) -> int:

@@ -238,11 +238,13 @@ def _report(pipelines_done: bool) -> DeliveryReport:
 @hookimpl
 def on_flush(timeout: float | None) -> DeliveryReport | None:
     """Build the spans of everything queued, then export what the processors hold."""
-    if _worker is None or _builder is None:
+    worker = _worker
+    if worker is None:
         return None
     deadline = None if timeout is None else time.monotonic() + timeout
-    _worker.flush(timeout)
-    results = [pipeline.flush(_remaining(deadline)) for pipeline in _builder.all_pipelines()]
+    worker.flush(timeout)
+    builder = _builder
+    results = [pipeline.flush(_remaining(deadline)) for pipeline in builder.all_pipelines()] if builder else []
     done = False not in results  # every pipeline is flushed, even after one timed out
     return _report(done)
 
@@ -250,14 +252,17 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
 @hookimpl
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     """Flush, then stop the worker and our span processors (never the application's)."""
-    if _worker is None or _builder is None:
+    worker = _worker
+    if worker is None:
         return None
     deadline = None if timeout is None else time.monotonic() + timeout
-    _worker.shutdown(timeout)
-    pipelines = _builder.forget_pipelines()
+    worker.shutdown(timeout)
+    builder = _builder
+    pipelines = builder.forget_pipelines() if builder is not None else []
     results = [pipeline.shutdown(_remaining(deadline)) for pipeline in pipelines]
     done = False not in results
-    _builder.keep_counts(pipelines)
+    if builder is not None:
+        builder.keep_counts(pipelines)
     return _report(done)
 
 
