@@ -18,7 +18,7 @@ from waxell_observe.serialize import preview, to_jsonable
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
 
-__all__ = ["plain", "bounded", "message_dict", "messages_preview", "MAX_ITEMS"]
+__all__ = ["plain", "bounded", "role_of", "message_dict", "messages_preview", "MAX_ITEMS"]
 
 MAX_ITEMS = 50
 """Items kept from a list (or keys from a dict) when content capture is off."""
@@ -26,9 +26,34 @@ MAX_ITEMS = 50
 _MAX_DEPTH = 12
 
 
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "HumanMessageChunk": "user",
+    "AIMessageChunk": "assistant",
+    "SystemMessageChunk": "system",
+    "ToolMessageChunk": "tool",
+    "FunctionMessageChunk": "tool",
+}
+
+
+def role_of(message: Any) -> str:
+    """The chat role of a LangChain message: ``user``, ``assistant``, ``system``, ``tool``..."""
+    kind = getattr(message, "type", "") or ""
+    role = _ROLES.get(kind)
+    if role is not None:
+        return role
+    custom = getattr(message, "role", None)  # ChatMessage(role=...)
+    return custom if isinstance(custom, str) and custom else kind
+
+
 def message_dict(message: Any) -> dict[str, Any]:
-    """A LangChain message as ``{"role", "content"[, "tool_calls", "name", "tool_call_id"]}``."""
-    out: dict[str, Any] = {"role": getattr(message, "type", "") or "", "content": getattr(message, "content", "")}
+    """A LangChain message as ``{"role", "content"[, "tool_calls", "name", "tool_call_id"]}``,
+    with OpenAI-style roles (``user``, ``assistant``, ``system``, ``tool``)."""
+    out: dict[str, Any] = {"role": role_of(message), "content": getattr(message, "content", "")}
     tool_calls = getattr(message, "tool_calls", None)
     if tool_calls:
         out["tool_calls"] = [
@@ -104,6 +129,6 @@ def messages_preview(messages: list[Any]) -> str:
     """One line per message, ``role: text``: what a prompt preview shows for a chat call."""
     lines = []
     for message in messages:
-        role = getattr(message, "type", None) or (message.get("role") if isinstance(message, dict) else "")
+        role = message.get("role", "") if isinstance(message, dict) else role_of(message)
         lines.append(f"{role}: {message_text(message)}")
     return "\n".join(lines)

@@ -78,6 +78,9 @@ _explicit_claims: dict[UUID, int] = {}
 """Runs a user-created handler records; the init() handler leaves them to it."""
 _offered_tools: dict[UUID, list[str]] = {}
 """Root run id -> tool names bound to the latest chat model call under it."""
+_last_errors: dict[UUID | None, str] = {}
+"""Parent run id -> error of its latest failed child (what a retry attempt retries)."""
+_RETRY_TAG = "retry:attempt:"
 
 
 @dataclass(slots=True, eq=False)
@@ -88,6 +91,7 @@ class _Pending:
     name: str
     span_id: str
     parent_span_id: str
+    parent_run_id: UUID | None
     root: UUID
     target: WaxellContext | None
     started_at: float
@@ -107,6 +111,7 @@ class _Pending:
     mark_previous: str = ""
     outer_framework: str = ""
     source: str = ""
+    retry_attempt: int = 0
 
 
 def _name(serialized: Any, kwargs: dict[str, Any], default: str) -> str:
@@ -325,6 +330,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             name=name,
             span_id=span_id,
             parent_span_id=parent_span_id,
+            parent_run_id=parent_run_id,
             root=root,
             target=target,
             started_at=time.time(),
@@ -332,17 +338,23 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             tags=list(tags) if tags else [],
             hidden=hidden,
         )
+        for tag in pending.tags:
+            if tag.startswith(_RETRY_TAG) and tag[len(_RETRY_TAG) :].isdigit():
+                pending.retry_attempt = int(tag[len(_RETRY_TAG) :])
         _links[run_id] = (span_id, root)
         self._runs[run_id] = pending
         if self._explicit:
             _explicit_claims[run_id] = _explicit_claims.get(run_id, 0) + 1
         return pending
 
-    def _finish(self, run_id: UUID) -> _Pending | None:
+    def _finish(self, run_id: UUID, error: BaseException | None = None) -> _Pending | None:
         pending = self._runs.pop(run_id, None)
         _links.pop(run_id, None)
+        _last_errors.pop(run_id, None)
         if pending is None:
             return None
+        if error is not None and not isinstance(error, GeneratorExit):
+            _last_errors[pending.parent_run_id] = _error_text(error)
         if self._explicit:
             count = _explicit_claims.pop(run_id, 0) - 1
             if count > 0:
@@ -354,6 +366,31 @@ class WaxellLangChainHandler(BaseCallbackHandler):
     def _deferred(self, run_id: UUID) -> bool:
         """True when another handler records this run (see :class:`AutoLangChainHandler`)."""
         return False
+
+    def _record_retry(self, pending: _Pending) -> None:
+        """A run tagged ``retry:attempt:N`` (``Runnable.with_retry``) is attempt N: a retry span."""
+        target = pending.target
+        if not pending.retry_attempt or target is None:
+            return
+        reason = _last_errors.pop(pending.parent_run_id, "")
+        span = target.record_span(
+            "retry",
+            "retry",
+            attributes={
+                "attempt": pending.retry_attempt,
+                "reason": reason or "retry",
+                "strategy": "retry",
+                "original_error": reason,
+                "fallback_to": "",
+                "max_attempts": None,
+                "framework": FRAMEWORK,
+            },
+            parent_span_id=pending.parent_span_id,
+            started_at=pending.started_at,
+        )
+        run = target.run
+        if span is not None and run is not None:  # what record_retry counts
+            run.retry_count += 1
 
     def _attributes(self, pending: _Pending, run_id: UUID) -> dict[str, Any]:
         attributes: dict[str, Any] = {"framework": FRAMEWORK, "langchain_run_id": str(run_id)}
@@ -391,9 +428,10 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             logger.exception("waxell-observe: LangChain on_chain_start failed")
 
     def _end_chain(self, run_id: UUID, outputs: Any, error: BaseException | None) -> None:
-        pending = self._finish(run_id)
+        pending = self._finish(run_id, error)
         if pending is None or pending.hidden or pending.target is None or self._deferred(run_id):
             return
+        self._record_retry(pending)
         target = pending.target
         attributes = self._attributes(pending, run_id)
         if pending.run_type:
@@ -534,13 +572,14 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             pending.chunks += 1
 
     def _end_model(self, run_id: UUID, response: Any, error: BaseException | None) -> None:
-        pending = self._finish(run_id)
+        pending = self._finish(run_id, error)
         if pending is None:
             return
         if pending.marked:
             integration_api.end_framework_call(pending.mark_previous)
         if pending.outer_framework or self._deferred(run_id):
             return
+        self._record_retry(pending)
         generation = first_generation(response) if response is not None else None
         usage = usage_of(response) if response is not None else None
         model = (served_model(response) if response is not None else "") or pending.model
@@ -640,9 +679,10 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             logger.exception("waxell-observe: LangChain on_tool_start failed")
 
     def _end_tool(self, run_id: UUID, output: Any, error: BaseException | None) -> None:
-        pending = self._finish(run_id)
+        pending = self._finish(run_id, error)
         if pending is None or pending.target is None or self._deferred(run_id):
             return
+        self._record_retry(pending)
         target = pending.target
         attributes = self._attributes(pending, run_id)
         attributes["tool_type"] = "function"
@@ -721,9 +761,10 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             logger.exception("waxell-observe: LangChain on_retriever_start failed")
 
     def _end_retriever(self, run_id: UUID, documents: Any, error: BaseException | None) -> None:
-        pending = self._finish(run_id)
+        pending = self._finish(run_id, error)
         if pending is None or pending.target is None or self._deferred(run_id):
             return
+        self._record_retry(pending)
         target = pending.target
         config = _config_of(target)
         docs: list[dict[str, Any]] = []
@@ -831,7 +872,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             logger.exception("waxell-observe: LangChain on_agent_action failed")
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        """A runnable with retries failed an attempt: recorded as a retry span."""
+        """An LLM's own retry loop (LangChain's retry decorator) failed an attempt: a retry span."""
         if not get_config().enabled:
             return
         try:

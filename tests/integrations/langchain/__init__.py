@@ -1,0 +1,1 @@
+"""Tests of the LangChain integration (real langchain-core, offline)."""
