@@ -1,0 +1,1 @@
+"""Tests of the OpenAI integration (the real ``openai`` client against a stub server)."""
