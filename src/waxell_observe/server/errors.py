@@ -38,13 +38,27 @@ def _loc(loc: Any) -> str:
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
     """One line naming each invalid field: ``"calls.0.model: Field required; ..."``."""
-    return "; ".join(f"{_loc(e.get('loc'))}: {e.get('msg', 'invalid')}" for e in errors[:20])
+    parts = []
+    for error in errors[:20]:
+        if error.get("type") == "json_invalid":
+            parts.append(f"body: invalid JSON ({error.get('msg', '')})")
+        else:
+            parts.append(f"{_loc(error.get('loc'))}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _msg(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", ""))
+    detail = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "json_invalid" and detail:
+        message = f"{message}: {detail}"
+    return message
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": _msg(e), "type": str(e.get("type", ""))}
         for e in exc.errors()
     ]
     return JSONResponse(status_code=422, content={"detail": errors, "message": validation_message(errors)})

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from waxell_observe.server.limits import MAX_JSON_DEPTH, TEXT_LIMIT
 
 __all__ = ["clean_text", "clean_json", "cut", "cut_tail"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(value: str) -> str:
@@ -24,7 +27,7 @@ def clean_text(value: str) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            value = _SURROGATE.sub("\ufffd", value)
     return value
 
 
