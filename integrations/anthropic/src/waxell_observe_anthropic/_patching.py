@@ -1,0 +1,118 @@
+"""Patching methods of an SDK's classes with wrapt, now or when their module is imported.
+
+A :class:`Patcher` knows a list of targets ``(module, class, method, wrapper)``. ``apply()`` patches
+the targets whose module is already imported and registers a post-import hook for the others, so
+the SDK can be imported before or after instrumentation and nothing is imported eagerly.
+``remove()`` restores the original methods (when a wrapper added on top of ours by someone else
+prevents that, ours is switched to pass-through instead). Both are idempotent and thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+import wrapt
+
+__all__ = ["Patcher", "Target"]
+
+logger = logging.getLogger("waxell_observe")
+
+Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """``module.cls.method`` to wrap with the wrapper that ``factory()`` returns."""
+
+    module: str
+    cls: str
+    method: str
+    factory: Callable[[], Wrapper]
+
+
+class Patcher:
+    """Applies and removes one integration's patches."""
+
+    def __init__(self, name: str, targets: tuple[Target, ...]) -> None:
+        self.name = name
+        self.targets = targets
+        self._lock = threading.RLock()
+        self._active = False
+        self._hooked: set[str] = set()
+        self._originals: dict[tuple[type, str], Any] = {}
+
+    @property
+    def active(self) -> bool:
+        """True between ``apply()`` and ``remove()``: the wrappers record (else they pass through)."""
+        return self._active
+
+    @property
+    def patched(self) -> list[str]:
+        """``Class.method`` names currently patched."""
+        return sorted(f"{cls.__name__}.{method}" for cls, method in self._originals)
+
+    def apply(self) -> bool:
+        """Patch every target (now or on import). Returns False if already applied."""
+        with self._lock:
+            if self._active:
+                return False
+            self._active = True
+            for module_name in dict.fromkeys(t.module for t in self.targets):
+                module = sys.modules.get(module_name)
+                if module is not None:
+                    self._patch_module(module)
+                elif module_name not in self._hooked:
+                    self._hooked.add(module_name)
+                    wrapt.register_post_import_hook(self._on_import, module_name)
+            return True
+
+    def remove(self) -> bool:
+        """Undo ``apply()``. Returns False if it was not applied."""
+        with self._lock:
+            if not self._active:
+                return False
+            self._active = False
+            for (cls, method), original in list(self._originals.items()):
+                current = cls.__dict__.get(method)
+                if getattr(current, "_self_waxell_patcher", None) is self:
+                    setattr(cls, method, original)
+                    del self._originals[(cls, method)]
+                else:
+                    logger.warning(
+                        "waxell-observe: %s.%s was wrapped again by someone else; "
+                        "the %s instrumentation now passes through instead of being removed",
+                        cls.__name__,
+                        method,
+                        self.name,
+                    )
+            return True
+
+    def _on_import(self, module: ModuleType) -> None:
+        with self._lock:
+            if self._active:
+                self._patch_module(module)
+
+    def _patch_module(self, module: ModuleType) -> None:
+        for target in self.targets:
+            if target.module != module.__name__:
+                continue
+            cls = getattr(module, target.cls, None)
+            if not isinstance(cls, type) or target.method not in cls.__dict__:
+                continue  # not in this version of the SDK
+            key = (cls, target.method)
+            if key in self._originals:
+                continue
+            original = cls.__dict__[target.method]
+            try:
+                wrapper = wrapt.FunctionWrapper(original, target.factory())
+                wrapper._self_waxell_patcher = self
+                setattr(cls, target.method, wrapper)
+            except Exception:  # noqa: BLE001 - a patch that cannot apply leaves the SDK untouched
+                logger.exception("waxell-observe: cannot patch %s.%s", cls.__name__, target.method)
+                continue
+            self._originals[key] = original
