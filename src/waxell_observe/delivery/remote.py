@@ -1,0 +1,997 @@
+"""Delivery of runs to control planes: per-run order, batching, retries, spool.
+
+The agent's thread only appends ``(operation, run, payload)`` to a bounded deque
+(:meth:`RemoteDelivery.put`). One daemon thread drains the deque into a *run state* per run
+(its undelivered start, records and completion, already in wire format), then delivers
+every run with something pending, per control plane: ``runs/start/`` first, then one
+request per record endpoint with everything buffered for that run (``llm-calls/``,
+``steps/``, ``spans/``, ``scores/``; at most :data:`CHUNK` records a request), then
+``complete/`` once nothing else is pending. A record leaves memory only when the server
+acknowledged it.
+
+Failures follow the protocol: 5xx, timeouts and connection errors back the destination off
+(exponential, with jitter; a ``Retry-After`` on 429 is honoured) and everything stays
+queued; any other 4xx is final for what that request carried (logged once, counted as
+dropped; a refused start drops the whole run). The server's own run ids are used for a run
+when it assigns them (our ids are sent as ``run_id``; our server honours them).
+
+What cannot be delivered goes to the on-disk :class:`~waxell_observe.delivery.spool.Spool`:
+runs over the spill threshold (half of ``max_queue``) while the destination lags, and
+everything still pending when :meth:`RemoteDelivery.shutdown` runs out of time. Spooled
+runs are delivered by the first process whose delivery finds the control plane reachable
+(this one, or a later one), and removed from disk only once delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.transport import wire
+from waxell_observe.transport.errors import ControlPlaneError
+
+if TYPE_CHECKING:
+    from waxell_observe.client import WaxellObserveClient
+    from waxell_observe.config import ObserveConfig
+    from waxell_observe.delivery.spool import Spool
+    from waxell_observe.governance.results import PolicyCheckResult
+    from waxell_observe.run import Run
+
+__all__ = [
+    "RemoteDelivery",
+    "RunState",
+    "Destination",
+    "CHUNK",
+    "DELIVERY_TIMEOUT",
+    "SHUTDOWN_SPOOL_RESERVE",
+]
+
+logger = logging.getLogger("waxell_observe")
+
+CHUNK = 1000
+"""Most records sent in one request."""
+DELIVERY_TIMEOUT = 5.0
+"""Seconds one delivery request may take (a hung control plane costs at most this per try)."""
+SHUTDOWN_SPOOL_RESERVE = 0.5
+"""Seconds of a shutdown budget kept for writing the spool (at most a quarter of the budget)."""
+REPLAY_SCAN_INTERVAL = 2.0
+"""Seconds between looks at the spool directory while the control plane is reachable."""
+REPLAY_BUDGET = 1.0
+"""Seconds a worker cycle may spend delivering spooled runs before it serves live runs again."""
+_RECORD_KINDS = ("llm_calls", "spans", "steps", "scores")
+"""Record endpoints in delivery order: spans before steps, so a server that also derives
+spans from behaviour steps (same ids) keeps the exact span."""
+_ENDPOINTS = {"llm_calls": "llm-calls", "steps": "steps", "spans": "spans", "scores": "scores"}
+_MAX_ERRORS = 20
+_DEAD_MEMORY = 10_000
+
+# Results of delivering one run.
+_DONE = "done"  # nothing left for this run
+_IDLE = "idle"  # delivered what it could; the run continues (no completion yet)
+_RETRY = "retry"  # the destination failed temporarily: stop for now
+_STOP = "stop"  # shutdown took over, or the deadline passed
+_DROPPED = "dropped"  # a request was refused for good
+_SMALLER = "smaller"  # 413: send fewer records per request
+
+Record = tuple[int, dict[str, Any], int]
+"""A buffered record: ``(sequence, wire record, weight)``."""
+Item = tuple[str, "Run", Any]
+"""``(operation, run, payload)``; operation: start, llm, step, span, score, end."""
+
+
+class _FlushMarker:
+    """A flush waiting for everything queued before it."""
+
+    __slots__ = ("event", "target")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.target = -1
+
+
+class _RunFlush:
+    """A synchronous delivery of one run's records (mid-execution governance)."""
+
+    __slots__ = ("run", "conversation", "event", "ok", "error", "governance")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.conversation = wire.conversation_state(run)
+        self.event = threading.Event()
+        self.ok = False
+        self.error = ""
+        self.governance: list[PolicyCheckResult] = []
+
+
+class RunState:
+    """What is still to be delivered for one run, in wire format.
+
+    Records are kept as ``(sequence, record, weight)``: the sequence (assigned by the worker in
+    queue order) lets a flush know when everything queued before it is settled; the weight is
+    how many queued items the record stands for (0 for the ``_kind`` step twin of a behaviour
+    span, which is the same record in its other wire form).
+    """
+
+    __slots__ = (
+        "run_id",
+        "run",
+        "live",
+        "start",
+        "complete",
+        "llm_calls",
+        "steps",
+        "spans",
+        "scores",
+        "server_id",
+        "workflow_id",
+        "started_at",
+        "span_positions",
+        "governance",
+        "dead",
+        "warned_block",
+    )
+
+    def __init__(self, run_id: str, *, live: bool = True) -> None:
+        self.run_id = run_id
+        self.run: Run | None = None
+        self.live = live
+        self.start: tuple[int, dict[str, Any]] | None = None
+        self.complete: tuple[int, dict[str, Any]] | None = None
+        self.llm_calls: list[Record] = []
+        self.steps: list[Record] = []
+        self.spans: list[Record] = []
+        self.scores: list[Record] = []
+        self.server_id = ""
+        self.workflow_id = ""
+        self.started_at = 0.0
+        self.span_positions: dict[str, int] = {}
+        self.governance: list[PolicyCheckResult] = []
+        self.dead = False
+        self.warned_block = False
+
+    def has_pending(self) -> bool:
+        """True when anything (start, records, completion) is still to be sent."""
+        return bool(
+            self.start is not None
+            or self.complete is not None
+            or self.llm_calls
+            or self.spans
+            or self.steps
+            or self.scores
+        )
+
+    def weight(self) -> int:
+        """Queued items not yet delivered (what the delivery counters count)."""
+        count = (self.start is not None) + (self.complete is not None)
+        for buffer in (self.llm_calls, self.spans, self.steps, self.scores):
+            count += sum(record[2] for record in buffer)
+        return count
+
+    def oldest(self) -> int | None:
+        """The smallest sequence still pending (``None`` when nothing is)."""
+        candidates = [buffer[0][0] for buffer in (self.llm_calls, self.steps, self.spans, self.scores) if buffer]
+        if self.start is not None:
+            candidates.append(self.start[0])
+        if self.complete is not None:
+            candidates.append(self.complete[0])
+        return min(candidates) if candidates else None
+
+    def clear(self) -> int:
+        """Forget everything pending; returns its weight."""
+        count = self.weight()
+        self.start = self.complete = None
+        self.llm_calls, self.steps, self.spans, self.scores = [], [], [], []
+        return count
+
+    def to_entry(self) -> dict[str, Any]:
+        """The spool form of this state."""
+        entry: dict[str, Any] = {"run_id": self.run_id}
+        if self.server_id:
+            entry["server_run_id"] = self.server_id
+            entry["workflow_id"] = self.workflow_id or self.server_id
+        if self.start is not None:
+            entry["start"] = self.start[1]
+        for kind in _RECORD_KINDS:
+            records = getattr(self, kind)
+            weighed = [record for _seq, record, weight in records if weight]
+            twins = [record for _seq, record, weight in records if not weight]
+            if weighed:
+                entry[kind] = weighed
+            if twins:
+                entry[f"{kind}_twins"] = twins
+        if self.complete is not None:
+            entry["complete"] = self.complete[1]
+        return entry
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> RunState:
+        """A (not live) state from its spool form."""
+        state = cls(str(entry["run_id"]), live=False)
+        state.server_id = str(entry.get("server_run_id") or "")
+        state.workflow_id = str(entry.get("workflow_id") or "")
+        start = entry.get("start")
+        if isinstance(start, dict):
+            state.start = (0, start)
+        for kind in _RECORD_KINDS:
+            records: list[Record] = []
+            for key, weight in ((kind, 1), (f"{kind}_twins", 0)):
+                values = entry.get(key)
+                if isinstance(values, list):
+                    records.extend((0, record, weight) for record in values if isinstance(record, dict))
+            setattr(state, kind, records)
+        complete = entry.get("complete")
+        if isinstance(complete, dict):
+            state.complete = (0, complete)
+        return state
+
+
+class Destination:
+    """One control plane (``api_url`` + key): its client, spool, backoff and run states."""
+
+    def __init__(self, config: ObserveConfig, spool_factory: Callable[[str], Spool | None]) -> None:
+        from waxell_observe.client import WaxellObserveClient
+
+        self.api_url = config.api_url
+        self.client: WaxellObserveClient = WaxellObserveClient.from_config(config, timeout=DELIVERY_TIMEOUT)
+        self.spool = spool_factory(config.api_url)
+        self.runs: dict[str, RunState] = {}
+        self.ids: dict[str, list[str]] = {}
+        """Our run id -> [server run id, server workflow id] where the server chose others."""
+        self.spilled: set[str] = set()
+        """Runs with records on disk: their later records wait until the spool is delivered."""
+        self.dead: dict[str, None] = {}
+        self.chunk = CHUNK
+        self.failures = 0
+        self.retry_at = 0.0
+        self.last_error = ""
+        self.next_scan = 0.0
+        self.logged: set[tuple[Any, ...]] = set()
+        if self.spool is not None:
+            self.ids.update(self.spool.load_ids())
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+    def server_ids(self, run_id: str) -> tuple[str, str]:
+        mapped = self.ids.get(run_id)
+        if mapped:
+            return mapped[0], mapped[1]
+        return run_id, run_id
+
+    def mark_dead(self, run_id: str) -> None:
+        self.dead[run_id] = None
+        if len(self.dead) > _DEAD_MEMORY:
+            del self.dead[next(iter(self.dead))]
+
+
+def _default_spool(api_url: str) -> Spool | None:
+    from waxell_observe.delivery.spool import Spool
+
+    try:
+        return Spool.for_destination(api_url)
+    except Exception:  # noqa: BLE001 - no spool is a degraded mode, not a failure
+        logger.exception("waxell-observe: no spool for %s; undeliverable runs will be dropped", api_url)
+        return None
+
+
+_engines: weakref.WeakSet[RemoteDelivery] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_engines):
+        engine._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class RemoteDelivery:
+    """The delivery engine behind the remote sink (one per process)."""
+
+    def __init__(
+        self,
+        name: str = "remote",
+        *,
+        max_queue: int = 100_000,
+        spill_threshold: int | None = None,
+        interval: float = 0.2,
+        wake_at: int = 1000,
+        base_backoff: float = 0.1,
+        max_backoff: float = 10.0,
+        spool_factory: Callable[[str], Spool | None] = _default_spool,
+        behaviour_steps: bool = True,
+    ) -> None:
+        self.name = name
+        self.behaviour_steps = behaviour_steps
+        """Also send behaviour spans as ``_kind`` steps (the protocol carries them both ways)."""
+        self.max_queue = max_queue
+        self.spill_threshold = spill_threshold if spill_threshold is not None else max(1, max_queue // 2)
+        self.interval = interval
+        self.wake_at = wake_at
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self._spool_factory = spool_factory
+        self.sent = 0
+        self.dropped = 0
+        self.spooled = 0
+        self.errors: list[str] = []
+        self._init_runtime()
+        _engines.add(self)
+
+    def _init_runtime(self) -> None:
+        self._queue: deque[Any] = deque()
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._epoch = 0
+        self._seq = 0
+        self._buffered = 0
+        self._dests: dict[tuple[str, str], Destination] = {}
+        self._markers: list[_FlushMarker] = []
+        self._run_flushes: list[_RunFlush] = []
+        self._deadline: float | None = None
+        self._stopping = False
+        self._drop_lock = threading.Lock()
+
+    def _reset_after_fork(self) -> None:
+        self._init_runtime()
+        self.sent = self.dropped = self.spooled = 0
+        self.errors = []
+
+    # -- the agent's side -----------------------------------------------------------------------
+
+    def put(self, item: Item) -> bool:
+        """Queue one item; False (counted as dropped) when ``max_queue`` items are held."""
+        queue = self._queue
+        if len(queue) + self._buffered >= self.max_queue:
+            self._count_drop(1, "queue full")
+            return False
+        queue.append(item)
+        if self._thread is None:
+            self._start()
+        elif len(queue) >= self.wake_at:
+            self._wake.set()
+        return True
+
+    def _count_drop(self, count: int, why: str) -> None:
+        if count <= 0:
+            return
+        with self._drop_lock:
+            first = self.dropped == 0
+            self.dropped += count
+        if first:
+            logger.warning("waxell-observe: %s dropped %d record(s): %s", self.name, count, why)
+
+    def _note_error(self, text: str) -> None:
+        self.errors.append(text)
+        del self.errors[:-_MAX_ERRORS]
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            epoch = self._epoch
+            thread = threading.Thread(target=self._run, args=(epoch,), name=f"waxell-{self.name}", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Items queued or buffered, not yet delivered, dropped or spooled."""
+        return sum(1 for item in list(self._queue) if isinstance(item, tuple)) + self._buffered
+
+    def report(self) -> DeliveryReport:
+        return DeliveryReport(
+            sink=self.name,
+            sent=self.sent,
+            dropped=self.dropped,
+            pending=self.pending,
+            spooled=self.spooled,
+            errors=list(self.errors),
+        )
+
+    def flush(self, timeout: float | None = None) -> DeliveryReport:
+        """Wait until everything queued before this call is delivered (or ``timeout`` passes)."""
+        if self._queue or self._buffered:
+            marker = _FlushMarker()
+            self._queue.append(marker)
+            if self._thread is None:
+                self._start()
+            self._wake.set()
+            marker.event.wait(timeout)
+        return self.report()
+
+    def flush_run(self, run: Run, timeout: float) -> _RunFlush:
+        """Deliver ``run``'s queued records now and wait (at most ``timeout``) for the answer."""
+        request = _RunFlush(run)
+        self._queue.append(request)
+        if self._thread is None:
+            self._start()
+        self._wake.set()
+        if not request.event.wait(timeout):
+            request.ok = False
+            request.error = request.error or f"no answer from the control plane within {timeout:g}s"
+        return request
+
+    def server_ids(self, config: ObserveConfig, run_id: str) -> tuple[str, str]:
+        """The server's (run id, workflow id) of our ``run_id`` (ours when it honoured them)."""
+        dest = self._dests.get((config.api_url, config.api_key))
+        return dest.server_ids(run_id) if dest is not None else (run_id, run_id)
+
+    def shutdown(self, timeout: float | None = None) -> DeliveryReport:
+        """Deliver what can be delivered within ``timeout``, spool the rest, stop the thread.
+
+        A part of the budget (:data:`SHUTDOWN_SPOOL_RESERVE`, at most a quarter) is kept for
+        writing the spool, so the call returns within ``timeout`` even when the control plane
+        hangs. Later :meth:`put` calls start a new thread.
+        """
+        started = time.monotonic()
+        if timeout is None:
+            self.flush(None)
+        else:
+            reserve = min(SHUTDOWN_SPOOL_RESERVE, timeout / 4.0)
+            self._deadline = started + max(0.0, timeout - reserve)
+            self.flush(max(0.0, timeout - reserve))
+        with self._lock:
+            self._epoch += 1
+            self._stopping = True
+            thread = self._thread
+            self._drain(abandon_requests=True)
+            per_dest = [(dest, self._take_all(dest)) for dest in self._dests.values()]
+        for dest, states in per_dest:
+            if states:
+                self._spill_states(dest, states, reason="shutdown")
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            remaining = None if timeout is None else max(0.0, started + timeout - time.monotonic())
+            thread.join(min(remaining, 0.05) if remaining is not None else None)
+        with self._start_lock:
+            self._thread = None
+            self._stopping = False
+            self._deadline = None
+        if thread is None or not thread.is_alive():
+            for dest in self._dests.values():
+                dest.client.close()
+        return self.report()
+
+    # -- the worker's side ----------------------------------------------------------------------
+
+    def _run(self, epoch: int) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if self._epoch != epoch:
+                        return
+                    self._drain()
+                for flush in self._take_run_flushes():
+                    if self._serve_run_flush(flush, epoch) == _STOP:
+                        return
+                for dest in list(self._dests.values()):
+                    if self._deliver_dest(dest, epoch) == _STOP:
+                        return
+                    if self._replay(dest, epoch) == _STOP:
+                        return
+                with self._lock:
+                    if self._epoch != epoch:
+                        return
+                    self._maybe_spill()
+                    self._settle_markers()
+                    if self._stopping and not self._queue and not self._buffered:
+                        return
+                self._wake.wait(self._sleep_time())
+                self._wake.clear()
+        except Exception:  # noqa: BLE001 - log, and let the next put start a new thread
+            logger.exception("waxell-observe: the %s delivery thread failed", self.name)
+            with self._start_lock:
+                if self._epoch == epoch:
+                    self._thread = None
+
+    def _sleep_time(self) -> float:
+        if self._queue:
+            return 0.0 if (self._run_flushes or len(self._queue) >= self.wake_at) else self.interval
+        now = time.monotonic()
+        waits = [dest.retry_at - now for dest in self._dests.values() if dest.failing and dest.runs]
+        if waits:
+            return max(0.0, min(min(waits), self.interval * 5))
+        return self.interval
+
+    def _dest(self, config: ObserveConfig) -> Destination:
+        key = (config.api_url, config.api_key)
+        dest = self._dests.get(key)
+        if dest is None:
+            dest = self._dests[key] = Destination(config, self._spool_factory)
+        return dest
+
+    def _drain(self, abandon_requests: bool = False) -> None:
+        """Move queued items into run states (caller holds the lock)."""
+        queue = self._queue
+        while queue:
+            item = queue.popleft()
+            if isinstance(item, tuple):
+                self._seq += 1
+                self._absorb(item, self._seq)
+            elif isinstance(item, _FlushMarker):
+                item.target = self._seq
+                self._markers.append(item)
+            elif isinstance(item, _RunFlush):
+                if abandon_requests:
+                    item.error = "shutting down"
+                    item.event.set()
+                else:
+                    self._run_flushes.append(item)
+
+    def _absorb(self, item: Item, seq: int) -> None:
+        operation, run, payload = item
+        try:
+            dest = self._dest(run.config)
+            run_id = run.run_id
+            if run_id in dest.dead:
+                self._count_drop(1, f"run {run_id} was refused by the control plane")
+                return
+            state = dest.runs.get(run_id)
+            if state is None:
+                state = dest.runs[run_id] = RunState(run_id)
+                state.started_at = run.started_at
+            state.run = run
+            if operation == "start":
+                state.start = (seq, payload)
+                state.started_at = run.started_at
+            elif operation == "llm":
+                state.llm_calls.append((seq, wire.llm_call(payload), 1))
+            elif operation == "step":
+                state.steps.append((seq, wire.step(payload), 1))
+            elif operation == "span":
+                state.span_positions[payload.id] = payload.position
+                parent = state.span_positions.get(payload.parent_span_id) if payload.parent_span_id else None
+                state.spans.append((seq, wire.span(payload, state.started_at, parent), 1))
+                if self.behaviour_steps:
+                    as_step = wire.behaviour_step(payload)
+                    if as_step is not None:
+                        state.steps.append((seq, as_step, 0))
+            elif operation == "score":
+                state.scores.append((seq, wire.score(payload), 1))
+            elif operation == "end":
+                state.complete = (seq, payload)
+            else:
+                raise ValueError(f"unknown delivery operation {operation!r}")
+            self._buffered += 1
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop delivery
+            logger.exception("waxell-observe: cannot convert a %s record for delivery", operation)
+            self._note_error(f"{type(exc).__name__}: {exc}")
+            self._count_drop(1, f"{type(exc).__name__}: {exc}")
+
+    def _take_run_flushes(self) -> list[_RunFlush]:
+        with self._lock:
+            flushes, self._run_flushes = self._run_flushes, []
+        return flushes
+
+    def _settle_markers(self) -> None:
+        """Release flush markers whose predecessors are all settled (caller holds the lock)."""
+        if not self._markers:
+            return
+        oldest: int | None = None
+        if self._buffered:
+            for dest in self._dests.values():
+                for state in dest.runs.values():
+                    first = state.oldest()
+                    if first is not None and (oldest is None or first < oldest):
+                        oldest = first
+        waiting = []
+        for marker in self._markers:
+            if oldest is None or marker.target < oldest:
+                marker.event.set()
+            else:
+                waiting.append(marker)
+        self._markers = waiting
+
+    # -- delivering -----------------------------------------------------------------------------
+
+    def _request_timeout(self) -> float | None:
+        """Timeout for the next request; ``None`` when the shutdown deadline has passed."""
+        deadline = self._deadline
+        if deadline is None:
+            return DELIVERY_TIMEOUT
+        remaining = deadline - time.monotonic()
+        if remaining < 0.02:
+            return None
+        return min(DELIVERY_TIMEOUT, remaining)
+
+    def _deliver_dest(self, dest: Destination, epoch: int) -> str:
+        if not dest.runs:
+            return _IDLE
+        if dest.failing and time.monotonic() < dest.retry_at:
+            return _IDLE
+        with self._lock:
+            order = [s for s in dest.runs.values() if s.run_id not in dest.spilled and s.has_pending()]
+        requests = 0
+        for state in order:
+            outcome = self._deliver_state(dest, state, epoch)
+            if outcome == _STOP:
+                return _STOP
+            with self._lock:
+                if self._epoch != epoch:
+                    return _STOP
+                if outcome == _DONE or state.dead:
+                    dest.runs.pop(state.run_id, None)
+                requests += 1
+                if requests % 64 == 0:
+                    self._maybe_spill()
+                    self._settle_markers()
+            if outcome == _RETRY:
+                return _RETRY
+        return _IDLE
+
+    def _deliver_state(
+        self, dest: Destination, state: RunState, epoch: int, conversation: dict[str, Any] | None = None
+    ) -> str:
+        """Send everything pending for one run, in protocol order (``conversation``: the
+        ``conversation_state`` to send with LLM calls and steps, for mid-execution flushes)."""
+        if state.dead:
+            return _DONE
+        if state.run_id in dest.dead:
+            with self._lock:
+                if self._epoch != epoch:
+                    return _STOP
+                state.dead = True
+                self._settled(state, state.clear(), sent=False)
+            return _DONE
+        if state.start is not None:
+            body = dict(state.start[1])
+            for field in ("parent_workflow_id", "root_workflow_id"):
+                if body.get(field):
+                    body[field] = dest.server_ids(body[field])[1]
+            outcome, reply = self._send(dest, state, epoch, "start", "POST", "runs/start/", body, 1)
+            if outcome != _DONE:
+                return outcome
+            with self._lock:
+                if self._epoch != epoch:
+                    return _STOP
+                if not state.dead:
+                    server_id = str(reply.get("run_id") or state.run_id)
+                    workflow_id = str(reply.get("workflow_id") or server_id)
+                    state.server_id, state.workflow_id = server_id, workflow_id
+                    if server_id != state.run_id or workflow_id != state.run_id:
+                        dest.ids[state.run_id] = [server_id, workflow_id]
+                        if not state.live and dest.spool is not None:
+                            dest.spool.save_ids(dest.ids)
+                    state.start = None
+                    self._settled(state, 1, sent=True)
+            if state.dead:
+                return _DONE
+        if not state.server_id:
+            state.server_id, state.workflow_id = dest.server_ids(state.run_id)
+        for kind in _RECORD_KINDS:
+            while True:
+                records = getattr(state, kind)
+                if not records:
+                    break
+                chunk = records[: dest.chunk]
+                weight = sum(record[2] for record in chunk)
+                body: dict[str, Any] = {kind if kind != "llm_calls" else "calls": [r[1] for r in chunk]}
+                if conversation and kind in ("llm_calls", "steps"):
+                    body["conversation_state"] = conversation
+                path = f"runs/{state.server_id}/{_ENDPOINTS[kind]}/"
+                outcome, reply = self._send(dest, state, epoch, kind, "POST", path, body, weight, len(chunk))
+                if outcome == _SMALLER:
+                    continue
+                if outcome == _DONE:
+                    with self._lock:
+                        if self._epoch != epoch:
+                            return _STOP
+                        del getattr(state, kind)[: len(chunk)]
+                        self._settled(state, weight, sent=True)
+                        self._note_governance(state, reply)
+                elif outcome == _DROPPED:
+                    with self._lock:
+                        if self._epoch != epoch:
+                            return _STOP
+                        del getattr(state, kind)[: len(chunk)]
+                    if state.dead:
+                        return _DONE
+                else:
+                    return outcome
+        if state.complete is not None:
+            body = state.complete[1]
+            path = f"runs/{state.server_id}/complete/"
+            outcome, reply = self._send(dest, state, epoch, "complete", "POST", path, body, 1)
+            if outcome == _DONE:
+                with self._lock:
+                    if self._epoch != epoch:
+                        return _STOP
+                    state.complete = None
+                    self._settled(state, 1, sent=True)
+                    self._apply_completion(state, reply)
+                return _DONE
+            if outcome == _DROPPED:
+                return _DONE
+            return outcome
+        return _IDLE
+
+    def _send(
+        self,
+        dest: Destination,
+        state: RunState,
+        epoch: int,
+        what: str,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        weight: int,
+        records: int = 1,
+    ) -> tuple[str, dict[str, Any]]:
+        """One request carrying ``records`` records that stand for ``weight`` queued items.
+
+        Returns ``(outcome, reply)``: ``_DONE`` (delivered), ``_DROPPED`` (refused for good;
+        counted, and for a start or completion also removed from the state), ``_SMALLER`` (413:
+        the destination's chunk size was halved, send again), ``_RETRY`` or ``_STOP``.
+        """
+        timeout = self._request_timeout()
+        if timeout is None:
+            return _STOP, {}
+        try:
+            reply = dest.client.request(method, path, json_body=body, timeout=timeout)
+        except ControlPlaneError as exc:
+            if exc.accepted:
+                reply = {}
+            else:
+                with self._lock:
+                    if self._epoch != epoch:
+                        return _STOP, {}
+                    if exc.retryable:
+                        self._back_off(dest, exc)
+                        return _RETRY, {}
+                    if exc.status == 413 and records > 1:
+                        dest.chunk = max(1, records // 2)
+                        logger.info(
+                            "waxell-observe: %s refused %d records as too large; sending %d per request",
+                            dest.api_url, records, dest.chunk,
+                        )  # fmt: skip
+                        return _SMALLER, {}
+                    self._refused(dest, state, what, exc, weight)
+                return _DROPPED, {}
+        except Exception as exc:  # noqa: BLE001 - a bug here must not kill delivery
+            logger.exception("waxell-observe: unexpected error delivering %s of run %s", what, state.run_id)
+            with self._lock:
+                if self._epoch != epoch:
+                    return _STOP, {}
+                self._refused(dest, state, what, ControlPlaneError(f"{type(exc).__name__}: {exc}"), weight)
+            return _DROPPED, {}
+        with self._lock:
+            if self._epoch != epoch:
+                return _STOP, {}
+            if dest.failing:
+                logger.info("waxell-observe: control plane %s reachable again", dest.api_url)
+            dest.failures = 0
+            dest.retry_at = 0.0
+        return _DONE, reply
+
+    def _back_off(self, dest: Destination, exc: ControlPlaneError) -> None:
+        dest.failures += 1
+        delay = min(self.max_backoff, self.base_backoff * (2 ** min(dest.failures - 1, 16)))
+        delay *= 0.5 + random.random() / 2.0
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        dest.retry_at = time.monotonic() + delay
+        dest.last_error = str(exc)
+        if dest.failures == 1:
+            logger.warning(
+                "waxell-observe: control plane %s unavailable (%s); retrying in %.2fs, records stay queued",
+                dest.api_url, exc, delay,
+            )  # fmt: skip
+        else:
+            logger.debug("waxell-observe: control plane %s still unavailable (%s)", dest.api_url, exc)
+
+    def _refused(self, dest: Destination, state: RunState, what: str, exc: ControlPlaneError, count: int) -> None:
+        """A final refusal: drop what the request carried (a refused start drops the run)."""
+        key = (exc.status, what)
+        text = f"{what} of run {state.run_id}: {exc}"
+        self._note_error(text)
+        if key not in dest.logged:
+            dest.logged.add(key)
+            logger.warning("waxell-observe: control plane %s refused %s; dropped (not retried)", dest.api_url, text)
+        if what == "start":
+            state.dead = True
+            dest.mark_dead(state.run_id)
+            count = state.clear()
+        elif what == "complete":
+            state.complete = None
+        self._settled(state, count, sent=False)
+
+    def _settled(self, state: RunState, count: int, *, sent: bool) -> None:
+        if state.live:
+            self._buffered -= count
+        if sent:
+            self.sent += count
+        else:
+            with self._drop_lock:
+                first = self.dropped == 0
+                self.dropped += count
+            if first and count:
+                logger.warning("waxell-observe: %s dropped %d record(s) refused by the control plane", self.name, count)
+
+    def _note_governance(self, state: RunState, reply: dict[str, Any]) -> None:
+        governance = reply.get("governance") if isinstance(reply, dict) else None
+        if not isinstance(governance, dict) or not governance.get("action"):
+            return
+        from waxell_observe.governance.results import PolicyCheckResult
+
+        result = PolicyCheckResult.from_dict(governance)
+        state.governance.append(result)
+        if result.blocked and not state.warned_block:
+            state.warned_block = True
+            logger.warning(
+                "waxell-observe: the control plane answered %s for run %s mid-way (%s); it stops the run only "
+                "with mid_execution_governance=True",
+                result.action, state.run_id, result.reason,
+            )  # fmt: skip
+
+    def _apply_completion(self, state: RunState, reply: dict[str, Any]) -> None:
+        run = state.run
+        governance = reply.get("governance") if isinstance(reply, dict) else None
+        if run is None or not isinstance(governance, dict) or not governance.get("action"):
+            return
+        from waxell_observe.governance.results import PolicyCheckResult, strictest
+
+        result = PolicyCheckResult.from_dict(governance)
+        if result.action == "allow" and not result.evaluations and not result.retry_feedback:
+            return  # "nothing to say": keep what the run already holds
+        local = run.governance
+        if local is None or (local.action == "allow" and not local.evaluations):
+            run.governance = result
+        else:
+            run.governance = strictest([local, result])
+
+    # -- mid-execution flush --------------------------------------------------------------------
+
+    def _serve_run_flush(self, flush: _RunFlush, epoch: int) -> str:
+        run = flush.run
+        try:
+            with self._lock:
+                dest = self._dest(run.config)
+                state = dest.runs.get(run.run_id)
+                spilled = run.run_id in dest.spilled
+            if spilled:
+                flush.error = "the run's records wait in the spool (control plane unreachable)"
+                return _IDLE
+            if state is None or state.dead:
+                flush.ok = state is None
+                flush.error = "" if state is None else "the control plane refused this run"
+                return _IDLE
+            outcome = self._deliver_state(dest, state, epoch, flush.conversation)
+            if outcome == _STOP:
+                flush.error = "shutting down"
+                return _STOP
+            with self._lock:
+                if outcome == _DONE or state.dead:
+                    dest.runs.pop(state.run_id, None)
+                if state.dead:
+                    flush.error = "the control plane refused this run"
+                elif outcome == _RETRY or state.has_pending():
+                    flush.error = dest.last_error or "not delivered"
+                else:
+                    flush.ok = True
+                flush.governance, state.governance = state.governance, []
+            return outcome if outcome in (_RETRY, _STOP) else _IDLE
+        finally:
+            flush.event.set()
+
+    # -- the spool ------------------------------------------------------------------------------
+
+    def _take_all(self, dest: Destination) -> list[RunState]:
+        """Remove every state with something pending from ``dest`` (caller holds the lock)."""
+        states = [state for state in dest.runs.values() if state.has_pending()]
+        dest.runs = {}
+        for marker in self._markers:
+            marker.event.set()
+        self._markers = []
+        for flush in self._run_flushes:
+            flush.error = "shutting down"
+            flush.event.set()
+        self._run_flushes = []
+        return states
+
+    def _maybe_spill(self) -> None:
+        """Spill the oldest runs to disk while more than the spill threshold is held (lock held)."""
+        if self._buffered + len(self._queue) <= self.spill_threshold:
+            return
+        target = self.spill_threshold // 2
+        for dest in list(self._dests.values()):
+            if dest.spool is None:
+                continue
+            chosen: list[RunState] = []
+            held = self._buffered + len(self._queue)
+            for state in dest.runs.values():
+                if held <= target:
+                    break
+                count = state.weight()
+                if state.has_pending():
+                    chosen.append(state)
+                    held -= count
+            if not chosen:
+                continue
+            for state in chosen:
+                dest.runs.pop(state.run_id, None)
+            self._spill_states(dest, chosen, reason="queue over the spill threshold")
+            if self._buffered + len(self._queue) <= target:
+                return
+
+    def _spill_states(self, dest: Destination, states: list[RunState], *, reason: str) -> None:
+        """Write ``states`` to ``dest``'s spool (removed from memory by the caller)."""
+        count = sum(state.weight() for state in states)
+        if not any(state.has_pending() for state in states):
+            return
+        entries = [state.to_entry() for state in states]
+        path = dest.spool.write(entries) if dest.spool is not None else None
+        for state in states:
+            if state.live:
+                self._buffered -= state.weight()
+        if path is None:
+            why = "no spool" if dest.spool is None else "the spool refused them (full or not writable)"
+            self._count_drop(count, f"{reason}: {why}")
+            return
+        self.spooled += count
+        for state in states:
+            if state.complete is None:
+                dest.spilled.add(state.run_id)
+        if dest.ids and dest.spool is not None:
+            dest.spool.save_ids(dest.ids)
+        logger.info("waxell-observe: spooled %d record(s) of %d run(s) to %s (%s)", count, len(states), path, reason)
+
+    def _replay(self, dest: Destination, epoch: int) -> str:
+        """Deliver spooled runs of ``dest`` (within :data:`REPLAY_BUDGET`)."""
+        spool = dest.spool
+        now = time.monotonic()
+        if spool is None or (dest.failing and now < dest.retry_at) or now < dest.next_scan:
+            return _IDLE
+        dest.next_scan = now + REPLAY_SCAN_INTERVAL
+        segments = spool.segments()
+        if not segments:
+            if dest.spilled:
+                with self._lock:
+                    dest.spilled.clear()
+                    dest.ids.update(spool.load_ids())
+            return _IDLE
+        if not spool.lock.acquire():
+            return _IDLE
+        try:
+            budget_end = time.monotonic() + REPLAY_BUDGET
+            for path in segments:
+                entries = spool.load(path)
+                if entries is None:
+                    continue
+                states = [RunState.from_entry(entry) for entry in entries]
+                outcome = _IDLE
+                index = 0
+                for index, state in enumerate(states):
+                    outcome = self._deliver_state(dest, state, epoch)
+                    if outcome in (_RETRY, _STOP) or time.monotonic() > budget_end:
+                        break
+                else:
+                    index = len(states)
+                if outcome == _STOP:
+                    return _STOP
+                left = [state.to_entry() for state in states[index:] if state.has_pending() and not state.dead]
+                with self._lock:
+                    if self._epoch != epoch:
+                        return _STOP
+                    spool.rewrite(path, left)
+                if left:
+                    return _IDLE
+            if not spool.segments():
+                with self._lock:
+                    dest.spilled.clear()
+                    dest.ids.update(spool.load_ids())
+                dest.next_scan = 0.0
+            return _IDLE
+        finally:
+            spool.lock.release()

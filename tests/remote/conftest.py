@@ -1,0 +1,157 @@
+"""Fixtures of the remote-delivery tests: stub control planes, a clean delivery engine per test,
+and the real ``waxell-observe serve`` as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from remote_stubs import HungServer, ProtocolStub, free_port
+from waxell_observe import WaxellObserveClient
+from waxell_observe.delivery.remote import RemoteDelivery
+from waxell_observe.sinks import remote as remote_sink
+
+
+def _reset_engine() -> None:
+    engine = remote_sink._engine
+    if engine is not None:
+        engine.shutdown(timeout=0.2)
+    remote_sink._engine = None
+    for client in remote_sink._policy_clients.values():
+        client.close()
+    remote_sink._policy_clients.clear()
+    remote_sink._warned_policy.clear()
+
+
+@pytest.fixture(autouse=True)
+def clean_remote_engine(waxell_db: Path) -> Iterator[None]:
+    """Each test starts with no delivery engine and leaves none behind (nothing pending)."""
+    _reset_engine()
+    yield
+    _reset_engine()
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path) -> Path:
+    """The spool directory of this test (``WAXELL_SPOOL_DIR``, set by the root conftest)."""
+    return Path(os.environ["WAXELL_SPOOL_DIR"])
+
+
+@pytest.fixture
+def engine() -> Callable[..., RemoteDelivery]:
+    """Install a delivery engine with test-friendly settings (short backoffs)."""
+
+    def make(**options: Any) -> RemoteDelivery:
+        options.setdefault("base_backoff", 0.05)
+        options.setdefault("max_backoff", 0.5)
+        options.setdefault("interval", 0.05)
+        created = RemoteDelivery("remote", **options)
+        remote_sink._engine = created
+        return created
+
+    return make
+
+
+@pytest.fixture
+def stub() -> Iterator[ProtocolStub]:
+    server = ProtocolStub()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hung() -> Iterator[HungServer]:
+    server = HungServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def remote(stub: ProtocolStub) -> ProtocolStub:
+    """Remote mode against the stub (no key)."""
+    WaxellObserveClient.configure(api_url=stub.url, api_key="")
+    return stub
+
+
+# -- the real server ---------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """``waxell-observe serve`` on a free port over ``db``; restartable on the same port."""
+
+    def __init__(self, db: str, log: Path) -> None:
+        self.db = db
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
+        handle = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from waxell_observe.cli import main; main()", "serve", "--port", str(self.port), "--db", self.db,
+             "--log-level", "warning"],
+            stdout=handle, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text(errors='replace')}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not come up: {self.log.read_text(errors='replace')}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def read_run(self, run_id: str) -> dict[str, Any]:
+        reply = httpx.get(f"{self.url}/api/v1/read/runs/{run_id}/", timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def list_runs(self, **params: Any) -> dict[str, Any]:
+        reply = httpx.get(f"{self.url}/api/v1/read/runs/", params={"limit": 500, **params}, timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def real_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The real server (one per test module and store kind): over a SQLite file, or over a
+    fresh PostgreSQL database. Tests share it, so each uses its own agent names."""
+    root = tmp_path_factory.mktemp("server")
+    database = ""
+    if request.param == "sqlite":
+        db = str(root / "server.db")
+    else:
+        postgres = request.getfixturevalue("postgres_server")
+        database = postgres.create_database()
+        db = postgres.url(database)
+    server = ServerProcess(db, root / "server.log")
+    server.start()
+    yield server
+    server.stop()
+    if database:
+        request.getfixturevalue("postgres_server").drop_database(database)
