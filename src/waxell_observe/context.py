@@ -230,8 +230,10 @@ class WaxellContext:
             return False
         verdict = None
         if self.enforce_policy:
+            run.result = self._result if self._result is not None else {}  # post-execution checks read it
             verdict = self._safe_check(run, "post_execution", "run.complete")
         self._complete(run, exc, verdict)
+        self._raise_if_blocked(exc, verdict)
         return False
 
     async def __aexit__(
@@ -242,12 +244,22 @@ class WaxellContext:
             return False
         verdict = None
         if self.enforce_policy:
+            run.result = self._result if self._result is not None else {}  # post-execution checks read it
             try:
                 verdict = await policy_gate.acheck(run, "post_execution", "run.complete")
             except Exception:  # noqa: BLE001 - telemetry never breaks the agent
                 logger.exception("waxell-observe: post-execution policy check failed")
         self._complete(run, exc, verdict)
+        self._raise_if_blocked(exc, verdict)
         return False
+
+    @staticmethod
+    def _raise_if_blocked(exc: BaseException | None, verdict: PolicyCheckResult | None) -> None:
+        """A post-execution ``block``/``throttle`` raises once the run is completed (status ``blocked``),
+        unless the body already raised (that exception propagates)."""
+        if exc is None and verdict is not None and verdict.blocked:
+            reason = verdict.reason or f"policy answered {verdict.action}"
+            raise PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
 
     def _safe_check(self, run: Run, phase: str, surface: str) -> PolicyCheckResult | None:
         try:
@@ -260,6 +272,10 @@ class WaxellContext:
         try:
             if exc is None:
                 run.status = "success"
+                if verdict is not None and verdict.blocked:  # raised by _raise_if_blocked after completion
+                    run.status = "blocked"
+                    run.error = verdict.reason or f"policy answered {verdict.action}"
+                    run.error_type = "PolicyViolationError"
             else:
                 if isinstance(exc, PolicyViolationError):
                     run.status = "blocked"
@@ -274,6 +290,9 @@ class WaxellContext:
                 )[-_TRACEBACK_LIMIT:]
             run.result = self._result if self._result is not None else {}
             if verdict is not None:
+                redacted = verdict.metadata.get("redacted_result")
+                if isinstance(redacted, dict):  # a content policy masked the result: store only the copy
+                    run.result = redacted
                 run.governance = verdict
                 self._record_evaluations(verdict, "post_execution")
             run.ended_at = time.time()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -181,6 +182,95 @@ prompts = Table(
     Column("created_at", Float, nullable=False),
 )
 """Versioned prompts served by ``GET prompts/{name}/`` (a label is on at most one version)."""
+
+# -- governance: policies as data, and the transactional counters budgets and rate limits use --
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("category", String(32), nullable=False),
+    Column("priority", Integer, nullable=False, default=100),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("definition", Json, nullable=False),
+    Column("seq", BigInteger, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+)
+"""Policies (``waxell-observe policies add``): ``definition`` is ``Policy.to_dict()``; ``seq`` keeps
+the order they were added in (ties of ``priority`` are evaluated in that order)."""
+
+policy_state = Table(
+    "policy_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False, default=0.0),
+)
+"""One row (``id`` 1) whose ``version`` grows with every change to ``policies``: deciders poll it
+to notice changes without re-reading the policies."""
+
+gov_usage = Table(
+    "gov_usage",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True),
+    Column("agent_name", String(256), primary_key=True),
+    Column("workflow_name", String(256), primary_key=True),
+    Column("user_group", String(256), primary_key=True),
+    Column("model", String(256), primary_key=True),
+    Column("tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+)
+"""Tokens and cost of finished runs per UTC hour (``bucket``: epoch seconds of the hour), identity
+and model; incremented atomically (``INSERT ... ON CONFLICT DO UPDATE``)."""
+
+gov_run_outcomes = Table(
+    "gov_run_outcomes",
+    metadata,
+    Column("run_id", Id, primary_key=True),
+    Column("ended_at", Float, nullable=False),
+    Column("agent_name", String(256), nullable=False),
+    Column("workflow_name", String(256), nullable=False),
+    Column("user_group", String(256), nullable=False),
+    Column("error", Boolean, nullable=False, default=False),
+    Column("tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Index("ix_gov_run_outcomes_ended", "ended_at"),
+)
+"""One row per finished run counted by governance: the error-rate breaker's samples, and the
+guard that makes counting a run's usage idempotent."""
+
+gov_admissions = Table(
+    "gov_admissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope_key", String(256), nullable=False),
+    Column("holder", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_gov_admissions_scope_at", "scope_key", "at"),
+)
+"""Runs admitted by rate-limit policies (sliding windows count these)."""
+
+gov_slots = Table(
+    "gov_slots",
+    metadata,
+    Column("scope_key", String(256), primary_key=True),
+    Column("holder", String(64), primary_key=True),
+    Column("taken_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("owner", String(256), nullable=False, default=""),
+)
+"""Concurrency slots (``max_concurrent``) held by runs in flight; ``owner`` names the holding
+process (``host:pid:start``) so slots of a dead process on the same host are freed, and
+``expires_at`` frees any slot that was never released."""
+
+gov_breakers = Table(
+    "gov_breakers",
+    metadata,
+    Column("scope_key", String(256), primary_key=True),
+    Column("state", Json, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+"""Error-rate circuit breaker state of kill-switch policies."""
 
 schema_info = Table(
     "schema_info",

@@ -1,0 +1,289 @@
+"""The embedded decider: policies stored in the local store, enforced in process (entry point ``governance``).
+
+Active for runs in embedded mode (no ``api_url``). It answers ``on_policy_check`` with the policies of the
+run's store (``waxell-observe policies add``), evaluated by one cached :class:`~.decider.Decider` per store:
+
+* ``pre_execution`` (context entry with ``enforce_policy``): identity and inputs — budgets (today's usage),
+  rate limits (admission and concurrency slot, taken atomically in the store), kill switch, scheduling,
+  content on the inputs (``redact`` hands back masked inputs, which are what gets stored);
+* ``mid_execution`` (``check_policy()``, and every ``record_step`` with ``mid_execution_governance``): the
+  run so far — llm, safety, context-management, budgets (today's usage plus the run's), content on the texts
+  recorded since the previous check;
+* ``post_execution`` (context exit with ``enforce_policy``): budgets (warn only), content and quality on the
+  result; the answer becomes ``ctx.governance``.
+
+``on_run_end`` frees the run's concurrency slots and — only when a budget or kill-switch policy covers the
+run — counts its tokens/cost per model and its outcome, in ONE write transaction on the agent's thread.
+That write is deliberate: the next run's budget check must see this run's usage at once, not when a
+background worker gets to it. Runs no stateful policy covers cause no write.
+
+Refused runs (pre-execution ``block``/``throttle``) never start, so they have no run to carry policy spans;
+their non-allow evaluations go to the audit log through a background worker.
+
+With no policies stored, a check costs a dictionary lookup and a clock read (the policies version is read
+at most once a second, or at once after ``policies add``/``remove`` in this process).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.delivery.worker import BackgroundWorker, RetryLater
+from waxell_observe.plugins import hookimpl
+
+from .request import PRE_EXECUTION
+from .results import PolicyCheckResult
+from .run_request import RunGovernance, request_for_run, run_models
+
+if TYPE_CHECKING:
+    from waxell_observe.config import ObserveConfig
+    from waxell_observe.records import LLMCallRecord, SpanRecord
+    from waxell_observe.run import Run
+
+    from .decider import Decider
+
+__all__ = [
+    "NAME",
+    "decider_for",
+    "forget_deciders",
+    "on_flush",
+    "on_llm_call",
+    "on_policy_check",
+    "on_run_end",
+    "on_run_start",
+    "on_shutdown",
+    "on_span",
+    "set_clock",
+]
+
+log = logging.getLogger("waxell_observe.governance")
+
+NAME = "governance"
+#: ``WAXELL_SLOT_TTL_SECONDS``: how long a concurrency slot that was never released is kept.
+SLOT_TTL_ENV = "WAXELL_SLOT_TTL_SECONDS"
+
+_deciders: dict[tuple[int, str], Decider] = {}
+_deciders_lock = threading.Lock()
+_clock: Callable[[], float] | None = None
+
+
+# --------------------------------------------------------------------------- deciders
+
+
+def _slot_ttl() -> float:
+    from .sql_usage import DEFAULT_SLOT_TTL_SECONDS
+
+    raw = os.environ.get(SLOT_TTL_ENV, "")
+    if not raw:
+        return DEFAULT_SLOT_TTL_SECONDS
+    try:
+        value = float(raw)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    log.error(
+        "%s=%r is not a positive number of seconds; using %s", SLOT_TTL_ENV, raw, DEFAULT_SLOT_TTL_SECONDS
+    )
+    return DEFAULT_SLOT_TTL_SECONDS
+
+
+def decider_for(url: str) -> Decider:
+    """The process's decider for the store at ``url`` (created on first use; one per process)."""
+    key = (os.getpid(), url)
+    decider = _deciders.get(key)
+    if decider is not None:
+        return decider
+    with _deciders_lock:
+        decider = _deciders.get(key)
+        if decider is None:
+            from waxell_observe.store import get_store
+
+            from . import policy_store
+            from .decider import Decider
+
+            decider = Decider(get_store(url), clock=_clock, slot_ttl_seconds=_slot_ttl())
+            _deciders[key] = decider
+            policy_store.on_change(_policies_changed)
+    return decider
+
+
+def _policies_changed(url: str) -> None:
+    """Policies of ``url`` were changed by this process: re-read them at the next check."""
+    decider = _deciders.get((os.getpid(), url))
+    if decider is not None:
+        decider.expire()
+
+
+def forget_deciders() -> None:
+    """Drop every cached decider (tests; the next check re-reads the policies)."""
+    with _deciders_lock:
+        _deciders.clear()
+
+
+def set_clock(clock: Callable[[], float] | None) -> None:
+    """Evaluate policies (scheduling windows, budgets' UTC day, rate windows) at ``clock()`` instead of
+    ``time.time()``; None restores the real clock. For tests and simulations."""
+    global _clock
+    _clock = clock
+    for decider in list(_deciders.values()):
+        decider.set_clock(clock)
+
+
+def _decider(config: ObserveConfig) -> Decider:
+    return decider_for(config.db_url)
+
+
+def _embedded(run: Run) -> bool:
+    return run.config.mode == "embedded"
+
+
+# --------------------------------------------------------------------------- hooks (the agent's thread)
+
+
+@hookimpl
+def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | None:
+    """Evaluate the stored policies for ``run`` at ``phase`` (embedded mode only)."""
+    if not _embedded(run):
+        return None
+    decider = _decider(run.config)
+    if decider.empty:
+        return None
+    state = RunGovernance.of(run)
+    result = decider.evaluate(request_for_run(run, phase, state), phase)
+    if phase == PRE_EXECUTION:
+        if "admission_id" in result.metadata:
+            RunGovernance.of(run, create=True).holds_slot = True  # type: ignore[union-attr]
+        if result.blocked:
+            _audit_refused(run, result)
+    return result
+
+
+@hookimpl
+def on_run_start(run: Run) -> None:
+    """Collect the run's texts when a content policy covers it (for mid-execution checks)."""
+    if not _embedded(run):
+        return
+    decider = _decider(run.config)
+    if decider.empty:
+        return
+    if decider.facts(run.agent_name, run.workflow_name, run.user_group).mid_content:
+        RunGovernance.of(run, create=True).collect = True  # type: ignore[union-attr]
+
+
+@hookimpl
+def on_llm_call(run: Run, call: LLMCallRecord) -> None:
+    state = run.plugin_state.get("governance")
+    if state is not None and state.collect:
+        state.observe_llm_call(call)
+
+
+@hookimpl
+def on_span(run: Run, span: SpanRecord) -> None:
+    state = run.plugin_state.get("governance")
+    if state is not None and state.collect:
+        state.observe_span(span)
+
+
+@hookimpl
+def on_run_end(run: Run) -> None:
+    """Free the run's slots; count its usage and outcome when a budget or kill switch covers it."""
+    if not _embedded(run):
+        return
+    state = RunGovernance.of(run)
+    holds_slot = state is not None and state.holds_slot
+    decider = _decider(run.config)
+    if decider.empty and not holds_slot:
+        return
+    try:
+        decider.finish_run(
+            run.run_id,
+            run.agent_name,
+            run.workflow_name,
+            run.user_group,
+            models=run_models(run),
+            error=run.status == "error",
+            holds_slot=holds_slot,
+        )
+    except Exception:
+        log.exception(
+            "waxell-observe: could not count run %s for governance (usage/outcome/slots); "
+            "budgets may undercount it and its slot expires after %s s",
+            run.run_id,
+            decider.usage.slot_ttl,
+        )
+
+
+# --------------------------------------------------------------------------- audit of refused runs
+
+_AuditItem = tuple[str, dict[str, Any]]  # (store url, audit row)
+_audit_worker: BackgroundWorker[_AuditItem] | None = None
+_audit_lock = threading.Lock()
+
+
+def _write_audit(items: list[_AuditItem]) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from waxell_observe.store import get_store, writer
+
+    by_url: dict[str, list[dict[str, Any]]] = {}
+    for url, row in items:
+        by_url.setdefault(url, []).append(row)
+    for url, rows in by_url.items():
+        try:
+            with get_store(url).write() as conn:
+                writer.add_audit_events(conn, rows)
+        except OperationalError as exc:
+            raise RetryLater(str(exc).splitlines()[0]) from exc
+
+
+def _audit_refused(run: Run, result: PolicyCheckResult) -> None:
+    """Queue audit events for a refused run's non-allow evaluations (written off the agent's thread)."""
+    global _audit_worker
+    worker = _audit_worker
+    if worker is None:
+        with _audit_lock:
+            if _audit_worker is None:
+                _audit_worker = BackgroundWorker(
+                    "governance-audit", _write_audit, max_queue=run.config.max_queue
+                )
+            worker = _audit_worker
+    now = time.time()
+    url = run.config.db_url
+    for evaluation in result.evaluations:
+        if evaluation.action == "allow":
+            continue
+        worker.put(
+            (
+                url,
+                {
+                    "ts": now,
+                    "run_id": "",
+                    "agent_name": run.agent_name,
+                    "workflow_name": run.workflow_name,
+                    "event": "policy_decision",
+                    "policy_name": evaluation.policy_name,
+                    "category": evaluation.category,
+                    "action": evaluation.action,
+                    "reason": evaluation.reason,
+                    "phase": evaluation.phase or PRE_EXECUTION,
+                    "metadata": {**evaluation.metadata, "refused_run_id": run.run_id, "user_id": run.user_id},
+                },
+            )
+        )
+
+
+@hookimpl
+def on_flush(timeout: float | None) -> DeliveryReport | None:
+    return _audit_worker.flush(timeout) if _audit_worker is not None else None
+
+
+@hookimpl
+def on_shutdown(timeout: float | None) -> DeliveryReport | None:
+    return _audit_worker.shutdown(timeout) if _audit_worker is not None else None
