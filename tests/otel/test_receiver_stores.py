@@ -1,0 +1,130 @@
+"""The receiver on both stores (SQLite and PostgreSQL), fed with spans the SDK really made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from waxell_observe import WaxellContext
+from waxell_observe.config import db_url_from
+
+from .conftest import finished_spans
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A ``TestClient`` over the control plane on a fresh SQLite file or PostgreSQL database."""
+    from fastapi.testclient import TestClient
+
+    from waxell_observe.server.app import create_app
+
+    if request.param == "sqlite":
+        url = db_url_from(str(tmp_path / "receiver.db"))
+    else:
+        url = db_url_from(request.getfixturevalue("postgres_url"))
+    with TestClient(create_app(url, key_cache_seconds=0)) as client:
+        yield client
+
+
+def post(client: Any, spans: list[Any]) -> None:
+    body = encode_spans(spans).SerializeToString()
+    response = client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+    assert response.status_code == 200, response.text
+
+
+def read(client: Any, run_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/v1/read/runs/{run_id}/")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_sdk_spans_rebuild_the_run_once_however_often_delivered(receiver: Any, memory_exporter: Any) -> None:
+    with WaxellContext(agent_name="batch-processor", session_id="s-1", enforce_policy=False) as ctx:
+        ctx.set_tag("pipeline", "rag-v2")
+        ctx.record_llm_call(model="gpt-4o-mini", tokens_in=50, tokens_out=30)
+        ctx.record_step("process", output={"items": 42})
+        ctx.record_decision(name="route", options=["a", "b"], chosen="b", confidence=0.5)
+        ctx.record_score("thumbs_up", True, data_type="boolean")
+    spans = finished_spans(memory_exporter)
+    children = [s for s in spans if s.attributes["waxell.record"] != "run"]
+    run_span = [s for s in spans if s.attributes["waxell.record"] == "run"]
+    post(receiver, children)  # the children first: stored, the run appears with its span
+    assert receiver.get(f"/api/v1/read/runs/{ctx.run_id}/").status_code == 404
+    post(receiver, run_span)
+    post(receiver, spans)  # and everything again
+    stored = read(receiver, ctx.run_id)
+    assert {k: stored[k] for k in ("agent_name", "session_id", "tags", "tokens_in", "tokens_out", "llm_call_count",
+                                   "step_count", "span_count", "source", "status")} == {
+        "agent_name": "batch-processor",
+        "session_id": "s-1",
+        "tags": {"pipeline": "rag-v2"},
+        "tokens_in": 50,
+        "tokens_out": 30,
+        "llm_call_count": 1,
+        "step_count": 1,
+        "span_count": 1,
+        "source": "otlp",
+        "status": "success",
+    }  # fmt: skip
+    (decision,) = stored["spans"]
+    assert (decision["kind"], decision["name"], decision["input"], decision["output"]) == (
+        "decision",
+        "route",
+        {"options": ["a", "b"]},
+        {"chosen": "b"},
+    )
+    assert decision["attributes"] == {"reasoning": "", "confidence": 0.5, "instrumentation_type": "manual"}
+    assert [(s["name"], s["value"]) for s in stored["scores"]] == [("thumbs_up", True)]
+
+
+def test_a_foreign_genai_trace_on_both_stores(receiver: Any) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("handle_request") as root:
+        with tracer.start_as_current_span(
+            "embeddings text-embedding-3-small",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "embeddings",
+                "gen_ai.request.model": "text-embedding-3-small",
+                "gen_ai.usage.input_tokens": 1000,
+            },
+        ):
+            pass
+        with tracer.start_as_current_span(
+            "chat gpt-4o",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 100,
+                "gen_ai.usage.output_tokens": 10,
+                "waxell.llm.cost_usd": 0.5,
+                "gen_ai.input.messages": '[{"role":"user","parts":[{"type":"text","content":"hello"}]}]',
+                "gen_ai.output.messages": '[{"role":"assistant","parts":[{"type":"text","content":"hi"}]}]',
+            },
+        ):
+            pass
+    post(receiver, list(exporter.get_finished_spans()))
+    trace_id = f"{root.get_span_context().trace_id:032x}"
+    stored = read(receiver, trace_id)
+    assert (stored["agent_name"], stored["workflow_name"], stored["status"], stored["source"]) == (
+        "handle_request",
+        "handle_request",
+        "success",
+        "otel",
+    )
+    calls = [(c["model"], c["tokens_in"], c["tokens_out"], c["cost"], c["task"]) for c in stored["llm_calls"]]
+    assert calls == [("text-embedding-3-small", 1000, 0, 0.00002, "embeddings"), ("gpt-4o", 100, 10, 0.5, "chat")]
+    assert (stored["llm_calls"][1]["prompt_preview"], stored["llm_calls"][1]["response_preview"]) == ("hello", "hi")
+    assert (stored["tokens_in"], stored["total_cost"]) == (1100, 0.50002)
+    assert [(s["kind"], s["name"]) for s in stored["spans"]] == [("custom", "handle_request")]
