@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "serve",
     "keys",
+    "prompts",
     "ui",
 )
 """Modules of this package that each define ``command`` (a click command or group)."""
