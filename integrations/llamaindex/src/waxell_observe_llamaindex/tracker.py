@@ -131,6 +131,7 @@ class _PendingCall:
     marked: bool = False
     mark_previous: str = ""
     outer_framework: str = ""
+    nested: bool = False
 
 
 class Tracker:
@@ -176,6 +177,21 @@ class Tracker:
                 return pending.record_id
             current = self._parents.get(current)
         return ""
+
+    def _inside_call(self, llama_id: str | None) -> bool:
+        """True when ``llama_id`` is (inside) the span of an LLM call still in progress.
+
+        LLM classes built on ``CustomLLM`` implement ``chat`` with ``complete``: LlamaIndex
+        then reports two calls for one request; the outer one is recorded.
+        """
+        current = llama_id
+        for _ in range(_MAX_ANCESTORS):
+            if current is None:
+                return False
+            if any(call.kind != "embedding" for call in self._calls.get(current) or ()):
+                return True
+            current = self._parents.get(current)
+        return False
 
     def _open_span(self, kind: str, operation: str, name: str, llama_id: str | None, value: Any) -> None:
         target = _current_target()
@@ -335,6 +351,7 @@ class Tracker:
             prompt=prompt,
         )
         if kind != "embedding":
+            call.nested = self._inside_call(llama_id)
             active = integration_api.framework_call_active()
             if active == FRAMEWORK and not self._calls:
                 active = ""  # a stale mark: left by a stream that was never consumed nor closed
@@ -429,7 +446,7 @@ class Tracker:
     ) -> None:
         if call.marked:
             integration_api.end_framework_call(call.mark_previous)
-        if call.outer_framework or call.kind == "embedding" and error is None:
+        if call.outer_framework or call.nested or call.kind == "embedding" and error is None:
             return
         usage = usage_of(response)
         model = served_model(response) or call.model

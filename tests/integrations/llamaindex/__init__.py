@@ -1,0 +1,1 @@
+"""Tests of the LlamaIndex integration (real llama-index-core, offline)."""
