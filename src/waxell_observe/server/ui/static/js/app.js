@@ -91,8 +91,10 @@ export async function route({ keepFocus = false } = {}) {
     keepFocus,
   };
   ctx.setTitle(match.r.title);
+  delete main.dataset.rendered;
   try {
     await match.r.render(ctx);
+    if (ctx.alive()) main.dataset.rendered = location.hash; // the page for this address is complete
     if (!keepFocus && ctx.alive()) {
       const heading = main.querySelector("h1");
       if (heading && document.activeElement === document.body) heading.focus({ preventScroll: true });

@@ -17,14 +17,15 @@ export function fmtTokens(n) {
   return (v / 1e9).toFixed(2) + "B";
 }
 
-/** USD with enough precision for per-call costs: $0.0075, $1.23, $1,234. */
+/** USD with enough precision for per-call costs: $0.00035, $0.0075, $0.0158, $1.23, $1,234. */
 export function fmtCost(n) {
   if (n === null || n === undefined || Number.isNaN(Number(n))) return "–";
   const v = Number(n);
   if (v === 0) return "$0";
   const abs = Math.abs(v);
-  if (abs < 0.0001) return "$" + v.toPrecision(2);
-  if (abs < 1) return "$" + v.toFixed(4).replace(/0+$/, "").replace(/\.$/, "");
+  const strip = (text) => (text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text);
+  if (abs < 0.01) return "$" + strip(v.toPrecision(2)); // small costs keep two significant digits
+  if (abs < 1) return "$" + strip(v.toFixed(4));
   if (abs < 1000) return "$" + v.toFixed(2);
   return "$" + intFormat.format(Math.round(v));
 }

@@ -71,7 +71,8 @@ function select(name, options, value, attrs = {}) {
 
 export async function renderRuns(ctx) {
   const p = paramsObject(ctx.params);
-  const limit = PAGE_SIZES.includes(Number(p.limit)) ? Number(p.limit) : 50;
+  const wanted = Math.floor(Number(p.limit));
+  const limit = wanted >= 1 && wanted <= 500 ? wanted : 50;
   const offset = Math.max(0, Number(p.offset) || 0);
   const orderBy = SORTS.some(([v]) => v === p.order_by) ? p.order_by : "started_at";
   const order = p.order === "asc" ? "asc" : "desc";
@@ -134,7 +135,11 @@ export async function renderRuns(ctx) {
     { class: "toolbar" },
     field("Sort by", select("order_by", SORTS, orderBy, { "data-testid": "sort-by", onchange: (e) => apply({ order_by: e.target.value }) }), "field-inline"),
     field("Order", select("order", [["desc", "Descending"], ["asc", "Ascending"]], order, { "data-testid": "sort-order", onchange: (e) => apply({ order: e.target.value }) }), "field-inline"),
-    field("Per page", select("limit", PAGE_SIZES.map((n) => [String(n), String(n)]), String(limit), { onchange: (e) => apply({ limit: e.target.value }) }), "field-inline"),
+    field(
+      "Per page",
+      select("limit", [...new Set([...PAGE_SIZES, limit])].sort((a, b) => a - b).map((n) => [String(n), String(n)]), String(limit), { onchange: (e) => apply({ limit: e.target.value }) }),
+      "field-inline",
+    ),
   );
 
   let autoRefresh = false;
