@@ -13,8 +13,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,10 +23,10 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
+from waxell_observe_otel import plugin as otel_plugin
 
 import waxell_observe
 from waxell_observe import WaxellObserveClient
-from waxell_observe_otel import plugin as otel_plugin
 
 
 def reset_global_tracer_provider() -> None:

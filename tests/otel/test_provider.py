@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace as trace_api
@@ -33,9 +34,11 @@ def test_the_applications_tracer_provider_is_left_intact() -> None:
     ours = InMemorySpanExporter()
     WaxellObserveClient.configure(otel_span_exporter=ours)
     tracer = trace_api.get_tracer("the-app")
-    with tracer.start_as_current_span("POST /chat") as request_span:
-        with WaxellContext(agent_name="chat-agent", enforce_policy=False) as ctx:
-            ctx.record_llm_call(model="gpt-4o", tokens_in=10, tokens_out=2)
+    with (
+        tracer.start_as_current_span("POST /chat") as request_span,
+        WaxellContext(agent_name="chat-agent", enforce_policy=False) as ctx,
+    ):
+        ctx.record_llm_call(model="gpt-4o", tokens_in=10, tokens_out=2)
     our_spans = finished_spans(ours)
     assert sorted(s.name for s in our_spans) == ["chat gpt-4o", "invoke_agent chat-agent"]
     # Still the application's provider, still exporting the application's spans, plus ours
@@ -188,8 +191,9 @@ def test_in_remote_mode_the_control_plane_names_the_endpoint(otlp_server: OtlpSe
 
 
 def test_a_control_plane_that_cannot_answer_means_no_endpoint(caplog: Any) -> None:
-    from waxell_observe.config import resolve_config
     from waxell_observe_otel.remote_config import RemoteEndpoints
+
+    from waxell_observe.config import resolve_config
 
     config = resolve_config(api_url=f"http://127.0.0.1:{free_port()}")
     endpoints = RemoteEndpoints()
@@ -197,3 +201,69 @@ def test_a_control_plane_that_cannot_answer_means_no_endpoint(caplog: Any) -> No
     assert endpoints.resolve(config) == ""
     assert endpoints.known(config) == ""  # asked once: later runs are not exported, nor asked again
     assert "could not ask" in caplog.text and "for its OTLP endpoint" in caplog.text
+
+
+@pytest.fixture
+def slow_control_plane(otlp_server: OtlpServer) -> Iterator[tuple[str, threading.Event]]:
+    """A control plane whose ``config/`` answers (naming ``otlp_server``) only once released."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, body: dict[str, Any], status: int = 200) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.endswith("/config/"):
+                release.wait(30)
+                self._reply({"otel_endpoint": otlp_server.base_url, "tenant_id": "t", "tenant_slug": "t"})
+            else:
+                self._reply({})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if self.path.endswith("/runs/start/"):
+                self._reply({"run_id": body.get("run_id", ""), "workflow_id": "w", "started_at": "now"}, 201)
+            else:
+                self._reply({"action": "allow", "reason": "", "metadata": {}, "evaluations": []})
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", release
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_runs_recorded_before_the_control_plane_answers_are_exported_after(
+    otlp_server: OtlpServer, slow_control_plane: tuple[str, threading.Event]
+) -> None:
+    api_url, release = slow_control_plane
+    WaxellObserveClient.configure(api_url=api_url)
+    with WaxellContext(agent_name="early-bird", enforce_policy=False) as ctx:
+        ctx.record_step("before the answer")
+    # Neither the agent nor a flush waits for the control plane: the records wait in memory.
+    report = waxell_observe.flush(timeout=0.5).sinks["otel"]
+    assert (report.sent, report.pending) == (0, 3)
+    release.set()
+    deadline = threading.Event()
+    for _ in range(200):
+        report = waxell_observe.flush(timeout=5).sinks["otel"]
+        if report.sent == 2:
+            break
+        deadline.wait(0.05)
+    assert (report.sent, report.pending, report.dropped) == (2, 0, 0)
+    stored = otlp_server.run(ctx.run_id)
+    assert (stored["agent_name"], stored["step_count"], stored["source"]) == ("early-bird", 1, "otlp")

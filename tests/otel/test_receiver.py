@@ -63,7 +63,9 @@ def test_round_trip_sdk_to_receiver_to_read_api(otlp_server: OtlpServer) -> None
             model="gpt-4o", tokens_in=300, tokens_out=150, task="plan", duration_ms=350, finish_reason="stop"
         )
         step = ctx.record_step("research", output={"sources": 5})
-        tool = ctx.record_tool_call(name="web_search", input={"q": "x"}, output="r", duration_ms=250, tool_type="api")
+        tool = ctx.record_tool_call(
+            name="web_search", input={"q": "x"}, output="r", duration_ms=250, tool_type="api"
+        )
         second = ctx.record_llm_call(model="claude-sonnet-4", tokens_in=2000, tokens_out=500, duration_ms=900)
         ctx.record_score("relevance", 0.92, comment="Highly relevant")
         ctx.record_score("tone", "professional", data_type="categorical")
@@ -116,7 +118,11 @@ def test_round_trip_sdk_to_receiver_to_read_api(otlp_server: OtlpServer) -> None
     ]  # fmt: skip
     assert [(s["name"], s["position"], s["output"]) for s in stored["steps"]] == [
         ("research", 1, {"sources": 5}),
-        ("delegate:summarizer", 2, {"_kind": "delegation", "child_run_id": child.run_id, "child_agent": "summarizer"}),
+        (
+            "delegate:summarizer",
+            2,
+            {"_kind": "delegation", "child_run_id": child.run_id, "child_agent": "summarizer"},
+        ),
     ]
     assert [
         {k: s[k] for k in ("id", "kind", "name", "status", "duration_ms", "started_at", "attributes", "input", "output")}
@@ -137,7 +143,11 @@ def test_round_trip_sdk_to_receiver_to_read_api(otlp_server: OtlpServer) -> None
         ctx.run_id,
         ctx.run_id,
     )
-    assert (stored_child["tokens_in"], stored_child["total_cost"], stored_child["trace_id"]) == (200, 0.000036, ctx.run_id)
+    assert (stored_child["tokens_in"], stored_child["total_cost"], stored_child["trace_id"]) == (
+        200,
+        0.000036,
+        ctx.run_id,
+    )
     # Tags are queryable on the server too.
     listed = otlp_server.runs(tag="environment:production", agent_name="research-agent")
     assert [r["run_id"] for r in listed["runs"]] == [ctx.run_id]
@@ -145,9 +155,8 @@ def test_round_trip_sdk_to_receiver_to_read_api(otlp_server: OtlpServer) -> None
 
 def test_a_failed_run_round_trips_with_its_error(otlp_server: OtlpServer) -> None:
     export_to(otlp_server)
-    with pytest.raises(RuntimeError):
-        with WaxellContext(agent_name="crasher", enforce_policy=False) as ctx:
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), WaxellContext(agent_name="crasher", enforce_policy=False) as ctx:
+        raise RuntimeError("disk full")
     flush_otel()
     stored = otlp_server.run(ctx.run_id)
     assert (stored["status"], stored["error"], stored["error_type"]) == ("error", "disk full", "RuntimeError")
@@ -165,7 +174,12 @@ def test_spans_enrich_a_run_the_wire_protocol_delivered(otlp_server: OtlpServer)
     observe = f"{otlp_server.base_url}/api/v1/observe"
     started = httpx.post(
         f"{observe}/runs/start/",
-        json={"agent_name": "dual-path", "workflow_name": "default", "run_id": ctx.run_id, "tags": {"team": "search"}},
+        json={
+            "agent_name": "dual-path",
+            "workflow_name": "default",
+            "run_id": ctx.run_id,
+            "tags": {"team": "search"},
+        },
     )
     assert started.status_code in (200, 201), started.text
     assert started.json()["run_id"] == ctx.run_id
@@ -195,7 +209,12 @@ def test_a_plain_opentelemetry_program_becomes_a_run(otlp_server: OtlpServer) ->
     for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"):
         env.pop(name, None)
     finished = subprocess.run(
-        [sys.executable, str(HERE / "foreign_genai_app.py")], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, str(HERE / "foreign_genai_app.py")],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert finished.returncode == 0, finished.stderr
     trace_id = finished.stdout.strip()
@@ -219,7 +238,9 @@ def test_a_plain_opentelemetry_program_becomes_a_run(otlp_server: OtlpServer) ->
         "interaction_mode": "interactive",
     }  # fmt: skip
     calls = stored["llm_calls"]
-    assert [(c["model"], c["provider"], c["tokens_in"], c["tokens_out"], c["cost"], c["status"]) for c in calls] == [
+    assert [
+        (c["model"], c["provider"], c["tokens_in"], c["tokens_out"], c["cost"], c["status"]) for c in calls
+    ] == [
         ("gpt-4o-2024-08-06", "openai", 120, 30, 0.0006, "ok"),
         ("claude-sonnet-4", "anthropic", 50, 0, 0.00015, "error"),
     ]
@@ -284,7 +305,9 @@ def test_openinference_spans_over_otlp_json(otlp_server: OtlpServer) -> None:
     root, llm = new_id()[:16], new_id()[:16]
     body = _json_request(
         [
-            _json_span(trace_id, root, "RAG query", {"openinference.span.kind": "CHAIN", "session.id": "s-9"}),
+            _json_span(
+                trace_id, root, "RAG query", {"openinference.span.kind": "CHAIN", "session.id": "s-9"}
+            ),
             _json_span(
                 trace_id,
                 llm,
@@ -381,7 +404,10 @@ def test_openllmetry_spans_in_two_batches_complete_the_run(otlp_server: OtlpServ
     response = otlp_server.post_traces(_json_request([root_span], service="ticket-bot"), "application/json")
     assert response.status_code == 200, response.text
     # Delivered again (an exporter retry): nothing is stored twice.
-    assert otlp_server.post_traces(compressed, "application/json", **{"Content-Encoding": "gzip"}).status_code == 200
+    assert (
+        otlp_server.post_traces(compressed, "application/json", **{"Content-Encoding": "gzip"}).status_code
+        == 200
+    )
     done = otlp_server.run(trace_id)
     assert (done["status"], done["error"], done["workflow_name"], done["duration_ms"]) == (
         "error",
@@ -467,8 +493,12 @@ def test_the_receiver_needs_a_key_once_keys_exist(tmp_store_url: str) -> None:
         refused = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
         assert refused.status_code == 401
         assert "missing API key" in refused.json()["detail"]
-        wrong = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json", "X-Wax-Key": "x"})
+        wrong = client.post(
+            "/v1/traces", content=body, headers={"Content-Type": "application/json", "X-Wax-Key": "x"}
+        )
         assert wrong.status_code == 401
         for header in ({"X-Wax-Key": key}, {"Authorization": f"Bearer {key}"}):
-            accepted = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json", **header})
+            accepted = client.post(
+                "/v1/traces", content=body, headers={"Content-Type": "application/json", **header}
+            )
             assert accepted.status_code == 200, accepted.text

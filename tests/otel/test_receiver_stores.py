@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -124,7 +125,13 @@ def test_a_foreign_genai_trace_on_both_stores(receiver: Any) -> None:
         "otel",
     )
     calls = [(c["model"], c["tokens_in"], c["tokens_out"], c["cost"], c["task"]) for c in stored["llm_calls"]]
-    assert calls == [("text-embedding-3-small", 1000, 0, 0.00002, "embeddings"), ("gpt-4o", 100, 10, 0.5, "chat")]
-    assert (stored["llm_calls"][1]["prompt_preview"], stored["llm_calls"][1]["response_preview"]) == ("hello", "hi")
+    assert calls == [
+        ("text-embedding-3-small", 1000, 0, 0.00002, "embeddings"),
+        ("gpt-4o", 100, 10, 0.5, "chat"),
+    ]
+    assert (stored["llm_calls"][1]["prompt_preview"], stored["llm_calls"][1]["response_preview"]) == (
+        "hello",
+        "hi",
+    )
     assert (stored["tokens_in"], stored["total_cost"]) == (1100, 0.50002)
     assert [(s["kind"], s["name"]) for s in stored["spans"]] == [("custom", "handle_request")]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from waxell_observe.config import resolve_config
 from waxell_observe_otel.ids import span_id_for, trace_id_for, traceparent
 from waxell_observe_otel.propagation import ParentContext, parse_traceparent
 from waxell_observe_otel.settings import DEFAULT_EXPORT_TIMEOUT, settings_from_config, traces_url
+
+from waxell_observe.config import resolve_config
 
 
 @pytest.mark.parametrize(
@@ -58,14 +58,25 @@ def test_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"otlp_endpoint": "collector:4318"}, "otlp_endpoint must be an http:// or https:// URL, got 'collector:4318'"),
-        ({"otlp_endpoint": "http://a", "otel_export_timeout": "soon"}, "otel_export_timeout must be a number"),
+        (
+            {"otlp_endpoint": "collector:4318"},
+            "otlp_endpoint must be an http:// or https:// URL, got 'collector:4318'",
+        ),
+        (
+            {"otlp_endpoint": "http://a", "otel_export_timeout": "soon"},
+            "otel_export_timeout must be a number",
+        ),
         ({"otlp_endpoint": "http://a", "otel_export_timeout": 0}, "otel_export_timeout must be > 0"),
-        ({"otel_span_exporter": object()}, "otel_span_exporter must be an OpenTelemetry SpanExporter, got object"),
+        (
+            {"otel_span_exporter": object()},
+            "otel_span_exporter must be an OpenTelemetry SpanExporter, got object",
+        ),
         ({"otlp_endpoint": "http://a", "otel_set_global": "perhaps"}, "otel_set_global: expected a boolean"),
     ],
 )
-def test_bad_settings_turn_export_off_with_a_clear_log(options: dict[str, Any], message: str, caplog: Any) -> None:
+def test_bad_settings_turn_export_off_with_a_clear_log(
+    options: dict[str, Any], message: str, caplog: Any
+) -> None:
     assert settings_from_config(resolve_config(**options)) is None
     assert message in caplog.text
 

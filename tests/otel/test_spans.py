@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
+from waxell_observe_otel.ids import span_id_for, trace_id_for
+from waxell_observe_otel.propagation import traceparent_for
 
 import waxell_observe
 from waxell_observe import WaxellContext, WaxellObserveClient
 from waxell_observe.records import new_id
-from waxell_observe_otel.ids import span_id_for, trace_id_for
-from waxell_observe_otel.propagation import traceparent_for
 
 from .conftest import span_tree
 
@@ -262,18 +263,20 @@ def test_nested_runs_are_child_spans_in_the_parents_trace(spans_of: Spans) -> No
 
 
 def test_a_failing_run_has_error_status_and_an_exception_event(spans_of: Spans) -> None:
-    with pytest.raises(ValueError, match="Something went wrong"):
-        with WaxellContext(agent_name="my-agent", enforce_policy=False) as ctx:
-            ctx.record_llm_call(
-                model="gpt-4o",
-                tokens_in=5,
-                tokens_out=0,
-                status="error",
-                error_type="RateLimitError",
-                error_message="429 Too Many Requests",
-                duration_ms=30,
-            )
-            raise ValueError("Something went wrong")
+    with (
+        pytest.raises(ValueError, match="Something went wrong"),
+        WaxellContext(agent_name="my-agent", enforce_policy=False) as ctx,
+    ):
+        ctx.record_llm_call(
+            model="gpt-4o",
+            tokens_in=5,
+            tokens_out=0,
+            status="error",
+            error_type="RateLimitError",
+            error_message="429 Too Many Requests",
+            duration_ms=30,
+        )
+        raise ValueError("Something went wrong")
     spans = spans_of()
     run_span = one(spans, "invoke_agent my-agent")
     assert run_span.status.status_code == StatusCode.ERROR
@@ -301,15 +304,27 @@ def test_integration_span_trees_follow_parent_span_id_even_when_parents_come_las
         start = ctx.run.started_at
         # Framework runs end after their children: the children are recorded first.
         call = ctx.record_llm_call(
-            model="gpt-4o", tokens_in=10, tokens_out=4, parent_span_id=chain_id, started_at=start + 0.002, duration_ms=3
+            model="gpt-4o",
+            tokens_in=10,
+            tokens_out=4,
+            parent_span_id=chain_id,
+            started_at=start + 0.002,
+            duration_ms=3,
         )
         tool = ctx.record_span(
             "tool", "calculator", parent_span_id=agent_id, started_at=start + 0.006, duration_ms=1
         )
         ctx.record_span(
-            "agent", "ReActAgent", span_id=agent_id, parent_span_id=chain_id, started_at=start + 0.005, duration_ms=3
+            "agent",
+            "ReActAgent",
+            span_id=agent_id,
+            parent_span_id=chain_id,
+            started_at=start + 0.005,
+            duration_ms=3,
         )
-        ctx.record_span("chain", "RunnableSequence", span_id=chain_id, started_at=start + 0.001, duration_ms=9)
+        ctx.record_span(
+            "chain", "RunnableSequence", span_id=chain_id, started_at=start + 0.001, duration_ms=9
+        )
     spans = spans_of()
     assert span_tree(spans) == [
         (0, "invoke_agent lc-agent"),
@@ -365,10 +380,18 @@ def record_behaviours(ctx: WaxellContext) -> None:
         conclusion="Use Source B",
     )
     ctx.record_retry(
-        attempt=2, reason="Rate limited", strategy="fallback", original_error="429", fallback_to="claude-sonnet-4"
+        attempt=2,
+        reason="Rate limited",
+        strategy="fallback",
+        original_error="429",
+        fallback_to="claude-sonnet-4",
     )
     ctx.record_policy_check(
-        policy_name="budget-limit", action="block", category="budget", reason="Over budget", phase="mid_execution"
+        policy_name="budget-limit",
+        action="block",
+        category="budget",
+        reason="Over budget",
+        phase="mid_execution",
     )
     ctx.record_user_message("What's the weather?")
     ctx.record_agent_response("It's sunny in Paris today.")
@@ -378,7 +401,9 @@ def test_behaviour_spans_without_content(spans_of: Spans) -> None:
     with WaxellContext(agent_name="behaviours", enforce_policy=False) as ctx:
         record_behaviours(ctx)
     spans = spans_of()
-    records = sorted((s for s in spans if s.parent is not None), key=lambda s: s.attributes["waxell.record.position"])
+    records = sorted(
+        (s for s in spans if s.parent is not None), key=lambda s: s.attributes["waxell.record.position"]
+    )
     assert [s.name for s in records] == [
         "execute_tool web_search",
         "execute_tool database_query",
@@ -421,7 +446,10 @@ def test_behaviour_spans_without_content(spans_of: Spans) -> None:
     assert decision.attributes["waxell.span.input"] == '{"options":["billing","technical","general"]}'
     assert decision.attributes["waxell.span.output"] == '{"chosen":"billing"}'
     reasoning = one(spans, "reasoning evaluate_sources")
-    assert tuple(reasoning.attributes["waxell.reasoning.evidence"]) == ("Source A: 2024", "Source B: cited 500 times")
+    assert tuple(reasoning.attributes["waxell.reasoning.evidence"]) == (
+        "Source A: 2024",
+        "Source B: cited 500 times",
+    )
     assert reasoning.attributes["waxell.reasoning.conclusion"] == "Use Source B"
     retry = one(spans, "retry fallback")
     assert retry.attributes["waxell.retry.attempt"] == 2
@@ -502,9 +530,11 @@ def test_content_is_exported_only_with_capture_content(memory_exporter: Any) -> 
 
 def test_a_run_started_inside_an_active_otel_span_joins_its_trace(spans_of: Spans) -> None:
     app_tracer = TracerProvider().get_tracer("the-app")
-    with app_tracer.start_as_current_span("POST /chat") as request_span:
-        with WaxellContext(agent_name="joined", enforce_policy=False) as ctx:
-            ctx.record_step("work")
+    with (
+        app_tracer.start_as_current_span("POST /chat") as request_span,
+        WaxellContext(agent_name="joined", enforce_policy=False) as ctx,
+    ):
+        ctx.record_step("work")
     spans = spans_of()
     run_span = one(spans, "invoke_agent joined")
     app_context = request_span.get_span_context()
@@ -527,10 +557,14 @@ def test_a_traceparent_in_the_environment_is_joined(spans_of: Spans, monkeypatch
     assert f"{run_span.context.trace_id:032x}" == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert run_span.parent is not None and f"{run_span.parent.span_id:016x}" == "00f067aa0ba902b7"
     assert run_span.parent.is_remote
-    assert traceparent_for(ctx.run) == f"00-4bf92f3577b34da6a3ce929d0e0e4736-{span_id_for(ctx.run_id):016x}-01"
+    assert (
+        traceparent_for(ctx.run) == f"00-4bf92f3577b34da6a3ce929d0e0e4736-{span_id_for(ctx.run_id):016x}-01"
+    )
 
 
-def test_an_invalid_environment_traceparent_is_ignored(spans_of: Spans, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_invalid_environment_traceparent_is_ignored(
+    spans_of: Spans, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TRACEPARENT", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")
     with WaxellContext(agent_name="own-trace", enforce_policy=False) as ctx:
         pass

@@ -37,6 +37,9 @@ logger = logging.getLogger("waxell_observe")
 MAX_LIVE_RUNS = 10_000
 """Runs whose span is open at once; beyond it the oldest is ended early (and logged)."""
 
+MAX_WAITING_ITEMS = 100_000
+"""Records kept while the control plane has not said where to export; newer ones are dropped."""
+
 
 @dataclass
 class _LiveRun:
@@ -84,6 +87,10 @@ class SpanBuilder:
         self.remote = remote
         self.live: OrderedDict[str, _LiveRun] = OrderedDict()
         self.evicted = 0
+        self.waiting: dict[str, list[tuple[str, str, Any]]] = {}
+        """Items of runs whose control plane has not named its OTLP endpoint yet, by run."""
+        self.waiting_count = 0
+        self.dropped_waiting = 0
         self._closed_exported = 0
         self._closed_failed = 0
         self._closed_errors: list[str] = []
@@ -145,10 +152,18 @@ class SpanBuilder:
 
     def handle(self, items: list[tuple[str, str, Any]]) -> None:
         """Build the spans of one batch of queued items (a failing item is logged and skipped)."""
-        for operation, run_id, payload in items:
+        for item in items:
+            operation, run_id, payload = item
             try:
-                if operation == "start":
-                    self.start_run(payload)
+                if operation == "replay":
+                    self.replay()
+                elif run_id in self.waiting:
+                    self._wait(run_id, item)
+                elif operation == "start":
+                    if payload.settings is None and self.remote.known(payload.config) is None:
+                        self._wait(run_id, item)  # the control plane has not said where yet
+                    else:
+                        self.start_run(payload)
                 elif operation == "end":
                     self.end_run(payload)
                 else:
@@ -168,10 +183,43 @@ class SpanBuilder:
                     "waxell-observe: could not build the OpenTelemetry span of a %s record", operation
                 )
 
+    # -- runs waiting for the control plane's answer -------------------------------------------
+
+    def _wait(self, run_id: str, item: tuple[str, str, Any]) -> None:
+        if self.waiting_count >= MAX_WAITING_ITEMS:
+            self.dropped_waiting += 1
+            if self.dropped_waiting == 1:
+                logger.warning(
+                    "waxell-observe: more than %d records wait for the control plane's OTLP endpoint; "
+                    "dropping the newest",
+                    MAX_WAITING_ITEMS,
+                )
+            return
+        self.waiting.setdefault(run_id, []).append(item)
+        self.waiting_count += 1
+
+    def replay(self) -> None:
+        """Handle the runs whose control plane has answered since they were queued."""
+        for run_id, items in list(self.waiting.items()):
+            start = items[0][2]
+            if self.remote.known(start.config) is None:
+                continue
+            del self.waiting[run_id]
+            self.waiting_count -= len(items)
+            self.handle(items)
+
+    def drop_waiting(self) -> int:
+        """Forget the runs still waiting (at shutdown); returns how many records that was."""
+        count = self.waiting_count
+        self.waiting.clear()
+        self.waiting_count = 0
+        self.dropped_waiting += count
+        return count
+
     def _settings(self, start: RunStart) -> OtelSettings | None:
         if start.settings is not None:
             return start.settings
-        endpoint = self.remote.resolve(start.config)
+        endpoint = self.remote.known(start.config)
         return settings_from_config(start.config, endpoint=endpoint) if endpoint else None
 
     def start_run(self, start: RunStart) -> None:

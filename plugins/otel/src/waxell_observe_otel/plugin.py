@@ -107,6 +107,15 @@ def _decide(config: ObserveConfig) -> Any:
     return decision
 
 
+def _on_remote_answer() -> None:
+    """The control plane answered (fetch thread): let the worker handle the runs waiting for it."""
+    global _decision_cache
+    _decision_cache = None
+    worker = _worker
+    if worker is not None:
+        worker.put(("replay", "", None))
+
+
 def _traced(run: Run) -> bool:
     return PLUGIN_STATE_KEY in run.plugin_state
 
@@ -121,9 +130,7 @@ def on_configure(config: ObserveConfig) -> None:
     if not config.enabled:
         return
     if _decide(config) is _ASK_CONTROL_PLANE:
-        threading.Thread(
-            target=_remote.resolve, args=(config,), name="waxell-otel-config", daemon=True
-        ).start()
+        _remote.request(config, _on_remote_answer)
 
 
 @hookimpl
@@ -131,6 +138,8 @@ def on_run_start(run: Run) -> None:
     decision = _decide(run.config)
     if decision is _OFF:
         return
+    if decision is _ASK_CONTROL_PLANE:
+        _remote.request(run.config, _on_remote_answer)
     trace_id, span_id, parent = run_trace(run)
     run.plugin_state[PLUGIN_STATE_KEY] = state_for(trace_id, span_id, parent)
     start = RunStart(
@@ -224,8 +233,9 @@ def _report(pipelines_done: bool) -> DeliveryReport:
     report = DeliveryReport(sink=NAME)
     if builder is not None:
         report.sent = builder.exported
-        report.dropped = builder.failed
+        report.dropped = builder.failed + builder.dropped_waiting
         report.errors = list(builder.errors)
+        report.pending += builder.waiting_count
         if not pipelines_done:
             report.pending += builder.unexported
     if worker is not None:
@@ -244,7 +254,9 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
     deadline = None if timeout is None else time.monotonic() + timeout
     worker.flush(timeout)
     builder = _builder
-    results = [pipeline.flush(_remaining(deadline)) for pipeline in builder.all_pipelines()] if builder else []
+    results = (
+        [pipeline.flush(_remaining(deadline)) for pipeline in builder.all_pipelines()] if builder else []
+    )
     done = False not in results  # every pipeline is flushed, even after one timed out
     return _report(done)
 
@@ -258,6 +270,10 @@ def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     deadline = None if timeout is None else time.monotonic() + timeout
     worker.shutdown(timeout)
     builder = _builder
+    if builder is not None and builder.drop_waiting():
+        logger.warning(
+            "waxell-observe: shutdown before the control plane named an OTLP endpoint; runs not exported"
+        )
     pipelines = builder.forget_pipelines() if builder is not None else []
     results = [pipeline.shutdown(_remaining(deadline)) for pipeline in pipelines]
     done = False not in results

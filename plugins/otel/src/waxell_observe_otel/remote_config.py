@@ -1,15 +1,17 @@
 """Asking the control plane where to send traces (``GET config/`` → ``otel_endpoint``).
 
 In remote mode without a configured OTLP endpoint, the control plane's ``config/`` reply
-may name one. It is fetched once per control plane, off the agent's thread (on the
-exporter's worker thread, before the first spans are built), with a short timeout. A
-failure is logged and means "no endpoint".
+may name one. It is fetched once per control plane, on a thread of its own (neither the
+agent's thread nor the exporter's worker ever waits for it), with a short timeout. A
+failure is logged and means "no endpoint". Runs recorded before the answer wait in the
+exporter's memory and are exported (or forgotten) when it comes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from waxell_observe.config import ObserveConfig
@@ -69,6 +71,7 @@ class RemoteEndpoints:
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], str] = {}
+        self._asking: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -76,22 +79,44 @@ class RemoteEndpoints:
         return (config.api_url, config.api_key)
 
     def known(self, config: ObserveConfig) -> str | None:
-        """The endpoint already learnt for ``config``'s control plane, or ``None`` if not asked yet."""
+        """The endpoint already learnt for ``config``'s control plane, or ``None`` if not known yet."""
         return self._known.get(self._key(config))
 
-    def resolve(self, config: ObserveConfig) -> str:
-        """Ask once (blocking; call off the agent's thread) and remember the answer."""
+    def request(self, config: ObserveConfig, on_answer: Callable[[], None] | None = None) -> None:
+        """Ask ``config``'s control plane in the background, once; ``on_answer()`` runs when it replied."""
         key = self._key(config)
         with self._lock:
-            endpoint = self._known.get(key)
-            if endpoint is None:
-                endpoint = fetch_otel_endpoint(config)
-                self._known[key] = endpoint
-                if endpoint:
-                    logger.info(
-                        "waxell-observe: exporting traces to %s (named by the control plane)", endpoint
-                    )
-        return endpoint
+            if key in self._known or key in self._asking:
+                return
+            self._asking.add(key)
+        thread = threading.Thread(
+            target=self._ask, args=(config, key, on_answer), name="waxell-otel-config", daemon=True
+        )
+        thread.start()
+
+    def _ask(self, config: ObserveConfig, key: tuple[str, str], on_answer: Callable[[], None] | None) -> None:
+        endpoint = fetch_otel_endpoint(config)
+        with self._lock:
+            self._known[key] = endpoint
+            self._asking.discard(key)
+        if endpoint:
+            logger.info("waxell-observe: exporting traces to %s (named by the control plane)", endpoint)
+        if on_answer is not None:
+            try:
+                on_answer()
+            except Exception:
+                logger.exception("waxell-observe: could not act on the control plane's OTLP endpoint")
+
+    def resolve(self, config: ObserveConfig) -> str:
+        """Ask now and wait for the answer (blocking: never on the agent's thread)."""
+        known = self.known(config)
+        if known is not None:
+            return known
+        done = threading.Event()
+        self.request(config, done.set)
+        while self.known(config) is None:
+            done.wait(0.05)
+        return self.known(config) or ""
 
     def clear(self) -> None:
         with self._lock:
