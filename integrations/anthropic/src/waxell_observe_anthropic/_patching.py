@@ -44,7 +44,7 @@ class Patcher:
         self._lock = threading.RLock()
         self._active = False
         self._hooked: set[str] = set()
-        self._originals: dict[tuple[type, str], Any] = {}
+        self._originals: dict[tuple[type, str], tuple[Any, Any]] = {}  # -> (original, our wrapper)
 
     @property
     def active(self) -> bool:
@@ -77,9 +77,8 @@ class Patcher:
             if not self._active:
                 return False
             self._active = False
-            for (cls, method), original in list(self._originals.items()):
-                current = cls.__dict__.get(method)
-                if getattr(current, "_self_waxell_patcher", None) is self:
+            for (cls, method), (original, ours) in list(self._originals.items()):
+                if cls.__dict__.get(method) is ours:
                     setattr(cls, method, original)
                     del self._originals[(cls, method)]
                 else:
@@ -110,9 +109,8 @@ class Patcher:
             original = cls.__dict__[target.method]
             try:
                 wrapper = wrapt.FunctionWrapper(original, target.factory())
-                wrapper._self_waxell_patcher = self
                 setattr(cls, target.method, wrapper)
             except Exception:  # noqa: BLE001 - a patch that cannot apply leaves the SDK untouched
                 logger.exception("waxell-observe: cannot patch %s.%s", cls.__name__, target.method)
                 continue
-            self._originals[key] = original
+            self._originals[key] = (original, wrapper)

@@ -1,0 +1,173 @@
+"""``responses.create`` (sync, async, streamed, ``responses.stream()``) and ``embeddings.create``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from integrations.llm_stub import sse_openai
+from integrations.openai import payloads as p
+from waxell_observe import WaxellContext
+
+MODEL = "gpt-4.1-2025-04-14"
+INSTRUCTIONS = "Answer in one sentence."
+
+
+def only_call(run: dict[str, Any]) -> dict[str, Any]:
+    assert len(run["llm_calls"]) == 1, run["llm_calls"]
+    return run["llm_calls"][0]
+
+
+def test_responses_create_records_usage_and_conversation(client: Any, stub: Any, read_run: Any) -> None:
+    body = p.response(
+        MODEL, [p.message_item("Water boils at 100 °C at sea level.")],
+        input_tokens=52_400, output_tokens=120, cached=2_400, reasoning=0,
+    )  # fmt: skip
+    stub.reply_json(body)
+    with WaxellContext(agent_name="science") as ctx:
+        answer = client.responses.create(model="gpt-4.1", instructions=INSTRUCTIONS, input="When does water boil?")
+        assert (ctx.message_count, ctx.conversation_turns) == (2, 1)
+    assert answer.output_text == "Water boils at 100 °C at sea level."
+    assert stub.requests[0].path == "/v1/responses"
+    assert stub.requests[0].body["input"] == "When does water boil?"
+    run = read_run(ctx.run_id)
+    call = only_call(run)
+    assert call["model"] == MODEL
+    assert (call["tokens_in"], call["tokens_out"]) == (52_400, 120)
+    assert call["attributes"]["cached_tokens_in"] == 2_400
+    # (50000 uncached * $2.00 + 2400 cached * $0.50 + 120 out * $8.00) per million
+    assert call["cost"] == round((50_000 * 2.00 + 2_400 * 0.50 + 120 * 8.00) / 1_000_000, 10)
+    assert call["prompt_preview"] == "When does water boil?"
+    assert call["response_preview"] == "Water boils at 100 °C at sea level."
+    assert call["attributes"]["operation"] == "responses"
+    assert call["attributes"]["response_status"] == "completed"
+    assert "finish_reason" not in call["attributes"]
+    conversation = run["conversation"]
+    assert conversation["context_utilization_pct"] == 5.0  # 52 400 of gpt-4.1's 1 047 576
+    assert [(s["name"], s["output"]) for s in run["spans"] if s["kind"] == "io"] == [
+        ("user_message", None), ("agent_response", "Water boils at 100 °C at sea level."),
+    ]  # fmt: skip
+
+
+def test_responses_function_call_and_reasoning_tokens(client: Any, stub: Any, read_run: Any) -> None:
+    body = p.response(
+        "o3-2025-04-16", [{"id": "rs_1", "type": "reasoning", "summary": []},
+                          p.function_call_item("lookup_order", '{"order_id": "A-17"}', call_id="call_77")],
+        input_tokens=200, output_tokens=700, reasoning=640,
+    )  # fmt: skip
+    stub.reply_json(body)
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "Where is order A-17?"}]}]
+    tools = [{"type": "function", "name": "lookup_order", "parameters": {"type": "object"}},
+             {"type": "function", "name": "cancel_order", "parameters": {"type": "object"}}]  # fmt: skip
+    with WaxellContext(agent_name="support") as ctx:
+        client.responses.create(model="o3", input=items, tools=tools)
+    run = read_run(ctx.run_id)
+    call = only_call(run)
+    assert call["attributes"]["reasoning_tokens"] == 640
+    assert call["attributes"]["tool_calls"] == ["lookup_order"]
+    assert call["attributes"]["finish_reason"] == "tool_calls"
+    assert call["prompt_preview"] == "Where is order A-17?"
+    decision = next(s for s in run["spans"] if s["kind"] == "decision")
+    assert decision["input"] == {"options": ["lookup_order", "cancel_order"]}
+    assert decision["output"] == {"chosen": "lookup_order"}
+    assert decision["attributes"]["metadata"]["tool_call_id"] == "call_77"
+    assert decision["attributes"]["metadata"]["arguments"] == '{"order_id": "A-17"}'
+
+
+def _response_events(text_pieces: list[str], final: dict[str, Any]) -> list[dict[str, Any]]:
+    created = dict(final, status="in_progress", output=[], usage=None)
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "sequence_number": 0, "response": created},
+        {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+         "item": {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress", "content": []}},
+        {"type": "response.content_part.added", "sequence_number": 2, "item_id": "msg_1", "output_index": 0,
+         "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}},
+    ]  # fmt: skip
+    for piece in text_pieces:
+        events.append({"type": "response.output_text.delta", "sequence_number": len(events), "item_id": "msg_1",
+                       "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []})  # fmt: skip
+    events.append({"type": "response.completed", "sequence_number": len(events), "response": final})
+    return events
+
+
+def test_responses_stream_true_and_stream_helper(client: Any, stub: Any, read_run: Any) -> None:
+    final = p.response(MODEL, [p.message_item("Hello there")], input_tokens=30, output_tokens=3)
+    events = _response_events(["Hello", " there"], final)
+    stub.reply_sse(sse_openai(events, done=False))
+    stub.reply_sse(sse_openai(events, done=False))
+    with WaxellContext(agent_name="streamer") as ctx:
+        stream = client.responses.create(model="gpt-4.1", input="Greet me", stream=True)
+        types = [event.type for event in stream]
+        with client.responses.stream(model="gpt-4.1", input="Greet me") as helper:
+            for _ in helper:
+                pass
+            assert helper.get_final_response().output_text == "Hello there"
+    assert types == [e["type"] for e in events]
+    calls = read_run(ctx.run_id)["llm_calls"]
+    assert len(calls) == 2
+    for call in calls:
+        assert (call["model"], call["tokens_in"], call["tokens_out"]) == (MODEL, 30, 3)
+        assert call["response_preview"] == "Hello there"
+        assert call["attributes"]["stream"] is True
+        assert call["attributes"]["ttft_ms"] > 0
+        assert "partial" not in call["attributes"]
+
+
+def test_responses_stream_abandoned_keeps_the_text_so_far(client: Any, stub: Any, read_run: Any) -> None:
+    final = p.response(MODEL, [p.message_item("Hello there")], input_tokens=30, output_tokens=3)
+    stub.reply_sse(sse_openai(_response_events(["Hello", " there"], final), done=False), pause_after=4)
+    with WaxellContext(agent_name="streamer") as ctx:
+        with client.responses.create(model="gpt-4.1", input="Greet me", stream=True) as stream:
+            for event in stream:
+                if event.type == "response.output_text.delta":
+                    break
+    call = only_call(read_run(ctx.run_id))
+    assert call["attributes"]["partial"] is True
+    assert call["response_preview"] == "Hello"
+    assert call["model"] == MODEL  # from response.created
+
+
+def test_failed_response_is_recorded_as_an_error(client: Any, stub: Any, read_run: Any) -> None:
+    final = p.response(MODEL, [], input_tokens=30, output_tokens=0, status="failed")
+    final["error"] = {"code": "server_error", "message": "The model crashed"}
+    stub.reply_sse(sse_openai([{"type": "response.failed", "sequence_number": 0, "response": final}], done=False))
+    with WaxellContext(agent_name="streamer") as ctx:
+        events = [e.type for e in client.responses.create(model="gpt-4.1", input="Greet me", stream=True)]
+    assert events == ["response.failed"]
+    call = only_call(read_run(ctx.run_id))
+    assert (call["status"], call["error_type"], call["error_message"]) == ("error", "server_error", "The model crashed")
+    assert call["tokens_in"] == 30
+
+
+def test_async_responses_create(aclient: Any, stub: Any, read_run: Any) -> None:
+    stub.reply_json(p.response(MODEL, [p.message_item("Yes.")], input_tokens=8, output_tokens=1))
+
+    async def main() -> str:
+        async with WaxellContext(agent_name="async") as ctx:
+            answer = await aclient.responses.create(model="gpt-4.1", input="Ok?")
+            assert answer.output_text == "Yes."
+        return ctx.run_id
+
+    call = only_call(read_run(asyncio.run(main())))
+    assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (8, 1, "Yes.")
+
+
+def test_embeddings_are_recorded_without_touching_the_conversation(client: Any, stub: Any, read_run: Any) -> None:
+    stub.reply_json(p.embedding_response("text-embedding-3-small", [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], 1_500_000))
+    with WaxellContext(agent_name="indexer") as ctx:
+        result = client.embeddings.create(model="text-embedding-3-small", input=["first doc", "second doc"])
+        assert ctx.message_count == 0
+    assert len(result.data) == 2
+    assert json.loads(json.dumps(stub.requests[0].body))["input"] == ["first doc", "second doc"]
+    run = read_run(ctx.run_id)
+    call = only_call(run)
+    assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("text-embedding-3-small", 1_500_000, 0)
+    assert call["cost"] == 0.03  # 1.5M tokens at $0.02 per million
+    assert call["prompt_preview"] == "first doc\nsecond doc"
+    assert call["response_preview"] == ""
+    assert call["attributes"]["embeddings"] == 2
+    assert call["attributes"]["dimensions"] == 3
+    assert call["attributes"]["operation"] == "embeddings"
+    assert run["conversation"] == {}
+    assert [s for s in run["spans"] if s["kind"] == "io"] == []
