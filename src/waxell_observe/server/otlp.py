@@ -509,7 +509,7 @@ def _waxell_span_row(run_id: str, span: ReceivedSpan) -> dict[str, Any]:
 
 
 def _score_rows(run_id: str, span: ReceivedSpan) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, at, attributes in span.events:
         if name != "waxell.score":
             continue

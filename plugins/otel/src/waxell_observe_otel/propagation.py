@@ -113,9 +113,9 @@ def run_trace(run: Run) -> tuple[int, int, ParentContext | None]:
             trace_id = trace_id_for(run.root_run_id or run.parent_run_id)
             parent = ParentContext(trace_id, span_id_for(run.parent_run_id), True, False)
         return trace_id, span_id, parent
-    parent = active_span_parent() or environment_parent()
-    if parent is not None:
-        return parent.trace_id, span_id, parent
+    joined = active_span_parent() or environment_parent()
+    if joined is not None:
+        return joined.trace_id, span_id, joined
     return trace_id_for(run.run_id), span_id, None
 
 
