@@ -22,34 +22,38 @@ __all__ = [
     "traceparent",
 ]
 
-_HEX = frozenset("0123456789abcdef")
-
 
 def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "replace")).digest()
 
 
-def _is_hex32(value: str) -> bool:
-    return len(value) == 32 and _HEX.issuperset(value)
+def _hex_value(value: str) -> int:
+    """The value of a 32-hex-character id (dashes of a UUID ignored), or 0."""
+    if len(value) != 32:
+        value = value.replace("-", "")
+        if len(value) != 32:
+            return 0
+    if not value.isalnum():  # int() would accept signs, underscores and spaces
+        return 0
+    try:
+        return int(value, 16)
+    except ValueError:
+        return 0
 
 
 def trace_id_for(run_id: str) -> int:
     """The 128-bit trace id of a root run (never 0)."""
-    normalized = run_id.replace("-", "").lower()
-    if _is_hex32(normalized):
-        value = int(normalized, 16)
-        if value:
-            return value
+    value = _hex_value(run_id)
+    if value:
+        return value
     return int.from_bytes(_digest("trace:" + run_id)[:16], "big") or 1
 
 
 def span_id_for(record_id: str) -> int:
     """The 64-bit span id of a run or record with waxell id ``record_id`` (never 0)."""
-    normalized = record_id.replace("-", "").lower()
-    if _is_hex32(normalized):
-        value = int(normalized[16:], 16)
-        if value:
-            return value
+    value = _hex_value(record_id) & 0xFFFF_FFFF_FFFF_FFFF
+    if value:
+        return value
     return int.from_bytes(_digest("span:" + record_id)[:8], "big") or 1
 
 
