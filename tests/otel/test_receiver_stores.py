@@ -135,3 +135,71 @@ def test_a_foreign_genai_trace_on_both_stores(receiver: Any) -> None:
     )
     assert (stored["tokens_in"], stored["total_cost"]) == (1100, 0.50002)
     assert [(s["kind"], s["name"]) for s in stored["spans"]] == [("custom", "handle_request")]
+
+
+def test_hostile_spans_are_stored_or_refused_never_a_server_error(receiver: Any) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    def kv(key: str, value: AnyValue) -> KeyValue:
+        return KeyValue(key=key, value=value)
+
+    deep = AnyValue(string_value="leaf")
+    for _ in range(20):
+        deep = AnyValue(kvlist_value={"values": [KeyValue(key="k", value=deep)]})
+    nasty = [
+        kv("nul\x00key", AnyValue(string_value="nul\x00value")),
+        kv("gen_ai.request.model", AnyValue(string_value="gpt-4o\x00")),
+        kv("gen_ai.usage.input_tokens", AnyValue(int_value=2**62)),
+        kv("gen_ai.usage.output_tokens", AnyValue(double_value=float("nan"))),
+        kv("gen_ai.operation.name", AnyValue(string_value="chat")),
+        kv("deep", deep),
+        kv("blob", AnyValue(bytes_value=b"\x00\xff" * 10_000)),
+        kv("long", AnyValue(string_value="x" * 100_000)),
+        kv("gen_ai.input.messages", AnyValue(string_value="[" * 5_000)),
+    ]
+    waxell_junk = [
+        kv("waxell.run_id", AnyValue(string_value="r" * 200)),
+        kv("waxell.record", AnyValue(string_value="llm_call")),
+        kv("waxell.record.id", AnyValue(string_value="\x00" * 70)),
+        kv("waxell.record.position", AnyValue(string_value="first")),
+        kv("gen_ai.usage.input_tokens", AnyValue(int_value=-5)),
+        kv("waxell.meta.x", AnyValue(string_value='{"a": NaN}')),
+    ]
+    run_junk = [
+        kv("waxell.run_id", AnyValue(string_value="run-\x00-1")),
+        kv("waxell.record", AnyValue(string_value="run")),
+        kv("waxell.run.status", AnyValue(string_value="exploded")),
+        kv("waxell.tag.\x00", AnyValue(int_value=3)),
+        kv("waxell.conversation", AnyValue(string_value="[1, 2]")),
+    ]
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for index, attributes in enumerate((nasty, waxell_junk, run_junk)):
+        span = scope_spans.spans.add()
+        span.trace_id = bytes([index + 1]) * 16
+        span.span_id = bytes([index + 1]) * 8
+        span.parent_span_id = b"\x07" * 3  # a malformed parent id is ignored
+        span.name = "\x00" * 3
+        span.start_time_unix_nano = 2**63  # far beyond year 9999: the time of receipt is used
+        span.end_time_unix_nano = 1
+        span.attributes.extend(attributes)
+        event = span.events.add()
+        event.name = "waxell.score"
+        event.attributes.extend([kv("waxell.score.name", AnyValue(string_value="s")),
+                                 kv("waxell.score.value", AnyValue(string_value="high"))])  # fmt: skip
+    response = receiver.post(
+        "/v1/traces", content=request.SerializeToString(), headers={"Content-Type": "application/x-protobuf"}
+    )
+    assert response.status_code == 200, response.text
+    stored = read(receiver, "01" * 16)
+    (call,) = stored["llm_calls"]
+    assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("gpt-4o", 0, 0)
+    assert stored["status"] == "success"
+    junk_run = read(receiver, "run--1")
+    assert (junk_run["status"], junk_run["tags"], junk_run["conversation"], junk_run["scores"]) == (
+        "success",
+        {"": "3"},
+        {},
+        [],
+    )
