@@ -16,6 +16,7 @@ import pytest
 from remote_stubs import HungServer, ProtocolStub, free_port
 from waxell_observe import WaxellObserveClient
 from waxell_observe.delivery.remote import RemoteDelivery
+from waxell_observe.plugins import reset_plugin_manager
 from waxell_observe.sinks import remote as remote_sink
 
 
@@ -31,11 +32,19 @@ def _reset_engine() -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_remote_engine(waxell_db: Path) -> Iterator[None]:
-    """Each test starts with no delivery engine and leaves none behind (nothing pending)."""
+def clean_remote_engine(waxell_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with no delivery engine and leaves none behind (nothing pending).
+
+    The OpenTelemetry plugin is disabled here: in remote mode it waits for the control plane
+    to name an OTLP endpoint, and these tests make the control plane fail on purpose.
+    """
+    monkeypatch.setenv("WAXELL_DISABLE_PLUGINS", "otel")
+    reset_plugin_manager()
     _reset_engine()
     yield
     _reset_engine()
+    monkeypatch.delenv("WAXELL_DISABLE_PLUGINS")
+    reset_plugin_manager()
 
 
 @pytest.fixture

@@ -160,21 +160,27 @@ class ProtocolStub:
 
     # -- helpers for tests ----------------------------------------------------------------
 
-    def requests(self, path_prefix: str = "") -> list[Seen]:
+    def requests(self, path_prefix: str = "", contains: str = "") -> list[Seen]:
         with self._lock:
-            return [s for s in self.seen if s.path.startswith(path_prefix)]
+            return [s for s in self.seen if s.path.startswith(path_prefix) and contains in s.path]
+
+    def records(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        """Records the stub stored for ``run_id`` (``llm-calls``, ``steps``, ``spans``, ``scores``)."""
+        with self._lock:
+            return list(self.runs[run_id]["records"][kind])
 
     def paths(self) -> list[str]:
         with self._lock:
             return [s.path for s in self.seen]
 
-    def fail(self, status: int, *, times: int | None = None, path: str = "", headers: dict[str, str] | None = None,
-             body: Any = None) -> None:  # fmt: skip
-        """Answer ``status`` to requests whose path starts with ``path`` (``times`` of them, or all)."""
+    def fail(self, status: int, *, times: int | None = None, path: str = "", contains: str = "",
+             headers: dict[str, str] | None = None, body: Any = None) -> None:  # fmt: skip
+        """Answer ``status`` to requests whose path starts with ``path`` and contains ``contains``
+        (``times`` of them, or all)."""
         remaining = [times]
 
         def rule(seen: Seen) -> Reply | None:
-            if not seen.path.startswith(path):
+            if not seen.path.startswith(path) or contains not in seen.path:
                 return None
             if remaining[0] is not None:
                 if remaining[0] <= 0:

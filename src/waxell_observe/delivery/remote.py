@@ -516,11 +516,16 @@ class RemoteDelivery:
         """Move queued items into run states (caller holds the lock)."""
         queue = self._queue
         while queue:
-            item = queue.popleft()
+            item = queue[0]
             if isinstance(item, tuple):
+                self._buffered += 1  # counted before it leaves the deque: the held count never dips
+                queue.popleft()
                 self._seq += 1
-                self._absorb(item, self._seq)
-            elif isinstance(item, _FlushMarker):
+                if not self._absorb(item, self._seq):
+                    self._buffered -= 1
+                continue
+            queue.popleft()
+            if isinstance(item, _FlushMarker):
                 item.target = self._seq
                 self._markers.append(item)
             elif isinstance(item, _RunFlush):
@@ -530,14 +535,15 @@ class RemoteDelivery:
                 else:
                     self._run_flushes.append(item)
 
-    def _absorb(self, item: Item, seq: int) -> None:
+    def _absorb(self, item: Item, seq: int) -> bool:
+        """Add one queued item to its run's state; False when it was dropped instead."""
         operation, run, payload = item
         try:
             dest = self._dest(run.config)
             run_id = run.run_id
             if run_id in dest.dead:
                 self._count_drop(1, f"run {run_id} was refused by the control plane")
-                return
+                return False
             state = dest.runs.get(run_id)
             if state is None:
                 state = dest.runs[run_id] = RunState(run_id)
@@ -564,11 +570,12 @@ class RemoteDelivery:
                 state.complete = (seq, payload)
             else:
                 raise ValueError(f"unknown delivery operation {operation!r}")
-            self._buffered += 1
+            return True
         except Exception as exc:  # noqa: BLE001 - one bad record must not stop delivery
             logger.exception("waxell-observe: cannot convert a %s record for delivery", operation)
             self._note_error(f"{type(exc).__name__}: {exc}")
             self._count_drop(1, f"{type(exc).__name__}: {exc}")
+            return False
 
     def _take_run_flushes(self) -> list[_RunFlush]:
         with self._lock:

@@ -114,8 +114,10 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
     return _engine.flush(timeout) if _engine is not None else None
 
 
-@hookimpl
+@hookimpl(tryfirst=True)
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
+    """Deliver within ``timeout``, spool the rest. Called first at shutdown, so the spool is
+    written within the exit budget whatever the other plugins take."""
     if _engine is None:
         return None
     report = _engine.shutdown(timeout)
