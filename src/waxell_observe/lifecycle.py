@@ -6,6 +6,7 @@ import atexit
 import logging
 import threading
 import time
+from typing import Any
 
 from waxell_observe.delivery.report import DeliveryReport
 
@@ -26,10 +27,25 @@ def flush(timeout: float | None = None) -> DeliveryReport:
     and ``dropped`` since the process started, and those still ``pending`` if the timeout
     expired, in total and per sink (``report.sinks``).
     """
+    reports = _call_within("on_flush", timeout)
+    return DeliveryReport.merge([r for r in reports if isinstance(r, DeliveryReport)])
+
+
+def _call_within(hook_name: str, timeout: float | None) -> list[Any]:
+    """Call every implementation of ``hook_name`` (in pluggy's order), each with the time left
+    of ONE shared ``timeout``: all plugins together take at most ``timeout`` seconds."""
     from waxell_observe.plugins import plugin_manager
 
-    reports = plugin_manager().hook.on_flush(timeout=timeout)
-    return DeliveryReport.merge([r for r in reports if isinstance(r, DeliveryReport)])
+    caller = getattr(plugin_manager().hook, hook_name)
+    impls = caller.get_hookimpls()
+    if timeout is None or any(impl.hookwrapper or impl.wrapper for impl in impls):
+        return list(caller(timeout=timeout))
+    deadline = time.monotonic() + timeout
+    results = []
+    for impl in reversed(impls):  # pluggy calls the last registered (and tryfirst) first
+        kwargs = {"timeout": max(0.0, deadline - time.monotonic())} if "timeout" in impl.argnames else {}
+        results.append(impl.function(**kwargs))
+    return results
 
 
 def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport:
@@ -37,11 +53,9 @@ def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport
 
     Safe to call more than once; recording afterwards starts the workers again.
     """
-    from waxell_observe.plugins import plugin_manager
-
     with _shutdown_lock:
         started = time.monotonic()
-        reports = plugin_manager().hook.on_shutdown(timeout=timeout)
+        reports = _call_within("on_shutdown", timeout)
         report = DeliveryReport.merge([r for r in reports if isinstance(r, DeliveryReport)])
         if report.dropped or report.pending:
             logger.warning(
