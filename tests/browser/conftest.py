@@ -192,6 +192,7 @@ def shot() -> Callable[[Any, str], Path]:
 
     def take(page: Any, name: str) -> Path:
         path = root / f"{name}.png"
+        page.evaluate("() => window.scrollTo(0, 0)")  # the sticky top bar stays on top
         page.screenshot(path=str(path), full_page=True)
         return path
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from dashboard_expect import fmt_cost, fmt_tokens, store_runs, store_totals
 from dashboard_samples import XSS_AGENT, XSS_TAG_VALUE
+from dashboard_ui import card_value, goto, rendered
 from playwright.sync_api import expect
 
 from waxell_observe import WaxellContext
@@ -18,14 +19,8 @@ pytestmark = pytest.mark.browser
 ROWS = "[data-testid=runs-table] tbody tr"
 
 
-def rendered(page: Any, hash_: str) -> None:
-    """Wait until the page for ``hash_`` is completely drawn (``main[data-rendered]``)."""
-    page.wait_for_function("h => document.getElementById('main').dataset.rendered === h", arg=hash_)
-
-
 def open_runs(page: Any, server: Any, query: str = "") -> None:
-    page.goto(f"{server.url}/#/runs{query}")
-    rendered(page, "#/runs" + query)
+    goto(page, server, "/runs" + query)
 
 
 def clear(page: Any) -> None:
@@ -39,16 +34,12 @@ def shown_ids(page: Any) -> list[str]:
 
 def wait_for_ids(page: Any, expected: list[str]) -> None:
     """Wait for the page of the current address to be drawn, then compare the runs it lists."""
-    page.wait_for_function("() => document.getElementById('main').dataset.rendered === location.hash")
+    rendered(page)
     if expected:
         expect(page.locator(ROWS)).to_have_count(len(expected))
     else:
         expect(page.get_by_test_id("runs-table-empty")).to_be_visible()
     assert shown_ids(page) == expected
-
-
-def card(page: Any, testid: str) -> str:
-    return page.get_by_test_id(testid).locator(".card-value").inner_text()
 
 
 def test_runs_page_lists_the_store_with_totals(page: Any, dashboard: Any, shot: Any) -> None:
@@ -57,10 +48,10 @@ def test_runs_page_lists_the_store_with_totals(page: Any, dashboard: Any, shot: 
     assert len(expected) == 11
     assert shown_ids(page) == [r["run_id"] for r in expected]
     totals = store_totals(dashboard.store_url)
-    assert card(page, "total-runs") == "11"
-    assert card(page, "total-tokens") == fmt_tokens(totals["tokens"]) == "15.3k"
-    assert card(page, "total-cost") == fmt_cost(totals["cost"])
-    assert card(page, "total-error-rate") == totals["error_rate_pct"] == "9.1%"
+    assert card_value(page, "total-runs") == "11"
+    assert card_value(page, "total-tokens") == fmt_tokens(totals["tokens"]) == "15.3k"
+    assert card_value(page, "total-cost") == fmt_cost(totals["cost"])
+    assert card_value(page, "total-error-rate") == totals["error_rate_pct"] == "9.1%"
     first = page.locator(ROWS).first
     assert first.locator("td").nth(1).inner_text() == expected[0]["agent_name"]
     assert page.get_by_test_id("pager-info").inner_text() == "1–11 of 11 runs · page 1 of 1"
@@ -77,14 +68,14 @@ def test_runs_filters(page: Any, dashboard: Any, samples: Any, shot: Any) -> Non
     wait_for_ids(page, [r["run_id"] for r in store_runs(url, agent_name="support-bot")])
     assert len(shown_ids(page)) == 4
     assert "agent_name=support-bot" in page.url
-    assert card(page, "total-runs") == "4"
+    assert card_value(page, "total-runs") == "4"
 
     clear(page)
     wait_for_ids(page, [r["run_id"] for r in store_runs(url)])
 
     page.get_by_test_id("filter-status").select_option("error")  # applies on change
     wait_for_ids(page, [samples.failing])
-    assert card(page, "total-error-rate") == "100.0%"
+    assert card_value(page, "total-error-rate") == "100.0%"
     shot(page, "runs-filter-error")
 
     clear(page)
@@ -154,7 +145,7 @@ def test_runs_sort_and_pagination(page: Any, dashboard: Any) -> None:
     page.get_by_role("button", name="‹ Previous").click()
     expect(page.get_by_test_id("pager-info")).to_have_text("5–8 of 11 runs · page 2 of 3")
     # totals are for the whole filter, not the page
-    assert card(page, "total-runs") == "11"
+    assert card_value(page, "total-runs") == "11"
 
 
 def test_auto_refresh_shows_new_runs(page_factory: Any, tmp_path: Any) -> None:
@@ -176,8 +167,8 @@ def test_auto_refresh_shows_new_runs(page_factory: Any, tmp_path: Any) -> None:
         run_id = record_into(db, record)
         expect(page.locator(ROWS)).to_have_count(1, timeout=15_000)  # the page refreshes every 5 s
         assert shown_ids(page) == [run_id]
-        assert card(page, "total-runs") == "1"
-        assert card(page, "total-cost") == fmt_cost(store_runs(db_url_from(db))[0]["total_cost"]) == "$0.00035"
+        assert card_value(page, "total-runs") == "1"
+        assert card_value(page, "total-cost") == fmt_cost(store_runs(db_url_from(db))[0]["total_cost"]) == "$0.00035"
         page.get_by_test_id("auto-refresh").uncheck()
     finally:
         stop_server(server)

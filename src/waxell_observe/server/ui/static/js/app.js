@@ -97,7 +97,8 @@ export async function route({ keepFocus = false } = {}) {
     if (ctx.alive()) main.dataset.rendered = location.hash; // the page for this address is complete
     if (!keepFocus && ctx.alive()) {
       const heading = main.querySelector("h1");
-      if (heading && document.activeElement === document.body) heading.focus({ preventScroll: true });
+      // a new page: move the focus to its heading (screen readers announce it; Tab continues there)
+      if (heading) heading.focus({ preventScroll: true });
     }
   } catch (error) {
     if (!ctx.alive()) return;
