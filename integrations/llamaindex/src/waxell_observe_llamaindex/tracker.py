@@ -219,20 +219,19 @@ class Tracker:
             return
         try:
             self._parents[llama_id] = parent_id
+            arguments = getattr(bound_args, "arguments", None) or {}
+            event = arguments.get("ev")  # workflow steps (plain functions: no instance)
+            if event is not None and type(event).__name__ == "ToolCall" and hasattr(event, "tool_name"):
+                self._open_span("tool", "tool_call", str(event.tool_name), llama_id,
+                                getattr(event, "tool_kwargs", None))  # fmt: skip
+                return
             if instance is None:
                 return
-            name = span_name(llama_id)
-            method = name.rsplit(".", 1)[-1]
+            method = span_name(llama_id).rsplit(".", 1)[-1]
             if method == "retrieve":
                 top_k = getattr(instance, "similarity_top_k", None)
                 if isinstance(top_k, int) and not isinstance(top_k, bool):
                     self._top_k[llama_id] = top_k
-                return
-            arguments = getattr(bound_args, "arguments", None) or {}
-            event = arguments.get("ev")
-            if event is not None and type(event).__name__ == "ToolCall" and hasattr(event, "tool_name"):
-                self._open_span("tool", "tool_call", str(event.tool_name), llama_id,
-                                getattr(event, "tool_kwargs", None))  # fmt: skip
                 return
             if method == "run":
                 bases = {cls.__name__ for cls in type(instance).__mro__}

@@ -1,0 +1,75 @@
+"""A real LlamaIndex ``OpenAI`` LLM against a stub OpenAI server: tokens and cost as the server sent them."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from llama_index.core.llms import ChatMessage
+from llama_index.llms.openai import OpenAI
+
+from waxell_observe import WaxellContext
+
+from ..langchain.openai_stub import OpenAIStub, Reply
+
+
+@pytest.fixture
+def stub() -> Iterator[OpenAIStub]:
+    with OpenAIStub() as server:
+        yield server
+
+
+def _llm(stub: OpenAIStub, **options: Any) -> OpenAI:
+    return OpenAI(model="gpt-4o-mini", api_base=stub.base_url, api_key="sk-test", max_retries=0, **options)
+
+
+MESSAGES = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Capital of France?")]
+
+
+def test_chat_tokens_and_cost_come_from_the_usage_block(stub: OpenAIStub, attached: None, read_run: Any) -> None:
+    stub.reply = Reply(prompt_tokens=31, completion_tokens=9)
+    with WaxellContext(agent_name="li-openai", enforce_policy=False) as ctx:
+        reply = _llm(stub).chat(MESSAGES)
+    assert reply.message.content == "Paris is the capital of France."
+    run = read_run(ctx.run_id)
+    [call] = run["llm_calls"]
+    assert {k: call[k] for k in ("model", "provider", "tokens_in", "tokens_out", "cost", "status",
+                                 "prompt_preview", "response_preview")} == {
+        "model": "gpt-4o-mini-2024-07-18",
+        "provider": "openai",
+        "tokens_in": 31,
+        "tokens_out": 9,
+        "cost": 1.005e-05,  # 31 x $0.15/M + 9 x $0.60/M
+        "status": "ok",
+        "prompt_preview": "system: Be brief.\nuser: Capital of France?",
+        "response_preview": "Paris is the capital of France.",
+    }  # fmt: skip
+    assert call["attributes"]["finish_reason"] == "stop"
+    assert call["attributes"]["request_model"] == "gpt-4o-mini"
+    assert (run["conversation"]["user_turns"], run["conversation"]["tokens_in_context"]) == (1, 31)
+
+
+def test_completion_with_cached_tokens(stub: OpenAIStub, attached: None, read_run: Any) -> None:
+    stub.reply = Reply(content="Rome.", prompt_tokens=1500, completion_tokens=2, cached_tokens=1024)
+    with WaxellContext(agent_name="li-openai-cached", enforce_policy=False) as ctx:
+        assert _llm(stub).complete("Capital of Italy?").text == "Rome."
+    [call] = read_run(ctx.run_id)["llm_calls"]
+    assert (call["tokens_in"], call["tokens_out"], call["attributes"]["cached_tokens_in"]) == (1500, 2, 1024)
+    assert call["cost"] == 0.0001494  # 476 x $0.15/M + 1024 x $0.075/M + 2 x $0.60/M
+
+
+def test_a_stream_is_recorded_when_consumed_with_the_final_usage(
+    stub: OpenAIStub, attached: None, read_run: Any
+) -> None:
+    stub.reply = Reply(content="Paris.", chunks=["Par", "is", "."], prompt_tokens=17, completion_tokens=3)
+    llm = _llm(stub, additional_kwargs={"stream_options": {"include_usage": True}})
+    with WaxellContext(agent_name="li-openai-stream", enforce_policy=False) as ctx:
+        stream = llm.stream_chat(MESSAGES)
+        assert ctx.run.llm_call_count == 0
+        text = "".join(r.delta or "" for r in stream)
+    assert text == "Paris."
+    assert stub.requests[0]["body"]["stream_options"] == {"include_usage": True}
+    [call] = read_run(ctx.run_id)["llm_calls"]
+    assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"], call["response_preview"]) == (
+        "gpt-4o-mini-2024-07-18", 17, 3, 4.35e-06, "Paris.")  # fmt: skip
+    assert call["attributes"]["streamed"] is True
