@@ -78,8 +78,11 @@ class Patcher:
                 return False
             self._active = False
             for (cls, method), (original, ours) in list(self._originals.items()):
-                if cls.__dict__.get(method) is ours:
+                current = cls.__dict__.get(method)
+                if current is ours:
                     setattr(cls, method, original)
+                    del self._originals[(cls, method)]
+                elif not _in_chain(current, ours):  # someone already put another method there
                     del self._originals[(cls, method)]
                 else:
                     logger.warning(
@@ -105,7 +108,9 @@ class Patcher:
                 continue  # not in this version of the SDK
             key = (cls, target.method)
             if key in self._originals:
-                continue
+                if _in_chain(cls.__dict__[target.method], self._originals[key][1]):
+                    continue  # still in place (possibly under someone else's wrapper)
+                del self._originals[key]
             original = cls.__dict__[target.method]
             try:
                 wrapper = wrapt.FunctionWrapper(original, target.factory())
@@ -114,3 +119,14 @@ class Patcher:
                 logger.exception("waxell-observe: cannot patch %s.%s", cls.__name__, target.method)
                 continue
             self._originals[key] = (original, wrapper)
+
+
+def _in_chain(current: Any, ours: Any, *, depth: int = 32) -> bool:
+    """True when ``ours`` is ``current`` or something ``current`` wraps (``__wrapped__`` chain)."""
+    for _ in range(depth):
+        if current is ours:
+            return True
+        current = getattr(current, "__wrapped__", None)
+        if current is None:
+            return False
+    return False
