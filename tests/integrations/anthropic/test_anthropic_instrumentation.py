@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import pytest
 import wrapt
 from anthropic.resources.messages import AsyncMessages, Messages
 
@@ -87,3 +88,18 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(stub: Any
     assert [(c["model"], c["tokens_in"], c["tokens_out"], c["response_preview"]) for c in calls] == [
         ("claude-haiku-4-5-20251001", 6, 2, "late answer")
     ]
+
+
+def test_stable_import_path_and_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import waxell_observe_anthropic
+    from waxell_observe.integrations import anthropic as shim
+
+    assert shim.uninstrument is waxell_observe_anthropic.uninstrument
+    monkeypatch.setitem(sys.modules, "waxell_observe_anthropic", None)
+    fresh = importlib.reload(shim)
+    with pytest.raises(ImportError, match="pip install waxell-observe-anthropic"):
+        fresh.instrument  # noqa: B018
+    monkeypatch.undo()
+    importlib.reload(shim)

@@ -154,3 +154,18 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(stub: Any
     assert [(c["model"], c["tokens_in"], c["tokens_out"], c["response_preview"]) for c in calls] == [
         ("gpt-4o-mini-2024-07-18", 6, 2, "late answer")
     ]
+
+
+def test_stable_import_path_and_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import waxell_observe_openai
+    from waxell_observe.integrations import openai as shim
+
+    assert shim.instrument is waxell_observe_openai.instrument
+    monkeypatch.setitem(sys.modules, "waxell_observe_openai", None)  # as if not installed
+    fresh = importlib.reload(shim)
+    with pytest.raises(ImportError, match="pip install waxell-observe-openai"):
+        fresh.is_instrumented  # noqa: B018
+    monkeypatch.undo()
+    importlib.reload(shim)
