@@ -189,3 +189,48 @@ def test_raw_response_calls_are_recorded_from_the_parsed_body(client: Any, stub:
     call = only_call(read_run(ctx.run_id))
     assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("gpt-4o-2024-08-06", 10, 1)
     assert call["attributes"]["raw_response"] is True
+
+
+def test_streaming_response_wrapper_is_recorded_without_reading_the_body(client: Any, stub: Any, read_run: Any) -> None:
+    stub.reply_json(p.completion("gpt-4o-2024-08-06", "streamed raw", usage_=p.usage(10, 2)))
+    with WaxellContext(agent_name="raw") as ctx:
+        with client.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "raw please"}]
+        ) as response:
+            # recorded when the headers arrived; the body is still the caller's to read
+            assert ctx.run.llm_call_count == 1
+            assert response.parse().choices[0].message.content == "streamed raw"
+    call = only_call(read_run(ctx.run_id))
+    assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("gpt-4o", 0, 0)
+    assert call["attributes"]["raw_response"] is True
+    assert call["attributes"]["usage_reported"] is False
+
+
+def test_structured_output_parse_is_recorded(client: Any, stub: Any, read_run: Any) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        country: str
+
+    stub.reply_json(p.completion("gpt-4o-2024-08-06", '{"name": "Rome", "country": "Italy"}', usage_=p.usage(40, 9)))
+    with WaxellContext(agent_name="structured") as ctx:
+        parsed = client.chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=City)
+    assert parsed.choices[0].message.parsed == City(name="Rome", country="Italy")
+    call = only_call(read_run(ctx.run_id))
+    assert (call["tokens_in"], call["tokens_out"]) == (40, 9)
+    assert call["response_preview"] == '{"name": "Rome", "country": "Italy"}'
+
+
+def test_azure_client_is_recorded_with_the_azure_provider(stub: Any, instrumented: Any, read_run: Any) -> None:
+    azure = openai.AzureOpenAI(
+        azure_endpoint=stub.base_url, api_key="test-key", api_version="2024-10-21", max_retries=0
+    )
+    stub.reply_json(p.completion("gpt-4o-2024-08-06", "hi from azure", usage_=p.usage(10, 3)))
+    with WaxellContext(agent_name="azure") as ctx:
+        azure.chat.completions.create(model="my-gpt4o-deployment", messages=[{"role": "user", "content": "hi"}])
+    assert stub.requests[0].path.startswith("/openai/deployments/my-gpt4o-deployment/chat/completions")
+    call = only_call(read_run(ctx.run_id))
+    assert (call["provider"], call["model"]) == ("azure", "gpt-4o-2024-08-06")
+    assert call["attributes"]["request_model"] == "my-gpt4o-deployment"
+    assert call["cost"] == round((10 * 2.50 + 3 * 10.00) / 1_000_000, 10)

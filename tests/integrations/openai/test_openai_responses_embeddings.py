@@ -171,3 +171,16 @@ def test_embeddings_are_recorded_without_touching_the_conversation(client: Any, 
     assert call["attributes"]["operation"] == "embeddings"
     assert run["conversation"] == {}
     assert [s for s in run["spans"] if s["kind"] == "io"] == []
+
+
+def test_async_embeddings(aclient: Any, stub: Any, read_run: Any) -> None:
+    stub.reply_json(p.embedding_response("text-embedding-3-large", [[0.5, 0.25]], 2_000_000))
+
+    async def main() -> str:
+        async with WaxellContext(agent_name="async-indexer") as ctx:
+            await aclient.embeddings.create(model="text-embedding-3-large", input="one document")
+        return ctx.run_id
+
+    call = only_call(read_run(asyncio.run(main())))
+    assert (call["model"], call["tokens_in"], call["cost"]) == ("text-embedding-3-large", 2_000_000, 0.26)
+    assert call["prompt_preview"] == "one document"
