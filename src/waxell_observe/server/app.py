@@ -28,6 +28,7 @@ from waxell_observe.server.auth import KeyRing, require_key
 from waxell_observe.server.body_limit import BodySizeLimitMiddleware
 from waxell_observe.server.errors import install_error_handlers
 from waxell_observe.server.limits import DEFAULT_MAX_BODY_BYTES
+from waxell_observe.server.transactions import Writer
 
 __all__ = ["create_app", "ServerSettings", "OPTIONAL_ROUTER_MODULES", "OBSERVE_PREFIX", "READ_PREFIX"]
 
@@ -132,6 +133,7 @@ def create_app(
     store = get_store(url)
     app.state.settings = settings
     app.state.store = store
+    app.state.writer = Writer(store)
     app.state.keyring = KeyRing(store, allow_local=allow_local, cache_seconds=key_cache_seconds)
 
     observe = APIRouter(prefix=OBSERVE_PREFIX, dependencies=[Depends(require_key)])
@@ -139,6 +141,9 @@ def create_app(
         observe.include_router(module.router)
     app.include_router(observe)
     app.include_router(read_routes.router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
+    app.include_router(
+        policy_routes.admin_router, prefix=policy_routes.ADMIN_PREFIX, dependencies=[Depends(require_key)]
+    )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

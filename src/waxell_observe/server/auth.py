@@ -19,6 +19,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from fastapi import HTTPException, Request
 
 from waxell_observe.server.keys import active_key_hashes, count_active, hash_key
@@ -72,18 +73,27 @@ class KeyRing:
         self._loaded_at = float("-inf")
         self._lock = threading.Lock()
 
-    def hashes(self) -> frozenset[str]:
-        now = time.monotonic()
-        if now - self._loaded_at >= self.cache_seconds:
-            with self._lock:
-                if now - self._loaded_at >= self.cache_seconds:
-                    self._hashes = active_key_hashes(self.store)
-                    self._loaded_at = time.monotonic()
-        return self._hashes
+    @property
+    def stale(self) -> bool:
+        """True when the cached keys are older than ``cache_seconds``."""
+        return time.monotonic() - self._loaded_at >= self.cache_seconds
 
-    def check(self, key: str | None) -> str | None:
-        """``None`` when the request may proceed, else the reason it may not."""
-        hashes = self.hashes()
+    def refresh(self) -> frozenset[str]:
+        """Re-read the active keys from the store if they are stale (blocking: a database read)."""
+        with self._lock:
+            if self.stale:
+                self._hashes = active_key_hashes(self.store)
+                self._loaded_at = time.monotonic()
+            return self._hashes
+
+    def hashes(self) -> frozenset[str]:
+        return self.refresh() if self.stale else self._hashes
+
+    def check(self, key: str | None, hashes: frozenset[str] | None = None) -> str | None:
+        """``None`` when the request may proceed, else the reason it may not (``hashes``: the
+        active key hashes, read now when not given)."""
+        if hashes is None:
+            hashes = self.hashes()
         if not hashes:
             if self.allow_local:
                 return None
@@ -106,9 +116,13 @@ def _presented_key(request: Request) -> str | None:
     return None
 
 
-def require_key(request: Request) -> None:
-    """FastAPI dependency: 401 unless the request is authorised (see the module docstring)."""
+async def require_key(request: Request) -> None:
+    """FastAPI dependency: 401 unless the request is authorised (see the module docstring).
+
+    Runs on the event loop (no thread hop per request); the store is read, in a worker
+    thread, only when the cached keys are stale."""
     keyring: KeyRing = request.app.state.keyring
-    problem = keyring.check(_presented_key(request))
+    hashes = await anyio.to_thread.run_sync(keyring.refresh) if keyring.stale else keyring.hashes()
+    problem = keyring.check(_presented_key(request), hashes)
     if problem is not None:
         raise HTTPException(status_code=401, detail=problem, headers={"WWW-Authenticate": "Bearer"})

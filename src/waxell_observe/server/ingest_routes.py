@@ -44,7 +44,7 @@ def _run_transaction(request: Request, run_id: str) -> Iterator[tuple[Connection
     """A write transaction holding the run ``run_id`` (404 when it is unknown)."""
     if not _RUN_ID.match(run_id):
         raise HTTPException(status_code=404, detail=f"unknown run {run_id[:80]!r}")
-    with request.app.state.store.write() as conn:
+    with request.app.state.writer.write() as conn:
         run = ingest_store.lock_run(conn, run_id)
         if run is None:
             raise HTTPException(
@@ -53,8 +53,8 @@ def _run_transaction(request: Request, run_id: str) -> Iterator[tuple[Connection
         yield conn, run
 
 
-def _governance_reply(request: Request, run: RunRef, kind: str) -> dict[str, Any]:
-    verdict = policy_routes.ingest_governance(request, run, kind)
+def _governance_reply(request: Request, run: RunRef, kind: str, body: Any = None) -> dict[str, Any]:
+    verdict = policy_routes.ingest_governance(request, run, kind, body)
     return {"governance": verdict} if verdict is not None else {}
 
 
@@ -62,7 +62,7 @@ def _governance_reply(request: Request, run: RunRef, kind: str) -> dict[str, Any
 def start_run(body: RunStartBody, request: Request, response: Response) -> dict[str, Any]:
     """Start a run: 201 with ``run_id``, ``workflow_id`` (the same id) and ``started_at``; 200 when
     the start repeats an existing run's (a retry)."""
-    with request.app.state.store.write() as conn:
+    with request.app.state.writer.write() as conn:
         run_id, started_at, created = ingest_store.start_run(conn, body, time.time())
     if not created:
         response.status_code = 200
@@ -75,7 +75,7 @@ def _records_endpoint(
     def handle(request: Request, run_id: str, body: Any) -> dict[str, Any]:
         with _run_transaction(request, run_id) as (conn, run):
             store(conn, run, body, time.time())
-        return _governance_reply(request, run, kind) if governed else {}
+        return _governance_reply(request, run, kind, body) if governed else {}
 
     return handle
 
@@ -121,7 +121,7 @@ def complete_run(run_id: str, body: CompleteBody, request: Request) -> dict[str,
         duration = ingest_store.complete_run(conn, run, body, time.time())
     verdict = policy_routes.completion_governance(request, run, body)
     if verdict is not None:
-        with request.app.state.store.write() as conn:
+        with request.app.state.writer.write() as conn:
             ingest_store.store_governance(conn, run.run_id, verdict)
     return {"run_id": run.run_id, "duration": duration, "governance": verdict or dict(_NO_GOVERNANCE_COMPLETE)}
 
@@ -135,7 +135,7 @@ def empty_run_id(rest: str) -> None:
 @router.post("/events/")
 def add_events(body: EventsBody, request: Request) -> dict[str, Any]:
     """Append events to the audit trail; reply ``{}``."""
-    with request.app.state.store.write() as conn:
+    with request.app.state.writer.write() as conn:
         ingest_store.add_events(conn, body.events, time.time())
     return {}
 
@@ -143,6 +143,6 @@ def add_events(body: EventsBody, request: Request) -> dict[str, Any]:
 @router.post("/governance-decision/")
 def governance_decision(body: GovernanceDecisionBody, request: Request) -> dict[str, Any]:
     """Record governance decisions taken by a client; reply ``{"run_found": bool}``."""
-    with request.app.state.store.write() as conn:
+    with request.app.state.writer.write() as conn:
         found = ingest_store.add_governance_decisions(conn, body, time.time())
     return {"run_found": found}
