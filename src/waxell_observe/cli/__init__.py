@@ -18,6 +18,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "serve",
     "keys",
+    "policies",
+    "audit",
     "prompts",
     "ui",
 )

@@ -34,13 +34,17 @@ STATEFUL_CATEGORIES = frozenset({"budget", "rate-limit", "kill-switch"})
 class ScopeFacts:
     """What the policies covering one identity need from a run (cached per identity and version)."""
 
-    __slots__ = ("any", "budget", "concurrency", "kill_switch", "mid_content", "stateful")
+    __slots__ = ("any", "budget", "concurrency", "kill_switch", "mid_content", "phases", "stateful")
 
     def __init__(self, policies: Iterable[Policy]) -> None:
+        from .rules import EVALUATORS
+
         categories: dict[str, list[Policy]] = {}
         for p in policies:
             categories.setdefault(p.category, []).append(p)
         self.any = bool(categories)
+        #: the phases in which at least one of these policies is evaluated
+        self.phases: frozenset[str] = frozenset().union(*(EVALUATORS[c].phases for c in categories))
         self.budget = "budget" in categories
         self.kill_switch = "kill-switch" in categories
         self.concurrency = any(
