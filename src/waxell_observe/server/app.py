@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Iterable, Sequence
 
 from fastapi import APIRouter, Depends, FastAPI
 

@@ -11,8 +11,8 @@ steps stay steps.
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from waxell_observe.serialize import preview
 from waxell_observe.server.sanitize import clean_json

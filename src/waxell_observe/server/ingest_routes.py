@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import Connection

@@ -10,9 +10,9 @@ batch is delivered twice. Run totals are recomputed from the stored records afte
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, Table, func, select, update
 

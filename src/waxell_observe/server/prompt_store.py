@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
