@@ -10,6 +10,7 @@ whole prompt or document by accident.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from waxell_observe.conversation import message_text
@@ -75,54 +76,52 @@ def _is_message(value: Any) -> bool:
     return hasattr(value, "type") and hasattr(value, "content") and hasattr(value, "additional_kwargs")
 
 
-def plain(value: Any, depth: int = 0) -> Any:
-    """``value`` with LangChain objects replaced by plain dicts, lists and strings."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if depth >= _MAX_DEPTH:
-        return repr(value)
-    if isinstance(value, dict):
-        return {str(k): plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v, depth + 1) for v in value]
-    if _is_message(value):
-        return plain(message_dict(value), depth + 1)
-    to_messages = getattr(value, "to_messages", None)  # ChatPromptValue / StringPromptValue
-    if callable(to_messages) and hasattr(value, "to_string"):
-        try:
-            return [plain(m, depth + 1) for m in to_messages()]
-        except Exception:  # noqa: BLE001 - fall back to the generic conversion
-            pass
-    if hasattr(value, "page_content") and hasattr(value, "metadata"):  # Document
-        return {"page_content": value.page_content, "metadata": plain(value.metadata, depth + 1)}
-    return to_jsonable(value, where="LangChain value")
-
-
-def _cut(value: Any, limit: int, depth: int = 0) -> Any:
+def _walk(value: Any, limit: int, depth: int) -> Any:
+    """One pass: LangChain objects to plain JSON data, strings cut to ``limit`` (0: no cut)."""
     if isinstance(value, str):
-        return preview(value, limit)
+        return preview(value, limit) if limit else str(value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
     if depth >= _MAX_DEPTH:
         return preview(repr(value), limit)
     if isinstance(value, dict):
         items = list(value.items())
-        out = {k: _cut(v, limit, depth + 1) for k, v in items[:MAX_ITEMS]}
-        if len(items) > MAX_ITEMS:
+        if limit and len(items) > MAX_ITEMS:
+            out = {str(k): _walk(v, limit, depth + 1) for k, v in items[:MAX_ITEMS]}
             out["…"] = f"{len(items) - MAX_ITEMS} more keys"
-        return out
-    if isinstance(value, list):
-        out_list = [_cut(v, limit, depth + 1) for v in value[:MAX_ITEMS]]
-        if len(value) > MAX_ITEMS:
+            return out
+        return {str(k): _walk(v, limit, depth + 1) for k, v in items}
+    if isinstance(value, (list, tuple)):
+        if limit and len(value) > MAX_ITEMS:
+            out_list = [_walk(v, limit, depth + 1) for v in value[:MAX_ITEMS]]
             out_list.append(f"… {len(value) - MAX_ITEMS} more items")
-        return out_list
-    return value
+            return out_list
+        return [_walk(v, limit, depth + 1) for v in value]
+    if _is_message(value):
+        return _walk(message_dict(value), limit, depth + 1)
+    to_messages = getattr(value, "to_messages", None)  # ChatPromptValue / StringPromptValue
+    if callable(to_messages) and hasattr(value, "to_string"):
+        try:
+            return [_walk(m, limit, depth + 1) for m in to_messages()]
+        except Exception:  # noqa: BLE001 - fall back to the generic conversion
+            pass
+    if hasattr(value, "page_content") and hasattr(value, "metadata"):  # Document
+        return {"page_content": _walk(value.page_content, limit, depth + 1),
+                "metadata": _walk(value.metadata, limit, depth + 1)}  # fmt: skip
+    return _walk(to_jsonable(value, where="LangChain value"), limit, depth + 1)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with LangChain objects replaced by plain JSON data (nothing cut)."""
+    return _walk(value, 0, 0)
 
 
 def bounded(value: Any, config: ObserveConfig) -> Any:
-    """``value`` as JSON-safe data under the content policy of ``config``."""
-    data = to_jsonable(plain(value), where="LangChain value")
-    if config.capture_content:
-        return data
-    return _cut(data, config.preview_chars)
+    """``value`` as JSON-safe data under the content policy of ``config``: everything with
+    ``capture_content``, else strings cut to ``preview_chars`` and lists to :data:`MAX_ITEMS`."""
+    return _walk(value, 0 if config.capture_content else config.preview_chars, 0)
 
 
 def messages_preview(messages: list[Any]) -> str:
