@@ -75,3 +75,19 @@ def test_optional_routers_are_included_when_importable(
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_body_bytes must be >= 1"):
         create_app(str(tmp_path / "x.db"), max_body_bytes=0)
+
+
+@pytest.mark.postgres
+def test_database_unavailable_is_503_with_retry_after(postgres_server: object) -> None:
+    """A store that went away is a server fault clients should retry: 503, JSON, Retry-After."""
+    from waxell_observe.config import db_url_from
+
+    name = postgres_server.create_database()  # type: ignore[attr-defined]
+    app = create_app(db_url_from(postgres_server.url(name)))  # type: ignore[attr-defined]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/api/v1/observe/runs/start/", json={"agent_name": "a"}).status_code == 201
+        postgres_server.drop_database(name)  # type: ignore[attr-defined]
+        response = client.post("/api/v1/observe/runs/start/", json={"agent_name": "a"})
+        assert (response.status_code, response.json()) == (503, {"detail": "database unavailable, retry later"})
+        assert response.headers["retry-after"] == "1"
+        assert client.get("/api/v1/read/runs/").status_code == 503
