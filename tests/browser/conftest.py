@@ -155,13 +155,19 @@ def page_factory(browser: Any) -> Iterator[Callable[..., Any]]:
     """Open pages on a dashboard; each page fails the test on errors or off-origin requests."""
     opened: list[tuple[Any, PageProblems]] = []
 
-    def open_page(server: Server, *, width: int = 1366, height: int = 900) -> Any:
+    def open_page(server: Server, *, width: int = 1366, height: int = 900, allow_console: tuple[str, ...] = ()) -> Any:
+        """``allow_console``: console errors containing one of these strings are expected."""
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         page.set_default_timeout(10_000)
         problems = PageProblems([], [])
         page.on("pageerror", lambda error: problems.errors.append(f"page error: {error}"))
-        page.on("console", lambda msg: problems.errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+
+        def on_console(msg: Any) -> None:
+            if msg.type == "error" and not any(allowed in msg.text for allowed in allow_console):
+                problems.errors.append(f"console {msg.type}: {msg.text}")
+
+        page.on("console", on_console)
 
         def on_request(request: Any) -> None:
             url = request.url

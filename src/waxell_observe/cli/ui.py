@@ -115,8 +115,11 @@ def command(port: int | None, no_browser: bool, log_level: str, db: str | None) 
         ).start()
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after a clean shutdown
+        pass
     finally:
         sock.close()
+    click.echo("waxell-observe dashboard stopped.", err=True)
 
 
 def _safe(url: str) -> str:

@@ -67,8 +67,15 @@ export function tagChips(tags, linkable = true) {
   );
 }
 
+/** A time; phones see the short form "MM-DD HH:MM". */
 export function timeCell(iso) {
-  return h("time", { datetime: iso || "", title: iso ? fmtAgo(iso) : "" }, fmtTime(iso));
+  const full = fmtTime(iso);
+  return h(
+    "time",
+    { datetime: iso || "", title: iso ? fmtAgo(iso) : "" },
+    h("span", { class: "t-long" }, full),
+    h("span", { class: "t-short", "aria-hidden": "true" }, iso ? full.slice(5, 16) : full),
+  );
 }
 
 /** Metric cards: [{label, value, sub, testid}]. */

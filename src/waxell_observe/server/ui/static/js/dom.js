@@ -1,5 +1,5 @@
 // Building the DOM safely: every piece of data becomes a text node or an attribute value,
-// never markup. Nothing in the dashboard assigns innerHTML.
+// never markup. The dashboard never hands a string to the HTML parser.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
