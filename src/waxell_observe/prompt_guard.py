@@ -47,8 +47,8 @@ from waxell_observe.current import current_context
 from waxell_observe.errors import PromptGuardError
 
 __all__ = [
-    "POLICY_NAME",
     "POLICY_CATEGORY",
+    "POLICY_NAME",
     "GuardedRequest",
     "PromptGuardFinding",
     "PromptGuardResult",

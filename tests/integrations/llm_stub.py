@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["StubLLMServer", "Received", "sse_openai", "sse_anthropic"]
+__all__ = ["Received", "StubLLMServer", "sse_anthropic", "sse_openai"]
 
 
 @dataclass
@@ -153,5 +153,5 @@ class StubLLMServer:
     def __enter__(self) -> StubLLMServer:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

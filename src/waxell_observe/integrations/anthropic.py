@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["instrument", "uninstrument", "is_instrumented"]
+__all__ = ["instrument", "is_instrumented", "uninstrument"]
 
 INSTALL_HINT = "the Anthropic integration is not installed: pip install waxell-observe-anthropic (it brings anthropic)"
 

@@ -94,6 +94,7 @@ def test_stable_import_path_and_install_hint(monkeypatch: pytest.MonkeyPatch) ->
     import importlib
 
     import waxell_observe_anthropic
+
     from waxell_observe.integrations import anthropic as shim
 
     assert shim.uninstrument is waxell_observe_anthropic.uninstrument

@@ -96,12 +96,11 @@ def test_streamed_tool_use_is_assembled(client: Any, stub: Any, read_run: Any) -
         {"type": "message_stop"},
     ]  # fmt: skip
     stub.reply_sse(sse_anthropic(events))
-    with WaxellContext(agent_name="tools") as ctx:
-        with client.messages.stream(
-            model="claude-haiku-4-5", max_tokens=100, messages=QUESTION,
-            tools=[{"name": "get_weather", "input_schema": {"type": "object"}}],
-        ) as s:  # fmt: skip
-            assert s.get_final_message().content[0].input == {"city": "Oslo"}
+    with WaxellContext(agent_name="tools") as ctx, client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=100, messages=QUESTION,
+        tools=[{"name": "get_weather", "input_schema": {"type": "object"}}],
+    ) as s:  # fmt: skip
+        assert s.get_final_message().content[0].input == {"city": "Oslo"}
     run = read_run(ctx.run_id)
     call = only_call(run)
     assert call["attributes"]["tool_calls"] == ["get_weather"]

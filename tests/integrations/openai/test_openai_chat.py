@@ -155,9 +155,8 @@ def test_provider_errors_are_recorded_and_reraised_unchanged(
     client: Any, stub: Any, read_run: Any, status: int, error_cls: type, code: str
 ) -> None:
     stub.reply_json({"error": {"message": f"stub says {code}", "type": code, "code": code}}, status=status)
-    with WaxellContext(agent_name="failing") as ctx:
-        with pytest.raises(error_cls) as raised:
-            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    with WaxellContext(agent_name="failing") as ctx, pytest.raises(error_cls) as raised:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert raised.type is error_cls
     assert raised.value.status_code == status
     assert raised.value.body == {"message": f"stub says {code}", "type": code, "code": code}
@@ -193,13 +192,12 @@ def test_raw_response_calls_are_recorded_from_the_parsed_body(client: Any, stub:
 
 def test_streaming_response_wrapper_is_recorded_without_reading_the_body(client: Any, stub: Any, read_run: Any) -> None:
     stub.reply_json(p.completion("gpt-4o-2024-08-06", "streamed raw", usage_=p.usage(10, 2)))
-    with WaxellContext(agent_name="raw") as ctx:
-        with client.chat.completions.with_streaming_response.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "raw please"}]
-        ) as response:
-            # recorded when the headers arrived; the body is still the caller's to read
-            assert ctx.run.llm_call_count == 1
-            assert response.parse().choices[0].message.content == "streamed raw"
+    with WaxellContext(agent_name="raw") as ctx, client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "raw please"}]
+    ) as response:
+        # recorded when the headers arrived; the body is still the caller's to read
+        assert ctx.run.llm_call_count == 1
+        assert response.parse().choices[0].message.content == "streamed raw"
     call = only_call(read_run(ctx.run_id))
     assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("gpt-4o", 0, 0)
     assert call["attributes"]["raw_response"] is True

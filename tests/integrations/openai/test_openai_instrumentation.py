@@ -118,8 +118,9 @@ def test_uninstrument_under_a_foreign_wrapper_passes_through(
 
 
 def test_disabled_mode_patches_nothing(clean: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from waxell_observe.config import set_config
     from waxell_observe_openai import is_instrumented
+
+    from waxell_observe.config import set_config
 
     monkeypatch.setenv("WAXELL_OBSERVE", "false")
     set_config(None)
@@ -160,6 +161,7 @@ def test_stable_import_path_and_install_hint(monkeypatch: pytest.MonkeyPatch) ->
     import importlib
 
     import waxell_observe_openai
+
     from waxell_observe.integrations import openai as shim
 
     assert shim.instrument is waxell_observe_openai.instrument

@@ -40,9 +40,8 @@ def policy_spans(run: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 )  # fmt: skip
 def test_block_sends_nothing(client: Any, stub: Any, configure: Any, read_run: Any, text: str, violations: list[str]) -> None:
     configure(prompt_guard=True, prompt_guard_action="block")
-    with WaxellContext(agent_name="guarded") as ctx:
-        with pytest.raises(PromptGuardError) as raised:
-            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": text}])
+    with WaxellContext(agent_name="guarded") as ctx, pytest.raises(PromptGuardError) as raised:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": text}])
     assert raised.value.result.violations == violations
     assert stub.requests == []
     run = read_run(ctx.run_id)

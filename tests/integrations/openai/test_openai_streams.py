@@ -128,11 +128,10 @@ def test_stream_dropped_half_way_is_recorded_when_collected(client: Any, stub: A
 
 def test_stream_as_context_manager(client: Any, stub: Any, read_run: Any) -> None:
     stub.reply_sse(sse_openai(p.text_chunks(MODEL, ["a", "b"], usage_=p.usage(3, 2))))
-    with WaxellContext(agent_name="cm") as ctx:
-        with client.chat.completions.create(
-            model="gpt-4o-mini", messages=QUESTION, stream=True, stream_options={"include_usage": True}
-        ) as stream:
-            assert [c.choices[0].delta.content for c in stream if c.choices] == ["", "a", "b"]
+    with WaxellContext(agent_name="cm") as ctx, client.chat.completions.create(
+        model="gpt-4o-mini", messages=QUESTION, stream=True, stream_options={"include_usage": True}
+    ) as stream:
+        assert [c.choices[0].delta.content for c in stream if c.choices] == ["", "a", "b"]
     call = only_call(read_run(ctx.run_id))
     assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (3, 2, "ab")
     assert "partial" not in call["attributes"]
@@ -177,12 +176,11 @@ def test_async_stream(aclient: Any, stub: Any, read_run: Any) -> None:
 
 def test_stream_helper_records_one_call(client: Any, stub: Any, read_run: Any) -> None:
     stub.reply_sse(sse_openai(p.text_chunks(MODEL, ["Hel", "lo"], usage_=p.usage(9, 2))))
-    with WaxellContext(agent_name="helper") as ctx:
-        with client.chat.completions.stream(
-            model="gpt-4o-mini", messages=QUESTION, stream_options={"include_usage": True}
-        ) as stream:
-            deltas = [e.delta for e in stream if e.type == "content.delta"]
-            final = stream.get_final_completion()
+    with WaxellContext(agent_name="helper") as ctx, client.chat.completions.stream(
+        model="gpt-4o-mini", messages=QUESTION, stream_options={"include_usage": True}
+    ) as stream:
+        deltas = [e.delta for e in stream if e.type == "content.delta"]
+        final = stream.get_final_completion()
     assert deltas == ["", "Hel", "lo"]
     assert final.choices[0].message.content == "Hello"
     call = only_call(read_run(ctx.run_id))

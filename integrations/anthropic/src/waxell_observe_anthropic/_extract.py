@@ -14,7 +14,7 @@ from typing import Any
 
 from waxell_observe_anthropic._observe import CallResult, ToolRequest
 
-__all__ = ["get", "message_result", "MessageEventAccumulator"]
+__all__ = ["MessageEventAccumulator", "get", "message_result"]
 
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from waxell_observe_anthropic._patching import Patcher, Target
 
-__all__ = ["PATCHER", "TARGETS", "instrument", "uninstrument", "is_instrumented", "installed"]
+__all__ = ["PATCHER", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
 
 
 def _factory(kind: str) -> Callable[[], Callable[..., Any]]:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CallObservation", "CallResult", "ToolRequest", "TOOL_REQUEST_DECISION"]
+__all__ = ["TOOL_REQUEST_DECISION", "CallObservation", "CallResult", "ToolRequest"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -61,22 +61,22 @@ class CallObservation:
     """One provider call between request and response (or the end of its stream)."""
 
     __slots__ = (
-        "provider",
-        "operation",
-        "request_model",
-        "messages",
-        "system",
-        "tools_offered",
-        "prompt_preview",
-        "stream",
-        "attributes",
-        "conversational",
-        "started_at",
+        "_context",
+        "_done",
+        "_lock",
         "_t0",
         "_ttft_ms",
-        "_context",
-        "_lock",
-        "_done",
+        "attributes",
+        "conversational",
+        "messages",
+        "operation",
+        "prompt_preview",
+        "provider",
+        "request_model",
+        "started_at",
+        "stream",
+        "system",
+        "tools_offered",
     )
 
     def __init__(

@@ -24,7 +24,7 @@ import wrapt
 
 from waxell_observe_anthropic._observe import CallObservation, CallResult
 
-__all__ = ["Accumulator", "StreamObserver", "RecordingStream", "AsyncRecordingStream"]
+__all__ = ["Accumulator", "AsyncRecordingStream", "RecordingStream", "StreamObserver"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -45,7 +45,7 @@ class Accumulator(Protocol):
 class StreamObserver:
     """Connects a stream's items to its :class:`CallObservation`. Holds no reference to the proxy."""
 
-    __slots__ = ("observation", "accumulator", "__weakref__")
+    __slots__ = ("__weakref__", "accumulator", "observation")
 
     def __init__(self, observation: CallObservation, accumulator: Accumulator) -> None:
         self.observation = observation
@@ -144,7 +144,7 @@ class RecordingStream(_StreamProxyBase):
         self.__wrapped__.__enter__()
         return self
 
-    def __exit__(self, *exc_info: Any) -> Any:
+    def __exit__(self, *exc_info: object) -> Any:
         try:
             return self.__wrapped__.__exit__(*exc_info)
         finally:
@@ -180,7 +180,7 @@ class AsyncRecordingStream(_StreamProxyBase):
         await self.__wrapped__.__aenter__()
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> Any:
+    async def __aexit__(self, *exc_info: object) -> Any:
         try:
             return await self.__wrapped__.__aexit__(*exc_info)
         finally:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import wrapt
 from anthropic._streaming import AsyncStream, Stream
@@ -33,7 +34,7 @@ from waxell_observe_anthropic import _extract
 from waxell_observe_anthropic._observe import CallObservation, CallResult
 from waxell_observe_anthropic._streams import AsyncRecordingStream, RecordingStream, StreamObserver
 
-__all__ = ["create_wrapper", "acreate_wrapper", "stream_wrapper", "native_span"]
+__all__ = ["acreate_wrapper", "create_wrapper", "native_span", "stream_wrapper"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -265,7 +266,7 @@ class _StreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
             logger.exception("waxell-observe: could not observe an anthropic message stream")
         return helper
 
-    def __exit__(self, *exc_info: Any) -> Any:
+    def __exit__(self, *exc_info: object) -> Any:
         return self.__wrapped__.__exit__(*exc_info)
 
 
@@ -291,7 +292,7 @@ class _AsyncStreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
             logger.exception("waxell-observe: could not observe an anthropic message stream")
         return helper
 
-    async def __aexit__(self, *exc_info: Any) -> Any:
+    async def __aexit__(self, *exc_info: object) -> Any:
         return await self.__wrapped__.__aexit__(*exc_info)
 
 

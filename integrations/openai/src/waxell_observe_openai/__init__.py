@@ -14,4 +14,4 @@ from __future__ import annotations
 
 from waxell_observe_openai._instrument import instrument, is_instrumented, uninstrument
 
-__all__ = ["instrument", "uninstrument", "is_instrumented"]
+__all__ = ["instrument", "is_instrumented", "uninstrument"]

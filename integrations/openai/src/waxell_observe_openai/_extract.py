@@ -11,12 +11,12 @@ from typing import Any
 from waxell_observe_openai._observe import CallResult, ToolRequest
 
 __all__ = [
-    "get",
-    "chat_result",
-    "responses_result",
-    "embeddings_result",
     "ChatChunkAccumulator",
     "ResponsesEventAccumulator",
+    "chat_result",
+    "embeddings_result",
+    "get",
+    "responses_result",
 ]
 
 

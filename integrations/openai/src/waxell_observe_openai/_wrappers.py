@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from openai._streaming import AsyncStream, Stream
 
@@ -27,7 +28,7 @@ from waxell_observe_openai import _extract
 from waxell_observe_openai._observe import CallObservation, CallResult
 from waxell_observe_openai._streams import AsyncRecordingStream, RecordingStream, StreamObserver
 
-__all__ = ["CHAT", "RESPONSES", "EMBEDDINGS", "sync_wrapper", "async_wrapper"]
+__all__ = ["CHAT", "EMBEDDINGS", "RESPONSES", "async_wrapper", "sync_wrapper"]
 
 logger = logging.getLogger("waxell_observe")
 
