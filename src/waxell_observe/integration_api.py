@@ -11,6 +11,9 @@ instrumented too. To record each call once, a framework integration marks the co
 while its framework's model call runs (:func:`begin_framework_call` /
 :func:`end_framework_call`); :func:`record_llm_call` ignores reports made under that mark,
 and provider integrations that record by other means check :func:`framework_call_active`.
+Where the provider knows more than the framework (LlamaIndex embeddings carry no token
+usage), the framework integration watches instead (:func:`begin_provider_watch` /
+:func:`end_provider_watch`) and records the call only when no provider reported it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from typing import Any
 from waxell_observe.config import get_config
 from waxell_observe.current import current_context
 
-__all__ = ["record_llm_call", "begin_framework_call", "end_framework_call", "framework_call_active"]
+__all__ = [
+    "record_llm_call",
+    "begin_framework_call",
+    "end_framework_call",
+    "framework_call_active",
+    "begin_provider_watch",
+    "end_provider_watch",
+]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -49,6 +59,36 @@ def end_framework_call(previous: str = "") -> None:
     _framework_call.set(previous)
 
 
+class _Watch:
+    __slots__ = ("reports",)
+
+    def __init__(self) -> None:
+        self.reports = 0
+
+
+_watch: ContextVar[_Watch | None] = ContextVar("waxell_observe_provider_watch", default=None)
+
+
+def begin_provider_watch() -> Any:
+    """Start counting the LLM calls reported through :func:`record_llm_call` in this context.
+
+    Returns a handle for :func:`end_provider_watch`.
+    """
+    watch = _Watch()
+    return watch, _watch.set(watch)
+
+
+def end_provider_watch(handle: Any) -> int:
+    """Stop the watch started by :func:`begin_provider_watch`; return how many calls were reported."""
+    watch, token = handle
+    try:
+        _watch.reset(token)
+    except ValueError:  # ended in another context: the watch there is ours only if still set
+        if _watch.get() is watch:
+            _watch.set(None)
+    return watch.reports
+
+
 def record_llm_call(**fields: Any) -> None:
     """Record one LLM call on the current run, or on the background collector.
 
@@ -63,6 +103,9 @@ def record_llm_call(**fields: Any) -> None:
         if framework:
             logger.debug("waxell-observe: LLM call already recorded by the %s integration; skipped", framework)
             return
+        watch = _watch.get()
+        if watch is not None:
+            watch.reports += 1
         ctx = current_context.get()
         if ctx is not None and ctx.run is not None:
             ctx.record_llm_call(**fields)
