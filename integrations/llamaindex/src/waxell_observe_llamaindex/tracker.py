@@ -132,6 +132,7 @@ class _PendingCall:
     mark_previous: str = ""
     outer_framework: str = ""
     nested: bool = False
+    watch: Any = None
 
 
 class Tracker:
@@ -349,7 +350,11 @@ class Tracker:
             messages=messages,
             prompt=prompt,
         )
-        if kind != "embedding":
+        if kind == "embedding":
+            # LlamaIndex reports no usage for embeddings: an instrumented provider SDK that
+            # reports the same request (with its tokens) is recorded instead of us.
+            call.watch = integration_api.begin_provider_watch()
+        else:
             call.nested = self._inside_call(llama_id)
             active = integration_api.framework_call_active()
             if active == FRAMEWORK and not self._calls:
@@ -415,6 +420,8 @@ class Tracker:
         call = self._pop_call(event.span_id, ("embedding",))
         if call is None:
             return
+        if call.watch is not None and integration_api.end_provider_watch(call.watch):
+            return
         chunks = list(getattr(event, "chunks", None) or [])
         embeddings = getattr(event, "embeddings", None) or []
         call.prompt = "\n".join(c for c in chunks if isinstance(c, str))
@@ -445,6 +452,8 @@ class Tracker:
     ) -> None:
         if call.marked:
             integration_api.end_framework_call(call.mark_previous)
+        if call.watch is not None:
+            integration_api.end_provider_watch(call.watch)
         if call.outer_framework or call.nested or call.kind == "embedding" and error is None:
             return
         usage = usage_of(response)
