@@ -1,0 +1,279 @@
+"""The embedded decider end to end: WaxellContext + policies in the test's store + the real embedded sink."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+import pytest
+from sqlalchemy import func, select
+
+import waxell_observe
+from waxell_observe import WaxellContext
+from waxell_observe.config import get_config
+from waxell_observe.errors import PolicyViolationError
+from waxell_observe.governance import load_policies
+from waxell_observe.governance import local_plugin
+from waxell_observe.governance.policy_store import add_policies, remove_policies
+from waxell_observe.store import get_store
+from waxell_observe.store.aggregates import list_audit
+from waxell_observe.store.schema import gov_run_outcomes, gov_slots, gov_usage
+
+
+def add(text: str) -> None:
+    add_policies(get_store(get_config().db_url), load_policies(text))
+
+
+def audit() -> list[dict[str, Any]]:
+    waxell_observe.flush(timeout=30)
+    with get_store(get_config().db_url).read() as conn:
+        events, _ = list_audit(conn, limit=1000)
+    return list(reversed(events))  # oldest first
+
+
+def count(table: Any) -> int:
+    with get_store(get_config().db_url).read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def policy_spans(run: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    return [
+        (s["attributes"]["phase"], s["name"], s["attributes"]["action"], s["attributes"]["reason"])
+        for s in run["spans"]
+        if s["kind"] == "policy"
+    ]
+
+
+def test_no_policies_no_opinion_and_no_counter_writes(read_run: Callable[[str], dict[str, Any]]) -> None:
+    with WaxellContext(agent_name="a", inputs={"q": "078-05-1120"}) as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=10, tokens_out=5)
+        assert ctx.check_policy_sync().action == "allow"
+    assert ctx.governance is not None and ctx.governance.action == "allow"
+    run = read_run(ctx.run_id)
+    assert run["inputs"] == {"q": "078-05-1120"} and policy_spans(run) == []
+    assert count(gov_usage) == 0 and count(gov_run_outcomes) == 0
+
+
+def test_warnings_are_policy_spans_and_audit_events(read_run: Callable[[str], dict[str, Any]]) -> None:
+    add("""
+policies:
+  - {name: budget, category: budget, rules: {per_workflow_token_limit: 1000, action_on_exceed: warn}}
+  - {name: models, category: llm, rules: {allowed_models: [gpt-4o-mini], action_on_violation: warn}}
+""")
+    with WaxellContext(agent_name="agent-w", workflow_name="wf") as ctx:
+        ctx.record_llm_call(model="gpt-4o-mini-2024-07-18", tokens_in=700, tokens_out=150)
+        first = ctx.check_policy_sync()
+        ctx.record_llm_call(model="gpt-4o", tokens_in=100, tokens_out=100)
+        second = ctx.check_policy_sync()
+    assert (first.action, first.reason) == ("warn", "Run token budget at 85%: 850 of 1,000 tokens used")
+    assert second.action == "warn"
+    run = read_run(ctx.run_id)
+    assert policy_spans(run) == [
+        ("mid_execution", "budget", "warn", "Run token budget at 85%: 850 of 1,000 tokens used"),
+        ("mid_execution", "budget", "warn", "Run token budget exceeded: 1,050 of 1,000 tokens used"),
+        ("mid_execution", "models", "warn", "Model 'gpt-4o' is not allowed (allowed: gpt-4o-mini)"),
+        ("post_execution", "budget", "warn", "Run token budget exceeded: 1,050 of 1,000 tokens used"),
+    ]
+    span = next(s for s in run["spans"] if s["kind"] == "policy")
+    assert span["attributes"]["category"] == "budget" and span["duration_ms"] >= 0.0
+    events = audit()
+    assert [(e["run_id"], e["agent_name"], e["workflow_name"], e["policy_name"], e["action"], e["phase"])
+            for e in events] == [  # fmt: skip
+        (ctx.run_id, "agent-w", "wf", "budget", "warn", "mid_execution"),
+        (ctx.run_id, "agent-w", "wf", "budget", "warn", "mid_execution"),
+        (ctx.run_id, "agent-w", "wf", "models", "warn", "mid_execution"),
+        (ctx.run_id, "agent-w", "wf", "budget", "warn", "post_execution"),
+    ]
+
+
+def test_refused_run_is_audited_without_a_run(read_runs: Callable[..., list[dict[str, Any]]]) -> None:
+    add("policies: [{name: stop, category: kill-switch, rules: {killed: true}}]")
+    with pytest.raises(PolicyViolationError) as caught:
+        with WaxellContext(agent_name="a", user_id="u1"):
+            pytest.fail("the body must not run")
+    result = caught.value.policy_result
+    assert (result.action, result.reason) == ("block", "Kill switch engaged for policy 'stop'")
+    assert read_runs() == []
+    [event] = audit()
+    assert (event["run_id"], event["policy_name"], event["action"], event["phase"]) == (
+        "", "stop", "block", "pre_execution"
+    )
+    assert event["metadata"]["rule"] == "killed" and event["metadata"]["user_id"] == "u1"
+    assert len(event["metadata"]["refused_run_id"]) == 32
+
+
+def test_budget_counts_a_finished_run_at_once_and_blocks_the_next() -> None:
+    add("policies: [{name: daily, category: budget, rules: {daily_token_limit: 1000}}]")
+    with WaxellContext(agent_name="a") as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=900, tokens_out=100, cost=0.5)
+    # counted synchronously when the run ended: no flush needed
+    with get_store(get_config().db_url).read() as conn:
+        assert conn.execute(select(gov_usage.c.model, gov_usage.c.tokens, gov_usage.c.cost)).all() == [
+            ("gpt-4o", 1000, 0.5)
+        ]
+    with pytest.raises(PolicyViolationError) as caught:
+        with WaxellContext(agent_name="b"):
+            pass
+    assert caught.value.policy_result.reason == "Daily token budget exceeded: 1,000 of 1,000 tokens used"
+
+
+def test_budget_exhausted_mid_run_raises_after_the_step(read_run: Callable[[str], dict[str, Any]]) -> None:
+    add("policies: [{name: per-run, category: budget, rules: {per_workflow_cost_limit: 1.0}}]")
+    with pytest.raises(PolicyViolationError) as caught:
+        with WaxellContext(agent_name="a", mid_execution_governance=True) as ctx:
+            ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, cost=0.6)
+            ctx.record_step("one")
+            ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, cost=0.6)
+            ctx.record_step("two", output={"n": 2})
+            pytest.fail("the second step must raise")
+    assert caught.value.policy_result.reason == "Run cost budget exceeded: $1.20 of $1.00 used"
+    run = read_run(ctx.run_id)
+    assert run["status"] == "blocked"
+    assert [s["name"] for s in run["steps"]] == ["one", "two"]  # the step's data is stored
+    assert policy_spans(run) == [
+        ("mid_execution", "per-run", "block", "Run cost budget exceeded: $1.20 of $1.00 used"),
+        ("post_execution", "per-run", "warn", "Run cost budget exceeded: $1.20 of $1.00 used"),  # post: warn only
+    ]
+
+
+def test_check_policy_never_raises_and_async_variant(read_run: Callable[[str], dict[str, Any]]) -> None:
+    add("policies: [{name: tools, category: safety, rules: {blocked_tools: [shell]}}]")
+
+    async def agent() -> tuple[Any, Any, str]:
+        async with WaxellContext(agent_name="a") as ctx:
+            ctx.record_tool_call(name="search", output="ok")
+            before = await ctx.check_policy()
+            ctx.record_tool_call(name="shell", input={"cmd": "ls"})
+            after = await ctx.check_policy()
+        return before, after, ctx.run_id
+
+    before, after, run_id = asyncio.run(agent())
+    assert before.action == "allow" and before.allowed
+    assert (after.action, after.reason, after.blocked) == ("block", "Blocked tool used: shell", True)
+    assert read_run(run_id)["status"] == "success"  # check_policy returns; the caller decides
+
+
+def test_concurrency_slot_is_released_also_on_error() -> None:
+    add("policies: [{name: one-at-a-time, category: rate-limit, rules: {max_concurrent: 1}}]")
+    with pytest.raises(PolicyViolationError) as caught:
+        with WaxellContext(agent_name="a"):
+            with WaxellContext(agent_name="b"):  # the first run holds the only slot
+                pass
+    assert caught.value.policy_result.action == "throttle"
+    assert caught.value.policy_result.reason == "Concurrency limit reached: 1 of 1 runs in flight"
+    with pytest.raises(RuntimeError):
+        with WaxellContext(agent_name="a"):
+            assert count(gov_slots) == 1
+            raise RuntimeError("agent failed")
+    assert count(gov_slots) == 0
+    with WaxellContext(agent_name="a"):
+        pass
+    assert count(gov_slots) == 0
+
+
+def test_pre_execution_redaction_stores_only_the_masked_inputs(read_run: Callable[[str], dict[str, Any]]) -> None:
+    add("policies: [{name: pii, category: content, rules: {pii_detection: {action: redact}}}]")
+    inputs = {"note": "SSN 078-05-1120, mail jane@example.com", "n": 3}
+    with WaxellContext(agent_name="a", inputs=inputs) as ctx:
+        ctx.set_result({"ok": True})
+    assert inputs["note"] == "SSN 078-05-1120, mail jane@example.com"  # the caller's dict is untouched
+    run = read_run(ctx.run_id)
+    assert run["inputs"] == {"note": "SSN ##SSN##, mail ##EMAIL##", "n": 3}
+    assert policy_spans(run) == [("pre_execution", "pii", "redact", "PII detected: ssn; PII detected: email")]
+
+
+def test_post_execution_block_raises_after_the_run_is_completed(read_run: Callable[[str], dict[str, Any]]) -> None:
+    add("policies: [{name: secrets, category: content}]")
+    with pytest.raises(PolicyViolationError) as caught:
+        with WaxellContext(agent_name="a") as ctx:
+            ctx.set_result({"answer": "use key sk-abcdefghijklmnopqrstuvwxyz0123456789"})
+    assert caught.value.policy_result.action == "block"
+    assert ctx.governance is caught.value.policy_result
+    run = read_run(ctx.run_id)
+    assert (run["status"], run["error"]) == ("blocked", "Credential detected: api_key")
+    assert run["ended_at"] is not None
+    assert policy_spans(run) == [("post_execution", "secrets", "block", "Credential detected: api_key")]
+
+
+def test_post_execution_redaction_masks_the_stored_result(read_run: Callable[[str], dict[str, Any]]) -> None:
+    add("policies: [{name: pii, category: content, rules: {pii_detection: {action: redact}}}]")
+    with WaxellContext(agent_name="a") as ctx:
+        ctx.set_result({"answer": "reach me at jane@example.com"})
+    assert ctx.governance is not None and ctx.governance.action == "redact"
+    assert read_run(ctx.run_id)["result"] == {"answer": "reach me at ##EMAIL##"}
+
+
+def test_quality_retry_feedback_is_returned_through_ctx_governance(
+    read_run: Callable[[str], dict[str, Any]],
+) -> None:
+    add("""
+policies:
+  - name: cite
+    category: quality
+    rules:
+      template_checks: [{type: contains, value: "[1]", message: "Cite at least one source."}]
+      retry_config: {max_retries: 1, feedback_template: "Fix: {message}"}
+""")
+    with WaxellContext(agent_name="a") as ctx:
+        ctx.set_result({"answer": "Paris."})
+    g = ctx.governance
+    assert g is not None
+    assert (g.action, g.retry_feedback, g.metadata["max_retries"]) == ("retry", "Fix: Cite at least one source.", 1)
+    assert read_run(ctx.run_id)["governance"]["action"] == "retry"
+    with WaxellContext(agent_name="a") as retried:  # the retried attempt records that it is one
+        retried.record_retry(attempt=2, reason="quality feedback")
+        retried.set_result({"answer": "Paris."})
+    assert retried.governance is not None
+    assert retried.governance.action == "warn"
+    assert retried.governance.reason.endswith("(retries exhausted: 1 of 1)")
+
+
+def test_enforce_policy_false_skips_checks_but_still_counts_usage() -> None:
+    add("policies: [{name: daily, category: budget, rules: {daily_token_limit: 100}}]")
+    with WaxellContext(agent_name="a", enforce_policy=False) as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=80, tokens_out=40)
+    assert ctx.governance is None
+    assert count(gov_usage) == 1
+    with pytest.raises(PolicyViolationError):
+        with WaxellContext(agent_name="a"):
+            pass
+
+
+def test_policy_changes_in_this_process_apply_at_once_and_other_writers_within_a_second() -> None:
+    with WaxellContext(agent_name="a"):
+        pass  # the decider has polled: no policies
+    add("policies: [{name: stop, category: kill-switch, rules: {killed: true}}]")
+    with pytest.raises(PolicyViolationError):
+        with WaxellContext(agent_name="a"):
+            pass
+    store = get_store(get_config().db_url)
+    remove_policies(store, ["stop"])
+    with WaxellContext(agent_name="a"):
+        pass
+    decider = local_plugin.decider_for(get_config().db_url)
+    # a change by another writer (another process) is seen at the next poll
+    from waxell_observe.store.database import Store
+
+    other = Store(get_config().db_url)
+    add_policies(other, load_policies("policies: [{name: stop, category: kill-switch, rules: {killed: true}}]"))
+    other.dispose()
+    decider.expire()  # what the passing of poll_interval does
+    with pytest.raises(PolicyViolationError):
+        with WaxellContext(agent_name="a"):
+            pass
+
+
+def test_a_disabled_policy_is_ignored_and_scope_globs_select_runs() -> None:
+    add("""
+policies:
+  - {name: off, category: kill-switch, enabled: false, rules: {killed: true}}
+  - {name: research-only, category: kill-switch, scope: {agents: ["research-*"], user_groups: [free]},
+     rules: {killed: true}}
+""")
+    with WaxellContext(agent_name="chat-bot", user_group="free"):
+        pass
+    with WaxellContext(agent_name="research-bot", user_group="pro"):
+        pass
+    with pytest.raises(PolicyViolationError):
+        with WaxellContext(agent_name="research-bot", user_group="free"):
+            pass
