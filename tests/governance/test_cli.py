@@ -161,9 +161,8 @@ policies:
     with WaxellContext(agent_name="worker") as ctx:
         ctx.record_llm_call(model="gpt-4o", tokens_in=100, tokens_out=20)
         ctx.check_policy_sync()
-    with pytest.raises(PolicyViolationError):
-        with WaxellContext(agent_name="halted"):
-            pass
+    with pytest.raises(PolicyViolationError), WaxellContext(agent_name="halted"):
+        pass
     import waxell_observe
 
     waxell_observe.flush(timeout=30)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -12,8 +13,7 @@ import waxell_observe
 from waxell_observe import WaxellContext
 from waxell_observe.config import get_config
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.governance import load_policies
-from waxell_observe.governance import local_plugin
+from waxell_observe.governance import load_policies, local_plugin
 from waxell_observe.governance.policy_store import add_policies, remove_policies
 from waxell_observe.store import get_store
 from waxell_observe.store.aggregates import list_audit
@@ -77,8 +77,8 @@ policies:
     span = next(s for s in run["spans"] if s["kind"] == "policy")
     assert span["attributes"]["category"] == "budget" and span["duration_ms"] >= 0.0
     events = audit()
-    assert [(e["run_id"], e["agent_name"], e["workflow_name"], e["policy_name"], e["action"], e["phase"])
-            for e in events] == [  # fmt: skip
+    seen = [(e["run_id"], e["agent_name"], e["workflow_name"], e["policy_name"], e["action"], e["phase"]) for e in events]
+    assert seen == [
         (ctx.run_id, "agent-w", "wf", "budget", "warn", "mid_execution"),
         (ctx.run_id, "agent-w", "wf", "budget", "warn", "mid_execution"),
         (ctx.run_id, "agent-w", "wf", "models", "warn", "mid_execution"),
@@ -88,9 +88,8 @@ policies:
 
 def test_refused_run_is_audited_without_a_run(read_runs: Callable[..., list[dict[str, Any]]]) -> None:
     add("policies: [{name: stop, category: kill-switch, rules: {killed: true}}]")
-    with pytest.raises(PolicyViolationError) as caught:
-        with WaxellContext(agent_name="a", user_id="u1"):
-            pytest.fail("the body must not run")
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="a", user_id="u1"):
+        pytest.fail("the body must not run")
     result = caught.value.policy_result
     assert (result.action, result.reason) == ("block", "Kill switch engaged for policy 'stop'")
     assert read_runs() == []
@@ -111,21 +110,19 @@ def test_budget_counts_a_finished_run_at_once_and_blocks_the_next() -> None:
         assert conn.execute(select(gov_usage.c.model, gov_usage.c.tokens, gov_usage.c.cost)).all() == [
             ("gpt-4o", 1000, 0.5)
         ]
-    with pytest.raises(PolicyViolationError) as caught:
-        with WaxellContext(agent_name="b"):
-            pass
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="b"):
+        pass
     assert caught.value.policy_result.reason == "Daily token budget exceeded: 1,000 of 1,000 tokens used"
 
 
 def test_budget_exhausted_mid_run_raises_after_the_step(read_run: Callable[[str], dict[str, Any]]) -> None:
     add("policies: [{name: per-run, category: budget, rules: {per_workflow_cost_limit: 1.0}}]")
-    with pytest.raises(PolicyViolationError) as caught:
-        with WaxellContext(agent_name="a", mid_execution_governance=True) as ctx:
-            ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, cost=0.6)
-            ctx.record_step("one")
-            ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, cost=0.6)
-            ctx.record_step("two", output={"n": 2})
-            pytest.fail("the second step must raise")
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="a", mid_execution_governance=True) as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, cost=0.6)
+        ctx.record_step("one")
+        ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, cost=0.6)
+        ctx.record_step("two", output={"n": 2})
+        pytest.fail("the second step must raise")
     assert caught.value.policy_result.reason == "Run cost budget exceeded: $1.20 of $1.00 used"
     run = read_run(ctx.run_id)
     assert run["status"] == "blocked"
@@ -155,16 +152,14 @@ def test_check_policy_never_raises_and_async_variant(read_run: Callable[[str], d
 
 def test_concurrency_slot_is_released_also_on_error() -> None:
     add("policies: [{name: one-at-a-time, category: rate-limit, rules: {max_concurrent: 1}}]")
-    with pytest.raises(PolicyViolationError) as caught:
-        with WaxellContext(agent_name="a"):
-            with WaxellContext(agent_name="b"):  # the first run holds the only slot
-                pass
+    # the first run holds the only slot
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="a"), WaxellContext(agent_name="b"):
+        pass
     assert caught.value.policy_result.action == "throttle"
     assert caught.value.policy_result.reason == "Concurrency limit reached: 1 of 1 runs in flight"
-    with pytest.raises(RuntimeError):
-        with WaxellContext(agent_name="a"):
-            assert count(gov_slots) == 1
-            raise RuntimeError("agent failed")
+    with pytest.raises(RuntimeError), WaxellContext(agent_name="a"):
+        assert count(gov_slots) == 1
+        raise RuntimeError("agent failed")
     assert count(gov_slots) == 0
     with WaxellContext(agent_name="a"):
         pass
@@ -184,9 +179,8 @@ def test_pre_execution_redaction_stores_only_the_masked_inputs(read_run: Callabl
 
 def test_post_execution_block_raises_after_the_run_is_completed(read_run: Callable[[str], dict[str, Any]]) -> None:
     add("policies: [{name: secrets, category: content}]")
-    with pytest.raises(PolicyViolationError) as caught:
-        with WaxellContext(agent_name="a") as ctx:
-            ctx.set_result({"answer": "use key sk-abcdefghijklmnopqrstuvwxyz0123456789"})
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="a") as ctx:
+        ctx.set_result({"answer": "use key sk-abcdefghijklmnopqrstuvwxyz0123456789"})
     assert caught.value.policy_result.action == "block"
     assert ctx.governance is caught.value.policy_result
     run = read_run(ctx.run_id)
@@ -234,18 +228,16 @@ def test_enforce_policy_false_skips_checks_but_still_counts_usage() -> None:
         ctx.record_llm_call(model="gpt-4o", tokens_in=80, tokens_out=40)
     assert ctx.governance is None
     assert count(gov_usage) == 1
-    with pytest.raises(PolicyViolationError):
-        with WaxellContext(agent_name="a"):
-            pass
+    with pytest.raises(PolicyViolationError), WaxellContext(agent_name="a"):
+        pass
 
 
 def test_policy_changes_in_this_process_apply_at_once_and_other_writers_within_a_second() -> None:
     with WaxellContext(agent_name="a"):
         pass  # the decider has polled: no policies
     add("policies: [{name: stop, category: kill-switch, rules: {killed: true}}]")
-    with pytest.raises(PolicyViolationError):
-        with WaxellContext(agent_name="a"):
-            pass
+    with pytest.raises(PolicyViolationError), WaxellContext(agent_name="a"):
+        pass
     store = get_store(get_config().db_url)
     remove_policies(store, ["stop"])
     with WaxellContext(agent_name="a"):
@@ -258,9 +250,8 @@ def test_policy_changes_in_this_process_apply_at_once_and_other_writers_within_a
     add_policies(other, load_policies("policies: [{name: stop, category: kill-switch, rules: {killed: true}}]"))
     other.dispose()
     decider.expire()  # what the passing of poll_interval does
-    with pytest.raises(PolicyViolationError):
-        with WaxellContext(agent_name="a"):
-            pass
+    with pytest.raises(PolicyViolationError), WaxellContext(agent_name="a"):
+        pass
 
 
 def test_a_disabled_policy_is_ignored_and_scope_globs_select_runs() -> None:
@@ -274,6 +265,5 @@ policies:
         pass
     with WaxellContext(agent_name="research-bot", user_group="pro"):
         pass
-    with pytest.raises(PolicyViolationError):
-        with WaxellContext(agent_name="research-bot", user_group="free"):
-            pass
+    with pytest.raises(PolicyViolationError), WaxellContext(agent_name="research-bot", user_group="free"):
+        pass

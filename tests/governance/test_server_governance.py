@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -61,8 +62,10 @@ def test_admin_endpoints_add_replace_list_remove_and_reject_whole(http: Any) -> 
     ]})  # fmt: skip
     assert rejected.status_code == 422
     assert rejected.json()["problems"] == [
-        "policy 'bad': field 'rules.daily_token_limit': Input should be a valid integer, unable to parse string as an "
-        "integer (got 'x')"
+        (
+            "policy 'bad': field 'rules.daily_token_limit': Input should be a valid integer, unable to parse string as "
+            "an integer (got 'x')"
+        )
     ]
     assert [p["name"] for p in http.get(f"{A}/policies/").json()["policies"]] == ["b", "s"]
     assert http.delete(f"{A}/policies/s/").json() == {"removed": "s"}
@@ -266,9 +269,8 @@ policies:
     stored = httpx.get(f"{server}{R}/runs/{ctx.run_id}/").json()
     assert stored["inputs"] == {"q": "mail ##EMAIL##"}
     assert stored["tokens_in"] + stored["tokens_out"] == 1000
-    with pytest.raises(PolicyViolationError) as caught:
-        with WaxellContext(agent_name="remote-agent"):
-            pass
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="remote-agent"):
+        pass
     assert caught.value.policy_result.reason == "Daily token budget exceeded: 1,000 of 1,000 tokens used"
     waxell_observe.flush(timeout=30)
     audit = runner.invoke(main, ["audit", "--json", "--api-url", server], catch_exceptions=False)
