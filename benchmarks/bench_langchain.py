@@ -24,7 +24,8 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def measure(fn: Callable[[], object], iterations: int) -> float:
@@ -109,7 +110,9 @@ def main() -> None:
         waxell_observe.flush(timeout=120)  # keep the store's backlog out of the next round
 
     plain, noop_us, ours = (statistics.median(samples[k]) for k in samples)
-    print(f"LangChain 3-step chain, {args.iterations} invokes x {args.repeats} repeats, {callbacks} callbacks/invoke")
+    print(
+        f"LangChain 3-step chain, {args.iterations} invokes x {args.repeats} repeats, {callbacks} callbacks/invoke"
+    )
     for name, value in (("no callbacks", plain), ("no-op handler", noop_us), ("waxell handler", ours)):
         print(f"  {name:<16} {value:9.1f} us/invoke")
     print(f"  waxell overhead per callback vs no-op handler: {(ours - noop_us) / callbacks:7.1f} us")

@@ -9,7 +9,10 @@ install.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from waxell_observe_langchain import WaxellLangChainHandler, instrument, is_instrumented, uninstrument
 
 __all__ = ["WaxellLangChainHandler", "instrument", "uninstrument", "is_instrumented"]
 

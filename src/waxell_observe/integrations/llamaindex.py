@@ -9,7 +9,16 @@ installed, using a name raises an ``ImportError`` that says what to install.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from waxell_observe_llamaindex import (
+        WaxellEventHandler,
+        WaxellSpanHandler,
+        instrument,
+        is_instrumented,
+        uninstrument,
+    )
 
 __all__ = ["instrument", "uninstrument", "is_instrumented", "WaxellEventHandler", "WaxellSpanHandler"]
 

@@ -20,18 +20,26 @@ ANSWER = "Paris is the capital of France."
 
 def usage(tokens_in: int, tokens_out: int, cached: int = 0) -> dict[str, Any]:
     """``usage_metadata`` as chat models report it."""
-    data: dict[str, Any] = {"input_tokens": tokens_in, "output_tokens": tokens_out,
-                            "total_tokens": tokens_in + tokens_out}  # fmt: skip
+    data: dict[str, Any] = {
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "total_tokens": tokens_in + tokens_out,
+    }
     if cached:
         data["input_token_details"] = {"cache_read": cached}
     return data
 
 
-def chat_model(*replies: str, model: str = "gpt-4o-mini", tokens: tuple[int, int] = (12, 5)) -> GenericFakeChatModel:
+def chat_model(
+    *replies: str, model: str = "gpt-4o-mini", tokens: tuple[int, int] = (12, 5)
+) -> GenericFakeChatModel:
     """A GenericFakeChatModel whose replies carry usage metadata and the served model name."""
     messages = [
-        AIMessage(content=text, usage_metadata=usage(*tokens),
-                  response_metadata={"model_name": model, "finish_reason": "stop"})  # fmt: skip
+        AIMessage(
+            content=text,
+            usage_metadata=usage(*tokens),
+            response_metadata={"model_name": model, "finish_reason": "stop"},
+        )
         for text in replies or (ANSWER,)
     ]
     return GenericFakeChatModel(messages=iter(messages))
@@ -65,15 +73,19 @@ class CapitalsRetriever(BaseRetriever):
     ]
     k: int = 2
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
         words = set(query.lower().replace("?", "").split())
         scored = []
         for doc_id, text in self.corpus:
             overlap = len(words & set(text.lower().rstrip(".").split()))
             scored.append((overlap / 8, doc_id, text))
         scored.sort(key=lambda item: (-item[0], item[1]))
-        return [Document(id=doc_id, page_content=text, metadata={"score": score, "lang": doc_id})
-                for score, doc_id, text in scored[: self.k]]  # fmt: skip
+        return [
+            Document(id=doc_id, page_content=text, metadata={"score": score, "lang": doc_id})
+            for score, doc_id, text in scored[: self.k]
+        ]
 
 
 def flatten_runs(runs: list[Any]) -> dict[str, dict[str, Any]]:

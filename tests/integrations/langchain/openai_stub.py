@@ -50,10 +50,10 @@ class OpenAIStub:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 stub.requests.append({"path": self.path, "body": body})
@@ -83,7 +83,9 @@ class OpenAIStub:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="openai-stub", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="openai-stub", daemon=True
+        )
 
     def _completion(self) -> dict[str, Any]:
         r = self.reply
@@ -105,10 +107,24 @@ class OpenAIStub:
     def _chunks(self, include_usage: bool) -> list[dict[str, Any]]:
         r = self.reply
         pieces = r.chunks or [r.content]
-        base = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": r.model}
-        chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+        base = {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": r.model,
+        }
+        chunks = [
+            {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                ],
+            }
+        ]
         for piece in pieces:
-            chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            chunks.append(
+                {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            )
         chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": r.finish_reason}]})
         if include_usage:
             chunks.append({**base, "choices": [], "usage": r.usage()})
@@ -123,6 +139,6 @@ class OpenAIStub:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -23,12 +23,21 @@ async def test_ainvoke_records_what_invoke_records(read_run: Any) -> None:
     assert result == ANSWER
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
-    assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"]) == ("gpt-4o-mini", 12, 5, 4.8e-06)
+    assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"]) == (
+        "gpt-4o-mini",
+        12,
+        5,
+        4.8e-06,
+    )
     assert call["prompt_preview"] == f"system: {SYSTEM}\nuser: {QUESTION}"
     assert [s["name"] for s in run["steps"]] == ["ChatPromptTemplate", "StrOutputParser", "RunnableSequence"]
     sequence = next(s for s in run["spans"] if s["name"] == "RunnableSequence")
     assert call["parent_span_id"] == sequence["id"]
-    assert all(s["parent_span_id"] == sequence["id"] for s in run["spans"] if s["kind"] == "chain" and s is not sequence)
+    assert all(
+        s["parent_span_id"] == sequence["id"]
+        for s in run["spans"]
+        if s["kind"] == "chain" and s is not sequence
+    )
 
 
 async def test_callbacks_run_inline_on_the_event_loop(read_run: Any) -> None:
@@ -66,8 +75,11 @@ async def test_concurrent_ainvokes_keep_their_runs_apart(read_run: Any) -> None:
 def test_stream_records_time_to_first_token(read_run: Any) -> None:
     handler = WaxellLangChainHandler(agent_name="unused")
     with WaxellContext(agent_name="stream", enforce_policy=False) as ctx:
-        chunks = list(qa_chain(chat_model("Paris is lovely")).stream({"question": QUESTION},
-                                                                     config={"callbacks": [handler]}))  # fmt: skip
+        chunks = list(
+            qa_chain(chat_model("Paris is lovely")).stream(
+                {"question": QUESTION}, config={"callbacks": [handler]}
+            )
+        )
     assert chunks == ["Paris", " ", "is", " ", "lovely"]
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
@@ -84,12 +96,20 @@ def test_stream_records_time_to_first_token(read_run: Any) -> None:
 async def test_astream_records_the_call_once_consumed(read_run: Any) -> None:
     handler = WaxellLangChainHandler(agent_name="unused")
     async with WaxellContext(agent_name="astream", enforce_policy=False) as ctx:
-        chunks = [c async for c in qa_chain(chat_model("Rome is old")).astream({"question": QUESTION},
-                                                                                config={"callbacks": [handler]})]
+        chunks = [
+            c
+            async for c in qa_chain(chat_model("Rome is old")).astream(
+                {"question": QUESTION}, config={"callbacks": [handler]}
+            )
+        ]
     assert "".join(chunks) == "Rome is old"
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
-    assert (call["response_preview"], call["attributes"]["chunks"], call["status"]) == ("Rome is old", 5, "ok")
+    assert (call["response_preview"], call["attributes"]["chunks"], call["status"]) == (
+        "Rome is old",
+        5,
+        "ok",
+    )
     assert run["conversation"]["user_turns"] == 1
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from waxell_observe_langchain import auto
 
 from waxell_observe import WaxellContext, integration_api
 from waxell_observe.initialization import _reset_for_tests, init
 from waxell_observe.integrations.langchain import WaxellLangChainHandler
 from waxell_observe.plugins import plugin_manager
-from waxell_observe_langchain import auto
 
 from .chains import ANSWER, chat_model, multiply, qa_chain
 
@@ -36,7 +36,12 @@ def test_init_captures_chains_without_callbacks(auto_langchain: Any, read_run: A
     run = read_run(ctx.run_id)
     assert _counts(run) == (1, 3, 3)
     [call] = run["llm_calls"]
-    assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"]) == ("gpt-4o-mini", 12, 5, 4.8e-06)
+    assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"]) == (
+        "gpt-4o-mini",
+        12,
+        5,
+        4.8e-06,
+    )
     sequence = next(s for s in run["spans"] if s["name"] == "RunnableSequence")
     assert call["parent_span_id"] == sequence["id"]
 
@@ -63,12 +68,19 @@ def test_a_handler_local_to_the_model_is_not_doubled_either(auto_langchain: Any,
     assert run["llm_calls"][0]["parent_span_id"] == sequence["id"]
 
 
-def test_outside_a_run_model_calls_go_to_the_background_collector(auto_langchain: Any, read_runs: Any) -> None:
+def test_outside_a_run_model_calls_go_to_the_background_collector(
+    auto_langchain: Any, read_runs: Any
+) -> None:
     assert qa_chain(chat_model("one")).invoke({"question": QUESTION}) == "one"
     assert qa_chain(chat_model("two")).invoke({"question": QUESTION}) == "two"
     [run] = read_runs(agent_name="auto:gpt-4o-mini")
-    assert (run["workflow_name"], run["llm_call_count"], run["tokens_in"], run["tokens_out"], run["step_count"]) == (
-        "auto", 2, 24, 10, 0)  # fmt: skip
+    assert (
+        run["workflow_name"],
+        run["llm_call_count"],
+        run["tokens_in"],
+        run["tokens_out"],
+        run["step_count"],
+    ) == ("auto", 2, 24, 10, 0)
     assert run["total_cost"] == 9.6e-06
 
 
@@ -103,7 +115,9 @@ def test_init_for_other_libraries_leaves_langchain_alone() -> None:
         _reset_for_tests()
 
 
-def test_a_provider_report_during_the_model_call_is_not_recorded_twice(auto_langchain: Any, read_run: Any) -> None:
+def test_a_provider_report_during_the_model_call_is_not_recorded_twice(
+    auto_langchain: Any, read_run: Any
+) -> None:
     class ProviderBacked(GenericFakeChatModel):
         """Stands in for a chat model whose provider SDK is instrumented too."""
 
@@ -111,15 +125,27 @@ def test_a_provider_report_during_the_model_call_is_not_recorded_twice(auto_lang
             integration_api.record_llm_call(model="gpt-4o-mini", tokens_in=12, tokens_out=5)
             return super()._generate(*args, **kwargs)
 
-    from .chains import usage
     from langchain_core.messages import AIMessage
 
-    model = ProviderBacked(messages=iter([AIMessage(content=ANSWER, usage_metadata=usage(12, 5),
-                                                    response_metadata={"model_name": "gpt-4o-mini"})]))  # fmt: skip
+    from .chains import usage
+
+    model = ProviderBacked(
+        messages=iter(
+            [
+                AIMessage(
+                    content=ANSWER,
+                    usage_metadata=usage(12, 5),
+                    response_metadata={"model_name": "gpt-4o-mini"},
+                )
+            ]
+        )
+    )
     with WaxellContext(agent_name="dedup", enforce_policy=False) as ctx:
         qa_chain(model).invoke({"question": QUESTION})
         assert integration_api.framework_call_active() == ""
-        integration_api.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)  # a direct call still counts
+        integration_api.record_llm_call(
+            model="gpt-4o", tokens_in=1, tokens_out=1
+        )  # a direct call still counts
     run = read_run(ctx.run_id)
     assert [(c["model"], c["tokens_in"]) for c in run["llm_calls"]] == [("gpt-4o-mini", 12), ("gpt-4o", 1)]
     assert run["llm_calls"][0]["attributes"]["framework"] == "langchain"
@@ -142,7 +168,9 @@ def test_init_before_langchain_is_imported(tmp_path: Any, read_run: Any) -> None
         """
     )
     env = {**os.environ, "WAXELL_DISABLE_PLUGINS": ""}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     run = read_run(json.loads(done.stdout.strip().splitlines()[-1])["run_id"])
     assert (run["llm_call_count"], run["step_count"]) == (1, 2)
@@ -157,4 +185,3 @@ def test_the_import_path_gives_an_install_hint_when_the_package_is_missing(monke
         shim.WaxellLangChainHandler  # noqa: B018
     with pytest.raises(AttributeError):
         shim.NoSuchName  # noqa: B018
-

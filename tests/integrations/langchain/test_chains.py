@@ -47,8 +47,20 @@ def test_lcel_chain_records_the_llm_call_steps_and_tree(read_run: Any) -> None:
     llm_run_id = UUID(call["attributes"]["langchain_run_id"]).hex
     sequence_id = next(i for i, r in tree.items() if r["name"] == "RunnableSequence")
     assert tree[llm_run_id] == {"name": "GenericFakeChatModel", "parent": sequence_id, "type": "llm"}
-    assert {k: call[k] for k in ("model", "provider", "tokens_in", "tokens_out", "cost", "status",
-                                 "prompt_preview", "response_preview", "parent_span_id")} == {
+    assert {
+        k: call[k]
+        for k in (
+            "model",
+            "provider",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+            "status",
+            "prompt_preview",
+            "response_preview",
+            "parent_span_id",
+        )
+    } == {
         "model": "gpt-4o-mini",
         "provider": "openai",
         "tokens_in": 12,
@@ -58,7 +70,7 @@ def test_lcel_chain_records_the_llm_call_steps_and_tree(read_run: Any) -> None:
         "prompt_preview": f"system: {SYSTEM}\nuser: {QUESTION}",
         "response_preview": ANSWER,
         "parent_span_id": sequence_id,
-    }  # fmt: skip
+    }
     assert call["attributes"]["request_model"] == "generic-fake-chat-model"
     assert call["attributes"]["finish_reason"] == "stop"
     assert call["attributes"]["framework"] == "langchain"
@@ -84,32 +96,55 @@ def test_lcel_chain_records_the_llm_call_steps_and_tree(read_run: Any) -> None:
     assert spans["StrOutputParser"]["attributes"]["run_type"] == "parser"
 
     conversation = run["conversation"]
-    assert (conversation["user_turns"], conversation["message_count"], conversation["tokens_in_context"]) == (1, 2, 12)
+    assert (conversation["user_turns"], conversation["message_count"], conversation["tokens_in_context"]) == (
+        1,
+        2,
+        12,
+    )
     io = [(s["name"], s["input"], s["output"]) for s in run["spans"] if s["kind"] == "io"]
     assert io == [("user_message", QUESTION, None), ("agent_response", None, ANSWER)]
 
 
 def test_fake_list_llm_and_chat_model_report_no_usage(read_run: Any) -> None:
-    completion = PromptTemplate.from_template("Q: {question}\nA:") | FakeListLLM(responses=["Rome."]) | StrOutputParser()
+    completion = (
+        PromptTemplate.from_template("Q: {question}\nA:")
+        | FakeListLLM(responses=["Rome."])
+        | StrOutputParser()
+    )
     chat = qa_chain(FakeListChatModel(responses=["Berlin."]))
     handler = WaxellLangChainHandler(agent_name="unused")
     with WaxellContext(agent_name="fakes", enforce_policy=False) as ctx:
-        assert completion.invoke({"question": "Capital of Italy?"}, config={"callbacks": [handler]}) == "Rome."
+        assert (
+            completion.invoke({"question": "Capital of Italy?"}, config={"callbacks": [handler]}) == "Rome."
+        )
         assert chat.invoke({"question": "Capital of Germany?"}, config={"callbacks": [handler]}) == "Berlin."
     run = read_run(ctx.run_id)
     first, second = run["llm_calls"]
     assert (first["model"], first["provider"], first["tokens_in"], first["tokens_out"], first["cost"]) == (
-        "fake-list", "fakelist", 0, 0, 0.0)  # fmt: skip
+        "fake-list",
+        "fakelist",
+        0,
+        0,
+        0.0,
+    )
     assert first["prompt_preview"] == "Q: Capital of Italy?\nA:"
     assert first["response_preview"] == "Rome."
     assert first["attributes"]["usage_reported"] is False
-    assert (second["model"], second["provider"], second["tokens_in"]) == ("fake-list-chat-model", "fakelistchatmodel", 0)
+    assert (second["model"], second["provider"], second["tokens_in"]) == (
+        "fake-list-chat-model",
+        "fakelistchatmodel",
+        0,
+    )
     assert second["response_preview"] == "Berlin."
     assert run["conversation"]["user_turns"] == 1  # the completion LLM has no chat messages
     assert [s["name"] for s in run["steps"]] == [
-        "PromptTemplate", "StrOutputParser", "RunnableSequence",
-        "ChatPromptTemplate", "StrOutputParser", "RunnableSequence",
-    ]  # fmt: skip
+        "PromptTemplate",
+        "StrOutputParser",
+        "RunnableSequence",
+        "ChatPromptTemplate",
+        "StrOutputParser",
+        "RunnableSequence",
+    ]
 
 
 def test_tool_spans_have_the_record_tool_call_layout(read_run: Any) -> None:
@@ -121,7 +156,12 @@ def test_tool_spans_have_the_record_tool_call_layout(read_run: Any) -> None:
     assert tree[span["id"]] == {"name": "multiply", "parent": span["parent_span_id"], "type": "tool"}
     assert tree[span["parent_span_id"]]["name"] == "RunnableSequence"
     assert {k: span[k] for k in ("name", "status", "input", "output", "error")} == {
-        "name": "multiply", "status": "ok", "input": {"a": 6, "b": 7}, "output": 42, "error": ""}  # fmt: skip
+        "name": "multiply",
+        "status": "ok",
+        "input": {"a": 6, "b": 7},
+        "output": 42,
+        "error": "",
+    }
     assert span["attributes"]["tool_type"] == "function"
     assert span["duration_ms"] >= 0
 
@@ -134,7 +174,11 @@ def test_a_failing_tool_is_an_error_span_and_the_error_reaches_the_caller(read_r
     run = read_run(ctx.run_id)
     assert run["status"] == "error"
     [span] = [s for s in run["spans"] if s["kind"] == "tool"]
-    assert (span["name"], span["status"], span["error"]) == ("explode", "error", "ValueError: boom: no reason")
+    assert (span["name"], span["status"], span["error"]) == (
+        "explode",
+        "error",
+        "ValueError: boom: no reason",
+    )
     assert span["attributes"]["error"] == "ValueError: boom: no reason"
     assert span["input"] == {"reason": "no reason"}
 
@@ -142,7 +186,9 @@ def test_a_failing_tool_is_an_error_span_and_the_error_reaches_the_caller(read_r
 def test_retrieval_spans_carry_query_documents_and_scores(read_run: Any) -> None:
     retriever = CapitalsRetriever()
     prompt = ChatPromptTemplate.from_messages([("system", "Context: {context}"), ("human", "{question}")])
-    chain = {"context": retriever, "question": RunnablePassthrough()} | prompt | chat_model() | StrOutputParser()
+    chain = (
+        {"context": retriever, "question": RunnablePassthrough()} | prompt | chat_model() | StrOutputParser()
+    )
     result, run_id, tree = _run(chain, QUESTION)
     assert result == ANSWER
     run = read_run(run_id)
@@ -154,14 +200,25 @@ def test_retrieval_spans_carry_query_documents_and_scores(read_run: Any) -> None
     assert span["input"] == {"query": QUESTION}
     assert span["output"] == {
         "documents": [
-            {"id": "fr", "content": "Paris is the capital of France.", "metadata": {"score": 0.625, "lang": "fr"},
-             "score": 0.625},
-            {"id": "de", "content": "Berlin is the capital of Germany.", "metadata": {"score": 0.5, "lang": "de"},
-             "score": 0.5},
+            {
+                "id": "fr",
+                "content": "Paris is the capital of France.",
+                "metadata": {"score": 0.625, "lang": "fr"},
+                "score": 0.625,
+            },
+            {
+                "id": "de",
+                "content": "Berlin is the capital of Germany.",
+                "metadata": {"score": 0.5, "lang": "de"},
+                "score": 0.5,
+            },
         ]
-    }  # fmt: skip
+    }
     assert {k: span["attributes"][k] for k in ("source", "document_count", "scores")} == {
-        "source": "CapitalsRetriever", "document_count": 2, "scores": [0.625, 0.5]}  # fmt: skip
+        "source": "CapitalsRetriever",
+        "document_count": 2,
+        "scores": [0.625, 0.5],
+    }
     [call] = run["llm_calls"]
     assert call["prompt_preview"].startswith("system: Context: [Document(")
 
@@ -180,7 +237,10 @@ def test_agent_actions_are_auto_decisions(read_run: Any) -> None:
     agent_span = next(s for s in run["spans"] if s["name"] == "agent")
     assert decision["parent_span_id"] == agent_span["id"]
     assert (decision["name"], decision["input"], decision["output"]) == (
-        "agent_action", {"options": ["multiply"]}, {"chosen": "multiply"})  # fmt: skip
+        "agent_action",
+        {"options": ["multiply"]},
+        {"chosen": "multiply"},
+    )
     assert decision["attributes"]["instrumentation_type"] == "auto"
     assert decision["attributes"]["reasoning"] == "I need to multiply 6 by 7."
     assert decision["attributes"]["metadata"]["tool_input"] == {"a": 6, "b": 7}
@@ -200,11 +260,17 @@ def test_llm_errors_are_recorded_with_status_error(read_run: Any) -> None:
     handler = WaxellLangChainHandler(agent_name="unused")
     with pytest.raises(Overloaded):
         with WaxellContext(agent_name="errors", enforce_policy=False) as ctx:
-            qa_chain(FailingChat(responses=["never"])).invoke({"question": QUESTION}, config={"callbacks": [handler]})
+            qa_chain(FailingChat(responses=["never"])).invoke(
+                {"question": QUESTION}, config={"callbacks": [handler]}
+            )
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
     assert (call["status"], call["error_type"], call["error_message"], call["tokens_in"]) == (
-        "error", "Overloaded", "upstream overloaded", 0)  # fmt: skip
+        "error",
+        "Overloaded",
+        "upstream overloaded",
+        0,
+    )
     sequence = next(s for s in run["spans"] if s["name"] == "RunnableSequence")
     assert (sequence["status"], sequence["error"]) == ("error", "Overloaded: upstream overloaded")
     assert run["steps"][-1]["output"] == {"error": "Overloaded: upstream overloaded"}
@@ -225,14 +291,21 @@ def test_retries_are_recorded(read_run: Any) -> None:
     run = read_run(run_id)
     [retry] = [s for s in run["spans"] if s["kind"] == "retry"]
     assert {k: retry["attributes"][k] for k in ("attempt", "reason", "strategy", "original_error")} == {
-        "attempt": 2, "reason": "ConnectionError: reset by peer", "strategy": "retry",
-        "original_error": "ConnectionError: reset by peer"}  # fmt: skip
+        "attempt": 2,
+        "reason": "ConnectionError: reset by peer",
+        "strategy": "retry",
+        "original_error": "ConnectionError: reset by peer",
+    }
     [retrying] = [s for s in run["spans"] if s["kind"] == "chain" and s["parent_span_id"] == ""]
     assert retrying["name"] == "flaky"  # LangChain names the retrying runnable after the one it wraps
     assert retry["parent_span_id"] == retrying["id"]
-    attempts_spans = [s for s in run["spans"] if s["kind"] == "chain" and s["parent_span_id"] == retrying["id"]]
+    attempts_spans = [
+        s for s in run["spans"] if s["kind"] == "chain" and s["parent_span_id"] == retrying["id"]
+    ]
     assert [(s["status"], s["error"]) for s in attempts_spans] == [
-        ("error", "ConnectionError: reset by peer"), ("ok", "")]
+        ("error", "ConnectionError: reset by peer"),
+        ("ok", ""),
+    ]
     assert [s["id"] for s in attempts_spans] == [i for i, r in tree.items() if r["parent"] == retrying["id"]]
 
 

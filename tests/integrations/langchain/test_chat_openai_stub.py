@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from langchain_core.output_parsers import StrOutputParser
@@ -25,8 +26,14 @@ def stub() -> Iterator[OpenAIStub]:
 
 
 def _chain(stub: OpenAIStub, **options: Any) -> Any:
-    model = ChatOpenAI(model="gpt-4o-mini", base_url=stub.base_url, api_key="sk-test", max_retries=0,
-                       temperature=0.2, **options)  # fmt: skip
+    model = ChatOpenAI(
+        model="gpt-4o-mini",
+        base_url=stub.base_url,
+        api_key="sk-test",
+        max_retries=0,
+        temperature=0.2,
+        **options,
+    )
     prompt = ChatPromptTemplate.from_messages([("system", "Be brief."), ("human", "{question}")])
     return prompt | model | StrOutputParser()
 
@@ -41,8 +48,10 @@ def test_tokens_and_cost_come_from_the_servers_usage_block(stub: OpenAIStub, rea
 
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
-    assert {k: call[k] for k in ("model", "provider", "tokens_in", "tokens_out", "cost", "status",
-                                 "response_preview")} == {
+    assert {
+        k: call[k]
+        for k in ("model", "provider", "tokens_in", "tokens_out", "cost", "status", "response_preview")
+    } == {
         "model": "gpt-4o-mini-2024-07-18",  # as served
         "provider": "openai",
         "tokens_in": 23,
@@ -50,7 +59,7 @@ def test_tokens_and_cost_come_from_the_servers_usage_block(stub: OpenAIStub, rea
         "cost": 7.65e-06,  # 23 x $0.15/M + 7 x $0.60/M
         "status": "ok",
         "response_preview": "Paris is the capital of France.",
-    }  # fmt: skip
+    }
     assert call["attributes"]["request_model"] == "gpt-4o-mini"
     assert call["attributes"]["finish_reason"] == "stop"
     assert call["attributes"]["request"]["temperature"] == 0.2
@@ -64,20 +73,32 @@ def test_cached_prompt_tokens_are_priced_at_the_cached_rate(stub: OpenAIStub, re
     with WaxellContext(agent_name="cached", enforce_policy=False) as ctx:
         _chain(stub).invoke({"question": QUESTION}, config={"callbacks": [handler]})
     [call] = read_run(ctx.run_id)["llm_calls"]
-    assert (call["tokens_in"], call["tokens_out"], call["attributes"]["cached_tokens_in"]) == (2000, 100, 1024)
-    assert call["cost"] == estimate_cost("gpt-4o-mini", 2000, 100, cached_tokens_in=1024) == 0.0002832  # 976 x $0.15/M + 1024 x $0.075/M + 100 x $0.60/M
+    assert (call["tokens_in"], call["tokens_out"], call["attributes"]["cached_tokens_in"]) == (
+        2000,
+        100,
+        1024,
+    )
+    assert (
+        call["cost"] == estimate_cost("gpt-4o-mini", 2000, 100, cached_tokens_in=1024) == 0.0002832
+    )  # 976 x $0.15/M + 1024 x $0.075/M + 100 x $0.60/M
 
 
 def test_a_streamed_call_takes_usage_from_the_final_chunk(stub: OpenAIStub, read_run: Any) -> None:
     stub.reply = Reply(content="Paris.", chunks=["Par", "is", "."], prompt_tokens=19, completion_tokens=3)
     handler = WaxellLangChainHandler(agent_name="unused")
     with WaxellContext(agent_name="openai-stream", enforce_policy=False) as ctx:
-        pieces = list(_chain(stub, stream_usage=True).stream({"question": QUESTION}, config={"callbacks": [handler]}))
+        pieces = list(
+            _chain(stub, stream_usage=True).stream({"question": QUESTION}, config={"callbacks": [handler]})
+        )
     assert "".join(pieces) == "Paris."
     assert stub.requests[0]["body"]["stream_options"] == {"include_usage": True}
     [call] = read_run(ctx.run_id)["llm_calls"]
     assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"]) == (
-        "gpt-4o-mini-2024-07-18", 19, 3, 4.65e-06)  # fmt: skip
+        "gpt-4o-mini-2024-07-18",
+        19,
+        3,
+        4.65e-06,
+    )
     assert call["attributes"]["streamed"] is True
     assert call["response_preview"] == "Paris."
 
@@ -86,11 +107,17 @@ def test_a_server_error_is_recorded_and_raised(stub: OpenAIStub, read_run: Any) 
     import openai
 
     handler = WaxellLangChainHandler(agent_name="unused")
-    model = ChatOpenAI(model="gpt-4o-mini", base_url=stub.base_url + "/missing", api_key="sk-test", max_retries=0)
+    model = ChatOpenAI(
+        model="gpt-4o-mini", base_url=stub.base_url + "/missing", api_key="sk-test", max_retries=0
+    )
     with pytest.raises(openai.NotFoundError) as raised:
         with WaxellContext(agent_name="openai-error", enforce_policy=False) as ctx:
             model.invoke("hi", config={"callbacks": [handler]})
     [call] = read_run(ctx.run_id)["llm_calls"]
     assert (call["status"], call["error_type"], call["model"], call["tokens_in"]) == (
-        "error", type(raised.value).__name__, "gpt-4o-mini", 0)  # fmt: skip
+        "error",
+        type(raised.value).__name__,
+        "gpt-4o-mini",
+        0,
+    )
     assert call["error_message"] == str(raised.value)

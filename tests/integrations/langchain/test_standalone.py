@@ -29,8 +29,23 @@ def test_invokes_accumulate_into_one_run_until_flush_sync(read_run: Any, read_ru
     assert handler.flush_sync(result={"answered": 2}) == run_id
     assert handler.run_id == ""
     run = read_run(run_id)
-    assert {k: run[k] for k in ("agent_name", "workflow_name", "session_id", "user_id", "user_group", "status",
-                                "result", "inputs", "metadata", "tokens_in", "tokens_out", "llm_call_count")} == {
+    assert {
+        k: run[k]
+        for k in (
+            "agent_name",
+            "workflow_name",
+            "session_id",
+            "user_id",
+            "user_group",
+            "status",
+            "result",
+            "inputs",
+            "metadata",
+            "tokens_in",
+            "tokens_out",
+            "llm_call_count",
+        )
+    } == {
         "agent_name": "support-bot",
         "workflow_name": "triage",
         "session_id": "sess_1",
@@ -43,7 +58,7 @@ def test_invokes_accumulate_into_one_run_until_flush_sync(read_run: Any, read_ru
         "tokens_in": 20,
         "tokens_out": 8,
         "llm_call_count": 2,
-    }  # fmt: skip
+    }
     assert [c["response_preview"] for c in run["llm_calls"]] == ["first answer", "second answer"]
     assert [s["name"] for s in run["spans"] if s["kind"] == "tool"] == ["multiply"]
     assert [s["input"] for s in run["spans"] if s["name"] == "user_message"] == ["one?", "two?"]
@@ -67,7 +82,11 @@ async def test_async_flush_and_astart(read_run: Any) -> None:
     assert await handler.flush(result="done") == run_id
     run = read_run(run_id)
     assert (run["status"], run["result"], run["inputs"], run["llm_call_count"]) == (
-        "success", {"output": "done"}, {"topic": "capitals"}, 1)  # fmt: skip
+        "success",
+        {"output": "done"},
+        {"topic": "capitals"},
+        1,
+    )
 
 
 def test_inside_a_run_the_handler_opens_no_run_of_its_own(read_runs: Any, read_run: Any) -> None:
@@ -79,7 +98,9 @@ def test_inside_a_run_the_handler_opens_no_run_of_its_own(read_runs: Any, read_r
     assert read_run(ctx.run_id)["llm_call_count"] == 1
 
 
-def test_a_blocked_run_raises_policy_violation_out_of_the_invoke(register_plugin: Any, read_runs: Any) -> None:
+def test_a_blocked_run_raises_policy_violation_out_of_the_invoke(
+    register_plugin: Any, read_runs: Any
+) -> None:
     class KillSwitch:
         @hookimpl
         def on_policy_check(self, run: Any, phase: str, surface: str) -> PolicyCheckResult | None:
@@ -116,7 +137,10 @@ def test_recording_problems_never_reach_the_chain(read_run: Any, caplog: Any) ->
         handler = WaxellLangChainHandler(agent_name="robust")
         with WaxellContext(agent_name="robust", enforce_policy=False) as ctx:
             chain = qa_chain(chat_model())
-            assert chain.invoke({"question": "q", "extra": Unprintable()}, config={"callbacks": [handler]}) == ANSWER
+            assert (
+                chain.invoke({"question": "q", "extra": Unprintable()}, config={"callbacks": [handler]})
+                == ANSWER
+            )
     finally:
         plugin_manager().unregister(exploding)
     run = read_run(ctx.run_id)

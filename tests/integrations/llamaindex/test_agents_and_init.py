@@ -22,8 +22,10 @@ from waxell_observe.initialization import _reset_for_tests, init
 from waxell_observe.plugins import plugin_manager
 
 # LlamaIndex's workflow library inspects pydantic models with inspect.getmembers: not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:The `__fields(_set)?__` attribute is deprecated:DeprecationWarning",
-                                        "ignore:Accessing the 'model_(computed_)?fields' attribute:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The `__fields(_set)?__` attribute is deprecated:DeprecationWarning",
+    "ignore:Accessing the 'model_(computed_)?fields' attribute:DeprecationWarning",
+)
 
 
 def multiply(a: int, b: int) -> int:
@@ -38,9 +40,13 @@ def divide(a: int, b: int) -> float:
 
 def _agent(*tool_calls: tuple[str, dict[str, Any]]) -> FunctionAgent:
     """An agent whose (mock, function-calling) model asks for ``tool_calls`` in turn, then answers."""
-    script = [ChatMessage(role="assistant", blocks=[ToolCallBlock(tool_call_id=f"call-{i}", tool_name=name,
-                                                                  tool_kwargs=kwargs)])  # fmt: skip
-              for i, (name, kwargs) in enumerate(tool_calls)]  # fmt: skip
+    script = [
+        ChatMessage(
+            role="assistant",
+            blocks=[ToolCallBlock(tool_call_id=f"call-{i}", tool_name=name, tool_kwargs=kwargs)],
+        )
+        for i, (name, kwargs) in enumerate(tool_calls)
+    ]
     script.append(ChatMessage(role="assistant", content="The answer is 42."))
     replies = iter(script)
     llm = MockFunctionCallingLLM(response_generator=lambda messages, **kwargs: next(replies))
@@ -56,12 +62,21 @@ async def test_agent_runs_and_tool_calls_form_a_tree(attached: None, read_run: A
     run = read_run(ctx.run_id)
 
     [agent_span] = [s for s in run["spans"] if s["kind"] == "agent"]
-    assert (agent_span["name"], agent_span["parent_span_id"], agent_span["status"]) == ("FunctionAgent", "", "ok")
+    assert (agent_span["name"], agent_span["parent_span_id"], agent_span["status"]) == (
+        "FunctionAgent",
+        "",
+        "ok",
+    )
     assert agent_span["output"] == "The answer is 42."
     [tool] = [s for s in run["spans"] if s["kind"] == "tool"]
     assert {k: tool[k] for k in ("name", "status", "input", "output", "error", "parent_span_id")} == {
-        "name": "multiply", "status": "ok", "input": {"a": 6, "b": 7}, "output": "42", "error": "",
-        "parent_span_id": agent_span["id"]}  # fmt: skip
+        "name": "multiply",
+        "status": "ok",
+        "input": {"a": 6, "b": 7},
+        "output": "42",
+        "error": "",
+        "parent_span_id": agent_span["id"],
+    }
     assert tool["attributes"]["tool_type"] == "function"
 
     first, second = run["llm_calls"]
@@ -78,7 +93,11 @@ async def test_a_failing_tool_call_is_an_error_span(attached: None, read_run: An
         await agent.run("1 / 0?")
     [tool] = [s for s in read_run(ctx.run_id)["spans"] if s["kind"] == "tool"]
     assert (tool["name"], tool["status"], tool["error"], tool["input"]) == (
-        "divide", "error", "division by zero", {"a": 1, "b": 0})  # fmt: skip
+        "divide",
+        "error",
+        "division by zero",
+        {"a": 1, "b": 0},
+    )
     assert tool["attributes"]["error"] == "division by zero"
 
 
@@ -116,8 +135,9 @@ def test_init_before_llama_index_is_imported(read_run: Any) -> None:
         print(json.dumps({"run_id": ctx.run_id}))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ),
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
     assert done.returncode == 0, done.stderr
     run = read_run(json.loads(done.stdout.strip().splitlines()[-1])["run_id"])
     [call] = run["llm_calls"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from llama_index.core.llms import ChatMessage
@@ -23,18 +24,34 @@ def _llm(stub: OpenAIStub, **options: Any) -> OpenAI:
     return OpenAI(model="gpt-4o-mini", api_base=stub.base_url, api_key="sk-test", max_retries=0, **options)
 
 
-MESSAGES = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Capital of France?")]
+MESSAGES = [
+    ChatMessage(role="system", content="Be brief."),
+    ChatMessage(role="user", content="Capital of France?"),
+]
 
 
-def test_chat_tokens_and_cost_come_from_the_usage_block(stub: OpenAIStub, attached: None, read_run: Any) -> None:
+def test_chat_tokens_and_cost_come_from_the_usage_block(
+    stub: OpenAIStub, attached: None, read_run: Any
+) -> None:
     stub.reply = Reply(prompt_tokens=31, completion_tokens=9)
     with WaxellContext(agent_name="li-openai", enforce_policy=False) as ctx:
         reply = _llm(stub).chat(MESSAGES)
     assert reply.message.content == "Paris is the capital of France."
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
-    assert {k: call[k] for k in ("model", "provider", "tokens_in", "tokens_out", "cost", "status",
-                                 "prompt_preview", "response_preview")} == {
+    assert {
+        k: call[k]
+        for k in (
+            "model",
+            "provider",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+            "status",
+            "prompt_preview",
+            "response_preview",
+        )
+    } == {
         "model": "gpt-4o-mini-2024-07-18",
         "provider": "openai",
         "tokens_in": 31,
@@ -43,7 +60,7 @@ def test_chat_tokens_and_cost_come_from_the_usage_block(stub: OpenAIStub, attach
         "status": "ok",
         "prompt_preview": "system: Be brief.\nuser: Capital of France?",
         "response_preview": "Paris is the capital of France.",
-    }  # fmt: skip
+    }
     assert call["attributes"]["finish_reason"] == "stop"
     assert call["attributes"]["request_model"] == "gpt-4o-mini"
     assert (run["conversation"]["user_turns"], run["conversation"]["tokens_in_context"]) == (1, 31)
@@ -71,5 +88,10 @@ def test_a_stream_is_recorded_when_consumed_with_the_final_usage(
     assert stub.requests[0]["body"]["stream_options"] == {"include_usage": True}
     [call] = read_run(ctx.run_id)["llm_calls"]
     assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"], call["response_preview"]) == (
-        "gpt-4o-mini-2024-07-18", 17, 3, 4.35e-06, "Paris.")  # fmt: skip
+        "gpt-4o-mini-2024-07-18",
+        17,
+        3,
+        4.35e-06,
+        "Paris.",
+    )
     assert call["attributes"]["streamed"] is True

@@ -16,7 +16,9 @@ class ProviderBackedLLM(MockLLM):
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
-        integration_api.record_llm_call(model="gpt-4o-mini", tokens_in=9, tokens_out=2)  # the provider's report
+        integration_api.record_llm_call(
+            model="gpt-4o-mini", tokens_in=9, tokens_out=2
+        )  # the provider's report
         return super().complete(prompt, formatted=formatted, **kwargs)
 
 
@@ -24,7 +26,9 @@ class ProviderBackedEmbedding(MockEmbedding):
     """An embedding model whose provider SDK reports the request with its token usage."""
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        integration_api.record_llm_call(model="text-embedding-3-small", tokens_in=7, tokens_out=0, task="embedding")
+        integration_api.record_llm_call(
+            model="text-embedding-3-small", tokens_in=7, tokens_out=0, task="embedding"
+        )
         return super()._get_query_embedding(query)
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from llama_index.core.llms import ChatMessage, MockLLM
+from waxell_observe_llamaindex.tracker import record_id, span_name
 
 from waxell_observe import WaxellContext
 from waxell_observe.serialize import preview
-from waxell_observe_llamaindex.tracker import record_id, span_name
 
 from .conftest import DOCUMENTS
 
@@ -37,13 +37,27 @@ def test_query_records_retrieval_synthesis_llm_and_embedding(
     run = read_run(ctx.run_id)
 
     spans = {s["name"]: s for s in run["spans"]}
-    assert sorted(spans) == ["CompactAndRefine.synthesize", "RetrieverQueryEngine.query", "VectorIndexRetriever"]
-    query, retrieval, synthesis = (spans["RetrieverQueryEngine.query"], spans["VectorIndexRetriever"],
-                                   spans["CompactAndRefine.synthesize"])  # fmt: skip
+    assert sorted(spans) == [
+        "CompactAndRefine.synthesize",
+        "RetrieverQueryEngine.query",
+        "VectorIndexRetriever",
+    ]
+    query, retrieval, synthesis = (
+        spans["RetrieverQueryEngine.query"],
+        spans["VectorIndexRetriever"],
+        spans["CompactAndRefine.synthesize"],
+    )
     assert (query["kind"], query["input"], query["output"], query["parent_span_id"]) == (
-        "chain", QUERY, "text text text text text", "")  # fmt: skip
+        "chain",
+        QUERY,
+        "text text text text text",
+        "",
+    )
     assert (synthesis["kind"], synthesis["parent_span_id"], synthesis["attributes"]["operation"]) == (
-        "chain", query["id"], "synthesize")  # fmt: skip
+        "chain",
+        query["id"],
+        "synthesize",
+    )
 
     # Retrieval: exactly the nodes and scores LlamaIndex returned.
     sources = response.source_nodes
@@ -53,19 +67,31 @@ def test_query_records_retrieval_synthesis_llm_and_embedding(
     assert [d["score"] for d in retrieval["output"]["documents"]] == [n.score for n in sources]
     assert [d["content"] for d in retrieval["output"]["documents"]] == [n.node.get_content() for n in sources]
     assert {k: retrieval["attributes"][k] for k in ("source", "document_count", "top_k", "scores")} == {
-        "source": "VectorIndexRetriever", "document_count": 2, "top_k": 2, "scores": [n.score for n in sources]}
+        "source": "VectorIndexRetriever",
+        "document_count": 2,
+        "top_k": 2,
+        "scores": [n.score for n in sources],
+    }
 
     # Model calls: the query embedding and the completion, as LlamaIndex reported them.
     embedding, completion = run["llm_calls"]
     [prompt_event] = [e for e in events_log.events if e.class_name() == "LLMCompletionStartEvent"]
     assert (completion["model"], completion["tokens_in"], completion["tokens_out"], completion["cost"]) == (
-        "MockLLM", 0, 0, 0.0)  # fmt: skip
+        "MockLLM",
+        0,
+        0,
+        0.0,
+    )
     assert completion["prompt_preview"] == preview(prompt_event.prompt, 500)  # preview_chars
     assert QUERY in prompt_event.prompt and DOCUMENTS[0] in prompt_event.prompt
     assert completion["response_preview"] == "text text text text text"
     assert completion["attributes"]["usage_reported"] is False
     assert completion["parent_span_id"] == synthesis["id"]
-    assert (embedding["model"], embedding["task"], embedding["prompt_preview"]) == ("MockEmbedding", "embedding", QUERY)
+    assert (embedding["model"], embedding["task"], embedding["prompt_preview"]) == (
+        "MockEmbedding",
+        "embedding",
+        QUERY,
+    )
     assert (embedding["attributes"]["dimensions"], embedding["attributes"]["inputs"]) == (8, 1)
     assert embedding["parent_span_id"] == retrieval["id"]
 
@@ -79,8 +105,11 @@ def test_query_records_retrieval_synthesis_llm_and_embedding(
         assert span["parent_span_id"] == _recorded_parent(llama_id, parents, recorded)
     for call in run["llm_calls"]:
         llama_id = call["attributes"]["llamaindex_span_id"]
-        expected = record_id(parents[llama_id]) if record_id(parents[llama_id]) in recorded else _recorded_parent(
-            llama_id, parents, recorded)
+        expected = (
+            record_id(parents[llama_id])
+            if record_id(parents[llama_id]) in recorded
+            else _recorded_parent(llama_id, parents, recorded)
+        )
         assert call["parent_span_id"] == expected
 
 
@@ -90,8 +119,11 @@ async def test_async_query_records_the_same_tree(index: Any, attached: None, rea
         response = await engine.aquery(QUERY)
     run = read_run(ctx.run_id)
     kinds = sorted((s["kind"], s["name"]) for s in run["spans"])
-    assert kinds == [("chain", "CompactAndRefine.asynthesize"), ("chain", "RetrieverQueryEngine.aquery"),
-                     ("retrieval", "VectorIndexRetriever")]  # fmt: skip
+    assert kinds == [
+        ("chain", "CompactAndRefine.asynthesize"),
+        ("chain", "RetrieverQueryEngine.aquery"),
+        ("retrieval", "VectorIndexRetriever"),
+    ]
     query = next(s for s in run["spans"] if s["name"] == "RetrieverQueryEngine.aquery")
     assert all(s["parent_span_id"] == query["id"] for s in run["spans"] if s is not query)
     assert [c["model"] for c in run["llm_calls"]] == ["MockEmbedding", "MockLLM"]
@@ -123,7 +155,10 @@ def test_a_streamed_answer_is_recorded_when_consumed(
 
 def test_chat_calls_feed_the_conversation_and_are_recorded_once(attached: None, read_run: Any) -> None:
     llm = MockLLM()  # CustomLLM: chat() is built on complete(); LlamaIndex reports both
-    messages = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Hello there")]
+    messages = [
+        ChatMessage(role="system", content="Be brief."),
+        ChatMessage(role="user", content="Hello there"),
+    ]
     with WaxellContext(agent_name="chat", enforce_policy=False) as ctx:
         reply = llm.chat(messages)
     run = read_run(ctx.run_id)
@@ -143,12 +178,15 @@ def test_llm_errors_are_recorded(attached: None, read_run: Any) -> None:
         def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
             raise TimeoutError("model timed out")
 
-    with pytest.raises(TimeoutError):
-        with WaxellContext(agent_name="broken", enforce_policy=False) as ctx:
-            Broken().complete("hi")
+    with pytest.raises(TimeoutError), WaxellContext(agent_name="broken", enforce_policy=False) as ctx:
+        Broken().complete("hi")
     [call] = read_run(ctx.run_id)["llm_calls"]
     assert (call["status"], call["error_type"], call["error_message"], call["model"]) == (
-        "error", "TimeoutError", "model timed out", "MockLLM")  # fmt: skip  (its class_name())
+        "error",
+        "TimeoutError",
+        "model timed out",
+        "MockLLM",
+    )  # MockLLM.class_name() of the subclass
 
 
 def test_outside_a_run_llm_calls_go_to_the_collector(attached: None, read_runs: Any) -> None:
@@ -181,7 +219,9 @@ def test_instrument_is_idempotent_and_reversible(read_run: Any) -> None:
     assert read_run(ctx.run_id)["llm_call_count"] == 0
 
 
-def test_documents_are_previews_unless_content_capture_is_on(index: Any, attached: None, read_run: Any) -> None:
+def test_documents_are_previews_unless_content_capture_is_on(
+    index: Any, attached: None, read_run: Any
+) -> None:
     from waxell_observe.client import WaxellObserveClient
 
     WaxellObserveClient.configure(preview_chars=10)
@@ -189,5 +229,7 @@ def test_documents_are_previews_unless_content_capture_is_on(index: Any, attache
     with WaxellContext(agent_name="previews", enforce_policy=False) as ctx:
         engine.query(QUERY)
     retrieval = next(s for s in read_run(ctx.run_id)["spans"] if s["kind"] == "retrieval")
-    assert sorted(d["content"] for d in retrieval["output"]["documents"]) == sorted(t[:9] + "…" for t in DOCUMENTS)
+    assert sorted(d["content"] for d in retrieval["output"]["documents"]) == sorted(
+        t[:9] + "…" for t in DOCUMENTS
+    )
     assert retrieval["input"] == {"query": QUERY[:9] + "…"}

@@ -108,8 +108,10 @@ def _walk(value: Any, limit: int, depth: int) -> Any:
         except Exception:  # noqa: BLE001 - fall back to the generic conversion
             pass
     if hasattr(value, "page_content") and hasattr(value, "metadata"):  # Document
-        return {"page_content": _walk(value.page_content, limit, depth + 1),
-                "metadata": _walk(value.metadata, limit, depth + 1)}  # fmt: skip
+        return {
+            "page_content": _walk(value.page_content, limit, depth + 1),
+            "metadata": _walk(value.metadata, limit, depth + 1),
+        }
     return _walk(to_jsonable(value, where="LangChain value"), limit, depth + 1)
 
 

@@ -416,8 +416,15 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             return
         try:
             hidden = bool(tags) and _HIDDEN_TAG in tags  # type: ignore[operator]
-            pending = self._start("chain", _name(serialized, kwargs, "chain"), run_id, parent_run_id, tags, inputs,
-                                  hidden=hidden)  # fmt: skip
+            pending = self._start(
+                "chain",
+                _name(serialized, kwargs, "chain"),
+                run_id,
+                parent_run_id,
+                tags,
+                inputs,
+                hidden=hidden,
+            )
             if not hidden and pending.target is not None:
                 pending.input = bounded(inputs, _config_of(pending.target))
                 run_type = kwargs.get("run_type")
@@ -461,7 +468,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         )
         target.record_step(pending.name, output=step_output)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         """A chain finished: its span and its step are recorded."""
         try:
             self._end_chain(run_id, outputs, None)
@@ -500,7 +509,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         name = _name(serialized, kwargs, "llm")
         pending = self._start("llm", name, run_id, parent_run_id, tags, chat if chat is not None else prompt)
         type_name = params.get("_type")
-        pending.model = requested_model(params, metadata) or (type_name if isinstance(type_name, str) else "") or name
+        pending.model = (
+            requested_model(params, metadata) or (type_name if isinstance(type_name, str) else "") or name
+        )
         hint = metadata.get("ls_provider")
         pending.provider_hint = hint if isinstance(hint, str) else ""
         pending.params = request_params(params)
@@ -563,7 +574,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: LangChain on_llm_start failed")
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A streamed chunk arrived: the first one sets the time to first token."""
         pending = self._runs.get(run_id)
         if pending is not None:
@@ -631,7 +642,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         else:
             integration_api.record_llm_call(**fields)
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_llm_end(
+        self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         """A model call finished: it is recorded with its usage."""
         try:
             self._end_model(run_id, response, None)
@@ -670,7 +683,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             return
         try:
             value = inputs if inputs is not None else input_str
-            pending = self._start("tool", _name(serialized, kwargs, "tool"), run_id, parent_run_id, tags, value)
+            pending = self._start(
+                "tool", _name(serialized, kwargs, "tool"), run_id, parent_run_id, tags, value
+            )
             if pending.target is not None:
                 pending.input = bounded(value, _config_of(pending.target))
         except PolicyViolationError:
@@ -712,7 +727,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             run.tool_call_count += 1
             run.tool_names.append(pending.name)
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_tool_end(
+        self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         """A tool returned."""
         try:
             self._end_tool(run_id, output, None)
@@ -749,8 +766,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         if not get_config().enabled:
             return
         try:
-            pending = self._start("retrieval", _name(serialized, kwargs, "retriever"), run_id, parent_run_id, tags,
-                                  query)  # fmt: skip
+            pending = self._start(
+                "retrieval", _name(serialized, kwargs, "retriever"), run_id, parent_run_id, tags, query
+            )
             if pending.target is not None:
                 pending.input = bounded(query, _config_of(pending.target))
             store = (metadata or {}).get("ls_vector_store_provider")
@@ -836,7 +854,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         target = pending.target if pending is not None else self._target(None)
         return target, parent_span_id, root
 
-    def on_agent_action(self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_agent_action(
+        self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         """An agent chose a tool: recorded as a decision (``instrumentation_type="auto"``)."""
         if not get_config().enabled:
             return
@@ -855,13 +875,17 @@ class WaxellLangChainHandler(BaseCallbackHandler):
                 "decision",
                 "agent_action",
                 attributes={
-                    "reasoning": preview(getattr(action, "log", "") or "", 0 if config.capture_content
-                                         else config.preview_chars),
+                    "reasoning": preview(
+                        getattr(action, "log", "") or "",
+                        0 if config.capture_content else config.preview_chars,
+                    ),
                     "confidence": None,
                     "instrumentation_type": "auto",
-                    "metadata": {"tool_input": bounded(getattr(action, "tool_input", None), config),
-                                 "langchain_run_id": str(run_id)},
-                },  # fmt: skip
+                    "metadata": {
+                        "tool_input": bounded(getattr(action, "tool_input", None), config),
+                        "langchain_run_id": str(run_id),
+                    },
+                },
                 input={"options": options},
                 output={"chosen": chosen},
                 parent_span_id=parent_span_id,
@@ -871,7 +895,9 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: LangChain on_agent_action failed")
 
-    def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+    def on_retry(
+        self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         """An LLM's own retry loop (LangChain's retry decorator) failed an attempt: a retry span."""
         if not get_config().enabled:
             return

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from waxell_observe_llamaindex.handlers import WaxellEventHandler, WaxellSpanHandler
     from waxell_observe_llamaindex.attach import instrument, is_instrumented, uninstrument
+    from waxell_observe_llamaindex.handlers import WaxellEventHandler, WaxellSpanHandler
 
 __all__ = ["instrument", "uninstrument", "is_instrumented", "WaxellEventHandler", "WaxellSpanHandler"]
 

@@ -99,15 +99,25 @@ def tool_calls_of(response: Any) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     for block in _get(message, "blocks") or []:
         if type(block).__name__ == "ToolCallBlock":
-            calls.append({"name": _get(block, "tool_name") or "", "args": _get(block, "tool_kwargs"),
-                          "id": _get(block, "tool_call_id") or ""})  # fmt: skip
+            calls.append(
+                {
+                    "name": _get(block, "tool_name") or "",
+                    "args": _get(block, "tool_kwargs"),
+                    "id": _get(block, "tool_call_id") or "",
+                }
+            )
     if calls:
         return calls
     extra = _get(message, "additional_kwargs")
     for call in (extra.get("tool_calls") if isinstance(extra, dict) else None) or []:
         function = _get(call, "function")
-        calls.append({"name": _get(function, "name") or "", "args": _get(function, "arguments"),
-                      "id": _get(call, "id") or ""})  # fmt: skip
+        calls.append(
+            {
+                "name": _get(function, "name") or "",
+                "args": _get(function, "arguments"),
+                "id": _get(call, "id") or "",
+            }
+        )
     return calls
 
 
@@ -123,8 +133,10 @@ def node_entry(node_with_score: Any) -> tuple[dict[str, Any], float | None, str]
             text = get_content()
         except Exception:  # noqa: BLE001 - a node that cannot render its content
             text = ""
-    entry: dict[str, Any] = {"id": _get(node, "node_id") or _get(node, "id_") or "",
-                             "metadata": _get(node, "metadata") or {}}  # fmt: skip
+    entry: dict[str, Any] = {
+        "id": _get(node, "node_id") or _get(node, "id_") or "",
+        "metadata": _get(node, "metadata") or {},
+    }
     if score is not None:
         entry["score"] = score
     return entry, score, text if isinstance(text, str) else ""

@@ -88,7 +88,9 @@ class WaxellSpanHandler(BaseSpanHandler[Any]):
     ) -> None:
         self._waxell_tracker.span_enter(id_, parent_id, bound_args, instance)
 
-    def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None, **kwargs: Any) -> None:
+    def span_exit(
+        self, id_: str, bound_args: Any, instance: Any = None, result: Any = None, **kwargs: Any
+    ) -> None:
         self._waxell_tracker.span_exit(id_, result, None)
 
     def span_drop(
@@ -96,14 +98,23 @@ class WaxellSpanHandler(BaseSpanHandler[Any]):
     ) -> None:
         self._waxell_tracker.span_exit(id_, None, err if err is not None else RuntimeError("span dropped"))
 
-    def new_span(self, id_: str, bound_args: Any, instance: Any = None, parent_span_id: str | None = None,
-                 tags: dict[str, Any] | None = None, **kwargs: Any) -> None:  # fmt: skip
+    def new_span(
+        self,
+        id_: str,
+        bound_args: Any,
+        instance: Any = None,
+        parent_span_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         return None
 
-    def prepare_to_exit_span(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
-                             **kwargs: Any) -> None:  # fmt: skip
+    def prepare_to_exit_span(
+        self, id_: str, bound_args: Any, instance: Any = None, result: Any = None, **kwargs: Any
+    ) -> None:
         return None
 
-    def prepare_to_drop_span(self, id_: str, bound_args: Any, instance: Any = None,
-                             err: BaseException | None = None, **kwargs: Any) -> None:  # fmt: skip
+    def prepare_to_drop_span(
+        self, id_: str, bound_args: Any, instance: Any = None, err: BaseException | None = None, **kwargs: Any
+    ) -> None:
         return None

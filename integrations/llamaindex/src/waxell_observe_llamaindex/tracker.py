@@ -26,8 +26,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from waxell_observe import integration_api
 from waxell_observe.config import ObserveConfig, get_config
@@ -223,8 +224,9 @@ class Tracker:
             arguments = getattr(bound_args, "arguments", None) or {}
             event = arguments.get("ev")  # workflow steps (plain functions: no instance)
             if event is not None and type(event).__name__ == "ToolCall" and hasattr(event, "tool_name"):
-                self._open_span("tool", "tool_call", str(event.tool_name), llama_id,
-                                getattr(event, "tool_kwargs", None))  # fmt: skip
+                self._open_span(
+                    "tool", "tool_call", str(event.tool_name), llama_id, getattr(event, "tool_kwargs", None)
+                )
                 return
             if instance is None:
                 return
@@ -279,19 +281,30 @@ class Tracker:
 
     def _query_start(self, event: Any) -> None:
         llama_id = event.span_id
-        self._open_span("chain", "query", span_name(llama_id or "query"), llama_id,
-                        query_text(getattr(event, "query", None)))  # fmt: skip
+        self._open_span(
+            "chain",
+            "query",
+            span_name(llama_id or "query"),
+            llama_id,
+            query_text(getattr(event, "query", None)),
+        )
 
     def _synthesize_start(self, event: Any) -> None:
         llama_id = event.span_id
-        self._open_span("chain", "synthesize", span_name(llama_id or "synthesize"), llama_id,
-                        query_text(getattr(event, "query", None)))  # fmt: skip
+        self._open_span(
+            "chain",
+            "synthesize",
+            span_name(llama_id or "synthesize"),
+            llama_id,
+            query_text(getattr(event, "query", None)),
+        )
 
     def _retrieval_start(self, event: Any) -> None:
         llama_id = event.span_id
         source = span_name(llama_id or "retrieval").split(".", 1)[0]
-        self._open_span("retrieval", "retrieve", source, llama_id,
-                        query_text(getattr(event, "str_or_query_bundle", None)))  # fmt: skip
+        self._open_span(
+            "retrieval", "retrieve", source, llama_id, query_text(getattr(event, "str_or_query_bundle", None))
+        )
 
     def _span_output(self, event: Any) -> None:
         pending = self._spans.get(event.span_id)
@@ -321,8 +334,11 @@ class Tracker:
         span = target.record_span(
             "tool",
             str(name),
-            attributes={"tool_type": "function", "framework": FRAMEWORK,
-                        "description": bounded(getattr(tool, "description", "") or "", config)},  # fmt: skip
+            attributes={
+                "tool_type": "function",
+                "framework": FRAMEWORK,
+                "description": bounded(getattr(tool, "description", "") or "", config),
+            },
             input=bounded(arguments, config),
             output="",
             parent_span_id=self._parent_record(event.span_id, include_self=True),
@@ -410,8 +426,9 @@ class Tracker:
         call = self._pop_call(event.span_id, ("chat", "completion", "embedding"))
         if call is not None:
             error = getattr(event, "exception", None)
-            self._record_call(call, call.last_response, error if isinstance(error, BaseException) else None,
-                              failed=True)  # fmt: skip
+            self._record_call(
+                call, call.last_response, error if isinstance(error, BaseException) else None, failed=True
+            )
 
     def _embedding_start(self, event: Any) -> None:
         self._start_call("embedding", event, None, "")
@@ -434,18 +451,21 @@ class Tracker:
         }
         if embeddings and isinstance(embeddings[0], (list, dict)):
             attributes["dimensions"] = len(embeddings[0])
-        self._emit(call, {
-            "model": call.model,
-            "tokens_in": 0,
-            "tokens_out": 0,
-            "provider": infer_provider(call.model),
-            "task": "embedding",
-            "prompt_preview": call.prompt,
-            "duration_ms": _ms(call.t0),
-            "started_at": call.started_at,
-            "parent_span_id": call.parent_span_id,
-            "attributes": attributes,
-        })  # fmt: skip
+        self._emit(
+            call,
+            {
+                "model": call.model,
+                "tokens_in": 0,
+                "tokens_out": 0,
+                "provider": infer_provider(call.model),
+                "task": "embedding",
+                "prompt_preview": call.prompt,
+                "duration_ms": _ms(call.t0),
+                "started_at": call.started_at,
+                "parent_span_id": call.parent_span_id,
+                "attributes": attributes,
+            },
+        )
 
     def _record_call(
         self, call: _PendingCall, response: Any, error: BaseException | None, *, failed: bool = False
@@ -486,12 +506,12 @@ class Tracker:
             "provider": infer_provider(model),
             "task": "embedding" if call.kind == "embedding" else "",
             "prompt_preview": call.prompt,
-            "response_preview": text or ("tool_calls: " + ", ".join(str(c["name"]) for c in tool_calls)
-                                         if tool_calls else ""),
+            "response_preview": text
+            or ("tool_calls: " + ", ".join(str(c["name"]) for c in tool_calls) if tool_calls else ""),
             "duration_ms": _ms(call.t0),
             "started_at": call.started_at,
             "parent_span_id": call.parent_span_id,
-        }  # fmt: skip
+        }
         if isinstance(error, GeneratorExit):
             attributes["partial"] = True
         elif error is not None or failed:
@@ -546,9 +566,14 @@ class Tracker:
                 attributes["top_k"] = pending.top_k
             if documents and len(scores) == len(documents):
                 attributes["scores"] = scores
-            target.record_span("retrieval", pending.name, attributes=attributes,
-                               input={"query": bounded(pending.input, config)},
-                               output={"documents": documents}, **common)  # fmt: skip
+            target.record_span(
+                "retrieval",
+                pending.name,
+                attributes=attributes,
+                input={"query": bounded(pending.input, config)},
+                output={"documents": documents},
+                **common,
+            )
             return
         if pending.kind == "tool":
             tool_output = getattr(result, "tool_output", None)
@@ -559,10 +584,14 @@ class Tracker:
             if common["error"]:
                 attributes["error"] = common["error"]
             output = getattr(tool_output, "content", None) if tool_output is not None else None
-            span = target.record_span("tool", pending.name, attributes=attributes,
-                                      input=bounded(pending.input, config),
-                                      output=bounded(output, config) if output is not None else "",
-                                      **common)  # fmt: skip
+            span = target.record_span(
+                "tool",
+                pending.name,
+                attributes=attributes,
+                input=bounded(pending.input, config),
+                output=bounded(output, config) if output is not None else "",
+                **common,
+            )
             run = target.run
             if span is not None and run is not None:  # what record_tool_call counts
                 run.tool_call_count += 1
@@ -572,14 +601,20 @@ class Tracker:
         value = pending.output if pending.has_output else result
         if pending.operation == "run":
             value = getattr(value, "result", value)
-        text = response_text(value)
-        if text is None and hasattr(value, "response_gen"):
+        answer = response_text(value)
+        if answer is None and hasattr(value, "response_gen"):
             attributes["streaming"] = True
-        output = bounded(text, config) if text is not None else None
+        output = bounded(answer, config) if answer is not None else None
         if output is None and value is not None and not hasattr(value, "response_gen"):
             output = bounded(plain(value), config)
-        target.record_span(pending.kind, pending.name, attributes=attributes,
-                           input=bounded(pending.input, config), output=output, **common)  # fmt: skip
+        target.record_span(
+            pending.kind,
+            pending.name,
+            attributes=attributes,
+            input=bounded(pending.input, config),
+            output=output,
+            **common,
+        )
 
 
 _default: Tracker | None = None
