@@ -142,10 +142,10 @@ def serve_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start ``waxell-observe serve`` processes; all are stopped after the test."""
     started: list[ServerProcess] = []
 
-    def start(db: str, **kwargs: Any) -> ServerProcess:
+    def start(db: str, *, wait: bool = True, **kwargs: Any) -> ServerProcess:
         server = ServerProcess(db, log=tmp_path / f"serve-{len(started)}.log", **kwargs)
         started.append(server)
-        return server.start()
+        return server.start(wait=wait)
 
     yield start
     for server in started:

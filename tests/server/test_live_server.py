@@ -110,6 +110,8 @@ class Sender(threading.Thread):
         self.url, self.tag = url, name
         self.acked: list[tuple[str, str, Any]] = []
         self.stopped_by: Exception | None = None
+        self.in_flight: tuple[str, str, str, Any] | None = None
+        """The request the server never answered: (kind, run id, path, body)."""
 
     def run(self) -> None:
         with httpx.Client(base_url=self.url, timeout=10.0) as http:
@@ -130,6 +132,7 @@ class Sender(threading.Thread):
                         response = http.post(f"{O}/{path}", json=body)
                     except httpx.HTTPError as exc:
                         self.stopped_by = exc
+                        self.in_flight = (kind, run_id, path, body)
                         return
                     assert response.status_code in (200, 201), response.text
                     self.acked.append((kind, run_id, body))
@@ -173,35 +176,45 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_acknowledged(
     for sender in senders:
         sender.start()
     deadline = time.monotonic() + 30
-    while sum(len(s.acked) for s in senders) < 60 and time.monotonic() < deadline:
+    while sum(len(s.acked) for s in senders) < 40 and time.monotonic() < deadline:
         time.sleep(0.05)
     server.kill9()
     for sender in senders:
         sender.join(timeout=30)
         assert not sender.is_alive()
         assert sender.stopped_by is not None
-    assert sum(len(s.acked) for s in senders) >= 60
+    assert sum(len(s.acked) for s in senders) >= 40
     restarted = serve_process(db, port=server.port)
-    assert _check_acknowledged(restarted.url, senders) >= 15
-    # the interrupted deliveries can simply be retried
+    assert _check_acknowledged(restarted.url, senders) >= 10
+    # the request each sender had in flight (stored or not before the kill) can simply be retried:
+    # it is then stored exactly once
     with httpx.Client(base_url=restarted.url, timeout=10.0) as http:
         for sender in senders:
-            kind, run_id, body = sender.acked[-1]
-            if kind != "complete":
-                path = "runs/start/" if kind == "start" else f"runs/{run_id}/{'llm-calls' if kind == 'llm' else kind}/"
-                assert http.post(f"{O}/{path}", json=body).status_code in (200, 201)
-    assert _check_acknowledged(restarted.url, senders) >= 15
+            assert sender.in_flight is not None
+            kind, run_id, path, body = sender.in_flight
+            assert http.post(f"{O}/{path}", json=body).status_code in (200, 201)
+            run = http.get(f"{R}/runs/{run_id}/").json()
+            if kind == "llm":
+                assert (run["llm_call_count"], run["tokens_in"]) == (20, 210)
+            elif kind == "steps":
+                assert [s["position"] for s in run["steps"]] == list(range(1, 21))
+            elif kind == "complete":
+                assert run["status"] == "success"
+            else:
+                assert run["agent_name"] == "stream"
 
 
 @pytest.mark.postgres
 def test_several_servers_share_one_postgres_database(postgres_url: str, serve_process: Callable[..., Any]) -> None:
-    servers = [serve_process(postgres_url) for _ in range(3)]
+    servers = [serve_process(postgres_url, wait=False) for _ in range(3)]  # start together: schema race
+    for server in servers:
+        server.wait_ready()
     errors: list[BaseException] = []
 
     def deliver(worker: int) -> None:
         try:
             clients = [httpx.Client(base_url=s.url, timeout=30.0) for s in servers]
-            for i in range(15):
+            for i in range(8):
                 run_id = f"w{worker}-{i}"
                 first = clients[(worker + i) % 3]
                 assert first.post(f"{O}/runs/start/", json={"agent_name": f"agent-{worker}", "run_id": run_id}).status_code == 201
@@ -217,7 +230,7 @@ def test_several_servers_share_one_postgres_database(postgres_url: str, serve_pr
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=deliver, args=(w,)) for w in range(4)]
+    threads = [threading.Thread(target=deliver, args=(w,)) for w in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -225,7 +238,7 @@ def test_several_servers_share_one_postgres_database(postgres_url: str, serve_pr
     assert not errors, errors
     with httpx.Client(base_url=servers[2].url, timeout=30.0) as http:
         listing = http.get(f"{R}/runs/", params={"limit": 500}).json()
-        assert listing["total"] == 60
-        assert listing["totals"] == {"runs": 60, "tokens": 60 * 165, "cost": 60 * 3.75, "errors": 0, "error_rate": 0.0}
+        assert listing["total"] == 24
+        assert listing["totals"] == {"runs": 24, "tokens": 24 * 165, "cost": 24 * 3.75, "errors": 0, "error_rate": 0.0}
         assert {r["status"] for r in listing["runs"]} == {"success"}
         assert {(r["llm_call_count"], r["tokens_in"], r["total_cost"]) for r in listing["runs"]} == {(15, 150, 3.75)}
