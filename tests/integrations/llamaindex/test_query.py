@@ -83,7 +83,8 @@ def test_query_records_retrieval_synthesis_llm_and_embedding(
         0.0,
     )
     assert completion["prompt_preview"] == preview(prompt_event.prompt, 500)  # preview_chars
-    assert QUERY in prompt_event.prompt and DOCUMENTS[0] in prompt_event.prompt
+    assert QUERY in prompt_event.prompt
+    assert all(n.node.get_content() in prompt_event.prompt for n in response.source_nodes)
     assert completion["response_preview"] == "text text text text text"
     assert completion["attributes"]["usage_reported"] is False
     assert completion["parent_span_id"] == synthesis["id"]
