@@ -10,7 +10,7 @@ from waxell_observe import PolicyCheckResult, WaxellContext, get_current_context
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.integrations.langchain import WaxellLangChainHandler
 
-from .chains import ANSWER, chat_model, multiply, qa_chain
+from .chains import ANSWER, SYSTEM, chat_model, multiply, qa_chain
 
 
 def test_invokes_accumulate_into_one_run_until_flush_sync(read_run: Any, read_runs: Any) -> None:
@@ -185,3 +185,30 @@ def test_a_handler_left_open_is_completed_when_collected(read_run: Any) -> None:
     del handler
     gc.collect()
     assert read_run(run_id)["status"] == "success"
+
+
+def test_mid_execution_governance_can_stop_a_chain(register_plugin: Any, read_run: Any) -> None:
+    class StopAfterFirstStep:
+        @hookimpl
+        def on_policy_check(self, run: Any, phase: str, surface: str) -> PolicyCheckResult | None:
+            if phase == "mid_execution" and run.step_count >= 1:
+                return PolicyCheckResult("block", reason="step budget exhausted")
+            return None
+
+    register_plugin(StopAfterFirstStep())
+    handler = WaxellLangChainHandler(agent_name="unused")
+    model = chat_model()
+    with pytest.raises(PolicyViolationError, match="step budget exhausted"):
+        with WaxellContext(agent_name="governed", enforce_policy=False, mid_execution_governance=True) as ctx:
+            qa_chain(model).invoke({"question": "q"}, config={"callbacks": [handler]})
+    run = read_run(ctx.run_id)
+    assert run["status"] == "blocked"
+    assert [(s["name"], s["output"]) for s in run["steps"]] == [
+        (
+            "ChatPromptTemplate",
+            {"output": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "q"}]},
+        ),
+        ("RunnableSequence", {"error": "PolicyViolationError: Policy block: step budget exhausted"}),
+    ]
+    assert run["llm_call_count"] == 0  # stopped before the model was called
+    assert next(model.messages).content == ANSWER
