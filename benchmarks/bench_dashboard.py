@@ -155,7 +155,11 @@ def time_requests(base: str, runs: int, repeat: int) -> dict[str, tuple[float, f
     with httpx.Client(base_url=base, timeout=120) as http:
         for name, path, params in REQUESTS:
             now = int(time.time())
-            special = {"__hour__": str(now - 3600), "__30d__": str(now - 30 * 86400), "__half__": str(runs // 2)}
+            special = {
+                "__hour__": str(now - 3600),
+                "__30d__": str(now - 30 * 86400),
+                "__half__": str(runs // 2),
+            }
             params = {k: special.get(v, v) for k, v in params.items()}
             response = http.get(path, params=params)  # warm-up
             response.raise_for_status()
@@ -176,7 +180,13 @@ def browser_times(base: str, repeat: int) -> dict[str, float]:
     if not chromium.exists():
         print("  (skipped: /usr/bin/chromium is missing)")
         return {}
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-sync"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-sync",
+    ]
     out = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=args)
@@ -187,7 +197,9 @@ def browser_times(base: str, repeat: int) -> dict[str, float]:
                 page.goto("about:blank")
                 t0 = time.perf_counter()
                 page.goto(f"{base}/{hash_}")
-                page.wait_for_function("h => document.getElementById('main').dataset.rendered === h", arg=hash_)
+                page.wait_for_function(
+                    "h => document.getElementById('main').dataset.rendered === h", arg=hash_
+                )
                 samples.append((time.perf_counter() - t0) * 1000)
             out[name] = statistics.median(samples)
         browser.close()
@@ -208,7 +220,9 @@ def main() -> int:
             url = f"sqlite:///{tmp}/{label}.db"
             t0 = time.perf_counter()
             fill(url, count)
-            print(f"filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in {time.perf_counter() - t0:.1f} s")
+            print(
+                f"filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in {time.perf_counter() - t0:.1f} s"
+            )
             stores[label] = url
         timings, browser = {}, {}
         for label, url in stores.items():
@@ -221,7 +235,9 @@ def main() -> int:
             thread.join(timeout=10)
 
     big, base = timings["big"], timings["baseline"]
-    print(f"\nmedian / p95 in ms over {args.repeat} requests; ratio = median at {args.runs:,} runs / at {args.baseline_runs:,}")
+    print(
+        f"\nmedian / p95 in ms over {args.repeat} requests; ratio = median at {args.runs:,} runs / at {args.baseline_runs:,}"
+    )
     print(f"{'request':42} {'median':>9} {'p95':>9} {'baseline':>9} {'ratio':>7}")
     for name, _path, _params in REQUESTS:
         median, p95 = big[name]
@@ -229,7 +245,9 @@ def main() -> int:
     if browser.get("big"):
         print("\nChromium, navigation to fully drawn (median ms)")
         for name, ms in browser["big"].items():
-            print(f"{name:42} {ms:9.1f} {'':9} {browser['baseline'][name]:9.1f} {ms / browser['baseline'][name]:7.2f}")
+            print(
+                f"{name:42} {ms:9.1f} {'':9} {browser['baseline'][name]:9.1f} {ms / browser['baseline'][name]:7.2f}"
+            )
     return 0
 
 

@@ -18,9 +18,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,9 @@ def start_server(store_url: str, **app_options: Any) -> Server:
     sock.listen(64)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="dashboard-server", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="dashboard-server", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -139,7 +142,9 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         # launch() gives every browser a new, empty temporary profile.
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -155,7 +160,9 @@ def page_factory(browser: Any) -> Iterator[Callable[..., Any]]:
     """Open pages on a dashboard; each page fails the test on errors or off-origin requests."""
     opened: list[tuple[Any, PageProblems]] = []
 
-    def open_page(server: Server, *, width: int = 1366, height: int = 900, allow_console: tuple[str, ...] = ()) -> Any:
+    def open_page(
+        server: Server, *, width: int = 1366, height: int = 900, allow_console: tuple[str, ...] = ()
+    ) -> Any:
         """``allow_console``: console errors containing one of these strings are expected."""
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
@@ -171,7 +178,7 @@ def page_factory(browser: Any) -> Iterator[Callable[..., Any]]:
 
         def on_request(request: Any) -> None:
             url = request.url
-            if not (url.startswith(server.url + "/") or url.startswith("blob:") or url.startswith("data:")):
+            if not url.startswith((server.url + "/", "blob:", "data:")):
                 problems.foreign_requests.append(url)
 
         page.on("request", on_request)
@@ -182,7 +189,9 @@ def page_factory(browser: Any) -> Iterator[Callable[..., Any]]:
     for context, problems in opened:
         context.close()
     for _context, problems in opened:
-        assert problems.foreign_requests == [], f"the dashboard requested other origins: {problems.foreign_requests}"
+        assert problems.foreign_requests == [], (
+            f"the dashboard requested other origins: {problems.foreign_requests}"
+        )
         assert problems.errors == [], f"errors in the page: {problems.errors}"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["fmt_cost", "fmt_int", "fmt_tokens", "store_runs", "store_run", "store_totals"]
+__all__ = ["fmt_cost", "fmt_int", "fmt_tokens", "store_run", "store_runs", "store_totals"]
 
 
 def fmt_int(n: float) -> str:
@@ -40,7 +40,9 @@ def _store(url: str) -> Any:
     return get_store(url)
 
 
-def store_runs(url: str, *, order_by: str = "started_at", descending: bool = True, **filters: Any) -> list[dict[str, Any]]:
+def store_runs(
+    url: str, *, order_by: str = "started_at", descending: bool = True, **filters: Any
+) -> list[dict[str, Any]]:
     """Runs in the store, newest first unless told otherwise (the read API's default order)."""
     from waxell_observe.store.reader import RunFilter, list_runs
 

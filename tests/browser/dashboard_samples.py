@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import waxell_observe
 from waxell_observe import WaxellContext
 
-__all__ = ["SampleRuns", "record_sample_runs", "XSS_AGENT", "XSS_TAG_VALUE", "SUPPORT_TOKENS_IN"]
+__all__ = ["SUPPORT_TOKENS_IN", "XSS_AGENT", "XSS_TAG_VALUE", "SampleRuns", "record_sample_runs"]
 
 XSS_AGENT = "<script>window.__xss = 1</script>evil-agent"
-XSS_TAG_VALUE = "<img src=x onerror=\"window.__xss = 2\">"
+XSS_TAG_VALUE = '<img src=x onerror="window.__xss = 2">'
 SUPPORT_TOKENS_IN = (1200, 4200)
 """Input tokens of the two gpt-4o calls of the support run: 0.9% then 3.3% of 128,000."""
 
@@ -53,7 +53,12 @@ def _support_run() -> str:
         metadata={"channel": "web", "version": "2.1"},
     ) as ctx:
         ctx.record_policy_check(
-            "pii-guard", "warn", category="content", reason="email address in input", duration_ms=1.5, phase="pre_execution"
+            "pii-guard",
+            "warn",
+            category="content",
+            reason="email address in input",
+            duration_ms=1.5,
+            phase="pre_execution",
         )
         _pause()
         ctx.record_llm_call(
@@ -71,16 +76,32 @@ def _support_run() -> str:
         )
         _pause()
         ctx.record_tool_call(
-            "lookup_invoice", input={"invoice": 4411}, output={"total": 120.5, "status": "overcharged"}, duration_ms=25.0
+            "lookup_invoice",
+            input={"invoice": 4411},
+            output={"total": 120.5, "status": "overcharged"},
+            duration_ms=25.0,
         )
         _pause()
-        ctx.record_decision("route", options=["refund", "escalate"], chosen="refund", reasoning="overcharge < $200", confidence=0.9)
-        ctx.record_reasoning("assess", thought="The invoice double-counts shipping.", conclusion="refund shipping")
+        ctx.record_decision(
+            "route",
+            options=["refund", "escalate"],
+            chosen="refund",
+            reasoning="overcharge < $200",
+            confidence=0.9,
+        )
+        ctx.record_reasoning(
+            "assess", thought="The invoice double-counts shipping.", conclusion="refund shipping"
+        )
         _pause()
         ctx.record_retrieval(
-            "refund policy", documents=[{"id": "kb-7", "text": "Refunds under $200 are automatic."}], source="kb", duration_ms=12.0
+            "refund policy",
+            documents=[{"id": "kb-7", "text": "Refunds under $200 are automatic."}],
+            source="kb",
+            duration_ms=12.0,
         )
-        ctx.record_retry(1, "rate limited", strategy="retry", original_error="429 Too Many Requests", max_attempts=3)
+        ctx.record_retry(
+            1, "rate limited", strategy="retry", original_error="429 Too Many Requests", max_attempts=3
+        )
         _pause()
         messages = messages + [
             {"role": "assistant", "content": "Let me look up the invoice."},
@@ -100,7 +121,12 @@ def _support_run() -> str:
         )
         ctx.record_step("refund", output={"amount": 12})
         ctx.record_policy_check(
-            "budget", "block", category="budget", reason="daily budget reached", duration_ms=0.8, phase="mid_execution"
+            "budget",
+            "block",
+            category="budget",
+            reason="daily budget reached",
+            duration_ms=0.8,
+            phase="mid_execution",
         )
         ctx.record_score("helpfulness", 0.85, comment="resolved on first contact")
         ctx.record_score("resolved", True, data_type="boolean")
@@ -122,7 +148,9 @@ def _research_run(samples: SampleRuns) -> None:
         parent.record_llm_call(model="claude-sonnet-4-5", tokens_in=3000, tokens_out=900, duration_ms=30.0)
         _pause()
         with WaxellContext(agent_name="web-searcher", workflow_name="search", enforce_policy=False) as child:
-            child.record_tool_call("search", input={"q": "agent observability"}, output={"hits": 3}, duration_ms=18.0)
+            child.record_tool_call(
+                "search", input={"q": "agent observability"}, output={"hits": 3}, duration_ms=18.0
+            )
             child.record_llm_call(model="gpt-4o-mini", tokens_in=800, tokens_out=120, duration_ms=15.0)
             samples.child = child.run_id
         _pause()
@@ -133,9 +161,18 @@ def _research_run(samples: SampleRuns) -> None:
 
 def _failing_run() -> str:
     try:
-        with WaxellContext(agent_name="etl-worker", workflow_name="nightly", user_id="bob", enforce_policy=False) as ctx:
-            ctx.record_llm_call(model="gpt-4o-mini", tokens_in=500, tokens_out=20, duration_ms=8.0, status="error",
-                                error_type="Timeout", error_message="upstream timed out")
+        with WaxellContext(
+            agent_name="etl-worker", workflow_name="nightly", user_id="bob", enforce_policy=False
+        ) as ctx:
+            ctx.record_llm_call(
+                model="gpt-4o-mini",
+                tokens_in=500,
+                tokens_out=20,
+                duration_ms=8.0,
+                status="error",
+                error_type="Timeout",
+                error_message="upstream timed out",
+            )
             run_id = ctx.run_id
             raise RuntimeError("database unavailable")
     except RuntimeError:
@@ -172,8 +209,12 @@ def record_sample_runs(extra_runs: int = 6) -> SampleRuns:
             enforce_policy=False,
             tags={"env": "staging" if i % 2 else "prod"},
         ) as ctx:
-            ctx.record_llm_call(model=["gpt-4o-mini", "claude-haiku-4-5", "gpt-4o"][i % 3], tokens_in=400 + 100 * i,
-                                tokens_out=50 + 10 * i, duration_ms=5.0)
+            ctx.record_llm_call(
+                model=["gpt-4o-mini", "claude-haiku-4-5", "gpt-4o"][i % 3],
+                tokens_in=400 + 100 * i,
+                tokens_out=50 + 10 * i,
+                duration_ms=5.0,
+            )
             samples.others.append(ctx.run_id)
     report = waxell_observe.flush(timeout=30)
     if report.pending:

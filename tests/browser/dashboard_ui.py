@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["rendered", "goto", "card_value"]
+__all__ = ["card_value", "goto", "rendered"]
 
 
 def rendered(page: Any, hash_: str | None = None) -> None:

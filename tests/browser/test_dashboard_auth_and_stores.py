@@ -37,7 +37,9 @@ def test_sign_in_with_an_api_key(page_factory: Any, tmp_path: Any, shot: Any) ->
         sent_keys: list[str | None] = []
         page.on(
             "request",
-            lambda request: sent_keys.append(request.headers.get("x-wax-key")) if "/api/" in request.url else None,
+            lambda request: (
+                sent_keys.append(request.headers.get("x-wax-key")) if "/api/" in request.url else None
+            ),
         )
         page.goto(server.url + "/#/runs")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -59,7 +61,7 @@ def test_sign_in_with_an_api_key(page_factory: Any, tmp_path: Any, shot: Any) ->
         # the model catalog endpoint of the Context tab is protected like the read API
         goto(page, server, f"/runs/{run_id}?tab=context")
         expect(page.get_by_test_id("gauge-value")).to_have_text("0.0%")
-        assert all(k == key for k in sent_keys[sent_keys.index(key):])
+        assert all(k == key for k in sent_keys[sent_keys.index(key) :])
 
         page.get_by_test_id("sign-out").click()
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -79,7 +81,9 @@ def test_dashboard_on_postgresql(page_factory: Any, postgres_url: str, shot: Any
     try:
         page = page_factory(server)
         goto(page, server, "/runs")
-        ids = page.locator("[data-testid=runs-table] tbody tr").evaluate_all("rows => rows.map(r => r.dataset.runId)")
+        ids = page.locator("[data-testid=runs-table] tbody tr").evaluate_all(
+            "rows => rows.map(r => r.dataset.runId)"
+        )
         assert ids == [r["run_id"] for r in store_runs(url)]
         assert len(ids) == 11
         goto(page, server, f"/runs/{samples.support}?tab=context")

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.browser
 
 
 def cells(table: Any, first: int = 0, last: int | None = None) -> list[list[str]]:
-    rows = table.locator("tbody tr").evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    rows = table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
     return [row[first:last] for row in rows]
 
 
@@ -44,17 +46,22 @@ def test_sessions(page: Any, dashboard: Any, samples: Any, shot: Any) -> None:
     assert card_value(page, "session-runs") == "3"
     assert card_value(page, "session-cost") == fmt_cost(sum(r["total_cost"] for r in alpha))
     thread = page.get_by_test_id("conversation-timeline").locator(".convo-item")
-    assert thread.evaluate_all("items => items.map(i => [i.dataset.kind, i.querySelector('.convo-text').textContent])") == [
+    assert thread.evaluate_all(
+        "items => items.map(i => [i.dataset.kind, i.querySelector('.convo-text').textContent])"
+    ) == [
         ["user_message", "My invoice #4411 is wrong, can you fix it?"],
         ["agent_response", "I refunded the shipping charge of $12."],
         ["user_message", "Summarise the findings please"],
         ["agent_response", "Here is the summary of three sources."],
     ]
     expect(thread.nth(0).locator("a")).to_have_text(samples.support[:8])
-    assert [row[2] for row in cells(page.get_by_test_id("session-runs-table"))] == [r["agent_name"] for r in alpha]
+    assert [row[2] for row in cells(page.get_by_test_id("session-runs-table"))] == [
+        r["agent_name"] for r in alpha
+    ]
     bars = page.get_by_test_id("session-cost-chart").locator("rect.chart-bar title").all_text_contents()
     assert bars == [
-        f"#{i} {r['agent_name']}: {fmt_cost(r['total_cost'])} · {fmt_int(r['total_tokens'])} tokens" for i, r in enumerate(alpha, 1)
+        f"#{i} {r['agent_name']}: {fmt_cost(r['total_cost'])} · {fmt_int(r['total_tokens'])} tokens"
+        for i, r in enumerate(alpha, 1)
     ]
     shot(page, "session")
 
@@ -64,10 +71,18 @@ def test_users(page: Any, dashboard: Any, samples: Any, shot: Any) -> None:
     users = {r["user_id"] for r in runs if r["user_id"]}
     goto(page, dashboard, "/users")
     table = page.get_by_test_id("users-table")
-    assert {row[0] for row in cells(table)} == users == {"alice", "bob", "carol", "dave", "erin", "<i>mallory</i>"}
+    assert (
+        {row[0] for row in cells(table)}
+        == users
+        == {"alice", "bob", "carol", "dave", "erin", "<i>mallory</i>"}
+    )
     alice_runs = [r for r in runs if r["user_id"] == "alice"]
     alice_row = next(row for row in cells(table) if row[0] == "alice")
-    assert alice_row[1:4] == ["3", fmt_tokens(sum(r["total_tokens"] for r in alice_runs)), fmt_cost(sum(r["total_cost"] for r in alice_runs))]
+    assert alice_row[1:4] == [
+        "3",
+        fmt_tokens(sum(r["total_tokens"] for r in alice_runs)),
+        fmt_cost(sum(r["total_cost"] for r in alice_runs)),
+    ]
     shot(page, "users")
 
     page.get_by_role("link", name="alice", exact=True).first.click()
@@ -131,7 +146,15 @@ def test_policies_and_audit_log(page: Any, dashboard: Any, samples: Any, shot: A
     rows = cells(page.get_by_test_id("audit-table"), 1, 8)
     assert rows == [
         ["policy_decision", "budget", "budget", "block", "mid_execution", "support-bot", samples.support[:8]],
-        ["policy_decision", "pii-guard", "content", "warn", "pre_execution", "support-bot", samples.support[:8]],
+        [
+            "policy_decision",
+            "pii-guard",
+            "content",
+            "warn",
+            "pre_execution",
+            "support-bot",
+            samples.support[:8],
+        ],
     ]
     shot(page, "policies")
     page.get_by_test_id("audit-action").select_option("warn")
@@ -150,7 +173,9 @@ def test_phone_width(page_factory: Any, dashboard: Any, samples: Any, shot: Any)
         ("phone-session", "/sessions/sess-alpha"),
     ]:
         goto(page, dashboard, hash_)
-        overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
         assert overflow == 0, f"{hash_} is wider than a phone screen by {overflow}px"
         shot(page, name)
     expect(page.get_by_test_id("gauge-value")).to_have_count(0)  # the costs page has no gauge
@@ -185,3 +210,19 @@ def test_keyboard_navigation(page: Any, dashboard: Any, samples: Any) -> None:
         "() => { const a = document.querySelector('[data-nav=costs]'); a.focus(); return getComputedStyle(a).outlineStyle; }"
     )
     assert outline != "none"
+
+
+def test_unknown_pages_and_runs_say_so(page_factory: Any, dashboard: Any) -> None:
+    # the browser logs the 404 reply itself as a console error
+    page = page_factory(dashboard, allow_console=("status of 404",))
+    goto(page, dashboard, "/runs/no-such-run")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Could not load this page (HTTP 404): unknown run 'no-such-run'"
+    )
+    goto(page, dashboard, "/sessions/no-such-session")
+    expect(page.get_by_role("alert")).to_contain_text("(HTTP 404)")
+    page.goto(dashboard.url + "/#/nowhere")
+    expect(page.locator("h1")).to_have_text("Not found")
+    expect(page.get_by_role("link", name="Go to runs")).to_be_visible()
+    page.goto(dashboard.url + "/")
+    rendered(page, "#/runs")  # the root address shows the runs

@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 import httpx
@@ -19,7 +20,7 @@ import pytest
 
 from waxell_observe.server.ui_routes import MAX_MODELS_PER_REQUEST, STATIC_DIR
 
-JS_IMPORT = re.compile(r'^import\s[^"]*"(\./[^"]+|\.\./[^"]+)";', re.M)
+JS_IMPORT = re.compile(r'^import\s[^"]*"(\./[^"]+|\.\./[^"]+)";', re.MULTILINE)
 
 
 @pytest.fixture
@@ -92,12 +93,20 @@ def test_static_files_stay_inside_their_directory(client: Any, path: str) -> Non
 
 
 def test_model_catalog_endpoint(client: Any) -> None:
-    reply = client.get("/api/v1/ui/models/", params=[("model", "gpt-4o"), ("model", "claude-sonnet-4-5-20250929"), ("model", "my-model")])
+    reply = client.get(
+        "/api/v1/ui/models/",
+        params=[("model", "gpt-4o"), ("model", "claude-sonnet-4-5-20250929"), ("model", "my-model")],
+    )
     assert reply.status_code == 200
     assert reply.json() == {
         "models": [
             {"model": "gpt-4o", "known": True, "provider": "openai", "context_window": 128000},
-            {"model": "claude-sonnet-4-5-20250929", "known": True, "provider": "anthropic", "context_window": 200000},
+            {
+                "model": "claude-sonnet-4-5-20250929",
+                "known": True,
+                "provider": "anthropic",
+                "context_window": 200000,
+            },
             {"model": "my-model", "known": False, "provider": "", "context_window": None},
         ]
     }
@@ -116,7 +125,10 @@ def test_model_catalog_needs_a_key_when_keys_exist(client: Any) -> None:
 
     key, _ = create_key(client.app.state.store)
     assert client.get("/api/v1/ui/models/", params={"model": "gpt-4o"}).status_code == 401
-    assert client.get("/api/v1/ui/models/", params={"model": "gpt-4o"}, headers={"X-Wax-Key": key}).status_code == 200
+    assert (
+        client.get("/api/v1/ui/models/", params={"model": "gpt-4o"}, headers={"X-Wax-Key": key}).status_code
+        == 200
+    )
     assert client.get("/").status_code == 200  # the page itself carries no data: the sign-in form must load
 
 
@@ -125,9 +137,18 @@ def test_assets_are_offline_and_never_parse_markup() -> None:
     assert {"index.html", "style.css", "favicon.svg", "js/app.js"} <= set(texts)
     for name, text in texts.items():
         for url in re.findall(r"https?://[^\s\"')]+", text):
-            assert url == "http://www.w3.org/2000/svg", f"{name} refers to {url}: every asset must be served by us"
+            assert url == "http://www.w3.org/2000/svg", (
+                f"{name} refers to {url}: every asset must be served by us"
+            )
         if name.endswith(".js"):
-            for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            for forbidden in (
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+            ):
                 assert forbidden not in text, f"{name} uses {forbidden}"
     assert "<script>" not in texts["index.html"]  # no inline script: the CSP forbids it
 

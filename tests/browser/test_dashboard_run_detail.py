@@ -32,7 +32,14 @@ def expected_timeline(run: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, name) of the timeline rows of a stored run without nesting, in the order drawn."""
     rows = []
     for c in run["llm_calls"]:
-        rows.append((_ms(c["started_at"]), c["position"], "llm", c["model"] + (f" · {c['task']}" if c["task"] else "")))
+        rows.append(
+            (
+                _ms(c["started_at"]),
+                c["position"],
+                "llm",
+                c["model"] + (f" · {c['task']}" if c["task"] else ""),
+            )
+        )
     for s in run["spans"]:
         rows.append((_ms(s["started_at"]), s["position"], s["kind"], s["name"]))
     children = {c["run_id"] for c in run["children"]}
@@ -85,7 +92,20 @@ def test_run_header_and_timeline(page: Any, dashboard: Any, samples: Any, shot: 
     assert timeline_rows(page) == [("run", "support-bot · chat")] + expected
     kinds = [kind for kind, _ in expected]
     assert sorted(kinds) == sorted(
-        ["llm", "llm", "tool", "retrieval", "decision", "reasoning", "retry", "policy", "policy", "io", "io", "step"]
+        [
+            "llm",
+            "llm",
+            "tool",
+            "retrieval",
+            "decision",
+            "reasoning",
+            "retry",
+            "policy",
+            "policy",
+            "io",
+            "io",
+            "step",
+        ]
     )
     # bars are placed by start time and sized by duration: the 60 ms call is 1.5x the 40 ms one
     plan = page.locator("[data-kind=llm]", has_text="gpt-4o · plan").locator(".tl-bar")
@@ -115,7 +135,10 @@ def test_run_header_and_timeline(page: Any, dashboard: Any, samples: Any, shot: 
 
     # the policy decisions carry their action and phase
     policies = page.locator("[data-kind=policy] .tl-summary").all_inner_texts()
-    assert policies == ["warn · pre_execution · email address in input", "block · mid_execution · daily budget reached"]
+    assert policies == [
+        "warn · pre_execution · email address in input",
+        "block · mid_execution · daily budget reached",
+    ]
     # the legend hides and shows a kind
     page.locator(".tl-filter[data-kind=policy]").click()
     expect(page.locator("[data-testid=timeline-entry][data-kind=policy]")).to_have_count(0)
@@ -217,7 +240,11 @@ def test_scores_governance_and_raw_tabs(page: Any, dashboard: Any, samples: Any,
     rows = table.locator("tbody tr").evaluate_all(
         "rows => rows.map(r => [...r.cells].slice(1, 6).map(c => c.textContent))"
     )
-    stored = [(s["attributes"]["phase"], s["name"], s["attributes"]["action"]) for s in run["spans"] if s["kind"] == "policy"]
+    stored = [
+        (s["attributes"]["phase"], s["name"], s["attributes"]["action"])
+        for s in run["spans"]
+        if s["kind"] == "policy"
+    ]
     assert stored == [("pre_execution", "pii-guard", "warn"), ("mid_execution", "budget", "block")]
     assert rows == [
         ["pre_execution", "pii-guard", "content", "warn", "email address in input"],
@@ -231,4 +258,6 @@ def test_scores_governance_and_raw_tabs(page: Any, dashboard: Any, samples: Any,
     api = httpx.get(f"{dashboard.url}/api/v1/read/runs/{samples.support}/").json()
     assert json.loads(raw.text_content()) == api
     assert api["run_id"] == samples.support and len(api["llm_calls"]) == 2
-    expect(page.get_by_role("link", name="Download")).to_have_attribute("download", f"run-{samples.support}.json")
+    expect(page.get_by_role("link", name="Download")).to_have_attribute(
+        "download", f"run-{samples.support}.json"
+    )

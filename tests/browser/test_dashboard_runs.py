@@ -168,7 +168,11 @@ def test_auto_refresh_shows_new_runs(page_factory: Any, tmp_path: Any) -> None:
         expect(page.locator(ROWS)).to_have_count(1, timeout=15_000)  # the page refreshes every 5 s
         assert shown_ids(page) == [run_id]
         assert card_value(page, "total-runs") == "1"
-        assert card_value(page, "total-cost") == fmt_cost(store_runs(db_url_from(db))[0]["total_cost"]) == "$0.00035"
+        assert (
+            card_value(page, "total-cost")
+            == fmt_cost(store_runs(db_url_from(db))[0]["total_cost"])
+            == "$0.00035"
+        )
         page.get_by_test_id("auto-refresh").uncheck()
     finally:
         stop_server(server)
@@ -194,7 +198,9 @@ def test_user_supplied_markup_stays_text(page: Any, dashboard: Any, samples: Any
     expect(page.locator("[data-kind=io] .tl-summary")).to_have_text("<script>window.__xss = 3</script>hello")
     expect(page.locator(".run-metadata dd")).to_have_text("<b>bold?</b>")
     page.get_by_role("tab", name="Context").click()
-    expect(page.get_by_test_id("conversation-timeline")).to_contain_text("<script>window.__xss = 3</script>hello")
+    expect(page.get_by_test_id("conversation-timeline")).to_contain_text(
+        "<script>window.__xss = 3</script>hello"
+    )
     assert page.locator("main script, main img, main i, main b").count() == 0
     assert page.evaluate("window.__xss") is None
     shot(page, "run-xss")

@@ -24,7 +24,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -33,13 +33,13 @@ from waxell_observe.pricing import context_window, infer_provider, lookup
 from waxell_observe.server.auth import require_key
 
 __all__ = [
-    "router",
+    "MAX_MODELS_PER_REQUEST",
+    "MODELS_PATH",
+    "SECURITY_HEADERS",
     "STATIC_DIR",
     "STATIC_PREFIX",
-    "MODELS_PATH",
-    "MAX_MODELS_PER_REQUEST",
-    "SECURITY_HEADERS",
     "model_info",
+    "router",
     "static_file",
 ]
 
@@ -182,12 +182,12 @@ def static(path: str, request: Request) -> Response:
 
 
 @router.get(MODELS_PATH, dependencies=[Depends(require_key)], tags=["dashboard"])
-def models(model: list[str] = Query(default=[])) -> dict[str, Any]:
+def models(model: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
     """Provider and context window of each ``model`` (repeat the parameter for several).
 
     Unknown models answer ``"known": false`` and ``"context_window": null``.
     """
-    names = list(dict.fromkeys(model))
+    names = list(dict.fromkeys(model or []))
     if len(names) > MAX_MODELS_PER_REQUEST:
         raise HTTPException(
             status_code=422,

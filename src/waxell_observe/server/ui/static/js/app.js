@@ -6,7 +6,7 @@
 // never paint over a newer page. Pages register cleanups (timers) with ctx.onLeave.
 
 import { h, replace } from "./dom.js";
-import { AuthError, getKey, setKey } from "./api.js";
+import { ApiError, AuthError, getKey, setKey } from "./api.js";
 import { errorBox } from "./components.js";
 import { currentRoute, setRenderer } from "./router.js";
 import { renderRuns } from "./pages/runs.js";
@@ -64,17 +64,15 @@ export async function route({ keepFocus = false } = {}) {
   }
   leaveHandlers = [];
   const main = document.getElementById("main");
+  if (["", "#", "#/"].includes(location.hash)) history.replaceState(null, "", "#/runs"); // the home page
   const { path, params } = currentRoute();
   renderSessionBox();
-  if (path === "" || path === "/") {
-    history.replaceState(null, "", "#/runs");
-    return route();
-  }
   const match = ROUTES.map((r) => ({ r, m: path.match(r.pattern) })).find((x) => x.m);
   if (!match) {
     markNav("");
     replace(main, h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Not found")), h("p", null, "There is no page at ", h("code", null, path), ". ", h("a", { href: "#/runs" }, "Go to runs"), "."));
     document.title = "Not found · waxell observe";
+    main.dataset.rendered = location.hash;
     return;
   }
   markNav(match.r.nav);
@@ -104,10 +102,11 @@ export async function route({ keepFocus = false } = {}) {
     if (!ctx.alive()) return;
     if (error instanceof AuthError) {
       renderSignIn(ctx, error, () => route());
-      return;
+    } else {
+      if (!(error instanceof ApiError)) console.error(error); // a bug, not an answer of the server
+      replace(main, h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, match.r.title)), errorBox(error));
     }
-    console.error(error);
-    replace(main, h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, match.r.title)), errorBox(error));
+    main.dataset.rendered = location.hash;
   }
 }
 
