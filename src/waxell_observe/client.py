@@ -205,9 +205,11 @@ class WaxellObserveClient:
         json_body: dict[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        content: str | bytes | None = None,
     ) -> dict[str, Any]:
         """Send one request to ``{base_url}{path}`` and return the reply's JSON object.
 
+        The body is ``json_body`` encoded, or ``content`` (JSON text already encoded) as is.
         An empty 2xx body is ``{}``. Raises :class:`ControlPlaneError` for everything else.
         """
         import httpx
@@ -215,8 +217,9 @@ class WaxellObserveClient:
         url = self._url(path)
         try:
             response = self._sync_http().request(
-                method, url, json=json_body, params=dict(params) if params else None, timeout=self._timeout(timeout)
-            )
+                method, url, json=json_body if content is None else None, content=_bytes(content),
+                params=dict(params) if params else None, timeout=self._timeout(timeout),
+            )  # fmt: skip
         except httpx.TimeoutException as exc:
             raise ControlPlaneError(
                 f"{method} {path}: no answer within the timeout ({type(exc).__name__})",
@@ -236,6 +239,7 @@ class WaxellObserveClient:
         json_body: dict[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        content: str | bytes | None = None,
     ) -> dict[str, Any]:
         """Async :meth:`request`."""
         import httpx
@@ -243,8 +247,9 @@ class WaxellObserveClient:
         url = self._url(path)
         try:
             response = await self._async_http().request(
-                method, url, json=json_body, params=dict(params) if params else None, timeout=self._timeout(timeout)
-            )
+                method, url, json=json_body if content is None else None, content=_bytes(content),
+                params=dict(params) if params else None, timeout=self._timeout(timeout),
+            )  # fmt: skip
         except httpx.TimeoutException as exc:
             raise ControlPlaneError(
                 f"{method} {path}: no answer within the timeout ({type(exc).__name__})",
@@ -791,6 +796,10 @@ def _prompt(name: str, label: str | None, version: int | None) -> _Request:
 
 
 # -- replies -------------------------------------------------------------------------------------
+
+
+def _bytes(content: str | bytes | None) -> bytes | None:
+    return content.encode("utf-8") if isinstance(content, str) else content
 
 
 def _detail(content: bytes) -> str:

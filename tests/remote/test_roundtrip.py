@@ -184,19 +184,19 @@ def test_server_killed_mid_stream_then_restarted_loses_nothing(real_server: Any,
     engine(max_backoff=0.3)
     WaxellObserveClient.configure(api_url=real_server.url, api_key="")
     run_ids = []
-    for i in range(60):
+    for i in range(30):
         with WaxellContext(agent_name="stream-agent", inputs={"i": i}) as ctx:
             ctx.record_llm_call(model="gpt-4o", tokens_in=10, tokens_out=i)
             ctx.record_step("s", output={"i": i})
             ctx.set_result({"i": i})
         run_ids.append(ctx.run_id)
-        if i == 30:
+        if i == 15:
             real_server.kill()
     real_server.start()
     report = waxell_observe.flush(timeout=60)
     assert report.pending == 0 and report.dropped == 0, report
     listed = real_server.list_runs(agent_name="stream-agent")
-    assert listed["total"] == 60
+    assert listed["total"] == 30
     for i, run_id in enumerate(run_ids):
         run = real_server.read_run(run_id)
         assert (run["status"], run["tokens_out"], len(run["llm_calls"]), len(run["steps"])) == ("success", i, 1, 1)

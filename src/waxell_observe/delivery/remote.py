@@ -1,25 +1,27 @@
 """Delivery of runs to control planes: per-run order, batching, retries, spool.
 
 The agent's thread only appends ``(operation, run, payload)`` to a bounded deque
-(:meth:`RemoteDelivery.put`). One daemon thread drains the deque into a *run state* per run
-(its undelivered start, records and completion, already in wire format), then delivers
-every run with something pending, per control plane: ``runs/start/`` first, then one
-request per record endpoint with everything buffered for that run (``llm-calls/``,
-``steps/``, ``spans/``, ``scores/``; at most :data:`CHUNK` records a request), then
-``complete/`` once nothing else is pending. A record leaves memory only when the server
-acknowledged it.
+(:meth:`RemoteDelivery.put`). A daemon worker thread drains the deque into a
+:class:`~waxell_observe.delivery.run_state.RunState` per run (records encoded to JSON once),
+then delivers every run with something pending, per control plane: ``runs/start/`` first,
+then one request per record endpoint with everything buffered for that run (at most
+:data:`CHUNK` records a request; smaller after a 413), then ``complete/`` once nothing else
+is pending. Records of many runs go out in one worker cycle. A record leaves memory only
+when the server acknowledged it. Requests run on a :class:`~waxell_observe.delivery.sender.Sender`
+thread while the worker keeps draining, so a hung control plane stalls nothing else.
 
 Failures follow the protocol: 5xx, timeouts and connection errors back the destination off
-(exponential, with jitter; a ``Retry-After`` on 429 is honoured) and everything stays
-queued; any other 4xx is final for what that request carried (logged once, counted as
-dropped; a refused start drops the whole run). The server's own run ids are used for a run
-when it assigns them (our ids are sent as ``run_id``; our server honours them).
+(exponential with jitter; ``Retry-After`` on 429 is honoured) and everything stays queued;
+any other 4xx is final for what that request carried (logged once, counted as dropped; a
+refused start drops the whole run). When a server assigns its own run ids, ours are mapped to
+its ids for every later request.
 
 What cannot be delivered goes to the on-disk :class:`~waxell_observe.delivery.spool.Spool`:
-runs over the spill threshold (half of ``max_queue``) while the destination lags, and
-everything still pending when :meth:`RemoteDelivery.shutdown` runs out of time. Spooled
-runs are delivered by the first process whose delivery finds the control plane reachable
-(this one, or a later one), and removed from disk only once delivered.
+runs over the spill threshold (half of ``max_queue``) and everything still pending when
+:meth:`RemoteDelivery.shutdown` runs out of time. Spooled runs are delivered by the first
+process whose delivery finds the control plane reachable (this one or a later one), and
+removed from disk only once delivered. While a run has records on disk, its newer records
+wait in memory, so its order holds.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.delivery.run_state import BODY_KEYS, ENDPOINTS, RECORD_KINDS, RunState, encode
+from waxell_observe.delivery.sender import Sender
 from waxell_observe.transport import wire
 from waxell_observe.transport.errors import ControlPlaneError
 
@@ -44,44 +48,34 @@ if TYPE_CHECKING:
     from waxell_observe.governance.results import PolicyCheckResult
     from waxell_observe.run import Run
 
-__all__ = [
-    "RemoteDelivery",
-    "RunState",
-    "Destination",
-    "CHUNK",
-    "DELIVERY_TIMEOUT",
-    "SHUTDOWN_SPOOL_RESERVE",
-]
+__all__ = ["RemoteDelivery", "Destination", "RunFlush", "CHUNK", "DELIVERY_TIMEOUT"]
 
 logger = logging.getLogger("waxell_observe")
 
 CHUNK = 1000
 """Most records sent in one request."""
 DELIVERY_TIMEOUT = 5.0
-"""Seconds one delivery request may take (a hung control plane costs at most this per try)."""
-SHUTDOWN_SPOOL_RESERVE = 0.5
-"""Seconds of a shutdown budget kept for writing the spool (at most a quarter of the budget)."""
+"""Seconds one delivery request may take."""
+SPOOL_SECONDS_PER_ITEM = 5e-6
+"""Estimated cost of writing one held item to the spool at shutdown (sizes the time reserved for it)."""
 REPLAY_SCAN_INTERVAL = 2.0
-"""Seconds between looks at the spool directory while the control plane is reachable."""
+"""Seconds between looks at an empty (or another process's) spool while the control plane is reachable."""
 REPLAY_BUDGET = 1.0
-"""Seconds a worker cycle may spend delivering spooled runs before it serves live runs again."""
-_RECORD_KINDS = ("llm_calls", "spans", "steps", "scores")
-"""Record endpoints in delivery order: spans before steps, so a server that also derives
-spans from behaviour steps (same ids) keeps the exact span."""
-_ENDPOINTS = {"llm_calls": "llm-calls", "steps": "steps", "spans": "spans", "scores": "scores"}
+"""Seconds a worker cycle may spend on spooled runs before serving live runs again."""
+REPLAY_SAVE_INTERVAL = 0.25
+"""Seconds between rewrites of the spool segment being delivered (what was delivered leaves it)."""
+_POLL = 0.05
 _MAX_ERRORS = 20
 _DEAD_MEMORY = 10_000
 
-# Results of delivering one run.
+# Outcomes of delivering (part of) a run.
 _DONE = "done"  # nothing left for this run
-_IDLE = "idle"  # delivered what it could; the run continues (no completion yet)
+_IDLE = "idle"  # delivered what it could; the run goes on
 _RETRY = "retry"  # the destination failed temporarily: stop for now
-_STOP = "stop"  # shutdown took over, or the deadline passed
-_DROPPED = "dropped"  # a request was refused for good
+_STOP = "stop"  # shutdown took over, or its deadline passed
+_DROPPED = "dropped"  # refused for good
 _SMALLER = "smaller"  # 413: send fewer records per request
 
-Record = tuple[int, dict[str, Any], int]
-"""A buffered record: ``(sequence, wire record, weight)``."""
 Item = tuple[str, "Run", Any]
 """``(operation, run, payload)``; operation: start, llm, step, span, score, end."""
 
@@ -96,8 +90,8 @@ class _FlushMarker:
         self.target = -1
 
 
-class _RunFlush:
-    """A synchronous delivery of one run's records (mid-execution governance)."""
+class RunFlush:
+    """A synchronous delivery of one run's records (mid-execution governance) and its outcome."""
 
     __slots__ = ("run", "conversation", "event", "ok", "error", "governance")
 
@@ -108,128 +102,6 @@ class _RunFlush:
         self.ok = False
         self.error = ""
         self.governance: list[PolicyCheckResult] = []
-
-
-class RunState:
-    """What is still to be delivered for one run, in wire format.
-
-    Records are kept as ``(sequence, record, weight)``: the sequence (assigned by the worker in
-    queue order) lets a flush know when everything queued before it is settled; the weight is
-    how many queued items the record stands for (0 for the ``_kind`` step twin of a behaviour
-    span, which is the same record in its other wire form).
-    """
-
-    __slots__ = (
-        "run_id",
-        "run",
-        "live",
-        "start",
-        "complete",
-        "llm_calls",
-        "steps",
-        "spans",
-        "scores",
-        "server_id",
-        "workflow_id",
-        "started_at",
-        "span_positions",
-        "governance",
-        "dead",
-        "warned_block",
-    )
-
-    def __init__(self, run_id: str, *, live: bool = True) -> None:
-        self.run_id = run_id
-        self.run: Run | None = None
-        self.live = live
-        self.start: tuple[int, dict[str, Any]] | None = None
-        self.complete: tuple[int, dict[str, Any]] | None = None
-        self.llm_calls: list[Record] = []
-        self.steps: list[Record] = []
-        self.spans: list[Record] = []
-        self.scores: list[Record] = []
-        self.server_id = ""
-        self.workflow_id = ""
-        self.started_at = 0.0
-        self.span_positions: dict[str, int] = {}
-        self.governance: list[PolicyCheckResult] = []
-        self.dead = False
-        self.warned_block = False
-
-    def has_pending(self) -> bool:
-        """True when anything (start, records, completion) is still to be sent."""
-        return bool(
-            self.start is not None
-            or self.complete is not None
-            or self.llm_calls
-            or self.spans
-            or self.steps
-            or self.scores
-        )
-
-    def weight(self) -> int:
-        """Queued items not yet delivered (what the delivery counters count)."""
-        count = (self.start is not None) + (self.complete is not None)
-        for buffer in (self.llm_calls, self.spans, self.steps, self.scores):
-            count += sum(record[2] for record in buffer)
-        return count
-
-    def oldest(self) -> int | None:
-        """The smallest sequence still pending (``None`` when nothing is)."""
-        candidates = [buffer[0][0] for buffer in (self.llm_calls, self.steps, self.spans, self.scores) if buffer]
-        if self.start is not None:
-            candidates.append(self.start[0])
-        if self.complete is not None:
-            candidates.append(self.complete[0])
-        return min(candidates) if candidates else None
-
-    def clear(self) -> int:
-        """Forget everything pending; returns its weight."""
-        count = self.weight()
-        self.start = self.complete = None
-        self.llm_calls, self.steps, self.spans, self.scores = [], [], [], []
-        return count
-
-    def to_entry(self) -> dict[str, Any]:
-        """The spool form of this state."""
-        entry: dict[str, Any] = {"run_id": self.run_id}
-        if self.server_id:
-            entry["server_run_id"] = self.server_id
-            entry["workflow_id"] = self.workflow_id or self.server_id
-        if self.start is not None:
-            entry["start"] = self.start[1]
-        for kind in _RECORD_KINDS:
-            records = getattr(self, kind)
-            weighed = [record for _seq, record, weight in records if weight]
-            twins = [record for _seq, record, weight in records if not weight]
-            if weighed:
-                entry[kind] = weighed
-            if twins:
-                entry[f"{kind}_twins"] = twins
-        if self.complete is not None:
-            entry["complete"] = self.complete[1]
-        return entry
-
-    @classmethod
-    def from_entry(cls, entry: dict[str, Any]) -> RunState:
-        """A (not live) state from its spool form."""
-        state = cls(str(entry["run_id"]), live=False)
-        state.server_id = str(entry.get("server_run_id") or "")
-        state.workflow_id = str(entry.get("workflow_id") or "")
-        start = entry.get("start")
-        if isinstance(start, dict):
-            state.start = (0, start)
-        for kind in _RECORD_KINDS:
-            records: list[Record] = []
-            for key, weight in ((kind, 1), (f"{kind}_twins", 0)):
-                values = entry.get(key)
-                if isinstance(values, list):
-                    records.extend((0, record, weight) for record in values if isinstance(record, dict))
-            setattr(state, kind, records)
-        complete = entry.get("complete")
-        if isinstance(complete, dict):
-            state.complete = (0, complete)
-        return state
 
 
 class Destination:
@@ -245,7 +117,7 @@ class Destination:
         self.ids: dict[str, list[str]] = {}
         """Our run id -> [server run id, server workflow id] where the server chose others."""
         self.spilled: set[str] = set()
-        """Runs with records on disk: their later records wait until the spool is delivered."""
+        """Runs with records on disk: their newer records wait until the spool is delivered."""
         self.dead: dict[str, None] = {}
         self.chunk = CHUNK
         self.failures = 0
@@ -270,6 +142,11 @@ class Destination:
         self.dead[run_id] = None
         if len(self.dead) > _DEAD_MEMORY:
             del self.dead[next(iter(self.dead))]
+
+
+def _left(states: list[RunState], index: int) -> list[str]:
+    """Spool lines of what is still pending in ``states`` from ``index`` on."""
+    return [state.entry_text() for state in states[index:] if state.has_pending() and not state.dead]
 
 
 def _default_spool(api_url: str) -> Spool | None:
@@ -311,14 +188,14 @@ class RemoteDelivery:
         behaviour_steps: bool = True,
     ) -> None:
         self.name = name
-        self.behaviour_steps = behaviour_steps
-        """Also send behaviour spans as ``_kind`` steps (the protocol carries them both ways)."""
         self.max_queue = max_queue
         self.spill_threshold = spill_threshold if spill_threshold is not None else max(1, max_queue // 2)
         self.interval = interval
         self.wake_at = wake_at
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
+        self.behaviour_steps = behaviour_steps
+        """Also send behaviour spans as ``_kind`` steps (the protocol carries them both ways)."""
         self._spool_factory = spool_factory
         self.sent = 0
         self.dropped = 0
@@ -332,16 +209,18 @@ class RemoteDelivery:
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._start_lock = threading.Lock()
+        self._drop_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._sender: Sender | None = None
         self._epoch = 0
         self._seq = 0
         self._buffered = 0
         self._dests: dict[tuple[str, str], Destination] = {}
+        self._last_dest: tuple[ObserveConfig, Destination] | None = None
         self._markers: list[_FlushMarker] = []
-        self._run_flushes: list[_RunFlush] = []
+        self._run_flushes: list[RunFlush] = []
         self._deadline: float | None = None
-        self._stopping = False
-        self._drop_lock = threading.Lock()
+        self._replaying = False
 
     def _reset_after_fork(self) -> None:
         self._init_runtime()
@@ -381,6 +260,7 @@ class RemoteDelivery:
             if self._thread is not None:
                 return
             epoch = self._epoch
+            self._sender = Sender(f"waxell-{self.name}-send")
             thread = threading.Thread(target=self._run, args=(epoch,), name=f"waxell-{self.name}", daemon=True)
             self._thread = thread
             thread.start()
@@ -411,9 +291,9 @@ class RemoteDelivery:
             marker.event.wait(timeout)
         return self.report()
 
-    def flush_run(self, run: Run, timeout: float) -> _RunFlush:
+    def flush_run(self, run: Run, timeout: float) -> RunFlush:
         """Deliver ``run``'s queued records now and wait (at most ``timeout``) for the answer."""
-        request = _RunFlush(run)
+        request = RunFlush(run)
         self._queue.append(request)
         if self._thread is None:
             self._start()
@@ -424,40 +304,42 @@ class RemoteDelivery:
         return request
 
     def server_ids(self, config: ObserveConfig, run_id: str) -> tuple[str, str]:
-        """The server's (run id, workflow id) of our ``run_id`` (ours when it honoured them)."""
+        """The server's (run id, workflow id) for our ``run_id`` (ours when it honoured them)."""
         dest = self._dests.get((config.api_url, config.api_key))
         return dest.server_ids(run_id) if dest is not None else (run_id, run_id)
 
     def shutdown(self, timeout: float | None = None) -> DeliveryReport:
-        """Deliver what can be delivered within ``timeout``, spool the rest, stop the thread.
+        """Deliver what can be delivered within ``timeout``, spool the rest, stop the threads.
 
-        A part of the budget (:data:`SHUTDOWN_SPOOL_RESERVE`, at most a quarter) is kept for
-        writing the spool, so the call returns within ``timeout`` even when the control plane
-        hangs. Later :meth:`put` calls start a new thread.
+        Part of the budget (sized by how much is held, at most a quarter) is kept for writing
+        the spool, so the call returns within ``timeout`` even when the control plane hangs.
+        Later :meth:`put` calls start new threads.
         """
         started = time.monotonic()
         if timeout is None:
             self.flush(None)
         else:
-            reserve = min(SHUTDOWN_SPOOL_RESERVE, timeout / 4.0)
-            self._deadline = started + max(0.0, timeout - reserve)
+            reserve = min(timeout / 4.0, 0.05 + (len(self._queue) + self._buffered) * SPOOL_SECONDS_PER_ITEM)
+            deadline = self._deadline = started + max(0.0, timeout - reserve)
             self.flush(max(0.0, timeout - reserve))
+            while self._replaying and time.monotonic() < deadline:  # a spool being delivered: let it
+                time.sleep(_POLL / 2)
         with self._lock:
             self._epoch += 1
-            self._stopping = True
-            thread = self._thread
+            thread, sender = self._thread, self._sender
             self._drain(abandon_requests=True)
             per_dest = [(dest, self._take_all(dest)) for dest in self._dests.values()]
         for dest, states in per_dest:
             if states:
                 self._spill_states(dest, states, reason="shutdown")
         self._wake.set()
+        if sender is not None:
+            sender.stop()
         if thread is not None and thread is not threading.current_thread():
-            remaining = None if timeout is None else max(0.0, started + timeout - time.monotonic())
-            thread.join(min(remaining, 0.05) if remaining is not None else None)
+            thread.join(0.02)
         with self._start_lock:
             self._thread = None
-            self._stopping = False
+            self._sender = None
             self._deadline = None
         if thread is None or not thread.is_alive():
             for dest in self._dests.values():
@@ -479,6 +361,8 @@ class RemoteDelivery:
                 for dest in list(self._dests.values()):
                     if self._deliver_dest(dest, epoch) == _STOP:
                         return
+                    with self._lock:
+                        self._settle_markers()
                     if self._replay(dest, epoch) == _STOP:
                         return
                 with self._lock:
@@ -486,8 +370,6 @@ class RemoteDelivery:
                         return
                     self._maybe_spill()
                     self._settle_markers()
-                    if self._stopping and not self._queue and not self._buffered:
-                        return
                 self._wake.wait(self._sleep_time())
                 self._wake.clear()
         except Exception:  # noqa: BLE001 - log, and let the next put start a new thread
@@ -501,15 +383,20 @@ class RemoteDelivery:
             return 0.0 if (self._run_flushes or len(self._queue) >= self.wake_at) else self.interval
         now = time.monotonic()
         waits = [dest.retry_at - now for dest in self._dests.values() if dest.failing and dest.runs]
+        waits += [dest.next_scan - now for dest in self._dests.values() if dest.next_scan and not dest.failing]
         if waits:
             return max(0.0, min(min(waits), self.interval * 5))
         return self.interval
 
     def _dest(self, config: ObserveConfig) -> Destination:
+        cached = self._last_dest
+        if cached is not None and cached[0] is config:
+            return cached[1]
         key = (config.api_url, config.api_key)
         dest = self._dests.get(key)
         if dest is None:
             dest = self._dests[key] = Destination(config, self._spool_factory)
+        self._last_dest = (config, dest)
         return dest
 
     def _drain(self, abandon_requests: bool = False) -> None:
@@ -528,7 +415,7 @@ class RemoteDelivery:
             if isinstance(item, _FlushMarker):
                 item.target = self._seq
                 self._markers.append(item)
-            elif isinstance(item, _RunFlush):
+            elif isinstance(item, RunFlush):
                 if abandon_requests:
                     item.error = "shutting down"
                     item.event.set()
@@ -550,34 +437,37 @@ class RemoteDelivery:
                 state.started_at = run.started_at
             state.run = run
             if operation == "start":
-                state.start = (seq, payload)
+                state.start = (seq, payload, encode(payload))
                 state.started_at = run.started_at
             elif operation == "llm":
-                state.llm_calls.append((seq, wire.llm_call(payload), 1))
+                state.llm_calls.append((seq, encode(wire.llm_call(payload)), 1))
             elif operation == "step":
-                state.steps.append((seq, wire.step(payload), 1))
+                state.steps.append((seq, encode(wire.step(payload)), 1))
             elif operation == "span":
-                state.span_positions[payload.id] = payload.position
-                parent = state.span_positions.get(payload.parent_span_id) if payload.parent_span_id else None
-                state.spans.append((seq, wire.span(payload, state.started_at, parent), 1))
+                positions = state.span_positions
+                if positions is None:
+                    positions = state.span_positions = {}
+                positions[payload.id] = payload.position
+                parent = positions.get(payload.parent_span_id) if payload.parent_span_id else None
+                state.spans.append((seq, encode(wire.span(payload, state.started_at, parent)), 1))
                 if self.behaviour_steps:
                     as_step = wire.behaviour_step(payload)
                     if as_step is not None:
-                        state.steps.append((seq, as_step, 0))
+                        state.steps.append((seq, encode(as_step), 0))
             elif operation == "score":
-                state.scores.append((seq, wire.score(payload), 1))
+                state.scores.append((seq, encode(wire.score(payload)), 1))
             elif operation == "end":
-                state.complete = (seq, payload)
+                state.complete = (seq, encode(payload))
             else:
                 raise ValueError(f"unknown delivery operation {operation!r}")
             return True
         except Exception as exc:  # noqa: BLE001 - one bad record must not stop delivery
-            logger.exception("waxell-observe: cannot convert a %s record for delivery", operation)
+            logger.exception("waxell-observe: cannot encode a %s record for delivery", operation)
             self._note_error(f"{type(exc).__name__}: {exc}")
             self._count_drop(1, f"{type(exc).__name__}: {exc}")
             return False
 
-    def _take_run_flushes(self) -> list[_RunFlush]:
+    def _take_run_flushes(self) -> list[RunFlush]:
         with self._lock:
             flushes, self._run_flushes = self._run_flushes, []
         return flushes
@@ -620,8 +510,9 @@ class RemoteDelivery:
             return _IDLE
         with self._lock:
             order = [s for s in dest.runs.values() if s.run_id not in dest.spilled and s.has_pending()]
-        requests = 0
-        for state in order:
+        for count, state in enumerate(order, 1):
+            if dest.runs.get(state.run_id) is not state:
+                continue  # spilled to disk while another run's request was in flight
             outcome = self._deliver_state(dest, state, epoch)
             if outcome == _STOP:
                 return _STOP
@@ -630,8 +521,7 @@ class RemoteDelivery:
                     return _STOP
                 if outcome == _DONE or state.dead:
                     dest.runs.pop(state.run_id, None)
-                requests += 1
-                if requests % 64 == 0:
+                if count % 64 == 0:
                     self._maybe_spill()
                     self._settle_markers()
             if outcome == _RETRY:
@@ -653,64 +543,53 @@ class RemoteDelivery:
                 self._settled(state, state.clear(), sent=False)
             return _DONE
         if state.start is not None:
-            body = dict(state.start[1])
-            for field in ("parent_workflow_id", "root_workflow_id"):
-                if body.get(field):
-                    body[field] = dest.server_ids(body[field])[1]
-            outcome, reply = self._send(dest, state, epoch, "start", "POST", "runs/start/", body, 1)
+            text = encode(state.start_body(lambda rid: dest.server_ids(rid)[1]))
+            outcome, reply = self._send(dest, state, epoch, "start", "runs/start/", text, 1)
             if outcome != _DONE:
                 return outcome
             with self._lock:
                 if self._epoch != epoch:
                     return _STOP
-                if not state.dead:
-                    server_id = str(reply.get("run_id") or state.run_id)
-                    workflow_id = str(reply.get("workflow_id") or server_id)
-                    state.server_id, state.workflow_id = server_id, workflow_id
-                    if server_id != state.run_id or workflow_id != state.run_id:
-                        dest.ids[state.run_id] = [server_id, workflow_id]
-                        if not state.live and dest.spool is not None:
-                            dest.spool.save_ids(dest.ids)
-                    state.start = None
-                    self._settled(state, 1, sent=True)
-            if state.dead:
-                return _DONE
+                server_id = str(reply.get("run_id") or state.run_id)
+                workflow_id = str(reply.get("workflow_id") or server_id)
+                state.server_id, state.workflow_id = server_id, workflow_id
+                if server_id != state.run_id or workflow_id != state.run_id:
+                    dest.ids[state.run_id] = [server_id, workflow_id]
+                    if not state.live and dest.spool is not None:
+                        dest.spool.save_ids(dest.ids)
+                state.start = None
+                self._settled(state, 1, sent=True)
         if not state.server_id:
             state.server_id, state.workflow_id = dest.server_ids(state.run_id)
-        for kind in _RECORD_KINDS:
+        for kind in RECORD_KINDS:
             while True:
                 records = getattr(state, kind)
                 if not records:
                     break
                 chunk = records[: dest.chunk]
                 weight = sum(record[2] for record in chunk)
-                body: dict[str, Any] = {kind if kind != "llm_calls" else "calls": [r[1] for r in chunk]}
+                extra = ""
                 if conversation and kind in ("llm_calls", "steps"):
-                    body["conversation_state"] = conversation
-                path = f"runs/{state.server_id}/{_ENDPOINTS[kind]}/"
-                outcome, reply = self._send(dest, state, epoch, kind, "POST", path, body, weight, len(chunk))
+                    extra = ',"conversation_state":' + encode(conversation)
+                text = f'{{"{BODY_KEYS[kind]}":[{",".join(r[1] for r in chunk)}]{extra}}}'
+                path = f"runs/{state.server_id}/{ENDPOINTS[kind]}/"
+                outcome, reply = self._send(dest, state, epoch, kind, path, text, weight, len(chunk))
                 if outcome == _SMALLER:
                     continue
-                if outcome == _DONE:
-                    with self._lock:
-                        if self._epoch != epoch:
-                            return _STOP
-                        del getattr(state, kind)[: len(chunk)]
+                if outcome not in (_DONE, _DROPPED):
+                    return outcome
+                with self._lock:
+                    if self._epoch != epoch:
+                        return _STOP
+                    del getattr(state, kind)[: len(chunk)]
+                    if outcome == _DONE:
                         self._settled(state, weight, sent=True)
                         self._note_governance(state, reply)
-                elif outcome == _DROPPED:
-                    with self._lock:
-                        if self._epoch != epoch:
-                            return _STOP
-                        del getattr(state, kind)[: len(chunk)]
-                    if state.dead:
-                        return _DONE
-                else:
-                    return outcome
+                if state.dead:
+                    return _DONE
         if state.complete is not None:
-            body = state.complete[1]
             path = f"runs/{state.server_id}/complete/"
-            outcome, reply = self._send(dest, state, epoch, "complete", "POST", path, body, 1)
+            outcome, reply = self._send(dest, state, epoch, "complete", path, state.complete[1], 1)
             if outcome == _DONE:
                 with self._lock:
                     if self._epoch != epoch:
@@ -719,68 +598,63 @@ class RemoteDelivery:
                     self._settled(state, 1, sent=True)
                     self._apply_completion(state, reply)
                 return _DONE
-            if outcome == _DROPPED:
-                return _DONE
-            return outcome
+            return _DONE if outcome == _DROPPED else outcome
         return _IDLE
 
     def _send(
-        self,
-        dest: Destination,
-        state: RunState,
-        epoch: int,
-        what: str,
-        method: str,
-        path: str,
-        body: dict[str, Any],
-        weight: int,
+        self, dest: Destination, state: RunState, epoch: int, what: str, path: str, text: str, weight: int,
         records: int = 1,
-    ) -> tuple[str, dict[str, Any]]:
-        """One request carrying ``records`` records that stand for ``weight`` queued items.
+    ) -> tuple[str, dict[str, Any]]:  # fmt: skip
+        """One POST carrying ``records`` records that stand for ``weight`` queued items.
 
         Returns ``(outcome, reply)``: ``_DONE`` (delivered), ``_DROPPED`` (refused for good;
-        counted, and for a start or completion also removed from the state), ``_SMALLER`` (413:
-        the destination's chunk size was halved, send again), ``_RETRY`` or ``_STOP``.
+        counted, and a refused start or completion is removed from the state), ``_SMALLER``
+        (413: the destination's chunk size was halved, send again), ``_RETRY`` or ``_STOP``.
         """
         timeout = self._request_timeout()
-        if timeout is None:
+        sender = self._sender
+        if timeout is None or sender is None:
             return _STOP, {}
+        client = dest.client
+        state.busy = True
         try:
-            reply = dest.client.request(method, path, json_body=body, timeout=timeout)
-        except ControlPlaneError as exc:
-            if exc.accepted:
-                reply = {}
-            else:
-                with self._lock:
+            job = sender.submit(lambda: client.request("POST", path, content=text, timeout=timeout))
+            while not job.done.wait(_POLL):
+                with self._lock:  # keep the queue moving while the request is in flight
                     if self._epoch != epoch:
                         return _STOP, {}
-                    if exc.retryable:
-                        self._back_off(dest, exc)
-                        return _RETRY, {}
-                    if exc.status == 413 and records > 1:
-                        dest.chunk = max(1, records // 2)
-                        logger.info(
-                            "waxell-observe: %s refused %d records as too large; sending %d per request",
-                            dest.api_url, records, dest.chunk,
-                        )  # fmt: skip
-                        return _SMALLER, {}
-                    self._refused(dest, state, what, exc, weight)
-                return _DROPPED, {}
-        except Exception as exc:  # noqa: BLE001 - a bug here must not kill delivery
-            logger.exception("waxell-observe: unexpected error delivering %s of run %s", what, state.run_id)
-            with self._lock:
-                if self._epoch != epoch:
-                    return _STOP, {}
-                self._refused(dest, state, what, ControlPlaneError(f"{type(exc).__name__}: {exc}"), weight)
-            return _DROPPED, {}
+                    self._drain()
+                    self._maybe_spill()
+                    self._settle_markers()
+        finally:
+            state.busy = False
+        error = job.error
         with self._lock:
             if self._epoch != epoch:
                 return _STOP, {}
-            if dest.failing:
-                logger.info("waxell-observe: control plane %s reachable again", dest.api_url)
-            dest.failures = 0
-            dest.retry_at = 0.0
-        return _DONE, reply
+            if error is None or (isinstance(error, ControlPlaneError) and error.accepted):
+                if dest.failing:
+                    logger.info("waxell-observe: control plane %s reachable again", dest.api_url)
+                dest.failures = 0
+                dest.retry_at = 0.0
+                return _DONE, job.result if isinstance(job.result, dict) else {}
+            if not isinstance(error, ControlPlaneError):
+                logger.error(
+                    "waxell-observe: unexpected error delivering %s of run %s", what, state.run_id, exc_info=error
+                )
+                error = ControlPlaneError(f"{type(error).__name__}: {error}")
+            if error.retryable:
+                self._back_off(dest, error)
+                return _RETRY, {}
+            if error.status == 413 and records > 1:
+                dest.chunk = max(1, records // 2)
+                logger.info(
+                    "waxell-observe: %s refused %d records as too large; sending %d per request",
+                    dest.api_url, records, dest.chunk,
+                )  # fmt: skip
+                return _SMALLER, {}
+            self._refused(dest, state, what, error, weight)
+            return _DROPPED, {}
 
     def _back_off(self, dest: Destination, exc: ControlPlaneError) -> None:
         dest.failures += 1
@@ -800,9 +674,9 @@ class RemoteDelivery:
 
     def _refused(self, dest: Destination, state: RunState, what: str, exc: ControlPlaneError, count: int) -> None:
         """A final refusal: drop what the request carried (a refused start drops the run)."""
-        key = (exc.status, what)
         text = f"{what} of run {state.run_id}: {exc}"
         self._note_error(text)
+        key = (exc.status, what)
         if key not in dest.logged:
             dest.logged.add(key)
             logger.warning("waxell-observe: control plane %s refused %s; dropped (not retried)", dest.api_url, text)
@@ -821,18 +695,17 @@ class RemoteDelivery:
             self.sent += count
         else:
             with self._drop_lock:
-                first = self.dropped == 0
                 self.dropped += count
-            if first and count:
-                logger.warning("waxell-observe: %s dropped %d record(s) refused by the control plane", self.name, count)
 
     def _note_governance(self, state: RunState, reply: dict[str, Any]) -> None:
-        governance = reply.get("governance") if isinstance(reply, dict) else None
+        governance = reply.get("governance")
         if not isinstance(governance, dict) or not governance.get("action"):
             return
         from waxell_observe.governance.results import PolicyCheckResult
 
         result = PolicyCheckResult.from_dict(governance)
+        if state.governance is None:
+            state.governance = []
         state.governance.append(result)
         if result.blocked and not state.warned_block:
             state.warned_block = True
@@ -843,15 +716,16 @@ class RemoteDelivery:
             )  # fmt: skip
 
     def _apply_completion(self, state: RunState, reply: dict[str, Any]) -> None:
+        """Keep the ``complete/`` reply's post-execution outcome on the run (when it says something)."""
         run = state.run
-        governance = reply.get("governance") if isinstance(reply, dict) else None
+        governance = reply.get("governance")
         if run is None or not isinstance(governance, dict) or not governance.get("action"):
             return
         from waxell_observe.governance.results import PolicyCheckResult, strictest
 
         result = PolicyCheckResult.from_dict(governance)
         if result.action == "allow" and not result.evaluations and not result.retry_feedback:
-            return  # "nothing to say": keep what the run already holds
+            return
         local = run.governance
         if local is None or (local.action == "allow" and not local.evaluations):
             run.governance = result
@@ -860,7 +734,7 @@ class RemoteDelivery:
 
     # -- mid-execution flush --------------------------------------------------------------------
 
-    def _serve_run_flush(self, flush: _RunFlush, epoch: int) -> str:
+    def _serve_run_flush(self, flush: RunFlush, epoch: int) -> str:
         run = flush.run
         try:
             with self._lock:
@@ -887,7 +761,7 @@ class RemoteDelivery:
                     flush.error = dest.last_error or "not delivered"
                 else:
                     flush.ok = True
-                flush.governance, state.governance = state.governance, []
+                flush.governance, state.governance = state.governance or [], None
             return outcome if outcome in (_RETRY, _STOP) else _IDLE
         finally:
             flush.event.set()
@@ -920,10 +794,9 @@ class RemoteDelivery:
             for state in dest.runs.values():
                 if held <= target:
                     break
-                count = state.weight()
-                if state.has_pending():
+                if state.has_pending() and not state.busy:
                     chosen.append(state)
-                    held -= count
+                    held -= state.weight()
             if not chosen:
                 continue
             for state in chosen:
@@ -933,15 +806,13 @@ class RemoteDelivery:
                 return
 
     def _spill_states(self, dest: Destination, states: list[RunState], *, reason: str) -> None:
-        """Write ``states`` to ``dest``'s spool (removed from memory by the caller)."""
-        count = sum(state.weight() for state in states)
+        """Write ``states`` to ``dest``'s spool (already removed from memory by the caller)."""
+        weights = [state.weight() for state in states]
+        count = sum(weights)
+        self._buffered -= sum(w for state, w in zip(states, weights) if state.live)
         if not any(state.has_pending() for state in states):
             return
-        entries = [state.to_entry() for state in states]
-        path = dest.spool.write(entries) if dest.spool is not None else None
-        for state in states:
-            if state.live:
-                self._buffered -= state.weight()
+        path = dest.spool.write([state.entry_text() for state in states]) if dest.spool is not None else None
         if path is None:
             why = "no spool" if dest.spool is None else "the spool refused them (full or not writable)"
             self._count_drop(count, f"{reason}: {why}")
@@ -955,7 +826,12 @@ class RemoteDelivery:
         logger.info("waxell-observe: spooled %d record(s) of %d run(s) to %s (%s)", count, len(states), path, reason)
 
     def _replay(self, dest: Destination, epoch: int) -> str:
-        """Deliver spooled runs of ``dest`` (within :data:`REPLAY_BUDGET`)."""
+        """Deliver spooled runs of ``dest`` (for at most :data:`REPLAY_BUDGET` per call).
+
+        The segment being delivered is rewritten with what is left every
+        :data:`REPLAY_SAVE_INTERVAL` and when the pass ends (also when a shutdown interrupts it),
+        so a later process does not send again what this one delivered.
+        """
         spool = dest.spool
         now = time.monotonic()
         if spool is None or (dest.failing and now < dest.retry_at) or now < dest.next_scan:
@@ -963,13 +839,13 @@ class RemoteDelivery:
         dest.next_scan = now + REPLAY_SCAN_INTERVAL
         segments = spool.segments()
         if not segments:
-            if dest.spilled:
-                with self._lock:
-                    dest.spilled.clear()
-                    dest.ids.update(spool.load_ids())
+            self._replaying = False
+            self._spool_empty(dest)
             return _IDLE
         if not spool.lock.acquire():
-            return _IDLE
+            self._replaying = False
+            return _IDLE  # another process is delivering this spool
+        self._replaying = True
         try:
             budget_end = time.monotonic() + REPLAY_BUDGET
             for path in segments:
@@ -977,28 +853,41 @@ class RemoteDelivery:
                 if entries is None:
                     continue
                 states = [RunState.from_entry(entry) for entry in entries]
-                outcome = _IDLE
-                index = 0
-                for index, state in enumerate(states):
-                    outcome = self._deliver_state(dest, state, epoch)
-                    if outcome in (_RETRY, _STOP) or time.monotonic() > budget_end:
+                outcome, index = _IDLE, 0
+                save_at = time.monotonic() + REPLAY_SAVE_INTERVAL
+                while index < len(states):
+                    outcome = self._deliver_state(dest, states[index], epoch)
+                    if outcome in (_RETRY, _STOP):
                         break
-                else:
-                    index = len(states)
-                if outcome == _STOP:
-                    return _STOP
-                left = [state.to_entry() for state in states[index:] if state.has_pending() and not state.dead]
-                with self._lock:
-                    if self._epoch != epoch:
-                        return _STOP
-                    spool.rewrite(path, left)
-                if left:
+                    index += 1
+                    now = time.monotonic()
+                    if now > budget_end or self._markers or self._run_flushes:
+                        budget_end = now  # live work waits (a flush): serve it, come back after
+                        break
+                    if now > save_at:
+                        spool.rewrite(path, _left(states, index))
+                        save_at = now + REPLAY_SAVE_INTERVAL
+                left = _left(states, index)
+                spool.rewrite(path, left)
+                if outcome in (_STOP, _RETRY):
+                    self._replaying = False
+                    return outcome if outcome == _STOP else _IDLE
+                if left or time.monotonic() > budget_end:
+                    dest.next_scan = 0.0  # more to deliver: come back next cycle
+                    self._wake.set()
                     return _IDLE
             if not spool.segments():
-                with self._lock:
-                    dest.spilled.clear()
-                    dest.ids.update(spool.load_ids())
-                dest.next_scan = 0.0
+                self._replaying = False
+                self._spool_empty(dest)
             return _IDLE
         finally:
             spool.lock.release()
+
+    def _spool_empty(self, dest: Destination) -> None:
+        """Nothing of ``dest`` is on disk any more: runs held back for the spool may go live."""
+        if dest.spilled:
+            with self._lock:
+                dest.spilled.clear()
+                if dest.spool is not None:
+                    dest.ids.update(dest.spool.load_ids())
+            self._wake.set()

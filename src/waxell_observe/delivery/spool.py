@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 __all__ = ["Spool", "SpoolLock", "spool_root", "max_spool_bytes", "SEGMENT_SUFFIX", "DEFAULT_MAX_MB"]
 
@@ -39,6 +39,7 @@ _LOCK_NAME = ".replay.lock"
 _IDS_NAME = "ids.json"
 _MAX_IDS = 10_000
 _counter = itertools.count()
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def spool_root() -> Path:
@@ -69,6 +70,15 @@ def max_spool_bytes() -> int:
 def destination_key(api_url: str) -> str:
     """The sub-directory name of a control plane's spool (a hash: URLs are not file names)."""
     return hashlib.sha256(api_url.rstrip("/").encode("utf-8")).hexdigest()[:20]
+
+
+def _segment_bytes(header: dict[str, Any], entries: Sequence[dict[str, Any] | str]) -> bytes:
+    """A segment's content: the header line, then one JSON line per entry (an entry given as a
+    string is JSON text already)."""
+    lines = [_encode(header)]
+    lines.extend(entry if isinstance(entry, str) else _encode(entry) for entry in entries)
+    lines.append("")
+    return "\n".join(lines).encode("utf-8")
 
 
 class SpoolLock:
@@ -149,8 +159,8 @@ class Spool:
                 continue
         return total
 
-    def write(self, entries: list[dict[str, Any]]) -> Path | None:
-        """Write ``entries`` (pending runs) as a new segment.
+    def write(self, entries: Sequence[dict[str, Any] | str]) -> Path | None:
+        """Write ``entries`` (pending runs: objects, or their JSON text) as a new segment.
 
         Returns its path, or ``None`` when nothing was written: ``entries`` is empty, the
         spool is full (:attr:`max_bytes`) or the disk refused (logged).
@@ -158,9 +168,7 @@ class Spool:
         if not entries:
             return None
         header = {"v": _FORMAT_VERSION, "api_url": self.api_url, "written_at": time.time(), "pid": os.getpid()}
-        lines = [json.dumps(header, separators=(",", ":"))]
-        lines.extend(json.dumps(entry, separators=(",", ":"), ensure_ascii=False) for entry in entries)
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+        data = _segment_bytes(header, entries)
         with self._size_lock:
             try:
                 self._ensure_dir()
@@ -191,16 +199,14 @@ class Spool:
                 pass
             raise
 
-    def rewrite(self, path: Path, entries: list[dict[str, Any]]) -> None:
+    def rewrite(self, path: Path, entries: Sequence[dict[str, Any] | str]) -> None:
         """Replace segment ``path`` with ``entries`` (what is left of it); remove it when empty."""
         if not entries:
             self.remove(path)
             return
         header = {"v": _FORMAT_VERSION, "api_url": self.api_url, "written_at": time.time(), "pid": os.getpid()}
-        lines = [json.dumps(header, separators=(",", ":"))]
-        lines.extend(json.dumps(entry, separators=(",", ":"), ensure_ascii=False) for entry in entries)
         try:
-            self._atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"))
+            self._atomic_write(path, _segment_bytes(header, entries))
         except OSError as exc:
             logger.warning("waxell-observe: cannot rewrite spool segment %s: %s", path, exc)
 
