@@ -16,6 +16,8 @@ logger = logging.getLogger("waxell_observe")
 
 EXIT_TIMEOUT_SECONDS = 2.0
 """How long interpreter exit may wait for delivery; what is left is spooled or reported."""
+_EXIT_TEARDOWN_SECONDS = 0.25
+"""Part of the exit budget left to the interpreter's own teardown after the plugins' shutdown."""
 
 _shutdown_lock = threading.Lock()
 
@@ -75,7 +77,7 @@ def _at_exit() -> None:
     if plugins._pm is None:  # nothing was ever recorded: nothing to drain
         return
     try:
-        shutdown(timeout=EXIT_TIMEOUT_SECONDS)
+        shutdown(timeout=EXIT_TIMEOUT_SECONDS - _EXIT_TEARDOWN_SECONDS)
     except Exception:  # noqa: BLE001 - never fail interpreter exit
         logger.exception("waxell-observe: shutdown at exit failed")
 
