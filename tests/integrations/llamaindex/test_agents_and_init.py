@@ -67,7 +67,7 @@ async def test_agent_runs_and_tool_calls_form_a_tree(attached: None, read_run: A
         "",
         "ok",
     )
-    assert agent_span["output"] == "The answer is 42."
+    assert (agent_span["input"], agent_span["output"]) == ("What is 6 times 7?", "The answer is 42.")
     [tool] = [s for s in run["spans"] if s["kind"] == "tool"]
     assert {k: tool[k] for k in ("name", "status", "input", "output", "error", "parent_span_id")} == {
         "name": "multiply",
