@@ -114,10 +114,12 @@ class ProtocolStub:
     def answer(self, seen: Seen) -> Reply:
         with self._lock:
             self.seen.append(seen)
-            for rule in list(self.rules):
-                reply = rule(seen)
-                if reply is not None:
-                    return reply
+            rules = list(self.rules)
+        for rule in rules:  # outside the lock: a rule may block (a slow or hung endpoint)
+            reply = rule(seen)
+            if reply is not None:
+                return reply
+        with self._lock:
             return self._protocol(seen)
 
     def _protocol(self, seen: Seen) -> Reply:

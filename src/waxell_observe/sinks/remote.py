@@ -230,8 +230,21 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
     except Exception as exc:  # noqa: BLE001 - any failure is "unavailable": fail open or closed
         return _unavailable(run, phase, exc)
     if phase == "pre_execution":
-        state["pre_evaluations"] = [e.to_dict() for e in result.evaluations]
+        state["pre_evaluations"] = _pre_evaluations(result)
     return result
+
+
+def _pre_evaluations(result: PolicyCheckResult) -> list[dict[str, Any]]:
+    """The ``pre_execution_evaluations`` of ``runs/start/``: the check's evaluations, carrying its
+    ``admission_id`` (a rate-limit slot the server frees when the run completes)."""
+    evaluations = [e.to_dict() for e in result.evaluations]
+    admission = result.metadata.get("admission_id")
+    if admission and not any(e["metadata"].get("admission_id") == admission for e in evaluations):
+        evaluations.append(
+            {"policy_name": "", "category": "", "action": result.action, "reason": "", "duration_ms": 0.0,
+             "metadata": {"admission_id": admission}, "phase": "pre_execution"}
+        )  # fmt: skip
+    return evaluations
 
 
 @hookimpl
