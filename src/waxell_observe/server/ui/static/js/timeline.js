@@ -119,10 +119,15 @@ function spanSummary(sp) {
   switch (sp.kind) {
     case "tool":
       return oneLine(sp.output, 90) || oneLine(sp.input, 90);
-    case "retrieval":
-      return (sp.input && sp.input.query ? "“" + oneLine(sp.input.query, 60) + "” → " : "") + (a.document_count !== undefined ? a.document_count + " docs" : "");
-    case "decision":
-      return "→ " + oneLine(sp.output && sp.output.chosen, 60);
+    case "retrieval": {
+      const query = sp.input && sp.input.query ? "“" + oneLine(sp.input.query, 60) + "”" : "";
+      const docs = a.document_count !== undefined ? a.document_count + " docs" : "";
+      return query && docs ? query + " → " + docs : query || docs;
+    }
+    case "decision": {
+      const chosen = oneLine(sp.output && sp.output.chosen, 60);
+      return chosen ? "→ " + chosen : "";
+    }
     case "reasoning":
       return oneLine(a.conclusion || a.thought, 90);
     case "retry":

@@ -106,14 +106,23 @@ export function callUtilization(call, models) {
   return Math.round((call.tokens_in / window) * 1000) / 10;
 }
 
-/** The conversation thread: user messages, LLM calls, tool calls, agent responses. */
+/** When a record was complete: its start plus its duration (an LLM call counts when it answered). */
+function doneAt(startedAt, durationMs) {
+  const start = toMs(startedAt);
+  return start === null ? null : start + (Number(durationMs) || 0);
+}
+
+/**
+ * The conversation thread: user messages, LLM calls, tool calls and agent responses, in the
+ * order they were complete (so a 400 ms LLM call comes after the message it answered).
+ */
 export function conversationItems(run, utilByCall) {
   const items = [];
   for (const sp of run.spans || []) {
     if (sp.kind === "io" && (sp.name === "user_message" || sp.name === "agent_response")) {
-      items.push({ kind: sp.name, at: toMs(sp.started_at), pos: sp.position, text: ioText(sp) });
+      items.push({ kind: sp.name, at: doneAt(sp.started_at, sp.duration_ms), pos: sp.position, text: ioText(sp) });
     } else if (sp.kind === "tool") {
-      items.push({ kind: "tool", at: toMs(sp.started_at), pos: sp.position, name: sp.name, input: sp.input, output: sp.output, status: sp.status, dur: sp.duration_ms });
+      items.push({ kind: "tool", at: doneAt(sp.started_at, sp.duration_ms), pos: sp.position, name: sp.name, input: sp.input, output: sp.output, status: sp.status, dur: sp.duration_ms });
     }
   }
   for (const st of run.steps || []) {
@@ -126,7 +135,7 @@ export function conversationItems(run, utilByCall) {
   }
   const calls = (run.llm_calls || []).slice().sort((a, b) => a.position - b.position);
   for (const c of calls) {
-    items.push({ kind: "llm", at: toMs(c.started_at), pos: c.position, call: c, util: utilByCall.get(c.id) });
+    items.push({ kind: "llm", at: doneAt(c.started_at, c.duration_ms), pos: c.position, call: c, util: utilByCall.get(c.id) });
   }
   // A user message captured from an LLM call's messages is recorded just after that call;
   // in the thread it belongs just before it.
