@@ -216,3 +216,15 @@ def test_async_stream_helper(aclient: Any, stub: Any, read_run: Any) -> None:
 
     call = only_call(read_run(asyncio.run(main())))
     assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (5, 2, "AB")
+
+
+def test_stream_outliving_its_run_goes_to_the_collector(client: Any, stub: Any, read_run: Any, read_runs: Any) -> None:
+    stub.reply_sse(sse_openai(p.text_chunks(MODEL, ["late"], usage_=p.usage(4, 1))))
+    with WaxellContext(agent_name="short-lived") as ctx:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=QUESTION, stream=True, stream_options={"include_usage": True}
+        )
+    assert [c.choices[0].delta.content for c in stream if c.choices] == ["", "late"]
+    assert read_run(ctx.run_id)["llm_calls"] == []
+    runs = read_runs(agent_name=f"auto:{MODEL}")
+    assert [(r["tokens_in"], r["tokens_out"], r["llm_call_count"]) for r in runs] == [(4, 1, 1)]

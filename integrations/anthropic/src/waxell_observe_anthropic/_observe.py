@@ -205,7 +205,7 @@ class CallObservation:
             _record(fields, self.tools_offered)
             return
         try:
-            self._context.run(_record, fields, self.tools_offered)
+            self._context.run(_record_late, fields, self.tools_offered)
         except RuntimeError:  # the captured context is running in this thread right now
             _record(fields, self.tools_offered)
 
@@ -227,6 +227,20 @@ def _as_message_list(messages: Any) -> list[Any] | None:
         return list(messages)
     except TypeError:
         return None
+
+
+def _record_late(fields: dict[str, Any], tools_offered: list[str]) -> None:
+    """Record a stream's call inside the private copy of the context the call started in.
+
+    If that run completed before the stream ended, the call goes to the background collector
+    instead of being dropped (the copy is private, so clearing the current run here is local).
+    """
+    from waxell_observe.current import current_context
+
+    ctx = current_context.get()
+    if ctx is not None and ctx.run is not None and ctx.run.status != "running":
+        current_context.set(None)
+    _record(fields, tools_offered)
 
 
 def _record(fields: dict[str, Any], tools_offered: list[str]) -> None:
