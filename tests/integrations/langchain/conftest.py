@@ -19,3 +19,12 @@ def auto_langchain() -> Iterator[ObserveConfig]:
     yield config
     plugin_manager().hook.on_uninstrument(libraries=frozenset({"langchain"}))
     _reset_for_tests()
+
+
+@pytest.fixture(autouse=True)
+def no_framework_mark_left() -> Iterator[None]:
+    """Every model call's framework mark is removed when the call ends."""
+    from waxell_observe import integration_api
+
+    yield
+    assert integration_api.framework_call_active() == ""

@@ -121,3 +121,32 @@ def test_a_server_error_is_recorded_and_raised(stub: OpenAIStub, read_run: Any) 
         0,
     )
     assert call["error_message"] == str(raised.value)
+
+
+def test_with_the_openai_integration_too_each_request_is_recorded_once(
+    stub: OpenAIStub, read_run: Any
+) -> None:
+    from waxell_observe.initialization import _reset_for_tests, init
+    from waxell_observe.plugins import plugin_manager
+
+    if plugin_manager().get_plugin("openai") is None:
+        pytest.skip("the OpenAI integration is not installed")
+    _reset_for_tests()
+    try:
+        init(instrument=["openai", "langchain"])
+        with WaxellContext(agent_name="both-integrations", enforce_policy=False) as ctx:
+            _chain(stub).invoke({"question": QUESTION})  # recorded by LangChain, not again by OpenAI
+            import openai
+
+            client = openai.OpenAI(base_url=stub.base_url, api_key="sk-test", max_retries=0)
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "direct"}]
+            )
+    finally:
+        plugin_manager().hook.on_uninstrument(libraries=frozenset({"openai", "langchain"}))
+        _reset_for_tests()
+    calls = read_run(ctx.run_id)["llm_calls"]
+    assert [(c["model"], c["tokens_in"], c["attributes"].get("framework")) for c in calls] == [
+        ("gpt-4o-mini-2024-07-18", 23, "langchain"),
+        ("gpt-4o-mini-2024-07-18", 23, None),  # the direct SDK call, recorded by the OpenAI integration
+    ]

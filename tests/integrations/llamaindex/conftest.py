@@ -60,3 +60,12 @@ def framework_log() -> Iterator[tuple[SimpleSpanHandler, EventLog]]:
     yield spans, events
     dispatcher.span_handlers = [h for h in dispatcher.span_handlers if h is not spans]
     dispatcher.event_handlers = [h for h in dispatcher.event_handlers if h is not events]
+
+
+@pytest.fixture(autouse=True)
+def no_framework_mark_left() -> Iterator[None]:
+    """Every model call's framework mark is removed when the call ends."""
+    from waxell_observe import integration_api
+
+    yield
+    assert integration_api.framework_call_active() == ""

@@ -95,3 +95,35 @@ def test_a_stream_is_recorded_when_consumed_with_the_final_usage(
         "Paris.",
     )
     assert call["attributes"]["streamed"] is True
+
+
+def test_with_the_openai_integration_too_each_request_is_recorded_once(
+    stub: OpenAIStub, read_run: Any
+) -> None:
+    from waxell_observe.initialization import _reset_for_tests, init
+    from waxell_observe.plugins import plugin_manager
+
+    if plugin_manager().get_plugin("openai") is None:
+        pytest.skip("the OpenAI integration is not installed")
+    _reset_for_tests()
+    try:
+        init(instrument=["openai", "llamaindex"])
+        with WaxellContext(agent_name="both-integrations", enforce_policy=False) as ctx:
+            _llm(stub).chat(MESSAGES)  # recorded by LlamaIndex, not again by OpenAI
+            text = "".join(r.delta or "" for r in _llm(stub).stream_complete("go"))
+            import openai
+
+            client = openai.OpenAI(base_url=stub.base_url, api_key="sk-test", max_retries=0)
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "direct"}]
+            )
+    finally:
+        plugin_manager().hook.on_uninstrument(libraries=frozenset({"openai", "llamaindex"}))
+        _reset_for_tests()
+    assert text == "Paris is the capital of France."
+    calls = read_run(ctx.run_id)["llm_calls"]
+    assert [(c["tokens_in"], c["attributes"].get("framework")) for c in calls] == [
+        (23, "llamaindex"),
+        (0, "llamaindex"),  # a stream without stream_options: the server sends no usage
+        (23, None),  # the direct SDK call, recorded by the OpenAI integration
+    ]
