@@ -10,7 +10,10 @@ for turning it on or off by hand. When the distribution is not installed, using 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from waxell_observe_anthropic import instrument, is_instrumented, uninstrument
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
