@@ -220,6 +220,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
 
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
+_loading: pluggy.PluginManager | None = None  # seen only by the thread loading the plugins (re-entry)
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -229,6 +230,8 @@ def plugin_manager() -> pluggy.PluginManager:
         return pm
     with _lock:
         if _pm is None:
+            if _loading is not None:  # re-entered while loading plugins (other threads wait on _lock)
+                return _loading
             _create()
         assert _pm is not None
         return _pm
@@ -236,13 +239,20 @@ def plugin_manager() -> pluggy.PluginManager:
 
 def _create() -> None:
     global _pm
+    global _loading
     pm = _IsolatingPluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    _pm = pm
-    _load_entry_points(pm)
-    from waxell_observe.config import get_config
+    # Published only once every plugin is loaded: a run on another thread must not be checked by
+    # a half-loaded manager (e.g. without the policy decider).
+    _loading = pm
+    try:
+        _load_entry_points(pm)
+        from waxell_observe.config import get_config
 
-    pm.hook.on_configure(config=get_config())
+        pm.hook.on_configure(config=get_config())
+    finally:
+        _loading = None
+    _pm = pm
 
 
 def reset_plugin_manager() -> None:
