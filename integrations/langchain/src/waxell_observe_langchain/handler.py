@@ -27,14 +27,11 @@ re-raises to the caller because ``raise_error`` is set.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
 import threading
 import time
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -58,99 +55,29 @@ from waxell_observe_langchain.extract import (
     tool_calls_of,
     usage_of,
 )
-
-if TYPE_CHECKING:
-    from waxell_observe.config import ObserveConfig
+from waxell_observe_langchain.own_run import OwnRun
+from waxell_observe_langchain.state import (
+    ERROR_LIMIT,
+    FRAMEWORK,
+    HIDDEN_TAG,
+    RETRY_TAG,
+    Pending,
+    config_of,
+    describe_error,
+    elapsed_ms,
+    explicit_claims,
+    last_errors,
+    links,
+    offered_tools,
+    run_name,
+)
 
 __all__ = ["WaxellLangChainHandler", "AutoLangChainHandler", "FRAMEWORK"]
 
 logger = logging.getLogger("waxell_observe")
 
-FRAMEWORK = "langchain"
-_HIDDEN_TAG = "langsmith:hidden"
-_ERROR_LIMIT = 2000
 
-# Shared by every handler instance, so two handlers that see the same LangChain run (the
-# one installed by init() and one passed as a component's local callback) agree on ids.
-_links: dict[UUID, tuple[str, UUID]] = {}
-"""LangChain run id -> (span id its children name as parent, root run id)."""
-_explicit_claims: dict[UUID, int] = {}
-"""Runs a user-created handler records; the init() handler leaves them to it."""
-_offered_tools: dict[UUID, list[str]] = {}
-"""Root run id -> tool names bound to the latest chat model call under it."""
-_last_errors: dict[UUID | None, str] = {}
-"""Parent run id -> error of its latest failed child (what a retry attempt retries)."""
-_RETRY_TAG = "retry:attempt:"
-
-
-@dataclass(slots=True, eq=False)
-class _Pending:
-    """A LangChain run between its start and end callbacks."""
-
-    kind: str
-    name: str
-    span_id: str
-    parent_span_id: str
-    parent_run_id: UUID | None
-    root: UUID
-    target: WaxellContext | None
-    started_at: float
-    t0: float
-    tags: list[str]
-    hidden: bool = False
-    input: Any = None
-    run_type: str = ""
-    model: str = ""
-    provider_hint: str = ""
-    messages: list[dict[str, Any]] | None = None
-    prompt: str = ""
-    params: dict[str, Any] | None = None
-    first_token_at: float = 0.0
-    chunks: int = 0
-    marked: bool = False
-    mark_previous: str = ""
-    outer_framework: str = ""
-    source: str = ""
-    retry_attempt: int = 0
-
-
-def _name(serialized: Any, kwargs: dict[str, Any], default: str) -> str:
-    name = kwargs.get("name")
-    if isinstance(name, str) and name:
-        return name
-    if isinstance(serialized, dict):
-        name = serialized.get("name")
-        if isinstance(name, str) and name:
-            return name
-        ids = serialized.get("id")
-        if isinstance(ids, list) and ids and isinstance(ids[-1], str) and ids[-1]:
-            return ids[-1]
-    return default
-
-
-def _error_text(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}"[:_ERROR_LIMIT] if text else type(error).__name__
-
-
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000.0, 3)
-
-
-def _config_of(target: WaxellContext | None) -> ObserveConfig:
-    run = target.run if target is not None else None
-    return run.config if run is not None else get_config()
-
-
-def _close_run(ctx: WaxellContext) -> None:
-    """Complete a handler's own run left open (handler garbage-collected, or interpreter exit)."""
-    try:
-        ctx.__exit__(None, None, None)
-    except Exception:  # noqa: BLE001 - telemetry never breaks the agent
-        logger.exception("waxell-observe: could not complete the LangChain handler's run")
-
-
-class WaxellLangChainHandler(BaseCallbackHandler):
+class WaxellLangChainHandler(OwnRun, BaseCallbackHandler):
     """Records LangChain runs into waxell-observe.
 
     Pass it as a callback (``chain.invoke(x, config={"callbacks": [handler]})`` or to a
@@ -193,7 +120,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         self.user_id = user_id
         self.user_group = user_group
         self.client = client
-        self._runs: dict[UUID, _Pending] = {}
+        self._runs: dict[UUID, Pending] = {}
         self._lock = threading.Lock()
         self._own: WaxellContext | None = None
         self._finalizer: weakref.finalize | None = None
@@ -201,101 +128,6 @@ class WaxellLangChainHandler(BaseCallbackHandler):
     @property
     def ignore_custom_event(self) -> bool:
         return True
-
-    # -- the handler's own run -------------------------------------------------------------
-
-    @property
-    def run_id(self) -> str:
-        """Id of the handler's own open run, or ``""`` (none open, or recording onto another run)."""
-        own = self._own
-        return own.run_id if own is not None else ""
-
-    def _new_context(self, inputs: Any) -> WaxellContext:
-        if inputs is None:
-            run_inputs = None
-        else:
-            data = bounded(inputs, get_config())
-            run_inputs = data if isinstance(data, dict) else {"input": data}
-        return WaxellContext(
-            agent_name=self.agent_name,
-            workflow_name=self.workflow_name,
-            inputs=run_inputs,
-            metadata={"integration": FRAMEWORK},
-            client=self.client,
-            session_id=self.session_id,
-            user_id=self.user_id,
-            user_group=self.user_group,
-        )
-
-    def _adopt(self, ctx: WaxellContext) -> WaxellContext:
-        self._own = ctx
-        if ctx.run is not None:
-            self._finalizer = weakref.finalize(self, _close_run, ctx)
-        return ctx
-
-    def _own_context(self, inputs: Any) -> WaxellContext | None:
-        own = self._own
-        if own is not None:
-            return own
-        with self._lock:
-            if self._own is None:
-                ctx = self._new_context(inputs)
-                # Entered in a copy of the context: the run is the handler's, it must not
-                # become the caller's current run.
-                contextvars.copy_context().run(ctx.__enter__)
-                self._adopt(ctx)
-            return self._own
-
-    def start(self, inputs: Any = None) -> str:
-        """Open the handler's own run now (otherwise the first callback does). Returns its id."""
-        ctx = self._own_context(inputs)
-        return ctx.run_id if ctx is not None else ""
-
-    async def astart(self, inputs: Any = None) -> str:
-        """:meth:`start` for async code: the pre-execution policy check does not block the loop."""
-        if self._own is None:
-            ctx = self._new_context(inputs)
-            # A task runs in its own copy of the context, so the run does not become current here.
-            await asyncio.ensure_future(ctx.__aenter__())
-            with self._lock:
-                if self._own is None:
-                    self._adopt(ctx)
-                    return ctx.run_id
-            await ctx.__aexit__(None, None, None)  # another callback opened one meanwhile
-        own = self._own
-        return own.run_id if own is not None else ""
-
-    def _detach(self) -> WaxellContext | None:
-        with self._lock:
-            ctx, self._own = self._own, None
-            finalizer, self._finalizer = self._finalizer, None
-        if finalizer is not None:
-            finalizer.detach()
-        return ctx
-
-    def flush_sync(self, result: Any = None) -> str:
-        """Complete the handler's own run (``result`` becomes its result) and return its id.
-
-        The next callback opens a new run. Returns ``""`` when no run was open. Runs still
-        in flight in LangChain when this is called record nothing more on the completed run.
-        """
-        ctx = self._detach()
-        if ctx is None:
-            return ""
-        if result is not None:
-            ctx.set_result(result)
-        ctx.__exit__(None, None, None)
-        return ctx.run_id
-
-    async def flush(self, result: Any = None) -> str:
-        """:meth:`flush_sync` for async code (the post-execution policy check does not block)."""
-        ctx = self._detach()
-        if ctx is None:
-            return ""
-        if result is not None:
-            ctx.set_result(result)
-        await ctx.__aexit__(None, None, None)
-        return ctx.run_id
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -317,15 +149,15 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         inputs: Any,
         *,
         hidden: bool = False,
-    ) -> _Pending:
-        link = _links.get(parent_run_id) if parent_run_id is not None else None
+    ) -> Pending:
+        link = links.get(parent_run_id) if parent_run_id is not None else None
         if link is not None:
             parent_span_id, root = link
         else:
             parent_span_id, root = "", parent_run_id or run_id
         span_id = parent_span_id if hidden else run_id.hex
         target = self._target(inputs)
-        pending = _Pending(
+        pending = Pending(
             kind=kind,
             name=name,
             span_id=span_id,
@@ -339,40 +171,40 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             hidden=hidden,
         )
         for tag in pending.tags:
-            if tag.startswith(_RETRY_TAG) and tag[len(_RETRY_TAG) :].isdigit():
-                pending.retry_attempt = int(tag[len(_RETRY_TAG) :])
-        _links[run_id] = (span_id, root)
+            if tag.startswith(RETRY_TAG) and tag[len(RETRY_TAG) :].isdigit():
+                pending.retry_attempt = int(tag[len(RETRY_TAG) :])
+        links[run_id] = (span_id, root)
         self._runs[run_id] = pending
         if self._explicit:
-            _explicit_claims[run_id] = _explicit_claims.get(run_id, 0) + 1
+            explicit_claims[run_id] = explicit_claims.get(run_id, 0) + 1
         return pending
 
-    def _finish(self, run_id: UUID, error: BaseException | None = None) -> _Pending | None:
+    def _finish(self, run_id: UUID, error: BaseException | None = None) -> Pending | None:
         pending = self._runs.pop(run_id, None)
-        _links.pop(run_id, None)
-        _last_errors.pop(run_id, None)
+        links.pop(run_id, None)
+        last_errors.pop(run_id, None)
         if pending is None:
             return None
         if error is not None and not isinstance(error, GeneratorExit):
-            _last_errors[pending.parent_run_id] = _error_text(error)
+            last_errors[pending.parent_run_id] = describe_error(error)
         if self._explicit:
-            count = _explicit_claims.pop(run_id, 0) - 1
+            count = explicit_claims.pop(run_id, 0) - 1
             if count > 0:
-                _explicit_claims[run_id] = count
+                explicit_claims[run_id] = count
         if pending.root == run_id:
-            _offered_tools.pop(run_id, None)
+            offered_tools.pop(run_id, None)
         return pending
 
     def _deferred(self, run_id: UUID) -> bool:
         """True when another handler records this run (see :class:`AutoLangChainHandler`)."""
         return False
 
-    def _record_retry(self, pending: _Pending) -> None:
+    def _record_retry(self, pending: Pending) -> None:
         """A run tagged ``retry:attempt:N`` (``Runnable.with_retry``) is attempt N: a retry span."""
         target = pending.target
         if not pending.retry_attempt or target is None:
             return
-        reason = _last_errors.pop(pending.parent_run_id, "")
+        reason = last_errors.pop(pending.parent_run_id, "")
         span = target.record_span(
             "retry",
             "retry",
@@ -392,7 +224,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         if span is not None and run is not None:  # what record_retry counts
             run.retry_count += 1
 
-    def _attributes(self, pending: _Pending, run_id: UUID) -> dict[str, Any]:
+    def _attributes(self, pending: Pending, run_id: UUID) -> dict[str, Any]:
         attributes: dict[str, Any] = {"framework": FRAMEWORK, "langchain_run_id": str(run_id)}
         if pending.tags:
             attributes["tags"] = pending.tags
@@ -415,10 +247,10 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         if not get_config().enabled:
             return
         try:
-            hidden = bool(tags) and _HIDDEN_TAG in tags  # type: ignore[operator]
+            hidden = bool(tags) and HIDDEN_TAG in tags  # type: ignore[operator]
             pending = self._start(
                 "chain",
-                _name(serialized, kwargs, "chain"),
+                run_name(serialized, kwargs, "chain"),
                 run_id,
                 parent_run_id,
                 tags,
@@ -426,7 +258,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
                 hidden=hidden,
             )
             if not hidden and pending.target is not None:
-                pending.input = bounded(inputs, _config_of(pending.target))
+                pending.input = bounded(inputs, config_of(pending.target))
                 run_type = kwargs.get("run_type")
                 pending.run_type = run_type if isinstance(run_type, str) else ""
         except PolicyViolationError:
@@ -445,19 +277,19 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             attributes["run_type"] = pending.run_type
         status, error_text = "ok", ""
         if error is None:
-            output = bounded(outputs, _config_of(target))
+            output = bounded(outputs, config_of(target))
             step_output: dict[str, Any] = {"output": output}
         elif isinstance(error, GeneratorExit):
             output, attributes["partial"] = None, True
             step_output = {"partial": True}
         else:
-            output, status, error_text = None, "error", _error_text(error)
+            output, status, error_text = None, "error", describe_error(error)
             step_output = {"error": error_text}
         target.record_span(
             "chain",
             pending.name,
             status=status,
-            duration_ms=_ms(pending.t0),
+            duration_ms=elapsed_ms(pending.t0),
             attributes=attributes,
             input=pending.input,
             output=output,
@@ -506,7 +338,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         params = kwargs.get("invocation_params")
         params = params if isinstance(params, dict) else {}
         metadata = metadata if isinstance(metadata, dict) else {}
-        name = _name(serialized, kwargs, "llm")
+        name = run_name(serialized, kwargs, "llm")
         pending = self._start("llm", name, run_id, parent_run_id, tags, chat if chat is not None else prompt)
         type_name = params.get("_type")
         pending.model = (
@@ -522,7 +354,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             pending.prompt = prompt
         offered = offered_tool_names(params)
         if offered:
-            _offered_tools[pending.root] = offered
+            offered_tools[pending.root] = offered
         active = integration_api.framework_call_active()
         if not active:
             pending.mark_previous = integration_api.begin_framework_call(FRAMEWORK)
@@ -620,7 +452,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             "provider": infer_provider(model) or pending.provider_hint,
             "prompt_preview": pending.prompt,
             "response_preview": response_preview,
-            "duration_ms": _ms(pending.t0),
+            "duration_ms": elapsed_ms(pending.t0),
             "started_at": pending.started_at,
             "parent_span_id": pending.parent_span_id,
         }
@@ -629,7 +461,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         elif error is not None:
             fields["status"] = "error"
             fields["error_type"] = type(error).__name__
-            fields["error_message"] = str(error)[:_ERROR_LIMIT]
+            fields["error_message"] = str(error)[:ERROR_LIMIT]
         if error is None and pending.messages is not None:
             fields["messages"] = pending.messages
             fields["response_text"] = text
@@ -684,10 +516,10 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         try:
             value = inputs if inputs is not None else input_str
             pending = self._start(
-                "tool", _name(serialized, kwargs, "tool"), run_id, parent_run_id, tags, value
+                "tool", run_name(serialized, kwargs, "tool"), run_id, parent_run_id, tags, value
             )
             if pending.target is not None:
-                pending.input = bounded(value, _config_of(pending.target))
+                pending.input = bounded(value, config_of(pending.target))
         except PolicyViolationError:
             raise
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
@@ -703,17 +535,17 @@ class WaxellLangChainHandler(BaseCallbackHandler):
         attributes["tool_type"] = "function"
         status, error_text, value = "ok", "", None
         if error is not None:
-            status, error_text = "error", _error_text(error)
+            status, error_text = "error", describe_error(error)
             attributes["error"] = error_text
         else:
             if hasattr(output, "tool_call_id") and hasattr(output, "content"):  # ToolMessage
                 output = output.content
-            value = bounded(output, _config_of(target))
+            value = bounded(output, config_of(target))
         span = target.record_span(
             "tool",
             pending.name,
             status=status,
-            duration_ms=_ms(pending.t0),
+            duration_ms=elapsed_ms(pending.t0),
             attributes=attributes,
             input=pending.input,
             output=value if value is not None else "",
@@ -767,10 +599,10 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             return
         try:
             pending = self._start(
-                "retrieval", _name(serialized, kwargs, "retriever"), run_id, parent_run_id, tags, query
+                "retrieval", run_name(serialized, kwargs, "retriever"), run_id, parent_run_id, tags, query
             )
             if pending.target is not None:
-                pending.input = bounded(query, _config_of(pending.target))
+                pending.input = bounded(query, config_of(pending.target))
             store = (metadata or {}).get("ls_vector_store_provider")
             pending.source = store if isinstance(store, str) else ""
         except PolicyViolationError:
@@ -784,7 +616,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             return
         self._record_retry(pending)
         target = pending.target
-        config = _config_of(target)
+        config = config_of(target)
         docs: list[dict[str, Any]] = []
         scores: list[float] = []
         for document in documents or []:
@@ -807,12 +639,12 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             attributes["vector_store"] = pending.source
         status, error_text = "ok", ""
         if error is not None:
-            status, error_text = "error", _error_text(error)
+            status, error_text = "error", describe_error(error)
         target.record_span(
             "retrieval",
             pending.name,
             status=status,
-            duration_ms=_ms(pending.t0),
+            duration_ms=elapsed_ms(pending.t0),
             attributes=attributes,
             input={"query": pending.input},
             output={"documents": docs},
@@ -849,7 +681,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
     def _owner(self, run_id: UUID) -> tuple[WaxellContext | None, str, UUID]:
         """Where a record made on behalf of LangChain run ``run_id`` goes, its parent and root."""
         pending = self._runs.get(run_id)
-        link = _links.get(run_id)
+        link = links.get(run_id)
         parent_span_id, root = link if link is not None else ("", run_id)
         target = pending.target if pending is not None else self._target(None)
         return target, parent_span_id, root
@@ -867,10 +699,10 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             if target is None:
                 return
             chosen = str(getattr(action, "tool", "") or "")
-            options = list(_offered_tools.get(root) or [])
+            options = list(offered_tools.get(root) or [])
             if chosen and chosen not in options:
                 options.append(chosen)
-            config = _config_of(target)
+            config = config_of(target)
             target.record_span(
                 "decision",
                 "agent_action",
@@ -912,7 +744,7 @@ class WaxellLangChainHandler(BaseCallbackHandler):
             error = None
             if outcome is not None and getattr(outcome, "failed", False):
                 error = outcome.exception()
-            reason = _error_text(error) if error is not None else "retry"
+            reason = describe_error(error) if error is not None else "retry"
             span = target.record_span(
                 "retry",
                 "retry",
@@ -957,7 +789,7 @@ class AutoLangChainHandler(WaxellLangChainHandler):
         return None
 
     def _deferred(self, run_id: UUID) -> bool:
-        return run_id in _explicit_claims
+        return run_id in explicit_claims
 
     def flush_sync(self, result: Any = None) -> str:
         """Nothing to complete: this handler has no run of its own."""
