@@ -143,3 +143,16 @@ def test_a_stream_that_fails_midway_is_an_error(read_run: Any) -> None:
     [call] = run["llm_calls"]
     assert (call["status"], call["error_type"]) == ("error", type(error).__name__)
     assert call["attributes"]["chunks"] == 2
+
+
+def test_batch_runs_in_threads_onto_the_same_run(read_run: Any) -> None:
+    handler = WaxellLangChainHandler(agent_name="unused")
+    questions = [{"question": f"q{i}"} for i in range(4)]
+    with WaxellContext(agent_name="batch", enforce_policy=False) as ctx:
+        answers = qa_chain(chat_model(*(f"a{i}" for i in range(4)))).batch(questions, config={"callbacks": [handler]})
+    assert sorted(answers) == ["a0", "a1", "a2", "a3"]
+    run = read_run(ctx.run_id)
+    assert (run["llm_call_count"], run["step_count"], run["tokens_in"]) == (4, 12, 48)
+    sequences = {s["id"] for s in run["spans"] if s["name"] == "RunnableSequence"}
+    assert len(sequences) == 4
+    assert {c["parent_span_id"] for c in run["llm_calls"]} == sequences
