@@ -12,7 +12,7 @@ import click
 
 from waxell_observe.cli._store import db_option
 
-__all__ = ["command", "DEFAULT_PORT", "bind_socket"]
+__all__ = ["DEFAULT_PORT", "bind_socket", "command"]
 
 DEFAULT_PORT = 8002
 """Port tried first when ``--port`` is not given (``serve`` uses 8001)."""
@@ -43,7 +43,9 @@ def bind_socket(port: int | None) -> socket.socket:
         sock.set_inheritable(True)
         return sock
     what = f"port {port}" if port is not None else f"port {DEFAULT_PORT} or a free port"
-    reason = "it is already in use" if last_error and last_error.errno == errno.EADDRINUSE else str(last_error)
+    reason = (
+        "it is already in use" if last_error and last_error.errno == errno.EADDRINUSE else str(last_error)
+    )
     raise click.ClickException(f"cannot listen on {HOST} {what}: {reason}; choose another with --port")
 
 
