@@ -294,8 +294,12 @@ def test_register_model_validates(kwargs: dict) -> None:
 
 def test_lookup_is_memoised() -> None:
     pricing._lookup_normalized.cache_clear()
+    pricing._lookup_raw.cache_clear()
     lookup("gpt-4o-2024-08-06")
-    lookup("GPT-4o-2024-08-06")
-    info = pricing._lookup_normalized.cache_info()
-    assert info.hits == 1 and info.misses == 1
-    assert info.maxsize is not None
+    lookup("GPT-4o-2024-08-06")  # another spelling: normalised, then found in the normalised cache
+    lookup("gpt-4o-2024-08-06")  # the same spelling again: found without normalising
+    normalized = pricing._lookup_normalized.cache_info()
+    raw = pricing._lookup_raw.cache_info()
+    assert (normalized.hits, normalized.misses) == (1, 1)
+    assert (raw.hits, raw.misses) == (1, 2)
+    assert normalized.maxsize is not None and raw.maxsize is not None
