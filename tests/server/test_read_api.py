@@ -80,6 +80,9 @@ def test_run_detail_and_unknown_run(runs: Any) -> None:
     assert [c["run_id"] for c in run["children"]] == ["C"]
     assert run["llm_calls"][0]["model"] == "gpt-4o"
     assert runs.read("runs/nope/", expect=404) == {"detail": "unknown run 'nope'"}
+    runs.start(run_id="r" * 64)
+    assert runs.read(f"runs/{'r' * 64}/")["run_id"] == "r" * 64
+    runs.read(f"runs/{'r' * 65}/", expect=404)  # an over-long id is not cut down to an existing one
 
 
 def test_sessions(runs: Any) -> None:

@@ -87,7 +87,7 @@ def runs_list(
 def run_detail(run_id: str, request: Request) -> dict[str, Any]:
     """One run with all its records; 404 when unknown."""
     with _store(request).read() as conn:
-        run = get_run(conn, clean_text(run_id)[:64])
+        run = get_run(conn, clean_text(run_id))
     if run is None:
         raise HTTPException(status_code=404, detail=f"unknown run {run_id[:80]!r}")
     return run
