@@ -532,7 +532,8 @@ class RemoteDelivery:
         self, dest: Destination, state: RunState, epoch: int, conversation: dict[str, Any] | None = None
     ) -> str:
         """Send everything pending for one run, in protocol order (``conversation``: the
-        ``conversation_state`` to send with LLM calls and steps, for mid-execution flushes)."""
+        ``conversation_state`` sent with LLM calls and steps; by default the run's current one,
+        when it changed since it was last sent)."""
         if state.dead:
             return _DONE
         if state.run_id in dest.dead:
@@ -561,6 +562,11 @@ class RemoteDelivery:
                 self._settled(state, 1, sent=True)
         if not state.server_id:
             state.server_id, state.workflow_id = dest.server_ids(state.run_id)
+        if conversation is None and state.run is not None and (state.llm_calls or state.steps):
+            conversation = wire.conversation_state(state.run)
+        conversation_text = encode(conversation) if conversation else ""
+        if conversation_text == state.conversation_sent:
+            conversation_text = ""
         for kind in RECORD_KINDS:
             while True:
                 records = getattr(state, kind)
@@ -569,8 +575,8 @@ class RemoteDelivery:
                 chunk = records[: dest.chunk]
                 weight = sum(record[2] for record in chunk)
                 extra = ""
-                if conversation and kind in ("llm_calls", "steps"):
-                    extra = ',"conversation_state":' + encode(conversation)
+                if conversation_text and kind in ("llm_calls", "steps"):
+                    extra = ',"conversation_state":' + conversation_text
                 text = f'{{"{BODY_KEYS[kind]}":[{",".join(r[1] for r in chunk)}]{extra}}}'
                 path = f"runs/{state.server_id}/{ENDPOINTS[kind]}/"
                 outcome, reply = self._send(dest, state, epoch, kind, path, text, weight, len(chunk))
@@ -585,6 +591,8 @@ class RemoteDelivery:
                     if outcome == _DONE:
                         self._settled(state, weight, sent=True)
                         self._note_governance(state, reply)
+                        if extra:
+                            state.conversation_sent, conversation_text = conversation_text, ""
                 if state.dead:
                     return _DONE
         if state.complete is not None:

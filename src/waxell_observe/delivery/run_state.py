@@ -53,6 +53,7 @@ class RunState:
         "dead",
         "busy",
         "warned_block",
+        "conversation_sent",
     )
 
     def __init__(self, run_id: str, *, live: bool = True) -> None:
@@ -74,6 +75,8 @@ class RunState:
         self.busy = False
         """A request for this run is in flight (it must not be spilled meanwhile)."""
         self.warned_block = False
+        self.conversation_sent = ""
+        """JSON text of the last ``conversation_state`` the server acknowledged."""
 
     def has_pending(self) -> bool:
         """True when anything (start, records, completion) is still to be sent."""
