@@ -499,7 +499,7 @@ _PHASE_OF_SURFACE = {"run.start": "pre_execution", "run.complete": "post_executi
 def add_governance_decisions(conn: Connection, body: GovernanceDecisionBody, now: float) -> bool:
     """Store each decision in the audit trail; returns whether the run is known."""
     run_id = cut(body.workflow_id, 64)
-    found = bool(run_id) and run_exists(conn, run_id)
+    found = bool(run_id) and len(body.workflow_id or "") <= 64 and run_exists(conn, run_id)
     surface = cut(body.surface, 64)
     workflow_name = ""
     if found:
