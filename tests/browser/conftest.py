@@ -112,10 +112,12 @@ class SampleStore:
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory: pytest.TempPathFactory) -> SampleStore:
     """The sample runs recorded with the SDK into a fresh SQLite file."""
-    from dashboard_samples import record_sample_runs
+    from dashboard_samples import add_sample_policies, record_sample_runs
 
     db = str(tmp_path_factory.mktemp("dashboard") / "observe.db")
-    return SampleStore(db, db_url_from(db), record_into(db, record_sample_runs))
+    store = SampleStore(db, db_url_from(db), record_into(db, record_sample_runs))
+    add_sample_policies(store.url)
+    return store
 
 
 @pytest.fixture(scope="session")

@@ -220,3 +220,25 @@ def record_sample_runs(extra_runs: int = 6) -> SampleRuns:
     if report.pending:
         raise RuntimeError(f"sample runs were not all written: {report}")
     return samples
+
+
+SAMPLE_POLICIES = [
+    {
+        "name": "daily-budget",
+        "category": "budget",
+        "scope": {"agents": ["support-*"]},
+        "priority": 10,
+        "rules": {"daily_cost_limit": 25.0, "action_on_exceed": "block"},
+    },
+    {"name": "models", "category": "llm", "enabled": False, "rules": {"allowed_models": ["gpt-4o-mini"]}},
+]
+"""Policies stored (after the runs were recorded) so the Policies page has something to list."""
+
+
+def add_sample_policies(store_url: str) -> None:
+    """Store :data:`SAMPLE_POLICIES` with the governance engine's policy store."""
+    from waxell_observe.governance.loader import parse_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    add_policies(get_store(store_url), parse_policies(SAMPLE_POLICIES, source="dashboard tests"))

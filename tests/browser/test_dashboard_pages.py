@@ -143,6 +143,30 @@ def test_costs(page: Any, dashboard: Any, shot: Any) -> None:
 
 def test_policies_and_audit_log(page: Any, dashboard: Any, samples: Any, shot: Any) -> None:
     goto(page, dashboard, "/policies")
+    policies = httpx.get(f"{dashboard.url}/api/v1/read/policies/").json()["policies"]
+    assert [p["name"] for p in policies] == ["daily-budget", "models"]
+    cards = page.get_by_test_id("policy-card")
+    assert cards.locator("h3").all_inner_texts() == ["daily-budget", "models"]
+    assert cards.locator(".policy-head").all_inner_texts() == [
+        "daily-budget\nbudget\nenabled",
+        "models\nllm\ndisabled",
+    ]
+    facts = cards.nth(0).locator(".kv")
+    assert dict(zip(facts.locator("dt").all_inner_texts(), facts.locator("dd").all_inner_texts())) == {
+        "Scope": "agents: support-*",
+        "Priority": "10",
+        "daily_cost_limit": "25",
+        "warning_threshold_percent": "80",
+        "action_on_exceed": "block",
+    }
+    facts = cards.nth(1).locator(".kv")
+    assert dict(zip(facts.locator("dt").all_inner_texts(), facts.locator("dd").all_inner_texts())) == {
+        "Scope": "everything",
+        "Priority": "100",
+        "allowed_models": '["gpt-4o-mini"]',
+        "action_on_violation": "block",
+        "action_on_token_violation": "warn",
+    }
     rows = cells(page.get_by_test_id("audit-table"), 1, 8)
     assert rows == [
         ["policy_decision", "budget", "budget", "block", "mid_execution", "support-bot", samples.support[:8]],

@@ -9,13 +9,22 @@ import { kvList, pageHeader, pager, runLink, section, statusBadge, table, timeCe
 const LIMIT = 50;
 const ACTIONS = ["warn", "redact", "retry", "throttle", "block", "allow", "skip"];
 
+const EVERYTHING = "everything";
+
+/** "agents: support-*" — scope entries that match everything ("*") are left out. */
 function scopeText(scope) {
-  if (!scope || scope === "*" || (typeof scope === "object" && !Object.keys(scope).length)) return "everything";
-  if (typeof scope !== "object") return String(scope);
-  return Object.entries(scope)
-    .filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))
-    .map(([k, v]) => k + ": " + (Array.isArray(v) ? v.join(", ") : oneLine(v)))
-    .join(" · ") || "everything";
+  if (!scope || scope === "*" || typeof scope !== "object") return scope && scope !== "*" ? String(scope) : EVERYTHING;
+  const parts = Object.entries(scope)
+    .filter(([, v]) => v !== null && v !== undefined && v !== "*" && !(Array.isArray(v) && (!v.length || (v.length === 1 && v[0] === "*"))))
+    .map(([k, v]) => k + ": " + (Array.isArray(v) ? v.join(", ") : oneLine(v)));
+  return parts.join(" · ") || EVERYTHING;
+}
+
+/** Rules that are set: unset (null) and empty values are the defaults of "no limit". */
+function setRules(rules) {
+  return Object.entries(rules).filter(
+    ([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length) && !(typeof v === "object" && !Array.isArray(v) && !Object.keys(v).length),
+  );
 }
 
 function policyCard(p) {
@@ -34,7 +43,7 @@ function policyCard(p) {
     kvList([
       ["Scope", scopeText(p.scope)],
       p.priority !== undefined ? ["Priority", String(p.priority)] : null,
-      ...Object.entries(rules).map(([k, v]) => [k, h("code", null, oneLine(v, 200))]),
+      ...setRules(rules).map(([k, v]) => [k, h("code", null, oneLine(v, 200))]),
     ]),
   );
 }
