@@ -526,6 +526,15 @@ class WaxellContext:
             )
             if config.capture_content and messages is not None:
                 call.attributes["messages"] = to_jsonable(messages, where="messages")
+        conversation = run.conversation
+        if conversation is not None and not conversation.is_empty:
+            # The seed's per-call context state (``waxell.context.*`` on the call's span).
+            call.attributes["context"] = {
+                "message_count": conversation.message_count,
+                "user_turns": conversation.user_turns,
+                "tokens_used": conversation.tokens_in_context,
+                "utilization_pct": conversation.context_utilization_pct,
+            }
         emit("on_llm_call", run, call)
         if update is not None:
             if update.new_user_message:

@@ -420,6 +420,12 @@ def test_conversation_state_from_manual_and_llm_records() -> None:
         "tools_used": [],
     }
     assert len(run["conversation"]["system_prompt_hash"]) == 12
+    assert run["llm_calls"][0]["attributes"]["context"] == {
+        "message_count": 4,
+        "user_turns": 2,
+        "tokens_used": 4200,
+        "utilization_pct": 3.3,
+    }
     io = [(s["name"], s["input"], s["output"]) for s in run["spans"] if s["kind"] == "io"]
     assert io == [
         ("user_message", "What's the weather?", None),
