@@ -98,7 +98,7 @@ function ioText(record) {
 /** Per-call utilization: stored attribute when present, else tokens_in / context window. */
 export function callUtilization(call, models) {
   const a = call.attributes || {};
-  const stored = a["waxell.context.utilization_pct"] ?? a.context_utilization_pct;
+  const stored = (a.context && a.context.utilization_pct) ?? a["waxell.context.utilization_pct"] ?? a.context_utilization_pct;
   if (typeof stored === "number") return stored;
   const info = models[call.model];
   const window = info && info.context_window;
