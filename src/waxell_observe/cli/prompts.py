@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -30,7 +31,7 @@ def command() -> None:
 @click.option("--config", "config_json", default=None, metavar="JSON", help="Model configuration, as a JSON object.")
 @db_option
 def add(
-    name: str, text_: str | None, file_: click.utils.LazyFile | None, labels: tuple[str, ...],
+    name: str, text_: str | None, file_: Any, labels: tuple[str, ...],
     config_json: str | None, db: str | None,
 ) -> None:  # fmt: skip
     """Add a new version of prompt NAME."""
@@ -42,7 +43,7 @@ def add(
     if text_ is not None:
         content = text_
     else:
-        raw = file_.read()  # type: ignore[union-attr]
+        raw = file_.read()
         content = raw
         if raw.lstrip().startswith("["):
             try:

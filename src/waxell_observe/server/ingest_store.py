@@ -317,7 +317,8 @@ def _span_error(span: SpanIn) -> str:
         return ""
     for event in span.events:
         if isinstance(event, dict):
-            attributes = event.get("attributes") if isinstance(event.get("attributes"), dict) else event
+            nested = event.get("attributes")
+            attributes: dict[str, Any] = nested if isinstance(nested, dict) else event
             for key in ("exception.message", "message", "error"):
                 if key in attributes:
                     return as_str(attributes[key])
