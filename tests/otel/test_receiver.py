@@ -502,3 +502,29 @@ def test_the_receiver_needs_a_key_once_keys_exist(tmp_store_url: str) -> None:
                 "/v1/traces", content=body, headers={"Content-Type": "application/json", **header}
             )
             assert accepted.status_code == 200, accepted.text
+
+
+def test_a_program_that_exits_without_flushing_still_exports_its_runs(
+    otlp_server: OtlpServer, tmp_path: Path
+) -> None:
+    env = {**os.environ, "WAXELL_OTLP_ENDPOINT": otlp_server.base_url, "WAXELL_DB": str(tmp_path / "program.db")}
+    finished = subprocess.run(
+        [sys.executable, str(HERE / "seed_program.py")],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    run_ids = finished.stdout.split()
+    assert len(run_ids) == 2
+    for run_id, priority in zip(run_ids, ("high", "low")):
+        stored = otlp_server.run(run_id)
+        assert (stored["tags"], stored["llm_call_count"], stored["step_count"], stored["total_cost"]) == (
+            {"priority": priority},
+            2,
+            2,
+            0.003286,
+        )
+        assert [s["name"] for s in stored["scores"]] == ["response_quality"]

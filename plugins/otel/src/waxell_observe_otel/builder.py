@@ -11,6 +11,7 @@ under the run span. Scores are events on the run span.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -91,6 +92,9 @@ class SpanBuilder:
         """Items of runs whose control plane has not named its OTLP endpoint yet, by run."""
         self.waiting_count = 0
         self.dropped_waiting = 0
+        self.closing = False
+        """Set during a shutdown: pipelines created now export synchronously."""
+        self._pipelines_lock = threading.Lock()
         self._closed_exported = 0
         self._closed_failed = 0
         self._closed_errors: list[str] = []
@@ -98,16 +102,18 @@ class SpanBuilder:
     # -- pipelines ---------------------------------------------------------------------------
 
     def pipeline_for(self, settings: OtelSettings) -> Pipeline:
+        """The pipeline for ``settings``, created on first use (thread-safe)."""
         key = settings.key
-        pipeline = self.pipelines.get(key)
-        if pipeline is not None and not pipeline.is_current():
-            # The application set up OpenTelemetry after we created our provider: join it.
-            self.retired.append(pipeline)
-            pipeline = None
-        if pipeline is None:
-            pipeline = Pipeline(settings)
-            self.pipelines[key] = pipeline
-        return pipeline
+        with self._pipelines_lock:
+            pipeline = self.pipelines.get(key)
+            if pipeline is not None and not pipeline.is_current():
+                # The application set up OpenTelemetry after we created our provider: join it.
+                self.retired.append(pipeline)
+                pipeline = None
+            if pipeline is None:
+                pipeline = Pipeline(settings, synchronous=self.closing)
+                self.pipelines[key] = pipeline
+            return pipeline
 
     def all_pipelines(self) -> list[Pipeline]:
         return [*self.pipelines.values(), *self.retired]
@@ -143,9 +149,10 @@ class SpanBuilder:
 
     def forget_pipelines(self) -> list[Pipeline]:
         """Detach every pipeline (for a shutdown); later runs create new ones."""
-        pipelines = self.all_pipelines()
-        self.pipelines = {}
-        self.retired = []
+        with self._pipelines_lock:
+            pipelines = self.all_pipelines()
+            self.pipelines = {}
+            self.retired = []
         return pipelines
 
     # -- items -------------------------------------------------------------------------------

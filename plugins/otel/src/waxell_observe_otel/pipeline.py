@@ -18,15 +18,29 @@ so it runs on a helper thread we stop waiting for).
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import (
+    SERVICE_NAME,
+    TELEMETRY_SDK_LANGUAGE,
+    TELEMETRY_SDK_NAME,
+    TELEMETRY_SDK_VERSION,
+    OTELResourceDetector,
+    Resource,
+)
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, Tracer, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from waxell_observe_otel import __version__
@@ -176,21 +190,57 @@ def _make_exporter(settings: OtelSettings) -> SpanExporter:
     return OTLPSpanExporter(endpoint=settings.traces_url, timeout=settings.export_timeout)
 
 
-class Pipeline:
-    """One destination: the tracer our spans are made with, and the processor exporting them."""
+def make_resource(attributes: dict[str, Any]) -> Resource:
+    """``Resource.create(attributes)``: the SDK's defaults, ``OTEL_RESOURCE_ATTRIBUTES`` and
+    ``OTEL_SERVICE_NAME``, then ``attributes`` on top.
 
-    def __init__(self, settings: OtelSettings) -> None:
+    While the interpreter exits, the SDK's resource detection (a thread pool) refuses work; the
+    same resource is then assembled from the standard detector directly.
+    """
+    try:
+        return Resource.create(attributes)
+    except RuntimeError:
+        from opentelemetry.sdk import version
+
+        resource = (
+            Resource(
+                {
+                    TELEMETRY_SDK_LANGUAGE: "python",
+                    TELEMETRY_SDK_NAME: "opentelemetry",
+                    TELEMETRY_SDK_VERSION: version.__version__,
+                }
+            )
+            .merge(OTELResourceDetector().detect())
+            .merge(Resource(attributes))
+        )
+        if not resource.attributes.get(SERVICE_NAME):
+            executable = os.path.basename(sys.executable) if sys.executable else ""
+            name = f"unknown_service:{executable}" if executable else "unknown_service"
+            resource = resource.merge(Resource({SERVICE_NAME: name}))
+        return resource
+
+
+class Pipeline:
+    """One destination: the tracer our spans are made with, and the processor exporting them.
+
+    ``synchronous``: export each span as it ends, on the caller's thread (used when a pipeline
+    is first needed while the process shuts down, when no new batching thread may start).
+    """
+
+    def __init__(self, settings: OtelSettings, *, synchronous: bool = False) -> None:
         self.settings = settings
         global_provider = trace_api.get_tracer_provider()
         self.exporter = CountingExporter(_make_exporter(settings))
-        self.processor = BatchSpanProcessor(self.exporter)
+        self.processor: SpanProcessor = (
+            SimpleSpanProcessor(self.exporter) if synchronous else BatchSpanProcessor(self.exporter)
+        )
         if isinstance(global_provider, TracerProvider):
             self.provider = global_provider
             self.owns_provider = False
             self.attached = OurSpans(self.processor, only_ours=True)
             global_provider.add_span_processor(self.attached)
         else:
-            resource = Resource.create(dict(settings.resource_attributes))
+            resource = make_resource(dict(settings.resource_attributes))
             self.provider = TracerProvider(resource=resource, shutdown_on_exit=False)
             self.owns_provider = True
             self.attached = OurSpans(self.processor, only_ours=False)

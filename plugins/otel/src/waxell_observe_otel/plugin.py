@@ -125,12 +125,17 @@ def _traced(run: Run) -> bool:
 
 @hookimpl
 def on_configure(config: ObserveConfig) -> None:
-    """Check the settings early (a bad endpoint is logged now) and, in remote mode without an
-    endpoint, start asking the control plane for one in the background."""
+    """Check the settings early (a bad endpoint is logged now) and set the exporter up; in
+    remote mode without an endpoint, start asking the control plane for one in the background."""
     if not config.enabled:
         return
-    if _decide(config) is _ASK_CONTROL_PLANE:
+    decision = _decide(config)
+    if decision is _ASK_CONTROL_PLANE:
         _remote.request(config, _on_remote_answer)
+    elif isinstance(decision, OtelSettings):
+        # Set the exporter up now (imports, provider, processor; no network I/O) rather than
+        # when the first spans are built, which may be as late as interpreter exit.
+        _get_builder().pipeline_for(decision)
 
 
 @hookimpl
@@ -268,17 +273,20 @@ def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     if worker is None:
         return None
     deadline = None if timeout is None else time.monotonic() + timeout
-    worker.shutdown(timeout)
-    builder = _builder
-    if builder is not None and builder.drop_waiting():
+    builder = _get_builder()
+    builder.closing = True  # no new batching thread at interpreter exit
+    try:
+        worker.shutdown(timeout)
+    finally:
+        builder.closing = False
+    if builder.drop_waiting():
         logger.warning(
             "waxell-observe: shutdown before the control plane named an OTLP endpoint; runs not exported"
         )
-    pipelines = builder.forget_pipelines() if builder is not None else []
+    pipelines = builder.forget_pipelines()
     results = [pipeline.shutdown(_remaining(deadline)) for pipeline in pipelines]
     done = False not in results
-    if builder is not None:
-        builder.keep_counts(pipelines)
+    builder.keep_counts(pipelines)
     return _report(done)
 
 
