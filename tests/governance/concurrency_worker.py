@@ -2,8 +2,8 @@
 
 ``python concurrency_worker.py DB BARRIER_DIR INDEX THREADS HOLD_SECONDS TOKENS``
 
-Each of THREADS threads keeps starting runs of agent ``load-<INDEX>`` (``enforce_policy=True``) until a
-budget refusal: a throttled attempt (concurrency limit) waits a little and tries again; an admitted run
+Each of THREADS threads starts runs of agent ``load-<INDEX>`` (``enforce_policy=True``) until a budget
+refusal, at most ``ATTEMPTS`` times: a throttled attempt (concurrency limit) waits a little and tries again; an admitted run
 records TOKENS tokens and holds its slot for HOLD_SECONDS. Prints one JSON object: every admitted run's
 ``[admitted_at, released_at]`` (measured inside the run, so inside the time it held its slot) and counts.
 """
@@ -17,6 +17,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+#: Attempts per thread (a thread stops earlier at its first budget refusal).
+ATTEMPTS = 4
 
 
 def main() -> None:
@@ -39,7 +42,7 @@ def main() -> None:
         rng = random.Random()
         while not go.exists():
             time.sleep(0.01)
-        for _ in range(10_000):
+        for _ in range(ATTEMPTS):
             try:
                 with WaxellContext(agent_name=agent) as ctx:
                     admitted_at = time.time()
@@ -60,7 +63,7 @@ def main() -> None:
                     else:
                         outcomes["other"] += 1
                         errors.append(str(exc))
-                time.sleep(rng.uniform(0.005, 0.03))
+                time.sleep(rng.uniform(0.05, 0.15))
             except Exception as exc:  # noqa: BLE001 - reported to the test
                 with lock:
                     errors.append(f"{type(exc).__name__}: {exc}")

@@ -1,6 +1,6 @@
 """Budgets and concurrency limits hold across processes: 8 processes x 50 threads on one store.
 
-Every thread keeps starting governed runs until the daily budget refuses it. Checked afterwards:
+Every thread starts governed runs (a few attempts) until the daily budget refuses it. Checked afterwards:
 
 * ``max_concurrent`` never admitted more than its limit: the admitted runs' intervals (measured inside each
   run, hence inside the time it held its slot) never overlap more than ``LIMIT`` deep;
@@ -31,7 +31,7 @@ PROCESSES = 8
 THREADS = 50
 LIMIT = 6  # max_concurrent
 TOKENS = 100  # per run
-BUDGET = 4_000  # daily_token_limit: 40 runs' worth
+BUDGET = 3_000  # daily_token_limit: 30 runs' worth
 HOLD = 0.03  # seconds a run holds its slot
 
 WORKER = Path(__file__).with_name("concurrency_worker.py")
@@ -99,8 +99,7 @@ def check(result: dict[str, object]) -> None:
     totals = result["totals"]
     assert result["errors"] == [] and totals["other"] == 0, result["errors"]  # type: ignore[index]
     admitted = totals["admitted"]  # type: ignore[index]
-    assert totals["budget_blocked"] == PROCESSES * THREADS  # type: ignore[index]  # every thread ends on the budget
-    assert totals["throttled"] > 0  # type: ignore[index]  # the limit was contended
+    assert totals["budget_blocked"] > 0 and totals["throttled"] > 0  # type: ignore[index]  # both limits were hit
     assert max_overlap(result["intervals"]) <= LIMIT  # type: ignore[arg-type]
     assert result["used"] == admitted * TOKENS and result["counted"] == admitted  # no lost update
     assert BUDGET <= result["used"] <= BUDGET - 1 + LIMIT * TOKENS  # type: ignore[operator]
@@ -116,9 +115,12 @@ def test_eight_processes_on_postgresql(tmp_path: Path, postgres_url: str) -> Non
     check(run_load(postgres_url, tmp_path))
 
 
-def test_a_killed_process_does_not_keep_its_slot(tmp_path: Path) -> None:
+def test_a_killed_process_does_not_keep_its_slot(waxell_db: Path) -> None:
     """A process dies (SIGKILL) inside a governed run; the next run is admitted at once, not after the TTL."""
-    db = str(tmp_path / "kill.db")
+    from waxell_observe import WaxellContext
+    from waxell_observe.errors import PolicyViolationError
+
+    db = str(waxell_db)  # this test's store, shared with the child
     add_policies(get_store(db_url_from(db)), load_policies(
         "policies: [{name: solo, category: rate-limit, rules: {max_concurrent: 1}}]"
     ))  # fmt: skip
@@ -133,23 +135,14 @@ with WaxellContext(agent_name="victim"):
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "inside"
-        probe = f"""
-import os
-os.environ["WAXELL_DB"] = {db!r}
-from waxell_observe import WaxellContext
-from waxell_observe.errors import PolicyViolationError
-try:
-    with WaxellContext(agent_name="next"):
-        print("admitted")
-except PolicyViolationError as exc:
-    print(exc.policy_result.action, exc.policy_result.reason)
-"""
-        blocked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-        assert blocked.stdout.strip() == "throttle Concurrency limit reached: 1 of 1 runs in flight"
+        with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="next"):
+            pass
+        assert caught.value.policy_result.reason == "Concurrency limit reached: 1 of 1 runs in flight"
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-        admitted = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-        assert admitted.stdout.strip() == "admitted", admitted.stderr[-2000:]
+        with WaxellContext(agent_name="next") as ctx:
+            admitted = ctx.run_id
+        assert admitted
     finally:
         child.kill()
         child.wait(timeout=30)
@@ -181,5 +174,5 @@ for t in threads:
     t.join()
 print(sorted(set(outcomes)), len(outcomes))
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "['blocked'] 16", done.stderr[-2000:]
