@@ -25,6 +25,19 @@ MAX_ITEMS = 50
 """Items kept from a list (or keys from a dict) when content capture is off."""
 
 _MAX_DEPTH = 12
+_types: tuple[Any, Any, Any] | None = None
+
+
+def _langchain_types() -> tuple[Any, Any, Any]:
+    """``(BaseMessage, PromptValue, Document)``, imported on first use (not at ``init()``)."""
+    global _types
+    if _types is None:
+        from langchain_core.documents import Document
+        from langchain_core.messages import BaseMessage
+        from langchain_core.prompt_values import PromptValue
+
+        _types = (BaseMessage, PromptValue, Document)
+    return _types
 
 
 _ROLES = {
@@ -72,10 +85,6 @@ def message_dict(message: Any) -> dict[str, Any]:
     return out
 
 
-def _is_message(value: Any) -> bool:
-    return hasattr(value, "type") and hasattr(value, "content") and hasattr(value, "additional_kwargs")
-
-
 def _walk(value: Any, limit: int, depth: int) -> Any:
     """One pass: LangChain objects to plain JSON data, strings cut to ``limit`` (0: no cut)."""
     if isinstance(value, str):
@@ -99,15 +108,12 @@ def _walk(value: Any, limit: int, depth: int) -> Any:
             out_list.append(f"… {len(value) - MAX_ITEMS} more items")
             return out_list
         return [_walk(v, limit, depth + 1) for v in value]
-    if _is_message(value):
+    message_type, prompt_value_type, document_type = _types or _langchain_types()
+    if isinstance(value, message_type):
         return _walk(message_dict(value), limit, depth + 1)
-    to_messages = getattr(value, "to_messages", None)  # ChatPromptValue / StringPromptValue
-    if callable(to_messages) and hasattr(value, "to_string"):
-        try:
-            return [_walk(m, limit, depth + 1) for m in to_messages()]
-        except Exception:  # noqa: BLE001 - fall back to the generic conversion
-            pass
-    if hasattr(value, "page_content") and hasattr(value, "metadata"):  # Document
+    if isinstance(value, prompt_value_type):
+        return [_walk(m, limit, depth + 1) for m in value.to_messages()]
+    if isinstance(value, document_type):
         return {
             "page_content": _walk(value.page_content, limit, depth + 1),
             "metadata": _walk(value.metadata, limit, depth + 1),
