@@ -8,7 +8,10 @@ ours. Measured side by side in one process, interleaved:
 - ``no-op handler``: a ``BaseCallbackHandler`` that does nothing (LangChain's callback
   machinery alone);
 - ``waxell handler``: ``WaxellLangChainHandler`` recording onto an enclosing run
-  (chain spans + steps, the LLM call with cost and conversation state), embedded store.
+  (chain spans + steps, the LLM call with cost and conversation state), embedded store;
+- ``waxell, no sink``: the same with the embedded sink unregistered, i.e. the handler's
+  and the core's work on the agent's thread without the store's background writer
+  competing for the GIL (on a busy 2-core machine that writer is most of the difference).
 
 One invoke fires 8 callbacks (start/end of the sequence, the prompt, the model and the
 parser). Prints microseconds per invoke (median of repeats), the handler's overhead per
@@ -97,7 +100,14 @@ def main() -> None:
     def run_waxell() -> object:
         return chain.invoke(question, config=waxell_config)
 
-    samples: dict[str, list[float]] = {"no callbacks": [], "no-op handler": [], "waxell handler": []}
+    from waxell_observe.plugins import plugin_manager
+
+    samples: dict[str, list[float]] = {
+        "no callbacks": [],
+        "no-op handler": [],
+        "waxell handler": [],
+        "waxell, no sink": [],
+    }
     with WaxellContext(agent_name="bench-warmup", enforce_policy=False):
         for fn in (run_plain, run_noop, run_waxell):
             for _ in range(min(args.iterations, 100)):
@@ -108,17 +118,30 @@ def main() -> None:
         with WaxellContext(agent_name="bench", enforce_policy=False):
             samples["waxell handler"].append(measure(run_waxell, args.iterations))
         waxell_observe.flush(timeout=120)  # keep the store's backlog out of the next round
+        sink = plugin_manager().unregister(name="embedded")
+        try:
+            with WaxellContext(agent_name="bench-no-sink", enforce_policy=False):
+                samples["waxell, no sink"].append(measure(run_waxell, args.iterations))
+        finally:
+            plugin_manager().register(sink, name="embedded")
 
-    plain, noop_us, ours = (statistics.median(samples[k]) for k in samples)
+    plain, noop_us, ours, no_sink = (statistics.median(samples[k]) for k in samples)
     print(
         f"LangChain 3-step chain, {args.iterations} invokes x {args.repeats} repeats, {callbacks} callbacks/invoke"
     )
-    for name, value in (("no callbacks", plain), ("no-op handler", noop_us), ("waxell handler", ours)):
+    for name, value in (
+        ("no callbacks", plain),
+        ("no-op handler", noop_us),
+        ("waxell handler", ours),
+        ("waxell, no sink", no_sink),
+    ):
         print(f"  {name:<16} {value:9.1f} us/invoke")
     print(f"  waxell overhead per callback vs no-op handler: {(ours - noop_us) / callbacks:7.1f} us")
     print(f"  waxell overhead per callback vs no callbacks:  {(ours - plain) / callbacks:7.1f} us")
+    print(f"  of which on the agent's thread (no sink) vs no-op: {(no_sink - noop_us) / callbacks:7.1f} us")
     print(f"  ratio waxell / no-op handler: {ours / noop_us:5.2f}x")
     print(f"  ratio waxell / no callbacks:  {ours / plain:5.2f}x")
+    print(f"  ratio waxell, no sink / no-op handler: {no_sink / noop_us:5.2f}x")
     report = waxell_observe.flush(timeout=120)
     print(f"  delivered: {report.sent} records sent, {report.dropped} dropped, {report.pending} pending")
 
