@@ -167,9 +167,18 @@ def run_row(run: Run, encode: Callable[[Any], Any]) -> tuple[Any, ...]:
         run.llm_call_count,
         run.step_count,
         run.span_count,
-        "",
+        _trace_id(run),
         "sdk",
     )
+
+
+def _trace_id(run: Run) -> str:
+    """The run's OpenTelemetry trace id when an exporter traced it (32 hex characters), else ""."""
+    state = run.plugin_state.get("otel")
+    trace_id = state.get("trace_id") if isinstance(state, dict) else None
+    if isinstance(trace_id, int):
+        return f"{trace_id:032x}"
+    return trace_id if isinstance(trace_id, str) else ""
 
 
 def _llm_row(run_id: str, call: LLMCallRecord, encode: Callable[[Any], Any]) -> tuple[Any, ...]:

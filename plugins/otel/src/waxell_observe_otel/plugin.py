@@ -107,10 +107,18 @@ def _decide(config: ObserveConfig) -> Any:
     return decision
 
 
+def waxell_active(config: ObserveConfig) -> bool:
+    """Record hooks skip this plugin when nothing is exported for ``config``."""
+    return _decide(config) is not _OFF
+
+
 def _on_remote_answer() -> None:
     """The control plane answered (fetch thread): let the worker handle the runs waiting for it."""
     global _decision_cache
     _decision_cache = None
+    from waxell_observe.plugins import plugin_manager
+
+    plugin_manager().invalidate()  # waxell_active may answer differently now
     worker = _worker
     if worker is not None:
         worker.put(("replay", "", None))
