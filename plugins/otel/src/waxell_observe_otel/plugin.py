@@ -180,6 +180,10 @@ def on_run_start(run: Run) -> None:
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
     if not _traced(run):
         return
+    if call.attributes.get("otel_native_span"):
+        # The provider SDK already emitted its own GenAI span for this call (e.g. anthropic's
+        # built-in tracing): exporting ours too would record the call twice.
+        return
     conversation = run.conversation
     context = (
         LLMContext(conversation.message_count, conversation.user_turns)
