@@ -107,6 +107,7 @@ def test_uninstrument_stops_capture(auto_langchain: Any, read_run: Any) -> None:
 
 
 def test_init_for_other_libraries_leaves_langchain_alone() -> None:
+    auto.uninstrument()
     _reset_for_tests()
     try:
         init(instrument=["some-other-library"])
