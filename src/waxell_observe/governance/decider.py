@@ -82,8 +82,9 @@ class Decider:
         poll_interval: float = 1.0,
     ) -> None:
         self.store = store
-        self.usage = SqlUsage(store, owner=owner, slot_ttl_seconds=slot_ttl_seconds)
         self._clock: Callable[[], float] = clock or time.time
+        # counters are stamped with the decider's clock too (``now`` follows ``set_clock``)
+        self.usage = SqlUsage(store, owner=owner, slot_ttl_seconds=slot_ttl_seconds, clock=self.now)
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
         self._engine = PolicyEngine((), self.usage, self.now)
@@ -100,7 +101,6 @@ class Decider:
     def set_clock(self, clock: Callable[[], float] | None) -> None:
         """Use ``clock`` (epoch seconds) for evaluations and counters; None restores ``time.time``."""
         self._clock = clock or time.time
-        self.usage._clock = self._clock
 
     # ------------------------------------------------------------------ policies
 
