@@ -369,7 +369,7 @@ def test_quality_retry_feedback_through_ctx_governance(tmp_path: Path) -> None:
         out["attempts"] = attempts
     """)
     assert out["attempts"] == [
-        ["retry", "Please fix:\n- response does not match the schema: $: missing required property 'sources'"
-                  "\n- Give a complete answer."],
+        ["retry", ("Please fix:\n- response does not match the schema: $: missing required property 'sources'"
+                  "\n- Give a complete answer.")],
         ["allow", ""],
     ]  # fmt: skip
