@@ -503,4 +503,5 @@ def test_policy_endpoints_allow_until_the_engine_is_wired(api: Any) -> None:
 def test_config_endpoint(api: Any) -> None:
     response = api.http.get("/api/v1/observe/config/")
     assert response.status_code == 200
-    assert response.json() == {"otel_endpoint": "", "tenant_id": "local", "tenant_slug": "local"}
+    # No --otel-endpoint: the server's own OTLP receiver (/v1/traces) is named, as the client reached it.
+    assert response.json() == {"otel_endpoint": "http://testserver", "tenant_id": "local", "tenant_slug": "local"}

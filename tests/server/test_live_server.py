@@ -41,7 +41,11 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(db: str, serve_p
                                                       "inputs": {"q": "hi"}})  # fmt: skip
         assert check.status_code == 200 and check.json()["action"] == "allow"
         assert http.get(f"{O}/policy-manifest/", params={"agent_name": "indie"}).json()["manifest_version"] == "1"
-        assert http.get(f"{O}/config/").json() == {"otel_endpoint": "", "tenant_id": "local", "tenant_slug": "local"}
+        assert http.get(f"{O}/config/").json() == {
+            "otel_endpoint": server.url.rstrip("/"),
+            "tenant_id": "local",
+            "tenant_slug": "local",
+        }
         started = http.post(f"{O}/runs/start/", json={
             "agent_name": "indie", "workflow_name": "default", "inputs": {"q": "hi"}, "metadata": {}, "trace_id": "",
             "session_id": "chat-1", "user_id": "alice", "interaction_mode": "interactive",
