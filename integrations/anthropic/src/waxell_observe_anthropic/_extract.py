@@ -12,32 +12,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from waxell_observe_anthropic._observe import CallResult, ToolRequest
+from waxell_observe.instrumentation import CallResult, ToolRequest, get, positive_int
 
-__all__ = ["MessageEventAccumulator", "get", "message_result"]
+__all__ = ["MessageEventAccumulator", "message_result"]
 
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
-def get(obj: Any, *path: str) -> Any:
-    """``obj.a.b`` / ``obj["a"]["b"]`` with ``None`` for anything missing."""
-    for key in path:
-        if obj is None:
-            return None
-        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-    return obj
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def _usage_values(usage: Any) -> dict[str, int]:
-    values = {name: _int(get(usage, name)) for name in _USAGE_FIELDS if get(usage, name) is not None}
+    values = {name: positive_int(get(usage, name)) for name in _USAGE_FIELDS if get(usage, name) is not None}
     thinking = get(usage, "output_tokens_details", "thinking_tokens")
     if thinking is not None:
-        values["thinking_tokens"] = _int(thinking)
+        values["thinking_tokens"] = positive_int(thinking)
     return values
 
 

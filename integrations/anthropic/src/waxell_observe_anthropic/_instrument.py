@@ -5,20 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from waxell_observe_anthropic._patching import Patcher, Target
+from waxell_observe.instrumentation import Instrumentation, Target, async_wrapper, sync_wrapper
 
-__all__ = ["PATCHER", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
+__all__ = ["INSTRUMENTATION", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
 
 
-def _factory(kind: str) -> Callable[[], Callable[..., Any]]:
-    def make() -> Callable[..., Any]:
-        from waxell_observe_anthropic import _wrappers
+def _factory(kind: str) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
+    def make(active: Callable[[], bool]) -> Callable[..., Any]:
+        from waxell_observe_anthropic import _wrappers  # imports the SDK: only once it is being patched
 
-        active = lambda: PATCHER.active  # noqa: E731
         if kind == "create":
-            return _wrappers.create_wrapper(active)
+            return sync_wrapper(_wrappers.MESSAGES, active)
         if kind == "acreate":
-            return _wrappers.acreate_wrapper(active)
+            return async_wrapper(_wrappers.MESSAGES, active)
         return _wrappers.stream_wrapper(active, is_async=kind == "astream")
 
     return make
@@ -34,32 +33,9 @@ TARGETS: tuple[Target, ...] = (
 )
 """``messages.create`` (sync, async, ``stream=True``) and ``messages.stream()`` (sync, async)."""
 
-PATCHER = Patcher("anthropic", TARGETS)
+INSTRUMENTATION = Instrumentation("anthropic", TARGETS)
 
-
-def installed() -> bool:
-    """True when the ``anthropic`` package can be imported (checked without importing it)."""
-    from importlib.util import find_spec
-
-    try:
-        return find_spec("anthropic") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def instrument() -> bool:
-    """Instrument the Anthropic SDK (now, or when it is imported). False if already instrumented
-    or the SDK is not installed."""
-    if not installed():
-        return False
-    return PATCHER.apply()
-
-
-def uninstrument() -> bool:
-    """Restore the SDK's original methods. False if it was not instrumented."""
-    return PATCHER.remove()
-
-
-def is_instrumented() -> bool:
-    """True while the instrumentation is on."""
-    return PATCHER.active
+installed = INSTRUMENTATION.installed
+instrument = INSTRUMENTATION.instrument
+uninstrument = INSTRUMENTATION.uninstrument
+is_instrumented = INSTRUMENTATION.is_instrumented

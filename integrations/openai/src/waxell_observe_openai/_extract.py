@@ -1,6 +1,6 @@
 """Reading OpenAI responses and stream chunks into :class:`CallResult` objects.
 
-Works on the SDK's pydantic objects and on plain dicts alike (``_get``), so it holds up across SDK
+Works on the SDK's pydantic objects and on plain dicts alike (``get``), so it holds up across SDK
 versions and OpenAI-compatible servers that leave fields out.
 """
 
@@ -8,29 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from waxell_observe_openai._observe import CallResult, ToolRequest
+from waxell_observe.instrumentation import CallResult, ToolRequest, get, positive_int
 
 __all__ = [
     "ChatChunkAccumulator",
     "ResponsesEventAccumulator",
     "chat_result",
     "embeddings_result",
-    "get",
     "responses_result",
 ]
-
-
-def get(obj: Any, *path: str) -> Any:
-    """``obj.a.b`` / ``obj["a"]["b"]`` with ``None`` for anything missing."""
-    for key in path:
-        if obj is None:
-            return None
-        obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-    return obj
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 # ----------------------------------------------------------------------------- chat completions
@@ -40,11 +26,11 @@ def _chat_usage(result: CallResult, usage: Any) -> None:
     if usage is None:
         result.usage_reported = False
         return
-    result.tokens_in = _int(get(usage, "prompt_tokens"))
-    result.tokens_out = _int(get(usage, "completion_tokens"))
-    result.cached_tokens_in = _int(get(usage, "prompt_tokens_details", "cached_tokens"))
+    result.tokens_in = positive_int(get(usage, "prompt_tokens"))
+    result.tokens_out = positive_int(get(usage, "completion_tokens"))
+    result.cached_tokens_in = positive_int(get(usage, "prompt_tokens_details", "cached_tokens"))
     reasoning = get(usage, "completion_tokens_details", "reasoning_tokens")
-    result.reasoning_tokens = _int(reasoning) or None
+    result.reasoning_tokens = positive_int(reasoning) or None
 
 
 def _chat_tool_calls(calls: Any) -> list[ToolRequest]:
@@ -59,7 +45,9 @@ def _chat_tool_calls(calls: Any) -> list[ToolRequest]:
 
 def chat_result(completion: Any) -> CallResult:
     """A ``ChatCompletion`` (or ``ParsedChatCompletion``)."""
-    result = CallResult(model=str(get(completion, "model") or ""), response_id=str(get(completion, "id") or ""))
+    result = CallResult(
+        model=str(get(completion, "model") or ""), response_id=str(get(completion, "id") or "")
+    )
     _chat_usage(result, get(completion, "usage"))
     choices = get(completion, "choices") or []
     if choices:
@@ -67,12 +55,16 @@ def chat_result(completion: Any) -> CallResult:
         message = get(choice, "message")
         content = get(message, "content")
         refusal = get(message, "refusal")
-        result.response_text = content if isinstance(content, str) else (refusal if isinstance(refusal, str) else "")
+        result.response_text = (
+            content if isinstance(content, str) else (refusal if isinstance(refusal, str) else "")
+        )
         result.finish_reason = get(choice, "finish_reason")
         result.tool_calls = _chat_tool_calls(get(message, "tool_calls"))
         legacy = get(message, "function_call")
         if legacy is not None and get(legacy, "name"):
-            result.tool_calls.append(ToolRequest(str(get(legacy, "name")), "", get(legacy, "arguments") or ""))
+            result.tool_calls.append(
+                ToolRequest(str(get(legacy, "name")), "", get(legacy, "arguments") or "")
+            )
         if isinstance(refusal, str) and refusal:
             result.attributes["refusal"] = True
     if len(choices) > 1:
@@ -151,10 +143,10 @@ def _responses_usage(result: CallResult, usage: Any) -> None:
     if usage is None:
         result.usage_reported = False
         return
-    result.tokens_in = _int(get(usage, "input_tokens"))
-    result.tokens_out = _int(get(usage, "output_tokens"))
-    result.cached_tokens_in = _int(get(usage, "input_tokens_details", "cached_tokens"))
-    result.reasoning_tokens = _int(get(usage, "output_tokens_details", "reasoning_tokens")) or None
+    result.tokens_in = positive_int(get(usage, "input_tokens"))
+    result.tokens_out = positive_int(get(usage, "output_tokens"))
+    result.cached_tokens_in = positive_int(get(usage, "input_tokens_details", "cached_tokens"))
+    result.reasoning_tokens = positive_int(get(usage, "output_tokens_details", "reasoning_tokens")) or None
 
 
 _TOOL_ITEM_TYPES = frozenset({"function_call", "custom_tool_call"})
@@ -232,10 +224,18 @@ class ResponsesEventAccumulator:
         if kind == "response.output_item.done":
             item = get(event, "item")
             if get(item, "type") in _TOOL_ITEM_TYPES and get(item, "name"):
-                arguments = get(item, "arguments") if get(item, "type") == "function_call" else get(item, "input")
-                self.tools.append(ToolRequest(str(get(item, "name")), str(get(item, "call_id") or ""), arguments or ""))
+                arguments = (
+                    get(item, "arguments") if get(item, "type") == "function_call" else get(item, "input")
+                )
+                self.tools.append(
+                    ToolRequest(str(get(item, "name")), str(get(item, "call_id") or ""), arguments or "")
+                )
             return False
-        return kind in ("response.function_call_arguments.delta", "response.refusal.delta", "response.output_item.added")
+        return kind in (
+            "response.function_call_arguments.delta",
+            "response.refusal.delta",
+            "response.output_item.added",
+        )
 
     def result(self) -> CallResult:
         if self.final is not None:
@@ -255,7 +255,7 @@ def embeddings_result(response: Any) -> CallResult:
     usage = get(response, "usage")
     data = get(response, "data") or []
     result = CallResult(model=str(get(response, "model") or ""), usage_reported=usage is not None)
-    result.tokens_in = _int(get(usage, "prompt_tokens")) if usage is not None else 0
+    result.tokens_in = positive_int(get(usage, "prompt_tokens")) if usage is not None else 0
     result.attributes["embeddings"] = len(data)
     if data:
         vector = get(data[0], "embedding")

@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from waxell_observe_openai._patching import Patcher, Target
+from waxell_observe.instrumentation import Instrumentation, Target, async_wrapper, sync_wrapper
 
-__all__ = ["PATCHER", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
+__all__ = ["INSTRUMENTATION", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
 
 
-def _factory(operation: str, is_async: bool) -> Callable[[], Callable[..., Any]]:
-    def make() -> Callable[..., Any]:
-        from waxell_observe_openai import _wrappers
+def _factory(endpoint: str, is_async: bool) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
+    def make(active: Callable[[], bool]) -> Callable[..., Any]:
+        from waxell_observe_openai import _wrappers  # imports the SDK: only once it is being patched
 
-        op = getattr(_wrappers, operation)
-        build = _wrappers.async_wrapper if is_async else _wrappers.sync_wrapper
-        return build(op, lambda: PATCHER.active)
+        return (async_wrapper if is_async else sync_wrapper)(getattr(_wrappers, endpoint), active)
 
     return make
 
@@ -41,32 +39,9 @@ TARGETS: tuple[Target, ...] = (
 ``responses.create/parse`` (``responses.stream()`` calls ``create``) and ``embeddings.create``,
 sync and async."""
 
-PATCHER = Patcher("openai", TARGETS)
+INSTRUMENTATION = Instrumentation("openai", TARGETS)
 
-
-def installed() -> bool:
-    """True when the ``openai`` package can be imported (checked without importing it)."""
-    from importlib.util import find_spec
-
-    try:
-        return find_spec("openai") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def instrument() -> bool:
-    """Instrument the OpenAI SDK (now, or when it is imported). False if already instrumented
-    or the SDK is not installed."""
-    if not installed():
-        return False
-    return PATCHER.apply()
-
-
-def uninstrument() -> bool:
-    """Restore the SDK's original methods. False if it was not instrumented."""
-    return PATCHER.remove()
-
-
-def is_instrumented() -> bool:
-    """True while the instrumentation is on."""
-    return PATCHER.active
+installed = INSTRUMENTATION.installed
+instrument = INSTRUMENTATION.instrument
+uninstrument = INSTRUMENTATION.uninstrument
+is_instrumented = INSTRUMENTATION.is_instrumented

@@ -5,35 +5,12 @@ Registered under the ``waxell_observe`` entry-point group. Loading it imports no
 
 from __future__ import annotations
 
-from waxell_observe.config import ObserveConfig
-from waxell_observe.plugins import hookimpl
+from waxell_observe.instrumentation import plugin_hooks
+from waxell_observe_openai._instrument import INSTRUMENTATION
 
 __all__ = ["NAME", "on_instrument", "on_uninstrument"]
 
-NAME = "openai"
+NAME = INSTRUMENTATION.name
 """The name ``init(instrument=[...])`` selects this integration by."""
 
-
-@hookimpl
-def on_instrument(config: ObserveConfig, libraries: frozenset[str] | None) -> list[str] | None:
-    """Instrument the OpenAI SDK when it is requested (or everything is) and installed."""
-    if libraries is not None and NAME not in libraries:
-        return None
-    if not config.enabled:
-        return None
-    from waxell_observe_openai._instrument import installed, instrument, is_instrumented
-
-    if not installed():
-        return None
-    instrument()
-    return [NAME] if is_instrumented() else None
-
-
-@hookimpl
-def on_uninstrument(libraries: frozenset[str] | None) -> list[str] | None:
-    """Undo :func:`on_instrument`."""
-    if libraries is not None and NAME not in libraries:
-        return None
-    from waxell_observe_openai._instrument import uninstrument
-
-    return [NAME] if uninstrument() else None
+on_instrument, on_uninstrument = plugin_hooks(INSTRUMENTATION)

@@ -1,0 +1,85 @@
+"""The machinery shared by the provider SDK integrations (OpenAI, Anthropic, third parties).
+
+A provider integration describes its SDK; this package does the rest:
+
+* :mod:`~waxell_observe.instrumentation.patching` — :class:`Patcher` / :class:`Target`: wrapt-based
+  patches of SDK methods, applied now or when the SDK's module is imported, removed with identity
+  checks (a wrapper someone else put on top of ours makes ours pass through instead).
+* :mod:`~waxell_observe.instrumentation.switch` — :class:`Instrumentation`: the integration's
+  ``instrument`` / ``uninstrument`` / ``is_instrumented`` / ``installed``.
+* :mod:`~waxell_observe.instrumentation.plugin` — :func:`plugin_hooks`: the ``on_instrument`` /
+  ``on_uninstrument`` hook implementations of the integration's plugin module.
+* :mod:`~waxell_observe.instrumentation.wrappers` — :class:`Endpoint` (how one family of methods
+  is guarded, observed and read), :func:`sync_wrapper` / :func:`async_wrapper` and their parts.
+* :mod:`~waxell_observe.instrumentation.recording` — :class:`CallObservation`: timing and the one
+  LLM record (plus ``tool_request`` decisions) each call turns into; :class:`CallResult` /
+  :class:`ToolRequest`: what the integration reads from a response.
+* :mod:`~waxell_observe.instrumentation.streams` — transparent stream proxies that record the call
+  when the stream ends (partially, when it is abandoned), fed by an :class:`Accumulator`.
+* :mod:`~waxell_observe.instrumentation.request` / :mod:`~waxell_observe.instrumentation.reading` —
+  small helpers for reading requests (prompt guard, tool names, parameters) and SDK objects.
+
+Imports no provider SDK; not imported by ``import waxell_observe``.
+"""
+
+from __future__ import annotations
+
+from waxell_observe.instrumentation.patching import Patcher, Target
+from waxell_observe.instrumentation.plugin import plugin_hooks
+from waxell_observe.instrumentation.reading import get, positive_int
+from waxell_observe.instrumentation.recording import (
+    TOOL_REQUEST_DECISION,
+    CallObservation,
+    CallResult,
+    ToolRequest,
+)
+from waxell_observe.instrumentation.request import (
+    guard_kwargs,
+    offered_tool_names,
+    request_attributes,
+    requested_model,
+)
+from waxell_observe.instrumentation.streams import (
+    Accumulator,
+    AsyncRecordingStream,
+    RecordingStream,
+    StreamObserver,
+)
+from waxell_observe.instrumentation.switch import Instrumentation
+from waxell_observe.instrumentation.wrappers import (
+    Endpoint,
+    async_wrapper,
+    begin_call,
+    finish_call,
+    recording_enabled,
+    start_observation,
+    sync_wrapper,
+)
+
+__all__ = [
+    "TOOL_REQUEST_DECISION",
+    "Accumulator",
+    "AsyncRecordingStream",
+    "CallObservation",
+    "CallResult",
+    "Endpoint",
+    "Instrumentation",
+    "Patcher",
+    "RecordingStream",
+    "StreamObserver",
+    "Target",
+    "ToolRequest",
+    "async_wrapper",
+    "begin_call",
+    "finish_call",
+    "get",
+    "guard_kwargs",
+    "offered_tool_names",
+    "plugin_hooks",
+    "positive_int",
+    "recording_enabled",
+    "request_attributes",
+    "requested_model",
+    "start_observation",
+    "sync_wrapper",
+]
