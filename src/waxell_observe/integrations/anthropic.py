@@ -9,8 +9,9 @@ for turning it on or off by hand. When the distribution is not installed, using 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from waxell_observe.integrations import lazy_exports
 
 if TYPE_CHECKING:
     from waxell_observe_anthropic import instrument, is_instrumented, uninstrument
@@ -19,21 +20,4 @@ __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
 INSTALL_HINT = "the Anthropic integration is not installed: pip install waxell-observe-anthropic (it brings anthropic)"
 
-
-def _load() -> Any:
-    try:
-        return importlib.import_module("waxell_observe_anthropic")
-    except ImportError as exc:
-        raise ImportError(f"{INSTALL_HINT} ({exc})", name=exc.name) from exc
-
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_load(), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), "waxell_observe_anthropic", INSTALL_HINT)
