@@ -12,7 +12,8 @@ import pytest
 
 from waxell_observe.config import db_url_from
 from waxell_observe.governance import InMemoryUsage
-from waxell_observe.governance.sql_usage import RunUsage, SqlUsage, process_owner
+from waxell_observe.governance.sql_usage import RunUsage, SqlUsage, process_owner, usage_for_store
+from waxell_observe.governance.sqlite_usage import SqliteUsage
 from waxell_observe.governance.usage import BreakerState, RateWindow, UsageScope
 from waxell_observe.store import get_store
 
@@ -21,16 +22,39 @@ DAY_START = datetime(2025, 6, 4, tzinfo=timezone.utc).timestamp()
 MINUTE = [RateWindow("max_per_minute", 60.0, 2)]
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["memory", "sqlite", "sqlite-core", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def usage(request: pytest.FixtureRequest, waxell_db):  # type: ignore[no-untyped-def]
-    """The same admission contract, kept in memory (the reference) or in the store."""
+    """The same admission contract, kept in memory (the reference) or in the store: SQLite through plain
+    sqlite3 (what a SQLite file gets), SQLite through SQLAlchemy Core, and PostgreSQL."""
     if request.param == "memory":
         return InMemoryUsage(clock=lambda: NOW)
+    if request.param == "postgres":
+        return usage_for_store(get_store(db_url_from(request.getfixturevalue("postgres_url"))), clock=lambda: NOW)
+    store = get_store(db_url_from(str(waxell_db)))
     if request.param == "sqlite":
-        url = db_url_from(str(waxell_db))
-    else:
+        made = usage_for_store(store, clock=lambda: NOW)
+        assert isinstance(made, SqliteUsage)
+        return made
+    return SqlUsage(store, clock=lambda: NOW)
+
+
+@pytest.fixture(params=["sqlite", "sqlite-core", pytest.param("postgres", marks=pytest.mark.postgres)])
+def make_usage(request: pytest.FixtureRequest, waxell_db):  # type: ignore[no-untyped-def]
+    """A factory of store-backed usage sources (keyword arguments as for SqlUsage), and the store URL."""
+    if request.param == "postgres":
         url = db_url_from(request.getfixturevalue("postgres_url"))
-    return SqlUsage(get_store(url), clock=lambda: NOW)
+    else:
+        url = db_url_from(str(waxell_db))
+    core = request.param == "sqlite-core"
+
+    def make(**kwargs):  # type: ignore[no-untyped-def]
+        store = get_store(url)
+        return SqlUsage(store, **kwargs) if core else usage_for_store(store, **kwargs)
+
+    make.url = url  # type: ignore[attr-defined]
+    return make
 
 
 def test_sliding_window_counts_and_retry_after(usage) -> None:  # type: ignore[no-untyped-def]
@@ -104,8 +128,8 @@ def test_breaker_state_round_trip(usage) -> None:  # type: ignore[no-untyped-def
 # --------------------------------------------------------------------------- SqlUsage only
 
 
-def test_finished_runs_count_per_scope_model_and_day(store_url: str) -> None:
-    usage = SqlUsage(get_store(store_url))
+def test_finished_runs_count_per_scope_model_and_day(make_usage) -> None:  # type: ignore[no-untyped-def]
+    usage = make_usage()
     research = UsageScope("research", agents=("research-*",))
     free = UsageScope("free", user_groups=("free",))
     everything = UsageScope("all")
@@ -127,8 +151,8 @@ def test_finished_runs_count_per_scope_model_and_day(store_url: str) -> None:
     assert usage.usage_since(everything, DAY_START, exclude_run_id="r3") == (1540, 0.875)
 
 
-def test_outcomes_feed_the_breaker_window(store_url: str) -> None:
-    usage = SqlUsage(get_store(store_url))
+def test_outcomes_feed_the_breaker_window(make_usage) -> None:  # type: ignore[no-untyped-def]
+    usage = make_usage()
     scope = UsageScope("ks", agents=("flaky",))
     for i in range(6):
         usage.finish(RunUsage(f"f{i}", "flaky", error=i % 3 != 0), at=NOW - 100 + i)
@@ -139,8 +163,8 @@ def test_outcomes_feed_the_breaker_window(store_url: str) -> None:
     assert usage.outcomes_since(scope, NOW - 97.5) == (2, 3)
 
 
-def test_finish_frees_the_slots_of_the_run(store_url: str) -> None:
-    usage = SqlUsage(get_store(store_url))
+def test_finish_frees_the_slots_of_the_run(make_usage) -> None:  # type: ignore[no-untyped-def]
+    usage = make_usage()
     a, b = UsageScope("a"), UsageScope("b")
     assert usage.admit(a, "run-1", NOW, [], 1).admitted
     assert usage.admit(b, "run-1", NOW, [], 1).admitted
@@ -150,8 +174,8 @@ def test_finish_frees_the_slots_of_the_run(store_url: str) -> None:
     assert usage.admit(a, "run-2", NOW, [], 1).admitted
 
 
-def test_slots_never_released_expire_after_their_ttl(store_url: str) -> None:
-    usage = SqlUsage(get_store(store_url), owner="", slot_ttl_seconds=300)
+def test_slots_never_released_expire_after_their_ttl(make_usage) -> None:  # type: ignore[no-untyped-def]
+    usage = make_usage(owner="", slot_ttl_seconds=300)
     scope = UsageScope("slots")
     assert usage.admit(scope, "lost", NOW, [], 1).admitted
     assert not usage.admit(scope, "next", NOW + 299, [], 1).admitted
@@ -160,14 +184,14 @@ def test_slots_never_released_expire_after_their_ttl(store_url: str) -> None:
     assert usage.admit(scope, "next", NOW + 300, [], 1).admitted
 
 
-def test_slots_of_a_killed_process_are_freed(store_url: str) -> None:
+def test_slots_of_a_killed_process_are_freed(make_usage) -> None:  # type: ignore[no-untyped-def]
     """A process takes a slot and is killed (SIGKILL: no cleanup); the next admission frees it."""
     script = f"""
 import sys, time
-from waxell_observe.governance.sql_usage import SqlUsage
+from waxell_observe.governance.sql_usage import usage_for_store
 from waxell_observe.governance.usage import UsageScope
 from waxell_observe.store import get_store
-usage = SqlUsage(get_store({store_url!r}))
+usage = usage_for_store(get_store({make_usage.url!r}))
 print(usage.admit(UsageScope("slots"), "doomed", time.time(), [], 1).admitted, flush=True)
 time.sleep(60)
 """
@@ -175,7 +199,7 @@ time.sleep(60)
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "True"
-        usage = SqlUsage(get_store(store_url))
+        usage = make_usage()
         scope = UsageScope("slots")
         import time
 

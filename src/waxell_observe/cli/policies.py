@@ -279,7 +279,7 @@ def _dry_run(
 ) -> Any:
     from waxell_observe.governance.engine import PolicyEngine
     from waxell_observe.governance.request import PolicyRequest
-    from waxell_observe.governance.sql_usage import SqlUsage
+    from waxell_observe.governance.sql_usage import usage_for_store
 
     try:
         policy_request = PolicyRequest.from_dict(request)
@@ -288,7 +288,7 @@ def _dry_run(
     import time
 
     clock = (lambda: at) if at is not None else time.time
-    engine = PolicyEngine(policies, SqlUsage(open_store(db)), clock)
+    engine = PolicyEngine(policies, usage_for_store(open_store(db)), clock)
     return engine.evaluate(policy_request, phase, dry_run=True).to_dict()
 
 

@@ -21,7 +21,7 @@ from .models import Policy
 from .policy_store import policies_version, stored_policies
 from .request import PolicyRequest
 from .results import PolicyCheckResult
-from .sql_usage import DEFAULT_SLOT_TTL_SECONDS, RunUsage, SqlUsage
+from .sql_usage import DEFAULT_SLOT_TTL_SECONDS, RunUsage, usage_for_store
 
 __all__ = ["STATEFUL_CATEGORIES", "Decider", "ScopeFacts"]
 
@@ -84,7 +84,7 @@ class Decider:
         self.store = store
         self._clock: Callable[[], float] = clock or time.time
         # counters are stamped with the decider's clock too (``now`` follows ``set_clock``)
-        self.usage = SqlUsage(store, owner=owner, slot_ttl_seconds=slot_ttl_seconds, clock=self.now)
+        self.usage = usage_for_store(store, owner=owner, slot_ttl_seconds=slot_ttl_seconds, clock=self.now)
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
         self._engine = PolicyEngine((), self.usage, self.now)

@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, and_, case, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,7 +44,7 @@ from waxell_observe.store.schema import gov_admissions, gov_breakers, gov_run_ou
 from .matching import model_matches
 from .usage import Admission, BreakerState, RateWindow, UsageScope
 
-__all__ = ["DEFAULT_SLOT_TTL_SECONDS", "RunUsage", "SqlUsage", "process_owner"]
+__all__ = ["DEFAULT_SLOT_TTL_SECONDS", "RunUsage", "SqlUsage", "process_owner", "usage_for_store"]
 
 log = logging.getLogger("waxell_observe.governance")
 
@@ -486,3 +487,12 @@ class SqlUsage:
 
     def __repr__(self) -> str:
         return f"SqlUsage({self.store.url!r})"
+
+
+def usage_for_store(store: Store, **kwargs: Any) -> SqlUsage:
+    """The usage source for ``store``: :class:`~.sqlite_usage.SqliteUsage` (plain ``sqlite3``, fast) for a
+    SQLite file, :class:`SqlUsage` otherwise. ``kwargs`` as for :class:`SqlUsage`."""
+    from .sqlite_usage import SqliteUsage, sqlite_file
+
+    path = sqlite_file(store)
+    return SqliteUsage(store, path, **kwargs) if path else SqlUsage(store, **kwargs)
