@@ -1,39 +1,21 @@
-"""Fixtures: a stub OpenAI server, instrumentation through ``init()``, real OpenAI clients."""
+"""Fixtures: real OpenAI clients pointed at the stub server, instrumented through ``init()``.
+
+``stub``, ``instrumented`` and ``configure`` come from ``tests/integrations/conftest.py``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from integrations.llm_stub import StubLLMServer
-from waxell_observe.client import WaxellObserveClient
 from waxell_observe.config import ObserveConfig
-from waxell_observe.initialization import _reset_for_tests, init
-from waxell_observe.plugins import plugin_manager
 
 
 @pytest.fixture
-def stub() -> Iterator[StubLLMServer]:
-    with StubLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def instrumented() -> Iterator[ObserveConfig]:
-    """``init(instrument=["openai"])`` for one test, undone afterwards."""
-    _reset_for_tests()
-    config = init(instrument=["openai"])
-    yield config
-    plugin_manager().hook.on_uninstrument(libraries=frozenset({"openai"}))
-    _reset_for_tests()
-
-
-@pytest.fixture
-def configure() -> Any:
-    """Change the global configuration for one test (e.g. ``configure(capture_content=True)``)."""
-    return WaxellObserveClient.configure
+def instrumented_library() -> str:
+    return "openai"
 
 
 @pytest.fixture
