@@ -36,8 +36,9 @@ logger = logging.getLogger("waxell_observe")
 class Accumulator(Protocol):
     """Builds a :class:`CallResult` from the items of one stream."""
 
-    finished: bool
-    """True once the terminal item arrived (usage / completion event): closing now is not partial."""
+    @property
+    def finished(self) -> bool:
+        """True once the terminal item arrived (usage / completion event): closing now is not partial."""
 
     def add(self, item: Any) -> bool:
         """Take one item; return True when it carries generated output (for time to first token)."""
@@ -90,6 +91,22 @@ def _watch(proxy: object, observer: StreamObserver) -> None:
     finalizer.atexit = False  # at interpreter exit the delivery workers are already drained
 
 
+def _then_stop(proxy: Any, method: str, *args: object) -> Any:
+    """``proxy.__wrapped__.method(*args)``; then the stream's observation stops, whatever happened."""
+    try:
+        return getattr(proxy.__wrapped__, method)(*args)
+    finally:
+        proxy._self_observer.stopped()
+
+
+async def _then_stop_async(proxy: Any, method: str, *args: object) -> Any:
+    """``await proxy.__wrapped__.method(*args)``; then the stream's observation stops."""
+    try:
+        return await getattr(proxy.__wrapped__, method)(*args)
+    finally:
+        proxy._self_observer.stopped()
+
+
 class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
     """The stream's HTTP response; closing it stops the stream's observation."""
 
@@ -98,16 +115,10 @@ class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_observer = observer
 
     def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_observer.stopped()
+        return _then_stop(self, "close")
 
     async def aclose(self) -> Any:
-        try:
-            return await self.__wrapped__.aclose()
-        finally:
-            self._self_observer.stopped()
+        return await _then_stop_async(self, "aclose")
 
 
 class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -152,16 +163,10 @@ class RecordingStream(_StreamProxyBase):
         return self
 
     def __exit__(self, *exc_info: object) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_observer.stopped()
+        return _then_stop(self, "__exit__", *exc_info)
 
     def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_observer.stopped()
+        return _then_stop(self, "close")
 
 
 class AsyncRecordingStream(_StreamProxyBase):
@@ -188,13 +193,7 @@ class AsyncRecordingStream(_StreamProxyBase):
         return self
 
     async def __aexit__(self, *exc_info: object) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_observer.stopped()
+        return await _then_stop_async(self, "__aexit__", *exc_info)
 
     async def close(self) -> Any:
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_observer.stopped()
+        return await _then_stop_async(self, "close")

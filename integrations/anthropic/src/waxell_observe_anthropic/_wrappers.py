@@ -132,23 +132,33 @@ _STREAM_HELPER = dataclasses.replace(MESSAGES, observe=functools.partial(_observ
 
 
 def _attach(helper: Any, observation: CallObservation, proxy_cls: type) -> None:
-    """Put a recording proxy between the SDK's ``MessageStream`` helper and its raw stream."""
-    raw = getattr(helper, "_raw_stream", None)
-    if raw is None:
-        logger.warning(
-            "waxell-observe: this anthropic SDK's MessageStream has no raw stream to observe; "
-            "messages.stream() calls are not recorded with this version"
-        )
-        return
-    helper._raw_stream = proxy_cls(raw, StreamObserver(observation, _extract.MessageEventAccumulator()))
+    """Put a recording proxy between the SDK's ``MessageStream`` helper and its raw stream.
+
+    Never raises: a helper that cannot be observed is logged and left as it is.
+    """
+    try:
+        raw = getattr(helper, "_raw_stream", None)
+        if raw is None:
+            logger.warning(
+                "waxell-observe: this anthropic SDK's MessageStream has no raw stream to observe; "
+                "messages.stream() calls are not recorded with this version"
+            )
+            return
+        helper._raw_stream = proxy_cls(raw, StreamObserver(observation, _extract.MessageEventAccumulator()))
+    except Exception:
+        logger.exception("waxell-observe: could not observe an anthropic message stream")
 
 
-class _StreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
-    """Proxy of ``MessageStreamManager``: observes the request it sends when entered."""
+class _ManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Proxy of a stream manager; ``start()`` begins the observation (None: do not record)."""
 
     def __init__(self, wrapped: Any, start: Callable[[], CallObservation | None]) -> None:
         super().__init__(wrapped)
         self._self_start = start
+
+
+class _StreamManager(_ManagerProxy):
+    """Proxy of ``MessageStreamManager``: observes the request it sends when entered."""
 
     def __enter__(self) -> Any:
         observation = self._self_start()
@@ -159,22 +169,15 @@ class _StreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
         except BaseException as exc:
             observation.fail(exc)
             raise
-        try:
-            _attach(helper, observation, RecordingStream)
-        except Exception:
-            logger.exception("waxell-observe: could not observe an anthropic message stream")
+        _attach(helper, observation, RecordingStream)
         return helper
 
     def __exit__(self, *exc_info: object) -> Any:
         return self.__wrapped__.__exit__(*exc_info)
 
 
-class _AsyncStreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
+class _AsyncStreamManager(_ManagerProxy):
     """Proxy of ``AsyncMessageStreamManager``."""
-
-    def __init__(self, wrapped: Any, start: Callable[[], CallObservation | None]) -> None:
-        super().__init__(wrapped)
-        self._self_start = start
 
     async def __aenter__(self) -> Any:
         observation = self._self_start()
@@ -185,10 +188,7 @@ class _AsyncStreamManager(wrapt.ObjectProxy):  # type: ignore[misc]
         except BaseException as exc:
             observation.fail(exc)
             raise
-        try:
-            _attach(helper, observation, AsyncRecordingStream)
-        except Exception:
-            logger.exception("waxell-observe: could not observe an anthropic message stream")
+        _attach(helper, observation, AsyncRecordingStream)
         return helper
 
     async def __aexit__(self, *exc_info: object) -> Any:
