@@ -39,7 +39,14 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from waxell_observe.store.database import Store
-from waxell_observe.store.schema import gov_admissions, gov_breakers, gov_run_outcomes, gov_slots, gov_usage
+from waxell_observe.store.schema import (
+    gov_admissions,
+    gov_breakers,
+    gov_outcome_buckets,
+    gov_run_outcomes,
+    gov_slots,
+    gov_usage,
+)
 
 from .matching import model_matches
 from .usage import Admission, BreakerState, RateWindow, UsageScope
@@ -49,6 +56,8 @@ __all__ = ["DEFAULT_SLOT_TTL_SECONDS", "RunUsage", "SqlUsage", "process_owner", 
 log = logging.getLogger("waxell_observe.governance")
 
 HOUR = 3600
+#: Seconds per ``gov_outcome_buckets`` bucket.
+OUTCOME_BUCKET = 10
 DEFAULT_SLOT_TTL_SECONDS = 3600.0
 #: How long counters are kept (the longest window anything asks about is a day).
 USAGE_RETENTION_SECONDS = 3 * 86400
@@ -244,6 +253,23 @@ class SqlUsage:
         ).first()
         if inserted is None:
             return False
+        outcome = self._dialect_insert(gov_outcome_buckets).values(
+            bucket=int(at // OUTCOME_BUCKET) * OUTCOME_BUCKET,
+            agent_name=usage.agent_name,
+            workflow_name=usage.workflow_name,
+            user_group=usage.user_group,
+            errors=int(bool(usage.error)),
+            total=1,
+        )
+        conn.execute(
+            outcome.on_conflict_do_update(
+                index_elements=["bucket", "agent_name", "workflow_name", "user_group"],
+                set_={
+                    "errors": gov_outcome_buckets.c.errors + outcome.excluded.errors,
+                    "total": gov_outcome_buckets.c.total + outcome.excluded.total,
+                },
+            )
+        )
         bucket = int(at // HOUR) * HOUR
         rows = [
             {
@@ -302,8 +328,16 @@ class SqlUsage:
         return tokens, cost
 
     def outcomes_since(self, scope: UsageScope, since: float) -> tuple[int, int]:
+        # whole buckets from the first one starting at or after ``since``, and the exact runs before it
+        first = -(-since // OUTCOME_BUCKET) * OUTCOME_BUCKET
+        b = gov_outcome_buckets.c
         o = gov_run_outcomes.c
-        query = (
+        whole = (
+            select(b.agent_name, b.workflow_name, b.user_group, func.sum(b.total), func.sum(b.errors))
+            .where(b.bucket >= first)
+            .group_by(b.agent_name, b.workflow_name, b.user_group)
+        )
+        partial = (
             select(
                 o.agent_name,
                 o.workflow_name,
@@ -311,17 +345,12 @@ class SqlUsage:
                 func.count(),
                 func.sum(case((o.error, 1), else_=0)),
             )
-            .where(o.ended_at >= since)
+            .where(and_(o.ended_at >= since, o.ended_at < first))
             .group_by(o.agent_name, o.workflow_name, o.user_group)
         )
-        errors = total = 0
         with self.store.read() as conn:
-            rows = conn.execute(query).all()
-        for agent, workflow, group, count, failed in rows:
-            if scope.matches(agent, workflow, group):
-                total += int(count)
-                errors += int(failed or 0)
-        return errors, total
+            rows = conn.execute(whole).all() + conn.execute(partial).all()
+        return _sum_outcomes(scope, rows)
 
     def runs_started_since(self, scope: UsageScope, since: float) -> int:
         a = gov_admissions.c
@@ -476,17 +505,37 @@ class SqlUsage:
         conn.execute(
             delete(gov_run_outcomes).where(gov_run_outcomes.c.ended_at < now - OUTCOME_RETENTION_SECONDS)
         )
+        conn.execute(
+            delete(gov_outcome_buckets).where(gov_outcome_buckets.c.bucket < now - OUTCOME_RETENTION_SECONDS)
+        )
         conn.execute(delete(gov_usage).where(gov_usage.c.bucket < now - USAGE_RETENTION_SECONDS))
         conn.execute(delete(gov_slots).where(gov_slots.c.expires_at <= now))
 
     def reset(self) -> None:
         """Forget every counter, admission, slot and breaker (tests, ``policies`` maintenance)."""
         with self._write() as conn:
-            for table in (gov_usage, gov_run_outcomes, gov_admissions, gov_slots, gov_breakers):
+            for table in (
+                gov_usage,
+                gov_run_outcomes,
+                gov_outcome_buckets,
+                gov_admissions,
+                gov_slots,
+                gov_breakers,
+            ):
                 conn.execute(delete(table))
 
     def __repr__(self) -> str:
         return f"SqlUsage({self.store.url!r})"
+
+
+def _sum_outcomes(scope: UsageScope, rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
+    """``(errors, total)`` over ``(agent, workflow, group, total, errors)`` rows inside ``scope``."""
+    errors = total = 0
+    for agent, workflow, group, count, failed in rows:
+        if scope.matches(agent, workflow, group):
+            total += int(count or 0)
+            errors += int(failed or 0)
+    return errors, total
 
 
 def usage_for_store(store: Store, **kwargs: Any) -> SqlUsage:

@@ -24,10 +24,12 @@ from .matching import model_matches
 from .sql_usage import (
     ADMISSION_RETENTION_SECONDS,
     HOUR,
+    OUTCOME_BUCKET,
     OUTCOME_RETENTION_SECONDS,
     USAGE_RETENTION_SECONDS,
     RunUsage,
     SqlUsage,
+    _sum_outcomes,
 )
 from .usage import Admission, BreakerState, RateWindow, UsageScope
 
@@ -102,6 +104,13 @@ class SqliteUsage(SqlUsage):
                 ).rowcount  # fmt: skip
                 counted = inserted == 1
                 if counted:
+                    conn.execute(
+                        "INSERT INTO gov_outcome_buckets (bucket, agent_name, workflow_name, user_group, errors, total) "
+                        "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (bucket, agent_name, workflow_name, user_group) "
+                        "DO UPDATE SET errors = errors + excluded.errors, total = total + 1",
+                        (int(at // OUTCOME_BUCKET) * OUTCOME_BUCKET, usage.agent_name, usage.workflow_name,
+                         usage.user_group, int(bool(usage.error))),
+                    )  # fmt: skip
                     bucket = int(at // HOUR) * HOUR
                     conn.executemany(
                         "INSERT INTO gov_usage (bucket, agent_name, workflow_name, user_group, model, tokens, cost) "
@@ -163,17 +172,18 @@ class SqliteUsage(SqlUsage):
         return tokens, cost
 
     def outcomes_since(self, scope: UsageScope, since: float) -> tuple[int, int]:
+        first = -(-since // OUTCOME_BUCKET) * OUTCOME_BUCKET
         rows = self._read(
-            "SELECT agent_name, workflow_name, user_group, count(*), sum(error) FROM gov_run_outcomes "
-            "WHERE ended_at >= ? GROUP BY agent_name, workflow_name, user_group",
-            (since,),
+            "SELECT agent_name, workflow_name, user_group, sum(total), sum(errors) FROM gov_outcome_buckets "
+            "WHERE bucket >= ? GROUP BY agent_name, workflow_name, user_group",
+            (first,),
         )
-        errors = total = 0
-        for agent, workflow, group, count, failed in rows:
-            if scope.matches(agent, workflow, group):
-                total += int(count)
-                errors += int(failed or 0)
-        return errors, total
+        rows += self._read(
+            "SELECT agent_name, workflow_name, user_group, count(*), sum(error) FROM gov_run_outcomes "
+            "WHERE ended_at >= ? AND ended_at < ? GROUP BY agent_name, workflow_name, user_group",
+            (since, first),
+        )
+        return _sum_outcomes(scope, rows)
 
     def runs_started_since(self, scope: UsageScope, since: float) -> int:
         return int(
@@ -284,6 +294,7 @@ class SqliteUsage(SqlUsage):
     def _prune_raw(conn: sqlite3.Connection, now: float) -> None:
         conn.execute("DELETE FROM gov_admissions WHERE at < ?", (now - ADMISSION_RETENTION_SECONDS,))
         conn.execute("DELETE FROM gov_run_outcomes WHERE ended_at < ?", (now - OUTCOME_RETENTION_SECONDS,))
+        conn.execute("DELETE FROM gov_outcome_buckets WHERE bucket < ?", (now - OUTCOME_RETENTION_SECONDS,))
         conn.execute("DELETE FROM gov_usage WHERE bucket < ?", (now - USAGE_RETENTION_SECONDS,))
         conn.execute("DELETE FROM gov_slots WHERE expires_at <= ?", (now,))
 

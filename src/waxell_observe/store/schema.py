@@ -239,6 +239,19 @@ gov_run_outcomes = Table(
 """One row per finished run counted by governance: the error-rate breaker's samples, and the
 guard that makes counting a run's usage idempotent."""
 
+gov_outcome_buckets = Table(
+    "gov_outcome_buckets",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True),
+    Column("agent_name", String(256), primary_key=True),
+    Column("workflow_name", String(256), primary_key=True),
+    Column("user_group", String(256), primary_key=True),
+    Column("errors", BigInteger, nullable=False, default=0),
+    Column("total", BigInteger, nullable=False, default=0),
+)
+"""Finished runs (and failed ones) per 10-second bucket and identity: the breaker's window is summed from
+these, plus the exact ``gov_run_outcomes`` rows of the partial bucket at its start."""
+
 gov_admissions = Table(
     "gov_admissions",
     metadata,
