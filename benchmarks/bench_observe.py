@@ -70,7 +70,9 @@ def otel_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorate
 
 
-def measure(fn: Callable[..., Any], calls: int, repeat: int, between: Callable[[], Any] | None = None) -> float:
+def measure(
+    fn: Callable[..., Any], calls: int, repeat: int, between: Callable[[], Any] | None = None
+) -> float:
     """Best time per call, in microseconds."""
     best = float("inf")
     for _ in range(repeat):

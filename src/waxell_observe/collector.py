@@ -117,16 +117,17 @@ def collect(fields: dict[str, Any]) -> None:
     state = _state
     entry = _Buffered(config, dict(fields), time.time())
     with state.buffer_lock:
-        if len(state.buffer) >= MAX_BUFFERED_CALLS:
+        full = len(state.buffer) >= MAX_BUFFERED_CALLS
+        if full:
             state.dropped += 1
-            first = state.dropped == 1
-            entry = None
+            first_drop = state.dropped == 1
         else:
             state.buffer.append(entry)
-    if entry is None:
-        if first:
+    if full:
+        if first_drop:
             logger.warning(
-                "waxell-observe: background collector buffer full (%d calls); dropping calls until the next write",
+                "waxell-observe: background collector buffer full (%d calls); "
+                "dropping calls until the next write",
                 MAX_BUFFERED_CALLS,
             )
         return
@@ -181,7 +182,9 @@ def _write(state: _State) -> int:
                 state.failed += len(group)
                 state.errors.append(f"{type(exc).__name__}: {exc}")
                 del state.errors[:-20]
-                logger.exception("waxell-observe: could not write %d auto-collected call(s) of %s", len(group), model)
+                logger.exception(
+                    "waxell-observe: could not write %d auto-collected call(s) of %s", len(group), model
+                )
         state.written += written
         return written
 
@@ -213,7 +216,9 @@ def _write_run(config: ObserveConfig, model: str, entries: list[_Buffered]) -> i
             fields = dict(entry.fields)
             if fields.get("started_at") is None:
                 duration = fields.get("duration_ms") or 0.0
-                fields["started_at"] = entry.at - (duration / 1000.0 if isinstance(duration, (int, float)) else 0.0)
+                fields["started_at"] = entry.at - (
+                    duration / 1000.0 if isinstance(duration, (int, float)) else 0.0
+                )
             first_start = min(first_start, fields["started_at"])
             try:
                 context.record_llm_call(**fields)
@@ -225,8 +230,7 @@ def _write_run(config: ObserveConfig, model: str, entries: list[_Buffered]) -> i
         if run is not None:
             if recorded != len(entries):
                 run.metadata["call_count"] = recorded
-            if first_start < run.started_at:
-                run.started_at = first_start
+            run.started_at = min(run.started_at, first_start)
     return recorded
 
 

@@ -43,7 +43,9 @@ def metadata(key: str, value: Any) -> None:
         context.set_metadata(key, value)
 
 
-def score(name: str, value: float | str | bool, data_type: str = "numeric", comment: str = "") -> ScoreRecord | None:
+def score(
+    name: str, value: float | str | bool, data_type: str = "numeric", comment: str = ""
+) -> ScoreRecord | None:
     """Record a score on the current run (``numeric``, ``categorical`` or ``boolean``)."""
     context = current_context.get()
     if context is None:
@@ -72,11 +74,18 @@ def decide(
     if context is None:
         return None
     return context.record_decision(
-        name=name, options=options, chosen=chosen, reasoning=reasoning, confidence=confidence, metadata=metadata
+        name=name,
+        options=options,
+        chosen=chosen,
+        reasoning=reasoning,
+        confidence=confidence,
+        metadata=metadata,
     )
 
 
-def reason(step: str, thought: str, evidence: list[str] | None = None, conclusion: str = "") -> SpanRecord | None:
+def reason(
+    step: str, thought: str, evidence: list[str] | None = None, conclusion: str = ""
+) -> SpanRecord | None:
     """Record a reasoning step."""
     context = current_context.get()
     if context is None:

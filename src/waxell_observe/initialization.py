@@ -49,7 +49,9 @@ def _libraries(instrument: Any) -> frozenset[str] | None:
     elif isinstance(instrument, (list, tuple, set, frozenset)):
         names = instrument
     else:
-        raise ValueError(f"instrument must be a list of library names or None, got {type(instrument).__name__}")
+        raise ValueError(
+            f"instrument must be a list of library names or None, got {type(instrument).__name__}"
+        )
     cleaned = []
     for name in names:
         if not isinstance(name, str) or not name.strip():

@@ -147,7 +147,11 @@ def test_decision_from_a_dict_and_from_a_string(read_run: ReadRun) -> None:
         return "gpt-4o"
 
     with WaxellContext(agent_name="router") as ctx:
-        assert route("my invoice") == {"chosen": "billing", "reasoning": "mentions invoice", "confidence": 0.95}
+        assert route("my invoice") == {
+            "chosen": "billing",
+            "reasoning": "mentions invoice",
+            "confidence": 0.95,
+        }
         assert pick() == "gpt-4o"
 
     first, second = spans_of(read_run(ctx.run_id), "decision")
@@ -155,7 +159,11 @@ def test_decision_from_a_dict_and_from_a_string(read_run: ReadRun) -> None:
         "name": "route_to_agent",
         "input": {"options": ["billing", "technical", "general"]},
         "output": {"chosen": "billing"},
-        "attributes": {"reasoning": "mentions invoice", "confidence": 0.95, "instrumentation_type": "decorator"},
+        "attributes": {
+            "reasoning": "mentions invoice",
+            "confidence": 0.95,
+            "instrumentation_type": "decorator",
+        },
     }
     assert view(second, "name", "input", "output", "attributes") == {
         "name": "pick_model",
@@ -199,7 +207,10 @@ def test_retrieval_records_query_documents_scores_and_top_k(read_run: ReadRun) -
         return [{"id": "a"}]
 
     with WaxellContext(agent_name="rag") as ctx:
-        assert Store().search("billing", top_k=2) == [{"id": "doc1", "score": 0.9}, {"id": "doc2", "score": 0.7}]
+        assert Store().search("billing", top_k=2) == [
+            {"id": "doc1", "score": 0.9},
+            {"id": "doc2", "score": 0.7},
+        ]
         keyword("refund")
 
     first, second = spans_of(read_run(ctx.run_id), "retrieval")
@@ -308,7 +319,9 @@ async def test_async_step_inside_observe(read_runs: ReadRuns, read_run: ReadRun)
 
     await job()
     [summary] = read_runs()
-    assert [(s["name"], s["output"]) for s in read_run(summary["run_id"])["steps"]] == [("fetch", {"rows": 3})]
+    assert [(s["name"], s["output"]) for s in read_run(summary["run_id"])["steps"]] == [
+        ("fetch", {"rows": 3})
+    ]
 
 
 # -- retry ---------------------------------------------------------------------------------

@@ -37,7 +37,9 @@ def test_collector_is_a_registered_plugin() -> None:
     assert plugin_manager().get_plugin("collector") is collector
 
 
-def test_calls_outside_a_run_are_written_as_auto_runs_on_flush(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_calls_outside_a_run_are_written_as_auto_runs_on_flush(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     record_llm_call(model="gpt-4o", tokens_in=100, tokens_out=20, task="summarize", duration_ms=250)
     record_llm_call(model="claude-sonnet-4", tokens_in=50, tokens_out=5)
     record_llm_call(model="gpt-4o", tokens_in=300, tokens_out=40)
@@ -56,7 +58,9 @@ def test_calls_outside_a_run_are_written_as_auto_runs_on_flush(read_runs: ReadRu
     assert gpt["auto_collected"] is True
     assert gpt["metadata"] == {"auto_collected": True, "call_count": 2}
     assert gpt["parent_run_id"] == ""
-    assert [(c["model"], c["tokens_in"], c["tokens_out"], c["task"], c["provider"]) for c in gpt["llm_calls"]] == [
+    assert [
+        (c["model"], c["tokens_in"], c["tokens_out"], c["task"], c["provider"]) for c in gpt["llm_calls"]
+    ] == [
         ("gpt-4o", 100, 20, "summarize", "openai"),
         ("gpt-4o", 300, 40, "", "openai"),
     ]
@@ -103,7 +107,9 @@ def test_the_timer_writes_without_a_flush(monkeypatch: pytest.MonkeyPatch, waxel
         time.sleep(0.05)
         try:
             with store.read() as conn:
-                found = [r for r in list_runs(conn, RunFilter(workflow_name="auto")) if r["status"] == "success"]
+                found = [
+                    r for r in list_runs(conn, RunFilter(workflow_name="auto")) if r["status"] == "success"
+                ]
         except Exception:  # noqa: BLE001 - the schema may not exist until the first write
             found = []
     assert [r["agent_name"] for r in found] == ["auto:gpt-4o"]

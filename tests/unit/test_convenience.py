@@ -23,10 +23,18 @@ def test_every_function_records_on_the_current_run(read_runs: ReadRuns, read_run
         waxell_observe.metadata("model_config", {"temperature": 0.2})
         waxell_observe.step("retrieve", {"docs": 2})
         waxell_observe.step("answer")
-        waxell_observe.retrieve("weather paris", [{"id": "w1"}], source="weather-api", duration_ms=12.5, top_k=1)
-        waxell_observe.decide("route", "weather", ["weather", "news"], reasoning="asks about weather", confidence=0.8)
-        waxell_observe.reason("plan", "need current data", evidence=["user said today"], conclusion="call API")
-        waxell_observe.retry(2, "rate limited", strategy="fallback", original_error="429", fallback_to="claude")
+        waxell_observe.retrieve(
+            "weather paris", [{"id": "w1"}], source="weather-api", duration_ms=12.5, top_k=1
+        )
+        waxell_observe.decide(
+            "route", "weather", ["weather", "news"], reasoning="asks about weather", confidence=0.8
+        )
+        waxell_observe.reason(
+            "plan", "need current data", evidence=["user said today"], conclusion="call API"
+        )
+        waxell_observe.retry(
+            2, "rate limited", strategy="fallback", original_error="429", fallback_to="claude"
+        )
         waxell_observe.score("relevance", 0.92, comment="good")
         waxell_observe.score("tone", "professional", data_type="categorical")
         waxell_observe.score("hallucination", False, data_type="boolean")

@@ -189,7 +189,9 @@ def test_init_and_contexts_and_convenience_do_nothing(
     assert read_runs() == []
 
 
-def test_waxell_ctx_parameter_gets_an_inert_context(monkeypatch: pytest.MonkeyPatch, read_runs: ReadRuns) -> None:
+def test_waxell_ctx_parameter_gets_an_inert_context(
+    monkeypatch: pytest.MonkeyPatch, read_runs: ReadRuns
+) -> None:
     disable(monkeypatch, "no")
     received: list[WaxellContext] = []
 

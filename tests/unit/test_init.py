@@ -130,7 +130,11 @@ def test_every_documented_argument_reaches_the_configuration() -> None:
     assert config.capture_content is True
     assert config.instrument == ("anthropic", "openai")
     assert config.debug is False
-    assert (config.prompt_guard, config.prompt_guard_action, config.prompt_guard_server) == (True, "redact", True)
+    assert (config.prompt_guard, config.prompt_guard_action, config.prompt_guard_server) == (
+        True,
+        "redact",
+        True,
+    )
     assert dict(config.resource_attributes) == {"service.name": "support-bot"}
     assert config.preview_chars == 80
     assert dict(config.extra) == {"my_plugin_option": {"level": 3}}

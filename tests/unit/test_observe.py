@@ -49,7 +49,9 @@ class PolicyRecorder:
 # -- sync functions ------------------------------------------------------------------------
 
 
-def test_bare_decorator_records_one_run_with_inputs_and_result(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_bare_decorator_records_one_run_with_inputs_and_result(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     @observe
     def summarize(text: str, max_words: int = 20) -> str:
         return text[:5]
@@ -205,7 +207,9 @@ def test_waxell_ctx_parameter_receives_the_live_context(read_runs: ReadRuns, rea
     assert step_view(run) == [("research", 1, {"sources": 5})]
 
 
-def test_call_time_overrides_are_taken_for_the_run_and_not_passed_on(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_call_time_overrides_are_taken_for_the_run_and_not_passed_on(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     received: dict[str, Any] = {}
 
     @observe(session_id="decorator-session")
@@ -266,7 +270,9 @@ def test_call_time_client_sends_the_run_to_its_destination(tmp_path: Path, read_
 # -- nesting --------------------------------------------------------------------------------
 
 
-def test_nested_calls_become_child_runs_with_a_delegation_step(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_nested_calls_become_child_runs_with_a_delegation_step(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     @observe
     def researcher(topic: str) -> str:
         waxell_observe.step("search", {"hits": 3})
@@ -301,7 +307,11 @@ def test_nested_calls_become_child_runs_with_a_delegation_step(read_runs: ReadRu
             2,
             {"_kind": "delegation", "child_run_id": child_research["run_id"], "child_agent": "researcher"},
         ),
-        ("delegate:writer", 3, {"_kind": "delegation", "child_run_id": child_writer["run_id"], "child_agent": "writer"}),
+        (
+            "delegate:writer",
+            3,
+            {"_kind": "delegation", "child_run_id": child_writer["run_id"], "child_agent": "writer"},
+        ),
     ]
     assert child_research["inputs"] == {"topic": "tides"}
     assert child_writer["inputs"] == {"notes": "notes on tides"}
@@ -326,7 +336,9 @@ def test_observe_inside_a_waxell_context_is_a_child_run(read_runs: ReadRuns, rea
 # -- errors and governance -----------------------------------------------------------------
 
 
-def test_exceptions_propagate_unchanged_and_the_run_completes_as_error(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_exceptions_propagate_unchanged_and_the_run_completes_as_error(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     boom = KeyError("missing-key")
 
     @observe
@@ -347,7 +359,9 @@ def test_exceptions_propagate_unchanged_and_the_run_completes_as_error(read_runs
     assert waxell_observe.get_current_context() is None
 
 
-def test_policy_block_at_entry_raises_and_the_function_does_not_run(register_plugin: Any, read_runs: ReadRuns) -> None:
+def test_policy_block_at_entry_raises_and_the_function_does_not_run(
+    register_plugin: Any, read_runs: ReadRuns
+) -> None:
     policy = register_plugin(PolicyRecorder("block", reason="kill switch on"))
     calls: list[int] = []
 
@@ -364,7 +378,9 @@ def test_policy_block_at_entry_raises_and_the_function_does_not_run(register_plu
     assert read_runs() == []
 
 
-def test_enforce_policy_default_on_and_overridable_per_call(register_plugin: Any, read_runs: ReadRuns) -> None:
+def test_enforce_policy_default_on_and_overridable_per_call(
+    register_plugin: Any, read_runs: ReadRuns
+) -> None:
     policy = register_plugin(PolicyRecorder())
 
     @observe
@@ -388,7 +404,9 @@ def test_enforce_policy_default_on_and_overridable_per_call(register_plugin: Any
     assert len(read_runs()) == 4
 
 
-def test_mid_execution_governance_blocks_at_the_next_step(register_plugin: Any, read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_mid_execution_governance_blocks_at_the_next_step(
+    register_plugin: Any, read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     class BlockMid:
         @hookimpl
         def on_policy_check(self, run: Any, phase: str, surface: str) -> PolicyCheckResult | None:
@@ -412,7 +430,9 @@ def test_mid_execution_governance_blocks_at_the_next_step(register_plugin: Any, 
     assert step_view(run) == [("one", 1, None)]
 
 
-def test_recording_failures_never_break_the_call(caplog: pytest.LogCaptureFixture, read_runs: ReadRuns) -> None:
+def test_recording_failures_never_break_the_call(
+    caplog: pytest.LogCaptureFixture, read_runs: ReadRuns
+) -> None:
     class BadKey:
         def __str__(self) -> str:
             raise RuntimeError("no str for you")
@@ -440,7 +460,9 @@ class FailingSink:
         raise RuntimeError("sink exploded again")
 
 
-def test_a_failing_plugin_does_not_reach_the_decorated_function(register_plugin: Any, read_runs: ReadRuns) -> None:
+def test_a_failing_plugin_does_not_reach_the_decorated_function(
+    register_plugin: Any, read_runs: ReadRuns
+) -> None:
     register_plugin(FailingSink())
 
     @observe
@@ -496,7 +518,9 @@ def test_objects_json_cannot_hold_are_captured_as_repr(read_runs: ReadRuns, read
 # -- async ---------------------------------------------------------------------------------
 
 
-async def test_async_functions_record_runs_and_nest_across_awaits(read_runs: ReadRuns, read_run: ReadRun) -> None:
+async def test_async_functions_record_runs_and_nest_across_awaits(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     @observe
     async def fetch(url: str) -> dict[str, Any]:
         await asyncio.sleep(0)

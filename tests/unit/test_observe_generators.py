@@ -32,7 +32,9 @@ def steps(run: dict[str, Any]) -> list[tuple[str, Any]]:
 # -- sync generators -----------------------------------------------------------------------
 
 
-def test_generator_run_spans_the_iteration_and_never_leaks_to_the_caller(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_generator_run_spans_the_iteration_and_never_leaks_to_the_caller(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     inside: list[str] = []
 
     @observe
@@ -147,7 +149,9 @@ def test_unstarted_generator_records_nothing(read_runs: ReadRuns) -> None:
     assert read_runs() == []
 
 
-def test_exception_inside_generator_propagates_and_keeps_partial_output(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_exception_inside_generator_propagates_and_keeps_partial_output(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     error = RuntimeError("stream broke")
 
     @observe
@@ -167,7 +171,9 @@ def test_exception_inside_generator_propagates_and_keeps_partial_output(read_run
     assert run["result"] == {"output": ["a"], "yield_count": 1}
 
 
-def test_nested_generators_and_a_nested_context_spanning_yields(read_runs: ReadRuns, read_run: ReadRun) -> None:
+def test_nested_generators_and_a_nested_context_spanning_yields(
+    read_runs: ReadRuns, read_run: ReadRun
+) -> None:
     @observe
     def tokens(word: str) -> Iterator[str]:
         for ch in word:

@@ -137,7 +137,9 @@ def test_fifty_runs_in_fifty_threads_never_mix(read_runs: ReadRuns, read_run: Re
         assert run["parent_run_id"] == ""
         assert run["tags"] == {"worker": str(index)}
         assert run["result"] == {"index": index}
-        assert [(s["name"], s["output"]) for s in run["steps"]] == [(f"w{index}-s{i}", {"index": index}) for i in range(5)]
+        assert [(s["name"], s["output"]) for s in run["steps"]] == [
+            (f"w{index}-s{i}", {"index": index}) for i in range(5)
+        ]
         assert [s["value"] for s in run["scores"]] == [float(index)] * 5
 
 

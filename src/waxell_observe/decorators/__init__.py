@@ -6,4 +6,13 @@ from __future__ import annotations
 from waxell_observe.decorators.behaviour import decision, reasoning_dec, retrieval, retry_dec, step_dec, tool
 from waxell_observe.decorators.observe import observe, waxell_agent
 
-__all__ = ["observe", "waxell_agent", "tool", "decision", "retrieval", "reasoning_dec", "retry_dec", "step_dec"]
+__all__ = [
+    "observe",
+    "waxell_agent",
+    "tool",
+    "decision",
+    "retrieval",
+    "reasoning_dec",
+    "retry_dec",
+    "step_dec",
+]

@@ -85,7 +85,9 @@ def _capture(value: Any, limit: int, depth: int) -> Any:
     if depth >= _MAX_DEPTH:
         return _object(value, limit)
     if isinstance(value, dict):
-        return {(k if isinstance(k, str) else str(k)): _capture(v, limit, depth + 1) for k, v in value.items()}
+        return {
+            (k if isinstance(k, str) else str(k)): _capture(v, limit, depth + 1) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_capture(v, limit, depth + 1) for v in value]
     if _is_convertible(value):

@@ -50,7 +50,23 @@ def _safely(what: str, record: Callable[[], Any]) -> None:
         logger.exception("waxell-observe: failed to record %s", what)
 
 
-def _instrument(fn: Callable[..., Any], what: str, recorder: _Recorder, *, on_error: bool) -> Callable[..., Any]:
+def _record_failure(
+    what: str,
+    recorder: _Recorder,
+    context: Any,
+    signature: CallSignature,
+    args: tuple,
+    kwargs: dict,
+    error: Exception,
+    started: float,
+) -> None:
+    elapsed = (time.perf_counter() - started) * 1000.0
+    _safely(what, lambda: recorder(context, signature, args, kwargs, error, elapsed, True))
+
+
+def _instrument(
+    fn: Callable[..., Any], what: str, recorder: _Recorder, *, on_error: bool
+) -> Callable[..., Any]:
     """Wrap ``fn`` so ``recorder`` runs after each call made inside a run."""
     if isinstance(fn, (classmethod, staticmethod)):
         return type(fn)(_instrument(fn.__func__, what, recorder, on_error=on_error))
@@ -78,8 +94,7 @@ def _instrument(fn: Callable[..., Any], what: str, recorder: _Recorder, *, on_er
                 value = await fn(*args, **kwargs)
             except Exception as exc:
                 if on_error:
-                    elapsed = (time.perf_counter() - started) * 1000.0
-                    _safely(what, lambda: recorder(context, signature, args, kwargs, exc, elapsed, True))
+                    _record_failure(what, recorder, context, signature, args, kwargs, exc, started)
                 raise
             elapsed = (time.perf_counter() - started) * 1000.0
             _safely(what, lambda: recorder(context, signature, args, kwargs, value, elapsed, False))
@@ -96,8 +111,7 @@ def _instrument(fn: Callable[..., Any], what: str, recorder: _Recorder, *, on_er
             value = fn(*args, **kwargs)
         except Exception as exc:
             if on_error:
-                elapsed = (time.perf_counter() - started) * 1000.0
-                _safely(what, lambda: recorder(context, signature, args, kwargs, exc, elapsed, True))
+                _record_failure(what, recorder, context, signature, args, kwargs, exc, started)
             raise
         elapsed = (time.perf_counter() - started) * 1000.0
         _safely(what, lambda: recorder(context, signature, args, kwargs, value, elapsed, False))
@@ -167,11 +181,14 @@ def decision(name: Any = None, options: list[str] | None = None) -> Any:
         def record(context: Any, signature: CallSignature, args: tuple, kwargs: dict, value: Any,
                    elapsed: float, failed: bool) -> None:  # fmt: skip
             if isinstance(value, str):
-                context.record_decision(name=label, options=choices, chosen=value, instrumentation_type="decorator")
+                context.record_decision(
+                    name=label, options=choices, chosen=value, instrumentation_type="decorator"
+                )
                 return
             if not isinstance(value, dict) or "chosen" not in value:
                 raise ValueError(
-                    f"@decision {label!r} must return a dict with 'chosen' or a string, got {_describe(value)}"
+                    f"@decision {label!r} must return a dict with 'chosen' or a string, "
+                    f"got {_describe(value)}"
                 )
             context.record_decision(
                 name=label,
@@ -213,9 +230,10 @@ def retrieval(source: Any = "") -> Any:
             top_k = bound.get("top_k", bound.get("k"))
             if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
                 top_k = None
-            scores = [d.get("score") for d in value if isinstance(d, dict)]
-            if not scores or len(scores) != len(value) or not all(_is_number(s) for s in scores):
-                scores = None
+            found: list[Any] = [d.get("score") for d in value if isinstance(d, dict)]
+            scores: list[float] | None = None
+            if found and len(found) == len(value) and all(_is_number(s) for s in found):
+                scores = [float(s) for s in found]
             context.record_retrieval(
                 query=query if isinstance(query, str) else str(query),
                 documents=_runtime.capture(list(value), _limit()),
@@ -251,7 +269,8 @@ def reasoning_dec(step: Any = None) -> Any:
                 return
             if not isinstance(value, dict):
                 raise ValueError(
-                    f"@reasoning_dec {label!r} must return a dict with 'thought' or a string, got {_describe(value)}"
+                    f"@reasoning_dec {label!r} must return a dict with 'thought' or a string, "
+                    f"got {_describe(value)}"
                 )
             evidence = value.get("evidence")
             if evidence is not None and not isinstance(evidence, (list, tuple)):
@@ -313,7 +332,9 @@ def retry_dec(
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValueError(f"@retry_dec: max_attempts must be an integer >= 1, got {max_attempts!r}")
     if strategy not in _RETRY_STRATEGIES:
-        raise ValueError(f"@retry_dec: strategy must be one of {', '.join(_RETRY_STRATEGIES)}, got {strategy!r}")
+        raise ValueError(
+            f"@retry_dec: strategy must be one of {', '.join(_RETRY_STRATEGIES)}, got {strategy!r}"
+        )
     caught = exceptions if isinstance(exceptions, tuple) else (exceptions,)
     if not caught or not all(isinstance(e, type) and issubclass(e, Exception) for e in caught):
         raise ValueError(f"@retry_dec: exceptions must be Exception subclasses, got {exceptions!r}")

@@ -116,7 +116,9 @@ class ObservedFunction:
                 tags=dict(self.tags) if self.tags else None,
             )
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
-            logger.exception("waxell-observe: cannot start a run for %r; calling it unobserved", self.agent_name)
+            logger.exception(
+                "waxell-observe: cannot start a run for %r; calling it unobserved", self.agent_name
+            )
             return None, 0
         if self.signature.wants_context(args, kwargs):
             kwargs["waxell_ctx"] = context
@@ -188,9 +190,7 @@ def _wrap_async(observed: ObservedFunction) -> Callable[..., Any]:
     return wrapper
 
 
-def _check_settings(
-    agent_name: Any, workflow_name: Any, metadata: Any, tags: Any, inputs: Any
-) -> None:
+def _check_settings(agent_name: Any, workflow_name: Any, metadata: Any, tags: Any, inputs: Any) -> None:
     if agent_name is not None and (not isinstance(agent_name, str) or not agent_name.strip()):
         raise ValueError(f"@observe: agent_name must be a non-empty string, got {agent_name!r}")
     if not isinstance(workflow_name, str):
@@ -204,7 +204,9 @@ def _check_settings(
             raise ValueError(f"@observe: tags must be a dict of strings or None, got {type(tags).__name__}")
         for key, value in tags.items():
             if not isinstance(key, str) or not TAG_KEY_PATTERN.match(key):
-                raise ValueError(f"@observe: tag key {key!r} is invalid: use letters, digits, underscores and hyphens")
+                raise ValueError(
+                    f"@observe: tag key {key!r} is invalid: use letters, digits, underscores and hyphens"
+                )
             if not isinstance(value, str):
                 raise ValueError(f"@observe: tag {key!r} needs a string value, got {type(value).__name__}")
 
@@ -265,20 +267,20 @@ def observe(
             raise ValueError("@observe: give the agent name once (positionally or as agent_name=)")
         agent_name, func = func, None
     _check_settings(agent_name, workflow_name, metadata, tags, inputs)
-    settings = dict(
-        agent_name=agent_name,
-        workflow_name=workflow_name or "default",
-        session_id=session_id,
-        user_id=user_id,
-        user_group=user_group,
-        enforce_policy=bool(enforce_policy),
-        mid_execution_governance=bool(mid_execution_governance),
-        capture_io=bool(capture_io),
-        client=client,
-        metadata=dict(metadata) if metadata else None,
-        tags=dict(tags) if tags else None,
-        inputs=dict(inputs) if inputs else None,
-    )
+    settings: dict[str, Any] = {
+        "agent_name": agent_name,
+        "workflow_name": workflow_name or "default",
+        "session_id": session_id,
+        "user_id": user_id,
+        "user_group": user_group,
+        "enforce_policy": bool(enforce_policy),
+        "mid_execution_governance": bool(mid_execution_governance),
+        "capture_io": bool(capture_io),
+        "client": client,
+        "metadata": dict(metadata) if metadata else None,
+        "tags": dict(tags) if tags else None,
+        "inputs": dict(inputs) if inputs else None,
+    }
 
     def decorate(fn: Any) -> Any:
         if isinstance(fn, (classmethod, staticmethod)):
@@ -288,6 +290,7 @@ def observe(
         observed = ObservedFunction(fn, **settings)
         if not _runtime.enabled_at_decoration() and not observed.signature.declares_context:
             return fn
+        wrapper: Callable[..., Any]
         if inspect.isasyncgenfunction(fn):
             wrapper = wrap_async_generator(observed)
         elif inspect.iscoroutinefunction(fn):
@@ -297,7 +300,7 @@ def observe(
         else:
             wrapper = _wrap_sync(observed)
         functools.update_wrapper(wrapper, fn)
-        wrapper.__waxell_observed__ = observed  # type: ignore[attr-defined]
+        setattr(wrapper, "__waxell_observed__", observed)  # noqa: B010 - introspection handle
         return wrapper
 
     if func is None:

@@ -16,7 +16,14 @@ __all__ = ["CallSignature", "CONTEXT_PARAMETER", "CALL_OVERRIDES"]
 CONTEXT_PARAMETER = "waxell_ctx"
 """A function that declares a parameter with this name receives the live context."""
 
-CALL_OVERRIDES = ("session_id", "user_id", "user_group", "enforce_policy", "mid_execution_governance", "client")
+CALL_OVERRIDES = (
+    "session_id",
+    "user_id",
+    "user_group",
+    "enforce_policy",
+    "mid_execution_governance",
+    "client",
+)
 """Keyword arguments ``@observe`` takes for itself at call time unless the function declares them."""
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -54,7 +61,9 @@ class CallSignature:
             for p in parameters
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         )
-        self.var_positional = next((p.name for p in parameters if p.kind == inspect.Parameter.VAR_POSITIONAL), None)
+        self.var_positional = next(
+            (p.name for p in parameters if p.kind == inspect.Parameter.VAR_POSITIONAL), None
+        )
         self.var_keyword = next((p.name for p in parameters if p.kind == inspect.Parameter.VAR_KEYWORD), None)
         skip = {CONTEXT_PARAMETER}
         if self.positional and self.positional[0] in ("self", "cls"):
@@ -62,9 +71,15 @@ class CallSignature:
         self.skip: frozenset[str] = frozenset(skip)
         self.declares_context = CONTEXT_PARAMETER in self.keyword
         self.context_index = (
-            self.positional.index(CONTEXT_PARAMETER) if CONTEXT_PARAMETER in self.positional else len(self.positional)
+            self.positional.index(CONTEXT_PARAMETER)
+            if CONTEXT_PARAMETER in self.positional
+            else len(self.positional)
         )
-        declared = {p.name for p in parameters if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
+        declared = {
+            p.name
+            for p in parameters
+            if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        }
         self.overrides: tuple[str, ...] = tuple(name for name in CALL_OVERRIDES if name not in declared)
         self.first_argument = next((name for name in self.positional if name not in self.skip), None)
         """The first positional parameter that is not ``self``/``cls``/``waxell_ctx`` (a query, ...)."""
