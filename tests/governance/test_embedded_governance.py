@@ -318,3 +318,24 @@ def test_mid_execution_content_scans_texts_recorded_since_the_last_check() -> No
         "Credential detected: aws_access_key",
         "Prompt injection detected: ignore_instructions",
     ]
+
+
+def test_a_tripped_breaker_without_auto_recovery_closes_when_the_policy_is_added_again() -> None:
+    breaker = """
+policies:
+  - {name: breaker, category: kill-switch,
+     rules: {kill_on_error_rate: 0.5, min_samples: 2, auto_recover_after_minutes: 0}}
+"""
+    add(breaker)
+    for _ in range(2):
+        with pytest.raises(RuntimeError), WaxellContext(agent_name="flaky"):
+            raise RuntimeError("crash")
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="flaky"):
+        pass
+    assert caught.value.policy_result.reason == "Circuit breaker tripped: error rate 100% (2 of 2 runs)"
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="flaky"):
+        pass
+    assert caught.value.policy_result.reason == "Circuit breaker open: error rate 100% over 2 runs"
+    add(breaker)  # replaced: the breaker is closed and forgets the outcomes before
+    with WaxellContext(agent_name="flaky"):
+        pass

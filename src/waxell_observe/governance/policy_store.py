@@ -17,10 +17,11 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from waxell_observe.store.database import Store
-from waxell_observe.store.schema import policies, policy_state
+from waxell_observe.store.schema import gov_breakers, policies, policy_state
 
 from .loader import PolicyFileError, parse_policies
 from .models import Policy
+from .usage import BreakerState
 
 __all__ = [
     "PolicyNotFound",
@@ -73,7 +74,8 @@ def _bump(conn: Connection, now: float) -> int:
 
 
 def add_policies(store: Store, new: Iterable[Policy], *, now: float | None = None) -> list[str]:
-    """Store ``new`` in one transaction; a policy whose name exists replaces it. Returns the names."""
+    """Store ``new`` in one transaction; a policy whose name exists replaces it. A kill switch that
+    replaces one starts with a closed breaker that ignores earlier outcomes. Returns the names."""
     new = list(new)
     if not new:
         return []
@@ -81,7 +83,16 @@ def add_policies(store: Store, new: Iterable[Policy], *, now: float | None = Non
     with store.write() as conn:
         version = _bump(conn, now)
         names = [p.name for p in new]
+        replaced = set(conn.execute(select(policies.c.name).where(policies.c.name.in_(names))).scalars())
         conn.execute(delete(policies).where(policies.c.name.in_(names)))
+        # a kill switch that replaces one starts with a closed breaker that forgets earlier outcomes
+        conn.execute(delete(gov_breakers).where(gov_breakers.c.scope_key.in_(names)))
+        switches = [p.name for p in new if p.category == "kill-switch" and p.name in replaced]
+        if switches:
+            state = BreakerState(recovered_at=now).to_dict()
+            conn.execute(
+                gov_breakers.insert(), [{"scope_key": n, "state": state, "updated_at": now} for n in switches]
+            )
         conn.execute(
             policies.insert(),
             [
@@ -113,6 +124,7 @@ def remove_policies(store: Store, names: Iterable[str], *, now: float | None = N
         if missing:
             raise PolicyNotFound(missing[0])
         conn.execute(delete(policies).where(policies.c.name.in_(names)))
+        conn.execute(delete(gov_breakers).where(gov_breakers.c.scope_key.in_(names)))
         _bump(conn, now)
     _changed(store)
     return names
