@@ -625,3 +625,67 @@ def test_misuse_is_a_clear_value_error(kwargs: dict[str, Any], message: str) -> 
 def test_decorating_a_non_callable_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="@observe decorates functions and methods, got int"):
         observe(42)
+
+
+# -- as others will read it: the CLI --------------------------------------------------------
+
+
+def test_a_decorated_program_read_back_with_the_cli() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from waxell_observe.cli import main
+
+    @waxell_observe.tool(tool_type="api")
+    def search(query: str) -> list[str]:
+        return [f"{query}-doc"]
+
+    @observe
+    def summarizer(docs: list[str]) -> str:
+        waxell_observe.score("coverage", 0.5)
+        return " + ".join(docs)
+
+    @observe(agent_name="research", session_id="sess-cli", tags={"suite": "cli"})
+    async def research(topic: str) -> dict[str, Any]:
+        docs = search(topic)
+        waxell_observe.step("searched", {"count": len(docs)})
+        return {"summary": summarizer(docs)}
+
+    assert asyncio.run(research("tides")) == {"summary": "tides-doc"}
+    waxell_observe.flush(timeout=30)
+
+    listed = CliRunner().invoke(main, ["runs", "--json", "--session", "sess-cli"])
+    assert listed.exit_code == 0, listed.output
+    runs = {r["agent_name"]: r for r in json.loads(listed.output)}
+    assert sorted(runs) == ["research", "summarizer"]
+
+    shown = CliRunner().invoke(main, ["show", runs["research"]["run_id"], "--json"])
+    assert shown.exit_code == 0, shown.output
+    parent = json.loads(shown.output)
+    assert parent["inputs"] == {"topic": "tides"}
+    assert parent["result"] == {"summary": "tides-doc"}
+    assert parent["tags"] == {"suite": "cli"}
+    assert [(s["name"], s["output"]) for s in parent["steps"]] == [
+        ("searched", {"count": 1}),
+        (
+            "delegate:summarizer",
+            {
+                "_kind": "delegation",
+                "child_run_id": runs["summarizer"]["run_id"],
+                "child_agent": "summarizer",
+            },
+        ),
+    ]
+    assert [(s["kind"], s["name"], s["input"], s["output"]) for s in parent["spans"]] == [
+        ("tool", "search", {"query": "tides"}, ["tides-doc"])
+    ]
+    assert [c["run_id"] for c in parent["children"]] == [runs["summarizer"]["run_id"]]
+
+    shown = CliRunner().invoke(main, ["show", runs["summarizer"]["run_id"], "--json"])
+    child = json.loads(shown.output)
+    assert child["parent_run_id"] == parent["run_id"]
+    assert child["session_id"] == "sess-cli"
+    assert child["inputs"] == {"docs": ["tides-doc"]}
+    assert child["result"] == {"output": "tides-doc"}
+    assert [(s["name"], s["value"]) for s in child["scores"]] == [("coverage", 0.5)]
