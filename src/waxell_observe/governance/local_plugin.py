@@ -60,6 +60,7 @@ __all__ = [
     "on_shutdown",
     "on_span",
     "set_clock",
+    "waxell_active",
 ]
 
 log = logging.getLogger("waxell_observe.governance")
@@ -144,6 +145,11 @@ def _embedded(run: Run) -> bool:
     return run.config.mode == "embedded"
 
 
+def waxell_active(config: ObserveConfig) -> bool:
+    """Record hooks are skipped for runs in remote mode (the control plane decides there)."""
+    return config.mode == "embedded"
+
+
 # --------------------------------------------------------------------------- hooks (the agent's thread)
 
 
@@ -179,6 +185,7 @@ def on_run_start(run: Run) -> None:
 
 @hookimpl
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
+    """Keep the call's previews for the next mid-execution content check (runs a content policy covers)."""
     state = run.plugin_state.get("governance")
     if state is not None and state.collect:
         state.observe_llm_call(call)
@@ -186,6 +193,7 @@ def on_llm_call(run: Run, call: LLMCallRecord) -> None:
 
 @hookimpl
 def on_span(run: Run, span: SpanRecord) -> None:
+    """Keep messages and tool/retrieval outputs for the next mid-execution content check."""
     state = run.plugin_state.get("governance")
     if state is not None and state.collect:
         state.observe_span(span)
@@ -281,9 +289,11 @@ def _audit_refused(run: Run, result: PolicyCheckResult) -> None:
 
 @hookimpl
 def on_flush(timeout: float | None) -> DeliveryReport | None:
+    """Write the queued audit events of refused runs."""
     return _audit_worker.flush(timeout) if _audit_worker is not None else None
 
 
 @hookimpl
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
+    """Write the queued audit events of refused runs, then stop their worker."""
     return _audit_worker.shutdown(timeout) if _audit_worker is not None else None
