@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import logging
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
@@ -396,3 +397,26 @@ async def test_concurrent_async_generators_in_tasks(read_runs: ReadRuns, read_ru
         assert run["tags"] == {"producer": name}
         assert [s for s, _ in steps(run)] == [f"{name}-{i}" for i in range(4)]
         assert run["result"]["output"] == [f"{name}{i}" for i in range(4)]
+
+
+def test_an_uncapturable_yield_does_not_break_iteration(
+    caplog: pytest.LogCaptureFixture, read_runs: ReadRuns, read_run: ReadRun
+) -> None:
+    class BadKey:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        def __hash__(self) -> int:
+            return 0
+
+    @observe
+    def odd() -> Iterator[Any]:
+        yield {BadKey(): 1}
+        yield "fine"
+
+    with caplog.at_level(logging.ERROR, logger="waxell_observe"):
+        assert [type(x).__name__ for x in odd()] == ["dict", "str"]
+    assert "cannot capture a yielded item of type dict" in caplog.text
+    run = only_run(read_runs, read_run)
+    assert run["status"] == "success"
+    assert run["result"] == {"output": [None, "fine"], "yield_count": 2}

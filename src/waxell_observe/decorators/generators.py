@@ -17,6 +17,7 @@ their async forms) are forwarded to the decorated generator.
 
 from __future__ import annotations
 
+import logging
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, AsyncGenerator, Callable, Generator
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from waxell_observe.decorators.observe import ObservedFunction
 
 __all__ = ["wrap_generator", "wrap_async_generator", "MAX_CAPTURED_ITEMS"]
+
+logger = logging.getLogger("waxell_observe")
 
 MAX_CAPTURED_ITEMS = 1000
 """Yielded items kept in a generator run's result; later ones are only counted."""
@@ -67,7 +70,13 @@ class _Yields:
     def add(self, item: Any) -> None:
         self.count += 1
         if self.capture and len(self.items) < MAX_CAPTURED_ITEMS:
-            self.items.append(_runtime.capture(item, self.limit))
+            try:
+                self.items.append(_runtime.capture(item, self.limit))
+            except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+                logger.exception(
+                    "waxell-observe: cannot capture a yielded item of type %s", type(item).__name__
+                )
+                self.items.append(None)
 
     def result(self, return_value: Any, closed: bool) -> dict[str, Any]:
         result: dict[str, Any] = {"output": self.items, "yield_count": self.count}
