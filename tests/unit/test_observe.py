@@ -555,20 +555,30 @@ async def test_async_exception_and_cancellation(read_runs: ReadRuns, read_run: R
         await asyncio.sleep(0)
         raise error
 
+    waiting = asyncio.Event()
+
     @observe
     async def slow() -> None:
+        waiting.set()
         await asyncio.sleep(30)
+
+    async def expire(deadline: asyncio.Timeout) -> None:
+        await waiting.wait()  # the deadline passes once the body is blocked in its await
+        deadline.reschedule(asyncio.get_running_loop().time())
 
     with pytest.raises(ValueError) as info:
         await failing()
     assert info.value is error
 
     with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.05):
+        async with asyncio.timeout(None) as deadline:
+            expiry = asyncio.ensure_future(expire(deadline))
             await slow()
+    await expiry
 
+    waiting.clear()
     task = asyncio.ensure_future(slow())
-    await asyncio.sleep(0.01)
+    await waiting.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -315,17 +315,26 @@ async def test_async_generator_asend_athrow_aclose(read_runs: ReadRuns, read_run
 
 
 async def test_async_generator_under_asyncio_timeout(read_runs: ReadRuns, read_run: ReadRun) -> None:
+    waiting = asyncio.Event()
+
     @observe
     async def slow_stream() -> AsyncIterator[int]:
         yield 1
+        waiting.set()
         await asyncio.sleep(30)
         yield 2
 
+    async def expire(deadline: asyncio.Timeout) -> None:
+        await waiting.wait()  # the deadline passes once the body is blocked in its await
+        deadline.reschedule(asyncio.get_running_loop().time())
+
     received = []
     with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.05):
+        async with asyncio.timeout(None) as deadline:
+            expiry = asyncio.ensure_future(expire(deadline))
             async for item in slow_stream():
                 received.append(item)
+    await expiry
     assert received == [1]
     run = only_run(read_runs, read_run)
     assert run["status"] == "interrupted"
