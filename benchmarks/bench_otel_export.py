@@ -4,7 +4,7 @@ Runs a seed-like run (a tag, two LLM calls, two steps, a tool call, a score) N t
 (1) export off (the embedded store only), (2) export on to an in-memory exporter, and (3) a
 bare OpenTelemetry baseline that makes the same 7 spans itself on the agent's thread. Prints
 microseconds per run on the agent's thread (recording, excluding the background flush) and the
-ratios. Usage: ``uv run python plugins/otel/benchmarks/agent_thread_cost.py [runs]``.
+ratios. Usage: ``uv run python benchmarks/bench_otel_export.py [runs]``.
 """
 
 from __future__ import annotations
