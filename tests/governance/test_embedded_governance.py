@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -339,3 +341,27 @@ policies:
     add(breaker)  # replaced: the breaker is closed and forgets the outcomes before
     with WaxellContext(agent_name="flaky"):
         pass
+
+
+def test_with_no_policy_the_decider_loads_nothing_heavy_and_creates_no_store(tmp_path: Path) -> None:
+    """A fresh process whose store holds no policy: checks read the policies version with plain sqlite3,
+    never create the store file, never import SQLAlchemy or the policy models."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "never" / "observe.db"
+    script = """
+import sys
+from waxell_observe import WaxellContext
+for _ in range(3):
+    with WaxellContext(agent_name="a", inputs={"q": 1}) as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
+        ctx.check_policy_sync()
+print(sorted(m for m in ("sqlalchemy", "pydantic", "waxell_observe.governance.models",
+                         "waxell_observe.governance.engine") if m in sys.modules))
+"""
+    env = {**os.environ, "WAXELL_DB": str(db), "WAXELL_DISABLE_PLUGINS": "embedded,collector,otel"}
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
+    assert not db.exists() and not db.parent.exists()

@@ -1,34 +1,72 @@
-"""A decider: the policies of one store, compiled into a cached :class:`PolicyEngine` over :class:`SqlUsage`.
+"""A decider: the policies of one store, compiled into a cached :class:`PolicyEngine` over the store's
+counters (:func:`~.sql_usage.usage_for_store`).
 
 Used in process by the embedded mode (:mod:`.local_plugin`) and by the server (``policy_routes``), so a
 policy behaves the same in both. Policies are read from the store once and kept compiled; a change is
 noticed by reading the one-row ``policy_state.version`` at most every ``poll_interval`` seconds. Between
-polls a check touches no file and no database unless a stateful policy (budget, rate limit, kill
-switch) applies to the run.
+polls a check touches no file and no database unless a stateful policy (budget, rate limit, kill switch)
+applies to the run.
+
+Nothing heavy happens while a store holds no policy: for a SQLite file the version is read with the
+standard ``sqlite3`` module (a missing file is not created), so SQLAlchemy, the store and the policy models
+are only loaded once there are policies to enforce.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from waxell_observe.store.database import Store
+from .usage import DEFAULT_SLOT_TTL_SECONDS
 
-from .engine import PolicyEngine
-from .models import Policy
-from .policy_store import policies_version, stored_policies
-from .request import PolicyRequest
-from .results import PolicyCheckResult
-from .sql_usage import DEFAULT_SLOT_TTL_SECONDS, RunUsage, usage_for_store
+if TYPE_CHECKING:
+    from waxell_observe.store.database import Store
 
-__all__ = ["STATEFUL_CATEGORIES", "Decider", "ScopeFacts"]
+    from .engine import PolicyEngine
+    from .models import Policy
+    from .request import PolicyRequest
+    from .results import PolicyCheckResult
+    from .sql_usage import SqlUsage
+
+__all__ = ["STATEFUL_CATEGORIES", "Decider", "ScopeFacts", "sqlite_path_of"]
 
 log = logging.getLogger("waxell_observe.governance")
 
 #: Categories whose answer depends on counters kept in the store.
 STATEFUL_CATEGORIES = frozenset({"budget", "rate-limit", "kill-switch"})
+
+
+def sqlite_path_of(url: str) -> str | None:
+    """The file of a ``sqlite:///path`` URL (None for other databases, in-memory or URI-style ones)."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+")[0] != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+def _sqlite_version(path: str) -> int:
+    """``policy_state.version`` of a SQLite file, read without SQLAlchemy; 0 when the file or the table
+    does not exist (nothing is created)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60)
+    except sqlite3.OperationalError:
+        return 0  # no such file: no policies
+    try:
+        row = conn.execute("SELECT version FROM policy_state WHERE id = 1").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0
+        raise
+    finally:
+        conn.close()
+    return int(row[0]) if row else 0
 
 
 class ScopeFacts:
@@ -64,9 +102,9 @@ class ScopeFacts:
 
 
 class Decider:
-    """Evaluate the policies stored in ``store``.
+    """Evaluate the policies stored in a store: ``store``, or the one at ``url`` (opened on first need).
 
-    ``owner`` / ``slot_ttl_seconds`` go to :class:`SqlUsage` (``owner=""`` on a server: its slots belong
+    ``owner`` / ``slot_ttl_seconds`` go to the usage source (``owner=""`` on a server: its slots belong
     to remote runs and only expire). ``clock`` (epoch seconds) is read once per evaluation and may be
     swapped with :meth:`set_clock` (tests, ``policies test --at``). ``poll_interval``: seconds between
     two reads of the policies version (0: every check).
@@ -74,24 +112,50 @@ class Decider:
 
     def __init__(
         self,
-        store: Store,
+        store: Store | None = None,
         *,
+        url: str | None = None,
         owner: str | None = None,
         slot_ttl_seconds: float = DEFAULT_SLOT_TTL_SECONDS,
         clock: Callable[[], float] | None = None,
         poll_interval: float = 1.0,
     ) -> None:
-        self.store = store
+        if store is None and not url:
+            raise ValueError("a Decider needs a store or a store url")
+        self._store = store
+        self.url: str = store.url if store is not None else str(url)
+        self._sqlite_path = sqlite_path_of(self.url)
+        self._owner = owner
+        self._slot_ttl = slot_ttl_seconds
+        self._usage: SqlUsage | None = None
         self._clock: Callable[[], float] = clock or time.time
-        # counters are stamped with the decider's clock too (``now`` follows ``set_clock``)
-        self.usage = usage_for_store(store, owner=owner, slot_ttl_seconds=slot_ttl_seconds, clock=self.now)
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
-        self._engine = PolicyEngine((), self.usage, self.now)
+        self._engine: PolicyEngine | None = None
         self._version = -1
         self._checked = float("-inf")
         self._facts: dict[tuple[str, str, str], ScopeFacts] = {}
         self._empty = True
+
+    @property
+    def store(self) -> Store:
+        """The store (opened, and its schema created, on first use)."""
+        if self._store is None:
+            from waxell_observe.store import get_store
+
+            self._store = get_store(self.url)
+        return self._store
+
+    @property
+    def usage(self) -> SqlUsage:
+        """The store's counters; stamped with the decider's clock (``now`` follows ``set_clock``)."""
+        if self._usage is None:
+            from .sql_usage import usage_for_store
+
+            self._usage = usage_for_store(
+                self.store, owner=self._owner, slot_ttl_seconds=self._slot_ttl, clock=self.now
+            )
+        return self._usage
 
     # ------------------------------------------------------------------ clock
 
@@ -113,35 +177,56 @@ class Decider:
         """The policies version the cached engine was built from (-1 before the first load)."""
         return self._version
 
-    def engine(self) -> PolicyEngine:
-        """The engine for the current policies (re-read when their version changed)."""
-        if time.monotonic() - self._checked < self.poll_interval:
-            return self._engine
-        return self.refresh()
-
-    def refresh(self, *, force: bool = False) -> PolicyEngine:
-        """Read the policies version now, and the policies when it changed (or with ``force``)."""
-        with self._lock:
-            with self.store.read() as conn:
-                version = policies_version(conn)
-                if force or version != self._version:
-                    policies = stored_policies(conn)
-                else:
-                    policies = None
-            if policies is not None:
-                self._engine = PolicyEngine(policies, self.usage, self.now)
-                self._facts = {}
-                self._empty = not any(p.enabled for p in policies)
-                self._version = version
-                log.debug("loaded %d policies (version %d) from %s", len(policies), version, self.store.url)
-            self._checked = time.monotonic()
-            return self._engine
-
     @property
     def empty(self) -> bool:
-        """True when no enabled policy is loaded (as of the last poll)."""
-        self.engine()
+        """True when no enabled policy is stored (as of the last poll, at most ``poll_interval`` ago)."""
+        if time.monotonic() - self._checked >= self.poll_interval:
+            self.refresh()
         return self._empty
+
+    def engine(self) -> PolicyEngine:
+        """The engine for the current policies (re-read when their version changed)."""
+        if time.monotonic() - self._checked >= self.poll_interval or self._engine is None:
+            self.refresh()
+        if self._engine is None:  # light and empty so far: compile the (empty) engine for real
+            self.refresh(force=True)
+        assert self._engine is not None
+        return self._engine
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Read the policies version now, and the policies when it changed (or with ``force``)."""
+        with self._lock:
+            if self._sqlite_path is not None and self._store is None:
+                version = _sqlite_version(self._sqlite_path)
+                if version == 0 and not force:  # never any policy: stay light, create nothing
+                    self._set_policies((), 0, compile_engine=False)
+                    self._checked = time.monotonic()
+                    return
+            from .policy_store import policies_version, stored_policies
+
+            with self.store.read() as conn:
+                version = policies_version(conn)
+                policies = (
+                    stored_policies(conn)
+                    if force or version != self._version or self._engine is None
+                    else None
+                )
+            if policies is not None:
+                self._set_policies(policies, version, compile_engine=True)
+                log.debug("loaded %d policies (version %d) from %s", len(policies), version, self.url)
+            self._checked = time.monotonic()
+
+    def _set_policies(self, policies: Iterable[Policy], version: int, *, compile_engine: bool) -> None:
+        policies = list(policies)
+        if compile_engine:
+            from .engine import PolicyEngine
+
+            self._engine = PolicyEngine(policies, self.usage, self.now)
+        else:
+            self._engine = None
+        self._facts = {}
+        self._empty = not any(p.enabled for p in policies)
+        self._version = version
 
     def facts(self, agent_name: str, workflow_name: str = "", user_group: str = "") -> ScopeFacts:
         """What the policies covering this identity need (cached)."""
@@ -182,6 +267,8 @@ class Decider:
         holders = [h for h in (run_id, *extra_holders) if h] if (holds_slot or facts.concurrency) else []
         if not count and not holders:
             return False
+        from .sql_usage import RunUsage
+
         usage = (
             RunUsage(run_id, agent_name, workflow_name, user_group, models=models, error=error)
             if count
@@ -191,4 +278,4 @@ class Decider:
         return True
 
     def __repr__(self) -> str:
-        return f"Decider({self.store.url!r}, version={self._version})"
+        return f"Decider({self.url!r}, version={self._version})"

@@ -78,7 +78,7 @@ _clock: Callable[[], float] | None = None
 
 
 def _slot_ttl() -> float:
-    from .sql_usage import DEFAULT_SLOT_TTL_SECONDS
+    from .usage import DEFAULT_SLOT_TTL_SECONDS
 
     raw = os.environ.get(SLOT_TTL_ENV, "")
     if not raw:
@@ -104,14 +104,12 @@ def decider_for(url: str) -> Decider:
     with _deciders_lock:
         decider = _deciders.get(key)
         if decider is None:
-            from waxell_observe.store import get_store
-
-            from . import policy_store
+            from . import changes
             from .decider import Decider
 
-            decider = Decider(get_store(url), clock=_clock, slot_ttl_seconds=_slot_ttl())
+            decider = Decider(url=url, clock=_clock, slot_ttl_seconds=_slot_ttl())
             _deciders[key] = decider
-            policy_store.on_change(_policies_changed)
+            changes.on_change(_policies_changed)
     return decider
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from waxell_observe.store.database import Store
 from waxell_observe.store.schema import gov_breakers, policies, policy_state
 
+from . import changes
 from .loader import PolicyFileError, parse_policies
 from .models import Policy
 from .usage import BreakerState
@@ -35,29 +36,22 @@ __all__ = [
 
 log = logging.getLogger("waxell_observe.governance")
 
-_listeners: list[Callable[[str], None]] = []
-
-
-def on_change(callback: Callable[[str], None]) -> None:
-    """Call ``callback(store_url)`` after this process changed the policies of a store (deciders use
-    it to re-read at once instead of at their next poll). Registering twice is a no-op."""
-    if callback not in _listeners:
-        _listeners.append(callback)
-
-
-def _changed(store: Store) -> None:
-    for callback in _listeners:
-        try:
-            callback(store.url)
-        except Exception:
-            log.exception("policy change listener %r failed", callback)
-
 
 class PolicyNotFound(KeyError):
     """``remove`` named a policy that is not in the store."""
 
     def __str__(self) -> str:
         return f"no policy named {self.args[0]!r}"
+
+
+def on_change(callback: Callable[[str], None]) -> None:
+    """Call ``callback(store_url)`` after this process changed the policies of a store (see
+    :func:`.changes.on_change`)."""
+    changes.on_change(callback)
+
+
+def _changed(store: Store) -> None:
+    changes.notify(store.url)
 
 
 def _bump(conn: Connection, now: float) -> int:

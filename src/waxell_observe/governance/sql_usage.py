@@ -49,7 +49,7 @@ from waxell_observe.store.schema import (
 )
 
 from .matching import model_matches
-from .usage import Admission, BreakerState, RateWindow, UsageScope
+from .usage import DEFAULT_SLOT_TTL_SECONDS, Admission, BreakerState, RateWindow, UsageScope
 
 __all__ = ["DEFAULT_SLOT_TTL_SECONDS", "RunUsage", "SqlUsage", "process_owner", "usage_for_store"]
 
@@ -58,7 +58,6 @@ log = logging.getLogger("waxell_observe.governance")
 HOUR = 3600
 #: Seconds per ``gov_outcome_buckets`` bucket.
 OUTCOME_BUCKET = 10
-DEFAULT_SLOT_TTL_SECONDS = 3600.0
 #: How long counters are kept (the longest window anything asks about is a day).
 USAGE_RETENTION_SECONDS = 3 * 86400
 ADMISSION_RETENTION_SECONDS = 86400 + 60

@@ -18,7 +18,10 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from .matching import compile_globs
 
-__all__ = ["Admission", "BreakerState", "RateWindow", "UsageScope", "UsageSource"]
+__all__ = ["DEFAULT_SLOT_TTL_SECONDS", "Admission", "BreakerState", "RateWindow", "UsageScope", "UsageSource"]
+
+#: How long a concurrency slot that was never released is kept by the store (seconds).
+DEFAULT_SLOT_TTL_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
