@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
-INSTALL_HINT = "the Anthropic integration is not installed: pip install waxell-observe-anthropic (it brings anthropic)"
+INSTALL_HINT = (
+    "the Anthropic integration is not installed: pip install waxell-observe-anthropic (it brings anthropic)"
+)
 
 __getattr__, __dir__ = lazy_exports(globals(), "waxell_observe_anthropic", INSTALL_HINT)
