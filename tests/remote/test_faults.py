@@ -79,8 +79,14 @@ def test_other_4xx_are_final_logged_once_and_counted(
 
 def test_a_refused_start_drops_the_whole_run(remote: ProtocolStub, engine: Callable[..., Any]) -> None:
     engine()
-    remote.fail(400, times=1, path="runs/start/")
-    refused = _run(llm=2, steps=2)
+
+    def refuse(seen: Seen) -> Reply | None:
+        if seen.path == "runs/start/" and seen.body["agent_name"] == "refused":
+            return Reply(400, {"detail": "agent 'refused' is not allowed"})
+        return None
+
+    remote.rules.append(refuse)
+    refused = _run(llm=2, steps=2, agent="refused")
     accepted = _run(1)
     report = waxell_observe.flush(timeout=10).sinks["remote"]
     assert (report.dropped, report.sent, report.pending) == (_items(2, 2), _items(), 0)

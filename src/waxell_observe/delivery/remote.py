@@ -33,11 +33,13 @@ import threading
 import time
 import weakref
 from collections import deque
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.run_state import BODY_KEYS, ENDPOINTS, RECORD_KINDS, RunState, encode
-from waxell_observe.delivery.sender import Sender
+from waxell_observe.delivery.sender import Job, Sender
 from waxell_observe.transport import wire
 from waxell_observe.transport.errors import ControlPlaneError
 
@@ -144,9 +146,9 @@ class Destination:
             del self.dead[next(iter(self.dead))]
 
 
-def _left(states: list[RunState], index: int) -> list[str]:
-    """Spool lines of what is still pending in ``states`` from ``index`` on."""
-    return [state.entry_text() for state in states[index:] if state.has_pending() and not state.dead]
+def _left(states: list[RunState]) -> list[str]:
+    """Spool lines of what is still pending in ``states``."""
+    return [state.entry_text() for state in states if state.has_pending() and not state.dead]
 
 
 def _default_spool(api_url: str) -> Spool | None:
@@ -186,8 +188,11 @@ class RemoteDelivery:
         max_backoff: float = 10.0,
         spool_factory: Callable[[str], Spool | None] = _default_spool,
         behaviour_steps: bool = True,
+        senders: int = 4,
     ) -> None:
         self.name = name
+        self.senders = senders
+        """Runs delivered at the same time (each run's own requests stay in order)."""
         self.max_queue = max_queue
         self.spill_threshold = spill_threshold if spill_threshold is not None else max(1, max_queue // 2)
         self.interval = interval
@@ -260,7 +265,7 @@ class RemoteDelivery:
             if self._thread is not None:
                 return
             epoch = self._epoch
-            self._sender = Sender(f"waxell-{self.name}-send")
+            self._sender = Sender(f"waxell-{self.name}-send", self.senders)
             thread = threading.Thread(target=self._run, args=(epoch,), name=f"waxell-{self.name}", daemon=True)
             self._thread = thread
             thread.start()
@@ -321,7 +326,15 @@ class RemoteDelivery:
         else:
             reserve = min(timeout / 4.0, 0.05 + (len(self._queue) + self._buffered) * SPOOL_SECONDS_PER_ITEM)
             deadline = self._deadline = started + max(0.0, timeout - reserve)
-            self.flush(max(0.0, timeout - reserve))
+            if self._queue or self._buffered:
+                marker = _FlushMarker()
+                self._queue.append(marker)
+                if self._thread is None:
+                    self._start()
+                self._wake.set()
+                while not marker.event.wait(_POLL / 2) and time.monotonic() < deadline:
+                    if self._hopeless(deadline):
+                        break  # no retry can happen before the deadline: spool now
             while self._replaying and time.monotonic() < deadline:  # a spool being delivered: let it
                 time.sleep(_POLL / 2)
         with self._lock:
@@ -345,6 +358,11 @@ class RemoteDelivery:
             for dest in self._dests.values():
                 dest.client.close()
         return self.report()
+
+    def _hopeless(self, deadline: float) -> bool:
+        """True when every destination holding runs is backing off past ``deadline``."""
+        holding = [dest for dest in list(self._dests.values()) if dest.runs]
+        return bool(holding) and all(dest.failing and dest.retry_at >= deadline for dest in holding)
 
     # -- the worker's side ----------------------------------------------------------------------
 
@@ -510,23 +528,94 @@ class RemoteDelivery:
             return _IDLE
         with self._lock:
             order = [s for s in dest.runs.values() if s.run_id not in dest.spilled and s.has_pending()]
-        for count, state in enumerate(order, 1):
-            if dest.runs.get(state.run_id) is not state:
-                continue  # spilled to disk while another run's request was in flight
-            outcome = self._deliver_state(dest, state, epoch)
-            if outcome == _STOP:
-                return _STOP
-            with self._lock:
+
+        def finished(state: RunState, outcome: str) -> None:
+            if (outcome == _DONE and not state.has_pending()) or state.dead:
+                dest.runs.pop(state.run_id, None)  # (records arriving after the completion stay queued)
+
+        return self._run_states(dest, order, epoch, finished)
+
+    def _run_states(
+        self,
+        dest: Destination,
+        states: list[RunState],
+        epoch: int,
+        finished: Callable[[RunState, str], None],
+        *,
+        conversation: dict[str, Any] | None = None,
+        budget_end: float | None = None,
+    ) -> str:
+        """Deliver ``states`` on the sender threads (one run per thread at a time, so each run
+        keeps its order), while this (worker) thread keeps draining the queue.
+
+        ``finished(state, outcome)`` is called under the lock as each run's turn ends. No new run
+        is started after a retryable failure, after ``budget_end``, or (with a budget) while a
+        flush waits. Returns ``_STOP``, ``_RETRY`` (some run failed temporarily) or ``_IDLE``.
+        """
+        sender = self._sender
+        if sender is None:
+            return _STOP
+        todo = deque(states)
+        waiting: list[RunState] = []
+        active: list[tuple[Job, RunState]] = []
+        retry = False
+        while todo or active:
+            while todo and len(active) < sender.size and not retry:
+                if budget_end is not None and (time.monotonic() > budget_end or self._run_flushes):
+                    todo.clear()  # the budget is spent, or an agent waits on a run flush
+                    break
+                state = todo.popleft()
+                if state.live and dest.runs.get(state.run_id) is not state:
+                    continue  # spilled to disk while other runs were in flight
+                if self._parent_pending(dest, state):
+                    waiting.append(state)  # its start names a parent the server has not numbered yet
+                    continue
+                state.busy = True
+                active.append((sender.submit(partial(self._deliver_state, dest, state, epoch, conversation)), state))
+            if not active:
+                break
+            sender.any_done.wait(_POLL)
+            sender.any_done.clear()
+            with self._lock:  # keep the queue moving while requests are in flight
                 if self._epoch != epoch:
                     return _STOP
-                if outcome == _DONE or state.dead:
-                    dest.runs.pop(state.run_id, None)
-                if count % 64 == 0:
-                    self._maybe_spill()
-                    self._settle_markers()
-            if outcome == _RETRY:
-                return _RETRY
-        return _IDLE
+                self._drain()
+                still: list[tuple[Job, RunState]] = []
+                for job, state in active:
+                    if not job.done.is_set():
+                        still.append((job, state))
+                        continue
+                    state.busy = False
+                    if waiting:
+                        todo.extendleft(reversed(waiting))
+                        waiting = []
+                    outcome = job.result if job.error is None else _IDLE
+                    if job.error is not None:
+                        logger.error("waxell-observe: delivering run %s failed", state.run_id, exc_info=job.error)
+                    if outcome == _STOP:
+                        return _STOP
+                    retry = retry or outcome == _RETRY
+                    finished(state, outcome)
+                active = still
+                self._maybe_spill()
+                self._settle_markers()
+        return _RETRY if retry else _IDLE
+
+    @staticmethod
+    def _parent_pending(dest: Destination, state: RunState) -> bool:
+        """True while ``state``'s start names a parent (or root) run whose own start is still
+        being delivered here: the server's id for it is not known yet."""
+        if state.start is None:
+            return False
+        body = state.start[1]
+        for field in ("parent_workflow_id", "root_workflow_id"):
+            parent_id = body.get(field)
+            if not parent_id:
+                continue
+            parent = dest.runs.get(parent_id)
+            if parent is not None and parent.start is not None and not parent.dead:
+                return True
+        return False
 
     def _deliver_state(
         self, dest: Destination, state: RunState, epoch: int, conversation: dict[str, Any] | None = None
@@ -567,34 +656,38 @@ class RemoteDelivery:
         conversation_text = encode(conversation) if conversation else ""
         if conversation_text == state.conversation_sent:
             conversation_text = ""
-        for kind in RECORD_KINDS:
-            while True:
-                records = getattr(state, kind)
-                if not records:
+        while True:  # records that arrive while a request is in flight go out before the completion
+            for kind in RECORD_KINDS:
+                while True:
+                    records = getattr(state, kind)
+                    if not records:
+                        break
+                    chunk = records[: dest.chunk]
+                    weight = sum(record[2] for record in chunk)
+                    extra = ""
+                    if conversation_text and kind in ("llm_calls", "steps"):
+                        extra = ',"conversation_state":' + conversation_text
+                    text = f'{{"{BODY_KEYS[kind]}":[{",".join(r[1] for r in chunk)}]{extra}}}'
+                    path = f"runs/{state.server_id}/{ENDPOINTS[kind]}/"
+                    outcome, reply = self._send(dest, state, epoch, kind, path, text, weight, len(chunk))
+                    if outcome == _SMALLER:
+                        continue
+                    if outcome not in (_DONE, _DROPPED):
+                        return outcome
+                    with self._lock:
+                        if self._epoch != epoch:
+                            return _STOP
+                        del getattr(state, kind)[: len(chunk)]
+                        if outcome == _DONE:
+                            self._settled(state, weight, sent=True)
+                            self._note_governance(state, reply)
+                            if extra:
+                                state.conversation_sent, conversation_text = conversation_text, ""
+                    if state.dead:
+                        return _DONE
+            with self._lock:
+                if not (state.llm_calls or state.spans or state.steps or state.scores):
                     break
-                chunk = records[: dest.chunk]
-                weight = sum(record[2] for record in chunk)
-                extra = ""
-                if conversation_text and kind in ("llm_calls", "steps"):
-                    extra = ',"conversation_state":' + conversation_text
-                text = f'{{"{BODY_KEYS[kind]}":[{",".join(r[1] for r in chunk)}]{extra}}}'
-                path = f"runs/{state.server_id}/{ENDPOINTS[kind]}/"
-                outcome, reply = self._send(dest, state, epoch, kind, path, text, weight, len(chunk))
-                if outcome == _SMALLER:
-                    continue
-                if outcome not in (_DONE, _DROPPED):
-                    return outcome
-                with self._lock:
-                    if self._epoch != epoch:
-                        return _STOP
-                    del getattr(state, kind)[: len(chunk)]
-                    if outcome == _DONE:
-                        self._settled(state, weight, sent=True)
-                        self._note_governance(state, reply)
-                        if extra:
-                            state.conversation_sent, conversation_text = conversation_text, ""
-                if state.dead:
-                    return _DONE
         if state.complete is not None:
             path = f"runs/{state.server_id}/complete/"
             outcome, reply = self._send(dest, state, epoch, "complete", path, state.complete[1], 1)
@@ -613,30 +706,22 @@ class RemoteDelivery:
         self, dest: Destination, state: RunState, epoch: int, what: str, path: str, text: str, weight: int,
         records: int = 1,
     ) -> tuple[str, dict[str, Any]]:  # fmt: skip
-        """One POST carrying ``records`` records that stand for ``weight`` queued items.
+        """One POST (on a sender thread) carrying ``records`` records that stand for ``weight``
+        queued items.
 
         Returns ``(outcome, reply)``: ``_DONE`` (delivered), ``_DROPPED`` (refused for good;
         counted, and a refused start or completion is removed from the state), ``_SMALLER``
         (413: the destination's chunk size was halved, send again), ``_RETRY`` or ``_STOP``.
         """
         timeout = self._request_timeout()
-        sender = self._sender
-        if timeout is None or sender is None:
+        if timeout is None:
             return _STOP, {}
-        client = dest.client
-        state.busy = True
+        reply: Any = None
+        error: BaseException | None = None
         try:
-            job = sender.submit(lambda: client.request("POST", path, content=text, timeout=timeout))
-            while not job.done.wait(_POLL):
-                with self._lock:  # keep the queue moving while the request is in flight
-                    if self._epoch != epoch:
-                        return _STOP, {}
-                    self._drain()
-                    self._maybe_spill()
-                    self._settle_markers()
-        finally:
-            state.busy = False
-        error = job.error
+            reply = dest.client.request("POST", path, content=text, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            error = exc
         with self._lock:
             if self._epoch != epoch:
                 return _STOP, {}
@@ -645,7 +730,7 @@ class RemoteDelivery:
                     logger.info("waxell-observe: control plane %s reachable again", dest.api_url)
                 dest.failures = 0
                 dest.retry_at = 0.0
-                return _DONE, job.result if isinstance(job.result, dict) else {}
+                return _DONE, reply if isinstance(reply, dict) else {}
             if not isinstance(error, ControlPlaneError):
                 logger.error(
                     "waxell-observe: unexpected error delivering %s of run %s", what, state.run_id, exc_info=error
@@ -655,7 +740,7 @@ class RemoteDelivery:
                 self._back_off(dest, error)
                 return _RETRY, {}
             if error.status == 413 and records > 1:
-                dest.chunk = max(1, records // 2)
+                dest.chunk = max(1, min(dest.chunk, records // 2))
                 logger.info(
                     "waxell-observe: %s refused %d records as too large; sending %d per request",
                     dest.api_url, records, dest.chunk,
@@ -665,12 +750,15 @@ class RemoteDelivery:
             return _DROPPED, {}
 
     def _back_off(self, dest: Destination, exc: ControlPlaneError) -> None:
+        now = time.monotonic()
+        if dest.failing and dest.retry_at > now and exc.retry_after is None:
+            return  # a concurrent request already failed: one wave, one step of backoff
         dest.failures += 1
         delay = min(self.max_backoff, self.base_backoff * (2 ** min(dest.failures - 1, 16)))
         delay *= 0.5 + random.random() / 2.0
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
-        dest.retry_at = time.monotonic() + delay
+        dest.retry_at = max(dest.retry_at, now + delay)
         dest.last_error = str(exc)
         if dest.failures == 1:
             logger.warning(
@@ -756,13 +844,18 @@ class RemoteDelivery:
                 flush.ok = state is None
                 flush.error = "" if state is None else "the control plane refused this run"
                 return _IDLE
-            outcome = self._deliver_state(dest, state, epoch, flush.conversation)
-            if outcome == _STOP:
+            outcomes: list[str] = []
+
+            def finished(done: RunState, outcome: str) -> None:
+                outcomes.append(outcome)
+                if (outcome == _DONE and not done.has_pending()) or done.dead:
+                    dest.runs.pop(done.run_id, None)
+
+            if self._run_states(dest, [state], epoch, finished, conversation=flush.conversation) == _STOP:
                 flush.error = "shutting down"
                 return _STOP
+            outcome = outcomes[0] if outcomes else _IDLE
             with self._lock:
-                if outcome == _DONE or state.dead:
-                    dest.runs.pop(state.run_id, None)
                 if state.dead:
                     flush.error = "the control plane refused this run"
                 elif outcome == _RETRY or state.has_pending():
@@ -861,26 +954,21 @@ class RemoteDelivery:
                 if entries is None:
                     continue
                 states = [RunState.from_entry(entry) for entry in entries]
-                outcome, index = _IDLE, 0
-                save_at = time.monotonic() + REPLAY_SAVE_INTERVAL
-                while index < len(states):
-                    outcome = self._deliver_state(dest, states[index], epoch)
-                    if outcome in (_RETRY, _STOP):
-                        break
-                    index += 1
-                    now = time.monotonic()
-                    if now > budget_end or self._markers or self._run_flushes:
-                        budget_end = now  # live work waits (a flush): serve it, come back after
-                        break
-                    if now > save_at:
-                        spool.rewrite(path, _left(states, index))
-                        save_at = now + REPLAY_SAVE_INTERVAL
-                left = _left(states, index)
-                spool.rewrite(path, left)
+                save_at = [time.monotonic() + REPLAY_SAVE_INTERVAL]
+
+                def finished(_state: RunState, _outcome: str, path: Path = path, states: list[RunState] = states) -> None:
+                    if time.monotonic() > save_at[0]:  # what was delivered leaves the segment
+                        spool.rewrite(path, _left(states))
+                        save_at[0] = time.monotonic() + REPLAY_SAVE_INTERVAL
+
+                outcome = self._run_states(dest, states, epoch, finished, budget_end=budget_end)
+                with self._lock:
+                    left = _left(states)
+                    spool.rewrite(path, left)  # also after a shutdown took over: delivered is delivered
                 if outcome in (_STOP, _RETRY):
                     self._replaying = False
                     return outcome if outcome == _STOP else _IDLE
-                if left or time.monotonic() > budget_end:
+                if left:
                     dest.next_scan = 0.0  # more to deliver: come back next cycle
                     self._wake.set()
                     return _IDLE

@@ -1,22 +1,20 @@
-"""One request at a time on a daemon thread of its own.
+"""Calls run on daemon threads of their own, so the delivery worker never waits on the network.
 
-The delivery worker hands each HTTP request to a :class:`Sender` and, while the request is in
-flight, keeps draining the agents' queue. A control plane that accepts connections and never
-answers then stalls only the sender: records keep being encoded and, at interpreter exit,
-little is left to do but write them to the spool. A sender thread is a daemon and never
-joined, so a hung request cannot hold the process.
+The delivery worker hands each run's delivery to a :class:`Sender` (a few threads sharing one
+job queue) and, while requests are in flight, keeps draining the agents' queue. A control
+plane that accepts connections and never answers then stalls only the senders: records keep
+being encoded and, at interpreter exit, little is left to do but write them to the spool.
+Sender threads are daemons and never joined, so a hung request cannot hold the process (a
+``concurrent.futures`` pool would be joined at exit).
 """
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from typing import Any, Callable
 
 __all__ = ["Sender", "Job"]
-
-logger = logging.getLogger("waxell_observe")
 
 
 class Job:
@@ -32,24 +30,36 @@ class Job:
 
 
 class Sender:
-    """Runs submitted calls in order on one daemon thread (started on first use)."""
+    """Runs submitted calls on ``threads`` daemon threads (started with the first call)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.name = name
+        self.size = threads
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.any_done = threading.Event()
+        """Set whenever a call finishes (the caller clears it before looking at its jobs)."""
 
     def submit(self, call: Callable[[], Any]) -> Job:
         job = Job(call)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._thread.start()
+        if not self._threads:
+            with self._lock:
+                while len(self._threads) < self.size:
+                    thread = threading.Thread(
+                        target=self._run, name=f"{self.name}-{len(self._threads) + 1}", daemon=True
+                    )
+                    self._threads.append(thread)
+                    thread.start()
         self._jobs.put(job)
         return job
 
     def stop(self) -> None:
-        """Let the thread end after the call in flight (if any)."""
-        self._jobs.put(None)
+        """Let every thread end after the call it has in flight (if any)."""
+        for _ in self._threads:
+            self._jobs.put(None)
 
     def _run(self) -> None:
         while True:
@@ -62,3 +72,4 @@ class Sender:
                 job.error = exc
             finally:
                 job.done.set()
+                self.any_done.set()
