@@ -365,3 +365,24 @@ print(sorted(m for m in ("sqlalchemy", "pydantic", "waxell_observe.governance.mo
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
     assert not db.exists() and not db.parent.exists()
+
+
+def test_a_fork_child_governs_its_own_runs() -> None:
+    """A forked worker (e.g. a pre-fork server) gets its own decider, connections and locks."""
+    add("policies: [{name: one, category: rate-limit, rules: {max_concurrent: 1}}]")
+    with WaxellContext(agent_name="parent"):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's run holds the only slot
+            code = 0
+            try:
+                with WaxellContext(agent_name="child"):
+                    code = 3
+            except PolicyViolationError:
+                code = 7
+            os.write(write, bytes([code]))
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read, 1) == bytes([7])
+    with WaxellContext(agent_name="after"):
+        pass

@@ -114,6 +114,17 @@ _sqlite_locks: dict[str, threading.Lock] = {}
 _sqlite_locks_guard = threading.Lock()
 
 
+def _forget_locks_after_fork() -> None:
+    # a lock held by another thread at fork time would stay held in the child: start afresh there
+    global _sqlite_locks_guard
+    _sqlite_locks.clear()
+    _sqlite_locks_guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_after_fork)
+
+
 def _turns(store: Store) -> threading.Lock | None:
     """On SQLite, the lock the threads of this process take turns on before a governance write.
 
