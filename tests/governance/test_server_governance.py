@@ -280,3 +280,13 @@ policies:
     assert ("tools", "block", "mid_execution") in [(e["policy_name"], e["action"], e["phase"]) for e in events]
     removed = runner.invoke(main, ["policies", "remove", "daily", "--api-url", server], catch_exceptions=False)
     assert removed.output == "removed daily\n"
+
+
+def test_malformed_run_state_is_a_client_error(http: Any) -> None:
+    add(http, {"name": "models", "category": "llm", "rules": {"allowed_models": ["gpt-4o"]}})
+    for extra in ({"llm_calls": "gpt-4o"}, {"llm_calls": [1, 2]}, {"step_count": "many"}, {"phase": "later"}):
+        response = http.post(f"{O}/policy-check/", json={"agent_name": "a", **extra})
+        assert response.status_code == 422, (extra, response.text)
+    odd = post(http, f"{O}/policy-check/", {"agent_name": "a", "phase": "mid", "session_started_at": "yesterday",
+                                            "llm_calls": [{"model": "gpt-4o"}]})  # fmt: skip
+    assert odd["action"] == "allow"

@@ -283,7 +283,7 @@ def _dry_run(
 
     try:
         policy_request = PolicyRequest.from_dict(request)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         raise click.BadParameter(f"invalid run state: {exc}", param_hint="--state") from None
     import time
 

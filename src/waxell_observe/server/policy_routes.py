@@ -145,7 +145,7 @@ def policy_check(body: PolicyCheckBody, request: Request) -> dict[str, Any]:
     phase = _phase(data)
     try:
         policy_request = PolicyRequest.from_dict(data)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         raise HTTPException(
             status_code=422, detail=f"invalid run state in policy-check body: {exc}"
         ) from None
@@ -181,7 +181,7 @@ def _audit_refused(request: Request, policy_request: Any, result: PolicyCheckRes
         for e in result.evaluations
         if e.action != "allow"
     ]
-    with request.app.state.store.write() as conn:
+    with request.app.state.writer.write() as conn:
         writer.add_audit_events(conn, rows)
 
 
@@ -413,7 +413,7 @@ def _record_post_evaluations(request: Request, run: RunRef, verdict: PolicyCheck
                 "error": "",
             }
         )
-    with request.app.state.store.write() as conn:
+    with request.app.state.writer.write() as conn:
         if isinstance(redacted, dict):
             conn.execute(update(runs).where(runs.c.run_id == run.run_id).values(result=redacted))
         if not rows:
@@ -539,7 +539,7 @@ def admin_test_policies(
         phase = normalize_phase(str(payload.get("phase") or "pre_execution"))
         at = parse_timestamp(payload.get("at"))
         policy_request = PolicyRequest.from_dict(data)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     clock = (lambda: at) if at is not None else found.now
     engine = PolicyEngine(policies, found.usage, clock)
