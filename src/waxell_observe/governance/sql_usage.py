@@ -359,7 +359,7 @@ class SqlUsage:
             .group_by(o.agent_name, o.workflow_name, o.user_group)
         )
         with self.store.read() as conn:
-            rows = conn.execute(whole).all() + conn.execute(partial).all()
+            rows = [*conn.execute(whole).all(), *conn.execute(partial).all()]
         return _sum_outcomes(scope, rows)
 
     def runs_started_since(self, scope: UsageScope, since: float) -> int:

@@ -385,7 +385,7 @@ def _record_post_evaluations(request: Request, run: RunRef, verdict: PolicyCheck
     if not evaluations and not isinstance(redacted, dict):
         return
     now = time.time()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, e in enumerate(evaluations):
         attributes: dict[str, Any] = {
             "policy_name": e.policy_name,
