@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_server_ingest import postgres, server  # the same helpers: a real `serve`, a temporary PostgreSQL
 
 AGENTS = [f"agent-{i}" for i in range(40)]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-haiku-4-5", "gemini-2.5-flash"]
@@ -116,22 +116,6 @@ def fill(url: str, count: int, seed: int = 7) -> None:
         )
 
 
-def start(url: str) -> tuple[str, Any, threading.Thread]:
-    import uvicorn
-
-    from waxell_observe.server.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(create_app(url), log_level="error", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
-
-
 REQUESTS = [
     ("HTTP floor: /healthz", "/healthz", {}),
     ("runs page (newest 50 + totals)", "/api/v1/read/runs/", {}),
@@ -206,48 +190,60 @@ def browser_times(base: str, repeat: int) -> dict[str, float]:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--baseline-runs", type=int, default=1_000)
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--browser", action="store_true", help="also time page loads in headless Chromium")
-    args = parser.parse_args()
+def bench_backend(label: str, urls: dict[str, str], args: argparse.Namespace) -> None:
+    """Fill a baseline and a big store of one backend, time every request on both, print the table."""
+    from waxell_observe.config import db_url_from
 
-    with tempfile.TemporaryDirectory() as tmp:
-        stores = {}
-        for label, count in (("baseline", args.baseline_runs), ("big", args.runs)):
-            url = f"sqlite:///{tmp}/{label}.db"
-            t0 = time.perf_counter()
-            fill(url, count)
-            print(
-                f"filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in {time.perf_counter() - t0:.1f} s"
-            )
-            stores[label] = url
-        timings, browser = {}, {}
-        for label, url in stores.items():
-            base, server, thread = start(url)
-            count = args.runs if label == "big" else args.baseline_runs
-            timings[label] = time_requests(base, count, args.repeat)
+    timings: dict[str, dict[str, tuple[float, float]]] = {}
+    browser: dict[str, dict[str, float]] = {}
+    for size, count in (("baseline", args.baseline_runs), ("big", args.runs)):
+        t0 = time.perf_counter()
+        fill(db_url_from(urls[size]), count)
+        print(f"{label}: filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in {time.perf_counter() - t0:.1f} s")
+        with server(urls[size]) as base:
+            timings[size] = time_requests(base, count, args.repeat)
             if args.browser:
-                browser[label] = browser_times(base, max(3, args.repeat // 3))
-            server.should_exit = True
-            thread.join(timeout=10)
-
+                browser[size] = browser_times(base, max(3, args.repeat // 3))
     big, base = timings["big"], timings["baseline"]
     print(
-        f"\nmedian / p95 in ms over {args.repeat} requests; ratio = median at {args.runs:,} runs / at {args.baseline_runs:,}"
+        f"\n{label}: median / p95 in ms over {args.repeat} requests; "
+        f"ratio = median at {args.runs:,} runs / at {args.baseline_runs:,}"
     )
     print(f"{'request':42} {'median':>9} {'p95':>9} {'baseline':>9} {'ratio':>7}")
     for name, _path, _params in REQUESTS:
         median, p95 = big[name]
         print(f"{name:42} {median:9.1f} {p95:9.1f} {base[name][0]:9.1f} {median / base[name][0]:7.2f}")
     if browser.get("big"):
-        print("\nChromium, navigation to fully drawn (median ms)")
+        print(f"\n{label}: Chromium, navigation to fully drawn (median ms)")
         for name, ms in browser["big"].items():
             print(
                 f"{name:42} {ms:9.1f} {'':9} {browser['baseline'][name]:9.1f} {ms / browser['baseline'][name]:7.2f}"
             )
+    print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--baseline-runs", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--browser", action="store_true", help="also time page loads in headless Chromium")
+    parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
+    args = parser.parse_args()
+
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory(prefix="waxell-bench-") as tmp:
+            bench_backend("SQLite", {size: f"{tmp}/{size}.db" for size in ("baseline", "big")}, args)
+    if not args.no_postgres:
+        with postgres() as url:
+            import psycopg
+
+            admin = url.rsplit("/", 1)[0]
+            with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+                for size in ("baseline", "big"):
+                    conn.execute(f"CREATE DATABASE bench_{size}")
+            bench_backend("PostgreSQL", {size: f"{admin}/bench_{size}" for size in ("baseline", "big")}, args)
     return 0
 
 

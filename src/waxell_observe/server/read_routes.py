@@ -12,7 +12,7 @@ from waxell_observe.server import policy_routes
 from waxell_observe.server.sanitize import clean_text
 from waxell_observe.server.wire_models import parse_timestamp
 from waxell_observe.store import aggregates
-from waxell_observe.store.reader import SORTABLE_COLUMNS, RunFilter, count_runs, get_run, list_runs
+from waxell_observe.store.reader import SORTABLE_COLUMNS, RunFilter, get_run, list_runs
 
 __all__ = ["router"]
 
@@ -78,9 +78,8 @@ def runs_list(
     )
     with _store(request).read() as conn:
         page = list_runs(conn, run_filter, limit=limit, offset=offset, order_by=order_by, descending=order == "desc")
-        total = count_runs(conn, run_filter)
         totals = aggregates.run_totals(conn, run_filter)
-    return {"runs": page, "total": total, "limit": limit, "offset": offset, "totals": totals}
+    return {"runs": page, "total": totals["runs"], "limit": limit, "offset": offset, "totals": totals}
 
 
 @router.get("/runs/{run_id}/")

@@ -4,16 +4,37 @@ users, costs, the audit trail and the agents list.
 Times in the results are ISO 8601 UTC strings (``reader.iso``), money is USD floats, runs are
 ``reader.run_summary`` dicts. Only portable SQL (SQLite and PostgreSQL), except the UTC day
 of a timestamp, which has one expression per dialect.
+
+Most answers come from the rollups the triggers of ``store/rollups.py`` keep (a few rows per
+day instead of every run). A time range is answered from the rollups for the whole UTC days it
+covers and from the runs themselves (through the ``started_at`` index) for the part days at its
+ends, so the results are those of aggregating the runs directly. Filters the rollups do not
+cover (workflow, session, user, user group, a tag together with an agent) aggregate the runs.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, distinct, func, select, true
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal_column, select, true
 
 from waxell_observe.store.reader import RunFilter, iso, list_runs
-from waxell_observe.store.schema import audit_events, llm_calls, runs, spans
+from waxell_observe.store.rollups import day_sql
+from waxell_observe.store.schema import (
+    audit_events,
+    llm_calls,
+    rollup_calls,
+    rollup_runs,
+    rollup_sessions,
+    rollup_tags,
+    rollup_users,
+    runs,
+    spans,
+)
 
 __all__ = [
     "run_totals",
@@ -30,8 +51,106 @@ _TOKENS = runs.c.tokens_in + runs.c.tokens_out
 _LAST_SEEN = func.coalesce(runs.c.ended_at, runs.c.started_at)
 
 
+_DAY = 86_400.0
+_MARGIN = 0.01
+"""Seconds of slack at day boundaries: the SQL day expressions round times (SQLite to the
+millisecond) before taking the day, so a run up to half a millisecond before midnight belongs
+to the next day. Part days are read with this slack and filtered by the day expression itself."""
+
+
+def _money(value: float) -> float:
+    return round(float(value), 10) + 0.0  # + 0.0: never "-0.0"
+
+
+def _day_column(conn: Connection) -> ColumnElement[str]:
+    """The UTC day of ``runs.started_at``, exactly as the rollups compute it."""
+    return literal_column(day_sql(conn.dialect.name, "runs.started_at"))
+
+
+def _day_name(number: int) -> str:
+    day = _dt.datetime(1970, 1, 1) + _dt.timedelta(days=number)
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+@dataclass
+class _Range:
+    """``[since, until)`` as whole UTC days (``first``..``last``, inclusive; ``None`` = open end)
+    read from the rollups, plus part days read from the runs (``parts``: ``started_at`` bounds
+    and a condition on the day). ``whole`` is False when not even one whole day fits."""
+
+    whole: bool = True
+    first: str | None = None
+    last: str | None = None
+    parts: list[tuple[float | None, float | None, ColumnElement[bool] | None]] = field(default_factory=list)
+
+    def day_conditions(self, column: Any) -> list[ColumnElement[bool]]:
+        conditions = []
+        if self.first is not None:
+            conditions.append(column >= self.first)
+        if self.last is not None:
+            conditions.append(column <= self.last)
+        return conditions
+
+
+def _split(conn: Connection, since: float | None, until: float | None) -> _Range:
+    bounded = (
+        since is None or math.isfinite(since) and abs(since) < 1e11,
+        until is None or math.isfinite(until) and abs(until) < 1e11,
+    )
+    if not all(bounded):
+        return _Range(whole=False, parts=[(since, until, None)])
+    first_n = None if since is None else math.ceil((since + _MARGIN) / _DAY)
+    last_n = None if until is None else math.floor(until / _DAY) - 1
+    if first_n is not None and last_n is not None and first_n > last_n:
+        return _Range(whole=False, parts=[(since, until, None)])
+    day = _day_column(conn)
+    result = _Range(
+        first=None if first_n is None else _day_name(first_n),
+        last=None if last_n is None else _day_name(last_n),
+    )
+    if first_n is not None:
+        result.parts.append((since, first_n * _DAY + _MARGIN, day < result.first))
+    if last_n is not None:
+        result.parts.append(((last_n + 1) * _DAY - _MARGIN, until, day > result.last))
+    return result
+
+
+def _rollup_filterable(run_filter: RunFilter) -> bool:
+    """Whether ``rollup_runs`` / ``rollup_tags`` can answer totals for ``run_filter``."""
+    f = run_filter
+    if f.workflow_name or f.session_id or f.user_id or f.user_group or f.parent_run_id is not None:
+        return False
+    if f.tag_key:
+        return not f.agent_name and f.tag_indexed
+    return True
+
+
 def run_totals(conn: Connection, run_filter: RunFilter | None = None) -> dict[str, Any]:
     """``{"runs", "tokens", "cost", "errors", "error_rate"}`` over the runs matching ``run_filter``."""
+    run_filter = run_filter or RunFilter()
+    parts: list[tuple[int, int, float, int]] = []
+    span = _split(conn, run_filter.since, run_filter.until) if _rollup_filterable(run_filter) else None
+    if span is not None and span.whole:
+        parts.append(_rollup_totals(conn, run_filter, span))
+        pieces = [(lo, hi, day) for lo, hi, day in span.parts]
+    else:
+        pieces = [(run_filter.since, run_filter.until, None)]
+    for lo, hi, day in pieces:
+        parts.append(_direct_totals(conn, replace(run_filter, since=lo, until=hi), day))
+    count = sum(p[0] for p in parts)
+    error_count = sum(p[3] for p in parts)
+    return {
+        "runs": count,
+        "tokens": sum(p[1] for p in parts),
+        "cost": _money(math.fsum(p[2] for p in parts)),
+        "errors": error_count,
+        "error_rate": round(error_count / count, 6) if count else 0.0,
+    }
+
+
+def _direct_totals(
+    conn: Connection, run_filter: RunFilter, day: ColumnElement[bool] | None
+) -> tuple[int, int, float, int]:
     errors = func.coalesce(func.sum(case((runs.c.status == "error", 1), else_=0)), 0)
     query = select(
         func.count(),
@@ -39,15 +158,35 @@ def run_totals(conn: Connection, run_filter: RunFilter | None = None) -> dict[st
         func.coalesce(func.sum(runs.c.total_cost), 0.0),
         errors,
     ).select_from(runs)
-    count, tokens, cost, error_count = conn.execute((run_filter or RunFilter()).apply(query)).one()
-    count, error_count = int(count), int(error_count)
-    return {
-        "runs": count,
-        "tokens": int(tokens),
-        "cost": round(float(cost), 10),
-        "errors": error_count,
-        "error_rate": round(error_count / count, 6) if count else 0.0,
-    }
+    query = run_filter.apply(query)
+    if day is not None:
+        query = query.where(day)
+    count, tokens, cost, error_count = conn.execute(query).one()
+    return int(count), int(tokens), float(cost), int(error_count)
+
+
+def _rollup_totals(conn: Connection, run_filter: RunFilter, span: _Range) -> tuple[int, int, float, int]:
+    table = rollup_tags if run_filter.tag_key else rollup_runs
+    c = table.c
+    conditions = span.day_conditions(c.day)
+    if run_filter.tag_key:
+        conditions.append(c.tag_key == run_filter.tag_key)
+        if run_filter.tag_value:
+            conditions.append(c.tag_value == run_filter.tag_value)
+    elif run_filter.agent_name:
+        conditions.append(c.agent_name == run_filter.agent_name)
+    if run_filter.status:
+        conditions.append(c.status == run_filter.status)
+    if run_filter.roots_only:
+        conditions.append(c.is_root.is_(True))
+    query = select(
+        func.coalesce(func.sum(c.runs), 0),
+        func.coalesce(func.sum(c.tokens), 0),
+        func.coalesce(func.sum(c.cost), 0.0),
+        func.coalesce(func.sum(case((c.status == "error", c.runs), else_=0)), 0),
+    ).where(and_(*conditions) if conditions else true())
+    count, tokens, cost, error_count = conn.execute(query).one()
+    return int(count), int(tokens), float(cost), int(error_count)
 
 
 def _group_fields(key: ColumnElement[Any]) -> list[Any]:
@@ -84,40 +223,53 @@ def _distinct_by(conn: Connection, key: Any, value: Any, keys: list[str]) -> dic
     return found
 
 
-def _session_scope(agent_name: str, user_id: str) -> list[ColumnElement[bool]]:
-    """Sessions with at least one run of ``agent_name`` / ``user_id`` (all their runs count)."""
-    conditions: list[ColumnElement[bool]] = [runs.c.session_id != ""]
-    for column, value in ((runs.c.agent_name, agent_name), (runs.c.user_id, user_id)):
-        if value:
-            inner = runs.alias("matching")
-            conditions.append(
-                runs.c.session_id.in_(select(inner.c.session_id).where(inner.c[column.name] == value))
-            )
-    return conditions
+def _entity_dict(name: str, row: Any) -> dict[str, Any]:
+    return {
+        name: row[0],
+        "run_count": int(row.runs),
+        "total_tokens": int(row.tokens),
+        "total_cost": _money(row.cost),
+        "first_seen": iso(row.first_seen),
+        "last_seen": iso(row.last_seen),
+    }
+
+
+def _entities(
+    conn: Connection, table: Any, key: Any, scope: list[ColumnElement[bool]], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of ``rollup_sessions`` / ``rollup_users`` rows, newest ``last_seen`` first (its index)."""
+    where = and_(*scope) if scope else true()
+    total = conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+    query = (
+        select(key, table.c.runs, table.c.tokens, table.c.cost, table.c.first_seen, table.c.last_seen)
+        .where(where)
+        .order_by(table.c.last_seen.desc(), key)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [_entity_dict(key.name, row) for row in conn.execute(query)], int(total)
 
 
 def list_sessions(
     conn: Connection, *, limit: int = 50, offset: int = 0, agent_name: str = "", user_id: str = ""
 ) -> tuple[list[dict[str, Any]], int]:
-    """Sessions, newest ``last_seen`` first, and how many there are in all."""
-    conditions = _session_scope(agent_name, user_id)
-    total = conn.execute(select(func.count(distinct(runs.c.session_id))).where(and_(*conditions))).scalar_one()
-    query = (
-        select(*_group_fields(runs.c.session_id))
-        .where(and_(*conditions))
-        .group_by(runs.c.session_id)
-        .order_by(func.max(_LAST_SEEN).desc(), runs.c.session_id)
-        .limit(limit)
-        .offset(offset)
-    )
-    sessions = [_group_dict("session_id", row) for row in conn.execute(query)]
+    """Sessions, newest ``last_seen`` first, and how many there are in all.
+
+    ``agent_name`` / ``user_id`` keep the sessions with at least one run of that agent / user
+    (all their runs count)."""
+    key = rollup_sessions.c.session_id
+    scope: list[ColumnElement[bool]] = []
+    for column, value in ((runs.c.agent_name, agent_name), (runs.c.user_id, user_id)):
+        if value:
+            scope.append(key.in_(select(runs.c.session_id).where(column == value, runs.c.session_id != "")))
+    sessions, total = _entities(conn, rollup_sessions, key, scope, limit, offset)
     ids = [s["session_id"] for s in sessions]
     agents = _distinct_by(conn, runs.c.session_id, runs.c.agent_name, ids)
     users = _distinct_by(conn, runs.c.session_id, runs.c.user_id, ids)
     for session in sessions:
         session["agents"] = agents[session["session_id"]]
         session["user_ids"] = users[session["session_id"]]
-    return sessions, int(total)
+    return sessions, total
 
 
 def _io_text(row: Any) -> str:
@@ -158,17 +310,7 @@ def get_session(conn: Connection, session_id: str) -> dict[str, Any] | None:
 
 def list_users(conn: Connection, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """End users, newest ``last_seen`` first, and how many there are in all."""
-    condition = runs.c.user_id != ""
-    total = conn.execute(select(func.count(distinct(runs.c.user_id))).where(condition)).scalar_one()
-    query = (
-        select(*_group_fields(runs.c.user_id))
-        .where(condition)
-        .group_by(runs.c.user_id)
-        .order_by(func.max(_LAST_SEEN).desc(), runs.c.user_id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [_group_dict("user_id", row) for row in conn.execute(query)], int(total)
+    return _entities(conn, rollup_users, rollup_users.c.user_id, [], limit, offset)
 
 
 def _by_model(conn: Connection, conditions: list[ColumnElement[bool]], *, with_provider: bool) -> list[dict[str, Any]]:
@@ -217,16 +359,82 @@ def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
     return user
 
 
-def _utc_day(conn: Connection) -> ColumnElement[str]:
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", func.to_timestamp(runs.c.started_at)), "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d", runs.c.started_at, "unixepoch")
+class _Sums:
+    """Sums per key from the rollups and the part days, merged (money summed with ``fsum``)."""
+
+    def __init__(self, counts: int) -> None:
+        self.counts = counts
+        self.values: dict[Any, tuple[list[int], list[float]]] = {}
+
+    def add(self, key: Any, counts: Iterable[Any], cost: Any) -> None:
+        entry = self.values.setdefault(key, ([0] * self.counts, []))
+        for i, value in enumerate(counts):
+            entry[0][i] += int(value or 0)
+        entry[1].append(float(cost or 0.0))
+
+    def items(self) -> list[tuple[Any, list[int], float]]:
+        """``(key, counts, cost)`` of keys whose first count is not 0."""
+        return [(k, c, math.fsum(m)) for k, (c, m) in self.values.items() if c[0]]
 
 
 def costs(
     conn: Connection, *, since: float | None = None, until: float | None = None, agent_name: str = ""
 ) -> dict[str, Any]:
     """Cost by model, by agent and by UTC day of the runs started in ``[since, until)``."""
+    by_agent, by_day, by_model = _Sums(2), _Sums(2), _Sums(3)
+    span = _split(conn, since, until)
+    if span.whole:
+        _rollup_costs(conn, span, agent_name, by_agent, by_day, by_model)
+    for lo, hi, day in span.parts:
+        _direct_costs(conn, lo, hi, day, agent_name, by_agent, by_day, by_model)
+    days = by_day.items()
+    return {
+        "by_model": [
+            {"model": k[0], "provider": k[1], "calls": n[0], "tokens_in": n[1], "tokens_out": n[2], "cost": _money(cost)}
+            for k, n, cost in sorted(by_model.items(), key=lambda e: (-e[2], e[0]))
+        ],
+        "by_agent": [
+            {"agent_name": k, "runs": n[0], "tokens": n[1], "cost": _money(cost)}
+            for k, n, cost in sorted(by_agent.items(), key=lambda e: (-e[2], e[0]))
+        ],
+        "by_day": [
+            {"day": k, "runs": n[0], "tokens": n[1], "cost": _money(cost)} for k, n, cost in sorted(days)
+        ],
+        "total_cost": _money(math.fsum(cost for _k, _n, cost in days)),
+    }
+
+
+def _rollup_costs(
+    conn: Connection, span: _Range, agent_name: str, by_agent: _Sums, by_day: _Sums, by_model: _Sums
+) -> None:
+    r, c = rollup_runs.c, rollup_calls.c
+    run_where = span.day_conditions(r.day) + ([r.agent_name == agent_name] if agent_name else [])
+    call_where = span.day_conditions(c.day) + ([c.agent_name == agent_name] if agent_name else [])
+    sums = (func.sum(r.runs), func.sum(r.tokens), func.sum(r.cost))
+    for key, target in ((r.agent_name, by_agent), (r.day, by_day)):
+        query = select(key, *sums).where(and_(*run_where) if run_where else true()).group_by(key)
+        for row in conn.execute(query):
+            target.add(row[0], row[1:3], row[3])
+    query = (
+        select(c.model, c.provider, func.sum(c.calls), func.sum(c.tokens_in), func.sum(c.tokens_out), func.sum(c.cost))
+        .where(and_(*call_where) if call_where else true())
+        .group_by(c.model, c.provider)
+    )
+    for row in conn.execute(query):
+        by_model.add((row[0], row[1]), row[2:5], row[5])
+
+
+def _direct_costs(
+    conn: Connection,
+    since: float | None,
+    until: float | None,
+    day_condition: ColumnElement[bool] | None,
+    agent_name: str,
+    by_agent: _Sums,
+    by_day: _Sums,
+    by_model: _Sums,
+) -> None:
+    """Costs of the runs started in ``[since, until)`` (and on days ``day_condition`` allows)."""
     conditions: list[ColumnElement[bool]] = []
     if since is not None:
         conditions.append(runs.c.started_at >= since)
@@ -234,44 +442,33 @@ def costs(
         conditions.append(runs.c.started_at < until)
     if agent_name:
         conditions.append(runs.c.agent_name == agent_name)
+    if day_condition is not None:
+        conditions.append(day_condition)
     where = and_(*conditions) if conditions else true()
-    run_cost = func.coalesce(func.sum(runs.c.total_cost), 0.0)
-    by_agent = [
-        {"agent_name": r.agent_name, "runs": int(r.runs), "tokens": int(r.tokens), "cost": round(float(r.cost), 10)}
-        for r in conn.execute(
-            select(
-                runs.c.agent_name,
-                func.count().label("runs"),
-                func.coalesce(func.sum(_TOKENS), 0).label("tokens"),
-                run_cost.label("cost"),
-            )
-            .where(where)
-            .group_by(runs.c.agent_name)
-            .order_by(run_cost.desc(), runs.c.agent_name)
+    day = _day_column(conn)
+    query = (
+        select(day, runs.c.agent_name, func.count(), func.coalesce(func.sum(_TOKENS), 0), func.sum(runs.c.total_cost))
+        .where(where)
+        .group_by(day, runs.c.agent_name)
+    )
+    for row in conn.execute(query):
+        by_day.add(row[0], row[2:4], row[4])
+        by_agent.add(row[1], row[2:4], row[4])
+    query = (
+        select(
+            llm_calls.c.model,
+            llm_calls.c.provider,
+            func.count(),
+            func.sum(llm_calls.c.tokens_in),
+            func.sum(llm_calls.c.tokens_out),
+            func.sum(llm_calls.c.cost),
         )
-    ]
-    day = _utc_day(conn).label("day")
-    by_day = [
-        {"day": r.day, "runs": int(r.runs), "tokens": int(r.tokens), "cost": round(float(r.cost), 10)}
-        for r in conn.execute(
-            select(
-                day,
-                func.count().label("runs"),
-                func.coalesce(func.sum(_TOKENS), 0).label("tokens"),
-                run_cost.label("cost"),
-            )
-            .where(where)
-            .group_by(day)
-            .order_by(day)
-        )
-    ]
-    total = conn.execute(select(run_cost).where(where)).scalar_one()
-    return {
-        "by_model": _by_model(conn, conditions, with_provider=True),
-        "by_agent": by_agent,
-        "by_day": by_day,
-        "total_cost": round(float(total), 10),
-    }
+        .select_from(llm_calls.join(runs, runs.c.run_id == llm_calls.c.run_id))
+        .where(where)
+        .group_by(llm_calls.c.model, llm_calls.c.provider)
+    )
+    for row in conn.execute(query):
+        by_model.add((row[0], row[1]), row[2:5], row[5])
 
 
 def list_audit(
@@ -313,9 +510,16 @@ def list_audit(
 
 def list_agents(conn: Connection) -> list[dict[str, Any]]:
     """Every agent with its run count and when it last started a run, by name."""
-    query = (
-        select(runs.c.agent_name, func.count().label("runs"), func.max(runs.c.started_at).label("last_seen"))
-        .group_by(runs.c.agent_name)
-        .order_by(runs.c.agent_name)
+    counts = (
+        select(rollup_runs.c.agent_name, func.sum(rollup_runs.c.runs).label("runs"))
+        .group_by(rollup_runs.c.agent_name)
+        .having(func.sum(rollup_runs.c.runs) != 0)
+        .subquery("counts")
     )
+    last = (
+        select(func.max(runs.c.started_at))
+        .where(runs.c.agent_name == counts.c.agent_name)
+        .scalar_subquery()
+    )  # one index lookup per agent (ix_runs_agent_started)
+    query = select(counts.c.agent_name, counts.c.runs, last.label("last_seen")).order_by(counts.c.agent_name)
     return [{"agent_name": r.agent_name, "runs": int(r.runs), "last_seen": iso(r.last_seen)} for r in conn.execute(query)]

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from waxell_observe.store import schema
+from waxell_observe.store import rollups, schema
 
 __all__ = ["Store", "get_store", "SQLITE_BUSY_TIMEOUT_MS"]
 
@@ -52,20 +52,38 @@ class Store:
             _tune_sqlite(self.engine)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # PostgreSQL's day-keyed rollups are append-only: this folds them in after writes.
+        self._compactor = rollups.Compactor(self) if self.dialect == "postgresql" else None
         if create:
             self.create_schema()
 
     def create_schema(self) -> None:
-        """Create missing tables (safe to call from several processes at once)."""
+        """Create missing tables, indexes and the rollups' triggers (safe to call from several
+        processes at once).
+
+        A store made by an older version is brought up to date in the same transaction: the
+        indexes added since are created, and the rollups are filled from the runs already stored
+        (once: ``schema_info`` records the schema and rollups versions).
+        """
         with self.write() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
             schema.metadata.create_all(conn, checkfirst=True)
-            version = conn.execute(
-                select(schema.schema_info.c.value).where(schema.schema_info.c.key == "version")
-            ).scalar()
-            if version is None:
-                conn.execute(insert(schema.schema_info).values(key="version", value=str(schema.SCHEMA_VERSION)))
+            info: dict[str, str] = {
+                str(k): str(v)
+                for k, v in conn.execute(select(schema.schema_info.c.key, schema.schema_info.c.value)).all()
+            }
+            if info.get("rollups") == rollups.ROLLUPS_VERSION and _int(info.get("version")) >= schema.SCHEMA_VERSION:
+                return  # up to date: no triggers to create, nothing to fill
+            for name in schema.RUN_INDEXES_V2:
+                index = next(i for i in schema.runs.indexes if i.name == name)
+                index.create(conn, checkfirst=True)
+            conn.exec_driver_sql("DROP INDEX IF EXISTS ix_runs_started_at")  # replaced by ix_runs_started_run
+            rollups.install(conn)
+            rollups.rebuild(conn)
+            _set_info(conn, info, "rollups", rollups.ROLLUPS_VERSION)
+            if _int(info.get("version")) < schema.SCHEMA_VERSION:
+                _set_info(conn, info, "version", str(schema.SCHEMA_VERSION))
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -74,6 +92,8 @@ class Store:
             conn = conn.execution_options(waxell_write=True)
             with conn.begin():
                 yield conn
+        if self._compactor is not None:
+            self._compactor.notify()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -83,7 +103,25 @@ class Store:
                 yield conn
 
     def dispose(self) -> None:
+        if self._compactor is not None:
+            self._compactor.stop()
         self.engine.dispose()
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+def _set_info(conn: Connection, info: dict[str, str], key: str, value: str) -> None:
+    table = schema.schema_info
+    if key in info:
+        conn.execute(update(table).where(table.c.key == key).values(value=value))
+    else:
+        conn.execute(insert(table).values(key=key, value=value))
+    info[key] = value
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -10,12 +10,21 @@ governance, error_type, traceback, llm_calls, steps, spans, scores, children``.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
 
-from waxell_observe.store.schema import llm_calls, runs, scores, spans, steps
+from waxell_observe.store.schema import (
+    TAG_KEY_LIMIT,
+    TAG_VALUE_LIMIT,
+    llm_calls,
+    run_tags,
+    runs,
+    scores,
+    spans,
+    steps,
+)
 
 __all__ = ["RunFilter", "list_runs", "count_runs", "get_run", "run_summary", "iso", "SORTABLE_COLUMNS"]
 
@@ -54,6 +63,27 @@ class RunFilter:
     until: float | None = None
     roots_only: bool = False
 
+    @property
+    def tag_indexed(self) -> bool:
+        """Whether ``run_tags`` answers the tag filter: key and value shorter than what it keeps
+        (longer stored ones are cut to the limit, so they can never equal a shorter filter)."""
+        return len(self.tag_key) < TAG_KEY_LIMIT and len(self.tag_value) < TAG_VALUE_LIMIT
+
+    def tag_condition(self) -> ColumnElement[bool]:
+        """Runs with a string tag ``tag_key`` (equal to ``tag_value`` when given).
+
+        Through the ``run_tags`` index; a filter as long as its limits (or longer) reads the
+        tags' JSON instead. Tags are strings wherever runs come from (SDK, wire protocol,
+        OTLP); a non-string value written into the store by hand does not match.
+        """
+        if not self.tag_indexed:
+            value = runs.c.tags[self.tag_key].as_string()
+            return value == self.tag_value if self.tag_value else value.is_not(None)
+        tagged = select(run_tags.c.run_id).where(run_tags.c.tag_key == self.tag_key)
+        if self.tag_value:
+            tagged = tagged.where(run_tags.c.tag_value == self.tag_value)
+        return runs.c.run_id.in_(tagged)
+
     def apply(self, query: Select[Any]) -> Select[Any]:
         conditions = []
         for name in ("agent_name", "workflow_name", "status", "session_id", "user_id", "user_group"):
@@ -65,8 +95,7 @@ class RunFilter:
         if self.roots_only:
             conditions.append(runs.c.parent_run_id == "")
         if self.tag_key:
-            tag = runs.c.tags[self.tag_key].as_string()
-            conditions.append(tag == self.tag_value if self.tag_value else tag.is_not(None))
+            conditions.append(self.tag_condition())
         if self.since is not None:
             conditions.append(runs.c.started_at >= self.since)
         if self.until is not None:
@@ -115,16 +144,39 @@ def list_runs(
     column = SORTABLE_COLUMNS.get(order_by)
     if column is None:
         raise ValueError(f"cannot sort runs by {order_by!r}; one of: {', '.join(SORTABLE_COLUMNS)}")
-    query = (run_filter or RunFilter()).apply(select(runs))
+    run_filter = run_filter or RunFilter()
     ordering = column.desc() if descending else column.asc()
     tiebreak = runs.c.run_id.desc() if descending else runs.c.run_id.asc()
-    query = query.order_by(ordering, tiebreak).limit(limit).offset(offset)
+    # The page's run ids first (from the sort column's index alone, however deep the page),
+    # then only those rows, in one statement (one snapshot).
+    if order_by == "started_at" and run_filter.tag_key and run_filter.tag_value and run_filter.tag_indexed:
+        ids = _tagged_page_ids(run_filter, descending)
+    else:
+        ids = run_filter.apply(select(runs.c.run_id)).order_by(ordering, tiebreak)
+    page = ids.limit(limit).offset(offset).subquery("page")
+    query = select(runs).join(page, page.c.run_id == runs.c.run_id).order_by(ordering, tiebreak)
     return [run_summary(row) for row in conn.execute(query)]
 
 
-def count_runs(conn: Connection, run_filter: RunFilter | None = None) -> int:
-    from sqlalchemy import func
+def _tagged_page_ids(run_filter: RunFilter, descending: bool) -> Select[Any]:
+    """Ids of the runs with tag ``key:value``, by start time, read in order from the ``run_tags``
+    index (which carries each run's ``started_at``); other filters join the run."""
+    t = run_tags.c
+    query = select(t.run_id).where(t.tag_key == run_filter.tag_key, t.tag_value == run_filter.tag_value)
+    if run_filter.since is not None:
+        query = query.where(t.started_at >= run_filter.since)
+    if run_filter.until is not None:
+        query = query.where(t.started_at < run_filter.until)
+    rest = replace(run_filter, tag_key="", tag_value="", since=None, until=None)
+    if rest.apply(select(runs.c.run_id)).whereclause is not None:
+        query = rest.apply(query.join(runs, runs.c.run_id == t.run_id))
+    if descending:
+        return query.order_by(t.started_at.desc(), t.run_id.desc())
+    return query.order_by(t.started_at.asc(), t.run_id.asc())
 
+
+def count_runs(conn: Connection, run_filter: RunFilter | None = None) -> int:
+    """How many runs match ``run_filter``."""
     query = (run_filter or RunFilter()).apply(select(func.count()).select_from(runs))
     return int(conn.execute(query).scalar_one())
 

@@ -15,10 +15,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: runs and records. 2: the read side's rollups and ``run_tags`` (kept by triggers, see
+``store/rollups.py``) and indexes for sorting runs."""
 
 metadata = MetaData()
 
@@ -58,13 +61,22 @@ runs = Table(
     Column("span_count", Integer, nullable=False, default=0),
     Column("auto_collected", Boolean, nullable=False, default=False),
     Column("source", String(32), nullable=False, default="sdk"),
-    Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_started_run", "started_at", "run_id"),
     Index("ix_runs_agent_started", "agent_name", "started_at"),
     Index("ix_runs_session", "session_id", "started_at"),
     Index("ix_runs_user", "user_id", "started_at"),
     Index("ix_runs_status_started", "status", "started_at"),
     Index("ix_runs_parent", "parent_run_id"),
+    # sorting the runs page (the run id breaks ties, so deep pages read the index alone)
+    Index("ix_runs_cost_run", "total_cost", "run_id"),
+    Index("ix_runs_tokens_run", "tokens_in", "run_id"),
+    Index("ix_runs_calls_run", "llm_call_count", "run_id"),
+    Index("ix_runs_ended_run", "ended_at", "run_id"),
 )
+"""Runs. Version 1 stores had ``ix_runs_started_at (started_at)``, replaced by ``ix_runs_started_run``."""
+
+RUN_INDEXES_V2 = ("ix_runs_started_run", "ix_runs_cost_run", "ix_runs_tokens_run", "ix_runs_calls_run", "ix_runs_ended_run")
+"""Indexes of ``runs`` added by schema version 2 (created on existing stores by ``create_schema``)."""
 
 llm_calls = Table(
     "llm_calls",
@@ -291,3 +303,104 @@ schema_info = Table(
     Column("key", String(64), primary_key=True),
     Column("value", String(256), nullable=False),
 )
+
+
+# -- the read side: rollups kept by triggers (store/rollups.py), read by store/aggregates.py --
+#
+# ``day`` is the UTC day of the RUN's ``started_at`` as ``YYYY-MM-DD`` (computed by the same SQL
+# expression the read queries use). On SQLite every rollup has one row per key (a unique index,
+# updated in place). On PostgreSQL ``rollup_runs``, ``rollup_calls`` and ``rollup_tags`` are
+# append-only logs of changes (``merged`` false) that ``rollups.compact`` folds into one row per
+# key (``merged`` true): concurrent writers never wait on each other's rollup rows. Readers
+# always ``GROUP BY`` the key, so both layouts read the same.
+
+rollup_runs = Table(
+    "rollup_runs",
+    metadata,
+    Column("day", String(16), nullable=False),
+    Column("agent_name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("is_root", Boolean, nullable=False),
+    Column("runs", BigInteger, nullable=False, default=0),
+    Column("tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("merged", Boolean, nullable=False, default=True),
+)
+"""Runs, tokens (in + out) and cost per day, agent, status and root-ness (``parent_run_id`` empty)."""
+
+rollup_calls = Table(
+    "rollup_calls",
+    metadata,
+    Column("day", String(16), nullable=False),
+    Column("agent_name", String(256), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("calls", BigInteger, nullable=False, default=0),
+    Column("tokens_in", BigInteger, nullable=False, default=0),
+    Column("tokens_out", BigInteger, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("merged", Boolean, nullable=False, default=True),
+)
+"""LLM calls of stored runs per day and agent (of the run), model and provider. Calls whose run is
+not stored (yet) are not counted, as the read queries join calls to runs."""
+
+rollup_tags = Table(
+    "rollup_tags",
+    metadata,
+    Column("day", String(16), nullable=False),
+    Column("tag_key", String(128), nullable=False),
+    Column("tag_value", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("is_root", Boolean, nullable=False),
+    Column("runs", BigInteger, nullable=False, default=0),
+    Column("tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("merged", Boolean, nullable=False, default=True),
+)
+"""``rollup_runs`` per tag (key and value) instead of agent: totals of the runs page's tag filter."""
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", Id, primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Index("ix_run_tags_key_value", "tag_key", "tag_value", "started_at", "run_id"),
+)
+"""The tags of each run with a string value, one row per tag, with the run's ``started_at``: the
+runs page's tag filter reads this index. Keys are cut to ``TAG_KEY_LIMIT`` and values to
+``TAG_VALUE_LIMIT`` characters (an index entry stays small whatever the characters), so only a
+filter shorter than the limits is answered from here (``RunFilter.tag_indexed``)."""
+
+TAG_KEY_LIMIT = 128
+TAG_VALUE_LIMIT = 256
+
+rollup_sessions = Table(
+    "rollup_sessions",
+    metadata,
+    Column("session_id", String(256), primary_key=True),
+    Column("runs", BigInteger, nullable=False, default=0),
+    Column("tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Index("ix_rollup_sessions_last_seen", text("last_seen DESC"), "session_id"),
+)
+"""Per session (non-empty ``session_id``): runs, tokens, cost, first start and last activity
+(``coalesce(ended_at, started_at)``)."""
+
+rollup_users = Table(
+    "rollup_users",
+    metadata,
+    Column("user_id", String(256), primary_key=True),
+    Column("runs", BigInteger, nullable=False, default=0),
+    Column("tokens", BigInteger, nullable=False, default=0),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Index("ix_rollup_users_last_seen", text("last_seen DESC"), "user_id"),
+)
+"""``rollup_sessions`` per end user (non-empty ``user_id``)."""
+
+ROLLUP_TABLES = (rollup_runs, rollup_calls, rollup_tags, run_tags, rollup_sessions, rollup_users)
