@@ -22,8 +22,9 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from waxell_observe.config import ObserveConfig, get_config, resolve_config, set_config
@@ -31,10 +32,11 @@ from waxell_observe.transport.errors import ControlPlaneError, parse_retry_after
 
 if TYPE_CHECKING:
     import httpx
+    from typing_extensions import Self
 
     from waxell_observe.governance.results import PolicyCheckResult
 
-__all__ = ["WaxellObserveClient", "ControlPlaneError", "DEFAULT_TIMEOUT", "API_PREFIX"]
+__all__ = ["API_PREFIX", "DEFAULT_TIMEOUT", "ControlPlaneError", "WaxellObserveClient"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -282,13 +284,13 @@ class WaxellObserveClient:
             await entry[1].aclose()
         self.close()
 
-    def __enter__(self) -> WaxellObserveClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    async def __aenter__(self) -> WaxellObserveClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
-
 from remote_stubs import HungServer, ProtocolStub, free_port
+
 from waxell_observe import WaxellObserveClient
 from waxell_observe.delivery.remote import RemoteDelivery
 from waxell_observe.plugins import reset_plugin_manager
@@ -104,12 +105,12 @@ class ServerProcess:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
-        handle = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from waxell_observe.cli import main; main()", "serve", "--port", str(self.port), "--db", self.db,
-             "--log-level", "warning"],
-            stdout=handle, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+        with open(self.log, "ab") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "from waxell_observe.cli import main; main()", "serve", "--port",
+                 str(self.port), "--db", self.db, "--log-level", "warning"],
+                stdout=handle, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -12,9 +12,10 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 PREFIX = "/api/v1/observe/"
 _RECORDS = re.compile(r"^runs/([^/]*)/(llm-calls|steps|spans|scores|complete)/$")
@@ -80,7 +81,7 @@ class ProtocolStub:
                     body = raw
                 seen = Seen(
                     self.command,
-                    path[len(PREFIX):] if path.startswith(PREFIX) else path,
+                    path.removeprefix(PREFIX),
                     query,
                     {k.lower(): v for k, v in self.headers.items()},
                     body,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from remote_stubs import HungServer, ProtocolStub, Reply, Seen, free_port
@@ -126,9 +127,8 @@ def test_a_policy_check_against_a_hung_server_is_bounded_and_fails_open(
     engine()
     WaxellObserveClient.configure(api_url=hung.url, api_key="", policy_timeout=0.3)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
-        with WaxellContext(agent_name="checked") as ctx:
-            ctx.record_step("ran")
+    with caplog.at_level(logging.WARNING, logger="waxell_observe"), WaxellContext(agent_name="checked") as ctx:
+        ctx.record_step("ran")
     waited = time.monotonic() - started
     assert 0.3 <= waited < 1.2
     assert ctx.run_id and ctx.run is not None and ctx.run.status == "success"

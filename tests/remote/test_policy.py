@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from remote_stubs import ProtocolStub, Reply, Seen
@@ -42,9 +43,8 @@ def test_block_and_throttle_stop_the_run_before_it_starts(
                            "evaluations": [{"policy_name": "budget", "category": "budget", "action": action,
                                             "reason": "daily budget exhausted"}]}  # fmt: skip
     ran = []
-    with pytest.raises(PolicyViolationError) as raised:
-        with WaxellContext(agent_name="agent"):
-            ran.append(True)
+    with pytest.raises(PolicyViolationError) as raised, WaxellContext(agent_name="agent"):
+        ran.append(True)
     assert ran == []
     assert raised.value.policy_result.action == action
     assert str(raised.value) == f"Policy {action}: daily budget exhausted"
@@ -91,9 +91,8 @@ def test_fail_closed_blocks_with_a_clear_reason(
     monkeypatch.setenv("WAXELL_POLICY_FAIL_CLOSED", "1")
     WaxellObserveClient.configure(api_url=remote.url, api_key="")
     remote.fail(503, path="policy-check/")
-    with pytest.raises(PolicyViolationError) as raised:
-        with WaxellContext(agent_name="agent"):
-            pass
+    with pytest.raises(PolicyViolationError) as raised, WaxellContext(agent_name="agent"):
+        pass
     result = raised.value.policy_result
     assert result.action == "block" and result.metadata == {"fail_closed": True}
     assert "WAXELL_POLICY_FAIL_CLOSED" in result.reason and "HTTP 503" in result.reason
@@ -130,14 +129,16 @@ def test_mid_execution_governance_uses_the_ingest_reply_without_a_second_check(
     remote: ProtocolStub, engine: Callable[..., Any]
 ) -> None:
     engine()
-    with pytest.raises(PolicyViolationError) as raised:
-        with WaxellContext(agent_name="agent", metadata={"team": "a"}, mid_execution_governance=True) as ctx:
-            ctx.record_user_message("hello")
-            ctx.record_step("first")
-            remote.ingest_governance = {"action": "block", "reason": "too many steps",
-                                        "evaluations": [{"policy_name": "safety", "action": "block"}]}  # fmt: skip
-            ctx.record_step("second")
-            ctx.record_step("never")  # pragma: no cover - the policy stops the run before
+    with (
+        pytest.raises(PolicyViolationError) as raised,
+        WaxellContext(agent_name="agent", metadata={"team": "a"}, mid_execution_governance=True) as ctx,
+    ):
+        ctx.record_user_message("hello")
+        ctx.record_step("first")
+        remote.ingest_governance = {"action": "block", "reason": "too many steps",
+                                    "evaluations": [{"policy_name": "safety", "action": "block"}]}  # fmt: skip
+        ctx.record_step("second")
+        ctx.record_step("never")  # pragma: no cover - the policy stops the run before
     assert raised.value.policy_result.reason == "too many steps"
     assert waxell_observe.flush(timeout=10).sinks["remote"].pending == 0
     # "first": the steps reply said nothing, so the server was asked; "second": its reply decided

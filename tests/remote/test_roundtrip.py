@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest
+from typing import Any
 
 import waxell_observe
 from waxell_observe import ObserveConfig, WaxellContext, WaxellObserveClient, hookimpl
@@ -124,8 +123,8 @@ def _workload() -> tuple[str, str, str]:
 
 
 def _same(remote: dict[str, Any], local: dict[str, Any]) -> None:
-    for key in local:
-        assert remote[key] == local[key], (key, remote[key], local[key])
+    for key, value in local.items():
+        assert remote[key] == value, (key, remote[key], value)
     assert remote == local
 
 

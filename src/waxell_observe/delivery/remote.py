@@ -33,9 +33,10 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.run_state import BODY_KEYS, ENDPOINTS, RECORD_KINDS, RunState, encode
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from waxell_observe.governance.results import PolicyCheckResult
     from waxell_observe.run import Run
 
-__all__ = ["RemoteDelivery", "Destination", "RunFlush", "CHUNK", "DELIVERY_TIMEOUT"]
+__all__ = ["CHUNK", "DELIVERY_TIMEOUT", "Destination", "RemoteDelivery", "RunFlush"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -95,7 +96,7 @@ class _FlushMarker:
 class RunFlush:
     """A synchronous delivery of one run's records (mid-execution governance) and its outcome."""
 
-    __slots__ = ("run", "conversation", "event", "ok", "error", "governance")
+    __slots__ = ("conversation", "error", "event", "governance", "ok", "run")
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -156,7 +157,7 @@ def _default_spool(api_url: str) -> Spool | None:
 
     try:
         return Spool.for_destination(api_url)
-    except Exception:  # noqa: BLE001 - no spool is a degraded mode, not a failure
+    except Exception:
         logger.exception("waxell-observe: no spool for %s; undeliverable runs will be dropped", api_url)
         return None
 
@@ -390,7 +391,7 @@ class RemoteDelivery:
                     self._settle_markers()
                 self._wake.wait(self._sleep_time())
                 self._wake.clear()
-        except Exception:  # noqa: BLE001 - log, and let the next put start a new thread
+        except Exception:
             logger.exception("waxell-observe: the %s delivery thread failed", self.name)
             with self._start_lock:
                 if self._epoch == epoch:
@@ -479,7 +480,7 @@ class RemoteDelivery:
             else:
                 raise ValueError(f"unknown delivery operation {operation!r}")
             return True
-        except Exception as exc:  # noqa: BLE001 - one bad record must not stop delivery
+        except Exception as exc:
             logger.exception("waxell-observe: cannot encode a %s record for delivery", operation)
             self._note_error(f"{type(exc).__name__}: {exc}")
             self._count_drop(1, f"{type(exc).__name__}: {exc}")
@@ -956,7 +957,10 @@ class RemoteDelivery:
                 states = [RunState.from_entry(entry) for entry in entries]
                 save_at = [time.monotonic() + REPLAY_SAVE_INTERVAL]
 
-                def finished(_state: RunState, _outcome: str, path: Path = path, states: list[RunState] = states) -> None:
+                def finished(
+                    _state: RunState, _outcome: str, path: Path = path, states: list[RunState] = states,
+                    save_at: list[float] = save_at,
+                ) -> None:  # fmt: skip
                     if time.monotonic() > save_at[0]:  # what was delivered leaves the segment
                         spool.rewrite(path, _left(states))
                         save_at[0] = time.monotonic() + REPLAY_SAVE_INTERVAL

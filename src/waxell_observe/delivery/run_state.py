@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from waxell_observe.governance.results import PolicyCheckResult
     from waxell_observe.run import Run
 
-__all__ = ["RunState", "Record", "RECORD_KINDS", "BODY_KEYS", "ENDPOINTS", "encode"]
+__all__ = ["BODY_KEYS", "ENDPOINTS", "RECORD_KINDS", "Record", "RunState", "encode"]
 
 encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 """Compact JSON text of a wire value (non-finite floats are a bug upstream: refused)."""
@@ -36,24 +36,24 @@ class RunState:
     """The undelivered part of one run (``live``: from this process's queue; else from the spool)."""
 
     __slots__ = (
-        "run_id",
-        "run",
-        "live",
-        "start",
+        "busy",
         "complete",
+        "conversation_sent",
+        "dead",
+        "governance",
+        "live",
         "llm_calls",
-        "steps",
-        "spans",
+        "run",
+        "run_id",
         "scores",
         "server_id",
-        "workflow_id",
-        "started_at",
         "span_positions",
-        "governance",
-        "dead",
-        "busy",
+        "spans",
+        "start",
+        "started_at",
+        "steps",
         "warned_block",
-        "conversation_sent",
+        "workflow_id",
     )
 
     def __init__(self, run_id: str, *, live: bool = True) -> None:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Sender", "Job"]
+__all__ = ["Job", "Sender"]
 
 
 class Job:
     """A call handed to a :class:`Sender`: ``done`` is set once ``result`` or ``error`` is."""
 
-    __slots__ = ("call", "done", "result", "error")
+    __slots__ = ("call", "done", "error", "result")
 
     def __init__(self, call: Callable[[], Any]) -> None:
         self.call = call

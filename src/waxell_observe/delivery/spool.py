@@ -25,10 +25,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
-__all__ = ["Spool", "SpoolLock", "spool_root", "max_spool_bytes", "SEGMENT_SUFFIX", "DEFAULT_MAX_MB"]
+__all__ = ["DEFAULT_MAX_MB", "SEGMENT_SUFFIX", "Spool", "SpoolLock", "max_spool_bytes", "spool_root"]
 
 logger = logging.getLogger("waxell_observe")
 

@@ -7,11 +7,12 @@ worth retrying, and a 429 may say how long to wait (``Retry-After``).
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 
 from waxell_observe.errors import WaxellObserveError
 
-__all__ = ["ControlPlaneError", "parse_retry_after", "MAX_RETRY_AFTER_SECONDS"]
+__all__ = ["MAX_RETRY_AFTER_SECONDS", "ControlPlaneError", "parse_retry_after"]
 
 MAX_RETRY_AFTER_SECONDS = 300.0
 """A ``Retry-After`` longer than this is cut to it (a misconfigured server must not park us for days)."""
@@ -83,6 +84,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         if moment is None:
             return None
         seconds = moment.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
+    if math.isnan(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)

@@ -20,16 +20,16 @@ if TYPE_CHECKING:
     from waxell_observe.run import Run
 
 __all__ = [
-    "WIRE_SPAN_KINDS",
     "BEHAVIOUR_STEP_KINDS",
-    "start_body",
-    "complete_body",
-    "llm_call",
-    "step",
-    "span",
+    "WIRE_SPAN_KINDS",
     "behaviour_step",
-    "score",
+    "complete_body",
     "evaluation",
+    "llm_call",
+    "score",
+    "span",
+    "start_body",
+    "step",
 ]
 
 WIRE_SPAN_KINDS: dict[str, str] = {
