@@ -9,6 +9,7 @@ writer too, so both stores receive the very same records.
 from __future__ import annotations
 
 import asyncio
+import time
 import copy
 import json
 from collections.abc import Callable
@@ -200,3 +201,21 @@ def test_server_killed_mid_stream_then_restarted_loses_nothing(real_server: Any,
         run = real_server.read_run(run_id)
         assert (run["status"], run["tokens_out"], len(run["llm_calls"]), len(run["steps"])) == ("success", i, 1, 1)
         assert json.dumps(run["result"]) == json.dumps({"i": i})
+
+
+def test_auto_collected_calls_arrive_as_automatic_runs(
+    real_server: Any, register_plugin: Callable[..., Any], read_run: Callable[[str], dict[str, Any]],
+    waxell_db: Path,
+) -> None:  # fmt: skip
+    from waxell_observe.integration_api import record_llm_call
+
+    WaxellObserveClient.configure(api_url=real_server.url, api_key="")
+    register_plugin(MirrorToEmbedded(waxell_db))
+    record_llm_call(model="gpt-4o-mini-auto-rt", tokens_in=5, tokens_out=2, started_at=time.time() - 3)
+    record_llm_call(model="gpt-4o-mini-auto-rt", tokens_in=7, tokens_out=1)
+    report = waxell_observe.flush(timeout=30).sinks["remote"]
+    assert (report.pending, report.dropped) == (0, 0)
+    (summary,) = real_server.list_runs(agent_name="auto:gpt-4o-mini-auto-rt")["runs"]
+    remote = real_server.read_run(summary["run_id"])
+    _same(remote, read_run(summary["run_id"]))
+    assert (remote["auto_collected"], remote["workflow_name"], remote["tokens_in"]) == (True, "auto", 12)

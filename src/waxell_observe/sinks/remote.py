@@ -72,41 +72,63 @@ def _state(run: Run) -> dict[str, Any]:
 # -- recording: the agent's thread (enqueue only) -------------------------------------------------
 
 
+def _put(run: Run, operation: str, payload: Any) -> None:
+    if run.auto_collected:
+        # Automatic runs (background collector) are short and get their start time moved to
+        # their first call before they end: they are queued whole at their end.
+        held = _state(run).get("held")
+        if held is not None:
+            held.append((operation, payload))
+            return
+    engine(run.config.max_queue).put((operation, run, payload))
+
+
 @hookimpl
 def on_run_start(run: Run) -> None:
-    if _active(run):
-        evaluations = run.plugin_state.get(STATE_KEY, {}).get("pre_evaluations")
-        engine(run.config.max_queue).put(("start", run, wire.start_body(run, evaluations)))
+    if not _active(run):
+        return
+    if run.auto_collected:
+        _state(run)["held"] = []
+        return
+    evaluations = run.plugin_state.get(STATE_KEY, {}).get("pre_evaluations")
+    engine(run.config.max_queue).put(("start", run, wire.start_body(run, evaluations)))
 
 
 @hookimpl
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
     if _active(run):
-        engine(run.config.max_queue).put(("llm", run, call))
+        _put(run, "llm", call)
 
 
 @hookimpl
 def on_step(run: Run, step: StepRecord) -> None:
     if _active(run):
-        engine(run.config.max_queue).put(("step", run, step))
+        _put(run, "step", step)
 
 
 @hookimpl
 def on_span(run: Run, span: SpanRecord) -> None:
     if _active(run):
-        engine(run.config.max_queue).put(("span", run, span))
+        _put(run, "span", span)
 
 
 @hookimpl
 def on_score(run: Run, score: ScoreRecord) -> None:
     if _active(run):
-        engine(run.config.max_queue).put(("score", run, score))
+        _put(run, "score", score)
 
 
 @hookimpl
 def on_run_end(run: Run) -> None:
-    if _active(run):
-        engine(run.config.max_queue).put(("end", run, wire.complete_body(run)))
+    if not _active(run):
+        return
+    held = run.plugin_state.get(STATE_KEY, {}).pop("held", None) if run.auto_collected else None
+    queue = engine(run.config.max_queue)
+    if held is not None:
+        queue.put(("start", run, wire.start_body(run)))
+        for operation, payload in held:
+            queue.put((operation, run, payload))
+    queue.put(("end", run, wire.complete_body(run)))
 
 
 @hookimpl
@@ -117,7 +139,12 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
 @hookimpl(tryfirst=True)
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     """Deliver within ``timeout``, spool the rest. Called first at shutdown, so the spool is
-    written within the exit budget whatever the other plugins take."""
+    written within the exit budget whatever the other plugins take; the background collector's
+    buffered calls are written as runs first, so they are part of it."""
+    from waxell_observe import collector
+
+    if collector.pending():
+        collector.write_pending()  # (remote runs among them are queued on the engine below)
     if _engine is None:
         return None
     report = _engine.shutdown(timeout)
