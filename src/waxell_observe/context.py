@@ -80,6 +80,15 @@ def _check_choice(value: Any, choices: tuple[str, ...], what: str) -> str:
     return value
 
 
+def _violation(verdict: PolicyCheckResult) -> PolicyViolationError:
+    """The error for a ``block``/``throttle`` verdict. ``policy_result.metadata["evaluations"]``
+    lists each policy's answer as a dict (also available as ``policy_result.evaluations``)."""
+    if "evaluations" not in verdict.metadata:
+        verdict.metadata["evaluations"] = [evaluation.to_dict() for evaluation in verdict.evaluations]
+    reason = verdict.reason or f"policy answered {verdict.action}"
+    return PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
+
+
 class WaxellContext:
     """One run of an agent, as a sync or async context manager.
 
@@ -191,8 +200,7 @@ class WaxellContext:
         """Apply the pre-execution verdict, then start the run."""
         if verdict is not None:
             if verdict.blocked:
-                reason = verdict.reason or f"policy answered {verdict.action}"
-                raise PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
+                raise _violation(verdict)
             if verdict.action == "redact":
                 redacted = verdict.metadata.get("redacted_inputs")
                 if isinstance(redacted, dict):
@@ -258,8 +266,7 @@ class WaxellContext:
         """A post-execution ``block``/``throttle`` raises once the run is completed (status ``blocked``),
         unless the body already raised (that exception propagates)."""
         if exc is None and verdict is not None and verdict.blocked:
-            reason = verdict.reason or f"policy answered {verdict.action}"
-            raise PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
+            raise _violation(verdict)
 
     def _safe_check(self, run: Run, phase: str, surface: str) -> PolicyCheckResult | None:
         try:
@@ -583,8 +590,7 @@ class WaxellContext:
         verdict = strictest([flushed, checked])
         self._record_evaluations(verdict, "mid_execution")
         if verdict.blocked:
-            reason = verdict.reason or f"policy answered {verdict.action}"
-            raise PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
+            raise _violation(verdict)
 
     def set_result(self, result: Any) -> None:
         """Set the run's result (a dict; any other value is stored as ``{"output": value}``)."""

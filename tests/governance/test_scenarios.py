@@ -206,7 +206,8 @@ def test_rate_limit_per_minute_with_a_pinned_clock(tmp_path: Path) -> None:
     r = out["results"]
     assert [x["ok"] for x in r] == [True, True, True, False, True]
     assert (r[3]["action"], r[3]["reason"]) == ("throttle", "Rate limit exceeded: 3 runs per minute")
-    assert r[3]["metadata"] == {"retry_after_seconds": 45.0}
+    assert r[3]["metadata"]["retry_after_seconds"] == 45.0
+    assert [(e["policy_name"], e["action"]) for e in r[3]["metadata"]["evaluations"]] == [("rate", "throttle")]
 
 
 def test_blocked_tools(tmp_path: Path) -> None:

@@ -194,7 +194,21 @@ def test_block_raises_before_the_body_and_creates_no_run(register_plugin: Any, r
         True,
         False,
     )
-    assert result.metadata == {"limit": 100}
+    assert result.metadata == {
+        "limit": 100,
+        "evaluations": [
+            {
+                "policy_name": "daily-budget",
+                "category": "budget",
+                "action": "block",
+                "reason": "Daily budget exhausted",
+                "duration_ms": 0.2,
+                "metadata": {},
+                "phase": "",
+            }
+        ],
+    }
+    assert [e.policy_name for e in result.evaluations] == ["daily-budget"]
     assert decider.calls == [("my-agent", "pre_execution", "run.start")]
     assert read_runs() == []
 
