@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_sign_in_with_an_api_key(page_factory: Any, tmp_path: Any, shot: Any) -> None:
-    from conftest import record_into, start_server, stop_server
+    from dashboard_server import record_into, start_server, stop_server
 
     from waxell_observe import WaxellContext
     from waxell_observe.server.keys import create_key
@@ -72,7 +72,7 @@ def test_sign_in_with_an_api_key(page_factory: Any, tmp_path: Any, shot: Any) ->
 
 @pytest.mark.postgres
 def test_dashboard_on_postgresql(page_factory: Any, postgres_url: str, shot: Any) -> None:
-    from conftest import record_into, start_server, stop_server
+    from dashboard_server import record_into, start_server, stop_server
     from dashboard_samples import record_sample_runs
 
     samples = record_into(postgres_url, record_sample_runs)

@@ -157,7 +157,7 @@ def test_assets_are_offline_and_never_parse_markup() -> None:
 
 
 def _seed(db: str) -> str:
-    from conftest import record_into
+    from dashboard_server import record_into
 
     from waxell_observe import WaxellContext
 

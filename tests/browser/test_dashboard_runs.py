@@ -149,7 +149,7 @@ def test_runs_sort_and_pagination(page: Any, dashboard: Any) -> None:
 
 
 def test_auto_refresh_shows_new_runs(page_factory: Any, tmp_path: Any) -> None:
-    from conftest import record_into, start_server, stop_server
+    from dashboard_server import record_into, start_server, stop_server
 
     db = str(tmp_path / "refresh.db")
     server = start_server(db_url_from(db))  # a store of its own: this test adds a run
