@@ -479,10 +479,11 @@ def test_an_old_store_is_upgraded_once_with_its_runs_counted(api: Any, store: St
             conn.execute(text(f"DROP TRIGGER {name}" + (f" ON {table}" if store.dialect == "postgresql" else "")))
         for table in ("rollup_runs", "rollup_calls", "rollup_tags", "run_tags", "rollup_sessions", "rollup_users"):
             conn.execute(text(f"DROP TABLE {table}"))
-        for index in ("ix_runs_started_run", "ix_runs_cost_run", "ix_runs_tokens_run", "ix_runs_calls_run",
-                      "ix_runs_ended_run"):  # fmt: skip
+        for index in ("ix_runs_started_cover", "ix_runs_cost_run", "ix_runs_tokens_run", "ix_runs_calls_run",
+                      "ix_runs_ended_run", "ix_llm_calls_run_cover"):  # fmt: skip
             conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("CREATE INDEX ix_runs_started_at ON runs (started_at)"))
+        conn.execute(text("CREATE INDEX ix_llm_calls_run ON llm_calls (run_id, position)"))
         conn.execute(text("DELETE FROM schema_info WHERE key = 'rollups'"))
         conn.execute(text("UPDATE schema_info SET value = '1' WHERE key = 'version'"))
     with store.write() as conn:  # written by an old version meanwhile: no triggers yet
@@ -491,10 +492,10 @@ def test_an_old_store_is_upgraded_once_with_its_runs_counted(api: Any, store: St
     try:
         with reopened.read() as conn:
             info = dict(conn.execute(text("SELECT key, value FROM schema_info")).all())
-            indexes = {i["name"] for i in inspect(conn).get_indexes("runs")}
+            indexes = {i["name"] for t in ("runs", "llm_calls") for i in inspect(conn).get_indexes(t)}
         assert (info["version"], info["rollups"]) == ("2", rollups.ROLLUPS_VERSION)
-        assert {"ix_runs_started_run", "ix_runs_cost_run", "ix_runs_ended_run"} <= indexes
-        assert "ix_runs_started_at" not in indexes
+        assert {"ix_runs_started_cover", "ix_runs_cost_run", "ix_runs_ended_run", "ix_llm_calls_run_cover"} <= indexes
+        assert not {"ix_runs_started_at", "ix_llm_calls_run"} & indexes
         assert_rollups_exact(reopened)
         with reopened.read() as conn:
             assert conn.execute(text("SELECT count(*) FROM run_tags WHERE tag_value = 'old'")).scalar() == 1

@@ -454,18 +454,28 @@ def _direct_costs(
     for row in conn.execute(query):
         by_day.add(row[0], row[2:4], row[4])
         by_agent.add(row[1], row[2:4], row[4])
+    calls: Any = llm_calls
+    source: Any = llm_calls.join(runs, runs.c.run_id == llm_calls.c.run_id)
+    if conn.dialect.name == "postgresql":
+        # The calls of each run of the part (from ix_llm_calls_run_cover); PostgreSQL would
+        # otherwise hash-join every call of the store against a few thousand runs.
+        c = llm_calls.c
+        calls = (
+            select(c.model, c.provider, c.tokens_in, c.tokens_out, c.cost).where(c.run_id == runs.c.run_id).lateral("calls")
+        )
+        source = runs.join(calls, true())
     query = (
         select(
-            llm_calls.c.model,
-            llm_calls.c.provider,
+            calls.c.model,
+            calls.c.provider,
             func.count(),
-            func.sum(llm_calls.c.tokens_in),
-            func.sum(llm_calls.c.tokens_out),
-            func.sum(llm_calls.c.cost),
+            func.sum(calls.c.tokens_in),
+            func.sum(calls.c.tokens_out),
+            func.sum(calls.c.cost),
         )
-        .select_from(llm_calls.join(runs, runs.c.run_id == llm_calls.c.run_id))
+        .select_from(source)
         .where(where)
-        .group_by(llm_calls.c.model, llm_calls.c.provider)
+        .group_by(calls.c.model, calls.c.provider)
     )
     for row in conn.execute(query):
         by_model.add((row[0], row[1]), row[2:5], row[5])

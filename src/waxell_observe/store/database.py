@@ -75,10 +75,13 @@ class Store:
             }
             if info.get("rollups") == rollups.ROLLUPS_VERSION and _int(info.get("version")) >= schema.SCHEMA_VERSION:
                 return  # up to date: no triggers to create, nothing to fill
-            for name in schema.RUN_INDEXES_V2:
-                index = next(i for i in schema.runs.indexes if i.name == name)
-                index.create(conn, checkfirst=True)
-            conn.exec_driver_sql("DROP INDEX IF EXISTS ix_runs_started_at")  # replaced by ix_runs_started_run
+            for table_name, names in schema.INDEXES_V2.items():
+                table = schema.metadata.tables[table_name]
+                for index in table.indexes:
+                    if index.name in names:
+                        index.create(conn, checkfirst=True)
+            for name in schema.INDEXES_DROPPED_V2:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
             rollups.install(conn)
             rollups.rebuild(conn)
             _set_info(conn, info, "rollups", rollups.ROLLUPS_VERSION)

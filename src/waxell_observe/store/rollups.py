@@ -58,7 +58,7 @@ __all__ = [
 
 logger = logging.getLogger("waxell_observe")
 
-ROLLUPS_VERSION = "1"
+ROLLUPS_VERSION = "2"
 """Version of the trigger definitions and rollup layout; a store recorded with another version
 gets its triggers replaced and its rollups rebuilt when opened (``schema_info`` key ``rollups``)."""
 

@@ -61,7 +61,12 @@ runs = Table(
     Column("span_count", Integer, nullable=False, default=0),
     Column("auto_collected", Boolean, nullable=False, default=False),
     Column("source", String(32), nullable=False, default="sdk"),
-    Index("ix_runs_started_run", "started_at", "run_id"),
+    # by start time: the runs page's order (and its deep pages, from the index alone) and the
+    # part days of time ranges the aggregates read from the runs (every column they need is here)
+    Index(
+        "ix_runs_started_cover",
+        "started_at", "run_id", "agent_name", "status", "parent_run_id", "tokens_in", "tokens_out", "total_cost",
+    ),  # fmt: skip
     Index("ix_runs_agent_started", "agent_name", "started_at"),
     Index("ix_runs_session", "session_id", "started_at"),
     Index("ix_runs_user", "user_id", "started_at"),
@@ -73,10 +78,7 @@ runs = Table(
     Index("ix_runs_calls_run", "llm_call_count", "run_id"),
     Index("ix_runs_ended_run", "ended_at", "run_id"),
 )
-"""Runs. Version 1 stores had ``ix_runs_started_at (started_at)``, replaced by ``ix_runs_started_run``."""
-
-RUN_INDEXES_V2 = ("ix_runs_started_run", "ix_runs_cost_run", "ix_runs_tokens_run", "ix_runs_calls_run", "ix_runs_ended_run")
-"""Indexes of ``runs`` added by schema version 2 (created on existing stores by ``create_schema``)."""
+"""Runs. Version 1 stores had ``ix_runs_started_at (started_at)``, replaced by ``ix_runs_started_cover``."""
 
 llm_calls = Table(
     "llm_calls",
@@ -100,9 +102,24 @@ llm_calls = Table(
     Column("started_at", Float, nullable=False, default=0.0),
     Column("parent_span_id", Id, nullable=False, default=""),
     Column("attributes", Json, nullable=False, default=dict),
-    Index("ix_llm_calls_run", "run_id", "position"),
+    # a run's calls in order, and everything the aggregates sum per run, from the index alone
+    Index("ix_llm_calls_run_cover", "run_id", "position", "model", "provider", "tokens_in", "tokens_out", "cost"),
     Index("ix_llm_calls_started", "started_at"),
 )
+"""LLM calls. Version 1 stores had ``ix_llm_calls_run (run_id, position)``, replaced by
+``ix_llm_calls_run_cover``."""
+
+INDEXES_V2 = {
+    "runs": (
+        "ix_runs_started_cover", "ix_runs_cost_run", "ix_runs_tokens_run", "ix_runs_calls_run", "ix_runs_ended_run",
+    ),
+    "llm_calls": ("ix_llm_calls_run_cover",),
+}  # fmt: skip
+"""Indexes on version 1 tables added by schema version 2 (created on existing stores by
+``Store.create_schema``)."""
+
+INDEXES_DROPPED_V2 = ("ix_runs_started_at", "ix_runs_started_run", "ix_llm_calls_run")
+"""Indexes of older stores that version 2 replaced (dropped by ``Store.create_schema``)."""
 
 steps = Table(
     "steps",
