@@ -142,3 +142,44 @@ def test_atexit_spools_what_a_down_control_plane_did_not_take(tmp_path: Path, do
     entries = _spooled(tmp_path, url)
     assert sorted(e["run_id"] for e in entries) == sorted(ids)
     assert all(len(e["llm_calls"]) == 1 and "complete" in e for e in entries)
+
+
+FORKING_AGENT = textwrap.dedent(
+    """
+    import json, os, sys
+    import waxell_observe
+    from waxell_observe import WaxellContext, WaxellObserveClient
+    from waxell_observe.sinks import remote
+
+    WaxellObserveClient.configure(api_url=sys.argv[1], api_key="")
+    with WaxellContext(agent_name="before-fork", enforce_policy=False) as ctx:
+        ctx.record_step("parent")
+    pid = os.fork()
+    if pid == 0:
+        fresh = remote.engine().report()
+        with WaxellContext(agent_name="in-child", enforce_policy=False) as child:
+            child.record_step("child")
+        report = waxell_observe.flush(timeout=15).sinks["remote"]
+        print(json.dumps({"child": [fresh.sent, fresh.pending, report.sent, report.pending]}), flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    report = waxell_observe.flush(timeout=15).sinks["remote"]
+    print(json.dumps({"parent": [report.sent, report.pending]}), flush=True)
+    """
+)
+
+
+def test_a_fork_child_starts_with_its_own_empty_queue(tmp_path: Path, stub: ProtocolStub) -> None:
+    script = tmp_path / "forking.py"
+    script.write_text(FORKING_AGENT)
+    # (the OpenTelemetry plugin is left out: it imports lazily on its own thread, which a fork can cut)
+    env = {**_env(tmp_path / "spool"), "WAXELL_DISABLE_PLUGINS": "otel"}
+    out = subprocess.run(
+        [sys.executable, str(script), stub.url], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines == [{"child": [0, 0, 3, 0]}, {"parent": [3, 0]}]
+    agents = sorted(run["start"]["agent_name"] for run in stub.runs.values())
+    assert agents == ["before-fork", "in-child"]
+    assert all(run["starts"] == 1 and run["complete"] for run in stub.runs.values())

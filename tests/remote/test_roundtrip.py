@@ -9,9 +9,9 @@ writer too, so both stores receive the very same records.
 from __future__ import annotations
 
 import asyncio
-import time
 import copy
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

@@ -38,16 +38,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from waxell_observe.client import WaxellObserveClient
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.run_state import BODY_KEYS, ENDPOINTS, RECORD_KINDS, RunState, encode
 from waxell_observe.delivery.sender import Job, Sender
+from waxell_observe.delivery.spool import Spool
 from waxell_observe.transport import wire
 from waxell_observe.transport.errors import ControlPlaneError
 
 if TYPE_CHECKING:
-    from waxell_observe.client import WaxellObserveClient
     from waxell_observe.config import ObserveConfig
-    from waxell_observe.delivery.spool import Spool
     from waxell_observe.governance.results import PolicyCheckResult
     from waxell_observe.run import Run
 
@@ -111,8 +111,6 @@ class Destination:
     """One control plane (``api_url`` + key): its client, spool, backoff and run states."""
 
     def __init__(self, config: ObserveConfig, spool_factory: Callable[[str], Spool | None]) -> None:
-        from waxell_observe.client import WaxellObserveClient
-
         self.api_url = config.api_url
         self.client: WaxellObserveClient = WaxellObserveClient.from_config(config, timeout=DELIVERY_TIMEOUT)
         self.spool = spool_factory(config.api_url)
@@ -153,8 +151,6 @@ def _left(states: list[RunState]) -> list[str]:
 
 
 def _default_spool(api_url: str) -> Spool | None:
-    from waxell_observe.delivery.spool import Spool
-
     try:
         return Spool.for_destination(api_url)
     except Exception:

@@ -69,6 +69,20 @@ def _state(run: Run) -> dict[str, Any]:
     return state
 
 
+# -- configuration --------------------------------------------------------------------------------
+
+
+@hookimpl
+def on_configure(config: Any) -> None:
+    """In remote mode, import what delivery needs now, on the configuring thread: a lazy import
+    on a delivery thread could be cut in half by an ``os.fork()`` and break the child."""
+    if getattr(config, "mode", "") == "remote":
+        import certifi  # noqa: F401 - what httpx imports lazily when its first client is made
+        import httpcore  # noqa: F401
+        import httpx  # noqa: F401
+        import platformdirs  # noqa: F401
+
+
 # -- recording: the agent's thread (enqueue only) -------------------------------------------------
 
 
