@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal_column, select, true
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, literal_column, select, true
 
 from waxell_observe.store.reader import RunFilter, iso, list_runs
 from waxell_observe.store.rollups import day_sql
@@ -73,15 +73,54 @@ def _day_name(number: int) -> str:
 
 
 @dataclass
+class _Part:
+    """Runs started in ``[lo, hi)`` read from the runs themselves, keeping only those whose day
+    is before ``before`` / after ``after`` (when set)."""
+
+    lo: float | None
+    hi: float | None
+    before: str | None = None
+    after: str | None = None
+
+    def day(self, conn: Connection) -> ColumnElement[str]:
+        """The day of ``runs.started_at`` for runs of this part: a constant away from midnights
+        (the day expression is only evaluated for the few runs within ``_MARGIN`` of one)."""
+        exact = _day_column(conn)
+        lo, hi = self.lo, self.hi
+        if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo > 3 * _DAY:
+            return exact
+        whens = []
+        number = math.floor(lo / _DAY)
+        while number * _DAY < hi:
+            inside = and_(runs.c.started_at >= number * _DAY + _MARGIN, runs.c.started_at < (number + 1) * _DAY - _MARGIN)
+            whens.append((inside, literal(_day_name(number))))
+            number += 1
+        return case(*whens, else_=exact) if whens else exact
+
+    def conditions(self, conn: Connection) -> list[ColumnElement[bool]]:
+        """``started_at`` within the part, and its day on the right side of the whole days."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.lo is not None:
+            conditions.append(runs.c.started_at >= self.lo)
+        if self.hi is not None:
+            conditions.append(runs.c.started_at < self.hi)
+        if self.before is not None:
+            conditions.append(self.day(conn) < self.before)
+        if self.after is not None:
+            conditions.append(self.day(conn) > self.after)
+        return conditions
+
+
+@dataclass
 class _Range:
     """``[since, until)`` as whole UTC days (``first``..``last``, inclusive; ``None`` = open end)
-    read from the rollups, plus part days read from the runs (``parts``: ``started_at`` bounds
-    and a condition on the day). ``whole`` is False when not even one whole day fits."""
+    read from the rollups, plus part days read from the runs. ``whole`` is False when not even
+    one whole day fits (then ``parts`` is the whole range)."""
 
     whole: bool = True
     first: str | None = None
     last: str | None = None
-    parts: list[tuple[float | None, float | None, ColumnElement[bool] | None]] = field(default_factory=list)
+    parts: list[_Part] = field(default_factory=list)
 
     def day_conditions(self, column: Any) -> list[ColumnElement[bool]]:
         conditions = []
@@ -92,26 +131,25 @@ class _Range:
         return conditions
 
 
-def _split(conn: Connection, since: float | None, until: float | None) -> _Range:
+def _split(since: float | None, until: float | None) -> _Range:
     bounded = (
         since is None or math.isfinite(since) and abs(since) < 1e11,
         until is None or math.isfinite(until) and abs(until) < 1e11,
     )
     if not all(bounded):
-        return _Range(whole=False, parts=[(since, until, None)])
+        return _Range(whole=False, parts=[_Part(since, until)])
     first_n = None if since is None else math.ceil((since + _MARGIN) / _DAY)
     last_n = None if until is None else math.floor(until / _DAY) - 1
     if first_n is not None and last_n is not None and first_n > last_n:
-        return _Range(whole=False, parts=[(since, until, None)])
-    day = _day_column(conn)
+        return _Range(whole=False, parts=[_Part(since, until)])
     result = _Range(
         first=None if first_n is None else _day_name(first_n),
         last=None if last_n is None else _day_name(last_n),
     )
     if first_n is not None:
-        result.parts.append((since, first_n * _DAY + _MARGIN, day < result.first))
+        result.parts.append(_Part(since, first_n * _DAY + _MARGIN, before=result.first))
     if last_n is not None:
-        result.parts.append(((last_n + 1) * _DAY - _MARGIN, until, day > result.last))
+        result.parts.append(_Part((last_n + 1) * _DAY - _MARGIN, until, after=result.last))
     return result
 
 
@@ -129,14 +167,14 @@ def run_totals(conn: Connection, run_filter: RunFilter | None = None) -> dict[st
     """``{"runs", "tokens", "cost", "errors", "error_rate"}`` over the runs matching ``run_filter``."""
     run_filter = run_filter or RunFilter()
     parts: list[tuple[int, int, float, int]] = []
-    span = _split(conn, run_filter.since, run_filter.until) if _rollup_filterable(run_filter) else None
+    span = _split(run_filter.since, run_filter.until) if _rollup_filterable(run_filter) else None
     if span is not None and span.whole:
         parts.append(_rollup_totals(conn, run_filter, span))
-        pieces = [(lo, hi, day) for lo, hi, day in span.parts]
+        pieces = span.parts
     else:
-        pieces = [(run_filter.since, run_filter.until, None)]
-    for lo, hi, day in pieces:
-        parts.append(_direct_totals(conn, replace(run_filter, since=lo, until=hi), day))
+        pieces = [_Part(run_filter.since, run_filter.until)]
+    for piece in pieces:
+        parts.append(_direct_totals(conn, replace(run_filter, since=None, until=None), piece.conditions(conn)))
     count = sum(p[0] for p in parts)
     error_count = sum(p[3] for p in parts)
     return {
@@ -149,7 +187,7 @@ def run_totals(conn: Connection, run_filter: RunFilter | None = None) -> dict[st
 
 
 def _direct_totals(
-    conn: Connection, run_filter: RunFilter, day: ColumnElement[bool] | None
+    conn: Connection, run_filter: RunFilter, conditions: list[ColumnElement[bool]]
 ) -> tuple[int, int, float, int]:
     errors = func.coalesce(func.sum(case((runs.c.status == "error", 1), else_=0)), 0)
     query = select(
@@ -159,8 +197,8 @@ def _direct_totals(
         errors,
     ).select_from(runs)
     query = run_filter.apply(query)
-    if day is not None:
-        query = query.where(day)
+    if conditions:
+        query = query.where(and_(*conditions))
     count, tokens, cost, error_count = conn.execute(query).one()
     return int(count), int(tokens), float(cost), int(error_count)
 
@@ -382,11 +420,11 @@ def costs(
 ) -> dict[str, Any]:
     """Cost by model, by agent and by UTC day of the runs started in ``[since, until)``."""
     by_agent, by_day, by_model = _Sums(2), _Sums(2), _Sums(3)
-    span = _split(conn, since, until)
+    span = _split(since, until)
     if span.whole:
         _rollup_costs(conn, span, agent_name, by_agent, by_day, by_model)
-    for lo, hi, day in span.parts:
-        _direct_costs(conn, lo, hi, day, agent_name, by_agent, by_day, by_model)
+    for part in span.parts:
+        _direct_costs(conn, part, agent_name, by_agent, by_day, by_model)
     days = by_day.items()
     return {
         "by_model": [
@@ -425,32 +463,20 @@ def _rollup_costs(
 
 
 def _direct_costs(
-    conn: Connection,
-    since: float | None,
-    until: float | None,
-    day_condition: ColumnElement[bool] | None,
-    agent_name: str,
-    by_agent: _Sums,
-    by_day: _Sums,
-    by_model: _Sums,
+    conn: Connection, part: _Part, agent_name: str, by_agent: _Sums, by_day: _Sums, by_model: _Sums
 ) -> None:
-    """Costs of the runs started in ``[since, until)`` (and on days ``day_condition`` allows)."""
-    conditions: list[ColumnElement[bool]] = []
-    if since is not None:
-        conditions.append(runs.c.started_at >= since)
-    if until is not None:
-        conditions.append(runs.c.started_at < until)
+    """Costs of the runs of ``part``, from the runs and their calls."""
+    conditions = part.conditions(conn)
     if agent_name:
         conditions.append(runs.c.agent_name == agent_name)
-    if day_condition is not None:
-        conditions.append(day_condition)
     where = and_(*conditions) if conditions else true()
-    day = _day_column(conn)
-    query = (
-        select(day, runs.c.agent_name, func.count(), func.coalesce(func.sum(_TOKENS), 0), func.sum(runs.c.total_cost))
-        .where(where)
-        .group_by(day, runs.c.agent_name)
-    )
+    per_run = select(
+        part.day(conn).label("day"), runs.c.agent_name, (_TOKENS).label("tokens"), runs.c.total_cost
+    ).where(where).subquery("part")
+    query = select(
+        per_run.c.day, per_run.c.agent_name, func.count(), func.coalesce(func.sum(per_run.c.tokens), 0),
+        func.sum(per_run.c.total_cost),
+    ).group_by(per_run.c.day, per_run.c.agent_name)  # fmt: skip
     for row in conn.execute(query):
         by_day.add(row[0], row[2:4], row[4])
         by_agent.add(row[1], row[2:4], row[4])

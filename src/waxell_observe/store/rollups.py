@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
 from waxell_observe.store.schema import TAG_KEY_LIMIT, TAG_VALUE_LIMIT
 
@@ -516,7 +517,11 @@ class Compactor:
             self._wake.clear()
             try:
                 self.run_once()
-            except Exception as exc:  # noqa: BLE001 - logged; the next write retries
+            except OperationalError as exc:
+                # The database is unreachable (or went away): the writers report that; the
+                # changes stay pending (readers sum them) until a write succeeds again.
+                logger.debug("waxell-observe: rollups of %s not compacted: %s", _safe_url(self.store.url), exc)
+            except Exception as exc:  # noqa: BLE001 - logged; retried after the next write
                 logger.warning("waxell-observe: compacting the rollups of %s failed: %s", _safe_url(self.store.url), exc)
 
 
