@@ -491,7 +491,7 @@ def test_an_old_store_is_upgraded_once_with_its_runs_counted(api: Any, store: St
     reopened = Store(store_url)
     try:
         with reopened.read() as conn:
-            info = dict(conn.execute(text("SELECT key, value FROM schema_info")).all())
+            info = {str(k): str(v) for k, v in conn.execute(text("SELECT key, value FROM schema_info"))}
             indexes = {i["name"] for t in ("runs", "llm_calls") for i in inspect(conn).get_indexes(t)}
         assert (info["version"], info["rollups"]) == ("2", rollups.ROLLUPS_VERSION)
         assert {"ix_runs_started_cover", "ix_runs_cost_run", "ix_runs_ended_run", "ix_llm_calls_run_cover"} <= indexes

@@ -14,16 +14,15 @@ cover (workflow, session, user, user group, a tag together with an agent) aggreg
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, literal_column, select, true
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select, true
 
+from waxell_observe.store.day_ranges import DayRange, Part, split_range
 from waxell_observe.store.reader import RunFilter, iso, list_runs
-from waxell_observe.store.rollups import day_sql
 from waxell_observe.store.schema import (
     audit_events,
     llm_calls,
@@ -51,106 +50,8 @@ _TOKENS = runs.c.tokens_in + runs.c.tokens_out
 _LAST_SEEN = func.coalesce(runs.c.ended_at, runs.c.started_at)
 
 
-_DAY = 86_400.0
-_MARGIN = 0.01
-"""Seconds of slack at day boundaries: the SQL day expressions round times (SQLite to the
-millisecond) before taking the day, so a run up to half a millisecond before midnight belongs
-to the next day. Part days are read with this slack and filtered by the day expression itself."""
-
-
 def _money(value: float) -> float:
     return round(float(value), 10) + 0.0  # + 0.0: never "-0.0"
-
-
-def _day_column(conn: Connection) -> ColumnElement[str]:
-    """The UTC day of ``runs.started_at``, exactly as the rollups compute it."""
-    return literal_column(day_sql(conn.dialect.name, "runs.started_at"))
-
-
-def _day_name(number: int) -> str:
-    day = _dt.datetime(1970, 1, 1) + _dt.timedelta(days=number)
-    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
-
-
-@dataclass
-class _Part:
-    """Runs started in ``[lo, hi)`` read from the runs themselves, keeping only those whose day
-    is before ``before`` / after ``after`` (when set)."""
-
-    lo: float | None
-    hi: float | None
-    before: str | None = None
-    after: str | None = None
-
-    def day(self, conn: Connection) -> ColumnElement[str]:
-        """The day of ``runs.started_at`` for runs of this part: a constant away from midnights
-        (the day expression is only evaluated for the few runs within ``_MARGIN`` of one)."""
-        exact = _day_column(conn)
-        lo, hi = self.lo, self.hi
-        if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo > 3 * _DAY:
-            return exact
-        whens = []
-        number = math.floor(lo / _DAY)
-        while number * _DAY < hi:
-            inside = and_(runs.c.started_at >= number * _DAY + _MARGIN, runs.c.started_at < (number + 1) * _DAY - _MARGIN)
-            whens.append((inside, literal(_day_name(number))))
-            number += 1
-        return case(*whens, else_=exact) if whens else exact
-
-    def conditions(self, conn: Connection) -> list[ColumnElement[bool]]:
-        """``started_at`` within the part, and its day on the right side of the whole days."""
-        conditions: list[ColumnElement[bool]] = []
-        if self.lo is not None:
-            conditions.append(runs.c.started_at >= self.lo)
-        if self.hi is not None:
-            conditions.append(runs.c.started_at < self.hi)
-        if self.before is not None:
-            conditions.append(self.day(conn) < self.before)
-        if self.after is not None:
-            conditions.append(self.day(conn) > self.after)
-        return conditions
-
-
-@dataclass
-class _Range:
-    """``[since, until)`` as whole UTC days (``first``..``last``, inclusive; ``None`` = open end)
-    read from the rollups, plus part days read from the runs. ``whole`` is False when not even
-    one whole day fits (then ``parts`` is the whole range)."""
-
-    whole: bool = True
-    first: str | None = None
-    last: str | None = None
-    parts: list[_Part] = field(default_factory=list)
-
-    def day_conditions(self, column: Any) -> list[ColumnElement[bool]]:
-        conditions = []
-        if self.first is not None:
-            conditions.append(column >= self.first)
-        if self.last is not None:
-            conditions.append(column <= self.last)
-        return conditions
-
-
-def _split(since: float | None, until: float | None) -> _Range:
-    bounded = (
-        since is None or math.isfinite(since) and abs(since) < 1e11,
-        until is None or math.isfinite(until) and abs(until) < 1e11,
-    )
-    if not all(bounded):
-        return _Range(whole=False, parts=[_Part(since, until)])
-    first_n = None if since is None else math.ceil((since + _MARGIN) / _DAY)
-    last_n = None if until is None else math.floor(until / _DAY) - 1
-    if first_n is not None and last_n is not None and first_n > last_n:
-        return _Range(whole=False, parts=[_Part(since, until)])
-    result = _Range(
-        first=None if first_n is None else _day_name(first_n),
-        last=None if last_n is None else _day_name(last_n),
-    )
-    if first_n is not None:
-        result.parts.append(_Part(since, first_n * _DAY + _MARGIN, before=result.first))
-    if last_n is not None:
-        result.parts.append(_Part((last_n + 1) * _DAY - _MARGIN, until, after=result.last))
-    return result
 
 
 def _rollup_filterable(run_filter: RunFilter) -> bool:
@@ -167,12 +68,12 @@ def run_totals(conn: Connection, run_filter: RunFilter | None = None) -> dict[st
     """``{"runs", "tokens", "cost", "errors", "error_rate"}`` over the runs matching ``run_filter``."""
     run_filter = run_filter or RunFilter()
     parts: list[tuple[int, int, float, int]] = []
-    span = _split(run_filter.since, run_filter.until) if _rollup_filterable(run_filter) else None
+    span = split_range(run_filter.since, run_filter.until) if _rollup_filterable(run_filter) else None
     if span is not None and span.whole:
         parts.append(_rollup_totals(conn, run_filter, span))
         pieces = span.parts
     else:
-        pieces = [_Part(run_filter.since, run_filter.until)]
+        pieces = [Part(run_filter.since, run_filter.until)]
     for piece in pieces:
         parts.append(_direct_totals(conn, replace(run_filter, since=None, until=None), piece.conditions(conn)))
     count = sum(p[0] for p in parts)
@@ -203,7 +104,7 @@ def _direct_totals(
     return int(count), int(tokens), float(cost), int(error_count)
 
 
-def _rollup_totals(conn: Connection, run_filter: RunFilter, span: _Range) -> tuple[int, int, float, int]:
+def _rollup_totals(conn: Connection, run_filter: RunFilter, span: DayRange) -> tuple[int, int, float, int]:
     table = rollup_tags if run_filter.tag_key else rollup_runs
     c = table.c
     conditions = span.day_conditions(c.day)
@@ -420,7 +321,7 @@ def costs(
 ) -> dict[str, Any]:
     """Cost by model, by agent and by UTC day of the runs started in ``[since, until)``."""
     by_agent, by_day, by_model = _Sums(2), _Sums(2), _Sums(3)
-    span = _split(since, until)
+    span = split_range(since, until)
     if span.whole:
         _rollup_costs(conn, span, agent_name, by_agent, by_day, by_model)
     for part in span.parts:
@@ -443,7 +344,7 @@ def costs(
 
 
 def _rollup_costs(
-    conn: Connection, span: _Range, agent_name: str, by_agent: _Sums, by_day: _Sums, by_model: _Sums
+    conn: Connection, span: DayRange, agent_name: str, by_agent: _Sums, by_day: _Sums, by_model: _Sums
 ) -> None:
     r, c = rollup_runs.c, rollup_calls.c
     run_where = span.day_conditions(r.day) + ([r.agent_name == agent_name] if agent_name else [])
@@ -453,17 +354,17 @@ def _rollup_costs(
         query = select(key, *sums).where(and_(*run_where) if run_where else true()).group_by(key)
         for row in conn.execute(query):
             target.add(row[0], row[1:3], row[3])
-    query = (
+    by_models = (
         select(c.model, c.provider, func.sum(c.calls), func.sum(c.tokens_in), func.sum(c.tokens_out), func.sum(c.cost))
         .where(and_(*call_where) if call_where else true())
         .group_by(c.model, c.provider)
     )
-    for row in conn.execute(query):
-        by_model.add((row[0], row[1]), row[2:5], row[5])
+    for calls in conn.execute(by_models):
+        by_model.add((calls[0], calls[1]), calls[2:5], calls[5])
 
 
 def _direct_costs(
-    conn: Connection, part: _Part, agent_name: str, by_agent: _Sums, by_day: _Sums, by_model: _Sums
+    conn: Connection, part: Part, agent_name: str, by_agent: _Sums, by_day: _Sums, by_model: _Sums
 ) -> None:
     """Costs of the runs of ``part``, from the runs and their calls."""
     conditions = part.conditions(conn)

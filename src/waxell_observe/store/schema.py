@@ -65,8 +65,15 @@ runs = Table(
     # part days of time ranges the aggregates read from the runs (every column they need is here)
     Index(
         "ix_runs_started_cover",
-        "started_at", "run_id", "agent_name", "status", "parent_run_id", "tokens_in", "tokens_out", "total_cost",
-    ),  # fmt: skip
+        "started_at",
+        "run_id",
+        "agent_name",
+        "status",
+        "parent_run_id",
+        "tokens_in",
+        "tokens_out",
+        "total_cost",
+    ),
     Index("ix_runs_agent_started", "agent_name", "started_at"),
     Index("ix_runs_session", "session_id", "started_at"),
     Index("ix_runs_user", "user_id", "started_at"),

@@ -8,7 +8,8 @@ Strings longer than their column are cut, never rejected.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy import String as _String
@@ -60,6 +61,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Iterable[Mapping[str, An
     if not batch:
         return
     dialect = conn.dialect.name
+    statement: Any
     if dialect == "postgresql":
         statement = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":
