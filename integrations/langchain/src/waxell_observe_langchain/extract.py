@@ -91,9 +91,16 @@ def _message(generation: Any) -> Any:
     return getattr(generation, "message", None)
 
 
-def served_model(result: Any) -> str:
-    """The model named by the response (the provider's answer), or ``""``."""
-    message = _message(first_generation(result))
+_FIRST: Any = object()
+"""Default of the ``generation`` parameters: look the first generation up in ``result``."""
+
+
+def served_model(result: Any, generation: Any = _FIRST) -> str:
+    """The model named by the response (the provider's answer), or ``""``.
+
+    ``generation``: ``first_generation(result)`` when the caller has it already.
+    """
+    message = _message(first_generation(result) if generation is _FIRST else generation)
     metadata = getattr(message, "response_metadata", None) or {}
     for key in ("model_name", "model", "model_id"):
         name = _str(metadata.get(key))
@@ -131,13 +138,14 @@ def _usage_from_llm_output(llm_output: dict[str, Any]) -> Usage | None:
     return Usage(tokens_in, tokens_out, cached, reported=True)
 
 
-def usage_of(result: Any) -> Usage:
+def usage_of(result: Any, generation: Any = _FIRST) -> Usage:
     """Token usage of one call: from the message's ``usage_metadata``, else ``llm_output``.
 
     For a call that produced several generations (``n > 1``) LangChain repeats the call's
-    usage on each message, so only the first is read.
+    usage on each message, so only the first is read (``generation``:
+    ``first_generation(result)`` when the caller has it already).
     """
-    message = _message(first_generation(result))
+    message = _message(first_generation(result) if generation is _FIRST else generation)
     usage = _usage_from_metadata(getattr(message, "usage_metadata", None))
     if usage is not None:
         return usage
