@@ -36,6 +36,18 @@ def _root_dispatcher() -> Any:
     return get_dispatcher()
 
 
+def _loaded_dispatcher(dispatcher: Any) -> Any:
+    """``dispatcher``, or the root one when LlamaIndex is loaded (``None`` when it is not:
+    nothing can be attached then, and loading it just to look would be slow)."""
+    if dispatcher is not None:
+        return dispatcher
+    import sys
+
+    if "llama_index_instrumentation" not in sys.modules and "llama_index.core" not in sys.modules:
+        return None
+    return _root_dispatcher()
+
+
 def _ours(dispatcher: Any) -> tuple[list[Any], list[Any]]:
     from waxell_observe_llamaindex.handlers import WaxellEventHandler, WaxellSpanHandler
 
@@ -67,12 +79,9 @@ def instrument(dispatcher: Any = None) -> bool:
 
 def uninstrument(dispatcher: Any = None) -> bool:
     """Detach waxell-observe's handlers. Returns True when some were attached."""
+    dispatcher = _loaded_dispatcher(dispatcher)
     if dispatcher is None:
-        import sys
-
-        if "llama_index_instrumentation" not in sys.modules and "llama_index.core" not in sys.modules:
-            return False
-        dispatcher = _root_dispatcher()
+        return False
     with _lock:
         events, spans = _ours(dispatcher)
         if not events and not spans:
@@ -84,11 +93,8 @@ def uninstrument(dispatcher: Any = None) -> bool:
 
 def is_instrumented(dispatcher: Any = None) -> bool:
     """True while waxell-observe's handlers are attached to ``dispatcher`` (default: root)."""
+    dispatcher = _loaded_dispatcher(dispatcher)
     if dispatcher is None:
-        import sys
-
-        if "llama_index_instrumentation" not in sys.modules and "llama_index.core" not in sys.modules:
-            return False
-        dispatcher = _root_dispatcher()
+        return False
     events, spans = _ours(dispatcher)
     return bool(events and spans)

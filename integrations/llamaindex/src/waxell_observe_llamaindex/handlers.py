@@ -27,7 +27,19 @@ __all__ = ["WaxellEventHandler", "WaxellSpanHandler"]
 logger = logging.getLogger("waxell_observe")
 
 
-class WaxellEventHandler(BaseEventHandler):
+class _Tracked:
+    """What both handlers share: the :class:`Tracker` they forward to (a pydantic private
+    attribute ``_waxell_tracker``, set on construction)."""
+
+    _waxell_tracker: Any
+
+    @property
+    def tracker(self) -> Tracker:
+        """Where this handler's events or spans go."""
+        return self._waxell_tracker  # type: ignore[no-any-return]
+
+
+class WaxellEventHandler(_Tracked, BaseEventHandler):
     """Records LLM calls, embeddings, retrievals, queries and syntheses from LlamaIndex events.
 
     Attach it together with :class:`WaxellSpanHandler` (``instrument()`` does both): the
@@ -44,11 +56,6 @@ class WaxellEventHandler(BaseEventHandler):
     def class_name(cls) -> str:
         return "WaxellEventHandler"
 
-    @property
-    def tracker(self) -> Tracker:
-        """Where this handler's events go."""
-        return self._waxell_tracker  # type: ignore[no-any-return]
-
     def handle(self, event: Any, **kwargs: Any) -> None:
         """Record what ``event`` reports (never raises)."""
         try:
@@ -57,7 +64,7 @@ class WaxellEventHandler(BaseEventHandler):
             logger.exception("waxell-observe: LlamaIndex event handler failed")
 
 
-class WaxellSpanHandler(BaseSpanHandler[Any]):
+class WaxellSpanHandler(_Tracked, BaseSpanHandler[Any]):
     """Follows LlamaIndex spans: the tree of records, and agent runs and tool calls."""
 
     _waxell_tracker: Any = PrivateAttr(default=None)
@@ -69,11 +76,6 @@ class WaxellSpanHandler(BaseSpanHandler[Any]):
     @classmethod
     def class_name(cls) -> str:
         return "WaxellSpanHandler"
-
-    @property
-    def tracker(self) -> Tracker:
-        """Where this handler's spans go."""
-        return self._waxell_tracker  # type: ignore[no-any-return]
 
     # The tracker keeps its own (lighter) books; the base class's open_spans stay empty.
 

@@ -20,6 +20,7 @@ outside any run go to the background collector. Nothing here raises.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
 from waxell_observe.pricing import infer_provider
+from waxell_observe.records import SpanRecord
 from waxell_observe_llamaindex.content import bounded, message_dict, plain, query_text, response_text
 from waxell_observe_llamaindex.extract import (
     finish_reason_of,
@@ -91,6 +93,14 @@ def _current_target() -> WaxellContext | None:
 def _config_of(target: WaxellContext | None) -> ObserveConfig:
     run = target.run if target is not None else None
     return run.config if run is not None else get_config()
+
+
+def _count_tool_call(target: WaxellContext, span: SpanRecord | None, name: str) -> None:
+    """Count a recorded tool span on its run, as ``record_tool_call`` does."""
+    run = target.run
+    if span is not None and run is not None:
+        run.tool_call_count += 1
+        run.tool_names.append(name)
 
 
 @dataclass(slots=True, eq=False)
@@ -157,9 +167,9 @@ class Tracker:
             "EmbeddingEndEvent": self._embedding_end,
             "SparseEmbeddingEndEvent": self._embedding_end,
             "ExceptionEvent": self._exception,
-            "QueryStartEvent": self._query_start,
+            "QueryStartEvent": functools.partial(self._chain_start, "query"),
             "QueryEndEvent": self._span_output,
-            "SynthesizeStartEvent": self._synthesize_start,
+            "SynthesizeStartEvent": functools.partial(self._chain_start, "synthesize"),
             "SynthesizeEndEvent": self._span_output,
             "RetrievalStartEvent": self._retrieval_start,
             "RetrievalEndEvent": self._retrieval_end,
@@ -279,22 +289,13 @@ class Tracker:
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: LlamaIndex %s handling failed", class_name)
 
-    def _query_start(self, event: Any) -> None:
+    def _chain_start(self, operation: str, event: Any) -> None:
+        """A query or synthesis (``operation``) started: a ``chain`` span."""
         llama_id = event.span_id
         self._open_span(
             "chain",
-            "query",
-            span_name(llama_id or "query"),
-            llama_id,
-            query_text(getattr(event, "query", None)),
-        )
-
-    def _synthesize_start(self, event: Any) -> None:
-        llama_id = event.span_id
-        self._open_span(
-            "chain",
-            "synthesize",
-            span_name(llama_id or "synthesize"),
+            operation,
+            span_name(llama_id or operation),
             llama_id,
             query_text(getattr(event, "query", None)),
         )
@@ -343,10 +344,7 @@ class Tracker:
             output="",
             parent_span_id=self._parent_record(event.span_id, include_self=True),
         )
-        run = target.run
-        if span is not None and run is not None:
-            run.tool_call_count += 1
-            run.tool_names.append(str(name))
+        _count_tool_call(target, span, str(name))
 
     # -- model calls ----------------------------------------------------------------------
 
@@ -592,10 +590,7 @@ class Tracker:
                 output=bounded(output, config) if output is not None else "",
                 **common,
             )
-            run = target.run
-            if span is not None and run is not None:  # what record_tool_call counts
-                run.tool_call_count += 1
-                run.tool_names.append(pending.name)
+            _count_tool_call(target, span, pending.name)
             return
         attributes["operation"] = pending.operation
         value = pending.output if pending.has_output else result
