@@ -72,8 +72,10 @@ def samples(sample_store: SampleStore) -> Any:
     return sample_store.runs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
+    # main thread while it lives, which would break every asyncio test that runs after it.
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the dashboard tests drive Debian's Chromium. "
