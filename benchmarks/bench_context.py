@@ -10,7 +10,9 @@ Measured side by side in one process:
 - ``WaxellContext, slow store``: the same while every database write takes 50 ms
   (the store is slow; the agent's thread must not notice).
 
-Prints microseconds per iteration (median of repeats) and the ratio to the OTel span.
+Prints microseconds per iteration (median of repeats) and the ratio to the OTel span, as wall
+time and as CPU time of the agent's thread (wall time also counts waiting for the GIL while the
+store's writer thread works; in a tight loop that is most of the difference).
 Run: ``uv run python benchmarks/bench_context.py [--iterations N]``.
 """
 
@@ -29,17 +31,20 @@ def work() -> int:
     return sum(range(10))
 
 
-def measure(fn: Callable[[], object], iterations: int, repeats: int) -> float:
-    """Median microseconds per call over ``repeats`` batches of ``iterations``."""
+def measure(fn: Callable[[], object], iterations: int, repeats: int) -> tuple[float, float]:
+    """Median microseconds per call over ``repeats`` batches of ``iterations``: wall time, and CPU
+    time of the calling thread (what the agent's thread itself spends, without waiting for the GIL
+    held by background threads)."""
     for _ in range(min(iterations, 200)):
         fn()
-    samples = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         for _ in range(iterations):
             fn()
-        samples.append((time.perf_counter() - start) / iterations * 1e6)
-    return statistics.median(samples)
+        wall.append((time.perf_counter() - start) / iterations * 1e6)
+        cpu.append((time.thread_time() - start_cpu) / iterations * 1e6)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -80,7 +85,7 @@ def main() -> None:
             ctx.set_result({"answer": result})
         return result
 
-    rows: list[tuple[str, float]] = []
+    rows: list[tuple[str, tuple[float, float]]] = []
     rows.append(("plain call", measure(work, args.iterations, args.repeats)))
     rows.append(("otel span (3 attributes, batch processor)", measure(otel_span, args.iterations, args.repeats)))
     rows.append(("WaxellContext + llm call + 2 steps + result", measure(waxell_context, args.iterations, args.repeats)))
@@ -104,11 +109,11 @@ def main() -> None:
     report = waxell_observe.flush(timeout=600)
     provider.shutdown()
 
-    otel = rows[1][1]
+    otel_wall, otel_cpu = rows[1][1]
     print(f"python {sys.version.split()[0]}, {args.iterations} iterations x {args.repeats} repeats (median)")
-    print(f"{'case':<46} {'µs/iter':>10} {'vs otel span':>13}")
-    for name, micros in rows:
-        print(f"{name:<46} {micros:>10.2f} {micros / otel:>12.2f}x")
+    print(f"{'case':<46} {'wall µs':>9} {'vs span':>8} {'thread CPU µs':>14} {'vs span':>8}")
+    for name, (wall, cpu) in rows:
+        print(f"{name:<46} {wall:>9.2f} {wall / otel_wall:>7.2f}x {cpu:>14.2f} {cpu / otel_cpu:>7.2f}x")
     print(f"records stored: {report.sent} (first phase {stored}), dropped: {report.dropped}, pending: {report.pending}")
 
 

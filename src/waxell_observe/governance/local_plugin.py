@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from waxell_observe.process import current_pid
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.worker import BackgroundWorker, RetryLater
 from waxell_observe.plugins import hookimpl
@@ -97,7 +98,7 @@ def _slot_ttl() -> float:
 
 def decider_for(url: str) -> Decider:
     """The process's decider for the store at ``url`` (created on first use; one per process)."""
-    key = (os.getpid(), url)
+    key = (current_pid(), url)
     decider = _deciders.get(key)
     if decider is not None:
         return decider
@@ -115,7 +116,7 @@ def decider_for(url: str) -> Decider:
 
 def _policies_changed(url: str) -> None:
     """Policies of ``url`` were changed by this process: re-read them at the next check."""
-    decider = _deciders.get((os.getpid(), url))
+    decider = _deciders.get((current_pid(), url))
     if decider is not None:
         decider.expire()
 
