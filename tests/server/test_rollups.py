@@ -240,6 +240,8 @@ def deliver_over_wire(api: Any, count: int = 24) -> None:
         }
         if i % 7 == 3:
             start["parent_workflow_id"] = f"wire-{i - 1:03d}"
+        if i == 13:  # a tag on fewer than one run in 20: its key alone is looked up as a set
+            start["tags"] = {**start["tags"], "rare": "yes"}
         api.start(**start)
         calls = [
             {"id": f"{run_id}-c{j}", "position": j + 1, "model": MODELS[(i + j) % 3][0],
@@ -334,7 +336,8 @@ def check_read_api(api: Any, store: Store) -> None:
         {}, {"agent_name": "alpha"}, {"status": "error"}, {"status": "running"}, {"tag": "env:prod"},
         {"tag": "team"}, {"tag": "env:staging", "status": "success"}, {"roots_only": True},
         {"agent_name": "beta", "roots_only": True, "status": "success"}, {"tag": "env:dev", "agent_name": "gamma"},
-        {"session_id": "s1"}, {"user_id": "u2"}, {"workflow_name": "default"}, {"tag": "nope:x"},
+        {"session_id": "s1"}, {"user_id": "u2"}, {"workflow_name": "default"}, {"tag": "nope:x"}, {"tag": "rare"},
+        {"tag": "nope"},
     ]  # fmt: skip
     for base in filters:
         for since in TIMES:

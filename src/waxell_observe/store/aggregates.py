@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, select, true
 
-from waxell_observe.store.day_ranges import DayRange, Part, split_range
+from waxell_observe.store.day_ranges import Part, day_bounds, split_range
 from waxell_observe.store.reader import RunFilter, iso, list_runs
 from waxell_observe.store.schema import (
     audit_events,
@@ -70,12 +70,14 @@ def run_totals(conn: Connection, run_filter: RunFilter | None = None) -> dict[st
     parts: list[tuple[int, int, float, int]] = []
     span = split_range(run_filter.since, run_filter.until) if _rollup_filterable(run_filter) else None
     if span is not None and span.whole:
-        parts.append(_rollup_totals(conn, run_filter, span))
+        parts.append(_rollup_totals(conn, run_filter, span.first, span.last))
+        parts.extend(_rollup_totals(conn, run_filter, day, day) for day in span.days)
         pieces = span.parts
     else:
         pieces = [Part(run_filter.since, run_filter.until)]
     for piece in pieces:
-        parts.append(_direct_totals(conn, replace(run_filter, since=None, until=None), piece.conditions(conn)))
+        found = _direct_totals(conn, replace(run_filter, since=None, until=None), piece.conditions(conn))
+        parts.append(found if piece.sign > 0 else (-found[0], -found[1], -found[2], -found[3]))
     count = sum(p[0] for p in parts)
     error_count = sum(p[3] for p in parts)
     return {
@@ -104,10 +106,12 @@ def _direct_totals(
     return int(count), int(tokens), float(cost), int(error_count)
 
 
-def _rollup_totals(conn: Connection, run_filter: RunFilter, span: DayRange) -> tuple[int, int, float, int]:
+def _rollup_totals(
+    conn: Connection, run_filter: RunFilter, first: str | None, last: str | None
+) -> tuple[int, int, float, int]:
     table = rollup_tags if run_filter.tag_key else rollup_runs
     c = table.c
-    conditions = span.day_conditions(c.day)
+    conditions = day_bounds(c.day, first, last)
     if run_filter.tag_key:
         conditions.append(c.tag_key == run_filter.tag_key)
         if run_filter.tag_value:
@@ -305,11 +309,11 @@ class _Sums:
         self.counts = counts
         self.values: dict[Any, tuple[list[int], list[float]]] = {}
 
-    def add(self, key: Any, counts: Iterable[Any], cost: Any) -> None:
+    def add(self, key: Any, counts: Iterable[Any], cost: Any, sign: int = 1) -> None:
         entry = self.values.setdefault(key, ([0] * self.counts, []))
         for i, value in enumerate(counts):
-            entry[0][i] += int(value or 0)
-        entry[1].append(float(cost or 0.0))
+            entry[0][i] += sign * int(value or 0)
+        entry[1].append(sign * float(cost or 0.0))
 
     def items(self) -> list[tuple[Any, list[int], float]]:
         """``(key, counts, cost)`` of keys whose first count is not 0."""
@@ -323,7 +327,8 @@ def costs(
     by_agent, by_day, by_model = _Sums(2), _Sums(2), _Sums(3)
     span = split_range(since, until)
     if span.whole:
-        _rollup_costs(conn, span, agent_name, by_agent, by_day, by_model)
+        for first, last in [(span.first, span.last), *((day, day) for day in span.days)]:
+            _rollup_costs(conn, first, last, agent_name, by_agent, by_day, by_model)
     for part in span.parts:
         _direct_costs(conn, part, agent_name, by_agent, by_day, by_model)
     days = by_day.items()
@@ -344,11 +349,17 @@ def costs(
 
 
 def _rollup_costs(
-    conn: Connection, span: DayRange, agent_name: str, by_agent: _Sums, by_day: _Sums, by_model: _Sums
+    conn: Connection,
+    first: str | None,
+    last: str | None,
+    agent_name: str,
+    by_agent: _Sums,
+    by_day: _Sums,
+    by_model: _Sums,
 ) -> None:
     r, c = rollup_runs.c, rollup_calls.c
-    run_where = span.day_conditions(r.day) + ([r.agent_name == agent_name] if agent_name else [])
-    call_where = span.day_conditions(c.day) + ([c.agent_name == agent_name] if agent_name else [])
+    run_where = day_bounds(r.day, first, last) + ([r.agent_name == agent_name] if agent_name else [])
+    call_where = day_bounds(c.day, first, last) + ([c.agent_name == agent_name] if agent_name else [])
     sums = (func.sum(r.runs), func.sum(r.tokens), func.sum(r.cost))
     for key, target in ((r.agent_name, by_agent), (r.day, by_day)):
         query = select(key, *sums).where(and_(*run_where) if run_where else true()).group_by(key)
@@ -379,8 +390,8 @@ def _direct_costs(
         func.sum(per_run.c.total_cost),
     ).group_by(per_run.c.day, per_run.c.agent_name)  # fmt: skip
     for row in conn.execute(query):
-        by_day.add(row[0], row[2:4], row[4])
-        by_agent.add(row[1], row[2:4], row[4])
+        by_day.add(row[0], row[2:4], row[4], part.sign)
+        by_agent.add(row[1], row[2:4], row[4], part.sign)
     calls: Any = llm_calls
     source: Any = llm_calls.join(runs, runs.c.run_id == llm_calls.c.run_id)
     if conn.dialect.name == "postgresql":
@@ -405,7 +416,7 @@ def _direct_costs(
         .group_by(calls.c.model, calls.c.provider)
     )
     for row in conn.execute(query):
-        by_model.add((row[0], row[1]), row[2:5], row[5])
+        by_model.add((row[0], row[1]), row[2:5], row[5], part.sign)
 
 
 def list_audit(

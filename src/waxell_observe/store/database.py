@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from waxell_observe.process import current_pid
 from waxell_observe.store import rollups, schema
 
 __all__ = ["Store", "get_store", "SQLITE_BUSY_TIMEOUT_MS"]
@@ -149,7 +149,7 @@ _stores_lock = threading.Lock()
 
 def get_store(url: str) -> Store:
     """The process's :class:`Store` for ``url`` (one per URL and process; re-opened after fork)."""
-    key = (os.getpid(), url)
+    key = (current_pid(), url)
     store = _stores.get(key)
     if store is None:
         with _stores_lock:

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, literal, literal_c
 from waxell_observe.store.rollups import day_sql
 from waxell_observe.store.schema import runs
 
-__all__ = ["DAY", "MARGIN", "DayRange", "Part", "day_column", "day_name", "split_range"]
+__all__ = ["DAY", "MARGIN", "DayRange", "Part", "day_bounds", "day_column", "day_name", "split_range"]
 
 DAY = 86_400.0
 MARGIN = 0.01
@@ -42,12 +42,15 @@ def day_name(number: int) -> str:
 @dataclass
 class Part:
     """Runs started in ``[lo, hi)`` read from the runs themselves, keeping only those whose day
-    is before ``before`` / after ``after`` (when set)."""
+    is before ``before`` / after ``after`` / equal to ``on`` (when set); ``sign`` -1 when they
+    are to be taken away from a whole day of the rollups rather than added."""
 
     lo: float | None
     hi: float | None
     before: str | None = None
     after: str | None = None
+    on: str | None = None
+    sign: int = 1
 
     def day(self, conn: Connection) -> ColumnElement[str]:
         """The day of ``runs.started_at`` for runs of this part: a constant away from midnights
@@ -75,27 +78,36 @@ class Part:
             conditions.append(self.day(conn) < self.before)
         if self.after is not None:
             conditions.append(self.day(conn) > self.after)
+        if self.on is not None:
+            conditions.append(self.day(conn) == self.on)
         return conditions
 
 
 @dataclass
 class DayRange:
-    """``[since, until)`` as whole UTC days (``first``..``last``, inclusive; ``None`` = open end)
-    read from the rollups, plus part days read from the runs. ``whole`` is False when not even
-    one whole day fits (then ``parts`` is the whole range)."""
+    """``[since, until)`` as whole UTC days read from the rollups — ``first``..``last``
+    (inclusive; ``None``: open end) and the single ``days`` — plus parts read from the runs.
+    ``whole`` is False when not even one whole day fits (then ``parts`` is the whole range).
+
+    A part day is read directly when the range covers less than half of it; otherwise the
+    rollups' whole day is used and the runs of that day outside the range are taken away, so
+    at most half a day of runs is read at either end."""
 
     whole: bool = True
     first: str | None = None
     last: str | None = None
+    days: list[str] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
 
-    def day_conditions(self, column: Any) -> list[ColumnElement[bool]]:
-        conditions = []
-        if self.first is not None:
-            conditions.append(column >= self.first)
-        if self.last is not None:
-            conditions.append(column <= self.last)
-        return conditions
+
+def day_bounds(column: Any, first: str | None, last: str | None) -> list[ColumnElement[bool]]:
+    """Conditions keeping rollup rows of the days ``first``..``last`` (``None``: open end)."""
+    conditions = []
+    if first is not None:
+        conditions.append(column >= first)
+    if last is not None:
+        conditions.append(column <= last)
+    return conditions
 
 
 def split_range(since: float | None, until: float | None) -> DayRange:
@@ -114,8 +126,18 @@ def split_range(since: float | None, until: float | None) -> DayRange:
         first=None if first_n is None else day_name(first_n),
         last=None if last_n is None else day_name(last_n),
     )
-    if first_n is not None:
-        result.parts.append(Part(since, first_n * DAY + MARGIN, before=result.first))
-    if last_n is not None:
-        result.parts.append(Part((last_n + 1) * DAY - MARGIN, until, after=result.last))
+    if since is not None and first_n is not None:
+        start = (first_n - 1) * DAY  # the day `since` falls in (runs from `since` on are in it)
+        if start + MARGIN <= since < start + DAY / 2:
+            result.days.append(day_name(first_n - 1))
+            result.parts.append(Part(start - MARGIN, since, on=day_name(first_n - 1), sign=-1))
+        else:
+            result.parts.append(Part(since, first_n * DAY + MARGIN, before=result.first))
+    if until is not None and last_n is not None:
+        start = (last_n + 1) * DAY  # the day `until` falls in (runs before `until` are in it)
+        if start + DAY / 2 < until <= start + DAY - MARGIN:
+            result.days.append(day_name(last_n + 1))
+            result.parts.append(Part(until, start + DAY + MARGIN, on=day_name(last_n + 1), sign=-1))
+        else:
+            result.parts.append(Part(start - MARGIN, until, after=result.last))
     return result

@@ -19,6 +19,8 @@ from waxell_observe.store.schema import (
     TAG_KEY_LIMIT,
     TAG_VALUE_LIMIT,
     llm_calls,
+    rollup_runs,
+    rollup_tags,
     run_tags,
     runs,
     scores,
@@ -69,19 +71,27 @@ class RunFilter:
         (longer stored ones are cut to the limit, so they can never equal a shorter filter)."""
         return len(self.tag_key) < TAG_KEY_LIMIT and len(self.tag_value) < TAG_VALUE_LIMIT
 
-    def tag_condition(self) -> ColumnElement[bool]:
+    def tag_condition(self, *, per_run: bool = False) -> ColumnElement[bool]:
         """Runs with a string tag ``tag_key`` (equal to ``tag_value`` when given).
 
-        Through the ``run_tags`` index; a filter as long as its limits (or longer) reads the
-        tags' JSON instead. Tags are strings wherever runs come from (SDK, wire protocol,
-        OTLP); a non-string value written into the store by hand does not match.
+        Through the ``run_tags`` index: the set of tagged runs, or with ``per_run`` a lookup of
+        each run's tag (better when most runs have the tag and only a page of them is read). A
+        filter as long as the index's limits (or longer) reads the tags' JSON instead. Tags are
+        strings wherever runs come from (SDK, wire protocol, OTLP); a non-string value written
+        into the store by hand does not match.
         """
         if not self.tag_indexed:
             value = runs.c.tags[self.tag_key].as_string()
             return value == self.tag_value if self.tag_value else value.is_not(None)
-        tagged = select(run_tags.c.run_id).where(run_tags.c.tag_key == self.tag_key)
+        t = run_tags.c
+        if per_run:
+            found = select(t.run_id).where(t.run_id == runs.c.run_id, t.tag_key == self.tag_key)
+            if self.tag_value:
+                found = found.where(t.tag_value == self.tag_value)
+            return found.exists()
+        tagged = select(t.run_id).where(t.tag_key == self.tag_key)
         if self.tag_value:
-            tagged = tagged.where(run_tags.c.tag_value == self.tag_value)
+            tagged = tagged.where(t.tag_value == self.tag_value)
         return runs.c.run_id.in_(tagged)
 
     def apply(self, query: Select[Any]) -> Select[Any]:
@@ -149,13 +159,26 @@ def list_runs(
     tiebreak = runs.c.run_id.desc() if descending else runs.c.run_id.asc()
     # The page's run ids first (from the sort column's index alone, however deep the page),
     # then only those rows, in one statement (one snapshot).
-    if order_by == "started_at" and run_filter.tag_key and run_filter.tag_value and run_filter.tag_indexed:
+    indexed_tag = run_filter.tag_key and run_filter.tag_indexed
+    if indexed_tag and run_filter.tag_value and order_by == "started_at":
         ids = _tagged_page_ids(run_filter, descending)
+    elif indexed_tag and _common_tag(conn, run_filter.tag_key):
+        # Walk the sort order and look up each run's tag: a page is found after a few lookups.
+        untagged = replace(run_filter, tag_key="", tag_value="")
+        ids = untagged.apply(select(runs.c.run_id)).where(run_filter.tag_condition(per_run=True))
+        ids = ids.order_by(ordering, tiebreak)
     else:
         ids = run_filter.apply(select(runs.c.run_id)).order_by(ordering, tiebreak)
     page = ids.limit(limit).offset(offset).subquery("page")
     query = select(runs).join(page, page.c.run_id == runs.c.run_id).order_by(ordering, tiebreak)
     return [run_summary(row) for row in conn.execute(query)]
+
+
+def _common_tag(conn: Connection, key: str) -> bool:
+    """Whether at least one run in 20 has tag ``key`` (from the rollups: no run is read)."""
+    tagged = conn.execute(select(func.sum(rollup_tags.c.runs)).where(rollup_tags.c.tag_key == key)).scalar() or 0
+    stored = conn.execute(select(func.sum(rollup_runs.c.runs))).scalar() or 0
+    return int(tagged) > 0 and int(tagged) * 20 >= int(stored)
 
 
 def _tagged_page_ids(run_filter: RunFilter, descending: bool) -> Select[Any]:

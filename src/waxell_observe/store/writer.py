@@ -8,8 +8,8 @@ Strings longer than their column are cut, never rejected.
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy import String as _String
