@@ -31,7 +31,6 @@ __all__ = [
     "run_name",
     "describe_error",
     "elapsed_ms",
-    "run_id_text",
     "config_of",
 ]
 
@@ -106,12 +105,6 @@ def describe_error(error: BaseException) -> str:
 def elapsed_ms(t0: float) -> float:
     """Milliseconds since the ``perf_counter`` reading ``t0``."""
     return round((time.perf_counter() - t0) * 1000.0, 3)
-
-
-def run_id_text(run_hex: str) -> str:
-    """``str(run_id)`` from the run id's 32 hex digits (the same text, without formatting the
-    id's integer again): ``8-4-4-4-12`` hex digits joined by hyphens."""
-    return f"{run_hex[:8]}-{run_hex[8:12]}-{run_hex[12:16]}-{run_hex[16:20]}-{run_hex[20:]}"
 
 
 def config_of(target: WaxellContext | None) -> ObserveConfig:
