@@ -1,16 +1,21 @@
 """Benchmark: the dashboard's API requests on a store with 100,000 runs and a run with 1,000 spans.
 
-Fills a SQLite store through ``waxell_observe.store.writer`` (bulk inserts), starts the real
-control-plane app on uvicorn (127.0.0.1, free port), and times the requests the dashboard's
-pages make: the runs page (``runs/`` with totals: default, filtered, sorted, a deep page), the
-run detail of a run with 1,000 spans (``runs/{id}/``), sessions, users, costs and agents.
-Each request is also timed on a baseline store of 1,000 runs (same shapes), so the printed
-ratio shows how the page scales with 100x the runs; ``/healthz`` gives the HTTP floor.
+For SQLite and PostgreSQL (a temporary cluster, as in ``bench_server_ingest.py``), fills a
+store through ``waxell_observe.store.writer`` (bulk inserts; the store's triggers keep the read
+side's rollups as for any write), starts a real ``waxell-observe serve`` process on it
+(127.0.0.1, free port) and times the requests the dashboard's pages make: the runs page
+(``runs/`` with totals: default, filtered, sorted, a deep page), the run detail of a run with
+1,000 spans (``runs/{id}/``), sessions, users, costs and agents. Each request is also timed on
+a baseline store of 1,000 runs (same shapes), so the printed ratio shows how the page scales
+with 100x the runs; ``/healthz`` gives the HTTP floor. PostgreSQL stores are compacted and
+vacuumed after filling, as a store in service is.
 
     uv run python benchmarks/bench_dashboard.py [--runs 100000] [--repeat 15] [--browser]
+        [--no-postgres | --no-sqlite]
 
 ``--browser`` also times, in headless Chromium (``/usr/bin/chromium``), how long the runs page
-and the 1,000-span run page take from navigation to fully drawn.
+and the 1,000-span run page take from navigation to fully drawn. The script also runs against
+an older waxell-observe (``PYTHONPATH`` pointing at its ``src``) to compare versions.
 """
 
 from __future__ import annotations
