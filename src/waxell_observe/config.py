@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import functools
 import logging
 import os
 import threading
@@ -90,8 +89,15 @@ class ObserveConfig:
     """Records the background worker holds before it starts dropping (and counting) them."""
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Options this version does not know, kept for plugins."""
+    mode: str = dataclasses.field(init=False, repr=False, compare=False, default="embedded")
+    """``"remote"`` when a control plane URL is set, else ``"embedded"`` (derived)."""
+    db_url: str = dataclasses.field(init=False, repr=False, compare=False, default="")
+    """The embedded store as a SQLAlchemy URL (derived from ``db`` when the configuration is made)."""
 
     def __post_init__(self) -> None:
+        # Derived once: read on every record by sinks, so plain attributes rather than properties.
+        object.__setattr__(self, "mode", "remote" if self.api_url else "embedded")
+        object.__setattr__(self, "db_url", db_url_from(self.db))
         if self.api_url and not self.api_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"api_url must start with http:// or https://, got {self.api_url!r}")
         if self.prompt_guard_action not in _PROMPT_GUARD_ACTIONS:
@@ -106,23 +112,9 @@ class ObserveConfig:
         if self.policy_timeout <= 0:
             raise ConfigurationError(f"policy_timeout must be > 0, got {self.policy_timeout}")
 
-    @property
-    def mode(self) -> str:
-        """``"remote"`` when a control plane URL is set, else ``"embedded"``."""
-        return "remote" if self.api_url else "embedded"
-
-    @property
-    def db_url(self) -> str:
-        """The embedded store as a SQLAlchemy URL."""
-        return _cached_db_url(self.db)
 
     def replace(self, **changes: Any) -> ObserveConfig:
         return dataclasses.replace(self, **changes)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_db_url(db: str) -> str:
-    return db_url_from(db)
 
 
 def db_url_from(db: str) -> str:
@@ -154,7 +146,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "max_queue": ("WAXELL_MAX_QUEUE",),
 }
 _FILE_KEYS = ("api_url", "api_key", "debug", "capture_content", "db")
-_FIELDS = {f.name: f for f in dataclasses.fields(ObserveConfig)}
+_FIELDS = {f.name: f for f in dataclasses.fields(ObserveConfig) if f.init}
 
 
 def _coerce(name: str, value: Any) -> Any:

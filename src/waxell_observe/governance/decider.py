@@ -101,6 +101,15 @@ class ScopeFacts:
         return self.budget or self.kill_switch
 
 
+def _plugins_changed() -> None:
+    """The governance plugin's ``waxell_active`` answer may have changed (policies appeared or
+    all went away): drop the plugin manager's cached dispatch lists."""
+    from waxell_observe import plugins
+
+    if plugins._pm is not None:
+        plugins._pm.invalidate()  # type: ignore[attr-defined]
+
+
 class Decider:
     """Evaluate the policies stored in a store: ``store``, or the one at ``url`` (opened on first need).
 
@@ -225,8 +234,11 @@ class Decider:
         else:
             self._engine = None
         self._facts = {}
+        was_empty = self._empty
         self._empty = not any(p.enabled for p in policies)
         self._version = version
+        if was_empty != self._empty:
+            _plugins_changed()
 
     def facts(self, agent_name: str, workflow_name: str = "", user_group: str = "") -> ScopeFacts:
         """What the policies covering this identity need (cached)."""

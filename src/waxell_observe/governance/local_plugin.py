@@ -145,8 +145,11 @@ def _embedded(run: Run) -> bool:
 
 
 def waxell_active(config: ObserveConfig) -> bool:
-    """Record hooks are skipped for runs in remote mode (the control plane decides there)."""
-    return config.mode == "embedded"
+    """Record hooks are skipped for runs in remote mode (the control plane decides there) and
+    while no policy is stored (a run then has nothing to count or release). The decider
+    invalidates the cached answer when policies appear or all go away; it notices within its
+    poll interval whenever a policy check consults it."""
+    return config.mode == "embedded" and not _decider(config).empty
 
 
 # --------------------------------------------------------------------------- hooks (the agent's thread)
