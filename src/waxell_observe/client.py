@@ -208,10 +208,12 @@ class WaxellObserveClient:
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
         content: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Send one request to ``{base_url}{path}`` and return the reply's JSON object.
 
         The body is ``json_body`` encoded, or ``content`` (JSON text already encoded) as is.
+        ``headers`` are added to the client's own (e.g. a W3C ``traceparent``).
         An empty 2xx body is ``{}``. Raises :class:`ControlPlaneError` for everything else.
         """
         import httpx
@@ -221,6 +223,7 @@ class WaxellObserveClient:
             response = self._sync_http().request(
                 method, url, json=json_body if content is None else None, content=_bytes(content),
                 params=dict(params) if params else None, timeout=self._timeout(timeout),
+                headers=dict(headers) if headers else None,
             )  # fmt: skip
         except httpx.TimeoutException as exc:
             raise ControlPlaneError(
@@ -242,6 +245,7 @@ class WaxellObserveClient:
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
         content: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Async :meth:`request`."""
         import httpx
@@ -251,6 +255,7 @@ class WaxellObserveClient:
             response = await self._async_http().request(
                 method, url, json=json_body if content is None else None, content=_bytes(content),
                 params=dict(params) if params else None, timeout=self._timeout(timeout),
+                headers=dict(headers) if headers else None,
             )  # fmt: skip
         except httpx.TimeoutException as exc:
             raise ControlPlaneError(

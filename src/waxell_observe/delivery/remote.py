@@ -716,7 +716,10 @@ class RemoteDelivery:
         reply: Any = None
         error: BaseException | None = None
         try:
-            reply = dest.client.request("POST", path, content=text, timeout=timeout)
+            traceparent = wire.trace_context(state.run)[2] if state.run is not None else ""
+            reply = dest.client.request(
+                "POST", path, content=text, timeout=timeout, headers={"traceparent": traceparent} if traceparent else None
+            )
         except Exception as exc:  # noqa: BLE001 - classified below
             error = exc
         with self._lock:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from waxell_observe.transport import wire
+
 if TYPE_CHECKING:
     from waxell_observe.governance.results import PolicyCheckResult
     from waxell_observe.run import Run
@@ -118,6 +120,10 @@ class RunState:
         the server's workflow id)."""
         assert self.start is not None
         body = self.start[1]
+        if not body.get("trace_id") and self.run is not None:
+            trace_id = wire.trace_context(self.run)[0]
+            if trace_id:  # the exporter traced the run after the start body was built
+                body = {**body, "trace_id": trace_id}
         if body.get("parent_workflow_id") or body.get("root_workflow_id"):
             body = dict(body)
             for field in ("parent_workflow_id", "root_workflow_id"):

@@ -68,6 +68,15 @@ def _nonempty(body: dict[str, Any], **fields: Any) -> None:
 # -- run lifecycle (agent's thread) ----------------------------------------------------------
 
 
+def trace_context(run: Run) -> tuple[str, str, str]:
+    """``(trace_id, span_id, traceparent)`` of ``run`` when an OpenTelemetry exporter traces it
+    (``run.plugin_state["otel"]``), else empty strings."""
+    state = run.plugin_state.get("otel")
+    if not isinstance(state, dict):
+        return "", "", ""
+    return str(state.get("trace_id") or ""), str(state.get("span_id") or ""), str(state.get("traceparent") or "")
+
+
 def start_body(run: Run, pre_execution_evaluations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The ``runs/start/`` body for ``run``; ``parent_workflow_id``/``root_workflow_id`` hold our
     run ids (the delivery worker maps them to the server's ids)."""
@@ -107,7 +116,8 @@ def complete_body(run: Run) -> dict[str, Any]:
         "metadata": dict(run.metadata),
         "ended_at": run.ended_at,
     }
-    _nonempty(body, error_type=run.error_type, traceback=run.traceback)
+    trace_id, span_id, _ = trace_context(run)
+    _nonempty(body, error_type=run.error_type, traceback=run.traceback, trace_id=trace_id, root_span_id=span_id)
     conversation = run.conversation_state()
     if conversation:
         body["conversation_state"] = conversation
