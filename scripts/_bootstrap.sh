@@ -11,12 +11,20 @@ find_uv() {
     return
   fi
   local tools="${WAXELL_TOOLS_DIR:-$HOME/.cache/waxell-observe-tools}"
-  if [ ! -x "$tools/bin/uv" ]; then
-    echo "==> installing uv into $tools" >&2
-    python3 -m venv "$tools"
-    "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv
+  if [ -x "$tools/bin/uv" ]; then
+    UV="$tools/bin/uv"
+    return
   fi
-  UV="$tools/bin/uv"
+  echo "==> installing uv into $tools" >&2
+  if python3 -m venv "$tools" 2>/dev/null; then
+    "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv
+    UV="$tools/bin/uv"
+    return
+  fi
+  # No venv module (Debian without python3-venv): install uv for this user with pip instead.
+  python3 -m pip install --quiet --disable-pip-version-check --user uv 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv
+  UV="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts", "posix_user"))')/uv"
 }
 
 sync_workspace() {
