@@ -18,7 +18,7 @@ import math
 import re
 import time
 import traceback as _traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from waxell_observe import policy_gate
 from waxell_observe.config import ObserveConfig, get_config
@@ -232,7 +232,7 @@ class WaxellContext:
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:
         run = self._run
         if run is None or self._finished:
             return False
@@ -246,7 +246,7 @@ class WaxellContext:
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:
         run = self._run
         if run is None or self._finished:
             return False

@@ -37,12 +37,13 @@ def _fake_llm(prompt: str) -> tuple[str, int, int]:
 
 def _search(query: str) -> list[dict[str, object]]:
     terms = {word.strip("?.,").lower() for word in query.split()}
-    scored = []
+    scored: list[tuple[float, dict[str, object]]] = []
     for doc in _KNOWLEDGE_BASE:
         text = f"{doc['title']} {doc['text']}".lower()
         score = round(sum(1 for term in terms if term and term in text) / max(len(terms), 1), 2)
-        scored.append({**doc, "score": score})
-    return sorted(scored, key=lambda d: d["score"], reverse=True)[:2]
+        scored.append((score, {**doc, "score": score}))
+    scored.sort(key=lambda pair: pair[0], reverse=True)
+    return [doc for _, doc in scored[:2]]
 
 
 def run_demo(question: str = "Can I get a refund for last month's invoice?") -> DemoResult:

@@ -64,7 +64,8 @@ class _IsolatingPluginManager(pluggy.PluginManager):
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
                     if not getattr(impl.function, "__waxell_isolated__", False):
-                        impl.function = _isolated(impl.function, plugin_name, caller.name)
+                        # pluggy marks HookImpl.function Final; replacing it is how isolation works.
+                        impl.function = _isolated(impl.function, plugin_name, caller.name)  # type: ignore[misc]
         return plugin_name
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:

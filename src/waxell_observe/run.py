@@ -90,8 +90,8 @@ class Run:
         self.session_id = session_id
         self.user_id = user_id
         self.user_group = user_group
-        self.parent_run_id = parent.run_id if parent is not None else ""
-        self.root_run_id = (parent.root_run_id or parent.run_id) if parent is not None else ""
+        self.parent_run_id: str = parent.run_id if parent is not None else ""
+        self.root_run_id: str = (parent.root_run_id or parent.run_id) if parent is not None else ""
         self.started_at = 0.0
         self.ended_at = 0.0
         self.status = "running"
