@@ -21,7 +21,6 @@ __all__ = [
     "insert_ignore",
     "start_run",
     "complete_run",
-    "upsert_runs",
     "add_llm_calls",
     "add_steps",
     "add_spans",
@@ -68,24 +67,6 @@ def insert_ignore(conn: Connection, table: Table, rows: Iterable[Mapping[str, An
         statement = sqlite.insert(table).on_conflict_do_nothing()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(dialect)
-    conn.execute(statement, batch)
-
-
-def upsert_runs(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Insert runs, or update every given column of those that exist (one statement for all).
-
-    Every row must carry the same columns (``run_id`` included).
-    """
-    batch = [_fit(runs, {k: v for k, v in row.items() if k in _RUN_START_FIELDS}) for row in rows]
-    if not batch:
-        return
-    dialect = conn.dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(runs)
-    columns = [name for name in batch[0] if name != "run_id"]
-    statement = statement.on_conflict_do_update(
-        index_elements=[runs.c.run_id], set_={name: statement.excluded[name] for name in columns}
-    )
     conn.execute(statement, batch)
 
 
