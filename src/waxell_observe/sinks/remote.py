@@ -23,6 +23,7 @@ from typing import Any
 
 from waxell_observe.delivery.remote import RemoteDelivery
 from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.governance.breaker import BreakerOpenError, breaker_for, format_time, is_unreachable
 from waxell_observe.governance.results import PolicyCheckResult, strictest
 from waxell_observe.plugins import hookimpl
 from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
@@ -181,8 +182,21 @@ def _policy_client(run: Run) -> Any:
 
 
 def _unavailable(run: Run, phase: str, error: Exception) -> PolicyCheckResult | None:
-    """Fail open (``None``: no opinion) or, with ``policy_fail_closed``, block."""
+    """Fail open (``None``: no opinion) or, with ``policy_fail_closed``, block.
+
+    A check skipped because the control plane's circuit breaker is open (``BreakerOpenError``)
+    logs nothing (the breaker logged its opening once); blocked, its reason says until when.
+    """
     config = run.config
+    if isinstance(error, BreakerOpenError):
+        if not config.policy_fail_closed:
+            logger.debug("waxell-observe: remote policy check skipped (%s); allowing", error)
+            return None
+        return PolicyCheckResult(
+            "block",
+            f"control plane policy check skipped: {error}; WAXELL_POLICY_FAIL_CLOSED is set, so the run is blocked",
+            {"fail_closed": True, "breaker_open": True, "breaker_open_until": format_time(error.until)},
+        )
     key = (config.api_url, phase)
     if config.policy_fail_closed:
         logger.warning("waxell-observe: remote policy check failed (%s); blocking (policy_fail_closed)", error)
@@ -242,13 +256,22 @@ def _run_state_fields(run: Run) -> dict[str, Any]:
 @hookimpl
 def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | None:
     """Ask the control plane (``pre_execution`` and ``mid_execution``; post-execution outcomes
-    arrive asynchronously with the ``complete/`` reply)."""
+    arrive asynchronously with the ``complete/`` reply).
+
+    Both go through the control plane's circuit breaker (``governance/breaker.py``): while it is
+    open the check is skipped without any network wait and answered as unavailable.
+    """
     if not _active(run) or phase == "post_execution":
         return None
     state = _state(run)
     if phase == "mid_execution" and "flush_verdict" in state:
         # The flush that just ran (mid_execution_governance) answered already: no second round trip.
         return state.pop("flush_verdict")
+    breaker = breaker_for(run.config.api_url, run.config.api_key)
+    try:
+        breaker.check()
+    except BreakerOpenError as skipped:
+        return _unavailable(run, phase, skipped)
     current = _engine
     ids = (lambda rid: current.server_ids(run.config, rid)) if current is not None else (lambda rid: (rid, rid))
     server_run_id, workflow_id = ids(run.run_id)
@@ -269,7 +292,12 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
             timeout=run.config.policy_timeout,
         )
     except Exception as exc:  # noqa: BLE001 - any failure is "unavailable": fail open or closed
+        if is_unreachable(exc):
+            breaker.record_failure(exc)
+        else:
+            breaker.record_success()  # a final 4xx: the control plane answered, it is reachable
         return _unavailable(run, phase, exc)
+    breaker.record_success()
     if phase == "pre_execution":
         state["pre_evaluations"] = _pre_evaluations(result)
     return result
