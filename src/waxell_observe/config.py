@@ -86,18 +86,23 @@ class ObserveConfig:
     otlp_endpoint: str = ""
     resource_attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     max_queue: int = 100_000
-    """Records the background worker holds before it starts dropping (and counting) them."""
+    """Kept for compatibility: records are journaled on disk, never queued in memory."""
+    journal_dir: str = ""
+    """Where records are journaled before delivery. Empty: ``<user data dir>/waxell-observe/journal``."""
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Options this version does not know, kept for plugins."""
     mode: str = dataclasses.field(init=False, repr=False, compare=False, default="embedded")
     """``"remote"`` when a control plane URL is set, else ``"embedded"`` (derived)."""
     db_url: str = dataclasses.field(init=False, repr=False, compare=False, default="")
     """The embedded store as a SQLAlchemy URL (derived from ``db`` when the configuration is made)."""
+    journal_root: str = dataclasses.field(init=False, repr=False, compare=False, default="")
+    """The journal directory, absolute (derived from ``journal_dir``)."""
 
     def __post_init__(self) -> None:
         # Derived once: read on every record by sinks, so plain attributes rather than properties.
         object.__setattr__(self, "mode", "remote" if self.api_url else "embedded")
         object.__setattr__(self, "db_url", db_url_from(self.db))
+        object.__setattr__(self, "journal_root", str(journal_root_from(self.journal_dir)))
         if self.api_url and not self.api_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"api_url must start with http:// or https://, got {self.api_url!r}")
         if self.prompt_guard_action not in _PROMPT_GUARD_ACTIONS:
@@ -115,6 +120,17 @@ class ObserveConfig:
 
     def replace(self, **changes: Any) -> ObserveConfig:
         return dataclasses.replace(self, **changes)
+
+
+def default_journal_root() -> Path:
+    """``<user data dir>/waxell-observe/journal`` (``platformdirs``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("waxell-observe", appauthor=False)) / "journal"
+
+
+def journal_root_from(journal_dir: str) -> Path:
+    return Path(journal_dir).expanduser().absolute() if journal_dir else default_journal_root()
 
 
 def db_url_from(db: str) -> str:
@@ -144,6 +160,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "prompt_guard_action": ("WAXELL_PROMPT_GUARD_ACTION",),
     "otlp_endpoint": ("WAXELL_OTLP_ENDPOINT",),
     "max_queue": ("WAXELL_MAX_QUEUE",),
+    "journal_dir": ("WAXELL_JOURNAL_DIR",),
 }
 _FILE_KEYS = ("api_url", "api_key", "debug", "capture_content", "db")
 _FIELDS = {f.name: f for f in dataclasses.fields(ObserveConfig) if f.init}

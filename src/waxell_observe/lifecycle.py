@@ -30,7 +30,20 @@ def flush(timeout: float | None = None) -> DeliveryReport:
     expired, in total and per sink (``report.sinks``).
     """
     reports = _call_within("on_flush", timeout)
-    return DeliveryReport.merge([r for r in reports if isinstance(r, DeliveryReport)])
+    return DeliveryReport.merge(_flatten(reports))
+
+
+def _flatten(reports: list[Any]) -> list[DeliveryReport]:
+    """Plugin reports, a merged one (the pipeline's, one per destination) opened up."""
+    flat: list[DeliveryReport] = []
+    for report in reports:
+        if not isinstance(report, DeliveryReport):
+            continue
+        if report.sink == "all":
+            flat.extend(report.sinks.values())
+        else:
+            flat.append(report)
+    return flat
 
 
 def _call_within(hook_name: str, timeout: float | None) -> list[Any]:
@@ -58,7 +71,7 @@ def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport
     with _shutdown_lock:
         started = time.monotonic()
         reports = _call_within("on_shutdown", timeout)
-        report = DeliveryReport.merge([r for r in reports if isinstance(r, DeliveryReport)])
+        report = DeliveryReport.merge(_flatten(reports))
         if report.dropped or report.pending:
             logger.warning(
                 "waxell-observe: shutdown after %.2fs: %d sent, %d dropped, %d pending, %d spooled",

@@ -238,6 +238,19 @@ def plugin_manager() -> pluggy.PluginManager:
         return _pm
 
 
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (("pipeline", "waxell_observe.pipeline.plugin"),)
+"""Built-in plugins registered by import, whatever ``WAXELL_DISABLE_PLUGINS`` says: the
+pipeline that journals and delivers every record is not optional."""
+
+
+def _register_defaults(pm: pluggy.PluginManager) -> None:
+    import importlib
+
+    for name, module_name in DEFAULT_PLUGINS:
+        if pm.get_plugin(name) is None:
+            pm.register(importlib.import_module(module_name), name=name)
+
+
 def _create() -> None:
     global _pm
     global _loading
@@ -247,6 +260,7 @@ def _create() -> None:
     # a half-loaded manager (e.g. without the policy decider).
     _loading = pm
     try:
+        _register_defaults(pm)
         _load_entry_points(pm)
         from waxell_observe.config import get_config
 

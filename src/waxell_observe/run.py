@@ -63,6 +63,7 @@ class Run:
         "auto_collected",
         "plugin_state",
         "_positions",
+        "__weakref__",
     )
 
     def __init__(

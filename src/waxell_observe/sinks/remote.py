@@ -1,36 +1,29 @@
-"""The remote sink: runs go to a control plane when ``api_url`` is configured.
+"""The remote decider: policies of remote runs are decided by the control plane.
 
-A plugin like any other (entry point ``remote``), active for runs whose configuration is in
-remote mode. On the agent's thread it only snapshots the run's mutable state at start and
-end and appends to the delivery queue; :class:`~waxell_observe.delivery.remote.RemoteDelivery`
-does the HTTP on its own thread (per-run order, batching, retries, spool).
-
-It also decides policies for remote runs by asking the control plane (``policy-check/``):
-at ``pre_execution`` (context entry with ``enforce_policy``) and ``mid_execution``
-(``check_policy()``) — the only network waits the agent's thread ever sees, bounded by
-``policy_timeout``. When the control plane cannot answer, the check fails open (allow, logged)
-unless ``policy_fail_closed`` / ``WAXELL_POLICY_FAIL_CLOSED=1`` is set (then it blocks, with a
-reason saying why). The run start itself is never a second synchronous round trip: it goes
-through the queue. Post-execution outcomes come back asynchronously with the
-``complete/`` reply and are stored on the run (``ctx.governance``) when they arrive.
+Active for runs whose configuration has an ``api_url`` (``waxell_active``). Runs and records
+themselves travel through the pipeline (journal, drainer, :mod:`waxell_observe.pipeline.remote_destination`);
+this plugin asks the control plane for decisions: at ``pre_execution`` (context entry with
+``enforce_policy``) and ``mid_execution`` (``check_policy()``) — the only network waits the
+agent's thread ever sees, bounded by ``policy_timeout`` and behind a circuit breaker. When the
+control plane cannot answer, the check fails open (allow, logged) unless ``policy_fail_closed`` /
+``WAXELL_POLICY_FAIL_CLOSED=1`` is set (then it blocks, with a reason saying why).
+Post-execution outcomes come back asynchronously with the ``complete/`` reply and are stored on
+the run (``ctx.governance``) when they arrive. With ``mid_execution_governance=True`` the run's
+records are delivered synchronously (:func:`on_run_flush`) and the ingest replies' verdict is used.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from waxell_observe.delivery.remote import RemoteDelivery
-from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.governance.breaker import BreakerOpenError, breaker_for, format_time, is_unreachable
 from waxell_observe.governance.results import PolicyCheckResult, strictest
 from waxell_observe.plugins import hookimpl
-from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
 from waxell_observe.run import Run
 from waxell_observe.transport import wire
 
-__all__ = ["NAME", "engine", "on_policy_check", "on_run_flush", "waxell_policy_check_does_io"]
+__all__ = ["NAME", "on_policy_check", "on_run_flush", "waxell_policy_check_does_io"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -41,22 +34,8 @@ STATE_KEY = "remote"
 waxell_policy_check_does_io = True
 """``on_policy_check`` waits on the network: async contexts call it from a worker thread."""
 
-_engine: RemoteDelivery | None = None
-_engine_lock = threading.Lock()
 _policy_clients: dict[tuple[str, str], Any] = {}
 _warned_policy: set[tuple[str, str]] = set()
-
-
-def engine(max_queue: int | None = None) -> RemoteDelivery:
-    """The process's delivery engine (created on first use)."""
-    global _engine
-    current = _engine
-    if current is None:
-        with _engine_lock:
-            if _engine is None:
-                _engine = RemoteDelivery(NAME, max_queue=max_queue or 100_000)
-            current = _engine
-    return current
 
 
 def _active(run: Run) -> bool:
@@ -68,6 +47,17 @@ def _state(run: Run) -> dict[str, Any]:
     if state is None:
         state = run.plugin_state[STATE_KEY] = {}
     return state
+
+
+def _server_ids(run: Run) -> Any:
+    """Our run id -> the server's (run id, workflow id), as the delivery learnt them."""
+    from waxell_observe.pipeline.pipeline import existing
+
+    current = existing()
+    destination = current.remote_destination(run.config) if current is not None else None
+    if destination is None:
+        return lambda rid: (rid, rid)
+    return destination.server_ids
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -84,88 +74,10 @@ def on_configure(config: Any) -> None:
         import platformdirs  # noqa: F401
 
 
-# -- recording: the agent's thread (enqueue only) -------------------------------------------------
-
-
-def _put(run: Run, operation: str, payload: Any) -> None:
-    if run.auto_collected:
-        # Automatic runs (background collector) are short and get their start time moved to
-        # their first call before they end: they are queued whole at their end.
-        held = _state(run).get("held")
-        if held is not None:
-            held.append((operation, payload))
-            return
-    engine(run.config.max_queue).put((operation, run, payload))
-
-
 @hookimpl
-def on_run_start(run: Run) -> None:
-    if not _active(run):
-        return
-    if run.auto_collected:
-        _state(run)["held"] = []
-        return
-    evaluations = run.plugin_state.get(STATE_KEY, {}).get("pre_evaluations")
-    engine(run.config.max_queue).put(("start", run, wire.start_body(run, evaluations)))
-
-
-@hookimpl
-def on_llm_call(run: Run, call: LLMCallRecord) -> None:
-    if _active(run):
-        _put(run, "llm", call)
-
-
-@hookimpl
-def on_step(run: Run, step: StepRecord) -> None:
-    if _active(run):
-        _put(run, "step", step)
-
-
-@hookimpl
-def on_span(run: Run, span: SpanRecord) -> None:
-    if _active(run):
-        _put(run, "span", span)
-
-
-@hookimpl
-def on_score(run: Run, score: ScoreRecord) -> None:
-    if _active(run):
-        _put(run, "score", score)
-
-
-@hookimpl
-def on_run_end(run: Run) -> None:
-    if not _active(run):
-        return
-    held = run.plugin_state.get(STATE_KEY, {}).pop("held", None) if run.auto_collected else None
-    queue = engine(run.config.max_queue)
-    if held is not None:
-        queue.put(("start", run, wire.start_body(run)))
-        for operation, payload in held:
-            queue.put((operation, run, payload))
-    queue.put(("end", run, wire.complete_body(run)))
-
-
-@hookimpl
-def on_flush(timeout: float | None) -> DeliveryReport | None:
-    return _engine.flush(timeout) if _engine is not None else None
-
-
-@hookimpl(tryfirst=True)
-def on_shutdown(timeout: float | None) -> DeliveryReport | None:
-    """Deliver within ``timeout``, spool the rest. Called first at shutdown, so the spool is
-    written within the exit budget whatever the other plugins take; the background collector's
-    buffered calls are written as runs first, so they are part of it."""
-    from waxell_observe import collector
-
-    if collector.pending():
-        collector.write_pending()  # (remote runs among them are queued on the engine below)
-    if _engine is None:
-        return None
-    report = _engine.shutdown(timeout)
+def on_shutdown(timeout: float | None) -> None:
     for client in list(_policy_clients.values()):
         client.close()
-    return report
 
 
 # -- governance: the only synchronous network waits --------------------------------------------------
@@ -272,8 +184,7 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
         breaker.check()
     except BreakerOpenError as skipped:
         return _unavailable(run, phase, skipped)
-    current = _engine
-    ids = (lambda rid: current.server_ids(run.config, rid)) if current is not None else (lambda rid: (rid, rid))
+    ids = _server_ids(run)
     server_run_id, workflow_id = ids(run.run_id)
     extra: dict[str, Any] = {"run_id": server_run_id, "phase": phase}
     if phase != "pre_execution":
@@ -318,20 +229,26 @@ def _pre_evaluations(result: PolicyCheckResult) -> list[dict[str, Any]]:
 
 @hookimpl
 def on_run_flush(run: Run) -> PolicyCheckResult | None:
-    """Deliver ``run``'s queued records now; return the control plane's governance answer."""
+    """Deliver what was journaled so far now; return the control plane's governance answer."""
     if not _active(run):
         return None
+    from waxell_observe.pipeline.pipeline import pipeline
+
     timeout = max(run.config.policy_timeout, 0.1)
-    outcome = engine(run.config.max_queue).flush_run(run, timeout)
+    current = pipeline()
+    delivered = current.flush_destination(run.config, timeout)
     state = _state(run)
     state.pop("flush_verdict", None)
-    if not outcome.ok:
-        verdict = _unavailable(run, "mid_execution", RuntimeError(outcome.error or "delivery failed"))
+    if not delivered:
+        error = current.destination_error(run.config) or f"not delivered within {timeout:g}s"
+        verdict = _unavailable(run, "mid_execution", RuntimeError(error))
         state["flush_verdict"] = None  # the policy check that follows would fail the same way
         return verdict
-    if not outcome.governance:
+    destination = current.remote_destination(run.config)
+    verdicts = destination.take_verdicts(run.run_id) if destination is not None else []
+    if not verdicts:
         return None  # no verdict in the ingest replies: the policy check that follows asks
-    verdict = outcome.governance[0] if len(outcome.governance) == 1 else strictest(outcome.governance)
+    verdict = verdicts[0] if len(verdicts) == 1 else strictest(verdicts)
     state["flush_verdict"] = None  # the verdict is returned here; the check need not repeat it
     return verdict
 

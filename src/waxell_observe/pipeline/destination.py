@@ -1,0 +1,56 @@
+"""What a destination is to the drainer: something that takes a batch of decoded frames.
+
+A destination (the embedded store, a control plane, an OTLP receiver) receives the frames
+routed to it, in journal order, in batches. :meth:`Destination.deliver` either stores the
+whole batch (its acknowledged position then moves past it), raises :class:`RetryLater`
+(nothing moves; the same frames come again after a backoff), or returns a
+:class:`Delivered` saying how many frames were refused for good and why (those are counted
+as dropped; the position moves on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Destination", "Delivered", "RetryLater"]
+
+
+class RetryLater(Exception):
+    """The destination cannot take the batch now (down, busy, locked); try again later.
+
+    ``after``: seconds to wait at least (a ``Retry-After`` header). ``persistent``: the cause
+    will not go away by itself soon (a full disk): a flush stops waiting for it.
+    """
+
+    def __init__(self, message: str = "", *, after: float | None = None, persistent: bool = False) -> None:
+        super().__init__(message)
+        self.after = after
+        self.persistent = persistent
+
+
+@dataclass
+class Delivered:
+    """The outcome of one delivered batch: frames refused for good, by reason."""
+
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def refuse(self, reason: str, count: int = 1) -> None:
+        if count > 0:
+            self.refused[reason] = self.refused.get(reason, 0) + count
+
+
+class Destination(Protocol):
+    """A place frames go. ``key`` identifies it across processes (it names its acknowledged
+    position on disk); ``name`` is what reports call it (``embedded``, ``remote``, ``otlp``)."""
+
+    key: str
+    name: str
+
+    def deliver(self, frames: list[list[Any]]) -> Delivered | None:
+        """Store ``frames`` (all routed here, in journal order) or raise :class:`RetryLater`."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (the drainer stops)."""
+        ...

@@ -1,0 +1,488 @@
+"""The drainer: one background thread per process that moves journal frames to destinations.
+
+For every journal it drains (this process's own, and those of dead processes it adopted) it
+keeps one :class:`Consumer` per destination, each with its own acknowledged position, saved
+next to the journal (``ack-<hash>``), so a destination that is down holds back nobody else
+and a process adopting the journal resumes where the dead one stopped. Route frames tell
+which destinations a frame goes to; every segment starts with the routes again.
+
+Delivery is at least once: a crash between a write and its acknowledgement delivers the
+batch again, and every destination's writes are idempotent (record ids chosen by the SDK).
+
+Failures: :class:`~waxell_observe.pipeline.destination.RetryLater` backs the consumer off
+(exponential with jitter, ``Retry-After`` honoured); any other error splits the batch in
+halves until the frame at fault is found, which is dropped and counted with its reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from waxell_observe.pipeline import frames as fr
+from waxell_observe.pipeline.destination import Delivered, Destination, RetryLater
+from waxell_observe.pipeline.journal import (
+    Journal,
+    JournalReader,
+    journal_directories,
+    remove_journal,
+    segment_numbers,
+    split_position,
+    try_adopt,
+)
+
+__all__ = ["Drainer", "Consumer", "Drain", "DestinationFactory"]
+
+logger = logging.getLogger("waxell_observe")
+
+BATCH_FRAMES = 4096
+IDLE_WAIT = 0.05
+GATHER_BYTES = 256 * 1024
+"""A consumer waits for this much to be journaled (or :data:`GATHER_SECONDS`) before a delivery:
+bigger batches cost the destination (and the agent's GIL) far less per record."""
+GATHER_SECONDS = 0.1
+ADOPT_INTERVAL = 1.0
+BASE_BACKOFF = 0.1
+MAX_BACKOFF = 10.0
+
+DestinationFactory = Callable[[str, dict[str, Any]], Destination | None]
+"""``(kind, settings) -> Destination`` for one entry of a route (``store``, ``remote``, ...)."""
+
+
+class Consumer:
+    """One destination's progress through one journal."""
+
+    def __init__(self, drain: Drain, destination: Destination, pos: int) -> None:
+        self.drain = drain
+        self.destination = destination
+        self.position = pos
+        self.routes: set[int] = set()
+        self.failures = 0
+        self.retry_at = 0.0
+        self.last_error = ""
+        self.persistent = False
+        self.batch_frames = BATCH_FRAMES
+        self.last_delivery = 0.0
+        digest = hashlib.sha1(destination.key.encode()).hexdigest()[:16]
+        self.ack_path = drain.directory / f"ack-{digest}"
+
+    def save(self) -> None:
+        text = f"{self.position:020d} {self.destination.key}\n".encode()
+        with contextlib.suppress(OSError):
+            fd = os.open(self.ack_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.pwrite(fd, text, 0)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def load(path: Path) -> tuple[int, str] | None:
+        try:
+            text = path.read_text()
+        except OSError:
+            return None
+        head, _, key = text.strip().partition(" ")
+        try:
+            return int(head), key
+        except ValueError:
+            return None
+
+    @property
+    def backing_off(self) -> bool:
+        return self.failures > 0 and time.monotonic() < self.retry_at
+
+
+class Drain:
+    """One journal being drained: this process's own (``journal`` set) or an adopted one."""
+
+    def __init__(self, directory: Path, *, journal: Journal | None = None, lock_fd: int | None = None) -> None:
+        self.directory = directory
+        self.journal = journal
+        self.lock_fd = lock_fd
+        self.reader = journal.reader() if journal is not None else JournalReader(directory)
+        self.scan = self.reader.first_position()
+        self.routes: dict[int, list[str]] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self.acks: dict[str, int] = {}
+        for entry in directory.glob("ack-*"):
+            loaded = Consumer.load(entry)
+            if loaded is not None:
+                self.acks[loaded[1]] = loaded[0]
+
+    @property
+    def own(self) -> bool:
+        return self.journal is not None
+
+    def head(self) -> int:
+        if self.journal is not None:
+            return self.journal.head()
+        return self.scan
+
+    def done(self) -> bool:
+        """Every destination has everything written so far."""
+        return all(c.position >= self.scan for c in self.consumers.values()) and self._scanned_to_head()
+
+    def _scanned_to_head(self) -> bool:
+        return self.journal is None or self.scan >= self.journal.head()
+
+    def scan_done(self) -> bool:
+        """Everything written has been scanned (an adopted journal's writer is gone: always)."""
+        return self._scanned_to_head()
+
+
+class Drainer:
+    """Drains journals to destinations on one daemon thread."""
+
+    def __init__(self, factory: DestinationFactory, root_for_adoption: Callable[[], list[Path]]) -> None:
+        self._factory = factory
+        self._roots = root_for_adoption
+        self.destinations: dict[str, Destination] = {}
+        self.drains: list[Drain] = []
+        self.sent: dict[str, int] = {}
+        self.dropped: dict[str, dict[str, int]] = {}
+        self.errors: dict[str, list[str]] = {}
+        self.adopted = 0
+        self._lock = threading.RLock()
+        self._progress = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._next_adopt = 0.0
+        self._urgent = 0
+        """Flushes waiting: deliver whatever is there without gathering."""
+
+    # -- journals ------------------------------------------------------------------------------
+
+    def add_journal(self, journal: Journal) -> None:
+        with self._lock:
+            self.drains.append(Drain(journal.directory, journal=journal))
+        self.ensure_running()
+
+    def ensure_running(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop = False
+            self._thread = threading.Thread(target=self._run, name="waxell-drainer", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                busy = self.cycle()
+            except Exception:  # noqa: BLE001 - the drainer must survive anything; logged
+                logger.exception("waxell-observe: the journal drainer failed a cycle")
+                busy = False
+            if self._stop:
+                break
+            if not busy:
+                self._wake.wait(IDLE_WAIT)
+                self._wake.clear()
+
+    def cycle(self) -> bool:
+        """Deliver what is waiting once around; True when something was delivered."""
+        busy = False
+        now = time.monotonic()
+        if now >= self._next_adopt:
+            self._next_adopt = now + ADOPT_INTERVAL
+            self.adopt()
+        for drain in list(self.drains):
+            self._scan_routes(drain)
+            for consumer in list(drain.consumers.values()):
+                if self._stop:
+                    return False
+                if consumer.backing_off:
+                    continue
+                if self._step(consumer):
+                    busy = True
+            self._release(drain)
+        with self._progress:
+            self._progress.notify_all()
+        return busy
+
+    def _scan_routes(self, drain: Drain) -> None:
+        """Move ``drain.scan`` to the end of what is written, registering the routes met."""
+        end = drain.head() if drain.own else None
+        for pos, following, kind, route in drain.reader.walk(drain.scan, end):
+            if kind == fr.ROUTE and route not in drain.routes:
+                data = drain.reader.frame_at(pos)
+                if data is None:
+                    break
+                try:
+                    self._add_route(drain, route, fr.decode(data), pos)
+                except Exception:  # noqa: BLE001 - a torn route frame: its frames cannot be routed
+                    logger.exception("waxell-observe: unreadable route frame in %s", drain.directory)
+            drain.scan = following
+
+    def _add_route(self, drain: Drain, route: int, frame: list[Any], pos: int) -> None:
+        spec = frame[3] if len(frame) > 3 and isinstance(frame[3], dict) else {}
+        keys: list[str] = []
+        for kind, settings in spec.items():
+            destination = self._destination(kind, settings if isinstance(settings, dict) else {})
+            if destination is None:
+                continue
+            keys.append(destination.key)
+            consumer = drain.consumers.get(destination.key)
+            if consumer is None:
+                start = drain.acks.get(destination.key, pos)
+                consumer = drain.consumers[destination.key] = Consumer(drain, destination, max(start, 0))
+            consumer.routes.add(route)
+        drain.routes[route] = keys
+
+    def _destination(self, kind: str, settings: dict[str, Any]) -> Destination | None:
+        try:
+            made = self._factory(kind, settings)
+        except Exception:  # noqa: BLE001 - a destination that cannot be made is logged, not fatal
+            logger.exception("waxell-observe: cannot open destination %s", kind)
+            return None
+        if made is None:
+            return None
+        existing = self.destinations.get(made.key)
+        if existing is not None:
+            return existing
+        self.destinations[made.key] = made
+        return made
+
+    def _step(self, consumer: Consumer) -> bool:
+        drain = consumer.drain
+        end = drain.scan
+        if consumer.position >= end:
+            return False
+        if not self._urgent and not self._stop and _backlog_bytes(consumer.position, end) < GATHER_BYTES:
+            if time.monotonic() - consumer.last_delivery < GATHER_SECONDS:
+                return False
+        raw, after = drain.reader.read(consumer.position, max_frames=consumer.batch_frames, end=end)
+        if not raw:
+            return False
+        routes = consumer.routes
+        batch: list[list[Any]] = []
+        name = consumer.destination.name
+        for data in raw:
+            kind, route = _peek(data)
+            if kind == fr.ROUTE or route not in routes:
+                continue
+            try:
+                batch.append(fr.decode(data))
+            except Exception as exc:  # noqa: BLE001 - a torn or foreign frame: counted
+                self._count_drop(name, f"unreadable journal frame ({type(exc).__name__})", 1)
+        if batch and not self._deliver(consumer, batch):
+            return False
+        consumer.position = after
+        consumer.last_delivery = time.monotonic()
+        consumer.save()
+        return True
+
+    def _deliver(self, consumer: Consumer, batch: list[list[Any]]) -> bool:
+        """Deliver ``batch``; False when the consumer must back off (nothing acknowledged)."""
+        destination = consumer.destination
+        try:
+            outcome = destination.deliver(batch)
+        except RetryLater as retry:
+            self._back_off(consumer, retry)
+            return False
+        except Exception as exc:  # noqa: BLE001 - find the frame at fault; drop only it
+            if len(batch) == 1:
+                reason = f"{type(exc).__name__}: {exc}"
+                logger.error(
+                    "waxell-observe: %s refused a %s record for good (%s); dropped",
+                    destination.name, fr.KIND_NAMES[batch[0][0]] if 0 <= batch[0][0] < 7 else "?", reason,
+                    exc_info=exc,
+                )  # fmt: skip
+                self._note_error(destination.name, reason)
+                self._count_drop(destination.name, reason, 1)
+                return True
+            middle = len(batch) // 2
+            return self._deliver(consumer, batch[:middle]) and self._deliver(consumer, batch[middle:])
+        refused = outcome.refused if isinstance(outcome, Delivered) else {}
+        count = len(batch) - sum(refused.values())
+        for reason, number in refused.items():
+            self._note_error(destination.name, reason)
+            self._count_drop(destination.name, reason, number)
+        with self._lock:
+            self.sent[destination.name] = self.sent.get(destination.name, 0) + count
+        if consumer.failures:
+            logger.info("waxell-observe: %s reachable again (%s)", destination.name, destination.key)
+        consumer.failures = 0
+        consumer.retry_at = 0.0
+        consumer.persistent = False
+        return True
+
+    def _back_off(self, consumer: Consumer, retry: RetryLater) -> None:
+        consumer.failures += 1
+        delay = min(MAX_BACKOFF, BASE_BACKOFF * (2 ** min(consumer.failures - 1, 16)))
+        delay *= 0.5 + random.random() / 2.0
+        if retry.after is not None:
+            delay = max(delay, retry.after)
+        consumer.retry_at = time.monotonic() + delay
+        consumer.persistent = retry.persistent
+        consumer.last_error = str(retry)
+        name = consumer.destination.name
+        if consumer.failures == 1:
+            logger.warning(
+                "waxell-observe: %s unavailable (%s); records stay journaled, retrying in %.2fs",
+                name, retry, delay,
+            )  # fmt: skip
+            self._note_error(name, str(retry))
+        else:
+            logger.debug("waxell-observe: %s still unavailable (%s)", name, retry)
+
+    def _count_drop(self, name: str, reason: str, count: int) -> None:
+        with self._lock:
+            reasons = self.dropped.setdefault(name, {})
+            first = reason not in reasons
+            reasons[reason] = reasons.get(reason, 0) + count
+        if first:
+            logger.warning("waxell-observe: %s dropped %d record(s): %s", name, count, reason)
+
+    def _note_error(self, name: str, text: str) -> None:
+        with self._lock:
+            errors = self.errors.setdefault(name, [])
+            errors.append(text)
+            del errors[:-20]
+
+    def _release(self, drain: Drain) -> None:
+        """Delete what every destination of ``drain`` has passed; finish adopted journals."""
+        if not drain.consumers:
+            if not drain.own and drain.scan_done():
+                self._finish_adopted(drain)
+            return
+        lowest = min(c.position for c in drain.consumers.values())
+        segment, _ = split_position(lowest)
+        if drain.journal is not None:
+            drain.journal.release_before(lowest)
+            return
+        for number in segment_numbers(drain.directory):
+            if number < segment:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(drain.directory / f"seg-{number:08d}.wj")
+        if all(c.position >= drain.scan for c in drain.consumers.values()) and drain.scan_done():
+            self._finish_adopted(drain)
+
+    def _finish_adopted(self, drain: Drain) -> None:
+        drain.reader.close()
+        remove_journal(drain.directory)
+        if drain.lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(drain.lock_fd)
+        with self._lock:
+            if drain in self.drains:
+                self.drains.remove(drain)
+
+    # -- adoption ------------------------------------------------------------------------------
+
+    def adopt(self) -> int:
+        """Take over the journals of dead processes under the known roots; returns how many."""
+        mine = {drain.directory for drain in self.drains}
+        taken = 0
+        for root in self._roots():
+            for directory in journal_directories(root):
+                if directory in mine:
+                    continue
+                fd = try_adopt(directory)
+                if fd is None:
+                    continue
+                drain = Drain(directory, lock_fd=fd)
+                with self._lock:
+                    self.drains.append(drain)
+                taken += 1
+        if taken:
+            self.adopted += taken
+            logger.info("waxell-observe: adopted %d journal(s) of ended processes", taken)
+        return taken
+
+    # -- flush and stop ------------------------------------------------------------------------
+
+    def pending(self, drain: Drain, consumer: Consumer) -> int:
+        """Frames routed to ``consumer`` that it has not delivered yet."""
+        count = 0
+        for _pos, _next, kind, route in drain.reader.walk(consumer.position, drain.head() if drain.own else None):
+            if kind != fr.ROUTE and (route in consumer.routes or route not in drain.routes):
+                count += 1
+        return count
+
+    def wait(self, targets: dict[Drain, int], deadline: float | None, *, only: str | None = None) -> bool:
+        """Wait until every consumer (or only the one of destination ``only``) of the drains in
+        ``targets`` passed its target position. False at the ``deadline``, or as soon as every
+        consumer still behind is failing and will not retry before it (or failing persistently)."""
+        self.ensure_running()
+        with self._lock:
+            self._urgent += 1
+        self._wake.set()
+        try:
+            with self._progress:
+                while True:
+                    behind = self._behind(targets, only)
+                    if not behind:
+                        return True
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        return False
+                    if all(c is not None and _hopeless(c, deadline) for c in behind):
+                        return False
+                    remaining = 0.05 if deadline is None else max(0.0, min(0.05, deadline - now))
+                    self._wake.set()
+                    self._progress.wait(remaining)
+        finally:
+            with self._lock:
+                self._urgent -= 1
+
+    @staticmethod
+    def _behind(targets: dict[Drain, int], only: str | None) -> list[Consumer | None]:
+        behind: list[Consumer | None] = []
+        for drain, target in targets.items():
+            if drain.scan < target:
+                behind.append(None)  # routes not scanned that far yet
+                continue
+            for key, consumer in list(drain.consumers.items()):
+                if (only is None or key == only) and consumer.position < target:
+                    behind.append(consumer)
+        return behind
+
+    def stop(self, timeout: float) -> None:
+        self._stop = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, timeout))
+        self._thread = None
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+def _backlog_bytes(start: int, end: int) -> int:
+    start_segment, start_offset = split_position(start)
+    end_segment, end_offset = split_position(end)
+    if start_segment != end_segment:
+        return GATHER_BYTES  # a whole segment boundary away: plenty
+    return end_offset - start_offset
+
+
+def _hopeless(consumer: Consumer, deadline: float | None) -> bool:
+    """A consumer a flush stops waiting for: failing persistently (a full disk), or backing off
+    past the deadline."""
+    if not consumer.failures:
+        return False
+    return consumer.persistent or (deadline is not None and consumer.retry_at >= deadline)
+
+
+def _peek(data: bytes) -> tuple[int, int]:
+    from waxell_observe.pipeline.journal import peek
+
+    return peek(data)

@@ -1,0 +1,508 @@
+"""The journal: an append-only, memory-mapped log of frames, one per process.
+
+Layout on disk (under the journal root, ``WAXELL_JOURNAL_DIR`` or the user's data
+directory)::
+
+    <root>/<host>-<pid>-<token>/owner.lock     flock'ed by the owning process while it lives
+                               seg-00000001.wj  segments: a 16-byte header, then frames
+                               ack-<hash>       each destination's acknowledged position
+
+A frame is ``[u32 length][payload]``, 4-byte aligned; the length is stored *after* the
+payload, so a reader (or a process adopting the journal of a crashed one) sees either a
+whole frame or a zero length. ``0xFFFFFFFF`` closes a segment: the next frame is at the
+start of the next segment. Segments are reserved with ``posix_fallocate`` before they are
+mapped, so a full disk shows up as a refused segment (frames dropped, counted, logged) and
+never as a ``SIGBUS`` in the agent's thread.
+
+The agent's thread appends by copying bytes into the mapping (no system call per frame);
+the kernel's page cache keeps what was written when the process dies (``os._exit``,
+``kill -9``, a crash). A position is ``segment << 32 | offset``.
+
+After ``os.fork()`` the child drops the parent's journals (mappings and lock) and opens its
+own on its first record; the fork waits for an append in progress, so no frame is torn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import mmap
+import os
+import secrets
+import socket
+import struct
+import threading
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+from waxell_observe.process import current_pid
+
+__all__ = [
+    "Journal",
+    "JournalReader",
+    "DEFAULT_SEGMENT_BYTES",
+    "HEADER_BYTES",
+    "position",
+    "split_position",
+    "owner_alive",
+    "try_adopt",
+]
+
+logger = logging.getLogger("waxell_observe")
+
+MAGIC = b"WXJ1"
+HEADER_BYTES = 16
+DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+END_OF_SEGMENT = 0xFFFFFFFF
+LOCK_NAME = "owner.lock"
+SEGMENT_PREFIX = "seg-"
+SEGMENT_SUFFIX = ".wj"
+
+_U32 = struct.Struct("<I")
+_pack_u32 = _U32.pack_into
+_unpack_u32 = _U32.unpack_from
+
+
+def position(segment: int, offset: int) -> int:
+    return (segment << 32) | offset
+
+
+def split_position(pos: int) -> tuple[int, int]:
+    return pos >> 32, pos & 0xFFFFFFFF
+
+
+def segment_name(number: int) -> str:
+    return f"{SEGMENT_PREFIX}{number:08d}{SEGMENT_SUFFIX}"
+
+
+def segment_numbers(directory: Path) -> list[int]:
+    numbers = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            name = entry.name
+            if name.startswith(SEGMENT_PREFIX) and name.endswith(SEGMENT_SUFFIX):
+                with contextlib.suppress(ValueError):
+                    numbers.append(int(name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]))
+    return sorted(numbers)
+
+
+def _align(offset: int) -> int:
+    return (offset + 3) & ~3
+
+
+def peek(data: bytes | memoryview) -> tuple[int, int]:
+    """``(kind, route)`` of an encoded frame from its first bytes (-1 when they are not the
+    small integers every frame starts with)."""
+    if not data:
+        return -1, -1
+    first = data[0]
+    if 0x90 <= first <= 0x9F:
+        at = 1
+    elif first == 0xDC:
+        at = 3
+    else:
+        return -1, -1
+    if len(data) < at + 2:
+        return -1, -1
+    kind, route = data[at], data[at + 1]
+    if kind > 0x7F:
+        return -1, -1
+    if route > 0x7F:
+        # a route id of 128 or more: a uint8 (0xCC) or uint16 (0xCD) follows
+        if route == 0xCC and len(data) > at + 2:
+            return kind, data[at + 2]
+        if route == 0xCD and len(data) > at + 3:
+            return kind, (data[at + 2] << 8) | data[at + 3]
+        return kind, -1
+    return kind, route
+
+
+class Journal:
+    """This process's journal in ``directory`` (created; the owner lock held until :meth:`close`).
+
+    :meth:`append` is the only method called on the agent's thread. ``max_bytes`` bounds
+    the segments kept on disk: beyond it (or when the disk is full) frames are dropped and
+    counted in :attr:`dropped` by reason.
+    """
+
+    def __init__(self, root: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES, max_bytes: int = 4 << 30) -> None:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = f"{socket.gethostname()}-{current_pid()}-{secrets.token_hex(4)}"
+        # Made under a hidden name, locked, then renamed: an adopter never sees it unlocked.
+        hidden = root / f".new-{name}"
+        hidden.mkdir(mode=0o700)
+        self._lock_fd = os.open(hidden / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self.directory = root / name
+        os.rename(hidden, self.directory)
+        self.root = root
+        self.pid = current_pid()
+        self.segment_bytes = segment_bytes
+        self.max_bytes = max_bytes
+        self.lock = threading.Lock()
+        self.dropped: dict[str, int] = {}
+        self.appended = 0
+        self._routes: list[bytes] = []
+        self.segments: dict[int, mmap.mmap] = {}
+        self._sizes: dict[int, int] = {}
+        self._segment = 0
+        self._mm: mmap.mmap | None = None
+        self._offset = 0
+        self._end = 0
+        self.closed = False
+        if not self._open_segment(1, 0):
+            raise OSError(errno.ENOSPC, f"cannot reserve the first journal segment in {self.directory}")
+        _journals.add(self)
+
+    # -- the agent's side -----------------------------------------------------------------------
+
+    def append(self, data: bytes) -> bool:
+        """Write one frame; False (counted in :attr:`dropped`) when there is no room on disk."""
+        size = len(data)
+        with self.lock:
+            mm = self._mm
+            offset = self._offset
+            if mm is None or offset + size + 8 > self._end:
+                if not self._roll(size):
+                    return False
+                mm = self._mm
+                assert mm is not None
+                offset = self._offset
+            start = offset + 4
+            mm[start : start + size] = data
+            _pack_u32(mm, offset, size)
+            self._offset = _align(start + size)
+            self.appended += 1
+        return True
+
+    def add_route(self, frame: bytes) -> bool:
+        """Write a route frame and keep it: every new segment starts with all routes again, so
+        a reader starting at any segment knows where each frame goes."""
+        with self.lock:
+            self._routes.append(frame)
+        return self.append(frame)
+
+    def _roll(self, size: int) -> bool:
+        """Close the current segment and open the next (lock held). False: the frame is dropped."""
+        if self.closed:
+            self._drop("journal closed")
+            return False
+        number = self._segment + 1
+        if not self._open_segment(number, size):
+            return False
+        return True
+
+    def _open_segment(self, number: int, size: int) -> bool:
+        routes = sum(len(r) + 8 for r in self._routes)
+        length = max(self.segment_bytes, _align(HEADER_BYTES + routes + size + 16))
+        used = sum(self._sizes.values())
+        if used + length > self.max_bytes:
+            self._drop(f"journal size bound reached ({self.max_bytes // (1 << 20)} MB of segments waiting)")
+            return False
+        path = self.directory / segment_name(number)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            self._drop(_disk_reason(exc))
+            return False
+        try:
+            try:
+                os.posix_fallocate(fd, 0, length)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                self._drop(_disk_reason(exc))
+                return False
+            mm = mmap.mmap(fd, length)
+        finally:
+            os.close(fd)
+        mm[0:4] = MAGIC
+        _pack_u32(mm, 4, 1)
+        _pack_u32(mm, 8, length)
+        old, old_offset = self._mm, self._offset
+        self.segments[number] = mm
+        self._sizes[number] = length
+        self._segment, self._mm, self._offset, self._end = number, mm, HEADER_BYTES, length
+        for route in self._routes:
+            start = self._offset + 4
+            mm[start : start + len(route)] = route
+            _pack_u32(mm, self._offset, len(route))
+            self._offset = _align(start + len(route))
+        if old is not None:
+            _pack_u32(old, old_offset, END_OF_SEGMENT)  # published last: the reader moves on
+        return True
+
+    def _drop(self, reason: str) -> None:
+        first = not self.dropped
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        if first or self.dropped[reason] == 1:
+            logger.warning(
+                "waxell-observe: cannot journal records in %s: %s; records are dropped and counted until "
+                "there is room again",
+                self.directory,
+                reason,
+            )
+
+    # -- positions -------------------------------------------------------------------------------
+
+    def head(self) -> int:
+        """The position after the last frame written."""
+        with self.lock:
+            return position(self._segment, self._offset)
+
+    def first_position(self) -> int:
+        numbers = sorted(self.segments)
+        return position(numbers[0], HEADER_BYTES) if numbers else position(self._segment, HEADER_BYTES)
+
+    def release_before(self, pos: int) -> None:
+        """Delete the segments wholly before ``pos`` (every destination has passed them)."""
+        segment, _ = split_position(pos)
+        with self.lock:
+            old = [n for n in self.segments if n < segment and n != self._segment]
+            for number in old:
+                mm = self.segments.pop(number)
+                self._sizes.pop(number, None)
+                with contextlib.suppress(BufferError, ValueError):
+                    mm.close()
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / segment_name(number))
+
+    def reader(self) -> JournalReader:
+        return JournalReader(self.directory, live=self)
+
+    def close(self, *, remove: bool) -> None:
+        """Stop writing; with ``remove`` delete the journal (everything was delivered)."""
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            mms = list(self.segments.values())
+            self.segments.clear()
+            self._mm = None
+        for mm in mms:
+            with contextlib.suppress(BufferError, ValueError):
+                mm.close()
+        if remove:
+            remove_journal(self.directory)
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+        _journals.discard(self)
+
+    # -- fork ----------------------------------------------------------------------------------
+
+    def _abandon_in_child(self) -> None:
+        """In a forked child: this journal is the parent's; forget it without touching its files."""
+        self.closed = True
+        self.lock = threading.Lock()
+        self.segments = {}
+        self._mm = None
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+
+def _disk_reason(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full ({exc.strerror})"
+    return f"cannot write the journal ({exc.strerror or exc})"
+
+
+def remove_journal(directory: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+    with contextlib.suppress(FileNotFoundError, OSError):
+        os.rmdir(directory)
+
+
+class JournalReader:
+    """Reads frames of a journal directory from a position (this process's own journal through
+    its live mappings, another's through read-only mappings of its segment files)."""
+
+    def __init__(self, directory: Path, *, live: Journal | None = None) -> None:
+        self.directory = directory
+        self.live = live
+        self._maps: dict[int, mmap.mmap] = {}
+
+    def _segment(self, number: int) -> mmap.mmap | None:
+        live = self.live
+        if live is not None:
+            return live.segments.get(number)
+        mm = self._maps.get(number)
+        if mm is None:
+            try:
+                with open(self.directory / segment_name(number), "rb") as handle:
+                    mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            except (FileNotFoundError, ValueError):
+                return None
+            self._maps[number] = mm
+        return mm
+
+    def first_position(self) -> int:
+        numbers = sorted(self.live.segments) if self.live is not None else segment_numbers(self.directory)
+        return position(numbers[0], HEADER_BYTES) if numbers else position(1, HEADER_BYTES)
+
+    def read(
+        self, start: int, *, max_frames: int = 4096, max_bytes: int = 8 << 20, end: int | None = None
+    ) -> tuple[list[bytes], int]:
+        """Frames from ``start`` (at most ``max_frames`` / about ``max_bytes``, none at or past
+        ``end``) and the position after them."""
+        frames: list[bytes] = []
+        segment, offset = split_position(start)
+        total = 0
+        while len(frames) < max_frames and total < max_bytes:
+            if end is not None and position(segment, offset) >= end:
+                break
+            mm = self._segment(segment)
+            if mm is None:
+                later = [n for n in self._known_segments() if n > segment]
+                if not later:
+                    break
+                segment, offset = later[0], HEADER_BYTES
+                continue
+            if offset < HEADER_BYTES:
+                offset = HEADER_BYTES
+            size_limit = len(mm)
+            if offset + 4 > size_limit:
+                break
+            try:
+                length = _unpack_u32(mm, offset)[0]
+            except ValueError:  # the mapping was closed under us (segment released)
+                break
+            if length == 0:
+                break
+            if length == END_OF_SEGMENT:
+                self._forget(segment)
+                segment, offset = segment + 1, HEADER_BYTES
+                continue
+            frame_end = offset + 4 + length
+            if frame_end > size_limit:
+                break  # torn (never written whole): nothing valid follows in this segment
+            frames.append(mm[offset + 4 : frame_end])
+            total += length
+            offset = _align(frame_end)
+        return frames, position(segment, offset)
+
+    def walk(self, start: int, end: int | None = None) -> Iterator[tuple[int, int, int, int]]:
+        """``(position, next position, kind, route)`` of every frame from ``start`` (to ``end``),
+        without copying payloads: the kind and route are read from the frame's first bytes."""
+        segment, offset = split_position(start)
+        while end is None or position(segment, offset) < end:
+            mm = self._segment(segment)
+            if mm is None:
+                later = [n for n in self._known_segments() if n > segment]
+                if not later:
+                    return
+                segment, offset = later[0], HEADER_BYTES
+                continue
+            offset = max(offset, HEADER_BYTES)
+            if offset + 4 > len(mm):
+                return
+            try:
+                length = _unpack_u32(mm, offset)[0]
+            except ValueError:
+                return
+            if length == 0:
+                return
+            if length == END_OF_SEGMENT:
+                segment, offset = segment + 1, HEADER_BYTES
+                continue
+            if offset + 4 + length > len(mm):
+                return
+            kind, route = peek(mm[offset + 4 : offset + 4 + min(length, 8)])
+            following = _align(offset + 4 + length)
+            yield position(segment, offset), position(segment, following), kind, route
+            offset = following
+
+    def frame_at(self, pos: int) -> bytes | None:
+        segment, offset = split_position(pos)
+        mm = self._segment(segment)
+        if mm is None:
+            return None
+        length = _unpack_u32(mm, offset)[0]
+        if length in (0, END_OF_SEGMENT):
+            return None
+        return mm[offset + 4 : offset + 4 + length]
+
+    def _known_segments(self) -> list[int]:
+        if self.live is not None:
+            return sorted(self.live.segments)
+        return segment_numbers(self.directory)
+
+    def _forget(self, number: int) -> None:
+        if self.live is None:
+            mm = self._maps.pop(number, None)
+            if mm is not None:
+                with contextlib.suppress(BufferError, ValueError):
+                    mm.close()
+
+    def close(self) -> None:
+        for mm in self._maps.values():
+            with contextlib.suppress(BufferError, ValueError):
+                mm.close()
+        self._maps.clear()
+
+
+# -- ownership and adoption ----------------------------------------------------------------------
+
+
+def owner_alive(directory: Path) -> bool:
+    """True while the process that owns the journal in ``directory`` (or an adopter) holds it."""
+    lock = try_adopt(directory)
+    if lock is None:
+        return True
+    os.close(lock)
+    return False
+
+
+def try_adopt(directory: Path) -> int | None:
+    """Take the owner lock of ``directory`` when nobody holds it (its process died); returns the
+    lock's descriptor (close it to let go) or ``None``."""
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def journal_directories(root: Path) -> Iterator[Path]:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(root):
+            if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                yield Path(entry.path)
+
+
+# -- fork safety ---------------------------------------------------------------------------------
+
+_journals: weakref.WeakSet[Journal] = weakref.WeakSet()
+_held: list[Journal] = []
+
+
+def _before_fork() -> None:
+    for journal in list(_journals):
+        journal.lock.acquire()
+        _held.append(journal)
+
+
+def _after_fork_parent() -> None:
+    while _held:
+        _held.pop().lock.release()
+
+
+def _after_fork_child() -> None:
+    _held.clear()
+    for journal in list(_journals):
+        journal._abandon_in_child()
+    _journals.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)

@@ -1,0 +1,264 @@
+"""The process's pipeline: journals on the agent's side, the drainer behind them.
+
+:func:`pipeline` returns the process's :class:`Pipeline`. The record hooks
+(:mod:`waxell_observe.pipeline.plugin`) call :meth:`Pipeline.record`, which encodes nothing
+itself: it finds (cached per configuration object) the journal and route for the run's
+configuration and appends the frame. Everything else — reading the journal, writing the
+store, talking to a control plane, adopting the journals of dead processes — happens on the
+drainer's thread.
+
+After ``os.fork()`` the child starts with a fresh pipeline: its records go to a journal of
+its own, drained by its own thread (or, if it leaves through ``os._exit``, adopted by the
+parent's drainer within a second or by the next process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.pipeline import frames
+from waxell_observe.pipeline.destination import Destination
+from waxell_observe.pipeline.drainer import Drain, Drainer
+from waxell_observe.pipeline.journal import Journal
+
+if TYPE_CHECKING:
+    from waxell_observe.config import ObserveConfig
+
+__all__ = ["Pipeline", "pipeline", "import_guard", "JOURNAL_MAX_BYTES"]
+
+logger = logging.getLogger("waxell_observe")
+
+import_guard = threading.RLock()
+"""Held by the drainer while it imports what a destination needs (SQLAlchemy, httpx): a fork
+waits for the import to finish, so a child never inherits a half-imported module."""
+
+
+def _journal_max_bytes() -> int:
+    raw = os.environ.get("WAXELL_JOURNAL_MAX_MB", "").strip()
+    if raw:
+        try:
+            return max(1, int(float(raw) * (1 << 20)))
+        except ValueError:
+            logger.warning("waxell-observe: ignoring WAXELL_JOURNAL_MAX_MB=%r (expected megabytes)", raw)
+    return 4 << 30
+
+
+JOURNAL_MAX_BYTES = _journal_max_bytes()
+
+
+def route_spec(config: ObserveConfig) -> dict[str, Any]:
+    """Where the runs of ``config`` go, as written in route frames."""
+    if config.mode == "remote":
+        return {"remote": {"api_url": config.api_url, "api_key": config.api_key}}
+    return {"store": {"url": config.db_url}}
+
+
+def make_destination(kind: str, settings: dict[str, Any]) -> Destination | None:
+    """The destinations a route may name (built on the drainer's thread)."""
+    with import_guard:
+        if kind == "store":
+            from waxell_observe.pipeline.store_destination import StoreDestination
+
+            return StoreDestination(str(settings.get("url") or ""))
+        if kind == "remote":
+            from waxell_observe.pipeline.remote_destination import RemoteDestination
+
+            return RemoteDestination(str(settings.get("api_url") or ""), str(settings.get("api_key") or ""))
+    logger.warning("waxell-observe: a journal names an unknown destination %r; its records cannot be delivered", kind)
+    return None
+
+
+class Pipeline:
+    """Journals and the drainer of this process."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.journals: dict[str, Journal] = {}
+        self.roots: set[str] = set()
+        self._routes: dict[tuple[str, str], int] = {}
+        self._cache: tuple[Any, Journal, int] | None = None
+        self._lock = threading.Lock()
+        self.drainer = Drainer(make_destination, self._adoption_roots)
+        self.dropped: dict[str, int] = {}
+
+    def _adoption_roots(self) -> list[Path]:
+        return [Path(root) for root in sorted(self.roots)]
+
+    # -- the agent's side ---------------------------------------------------------------------
+
+    def route(self, config: ObserveConfig) -> tuple[Journal, int]:
+        """The journal and route id for runs of ``config`` (cached for the same object)."""
+        cache = self._cache
+        if cache is not None and cache[0] is config and not cache[1].closed:
+            return cache[1], cache[2]
+        with self._lock:
+            journal = self._journal(config.journal_root)
+            spec = route_spec(config)
+            key = (journal.directory.name, repr(sorted(spec.items())))
+            route = self._routes.get(key)
+            if route is None:
+                route = len(self._routes) + 1
+                journal.add_route(frames.encode_route(route, spec))
+                self._routes[key] = route
+            self._cache = (config, journal, route)
+            return journal, route
+
+    def _journal(self, root: str) -> Journal:
+        journal = self.journals.get(root)
+        if journal is None or journal.closed:
+            journal = Journal(Path(root), max_bytes=JOURNAL_MAX_BYTES)
+            self.journals[root] = journal
+            self.roots.add(root)
+            self.drainer.add_journal(journal)
+        return journal
+
+    # -- flush, shutdown, report --------------------------------------------------------------
+
+    def flush(self, timeout: float | None) -> DeliveryReport:
+        """Wait until everything journaled so far by this process is delivered (or ``timeout``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        targets = {drain: drain.head() for drain in list(self.drainer.drains) if drain.own}
+        if targets:
+            self.drainer.wait(targets, deadline)
+        return self.report()
+
+    def _remote_key(self, config: ObserveConfig) -> str:
+        from waxell_observe.pipeline.remote_destination import remote_key
+
+        return remote_key(config.api_url, config.api_key)
+
+    def remote_destination(self, config: ObserveConfig) -> Any:
+        """The control-plane destination of ``config`` once the drainer opened it (else ``None``)."""
+        return self.drainer.destinations.get(self._remote_key(config))
+
+    def destination_error(self, config: ObserveConfig) -> str:
+        key = self._remote_key(config)
+        for drain in list(self.drainer.drains):
+            consumer = drain.consumers.get(key)
+            if consumer is not None and consumer.failures:
+                return consumer.last_error
+        return ""
+
+    def flush_destination(self, config: ObserveConfig, timeout: float) -> bool:
+        """Deliver what ``config``'s runs journaled so far to their control plane; True when done."""
+        self.route(config)
+        key = self._remote_key(config)
+        deadline = time.monotonic() + timeout
+        targets = {drain: drain.head() for drain in list(self.drainer.drains) if drain.own}
+        return self.drainer.wait(targets, deadline, only=key)
+
+    def shutdown(self, timeout: float | None) -> DeliveryReport:
+        """Deliver within ``timeout``, then stop the drainer; what is left stays journaled for the
+        next process (or any other running one) to deliver."""
+        started = time.monotonic()
+        reserve = 0.05 if timeout is None else min(0.1, timeout / 10)
+        self.flush(None if timeout is None else max(0.0, timeout - reserve))
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        self.drainer.stop(0.02 if left is None else min(left, 0.05))
+        report = self.report()
+        with self._lock:
+            for drain in list(self.drainer.drains):
+                if drain.journal is not None:
+                    complete = drain.done()
+                    drain.journal.close(remove=complete)
+                    self.drainer.drains.remove(drain)
+                elif drain.lock_fd is not None:  # adopted and not finished: let another process go on
+                    with contextlib.suppress(OSError):
+                        os.close(drain.lock_fd)
+                    self.drainer.drains.remove(drain)
+            self.journals.clear()
+            self._cache = None
+            self._routes.clear()
+        for destination in list(self.drainer.destinations.values()):
+            with contextlib.suppress(Exception):
+                destination.close()
+        self.drainer.destinations.clear()
+        return report
+
+    def report(self) -> DeliveryReport:
+        """Per destination: records delivered, still journaled (safe on disk), dropped with reasons."""
+        drainer = self.drainer
+        names: dict[str, DeliveryReport] = {}
+        journal_drops: dict[str, int] = {}
+        for journal in list(self.journals.values()):
+            for reason, count in journal.dropped.items():
+                journal_drops[reason] = journal_drops.get(reason, 0) + count
+        with drainer._lock:
+            drains = list(drainer.drains)
+            sent = dict(drainer.sent)
+            dropped = {name: dict(reasons) for name, reasons in drainer.dropped.items()}
+            errors = {name: list(texts) for name, texts in drainer.errors.items()}
+        for drain in drains:
+            if not drain.own:
+                continue
+            for consumer in list(drain.consumers.values()):
+                name = consumer.destination.name
+                report = names.setdefault(name, DeliveryReport(sink=name))
+                report.journaled += drainer.pending(drain, consumer)
+        for name in set(sent) | set(dropped) | set(names):
+            report = names.setdefault(name, DeliveryReport(sink=name))
+            report.pending = report.journaled
+            report.sent = sent.get(name, 0)
+            report.drop_reasons = dropped.get(name, {})
+            report.dropped = sum(report.drop_reasons.values())
+            report.errors = errors.get(name, [])
+        if journal_drops:
+            report = names.setdefault("journal", DeliveryReport(sink="journal"))
+            report.drop_reasons = journal_drops
+            report.dropped = sum(journal_drops.values())
+        return DeliveryReport.merge(list(names.values()))
+
+    # -- fork ---------------------------------------------------------------------------------
+
+    def _after_fork_in_child(self) -> None:
+        for drain in self.drainer.drains:
+            if drain.lock_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(drain.lock_fd)
+        roots = self.roots
+        self.__init__()  # type: ignore[misc]
+        self.roots = set(roots)
+
+
+_pipeline: Pipeline | None = None
+_create_lock = threading.Lock()
+
+
+def pipeline() -> Pipeline:
+    """The process's pipeline (created on first use)."""
+    current = _pipeline
+    if current is not None:
+        return current
+    return _create()
+
+
+def _create() -> Pipeline:
+    global _pipeline
+    with _create_lock:
+        if _pipeline is None:
+            _pipeline = Pipeline()
+        return _pipeline
+
+
+def existing() -> Pipeline | None:
+    """The pipeline if one was created (nothing recorded otherwise)."""
+    return _pipeline
+
+
+def _after_fork_child() -> None:
+    if _pipeline is not None:
+        _pipeline._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=import_guard.acquire, after_in_parent=import_guard.release, after_in_child=import_guard.release
+    )
+    os.register_at_fork(after_in_child=_after_fork_child)

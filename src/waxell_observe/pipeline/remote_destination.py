@@ -1,0 +1,363 @@
+"""A control plane as a destination: journal frames become wire-protocol requests.
+
+A batch of frames is grouped by run (start, records by endpoint, completion, in journal
+order). A server that advertises ``batch_ingest`` in ``config/`` (ours does) gets many runs
+per request; any other control plane gets the per-run protocol of the specification
+(``runs/start/``, one request per record endpoint, ``complete/``).
+
+Outcomes follow the protocol: 5xx, 429, timeouts and connection errors mean "try the whole
+batch again later" (:class:`RetryLater`; the server stores idempotently, so what it already
+took is not duplicated); any other 4xx is final for what that request carried (counted as
+dropped with the server's reason); a 413 halves the number of runs per request.
+
+Replies that carry governance are kept for the run they concern: a mid-execution verdict
+for :meth:`RemoteDestination.take_verdicts` (``mid_execution_governance``), and the
+post-execution outcome of ``complete/`` applied to the live run when it is still in this
+process (:mod:`waxell_observe.pipeline.live_runs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from typing import Any
+
+from waxell_observe.pipeline import frames as fr
+from waxell_observe.pipeline import live_runs
+from waxell_observe.pipeline.destination import Delivered, RetryLater
+
+__all__ = ["RemoteDestination", "DELIVERY_TIMEOUT", "RunEntry", "remote_key", "group"]
+
+logger = logging.getLogger("waxell_observe")
+
+DELIVERY_TIMEOUT = 5.0
+"""Seconds one delivery request may take."""
+PER_RUN_CHUNK = 1000
+"""Most records in one per-run request."""
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class RunEntry:
+    """One run's part of a batch."""
+
+    __slots__ = ("run_id", "start", "llm_calls", "steps", "spans", "scores", "end", "frames", "span_positions")
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.start: dict[str, Any] | None = None
+        self.end: dict[str, Any] | None = None
+        self.llm_calls: list[dict[str, Any]] = []
+        self.steps: list[dict[str, Any]] = []
+        self.spans: list[dict[str, Any]] = []
+        self.scores: list[dict[str, Any]] = []
+        self.frames = 0
+        self.span_positions: dict[str, int] = {}
+
+    def started_at(self) -> float:
+        for snapshot in (self.end, self.start):
+            if snapshot and snapshot.get("started_at"):
+                return float(snapshot["started_at"])
+        return 0.0
+
+
+def group(frames: list[list[Any]]) -> list[RunEntry]:
+    """Frames grouped by run, in order of first appearance."""
+    entries: dict[str, RunEntry] = {}
+    for frame in frames:
+        run_id = frame[2]
+        entry = entries.get(run_id)
+        if entry is None:
+            entry = entries[run_id] = RunEntry(run_id)
+        entry.frames += 1
+        kind = frame[0]
+        view = fr.as_dict(frame)
+        if kind == fr.START:
+            entry.start = view
+        elif kind == fr.END:
+            entry.end = view
+        elif kind == fr.LLM:
+            entry.llm_calls.append(view)
+        elif kind == fr.STEP:
+            entry.steps.append(view)
+        elif kind == fr.SPAN:
+            entry.spans.append(view)
+        elif kind == fr.SCORE:
+            entry.scores.append(view)
+    return list(entries.values())
+
+
+def remote_key(api_url: str, api_key: str) -> str:
+    """The destination key of a control plane (the key itself never appears, only a digest)."""
+    return f"remote:{api_url}#{hashlib.sha1(api_key.encode()).hexdigest()[:12]}"
+
+
+class RemoteDestination:
+    """Delivers frames to the control plane at ``api_url``."""
+
+    name = "remote"
+
+    def __init__(self, api_url: str, api_key: str) -> None:
+        # Imported here, on the drainer's thread under the pipeline's import guard (a fork waits).
+        import certifi  # noqa: F401 - what httpx imports lazily when its first client is made
+        import httpcore  # noqa: F401
+        import httpx  # noqa: F401
+
+        from waxell_observe.client import WaxellObserveClient
+        from waxell_observe.config import resolve_config
+        from waxell_observe.transport import wire  # noqa: F401
+
+        self.api_url = api_url
+        self.key = remote_key(api_url, api_key)
+        config = resolve_config(api_url=api_url, api_key=api_key)
+        self.client = WaxellObserveClient.from_config(config, timeout=DELIVERY_TIMEOUT)
+        self.probed = False
+        self.batch_path = ""
+        self.batch_max_runs = 500
+        self.ids: dict[str, tuple[str, str]] = {}
+        """Our run id -> (server run id, server workflow id) where the server chose its own."""
+        self._verdicts: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self._logged: set[tuple[Any, ...]] = set()
+
+    # -- what the SDK's other parts ask -------------------------------------------------------------
+
+    def server_ids(self, run_id: str) -> tuple[str, str]:
+        return self.ids.get(run_id, (run_id, run_id))
+
+    def take_verdicts(self, run_id: str) -> list[Any]:
+        with self._lock:
+            return self._verdicts.pop(run_id, [])
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    def deliver(self, frames: list[list[Any]]) -> Delivered:
+        if not self.probed:
+            self._probe()
+        entries = group(frames)
+        outcome = Delivered()
+        if self.batch_path:
+            size = self.batch_max_runs
+            index = 0
+            while index < len(entries):
+                chunk = entries[index : index + size]
+                if self._send_batch(chunk, outcome):
+                    index += len(chunk)
+                else:  # 413: fewer runs per request
+                    size = max(1, len(chunk) // 2)
+                    self.batch_max_runs = size
+        else:
+            for entry in entries:
+                self._send_run(entry, outcome)
+        return outcome
+
+    def _probe(self) -> None:
+        """Ask ``config/`` whether the server takes batches (a failure to answer: retry later)."""
+        from waxell_observe.transport.errors import ControlPlaneError
+
+        try:
+            reply = self.client.request("GET", "config/", timeout=DELIVERY_TIMEOUT)
+        except ControlPlaneError as exc:
+            if exc.retryable:
+                raise RetryLater(str(exc), after=exc.retry_after) from exc
+            reply = {}  # a server without config/ (or refusing it) speaks the per-run protocol
+        path = reply.get("batch_ingest") if isinstance(reply, dict) else None
+        if isinstance(path, str) and path:
+            self.batch_path = path.lstrip("/")
+            limit = reply.get("batch_max_runs")
+            if isinstance(limit, int) and limit > 0:
+                self.batch_max_runs = min(self.batch_max_runs, limit)
+        self.probed = True
+
+    def _post(self, path: str, body: Any, *, traceparent: str = "") -> dict[str, Any]:
+        """POST ``body``; raises RetryLater for temporary failures, ControlPlaneError for final ones."""
+        from waxell_observe.transport.errors import ControlPlaneError
+
+        try:
+            text = _dumps(body)
+        except ValueError:
+            text = _dumps(fr.finite(body))  # non-finite floats: JSON has no NaN
+        try:
+            return self.client.request(
+                "POST", path, content=text, timeout=DELIVERY_TIMEOUT,
+                headers={"traceparent": traceparent} if traceparent else None,
+            )  # fmt: skip
+        except ControlPlaneError as exc:
+            if exc.accepted:
+                return {}
+            if exc.retryable:
+                raise RetryLater(str(exc), after=exc.retry_after) from exc
+            raise
+
+    # -- the batch endpoint (our server) ------------------------------------------------------------
+
+    def _entry_body(self, entry: RunEntry) -> dict[str, Any]:
+        from waxell_observe.transport import wire
+
+        body: dict[str, Any] = {"run_id": entry.run_id}
+        run_started = entry.started_at()
+        if entry.start is not None:
+            start = entry.start
+            if entry.end is not None and entry.end.get("started_at"):
+                start = {**start, "started_at": entry.end["started_at"]}  # moved (automatic runs)
+            body["start"] = self._mapped(wire.start_body(start))
+        if entry.llm_calls:
+            body["llm_calls"] = [wire.llm_call(call) for call in entry.llm_calls]
+        if entry.steps:
+            body["steps"] = [wire.step(step) for step in entry.steps]
+        if entry.spans:
+            body["spans"] = self._spans(entry, run_started)
+        if entry.scores:
+            body["scores"] = [wire.score(score) for score in entry.scores]
+        if entry.end is not None:
+            body["complete"] = wire.complete_body(entry.end)
+        return body
+
+    def _spans(self, entry: RunEntry, run_started: float) -> list[dict[str, Any]]:
+        from waxell_observe.transport import wire
+
+        records = []
+        positions = entry.span_positions
+        for span in entry.spans:
+            positions[span["id"]] = span["position"]
+            parent = positions.get(span["parent_span_id"]) if span["parent_span_id"] else None
+            records.append(wire.span(span, run_started, parent))
+        return records
+
+    def _send_batch(self, entries: list[RunEntry], outcome: Delivered) -> bool:
+        """One batch request; False after a 413 (the caller sends fewer runs per request)."""
+        from waxell_observe.transport.errors import ControlPlaneError
+
+        bodies = [self._entry_body(entry) for entry in entries]
+        try:
+            reply = self._post(self.batch_path, {"runs": bodies})
+        except ControlPlaneError as exc:
+            if exc.status == 413 and len(entries) > 1:
+                logger.info(
+                    "waxell-observe: %s refused %d runs in one request as too large; sending fewer",
+                    self.api_url, len(entries),
+                )  # fmt: skip
+                return False
+            reason = f"batch of {len(entries)} run(s) refused: {exc}"
+            self._log_refusal(exc.status, "batch", reason)
+            outcome.refuse(reason, sum(entry.frames for entry in entries))
+            return True
+        results = reply.get("runs") if isinstance(reply, dict) else None
+        if not isinstance(results, list) or len(results) != len(entries):
+            raise RetryLater(f"{self.batch_path}: unexpected reply (no per-run results)")
+        for entry, result in zip(entries, results):
+            self._batch_result(entry, result if isinstance(result, dict) else {}, outcome)
+        return True
+
+    def _batch_result(self, entry: RunEntry, result: dict[str, Any], outcome: Delivered) -> None:
+        status = result.get("status")
+        if isinstance(status, int) and status >= 400:
+            reason = f"run {entry.run_id} refused ({status}): {result.get('error') or 'no reason given'}"
+            self._log_refusal(status, "batch-run", reason)
+            outcome.refuse(reason, entry.frames)
+            return
+        self._note_ids(entry.run_id, result)
+        governance = result.get("governance")
+        if isinstance(governance, dict) and governance.get("action"):
+            self._keep_verdict(entry.run_id, governance)
+        completion = result.get("complete")
+        if isinstance(completion, dict):
+            live_runs.apply_completion(entry.run_id, completion.get("governance"))
+
+    # -- the per-run protocol (any control plane) ---------------------------------------------------
+
+    def _send_run(self, entry: RunEntry, outcome: Delivered) -> None:
+        from waxell_observe.transport import wire
+        from waxell_observe.transport.errors import ControlPlaneError
+
+        traceparent = wire.traceparent(entry.end or entry.start or {})
+        run_started = entry.started_at()
+        try:
+            if entry.start is not None:
+                start = entry.start
+                if entry.end is not None and entry.end.get("started_at"):
+                    start = {**start, "started_at": entry.end["started_at"]}
+                reply = self._post("runs/start/", self._mapped(wire.start_body(start)), traceparent=traceparent)
+                self._note_ids(entry.run_id, reply)
+        except ControlPlaneError as exc:
+            reason = f"start of run {entry.run_id} refused: {exc}"
+            self._log_refusal(exc.status, "start", reason)
+            outcome.refuse(reason, entry.frames)
+            return
+        server_id = self.server_ids(entry.run_id)[0]
+        behaviour = [step for step in (wire.behaviour_step(span) for span in entry.spans) if step is not None]
+        parts: list[tuple[str, str, list[dict[str, Any]], int]] = [
+            ("llm-calls", "calls", [wire.llm_call(call) for call in entry.llm_calls], len(entry.llm_calls)),
+            ("spans", "spans", self._spans(entry, run_started), len(entry.spans)),
+            ("steps", "steps", [wire.step(step) for step in entry.steps] + behaviour, len(entry.steps)),
+            ("scores", "scores", [wire.score(score) for score in entry.scores], len(entry.scores)),
+        ]
+        for endpoint, key, records, weight in parts:
+            for index in range(0, len(records), PER_RUN_CHUNK):
+                chunk = records[index : index + PER_RUN_CHUNK]
+                try:
+                    reply = self._post(f"runs/{server_id}/{endpoint}/", {key: chunk}, traceparent=traceparent)
+                except ControlPlaneError as exc:
+                    reason = f"{endpoint} of run {entry.run_id} refused: {exc}"
+                    self._log_refusal(exc.status, endpoint, reason)
+                    outcome.refuse(reason, min(weight, len(chunk)))
+                    continue
+                governance = reply.get("governance") if isinstance(reply, dict) else None
+                if isinstance(governance, dict) and governance.get("action"):
+                    self._keep_verdict(entry.run_id, governance)
+        if entry.end is not None:
+            try:
+                reply = self._post(f"runs/{server_id}/complete/", wire.complete_body(entry.end), traceparent=traceparent)
+            except ControlPlaneError as exc:
+                reason = f"completion of run {entry.run_id} refused: {exc}"
+                self._log_refusal(exc.status, "complete", reason)
+                outcome.refuse(reason)
+                return
+            live_runs.apply_completion(entry.run_id, reply.get("governance") if isinstance(reply, dict) else None)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _mapped(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Parent/root run ids in the server's ids (where it chose its own)."""
+        for field in ("parent_workflow_id", "root_workflow_id"):
+            value = body.get(field)
+            if value and value in self.ids:
+                body[field] = self.ids[value][1]
+        return body
+
+    def _note_ids(self, run_id: str, reply: Any) -> None:
+        if not isinstance(reply, dict):
+            return
+        server_id = reply.get("run_id") or reply.get("workflow_id")
+        if server_id and str(server_id) != run_id:
+            workflow = str(reply.get("workflow_id") or server_id)
+            self.ids[run_id] = (str(server_id), workflow)
+            if len(self.ids) > 100_000:
+                del self.ids[next(iter(self.ids))]
+
+    def _keep_verdict(self, run_id: str, governance: dict[str, Any]) -> None:
+        from waxell_observe.governance.results import PolicyCheckResult
+
+        result = PolicyCheckResult.from_dict(governance)
+        with self._lock:
+            self._verdicts.setdefault(run_id, []).append(result)
+            if len(self._verdicts) > 10_000:
+                del self._verdicts[next(iter(self._verdicts))]
+        if result.blocked and ("block", run_id) not in self._logged:
+            self._logged.add(("block", run_id))
+            logger.warning(
+                "waxell-observe: the control plane answered %s for run %s mid-way (%s); it stops the run only "
+                "with mid_execution_governance=True",
+                result.action, run_id, result.reason,
+            )  # fmt: skip
+
+    def _log_refusal(self, status: int | None, what: str, reason: str) -> None:
+        key = (status, what)
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.warning("waxell-observe: control plane %s refused %s; dropped (not retried)", self.api_url, reason)
+
+    def close(self) -> None:
+        self.client.close()

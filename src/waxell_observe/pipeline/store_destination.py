@@ -1,0 +1,222 @@
+"""The embedded store as a destination: frames become rows, one transaction per batch."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from waxell_observe.pipeline import frames as f
+from waxell_observe.pipeline.destination import Delivered, RetryLater
+
+__all__ = ["StoreDestination"]
+
+logger = logging.getLogger("waxell_observe")
+
+
+def _cut(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    return text if len(text) <= limit else text[:limit]
+
+
+def _run_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """A ``runs`` row (``store.batch.RUN_COLUMNS`` order) from a start or end frame."""
+    ended = frame[0] == f.END
+    session_id = _cut(frame[5], 256)
+    if ended:
+        (status, error, error_type, traceback, ended_at, result, conversation, governance,
+         tokens_in, tokens_out, cost, llm_count, step_count, span_count) = frame[18:32]  # fmt: skip
+    else:
+        status, error, error_type, traceback, ended_at = "running", "", "", "", None
+        result, conversation, governance = {}, {}, {}
+        tokens_in = tokens_out = llm_count = step_count = span_count = 0
+        cost = 0.0
+    return (
+        frame[2],
+        _cut(frame[3], 256),
+        _cut(frame[4], 256),
+        status,
+        error,
+        _cut(error_type, 256),
+        traceback,
+        session_id,
+        _cut(frame[6], 256),
+        _cut(frame[7], 256),
+        frame[8],
+        frame[9],
+        "interactive" if session_id else "autonomous",
+        frame[10],
+        ended_at or None,
+        encode(frame[11]),
+        encode(frame[12]),
+        encode(frame[13]),
+        encode(result),
+        encode(conversation or {}),
+        encode(governance or {}),
+        bool(frame[14]),
+        tokens_in,
+        tokens_out,
+        cost,
+        llm_count,
+        step_count,
+        span_count,
+        frame[15],
+        "sdk",
+    )
+
+
+def _llm_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    attributes = frame[19] or {}
+    return (
+        frame[3],  # id
+        frame[2],  # run_id
+        frame[4],  # position
+        _cut(frame[5], 256),
+        _cut(frame[6], 64),
+        frame[7],
+        frame[8],
+        frame[9],
+        _cut(frame[10], 256),
+        frame[11],
+        frame[12],
+        _cut(attributes.get("prompt_hash", "") if isinstance(attributes, dict) else "", 128),
+        frame[13],
+        frame[14],
+        _cut(frame[15], 256),
+        frame[16],
+        frame[17],
+        frame[18],
+        encode(attributes),
+    )
+
+
+def _step_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    return (frame[3], frame[2], frame[4], frame[5], _cut(frame[6], 512), encode(frame[7]), frame[8])
+
+
+def _span_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]:
+    return (
+        frame[3],
+        frame[2],
+        frame[4],
+        frame[5],
+        _cut(frame[6], 512),
+        frame[7],
+        frame[8],
+        frame[9],
+        frame[10],
+        encode(frame[11]),
+        encode(frame[12]),
+        encode(frame[13]),
+        frame[14],
+    )
+
+
+def _score_row(frame: list[Any]) -> tuple[Any, ...]:
+    value, data_type = frame[5], frame[6]
+    numeric: float | None
+    string: str | None
+    if data_type == "boolean":
+        numeric, string = (1.0 if value else 0.0), ("true" if value else "false")
+    elif data_type == "categorical":
+        numeric, string = None, str(value)
+    else:
+        numeric, string = float(value), None
+    return (frame[3], frame[2], _cut(frame[4], 256), data_type, numeric, string, frame[7], frame[8])
+
+
+def _audit_row(frame: list[Any]) -> dict[str, Any]:
+    attributes = frame[11] if isinstance(frame[11], dict) else {}
+    return {
+        "ts": frame[9],
+        "run_id": frame[2],
+        "agent_name": frame[15],
+        "workflow_name": frame[16],
+        "event": "policy_decision",
+        "policy_name": str(attributes.get("policy_name", frame[6])),
+        "category": str(attributes.get("category", "")),
+        "action": str(attributes.get("action", "")),
+        "reason": str(attributes.get("reason", "")),
+        "phase": str(attributes.get("phase", "")),
+        "metadata": attributes.get("metadata") or {},
+    }
+
+
+class StoreDestination:
+    """Writes frames to the store at ``url`` (SQLite or PostgreSQL) through ``store.batch``."""
+
+    name = "embedded"
+
+    def __init__(self, url: str) -> None:
+        # Imported here, on the drainer's thread under the pipeline's import guard (a fork waits).
+        import sqlalchemy.exc  # noqa: F401
+
+        import waxell_observe.store.batch  # noqa: F401
+
+        self.url = url
+        self.key = f"store:{url}"
+        self._store: Any = None
+        self._encode: Callable[[Any], Any] | None = None
+
+    def _open(self) -> tuple[Any, Callable[[Any], Any]]:
+        if self._store is None or self._encode is None:
+            from waxell_observe.store import bulk, get_store
+
+            store = get_store(self.url)
+            self._encode = bulk.json_encoder(store.dialect)
+            self._store = store
+        return self._store, self._encode
+
+    def deliver(self, batch: list[list[Any]]) -> Delivered | None:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        from waxell_observe.store.batch import RowBatch, write_batch
+
+        try:
+            store, encode = self._open()
+        except OperationalError as exc:
+            raise _retry(exc) from exc
+        rows = RowBatch()
+        outcome = Delivered()
+        for frame in batch:
+            kind = frame[0]
+            try:
+                if kind == f.LLM:
+                    rows.llm_calls.append(_llm_row(frame, encode))
+                elif kind == f.STEP:
+                    rows.steps.append(_step_row(frame, encode))
+                elif kind == f.SPAN:
+                    rows.spans.append(_span_row(frame, encode))
+                    if frame[5] == "policy":
+                        rows.audits.append(_audit_row(frame))
+                elif kind == f.SCORE:
+                    rows.scores.append(_score_row(frame))
+                elif kind == f.START:
+                    rows.started[frame[2]] = _run_row(frame, encode)
+                elif kind == f.END:
+                    rows.ended[frame[2]] = _run_row(frame, encode)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not hold the others back
+                reason = f"malformed {f.KIND_NAMES[kind] if 0 <= kind < 7 else kind} frame ({type(exc).__name__}: {exc})"
+                logger.warning("waxell-observe: store %s refused a record: %s", self.url, reason)
+                outcome.refuse(reason)
+        if not rows:
+            return outcome
+        try:
+            write_batch(store, rows)
+        except OperationalError as exc:
+            raise _retry(exc) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _retry(exc) from exc
+            raise
+        return outcome
+
+    def close(self) -> None:
+        self._store = None
+
+
+def _retry(exc: Exception) -> RetryLater:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    persistent = "disk is full" in text or "disk I/O error" in text or "readonly" in text
+    if "disk is full" in text:
+        text = f"disk full: {text}"
+    return RetryLater(text, persistent=persistent)
