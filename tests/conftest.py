@@ -39,7 +39,7 @@ def waxell_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WAXELL_DB", str(db))
     monkeypatch.setenv("WAXELL_CONFIG_FILE", str(tmp_path / "no-such-config"))
-    monkeypatch.setenv("WAXELL_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setenv("WAXELL_JOURNAL_DIR", str(tmp_path / "journal"))
     set_config(None)
     yield db
     waxell_observe.flush(timeout=30)
@@ -99,6 +99,11 @@ def register_plugin() -> Iterator[Callable[[object], object]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("WAXELL_TEST_ARTIFACTS", str(Path(__file__).parent.parent / "test-artifacts"))
+    # Subprocesses that drop every WAXELL_* variable still journal under a throwaway data directory,
+    # never under the user's own (where another process of the user could adopt the journals).
+    import tempfile
+
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="waxell-tests-data-")
 
 
 # -- PostgreSQL (a throwaway server for the whole session, a fresh database per test) ---------

@@ -364,7 +364,17 @@ print(sorted(m for m in ("sqlalchemy", "pydantic", "waxell_observe.governance.mo
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
-    assert not db.exists() and not db.parent.exists()
+    # The decider made no store of its own: the only database is the one the pipeline wrote the
+    # three runs to (after the loop, on its own thread; what a loaded machine did not write within
+    # the exit budget stays journaled and lands when a process adopts it, as recover() does).
+    import sqlite3
+
+    from waxell_observe.pipeline.pipeline import recover
+
+    recover(root=env.get("WAXELL_JOURNAL_DIR"))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (3,)
+        assert conn.execute("SELECT count(*) FROM policies").fetchone() == (0,)
 
 
 def test_a_fork_child_governs_its_own_runs() -> None:

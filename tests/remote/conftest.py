@@ -16,16 +16,15 @@ import pytest
 from remote_stubs import HungServer, ProtocolStub, free_port
 
 from waxell_observe import WaxellObserveClient
-from waxell_observe.delivery.remote import RemoteDelivery
+from waxell_observe.governance import breaker
+from waxell_observe.pipeline import pipeline as pipeline_module
 from waxell_observe.plugins import reset_plugin_manager
 from waxell_observe.sinks import remote as remote_sink
 
 
 def _reset_engine() -> None:
-    engine = remote_sink._engine
-    if engine is not None:
-        engine.shutdown(timeout=0.2)
-    remote_sink._engine = None
+    pipeline_module.reset(timeout=0.2)
+    breaker.reset_breakers()
     for client in remote_sink._policy_clients.values():
         client.close()
     remote_sink._policy_clients.clear()
@@ -49,22 +48,14 @@ def clean_remote_engine(waxell_db: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 @pytest.fixture
-def spool_dir(tmp_path: Path) -> Path:
-    """The spool directory of this test (``WAXELL_SPOOL_DIR``, set by the root conftest)."""
-    return Path(os.environ["WAXELL_SPOOL_DIR"])
+def engine(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """The process's pipeline with test-friendly retry settings (short backoffs)."""
+    from waxell_observe.pipeline import drainer
 
-
-@pytest.fixture
-def engine() -> Callable[..., RemoteDelivery]:
-    """Install a delivery engine with test-friendly settings (short backoffs)."""
-
-    def make(**options: Any) -> RemoteDelivery:
-        options.setdefault("base_backoff", 0.05)
-        options.setdefault("max_backoff", 0.5)
-        options.setdefault("interval", 0.05)
-        created = RemoteDelivery("remote", **options)
-        remote_sink._engine = created
-        return created
+    def make(*, base_backoff: float = 0.05, max_backoff: float = 0.5) -> Any:
+        monkeypatch.setattr(drainer, "BASE_BACKOFF", base_backoff)
+        monkeypatch.setattr(drainer, "MAX_BACKOFF", max_backoff)
+        return pipeline_module.pipeline()
 
     return make
 
@@ -165,3 +156,48 @@ def real_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     server.stop()
     if database:
         request.getfixturevalue("postgres_server").drop_database(database)
+
+
+@pytest.fixture
+def make_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], ServerProcess]]:
+    """``make_server(kind)``: a real server of this test (``sqlite`` or ``postgres``) on a free
+    port, NOT started (``.start()`` it; until then nobody listens on its port). Stopped after the test."""
+    made: list[tuple[ServerProcess, str]] = []
+
+    def make(kind: str = "sqlite") -> ServerProcess:
+        database = ""
+        if kind == "sqlite":
+            db = str(tmp_path / f"server-{len(made)}.db")
+        else:
+            postgres = request.getfixturevalue("postgres_server")
+            database = postgres.create_database()
+            db = postgres.url(database)
+        server = ServerProcess(db, tmp_path / f"server-{len(made)}.log")
+        made.append((server, database))
+        return server
+
+    yield make
+    for server, database in made:
+        server.stop()
+        if database:
+            request.getfixturevalue("postgres_server").drop_database(database)
+
+
+@pytest.fixture
+def hold_drainer() -> Callable[[Any], Any]:
+    """``with hold_drainer(pipeline): ...`` — the drainer delivers nothing inside the block (its
+    cycles are skipped), so what is recorded there goes out in one batch afterwards: tests
+    that count requests get the same requests every time."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def hold(pipeline: Any) -> Iterator[None]:
+        drainer = pipeline.drainer
+        drainer.cycle = lambda: False
+        try:
+            yield
+        finally:
+            del drainer.cycle
+            drainer.wake()
+
+    return hold

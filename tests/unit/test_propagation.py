@@ -185,7 +185,7 @@ async def test_tasks_created_inside_a_run_inherit_it(read_run: ReadRun) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_child_starts_fresh_and_parent_loses_nothing(read_runs: ReadRuns, read_run: ReadRun) -> None:
-    from waxell_observe.sinks import embedded
+    from waxell_observe.pipeline import pipeline as pipeline_module
 
     @observe
     def child_job() -> str:
@@ -203,12 +203,12 @@ def test_fork_child_starts_fresh_and_parent_loses_nothing(read_runs: ReadRuns, r
             status = 1
             try:
                 os.close(read_fd)
-                worker = embedded._worker
+                inherited = pipeline_module.existing()
                 seen: dict[str, Any] = {
                     "current_is_none": waxell_observe.get_current_context() is None,
                     "collector_pending": collector.pending(),
-                    "worker_pending": worker.pending if worker is not None else 0,
-                    "worker_thread_reset": worker is None or worker._thread is None,
+                    "journals_inherited": len(inherited.journals) if inherited is not None else 0,
+                    "drainer_reset": inherited is None or not inherited.drainer.running(),
                 }
                 child_job()
                 report = waxell_observe.flush(timeout=30)
@@ -227,8 +227,8 @@ def test_fork_child_starts_fresh_and_parent_loses_nothing(read_runs: ReadRuns, r
     assert seen == {
         "current_is_none": True,
         "collector_pending": 0,
-        "worker_pending": 0,
-        "worker_thread_reset": True,
+        "journals_inherited": 0,
+        "drainer_reset": True,
         "embedded_sent": 3,  # the child's own run: start, step, end
         "pending": 0,
     }

@@ -19,7 +19,9 @@ db_option = click.option(
 
 def open_store(db: str | None = None):  # type: ignore[no-untyped-def]
     """The :class:`~waxell_observe.store.Store` named by ``db`` or the configuration."""
+    from waxell_observe.pipeline.pipeline import recover
     from waxell_observe.store import get_store
 
+    recover()  # runs that ended programs left journaled land first
     url = db_url_from(db) if db else get_config().db_url
     return get_store(url)

@@ -137,7 +137,8 @@ class BackgroundWorker(Generic[T]):
     @property
     def pending(self) -> int:
         """Items queued or being handled right now."""
-        return sum(1 for item in self._queue if not isinstance(item, _Marker)) + self._in_flight
+        # A copy first: the worker pops from the deque while this counts (iterating it would raise).
+        return sum(1 for item in list(self._queue) if not isinstance(item, _Marker)) + self._in_flight
 
     def flush(self, timeout: float | None = None) -> DeliveryReport:
         """Wait until everything queued before this call is handled (or ``timeout`` passes)."""

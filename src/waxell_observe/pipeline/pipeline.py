@@ -31,7 +31,7 @@ from waxell_observe.pipeline.journal import Journal
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
 
-__all__ = ["Pipeline", "pipeline", "import_guard", "JOURNAL_MAX_BYTES"]
+__all__ = ["Pipeline", "pipeline", "import_guard", "JOURNAL_MAX_BYTES", "recover", "reset", "existing"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -250,6 +250,45 @@ def _create() -> Pipeline:
 def existing() -> Pipeline | None:
     """The pipeline if one was created (nothing recorded otherwise)."""
     return _pipeline
+
+
+def recover(timeout: float = 10.0, root: str | None = None) -> DeliveryReport:
+    """Deliver now what processes that ended left journaled under ``root`` (default: the
+    configured journal directory): adopt their journals and drain them, at most ``timeout``
+    seconds. ``waxell-observe`` commands that read the store call this first, so what a program
+    left at exit shows up. Returns what was delivered (journals left unfinished are let go)."""
+    from waxell_observe.config import get_config
+
+    current = pipeline()
+    current.roots.add(root or get_config().journal_root)
+    current.drainer.adopt()
+    deadline = time.monotonic() + timeout
+    adopted = [drain for drain in list(current.drainer.drains) if not drain.own]
+    current.drainer.ensure_running()
+    with current.drainer._lock:
+        current.drainer._urgent += 1
+    try:
+        while adopted and time.monotonic() < deadline:
+            adopted = [drain for drain in adopted if drain in current.drainer.drains]
+            consumers = [consumer for drain in adopted for consumer in drain.consumers.values()]
+            if consumers and all(drain.consumers for drain in adopted) and all(
+                consumer.failures and consumer.persistent for consumer in consumers
+            ):
+                break  # every destination left is failing persistently (a full disk): stop waiting
+            time.sleep(0.01)
+    finally:
+        with current.drainer._lock:
+            current.drainer._urgent -= 1
+    return current.report()
+
+
+def reset(timeout: float = 0.2) -> DeliveryReport | None:
+    """Shut the process's pipeline down (within ``timeout``) and forget it: the next record starts
+    a new one. What was not delivered stays journaled. For tests and embedding applications."""
+    global _pipeline
+    with _create_lock:
+        current, _pipeline = _pipeline, None
+    return current.shutdown(timeout) if current is not None else None
 
 
 def _after_fork_child() -> None:

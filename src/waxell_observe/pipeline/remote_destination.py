@@ -89,6 +89,15 @@ def group(frames: list[list[Any]]) -> list[RunEntry]:
     return list(entries.values())
 
 
+def _live_conversation(run_id: str) -> dict[str, Any]:
+    """The current conversation state of a run still running in this process ({} otherwise):
+    mid-execution governance on the server reads it with the records."""
+    from waxell_observe.transport import wire
+
+    run = live_runs.get(run_id)
+    return wire.conversation_state(run) if run is not None else {}
+
+
 def remote_key(api_url: str, api_key: str) -> str:
     """The destination key of a control plane (the key itself never appears, only a digest)."""
     return f"remote:{api_url}#{hashlib.sha1(api_key.encode()).hexdigest()[:12]}"
@@ -213,6 +222,10 @@ class RemoteDestination:
             body["scores"] = [wire.score(score) for score in entry.scores]
         if entry.end is not None:
             body["complete"] = wire.complete_body(entry.end)
+        elif entry.llm_calls or entry.steps:
+            conversation = _live_conversation(entry.run_id)
+            if conversation:
+                body["conversation_state"] = conversation
         return body
 
     def _spans(self, entry: RunEntry, run_started: float) -> list[dict[str, Any]]:
@@ -288,17 +301,22 @@ class RemoteDestination:
             return
         server_id = self.server_ids(entry.run_id)[0]
         behaviour = [step for step in (wire.behaviour_step(span) for span in entry.spans) if step is not None]
+        steps = sorted([wire.step(step) for step in entry.steps] + behaviour, key=lambda step: step.get("seq") or 0)
         parts: list[tuple[str, str, list[dict[str, Any]], int]] = [
             ("llm-calls", "calls", [wire.llm_call(call) for call in entry.llm_calls], len(entry.llm_calls)),
             ("spans", "spans", self._spans(entry, run_started), len(entry.spans)),
-            ("steps", "steps", [wire.step(step) for step in entry.steps] + behaviour, len(entry.steps)),
+            ("steps", "steps", steps, len(entry.steps)),
             ("scores", "scores", [wire.score(score) for score in entry.scores], len(entry.scores)),
         ]
+        conversation = _live_conversation(entry.run_id)
         for endpoint, key, records, weight in parts:
             for index in range(0, len(records), PER_RUN_CHUNK):
                 chunk = records[index : index + PER_RUN_CHUNK]
+                body: dict[str, Any] = {key: chunk}
+                if conversation and endpoint in ("llm-calls", "steps"):
+                    body["conversation_state"] = conversation
                 try:
-                    reply = self._post(f"runs/{server_id}/{endpoint}/", {key: chunk}, traceparent=traceparent)
+                    reply = self._post(f"runs/{server_id}/{endpoint}/", body, traceparent=traceparent)
                 except ControlPlaneError as exc:
                     reason = f"{endpoint} of run {entry.run_id} refused: {exc}"
                     self._log_refusal(exc.status, endpoint, reason)

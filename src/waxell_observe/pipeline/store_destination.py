@@ -175,6 +175,8 @@ class StoreDestination:
             store, encode = self._open()
         except OperationalError as exc:
             raise _retry(exc) from exc
+        except Exception as exc:  # noqa: BLE001 - a store that cannot be opened keeps everything journaled
+            raise RetryLater(f"cannot open the store {self.url}: {type(exc).__name__}: {exc}", persistent=True) from exc
         rows = RowBatch()
         outcome = Delivered()
         for frame in batch:

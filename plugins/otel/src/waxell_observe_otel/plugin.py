@@ -270,6 +270,11 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
         return None
     deadline = None if timeout is None else time.monotonic() + timeout
     worker.flush(timeout)
+    # Runs waiting for the control plane to name its OTLP endpoint are part of what this flush
+    # must deliver: wait for the answer (it queues a replay), then build them.
+    while _builder is not None and _builder.waiting_count and (deadline is None or time.monotonic() < deadline):
+        time.sleep(0.02)
+        worker.flush(_remaining(deadline))
     builder = _builder
     results = (
         [pipeline.flush(_remaining(deadline)) for pipeline in builder.all_pipelines()] if builder else []

@@ -1,0 +1,191 @@
+"""N recorded => N stored, with real processes: normal exit, threads, fork, multiprocessing,
+``os._exit``, ``kill -9``, a full disk. Counts are exact; exit times are measured inside the child.
+
+Records a process could not write before it exited stay in its journal; :meth:`Programs.recover`
+is what the next process does on start (adopt the journals of ended processes, deliver them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.conftest import Programs
+
+LOOP = """
+import atexit, sys, time
+marks = {}
+def measure():   # registered before waxell_observe is imported: runs after its shutdown
+    sys.stdout.write(f"exit {time.monotonic() - marks['ended']:.3f}\\n"); sys.stdout.flush()
+atexit.register(measure)
+from waxell_observe import WaxellContext
+n = int(sys.argv[1])
+for i in range(n):
+    with WaxellContext(agent_name="loop", enforce_policy=False) as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=1)
+        ctx.record_step("s", output={"i": i})
+        ctx.record_score("q", 0.5)
+marks["ended"] = time.monotonic()
+print("recorded", n, flush=True)
+"""
+
+
+def _exit_seconds(output: str) -> float:
+    [line] = [line for line in output.splitlines() if line.startswith("exit ")]
+    return float(line.split()[1])
+
+
+def test_a_normal_exit_loses_nothing_and_stays_within_its_budget(programs: Programs) -> None:
+    done = programs.run(LOOP, "3000")
+    assert "recorded 3000" in done.stdout
+    # The exit budget is 2 s; measured inside the child, with a margin for a loaded machine.
+    assert _exit_seconds(done.stdout) < 4.0
+    stored_at_exit = programs.count("runs")
+    programs.recover()
+    assert programs.count("runs") == 3000
+    assert programs.count("llm_calls") == 3000
+    assert programs.count("steps") == 3000
+    assert programs.count("scores") == 3000
+    assert programs.count("runs", "WHERE status = 'success'") == 3000
+    assert programs.journals() == []  # delivered journals are removed
+    print(f"stored before exit: {stored_at_exit} of 3000 runs; the rest landed on recovery")
+
+
+def test_threads_lose_nothing(programs: Programs) -> None:
+    source = """
+import sys, threading
+import waxell_observe as waxell
+@waxell.observe(enforce_policy=False)
+def work(i):
+    return i * 2
+def worker():
+    for i in range(int(sys.argv[2])):
+        work(i)
+threads = [threading.Thread(target=worker) for _ in range(int(sys.argv[1]))]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+    programs.run(source, "32", "100")
+    programs.recover()
+    assert programs.count("runs") == 3200
+    assert programs.count("runs", "WHERE agent_name = 'work' AND status = 'success'") == 3200
+
+
+def test_kill_9_keeps_what_was_recorded_before_it(programs: Programs) -> None:
+    source = """
+import sys
+from waxell_observe import WaxellContext
+n = int(sys.argv[1])
+for i in range(n):
+    with WaxellContext(agent_name="killed", enforce_policy=False) as ctx:
+        ctx.record_step("s")
+print("recorded", n, flush=True)
+sys.stdin.readline()
+"""
+    proc = programs.popen(source, "2000")
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "recorded 2000"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    programs.recover()
+    assert programs.count("runs", "WHERE agent_name = 'killed'") == 2000
+    assert programs.count("steps") == 2000
+    assert programs.count("runs", "WHERE status = 'success'") == 2000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_os_exit_children_of_every_start_method_deliver_everything(programs: Programs) -> None:
+    source = """
+import multiprocessing, os, sys
+from waxell_observe import WaxellContext
+
+def child(tag):
+    for i in range(50):
+        with WaxellContext(agent_name=f"child-{tag}", enforce_policy=False) as ctx:
+            ctx.record_step("in-child")
+    if tag.endswith("exit"):
+        os._exit(0)
+
+if __name__ == "__main__":
+    with WaxellContext(agent_name="parent", enforce_policy=False) as ctx:
+        ctx.record_step("before")
+    for method in ("fork", "spawn", "forkserver"):
+        mp = multiprocessing.get_context(method)
+        procs = [mp.Process(target=child, args=(f"{method}-{n}",)) for n in ("plain", "exit")]
+        for p in procs: p.start()
+        for p in procs: p.join()
+        assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    pid = os.fork()
+    if pid == 0:
+        child("rawfork-exit")
+    os.waitpid(pid, 0)
+"""
+    script = programs.tmp_path / "mp_program.py"
+    script.write_text(source)
+    done = subprocess.run(
+        [os.sys.executable, str(script)], env=programs.env(), capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    programs.recover()
+    expected = {f"child-{m}-{n}" for m in ("fork", "spawn", "forkserver") for n in ("plain", "exit")}
+    expected.add("child-rawfork-exit")
+    for agent in sorted(expected):
+        assert programs.count("runs", f"WHERE agent_name = '{agent}'") == 50, agent
+    assert programs.count("runs", "WHERE agent_name = 'parent'") == 1
+    assert programs.count("steps") == 50 * len(expected) + 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_right_after_the_first_run_loses_nothing(programs: Programs) -> None:
+    """The drainer may be importing SQLAlchemy when the fork happens: the fork waits for it."""
+    source = """
+import os
+from waxell_observe import WaxellContext
+for attempt in range(6):
+    with WaxellContext(agent_name="first", enforce_policy=False):
+        pass
+    pid = os.fork()
+    if pid == 0:
+        for i in range(400):
+            with WaxellContext(agent_name="forked", enforce_policy=False) as ctx:
+                ctx.record_step("s")
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+    programs.run(source)
+    programs.recover()
+    assert programs.count("runs", "WHERE agent_name = 'first'") == 6
+    assert programs.count("runs", "WHERE agent_name = 'forked'") == 2400
+    assert programs.count("steps") == 2400
+
+
+def test_a_full_journal_is_counted_exactly_and_named_once(programs: Programs, tmp_path: Path) -> None:
+    """The store cannot be written, so everything stays journaled until the journal's size bound
+    (a full disk behaves the same: no segment can be reserved); beyond it records are dropped,
+    counted exactly and logged once with the reason."""
+    source = """
+import logging, sys
+logging.basicConfig(level=logging.WARNING)
+import waxell_observe
+from waxell_observe import WaxellContext
+for i in range(20000):
+    with WaxellContext(agent_name="bounded", enforce_policy=False) as ctx:
+        ctx.record_step("s", output={"pad": "x" * 200})
+report = waxell_observe.flush(timeout=2)
+journal = report.sinks.get("journal")
+store = report.sinks["embedded"]
+print(journal.dropped if journal else 0, store.journaled, store.sent, flush=True)
+"""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    done = programs.run(source, WAXELL_JOURNAL_MAX_MB="8", WAXELL_DB=str(blocker / "observe.db"))
+    dropped, journaled, sent = (int(part) for part in done.stdout.split())
+    assert sent == 0
+    assert dropped > 0
+    assert journaled + dropped == 60000  # 3 frames a run: start, step, end - each kept or counted
+    assert "journal size bound reached" in done.stderr
+    assert done.stderr.count("cannot journal records") == 1  # logged once, not per record
