@@ -93,19 +93,19 @@ def main() -> None:
     stored = report.sent
 
     # The same while the store is slow: every batch write sleeps 50 ms.
-    from waxell_observe.sinks import embedded
+    from waxell_observe.pipeline.store_destination import StoreDestination
 
-    original = embedded._write_store_batch
+    original = StoreDestination.deliver
 
-    def slow_write(url: str, items: list) -> None:  # type: ignore[type-arg]
+    def slow_deliver(self: StoreDestination, batch: list) -> object:  # type: ignore[type-arg]
         time.sleep(0.05)
-        original(url, items)
+        return original(self, batch)
 
-    embedded._write_store_batch = slow_write
+    StoreDestination.deliver = slow_deliver  # type: ignore[method-assign]
     try:
         rows.append(("WaxellContext, store 50 ms per batch", measure(waxell_context, args.iterations, args.repeats)))
     finally:
-        embedded._write_store_batch = original
+        StoreDestination.deliver = original  # type: ignore[method-assign]
     report = waxell_observe.flush(timeout=600)
     provider.shutdown()
 
