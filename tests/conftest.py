@@ -33,7 +33,7 @@ _ENV_TO_CLEAR = (
 
 
 @pytest.fixture(autouse=True)
-def waxell_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def waxell_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Path]:
     db = tmp_path / "observe.db"
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
@@ -41,9 +41,25 @@ def waxell_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("WAXELL_CONFIG_FILE", str(tmp_path / "no-such-config"))
     monkeypatch.setenv("WAXELL_JOURNAL_DIR", str(tmp_path / "journal"))
     set_config(None)
+    before = _delivery_problems()
     yield db
     waxell_observe.flush(timeout=30)
     set_config(None)
+    after = _delivery_problems()
+    if after != before and request.node.get_closest_marker("delivery_problems") is None:
+        pytest.fail(
+            f"the pipeline dropped records or met delivery errors during this test: {before} -> {after} "
+            "(mark the test with @pytest.mark.delivery_problems if it causes them on purpose)"
+        )
+
+
+def _delivery_problems() -> tuple[int, ...]:
+    """(records dropped, records not journaled, delivery errors) of this process's pipelines so far."""
+    from waxell_observe.pipeline import pipeline as pipeline_module
+
+    current = pipeline_module.existing()
+    now = current.problems() if current is not None else (0, 0, 0)
+    return tuple(a + b for a, b in zip(now, pipeline_module.retired_problems))
 
 
 def _url(db: Path) -> str:

@@ -58,9 +58,29 @@ def _call_within(hook_name: str, timeout: float | None) -> list[Any]:
     deadline = time.monotonic() + timeout
     results = []
     for impl in reversed(impls):  # pluggy calls the last registered (and tryfirst) first
-        kwargs = {"timeout": max(0.0, deadline - time.monotonic())} if "timeout" in impl.argnames else {}
-        results.append(impl.function(**kwargs))
+        remaining = max(0.0, deadline - time.monotonic())
+        kwargs = {"timeout": remaining} if "timeout" in impl.argnames else {}
+        results.append(_bounded(impl.function, kwargs, remaining, impl.plugin_name, hook_name))
     return results
+
+
+def _bounded(function: Any, kwargs: dict[str, Any], seconds: float, plugin: str, hook_name: str) -> Any:
+    """Call ``function`` on a helper thread and wait at most ``seconds``: a plugin that blocks
+    (ignoring its timeout) cannot hold ``flush()`` or interpreter exit past the budget."""
+    outcome: list[Any] = []
+
+    def call() -> None:
+        outcome.append(function(**kwargs))
+
+    thread = threading.Thread(target=call, name=f"waxell-{hook_name}-{plugin}", daemon=True)
+    thread.start()
+    thread.join(seconds + 0.01)
+    if thread.is_alive():
+        logger.warning(
+            "waxell-observe: plugin %r did not return from %s within %.2fs; not waited for", plugin, hook_name, seconds
+        )
+        return None
+    return outcome[0] if outcome else None
 
 
 def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport:
@@ -72,16 +92,28 @@ def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport
         started = time.monotonic()
         reports = _call_within("on_shutdown", timeout)
         report = DeliveryReport.merge(_flatten(reports))
-        if report.dropped or report.pending:
+        if report.dropped or report.pending or report.journaled:
             logger.warning(
-                "waxell-observe: shutdown after %.2fs: %d sent, %d dropped, %d pending, %d spooled",
+                "waxell-observe: shutdown after %.2fs: %s",
                 time.monotonic() - started,
-                report.sent,
-                report.dropped,
-                report.pending,
-                report.spooled,
+                "; ".join(_describe(part) for part in (report.sinks.values() or [report])),
             )
         return report
+
+
+def _describe(report: DeliveryReport) -> str:
+    """One destination's line: sent, left journaled (delivered later), dropped with reasons."""
+    text = f"{report.sink or 'all'}: {report.sent} sent"
+    if report.journaled:
+        text += f", {report.journaled} journaled (delivered by the next process)"
+    elif report.pending:
+        text += f", {report.pending} pending"
+    if report.spooled:
+        text += f", {report.spooled} spooled"
+    if report.dropped:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in report.drop_reasons.items())
+        text += f", {report.dropped} dropped" + (f" ({reasons})" if reasons else "")
+    return text
 
 
 def _at_exit() -> None:

@@ -65,6 +65,8 @@ class Consumer:
         self.destination = destination
         self.position = pos
         self.routes: set[int] = set()
+        self.passed: dict[int, int] = {}
+        """Frames of each route this consumer has passed (delivered, refused or unreadable)."""
         self.failures = 0
         self.retry_at = 0.0
         self.last_error = ""
@@ -150,6 +152,8 @@ class Drainer:
         self.dropped: dict[str, dict[str, int]] = {}
         self.errors: dict[str, list[str]] = {}
         self.adopted = 0
+        self.error_count = 0
+        """Errors seen since the process started (``errors`` keeps the last ones per destination)."""
         self._lock = threading.RLock()
         self._progress = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -273,10 +277,12 @@ class Drainer:
         routes = consumer.routes
         batch: list[list[Any]] = []
         name = consumer.destination.name
+        passed: dict[int, int] = {}
         for data in raw:
             kind, route = _peek(data)
             if kind == fr.ROUTE or route not in routes:
                 continue
+            passed[route] = passed.get(route, 0) + 1
             try:
                 batch.append(fr.decode(data))
             except Exception as exc:  # noqa: BLE001 - a torn or foreign frame: counted
@@ -284,6 +290,8 @@ class Drainer:
         if batch and not self._deliver(consumer, batch):
             return False
         consumer.position = after
+        for route, count in passed.items():
+            consumer.passed[route] = consumer.passed.get(route, 0) + count
         consumer.last_delivery = time.monotonic()
         consumer.save()
         return True
@@ -352,6 +360,7 @@ class Drainer:
 
     def _note_error(self, name: str, text: str) -> None:
         with self._lock:
+            self.error_count += 1
             errors = self.errors.setdefault(name, [])
             errors.append(text)
             del errors[:-20]
@@ -409,12 +418,13 @@ class Drainer:
     # -- flush and stop ------------------------------------------------------------------------
 
     def pending(self, drain: Drain, consumer: Consumer) -> int:
-        """Frames routed to ``consumer`` that it has not delivered yet."""
-        count = 0
-        for _pos, _next, kind, route in drain.reader.walk(consumer.position, drain.head() if drain.own else None):
-            if kind != fr.ROUTE and (route in consumer.routes or route not in drain.routes):
-                count += 1
-        return count
+        """Frames routed to ``consumer`` that it has not passed yet (this process's own journal:
+        from the journal's per-route counts, no reading)."""
+        journal = drain.journal
+        if journal is None:
+            return 0
+        counts = dict(journal.counts)
+        return sum(max(0, counts.get(route, 0) - consumer.passed.get(route, 0)) for route in consumer.routes)
 
     def wait(self, targets: dict[Drain, int], deadline: float | None, *, only: str | None = None) -> bool:
         """Wait until every consumer (or only the one of destination ``only``) of the drains in

@@ -144,7 +144,8 @@ class Journal:
         self.max_bytes = max_bytes
         self.lock = threading.Lock()
         self.dropped: dict[str, int] = {}
-        self.appended = 0
+        self.counts: dict[int, int] = {}
+        """Frames written per route (route frames themselves under route 0)."""
         self._routes: list[bytes] = []
         self.segments: dict[int, mmap.mmap] = {}
         self._sizes: dict[int, int] = {}
@@ -159,8 +160,9 @@ class Journal:
 
     # -- the agent's side -----------------------------------------------------------------------
 
-    def append(self, data: bytes) -> bool:
-        """Write one frame; False (counted in :attr:`dropped`) when there is no room on disk."""
+    def append(self, data: bytes, route: int = 0) -> bool:
+        """Write one frame of ``route``; False (counted in :attr:`dropped`) when there is no room
+        on disk. :attr:`counts` keeps how many frames of each route were written."""
         size = len(data)
         with self.lock:
             mm = self._mm
@@ -175,7 +177,8 @@ class Journal:
             mm[start : start + size] = data
             _pack_u32(mm, offset, size)
             self._offset = _align(start + size)
-            self.appended += 1
+            counts = self.counts
+            counts[route] = counts.get(route, 0) + 1
         return True
 
     def add_route(self, frame: bytes) -> bool:
@@ -183,7 +186,7 @@ class Journal:
         a reader starting at any segment knows where each frame goes."""
         with self.lock:
             self._routes.append(frame)
-        return self.append(frame)
+        return self.append(frame, 0)
 
     def _roll(self, size: int) -> bool:
         """Close the current segment and open the next (lock held). False: the frame is dropped."""

@@ -215,6 +215,15 @@ class Pipeline:
             report.dropped = sum(journal_drops.values())
         return DeliveryReport.merge(list(names.values()))
 
+    def problems(self) -> tuple[int, int, int]:
+        """(records dropped by destinations, records not journaled, delivery errors) so far."""
+        drainer = self.drainer
+        with drainer._lock:
+            dropped = sum(sum(reasons.values()) for reasons in drainer.dropped.values())
+            errors = drainer.error_count
+        lost = sum(sum(journal.dropped.values()) for journal in list(self.journals.values()))
+        return dropped, lost, errors
+
     # -- fork ---------------------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
@@ -288,7 +297,18 @@ def reset(timeout: float = 0.2) -> DeliveryReport | None:
     global _pipeline
     with _create_lock:
         current, _pipeline = _pipeline, None
-    return current.shutdown(timeout) if current is not None else None
+    if current is None:
+        return None
+    report = current.shutdown(timeout)
+    dropped, lost, errors = current.problems()
+    retired_problems[0] += dropped
+    retired_problems[1] += lost
+    retired_problems[2] += errors
+    return report
+
+
+retired_problems = [0, 0, 0]
+"""Problems of pipelines :func:`reset` retired: records dropped, not journaled, delivery errors."""
 
 
 def _after_fork_child() -> None:

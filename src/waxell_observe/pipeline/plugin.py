@@ -49,7 +49,7 @@ def _pre_evaluations(run: Run) -> Any:
 @hookimpl(trylast=True)
 def on_run_start(run: Run) -> None:
     journal, route = pipeline().route(run.config)
-    journal.append(frames.encode_start(route, run, _pre_evaluations(run)))
+    journal.append(frames.encode_start(route, run, _pre_evaluations(run)), route)
     if run.config.mode == "remote":
         live_runs.register(run)
 
@@ -57,31 +57,31 @@ def on_run_start(run: Run) -> None:
 @hookimpl(trylast=True)
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
     journal, route = pipeline().route(run.config)
-    journal.append(frames.encode_llm(route, run.run_id, call))
+    journal.append(frames.encode_llm(route, run.run_id, call), route)
 
 
 @hookimpl(trylast=True)
 def on_step(run: Run, step: StepRecord) -> None:
     journal, route = pipeline().route(run.config)
-    journal.append(frames.encode_step(route, run.run_id, step))
+    journal.append(frames.encode_step(route, run.run_id, step), route)
 
 
 @hookimpl(trylast=True)
 def on_span(run: Run, span: SpanRecord) -> None:
     journal, route = pipeline().route(run.config)
-    journal.append(frames.encode_span(route, run, span))
+    journal.append(frames.encode_span(route, run, span), route)
 
 
 @hookimpl(trylast=True)
 def on_score(run: Run, score: ScoreRecord) -> None:
     journal, route = pipeline().route(run.config)
-    journal.append(frames.encode_score(route, run.run_id, score))
+    journal.append(frames.encode_score(route, run.run_id, score), route)
 
 
 @hookimpl(trylast=True)
 def on_run_end(run: Run) -> None:
     journal, route = pipeline().route(run.config)
-    journal.append(frames.encode_end(route, run))
+    journal.append(frames.encode_end(route, run), route)
 
 
 @hookimpl
