@@ -17,7 +17,7 @@ Every hook below has a docstring; ``tests/unit/test_hookspecs.py`` fails when on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
     from waxell_observe.delivery.report import DeliveryReport
     from waxell_observe.governance.results import PolicyCheckResult
+    from waxell_observe.pipeline.destination import Destination
     from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
     from waxell_observe.run import Run
 
@@ -109,6 +110,30 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
     means "no opinion". The strictest answer wins (allow < warn < redact < retry <
     throttle < block), so no plugin can shadow another's block. At ``pre_execution`` the run
     has not started: it has an id but no sink has seen it."""
+
+
+@hookspec
+def on_route(config: ObserveConfig) -> dict[str, dict[str, Any]] | None:
+    """Name destinations of the pipeline for runs of ``config``, beyond the store or control plane.
+
+    Return ``{kind: settings}`` (plain JSON-safe values: they are written in the journal's route
+    frames, so a process that adopts the journal after this one died delivers them too), or
+    ``None``. Called once per configuration object, on the thread that records first. Each kind
+    is turned into a destination by :func:`on_destination`."""
+
+
+@hookspec(firstresult=True)
+def on_destination(kind: str, settings: dict[str, Any]) -> Destination | None:
+    """Make the destination for a route entry ``kind`` (named by :func:`on_route`) with its
+    ``settings``, or ``None`` when the kind is not yours. Called on the pipeline's drainer thread
+    (any process that drains the journal, the one that wrote it or one that adopted it).
+
+    A destination has ``key`` (identifies it across processes: it names the acknowledged position
+    kept next to the journal), ``name`` (what reports call it), ``deliver(frames)`` (store the
+    batch of decoded frames, in journal order, all routed to it; raise
+    :class:`~waxell_observe.pipeline.destination.RetryLater` to have the same frames again after a
+    backoff; return a :class:`~waxell_observe.pipeline.destination.Delivered` naming frames refused
+    for good) and ``close()``. See :mod:`waxell_observe.pipeline.frames` for the frame layouts."""
 
 
 @hookspec

@@ -54,14 +54,31 @@ JOURNAL_MAX_BYTES = _journal_max_bytes()
 
 
 def route_spec(config: ObserveConfig) -> dict[str, Any]:
-    """Where the runs of ``config`` go, as written in route frames."""
+    """Where the runs of ``config`` go, as written in route frames: the store or the control
+    plane, and what plugins add (``on_route``)."""
+    spec: dict[str, Any]
     if config.mode == "remote":
-        return {"remote": {"api_url": config.api_url, "api_key": config.api_key}}
-    return {"store": {"url": config.db_url}}
+        spec = {"remote": {"api_url": config.api_url, "api_key": config.api_key}}
+    else:
+        spec = {"store": {"url": config.db_url}}
+    from waxell_observe.plugins import plugin_manager
+
+    try:
+        answers = plugin_manager().hook.on_route(config=config)
+    except Exception:  # noqa: BLE001 - a plugin never breaks recording; logged
+        logger.exception("waxell-observe: a plugin failed to name its destinations (on_route)")
+        answers = []
+    for answer in answers:
+        if isinstance(answer, dict):
+            for kind, settings in answer.items():
+                if kind not in spec and isinstance(settings, dict):
+                    spec[str(kind)] = settings
+    return spec
 
 
 def make_destination(kind: str, settings: dict[str, Any]) -> Destination | None:
-    """The destinations a route may name (built on the drainer's thread)."""
+    """The destination for one route entry (built on the drainer's thread): ours, or a plugin's
+    (``on_destination``)."""
     with import_guard:
         if kind == "store":
             from waxell_observe.pipeline.store_destination import StoreDestination
@@ -71,6 +88,11 @@ def make_destination(kind: str, settings: dict[str, Any]) -> Destination | None:
             from waxell_observe.pipeline.remote_destination import RemoteDestination
 
             return RemoteDestination(str(settings.get("api_url") or ""), str(settings.get("api_key") or ""))
+        from waxell_observe.plugins import plugin_manager
+
+        made = plugin_manager().hook.on_destination(kind=kind, settings=settings)
+        if made is not None:
+            return made  # type: ignore[no-any-return]
     logger.warning("waxell-observe: a journal names an unknown destination %r; its records cannot be delivered", kind)
     return None
 
