@@ -33,6 +33,7 @@ from waxell_observe.pipeline.journal import (
     Journal,
     JournalReader,
     journal_directories,
+    peek,
     remove_journal,
     segment_numbers,
     split_position,
@@ -111,6 +112,7 @@ class Drain:
         self.lock_fd = lock_fd
         self.reader = journal.reader() if journal is not None else JournalReader(directory)
         self.scan = self.reader.first_position()
+        self.routes_seen = 0
         self.routes: dict[int, list[str]] = {}
         self.consumers: dict[str, Consumer] = {}
         self.acks: dict[str, int] = {}
@@ -221,8 +223,23 @@ class Drainer:
         return busy
 
     def _scan_routes(self, drain: Drain) -> None:
-        """Move ``drain.scan`` to the end of what is written, registering the routes met."""
-        end = drain.head() if drain.own else None
+        """Move ``drain.scan`` to the end of what is written, registering the routes met (this
+        process's own journal tells its routes directly; another's is read frame by frame)."""
+        journal = drain.journal
+        if journal is not None:
+            head = journal.head()
+            log = journal.route_log
+            while drain.routes_seen < len(log):
+                route, data, pos = log[drain.routes_seen]
+                drain.routes_seen += 1
+                if route not in drain.routes:
+                    try:
+                        self._add_route(drain, route, fr.decode(data), pos)
+                    except Exception:  # noqa: BLE001 - cannot happen for frames we encoded; logged
+                        logger.exception("waxell-observe: unreadable route frame in %s", drain.directory)
+            drain.scan = head
+            return
+        end = None
         for pos, following, kind, route in drain.reader.walk(drain.scan, end):
             if kind == fr.ROUTE and route not in drain.routes:
                 data = drain.reader.frame_at(pos)
@@ -279,7 +296,7 @@ class Drainer:
         name = consumer.destination.name
         passed: dict[int, int] = {}
         for data in raw:
-            kind, route = _peek(data)
+            kind, route = peek(data)
             if kind == fr.ROUTE or route not in routes:
                 continue
             passed[route] = passed.get(route, 0) + 1
@@ -492,7 +509,3 @@ def _hopeless(consumer: Consumer, deadline: float | None) -> bool:
     return consumer.persistent or (deadline is not None and consumer.retry_at >= deadline)
 
 
-def _peek(data: bytes) -> tuple[int, int]:
-    from waxell_observe.pipeline.journal import peek
-
-    return peek(data)

@@ -147,6 +147,8 @@ class Journal:
         self.counts: dict[int, int] = {}
         """Frames written per route (route frames themselves under route 0)."""
         self._routes: list[bytes] = []
+        self.route_log: list[tuple[int, bytes, int]] = []
+        """``(route id, route frame, position written at)`` in the order routes were added."""
         self.segments: dict[int, mmap.mmap] = {}
         self._sizes: dict[int, int] = {}
         self._segment = 0
@@ -181,11 +183,13 @@ class Journal:
             counts[route] = counts.get(route, 0) + 1
         return True
 
-    def add_route(self, frame: bytes) -> bool:
+    def add_route(self, route: int, frame: bytes) -> bool:
         """Write a route frame and keep it: every new segment starts with all routes again, so
-        a reader starting at any segment knows where each frame goes."""
+        a reader starting at any segment knows where each frame goes. The drainer of this
+        process learns routes from :attr:`route_log` instead of reading every frame."""
         with self.lock:
             self._routes.append(frame)
+            self.route_log.append((route, frame, position(self._segment, self._offset)))
         return self.append(frame, 0)
 
     def _roll(self, size: int) -> bool:

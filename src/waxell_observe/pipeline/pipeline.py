@@ -127,7 +127,7 @@ class Pipeline:
             route = self._routes.get(key)
             if route is None:
                 route = len(self._routes) + 1
-                journal.add_route(frames.encode_route(route, spec))
+                journal.add_route(route, frames.encode_route(route, spec))
                 self._routes[key] = route
             self._cache = (config, journal, route)
             return journal, route

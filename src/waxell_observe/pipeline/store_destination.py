@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+import msgspec
+
 from waxell_observe.pipeline import frames as f
 from waxell_observe.pipeline.destination import Delivered, RetryLater
 
@@ -14,8 +16,35 @@ logger = logging.getLogger("waxell_observe")
 
 
 def _cut(value: Any, limit: int) -> str:
-    text = value if isinstance(value, str) else ("" if value is None else str(value))
-    return text if len(text) <= limit else text[:limit]
+    if value.__class__ is not str:
+        value = "" if value is None else str(value)
+    return value if len(value) <= limit else value[:limit]
+
+
+_json = msgspec.json.Encoder()
+
+
+def _sqlite_json(value: Any) -> str | None:
+    """A JSON column's text on SQLite (msgspec: several times faster than the json module)."""
+    if value is None:
+        return None
+    if not value and value.__class__ is dict:
+        return "{}"
+    try:
+        return _json.encode(value).decode()
+    except (TypeError, msgspec.EncodeError):
+        return _json.encode(finite_or_text(value)).decode()
+
+
+def finite_or_text(value: Any) -> Any:
+    """``value`` with what JSON cannot carry turned into text (keys included)."""
+    if isinstance(value, dict):
+        return {str(k): finite_or_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_text(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _run_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]:
@@ -162,7 +191,7 @@ class StoreDestination:
             from waxell_observe.store import bulk, get_store
 
             store = get_store(self.url)
-            self._encode = bulk.json_encoder(store.dialect)
+            self._encode = _sqlite_json if store.dialect == "sqlite" else bulk.json_encoder(store.dialect)
             self._store = store
         return self._store, self._encode
 
