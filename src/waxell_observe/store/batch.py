@@ -4,14 +4,26 @@ The pipeline's store destination turns journal frames into rows (tuples in the c
 orders below) and hands a :class:`RowBatch` to :func:`write_batch`. Every write is
 idempotent (client-chosen ids; run rows upserted), so a batch written twice — a retry
 after a crash between the write and its acknowledgement — stores each record once.
+
+The rollups of the read side are maintained per batch, not per row (``store/rollups.py``): the
+per-row triggers stand aside for the batch's transaction (``rollups.batch_mode``) and
+
+* on SQLite, the batch's runs are snapshotted before they are written, and the rollups moved
+  from the snapshot to the written runs, then by the LLM calls the batch really inserted, in a
+  few set-based statements (``rollup_sets``);
+* on PostgreSQL, each table's rows go in with ``COPY`` and one ``INSERT ... SELECT`` (see
+  ``bulk.copy_rows``), and the statement-level triggers fold each statement's transition tables.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from waxell_observe.store import bulk, writer
+from sqlalchemy import Connection
+
+from waxell_observe.store import bulk, rollup_sets, rollups, writer
 from waxell_observe.store.database import Store
 from waxell_observe.store.schema import llm_calls, runs, scores, spans, steps
 
@@ -71,11 +83,86 @@ class RowBatch:
 def write_batch(store: Store, batch: RowBatch) -> None:
     """Write ``batch`` in one transaction (raises the database's error: the caller retries)."""
     started = [row for run_id, row in batch.started.items() if run_id not in batch.ended]
+    ended = list(batch.ended.values())
     with store.write() as conn:
-        bulk.insert_rows(conn, runs, RUN_COLUMNS, started)
-        bulk.insert_rows(conn, llm_calls, LLM_COLUMNS, batch.llm_calls)
-        bulk.insert_rows(conn, steps, STEP_COLUMNS, batch.steps)
-        bulk.insert_rows(conn, spans, SPAN_COLUMNS, batch.spans)
-        bulk.insert_rows(conn, scores, SCORE_COLUMNS, batch.scores)
-        bulk.insert_rows(conn, runs, RUN_COLUMNS, list(batch.ended.values()), conflict="update", key=("run_id",))
+        if store.dialect == "postgresql":
+            info = conn.connection.info
+            created = not info.get(_STAGED)
+            if created:
+                bulk.create_staging(conn, _STAGED_TABLES)
+            with rollups.batch_mode(conn):
+                _write_postgres(conn, batch, started, ended)
+        else:
+            created = False
+            bulk.create_staging(conn, _STAGED_TABLES)
+            with rollups.batch_mode(conn):
+                _write_sqlite(conn, batch, started, ended)
         writer.add_audit_events(conn, batch.audits)
+    if created:  # committed: the connection's staging tables outlive this transaction
+        info[_STAGED] = True
+
+
+_STAGED = "waxell_staging"  # key in a pooled PostgreSQL connection's info: its staging tables exist
+_STAGED_TABLES = (runs, llm_calls, steps, spans, scores)
+
+
+def _write_postgres(conn: Connection, batch: RowBatch, started: list[tuple[Any, ...]], ended: list[tuple[Any, ...]]) -> None:
+    """One statement per table: the statement-level triggers fold each one's rows."""
+    bulk.insert_staged(conn, runs, RUN_COLUMNS, started)
+    bulk.insert_staged(conn, runs, RUN_COLUMNS, ended, conflict="update", key=("run_id",))
+    bulk.insert_staged(conn, llm_calls, LLM_COLUMNS, batch.llm_calls)
+    bulk.insert_staged(conn, steps, STEP_COLUMNS, batch.steps)
+    bulk.insert_staged(conn, spans, SPAN_COLUMNS, batch.spans)
+    bulk.insert_staged(conn, scores, SCORE_COLUMNS, batch.scores)
+
+
+def _write_sqlite(conn: Connection, batch: RowBatch, started: list[tuple[Any, ...]], ended: list[tuple[Any, ...]]) -> None:
+    """Runs first, then the rollups moved from their snapshot to them; then the records, then the
+    rollups of the LLM calls that were not stored yet (noted before inserting: an insert does not
+    say which rows it skipped). Tables with (stood-aside) triggers are written by one statement
+    each; the others by ``executemany``."""
+    for statement in _SQLITE_TEMP_TABLES:
+        conn.exec_driver_sql(statement)
+    run_ids = [*batch.started, *(run_id for run_id in batch.ended if run_id not in batch.started)]
+    if run_ids:
+        conn.exec_driver_sql(_NOTE_RUNS, (json.dumps(run_ids),))
+        stored_before = conn.exec_driver_sql(_SNAPSHOT).rowcount
+        bulk.insert_staged(conn, runs, RUN_COLUMNS, started)
+        bulk.insert_staged(conn, runs, RUN_COLUMNS, ended, conflict="update", key=("run_id",))
+        for statement in _RUN_CHANGES if stored_before else _NEW_RUNS:
+            conn.exec_driver_sql(statement)
+    if batch.llm_calls:
+        conn.exec_driver_sql(_NOTE_NEW_CALLS, (json.dumps([row[0] for row in batch.llm_calls]),))
+        bulk.insert_staged(conn, llm_calls, LLM_COLUMNS, batch.llm_calls)
+        for statement in _CALL_CHANGES:
+            conn.exec_driver_sql(statement)
+    bulk.insert_rows(conn, steps, STEP_COLUMNS, batch.steps)
+    bulk.insert_rows(conn, spans, SPAN_COLUMNS, batch.spans)
+    bulk.insert_rows(conn, scores, SCORE_COLUMNS, batch.scores)
+    for table in (_TOUCHED, _OLD_RUNS, _NEW_CALLS):
+        conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
+# SQLite: per-connection temporary tables (never written to the store's file) holding the
+# batch's run ids, the old versions of those already stored, and the ids of the new LLM calls.
+_TOUCHED, _OLD_RUNS, _NEW_CALLS = "temp.wx_batch_runs", "temp.wx_batch_old_runs", "temp.wx_batch_calls"
+_SQLITE_TEMP_TABLES = (
+    "CREATE TEMP TABLE IF NOT EXISTS wx_batch_runs (run_id TEXT PRIMARY KEY)",
+    f"CREATE TEMP TABLE IF NOT EXISTS wx_batch_old_runs ({', '.join(rollup_sets.RUN_FOLD_COLUMNS)}, PRIMARY KEY (run_id))",
+    "CREATE TEMP TABLE IF NOT EXISTS wx_batch_calls (id TEXT PRIMARY KEY)",
+)
+_NOTE_RUNS = f"INSERT OR IGNORE INTO {_TOUCHED} (run_id) SELECT value FROM json_each(?)"
+_SNAPSHOT = (
+    f"INSERT INTO {_OLD_RUNS} SELECT {', '.join(rollup_sets.RUN_FOLD_COLUMNS)} FROM runs "
+    f"WHERE run_id IN (SELECT run_id FROM {_TOUCHED})"
+)
+_WRITTEN_RUNS = f"(SELECT * FROM runs WHERE run_id IN (SELECT run_id FROM {_TOUCHED}))"
+_RUN_CHANGES = tuple(rollup_sets.run_changes("sqlite", _OLD_RUNS, _WRITTEN_RUNS, partner="runs"))
+_NEW_RUNS = tuple(rollup_sets.run_changes("sqlite", None, _WRITTEN_RUNS))  # when none was stored before
+_NOTE_NEW_CALLS = (
+    f"INSERT OR IGNORE INTO {_NEW_CALLS} (id) SELECT j.value FROM json_each(?) AS j "
+    f"WHERE NOT EXISTS (SELECT 1 FROM llm_calls AS c WHERE c.id = j.value)"
+)
+_CALL_CHANGES = tuple(
+    rollup_sets.call_changes("sqlite", None, f"(SELECT * FROM llm_calls WHERE id IN (SELECT id FROM {_NEW_CALLS}))")
+)
