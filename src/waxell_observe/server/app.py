@@ -23,7 +23,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from waxell_observe.config import db_url_from
-from waxell_observe.server import config_routes, ingest_routes, policy_routes, prompt_routes, read_routes
+from waxell_observe.server import (
+    batch_routes,
+    config_routes,
+    ingest_routes,
+    policy_routes,
+    prompt_routes,
+    read_routes,
+)
 from waxell_observe.server.auth import KeyRing, require_key
 from waxell_observe.server.body_limit import BodySizeLimitMiddleware
 from waxell_observe.server.errors import install_error_handlers
@@ -137,7 +144,7 @@ def create_app(
     app.state.keyring = KeyRing(store, allow_local=allow_local, cache_seconds=key_cache_seconds)
 
     observe = APIRouter(prefix=OBSERVE_PREFIX, dependencies=[Depends(require_key)])
-    for module in (ingest_routes, policy_routes, prompt_routes, config_routes):
+    for module in (ingest_routes, batch_routes, policy_routes, prompt_routes, config_routes):
         observe.include_router(module.router)
     app.include_router(observe)
     app.include_router(read_routes.router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])

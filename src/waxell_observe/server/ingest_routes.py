@@ -31,7 +31,7 @@ from waxell_observe.server.wire_models import (
 )
 from waxell_observe.store.reader import iso
 
-__all__ = ["router"]
+__all__ = ["router", "deliver_start", "deliver_records", "deliver_completion", "no_governance_complete"]
 
 router = APIRouter(tags=["ingest"])
 
@@ -58,72 +58,93 @@ def _governance_reply(request: Request, run: RunRef, kind: str, body: Any = None
     return {"governance": verdict} if verdict is not None else {}
 
 
-@router.post("/runs/start/", status_code=201)
-def start_run(body: RunStartBody, request: Request, response: Response) -> dict[str, Any]:
-    """Start a run: 201 with ``run_id``, ``workflow_id`` (the same id) and ``started_at``; 200 when
-    the start repeats an existing run's (a retry)."""
+# -- what each endpoint does, callable without HTTP (the batch endpoint delivers runs that
+# policies evaluate through these, so they are answered exactly as over the per-run endpoints)
+
+
+def deliver_start(request: Request, body: RunStartBody) -> tuple[dict[str, Any], bool]:
+    """Store a run start: the reply (``run_id``, ``workflow_id``, ``started_at``) and whether the
+    run was created (False: the start repeats an existing run's)."""
     with request.app.state.writer.write() as conn:
         run_id, started_at, created = ingest_store.start_run(conn, body, time.time())
-    if not created:
-        response.status_code = 200
-    return {"run_id": run_id, "workflow_id": run_id, "started_at": iso(started_at)}
+    return {"run_id": run_id, "workflow_id": run_id, "started_at": iso(started_at)}, created
 
 
-def _records_endpoint(
-    kind: str, store: Callable[[Connection, RunRef, Any, float], None], governed: bool
-) -> Callable[..., dict[str, Any]]:
-    def handle(request: Request, run_id: str, body: Any) -> dict[str, Any]:
-        with _run_transaction(request, run_id) as (conn, run):
-            store(conn, run, body, time.time())
-        return _governance_reply(request, run, kind, body) if governed else {}
-
-    return handle
+_STORE: dict[str, Callable[[Connection, RunRef, Any, float], None]] = {
+    "llm-calls": lambda conn, run, b, now: ingest_store.add_llm_calls(conn, run, b.calls, b.conversation_state, now),
+    "steps": lambda conn, run, b, now: ingest_store.add_steps(conn, run, b.steps, b.conversation_state, now),
+    "spans": lambda conn, run, b, now: ingest_store.add_spans(conn, run, b.spans, now),
+    "scores": lambda conn, run, b, now: ingest_store.add_scores(conn, run, b.scores, now),
+}
+_GOVERNED = frozenset({"llm-calls", "steps"})
 
 
-_llm = _records_endpoint(
-    "llm-calls", lambda conn, run, b, now: ingest_store.add_llm_calls(conn, run, b.calls, b.conversation_state, now), True
-)
-_steps = _records_endpoint(
-    "steps", lambda conn, run, b, now: ingest_store.add_steps(conn, run, b.steps, b.conversation_state, now), True
-)
-_spans = _records_endpoint("spans", lambda conn, run, b, now: ingest_store.add_spans(conn, run, b.spans, now), False)
-_scores = _records_endpoint("scores", lambda conn, run, b, now: ingest_store.add_scores(conn, run, b.scores, now), False)
+def deliver_records(request: Request, kind: str, run_id: str, body: Any) -> dict[str, Any]:
+    """Store a records body of ``kind`` (``llm-calls``, ``steps``, ``spans``, ``scores``) for run
+    ``run_id`` (404 ``HTTPException`` when unknown); the reply: ``{}`` or ``{"governance": ...}``."""
+    with _run_transaction(request, run_id) as (conn, run):
+        _STORE[kind](conn, run, body, time.time())
+    return _governance_reply(request, run, kind, body) if kind in _GOVERNED else {}
 
 
-@router.post("/runs/{run_id}/llm-calls/")
-def add_llm_calls(run_id: str, body: LLMCallsBody, request: Request) -> dict[str, Any]:
-    """Add LLM calls (and the latest ``conversation_state``); reply ``{}`` or ``{"governance": ...}``."""
-    return _llm(request, run_id, body)
-
-
-@router.post("/runs/{run_id}/steps/")
-def add_steps(run_id: str, body: StepsBody, request: Request) -> dict[str, Any]:
-    """Add steps; behaviour steps (``output._kind``) are stored as spans. Reply as for llm-calls."""
-    return _steps(request, run_id, body)
-
-
-@router.post("/runs/{run_id}/spans/")
-def add_spans(run_id: str, body: SpansBody, request: Request) -> dict[str, Any]:
-    """Add spans; reply ``{}``."""
-    return _spans(request, run_id, body)
-
-
-@router.post("/runs/{run_id}/scores/")
-def add_scores(run_id: str, body: ScoresBody, request: Request) -> dict[str, Any]:
-    """Add scores; reply ``{}``."""
-    return _scores(request, run_id, body)
-
-
-@router.post("/runs/{run_id}/complete/")
-def complete_run(run_id: str, body: CompleteBody, request: Request) -> dict[str, Any]:
-    """Complete a run: ``run_id``, ``duration`` (seconds) and the post-execution ``governance``."""
+def deliver_completion(request: Request, run_id: str, body: CompleteBody) -> dict[str, Any]:
+    """Store a run's completion (404 ``HTTPException`` when unknown) and answer its post-execution
+    governance: ``{"run_id", "duration", "governance"}``."""
     with _run_transaction(request, run_id) as (conn, run):
         duration = ingest_store.complete_run(conn, run, body, time.time())
     verdict = policy_routes.completion_governance(request, run, body)
     if verdict is not None:
         with request.app.state.writer.write() as conn:
             ingest_store.store_governance(conn, run.run_id, verdict)
-    return {"run_id": run.run_id, "duration": duration, "governance": verdict or dict(_NO_GOVERNANCE_COMPLETE)}
+    return {"run_id": run.run_id, "duration": duration, "governance": verdict or no_governance_complete()}
+
+
+def no_governance_complete() -> dict[str, Any]:
+    """The ``governance`` of a ``complete/`` reply when no policy answered: ``allow``."""
+    return dict(_NO_GOVERNANCE_COMPLETE)
+
+
+# -- the endpoints
+
+
+@router.post("/runs/start/", status_code=201)
+def start_run(body: RunStartBody, request: Request, response: Response) -> dict[str, Any]:
+    """Start a run: 201 with ``run_id``, ``workflow_id`` (the same id) and ``started_at``; 200 when
+    the start repeats an existing run's (a retry)."""
+    reply, created = deliver_start(request, body)
+    if not created:
+        response.status_code = 200
+    return reply
+
+
+@router.post("/runs/{run_id}/llm-calls/")
+def add_llm_calls(run_id: str, body: LLMCallsBody, request: Request) -> dict[str, Any]:
+    """Add LLM calls (and the latest ``conversation_state``); reply ``{}`` or ``{"governance": ...}``."""
+    return deliver_records(request, "llm-calls", run_id, body)
+
+
+@router.post("/runs/{run_id}/steps/")
+def add_steps(run_id: str, body: StepsBody, request: Request) -> dict[str, Any]:
+    """Add steps; behaviour steps (``output._kind``) are stored as spans. Reply as for llm-calls."""
+    return deliver_records(request, "steps", run_id, body)
+
+
+@router.post("/runs/{run_id}/spans/")
+def add_spans(run_id: str, body: SpansBody, request: Request) -> dict[str, Any]:
+    """Add spans; reply ``{}``."""
+    return deliver_records(request, "spans", run_id, body)
+
+
+@router.post("/runs/{run_id}/scores/")
+def add_scores(run_id: str, body: ScoresBody, request: Request) -> dict[str, Any]:
+    """Add scores; reply ``{}``."""
+    return deliver_records(request, "scores", run_id, body)
+
+
+@router.post("/runs/{run_id}/complete/")
+def complete_run(run_id: str, body: CompleteBody, request: Request) -> dict[str, Any]:
+    """Complete a run: ``run_id``, ``duration`` (seconds) and the post-execution ``governance``."""
+    return deliver_completion(request, run_id, body)
 
 
 @router.api_route("/runs//{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

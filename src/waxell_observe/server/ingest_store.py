@@ -1,25 +1,42 @@
-"""Storing what the wire protocol delivers: one function per endpoint, each inside the caller's
-write transaction (so a batch is stored whole or not at all).
+"""Storing what the wire protocol delivers, inside the caller's write transaction (so a request,
+or a batch of runs, is stored whole or not at all).
 
 Records become rows of the same shape the embedded sink writes. Retries are idempotent:
 records are keyed by their ``id`` when the client sends one, else by an id derived from the
 run and the record's ``position``; only records that carry neither are stored again when a
-batch is delivered twice. Run totals are recomputed from the stored records after every batch.
+batch is delivered twice. Run totals are recomputed from the stored records.
+
+Two layers:
+
+* pure functions turning wire bodies into rows and column values (:func:`run_start_row`,
+  :func:`conversation_values`, :func:`completion_values`) and *staging* functions that turn a
+  run's records into rows and queue them on a :class:`StagedRows` (``stage_llm_calls``,
+  ``stage_steps``, ``stage_spans``, ``stage_scores``);
+* one function per per-run endpoint (``start_run``, ``add_llm_calls``, ... ``complete_run``)
+  built from them. The batch endpoint (:mod:`waxell_observe.server.batch_ingest`) uses the same
+  staging functions for many runs at once, so both store identical rows.
+
+Staged rows go to the database as one ``executemany`` per table (``store.bulk``), which costs
+a fraction of SQLAlchemy's per-row processing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import json
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import JSON, Connection, Table, func, select, update
+from sqlalchemy import String as _String
 
 from waxell_observe.pricing import estimate_cost, infer_provider
 from waxell_observe.records import SPAN_KINDS, new_id
 from waxell_observe.server.behaviours import behaviour_span
 from waxell_observe.server.limits import TEXT_LIMIT, TRACEBACK_LIMIT
+from waxell_observe.server.raw_sql import translated_errors
 from waxell_observe.server.sanitize import clean_json, clean_text, cut, cut_tail
 from waxell_observe.server.values import as_str
 from waxell_observe.server.wire_models import (
@@ -32,15 +49,25 @@ from waxell_observe.server.wire_models import (
     SpanIn,
     StepIn,
 )
-from waxell_observe.store import writer
-from waxell_observe.store.schema import llm_calls, runs, spans, steps
+from waxell_observe.store import bulk, writer
+from waxell_observe.store.schema import audit_events, llm_calls, runs, scores, spans, steps
 
 __all__ = [
     "RunRef",
+    "StagedRows",
     "derived_id",
     "lock_run",
     "run_exists",
+    "run_ref",
+    "run_start_row",
+    "start_decision",
     "start_run",
+    "stage_llm_calls",
+    "stage_steps",
+    "stage_spans",
+    "stage_scores",
+    "conversation_values",
+    "completion_values",
     "add_llm_calls",
     "add_steps",
     "add_spans",
@@ -49,6 +76,7 @@ __all__ = [
     "store_governance",
     "add_events",
     "add_governance_decisions",
+    "json_encoder",
     "SPAN_KINDS_FROM_WIRE",
 ]
 
@@ -91,37 +119,212 @@ def run_exists(conn: Connection, run_id: str) -> bool:
     return conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
 
 
-def lock_run(conn: Connection, run_id: str) -> RunRef | None:
-    """The run, locked for this transaction (PostgreSQL ``FOR UPDATE``; SQLite writes are
-    serialised anyway), or ``None`` when unknown."""
-    query = select(
-        runs.c.run_id, runs.c.agent_name, runs.c.workflow_name, runs.c.started_at, runs.c.metadata, runs.c.tags
-    ).where(runs.c.run_id == run_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
-    if row is None:
-        return None
+_REF_COLUMNS = (runs.c.run_id, runs.c.agent_name, runs.c.workflow_name, runs.c.started_at, runs.c.metadata, runs.c.tags)
+
+
+def run_ref(row: Any) -> RunRef:
+    """A :class:`RunRef` from a row holding ``run_id, agent_name, workflow_name, started_at,
+    metadata, tags``."""
     return RunRef(row.run_id, row.agent_name, row.workflow_name, row.started_at, row.metadata or {}, row.tags or {})
 
 
-class _Positions:
-    """Hands out positions to records that arrive without one: after every stored and given one."""
+def lock_run(conn: Connection, run_id: str) -> RunRef | None:
+    """The run, locked for this transaction (PostgreSQL ``FOR UPDATE``; SQLite writes are
+    serialised anyway), or ``None`` when unknown."""
+    query = select(*_REF_COLUMNS).where(runs.c.run_id == run_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return None if row is None else run_ref(row)
 
-    def __init__(self, conn: Connection, table: Table, run_id: str, given: Iterable[int | None]) -> None:
-        self._conn, self._table, self._run_id = conn, table, run_id
-        self._given_max = max((p for p in given if p is not None), default=0)
+
+# -- staged bulk inserts --------------------------------------------------------------------------
+
+
+_NO_DEFAULT = object()
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _c_encoder() -> Callable[[Any, int], Any] | None:
+    """The C JSON encoder of ``_compact``, made once (``json.dumps`` makes one per call); no
+    circular check: the values are parsed JSON cleaned by ``sanitize.clean_json``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        encoder: Callable[[Any, int], Any] = make(
+            None, repr, json.encoder.encode_basestring, None, ":", ",", False, False, True
+        )
+        probe = "".join(encoder({"a": [1, 2.5, None, "é"]}, 0))
+    except TypeError:  # another signature in this Python version
+        return None
+    return encoder if probe == _compact({"a": [1, 2.5, None, "é"]}) else None
+
+
+_encode_json = _c_encoder()
+
+
+def _sqlite_json(value: Any) -> Any:
+    if value is None:
+        return None
+    if value.__class__ is dict and not value:
+        return "{}"
+    if _encode_json is not None and value.__class__ in (dict, list):
+        return "".join(_encode_json(value, 0))
+    return _compact(value)
+
+
+def json_encoder(dialect: str) -> Callable[[Any], Any]:
+    """A function turning a (cleaned) JSON value into a parameter for a JSON column: compact
+    text on SQLite, ``store.bulk``'s adapter on PostgreSQL."""
+    return bulk.json_encoder(dialect) if dialect == "postgresql" else _sqlite_json
+
+
+@dataclass(frozen=True)
+class _TableSpec:
+    table: Table
+    columns: tuple[str, ...]
+    conflict: str
+    # (index, limit) of string columns with a width, indexes of JSON columns
+    limits: tuple[tuple[int, int], ...]
+    json: tuple[int, ...]
+    # the column defaults of the schema (raw inserts do not apply them): value or a factory
+    default_of: dict[str, Any]
+    values_of: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    """A row's values in column order (``KeyError`` when one is missing)."""
+
+    def default(self, name: str) -> Any:
+        """The value a row without column ``name`` gets."""
+        default = self.default_of[name]
+        if default is _NO_DEFAULT:
+            raise ValueError(f"a {self.table.name} row needs a value for {name!r} (the column has no default)")
+        return default() if callable(default) else default
+
+
+def _default(column: Any) -> Any:
+    default = column.default
+    if default is None:
+        return None if column.nullable and not column.primary_key else _NO_DEFAULT
+    if default.is_scalar:
+        return default.arg
+    if default.is_callable:
+        return lambda: default.arg(None)
+    return _NO_DEFAULT
+
+
+def _spec(table: Table, columns: Sequence[str], conflict: str = "ignore") -> _TableSpec:
+    limits = []
+    json_columns = []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        if isinstance(column_type, _String) and column_type.length:
+            limits.append((index, int(column_type.length)))
+        elif isinstance(column_type, JSON):
+            json_columns.append(index)
+    defaults = {name: _default(table.c[name]) for name in columns}
+    values_of = operator.itemgetter(*columns)
+    return _TableSpec(table, tuple(columns), conflict, tuple(limits), tuple(json_columns), defaults, values_of)
+
+
+RUN_COLUMNS = tuple(c.name for c in runs.columns)
+"""Every column of ``runs``: a start row gives the first twenty, the schema's defaults fill the
+others (no error, zero totals, ``source`` sdk)."""
+LLM_COLUMNS = (
+    "id", "run_id", "position", "model", "provider", "tokens_in", "tokens_out", "cost", "task", "prompt_preview",
+    "response_preview", "prompt_hash", "duration_ms", "status", "error_type", "error_message", "started_at",
+    "parent_span_id", "attributes",
+)  # fmt: skip
+STEP_COLUMNS = ("id", "run_id", "position", "name", "seq", "output", "started_at")
+SPAN_COLUMNS = (
+    "id", "run_id", "position", "kind", "name", "status", "duration_ms", "started_at", "parent_span_id",
+    "attributes", "input", "output", "error",
+)  # fmt: skip
+SCORE_COLUMNS = ("id", "run_id", "name", "data_type", "numeric_value", "string_value", "comment", "created_at")
+AUDIT_COLUMNS = (
+    "ts", "run_id", "agent_name", "workflow_name", "event", "policy_name", "category", "action", "reason", "phase",
+    "metadata",
+)  # fmt: skip
+
+# flush order: runs before their records, spans before the audit rows of policy spans
+_SPECS: tuple[_TableSpec, ...] = (
+    _spec(runs, RUN_COLUMNS),
+    _spec(llm_calls, LLM_COLUMNS),
+    _spec(steps, STEP_COLUMNS),
+    _spec(spans, SPAN_COLUMNS),
+    _spec(scores, SCORE_COLUMNS),
+    _spec(audit_events, AUDIT_COLUMNS, conflict="none"),
+)
+_SPEC_OF = {spec.table.name: spec for spec in _SPECS}
+
+
+class StagedRows:
+    """Rows queued for insertion in one transaction, sent as one ``executemany`` per table.
+
+    Inserts skip rows whose key exists (``ON CONFLICT DO NOTHING``), exactly as
+    ``store.writer.insert_ignore`` does; strings are cut at their column width and JSON values
+    serialised here. A staging function that must read a table first (next free positions,
+    which policy spans are new) calls :meth:`flush` before it queues rows of that table
+    itself, so it reads everything queued before it and nothing of its own: the same reads
+    as when each request is stored in turn.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.encode: Callable[[Any], Any] = json_encoder(conn.dialect.name)
+        self._pending: dict[str, list[tuple[Any, ...]]] = {spec.table.name: [] for spec in _SPECS}
+
+    def add(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Queue ``rows`` (dicts holding the table's columns; the schema's default fills a
+        missing one) for ``table``."""
+        spec = _SPEC_OF[table.name]
+        encode = self.encode
+        columns, limits, json_columns, values_of = spec.columns, spec.limits, spec.json, spec.values_of
+        append = self._pending[table.name].append
+        for row in rows:
+            try:
+                values = list(values_of(row))
+            except KeyError:
+                values = [row[name] if name in row else spec.default(name) for name in columns]
+            for index, limit in limits:
+                value = values[index]
+                if value.__class__ is str and len(value) > limit:
+                    values[index] = value[:limit]
+            for index in json_columns:
+                values[index] = encode(values[index])
+            append(tuple(values))
+
+    def flush(self) -> None:
+        """Insert every queued row (runs first, then their records, then audit rows)."""
+        for spec in _SPECS:
+            pending = self._pending[spec.table.name]
+            if pending:
+                with translated_errors(self.conn):
+                    bulk.insert_rows(self.conn, spec.table, spec.columns, pending, conflict=spec.conflict)
+                pending.clear()
+
+
+class _Positions:
+    """Hands out positions to records that arrive without one: after every stored and given one.
+
+    The stored maximum (and the largest position given in the request) is only looked up when
+    a record without a position comes."""
+
+    def __init__(self, staged: StagedRows, table: Table, run_id: str, batch: Sequence[Any]) -> None:
+        self._staged, self._table, self._run_id, self._batch = staged, table, run_id, batch
         self._next: int | None = None
 
     def take(self, given: int | None) -> int:
         if given is not None:
             return given
         if self._next is None:
+            self._staged.flush()
             table = self._table
-            stored = self._conn.execute(
+            stored = self._staged.conn.execute(
                 select(func.coalesce(func.max(table.c.position), 0)).where(table.c.run_id == self._run_id)
             ).scalar_one()
-            self._next = max(int(stored), self._given_max) + 1
+            given_max = max((r.position for r in self._batch if r.position is not None), default=0)
+            self._next = max(int(stored), given_max) + 1
         position = self._next
         self._next += 1
         return position
@@ -142,84 +345,108 @@ def _conversation(state: dict[str, Any] | None) -> tuple[dict[str, Any] | None, 
     return cleaned, metadata if isinstance(metadata, dict) else None
 
 
-def _apply_conversation(conn: Connection, run: RunRef, state: dict[str, Any] | None) -> None:
+def conversation_values(run: RunRef, state: dict[str, Any] | None) -> tuple[RunRef, dict[str, Any]]:
+    """The run columns a ``conversation_state`` sets (``conversation``, and ``metadata`` merged
+    with its copy of the metadata), and the run as it is afterwards. No state: no columns."""
     conversation, metadata = _conversation(state)
     if conversation is None:
-        return
+        return run, {}
     values: dict[str, Any] = {"conversation": conversation}
     if metadata:
         values["metadata"] = {**run.metadata, **metadata}
-    conn.execute(update(runs).where(runs.c.run_id == run.run_id).values(**values))
+        run = replace(run, metadata=values["metadata"])
+    return run, values
+
+
+def _apply_conversation(conn: Connection, run: RunRef, state: dict[str, Any] | None) -> None:
+    _, values = conversation_values(run, state)
+    if values:
+        conn.execute(update(runs).where(runs.c.run_id == run.run_id).values(**values))
 
 
 # -- runs/start ------------------------------------------------------------------------------
 
 
-def start_run(conn: Connection, body: RunStartBody, now: float) -> tuple[str, float, bool]:
-    """Store a run start; returns ``(run_id, started_at, created)``.
+def start_decision(
+    requested: str | None, existing: tuple[str, str, float] | None, agent_name: str, workflow_name: str
+) -> tuple[str, bool]:
+    """Which run a start stores: ``(run_id, created)``.
 
-    The client's ``run_id`` is used when free. When a run with that id exists for the same
-    agent and workflow, the start is a retry: that run is returned (``created`` False).
-    Otherwise (no id, or an id taken by another run) a new id is generated.
-    """
-    agent_name = cut(body.agent_name, 256)
-    workflow_name = cut(body.workflow_name, 256) or "default"
-    if body.run_id:
-        existing = conn.execute(
-            select(runs.c.agent_name, runs.c.workflow_name, runs.c.started_at).where(runs.c.run_id == body.run_id)
-        ).first()
-        if existing is None:
-            run_id = body.run_id
-        elif existing.agent_name == agent_name and existing.workflow_name == workflow_name:
-            return body.run_id, float(existing.started_at), False
-        else:
-            run_id = new_id()
-    else:
-        run_id = new_id()
+    ``requested`` is the client's run id and ``existing`` the ``(agent_name, workflow_name,
+    started_at)`` of a stored run with that id. The client's id is used when free; a stored run
+    of the same agent and workflow makes the start a retry of it (``created`` False); otherwise
+    (no id, or an id taken by another run) a new id is generated."""
+    if not requested:
+        return new_id(), True
+    if existing is None:
+        return requested, True
+    if existing[0] == agent_name and existing[1] == workflow_name:
+        return requested, False
+    return new_id(), True
+
+
+def run_start_row(body: RunStartBody, run_id: str, now: float) -> dict[str, Any]:
+    """The ``runs`` row a start stores (``RUN_COLUMNS``)."""
     session_id = cut(body.session_id, 256)
     parent = cut(body.parent_workflow_id, 64)
     mode = body.interaction_mode if body.interaction_mode in ("interactive", "autonomous") else None
     governance: dict[str, Any] = {}
     if body.pre_execution_evaluations:
         governance["pre_execution_evaluations"] = clean_json(body.pre_execution_evaluations)
-    started_at = body.started_at if body.started_at is not None else now
-    writer.start_run(
-        conn,
-        {
-            "run_id": run_id,
-            "agent_name": agent_name,
-            "workflow_name": workflow_name,
-            "status": "running",
-            "session_id": session_id,
-            "user_id": cut(body.user_id, 256),
-            "user_group": cut(body.user_group, 256),
-            "parent_run_id": parent,
-            "root_run_id": cut(body.root_workflow_id, 64) or parent,
-            "trace_id": cut(body.trace_id, 64),
-            "interaction_mode": mode or ("interactive" if session_id else "autonomous"),
-            "started_at": started_at,
-            "ended_at": None,
-            "inputs": clean_json(body.inputs or {}),
-            "metadata": clean_json(body.metadata or {}),
-            "tags": _tags(body.tags),
-            "result": {},
-            "conversation": {},
-            "governance": governance,
-            "auto_collected": bool(body.auto_collected),
-        },
-    )
-    row = conn.execute(select(runs.c.started_at).where(runs.c.run_id == run_id)).first()
-    return run_id, float(row.started_at) if row is not None else started_at, True
+    return {
+        "run_id": run_id,
+        "agent_name": cut(body.agent_name, 256),
+        "workflow_name": cut(body.workflow_name, 256) or "default",
+        "status": "running",
+        "session_id": session_id,
+        "user_id": cut(body.user_id, 256),
+        "user_group": cut(body.user_group, 256),
+        "parent_run_id": parent,
+        "root_run_id": cut(body.root_workflow_id, 64) or parent,
+        "trace_id": cut(body.trace_id, 64),
+        "interaction_mode": mode or ("interactive" if session_id else "autonomous"),
+        "started_at": body.started_at if body.started_at is not None else now,
+        "ended_at": None,
+        "inputs": clean_json(body.inputs or {}),
+        "metadata": clean_json(body.metadata or {}),
+        "tags": _tags(body.tags),
+        "result": {},
+        "conversation": {},
+        "governance": governance,
+        "auto_collected": bool(body.auto_collected),
+    }
+
+
+def start_run(conn: Connection, body: RunStartBody, now: float) -> tuple[str, float, bool]:
+    """Store a run start; returns ``(run_id, started_at, created)`` (see :func:`start_decision`)."""
+    agent_name = cut(body.agent_name, 256)
+    workflow_name = cut(body.workflow_name, 256) or "default"
+    existing = None
+    if body.run_id:
+        row = conn.execute(
+            select(runs.c.agent_name, runs.c.workflow_name, runs.c.started_at).where(runs.c.run_id == body.run_id)
+        ).first()
+        existing = None if row is None else (row.agent_name, row.workflow_name, float(row.started_at))
+    run_id, created = start_decision(body.run_id, existing, agent_name, workflow_name)
+    if not created:
+        assert existing is not None
+        return run_id, existing[2], False
+    row_values = run_start_row(body, run_id, now)
+    writer.start_run(conn, row_values)
+    stored = conn.execute(select(runs.c.started_at).where(runs.c.run_id == run_id)).first()
+    return run_id, float(stored.started_at) if stored is not None else row_values["started_at"], True
 
 
 # -- records ----------------------------------------------------------------------------------
 
 
-def add_llm_calls(
-    conn: Connection, run: RunRef, calls: Sequence[LLMCallIn], conversation_state: dict[str, Any] | None, now: float
-) -> None:
-    positions = _Positions(conn, llm_calls, run.run_id, (c.position for c in calls))
+def stage_llm_calls(staged: StagedRows, run: RunRef, calls: Sequence[LLMCallIn], now: float) -> None:
+    """Queue the rows of LLM calls (missing cost estimated, missing provider inferred)."""
+    if not calls:
+        return
+    positions = _Positions(staged, llm_calls, run.run_id, calls)
     rows = []
+    run_id = run.run_id
     for call in calls:
         model = cut(call.model, 256)
         tokens_in, tokens_out = call.tokens_in or 0, call.tokens_out or 0
@@ -233,7 +460,8 @@ def add_llm_calls(
         started_at = call.started_at if call.started_at is not None else now - (call.duration_ms or 0.0) / 1000.0
         rows.append(
             {
-                "id": call.id or (derived_id(run.run_id, "llm", call.position) if call.position is not None else new_id()),
+                "id": call.id or (derived_id(run_id, "llm", call.position) if call.position is not None else new_id()),
+                "run_id": run_id,
                 "position": position,
                 "model": model,
                 "provider": cut(call.provider, 64) or infer_provider(model),
@@ -253,16 +481,15 @@ def add_llm_calls(
                 "attributes": attributes,
             }
         )
-    writer.add_llm_calls(conn, run.run_id, rows)
-    _apply_conversation(conn, run, conversation_state)
-    writer.refresh_totals(conn, [run.run_id])
+    staged.add(llm_calls, rows)
 
 
-def _step_rows(
-    conn: Connection, run: RunRef, batch: Sequence[StepIn], now: float
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split steps into plain step rows and behaviour span rows."""
-    step_positions = _Positions(conn, steps, run.run_id, (s.position for s in batch))
+def stage_steps(staged: StagedRows, run: RunRef, batch: Sequence[StepIn], now: float) -> None:
+    """Queue steps; behaviour steps (``output._kind``) become span rows (policy audit included)."""
+    if not batch:
+        return
+    run_id = run.run_id
+    step_positions = _Positions(staged, steps, run_id, batch)
     span_positions: _Positions | None = None
     step_rows: list[dict[str, Any]] = []
     span_rows: list[dict[str, Any]] = []
@@ -273,7 +500,8 @@ def _step_rows(
             position = step_positions.take(step.position)
             step_rows.append(
                 {
-                    "id": step.id or derived_id(run.run_id, "step", position),
+                    "id": step.id or derived_id(run_id, "step", position),
+                    "run_id": run_id,
                     "position": position,
                     "name": name,
                     "seq": step.seq or 0,
@@ -284,30 +512,22 @@ def _step_rows(
             continue
         given = step.seq if step.seq else step.position
         if given is None and span_positions is None:
-            span_positions = _Positions(conn, spans, run.run_id, ())
+            span_positions = _Positions(staged, spans, run_id, ())
         position = given if given is not None else span_positions.take(None)  # type: ignore[union-attr]
         duration = span["duration_ms"]
         started = step.started_at if step.started_at is not None else now - (duration or 0.0) / 1000.0
         span_rows.append(
             {
                 **span,
-                "id": step.id or (derived_id(run.run_id, "step", given) if given is not None else new_id()),
+                "id": step.id or (derived_id(run_id, "step", given) if given is not None else new_id()),
+                "run_id": run_id,
                 "position": position,
                 "started_at": max(started, 0.0),
                 "parent_span_id": "",
             }
         )
-    return step_rows, span_rows
-
-
-def add_steps(
-    conn: Connection, run: RunRef, batch: Sequence[StepIn], conversation_state: dict[str, Any] | None, now: float
-) -> None:
-    step_rows, span_rows = _step_rows(conn, run, batch, now)
-    writer.add_steps(conn, run.run_id, step_rows)
-    _insert_spans(conn, run, span_rows)
-    _apply_conversation(conn, run, conversation_state)
-    writer.refresh_totals(conn, [run.run_id])
+    staged.add(steps, step_rows)
+    _stage_span_rows(staged, run, span_rows)
 
 
 def _span_error(span: SpanIn) -> str:
@@ -325,8 +545,12 @@ def _span_error(span: SpanIn) -> str:
     return ""
 
 
-def add_spans(conn: Connection, run: RunRef, batch: Sequence[SpanIn], now: float) -> None:
-    positions = _Positions(conn, spans, run.run_id, (s.position for s in batch))
+def stage_spans(staged: StagedRows, run: RunRef, batch: Sequence[SpanIn], now: float) -> None:
+    """Queue spans (wire kinds mapped to stored kinds; policy spans also audited)."""
+    if not batch:
+        return
+    run_id = run.run_id
+    positions = _Positions(staged, spans, run_id, batch)
     ids_by_position = {s.position: s.id for s in batch if s.position is not None and s.id}
     rows = []
     for span in batch:
@@ -348,11 +572,12 @@ def add_spans(conn: Connection, run: RunRef, batch: Sequence[SpanIn], now: float
             started = now - (span.duration_ms or 0.0) / 1000.0
         parent = cut(span.parent_span_id, 64)
         if not parent and span.parent_position is not None:
-            parent = ids_by_position.get(span.parent_position) or derived_id(run.run_id, "span", span.parent_position)
+            parent = ids_by_position.get(span.parent_position) or derived_id(run_id, "span", span.parent_position)
         position = positions.take(span.position)
         rows.append(
             {
-                "id": span.id or (derived_id(run.run_id, "span", span.position) if span.position is not None else new_id()),
+                "id": span.id or (derived_id(run_id, "span", span.position) if span.position is not None else new_id()),
+                "run_id": run_id,
                 "position": position,
                 "kind": kind,
                 "name": cut(span.name, 512),
@@ -366,24 +591,24 @@ def add_spans(conn: Connection, run: RunRef, batch: Sequence[SpanIn], now: float
                 "error": _span_error(span),
             }
         )
-    _insert_spans(conn, run, rows)
-    writer.refresh_totals(conn, [run.run_id])
+    _stage_span_rows(staged, run, rows)
 
 
-def _insert_spans(conn: Connection, run: RunRef, rows: list[dict[str, Any]]) -> None:
-    """Insert span rows; policy spans stored for the first time also go to the audit trail
+def _stage_span_rows(staged: StagedRows, run: RunRef, rows: list[dict[str, Any]]) -> None:
+    """Queue span rows; policy spans stored for the first time also go to the audit trail
     (as the embedded sink does)."""
     if not rows:
         return
     policy_rows = [r for r in rows if r["kind"] == "policy"]
     fresh: list[dict[str, Any]] = []
     if policy_rows:
+        staged.flush()
         known = set(
-            conn.execute(select(spans.c.id).where(spans.c.id.in_([r["id"] for r in policy_rows]))).scalars()
+            staged.conn.execute(select(spans.c.id).where(spans.c.id.in_([r["id"] for r in policy_rows]))).scalars()
         )
         fresh = [r for r in policy_rows if r["id"] not in known]
-    writer.add_spans(conn, run.run_id, rows)
-    writer.add_audit_events(conn, [_policy_audit_row(run, r) for r in fresh])
+    staged.add(spans, rows)
+    staged.add(audit_events, [_policy_audit_row(run, r) for r in fresh])
 
 
 def _policy_audit_row(run: RunRef, span: dict[str, Any]) -> dict[str, Any]:
@@ -404,29 +629,68 @@ def _policy_audit_row(run: RunRef, span: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def stage_scores(staged: StagedRows, run: RunRef, batch: Sequence[ScoreIn], now: float) -> None:
+    """Queue scores (booleans as 1.0/0.0 and "true"/"false", categoricals as strings)."""
+    if not batch:
+        return
+    staged.add(
+        scores,
+        [
+            writer.score_row(
+                cut(score.name, 256),
+                clean_text(score.value) if isinstance(score.value, str) else score.value,
+                score.data_type or "numeric",
+                cut(score.comment),
+                id=score.id or new_id(),
+                run_id=run.run_id,
+                created_at=score.created_at if score.created_at is not None else now,
+            )
+            for score in batch
+        ],
+    )
+
+
+def _stored(conn: Connection, stage: Callable[[StagedRows], None]) -> None:
+    staged = StagedRows(conn)
+    stage(staged)
+    staged.flush()
+
+
+def add_llm_calls(
+    conn: Connection, run: RunRef, calls: Sequence[LLMCallIn], conversation_state: dict[str, Any] | None, now: float
+) -> None:
+    """``POST runs/{id}/llm-calls/``: the calls, the conversation state, the run's totals."""
+    _stored(conn, lambda staged: stage_llm_calls(staged, run, calls, now))
+    _apply_conversation(conn, run, conversation_state)
+    writer.refresh_totals(conn, [run.run_id])
+
+
+def add_steps(
+    conn: Connection, run: RunRef, batch: Sequence[StepIn], conversation_state: dict[str, Any] | None, now: float
+) -> None:
+    """``POST runs/{id}/steps/``: the steps (and behaviour spans), the conversation state, totals."""
+    _stored(conn, lambda staged: stage_steps(staged, run, batch, now))
+    _apply_conversation(conn, run, conversation_state)
+    writer.refresh_totals(conn, [run.run_id])
+
+
+def add_spans(conn: Connection, run: RunRef, batch: Sequence[SpanIn], now: float) -> None:
+    """``POST runs/{id}/spans/``: the spans, the run's totals."""
+    _stored(conn, lambda staged: stage_spans(staged, run, batch, now))
+    writer.refresh_totals(conn, [run.run_id])
+
+
 def add_scores(conn: Connection, run: RunRef, batch: Sequence[ScoreIn], now: float) -> None:
-    rows = [
-        writer.score_row(
-            cut(score.name, 256),
-            clean_text(score.value) if isinstance(score.value, str) else score.value,
-            score.data_type or "numeric",
-            cut(score.comment),
-            id=score.id or new_id(),
-            run_id=run.run_id,
-            created_at=score.created_at if score.created_at is not None else now,
-        )
-        for score in batch
-    ]
-    writer.add_scores(conn, run.run_id, rows)
+    """``POST runs/{id}/scores/``."""
+    _stored(conn, lambda staged: stage_scores(staged, run, batch, now))
 
 
 # -- runs/{id}/complete -------------------------------------------------------------------------
 
 
-def complete_run(conn: Connection, run: RunRef, body: CompleteBody, now: float) -> float:
-    """Store a run's completion; returns its duration in seconds."""
-    if body.steps:
-        add_steps(conn, run, body.steps, None, now)
+def completion_values(run: RunRef, body: CompleteBody, now: float) -> tuple[dict[str, Any], float]:
+    """The run columns a completion sets, and the run's duration in seconds (``body.steps`` are
+    not included: store them first)."""
     ended_at = body.ended_at if body.ended_at is not None else now
     ended_at = max(ended_at, run.started_at)
     result = body.result
@@ -459,9 +723,17 @@ def complete_run(conn: Connection, run: RunRef, body: CompleteBody, now: float) 
         values["metadata"] = metadata
     if body.governance:
         values["governance"] = clean_json(body.governance)
+    return values, round(ended_at - run.started_at, 6)
+
+
+def complete_run(conn: Connection, run: RunRef, body: CompleteBody, now: float) -> float:
+    """Store a run's completion; returns its duration in seconds."""
+    if body.steps:
+        add_steps(conn, run, body.steps, None, now)
+    values, duration = completion_values(run, body, now)
     writer.complete_run(conn, run.run_id, values)
     writer.refresh_totals(conn, [run.run_id])
-    return round(ended_at - run.started_at, 6)
+    return duration
 
 
 def store_governance(conn: Connection, run_id: str, governance: dict[str, Any]) -> None:

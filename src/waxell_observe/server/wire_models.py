@@ -33,6 +33,7 @@ __all__ = [
     "DecisionIn",
     "GovernanceDecisionBody",
     "PolicyCheckBody",
+    "BatchRunIn",
 ]
 
 
@@ -265,6 +266,32 @@ class CompleteBody(_Body):
     governance: Obj | None = None
     """*ours*: the post-execution outcome the client decided locally (kept on the run unless
     this server's own governance answers)."""
+
+
+class BatchRunIn(_Body):
+    """One run of ``POST runs/batch/``: what ``runs/start/``, ``llm-calls/``, ``steps/``, ``spans/``,
+    ``scores/`` and ``complete/`` would carry for it, each part optional.
+
+    ``start`` is a :class:`RunStartBody` whose ``run_id``, when given, must be this entry's
+    ``run_id``. ``conversation_state`` is the run's latest conversation state (as the llm-calls
+    and steps bodies carry it)."""
+
+    run_id: WireId
+    start: RunStartBody | None = None
+    llm_calls: list[LLMCallIn] | None = None
+    steps: list[StepIn] | None = None
+    spans: list[SpanIn] | None = None
+    scores: list[ScoreIn] | None = None
+    conversation_state: Obj | None = None
+    complete: CompleteBody | None = None
+
+    @model_validator(mode="after")
+    def _same_run(self) -> BatchRunIn:
+        if self.start is not None and self.start.run_id is not None and self.start.run_id != self.run_id:
+            raise ValueError(
+                f"start.run_id {self.start.run_id!r} differs from the entry's run_id {self.run_id!r} (omit it or repeat it)"
+            )
+        return self
 
 
 class EventIn(_Body):

@@ -1,0 +1,235 @@
+"""Storing many runs in one transaction: the storage side of ``POST runs/batch/``.
+
+Each entry of a batch is what the per-run endpoints would receive for one run — a start, LLM
+calls, steps, spans, scores, the latest conversation state, a completion — and is stored as
+they would store it, in that order (start, then ``llm-calls/`` with the conversation state,
+``steps/``, ``spans/``, ``scores/``, then ``complete/``). :func:`store_runs` does it for a
+whole sequence of entries in the caller's transaction, with:
+
+* one ``SELECT`` locking every run the batch names (PostgreSQL ``FOR UPDATE``, in run id order
+  so that concurrent batches cannot deadlock);
+* the rows of all entries staged on one :class:`~waxell_observe.server.ingest_store.StagedRows`
+  (the same row builders as the per-run endpoints) and sent as one ``executemany`` per table;
+* a run the batch starts is inserted once, after its records, with its final values (start,
+  conversation state, completion, totals recomputed from the stored records); a run stored
+  before gets one ``UPDATE`` carrying all of that. The per-run endpoints insert a run and then
+  update it after every request: the stored row ends up the same, and the rollup triggers
+  fire once instead of several times;
+* the governance counters of completed runs (:mod:`waxell_observe.server.batch_usage`).
+
+Entries naming an unknown run without a ``start`` store nothing and come back as 404.
+Governance evaluations are not done here: the caller sends runs that policies evaluate
+through the per-run code path instead (see :mod:`waxell_observe.server.batch_routes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy import String as _String
+
+from waxell_observe.server import batch_usage, ingest_store
+from waxell_observe.server.ingest_store import RunRef, StagedRows
+from waxell_observe.server.raw_sql import execute_many, marker, select_for_runs
+from waxell_observe.server.sanitize import cut
+from waxell_observe.server.wire_models import BatchRunIn
+from waxell_observe.store.schema import runs
+
+__all__ = ["EntryOutcome", "store_runs", "unknown_run_message"]
+
+
+@dataclass
+class EntryOutcome:
+    """What happened to one entry."""
+
+    run_id: str
+    """The entry's ``run_id`` (the client's)."""
+    status: int
+    """201: the run was started by this entry; 200: stored into an existing run; 404: unknown run."""
+    workflow_id: str = ""
+    """The id the run is stored under: ``run_id``, unless that id belongs to a run of another agent
+    or workflow (then a new id, as ``runs/start/`` answers)."""
+    error: str = ""
+    duration: float | None = None
+    """Seconds from start to end, when the entry completed the run."""
+
+
+@dataclass
+class _Run:
+    """A run the batch writes to: its reference, and what the final ``UPDATE`` sets."""
+
+    ref: RunRef
+    user_group: str
+    governance: Any
+    values: dict[str, Any] = field(default_factory=dict)
+    touched: bool = False
+    """Records, conversation state or completion arrived: totals are recomputed."""
+    start_row: dict[str, Any] | None = None
+    """The start, when the batch creates the run: the run is inserted once, after its records,
+    with its final values (its records' rollups are then added by the insert's trigger)."""
+
+
+def unknown_run_message(run_id: str) -> str:
+    return f"unknown run {run_id!r}: send its start (in this batch, or with POST runs/start/) first"
+
+
+def _lock_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, _Run]:
+    """The stored runs among ``run_ids``, locked for this transaction."""
+    if not run_ids:
+        return {}
+    r = runs.c
+    query = (
+        select(r.run_id, r.agent_name, r.workflow_name, r.started_at, r.metadata, r.tags, r.user_group, r.governance)
+        .where(r.run_id.in_(sorted(run_ids)))
+        .order_by(r.run_id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {
+        row.run_id: _Run(ingest_store.run_ref(row), row.user_group or "", row.governance or {})
+        for row in conn.execute(query)
+    }
+
+
+def store_runs(conn: Connection, entries: Sequence[BatchRunIn], now: float, *, counted_at: float) -> list[EntryOutcome]:
+    """Store ``entries`` in order inside the caller's transaction; one outcome per entry.
+
+    ``now`` stands for the arrival time of everything in the batch (records without their own
+    times get it). Completed runs are counted in the governance counters at ``counted_at``
+    (as ``complete/`` does when no post-execution policy applies to the run)."""
+    known = _lock_runs(conn, list({e.run_id for e in entries}))
+    staged = StagedRows(conn)
+    outcomes: list[EntryOutcome] = []
+    completions: list[batch_usage.Completion] = []
+    for entry in entries:
+        run, status = _run_of(entry, known, now)
+        if run is None:
+            outcomes.append(EntryOutcome(entry.run_id, 404, error=unknown_run_message(entry.run_id)))
+            continue
+        outcome = EntryOutcome(entry.run_id, status, workflow_id=run.ref.run_id)
+        outcomes.append(outcome)
+        ref = run.ref
+        if entry.llm_calls:
+            ingest_store.stage_llm_calls(staged, ref, entry.llm_calls, now)
+        if entry.conversation_state is not None:
+            ref, values = ingest_store.conversation_values(ref, entry.conversation_state)
+            run.values.update(values)
+        if entry.steps:
+            ingest_store.stage_steps(staged, ref, entry.steps, now)
+        if entry.spans:
+            ingest_store.stage_spans(staged, ref, entry.spans, now)
+        if entry.scores:
+            ingest_store.stage_scores(staged, ref, entry.scores, now)
+        run.touched = run.touched or bool(
+            entry.llm_calls or entry.steps or entry.spans or entry.conversation_state is not None
+        )
+        if entry.complete is not None:
+            body = entry.complete
+            if body.steps:
+                ingest_store.stage_steps(staged, ref, body.steps, now)
+            values, outcome.duration = ingest_store.completion_values(ref, body, now)
+            run.values.update(values)
+            run.touched = True
+            ref = replace(ref, tags=values.get("tags", ref.tags), metadata=values.get("metadata", ref.metadata))
+            if "governance" in values:
+                run.governance = values["governance"]
+            completions.append(
+                batch_usage.Completion(
+                    ref.run_id, ref.agent_name, ref.workflow_name, run.user_group, values["status"], run.governance
+                )
+            )
+        run.ref = ref
+    staged.flush()
+    touched = {run.ref.run_id: run for run in known.values() if run.touched}
+    _add_totals(conn, touched)
+    created = sorted((run for run in known.values() if run.start_row is not None), key=lambda r: r.ref.run_id)
+    staged.add(runs, [{**run.start_row, **run.values} for run in created if run.start_row is not None])
+    staged.flush()
+    _update_runs(conn, staged, {run_id: run.values for run_id, run in touched.items() if run.start_row is None})
+    batch_usage.count_completions(conn, completions, counted_at)
+    return outcomes
+
+
+def _run_of(entry: BatchRunIn, known: dict[str, _Run], now: float) -> tuple[_Run | None, int]:
+    """The run an entry writes to (started by it when it carries a start), and the entry's
+    status: 201 when it started the run, 200 otherwise; ``None`` for an unknown run."""
+    start = entry.start
+    if start is None:
+        return known.get(entry.run_id), 200
+    agent_name = cut(start.agent_name, 256)
+    workflow_name = cut(start.workflow_name, 256) or "default"
+    existing = known.get(entry.run_id)
+    stored = None if existing is None else (existing.ref.agent_name, existing.ref.workflow_name, existing.ref.started_at)
+    run_id, created = ingest_store.start_decision(entry.run_id, stored, agent_name, workflow_name)
+    if not created:
+        assert existing is not None
+        return existing, 200
+    row = ingest_store.run_start_row(start, run_id, now)
+    ref = RunRef(run_id, row["agent_name"], row["workflow_name"], row["started_at"], row["metadata"], row["tags"])
+    run = _Run(ref, row["user_group"], row["governance"], start_row=row)
+    # under the entry's id, or a new one when that id belongs to another agent's run (later
+    # entries with the entry's id then mean that other run, as they would over runs/start/)
+    known[run_id] = run
+    return run, 201
+
+
+def _add_totals(conn: Connection, touched: Mapping[str, _Run]) -> None:
+    """Put each touched run's totals, recomputed from its stored records, into its values
+    (as ``store.writer.refresh_totals`` computes them)."""
+    if not touched:
+        return
+    ids = sorted(touched)
+    calls = {
+        row[0]: row[1:]
+        for row in select_for_runs(
+            conn,
+            "SELECT run_id, coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0.0), "
+            "count(*) FROM llm_calls WHERE run_id {runs} GROUP BY run_id",
+            ids,
+        )
+    }
+    step_counts = _counts(conn, "steps", ids)
+    span_counts = _counts(conn, "spans", ids)
+    for run_id, run in touched.items():
+        tokens_in, tokens_out, cost, count = calls.get(run_id, (0, 0, 0.0, 0))
+        run.values.update(
+            tokens_in=int(tokens_in),
+            tokens_out=int(tokens_out),
+            total_cost=round(float(cost), 10),
+            llm_call_count=int(count),
+            step_count=step_counts.get(run_id, 0),
+            span_count=span_counts.get(run_id, 0),
+        )
+
+
+def _counts(conn: Connection, table: str, ids: Sequence[str]) -> dict[str, int]:
+    rows = select_for_runs(conn, f"SELECT run_id, count(*) FROM {table} WHERE run_id {{runs}} GROUP BY run_id", ids)
+    return {run_id: int(count) for run_id, count in rows}
+
+
+_RUN_LIMITS = {c.name: int(c.type.length) for c in runs.columns if isinstance(c.type, _String) and c.type.length}
+_RUN_JSON = frozenset(("inputs", "metadata", "tags", "result", "conversation", "governance"))
+
+
+def _update_runs(conn: Connection, staged: StagedRows, updates: Mapping[str, dict[str, Any]]) -> None:
+    """One ``UPDATE runs`` per run (one ``executemany`` per set of columns), in run id order."""
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for run_id in sorted(updates):
+        values = updates[run_id]
+        names = tuple(sorted(values))
+        row = []
+        for name in names:
+            value = values[name]
+            if name in _RUN_JSON:
+                value = staged.encode(value)
+            elif isinstance(value, str) and name in _RUN_LIMITS:
+                value = value[: _RUN_LIMITS[name]]
+            row.append(value)
+        row.append(run_id)
+        groups.setdefault(names, []).append(tuple(row))
+    for names, rows in groups.items():
+        assignments = ", ".join(f'"{name}" = {marker(conn)}' for name in names)
+        execute_many(conn, f'UPDATE "runs" SET {assignments} WHERE "run_id" = {marker(conn)}', rows)
