@@ -156,8 +156,7 @@ class Journal:
         self._offset = 0
         self._end = 0
         self.closed = False
-        if not self._open_segment(1, 0):
-            raise OSError(errno.ENOSPC, f"cannot reserve the first journal segment in {self.directory}")
+        self._open_segment(1, 0, count=False)  # on a full disk: no segment yet; every append tries again (and counts)
         _journals.add(self)
 
     # -- the agent's side -----------------------------------------------------------------------
@@ -170,7 +169,7 @@ class Journal:
             mm = self._mm
             offset = self._offset
             if mm is None or offset + size + 8 > self._end:
-                if not self._roll(size):
+                if not self._roll(size, count=route != 0):
                     return False
                 mm = self._mm
                 assert mm is not None
@@ -192,28 +191,27 @@ class Journal:
             self.route_log.append((route, frame, position(self._segment, self._offset)))
         return self.append(frame, 0)
 
-    def _roll(self, size: int) -> bool:
-        """Close the current segment and open the next (lock held). False: the frame is dropped."""
+    def _roll(self, size: int, *, count: bool = True) -> bool:
+        """Close the current segment and open the next (lock held). False: the frame is dropped
+        (counted, unless it is a route frame: every new segment starts with the routes again)."""
         if self.closed:
-            self._drop("journal closed")
+            if count:
+                self._drop("journal closed")
             return False
-        number = self._segment + 1
-        if not self._open_segment(number, size):
-            return False
-        return True
+        return self._open_segment(self._segment + 1, size, count=count)
 
-    def _open_segment(self, number: int, size: int) -> bool:
+    def _open_segment(self, number: int, size: int, *, count: bool = True) -> bool:
         routes = sum(len(r) + 8 for r in self._routes)
         length = max(self.segment_bytes, _align(HEADER_BYTES + routes + size + 16))
         used = sum(self._sizes.values())
         if used + length > self.max_bytes:
-            self._drop(f"journal size bound reached ({self.max_bytes // (1 << 20)} MB of segments waiting)")
+            self._drop_if(count, f"journal size bound reached ({self.max_bytes // (1 << 20)} MB of segments waiting)")
             return False
         path = self.directory / segment_name(number)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            self._drop(_disk_reason(exc))
+            self._drop_if(count, _disk_reason(exc))
             return False
         try:
             try:
@@ -221,7 +219,7 @@ class Journal:
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-                self._drop(_disk_reason(exc))
+                self._drop_if(count, _disk_reason(exc))
                 return False
             mm = mmap.mmap(fd, length)
         finally:
@@ -241,6 +239,10 @@ class Journal:
         if old is not None:
             _pack_u32(old, old_offset, END_OF_SEGMENT)  # published last: the reader moves on
         return True
+
+    def _drop_if(self, count: bool, reason: str) -> None:
+        if count:
+            self._drop(reason)
 
     def _drop(self, reason: str) -> None:
         first = not self.dropped
