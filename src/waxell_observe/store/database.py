@@ -76,6 +76,9 @@ class Store:
             }
             if info.get("rollups") == rollups.ROLLUPS_VERSION and _int(info.get("version")) >= schema.SCHEMA_VERSION:
                 return  # up to date: no triggers to create, nothing to fill
+            # Before any DDL on the rollup tables: a compaction of another process holding the lock
+            # while waiting for those tables would otherwise deadlock with the rebuild below.
+            rollups.lock_compaction(conn)
             for table_name, names in schema.INDEXES_V2.items():
                 table = schema.metadata.tables[table_name]
                 for index in table.indexes:

@@ -40,6 +40,11 @@ or it leaves a session or user, the bounds are recomputed from ``runs`` (through
 A "day" is the UTC day of the run's ``started_at`` as ``YYYY-MM-DD``, computed with the SQL
 expression the read queries use (:func:`day_sql`), so a rollup day holds exactly the runs a query
 grouping by day would put there.
+
+On PostgreSQL, :func:`compact` and :func:`rebuild` take the same advisory lock
+(:func:`lock_compaction`): a rebuild deletes and recomputes every row, and a compaction that
+committed a folded row after the rebuild's delete statement started would otherwise survive it
+and count its runs twice.
 """
 
 from __future__ import annotations
@@ -89,13 +94,13 @@ gets its triggers replaced and its rollups rebuilt when opened (``schema_info`` 
 2: per-row triggers only. 3: per-row triggers that stand aside for batches (``batch_mode``), and
 PostgreSQL's statement-level triggers."""
 
-_COMPACT_LOCK = 0x5741_5843  # advisory lock id: one compaction at a time per database
+_COMPACT_LOCK = 0x5741_5843  # advisory lock id: one compaction (or rebuild) at a time per database
 
 
 def lock_compaction(conn: Connection) -> None:
     """PostgreSQL: wait for, then hold until the end of the caller's transaction, the lock under
-    which the rollups are compacted (a no-op on SQLite, which has one writer anyway). May be taken
-    again in the same transaction."""
+    which the rollups are compacted or rebuilt (a no-op on SQLite, which has one writer anyway).
+    May be taken again in the same transaction."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_COMPACT_LOCK})")
 
@@ -146,8 +151,10 @@ def rebuild(conn: Connection) -> None:
     """Recompute every rollup from ``runs`` and ``llm_calls`` (inside the caller's transaction).
 
     Used once when a store gets the rollups (existing runs are counted), and by tests to check that
-    what the triggers kept equals what a recomputation gives.
+    what the triggers kept equals what a recomputation gives. Takes the compaction lock first
+    (:func:`lock_compaction`): a compaction is never half-seen.
     """
+    lock_compaction(conn)
     dialect = conn.dialect.name
     day = day_sql(dialect, "r.started_at")
     merged = "true" if dialect == "postgresql" else "1"
@@ -186,10 +193,12 @@ def compact(conn: Connection) -> None:
     """Fold the pending changes of PostgreSQL's append-only rollups into one row per key.
 
     A no-op on SQLite (its rollups are always compact). Keys that hold nothing any more are dropped.
-    Changes committed by other transactions while this runs stay pending for the next time.
+    Changes committed by other transactions while this runs stay pending for the next time. Waits
+    for (then holds) the compaction lock, so it never overlaps a rebuild or another compaction.
     """
     if conn.dialect.name != "postgresql":
         return
+    lock_compaction(conn)
     for table, (keys, sums, nonzero) in APPEND_TABLES.items():
         columns = ", ".join(keys)
         join = " AND ".join(f"t.{k} = p.{k}" for k in keys)
