@@ -1,0 +1,205 @@
+"""Benchmark: how fast the pipeline drains its journal into each destination (records/s).
+
+Runs are recorded first with the drainer held (everything waits in the journal), then the
+drainer is run alone until the destination has everything. Records are frames: a run's start
+and end count one each, each LLM call, step, span and score one. Printed per destination:
+
+* ``embedded sqlite`` / ``embedded postgres``: the embedded store (``store.batch.write_batch``);
+* ``remote sqlite`` / ``remote postgres``: our control plane (``waxell-observe serve`` on
+  127.0.0.1) through its batch endpoint, and through the per-run protocol for comparison;
+* ``backlog``: the runs journaled while the control plane was down, drained after it starts.
+
+Baseline in the same run: ``decode only`` — reading and decoding the same journal without
+delivering (what the pipeline costs before any destination).
+
+    uv run python benchmarks/bench_pipeline.py [--runs 5000] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RECORDS_PER_RUN = 6  # start, llm call, step, tool span, score, end
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def record(n: int) -> None:
+    from waxell_observe import WaxellContext
+
+    for i in range(n):
+        with WaxellContext(agent_name="bench", enforce_policy=False) as ctx:
+            ctx.record_llm_call(model="gpt-4o", tokens_in=300, tokens_out=150)
+            ctx.record_step("step", output={"i": i})
+            ctx.record_tool_call(name="search", input={"q": "x"}, output={"hits": 3})
+            ctx.record_score("quality", 0.5)
+
+
+def drain_once(configure: dict[str, str], runs: int, *, per_run: bool = False) -> tuple[float, float, int]:
+    """Record ``runs`` with the drainer held, then drain; (wall s, drainer CPU s, frames sent)."""
+    os.environ.update(configure)
+    import waxell_observe
+    from waxell_observe.config import set_config
+    from waxell_observe.pipeline import drainer as drainer_module
+    from waxell_observe.pipeline import pipeline as pipeline_module
+
+    set_config(None)
+    pipeline_module.reset(timeout=5)
+    held = drainer_module.Drainer.ensure_running
+    drainer_module.Drainer.ensure_running = lambda self: None  # type: ignore[method-assign]
+    try:
+        record(1)  # opens the destination (store schema, HTTP client) outside the measure
+        current = pipeline_module.pipeline()
+        drainer = current.drainer
+        drainer._urgent = 1
+        while drainer.cycle():
+            pass
+        if per_run:
+            for destination in drainer.destinations.values():
+                if getattr(destination, "probed", None) is not None:
+                    destination.probed, destination.batch_path = True, ""
+        sent_before = sum(drainer.sent.values())
+        record(runs)
+        started, cpu = time.perf_counter(), time.thread_time()
+        while drainer.cycle() or any(
+            consumer.position < drain.head() for drain in drainer.drains for consumer in drain.consumers.values()
+        ):
+            if any(c.failures for d in drainer.drains for c in d.consumers.values()):
+                time.sleep(0.01)
+        wall, used = time.perf_counter() - started, time.thread_time() - cpu
+        return wall, used, sum(drainer.sent.values()) - sent_before
+    finally:
+        drainer_module.Drainer.ensure_running = held  # type: ignore[method-assign]
+        waxell_observe.flush(timeout=10)
+        pipeline_module.reset(timeout=5)
+
+
+def start_server(db: str, log: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "waxell_observe.cli", "serve", "--port", str(port), "--db", db, "--log-level", "warning"],
+        stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+def start_postgres(root: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
+    found = shutil.which("initdb")
+    bindir = Path(found).parent if found else None
+    if bindir is None:
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+        bindir = Path(candidates[0]) if candidates else None
+    if bindir is None:
+        return None, ""
+    data = root / "pg"
+    port = free_port()
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*run_as, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root), "-h", "127.0.0.1",
+         "-c", "fsync=off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(100):
+        done = subprocess.run(
+            [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            break
+        time.sleep(0.1)
+    return proc, f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    os.environ["WAXELL_DISABLE_PLUGINS"] = "otel"
+    os.environ["WAXELL_CONFIG_FILE"] = str(root / "no-config")
+    rows: list[tuple[str, float, float, int]] = []
+    expected = args.runs * RECORDS_PER_RUN
+
+    def case(name: str, env: dict[str, Any], per_run: bool = False) -> None:
+        env = {"WAXELL_JOURNAL_DIR": str(root / f"journal-{len(rows)}"), "WAXELL_API_URL": "", **env}
+        if not env["WAXELL_API_URL"]:
+            del env["WAXELL_API_URL"]
+            os.environ.pop("WAXELL_API_URL", None)
+        wall, cpu, sent = drain_once(env, args.runs, per_run=per_run)
+        rows.append((name, wall, cpu, sent))
+        print(f"  {name:<34} {sent / wall:>10,.0f} records/s  ({sent} of {expected}; drainer CPU {cpu:.2f}s)",
+              flush=True)  # fmt: skip
+
+    pg_proc, pg_url = (None, "") if args.no_postgres else start_postgres(root)
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        print(f"{args.runs} runs x {RECORDS_PER_RUN} records, python {sys.version.split()[0]}")
+        case("embedded sqlite", {"WAXELL_DB": str(root / "embedded.db")})
+        if pg_url:
+            case("embedded postgres", {"WAXELL_DB": pg_url})
+        for kind, db in (("sqlite", str(root / "server.db")), ("postgres", pg_url)):
+            if not db:
+                continue
+            proc, url = start_server(db, root / f"server-{kind}.log")
+            servers.append(proc)
+            case(f"remote {kind} (batch endpoint)", {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")})
+            case(f"remote {kind} (per-run protocol)", {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
+                 per_run=True)  # fmt: skip
+        # The backlog: journaled while the server is down, then delivered when it is up.
+        port = free_port()
+        backlog_env = {"WAXELL_API_URL": f"http://127.0.0.1:{port}", "WAXELL_JOURNAL_DIR": str(root / "backlog")}
+        os.environ.update(backlog_env)
+        code = (
+            "import sys; sys.path.insert(0, %r); import bench_pipeline as b; b.record(%d)"
+            % (str(Path(__file__).parent), args.runs)
+        )
+        subprocess.run([sys.executable, "-c", code], env=dict(os.environ), check=True, timeout=600)
+        proc, url = start_server(str(root / "backlog.db"), root / "server-backlog.log", port=port)
+        servers.append(proc)
+        from waxell_observe.pipeline.pipeline import recover
+
+        started = time.perf_counter()
+        report = recover(timeout=120, root=str(root / "backlog"))
+        took = time.perf_counter() - started
+        print(f"  {'backlog after restart':<34} {args.runs} runs drained in {took:.2f}s "
+              f"({report.sent} records sent)")  # fmt: skip
+    finally:
+        for proc in servers:
+            proc.terminate()
+            proc.wait(10)
+        if pg_proc is not None:
+            pg_proc.terminate()
+            pg_proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
