@@ -9,12 +9,15 @@ whole sequence of entries in the caller's transaction, with:
 * one ``SELECT`` locking every run the batch names (PostgreSQL ``FOR UPDATE``, in run id order
   so that concurrent batches cannot deadlock);
 * the rows of all entries staged on one :class:`~waxell_observe.server.ingest_store.StagedRows`
-  (the same row builders as the per-run endpoints) and sent as one ``executemany`` per table;
+  (the same row builders as the per-run endpoints) and written with one statement per table
+  (through ``store.bulk``'s staging tables: ``COPY`` on PostgreSQL);
 * a run the batch starts is inserted once, after its records, with its final values (start,
   conversation state, completion, totals recomputed from the stored records); a run stored
-  before gets one ``UPDATE`` carrying all of that. The per-run endpoints insert a run and then
-  update it after every request: the stored row ends up the same, and the rollup triggers
-  fire once instead of several times;
+  before is rewritten once with all of that. The per-run endpoints insert a run and then
+  update it after every request: the stored row ends up the same, with less work;
+* the rollups: on SQLite the per-row triggers follow these statements as they follow any
+  write; on PostgreSQL the transaction runs in ``rollups.batch_mode``, where statement-level
+  triggers fold each statement's rows at once;
 * the governance counters of completed runs (:mod:`waxell_observe.server.batch_usage`).
 
 Entries naming an unknown run without a ``start`` store nothing and come back as 404.
@@ -25,20 +28,22 @@ through the per-run code path instead (see :mod:`waxell_observe.server.batch_rou
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy import String as _String
 
 from waxell_observe.server import batch_usage, ingest_store
-from waxell_observe.server.ingest_store import RunRef, StagedRows
-from waxell_observe.server.raw_sql import execute_many, marker, select_for_runs
+from waxell_observe.server.ingest_store import REPLACED_RUNS, RunRef, StagedRows
+from waxell_observe.server.raw_sql import select_for_runs
 from waxell_observe.server.sanitize import cut
+from waxell_observe.server.transactions import Writer
 from waxell_observe.server.wire_models import BatchRunIn
+from waxell_observe.store import bulk, rollups
 from waxell_observe.store.schema import runs
 
-__all__ = ["EntryOutcome", "store_runs", "unknown_run_message"]
+__all__ = ["EntryOutcome", "store_runs", "write_runs", "unknown_run_message"]
 
 
 @dataclass
@@ -69,7 +74,10 @@ class _Run:
     """Records, conversation state or completion arrived: totals are recomputed."""
     start_row: dict[str, Any] | None = None
     """The start, when the batch creates the run: the run is inserted once, after its records,
-    with its final values (its records' rollups are then added by the insert's trigger)."""
+    with its final values (its records' rollups are then added with it)."""
+    stored: dict[str, Any] | None = None
+    """The stored row, for a run stored before the batch: rewritten whole, with the batch's
+    values, once (the row is locked: nothing else changes it meanwhile)."""
 
 
 def unknown_run_message(run_id: str) -> str:
@@ -77,31 +85,70 @@ def unknown_run_message(run_id: str) -> str:
 
 
 def _lock_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, _Run]:
-    """The stored runs among ``run_ids``, locked for this transaction."""
+    """The stored runs among ``run_ids`` (whole rows), locked for this transaction."""
     if not run_ids:
         return {}
-    r = runs.c
-    query = (
-        select(r.run_id, r.agent_name, r.workflow_name, r.started_at, r.metadata, r.tags, r.user_group, r.governance)
-        .where(r.run_id.in_(sorted(run_ids)))
-        .order_by(r.run_id)
-    )
+    query = select(runs).where(runs.c.run_id.in_(sorted(run_ids))).order_by(runs.c.run_id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return {
-        row.run_id: _Run(ingest_store.run_ref(row), row.user_group or "", row.governance or {})
-        for row in conn.execute(query)
-    }
+    found = {}
+    for row in conn.execute(query):
+        stored = dict(row._mapping)
+        found[row.run_id] = _Run(ingest_store.run_ref(row), row.user_group or "", row.governance or {}, stored=stored)
+    return found
 
 
-def store_runs(conn: Connection, entries: Sequence[BatchRunIn], now: float, *, counted_at: float) -> list[EntryOutcome]:
+def write_runs(writer: Writer, entries: Sequence[BatchRunIn], now: float, *, counted_at: float) -> list[EntryOutcome]:
+    """:func:`store_runs` in one write transaction of ``writer``, through ``store.bulk``'s staging
+    tables (made on a connection the first time it stores a batch)."""
+    with writer.write() as conn:
+        info = conn.connection.info
+        made = _make_staging(conn, info)
+        outcomes = store_runs(conn, entries, now, counted_at=counted_at, staging=True)
+    if made:  # committed: on PostgreSQL the tables now outlive the transaction, with the session
+        info[_STAGING_MADE] = True
+    return outcomes
+
+
+_STAGING_MADE = "waxell_ingest_staging"  # key in a pooled connection's info: its staging tables exist
+
+
+def _make_staging(conn: Connection, info: dict[Any, Any]) -> bool:
+    """Make the staging tables unless this connection has them: True when made now (on
+    PostgreSQL, where making them costs a statement each, the connection remembers it once the
+    transaction has committed; on SQLite they are cheap to ask for every time)."""
+    if conn.dialect.name != "postgresql":
+        bulk.create_staging(conn, ingest_store.STAGING_TABLES)
+        return False
+    if info.get(_STAGING_MADE):
+        return False
+    bulk.create_staging(conn, ingest_store.STAGING_TABLES)
+    return True
+
+
+def store_runs(
+    conn: Connection, entries: Sequence[BatchRunIn], now: float, *, counted_at: float, staging: bool = False
+) -> list[EntryOutcome]:
     """Store ``entries`` in order inside the caller's transaction; one outcome per entry.
 
     ``now`` stands for the arrival time of everything in the batch (records without their own
     times get it). Completed runs are counted in the governance counters at ``counted_at``
-    (as ``complete/`` does when no post-execution policy applies to the run)."""
+    (as ``complete/`` does when no post-execution policy applies to the run). ``staging``: the
+    connection has ``store.bulk``'s staging tables (see :class:`~.ingest_store.StagedRows`).
+
+    On PostgreSQL the rollups are kept set-based (``rollups.batch_mode``: statement-level
+    triggers fold each statement's rows, and every table is written with one statement); on
+    SQLite the per-row triggers keep them, as for any other write.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    with rollups.batch_mode(conn) if postgres else nullcontext():
+        return _store_runs(conn, entries, now, counted_at, StagedRows(conn, staging=staging))
+
+
+def _store_runs(
+    conn: Connection, entries: Sequence[BatchRunIn], now: float, counted_at: float, staged: StagedRows
+) -> list[EntryOutcome]:
     known = _lock_runs(conn, list({e.run_id for e in entries}))
-    staged = StagedRows(conn)
     outcomes: list[EntryOutcome] = []
     completions: list[batch_usage.Completion] = []
     for entry in entries:
@@ -145,10 +192,10 @@ def store_runs(conn: Connection, entries: Sequence[BatchRunIn], now: float, *, c
     staged.flush()
     touched = {run.ref.run_id: run for run in known.values() if run.touched}
     _add_totals(conn, touched)
-    created = sorted((run for run in known.values() if run.start_row is not None), key=lambda r: r.ref.run_id)
-    staged.add(runs, [{**run.start_row, **run.values} for run in created if run.start_row is not None])
+    final = sorted(known.values(), key=lambda r: r.ref.run_id)
+    staged.add(runs, [{**run.start_row, **run.values} for run in final if run.start_row is not None])
+    staged.add(REPLACED_RUNS, [{**run.stored, **run.values} for run in final if run.stored is not None and run.touched])
     staged.flush()
-    _update_runs(conn, staged, {run_id: run.values for run_id, run in touched.items() if run.start_row is None})
     batch_usage.count_completions(conn, completions, counted_at)
     return outcomes
 
@@ -210,26 +257,3 @@ def _counts(conn: Connection, table: str, ids: Sequence[str]) -> dict[str, int]:
     return {run_id: int(count) for run_id, count in rows}
 
 
-_RUN_LIMITS = {c.name: int(c.type.length) for c in runs.columns if isinstance(c.type, _String) and c.type.length}
-_RUN_JSON = frozenset(("inputs", "metadata", "tags", "result", "conversation", "governance"))
-
-
-def _update_runs(conn: Connection, staged: StagedRows, updates: Mapping[str, dict[str, Any]]) -> None:
-    """One ``UPDATE runs`` per run (one ``executemany`` per set of columns), in run id order."""
-    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for run_id in sorted(updates):
-        values = updates[run_id]
-        names = tuple(sorted(values))
-        row = []
-        for name in names:
-            value = values[name]
-            if name in _RUN_JSON:
-                value = staged.encode(value)
-            elif isinstance(value, str) and name in _RUN_LIMITS:
-                value = value[: _RUN_LIMITS[name]]
-            row.append(value)
-        row.append(run_id)
-        groups.setdefault(names, []).append(tuple(row))
-    for names, rows in groups.items():
-        assignments = ", ".join(f'"{name}" = {marker(conn)}' for name in names)
-        execute_many(conn, f'UPDATE "runs" SET {assignments} WHERE "run_id" = {marker(conn)}', rows)

@@ -264,8 +264,7 @@ def _store_segment(
 
 
 def _write(request: Request, entries: list[BatchRunIn], now: float, counted_at: float) -> list[EntryOutcome]:
-    with request.app.state.writer.write() as conn:
-        return batch_ingest.store_runs(conn, entries, now, counted_at=counted_at)
+    return batch_ingest.write_runs(request.app.state.writer, entries, now, counted_at=counted_at)
 
 
 def _result(outcome: EntryOutcome) -> dict[str, Any]:

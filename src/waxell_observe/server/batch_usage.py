@@ -12,10 +12,11 @@ the same for all the runs of a batch with a few statements, writing the same row
   ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` on PostgreSQL, and on
   SQLite (whose write transaction holds the whole database) from one ``SELECT`` before the
   ``executemany``;
-* ``gov_outcome_buckets``: one upsert per identity (errors and totals are whole numbers, so the
-  sums are those of one upsert per run); ``gov_usage``: upserts sent with ``executemany``, one
-  per run and model in batch order, so the (floating-point) costs add up exactly as one finish
-  per run would;
+* ``gov_outcome_buckets`` and ``gov_usage``: one upsert per key (identity, and model) adding the
+  batch's sums. Counts and tokens are whole numbers, so they come out as one upsert per run
+  would make them; a cost is a float, added to the stored one as the batch's sum rather than
+  run by run — the same value up to the last bits of a float sum (what budgets compare is
+  unaffected);
 * ``gov_slots``: one ``DELETE`` of every holder.
 """
 
@@ -132,7 +133,7 @@ def count_completions(conn: Connection, completions: Sequence[Completion], at: f
     outcome_bucket = int(at // OUTCOME_BUCKET) * OUTCOME_BUCKET
     hour = int(at // HOUR) * HOUR
     outcomes: dict[tuple[str, str, str], list[int]] = {}
-    usage_rows: list[tuple[Any, ...]] = []
+    usage: dict[tuple[str, str, str, str], list[Any]] = {}
     for run_id, completion in first.items():
         if run_id not in counted:
             continue
@@ -140,16 +141,16 @@ def count_completions(conn: Connection, completions: Sequence[Completion], at: f
         errors_total = outcomes.setdefault(identity, [0, 0])
         errors_total[0] += int(completion.status == "error")
         errors_total[1] += 1
-        usage_rows.extend(
-            (hour, *identity, model, int(tokens), float(cost))
-            for model, (tokens, cost) in sorted(models.get(run_id, {}).items())
-            if tokens or cost
-        )
-    # whole numbers: one upsert per identity adds up to what one per run would
+        for model, (tokens, cost) in sorted(models.get(run_id, {}).items()):
+            if tokens or cost:
+                tokens_cost = usage.setdefault((*identity, model), [0, 0.0])
+                tokens_cost[0] += int(tokens)
+                tokens_cost[1] += float(cost)
+    # one upsert per key with the batch's sums (not one per run: a statement per row is what
+    # costs on PostgreSQL)
     bucket_rows = [(outcome_bucket, *identity, errors, total) for identity, (errors, total) in outcomes.items()]
     execute_many(conn, _BUCKETS.format(m=marker(conn)), bucket_rows)
-    # costs are floats: one upsert per run and model, in order, adds them up exactly as one
-    # finish per run would
+    usage_rows = [(hour, *key, tokens, cost) for key, (tokens, cost) in usage.items()]
     execute_many(conn, _USAGE.format(m=marker(conn)), usage_rows)
     holders = sorted({h for c in completions for h in (c.run_id, *_admission_ids(c.governance)) if h})
     if holders:

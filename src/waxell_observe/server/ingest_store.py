@@ -77,6 +77,8 @@ __all__ = [
     "add_events",
     "add_governance_decisions",
     "json_encoder",
+    "REPLACED_RUNS",
+    "STAGING_TABLES",
     "SPAN_KINDS_FROM_WIRE",
 ]
 
@@ -183,9 +185,11 @@ def json_encoder(dialect: str) -> Callable[[Any], Any]:
 
 @dataclass(frozen=True)
 class _TableSpec:
+    name: str
     table: Table
     columns: tuple[str, ...]
     conflict: str
+    key: tuple[str, ...]
     # (index, limit) of string columns with a width, indexes of JSON columns
     limits: tuple[tuple[int, int], ...]
     json: tuple[int, ...]
@@ -213,18 +217,23 @@ def _default(column: Any) -> Any:
     return _NO_DEFAULT
 
 
-def _spec(table: Table, columns: Sequence[str], conflict: str = "ignore") -> _TableSpec:
+def _spec(
+    table: Table, columns: Sequence[str], conflict: str = "ignore", key: tuple[str, ...] = (), name: str = ""
+) -> _TableSpec:
     limits = []
     json_columns = []
-    for index, name in enumerate(columns):
-        column_type = table.c[name].type
+    for index, column in enumerate(columns):
+        column_type = table.c[column].type
         if isinstance(column_type, _String) and column_type.length:
             limits.append((index, int(column_type.length)))
         elif isinstance(column_type, JSON):
             json_columns.append(index)
-    defaults = {name: _default(table.c[name]) for name in columns}
+    defaults = {column: _default(table.c[column]) for column in columns}
     values_of = operator.itemgetter(*columns)
-    return _TableSpec(table, tuple(columns), conflict, tuple(limits), tuple(json_columns), defaults, values_of)
+    return _TableSpec(
+        name or table.name, table, tuple(columns), conflict, key, tuple(limits), tuple(json_columns), defaults,
+        values_of,
+    )  # fmt: skip
 
 
 RUN_COLUMNS = tuple(c.name for c in runs.columns)
@@ -246,20 +255,27 @@ AUDIT_COLUMNS = (
     "metadata",
 )  # fmt: skip
 
+REPLACED_RUNS = "runs (replaced)"
+"""What :meth:`StagedRows.add` queues complete ``runs`` rows under to overwrite the stored ones."""
+
 # flush order: runs before their records, spans before the audit rows of policy spans
 _SPECS: tuple[_TableSpec, ...] = (
     _spec(runs, RUN_COLUMNS),
+    _spec(runs, RUN_COLUMNS, conflict="update", key=("run_id",), name=REPLACED_RUNS),
     _spec(llm_calls, LLM_COLUMNS),
     _spec(steps, STEP_COLUMNS),
     _spec(spans, SPAN_COLUMNS),
     _spec(scores, SCORE_COLUMNS),
     _spec(audit_events, AUDIT_COLUMNS, conflict="none"),
 )
-_SPEC_OF = {spec.table.name: spec for spec in _SPECS}
+_SPEC_OF = {spec.name: spec for spec in _SPECS}
+_TRIGGERED = frozenset({"runs", "llm_calls"})
+STAGING_TABLES = (runs, llm_calls, steps, spans, scores)
+"""The tables :class:`StagedRows` writes through ``store.bulk``'s staging tables when asked to."""
 
 
 class StagedRows:
-    """Rows queued for insertion in one transaction, sent as one ``executemany`` per table.
+    """Rows queued for insertion in one transaction, sent with one statement per table.
 
     Inserts skip rows whose key exists (``ON CONFLICT DO NOTHING``), exactly as
     ``store.writer.insert_ignore`` does; strings are cut at their column width and JSON values
@@ -267,20 +283,30 @@ class StagedRows:
     which policy spans are new) calls :meth:`flush` before it queues rows of that table
     itself, so it reads everything queued before it and nothing of its own: the same reads
     as when each request is stored in turn.
+
+    By default a table's rows go in with one ``executemany``. With ``staging=True`` (the
+    caller made ``store.bulk``'s staging tables for :data:`STAGING_TABLES` exist on this
+    connection) they go through them, one ``INSERT ... SELECT`` per table: on PostgreSQL for
+    every table (filled by ``COPY``), on SQLite for the tables with rollup triggers (whose
+    programs are then set up once per statement instead of once per row).
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, staging: bool = False) -> None:
         self.conn = conn
         self.encode: Callable[[Any], Any] = json_encoder(conn.dialect.name)
-        self._pending: dict[str, list[tuple[Any, ...]]] = {spec.table.name: [] for spec in _SPECS}
+        self._pending: dict[str, list[tuple[Any, ...]]] = {spec.name: [] for spec in _SPECS}
+        postgres = conn.dialect.name == "postgresql"
+        self._staged_tables = frozenset(
+            t.name for t in STAGING_TABLES if staging and (postgres or t.name in _TRIGGERED)
+        )
 
-    def add(self, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+    def add(self, table: Table | str, rows: Iterable[Mapping[str, Any]]) -> None:
         """Queue ``rows`` (dicts holding the table's columns; the schema's default fills a
-        missing one) for ``table``."""
-        spec = _SPEC_OF[table.name]
+        missing one) for ``table`` (or :data:`REPLACED_RUNS`)."""
+        spec = _SPEC_OF[table if isinstance(table, str) else table.name]
         encode = self.encode
         columns, limits, json_columns, values_of = spec.columns, spec.limits, spec.json, spec.values_of
-        append = self._pending[table.name].append
+        append = self._pending[spec.name].append
         for row in rows:
             try:
                 values = list(values_of(row))
@@ -297,11 +323,13 @@ class StagedRows:
     def flush(self) -> None:
         """Insert every queued row (runs first, then their records, then audit rows)."""
         for spec in _SPECS:
-            pending = self._pending[spec.table.name]
-            if pending:
-                with translated_errors(self.conn):
-                    bulk.insert_rows(self.conn, spec.table, spec.columns, pending, conflict=spec.conflict)
-                pending.clear()
+            pending = self._pending[spec.name]
+            if not pending:
+                continue
+            insert = bulk.insert_staged if spec.table.name in self._staged_tables else bulk.insert_rows
+            with translated_errors(self.conn):
+                insert(self.conn, spec.table, spec.columns, pending, conflict=spec.conflict, key=spec.key)
+            pending.clear()
 
 
 class _Positions:
