@@ -133,7 +133,7 @@ def count_completions(conn: Connection, completions: Sequence[Completion], at: f
     outcome_bucket = int(at // OUTCOME_BUCKET) * OUTCOME_BUCKET
     hour = int(at // HOUR) * HOUR
     outcomes: dict[tuple[str, str, str], list[int]] = {}
-    usage: dict[tuple[str, str, str, str], list[Any]] = {}
+    sums: dict[tuple[str, str, str, str], list[Any]] = {}
     for run_id, completion in first.items():
         if run_id not in counted:
             continue
@@ -143,14 +143,14 @@ def count_completions(conn: Connection, completions: Sequence[Completion], at: f
         errors_total[1] += 1
         for model, (tokens, cost) in sorted(models.get(run_id, {}).items()):
             if tokens or cost:
-                tokens_cost = usage.setdefault((*identity, model), [0, 0.0])
+                tokens_cost = sums.setdefault((*identity, model), [0, 0.0])
                 tokens_cost[0] += int(tokens)
                 tokens_cost[1] += float(cost)
     # one upsert per key with the batch's sums (not one per run: a statement per row is what
     # costs on PostgreSQL)
     bucket_rows = [(outcome_bucket, *identity, errors, total) for identity, (errors, total) in outcomes.items()]
     execute_many(conn, _BUCKETS.format(m=marker(conn)), bucket_rows)
-    usage_rows = [(hour, *key, tokens, cost) for key, (tokens, cost) in usage.items()]
+    usage_rows = [(hour, *key, tokens, cost) for key, (tokens, cost) in sums.items()]
     execute_many(conn, _USAGE.format(m=marker(conn)), usage_rows)
     holders = sorted({h for c in completions for h in (c.run_id, *_admission_ids(c.governance)) if h})
     if holders:
