@@ -47,6 +47,11 @@ _RUNS_READS = ("started_at", "agent_name", "status", "parent_run_id", *RUN_MEASU
 _CALLS_OF_RUN_READS = ("started_at", "agent_name")
 _TAGS_READS = ("tags", "started_at", "status", "parent_run_id", *RUN_MEASURES)
 _TAG_SET_READS = ("tags", "started_at")  # what a run's rows in run_tags hold
+
+# What the joins read of each big table.
+_CALL_COLUMNS = "c.model, c.provider, c.tokens_in, c.tokens_out, c.cost"
+_TAG_COLUMNS = "t.tag_key, t.tag_value"
+_RUN_KEY_COLUMNS = "r.started_at, r.agent_name"
 _ENTITY_READS = ("started_at", "ended_at", *RUN_MEASURES)
 _CALL_READS = ("run_id", "model", "provider", "tokens_in", "tokens_out", "cost")
 
@@ -55,9 +60,7 @@ class _Dialect:
     def __init__(self, dialect: str) -> None:
         self.name = dialect
         self.pg = dialect == "postgresql"
-        # SQLite's planner knows nothing of the small relations driving these joins and may scan
-        # the big table instead; CROSS JOIN makes it keep the written order (PostgreSQL plans well).
-        self.join = "JOIN" if self.pg else "CROSS JOIN"
+
         self.same = "IS NOT DISTINCT FROM" if self.pg else "IS"
         self.float = "double precision" if self.pg else "REAL"
         self.inf = "'Infinity'::double precision" if self.pg else "1e999"
@@ -65,6 +68,22 @@ class _Dialect:
 
     def day(self, a: str) -> str:
         return day_sql(self.name, f"{a}.started_at")
+
+    def rows_of(self, table: str, alias: str, key: str, columns: str) -> str:
+        """``CROSS JOIN`` of the rows of the big ``table`` whose ``run_id`` is ``key`` (``columns``
+        of them), looked up through its index for each row of the small relation before it.
+
+        Both planners would rather read the whole table: SQLite knows nothing of the small
+        relation, PostgreSQL hashes a table up to ~20 times the batch (its random-read costs assume
+        a cold disk), and every batch would take longer as the store grows. SQLite keeps the
+        written order of a ``CROSS JOIN``; PostgreSQL cannot flatten a ``LATERAL`` subquery with an
+        ``OFFSET``, so it runs it per row, through the index."""
+        if self.pg:
+            return (
+                f"CROSS JOIN LATERAL (SELECT {columns} FROM {table} AS {alias} WHERE {alias}.run_id = {key} "
+                f"OFFSET 0) AS {alias}"
+            )
+        return f"CROSS JOIN {table} AS {alias} ON {alias}.run_id = {key}"
 
 
 def _unchanged(d: _Dialect, alias: str, other: str | None, key: str, columns: tuple[str, ...]) -> str:
@@ -155,10 +174,10 @@ def run_changes(dialect: str, old: str | None, new: str | None, *, partner: str 
         d, rels, "run_id", _CALLS_OF_RUN_READS,
         f"SELECT {d.day('n')} AS day, n.agent_name AS agent_name, c.model AS model, c.provider AS provider, "
         f"1 AS calls, c.tokens_in AS tokens_in, c.tokens_out AS tokens_out, c.cost AS cost "
-        f"FROM {{rel}} AS n {d.join} llm_calls AS c ON c.run_id = n.run_id WHERE {{changed}}",
+        f"FROM {{rel}} AS n {d.rows_of('llm_calls', 'c', 'n.run_id', _CALL_COLUMNS)} WHERE {{changed}}",
         f"SELECT {d.day('o')} AS day, o.agent_name AS agent_name, c.model AS model, c.provider AS provider, "
         f"-1 AS calls, -c.tokens_in AS tokens_in, -c.tokens_out AS tokens_out, -c.cost AS cost "
-        f"FROM {{rel}} AS o {d.join} llm_calls AS c ON c.run_id = o.run_id WHERE {{changed}}",
+        f"FROM {{rel}} AS o {d.rows_of('llm_calls', 'c', 'o.run_id', _CALL_COLUMNS)} WHERE {{changed}}",
     )  # fmt: skip
     statements.append(
         _fold_into(d, "rollup_calls", "day, agent_name, model, provider", " UNION ALL ".join(sides), 4)
@@ -187,13 +206,13 @@ def _tag_changes(d: _Dialect, rels: _Rels) -> list[str]:
         taken = (
             f"SELECT t.tag_key AS tag_key, t.tag_value AS tag_value, {d.day('o')} AS day, o.status AS status, "
             f"{root('o')} AS is_root, -1 AS runs, -{tokens('o')} AS tokens, -o.total_cost AS cost "
-            f"FROM {old} AS o {d.join} run_tags AS t ON t.run_id = o.run_id WHERE {changed}"
+            f"FROM {old} AS o {d.rows_of('run_tags', 't', 'o.run_id', _TAG_COLUMNS)} WHERE {changed}"
         )
         statements.append(_fold_into(d, "rollup_tags", keys, taken, 5))
         if not d.pg:
             statements.append(
                 f"DELETE FROM rollup_tags WHERE runs = 0 AND ({keys}) IN (SELECT t.tag_key, t.tag_value, "
-                f"{d.day('o')}, o.status, {root('o')} FROM {old} AS o {d.join} run_tags AS t ON t.run_id = o.run_id)"
+                f"{d.day('o')}, o.status, {root('o')} FROM {old} AS o {d.rows_of('run_tags', 't', 'o.run_id', _TAG_COLUMNS)})"
             )
         retagged = _changed(d, "o", rels.partner, "run_id", _TAG_SET_READS)
         statements.append(f"DELETE FROM run_tags WHERE run_id IN (SELECT o.run_id FROM {old} AS o WHERE {retagged})")
@@ -208,7 +227,7 @@ def _tag_changes(d: _Dialect, rels: _Rels) -> list[str]:
         added = (
             f"SELECT t.tag_key AS tag_key, t.tag_value AS tag_value, {d.day('n')} AS day, n.status AS status, "
             f"{root('n')} AS is_root, 1 AS runs, {tokens('n')} AS tokens, n.total_cost AS cost "
-            f"FROM {new} AS n {d.join} run_tags AS t ON t.run_id = n.run_id "
+            f"FROM {new} AS n {d.rows_of('run_tags', 't', 'n.run_id', _TAG_COLUMNS)} "
             f"WHERE {_changed(d, 'n', old, 'run_id', _TAGS_READS)}"
         )
         statements.append(_fold_into(d, "rollup_tags", keys, added, 5))
@@ -246,24 +265,21 @@ def _entity_changes(d: _Dialect, table: str, column: str, rels: _Rels) -> list[s
         f"DELETE FROM {table} WHERE runs <= 0 AND {column} IN "
         f"(SELECT o.{column} FROM {old} AS o WHERE o.{column} <> '' AND {changed})"
     )
-    first_kept = last_kept = "false"
-    if partner is not None:  # the new version, still under the same key, still holds the bound
-        first_kept = (
-            f"EXISTS (SELECT 1 FROM {partner} AS x WHERE x.run_id = o.run_id AND x.{column} = o.{column} "
-            f"AND x.started_at <= o.started_at)"
-        )
-        last_kept = (
-            f"EXISTS (SELECT 1 FROM {partner} AS x WHERE x.run_id = o.run_id AND x.{column} = o.{column} "
-            f"AND {last('x')} >= {last('o')})"
-        )
-    bound = f"(SELECT e.{{0}} FROM {table} AS e WHERE e.{column} = o.{column})"
+    # An old version held a bound (first or last activity) that its new version, under the same key,
+    # does not hold any more: that key's bounds are recomputed from ``runs``.
+    first_lost = f"o.started_at <= (SELECT e.first_seen FROM {table} AS e WHERE e.{column} = o.{column})"
+    last_lost = f"{last('o')} >= (SELECT e.last_seen FROM {table} AS e WHERE e.{column} = o.{column})"
+    source = f"{old} AS o"
+    if partner is not None:
+        source += f" LEFT JOIN {partner} AS x ON x.run_id = o.run_id AND x.{column} = o.{column}"
+        first_lost += " AND (x.run_id IS NULL OR x.started_at > o.started_at)"
+        last_lost += f" AND (x.run_id IS NULL OR {last('x')} < {last('o')})"
     statements.append(
         f"UPDATE {table} SET "
         f"first_seen = (SELECT min(r.started_at) FROM runs AS r WHERE r.{column} = {table}.{column}), "
         f"last_seen = (SELECT max({last('r')}) FROM runs AS r WHERE r.{column} = {table}.{column}) "
-        f"WHERE {column} IN (SELECT o.{column} FROM {old} AS o WHERE o.{column} <> '' AND {changed} AND ("
-        f"(o.started_at <= {bound.format('first_seen')} AND NOT {first_kept}) OR "
-        f"({last('o')} >= {bound.format('last_seen')} AND NOT {last_kept})))"
+        f"WHERE {column} IN (SELECT o.{column} FROM {source} WHERE o.{column} <> '' AND {changed} "
+        f"AND (({first_lost}) OR ({last_lost})))"
     )
     return statements
 
@@ -283,19 +299,18 @@ def call_changes(dialect: str, old: str | None, new: str | None) -> list[str]:
     source = (
         f"SELECT {d.day('r')} AS day, r.agent_name AS agent_name, c.model AS model, c.provider AS provider, "
         f"c.calls AS calls, c.tokens_in AS tokens_in, c.tokens_out AS tokens_out, c.cost AS cost "
-        f"FROM ({' UNION ALL '.join(sides)}) AS c {d.join} runs AS r ON r.run_id = c.run_id"
+        f"FROM ({' UNION ALL '.join(sides)}) AS c {d.rows_of('runs', 'r', 'c.run_id', _RUN_KEY_COLUMNS)}"
     )
     statements = [_fold_into(d, "rollup_calls", "day, agent_name, model, provider", source, 4)]
     if old is not None and not d.pg:
         statements.append(
             f"DELETE FROM rollup_calls WHERE calls = 0 AND (day, agent_name) IN "
-            f"(SELECT {d.day('r')}, r.agent_name FROM {old} AS o {d.join} runs AS r ON r.run_id = o.run_id)"
+            f"(SELECT {d.day('r')}, r.agent_name FROM {old} AS o {d.rows_of('runs', 'r', 'o.run_id', _RUN_KEY_COLUMNS)})"
         )
     return statements
 
 
 _PG_TRIGGERS = {"runs": ("wx_runs_batch", run_changes), "llm_calls": ("wx_calls_batch", call_changes)}
-
 
 def pg_statement_ddl() -> list[str]:
     """PostgreSQL: statement-level triggers applying :func:`run_changes` / :func:`call_changes` to
@@ -308,8 +323,10 @@ def pg_statement_ddl() -> list[str]:
             name = f"{prefix}_{event.lower()}"
             body = ";\n  ".join(changes("postgresql", old, new))
             ddl.append(
-                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $wx$\nBEGIN\n  "
-                f"{body};\n  RETURN NULL;\nEND\n$wx$"
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $wx$\nBEGIN\n"
+                # an ON CONFLICT DO UPDATE that updated nothing still fires its UPDATE trigger
+                f"  IF NOT EXISTS (SELECT 1 FROM {old or new}) THEN\n    RETURN NULL;\n  END IF;\n"
+                f"  {body};\n  RETURN NULL;\nEND\n$wx$"
             )
             referencing = " ".join(
                 f"{kind} TABLE AS {rel}" for kind, rel in (("OLD", old), ("NEW", new)) if rel is not None
