@@ -26,7 +26,12 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["insert_rows", "insert_staged", "create_staging", "json_encoder"]
+from waxell_observe.store import rollup_rows
+
+__all__ = ["insert_rows", "insert_staged", "create_staging", "json_encoder", "TRIGGERED_TABLES"]
+
+TRIGGERED_TABLES = frozenset(rollup_rows.SOURCES)
+"""Tables with the rollups' per-row triggers (``store/rollup_rows.py``)."""
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -71,7 +76,8 @@ def insert_rows(
     conflict: str = "ignore",
     key: Sequence[str] = (),
 ) -> int:
-    """Insert ``rows`` (tuples in ``columns`` order) in one ``executemany``.
+    """Insert ``rows`` (tuples in ``columns`` order) in one ``executemany`` — on SQLite, into a
+    table with per-row rollup triggers (:data:`TRIGGERED_TABLES`), by :func:`insert_staged`.
 
     ``conflict="ignore"`` skips rows colliding with an existing key; ``"update"`` (with
     ``key``, the conflict target) overwrites the other columns; ``"none"`` fails on a
@@ -82,6 +88,11 @@ def insert_rows(
     if not batch:
         return 0
     dialect = conn.dialect.name
+    if dialect == "sqlite" and len(batch) > 1 and table.name in TRIGGERED_TABLES:
+        # Same rows, same triggers, same order; one statement instead of one per row (see
+        # insert_staged): about four times faster for a table whose rollup triggers fire.
+        create_staging(conn, (table,))
+        return insert_staged(conn, table, columns, batch, conflict=conflict, key=key)
     sql = _statement(dialect, table.name, tuple(columns), conflict, tuple(key))
     with _cursor(conn, sql) as cursor:
         cursor.executemany(sql, batch)
