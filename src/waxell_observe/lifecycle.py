@@ -47,8 +47,9 @@ def _flatten(reports: list[Any]) -> list[DeliveryReport]:
 
 
 def _call_within(hook_name: str, timeout: float | None) -> list[Any]:
-    """Call every implementation of ``hook_name`` (in pluggy's order), each with the time left
-    of ONE shared ``timeout``: all plugins together take at most ``timeout`` seconds."""
+    """Call every implementation of ``hook_name`` at once, each on its own thread with the whole
+    ``timeout``, and wait at most ``timeout`` for them all: a plugin that blocks cannot starve the
+    others (nor hold the caller past the budget). ``None`` waits for all."""
     from waxell_observe.plugins import plugin_manager
 
     caller = getattr(plugin_manager().hook, hook_name)
@@ -56,31 +57,52 @@ def _call_within(hook_name: str, timeout: float | None) -> list[Any]:
     if timeout is None or any(impl.hookwrapper or impl.wrapper for impl in impls):
         return list(caller(timeout=timeout))
     deadline = time.monotonic() + timeout
-    results = []
-    for impl in reversed(impls):  # pluggy calls the last registered (and tryfirst) first
-        remaining = max(0.0, deadline - time.monotonic())
-        kwargs = {"timeout": remaining} if "timeout" in impl.argnames else {}
-        results.append(_bounded(impl.function, kwargs, remaining, impl.plugin_name, hook_name))
+    ordered = list(reversed(impls))  # pluggy's order: tryfirst ones first
+    first = [impl for impl in ordered if impl.tryfirst]
+    rest = [impl for impl in ordered if not impl.tryfirst]
+    results: list[Any] = []
+    for impl in first:  # one after the other (e.g. buffered calls written before the pipeline drains)
+        results.extend(_finish([_start(impl, hook_name, deadline)], hook_name, deadline))
+    results.extend(_finish([_start(impl, hook_name, deadline) for impl in rest], hook_name, deadline))
     return results
 
 
-def _bounded(function: Any, kwargs: dict[str, Any], seconds: float, plugin: str, hook_name: str) -> Any:
-    """Call ``function`` on a helper thread and wait at most ``seconds``: a plugin that blocks
-    (ignoring its timeout) cannot hold ``flush()`` or interpreter exit past the budget."""
-    outcome: list[Any] = []
+_GRACE = 0.1
+"""Plugins are told this much less than the time left, so that one returning at its own deadline
+is still waited for."""
 
-    def call() -> None:
-        outcome.append(function(**kwargs))
 
-    thread = threading.Thread(target=call, name=f"waxell-{hook_name}-{plugin}", daemon=True)
-    thread.start()
-    thread.join(seconds + 0.01)
-    if thread.is_alive():
-        logger.warning(
-            "waxell-observe: plugin %r did not return from %s within %.2fs; not waited for", plugin, hook_name, seconds
-        )
-        return None
-    return outcome[0] if outcome else None
+def _start(impl: Any, hook_name: str, deadline: float) -> _Call:
+    remaining = max(0.0, deadline - time.monotonic() - _GRACE)
+    kwargs = {"timeout": remaining} if "timeout" in impl.argnames else {}
+    return _Call(impl.function, kwargs, impl.plugin_name, hook_name)
+
+
+def _finish(calls: list[_Call], hook_name: str, deadline: float) -> list[Any]:
+    results = []
+    for call in calls:
+        call.thread.join(max(0.0, deadline - time.monotonic()) + 0.02)
+        if call.thread.is_alive():
+            logger.warning(
+                "waxell-observe: plugin %r did not return from %s in time; not waited for", call.plugin, hook_name
+            )
+            continue
+        results.extend(call.outcome)
+    return results
+
+
+class _Call:
+    """One plugin's hook call on a daemon thread of its own."""
+
+    def __init__(self, function: Any, kwargs: dict[str, Any], plugin: str, hook_name: str) -> None:
+        self.plugin = plugin
+        self.outcome: list[Any] = []
+        self.thread = threading.Thread(target=self._run, args=(function, kwargs), name=f"waxell-{hook_name}-{plugin}")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self, function: Any, kwargs: dict[str, Any]) -> None:
+        self.outcome.append(function(**kwargs))
 
 
 def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport:

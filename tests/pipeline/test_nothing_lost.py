@@ -189,3 +189,40 @@ print(journal.dropped if journal else 0, store.journaled, store.sent, flush=True
     assert journaled + dropped == 60000  # 3 frames a run: start, step, end - each kept or counted
     assert "journal size bound reached" in done.stderr
     assert done.stderr.count("cannot journal records") == 1  # logged once, not per record
+
+
+def test_a_plugin_stuck_in_shutdown_does_not_hold_exit_or_flush(programs: Programs) -> None:
+    source = """
+import atexit, sys, threading, time
+marks = {}
+def measure():
+    sys.stdout.write(f"exit {time.monotonic() - marks['ended']:.3f}\\n"); sys.stdout.flush()
+atexit.register(measure)
+import waxell_observe
+from waxell_observe import WaxellContext, hookimpl
+from waxell_observe.plugins import plugin_manager
+forever = threading.Event()
+class Stuck:
+    @hookimpl
+    def on_flush(self, timeout):
+        forever.wait()
+    @hookimpl
+    def on_shutdown(self, timeout):
+        forever.wait()
+plugin_manager().register(Stuck(), name="stuck")
+for i in range(200):
+    with WaxellContext(agent_name="with-stuck-plugin", enforce_policy=False) as ctx:
+        ctx.record_step("s")
+started = time.monotonic()
+report = waxell_observe.flush(timeout=20.0)
+print(f"flush {time.monotonic() - started:.3f} sent {report.sinks['embedded'].sent}", flush=True)
+marks["ended"] = time.monotonic()
+"""
+    done = programs.run(source)
+    flush_line = next(line for line in done.stdout.splitlines() if line.startswith("flush "))
+    assert float(flush_line.split()[1]) < 30.0  # bounded by its 20 s timeout (the stuck plugin is left)
+    assert int(flush_line.split()[3]) == 600  # the pipeline delivered everything meanwhile
+    assert _exit_seconds(done.stdout) < 4.0  # the 2 s exit budget, with a 2x margin
+    assert "plugin 'stuck' did not return from on_shutdown in time" in done.stderr
+    programs.recover()
+    assert programs.count("runs", "WHERE agent_name = 'with-stuck-plugin'") == 200

@@ -174,11 +174,16 @@ class Drainer:
 
     def ensure_running(self) -> None:
         thread = self._thread
-        if thread is not None and thread.is_alive():
+        if thread is not None and thread.is_alive() and not self._stop:
             return
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
+            current = self._thread
+            if current is not None and current.is_alive():
+                if not self._stop:
+                    return
+                current.join(0.5)  # a stopping thread finishes its delivery first: never two at once
+                if current.is_alive():
+                    return
             self._stop = False
             self._thread = threading.Thread(target=self._run, name="waxell-drainer", daemon=True)
             self._thread.start()
@@ -482,12 +487,14 @@ class Drainer:
         return behind
 
     def stop(self, timeout: float) -> None:
+        """Ask the thread to stop and wait at most ``timeout`` (a delivery in progress may outlive
+        the wait: the thread is a daemon and stops at its next check)."""
         self._stop = True
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, timeout))
-        self._thread = None
+        self._thread = thread if thread is not None and thread.is_alive() else None
 
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

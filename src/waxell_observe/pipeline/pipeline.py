@@ -198,9 +198,10 @@ class Pipeline:
             self.journals.clear()
             self._cache = None
             self._routes.clear()
-        for destination in list(self.drainer.destinations.values()):
-            with contextlib.suppress(Exception):
-                destination.close()
+        if not self.drainer.running():  # else a request may be in flight: closing could wait for it
+            for destination in list(self.drainer.destinations.values()):
+                with contextlib.suppress(Exception):
+                    destination.close()
         self.drainer.destinations.clear()
         return report
 
