@@ -17,7 +17,6 @@ from waxell_observe.plugins import hookimpl
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
-    from waxell_observe.pipeline.journal import Journal
     from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
     from waxell_observe.run import Run
 
@@ -47,16 +46,9 @@ def _pre_evaluations(run: Run) -> Any:
     return state.get("pre_evaluations") if isinstance(state, dict) else None
 
 
-def _sink(run: Run) -> tuple[Journal, int]:
-    """The run's (journal, route id): kept on the run, looked up again when its journal was
-    closed (the pipeline was reset or shut down, or the process forked)."""
-    sink = run._sink = pipeline().route(run.config)
-    return sink
-
-
 @hookimpl(trylast=True)
 def on_run_start(run: Run) -> None:
-    journal, route = _sink(run)
+    journal, route = pipeline().route(run.config)
     journal.append(frames.encode_start(route, run, _pre_evaluations(run)), route)
     if run.config.mode == "remote":
         live_runs.register(run)
@@ -64,46 +56,31 @@ def on_run_start(run: Run) -> None:
 
 @hookimpl(trylast=True)
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
-    sink = run._sink
-    if sink is None or sink[0].closed:
-        sink = _sink(run)
-    journal, route = sink
+    journal, route = pipeline().route(run.config)
     journal.append(frames.encode_llm(route, run.run_id, call), route)
 
 
 @hookimpl(trylast=True)
 def on_step(run: Run, step: StepRecord) -> None:
-    sink = run._sink
-    if sink is None or sink[0].closed:
-        sink = _sink(run)
-    journal, route = sink
+    journal, route = pipeline().route(run.config)
     journal.append(frames.encode_step(route, run.run_id, step), route)
 
 
 @hookimpl(trylast=True)
 def on_span(run: Run, span: SpanRecord) -> None:
-    sink = run._sink
-    if sink is None or sink[0].closed:
-        sink = _sink(run)
-    journal, route = sink
+    journal, route = pipeline().route(run.config)
     journal.append(frames.encode_span(route, run, span), route)
 
 
 @hookimpl(trylast=True)
 def on_score(run: Run, score: ScoreRecord) -> None:
-    sink = run._sink
-    if sink is None or sink[0].closed:
-        sink = _sink(run)
-    journal, route = sink
+    journal, route = pipeline().route(run.config)
     journal.append(frames.encode_score(route, run.run_id, score), route)
 
 
 @hookimpl(trylast=True)
 def on_run_end(run: Run) -> None:
-    sink = run._sink
-    if sink is None or sink[0].closed:
-        sink = _sink(run)
-    journal, route = sink
+    journal, route = pipeline().route(run.config)
     journal.append(frames.encode_end(route, run), route)
 
 
