@@ -1,29 +1,28 @@
 """Benchmark: control-plane ingest throughput over loopback (records/s), SQLite and PostgreSQL.
 
-For each store, a real ``waxell-observe serve`` process is started on 127.0.0.1 and the
-records are delivered in two ways:
+For each store, a real ``waxell-observe serve`` process is started on 127.0.0.1 and small runs —
+one start, ``--batch-records`` records (LLM calls, steps, spans and scores in turn) and a
+completion each — are delivered by one client process in two ways:
 
-* the per-run protocol: several client threads (httpx, keep-alive) deliver runs as the wire
-  protocol does: ``runs/start/``, then the run's LLM calls and steps in batches of B records,
-  then ``runs/{id}/complete/`` (``--batches``);
-* the batch endpoint (``POST runs/batch/``): runs of one start, ``--batch-records`` records
-  (LLM calls, steps, spans and scores in turn) and a completion, ``--batch-runs`` runs per
-  request, sent by ``--batch-clients`` threads of this one process. The request bodies are
-  encoded before the clock starts, so the number is the server's (HTTP, JSON, validation,
-  storage) and not the client's.
+* the per-run protocol: ``runs/start/``, one request per record kind, ``runs/{id}/complete/``
+  (``--clients`` threads, httpx with keep-alive);
+* the batch endpoint: ``POST runs/batch/`` with ``--batch-runs`` runs per request
+  (``--batch-clients`` threads). The request bodies are encoded before the clock starts, so the
+  number is the server's (HTTP, JSON, validation, storage), not the client's.
+
+Baselines measured in the same run, so the ratios do not depend on the machine: the same runs
+written in-process into the same kind of store, with the per-run storage functions (one
+transaction per part, as the per-run endpoints do) and with the batch storage
+(``server.batch_ingest.write_runs``: what HTTP, JSON and validation add on top).
 
 Throughput counts records (LLM calls + steps + spans + scores) stored per second of wall time.
+The older workload is measured too (``--no-large`` skips it): large runs of ``--records`` LLM
+calls and steps sent with the per-run protocol, ``--batches`` records per request, against the
+same runs written in-process.
 
-Baselines measured in the same run, so the ratios do not depend on the machine:
-
-* ``direct``: the same records written in-process straight into the same kind of store
-  (``server.ingest_store``, one transaction per batch, one thread) — what the server adds on
-  top of the database (HTTP, JSON, validation, auth);
-* ``batch=1``: the server with one record per request — what batching buys.
-
-    uv run python benchmarks/bench_server_ingest.py [--runs 200] [--records 100] [--clients 4]
-        [--batches 1,20,100] [--batch-runs 100,500] [--batch-total 20000] [--batch-records 4]
-        [--batch-clients 2] [--only-batch] [--no-postgres]
+    uv run python benchmarks/bench_server_ingest.py [--batch-runs 100,500] [--batch-total 20000]
+        [--batch-records 4] [--batch-clients 2] [--per-run-runs 300] [--clients 4]
+        [--batches 1,20,100 --runs 200 --records 100 | --no-large] [--no-postgres] [--no-sqlite]
 
 PostgreSQL is started in a temporary directory (``initdb``/``pg_ctl`` on PATH or under
 /usr/lib/postgresql/*/bin; as root it runs as user ``postgres``) with its default settings
@@ -45,6 +44,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -207,8 +207,8 @@ def direct(db: str, *, runs: int, records: int, batch: int, tag: str) -> float:
 
 
 def _batch_entry(run_id: str, records: int, t0: float) -> dict:
-    """One run for ``runs/batch/``: a start, ``records`` records (LLM call, step, span, score,
-    LLM call, ...) and a completion."""
+    """One small run: a start, ``records`` records (LLM call, step, span, score, LLM call, ...) and a
+    completion, as a ``runs/batch/`` entry (the per-run protocol sends the same parts)."""
     entry: dict = {
         "run_id": run_id,
         "start": {"agent_name": "bench", "workflow_name": "batch", "started_at": t0, "inputs": {"q": "capital?"}},
@@ -235,13 +235,62 @@ def _batch_entry(run_id: str, records: int, t0: float) -> dict:
     return entry
 
 
-def over_batch_endpoint(url: str, *, total_runs: int, batch_runs: int, records: int, clients: int, tag: str) -> float:
-    """Records/s stored through ``POST runs/batch/`` (bodies encoded before the clock starts)."""
+_PARTS = (("llm_calls", "llm-calls", "calls"), ("steps", "steps", "steps"), ("spans", "spans", "spans"),
+          ("scores", "scores", "scores"))  # fmt: skip
+
+
+def _run_in_parts(entry: dict) -> list[tuple[str, dict]]:
+    """The per-run protocol's requests for one small run: ``(path, body)`` in order."""
+    run_id = entry["run_id"]
+    requests = [("runs/start/", {**entry["start"], "run_id": run_id})]
+    for key, path, field in _PARTS:
+        if entry[key]:
+            requests.append((f"runs/{run_id}/{path}/", {field: entry[key]}))
+    requests.append((f"runs/{run_id}/complete/", entry["complete"]))
+    return requests
+
+
+def small_runs_per_run(url: str, *, runs: int, records: int, clients: int, tag: str) -> float:
+    """Records/s of small runs delivered with the per-run protocol (one request per part)."""
+    t0 = time.time() - 60
+    errors: list[BaseException] = []
+
+    def client(worker: int) -> None:
+        try:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                for n in range(worker, runs, clients):
+                    for path, body in _run_in_parts(_batch_entry(f"{tag}-{n}", records, t0)):
+                        http.post(f"{O}/{path}", json=body).raise_for_status()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    elapsed = _timed_threads(client, clients)
+    if errors:
+        raise errors[0]
+    return runs * records / elapsed
+
+
+def _timed_threads(target: Any, count: int) -> float:
+    threads = [threading.Thread(target=target, args=(w,)) for w in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def over_batch_endpoint(
+    url: str, *, total_runs: int, batch_runs: int, records: int, clients: int, tag: str
+) -> float:
+    """Records/s of small runs stored through ``POST runs/batch/`` (bodies encoded before the clock
+    starts: the number is the server's — HTTP, JSON, validation, storage — not the client's)."""
     import json
 
     t0 = time.time() - 60
     bodies = [
-        json.dumps({"runs": [_batch_entry(f"{tag}-{n}", records, t0) for n in range(start, min(start + batch_runs, total_runs))]}).encode()
+        json.dumps({"runs": [_batch_entry(f"{tag}-{n}", records, t0)
+                             for n in range(start, min(start + batch_runs, total_runs))]}).encode()
         for start in range(0, total_runs, batch_runs)
     ]  # fmt: skip
     errors: list[BaseException] = []
@@ -259,71 +308,129 @@ def over_batch_endpoint(url: str, *, total_runs: int, batch_runs: int, records: 
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = _timed_threads(client, clients)
     if errors:
         raise errors[0]
     return total_runs * records / elapsed
 
 
+def small_runs_direct(db: str, *, runs: int, records: int, batch_runs: int, tag: str) -> tuple[float, float]:
+    """Records/s of small runs written in-process: (per-run storage functions, one transaction per
+    part as the per-run endpoints do; the batch storage, ``batch_runs`` runs per transaction)."""
+    from waxell_observe.config import db_url_from
+    from waxell_observe.server import batch_ingest, ingest_store
+    from waxell_observe.server.transactions import Writer
+    from waxell_observe.server.wire_models import (
+        BatchRunIn,
+        CompleteBody,
+        LLMCallIn,
+        RunStartBody,
+        ScoreIn,
+        SpanIn,
+        StepIn,
+    )
+    from waxell_observe.store import get_store
+
+    store = get_store(db_url_from(db))
+    t0 = time.time() - 60
+    models = {"llm_calls": LLMCallIn, "steps": StepIn, "spans": SpanIn, "scores": ScoreIn}
+    adders = {
+        "llm_calls": lambda conn, run, items, now: ingest_store.add_llm_calls(conn, run, items, None, now),
+        "steps": lambda conn, run, items, now: ingest_store.add_steps(conn, run, items, None, now),
+        "spans": ingest_store.add_spans,
+        "scores": ingest_store.add_scores,
+    }
+    started = time.perf_counter()
+    for n in range(runs):
+        entry = _batch_entry(f"{tag}-p{n}", records, t0)
+        now = time.time()
+        with store.write() as conn:
+            ingest_store.start_run(conn, RunStartBody(**entry["start"], run_id=entry["run_id"]), now)
+        for key, items in entry.items():
+            if key in models and items:
+                with store.write() as conn:
+                    run = ingest_store.lock_run(conn, entry["run_id"])
+                    assert run is not None
+                    adders[key](conn, run, [models[key](**item) for item in items], now)
+        with store.write() as conn:
+            run = ingest_store.lock_run(conn, entry["run_id"])
+            assert run is not None
+            ingest_store.complete_run(conn, run, CompleteBody(**entry["complete"]), now)
+    per_run = runs * records / (time.perf_counter() - started)
+    writer = Writer(store)
+    batches = [
+        [BatchRunIn.model_validate(_batch_entry(f"{tag}-b{n}", records, t0))
+         for n in range(start, min(start + batch_runs, runs * 10))]
+        for start in range(0, runs * 10, batch_runs)
+    ]  # fmt: skip
+    started = time.perf_counter()
+    for entries in batches:
+        batch_ingest.write_runs(writer, entries, time.time(), counted_at=time.time())
+    batched = runs * 10 * records / (time.perf_counter() - started)
+    return per_run, batched
+
+
 def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
-    batches = [int(b) for b in args.batches.split(",")] if not args.only_batch else []
+    batches = [] if args.no_large else [int(b) for b in args.batches.split(",") if b]
     batch_sizes = [int(b) for b in args.batch_runs.split(",") if b]
-    biggest = max(batches, default=100)
-    base = direct(db, runs=args.runs, records=args.records, batch=biggest, tag=f"direct-{name}")
+    records = args.batch_records
     print(f"\n{name}:")
-    print(f"  direct in-process writes ({args.runs} runs x {args.records} records, batch={biggest}):"
-          f" {base:10.0f} records/s  (baseline)")  # fmt: skip
-    results: dict[int, float] = {}
+    direct_per_run, direct_batched = small_runs_direct(
+        db, runs=args.per_run_runs, records=records, batch_runs=max(batch_sizes, default=500), tag=f"direct-{name}"
+    )
+    big_base = direct(db, runs=args.runs, records=args.records, batch=max(batches), tag=f"big-{name}") if batches else 0.0
+    per_run = 0.0
     batched: dict[int, float] = {}
+    big: dict[int, float] = {}
     with server(db) as url:
-        over_http(url, runs=max(args.clients, 8), records=10, batch=10, clients=args.clients, tag=f"warm-{name}")
-        over_batch_endpoint(url, total_runs=200, batch_runs=100, records=args.batch_records, clients=1,
-                            tag=f"warm-batch-{name}")  # fmt: skip
-        for batch in batches:
-            results[batch] = over_http(
-                url, runs=args.runs, records=args.records, batch=batch, clients=args.clients, tag=f"{name}-b{batch}"
-            )
+        over_batch_endpoint(url, total_runs=200, batch_runs=100, records=records, clients=1, tag=f"warm-{name}")
+        small_runs_per_run(url, runs=20, records=records, clients=args.clients, tag=f"warm-run-{name}")
+        per_run = small_runs_per_run(
+            url, runs=args.per_run_runs, records=records, clients=args.clients, tag=f"{name}-per-run"
+        )
         for size in batch_sizes:
             batched[size] = over_batch_endpoint(
-                url, total_runs=args.batch_total, batch_runs=size, records=args.batch_records,
+                url, total_runs=args.batch_total, batch_runs=size, records=records,
                 clients=args.batch_clients, tag=f"{name}-runs{size}",
             )  # fmt: skip
-    unbatched = results.get(1)
-    if results:
-        print(f"  per-run protocol ({args.runs} runs x {args.records} records, {args.clients} client threads):")
-    for batch, rate in results.items():
-        line = f"    records per request={batch:<4}: {rate:10.0f} records/s  ({rate / base:5.2f}x direct"
-        if unbatched and batch != 1:
-            line += f", {rate / unbatched:5.1f}x batch=1"
-        print(line + ")")
-    if batched:
-        print(f"  batch endpoint ({args.batch_total} runs of 1 start + {args.batch_records} records + complete,"
-              f" {args.batch_clients} client threads):")  # fmt: skip
-    best_per_run = max(results.values(), default=0.0)
+        for batch in batches:
+            big[batch] = over_http(
+                url, runs=args.runs, records=args.records, batch=batch, clients=args.clients, tag=f"{name}-b{batch}"
+            )
+    width = 64
+    print(f"  small runs (1 start + {records} records + complete each), records/s:")
+    rows = [
+        ("in-process, per-run storage (a transaction per part)", direct_per_run, ""),
+        (f"in-process, batch storage ({max(batch_sizes, default=500)} runs per transaction)", direct_batched, ""),
+        (f"server, per-run protocol ({args.clients} client threads)", per_run, ""),
+    ]
     for size, rate in batched.items():
-        line = f"    runs per request={size:<5}: {rate:10.0f} records/s  ({rate / base:5.2f}x direct"
-        if best_per_run:
-            line += f", {rate / best_per_run:5.1f}x best per-run"
-        print(line + ")")
+        rows.append((
+            f"server, runs/batch/ ({size} runs per request, {args.batch_clients} client threads)", rate,
+            f"  ({rate / per_run:5.1f}x per-run protocol, {rate / direct_batched:4.2f}x in-process batch storage)",
+        ))  # fmt: skip
+    for label, rate, note in rows:
+        print(f"    {label:<{width}}: {rate:9.0f}{note}")
+    if big:
+        print(f"  large runs ({args.records} LLM calls and steps each, per-run protocol), records/s:")
+        print(f"    {f'in-process, per-run storage ({max(batches)} records per transaction)':<{width}}: {big_base:9.0f}")
+        for batch, rate in big.items():
+            label = f"server, {batch} records per request ({args.clients} client threads)"
+            print(f"    {label:<{width}}: {rate:9.0f}  ({rate / big_base:4.2f}x in-process)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200, help="runs per per-run measurement")
-    parser.add_argument("--records", type=int, default=100, help="records (LLM calls + steps) per run (per-run protocol)")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads (per-run protocol)")
-    parser.add_argument("--batches", default="1,20,100", help="records per request to measure (comma-separated)")
-    parser.add_argument("--batch-runs", default="100,500", help="runs per batch-endpoint request (comma-separated)")
-    parser.add_argument("--batch-total", type=int, default=20_000, help="runs per batch-endpoint measurement")
-    parser.add_argument("--batch-records", type=int, default=4, help="records per run sent through runs/batch/")
+    parser.add_argument("--batch-records", type=int, default=4, help="records per small run")
+    parser.add_argument("--batch-runs", default="100,500", help="runs per runs/batch/ request (comma-separated)")
+    parser.add_argument("--batch-total", type=int, default=20_000, help="small runs per runs/batch/ measurement")
     parser.add_argument("--batch-clients", type=int, default=2, help="client threads for runs/batch/")
-    parser.add_argument("--only-batch", action="store_true", help="skip the per-run protocol measurements")
+    parser.add_argument("--per-run-runs", type=int, default=300, help="small runs per per-run protocol measurement")
+    parser.add_argument("--clients", type=int, default=4, help="client threads for the per-run protocol")
+    parser.add_argument("--runs", type=int, default=200, help="large runs per measurement")
+    parser.add_argument("--records", type=int, default=100, help="records (LLM calls + steps) per large run")
+    parser.add_argument("--batches", default="1,20,100", help="records per request for large runs (comma-separated)")
+    parser.add_argument("--no-large", action="store_true", help="skip the large runs (per-run protocol)")
     parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
     args = parser.parse_args()

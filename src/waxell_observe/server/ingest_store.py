@@ -167,7 +167,7 @@ def _c_encoder() -> Callable[[Any, int], Any] | None:
 _encode_json = _c_encoder()
 
 
-def _sqlite_json(value: Any) -> Any:
+def _json_text(value: Any) -> Any:
     if value is None:
         return None
     if value.__class__ is dict and not value:
@@ -180,7 +180,7 @@ def _sqlite_json(value: Any) -> Any:
 def json_encoder(dialect: str) -> Callable[[Any], Any]:
     """A function turning a (cleaned) JSON value into a parameter for a JSON column: compact
     text on SQLite, ``store.bulk``'s adapter on PostgreSQL."""
-    return bulk.json_encoder(dialect) if dialect == "postgresql" else _sqlite_json
+    return bulk.json_encoder(dialect) if dialect == "postgresql" else _json_text
 
 
 @dataclass(frozen=True)
@@ -304,7 +304,8 @@ class StagedRows:
         """Queue ``rows`` (dicts holding the table's columns; the schema's default fills a
         missing one) for ``table`` (or :data:`REPLACED_RUNS`)."""
         spec = _SPEC_OF[table if isinstance(table, str) else table.name]
-        encode = self.encode
+        # through a staging table (COPY on PostgreSQL) a JSON value travels as its text
+        encode = _json_text if spec.table.name in self._staged_tables else self.encode
         columns, limits, json_columns, values_of = spec.columns, spec.limits, spec.json, spec.values_of
         append = self._pending[spec.name].append
         for row in rows:
@@ -636,7 +637,8 @@ def _stage_span_rows(staged: StagedRows, run: RunRef, rows: list[dict[str, Any]]
         )
         fresh = [r for r in policy_rows if r["id"] not in known]
     staged.add(spans, rows)
-    staged.add(audit_events, [_policy_audit_row(run, r) for r in fresh])
+    if fresh:
+        staged.add(audit_events, [_policy_audit_row(run, r) for r in fresh])
 
 
 def _policy_audit_row(run: RunRef, span: dict[str, Any]) -> dict[str, Any]:
