@@ -579,7 +579,7 @@ def test_nothing_is_traced_without_an_endpoint() -> None:
     assert "otel" not in ctx.run.plugin_state
     assert traceparent_for(ctx.run) is None
     report = waxell_observe.flush(timeout=5)
-    assert "otel" not in report.sinks
+    assert "otlp" not in report.sinks
 
 
 def test_resource_attributes_are_merged_with_the_otel_variables(

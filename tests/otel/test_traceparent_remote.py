@@ -26,7 +26,7 @@ class Recorder:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 body = json.loads(raw) if raw else {}
                 path = self.path.removeprefix("/api/v1/observe/")
@@ -76,7 +76,9 @@ def test_requests_carry_the_runs_traceparent(control_plane: Recorder) -> None:
     [run_span] = [s for s in exporter.get_finished_spans() if s.name == "invoke_agent traced-remote"]
     trace_id = f"{run_span.context.trace_id:032x}"
     span_id = f"{run_span.context.span_id:016x}"
-    run_requests = [(path, headers, body) for path, headers, body in control_plane.seen if path.startswith("runs/")]
+    run_requests = [
+        (path, headers, body) for path, headers, body in control_plane.seen if path.startswith("runs/")
+    ]
     assert [path for path, _, _ in run_requests] == [
         "runs/start/",
         f"runs/{ctx.run_id}/llm-calls/",

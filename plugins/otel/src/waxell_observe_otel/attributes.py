@@ -1,7 +1,8 @@
 """How runs and records look as OpenTelemetry spans: names and attributes.
 
-Pure functions from waxell records to ``(span name, attributes)``; they import nothing
-from OpenTelemetry, so they are cheap to test and reuse (the OTLP receiver reads the
+Pure functions from journal frames (``waxell_observe.pipeline.frames.as_dict(frame)``: the
+fields of an LLM call, step, span or score) to ``(span name, attributes)``; they import
+nothing from OpenTelemetry, so they are cheap to test and reuse (the OTLP receiver reads the
 same attribute names back). GenAI semantic-convention names (``gen_ai.*``) are used
 where a convention exists; everything else is under ``waxell.*``:
 
@@ -22,8 +23,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-
-from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
 
 __all__ = [
     "CONTENT_SPAN_KINDS",
@@ -205,43 +204,46 @@ def _record_identity(
 
 
 def llm_call_span(
-    call: LLMCallRecord,
+    call: Mapping[str, Any],
     *,
     run_id: str,
     agent_name: str,
     context: Mapping[str, Any],
     capture_content: bool,
 ) -> tuple[str, dict[str, Any]]:
-    """An LLM call as a GenAI ``chat <model>`` span (``context``: see :func:`context_attributes`)."""
-    extra = call.attributes or {}
+    """An LLM call (an ``llm`` frame) as a GenAI ``chat <model>`` span (``context``: see
+    :func:`context_attributes`)."""
+    extra = call["attributes"] or {}
+    model = call["model"]
+    provider = call["provider"]
     operation = extra.get("operation")
     if operation not in _LLM_OPERATIONS:
         operation = "chat"
-    attributes = _record_identity(run_id, agent_name, "llm_call", call.id, call.position)
+    attributes = _record_identity(run_id, agent_name, "llm_call", call["id"], call["position"])
     attributes["gen_ai.operation.name"] = operation
-    if call.provider:
-        attributes["gen_ai.provider.name"] = call.provider
-        attributes["gen_ai.system"] = call.provider
-    attributes["gen_ai.request.model"] = call.model
+    if provider:
+        attributes["gen_ai.provider.name"] = provider
+        attributes["gen_ai.system"] = provider
+    attributes["gen_ai.request.model"] = model
     response_model = extra.get("response_model")
-    attributes["gen_ai.response.model"] = response_model if isinstance(response_model, str) else call.model
-    attributes["gen_ai.usage.input_tokens"] = call.tokens_in
-    attributes["gen_ai.usage.output_tokens"] = call.tokens_out
+    attributes["gen_ai.response.model"] = response_model if isinstance(response_model, str) else model
+    attributes["gen_ai.usage.input_tokens"] = call["tokens_in"]
+    attributes["gen_ai.usage.output_tokens"] = call["tokens_out"]
     cached = extra.get("cached_tokens_in")
     if isinstance(cached, int) and not isinstance(cached, bool) and cached:
         attributes["gen_ai.usage.cache_read.input_tokens"] = cached
     finish_reason = extra.get("finish_reason")
     if isinstance(finish_reason, str) and finish_reason:
         attributes["gen_ai.response.finish_reasons"] = [finish_reason]
-    attributes["waxell.llm.cost_usd"] = call.cost
-    if call.task:
-        attributes["waxell.llm.task"] = call.task
-    if call.status != "ok":
-        attributes["waxell.llm.status"] = call.status
-    if call.error_type:
-        attributes["error.type"] = call.error_type
-    if call.parent_span_id:
-        attributes["waxell.parent_record_id"] = call.parent_span_id
+    attributes["waxell.llm.cost_usd"] = call["cost"]
+    if call["task"]:
+        attributes["waxell.llm.task"] = call["task"]
+    if call["status"] != "ok":
+        attributes["waxell.llm.status"] = call["status"]
+    if call["error_type"]:
+        attributes["error.type"] = call["error_type"]
+    if call["parent_span_id"]:
+        attributes["waxell.parent_record_id"] = call["parent_span_id"]
     attributes.update(context)
     for key, value in extra.items():
         if key in _LLM_ATTRIBUTES_MAPPED or key == "operation":
@@ -251,20 +253,21 @@ def llm_call_span(
         messages = extra.get("messages")
         if messages is not None:
             attributes["gen_ai.input.messages"] = json_attribute(messages)
-        if call.prompt_preview:
-            attributes["waxell.llm.prompt"] = call.prompt_preview
-        if call.response_preview:
-            attributes["waxell.llm.response"] = call.response_preview
-    return f"{operation} {call.model}", attributes
+        if call["prompt_preview"]:
+            attributes["waxell.llm.prompt"] = call["prompt_preview"]
+        if call["response_preview"]:
+            attributes["waxell.llm.response"] = call["response_preview"]
+    return f"{operation} {model}", attributes
 
 
-def step_span(step: StepRecord, *, run_id: str, agent_name: str) -> tuple[str, dict[str, Any]]:
-    """A step as a ``step <name>`` span."""
-    attributes = _record_identity(run_id, agent_name, "step", step.id, step.position)
-    attributes["waxell.step.name"] = step.name
-    if step.output is not None:
-        attributes["waxell.step.output"] = json_attribute(step.output)
-    return f"step {step.name}", attributes
+def step_span(step: Mapping[str, Any], *, run_id: str, agent_name: str) -> tuple[str, dict[str, Any]]:
+    """A step (a ``step`` frame) as a ``step <name>`` span."""
+    attributes = _record_identity(run_id, agent_name, "step", step["id"], step["position"])
+    name = step["name"]
+    attributes["waxell.step.name"] = name
+    if step["output"] is not None:
+        attributes["waxell.step.output"] = json_attribute(step["output"])
+    return f"step {name}", attributes
 
 
 _SPAN_NAMES = {
@@ -279,53 +282,57 @@ _SPAN_NAMES = {
 
 
 def behaviour_span(
-    span: SpanRecord, *, run_id: str, agent_name: str, capture_content: bool
+    span: Mapping[str, Any], *, run_id: str, agent_name: str, capture_content: bool
 ) -> tuple[str, dict[str, Any]]:
-    """A behaviour or framework span (tool, retrieval, decision, ..., io, chain, custom)."""
-    kind = span.kind
-    attributes = _record_identity(run_id, agent_name, "span", span.id, span.position)
+    """A behaviour or framework span (a ``span`` frame: tool, retrieval, decision, ..., io,
+    chain, custom)."""
+    kind = span["span_kind"]
+    name = span["name"]
+    recorded = span["attributes"] or {}
+    span_input, span_output = span["input"], span["output"]
+    attributes = _record_identity(run_id, agent_name, "span", span["id"], span["position"])
     attributes["waxell.span.kind"] = kind
-    attributes["waxell.span.name"] = span.name
-    if span.parent_span_id:
-        attributes["waxell.parent_record_id"] = span.parent_span_id
+    attributes["waxell.span.name"] = name
+    if span["parent_span_id"]:
+        attributes["waxell.parent_record_id"] = span["parent_span_id"]
     content_kind = kind in CONTENT_SPAN_KINDS
-    for key, value in (span.attributes or {}).items():
+    for key, value in recorded.items():
         if kind == "io" and key == "preview" and not capture_content:
             continue
         _put(attributes, f"waxell.{kind}.{key}", value)
-    if span.error:
-        attributes["waxell.span.error"] = span.error
+    if span["error"]:
+        attributes["waxell.span.error"] = span["error"]
     if capture_content or not content_kind:
-        if span.input is not None and span.input != "":
-            attributes["waxell.span.input"] = json_attribute(span.input)
-        if span.output is not None and span.output != "":
-            attributes["waxell.span.output"] = json_attribute(span.output)
+        if span_input is not None and span_input != "":
+            attributes["waxell.span.input"] = json_attribute(span_input)
+        if span_output is not None and span_output != "":
+            attributes["waxell.span.output"] = json_attribute(span_output)
     if kind == "tool":
         attributes["gen_ai.operation.name"] = "execute_tool"
-        attributes["gen_ai.tool.name"] = span.name
-        tool_type = (span.attributes or {}).get("tool_type")
+        attributes["gen_ai.tool.name"] = name
+        tool_type = recorded.get("tool_type")
         if isinstance(tool_type, str) and tool_type:
             attributes["gen_ai.tool.type"] = tool_type
         if capture_content:
-            if span.input not in (None, ""):
-                attributes["gen_ai.tool.call.arguments"] = json_attribute(span.input)
-            if span.output not in (None, ""):
-                attributes["gen_ai.tool.call.result"] = json_attribute(span.output)
+            if span_input not in (None, ""):
+                attributes["gen_ai.tool.call.arguments"] = json_attribute(span_input)
+            if span_output not in (None, ""):
+                attributes["gen_ai.tool.call.result"] = json_attribute(span_output)
     elif kind == "agent":
         attributes["gen_ai.operation.name"] = "invoke_agent"
-        attributes["gen_ai.agent.name"] = span.name
+        attributes["gen_ai.agent.name"] = name
     template = _SPAN_NAMES.get(kind)
-    return (template.format(span.name) if template else span.name), attributes
+    return (template.format(name) if template else name), attributes
 
 
-def score_event(score: ScoreRecord) -> tuple[str, dict[str, Any]]:
-    """A score as a ``waxell.score`` event on the run span."""
+def score_event(score: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A score (a ``score`` frame) as a ``waxell.score`` event on the run span."""
     attributes: dict[str, Any] = {
-        "waxell.score.id": score.id,
-        "waxell.score.name": score.name,
-        "waxell.score.value": score.value,
-        "waxell.score.data_type": score.data_type,
+        "waxell.score.id": score["id"],
+        "waxell.score.name": score["name"],
+        "waxell.score.value": score["value"],
+        "waxell.score.data_type": score["data_type"],
     }
-    if score.comment:
-        attributes["waxell.score.comment"] = score.comment
+    if score["comment"]:
+        attributes["waxell.score.comment"] = score["comment"]
     return "waxell.score", attributes

@@ -17,16 +17,26 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from waxell_observe.config import ObserveConfig, parse_bool
 from waxell_observe.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_EXPORT_TIMEOUT",
+    "KEY_HEADER",
     "TRACES_PATH",
     "OtelSettings",
+    "exporter_for",
+    "is_own_receiver",
+    "parse_headers",
+    "register_exporter",
+    "resource_attributes",
+    "route_settings",
     "settings_from_config",
     "traces_url",
 ]
@@ -37,6 +47,10 @@ DEFAULT_EXPORT_TIMEOUT = 5.0
 """Seconds one export request may take (unless ``OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT`` is set)."""
 
 TRACES_PATH = "/v1/traces"
+
+KEY_HEADER = "x-wax-key"
+"""How our control plane's receiver takes the API key (``server/auth.py``: ``X-Wax-Key`` or
+``Authorization: Bearer``)."""
 
 _warned: set[str] = set()
 
@@ -140,3 +154,138 @@ def settings_from_config(config: ObserveConfig, *, endpoint: str | None = None) 
     except ConfigurationError as exc:
         _warn_once("waxell-observe: OpenTelemetry export is off: %s", exc)
         return None
+
+
+# -- the route: what the OTLP destination needs, written in the journal -----------------------------
+
+
+def _env(*names: str) -> str:
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return ""
+
+
+def parse_headers(value: str) -> dict[str, str]:
+    """``OTEL_EXPORTER_OTLP_HEADERS`` syntax (``key=value,key2=value2``, percent-encoded) as a dict
+    with lower-case keys; malformed entries are skipped."""
+    headers: dict[str, str] = {}
+    for item in value.split(","):
+        key, sep, raw = item.partition("=")
+        key = unquote(key.strip()).lower()
+        if sep and key:
+            headers[key] = unquote(raw.strip())
+    return headers
+
+
+def resource_attributes(config: ObserveConfig) -> dict[str, Any]:
+    """The resource attributes of our spans as this process sees them: ``OTEL_RESOURCE_ATTRIBUTES``,
+    ``OTEL_SERVICE_NAME``, then ``init(resource_attributes=...)`` on top."""
+    attributes: dict[str, Any] = {}
+    raw = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            attributes[unquote(key.strip())] = unquote(value.strip())
+    service = os.environ.get("OTEL_SERVICE_NAME", "").strip()
+    if service:
+        attributes["service.name"] = service
+    for key, value in dict(config.resource_attributes).items():
+        attributes[str(key)] = value
+    return attributes
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme.lower(), f"{host}:{port}"
+
+
+def is_own_receiver(traces_url_: str, api_url: str) -> bool:
+    """True when ``traces_url_`` is served by the control plane at ``api_url`` (same scheme, host
+    and port): that receiver wants our API key."""
+    if not traces_url_ or not api_url:
+        return False
+    try:
+        return _origin(traces_url_) == _origin(api_url)
+    except ValueError:
+        return False
+
+
+_exporters: dict[str, Any] = {}
+_exporters_lock = threading.Lock()
+_BOOT = uuid.uuid4().hex[:12]
+
+
+def register_exporter(exporter: Any) -> str:
+    """A token naming ``exporter`` (an object: it cannot be written in the journal) for the
+    destinations of this process and of its forks; another process cannot use it."""
+    with _exporters_lock:
+        for token, known in _exporters.items():
+            if known is exporter:
+                return token
+        token = f"{_BOOT}-{len(_exporters) + 1}"
+        _exporters[token] = exporter
+        return token
+
+
+def exporter_for(token: str) -> Any:
+    """The exporter registered as ``token`` in this process, or ``None``."""
+    return _exporters.get(token)
+
+
+def export_timeout(settings: OtelSettings | None) -> float:
+    """Seconds one export request may take: ``otel_export_timeout``, else the OTel variables
+    (seconds, as the Python OTLP exporter reads them), else :data:`DEFAULT_EXPORT_TIMEOUT`."""
+    if settings is not None and settings.export_timeout is not None:
+        return settings.export_timeout
+    raw = _env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    try:
+        value = float(raw) if raw else DEFAULT_EXPORT_TIMEOUT
+    except ValueError:
+        value = DEFAULT_EXPORT_TIMEOUT
+    return value if value > 0 else DEFAULT_EXPORT_TIMEOUT
+
+
+def route_settings(config: ObserveConfig, settings: OtelSettings | None) -> dict[str, Any]:
+    """What the OTLP destination of ``config``'s runs needs, as plain JSON values (it is written
+    in the journal's route frames, so a process adopting the journal exports the same way).
+
+    ``settings``: the export settings, or ``None`` in remote mode without an endpoint (the
+    destination asks the control plane's ``config/`` for its ``otel_endpoint``). The API key
+    goes with the spans only to our own control plane's receiver: the endpoint its ``config/``
+    names, or an endpoint on the same host and port as ``api_url``.
+    """
+    headers = parse_headers(_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"))
+    route: dict[str, Any] = {
+        "capture_content": bool(config.capture_content),
+        "resource": resource_attributes(config),
+        "timeout": export_timeout(settings),
+        "compression": _env(
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"
+        ).lower(),
+        "certificate": _env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "client_key": _env("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        "client_certificate": _env(
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+        ),
+        "sampler": os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower(),
+        "sampler_arg": os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip(),
+        "headers": headers,
+    }
+    if settings is None:
+        route["ask"] = {"api_url": config.api_url, "api_key": config.api_key}
+    elif settings.span_exporter is not None:
+        route["exporter"] = register_exporter(settings.span_exporter)
+    else:
+        route["endpoint"] = settings.traces_url
+        if (
+            config.api_key
+            and is_own_receiver(settings.traces_url, config.api_url)
+            and KEY_HEADER not in headers
+            and "authorization" not in headers
+        ):
+            headers[KEY_HEADER] = config.api_key
+    return route
