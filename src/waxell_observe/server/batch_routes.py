@@ -250,17 +250,18 @@ def _store_segment(
             for one in segment:
                 _store_segment(request, [one], now, results)
             return
-        logger.error("waxell-observe server: could not store run %r of a batch", entries[0].run_id, exc_info=exc)
-        problem = str(exc.orig if exc.orig is not None else exc).splitlines()[0][:500]
-        results[segment[0][0]] = {
-            "run_id": entries[0].run_id,
-            "status": 500,
-            "error": f"the database refused this run, nothing of it was stored: {problem}",
-        }
+        results[segment[0][0]] = _refused(entries[0].run_id, exc)
         return
     for (index, _), outcome in zip(segment, outcomes):
         results[index] = _result(outcome)
     _note_completions(request, sum(1 for e in entries if e.complete is not None), found)
+
+
+def _refused(run_id: str, exc: DBAPIError) -> dict[str, Any]:
+    """The result of an entry whose rows the database refused (logged with the traceback)."""
+    logger.error("waxell-observe server: could not store run %r of a batch", run_id, exc_info=exc)
+    problem = str(exc.orig if exc.orig is not None else exc).splitlines()[0][:500]
+    return {"run_id": run_id, "status": 500, "error": f"the database refused this run: {problem}"}
 
 
 def _write(request: Request, entries: list[BatchRunIn], now: float, counted_at: float) -> list[EntryOutcome]:
@@ -332,6 +333,10 @@ def _deliver_per_run(request: Request, entry: BatchRunIn) -> dict[str, Any]:
         if exc.status_code != 404:
             raise
         return {"run_id": entry.run_id, "status": 404, "error": batch_ingest.unknown_run_message(entry.run_id)}
+    except DBAPIError as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise  # the database is unavailable: 503 for the whole request (clients retry)
+        return _refused(entry.run_id, exc)
     governance = _stricter(verdicts)
     if governance is not None:
         result["governance"] = governance
