@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from remote_stubs import HungServer, ProtocolStub, free_port
+from remote_stubs import HungServer, ProtocolStub, free_port, start_patiently
 
 from waxell_observe import WaxellObserveClient
 from waxell_observe.governance import breaker
@@ -158,29 +158,26 @@ def real_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         request.getfixturevalue("postgres_server").drop_database(database)
 
 
-@pytest.fixture
-def make_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], ServerProcess]]:
-    """``make_server(kind)``: a real server of this test (``sqlite`` or ``postgres``) on a free
-    port, NOT started (``.start()`` it; until then nobody listens on its port). Stopped after the test."""
-    made: list[tuple[ServerProcess, str]] = []
-
-    def make(kind: str = "sqlite") -> ServerProcess:
-        database = ""
-        if kind == "sqlite":
-            db = str(tmp_path / f"server-{len(made)}.db")
-        else:
-            postgres = request.getfixturevalue("postgres_server")
-            database = postgres.create_database()
-            db = postgres.url(database)
-        server = ServerProcess(db, tmp_path / f"server-{len(made)}.log")
-        made.append((server, database))
-        return server
-
-    yield make
-    for server, database in made:
-        server.stop()
-        if database:
-            request.getfixturevalue("postgres_server").drop_database(database)
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Like ``real_server``, but one per test session (per xdist worker) and store kind, shared by
+    every module that asks for it: starting the server is the costly part of these tests. Tests
+    keep apart by their own agent names and run ids; a test that stops or kills it starts it
+    again (same port) before it ends."""
+    root = tmp_path_factory.mktemp("shared-server")
+    database = ""
+    if request.param == "sqlite":
+        db = str(root / "server.db")
+    else:
+        postgres = request.getfixturevalue("postgres_server")
+        database = postgres.create_database()
+        db = postgres.url(database)
+    server = ServerProcess(db, root / "server.log")
+    start_patiently(server)
+    yield server
+    server.stop()
+    if database:
+        request.getfixturevalue("postgres_server").drop_database(database)
 
 
 @pytest.fixture

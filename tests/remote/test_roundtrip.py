@@ -1,71 +1,131 @@
-"""SDK -> the real ``waxell-observe serve`` -> store -> read API, on SQLite and PostgreSQL.
+"""Contract tests: what the SDK sends, replayed against the real ``waxell-observe serve``
+(SQLite and PostgreSQL), reads back through the server's read API exactly as the same
+program reads back from the embedded store.
 
-A run recorded in remote mode must read back through the server's read API exactly as the
-same run reads back from the embedded store. To compare field for field (ids and times
-included), a test plugin hands every hook call of the remote run to the embedded sink's
-writer too, so both stores receive the very same records.
+Each test runs one program twice in this process: once in embedded mode (``WAXELL_DB``,
+read from the store) and once in remote mode against the real server (read through
+``/api/v1/read/``). Both runs draw the same ids (the id generator is seeded) and the same
+times (the SDK's clock is replaced by one that ticks a quarter second per reading), so the
+two reads must be equal field for field: ids, times, durations, totals, conversation state,
+every record.
+
+Remote mode is checked through both ways the SDK talks to a control plane: the batch
+endpoint (``POST runs/batch/``, which our server advertises in ``GET config/``) and the
+per-run protocol of the specification (forced here by hiding the advertisement from the
+SDK's probe), and the requests actually made are checked to be of that protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import json
+import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
+import pytest
+
 import waxell_observe
-from waxell_observe import ObserveConfig, WaxellContext, WaxellObserveClient, hookimpl
-from waxell_observe.run import Run
-from waxell_observe.sinks import embedded
+from waxell_observe import WaxellContext, WaxellObserveClient, records
+from waxell_observe.config import set_config
+from waxell_observe.pipeline.remote_destination import RemoteDestination
+
+EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+RECORDING_MODULES = tuple(
+    f"waxell_observe.{name}"
+    for name in ("context", "run", "records", "collector", "integration_api", "conversation", "instrumentation",
+                 "decorators")
+)  # fmt: skip
+"""Where the SDK reads the clock for what it records (the pipeline, transport and stores keep the real one)."""
 
 
-class MirrorToEmbedded:
-    """Hands every record of remote runs to the embedded sink as well.
+class Clock:
+    """The ``time`` module as the SDK sees it: ``time()`` ticks 0.25 s per reading (exact in
+    binary and in microseconds, so no rounding anywhere can tell the two stores apart)."""
 
-    The embedded sink serves embedded runs only, so it is given a view of each run: a copy
-    whose configuration is embedded (``db``), refreshed from the real run at every hook.
-    """
+    def __init__(self, start: float) -> None:
+        self.now = start
 
-    def __init__(self, db: Path) -> None:
-        self.config = ObserveConfig(db=str(db))
-        self.views: dict[str, Run] = {}
+    def time(self) -> float:
+        self.now += 0.25
+        return self.now
 
-    def _view(self, run: Run) -> Run:
-        view = self.views.get(run.run_id)
-        if view is None:
-            view = self.views[run.run_id] = copy.copy(run)
-        for name in Run.__slots__:
-            if name != "config":
-                setattr(view, name, getattr(run, name))
-        view.config = self.config
-        return view
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
 
-    @hookimpl
-    def on_run_start(self, run: Run) -> None:
-        embedded.on_run_start(self._view(run))
 
-    @hookimpl
-    def on_llm_call(self, run: Run, call: Any) -> None:
-        embedded.on_llm_call(self._view(run), call)
+@pytest.fixture
+def deterministic(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """``deterministic(seed)``: from now on the SDK draws ids from ``seed`` and reads a clock
+    that starts at :data:`EPOCH` (call it again before the second run of a program)."""
 
-    @hookimpl
-    def on_step(self, run: Run, step: Any) -> None:
-        embedded.on_step(self._view(run), step)
+    clock = Clock(EPOCH)
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(RECORDING_MODULES):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is time:  # ``import time``
+                monkeypatch.setattr(module, attribute, clock)
+            elif value is time.time:  # ``_time = time.time``, ``from time import time``
+                monkeypatch.setattr(module, attribute, clock.time)
 
-    @hookimpl
-    def on_span(self, run: Run, span: Any) -> None:
-        embedded.on_span(self._view(run), span)
+    def start(seed: int) -> None:
+        records._random.seed(seed)
+        pool = getattr(records, "_pool", None)
+        if pool is not None:
+            pool.clear()  # ids drawn ahead from the old seed
+        clock.now = EPOCH
 
-    @hookimpl
-    def on_score(self, run: Run, score: Any) -> None:
-        embedded.on_score(self._view(run), score)
+    return start
 
-    @hookimpl
-    def on_run_end(self, run: Run) -> None:
-        embedded.on_run_end(self._view(run))
+
+@pytest.fixture(params=["batch", "per-run"])
+def protocol(
+    request: pytest.FixtureRequest, shared_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
+    """Remote mode through ``runs/batch/`` or through the per-run protocol; yields the paths of
+    every delivery request made (to check which protocol was spoken)."""
+    if request.param == "batch":
+        advertised = httpx.get(f"{shared_server.url}/api/v1/observe/config/", timeout=10).json()
+        if not advertised.get("batch_ingest"):
+            pytest.skip(
+                "the server's GET config/ does not advertise batch_ingest (batch endpoint not there yet)"
+            )
+    else:
+        probe = RemoteDestination._probe
+
+        def per_run_only(self: RemoteDestination) -> None:
+            probe(self)
+            self.batch_path = ""  # as if config/ had not advertised the batch endpoint
+
+        monkeypatch.setattr(RemoteDestination, "_probe", per_run_only)
+    paths: list[str] = []
+    post = RemoteDestination._post
+
+    def spy(self: RemoteDestination, path: str, body: Any, **kwargs: Any) -> dict[str, Any]:
+        paths.append(path)
+        return post(self, path, body, **kwargs)
+
+    monkeypatch.setattr(RemoteDestination, "_post", spy)
+    yield paths
+    if request.param == "batch":
+        assert paths and set(paths) == {"runs/batch/"}, paths
+    else:
+        assert paths and "runs/batch/" not in paths and "runs/start/" in paths, paths
+
+
+def _seed(request: pytest.FixtureRequest) -> int:
+    """A seed of this test (the real server is shared by the tests of this module: their ids must differ)."""
+    return sum(ord(c) * (i + 1) for i, c in enumerate(request.node.nodeid))
+
+
+def _remote(shared_server: Any) -> None:
+    WaxellObserveClient.configure(api_url=shared_server.url, api_key="")
+
+
+def _embedded() -> None:
+    set_config(None)  # WAXELL_DB (the test's store), embedded mode
 
 
 def _workload() -> tuple[str, str, str]:
@@ -86,6 +146,9 @@ def _workload() -> tuple[str, str, str]:
             response_text="Let me look.", finish_reason="tool_calls",
         )  # fmt: skip
         ctx.record_step("research", output={"sources": 5})
+        # What is recorded so far is delivered now (the start alone, then records): the rest
+        # of the run arrives in later deliveries, as for any long run.
+        assert waxell_observe.flush(timeout=30).pending == 0
         ctx.record_tool_call(name="web_search", input={"query": "news"}, output={"results": [1, 2]},
                              duration_ms=250, tool_type="api")  # fmt: skip
         ctx.record_tool_call(name="db", status="error", error="connection refused")
@@ -100,7 +163,9 @@ def _workload() -> tuple[str, str, str]:
                                 phase="mid_execution")  # fmt: skip
         ctx.record_user_message("What's the weather?")
         ctx.record_agent_response("It's sunny in Paris today.")
-        ctx.record_span("chain", "summarize", duration_ms=12.5, attributes={"lc": 1}, input={"a": 1}, output="ok")
+        ctx.record_span(
+            "chain", "summarize", duration_ms=12.5, attributes={"lc": 1}, input={"a": 1}, output="ok"
+        )
         with WaxellContext(agent_name="child-agent", inputs={"task": "sub"}) as child:
             child.record_llm_call(model="claude-sonnet-4", tokens_in=20, tokens_out=5)
             child.set_result({"sub": True})
@@ -115,107 +180,140 @@ def _workload() -> tuple[str, str, str]:
         ctx.set_result({"answer": "sunny"})
         parent_id, child_id = ctx.run_id, child.run_id
     try:
-        with WaxellContext(agent_name="failing-agent") as failing:
-            failing.record_step("before")
+        with WaxellContext(agent_name="failing-agent", inputs={"x": float("inf")}) as failing:
+            failing.record_step("before", output={"ratio": float("nan")})
             raise KeyError("missing")
     except KeyError:
         pass
     return parent_id, child_id, failing.run_id
 
 
+RECORDS_OF_WORKLOAD = 21 + 3 + 3
+"""Frames of :func:`_workload`: the parent's start, 2 LLM calls, 3 steps (one the child's
+delegation), 11 spans, 3 scores and end; the child's start, LLM call and end; the failing
+run's start, step and end."""
+
+
 def _same(remote: dict[str, Any], local: dict[str, Any]) -> None:
     for key, value in local.items():
-        assert remote[key] == value, (key, remote[key], value)
+        assert remote.get(key) == value, (key, remote.get(key), value)
     assert remote == local
 
 
 def test_every_record_type_reads_back_as_embedded(
-    real_server: Any, register_plugin: Callable[..., Any], read_run: Callable[[str], dict[str, Any]],
-    waxell_db: Path,
+    shared_server: Any, protocol: list[str], deterministic: Callable[[int], None],
+    read_run: Callable[[str], dict[str, Any]], request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
-    WaxellObserveClient.configure(api_url=real_server.url, api_key="")
-    register_plugin(MirrorToEmbedded(waxell_db))
-    parent_id, child_id, failing_id = _workload()
+    seed = _seed(request)
+    _embedded()
+    deterministic(seed)
+    ids = _workload()
     report = waxell_observe.flush(timeout=30)
-    assert report.sinks["remote"].pending == 0 and report.sinks["remote"].dropped == 0, report
+    assert (report.sinks["embedded"].sent, report.dropped, report.pending) == (RECORDS_OF_WORKLOAD, 0, 0), (
+        report
+    )
+    local = [read_run(run_id) for run_id in ids]
 
-    for run_id in (parent_id, child_id, failing_id):
-        _same(real_server.read_run(run_id), read_run(run_id))
+    _remote(shared_server)
+    deterministic(seed)
+    assert _workload() == ids, "the SDK's ids are no longer reproducible: update deterministic()"
+    report = waxell_observe.flush(timeout=30).sinks["remote"]
+    assert (report.sent, report.dropped, report.pending) == (RECORDS_OF_WORKLOAD, 0, 0), report
+    for run_id, expected in zip(ids, local):
+        _same(shared_server.read_run(run_id), expected)
 
-    parent = real_server.read_run(parent_id)
+    parent_id, child_id, failing_id = ids
+    parent = shared_server.read_run(parent_id)
     assert [(s["kind"], s["name"]) for s in parent["spans"]] == [
         ("io", "user_message"), ("tool", "web_search"), ("tool", "db"), ("retrieval", "pinecone"),
         ("decision", "route"), ("reasoning", "evaluate"), ("retry", "fallback"), ("policy", "budget"),
         ("io", "user_message"), ("io", "agent_response"), ("chain", "summarize"),
     ]  # fmt: skip
     assert [s["name"] for s in parent["steps"]] == ["research", "delegate:child-agent", "refine"]
+    assert [c["model"] for c in parent["llm_calls"]] == ["gpt-4o", "claude-sonnet-4"]
     assert [c["run_id"] for c in parent["children"]] == [child_id]
-    assert parent["conversation"]["user_turns"] == 2 and parent["tags"] == {"env": "test", "pipeline": "rag-v2"}
+    assert parent["conversation"]["user_turns"] == 2
+    assert parent["tags"] == {"env": "test", "pipeline": "rag-v2"}
+    assert parent["metadata"] == {"version": "2.1", "retrieval_count": 5}
     assert [s["value"] for s in parent["scores"]] == [0.92, False, "professional"]
-    failing = real_server.read_run(failing_id)
-    assert failing["status"] == "error" and failing["error_type"] == "KeyError" and "KeyError" in failing["traceback"]
-    # parent: start, 2 LLM calls, 3 steps, 11 spans, 3 scores, end; child: 3; failing: 3
-    assert report.sinks["remote"].sent == 21 + 3 + 3
+    assert (parent["started_at"], parent["tokens_in"], parent["tokens_out"]) == (
+        "2026-01-01T00:00:00.250000+00:00",
+        2300,
+        650,
+    )
+    failing = shared_server.read_run(failing_id)
+    assert (
+        failing["status"] == "error"
+        and failing["error_type"] == "KeyError"
+        and "KeyError" in failing["traceback"]
+    )
 
 
-def test_async_runs_are_delivered_too(real_server: Any) -> None:
-    WaxellObserveClient.configure(api_url=real_server.url, api_key="")
-
+def test_async_runs_read_back_as_embedded(
+    shared_server: Any, protocol: list[str], deterministic: Callable[[int], None],
+    read_run: Callable[[str], dict[str, Any]], request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
     async def agent(i: int) -> str:
-        async with WaxellContext(agent_name="async-agent", inputs={"i": i}) as ctx:
+        async with WaxellContext(agent_name="async-agent", inputs={"i": i}, enforce_policy=False) as ctx:
             await asyncio.sleep(0)
             ctx.record_llm_call(model="gpt-4o-mini", tokens_in=i, tokens_out=1)
+            await asyncio.sleep(0)
+            ctx.record_step("after", output={"i": i})
             ctx.set_result({"i": i})
             return ctx.run_id
 
     async def main() -> list[str]:
         return await asyncio.gather(*(agent(i) for i in range(5)))
 
+    seed = _seed(request)
+    _embedded()
+    deterministic(seed)
     run_ids = asyncio.run(main())
-    assert waxell_observe.flush(timeout=30).pending == 0
-    for i, run_id in enumerate(run_ids):
-        run = real_server.read_run(run_id)
-        assert (run["status"], run["inputs"], run["result"], run["tokens_in"]) == ("success", {"i": i}, {"i": i}, i)
+    local = [read_run(run_id) for run_id in run_ids]
+    _remote(shared_server)
+    deterministic(seed)
+    assert asyncio.run(main()) == run_ids
+    report = waxell_observe.flush(timeout=30).sinks["remote"]
+    assert (report.sent, report.dropped, report.pending) == (5 * 4, 0, 0), report
+    for i, (run_id, expected) in enumerate(zip(run_ids, local)):
+        run = shared_server.read_run(run_id)
+        _same(run, expected)
+        assert (run["status"], run["inputs"], run["result"], run["tokens_in"]) == (
+            "success",
+            {"i": i},
+            {"i": i},
+            i,
+        )
 
 
-def test_server_killed_mid_stream_then_restarted_loses_nothing(real_server: Any, engine: Any) -> None:
-    """kill -9 of the server while runs stream in; after a restart on the same port every run
-    arrives whole and exactly once."""
-    engine(max_backoff=0.3)
-    WaxellObserveClient.configure(api_url=real_server.url, api_key="")
-    run_ids = []
-    for i in range(30):
-        with WaxellContext(agent_name="stream-agent", inputs={"i": i}) as ctx:
-            ctx.record_llm_call(model="gpt-4o", tokens_in=10, tokens_out=i)
-            ctx.record_step("s", output={"i": i})
-            ctx.set_result({"i": i})
-        run_ids.append(ctx.run_id)
-        if i == 15:
-            real_server.kill()
-    real_server.start()
-    report = waxell_observe.flush(timeout=60)
-    assert report.pending == 0 and report.dropped == 0, report
-    listed = real_server.list_runs(agent_name="stream-agent")
-    assert listed["total"] == 30
-    for i, run_id in enumerate(run_ids):
-        run = real_server.read_run(run_id)
-        assert (run["status"], run["tokens_out"], len(run["llm_calls"]), len(run["steps"])) == ("success", i, 1, 1)
-        assert json.dumps(run["result"]) == json.dumps({"i": i})
-
-
-def test_auto_collected_calls_arrive_as_automatic_runs(
-    real_server: Any, register_plugin: Callable[..., Any], read_run: Callable[[str], dict[str, Any]],
-    waxell_db: Path,
+def test_auto_collected_calls_read_back_as_embedded(
+    shared_server: Any, protocol: list[str], deterministic: Callable[[int], None],
+    read_run: Callable[[str], dict[str, Any]], read_runs: Callable[..., list[dict[str, Any]]],
+    request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     from waxell_observe.integration_api import record_llm_call
 
-    WaxellObserveClient.configure(api_url=real_server.url, api_key="")
-    register_plugin(MirrorToEmbedded(waxell_db))
-    record_llm_call(model="gpt-4o-mini-auto-rt", tokens_in=5, tokens_out=2, started_at=time.time() - 3)
-    record_llm_call(model="gpt-4o-mini-auto-rt", tokens_in=7, tokens_out=1)
+    model = f"gpt-4o-mini-auto-{protocol and 'x' or 'y'}-{_seed(request) % 10_000}"
+
+    def program() -> None:
+        record_llm_call(model=model, tokens_in=5, tokens_out=2, started_at=EPOCH - 3)
+        record_llm_call(model=model, tokens_in=7, tokens_out=1)
+
+    seed = _seed(request)
+    _embedded()
+    deterministic(seed)
+    program()
+    (summary,) = read_runs(agent_name=f"auto:{model}")
+    local = read_run(summary["run_id"])
+
+    _remote(shared_server)
+    deterministic(seed)
+    program()
     report = waxell_observe.flush(timeout=30).sinks["remote"]
-    assert (report.pending, report.dropped) == (0, 0)
-    (summary,) = real_server.list_runs(agent_name="auto:gpt-4o-mini-auto-rt")["runs"]
-    remote = real_server.read_run(summary["run_id"])
-    _same(remote, read_run(summary["run_id"]))
+    assert (report.sent, report.dropped, report.pending) == (4, 0, 0), report
+    (listed,) = shared_server.list_runs(agent_name=f"auto:{model}")["runs"]
+    assert listed["run_id"] == summary["run_id"]
+    remote = shared_server.read_run(summary["run_id"])
+    _same(remote, local)
     assert (remote["auto_collected"], remote["workflow_name"], remote["tokens_in"]) == (True, "auto", 12)
+    assert remote["started_at"] == "2025-12-31T23:59:57+00:00"
