@@ -16,6 +16,9 @@ transaction per part, as the per-run endpoints do) and with the batch storage
 (``server.batch_ingest.write_runs``: what HTTP, JSON and validation add on top).
 
 Throughput counts records (LLM calls + steps + spans + scores) stored per second of wall time.
+On Linux the server measurements also say how many records were stored per CPU-second of the
+server process (and of the PostgreSQL server): on a machine shared with other work, wall time
+depends on what else runs, CPU time much less.
 The older workload is measured too (``--no-large`` skips it): large runs of ``--records`` LLM
 calls and steps sent with the per-run protocol, ``--batches`` records per request, against the
 same runs written in-process.
@@ -57,6 +60,54 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_PG_DATA: list[Path | None] = [None]  # the data directory of the running postgres() server
+_SERVER_PIDS: dict[str, int] = {}  # url -> pid of the server() process
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``; 0 elsewhere or when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    """The postgres() server's processes (postmaster and its children), Linux only."""
+    data = _PG_DATA[0]
+    try:
+        master = int((data / "postmaster.pid").read_text().split()[0]) if data else 0
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [master]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    pids.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used by the server process and the database server (PostgreSQL) since start."""
+
+    def __init__(self, url: str, postgres_used: bool) -> None:
+        self.server_pid = _SERVER_PIDS.get(url, 0)
+        self.postgres_used = postgres_used
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        database = sum(_cpu_seconds(p) for p in _postgres_pids()) if self.postgres_used else 0.0
+        return _cpu_seconds(self.server_pid), database
+
+    def used(self) -> tuple[float, float]:
+        server, database = self._now()
+        return server - self.start[0], database - self.start[1]
+
+
 @contextmanager
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL server; yields a ``postgresql://`` URL of an empty database."""
@@ -67,6 +118,7 @@ def postgres() -> Iterator[str]:
     if bindir is None:
         raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) not found; install postgresql or use --no-postgres")
     root = Path(tempfile.mkdtemp(prefix="waxell-bench-pg-"))
+    _PG_DATA[0] = root / "data"
     prefix: list[str] = []
     if os.geteuid() == 0:
         prefix = ["runuser", "-u", "postgres", "--"]
@@ -103,6 +155,7 @@ def server(db: str) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    _SERVER_PIDS[url] = proc.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -382,35 +435,52 @@ def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
     per_run = 0.0
     batched: dict[int, float] = {}
     big: dict[int, float] = {}
+    cpu: dict[Any, tuple[float, float]] = {}
     with server(db) as url:
         over_batch_endpoint(url, total_runs=200, batch_runs=100, records=records, clients=1, tag=f"warm-{name}")
         small_runs_per_run(url, runs=20, records=records, clients=args.clients, tag=f"warm-run-{name}")
+        postgres_used = db.startswith("postgres")
+        meter = CpuMeter(url, postgres_used)
         per_run = small_runs_per_run(
             url, runs=args.per_run_runs, records=records, clients=args.clients, tag=f"{name}-per-run"
         )
+        cpu["per-run"] = meter.used()
         for size in batch_sizes:
+            meter = CpuMeter(url, postgres_used)
             batched[size] = over_batch_endpoint(
                 url, total_runs=args.batch_total, batch_runs=size, records=records,
                 clients=args.batch_clients, tag=f"{name}-runs{size}",
             )  # fmt: skip
+            cpu[size] = meter.used()
         for batch in batches:
             big[batch] = over_http(
                 url, runs=args.runs, records=args.records, batch=batch, clients=args.clients, tag=f"{name}-b{batch}"
             )
     width = 64
     print(f"  small runs (1 start + {records} records + complete each), records/s:")
+    def efficiency(key: Any, count: int) -> str:
+        server_cpu, database_cpu = cpu.get(key, (0.0, 0.0))
+        if not server_cpu:
+            return ""
+        text = f"; {count / server_cpu:6.0f} per server CPU-second"
+        if database_cpu:
+            text += f", {count / (server_cpu + database_cpu):6.0f} per server + PostgreSQL CPU-second"
+        return text
+
     rows = [
         ("in-process, per-run storage (a transaction per part)", direct_per_run, ""),
         (f"in-process, batch storage ({max(batch_sizes, default=500)} runs per transaction)", direct_batched, ""),
-        (f"server, per-run protocol ({args.clients} client threads)", per_run, ""),
-    ]
+        (f"server, per-run protocol ({args.clients} client threads)", per_run,
+         "  (" + efficiency("per-run", args.per_run_runs * records).lstrip("; ") + ")"),
+    ]  # fmt: skip
     for size, rate in batched.items():
-        rows.append((
-            f"server, runs/batch/ ({size} runs per request, {args.batch_clients} client threads)", rate,
-            f"  ({rate / per_run:5.1f}x per-run protocol, {rate / direct_batched:4.2f}x in-process batch storage)",
-        ))  # fmt: skip
+        note = (
+            f"  ({rate / per_run:5.1f}x per-run protocol, {rate / direct_batched:4.2f}x in-process batch storage"
+            f"{efficiency(size, args.batch_total * records)})"
+        )
+        rows.append((f"server, runs/batch/ ({size} runs per request, {args.batch_clients} client threads)", rate, note))
     for label, rate, note in rows:
-        print(f"    {label:<{width}}: {rate:9.0f}{note}")
+        print(f"    {label:<{width}}: {rate:9.0f}{note if note != '  ()' else ''}")
     if big:
         print(f"  large runs ({args.records} LLM calls and steps each, per-run protocol), records/s:")
         print(f"    {f'in-process, per-run storage ({max(batches)} records per transaction)':<{width}}: {big_base:9.0f}")
