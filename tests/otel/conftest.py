@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
@@ -185,6 +186,8 @@ class StubReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
                 with stub._lock:
                     stub.requests += 1
                     stub.headers.append({k.lower(): v for k, v in self.headers.items()})

@@ -210,6 +210,45 @@ def test_a_wrong_key_is_counted_as_dropped_with_the_401_reason_logged_once(
     keyed_server.run(ctx.run_id, expect=404)
 
 
+def test_the_standard_headers_and_compression_variables_are_honoured(
+    stub_receiver: StubReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,Authorization=Bearer%20backend-token")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    WaxellObserveClient.configure(otlp_endpoint=stub_receiver.url)
+    with WaxellContext(agent_name="headed", enforce_policy=False):
+        pass
+    assert waxell_observe.flush(timeout=10).sinks["otlp"].sent == 2
+    (headers,) = stub_receiver.headers
+    assert (headers["x-tenant"], headers["authorization"], headers["content-encoding"]) == (
+        "acme", "Bearer backend-token", "gzip",
+    )  # fmt: skip
+    assert list(stub_receiver.spans.values()) == ["invoke_agent headed"]
+
+
+@pytest.mark.delivery_problems  # the exporter object raises: its records are dropped and counted
+def test_an_exporter_object_that_raises_is_counted_not_retried_forever(caplog: Any) -> None:
+    class Broken:
+        calls = 0
+
+        def export(self, spans: Any) -> Any:
+            Broken.calls += 1
+            raise ValueError("cannot serialise")
+
+        def shutdown(self) -> None:
+            pass
+
+    WaxellObserveClient.configure(otel_span_exporter=Broken())
+    for _ in range(2):
+        with WaxellContext(agent_name="broken", enforce_policy=False):
+            pass
+        report = waxell_observe.flush(timeout=10).sinks["otlp"]
+    assert (report.sent, report.dropped, report.journaled) == (0, 4, 0)
+    assert list(report.drop_reasons) == ["the span exporter Broken raised ValueError: cannot serialise"]
+    assert Broken.calls == 2
+    assert caplog.text.count("Traceback") == 1
+
+
 # -- the bodies ------------------------------------------------------------------------------------------
 
 

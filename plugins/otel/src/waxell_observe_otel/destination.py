@@ -247,8 +247,7 @@ class OtlpDestination:
         if spans:
             resource = application.resource if application is not None else self._our_resource()
             if self.exporter is not None:
-                self._export_objects(spans, resource)
-                taken = True
+                taken = self._export_objects(spans, resource, frames, outcome)
             elif url:
                 taken = self._post_all(url, spans, resource, frames, outcome)
             else:
@@ -354,16 +353,30 @@ class OtlpDestination:
 
     # -- an exporter object (init(otel_span_exporter=...)) ---------------------------------------------
 
-    def _export_objects(self, spans: list[SpanData], resource: Any) -> None:
+    def _export_objects(
+        self, spans: list[SpanData], resource: Any, frames: list[list[Any]], outcome: Delivered
+    ) -> bool:
+        """Hand ``spans`` to the exporter object; True when it took them. Its FAILURE result means
+        "not now" (:class:`RetryLater`); an exception is a bug of the exporter: the batch's records
+        are counted as dropped with it (logged once, with its traceback)."""
         from opentelemetry.sdk.trace.export import SpanExportResult
 
         readable = [self._readable(span, resource) for span in spans]
-        result = self.exporter.export(readable)
+        try:
+            result = self.exporter.export(readable)
+        except Exception as exc:
+            reason = f"the span exporter {type(self.exporter).__name__} raised {type(exc).__name__}: {exc}"
+            if reason not in self._logged:
+                self._logged.add(reason)
+                logger.error("waxell-observe: %s", reason, exc_info=exc)
+            outcome.refuse(reason, len(frames) - sum(outcome.refused.values()))
+            return False
         if result != SpanExportResult.SUCCESS:
             raise RetryLater(
                 f"the span exporter {type(self.exporter).__name__} failed to export {len(spans)} span(s)"
             )
         self.exported += len(spans)
+        return True
 
     def _readable(self, span: SpanData, resource: Any) -> ReadableSpan:
         from opentelemetry.attributes import BoundedAttributes

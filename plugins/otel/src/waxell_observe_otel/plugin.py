@@ -23,7 +23,7 @@ from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
 from waxell_observe_otel import sidecar
 from waxell_observe_otel.propagation import PLUGIN_STATE_KEY, run_trace, state_for
-from waxell_observe_otel.settings import OtelSettings, route_settings, settings_from_config
+from waxell_observe_otel.settings import OtelSettings, forget_exporters, route_settings, settings_from_config
 
 if TYPE_CHECKING:
     from waxell_observe.pipeline.destination import Destination
@@ -225,6 +225,7 @@ def reset() -> None:
 
     _decision_cache = None
     sidecar.clear()
+    forget_exporters()
     otel_sdk = sys.modules.get("waxell_observe_otel.pipeline")
     if otel_sdk is not None:
         otel_sdk.forget_global_providers()

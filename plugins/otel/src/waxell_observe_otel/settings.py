@@ -32,6 +32,7 @@ __all__ = [
     "TRACES_PATH",
     "OtelSettings",
     "exporter_for",
+    "forget_exporters",
     "is_own_receiver",
     "parse_headers",
     "register_exporter",
@@ -234,6 +235,12 @@ def register_exporter(exporter: Any) -> str:
 def exporter_for(token: str) -> Any:
     """The exporter registered as ``token`` in this process, or ``None``."""
     return _exporters.get(token)
+
+
+def forget_exporters() -> None:
+    """Tests: forget the registered exporter objects."""
+    with _exporters_lock:
+        _exporters.clear()
 
 
 def export_timeout(settings: OtelSettings | None) -> float:
