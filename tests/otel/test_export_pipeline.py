@@ -249,6 +249,37 @@ def test_an_exporter_object_that_raises_is_counted_not_retried_forever(caplog: A
     assert caplog.text.count("Traceback") == 1
 
 
+def test_runs_not_sampled_pass_without_spans(
+    stub_receiver: StubReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    WaxellObserveClient.configure(otlp_endpoint=stub_receiver.url)
+    monkeypatch.setenv(
+        "TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+    )  # not sampled
+    with WaxellContext(agent_name="unsampled", enforce_policy=False) as ctx:
+        ctx.record_step("s")
+        with WaxellContext(agent_name="unsampled-child", enforce_policy=False):
+            pass
+    assert ctx.run.plugin_state["otel"]["sampled"] is False
+    monkeypatch.delenv("TRACEPARENT")
+    with WaxellContext(agent_name="sampled", enforce_policy=False):
+        pass
+    report = waxell_observe.flush(timeout=10).sinks["otlp"]
+    assert (report.sent, report.dropped) == (8, 0)  # 3 starts, 3 ends, a step and the delegation step
+    assert list(stub_receiver.spans.values()) == ["invoke_agent sampled"]
+
+
+def test_the_sampler_variable_is_honoured(
+    stub_receiver: StubReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    WaxellObserveClient.configure(otlp_endpoint=stub_receiver.url)
+    with WaxellContext(agent_name="off", enforce_policy=False) as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
+    assert waxell_observe.flush(timeout=10).sinks["otlp"].sent == 3
+    assert stub_receiver.spans == {}
+
+
 # -- the bodies ------------------------------------------------------------------------------------------
 
 
