@@ -383,6 +383,52 @@ def test_postgres_concurrent_batches_and_compactions_stay_exact(postgres_url: st
         store.dispose()
 
 
+@pytest.mark.postgres
+def test_postgres_batch_mode_follows_every_kind_of_change(postgres_url: str) -> None:
+    """In batch mode the statement-level triggers follow any statement, not only write_batch's
+    inserts: updates of every column a rollup reads, several rows at once, renames and deletes."""
+    from waxell_observe.config import db_url_from
+
+    store = Store(db_url_from(postgres_url))
+    try:
+        rows = Rows(store)
+        batch = RowBatch()
+        for i in range(12):
+            run_id = f"r{i}"
+            batch.ended[run_id] = rows.run(
+                run_id=run_id, agent_name=["a", "b", "c"][i % 3], started_at=T0 + i * 3600.0, status="success",
+                ended_at=T0 + i * 3600.0 + 60, session_id=f"s{i % 2}", user_id=f"u{i % 3}" if i % 4 else "",
+                parent_run_id="" if i % 5 else "r0", tags={"env": "prod", "team": f"t{i % 2}"},
+                tokens_in=10 * i, tokens_out=i, total_cost=(i + 1) / 64,
+            )  # fmt: skip
+            batch.llm_calls += [rows.call(f"{run_id}-c{j}", run_id, f"m{j}", "p", i + j, j, (i + j) / 64) for j in range(2)]
+        write_batch(store, batch)
+        assert_exact(store)
+        changes = [
+            "UPDATE runs SET agent_name = 'd' WHERE run_id = 'r1'",
+            f"UPDATE runs SET started_at = started_at - {2 * DAY} WHERE run_id IN ('r2', 'r3')",
+            "UPDATE runs SET status = 'error', parent_run_id = 'r0' WHERE run_id = 'r4'",
+            "UPDATE runs SET session_id = 's9', user_id = '' WHERE run_id = 'r5'",
+            "UPDATE runs SET started_at = started_at + 5000 WHERE session_id = 's1'",
+            "UPDATE runs SET ended_at = NULL WHERE run_id = 'r6'",
+            "UPDATE runs SET tags = '{\"env\": \"qa\", \"n\": 5}'::jsonb WHERE run_id = 'r7'",
+            "UPDATE runs SET total_cost = total_cost + 0.5, tokens_in = tokens_in + 7 WHERE run_id = 'r8'",
+            "UPDATE runs SET conversation = '{\"turns\": 2}'::jsonb",  # no rollup reads it: nothing moves
+            "UPDATE llm_calls SET model = 'o3', cost = 0.75 WHERE id = 'r9-c0'",
+            "UPDATE llm_calls SET run_id = 'r3' WHERE id = 'r9-c1'",
+            "DELETE FROM llm_calls WHERE id = 'r10-c0'",
+            "DELETE FROM runs WHERE run_id = 'r11'",
+            "UPDATE runs SET run_id = 'renamed' WHERE run_id = 'r0'",
+            "DELETE FROM runs WHERE session_id = 's0' AND run_id <> 'renamed'",
+        ]
+        for change in changes:
+            with store.write() as conn, rollups.batch_mode(conn):
+                conn.execute(text(change))
+            assert_exact(store)
+    finally:
+        store.dispose()
+
+
 def _day(store: Store, ts: float) -> str:
     with store.read() as conn:
         return str(conn.execute(text(f"SELECT {rollups.day_sql(store.dialect, str(ts))}")).scalar())
