@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from waxell_observe.errors import ConfigurationError
+from waxell_observe.process import fork_safe
 
 __all__ = [
     "ObserveConfig",
@@ -245,7 +246,7 @@ def resolve_config(**arguments: Any) -> ObserveConfig:
     return ObserveConfig(**values)
 
 
-_lock = threading.Lock()
+_lock = fork_safe(threading.Lock())  # a fork waits while another thread resolves the configuration
 _current: ObserveConfig | None = None
 
 

@@ -15,13 +15,15 @@ import os
 import threading
 from typing import Any, Iterable
 
+from waxell_observe.process import fork_safe
+
 from waxell_observe.config import ObserveConfig, get_config, resolve_config, set_config
 
 __all__ = ["init", "generate_session_id", "is_initialized"]
 
 logger = logging.getLogger("waxell_observe")
 
-_lock = threading.Lock()
+_lock = fork_safe(threading.Lock())
 _initialized = False
 _instrumented: tuple[str, ...] = ()
 

@@ -24,6 +24,7 @@ import pluggy
 
 from waxell_observe import hookspecs
 from waxell_observe.hookspecs import PROJECT_NAME
+from waxell_observe.process import fork_safe
 
 __all__ = [
     "hookimpl",
@@ -219,7 +220,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             logger.exception("waxell-observe: cannot register plugin %r", name)
 
 
-_lock = threading.RLock()
+_lock = fork_safe(threading.RLock())  # a fork waits while another thread loads the plugins
 _pm: pluggy.PluginManager | None = None
 _loading: pluggy.PluginManager | None = None  # seen only by the thread loading the plugins (re-entry)
 

@@ -226,3 +226,48 @@ marks["ended"] = time.monotonic()
     assert "plugin 'stuck' did not return from on_shutdown in time" in done.stderr
     programs.recover()
     assert programs.count("runs", "WHERE agent_name = 'with-stuck-plugin'") == 200
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forks_at_random_moments_while_threads_record_lose_nothing(programs: Programs) -> None:
+    """Threads record without pause while the main thread forks at random moments (in the middle
+    of appends, of the drainer's imports and writes); every child records its own runs and leaves
+    through os._exit. Every run of every process lands, exactly once."""
+    source = """
+import os, random, sys, threading, time
+from waxell_observe import WaxellContext
+stop = threading.Event()
+counts = [0] * 4
+def recorder(n):
+    while not stop.is_set():
+        with WaxellContext(agent_name=f"thread-{n}", enforce_policy=False) as ctx:
+            ctx.record_step("s")
+        counts[n] += 1
+threads = [threading.Thread(target=recorder, args=(n,)) for n in range(4)]
+for t in threads: t.start()
+rng = random.Random(int(sys.argv[1]))
+children = []
+for i in range(20):
+    time.sleep(rng.random() * 0.05)
+    pid = os.fork()
+    if pid == 0:
+        for j in range(10):
+            with WaxellContext(agent_name="fork-child", enforce_policy=False) as ctx:
+                ctx.record_step("c")
+        os._exit(0)
+    children.append(pid)
+stop.set()
+for t in threads: t.join()
+for pid in children:
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+print(" ".join(str(c) for c in counts), flush=True)
+"""
+    done = programs.run(source, "1234")
+    counts = [int(part) for part in done.stdout.split()]
+    programs.recover()
+    for n, count in enumerate(counts):
+        assert programs.count("runs", f"WHERE agent_name = 'thread-{n}'") == count
+    assert programs.count("runs", "WHERE agent_name = 'fork-child'") == 200
+    assert programs.count("steps") == sum(counts) + 200
+    assert programs.count("runs", "WHERE status = 'success'") == sum(counts) + 200

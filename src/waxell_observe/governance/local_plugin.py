@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from waxell_observe.process import current_pid
+from waxell_observe.process import current_pid, fork_safe
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.worker import BackgroundWorker, RetryLater
 from waxell_observe.plugins import hookimpl
@@ -71,7 +71,7 @@ NAME = "governance"
 SLOT_TTL_ENV = "WAXELL_SLOT_TTL_SECONDS"
 
 _deciders: dict[tuple[int, str], Decider] = {}
-_deciders_lock = threading.Lock()
+_deciders_lock = fork_safe(threading.Lock())
 _clock: Callable[[], float] | None = None
 
 
@@ -234,7 +234,7 @@ def on_run_end(run: Run) -> None:
 
 _AuditItem = tuple[str, dict[str, Any]]  # (store url, audit row)
 _audit_worker: BackgroundWorker[_AuditItem] | None = None
-_audit_lock = threading.Lock()
+_audit_lock = fork_safe(threading.Lock())
 
 
 def _write_audit(items: list[_AuditItem]) -> None:

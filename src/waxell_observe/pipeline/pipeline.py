@@ -27,6 +27,7 @@ from waxell_observe.pipeline import frames
 from waxell_observe.pipeline.destination import Destination
 from waxell_observe.pipeline.drainer import Drain, Drainer
 from waxell_observe.pipeline.journal import Journal
+from waxell_observe.process import fork_safe
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
@@ -35,7 +36,7 @@ __all__ = ["Pipeline", "pipeline", "import_guard", "JOURNAL_MAX_BYTES", "recover
 
 logger = logging.getLogger("waxell_observe")
 
-import_guard = threading.RLock()
+import_guard = fork_safe(threading.RLock())
 """Held by the drainer while it imports what a destination needs (SQLAlchemy, httpx): a fork
 waits for the import to finish, so a child never inherits a half-imported module."""
 
@@ -260,7 +261,7 @@ class Pipeline:
 
 
 _pipeline: Pipeline | None = None
-_create_lock = threading.Lock()
+_create_lock = fork_safe(threading.Lock())  # a fork waits while another thread creates the pipeline
 
 
 def pipeline() -> Pipeline:
@@ -340,7 +341,4 @@ def _after_fork_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=import_guard.acquire, after_in_parent=import_guard.release, after_in_child=import_guard.release
-    )
     os.register_at_fork(after_in_child=_after_fork_child)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from waxell_observe.process import current_pid
+from waxell_observe.process import current_pid, fork_safe
 from waxell_observe.store import rollups, schema
 
 __all__ = ["Store", "get_store", "SQLITE_BUSY_TIMEOUT_MS"]
@@ -147,7 +147,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 _stores: dict[tuple[int, str], Store] = {}
-_stores_lock = threading.Lock()
+_stores_lock = fork_safe(threading.Lock())
 
 
 def get_store(url: str) -> Store:
