@@ -340,6 +340,35 @@ def test_batch_mode_ends_with_its_block(store_url: str) -> None:
         store.dispose()
 
 
+def test_triggers_of_another_version_are_left_to_do_the_work(store_url: str) -> None:
+    """Another version of waxell-observe opened the store and installed its own per-row triggers,
+    which do not stand aside for batches: write_batch notices (``schema_info``) and lets them follow
+    every row instead of adding its own changes to theirs."""
+    from waxell_observe.store import rollup_rows
+
+    store = Store(store_url)
+    try:
+        with store.write() as conn:  # what an older version leaves: triggers that always fire, its version
+            if store.dialect == "postgresql":
+                for statement in rollup_rows.ddl("postgresql"):
+                    conn.exec_driver_sql(statement.replace(f"WHEN ({rollup_rows._PG_ENABLED})", "").replace(
+                        f"{rollup_rows._PG_ENABLED} AND ", ""))  # fmt: skip
+            else:
+                rollup_rows.drop_sqlite_triggers(conn)
+                for statement in rollup_rows.ddl("sqlite"):
+                    conn.exec_driver_sql(statement.replace(f"WHEN {rollup_rows._SQLITE_ENABLED} BEGIN", "BEGIN")
+                                         .replace(f"{rollup_rows._SQLITE_ENABLED} AND ", ""))  # fmt: skip
+            conn.execute(text("UPDATE schema_info SET value = '2' WHERE key = 'rollups'"))
+        runs = RandomRuns(Rows(store), seed=11)
+        for _ in range(12):
+            write_batch(store, runs.batch())
+        assert_exact(store)
+        with store.read() as conn:
+            assert conn.execute(text("SELECT count(*) FROM rollup_runs")).scalar()
+    finally:
+        store.dispose()
+
+
 @pytest.mark.postgres
 def test_postgres_concurrent_batches_and_compactions_stay_exact(postgres_url: str) -> None:
     """Writers sharing every rollup key (one agent, one day, one session and user) write batches at

@@ -90,13 +90,13 @@ def write_batch(store: Store, batch: RowBatch) -> None:
             created = not info.get(_STAGED)
             if created:
                 bulk.create_staging(conn, _STAGED_TABLES)
-            with rollups.batch_mode(conn):
+            with rollups.batch_mode(conn):  # whether it switched or not, every statement is followed
                 _write_postgres(conn, batch, started, ended)
         else:
             created = False
             bulk.create_staging(conn, _STAGED_TABLES)
-            with rollups.batch_mode(conn):
-                _write_sqlite(conn, batch, started, ended)
+            with rollups.batch_mode(conn) as fold:
+                _write_sqlite(conn, batch, started, ended, fold=fold)
         writer.add_audit_events(conn, batch.audits)
     if created:  # committed: the connection's staging tables outlive this transaction
         info[_STAGED] = True
@@ -116,11 +116,22 @@ def _write_postgres(conn: Connection, batch: RowBatch, started: list[tuple[Any, 
     bulk.insert_staged(conn, scores, SCORE_COLUMNS, batch.scores)
 
 
-def _write_sqlite(conn: Connection, batch: RowBatch, started: list[tuple[Any, ...]], ended: list[tuple[Any, ...]]) -> None:
+def _write_sqlite(
+    conn: Connection, batch: RowBatch, started: list[tuple[Any, ...]], ended: list[tuple[Any, ...]], *, fold: bool
+) -> None:
     """Runs first, then the rollups moved from their snapshot to them; then the records, then the
     rollups of the LLM calls that were not stored yet (noted before inserting: an insert does not
     say which rows it skipped). Tables with (stood-aside) triggers are written by one statement
-    each; the others by ``executemany``."""
+    each; the others by ``executemany``. Without ``fold`` (the triggers did not stand aside: see
+    ``rollups.batch_mode``) only the rows are written, and the triggers follow them."""
+    if not fold:
+        bulk.insert_staged(conn, runs, RUN_COLUMNS, started)
+        bulk.insert_staged(conn, runs, RUN_COLUMNS, ended, conflict="update", key=("run_id",))
+        bulk.insert_staged(conn, llm_calls, LLM_COLUMNS, batch.llm_calls)
+        bulk.insert_rows(conn, steps, STEP_COLUMNS, batch.steps)
+        bulk.insert_rows(conn, spans, SPAN_COLUMNS, batch.spans)
+        bulk.insert_rows(conn, scores, SCORE_COLUMNS, batch.scores)
+        return
     with bulk.driver_cursor(conn, "write_batch") as cursor:  # ~30 statements: the driver's own, directly
         for statement in _SQLITE_TEMP_TABLES:
             cursor.execute(statement)

@@ -125,25 +125,41 @@ def install(conn: Connection) -> None:
 
 
 @contextmanager
-def batch_mode(conn: Connection) -> Iterator[None]:
+def batch_mode(conn: Connection) -> Iterator[bool]:
     """Inside the caller's write transaction: the per-row triggers stand aside while the block runs,
-    because the block maintains the rollups itself (``store.batch``).
+    because the block maintains the rollups itself (``store.batch``). Yields whether they do.
 
     On PostgreSQL the per-statement triggers (:func:`rollup_sets.pg_statement_ddl`) take over, so
     every statement in the block is still followed exactly, with its transition tables. On SQLite
-    nothing takes over: the block must apply :func:`rollup_sets.run_changes` /
-    :func:`rollup_sets.call_changes` to whatever it writes to ``runs`` and ``llm_calls``. The switch
-    lives in the transaction only (a row of ``rollup_batch`` inserted and deleted in it — SQLite has
-    one writer, so no other connection sees it — or ``SET LOCAL``); when the block raises, the
-    caller's rollback undoes it with everything else.
+    nothing takes over: when this yields True, the block must apply
+    :func:`rollup_sets.run_changes` / :func:`rollup_sets.call_changes` to whatever it writes to
+    ``runs`` and ``llm_calls``. The switch lives in the transaction only (a row of
+    ``rollup_batch`` inserted and deleted in it — SQLite has one writer, so no other connection
+    sees it — or ``SET LOCAL``); when the block raises, the caller's rollback undoes it with
+    everything else.
+
+    It yields False, switching nothing, when the store's triggers are not this version's
+    (``schema_info``: another version of waxell-observe opened the store since and installed its
+    own, which would not stand aside): the block's writes are then followed row by row by whatever
+    triggers there are, and a SQLite block must not apply the changes itself. On PostgreSQL
+    ``runs`` and ``llm_calls`` are locked first (``ROW EXCLUSIVE``, what any insert takes; changing
+    a trigger needs a lock that conflicts with it), so the triggers checked are the ones that fire
+    until the transaction ends; on SQLite the write transaction already excludes every other writer.
     """
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.exec_driver_sql("LOCK TABLE runs, llm_calls IN ROW EXCLUSIVE MODE")
+    installed = conn.exec_driver_sql("SELECT value FROM schema_info WHERE key = 'rollups'").scalar()
+    if installed != ROLLUPS_VERSION:
+        yield False
+        return
+    if postgres:
         conn.exec_driver_sql(f"SELECT set_config('{BATCH_SETTING}', 'batch', true)")
-        yield
+        yield True
         conn.exec_driver_sql(f"SELECT set_config('{BATCH_SETTING}', '', true)")
         return
     conn.exec_driver_sql(f"INSERT INTO {rollup_rows.SQLITE_BATCH_TABLE} (active) VALUES (1)")
-    yield
+    yield True
     conn.exec_driver_sql(f"DELETE FROM {rollup_rows.SQLITE_BATCH_TABLE}")
 
 
