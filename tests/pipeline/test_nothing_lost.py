@@ -175,7 +175,7 @@ from waxell_observe import WaxellContext
 for i in range(20000):
     with WaxellContext(agent_name="bounded", enforce_policy=False) as ctx:
         ctx.record_step("s", output={"pad": "x" * 200})
-report = waxell_observe.flush(timeout=2)
+report = waxell_observe.flush(timeout=20)   # returns as soon as the store is known to fail for good
 journal = report.sinks.get("journal")
 store = report.sinks["embedded"]
 print(journal.dropped if journal else 0, store.journaled, store.sent, flush=True)

@@ -152,6 +152,22 @@ class Pipeline:
             self.drainer.wait(targets, deadline)
         return self.report()
 
+    def _finish_adopted(self, deadline: float | None) -> None:
+        drainer = self.drainer
+        with drainer._lock:
+            drainer._urgent += 1
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                adopted = [drain for drain in list(drainer.drains) if not drain.own]
+                consumers = [c for drain in adopted for c in drain.consumers.values()]
+                if not adopted or (consumers and all(c.failures for c in consumers)):
+                    return
+                drainer.wake()
+                time.sleep(0.01)
+        finally:
+            with drainer._lock:
+                drainer._urgent -= 1
+
     def _remote_key(self, config: ObserveConfig) -> str:
         from waxell_observe.pipeline.remote_destination import remote_key
 
@@ -183,6 +199,9 @@ class Pipeline:
         started = time.monotonic()
         reserve = 0.05 if timeout is None else min(0.1, timeout / 10)
         self.flush(None if timeout is None else max(0.0, timeout - reserve))
+        # Time left: finish the journals adopted from ended processes too (a short program that
+        # starts after a crash delivers what the crash left, not only its own records).
+        self._finish_adopted(None if timeout is None else started + max(0.0, timeout - reserve))
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         self.drainer.stop(0.02 if left is None else min(left, 0.05))
         report = self.report()
