@@ -12,7 +12,11 @@ per-row triggers stand aside for the batch's transaction (``rollups.batch_mode``
   from the snapshot to the written runs, then by the LLM calls the batch really inserted, in a
   few set-based statements (``rollup_sets``);
 * on PostgreSQL, each table's rows go in with ``COPY`` and one ``INSERT ... SELECT`` (see
-  ``bulk.copy_rows``), and the statement-level triggers fold each statement's transition tables.
+  ``bulk.insert_staged``), and the statement-level triggers fold each statement's transition
+  tables.
+
+When the store's triggers are another version's (they would not stand aside), the rows are
+written the same way and those triggers follow them row by row.
 """
 
 from __future__ import annotations
