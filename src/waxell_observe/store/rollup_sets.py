@@ -47,20 +47,19 @@ _RUNS_READS = ("started_at", "agent_name", "status", "parent_run_id", *RUN_MEASU
 _CALLS_OF_RUN_READS = ("started_at", "agent_name")
 _TAGS_READS = ("tags", "started_at", "status", "parent_run_id", *RUN_MEASURES)
 _TAG_SET_READS = ("tags", "started_at")  # what a run's rows in run_tags hold
+_ENTITY_READS = ("started_at", "ended_at", *RUN_MEASURES)  # and the session or user itself
+_CALL_READS = ("run_id", "model", "provider", "tokens_in", "tokens_out", "cost")
 
 # What the joins read of each big table.
 _CALL_COLUMNS = "c.model, c.provider, c.tokens_in, c.tokens_out, c.cost"
 _TAG_COLUMNS = "t.tag_key, t.tag_value"
 _RUN_KEY_COLUMNS = "r.started_at, r.agent_name"
-_ENTITY_READS = ("started_at", "ended_at", *RUN_MEASURES)
-_CALL_READS = ("run_id", "model", "provider", "tokens_in", "tokens_out", "cost")
 
 
 class _Dialect:
     def __init__(self, dialect: str) -> None:
         self.name = dialect
         self.pg = dialect == "postgresql"
-
         self.same = "IS NOT DISTINCT FROM" if self.pg else "IS"
         self.float = "double precision" if self.pg else "REAL"
         self.inf = "'Infinity'::double precision" if self.pg else "1e999"
@@ -86,18 +85,13 @@ class _Dialect:
         return f"CROSS JOIN {table} AS {alias} ON {alias}.run_id = {key}"
 
 
-def _unchanged(d: _Dialect, alias: str, other: str | None, key: str, columns: tuple[str, ...]) -> str:
-    """SQL condition: row ``alias`` has a partner in ``other`` (same ``key``) agreeing on ``columns``.
-
-    Always false without ``other``. Used negated: only rows without such a partner count."""
-    if other is None:
-        return "false"
-    same = " AND ".join(f"x.{c} {d.same} {alias}.{c}" for c in columns)
-    return f"EXISTS (SELECT 1 FROM {other} AS x WHERE x.{key} = {alias}.{key} AND {same})"
-
-
 def _changed(d: _Dialect, alias: str, other: str | None, key: str, columns: tuple[str, ...]) -> str:
-    return f"NOT {_unchanged(d, alias, other, key, columns)}" if other is not None else "true"
+    """SQL condition: row ``alias`` has no partner in ``other`` (same ``key``) agreeing on
+    ``columns`` — it changes the rollup reading them. Always true without ``other``."""
+    if other is None:
+        return "true"
+    same = " AND ".join(f"x.{c} {d.same} {alias}.{c}" for c in columns)
+    return f"NOT EXISTS (SELECT 1 FROM {other} AS x WHERE x.{key} = {alias}.{key} AND {same})"
 
 
 def _sides(
