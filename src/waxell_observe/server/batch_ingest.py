@@ -46,7 +46,7 @@ from waxell_observe.store.schema import runs
 __all__ = ["EntryOutcome", "store_runs", "write_runs", "unknown_run_message"]
 
 
-@dataclass
+@dataclass(slots=True)
 class EntryOutcome:
     """What happened to one entry."""
 
@@ -62,7 +62,7 @@ class EntryOutcome:
     """Seconds from start to end, when the entry completed the run."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     """A run the batch writes to: its reference, and what the final ``UPDATE`` sets."""
 
@@ -180,7 +180,8 @@ def _store_runs(
             values, outcome.duration = ingest_store.completion_values(ref, body, now)
             run.values.update(values)
             run.touched = True
-            ref = replace(ref, tags=values.get("tags", ref.tags), metadata=values.get("metadata", ref.metadata))
+            if "tags" in values or "metadata" in values:
+                ref = replace(ref, tags=values.get("tags", ref.tags), metadata=values.get("metadata", ref.metadata))
             if "governance" in values:
                 run.governance = values["governance"]
             completions.append(

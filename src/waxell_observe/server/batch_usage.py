@@ -35,7 +35,7 @@ from waxell_observe.server.raw_sql import execute_many, marker, select_for_runs,
 __all__ = ["Completion", "count_completions"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Completion:
     """A run completed by a batch entry, as the counters see it."""
 

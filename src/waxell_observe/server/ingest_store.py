@@ -414,8 +414,16 @@ def start_decision(
     return new_id(), True
 
 
+_RUN_TOTALS_AND_OUTCOME = {
+    name: _SPEC_OF["runs"].default(name)
+    for name in ("error", "error_type", "traceback", "tokens_in", "tokens_out", "total_cost", "llm_call_count",
+                 "step_count", "span_count", "source")
+}  # fmt: skip
+"""The columns a start leaves at the schema's defaults (a complete row is cheaper to write)."""
+
+
 def run_start_row(body: RunStartBody, run_id: str, now: float) -> dict[str, Any]:
-    """The ``runs`` row a start stores (``RUN_COLUMNS``)."""
+    """The ``runs`` row a start stores (every column of ``runs``)."""
     session_id = cut(body.session_id, 256)
     parent = cut(body.parent_workflow_id, 64)
     mode = body.interaction_mode if body.interaction_mode in ("interactive", "autonomous") else None
@@ -423,6 +431,7 @@ def run_start_row(body: RunStartBody, run_id: str, now: float) -> dict[str, Any]
     if body.pre_execution_evaluations:
         governance["pre_execution_evaluations"] = clean_json(body.pre_execution_evaluations)
     return {
+        **_RUN_TOTALS_AND_OUTCOME,
         "run_id": run_id,
         "agent_name": cut(body.agent_name, 256),
         "workflow_name": cut(body.workflow_name, 256) or "default",
@@ -580,7 +589,7 @@ def stage_spans(staged: StagedRows, run: RunRef, batch: Sequence[SpanIn], now: f
         return
     run_id = run.run_id
     positions = _Positions(staged, spans, run_id, batch)
-    ids_by_position = {s.position: s.id for s in batch if s.position is not None and s.id}
+    ids_by_position: dict[int, str] | None = None  # made when a span names its parent by position
     rows = []
     for span in batch:
         wire_kind = span.kind or "custom"
@@ -601,6 +610,8 @@ def stage_spans(staged: StagedRows, run: RunRef, batch: Sequence[SpanIn], now: f
             started = now - (span.duration_ms or 0.0) / 1000.0
         parent = cut(span.parent_span_id, 64)
         if not parent and span.parent_position is not None:
+            if ids_by_position is None:
+                ids_by_position = {s.position: s.id for s in batch if s.position is not None and s.id}
             parent = ids_by_position.get(span.parent_position) or derived_id(run_id, "span", span.parent_position)
         position = positions.take(span.position)
         rows.append(
