@@ -201,6 +201,11 @@ def estimate_cost(model: str, tokens_in: int, tokens_out: int, *, cached_tokens_
     info = lookup(model)
     if info is None:
         return 0.0
+    return price(info, tokens_in, tokens_out, cached_tokens_in)
+
+
+def price(info: ModelInfo, tokens_in: int, tokens_out: int, cached_tokens_in: int = 0) -> float:
+    """The cost of one call of the catalog entry ``info`` (see :func:`estimate_cost`)."""
     tokens_in = max(int(tokens_in or 0), 0)
     tokens_out = max(int(tokens_out or 0), 0)
     cached = min(max(int(cached_tokens_in or 0), 0), tokens_in)
@@ -213,6 +218,23 @@ def estimate_cost(model: str, tokens_in: int, tokens_out: int, *, cached_tokens_
         + tokens_out * info.output_per_million
     )
     return round(micro_usd / _PER, 10)
+
+
+_facts: dict[str, tuple[ModelInfo | None, str]] = {}
+"""model (as spelled by the caller) -> (catalog entry, provider); cleared when the catalog changes."""
+_FACTS_MAX = 4096
+
+
+def model_facts(model: str) -> tuple[ModelInfo | None, str]:
+    """``(lookup(model), infer_provider(model))``, kept per spelling until the catalog changes:
+    recording an LLM call reads both without normalising the name again."""
+    facts = _facts.get(model)
+    if facts is None:
+        facts = (lookup(model), infer_provider(model))
+        if len(_facts) >= _FACTS_MAX:
+            _facts.clear()
+        _facts[model] = facts
+    return facts
 
 
 _OPENAI_O_SERIES = re.compile(r"^o[134](?:$|[-:@.])")
@@ -296,6 +318,7 @@ def register_model(
     _models[key] = info
     _lookup_normalized.cache_clear()
     _lookup_raw.cache_clear()
+    _facts.clear()
     return info
 
 
@@ -315,4 +338,5 @@ def unregister_model(name: str) -> bool:
         _models[key] = builtin
     _lookup_normalized.cache_clear()
     _lookup_raw.cache_clear()
+    _facts.clear()
     return True

@@ -18,6 +18,10 @@ from typing import Any
 logger = logging.getLogger("waxell_observe")
 
 _PRIMITIVES = (str, int, bool, type(None))
+_PLAIN = frozenset(_PRIMITIVES)
+"""Exact types that are JSON-safe as they are (not their subclasses: an ``IntEnum`` is converted)."""
+_SMALL = 16
+"""Dicts up to this size whose keys are strings and values plain are copied without recursion."""
 _MAX_DEPTH = 32
 
 
@@ -28,7 +32,37 @@ def to_jsonable(value: Any, *, where: str = "value") -> Any:
     strings, enums their value, decimals floats, non-finite floats strings. Anything else
     is replaced by its ``repr`` and a warning naming ``where`` is logged.
     """
+    cls = value.__class__
+    if cls in _PLAIN:
+        return value
+    if cls is dict and len(value) <= _SMALL:
+        copied = _plain_copy(value)
+        if copied is not None:
+            return copied
     return _convert(value, where, 0)
+
+
+def jsonable(value: Any, where: str, *args: Any) -> Any:
+    """:func:`to_jsonable` naming ``where % args`` in its warnings; the text is only formatted
+    when ``value`` is not plain data already (the common case costs no formatting)."""
+    cls = value.__class__
+    if cls in _PLAIN:
+        return value
+    if cls is dict and len(value) <= _SMALL:
+        copied = _plain_copy(value)
+        if copied is not None:
+            return copied
+    return _convert(value, where % args if args else where, 0)
+
+
+def _plain_copy(value: dict[Any, Any]) -> dict[str, Any] | None:
+    """A copy of a dict of string keys and plain values (what :func:`_convert` would return), or
+    ``None`` when it holds anything else."""
+    plain = _PLAIN
+    for key, item in value.items():
+        if key.__class__ is not str or item.__class__ not in plain:
+            return None
+    return value.copy()
 
 
 def _convert(value: Any, where: str, depth: int) -> Any:
