@@ -10,6 +10,7 @@ seen by the next call without any extra bookkeeping.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from typing import Any
 
@@ -17,11 +18,12 @@ from waxell_observe import config as _config
 from waxell_observe.errors import ConfigurationError
 from waxell_observe.serialize import preview, to_jsonable
 
-__all__ = ["current_config", "enabled_at_decoration", "capture", "preview_limit"]
+__all__ = ["current_config", "enabled_at_decoration", "capture", "capture_json", "preview_limit"]
 
 logger = logging.getLogger("waxell_observe")
 
 _MAX_DEPTH = 32
+_SMALL = 16
 _REPR_LIMIT = 200
 """Objects that JSON cannot hold are captured as their ``repr``, cut at this length."""
 _KNOWN_TYPES: tuple[type, ...] = ()
@@ -74,24 +76,51 @@ def capture(value: Any, limit: int) -> Any:
     objects JSON cannot hold become their (cut) ``repr`` without a warning: capturing
     arbitrary arguments is the decorator's choice, not a mistake of the caller.
     """
-    return _capture(value, limit, 0)
+    return _fast(value, limit, False)
 
 
-def _capture(value: Any, limit: int, depth: int) -> Any:
+def capture_json(value: Any, limit: int) -> Any:
+    """:func:`capture`, with non-finite floats turned into their ``repr`` as
+    :func:`~waxell_observe.serialize.to_jsonable` does: the result is what ``to_jsonable`` would
+    return for it, so ``@observe`` hands it to the run without converting it again."""
+    return _fast(value, limit, True)
+
+
+def _fast(value: Any, limit: int, finite: bool) -> Any:
+    cls = value.__class__
+    if cls is str:
+        return preview(value, limit) if limit and len(value) > limit else value
+    if cls is int or cls is bool or value is None:
+        return value
+    if cls is dict and len(value) <= _SMALL:  # bound arguments: a few plain values, copied without recursion
+        for key, item in value.items():
+            kind = item.__class__
+            if key.__class__ is not str or not (
+                kind is int or kind is bool or item is None or (kind is str and not (limit and len(item) > limit))
+            ):
+                break
+        else:
+            return value.copy()
+    return _capture(value, limit, 0, finite)
+
+
+def _capture(value: Any, limit: int, depth: int, finite: bool = False) -> Any:
     if isinstance(value, str):
         return preview(value, limit) if limit and len(value) > limit else value
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, (bool, int)):
         return value
+    if isinstance(value, float):
+        return value if not finite or math.isfinite(value) else repr(value)
     if depth >= _MAX_DEPTH:
         return _object(value, limit)
     if isinstance(value, dict):
         return {
-            (k if isinstance(k, str) else str(k)): _capture(v, limit, depth + 1) for k, v in value.items()
+            (k if isinstance(k, str) else str(k)): _capture(v, limit, depth + 1, finite) for k, v in value.items()
         }
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_capture(v, limit, depth + 1) for v in value]
+        return [_capture(v, limit, depth + 1, finite) for v in value]
     if _is_convertible(value):
-        return _capture(to_jsonable(value, where="captured value"), limit, depth + 1)
+        return _capture(to_jsonable(value, where="captured value"), limit, depth + 1, finite)
     return _object(value, limit)
 
 

@@ -44,6 +44,7 @@ class CallSignature:
         "context_index",
         "overrides",
         "first_argument",
+        "plain",
     )
 
     def __init__(self, fn: Callable[..., Any]) -> None:
@@ -83,6 +84,12 @@ class CallSignature:
         self.overrides: tuple[str, ...] = tuple(name for name in CALL_OVERRIDES if name not in declared)
         self.first_argument = next((name for name in self.positional if name not in self.skip), None)
         """The first positional parameter that is not ``self``/``cls``/``waxell_ctx`` (a query, ...)."""
+        plain = all(p.kind in _POSITIONAL or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+        self.plain: tuple[str, ...] | None = (
+            self.positional if plain and not any(name in self.skip for name in self.positional) else None
+        )
+        """The positional parameter names when a call passing each of them positionally (and
+        nothing else) binds to ``dict(zip(plain, args))``; ``None`` otherwise."""
 
     def take_overrides(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """Remove the call-time overrides from ``kwargs`` and return them (``None``: none given)."""
@@ -105,6 +112,9 @@ class CallSignature:
         name; ``**kwargs`` entries are flattened into the result. A call that does not fit
         the signature (the function itself will raise ``TypeError``) binds to ``{}``.
         """
+        plain = self.plain
+        if plain is not None and not kwargs and len(args) == len(plain):
+            return dict(zip(plain, args))
         bound: dict[str, Any] = {}
         count = len(args)
         index = 0
