@@ -20,16 +20,19 @@ import time
 import traceback as _traceback
 from typing import TYPE_CHECKING, Any, Literal
 
+from waxell_observe import config as _config_module
+from waxell_observe import plugins as _plugins
 from waxell_observe import policy_gate
 from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation
-from waxell_observe.plugins import emit
-from waxell_observe.pricing import estimate_cost, infer_provider
-from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
+from waxell_observe.plugins import record_hooks
+from waxell_observe.pricing import _facts as _model_facts
+from waxell_observe.pricing import model_facts, price
+from waxell_observe.records import SPAN_KINDS, LLMCallRecord, ScoreRecord, SpanRecord, StepRecord, new_id
 from waxell_observe.run import Run
-from waxell_observe.serialize import preview, to_jsonable
+from waxell_observe.serialize import jsonable, preview, to_jsonable
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -48,6 +51,24 @@ _TOOL_STATUSES = ("ok", "error")
 _RETRY_STRATEGIES = ("retry", "fallback", "circuit_break")
 _DECISION_SOURCES = ("manual", "decorator", "auto")
 _TRACEBACK_LIMIT = 16_000
+_SPAN_KINDS_SORTED = tuple(sorted(SPAN_KINDS))
+_INF = math.inf
+_time = time.time
+_new_object = object.__new__
+
+
+def _call_hook(run: Run, hook_name: str, *args: Any) -> None:
+    """Call a record hook for ``run`` through its hook table, isolated. The recording methods
+    inline this (``hooks.on_step(run, step)`` in a ``try``): a single implementation (the
+    pipeline's, usually) is then called directly, one Python call per record instead of three
+    (``emit``, the dispatch loop, the isolating wrapper)."""
+    hooks = run._hooks
+    if not hooks.valid:
+        hooks = record_hooks(run)
+    try:
+        getattr(hooks, hook_name)(run, *args)
+    except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+        hooks.failed(hook_name)
 
 
 def _check_name(value: Any, what: str) -> str:
@@ -120,6 +141,7 @@ class WaxellContext:
         "_result",
         "_finished",
         "_inert",
+        "_safe_inputs",
         "__weakref__",
     )
 
@@ -139,7 +161,9 @@ class WaxellContext:
         tags: dict[str, str] | None = None,
         run_id: str | None = None,
     ) -> None:
-        self.agent_name = _check_name(agent_name, "agent_name")
+        if agent_name.__class__ is not str or not agent_name.strip():
+            _check_name(agent_name, "agent_name")
+        self.agent_name = agent_name
         self.workflow_name = workflow_name or "default"
         if inputs is not None and not isinstance(inputs, dict):
             raise ValueError(f"inputs must be a dict or None, got {type(inputs).__name__}")
@@ -156,7 +180,9 @@ class WaxellContext:
         if tags:
             for key, value in tags.items():
                 self._validate_tag(key, value)
-        self._tags = dict(tags) if tags else None
+            self._tags: dict[str, str] | None = dict(tags)
+        else:
+            self._tags = None
         self._requested_run_id = run_id
         self._run: Run | None = None
         self._token: Token[WaxellContext | None] | None = None
@@ -164,37 +190,88 @@ class WaxellContext:
         self._result: dict[str, Any] | None = None
         self._finished = False
         self._inert = False
+        self._safe_inputs = False
+
+    @classmethod
+    def _for_call(
+        cls,
+        agent_name: str,
+        workflow_name: str,
+        inputs: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        client: Any,
+        enforce_policy: bool,
+        session_id: str,
+        user_id: str,
+        user_group: str,
+        mid_execution_governance: bool,
+        tags: dict[str, str] | None,
+    ) -> WaxellContext:
+        """A context made by ``@observe`` for one call, from settings it validated when it
+        decorated the function (``tags``: a fresh copy; ``inputs``: captured, already JSON-safe
+        copies that are not converted again). Positional: no keyword matching per call."""
+        self = _new_object(cls)
+        self.agent_name = agent_name
+        self.workflow_name = workflow_name or "default"
+        self.inputs = inputs
+        self.metadata = metadata
+        self.client = client
+        self.enforce_policy = bool(enforce_policy)
+        self.session_id = session_id or ""
+        self.user_id = user_id or ""
+        self.user_group = user_group or ""
+        self.mid_execution_governance = bool(mid_execution_governance)
+        self._tags = tags or None
+        self._requested_run_id = None
+        self._run = None
+        self._token = None
+        self._parent = None
+        self._result = None
+        self._finished = False
+        self._inert = False
+        self._safe_inputs = True
+        return self
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def _config(self) -> ObserveConfig:
-        client_config = getattr(self.client, "config", None)
+        client = self.client
+        if client is None:
+            return _config_module._current or get_config()
+        client_config = getattr(client, "config", None)
         return client_config if isinstance(client_config, ObserveConfig) else get_config()
 
     def _prepare(self) -> Run | None:
         if self._run is not None or self._finished:
             raise RuntimeError("a WaxellContext can be entered only once; create a new one per run")
-        config = self._config()
+        config = (_config_module._current or get_config()) if self.client is None else self._config()
         if not config.enabled:
             self._inert = True
             return None
         parent = current_context.get()
         parent_run = parent._run if parent is not None and not parent._finished else None
-        self._parent = parent if parent_run is not None else None
-        return Run(
-            agent_name=self.agent_name,
-            config=config,
-            workflow_name=self.workflow_name,
-            inputs=to_jsonable(self.inputs, where="inputs") if self.inputs else {},
-            metadata=to_jsonable(self.metadata, where="metadata") if self.metadata else {},
-            tags=self._tags,
-            session_id=self.session_id or (parent_run.session_id if parent_run else ""),
-            user_id=self.user_id or (parent_run.user_id if parent_run else ""),
-            user_group=self.user_group or (parent_run.user_group if parent_run else ""),
-            parent=parent_run,
-            client=self.client,
-            run_id=self._requested_run_id,
-        )
+        inputs = self.inputs
+        if not inputs:
+            inputs = {}
+        elif not self._safe_inputs:
+            inputs = to_jsonable(inputs, where="inputs")
+        metadata = self.metadata
+        metadata = to_jsonable(metadata, where="metadata") if metadata else {}
+        run = _new_object(Run)
+        if parent_run is None:
+            self._parent = None
+            run._setup(
+                self.agent_name, config, self.workflow_name, inputs, metadata, self._tags, self.session_id,
+                self.user_id, self.user_group, None, self.client, self._requested_run_id,
+            )  # fmt: skip
+        else:
+            self._parent = parent
+            run._setup(
+                self.agent_name, config, self.workflow_name, inputs, metadata, self._tags,
+                self.session_id or parent_run.session_id, self.user_id or parent_run.user_id,
+                self.user_group or parent_run.user_group, parent_run, self.client, self._requested_run_id,
+            )  # fmt: skip
+        return run
 
     def _admit(self, run: Run, verdict: PolicyCheckResult | None) -> None:
         """Apply the pre-execution verdict, then start the run."""
@@ -205,12 +282,21 @@ class WaxellContext:
                 redacted = verdict.metadata.get("redacted_inputs")
                 if isinstance(redacted, dict):
                     run.inputs = to_jsonable(redacted, where="redacted inputs")
-        run.mark_started()
+        run.started_at = _time()
         self._run = run
         self._token = current_context.set(self)
-        emit("on_run_start", run)
-        if self._parent is not None and self._parent._run is not None:
-            self._parent._delegate_to(run)
+        hooks = _plugins._last_table
+        if hooks is not None and hooks.config is run.config and hooks.valid:
+            run._hooks = hooks
+        else:
+            hooks = record_hooks(run)
+        try:
+            hooks.on_run_start(run)
+        except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+            hooks.failed("on_run_start")
+        parent = self._parent
+        if parent is not None and parent._run is not None:
+            parent._delegate_to(run)
         if verdict is not None:
             self._record_evaluations(verdict, "pre_execution")
 
@@ -236,10 +322,11 @@ class WaxellContext:
         run = self._run
         if run is None or self._finished:
             return False
-        verdict = None
-        if self.enforce_policy:
-            run.result = self._result if self._result is not None else {}  # post-execution checks read it
-            verdict = self._safe_check(run, "post_execution", "run.complete")
+        if not self.enforce_policy:
+            self._complete(run, exc, None)
+            return False
+        run.result = self._result if self._result is not None else {}  # post-execution checks read it
+        verdict = self._safe_check(run, "post_execution", "run.complete")
         self._complete(run, exc, verdict)
         self._raise_if_blocked(exc, verdict)
         return False
@@ -295,20 +382,34 @@ class WaxellContext:
                 run.traceback = "".join(
                     _traceback.format_exception(type(exc), exc, exc.__traceback__)
                 )[-_TRACEBACK_LIMIT:]
-            run.result = self._result if self._result is not None else {}
+            result = self._result
+            run.result = result if result is not None else {}
             if verdict is not None:
                 redacted = verdict.metadata.get("redacted_result")
                 if isinstance(redacted, dict):  # a content policy masked the result: store only the copy
                     run.result = redacted
                 run.governance = verdict
                 self._record_evaluations(verdict, "post_execution")
-            run.ended_at = time.time()
-            emit("on_run_end", run)
+            run.ended_at = _time()
+            hooks = run._hooks
+            if not hooks.valid:
+                hooks = record_hooks(run)
+            try:
+                hooks.on_run_end(run)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                hooks.failed("on_run_end")
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to complete run %s", run.run_id)
         finally:
             self._finished = True
-            self._reset_current()
+            token = self._token
+            if token is not None:
+                self._token = None
+                try:
+                    current_context.reset(token)
+                except ValueError:  # exited in another context (e.g. a generator resumed elsewhere)
+                    if current_context.get() is self:
+                        current_context.set(self._parent)
 
     def _reset_current(self) -> None:
         token = self._token
@@ -335,7 +436,8 @@ class WaxellContext:
             output={"_kind": "delegation", "child_run_id": child.run_id, "child_agent": child.agent_name},
             started_at=child.started_at,
         )
-        emit("on_step", run, step)
+        _call_hook(run, "on_step", step)
+
 
     # -- properties ----------------------------------------------------------------------
 
@@ -400,6 +502,11 @@ class WaxellContext:
         return run
 
     # -- recording -----------------------------------------------------------------------
+    #
+    # The recording methods run on the agent's thread for every record, so their common path is
+    # written for speed: exact-type checks first (the full validation, with its error message, runs
+    # only when they fail), positional record construction, and the run's hook table called
+    # directly (see ``_call_hook`` for what that saves).
 
     def record_llm_call(
         self,
@@ -434,121 +541,102 @@ class WaxellContext:
         and the conversation inputs ``messages``/``system``/``response_text``/
         ``finish_reason``/``response_tool_calls``, which update the run's conversation state.
         """
-        _check_name(model, "model")
-        _check_tokens(tokens_in, "tokens_in")
-        _check_tokens(tokens_out, "tokens_out")
-        _check_tokens(cached_tokens_in, "cached_tokens_in")
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
-            raise ValueError(f"cost must be a non-negative number of USD, got {cost!r}")
-        duration = _check_duration(duration_ms)
-        _check_choice(status, _TOOL_STATUSES, "status")
-        run = self._active_run("record_llm_call")
-        if run is None:
+        if model.__class__ is not str or not model.strip():
+            _check_name(model, "model")
+        if tokens_in.__class__ is not int or tokens_in < 0:
+            _check_tokens(tokens_in, "tokens_in")
+        if tokens_out.__class__ is not int or tokens_out < 0:
+            _check_tokens(tokens_out, "tokens_out")
+        if cached_tokens_in.__class__ is not int or cached_tokens_in < 0:
+            _check_tokens(cached_tokens_in, "cached_tokens_in")
+        if cost.__class__ is not float or not 0.0 <= cost < _INF:
+            if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+                raise ValueError(f"cost must be a non-negative number of USD, got {cost!r}")
+            cost = float(cost)
+        duration = None if duration_ms is None else _check_duration(duration_ms)
+        if status != "ok" and status != "error":
+            _check_choice(status, _TOOL_STATUSES, "status")
+        run = self._run
+        if run is None or self._finished:
+            self._active_run("record_llm_call")  # logs why the record is ignored
             return None
         try:
-            return self._record_llm_call(
-                run, model, tokens_in, tokens_out, float(cost), task, prompt_preview, response_preview,
-                duration, provider, status, error_type, error_message, cached_tokens_in, started_at,
-                parent_span_id, attributes, messages, system, response_text, finish_reason, response_tool_calls,
+            config = run.config
+            limit = 0 if config.capture_content else config.preview_chars
+            facts = _model_facts.get(model)
+            if facts is None:
+                facts = model_facts(model)
+            if not cost:
+                info = facts[0]
+                if info is not None:
+                    cost = price(info, tokens_in, tokens_out, cached_tokens_in)
+            now = _time()
+            extra = to_jsonable(attributes, where="LLM call attributes") if attributes else {}
+            if cached_tokens_in:
+                extra["cached_tokens_in"] = cached_tokens_in
+            if finish_reason:
+                extra["finish_reason"] = finish_reason
+            if prompt_preview.__class__ is not str or len(prompt_preview) > limit > 0:
+                prompt_preview = preview(prompt_preview, limit)
+            if response_preview.__class__ is not str or len(response_preview) > limit > 0:
+                response_preview = preview(response_preview, limit)
+            position = run._positions = run._positions + 1
+            call = LLMCallRecord(
+                model, tokens_in, tokens_out, cost, provider or facts[1], task or "", prompt_preview,
+                response_preview, duration, status, error_type, error_message,
+                started_at if started_at is not None else now - (duration or 0.0) / 1000.0,
+                position, new_id(), parent_span_id, extra,
             )  # fmt: skip
+            run.tokens_in += tokens_in
+            run.tokens_out += tokens_out
+            run.total_cost = round(run.total_cost + cost, 10)
+            run.llm_call_count += 1
+            usage = run.model_usage.get(model)
+            if usage is None:
+                run.model_usage[model] = [tokens_in, tokens_out, cost, 1]
+            else:
+                usage[0] += tokens_in
+                usage[1] += tokens_out
+                usage[2] += cost
+                usage[3] += 1
+            update = None
+            if messages is not None or system is not None or response_text is not None:
+                update = self._ensure_conversation(run).observe_llm_call(
+                    model=model,
+                    messages=messages,
+                    system=system,
+                    response_text=response_text,
+                    finish_reason=finish_reason,
+                    response_tool_calls=response_tool_calls,
+                    tokens_in=tokens_in,
+                )
+                if config.capture_content and messages is not None:
+                    call.attributes["messages"] = to_jsonable(messages, where="messages")
+            conversation = run.conversation
+            if conversation is not None and not conversation.is_empty:
+                # The seed's per-call context state (``waxell.context.*`` on the call's span).
+                call.attributes["context"] = {
+                    "message_count": conversation.message_count,
+                    "user_turns": conversation.user_turns,
+                    "tokens_used": conversation.tokens_in_context,
+                    "utilization_pct": conversation.context_utilization_pct,
+                }
+            hooks = run._hooks
+            if not hooks.valid:
+                hooks = record_hooks(run)
+            try:
+                hooks.on_llm_call(run, call)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                hooks.failed("on_llm_call")
+            if update is not None:
+                if update.new_user_message:
+                    self._record_io(run, "user_message", update.new_user_message, "auto")
+                if update.agent_response:
+                    self._record_io(run, "agent_response", update.agent_response, "auto")
+            return call
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record an LLM call")
             return None
-
-    def _record_llm_call(
-        self,
-        run: Run,
-        model: str,
-        tokens_in: int,
-        tokens_out: int,
-        cost: float,
-        task: str,
-        prompt_preview: str,
-        response_preview: str,
-        duration: float | None,
-        provider: str,
-        status: str,
-        error_type: str,
-        error_message: str,
-        cached_tokens_in: int,
-        started_at: float | None,
-        parent_span_id: str,
-        attributes: dict[str, Any] | None,
-        messages: list[Any] | None,
-        system: Any,
-        response_text: str | None,
-        finish_reason: str | None,
-        response_tool_calls: list[Any] | None,
-    ) -> LLMCallRecord:
-        config = run.config
-        limit = 0 if config.capture_content else config.preview_chars
-        if not cost:
-            cost = estimate_cost(model, tokens_in, tokens_out, cached_tokens_in=cached_tokens_in)
-        now = time.time()
-        extra = to_jsonable(attributes, where="LLM call attributes") if attributes else {}
-        if cached_tokens_in:
-            extra["cached_tokens_in"] = cached_tokens_in
-        if finish_reason:
-            extra["finish_reason"] = finish_reason
-        call = LLMCallRecord(
-            model=model,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost=cost,
-            provider=provider or infer_provider(model),
-            task=task or "",
-            prompt_preview=preview(prompt_preview, limit),
-            response_preview=preview(response_preview, limit),
-            duration_ms=duration,
-            status=status,
-            error_type=error_type,
-            error_message=error_message,
-            started_at=started_at if started_at is not None else now - (duration or 0.0) / 1000.0,
-            position=run.next_position(),
-            parent_span_id=parent_span_id,
-            attributes=extra,
-        )
-        run.tokens_in += tokens_in
-        run.tokens_out += tokens_out
-        run.total_cost = round(run.total_cost + cost, 10)
-        run.llm_call_count += 1
-        usage = run.model_usage.get(model)
-        if usage is None:
-            run.model_usage[model] = [tokens_in, tokens_out, cost, 1]
-        else:
-            usage[0] += tokens_in
-            usage[1] += tokens_out
-            usage[2] += cost
-            usage[3] += 1
-        update = None
-        if messages is not None or system is not None or response_text is not None:
-            update = self._ensure_conversation(run).observe_llm_call(
-                model=model,
-                messages=messages,
-                system=system,
-                response_text=response_text,
-                finish_reason=finish_reason,
-                response_tool_calls=response_tool_calls,
-                tokens_in=tokens_in,
-            )
-            if config.capture_content and messages is not None:
-                call.attributes["messages"] = to_jsonable(messages, where="messages")
-        conversation = run.conversation
-        if conversation is not None and not conversation.is_empty:
-            # The seed's per-call context state (``waxell.context.*`` on the call's span).
-            call.attributes["context"] = {
-                "message_count": conversation.message_count,
-                "user_turns": conversation.user_turns,
-                "tokens_used": conversation.tokens_in_context,
-                "utilization_pct": conversation.context_utilization_pct,
-            }
-        emit("on_llm_call", run, call)
-        if update is not None:
-            if update.new_user_message:
-                self._record_io(run, "user_message", update.new_user_message, "auto")
-            if update.agent_response:
-                self._record_io(run, "agent_response", update.agent_response, "auto")
-        return call
 
     def record_step(self, step_name: str, output: dict[str, Any] | None = None) -> StepRecord | None:
         """Record a named execution step; steps are numbered 1, 2, ... in order.
@@ -557,21 +645,26 @@ class WaxellContext:
         policies checked after the step; a ``block``/``throttle`` answer raises
         :class:`~waxell_observe.errors.PolicyViolationError`.
         """
-        _check_name(step_name, "step_name")
-        run = self._active_run("record_step")
-        if run is None:
+        if step_name.__class__ is not str or not step_name.strip():
+            _check_name(step_name, "step_name")
+        run = self._run
+        if run is None or self._finished:
+            self._active_run("record_step")  # logs why the record is ignored
             return None
         step = None
         try:
-            run.step_count += 1
-            step = StepRecord(
-                name=step_name,
-                position=run.step_count,
-                seq=run.next_position(),
-                output=to_jsonable(output, where=f"output of step {step_name!r}") if output is not None else None,
-                started_at=time.time(),
-            )
-            emit("on_step", run, step)
+            position = run.step_count = run.step_count + 1
+            seq = run._positions = run._positions + 1
+            if output is not None:
+                output = jsonable(output, "output of step %r", step_name)
+            step = StepRecord(step_name, position, output, _time(), new_id(), seq)
+            hooks = run._hooks
+            if not hooks.valid:
+                hooks = record_hooks(run)
+            try:
+                hooks.on_step(run, step)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                hooks.failed("on_step")
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record step %r", step_name)
         if self.mid_execution_governance:
@@ -600,6 +693,13 @@ class WaxellContext:
             result = {"output": result}
         self._result = to_jsonable(result, where="result")
 
+    def _set_safe_result(self, result: Any) -> None:
+        """:meth:`set_result` for a value that is a JSON-safe copy already (``@observe`` captured
+        it with ``capture_json``): not converted again."""
+        if self._run is None and not self._inert and not self._finished:
+            logger.warning("waxell-observe: set_result called before the run of %r started", self.agent_name)
+        self._result = result if result.__class__ is dict else {"output": result}
+
     def check_policy_sync(self) -> PolicyCheckResult:
         """Mid-execution policy check; returns the result and never raises."""
         run = self._run
@@ -627,24 +727,34 @@ class WaxellContext:
     ) -> ScoreRecord | None:
         """Record a quality score: ``numeric`` (a number), ``categorical`` (a string) or
         ``boolean`` (a bool)."""
-        _check_name(name, "score name")
-        _check_choice(data_type, SCORE_DATA_TYPES, "data_type")
+        if name.__class__ is not str or not name.strip():
+            _check_name(name, "score name")
         if data_type == "numeric":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"a numeric score needs a finite number, got {value!r} for {name!r}")
-            value = float(value)
-        elif data_type == "boolean":
-            if not isinstance(value, bool):
-                raise ValueError(f"a boolean score needs True or False, got {value!r} for {name!r}")
-        elif not isinstance(value, str):
-            raise ValueError(f"a categorical score needs a string, got {value!r} for {name!r}")
-        if not isinstance(comment, str):
+            if value.__class__ is not float or not -_INF < value < _INF:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ValueError(f"a numeric score needs a finite number, got {value!r} for {name!r}")
+                value = float(value)
+        else:
+            _check_choice(data_type, SCORE_DATA_TYPES, "data_type")
+            if data_type == "boolean":
+                if not isinstance(value, bool):
+                    raise ValueError(f"a boolean score needs True or False, got {value!r} for {name!r}")
+            elif not isinstance(value, str):
+                raise ValueError(f"a categorical score needs a string, got {value!r} for {name!r}")
+        if comment.__class__ is not str and not isinstance(comment, str):
             raise ValueError(f"comment must be a string, got {type(comment).__name__}")
-        run = self._active_run("record_score")
-        if run is None:
+        run = self._run
+        if run is None or self._finished:
+            self._active_run("record_score")  # logs why the record is ignored
             return None
-        score = ScoreRecord(name=name, value=value, data_type=data_type, comment=comment, created_at=time.time())
-        emit("on_score", run, score)
+        score = ScoreRecord(name, value, data_type, comment, _time(), new_id())
+        hooks = run._hooks
+        if not hooks.valid:
+            hooks = record_hooks(run)
+        try:
+            hooks.on_score(run, score)
+        except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+            hooks.failed("on_score")
         return score
 
     @staticmethod
@@ -687,25 +797,43 @@ class WaxellContext:
         started_at: float | None = None,
         span_id: str = "",
     ) -> SpanRecord | None:
+        return self._span(
+            run, kind, name, status, duration_ms, attributes, input, output, error, parent_span_id, started_at,
+            span_id,
+        )  # fmt: skip
+
+    def _span(
+        self,
+        run: Run,
+        kind: str,
+        name: str,
+        status: str,
+        duration_ms: float | None,
+        attributes: dict[str, Any] | None,
+        input: Any,
+        output: Any,
+        error: str,
+        parent_span_id: str,
+        started_at: float | None,
+        span_id: str,
+    ) -> SpanRecord | None:
+        """:meth:`_add_span` with positional arguments (the common path)."""
         try:
-            now = time.time()
             run.span_count += 1
+            if started_at is None:
+                started_at = _time() - (duration_ms or 0.0) / 1000.0
+            position = run._positions = run._positions + 1
             span = SpanRecord(
-                kind=kind,
-                name=name,
-                status=status,
-                duration_ms=duration_ms,
-                started_at=started_at if started_at is not None else now - (duration_ms or 0.0) / 1000.0,
-                attributes=attributes if attributes is not None else {},
-                input=input,
-                output=output,
-                position=run.next_position(),
-                parent_span_id=parent_span_id,
-                error=error,
-            )
-            if span_id:
-                span.id = span_id
-            emit("on_span", run, span)
+                kind, name, status, duration_ms, started_at, attributes if attributes is not None else {}, input,
+                output, position, span_id or new_id(), parent_span_id, error,
+            )  # fmt: skip
+            hooks = run._hooks
+            if not hooks.valid:
+                hooks = record_hooks(run)
+            try:
+                hooks.on_span(run, span)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                hooks.failed("on_span")
             return span
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record a %s span", kind)
@@ -731,29 +859,31 @@ class WaxellContext:
         ``span_id`` (32 hex characters) lets an integration choose the span's id up front, so
         children recorded before the span itself can name it as their ``parent_span_id``.
         """
-        from waxell_observe.records import SPAN_KINDS
-
-        _check_choice(kind, tuple(sorted(SPAN_KINDS)), "span kind")
-        _check_name(name, "span name")
-        _check_choice(status, _TOOL_STATUSES, "status")
+        if kind.__class__ is not str or kind not in SPAN_KINDS:
+            _check_choice(kind, _SPAN_KINDS_SORTED, "span kind")
+        if name.__class__ is not str or not name.strip():
+            _check_name(name, "span name")
+        if status != "ok" and status != "error":
+            _check_choice(status, _TOOL_STATUSES, "status")
         if span_id and not (isinstance(span_id, str) and _SPAN_ID_PATTERN.match(span_id)):
             raise ValueError(f"span_id must be 32 lowercase hex characters, got {span_id!r}")
-        run = self._active_run("record_span")
-        if run is None:
+        run = self._run
+        if run is None or self._finished:
+            self._active_run("record_span")  # logs why the record is ignored
             return None
-        return self._add_span(
+        return self._span(
             run,
             kind,
             name,
-            status=status,
-            duration_ms=_check_duration(duration_ms),
-            attributes=to_jsonable(attributes, where="span attributes") if attributes else {},
-            input=to_jsonable(input, where="span input"),
-            output=to_jsonable(output, where="span output"),
-            error=error,
-            parent_span_id=parent_span_id,
-            started_at=started_at,
-            span_id=span_id,
+            status,
+            None if duration_ms is None else _check_duration(duration_ms),
+            to_jsonable(attributes, where="span attributes") if attributes else {},
+            to_jsonable(input, where="span input"),
+            to_jsonable(output, where="span output"),
+            error,
+            parent_span_id,
+            started_at,
+            span_id,
         )
 
     def record_tool_call(
@@ -767,27 +897,33 @@ class WaxellContext:
         error: str = "",
     ) -> SpanRecord | None:
         """Record a tool or function call."""
-        _check_name(name, "tool name")
-        _check_choice(status, _TOOL_STATUSES, "status")
-        duration = _check_duration(duration_ms)
-        run = self._active_run("record_tool_call")
-        if run is None:
+        if name.__class__ is not str or not name.strip():
+            _check_name(name, "tool name")
+        if status != "ok" and status != "error":
+            _check_choice(status, _TOOL_STATUSES, "status")
+        duration = None if duration_ms is None else _check_duration(duration_ms)
+        run = self._run
+        if run is None or self._finished:
+            self._active_run("record_tool_call")  # logs why the record is ignored
             return None
         run.tool_call_count += 1
         run.tool_names.append(name)
         attributes: dict[str, Any] = {"tool_type": tool_type}
         if error:
             attributes["error"] = error
-        return self._add_span(
+        return self._span(
             run,
             "tool",
             name,
-            status=status,
-            duration_ms=duration,
-            attributes=attributes,
-            input=to_jsonable(input, where=f"input of tool {name!r}"),
-            output=to_jsonable(output, where=f"output of tool {name!r}"),
-            error=error,
+            status,
+            duration,
+            attributes,
+            jsonable(input, "input of tool %r", name),
+            jsonable(output, "output of tool %r", name),
+            error,
+            "",
+            None,
+            "",
         )
 
     def record_retrieval(

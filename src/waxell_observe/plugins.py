@@ -34,6 +34,9 @@ __all__ = [
     "plugin_errors",
     "disabled_plugin_names",
     "reset_plugin_manager",
+    "record_hooks",
+    "HookTable",
+    "RECORD_HOOKS",
 ]
 
 logger = logging.getLogger("waxell_observe")
@@ -55,10 +58,19 @@ class _IsolatingPluginManager(pluggy.PluginManager):
         # (hook name, id(config)) -> (config, implementations); the config is kept so that a
         # recycled id of a dead configuration can never match.
         self._fast: dict[tuple[str, int], tuple[Any, tuple[tuple[Callable[..., Any], str], ...] | None]] = {}
+        # id(config) -> that configuration's HookTable (which keeps the config: see _fast)
+        self._tables: dict[int, HookTable] = {}
+
+    def _forget(self) -> None:
+        """Drop every cached dispatch list and mark the tables runs hold as stale."""
+        self._fast.clear()
+        tables, self._tables = self._tables, {}
+        for table in tables.values():
+            table.valid = False
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         plugin_name = super().register(plugin, name)
-        self._fast.clear()
+        self._forget()
         if plugin_name is None:
             return None
         for caller in self.get_hookcallers(plugin) or ():
@@ -73,15 +85,43 @@ class _IsolatingPluginManager(pluggy.PluginManager):
         try:
             return super().unregister(plugin, name)
         finally:
-            self._fast.clear()
+            self._forget()
 
     def set_blocked(self, name: str) -> None:
         super().set_blocked(name)
-        self._fast.clear()
+        self._forget()
 
     def invalidate(self) -> None:
         """Forget the cached dispatch lists (a plugin's :data:`ACTIVE_ATTRIBUTE` answer changed)."""
-        self._fast.clear()
+        self._forget()
+
+    def table(self, config: Any) -> HookTable:
+        """The :class:`HookTable` of ``config`` (cached until plugins change)."""
+        table = self._tables.get(id(config))
+        if table is not None and table.config is config:
+            return table
+        owners: dict[str, str] = {}
+        table = HookTable(config, {name: self._caller(name, config, owners) for name in RECORD_HOOKS}, owners)
+        if len(self._tables) > 64:
+            self._forget()
+        self._tables[id(config)] = table
+        return table
+
+    def _caller(self, hook_name: str, config: Any, owners: dict[str, str]) -> Callable[..., None]:
+        """One callable doing what :func:`emit` does for ``hook_name`` and runs of ``config``.
+        A single implementation is returned as it is, its plugin noted in ``owners`` (the
+        caller isolates it: one call less per record); several are called by a loop that
+        isolates each."""
+        functions = self.implementations(hook_name, config)
+        if functions is None:  # a hook wrapper: pluggy must run the call
+            return functools.partial(_through_pluggy, self, hook_name)
+        if not functions:
+            return _nothing
+        if len(functions) == 1:
+            function, plugin_name = functions[0]
+            owners[hook_name] = plugin_name
+            return function
+        return _several(functions, hook_name)
 
     def implementations(
         self, hook_name: str, config: Any = None
@@ -113,6 +153,107 @@ class _IsolatingPluginManager(pluggy.PluginManager):
             self._fast.clear()
         self._fast[key] = (config, functions)
         return functions
+
+
+RECORD_HOOKS = ("on_run_start", "on_llm_call", "on_step", "on_span", "on_score", "on_run_end")
+"""The hooks announcing runs and records (called through :class:`HookTable`)."""
+
+
+class HookTable:
+    """The record hooks for the runs of one configuration: ``table.on_step(run, step)`` calls
+    every implementation active for that configuration, in pluggy's order, with no pluggy
+    machinery unless a hook wrapper is registered. Several implementations are each isolated
+    (an exception is logged and counted, the others still run); a single one (the pipeline's,
+    usually) is called as it is, so the caller wraps the call in ``try``/``except`` and calls
+    :meth:`failed` (or uses :meth:`call`). A run keeps its table (``Run._hooks``) while
+    :attr:`valid`: registering, unregistering or blocking a plugin,
+    :meth:`~_IsolatingPluginManager.invalidate` and :func:`reset_plugin_manager` make every
+    table stale, so the next record of a run looks its table up again."""
+
+    __slots__ = ("valid", "config", "owners") + RECORD_HOOKS
+
+    on_run_start: Callable[..., None]
+    on_llm_call: Callable[..., None]
+    on_step: Callable[..., None]
+    on_span: Callable[..., None]
+    on_score: Callable[..., None]
+    on_run_end: Callable[..., None]
+
+    def __init__(
+        self, config: Any, callers: dict[str, Callable[..., None]], owners: dict[str, str] | None = None
+    ) -> None:
+        self.valid = True
+        self.config = config
+        self.owners = owners or {}
+        """hook -> the plugin whose (only) implementation is called unwrapped: a caller that
+        calls the hook itself catches its exceptions and reports them with :meth:`failed`."""
+        for name in RECORD_HOOKS:
+            setattr(self, name, callers[name])
+
+    def failed(self, hook_name: str) -> None:
+        """Called by the recording API in an ``except`` block around ``table.<hook>(...)``:
+        logs and counts the failure of the plugin that raised (an exception that did not come
+        from an unwrapped plugin is raised again)."""
+        owner = self.owners.get(hook_name)
+        if owner is None:
+            raise  # noqa: PLE0704 - re-raises the exception being handled by the caller
+        _report_failure(owner, hook_name)
+
+    def call(self, hook_name: str, run: Any, *args: Any) -> None:
+        """``table.<hook_name>(run, *args)`` with every implementation isolated."""
+        try:
+            getattr(self, hook_name)(run, *args)
+        except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+            self.failed(hook_name)
+
+
+def _nothing(*args: Any) -> None:
+    return None
+
+
+def _several(functions: tuple[tuple[Callable[..., Any], str], ...], hook_name: str) -> Callable[..., None]:
+    def call(run: Any, *args: Any) -> None:
+        for function, plugin_name in functions:
+            try:
+                function(run, *args)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                _report_failure(plugin_name, hook_name)
+
+    return call
+
+
+def _through_pluggy(pm: pluggy.PluginManager, hook_name: str, run: Any, *args: Any) -> None:
+    caller = getattr(pm.hook, hook_name)
+    caller(**dict(zip(caller.spec.argnames, (run, *args))))
+
+
+def record_hooks(run: Any) -> HookTable:
+    """The :class:`HookTable` for ``run`` (kept on the run while it stays valid)."""
+    config = run.config
+    table = _last_table
+    if table is None or table.config is not config or not table.valid:
+        table = _table_for(config)
+    try:
+        run._hooks = table
+    except AttributeError:  # not a Run: nothing to keep the table on
+        pass
+    return table
+
+
+_last_table: HookTable | None = None
+"""The table looked up last (most processes record with one configuration)."""
+
+
+def _table_for(config: Any) -> HookTable:
+    global _last_table
+    pm = _pm or plugin_manager()
+    if isinstance(pm, _IsolatingPluginManager):
+        table = _last_table = pm.table(config)
+        return table
+    # a plain pluggy manager: every call goes through pluggy, the table is never kept
+    table = HookTable(config, {name: functools.partial(_through_pluggy, pm, name) for name in RECORD_HOOKS})
+    table.valid = False
+    return table
 
 
 ACTIVE_ATTRIBUTE = "waxell_active"
@@ -173,7 +314,14 @@ def emit(hook_name: str, run: Any, *args: Any) -> None:
     """Call every active implementation of a record hook (``on_run_start``, ``on_llm_call``,
     ``on_step``, ``on_span``, ``on_score``, ``on_run_end``) with ``run`` and the hook's other
     arguments in spec order. The hot path of recording: no pluggy machinery unless a hook
-    wrapper is present, and plugins inactive for ``run.config`` are skipped."""
+    wrapper is present, and plugins inactive for ``run.config`` are skipped (see
+    :class:`HookTable`; the recording API calls the run's table directly)."""
+    if hook_name in RECORD_HOOKS:
+        table = getattr(run, "_hooks", None)
+        if table is None or not table.valid:
+            table = record_hooks(run)
+        table.call(hook_name, run, *args)
+        return
     pm = _pm or plugin_manager()
     functions = (
         pm.implementations(hook_name, run.config) if isinstance(pm, _IsolatingPluginManager) else None
@@ -275,4 +423,6 @@ def reset_plugin_manager() -> None:
     """Forget the plugin manager (tests): the next use loads plugins again."""
     global _pm
     with _lock:
+        if isinstance(_pm, _IsolatingPluginManager):
+            _pm._forget()  # runs holding its tables look the new manager up
         _pm = None

@@ -23,6 +23,16 @@ __all__ = ["Run", "RUN_STATUSES"]
 RUN_STATUSES = ("running", "success", "error", "blocked", "interrupted")
 
 
+class _Stale:
+    """Stands for "no hook table yet" (a table's ``valid`` is False once plugins changed)."""
+
+    __slots__ = ()
+    valid = False
+
+
+_STALE = _Stale()
+
+
 class Run:
     """State of one run. Created by :class:`~waxell_observe.WaxellContext`; read by plugins."""
 
@@ -63,6 +73,8 @@ class Run:
         "auto_collected",
         "plugin_state",
         "_positions",
+        "_hooks",
+        "_sink",
         "__weakref__",
     )
 
@@ -82,6 +94,28 @@ class Run:
         client: Any = None,
         run_id: str | None = None,
     ) -> None:
+        self._setup(
+            agent_name, config, workflow_name, inputs, metadata, tags, session_id, user_id, user_group, parent,
+            client, run_id,
+        )  # fmt: skip
+
+    def _setup(
+        self,
+        agent_name: str,
+        config: ObserveConfig,
+        workflow_name: str,
+        inputs: dict[str, Any] | None,
+        metadata: dict[str, Any] | None,
+        tags: dict[str, str] | None,
+        session_id: str,
+        user_id: str,
+        user_group: str,
+        parent: Run | None,
+        client: Any,
+        run_id: str | None,
+    ) -> None:
+        """``__init__`` with positional arguments (the recording API's path: a call with a dozen
+        keyword arguments costs more than the body)."""
         self.run_id: str = run_id or new_id()
         self.agent_name = agent_name
         self.workflow_name = workflow_name
@@ -91,8 +125,12 @@ class Run:
         self.session_id = session_id
         self.user_id = user_id
         self.user_group = user_group
-        self.parent_run_id: str = parent.run_id if parent is not None else ""
-        self.root_run_id: str = (parent.root_run_id or parent.run_id) if parent is not None else ""
+        if parent is None:
+            self.parent_run_id: str = ""
+            self.root_run_id: str = ""
+        else:
+            self.parent_run_id = parent.run_id
+            self.root_run_id = parent.root_run_id or parent.run_id
         self.started_at = 0.0
         self.ended_at = 0.0
         self.status = "running"
@@ -121,6 +159,11 @@ class Run:
         self.plugin_state: dict[str, Any] = {}
         """Per-run scratch space for plugins, keyed by plugin name."""
         self._positions = 0
+        self._hooks: Any = _STALE
+        """The record hooks' :class:`~waxell_observe.plugins.HookTable` for this run's
+        configuration, looked up on the first record and again whenever it went stale."""
+        self._sink: Any = None
+        """The pipeline's (journal, route id) for this run, kept by the pipeline plugin."""
 
     # -- derived values ------------------------------------------------------------------
 

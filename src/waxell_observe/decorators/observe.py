@@ -15,15 +15,18 @@ from typing import Any, Callable, TypeVar, overload
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import TAG_KEY_PATTERN, WaxellContext
 from waxell_observe.decorators import _runtime
-from waxell_observe.decorators._run import aenter, aexit, enter, exit_run, inert_context
+from waxell_observe.decorators._run import aenter, aexit, exit_run, inert_context
 from waxell_observe.decorators.generators import wrap_async_generator, wrap_generator
 from waxell_observe.decorators.signature import CallSignature
+from waxell_observe.errors import PolicyViolationError
 
 __all__ = ["observe", "waxell_agent", "ObservedFunction"]
 
 logger = logging.getLogger("waxell_observe")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_capture_json = _runtime.capture_json
 
 
 class ObservedFunction:
@@ -88,39 +91,54 @@ class ObservedFunction:
         """
         overrides = self.signature.take_overrides(kwargs) if kwargs else None
         try:
-            get = overrides.get if overrides else _no_override
-            client = get("client", self.client)
-            client_config = getattr(client, "config", None)
-            if isinstance(client_config, ObserveConfig):
-                config = client_config
-            limit = _runtime.preview_limit(config)
+            if overrides:
+                get = overrides.get
+                client = get("client", self.client)
+                enforce_policy = get("enforce_policy", self.enforce_policy)
+                session_id = get("session_id", self.session_id)
+                user_id = get("user_id", self.user_id)
+                user_group = get("user_group", self.user_group)
+                mid_execution_governance = get("mid_execution_governance", self.mid_execution_governance)
+            else:
+                client = self.client
+                enforce_policy = self.enforce_policy
+                session_id = self.session_id
+                user_id = self.user_id
+                user_group = self.user_group
+                mid_execution_governance = self.mid_execution_governance
+            if client is not None:
+                client_config = getattr(client, "config", None)
+                if isinstance(client_config, ObserveConfig):
+                    config = client_config
+            limit = 0 if config.capture_content else config.preview_chars
             inputs: dict[str, Any] | None = None
             if self.capture_io:
                 inputs = self.signature.bind(args, kwargs)
                 if self.inputs:
                     inputs.update(self.inputs)
-                inputs = _runtime.capture(inputs, limit)
+                inputs = _capture_json(inputs, limit)
             elif self.inputs:
-                inputs = _runtime.capture(self.inputs, limit)
-            context = WaxellContext(
-                agent_name=self.agent_name,
-                workflow_name=self.workflow_name,
-                inputs=inputs,
-                metadata=dict(self.metadata) if self.metadata else None,
-                client=client,
-                enforce_policy=get("enforce_policy", self.enforce_policy),
-                session_id=get("session_id", self.session_id),
-                user_id=get("user_id", self.user_id),
-                user_group=get("user_group", self.user_group),
-                mid_execution_governance=get("mid_execution_governance", self.mid_execution_governance),
-                tags=dict(self.tags) if self.tags else None,
+                inputs = _capture_json(self.inputs, limit)
+            metadata, tags = self.metadata, self.tags
+            context = WaxellContext._for_call(
+                self.agent_name,
+                self.workflow_name,
+                inputs,
+                dict(metadata) if metadata else None,
+                client,
+                enforce_policy,
+                session_id,
+                user_id,
+                user_group,
+                mid_execution_governance,
+                dict(tags) if tags else None,
             )
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception(
                 "waxell-observe: cannot start a run for %r; calling it unobserved", self.agent_name
             )
             return None, 0
-        if self.signature.wants_context(args, kwargs):
+        if self.signature.declares_context and self.signature.wants_context(args, kwargs):
             kwargs["waxell_ctx"] = context
         return context, limit
 
@@ -129,13 +147,9 @@ class ObservedFunction:
         if not self.capture_io:
             return
         try:
-            context.set_result(_runtime.capture(value, limit))
+            context._set_safe_result(_capture_json(value, limit))
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: cannot record the result of %r", self.agent_name)
-
-
-def _no_override(name: str, default: Any) -> Any:
-    return default
 
 
 def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
@@ -150,15 +164,29 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
                 inert_context(observed, args, kwargs)
             return fn(*args, **kwargs)
         context, limit = observed.context_for(config, args, kwargs)
-        if context is None or not enter(context):
+        if context is None:
+            return fn(*args, **kwargs)
+        try:  # enter() written out (one call less per run)
+            context.__enter__()
+        except PolicyViolationError:
+            raise
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: cannot start run of %r; calling it unobserved", context.agent_name)
             return fn(*args, **kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             exit_run(context, exc)
             raise
-        observed.set_result(context, result, limit)
-        exit_run(context, None)
+        if observed.capture_io:
+            try:  # set_result() written out
+                context._set_safe_result(_capture_json(result, limit))
+            except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+                logger.exception("waxell-observe: cannot record the result of %r", observed.agent_name)
+        try:  # exit_run(context, None) written out
+            context.__exit__(None, None, None)
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: failed to complete run of %r", context.agent_name)
         return result
 
     return wrapper

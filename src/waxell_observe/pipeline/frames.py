@@ -94,6 +94,9 @@ _encode = msgspec.msgpack.Encoder(enc_hook=_fallback).encode
 _decode = msgspec.msgpack.Decoder().decode
 
 
+_NO_TRACE = ("", "")
+
+
 def _trace(run: Run) -> tuple[str, str]:
     state = run.plugin_state.get("otel")
     if not isinstance(state, dict):
@@ -137,30 +140,33 @@ def encode_route(route: int, destinations: dict[str, Any]) -> bytes:
 
 
 def encode_start(route: int, run: Run, pre_evaluations: Any = None) -> bytes:
-    return _encode(_run_head(START, route, run, pre_evaluations))
+    # _run_head() written out: one tuple, no call (a frame is encoded on the agent's thread)
+    trace_id, span_id = _trace(run) if run.plugin_state else _NO_TRACE
+    return _encode(
+        (
+            START, route, run.run_id, run.agent_name, run.workflow_name, run.session_id, run.user_id,
+            run.user_group, run.parent_run_id, run.root_run_id, run.started_at, run.inputs, run.metadata,
+            run.tags, run.auto_collected, trace_id, span_id, pre_evaluations,
+        )
+    )  # fmt: skip
 
 
 def encode_end(route: int, run: Run) -> bytes:
-    governance = run.governance.to_dict() if run.governance is not None else None
+    # _run_head() + the end fields written out as one tuple (no call, no concatenation)
+    trace_id, span_id = _trace(run) if run.plugin_state else _NO_TRACE
+    governance = run.governance
+    conversation = run.conversation
     return _encode(
-        _run_head(END, route, run, None)
-        + (
-            run.status,
-            run.error,
-            run.error_type,
-            run.traceback,
-            run.ended_at,
-            run.result,
-            run.conversation_state(),
-            governance,
-            run.tokens_in,
-            run.tokens_out,
-            run.total_cost,
-            run.llm_call_count,
-            run.step_count,
-            run.span_count,
+        (
+            END, route, run.run_id, run.agent_name, run.workflow_name, run.session_id, run.user_id,
+            run.user_group, run.parent_run_id, run.root_run_id, run.started_at, run.inputs, run.metadata,
+            run.tags, run.auto_collected, trace_id, span_id, None,
+            run.status, run.error, run.error_type, run.traceback, run.ended_at, run.result,
+            {} if conversation is None else run.conversation_state(),
+            None if governance is None else governance.to_dict(),
+            run.tokens_in, run.tokens_out, run.total_cost, run.llm_call_count, run.step_count, run.span_count,
         )
-    )
+    )  # fmt: skip
 
 
 def encode_llm(route: int, run_id: str, call: LLMCallRecord) -> bytes:

@@ -17,6 +17,7 @@ from waxell_observe.plugins import hookimpl
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
+    from waxell_observe.pipeline.journal import Journal
     from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
     from waxell_observe.run import Run
 
@@ -41,46 +42,78 @@ def waxell_active(config: ObserveConfig) -> bool:
     return bool(config.enabled)
 
 
-def _pre_evaluations(run: Run) -> Any:
-    state = run.plugin_state.get(REMOTE_STATE_KEY) if run.plugin_state else None
-    return state.get("pre_evaluations") if isinstance(state, dict) else None
+_last: tuple[Any, Journal, int] | None = None
+"""(config, journal, route id) of the run started last: the next run of the same configuration
+starts without asking the pipeline (most processes record with one configuration)."""
+
+
+def _sink(run: Run) -> tuple[Journal, int]:
+    """The run's (journal, route id), kept on the run (``Run._sink``) and looked up again when
+    its journal was closed (the pipeline was reset or shut down, or the process forked)."""
+    global _last
+    config = run.config
+    journal, route = sink = run._sink = pipeline().route(config)
+    _last = (config, journal, route)
+    return sink
 
 
 @hookimpl(trylast=True)
 def on_run_start(run: Run) -> None:
-    journal, route = pipeline().route(run.config)
-    journal.append(frames.encode_start(route, run, _pre_evaluations(run)), route)
+    last = _last
+    if last is not None and last[0] is run.config and not last[1].closed:
+        journal, route = run._sink = last[1], last[2]
+    else:
+        journal, route = _sink(run)
+    state = run.plugin_state.get(REMOTE_STATE_KEY) if run.plugin_state else None
+    journal.append(
+        frames.encode_start(route, run, state.get("pre_evaluations") if isinstance(state, dict) else None), route
+    )
     if run.config.mode == "remote":
         live_runs.register(run)
 
 
 @hookimpl(trylast=True)
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
-    journal, route = pipeline().route(run.config)
+    sink = run._sink
+    if sink is None or sink[0].closed:
+        sink = _sink(run)
+    journal, route = sink
     journal.append(frames.encode_llm(route, run.run_id, call), route)
 
 
 @hookimpl(trylast=True)
 def on_step(run: Run, step: StepRecord) -> None:
-    journal, route = pipeline().route(run.config)
+    sink = run._sink
+    if sink is None or sink[0].closed:
+        sink = _sink(run)
+    journal, route = sink
     journal.append(frames.encode_step(route, run.run_id, step), route)
 
 
 @hookimpl(trylast=True)
 def on_span(run: Run, span: SpanRecord) -> None:
-    journal, route = pipeline().route(run.config)
+    sink = run._sink
+    if sink is None or sink[0].closed:
+        sink = _sink(run)
+    journal, route = sink
     journal.append(frames.encode_span(route, run, span), route)
 
 
 @hookimpl(trylast=True)
 def on_score(run: Run, score: ScoreRecord) -> None:
-    journal, route = pipeline().route(run.config)
+    sink = run._sink
+    if sink is None or sink[0].closed:
+        sink = _sink(run)
+    journal, route = sink
     journal.append(frames.encode_score(route, run.run_id, score), route)
 
 
 @hookimpl(trylast=True)
 def on_run_end(run: Run) -> None:
-    journal, route = pipeline().route(run.config)
+    sink = run._sink
+    if sink is None or sink[0].closed:
+        sink = _sink(run)
+    journal, route = sink
     journal.append(frames.encode_end(route, run), route)
 
 
