@@ -86,16 +86,22 @@ def unknown_run_message(run_id: str) -> str:
 
 def _lock_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, _Run]:
     """The stored runs among ``run_ids`` (whole rows), locked for this transaction."""
-    if not run_ids:
-        return {}
-    query = select(runs).where(runs.c.run_id.in_(sorted(run_ids))).order_by(runs.c.run_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
     found = {}
-    for row in conn.execute(query):
-        stored = dict(row._mapping)
-        found[row.run_id] = _Run(ingest_store.run_ref(row), row.user_group or "", row.governance or {}, stored=stored)
+    ordered = sorted(run_ids)
+    for start in range(0, len(ordered), _IDS_PER_QUERY):  # in order: concurrent batches lock alike
+        query = select(runs).where(runs.c.run_id.in_(ordered[start : start + _IDS_PER_QUERY])).order_by(runs.c.run_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        for row in conn.execute(query):
+            stored = dict(row._mapping)
+            found[row.run_id] = _Run(
+                ingest_store.run_ref(row), row.user_group or "", row.governance or {}, stored=stored
+            )
     return found
+
+
+_IDS_PER_QUERY = 500
+"""Ids per ``IN (...)`` (older SQLite builds take at most 999 parameters per statement)."""
 
 
 def write_runs(writer: Writer, entries: Sequence[BatchRunIn], now: float, *, counted_at: float) -> list[EntryOutcome]:

@@ -48,6 +48,7 @@ from waxell_observe.server import batch_ingest, ingest_routes, policy_routes
 from waxell_observe.server.batch_ingest import EntryOutcome
 from waxell_observe.server.errors import validation_message
 from waxell_observe.server.gc_pause import gc_paused
+from waxell_observe.server.raw_sql import select_for_runs
 from waxell_observe.server.sanitize import cut
 from waxell_observe.server.wire_models import BatchRunIn, LLMCallsBody, ScoresBody, SpansBody, StepsBody
 from waxell_observe.store.schema import runs
@@ -221,12 +222,16 @@ def _governed(request: Request, entries: Sequence[BatchRunIn]) -> list[bool]:
 
 
 def _stored_identities(request: Request, run_ids: set[str]) -> dict[str, tuple[str, str, str]]:
-    r = runs.c
+    """``(agent_name, workflow_name, user_group)`` of the stored runs among ``run_ids``."""
+    sql = "SELECT run_id, agent_name, workflow_name, user_group FROM runs WHERE run_id {runs}"
+    rows = _select_stored(request, sql, sorted(run_ids))
+    return {run_id: (agent, workflow, group or "") for run_id, agent, workflow, group in rows}
+
+
+def _select_stored(request: Request, sql: str, run_ids: list[str]) -> list[tuple[Any, ...]]:
+    """:func:`~waxell_observe.server.raw_sql.select_for_runs` in a read transaction."""
     with request.app.state.store.read() as conn:
-        rows = conn.execute(
-            select(r.run_id, r.agent_name, r.workflow_name, r.user_group).where(r.run_id.in_(sorted(run_ids)))
-        )
-        return {row.run_id: (row.agent_name, row.workflow_name, row.user_group or "") for row in rows}
+        return select_for_runs(conn, sql, run_ids)
 
 
 # -- storing ------------------------------------------------------------------------------------------
