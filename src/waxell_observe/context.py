@@ -31,6 +31,7 @@ from waxell_observe.plugins import record_hooks
 from waxell_observe.pricing import _facts as _model_facts
 from waxell_observe.pricing import model_facts, price
 from waxell_observe.records import SPAN_KINDS, LLMCallRecord, ScoreRecord, SpanRecord, StepRecord, new_id
+from waxell_observe.records import _take as _take_id
 from waxell_observe.run import Run
 from waxell_observe.serialize import jsonable, preview, to_jsonable
 
@@ -207,21 +208,22 @@ class WaxellContext:
         mid_execution_governance: bool,
         tags: dict[str, str] | None,
     ) -> WaxellContext:
-        """A context made by ``@observe`` for one call, from settings it validated when it
-        decorated the function (``tags``: a fresh copy; ``inputs``: captured, already JSON-safe
-        copies that are not converted again). Positional: no keyword matching per call."""
+        """A context made by ``@observe`` for one call, from settings it validated and normalised
+        (``workflow_name`` not empty, strings not ``None``, flags ``bool``) when it decorated the
+        function (``tags``: a fresh copy; ``inputs``: captured, already JSON-safe copies that are
+        not converted again). Positional: no keyword matching per call."""
         self = _new_object(cls)
         self.agent_name = agent_name
-        self.workflow_name = workflow_name or "default"
+        self.workflow_name = workflow_name
         self.inputs = inputs
         self.metadata = metadata
         self.client = client
-        self.enforce_policy = bool(enforce_policy)
-        self.session_id = session_id or ""
-        self.user_id = user_id or ""
-        self.user_group = user_group or ""
-        self.mid_execution_governance = bool(mid_execution_governance)
-        self._tags = tags or None
+        self.enforce_policy = enforce_policy
+        self.session_id = session_id
+        self.user_id = user_id
+        self.user_group = user_group
+        self.mid_execution_governance = mid_execution_governance
+        self._tags = tags
         self._requested_run_id = None
         self._run = None
         self._token = None
@@ -304,8 +306,25 @@ class WaxellContext:
         run = self._prepare()
         if run is None:
             return self
-        verdict = policy_gate.check(run, "pre_execution", "run.start") if self.enforce_policy else None
-        self._admit(run, verdict)
+        if self.enforce_policy:
+            self._admit(run, policy_gate.check(run, "pre_execution", "run.start"))
+            return self
+        # _admit(run, None) written out (the common path: one call less per run)
+        run.started_at = _time()
+        self._run = run
+        self._token = current_context.set(self)
+        hooks = _plugins._last_table
+        if hooks is not None and hooks.config is run.config and hooks.valid:
+            run._hooks = hooks
+        else:
+            hooks = record_hooks(run)
+        try:
+            hooks.on_run_start(run)
+        except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+            hooks.failed("on_run_start")
+        parent = self._parent
+        if parent is not None and parent._run is not None:
+            parent._delegate_to(run)
         return self
 
     async def __aenter__(self) -> WaxellContext:
@@ -322,13 +341,41 @@ class WaxellContext:
         run = self._run
         if run is None or self._finished:
             return False
-        if not self.enforce_policy:
+        if self.enforce_policy:
+            run.result = self._result if self._result is not None else {}  # post-execution checks read it
+            verdict = self._safe_check(run, "post_execution", "run.complete")
+            self._complete(run, exc, verdict)
+            self._raise_if_blocked(exc, verdict)
+            return False
+        if exc is not None:
             self._complete(run, exc, None)
             return False
-        run.result = self._result if self._result is not None else {}  # post-execution checks read it
-        verdict = self._safe_check(run, "post_execution", "run.complete")
-        self._complete(run, exc, verdict)
-        self._raise_if_blocked(exc, verdict)
+        # _complete(run, None, None) written out: the body returned, no policy was asked (the
+        # common path, without the branches it does not need and one call less per run)
+        try:
+            run.status = "success"
+            result = self._result
+            run.result = result if result is not None else {}
+            run.ended_at = _time()
+            hooks = run._hooks
+            if not hooks.valid:
+                hooks = record_hooks(run)
+            try:
+                hooks.on_run_end(run)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                hooks.failed("on_run_end")
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: failed to complete run %s", run.run_id)
+        finally:
+            self._finished = True
+            token = self._token
+            if token is not None:
+                self._token = None
+                try:
+                    current_context.reset(token)
+                except ValueError:  # exited in another context (e.g. a generator resumed elsewhere)
+                    if current_context.get() is self:
+                        current_context.set(self._parent)
         return False
 
     async def __aexit__(
@@ -566,7 +613,8 @@ class WaxellContext:
             facts = _model_facts.get(model)
             if facts is None:
                 facts = model_facts(model)
-            if not cost:
+            estimated = not cost
+            if estimated:
                 info = facts[0]
                 if info is not None:
                     cost = price(info, tokens_in, tokens_out, cached_tokens_in)
@@ -581,15 +629,22 @@ class WaxellContext:
             if response_preview.__class__ is not str or len(response_preview) > limit > 0:
                 response_preview = preview(response_preview, limit)
             position = run._positions = run._positions + 1
+            try:
+                call_id = _take_id()  # new_id() written out
+            except IndexError:
+                call_id = new_id()
             call = LLMCallRecord(
                 model, tokens_in, tokens_out, cost, provider or facts[1], task or "", prompt_preview,
                 response_preview, duration, status, error_type, error_message,
                 started_at if started_at is not None else now - (duration or 0.0) / 1000.0,
-                position, new_id(), parent_span_id, extra,
+                position, call_id, parent_span_id, extra,
             )  # fmt: skip
             run.tokens_in += tokens_in
             run.tokens_out += tokens_out
-            run.total_cost = round(run.total_cost + cost, 10)
+            total = run.total_cost
+            # An estimated cost is rounded to 10 places already, and round() is idempotent on floats:
+            # the first call of a run then needs no second (costly) rounding, with the same result.
+            run.total_cost = total + cost if estimated and total == 0.0 else round(total + cost, 10)
             run.llm_call_count += 1
             usage = run.model_usage.get(model)
             if usage is None:
@@ -657,7 +712,11 @@ class WaxellContext:
             seq = run._positions = run._positions + 1
             if output is not None:
                 output = jsonable(output, "output of step %r", step_name)
-            step = StepRecord(step_name, position, output, _time(), new_id(), seq)
+            try:
+                step_id = _take_id()  # new_id() written out
+            except IndexError:
+                step_id = new_id()
+            step = StepRecord(step_name, position, output, _time(), step_id, seq)
             hooks = run._hooks
             if not hooks.valid:
                 hooks = record_hooks(run)
@@ -747,7 +806,11 @@ class WaxellContext:
         if run is None or self._finished:
             self._active_run("record_score")  # logs why the record is ignored
             return None
-        score = ScoreRecord(name, value, data_type, comment, _time(), new_id())
+        try:
+            score_id = _take_id()  # new_id() written out
+        except IndexError:
+            score_id = new_id()
+        score = ScoreRecord(name, value, data_type, comment, _time(), score_id)
         hooks = run._hooks
         if not hooks.valid:
             hooks = record_hooks(run)
@@ -823,9 +886,14 @@ class WaxellContext:
             if started_at is None:
                 started_at = _time() - (duration_ms or 0.0) / 1000.0
             position = run._positions = run._positions + 1
+            if not span_id:
+                try:
+                    span_id = _take_id()  # new_id() written out
+                except IndexError:
+                    span_id = new_id()
             span = SpanRecord(
                 kind, name, status, duration_ms, started_at, attributes if attributes is not None else {}, input,
-                output, position, span_id or new_id(), parent_span_id, error,
+                output, position, span_id, parent_span_id, error,
             )  # fmt: skip
             hooks = run._hooks
             if not hooks.valid:
@@ -911,20 +979,30 @@ class WaxellContext:
         attributes: dict[str, Any] = {"tool_type": tool_type}
         if error:
             attributes["error"] = error
-        return self._span(
-            run,
-            "tool",
-            name,
-            status,
-            duration,
-            attributes,
-            jsonable(input, "input of tool %r", name),
-            jsonable(output, "output of tool %r", name),
-            error,
-            "",
-            None,
-            "",
-        )
+        input = jsonable(input, "input of tool %r", name)
+        output = jsonable(output, "output of tool %r", name)
+        try:  # _span(run, "tool", name, status, duration, attributes, input, output, error, "", None, "") written out
+            run.span_count += 1
+            position = run._positions = run._positions + 1
+            try:
+                span_id = _take_id()  # new_id() written out
+            except IndexError:
+                span_id = new_id()
+            span = SpanRecord(
+                "tool", name, status, duration, _time() - (duration or 0.0) / 1000.0, attributes, input, output,
+                position, span_id, "", error,
+            )  # fmt: skip
+            hooks = run._hooks
+            if not hooks.valid:
+                hooks = record_hooks(run)
+            try:
+                hooks.on_span(run, span)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                hooks.failed("on_span")
+            return span
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: failed to record a %s span", "tool")
+            return None
 
     def record_retrieval(
         self,

@@ -206,12 +206,21 @@ def estimate_cost(model: str, tokens_in: int, tokens_out: int, *, cached_tokens_
 
 def price(info: ModelInfo, tokens_in: int, tokens_out: int, cached_tokens_in: int = 0) -> float:
     """The cost of one call of the catalog entry ``info`` (see :func:`estimate_cost`)."""
-    tokens_in = max(int(tokens_in or 0), 0)
-    tokens_out = max(int(tokens_out or 0), 0)
-    cached = min(max(int(cached_tokens_in or 0), 0), tokens_in)
-    cached_rate = (
-        info.input_per_million if info.cached_input_per_million is None else info.cached_input_per_million
-    )
+    if (
+        tokens_in.__class__ is not int
+        or tokens_out.__class__ is not int
+        or cached_tokens_in.__class__ is not int
+        or tokens_in < 0
+        or tokens_out < 0
+        or cached_tokens_in < 0
+    ):  # anything but non-negative ints (which stay as they are): normalised
+        tokens_in = max(int(tokens_in or 0), 0)
+        tokens_out = max(int(tokens_out or 0), 0)
+        cached_tokens_in = max(int(cached_tokens_in or 0), 0)
+    cached = cached_tokens_in if cached_tokens_in < tokens_in else tokens_in
+    cached_rate = info.cached_input_per_million
+    if cached_rate is None:
+        cached_rate = info.input_per_million
     micro_usd = (
         (tokens_in - cached) * info.input_per_million
         + cached * cached_rate

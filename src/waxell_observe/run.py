@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from waxell_observe.records import _take as _take_id
 from waxell_observe.records import new_id
 
 if TYPE_CHECKING:
@@ -116,7 +117,12 @@ class Run:
     ) -> None:
         """``__init__`` with positional arguments (the recording API's path: a call with a dozen
         keyword arguments costs more than the body)."""
-        self.run_id: str = run_id or new_id()
+        if not run_id:
+            try:
+                run_id = _take_id()  # new_id() written out
+            except IndexError:
+                run_id = new_id()
+        self.run_id: str = run_id
         self.agent_name = agent_name
         self.workflow_name = workflow_name
         self.inputs: dict[str, Any] = inputs if inputs is not None else {}

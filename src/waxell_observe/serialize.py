@@ -48,10 +48,13 @@ def jsonable(value: Any, where: str, *args: Any) -> Any:
     cls = value.__class__
     if cls in _PLAIN:
         return value
-    if cls is dict and len(value) <= _SMALL:
-        copied = _plain_copy(value)
-        if copied is not None:
-            return copied
+    if cls is dict and len(value) <= _SMALL:  # _plain_copy() written out (the common case)
+        plain = _PLAIN
+        for key, item in value.items():
+            if key.__class__ is not str or item.__class__ not in plain:
+                break
+        else:
+            return value.copy()
     return _convert(value, where % args if args else where, 0)
 
 

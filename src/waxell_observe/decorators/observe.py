@@ -27,6 +27,7 @@ logger = logging.getLogger("waxell_observe")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _capture_json = _runtime.capture_json
+_for_call = WaxellContext._for_call
 
 
 class ObservedFunction:
@@ -69,12 +70,13 @@ class ObservedFunction:
         self.fn = fn
         self.signature = CallSignature(fn)
         self.agent_name = agent_name or getattr(fn, "__name__", None) or type(fn).__name__
-        self.workflow_name = workflow_name
-        self.session_id = session_id
-        self.user_id = user_id
-        self.user_group = user_group
-        self.enforce_policy = enforce_policy
-        self.mid_execution_governance = mid_execution_governance
+        # normalised as WaxellContext would (each call's context takes them as they are)
+        self.workflow_name = workflow_name or "default"
+        self.session_id = session_id or ""
+        self.user_id = user_id or ""
+        self.user_group = user_group or ""
+        self.enforce_policy = bool(enforce_policy)
+        self.mid_execution_governance = bool(mid_execution_governance)
         self.capture_io = capture_io
         self.client = client
         self.metadata = metadata
@@ -91,21 +93,7 @@ class ObservedFunction:
         """
         overrides = self.signature.take_overrides(kwargs) if kwargs else None
         try:
-            if overrides:
-                get = overrides.get
-                client = get("client", self.client)
-                enforce_policy = get("enforce_policy", self.enforce_policy)
-                session_id = get("session_id", self.session_id)
-                user_id = get("user_id", self.user_id)
-                user_group = get("user_group", self.user_group)
-                mid_execution_governance = get("mid_execution_governance", self.mid_execution_governance)
-            else:
-                client = self.client
-                enforce_policy = self.enforce_policy
-                session_id = self.session_id
-                user_id = self.user_id
-                user_group = self.user_group
-                mid_execution_governance = self.mid_execution_governance
+            client = overrides.get("client", self.client) if overrides else self.client
             if client is not None:
                 client_config = getattr(client, "config", None)
                 if isinstance(client_config, ObserveConfig):
@@ -113,26 +101,47 @@ class ObservedFunction:
             limit = 0 if config.capture_content else config.preview_chars
             inputs: dict[str, Any] | None = None
             if self.capture_io:
-                inputs = self.signature.bind(args, kwargs)
+                signature = self.signature
+                plain = signature.plain
+                if plain is not None and not kwargs and len(args) == len(plain):  # bind()'s shortcut
+                    inputs = {plain[0]: args[0]} if len(plain) == 1 else dict(zip(plain, args))
+                else:
+                    inputs = signature.bind(args, kwargs)
                 if self.inputs:
                     inputs.update(self.inputs)
                 inputs = _capture_json(inputs, limit)
             elif self.inputs:
                 inputs = _capture_json(self.inputs, limit)
             metadata, tags = self.metadata, self.tags
-            context = WaxellContext._for_call(
-                self.agent_name,
-                self.workflow_name,
-                inputs,
-                dict(metadata) if metadata else None,
-                client,
-                enforce_policy,
-                session_id,
-                user_id,
-                user_group,
-                mid_execution_governance,
-                dict(tags) if tags else None,
-            )
+            if overrides:
+                get = overrides.get
+                context = _for_call(
+                    self.agent_name,
+                    self.workflow_name,
+                    inputs,
+                    dict(metadata) if metadata else None,
+                    client,
+                    bool(get("enforce_policy", self.enforce_policy)),
+                    get("session_id", self.session_id) or "",
+                    get("user_id", self.user_id) or "",
+                    get("user_group", self.user_group) or "",
+                    bool(get("mid_execution_governance", self.mid_execution_governance)),
+                    dict(tags) if tags else None,
+                )
+            else:  # the settings were normalised at decoration
+                context = _for_call(
+                    self.agent_name,
+                    self.workflow_name,
+                    inputs,
+                    dict(metadata) if metadata else None,
+                    client,
+                    self.enforce_policy,
+                    self.session_id,
+                    self.user_id,
+                    self.user_group,
+                    self.mid_execution_governance,
+                    dict(tags) if tags else None,
+                )
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception(
                 "waxell-observe: cannot start a run for %r; calling it unobserved", self.agent_name
@@ -179,8 +188,9 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
             exit_run(context, exc)
             raise
         if observed.capture_io:
-            try:  # set_result() written out
-                context._set_safe_result(_capture_json(result, limit))
+            try:  # set_result() written out (the run has started: nothing to warn about)
+                captured = _capture_json(result, limit)
+                context._result = captured if captured.__class__ is dict else {"output": captured}
             except Exception:  # noqa: BLE001 - telemetry never breaks the agent
                 logger.exception("waxell-observe: cannot record the result of %r", observed.agent_name)
         try:  # exit_run(context, None) written out

@@ -114,7 +114,7 @@ class CallSignature:
         """
         plain = self.plain
         if plain is not None and not kwargs and len(args) == len(plain):
-            return dict(zip(plain, args))
+            return {plain[0]: args[0]} if len(plain) == 1 else dict(zip(plain, args))
         bound: dict[str, Any] = {}
         count = len(args)
         index = 0
