@@ -504,4 +504,10 @@ def test_config_endpoint(api: Any) -> None:
     response = api.http.get("/api/v1/observe/config/")
     assert response.status_code == 200
     # No --otel-endpoint: the server's own OTLP receiver (/v1/traces) is named, as the client reached it.
-    assert response.json() == {"otel_endpoint": "http://testserver", "tenant_id": "local", "tenant_slug": "local"}
+    assert response.json() == {
+        "otel_endpoint": "http://testserver",
+        "tenant_id": "local",
+        "tenant_slug": "local",
+        "batch_ingest": "runs/batch/",
+        "batch_max_runs": 1000,
+    }

@@ -45,6 +45,8 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(db: str, serve_p
             "otel_endpoint": server.url.rstrip("/"),
             "tenant_id": "local",
             "tenant_slug": "local",
+            "batch_ingest": "runs/batch/",
+            "batch_max_runs": 1000,
         }
         started = http.post(f"{O}/runs/start/", json={
             "agent_name": "indie", "workflow_name": "default", "inputs": {"q": "hi"}, "metadata": {}, "trace_id": "",

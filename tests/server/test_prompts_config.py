@@ -105,4 +105,6 @@ def test_config_tells_clients_the_otlp_endpoint(tmp_path: Path) -> None:
             "otel_endpoint": "http://collector:4318",
             "tenant_id": "t1",
             "tenant_slug": "acme",
+            "batch_ingest": "runs/batch/",
+            "batch_max_runs": 1000,
         }
