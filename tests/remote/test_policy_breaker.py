@@ -25,6 +25,9 @@ from waxell_observe.transport.errors import ControlPlaneError
 POLICY_TIMEOUT = 0.2
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
+# Every test here talks to a control plane that fails on purpose: delivery errors are expected.
+pytestmark = pytest.mark.delivery_problems
+
 
 class FakeClock:
     """A monotonic clock that moves only when told to."""

@@ -36,6 +36,8 @@ DELIVERY_TIMEOUT = 5.0
 """Seconds one delivery request may take."""
 PER_RUN_CHUNK = 1000
 """Most records in one per-run request."""
+PER_RUN_SENDERS = 4
+"""Runs delivered at the same time through the per-run protocol."""
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
@@ -61,6 +63,22 @@ class RunEntry:
             if snapshot and snapshot.get("started_at"):
                 return float(snapshot["started_at"])
         return 0.0
+
+
+def _waves(entries: list[RunEntry]) -> list[list[RunEntry]]:
+    """``entries`` in waves: a run started in this batch is in a later wave than its parent's
+    start, so the server knows the parent when the child starts."""
+    starting = {entry.run_id for entry in entries if entry.start is not None}
+    waves: list[list[RunEntry]] = []
+    placed: dict[str, int] = {}
+    for entry in entries:
+        parent = (entry.start or {}).get("parent_run_id") or ""
+        level = placed[parent] + 1 if parent in starting and parent in placed else 0
+        placed[entry.run_id] = level
+        while len(waves) <= level:
+            waves.append([])
+        waves[level].append(entry)
+    return waves
 
 
 def group(frames: list[list[Any]]) -> list[RunEntry]:
@@ -130,6 +148,7 @@ class RemoteDestination:
         self._verdicts: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._logged: set[tuple[Any, ...]] = set()
+        self._pool: Any = None
 
     # -- what the SDK's other parts ask -------------------------------------------------------------
 
@@ -158,9 +177,35 @@ class RemoteDestination:
                     size = max(1, len(chunk) // 2)
                     self.batch_max_runs = size
         else:
+            self._send_runs(entries, outcome)
+        return outcome
+
+    def _send_runs(self, entries: list[RunEntry], outcome: Delivered) -> None:
+        """The per-run protocol: each run's requests in order, :data:`PER_RUN_SENDERS` runs at a
+        time (the server's latency overlaps). A temporary failure of any run fails the batch
+        (sent again later; the server stores idempotently)."""
+        if len(entries) <= 1 or PER_RUN_SENDERS <= 1:
             for entry in entries:
                 self._send_run(entry, outcome)
-        return outcome
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PER_RUN_SENDERS, thread_name_prefix="waxell-remote-send")
+        retry: RetryLater | None = None
+        for wave in _waves(entries):  # a nested run's start goes after its parent's
+            parts = [Delivered() for _ in wave]
+            futures = [self._pool.submit(self._send_run, entry, part) for entry, part in zip(wave, parts)]
+            for future in futures:
+                try:
+                    future.result()
+                except RetryLater as exc:
+                    retry = retry or exc
+            for part in parts:
+                for reason, count in part.refused.items():
+                    outcome.refuse(reason, count)
+            if retry is not None:
+                raise retry
 
     def _probe(self) -> None:
         """Ask ``config/`` whether the server takes batches (a failure to answer: retry later)."""
@@ -351,9 +396,10 @@ class RemoteDestination:
         server_id = reply.get("run_id") or reply.get("workflow_id")
         if server_id and str(server_id) != run_id:
             workflow = str(reply.get("workflow_id") or server_id)
-            self.ids[run_id] = (str(server_id), workflow)
-            if len(self.ids) > 100_000:
-                del self.ids[next(iter(self.ids))]
+            with self._lock:  # runs are delivered from several sender threads
+                self.ids[run_id] = (str(server_id), workflow)
+                if len(self.ids) > 100_000:
+                    del self.ids[next(iter(self.ids))]
 
     def _keep_verdict(self, run_id: str, governance: dict[str, Any]) -> None:
         from waxell_observe.governance.results import PolicyCheckResult
@@ -378,4 +424,6 @@ class RemoteDestination:
             logger.warning("waxell-observe: control plane %s refused %s; dropped (not retried)", self.api_url, reason)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
