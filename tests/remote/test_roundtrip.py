@@ -18,6 +18,8 @@ SDK's probe), and the requests actually made are checked to be of that protocol.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -61,6 +63,9 @@ def deterministic(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
     that starts at :data:`EPOCH` (call it again before the second run of a program)."""
 
     clock = Clock(EPOCH)
+    for name in RECORDING_MODULES:  # (imported now: a module imported later would keep the real clock)
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith(RECORDING_MODULES):
             continue
