@@ -286,11 +286,14 @@ def test_a_callback_that_fails_logs_the_failure_and_returns(
     callback: str, args: tuple[Any, ...], caplog: Any, read_run: Any
 ) -> None:
     handler = WaxellLangChainHandler(agent_name="unused")
-    unhashable_run_id: Any = [uuid4()]  # breaks every callback's bookkeeping
+    unhashable_run_id: Any = [uuid4()]  # breaks every callback's bookkeeping...
     with (
         caplog.at_level(logging.ERROR, logger="waxell_observe"),
         WaxellContext(agent_name="failing-callback", enforce_policy=False) as ctx,
     ):
+        # ...once the handler tracks a run: popping a key from an EMPTY dict never hashes it, so
+        # without this the test passed or failed with what earlier tests left in module state.
+        handler.on_chain_start({}, {}, run_id=uuid4())
         assert getattr(handler, callback)(*args, run_id=unhashable_run_id) is None
     assert [r.getMessage() for r in caplog.records] == [f"waxell-observe: LangChain {callback} failed"]
     assert read_run(ctx.run_id)["spans"] == []
