@@ -152,15 +152,19 @@ def encode_start(route: int, run: Run, pre_evaluations: Any = None) -> bytes:
 
 
 def encode_end(route: int, run: Run) -> bytes:
-    # _run_head() + the end fields written out as one tuple (no call, no concatenation)
+    # _run_head() written out, then the end fields: two tuple displays of at most 30 items (CPython
+    # builds a longer display through a list, item by item) joined by one concatenation
     trace_id, span_id = _trace(run) if run.plugin_state else _NO_TRACE
     governance = run.governance
     conversation = run.conversation
+    head = (
+        END, route, run.run_id, run.agent_name, run.workflow_name, run.session_id, run.user_id, run.user_group,
+        run.parent_run_id, run.root_run_id, run.started_at, run.inputs, run.metadata, run.tags,
+        run.auto_collected, trace_id, span_id, None,
+    )  # fmt: skip
     return _encode(
-        (
-            END, route, run.run_id, run.agent_name, run.workflow_name, run.session_id, run.user_id,
-            run.user_group, run.parent_run_id, run.root_run_id, run.started_at, run.inputs, run.metadata,
-            run.tags, run.auto_collected, trace_id, span_id, None,
+        head
+        + (
             run.status, run.error, run.error_type, run.traceback, run.ended_at, run.result,
             {} if conversation is None else run.conversation_state(),
             None if governance is None else governance.to_dict(),
