@@ -128,13 +128,14 @@ def start_postgres(root: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
         [*run_as, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root), "-h", "127.0.0.1",
          "-c", "fsync=off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    for _ in range(100):
-        done = subprocess.run(
-            [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True, check=False
-        )
-        if done.returncode == 0:
+    import psycopg
+
+    for _ in range(300):
+        try:
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=1).close()
             break
-        time.sleep(0.1)
+        except psycopg.OperationalError:
+            time.sleep(0.1)
     return proc, f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
