@@ -502,6 +502,9 @@ FORKING_AGENT = textwrap.dedent(
     root = os.environ["WAXELL_JOURNAL_DIR"]
     with WaxellContext(agent_name="before-fork", enforce_policy=False) as ctx:
         ctx.record_step("parent")
+    # Delivered before the forks: a fork during the drainer's first request can cut the lazy
+    # import of importlib.readers (httpx -> certifi) in half for the child (reported separately).
+    assert waxell_observe.flush(timeout=15).pending == 0
     own = set(os.listdir(root))
 
     def remote(report):

@@ -321,6 +321,39 @@ def test_a_full_journal_drops_and_counts_what_it_cannot_hold(
         server.close()
 
 
+@pytest.mark.delivery_problems
+@pytest.mark.xfail(
+    strict=True,
+    reason="pipeline bug: a destination that cannot be made (Drainer._destination returns None) gets no "
+    "consumer: flush() returns at once reporting nothing, and shutdown deletes the journal (Drain.done() is "
+    "True without consumers) — its records are lost without a count",
+)
+def test_a_control_plane_destination_that_cannot_be_opened_at_first_loses_nothing(
+    remote: ProtocolStub, engine: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from waxell_observe.pipeline.remote_destination import RemoteDestination
+
+    engine()
+    opened = RemoteDestination.__init__
+    attempts: list[int] = []
+
+    def first_attempt_fails(self: RemoteDestination, api_url: str, api_key: str) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ImportError(
+                "cannot import name 'FileReader' from partially initialized module 'importlib.readers'"
+            )
+        opened(self, api_url, api_key)
+
+    monkeypatch.setattr(RemoteDestination, "__init__", first_attempt_fails)
+    run_ids = [_run(i) for i in range(3)]
+    report = waxell_observe.flush(timeout=10).sinks.get("remote")
+    assert report is not None and (report.sent, report.pending, report.dropped) == (3 * _items(), 0, 0), (
+        report
+    )
+    assert [remote.runs[r]["complete"]["result"] for r in run_ids] == [{"i": i} for i in range(3)]
+
+
 # -- too large -------------------------------------------------------------------------------------
 
 
