@@ -434,12 +434,6 @@ def test_exit_with_5000_runs_and_a_hung_control_plane_is_bounded_and_journals_ev
     assert (sample[1]["tokens_out"], sample[2]["name"], sample[2]["output"]) == (1234, "work", {"i": 1234})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline bug: the per-run protocol's sender pool (RemoteDestination._send_runs, a "
-    "ThreadPoolExecutor) is joined by concurrent.futures at interpreter shutdown, before atexit: "
-    "every queued run is sent first, however slow the control plane (exit unbounded)",
-)
 def test_exit_is_bounded_while_a_slow_control_plane_holds_per_run_requests(tmp_path: Path) -> None:
     runs = 8
     server = ProtocolStub()  # no batch_ingest: the per-run protocol

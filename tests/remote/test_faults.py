@@ -322,12 +322,6 @@ def test_a_full_journal_drops_and_counts_what_it_cannot_hold(
 
 
 @pytest.mark.delivery_problems
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline bug: a destination that cannot be made (Drainer._destination returns None) gets no "
-    "consumer: flush() returns at once reporting nothing, and shutdown deletes the journal (Drain.done() is "
-    "True without consumers) — its records are lost without a count",
-)
 def test_a_control_plane_destination_that_cannot_be_opened_at_first_loses_nothing(
     remote: ProtocolStub, engine: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -358,11 +352,6 @@ def test_a_control_plane_destination_that_cannot_be_opened_at_first_loses_nothin
 
 
 @pytest.mark.delivery_problems
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline bug: the per-run protocol treats a 413 as final and drops the records "
-    "(remote_destination._send_run sends PER_RUN_CHUNK=1000 records per request, never fewer)",
-)
 def test_413_on_the_per_run_protocol_makes_requests_smaller_and_nothing_is_lost(
     remote: ProtocolStub, engine: Callable[..., Any]
 ) -> None:

@@ -54,6 +54,9 @@ ADOPT_INTERVAL = 1.0
 BASE_BACKOFF = 0.1
 MAX_BACKOFF = 10.0
 
+_NOT_THE_DATA = (ImportError, RuntimeError, OSError, MemoryError, RecursionError)
+"""Errors of the process or the machine, not of the frames being delivered: never a reason to drop."""
+
 DestinationFactory = Callable[[str, dict[str, Any]], Destination | None]
 """``(kind, settings) -> Destination`` for one entry of a route (``store``, ``remote``, ...)."""
 
@@ -114,6 +117,8 @@ class Drain:
         self.scan = self.reader.first_position()
         self.routes_seen = 0
         self.routes: dict[int, list[str]] = {}
+        self.unresolved: dict[int, tuple[dict[str, Any], int]] = {}
+        """Route -> (destinations that could not be opened yet, position of the route frame)."""
         self.consumers: dict[str, Consumer] = {}
         self.acks: dict[str, int] = {}
         for entry in directory.glob("ack-*"):
@@ -131,8 +136,12 @@ class Drain:
         return self.scan
 
     def done(self) -> bool:
-        """Every destination has everything written so far."""
-        return all(c.position >= self.scan for c in self.consumers.values()) and self._scanned_to_head()
+        """Every destination has everything written so far (none is still to be opened)."""
+        return (
+            not self.unresolved
+            and all(c.position >= self.scan for c in self.consumers.values())
+            and self._scanned_to_head()
+        )
 
     def _scanned_to_head(self) -> bool:
         return self.journal is None or self.scan >= self.journal.head()
@@ -162,6 +171,8 @@ class Drainer:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._next_adopt = 0.0
+        self._unresolved_logged: set[tuple[Path, str]] = set()
+        self._factory_failed: set[str] = set()
         self._urgent = 0
         """Flushes waiting: deliver whatever is there without gathering."""
 
@@ -213,6 +224,9 @@ class Drainer:
         if now >= self._next_adopt:
             self._next_adopt = now + ADOPT_INTERVAL
             self.adopt()
+            for drain in list(self.drains):  # destinations that could not be opened: try again
+                for route, (spec, pos) in list(drain.unresolved.items()):
+                    self._add_route(drain, route, [fr.ROUTE, route, "", dict(spec)], pos)
         for drain in list(self.drains):
             self._scan_routes(drain)
             for consumer in list(drain.consumers.values()):
@@ -258,11 +272,22 @@ class Drainer:
 
     def _add_route(self, drain: Drain, route: int, frame: list[Any], pos: int) -> None:
         spec = frame[3] if len(frame) > 3 and isinstance(frame[3], dict) else {}
-        keys: list[str] = []
+        keys: list[str] = drain.routes.get(route, [])
         for kind, settings in spec.items():
             destination = self._destination(kind, settings if isinstance(settings, dict) else {})
             if destination is None:
+                # Not deliverable now (an import failed, a plugin is missing): the route's frames
+                # stay journaled, and the destination is tried again later.
+                pending = drain.unresolved.setdefault(route, ({}, pos))
+                pending[0][kind] = settings
+                if (drain.directory, kind) not in self._unresolved_logged:
+                    self._unresolved_logged.add((drain.directory, kind))
+                    self._note_error(str(kind), f"cannot open destination {kind!r}; its records stay journaled")
                 continue
+            if route in drain.unresolved:
+                drain.unresolved[route][0].pop(kind, None)
+                if not drain.unresolved[route][0]:
+                    del drain.unresolved[route]
             keys.append(destination.key)
             consumer = drain.consumers.get(destination.key)
             if consumer is None:
@@ -274,8 +299,10 @@ class Drainer:
     def _destination(self, kind: str, settings: dict[str, Any]) -> Destination | None:
         try:
             made = self._factory(kind, settings)
-        except Exception:  # noqa: BLE001 - a destination that cannot be made is logged, not fatal
-            logger.exception("waxell-observe: cannot open destination %s", kind)
+        except Exception:  # noqa: BLE001 - a destination that cannot be made is logged (once), not fatal
+            if kind not in self._factory_failed:
+                self._factory_failed.add(kind)
+                logger.exception("waxell-observe: cannot open destination %s; its records stay journaled", kind)
             return None
         if made is None:
             return None
@@ -293,7 +320,8 @@ class Drainer:
         if not self._urgent and not self._stop and _backlog_bytes(consumer.position, end) < GATHER_BYTES:
             if time.monotonic() - consumer.last_delivery < GATHER_SECONDS:
                 return False
-        raw, after = drain.reader.read(consumer.position, max_frames=consumer.batch_frames, end=end)
+        limit = min(consumer.batch_frames, getattr(consumer.destination, "max_batch_frames", BATCH_FRAMES))
+        raw, after = drain.reader.read(consumer.position, max_frames=limit, end=end)
         if not raw:
             return False
         routes = consumer.routes
@@ -325,6 +353,10 @@ class Drainer:
             outcome = destination.deliver(batch)
         except RetryLater as retry:
             self._back_off(consumer, retry)
+            return False
+        except _NOT_THE_DATA as exc:  # says nothing about the frames: keep them, try again later
+            logger.error("waxell-observe: %s failed to deliver (%s); retrying", destination.name, exc, exc_info=exc)
+            self._back_off(consumer, RetryLater(f"{type(exc).__name__}: {exc}"))
             return False
         except Exception as exc:  # noqa: BLE001 - find the frame at fault; drop only it
             if len(batch) == 1:
@@ -389,6 +421,8 @@ class Drainer:
 
     def _release(self, drain: Drain) -> None:
         """Delete what every destination of ``drain`` has passed; finish adopted journals."""
+        if drain.unresolved:
+            return  # frames wait for a destination that could not be opened yet: keep everything
         if not drain.consumers:
             if not drain.own and drain.scan_done():
                 self._finish_adopted(drain)
@@ -478,8 +512,8 @@ class Drainer:
     def _behind(targets: dict[Drain, int], only: str | None) -> list[Consumer | None]:
         behind: list[Consumer | None] = []
         for drain, target in targets.items():
-            if drain.scan < target:
-                behind.append(None)  # routes not scanned that far yet
+            if drain.scan < target or (only is None and drain.unresolved):
+                behind.append(None)  # routes not scanned that far yet, or a destination not opened yet
                 continue
             for key, consumer in list(drain.consumers.items()):
                 if (only is None or key == only) and consumer.position < target:

@@ -241,6 +241,11 @@ class Pipeline:
         for drain in drains:
             if not drain.own:
                 continue
+            journal = drain.journal
+            for route, (spec, _pos) in list(drain.unresolved.items()):
+                for kind in spec:  # a destination not opened yet: everything of its route waits
+                    report = names.setdefault(str(kind), DeliveryReport(sink=str(kind)))
+                    report.journaled += journal.counts.get(route, 0) if journal is not None else 0
             for consumer in list(drain.consumers.values()):
                 name = consumer.destination.name
                 report = names.setdefault(name, DeliveryReport(sink=name))

@@ -38,6 +38,8 @@ PER_RUN_CHUNK = 1000
 """Most records in one per-run request."""
 PER_RUN_SENDERS = 4
 """Runs delivered at the same time through the per-run protocol."""
+PER_RUN_BATCH_FRAMES = 200
+"""Frames a per-run delivery takes at once (acknowledged together)."""
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
@@ -117,7 +119,9 @@ def _live_conversation(run_id: str) -> dict[str, Any]:
 
 
 def remote_key(api_url: str, api_key: str) -> str:
-    """The destination key of a control plane (the key itself never appears, only a digest)."""
+    """The destination key of a control plane (a digest of the API key, never the key itself: it
+    names the acknowledged-position file; the key is in the journal's route frames, in files only the
+    user can read)."""
     return f"remote:{api_url}#{hashlib.sha1(api_key.encode()).hexdigest()[:12]}"
 
 
@@ -140,7 +144,15 @@ class RemoteDestination:
         self.key = remote_key(api_url, api_key)
         config = resolve_config(api_url=api_url, api_key=api_key)
         self.client = WaxellObserveClient.from_config(config, timeout=DELIVERY_TIMEOUT)
+        # The HTTP client now too: making it imports more lazily (certifi's resources), and a fork
+        # during that import would leave a child with a half-imported module.
+        self.client._sync_http()
         self.probed = False
+        self.per_run_chunk = PER_RUN_CHUNK
+        self.max_batch_frames = PER_RUN_BATCH_FRAMES
+        """Frames the drainer hands over at once: few for the per-run protocol (a batch is
+        acknowledged whole, and it takes one request per record kind per run), many once the
+        server takes batches."""
         self.batch_path = ""
         self.batch_max_runs = 500
         self.ids: dict[str, tuple[str, str]] = {}
@@ -148,7 +160,6 @@ class RemoteDestination:
         self._verdicts: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._logged: set[tuple[Any, ...]] = set()
-        self._pool: Any = None
 
     # -- what the SDK's other parts ask -------------------------------------------------------------
 
@@ -182,30 +193,46 @@ class RemoteDestination:
 
     def _send_runs(self, entries: list[RunEntry], outcome: Delivered) -> None:
         """The per-run protocol: each run's requests in order, :data:`PER_RUN_SENDERS` runs at a
-        time (the server's latency overlaps). A temporary failure of any run fails the batch
-        (sent again later; the server stores idempotently)."""
-        if len(entries) <= 1 or PER_RUN_SENDERS <= 1:
-            for entry in entries:
-                self._send_run(entry, outcome)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(PER_RUN_SENDERS, thread_name_prefix="waxell-remote-send")
-        retry: RetryLater | None = None
+        time on daemon threads (the server's latency overlaps; interpreter exit never waits for
+        them). A temporary failure of any run fails the batch (sent again later; the server
+        stores idempotently)."""
+        retry: list[RetryLater] = []
         for wave in _waves(entries):  # a nested run's start goes after its parent's
             parts = [Delivered() for _ in wave]
-            futures = [self._pool.submit(self._send_run, entry, part) for entry, part in zip(wave, parts)]
-            for future in futures:
-                try:
-                    future.result()
-                except RetryLater as exc:
-                    retry = retry or exc
+            work = list(zip(wave, parts))
+            lock = threading.Lock()
+
+            def sender() -> None:
+                while True:
+                    with lock:
+                        if not work or retry:
+                            return
+                        entry, part = work.pop(0)
+                    try:
+                        self._send_run(entry, part)
+                    except RetryLater as exc:
+                        with lock:
+                            retry.append(exc)
+                    except Exception as exc:  # noqa: BLE001 - handed to the drainer as this run's failure
+                        with lock:
+                            failures.append(exc)
+
+            failures: list[BaseException] = []
+            threads = [
+                threading.Thread(target=sender, name="waxell-remote-send", daemon=True)
+                for _ in range(min(PER_RUN_SENDERS, len(work)))
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
             for part in parts:
                 for reason, count in part.refused.items():
                     outcome.refuse(reason, count)
-            if retry is not None:
-                raise retry
+            if retry:
+                raise retry[0]
+            if failures:
+                raise failures[0]
 
     def _probe(self) -> None:
         """Ask ``config/`` whether the server takes batches (a failure to answer: retry later)."""
@@ -220,6 +247,7 @@ class RemoteDestination:
         path = reply.get("batch_ingest") if isinstance(reply, dict) else None
         if isinstance(path, str) and path:
             self.batch_path = path.lstrip("/")
+            self.max_batch_frames = 4096
             limit = reply.get("batch_max_runs")
             if isinstance(limit, int) and limit > 0:
                 self.batch_max_runs = min(self.batch_max_runs, limit)
@@ -355,18 +383,24 @@ class RemoteDestination:
         ]
         conversation = _live_conversation(entry.run_id)
         for endpoint, key, records, weight in parts:
-            for index in range(0, len(records), PER_RUN_CHUNK):
-                chunk = records[index : index + PER_RUN_CHUNK]
+            index = 0
+            while index < len(records):
+                chunk = records[index : index + self.per_run_chunk]
                 body: dict[str, Any] = {key: chunk}
                 if conversation and endpoint in ("llm-calls", "steps"):
                     body["conversation_state"] = conversation
                 try:
                     reply = self._post(f"runs/{server_id}/{endpoint}/", body, traceparent=traceparent)
                 except ControlPlaneError as exc:
+                    if exc.status == 413 and len(chunk) > 1:  # too large: fewer records per request
+                        self.per_run_chunk = max(1, len(chunk) // 2)
+                        continue
                     reason = f"{endpoint} of run {entry.run_id} refused: {exc}"
                     self._log_refusal(exc.status, endpoint, reason)
                     outcome.refuse(reason, min(weight, len(chunk)))
+                    index += len(chunk)
                     continue
+                index += len(chunk)
                 governance = reply.get("governance") if isinstance(reply, dict) else None
                 if isinstance(governance, dict) and governance.get("action"):
                     self._keep_verdict(entry.run_id, governance)
@@ -424,6 +458,4 @@ class RemoteDestination:
             logger.warning("waxell-observe: control plane %s refused %s; dropped (not retried)", self.api_url, reason)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
