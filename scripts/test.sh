@@ -12,4 +12,4 @@ have_postgres || apt_install postgresql
 
 sync_workspace
 mkdir -p test-artifacts
-exec "$UV" run --no-sync pytest "$@"
+exec "$UV" run --no-sync pytest -n "${WAXELL_TEST_WORKERS:-2}" "$@"
