@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import Programs
+from programs import Programs
 
 
 @contextlib.contextmanager
