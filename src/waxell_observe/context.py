@@ -356,26 +356,12 @@ class WaxellContext:
             run.status = "success"
             result = self._result
             run.result = result if result is not None else {}
-            run.ended_at = _time()
-            hooks = run._hooks
-            if not hooks.valid:
-                hooks = record_hooks(run)
-            try:
-                hooks.on_run_end(run)
-            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
-                hooks.failed("on_run_end")
+            self._announce_end(run)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to complete run %s", run.run_id)
         finally:
             self._finished = True
-            token = self._token
-            if token is not None:
-                self._token = None
-                try:
-                    current_context.reset(token)
-                except ValueError:  # exited in another context (e.g. a generator resumed elsewhere)
-                    if current_context.get() is self:
-                        current_context.set(self._parent)
+            self._reset_current()
         return False
 
     async def __aexit__(
@@ -437,26 +423,24 @@ class WaxellContext:
                     run.result = redacted
                 run.governance = verdict
                 self._record_evaluations(verdict, "post_execution")
-            run.ended_at = _time()
-            hooks = run._hooks
-            if not hooks.valid:
-                hooks = record_hooks(run)
-            try:
-                hooks.on_run_end(run)
-            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
-                hooks.failed("on_run_end")
+            self._announce_end(run)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to complete run %s", run.run_id)
         finally:
             self._finished = True
-            token = self._token
-            if token is not None:
-                self._token = None
-                try:
-                    current_context.reset(token)
-                except ValueError:  # exited in another context (e.g. a generator resumed elsewhere)
-                    if current_context.get() is self:
-                        current_context.set(self._parent)
+            self._reset_current()
+
+    @staticmethod
+    def _announce_end(run: Run) -> None:
+        """Stamp the end and call ``on_run_end`` (a failing plugin is isolated)."""
+        run.ended_at = _time()
+        hooks = run._hooks
+        if not hooks.valid:
+            hooks = record_hooks(run)
+        try:
+            hooks.on_run_end(run)
+        except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+            hooks.failed("on_run_end")
 
     def _reset_current(self) -> None:
         token = self._token

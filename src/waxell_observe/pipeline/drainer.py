@@ -40,7 +40,7 @@ from waxell_observe.pipeline.journal import (
     try_adopt,
 )
 
-__all__ = ["Drainer", "Consumer", "Drain", "DestinationFactory"]
+__all__ = ["Drainer", "Consumer", "Drain", "DestinationFactory", "hopeless"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -499,7 +499,7 @@ class Drainer:
                     now = time.monotonic()
                     if deadline is not None and now >= deadline:
                         return False
-                    if all(c is not None and _hopeless(c, deadline) for c in behind):
+                    if all(c is not None and hopeless(c, deadline) for c in behind):
                         return False
                     remaining = 0.05 if deadline is None else max(0.0, min(0.05, deadline - now))
                     self._wake.set()
@@ -542,7 +542,7 @@ def _backlog_bytes(start: int, end: int) -> int:
     return end_offset - start_offset
 
 
-def _hopeless(consumer: Consumer, deadline: float | None) -> bool:
+def hopeless(consumer: Consumer, deadline: float | None) -> bool:
     """A consumer a flush stops waiting for: failing persistently (a full disk), or backing off
     past the deadline."""
     if not consumer.failures:

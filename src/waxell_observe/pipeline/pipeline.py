@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.pipeline import frames
 from waxell_observe.pipeline.destination import Destination
-from waxell_observe.pipeline.drainer import Drain, Drainer
+from waxell_observe.pipeline.drainer import Drain, Drainer, hopeless
 from waxell_observe.pipeline.journal import Journal
 from waxell_observe.process import fork_safe
 
@@ -160,8 +160,8 @@ class Pipeline:
             while deadline is None or time.monotonic() < deadline:
                 adopted = [drain for drain in list(drainer.drains) if not drain.own]
                 consumers = [c for drain in adopted for c in drain.consumers.values()]
-                if not adopted or (consumers and all(c.failures for c in consumers)):
-                    return
+                if not adopted or (consumers and all(hopeless(c, deadline) for c in consumers)):
+                    return  # done, or every destination left fails for good / past the deadline
                 drainer.wake()
                 time.sleep(0.01)
         finally:
@@ -319,23 +319,8 @@ def recover(timeout: float = 10.0, root: str | None = None) -> DeliveryReport:
     current = pipeline()
     current.roots.add(root or get_config().journal_root)
     current.drainer.adopt()
-    deadline = time.monotonic() + timeout
-    adopted = [drain for drain in list(current.drainer.drains) if not drain.own]
     current.drainer.ensure_running()
-    with current.drainer._lock:
-        current.drainer._urgent += 1
-    try:
-        while adopted and time.monotonic() < deadline:
-            adopted = [drain for drain in adopted if drain in current.drainer.drains]
-            consumers = [consumer for drain in adopted for consumer in drain.consumers.values()]
-            if consumers and all(drain.consumers for drain in adopted) and all(
-                consumer.failures and consumer.persistent for consumer in consumers
-            ):
-                break  # every destination left is failing persistently (a full disk): stop waiting
-            time.sleep(0.01)
-    finally:
-        with current.drainer._lock:
-            current.drainer._urgent -= 1
+    current._finish_adopted(time.monotonic() + timeout)
     return current.report()
 
 
