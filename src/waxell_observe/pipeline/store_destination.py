@@ -141,16 +141,13 @@ def _span_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]
 
 
 def _score_row(frame: list[Any]) -> tuple[Any, ...]:
-    value, data_type = frame[5], frame[6]
-    numeric: float | None
-    string: str | None
-    if data_type == "boolean":
-        numeric, string = (1.0 if value else 0.0), ("true" if value else "false")
-    elif data_type == "categorical":
-        numeric, string = None, str(value)
-    else:
-        numeric, string = float(value), None
-    return (frame[3], frame[2], _cut(frame[4], 256), data_type, numeric, string, frame[7], frame[8])
+    from waxell_observe.store.writer import score_row
+
+    stored = score_row(frame[4], frame[5], frame[6])
+    return (
+        frame[3], frame[2], _cut(frame[4], 256), frame[6], stored["numeric_value"], stored["string_value"],
+        frame[7], frame[8],
+    )  # fmt: skip
 
 
 def _audit_row(frame: list[Any]) -> dict[str, Any]:
