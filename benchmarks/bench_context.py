@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def work() -> int:
@@ -87,8 +87,15 @@ def main() -> None:
 
     rows: list[tuple[str, tuple[float, float]]] = []
     rows.append(("plain call", measure(work, args.iterations, args.repeats)))
-    rows.append(("otel span (3 attributes, batch processor)", measure(otel_span, args.iterations, args.repeats)))
-    rows.append(("WaxellContext + llm call + 2 steps + result", measure(waxell_context, args.iterations, args.repeats)))
+    rows.append(
+        ("otel span (3 attributes, batch processor)", measure(otel_span, args.iterations, args.repeats))
+    )
+    rows.append(
+        (
+            "WaxellContext + llm call + 2 steps + result",
+            measure(waxell_context, args.iterations, args.repeats),
+        )
+    )
     report = waxell_observe.flush(timeout=300)
     stored = report.sent
 
@@ -103,7 +110,9 @@ def main() -> None:
 
     StoreDestination.deliver = slow_deliver  # type: ignore[method-assign]
     try:
-        rows.append(("WaxellContext, store 50 ms per batch", measure(waxell_context, args.iterations, args.repeats)))
+        rows.append(
+            ("WaxellContext, store 50 ms per batch", measure(waxell_context, args.iterations, args.repeats))
+        )
     finally:
         StoreDestination.deliver = original  # type: ignore[method-assign]
     report = waxell_observe.flush(timeout=600)
@@ -114,7 +123,9 @@ def main() -> None:
     print(f"{'case':<46} {'wall µs':>9} {'vs span':>8} {'thread CPU µs':>14} {'vs span':>8}")
     for name, (wall, cpu) in rows:
         print(f"{name:<46} {wall:>9.2f} {wall / otel_wall:>7.2f}x {cpu:>14.2f} {cpu / otel_cpu:>7.2f}x")
-    print(f"records stored: {report.sent} (first phase {stored}), dropped: {report.dropped}, pending: {report.pending}")
+    print(
+        f"records stored: {report.sent} (first phase {stored}), dropped: {report.dropped}, pending: {report.pending}"
+    )
 
 
 if __name__ == "__main__":

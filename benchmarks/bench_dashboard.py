@@ -216,7 +216,9 @@ def bench_backend(label: str, urls: dict[str, str], args: argparse.Namespace) ->
     for size, count in (("baseline", args.baseline_runs), ("big", args.runs)):
         t0 = time.perf_counter()
         fill(db_url_from(urls[size]), count)
-        print(f"{label}: filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"{label}: filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in {time.perf_counter() - t0:.1f} s"
+        )
         with server(urls[size]) as base:
             timings[size] = time_requests(base, count, args.repeat)
             if args.browser:

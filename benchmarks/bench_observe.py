@@ -23,7 +23,8 @@ import functools
 import os
 import tempfile
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 os.environ.setdefault("WAXELL_DB", os.path.join(tempfile.mkdtemp(prefix="bench-observe-"), "observe.db"))
 os.environ.pop("WAXELL_OBSERVE", None)

@@ -76,7 +76,9 @@ def drain_once(configure: dict[str, str], runs: int, *, per_run: bool = False) -
         record(runs)
         started, cpu = time.perf_counter(), time.thread_time()
         while drainer.cycle() or any(
-            consumer.position < drain.head() for drain in drainer.drains for consumer in drain.consumers.values()
+            consumer.position < drain.head()
+            for drain in drainer.drains
+            for consumer in drain.consumers.values()
         ):
             if any(c.failures for d in drainer.drains for c in d.consumers.values()):
                 time.sleep(0.01)
@@ -140,7 +142,9 @@ def start_postgres(root: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
@@ -172,16 +176,22 @@ def main() -> None:
                 continue
             proc, url = start_server(db, root / f"server-{kind}.log")
             servers.append(proc)
-            case(f"remote {kind} (batch endpoint)", {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")})
+            case(
+                f"remote {kind} (batch endpoint)",
+                {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
+            )
             case(f"remote {kind} (per-run protocol)", {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
                  per_run=True)  # fmt: skip
         # The backlog: journaled while the server is down, then delivered when it is up.
         port = free_port()
-        backlog_env = {"WAXELL_API_URL": f"http://127.0.0.1:{port}", "WAXELL_JOURNAL_DIR": str(root / "backlog")}
+        backlog_env = {
+            "WAXELL_API_URL": f"http://127.0.0.1:{port}",
+            "WAXELL_JOURNAL_DIR": str(root / "backlog"),
+        }
         os.environ.update(backlog_env)
-        code = (
-            "import sys; sys.path.insert(0, %r); import bench_pipeline as b; b.record(%d)"
-            % (str(Path(__file__).parent), args.runs)
+        code = "import sys; sys.path.insert(0, %r); import bench_pipeline as b; b.record(%d)" % (
+            str(Path(__file__).parent),
+            args.runs,
         )
         subprocess.run([sys.executable, "-c", code], env=dict(os.environ), check=True, timeout=600)
         proc, url = start_server(str(root / "backlog.db"), root / "server-backlog.log", port=port)

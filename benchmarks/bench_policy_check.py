@@ -121,10 +121,14 @@ def main() -> None:
     assert len(policies) == 10
     usage = InMemoryUsage()
     for i in range(50):  # some history for the budget and breaker queries to walk
-        usage.record_usage(agent_name="research-agent", tokens=1000, cost=0.01, model="gpt-4o-mini", run_id=f"h{i}")
+        usage.record_usage(
+            agent_name="research-agent", tokens=1000, cost=0.01, model="gpt-4o-mini", run_id=f"h{i}"
+        )
         usage.record_outcome(agent_name="research-agent", error=False, run_id=f"h{i}")
     engine = PolicyEngine(policies, usage)
-    request = PolicyRequest(agent_name="research-agent", workflow_name="default", user_group="pro", inputs=INPUTS)
+    request = PolicyRequest(
+        agent_name="research-agent", workflow_name="default", user_group="pro", inputs=INPUTS
+    )
     engine_median, engine_p99 = median_us(lambda: engine.evaluate(request, "pre_execution"), n)
     result = engine.evaluate(request, "pre_execution")
     assert result.allowed, result.to_dict()

@@ -106,7 +106,9 @@ def main() -> None:
     server, url = start_server(os.path.join(tmp, "server.db"))
     rows: list[tuple[str, float]] = []
     try:
-        embedded = WaxellObserveClient.from_config(ObserveConfig(db=os.environ["WAXELL_DB"], max_queue=10_000_000))
+        embedded = WaxellObserveClient.from_config(
+            ObserveConfig(db=os.environ["WAXELL_DB"], max_queue=10_000_000)
+        )
         remote = WaxellObserveClient.from_config(ObserveConfig(api_url=url, max_queue=10_000_000))
         down = WaxellObserveClient.from_config(ObserveConfig(api_url=f"http://127.0.0.1:{free_port()}",
                                                              max_queue=10_000_000))  # fmt: skip
@@ -129,7 +131,9 @@ def main() -> None:
 
     base = rows[0][1]
     embedded_cost = rows[1][1] - base
-    print(f"python {sys.version.split()[0]}, {args.iterations} runs x {args.repeats} repeats (median per run)")
+    print(
+        f"python {sys.version.split()[0]}, {args.iterations} runs x {args.repeats} repeats (median per run)"
+    )
     print(f"{'case':<44} {'µs/run':>10} {'overhead µs':>12} {'vs embedded':>12}")
     for name, micros in rows:
         overhead = micros - base

@@ -116,7 +116,9 @@ def postgres() -> Iterator[str]:
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     bindir = next((Path(c) for c in candidates if (Path(c) / "pg_ctl").exists()), None)
     if bindir is None:
-        raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) not found; install postgresql or use --no-postgres")
+        raise RuntimeError(
+            "PostgreSQL binaries (initdb, pg_ctl) not found; install postgresql or use --no-postgres"
+        )
     root = Path(tempfile.mkdtemp(prefix="waxell-bench-pg-"))
     _PG_DATA[0] = root / "data"
     prefix: list[str] = []
@@ -429,15 +431,25 @@ def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
     records = args.batch_records
     print(f"\n{name}:")
     direct_per_run, direct_batched = small_runs_direct(
-        db, runs=args.per_run_runs, records=records, batch_runs=max(batch_sizes, default=500), tag=f"direct-{name}"
+        db,
+        runs=args.per_run_runs,
+        records=records,
+        batch_runs=max(batch_sizes, default=500),
+        tag=f"direct-{name}",
     )
-    big_base = direct(db, runs=args.runs, records=args.records, batch=max(batches), tag=f"big-{name}") if batches else 0.0
+    big_base = (
+        direct(db, runs=args.runs, records=args.records, batch=max(batches), tag=f"big-{name}")
+        if batches
+        else 0.0
+    )
     per_run = 0.0
     batched: dict[int, float] = {}
     big: dict[int, float] = {}
     cpu: dict[Any, tuple[float, float]] = {}
     with server(db) as url:
-        over_batch_endpoint(url, total_runs=200, batch_runs=100, records=records, clients=1, tag=f"warm-{name}")
+        over_batch_endpoint(
+            url, total_runs=200, batch_runs=100, records=records, clients=1, tag=f"warm-{name}"
+        )
         small_runs_per_run(url, runs=20, records=records, clients=args.clients, tag=f"warm-run-{name}")
         postgres_used = db.startswith("postgres")
         meter = CpuMeter(url, postgres_used)
@@ -454,10 +466,16 @@ def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
             cpu[size] = meter.used()
         for batch in batches:
             big[batch] = over_http(
-                url, runs=args.runs, records=args.records, batch=batch, clients=args.clients, tag=f"{name}-b{batch}"
+                url,
+                runs=args.runs,
+                records=args.records,
+                batch=batch,
+                clients=args.clients,
+                tag=f"{name}-b{batch}",
             )
     width = 64
     print(f"  small runs (1 start + {records} records + complete each), records/s:")
+
     def efficiency(key: Any, count: int) -> str:
         server_cpu, database_cpu = cpu.get(key, (0.0, 0.0))
         if not server_cpu:
@@ -478,12 +496,20 @@ def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
             f"  ({rate / per_run:5.1f}x per-run protocol, {rate / direct_batched:4.2f}x in-process batch storage"
             f"{efficiency(size, args.batch_total * records)})"
         )
-        rows.append((f"server, runs/batch/ ({size} runs per request, {args.batch_clients} client threads)", rate, note))
+        rows.append(
+            (
+                f"server, runs/batch/ ({size} runs per request, {args.batch_clients} client threads)",
+                rate,
+                note,
+            )
+        )
     for label, rate, note in rows:
         print(f"    {label:<{width}}: {rate:9.0f}{note if note != '  ()' else ''}")
     if big:
         print(f"  large runs ({args.records} LLM calls and steps each, per-run protocol), records/s:")
-        print(f"    {f'in-process, per-run storage ({max(batches)} records per transaction)':<{width}}: {big_base:9.0f}")
+        print(
+            f"    {f'in-process, per-run storage ({max(batches)} records per transaction)':<{width}}: {big_base:9.0f}"
+        )
         for batch, rate in big.items():
             label = f"server, {batch} records per request ({args.clients} client threads)"
             print(f"    {label:<{width}}: {rate:9.0f}  ({rate / big_base:4.2f}x in-process)")
@@ -492,14 +518,22 @@ def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-records", type=int, default=4, help="records per small run")
-    parser.add_argument("--batch-runs", default="100,500", help="runs per runs/batch/ request (comma-separated)")
-    parser.add_argument("--batch-total", type=int, default=20_000, help="small runs per runs/batch/ measurement")
+    parser.add_argument(
+        "--batch-runs", default="100,500", help="runs per runs/batch/ request (comma-separated)"
+    )
+    parser.add_argument(
+        "--batch-total", type=int, default=20_000, help="small runs per runs/batch/ measurement"
+    )
     parser.add_argument("--batch-clients", type=int, default=2, help="client threads for runs/batch/")
-    parser.add_argument("--per-run-runs", type=int, default=300, help="small runs per per-run protocol measurement")
+    parser.add_argument(
+        "--per-run-runs", type=int, default=300, help="small runs per per-run protocol measurement"
+    )
     parser.add_argument("--clients", type=int, default=4, help="client threads for the per-run protocol")
     parser.add_argument("--runs", type=int, default=200, help="large runs per measurement")
     parser.add_argument("--records", type=int, default=100, help="records (LLM calls + steps) per large run")
-    parser.add_argument("--batches", default="1,20,100", help="records per request for large runs (comma-separated)")
+    parser.add_argument(
+        "--batches", default="1,20,100", help="records per request for large runs (comma-separated)"
+    )
     parser.add_argument("--no-large", action="store_true", help="skip the large runs (per-run protocol)")
     parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")

@@ -94,7 +94,9 @@ def run_rows(i: int, encode: Callable[[Any], Any]) -> tuple[tuple[Any, ...], tup
     return start, end
 
 
-def record_rows(i: int, encode: Callable[[Any], Any]) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], tuple[Any, ...], tuple[Any, ...]]:
+def record_rows(
+    i: int, encode: Callable[[Any], Any]
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], tuple[Any, ...], tuple[Any, ...]]:
     """Run ``i``'s LLM call, two steps, span and score."""
     run_id = f"{i:032x}"
     started = T0 + i * 0.5
@@ -165,7 +167,9 @@ class Bare:
         if self.pg:
             with self.conn.cursor() as cur:  # type: ignore[attr-defined]
                 for table, _ in TABLES:
-                    cur.execute(f"CREATE TEMP TABLE stage_{table.name} (LIKE {table.name}) ON COMMIT DELETE ROWS")
+                    cur.execute(
+                        f"CREATE TEMP TABLE stage_{table.name} (LIKE {table.name}) ON COMMIT DELETE ROWS"
+                    )
             self.conn.commit()
         else:
             self.conn.driver_connection.isolation_level = None  # type: ignore[union-attr]
@@ -191,7 +195,9 @@ class Bare:
                     with cur.copy(f"COPY stage_{name} ({names}) FROM STDIN") as copy:
                         for row in rows:
                             copy.write_row(row)
-                    cur.execute(f"INSERT INTO {name} ({names}) SELECT {names} FROM stage_{name} ON CONFLICT {conflict}")
+                    cur.execute(
+                        f"INSERT INTO {name} ({names}) SELECT {names} FROM stage_{name} ON CONFLICT {conflict}"
+                    )
                     cur.execute(f"DELETE FROM stage_{name}")
             conn.commit()
             return
@@ -233,13 +239,19 @@ def exact(store: Store) -> bool:
                 query = f"SELECT * FROM {table} ORDER BY {key}"
             else:
                 count = "calls" if table == "rollup_calls" else "runs"
-                sums = "sum(calls), sum(tokens_in), sum(tokens_out)" if count == "calls" else "sum(runs), sum(tokens)"
+                sums = (
+                    "sum(calls), sum(tokens_in), sum(tokens_out)"
+                    if count == "calls"
+                    else "sum(runs), sum(tokens)"
+                )
                 query = (
                     f"SELECT {key}, {sums}, round(CAST(sum(cost) AS numeric), 9) FROM {table} GROUP BY {key} "
                     f"HAVING sum({count}) <> 0 ORDER BY {key}"
                 )
             found[table] = [tuple(row) for row in conn.execute(text(query))]
-        found["run_tags"] = [tuple(r) for r in conn.execute(text("SELECT * FROM run_tags ORDER BY run_id, tag_key"))]
+        found["run_tags"] = [
+            tuple(r) for r in conn.execute(text("SELECT * FROM run_tags ORDER BY run_id, tag_key"))
+        ]
         return found
 
     with store.engine.connect() as conn:
@@ -351,7 +363,7 @@ def databases(kind: str, pg_url: str | None, workdir: Path) -> Iterator[Callable
 
     from waxell_observe.config import db_url_from
 
-    with (_given(pg_url) if pg_url else postgres()) as url:
+    with _given(pg_url) if pg_url else postgres() as url:
         admin = url.rsplit("/", 1)[0] + "/postgres"
         made: list[str] = []
 

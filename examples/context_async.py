@@ -1,6 +1,6 @@
 """The seed page's full async example, runnable offline on the embedded store.
 
-    uv run python examples/context_async.py && uv run waxell-observe runs --agent research-pipeline
+uv run python examples/context_async.py && uv run waxell-observe runs --agent research-pipeline
 """
 
 from __future__ import annotations

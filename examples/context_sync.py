@@ -1,6 +1,6 @@
 """The seed page's full sync example, runnable offline on the embedded store.
 
-    uv run python examples/context_sync.py && uv run waxell-observe runs --agent ticket-processor
+uv run python examples/context_sync.py && uv run waxell-observe runs --agent ticket-processor
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,9 @@ _ENV_TO_CLEAR = (
 
 
 @pytest.fixture(autouse=True)
-def waxell_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Path]:
+def waxell_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Path]:
     db = tmp_path / "observe.db"
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
@@ -162,7 +165,9 @@ class _PostgresServer:
         self._prefix: list[str] = []
         if os.geteuid() == 0:  # initdb refuses to run as root: run the cluster as `postgres`
             if shutil.which("runuser") is None:
-                pytest.fail("running as root needs `runuser` to start PostgreSQL as user postgres", pytrace=False)
+                pytest.fail(
+                    "running as root needs `runuser` to start PostgreSQL as user postgres", pytrace=False
+                )
             self._prefix = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.root, "postgres")
         options = (
@@ -170,19 +175,29 @@ class _PostgresServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
         try:
-            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-            self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60", "start")
+            self._run(
+                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
+            )
+            self._run(
+                "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60", "start"
+            )
         except subprocess.CalledProcessError as exc:
             log = self.log.read_text(errors="replace") if self.log.exists() else ""
             shutil.rmtree(self.root, ignore_errors=True)
-            pytest.fail(f"could not start PostgreSQL: {exc}\n{exc.stdout}\n{exc.stderr}\n{log}", pytrace=False)
+            pytest.fail(
+                f"could not start PostgreSQL: {exc}\n{exc.stdout}\n{exc.stderr}\n{log}", pytrace=False
+            )
         self._counter = 0
 
     def _run(self, tool: str, *args: str) -> None:
         import subprocess
 
         subprocess.run(
-            [*self._prefix, str(self.bindir / tool), *args], check=True, capture_output=True, text=True, timeout=120
+            [*self._prefix, str(self.bindir / tool), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     def url(self, database: str) -> str:

@@ -128,7 +128,9 @@ class WaxellObserveClient:
         return self.config.api_url.rstrip("/") + API_PREFIX
 
     @classmethod
-    def configure(cls, api_url: str | None = None, api_key: str | None = None, **options: Any) -> ObserveConfig:
+    def configure(
+        cls, api_url: str | None = None, api_key: str | None = None, **options: Any
+    ) -> ObserveConfig:
         """Set the global configuration (arguments first, then environment and config file)."""
         config = resolve_config(api_url=api_url, api_key=api_key, **options)
         set_config(config)
@@ -272,7 +274,9 @@ class WaxellObserveClient:
         return self.request(req.method, req.path, json_body=req.body, params=req.params, timeout=timeout)
 
     async def _asend(self, req: _Request, timeout: float | None) -> dict[str, Any]:
-        return await self.arequest(req.method, req.path, json_body=req.body, params=req.params, timeout=timeout)
+        return await self.arequest(
+            req.method, req.path, json_body=req.body, params=req.params, timeout=timeout
+        )
 
     def close(self) -> None:
         """Close the pooled connections of the sync client (async ones: :meth:`aclose`)."""
@@ -437,7 +441,9 @@ class WaxellObserveClient:
                         conversation_state, tags, metadata, ended_at, extra)  # fmt: skip
         return self._send(req, timeout)
 
-    def send_events(self, events: Sequence[Mapping[str, Any]], *, timeout: float | None = None) -> dict[str, Any]:
+    def send_events(
+        self, events: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> dict[str, Any]:
         """POST ``events/``: audit events ``{workflow_id, agent_name, workflow_name, event, metadata}``."""
         return self._send(_Request("POST", "events/", {"events": [dict(e) for e in events]}), timeout)
 
@@ -488,7 +494,9 @@ class WaxellObserveClient:
         """Async :meth:`check_policy`."""
         req = _policy_check(agent_name, workflow_name, agent_id, inputs, user_id, user_group, metadata, signal,
                             agent_type, surface, categories, policies, workflow_id, extra)  # fmt: skip
-        return _policy_result(await self._asend(req, self.config.policy_timeout if timeout is None else timeout))
+        return _policy_result(
+            await self._asend(req, self.config.policy_timeout if timeout is None else timeout)
+        )
 
     async def aget_policy_manifest(
         self,
@@ -672,7 +680,12 @@ def _policy_result(reply: Mapping[str, Any]) -> PolicyCheckResult:
 
 
 def _manifest(agent_name: str, workflow_name: str, agent_id: str, user_group: str) -> _Request:
-    params = {"agent_name": agent_name, "workflow_name": workflow_name, "agent_id": agent_id, "user_group": user_group}
+    params = {
+        "agent_name": agent_name,
+        "workflow_name": workflow_name,
+        "agent_id": agent_id,
+        "user_group": user_group,
+    }
     return _Request("GET", "policy-manifest/", params={k: v for k, v in params.items() if v})
 
 
@@ -734,7 +747,9 @@ def _llm_calls(
     return _Request("POST", f"runs/{_segment(run_id, 'run_id')}/llm-calls/", body)
 
 
-def _steps(run_id: str, steps: Sequence[Mapping[str, Any]], conversation_state: Mapping[str, Any] | None) -> _Request:
+def _steps(
+    run_id: str, steps: Sequence[Mapping[str, Any]], conversation_state: Mapping[str, Any] | None
+) -> _Request:
     body: dict[str, Any] = {"steps": [dict(s) for s in steps]}
     if conversation_state:
         body["conversation_state"] = dict(conversation_state)

@@ -13,8 +13,9 @@ import dataclasses
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from waxell_observe.errors import ConfigurationError
 from waxell_observe.process import fork_safe
@@ -117,7 +118,6 @@ class ObserveConfig:
             raise ConfigurationError(f"max_queue must be >= 1, got {self.max_queue}")
         if self.policy_timeout <= 0:
             raise ConfigurationError(f"policy_timeout must be > 0, got {self.policy_timeout}")
-
 
     def replace(self, **changes: Any) -> ObserveConfig:
         return dataclasses.replace(self, **changes)

@@ -412,9 +412,9 @@ class WaxellContext:
                     run.status = "interrupted"
                 run.error = str(exc) or type(exc).__name__
                 run.error_type = type(exc).__name__
-                run.traceback = "".join(
-                    _traceback.format_exception(type(exc), exc, exc.__traceback__)
-                )[-_TRACEBACK_LIMIT:]
+                run.traceback = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))[
+                    -_TRACEBACK_LIMIT:
+                ]
             result = self._result
             run.result = result if result is not None else {}
             if verdict is not None:
@@ -468,7 +468,6 @@ class WaxellContext:
             started_at=child.started_at,
         )
         _call_hook(run, "on_step", step)
-
 
     # -- properties ----------------------------------------------------------------------
 
@@ -528,7 +527,9 @@ class WaxellContext:
         run = self._run
         if run is None or self._finished:
             if not self._inert:
-                logger.warning("waxell-observe: %s called outside an active run of %r; ignored", what, self.agent_name)
+                logger.warning(
+                    "waxell-observe: %s called outside an active run of %r; ignored", what, self.agent_name
+                )
             return None
         return run
 
@@ -581,7 +582,12 @@ class WaxellContext:
         if cached_tokens_in.__class__ is not int or cached_tokens_in < 0:
             _check_tokens(cached_tokens_in, "cached_tokens_in")
         if cost.__class__ is not float or not 0.0 <= cost < _INF:
-            if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+            if (
+                isinstance(cost, bool)
+                or not isinstance(cost, (int, float))
+                or not math.isfinite(cost)
+                or cost < 0
+            ):
                 raise ValueError(f"cost must be a non-negative number of USD, got {cost!r}")
             cost = float(cost)
         duration = None if duration_ms is None else _check_duration(duration_ms)
@@ -1215,4 +1221,3 @@ class WaxellContext:
 
     def __repr__(self) -> str:
         return f"WaxellContext(agent_name={self.agent_name!r}, run_id={self.run_id!r})"
-

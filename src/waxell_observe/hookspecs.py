@@ -153,4 +153,3 @@ HOOK_NAMES: tuple[str, ...] = tuple(
 )
 
 __all__ = ["hookspec", "PROJECT_NAME", "HOOK_NAMES", *HOOK_NAMES]
-

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Iterable
-
-from waxell_observe.process import fork_safe
+from collections.abc import Iterable
+from typing import Any
 
 from waxell_observe.config import ObserveConfig, get_config, resolve_config, set_config
+from waxell_observe.process import fork_safe
 
 __all__ = ["init", "generate_session_id", "is_initialized"]
 

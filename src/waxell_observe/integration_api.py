@@ -101,7 +101,9 @@ def record_llm_call(**fields: Any) -> None:
             return
         framework = _framework_call.get()
         if framework:
-            logger.debug("waxell-observe: LLM call already recorded by the %s integration; skipped", framework)
+            logger.debug(
+                "waxell-observe: LLM call already recorded by the %s integration; skipped", framework
+            )
             return
         watch = _watch.get()
         if watch is not None:

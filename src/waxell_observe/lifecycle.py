@@ -84,7 +84,9 @@ def _finish(calls: list[_Call], hook_name: str, deadline: float) -> list[Any]:
         call.thread.join(max(0.0, deadline - time.monotonic()) + 0.02)
         if call.thread.is_alive():
             logger.warning(
-                "waxell-observe: plugin %r did not return from %s in time; not waited for", call.plugin, hook_name
+                "waxell-observe: plugin %r did not return from %s in time; not waited for",
+                call.plugin,
+                hook_name,
             )
             continue
         results.extend(call.outcome)
@@ -97,7 +99,9 @@ class _Call:
     def __init__(self, function: Any, kwargs: dict[str, Any], plugin: str, hook_name: str) -> None:
         self.plugin = plugin
         self.outcome: list[Any] = []
-        self.thread = threading.Thread(target=self._run, args=(function, kwargs), name=f"waxell-{hook_name}-{plugin}")
+        self.thread = threading.Thread(
+            target=self._run, args=(function, kwargs), name=f"waxell-{hook_name}-{plugin}"
+        )
         self.thread.daemon = True
         self.thread.start()
 

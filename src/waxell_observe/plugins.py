@@ -18,7 +18,8 @@ import logging
 import os
 import threading
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 
@@ -144,7 +145,9 @@ class _IsolatingPluginManager(pluggy.PluginManager):
             spec_args = tuple(caller.spec.argnames) if caller.spec else ()
             functions = tuple(
                 (
-                    _positional(getattr(impl.function, "__wrapped__", impl.function), tuple(impl.argnames), spec_args),
+                    _positional(
+                        getattr(impl.function, "__wrapped__", impl.function), tuple(impl.argnames), spec_args
+                    ),
                     impl.plugin_name,
                 )
                 for impl in reversed(impls)
@@ -275,7 +278,9 @@ def _is_active(plugin: object, config: Any) -> bool:
         return True
 
 
-def _positional(function: Callable[..., Any], argnames: tuple[str, ...], spec_args: tuple[str, ...]) -> Callable[..., Any]:
+def _positional(
+    function: Callable[..., Any], argnames: tuple[str, ...], spec_args: tuple[str, ...]
+) -> Callable[..., Any]:
     """Adapt an implementation taking a subset of the hook's arguments to positional calls."""
     if argnames == spec_args:
         return function
@@ -323,9 +328,7 @@ def emit(hook_name: str, run: Any, *args: Any) -> None:
         table.call(hook_name, run, *args)
         return
     pm = _pm or plugin_manager()
-    functions = (
-        pm.implementations(hook_name, run.config) if isinstance(pm, _IsolatingPluginManager) else None
-    )
+    functions = pm.implementations(hook_name, run.config) if isinstance(pm, _IsolatingPluginManager) else None
     if functions is not None:
         for function, plugin_name in functions:
             try:

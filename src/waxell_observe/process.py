@@ -62,4 +62,6 @@ def _after_fork_release() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_release, after_in_child=_after_fork_release)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_release, after_in_child=_after_fork_release
+    )

@@ -208,7 +208,8 @@ class _Scan:
         data = _as_mapping(value)
         if data is not None:
             return {
-                k: self._value(v, in_arguments=in_arguments or k in _ARGUMENT_KEYS, key=k) for k, v in data.items()
+                k: self._value(v, in_arguments=in_arguments or k in _ARGUMENT_KEYS, key=k)
+                for k, v in data.items()
             }
         if isinstance(value, (list, tuple)):
             items = [self._value(v, in_arguments=in_arguments, key=key) for v in value]

@@ -25,9 +25,10 @@ import functools
 import inspect
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor as _ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from waxell_observe.current import current_context
 

@@ -74,10 +74,14 @@ def _convert(value: Any, where: str, depth: int) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if depth >= _MAX_DEPTH:
-        logger.warning("waxell-observe: %s is nested deeper than %d levels; stored as repr", where, _MAX_DEPTH)
+        logger.warning(
+            "waxell-observe: %s is nested deeper than %d levels; stored as repr", where, _MAX_DEPTH
+        )
         return repr(value)
     if isinstance(value, dict):
-        return {(k if isinstance(k, str) else str(k)): _convert(v, where, depth + 1) for k, v in value.items()}
+        return {
+            (k if isinstance(k, str) else str(k)): _convert(v, where, depth + 1) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_convert(v, where, depth + 1) for v in value]
     if isinstance(value, (set, frozenset)):

@@ -72,8 +72,8 @@ def test_sign_in_with_an_api_key(page_factory: Any, tmp_path: Any, shot: Any) ->
 
 @pytest.mark.postgres
 def test_dashboard_on_postgresql(page_factory: Any, postgres_url: str, shot: Any) -> None:
-    from dashboard_server import record_into, start_server, stop_server
     from dashboard_samples import record_sample_runs
+    from dashboard_server import record_into, start_server, stop_server
 
     samples = record_into(postgres_url, record_sample_runs)
     url = db_url_from(postgres_url)

@@ -42,7 +42,10 @@ def test_examples_file_shows_every_category() -> None:
 
 
 def test_add_list_replace_remove(tmp_path: Path) -> None:
-    assert cli("policies", "list").output == "no policies (add some with `waxell-observe policies add FILE.yaml`)\n"
+    assert (
+        cli("policies", "list").output
+        == "no policies (add some with `waxell-observe policies add FILE.yaml`)\n"
+    )
     assert cli("policies", "add", str(EXAMPLES)).output == (
         "added 10 policies: daily-budget, free-tier-budget, research-rate, approved-models, content-guard, "
         "safety-caps, error-breaker, context-limits, office-hours, answer-quality\n"
@@ -83,12 +86,16 @@ policies:
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0] == f"Error: invalid policy file in {bad}: 4 problems:"
-    assert lines[1].startswith("  - policy 'typo': field 'rules.daily_token_limt': unknown rule for category 'budget'")
+    assert lines[1].startswith(
+        "  - policy 'typo': field 'rules.daily_token_limt': unknown rule for category 'budget'"
+    )
     assert lines[2] == (
         "  - policy 'tz': field 'rules.timezone': unknown timezone 'Mars/Olympus' (expected an IANA name such as "
         "'Europe/Paris')"
     )
-    assert lines[3].startswith("  - policy 'rx': field 'rules.custom_patterns.0.regex': invalid regex '([a-z'")
+    assert lines[3].startswith(
+        "  - policy 'rx': field 'rules.custom_patterns.0.regex': invalid regex '([a-z'"
+    )
     assert lines[4].startswith("  - policy 'what': field 'category': unknown category 'budgets'")
     assert json.loads(cli("policies", "list", "--json").output) == {"policies": []}  # nothing half-loaded
 
@@ -105,11 +112,23 @@ policies:
     )
     for _ in range(3):
         reply = json.loads(
-            cli("policies", "test", file, "--agent", "a", "--inputs", '{"q": "mail jane@example.com"}', "--json").output
+            cli(
+                "policies",
+                "test",
+                file,
+                "--agent",
+                "a",
+                "--inputs",
+                '{"q": "mail jane@example.com"}',
+                "--json",
+            ).output
         )
         assert (reply["action"], reply["reason"]) == ("redact", "PII detected: email")
         assert reply["metadata"] == {"redacted_inputs": {"q": "mail ##EMAIL##"}}
-        assert [(e["policy_name"], e["action"]) for e in reply["evaluations"]] == [("rate", "allow"), ("pii", "redact")]
+        assert [(e["policy_name"], e["action"]) for e in reply["evaluations"]] == [
+            ("rate", "allow"),
+            ("pii", "redact"),
+        ]
     with get_store(get_config().db_url).read() as conn:
         assert conn.execute(select(func.count()).select_from(gov_admissions)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(gov_slots)).scalar_one() == 0
@@ -142,7 +161,12 @@ policies:
     assert (late["action"], late["reason"]) == (
         "block", "Outside allowed hours 09:00-17:00 America/New_York (local time 18:00)"
     )  # fmt: skip
-    mid = run("--phase", "mid", "--state", '{"llm_calls": [{"model": "gpt-4o-mini-2024-07-18"}, {"model": "gpt-4o"}]}')
+    mid = run(
+        "--phase",
+        "mid",
+        "--state",
+        '{"llm_calls": [{"model": "gpt-4o-mini-2024-07-18"}, {"model": "gpt-4o"}]}',
+    )
     assert (mid["action"], mid["reason"]) == ("block", "Model 'gpt-4o' is not allowed (allowed: gpt-4o-mini)")
     post = run("--phase", "post", "--result", '{"answer": "no"}')
     assert post["action"] == "retry" and "response must match /^OK/" in post["metadata"]["retry_feedback"]

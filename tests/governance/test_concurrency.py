@@ -71,7 +71,9 @@ def run_load(db: str, tmp_path: Path) -> dict[str, object]:
     try:
         deadline = time.monotonic() + 120
         while len(list(barrier.glob("ready-*"))) < PROCESSES:
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs if p.poll() is not None]
+            assert all(p.poll() is None for p in procs), [
+                p.communicate() for p in procs if p.poll() is not None
+            ]
             assert time.monotonic() < deadline, "workers did not get ready"
             time.sleep(0.05)
         (barrier / "go").touch()
@@ -85,7 +87,10 @@ def run_load(db: str, tmp_path: Path) -> dict[str, object]:
         assert p.returncode == 0, err[-3000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
     intervals = [tuple(i) for r in results for i in r["intervals"]]
-    totals = {k: sum(r["outcomes"][k] for r in results) for k in ("admitted", "throttled", "budget_blocked", "other")}
+    totals = {
+        k: sum(r["outcomes"][k] for r in results)
+        for k in ("admitted", "throttled", "budget_blocked", "other")
+    }
     errors = [e for r in results for e in r["errors"]]
     with store.read() as conn:
         used = conn.execute(select(func.coalesce(func.sum(gov_usage.c.tokens), 0))).scalar_one()
@@ -174,5 +179,7 @@ for t in threads:
     t.join()
 print(sorted(set(outcomes)), len(outcomes))
 """
-    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.strip() == "['blocked'] 16", done.stderr[-2000:]

@@ -361,7 +361,9 @@ print(sorted(m for m in ("sqlalchemy", "pydantic", "waxell_observe.governance.mo
                          "waxell_observe.governance.engine") if m in sys.modules))
 """
     env = {**os.environ, "WAXELL_DB": str(db), "WAXELL_DISABLE_PLUGINS": "embedded,collector,otel"}
-    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
     # The decider made no store of its own: the only database is the one the pipeline wrote the

@@ -82,7 +82,9 @@ def store_bytes(db: str) -> bytes:
 
 
 def test_budget_exhausted_across_runs(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies:
           - {name: daily, category: budget, scope: {agents: ["writer-*"]}, rules: {daily_token_limit: 1000}}
@@ -91,17 +93,23 @@ def test_budget_exhausted_across_runs(tmp_path: Path) -> None:
             ctx.record_llm_call(model="gpt-4o-mini", tokens_in=300, tokens_out=100)
         out["runs"] = [attempt(spend, agent_name="writer-1") for _ in range(4)]
         out["other_scope"] = attempt(spend, agent_name="reader-1")
-    """)
+    """,
+    )
     runs = out["runs"]
     assert [r["ok"] for r in runs] == [True, True, True, False]
     assert runs[1]["governance"]["action"] == "warn"  # post: 800 of 1,000 used
     assert runs[2]["governance"]["reason"] == "Daily token budget exceeded: 1,200 of 1,000 tokens used"
-    assert (runs[3]["action"], runs[3]["reason"]) == ("block", "Daily token budget exceeded: 1,200 of 1,000 tokens used")
+    assert (runs[3]["action"], runs[3]["reason"]) == (
+        "block",
+        "Daily token budget exceeded: 1,200 of 1,000 tokens used",
+    )
     assert out["other_scope"]["ok"] is True
 
 
 def test_budget_exhausted_mid_run(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies:
           - {name: per-run, category: budget, rules: {per_workflow_cost_limit: 0.05, daily_cost_limit: 0.08}}
@@ -116,7 +124,8 @@ def test_budget_exhausted_mid_run(tmp_path: Path) -> None:
         out["steps"] = list(steps)
         out["second"] = attempt(nothing, agent_name="a")
         out["third"] = attempt(nothing, agent_name="a")
-    """)
+    """,
+    )
     assert out["first"]["ok"] is False and out["steps"] == [0, 1]  # the third step's check raised
     assert out["first"]["reason"] == "Run cost budget exceeded: $0.06 of $0.05 used"
     assert out["second"]["ok"] is True  # $0.06 of $0.08 used today: below the limit (warns)
@@ -125,7 +134,9 @@ def test_budget_exhausted_mid_run(tmp_path: Path) -> None:
 
 
 def test_model_allow_list_with_dated_names(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies:
           - name: models
@@ -140,7 +151,8 @@ def test_model_allow_list_with_dated_names(tmp_path: Path) -> None:
                 r = ctx.check_policy_sync()
                 verdicts[model] = [r.action, r.reason]
         out["verdicts"] = verdicts
-    """)
+    """,
+    )
     assert out["verdicts"] == {
         "gpt-4o-mini-2024-07-18": ["allow", ""],
         "claude-3-5-sonnet-20241022": ["allow", ""],
@@ -152,14 +164,21 @@ def test_model_allow_list_with_dated_names(tmp_path: Path) -> None:
 
 
 def test_pii_in_inputs_blocked_and_never_stored(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies: [{name: pii, category: content, rules: {pii_detection: {action: block}}}]
         ''')
         out["run"] = attempt(nothing, agent_name="a", inputs={"msg": "my SSN is 078-05-1120"})
         out["clean"] = attempt(nothing, agent_name="a", inputs={"msg": "hello"})
-    """)
-    assert (out["run"]["ok"], out["run"]["action"], out["run"]["reason"]) == (False, "block", "PII detected: ssn")
+    """,
+    )
+    assert (out["run"]["ok"], out["run"]["action"], out["run"]["reason"]) == (
+        False,
+        "block",
+        "PII detected: ssn",
+    )
     assert out["clean"]["ok"] is True
     assert b"078-05-1120" not in store_bytes(out["_db"])
     [event] = audit(out["_db"])
@@ -169,13 +188,16 @@ def test_pii_in_inputs_blocked_and_never_stored(tmp_path: Path) -> None:
 
 
 def test_pii_in_inputs_redacted_and_the_original_never_stored(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies: [{name: pii, category: content, rules: {pii_detection: {action: redact}}}]
         ''')
         out["run"] = attempt(nothing, agent_name="a",
                              inputs={"msg": "SSN 078-05-1120, card 4111 1111 1111 1111, mail jane.doe@example.com"})
-    """)
+    """,
+    )
     assert out["run"]["ok"] is True
     show = subprocess.run(
         [str(Path(sys.executable).parent / "waxell-observe"), "show", out["run"]["run_id"], "--json", "--db", out["_db"]],
@@ -189,7 +211,9 @@ def test_pii_in_inputs_redacted_and_the_original_never_stored(tmp_path: Path) ->
 
 
 def test_rate_limit_per_minute_with_a_pinned_clock(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies: [{name: rate, category: rate-limit, rules: {max_per_minute: 3}}]
         ''')
@@ -202,16 +226,21 @@ def test_rate_limit_per_minute_with_a_pinned_clock(tmp_path: Path) -> None:
         now[0] = 1_750_000_000.0 + 60  # the first admission has left the window
         results.append(attempt(nothing, agent_name="a"))
         out["results"] = results
-    """)
+    """,
+    )
     r = out["results"]
     assert [x["ok"] for x in r] == [True, True, True, False, True]
     assert (r[3]["action"], r[3]["reason"]) == ("throttle", "Rate limit exceeded: 3 runs per minute")
     assert r[3]["metadata"]["retry_after_seconds"] == 45.0
-    assert [(e["policy_name"], e["action"]) for e in r[3]["metadata"]["evaluations"]] == [("rate", "throttle")]
+    assert [(e["policy_name"], e["action"]) for e in r[3]["metadata"]["evaluations"]] == [
+        ("rate", "throttle")
+    ]
 
 
 def test_blocked_tools(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies: [{name: tools, category: safety, rules: {blocked_tools: [shell, "delete_*"], max_tool_calls: 3}}]
         ''')
@@ -227,13 +256,16 @@ def test_blocked_tools(tmp_path: Path) -> None:
                 ctx.record_tool_call(name="search")
             r = ctx.check_policy_sync()
             out["many"] = [r.action, r.reason]
-    """)
+    """,
+    )
     assert (out["governed"]["ok"], out["governed"]["reason"]) == (False, "Blocked tool used: delete_user")
     assert out["many"] == ["block", "Too many tool calls: 4 (max 3)"]
 
 
 def test_error_rate_breaker_trips_and_recovers(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies:
           - name: breaker
@@ -258,16 +290,21 @@ def test_error_rate_breaker_trips_and_recovers(tmp_path: Path) -> None:
         now[0] += 301
         out["recovered"] = attempt(nothing, agent_name="flaky")
         out["after_recovery"] = attempt(nothing, agent_name="flaky")
-    """)
+    """,
+    )
     assert out["tripped"]["ok"] is False
     assert out["tripped"]["reason"] == "Circuit breaker tripped: error rate 75% (3 of 4 runs)"
     assert out["still_open"]["ok"] is False
-    assert out["still_open"]["reason"].startswith("Circuit breaker open: error rate 75% over 4 runs; auto-recovers in")
+    assert out["still_open"]["reason"].startswith(
+        "Circuit breaker open: error rate 75% over 4 runs; auto-recovers in"
+    )
     assert out["recovered"]["ok"] is True and out["after_recovery"]["ok"] is True
 
 
 def test_scheduling_windows_in_an_iana_time_zone(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         from datetime import datetime
         from zoneinfo import ZoneInfo
         add_policies('''
@@ -297,7 +334,8 @@ def test_scheduling_windows_in_an_iana_time_zone(tmp_path: Path) -> None:
             r = attempt(nothing, agent_name="batch")
             seen[label] = r.get("reason", "ok")
         out["seen"] = seen
-    """)
+    """,
+    )
     assert out["seen"] == {
         "mon-08:59": "Outside allowed hours 09:00-17:00 Europe/Paris (local time 08:59)",
         "mon-09:00": "ok",
@@ -310,7 +348,9 @@ def test_scheduling_windows_in_an_iana_time_zone(tmp_path: Path) -> None:
 
 
 def test_warnings_recorded_on_the_run_and_in_the_audit_log(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies:
           - {name: tokens, category: budget, rules: {per_workflow_token_limit: 1000, action_on_exceed: warn}}
@@ -323,7 +363,8 @@ def test_warnings_recorded_on_the_run_and_in_the_audit_log(tmp_path: Path) -> No
             ctx.record_llm_call(model="gpt-4o-mini", tokens_in=900, tokens_out=200)
             ctx.check_policy_sync()
         out["run"] = attempt(chat, agent_name="chatbot", workflow_name="support")
-    """)
+    """,
+    )
     run_id = out["run"]["run_id"]
     show = subprocess.run(
         [str(Path(sys.executable).parent / "waxell-observe"), "show", run_id, "--json", "--db", out["_db"]],
@@ -331,20 +372,44 @@ def test_warnings_recorded_on_the_run_and_in_the_audit_log(tmp_path: Path) -> No
     )  # fmt: skip
     spans = [s for s in json.loads(show.stdout)["spans"] if s["kind"] == "policy"]
     expected = [
-        ("mid_execution", "tokens", "budget", "warn", "Run token budget exceeded: 1,100 of 1,000 tokens used"),
-        ("mid_execution", "chat-size", "context-management", "warn", "Conversation turns exceeded: 3 (max 2)"),
-        ("post_execution", "tokens", "budget", "warn", "Run token budget exceeded: 1,100 of 1,000 tokens used"),
+        (
+            "mid_execution",
+            "tokens",
+            "budget",
+            "warn",
+            "Run token budget exceeded: 1,100 of 1,000 tokens used",
+        ),
+        (
+            "mid_execution",
+            "chat-size",
+            "context-management",
+            "warn",
+            "Conversation turns exceeded: 3 (max 2)",
+        ),
+        (
+            "post_execution",
+            "tokens",
+            "budget",
+            "warn",
+            "Run token budget exceeded: 1,100 of 1,000 tokens used",
+        ),
     ]
     assert [(s["attributes"]["phase"], s["name"], s["attributes"]["category"], s["attributes"]["action"],
              s["attributes"]["reason"]) for s in spans] == expected  # fmt: skip
     assert all(s["duration_ms"] is not None for s in spans)
     events = audit(out["_db"])
-    assert [(e["phase"], e["policy_name"], e["category"], e["action"], e["reason"]) for e in events] == expected
-    assert {(e["run_id"], e["agent_name"], e["workflow_name"]) for e in events} == {(run_id, "chatbot", "support")}
+    assert [
+        (e["phase"], e["policy_name"], e["category"], e["action"], e["reason"]) for e in events
+    ] == expected
+    assert {(e["run_id"], e["agent_name"], e["workflow_name"]) for e in events} == {
+        (run_id, "chatbot", "support")
+    }
 
 
 def test_quality_retry_feedback_through_ctx_governance(tmp_path: Path) -> None:
-    out = scenario(tmp_path, """
+    out = scenario(
+        tmp_path,
+        """
         add_policies('''
         policies:
           - name: json-answer
@@ -368,7 +433,8 @@ def test_quality_retry_feedback_through_ctx_governance(tmp_path: Path) -> None:
                 break
             answer = {"answer": "Paris is the capital of France.", "sources": ["atlas"]}
         out["attempts"] = attempts
-    """)
+    """,
+    )
     assert out["attempts"] == [
         ["retry", ("Please fix:\n- response does not match the schema: $: missing required property 'sources'"
                   "\n- Give a complete answer.")],

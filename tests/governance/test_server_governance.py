@@ -75,11 +75,17 @@ def test_admin_endpoints_add_replace_list_remove_and_reject_whole(http: Any) -> 
 def test_policy_check_pre_execution_redacts_blocks_and_audits_refusals(http: Any) -> None:
     add(http, {"name": "pii", "category": "content", "rules": {"pii_detection": {"action": "redact"}}},
         {"name": "night", "category": "kill-switch", "scope": {"agents": ["halted-*"]}, "rules": {"killed": True}})  # fmt: skip
-    reply = post(http, f"{O}/policy-check/", {"agent_name": "a", "workflow_name": "", "inputs": {"q": "SSN 078-05-1120"}})
+    reply = post(
+        http,
+        f"{O}/policy-check/",
+        {"agent_name": "a", "workflow_name": "", "inputs": {"q": "SSN 078-05-1120"}},
+    )
     assert (reply["action"], reply["reason"]) == ("redact", "PII detected: ssn")
     assert reply["metadata"] == {"redacted_inputs": {"q": "SSN ##SSN##"}}
     assert [(e["policy_name"], e["action"]) for e in reply["evaluations"]] == [("pii", "redact")]
-    refused = post(http, f"{O}/policy-check/", {"agent_name": "halted-1", "inputs": {}, "run_id": "r-refused"})
+    refused = post(
+        http, f"{O}/policy-check/", {"agent_name": "halted-1", "inputs": {}, "run_id": "r-refused"}
+    )
     assert (refused["action"], refused["reason"]) == ("block", "Kill switch engaged for policy 'night'")
     events = http.get(f"{R}/audit/").json()["events"]
     assert [(e["run_id"], e["agent_name"], e["policy_name"], e["action"], e["phase"]) for e in events] == [
@@ -87,7 +93,11 @@ def test_policy_check_pre_execution_redacts_blocks_and_audits_refusals(http: Any
     ]
     assert events[0]["metadata"]["refused_run_id"] == "r-refused"
     # a gate check narrowed to categories
-    gate = post(http, f"{O}/policy-check/", {"agent_name": "halted-1", "surface": "run.start", "categories": ["content"]})
+    gate = post(
+        http,
+        f"{O}/policy-check/",
+        {"agent_name": "halted-1", "surface": "run.start", "categories": ["content"]},
+    )
     assert gate["action"] == "allow"
 
 
@@ -96,7 +106,10 @@ def test_rate_limit_slot_held_until_complete(http: Any) -> None:
     first = post(http, f"{O}/policy-check/", {"agent_name": "a", "run_id": "run-1"})
     assert first["action"] == "allow" and first["metadata"] == {"admission_id": "run-1"}
     second = post(http, f"{O}/policy-check/", {"agent_name": "a", "run_id": "run-2"})
-    assert (second["action"], second["reason"]) == ("throttle", "Concurrency limit reached: 1 of 1 runs in flight")
+    assert (second["action"], second["reason"]) == (
+        "throttle",
+        "Concurrency limit reached: 1 of 1 runs in flight",
+    )
     run_id = start(http, agent_name="a", run_id="run-1")
     assert run_id == "run-1"
     done = post(http, f"{O}/runs/{run_id}/complete/", {"result": {}, "status": "error", "error": "boom"})
@@ -121,7 +134,11 @@ def test_ingest_replies_carry_mid_execution_governance(http: Any) -> None:
         {"name": "tools", "category": "safety", "rules": {"blocked_tools": ["shell"]}},
         {"name": "secrets", "category": "content", "rules": {"scan_inputs": False}})  # fmt: skip
     run_id = start(http)
-    ok = post(http, f"{O}/runs/{run_id}/llm-calls/", {"calls": [{"model": "gpt-4o-mini-2024-07-18", "tokens_in": 5}]})
+    ok = post(
+        http,
+        f"{O}/runs/{run_id}/llm-calls/",
+        {"calls": [{"model": "gpt-4o-mini-2024-07-18", "tokens_in": 5}]},
+    )
     assert ok == {}
     bad = post(http, f"{O}/runs/{run_id}/llm-calls/", {"calls": [{"model": "gpt-4o", "tokens_in": 5}]})
     assert (bad["governance"]["action"], bad["governance"]["reason"]) == (
@@ -144,7 +161,11 @@ def test_complete_counts_usage_answers_post_execution_and_records_it(http: Any) 
         {"name": "cite", "category": "quality", "rules": {"template_checks": [{"type": "contains", "value": "[1]"}],
                                                           "retry_config": {"max_retries": 2}}})  # fmt: skip
     run_id = start(http, agent_name="writer")
-    post(http, f"{O}/runs/{run_id}/llm-calls/", {"calls": [{"model": "gpt-4o", "tokens_in": 800, "tokens_out": 200}]})
+    post(
+        http,
+        f"{O}/runs/{run_id}/llm-calls/",
+        {"calls": [{"model": "gpt-4o", "tokens_in": 800, "tokens_out": 200}]},
+    )
     body = {"result": {"answer": "Paris"}, "status": "success"}
     done = post(http, f"{O}/runs/{run_id}/complete/", body)
     g = done["governance"]
@@ -152,7 +173,9 @@ def test_complete_counts_usage_answers_post_execution_and_records_it(http: Any) 
     assert g["retry_feedback"] == (
         "The response did not pass the quality checks:\n- response must contain '[1]'\nPlease revise it."
     )
-    assert post(http, f"{O}/runs/{run_id}/complete/", body)["governance"]["action"] == "retry"  # a retried complete
+    assert (
+        post(http, f"{O}/runs/{run_id}/complete/", body)["governance"]["action"] == "retry"
+    )  # a retried complete
     stored = http.get(f"{R}/runs/{run_id}/").json()
     assert stored["governance"]["action"] == "retry"
     assert [(s["name"], s["attributes"]["action"], s["attributes"]["phase"]) for s in stored["spans"]
@@ -160,7 +183,10 @@ def test_complete_counts_usage_answers_post_execution_and_records_it(http: Any) 
     assert http.get(f"{R}/audit/", params={"run_id": run_id}).json()["total"] == 2  # once, despite the retry
     # the run's usage counted once: the budget is used up for the next run
     check = post(http, f"{O}/policy-check/", {"agent_name": "writer"})
-    assert (check["action"], check["reason"]) == ("block", "Daily token budget exceeded: 1,000 of 1,000 tokens used")
+    assert (check["action"], check["reason"]) == (
+        "block",
+        "Daily token budget exceeded: 1,000 of 1,000 tokens used",
+    )
 
 
 def test_manifest_lists_policies_by_surface(http: Any) -> None:
@@ -190,7 +216,10 @@ def test_admin_dry_run_does_not_consume(http: Any) -> None:
                            "rules": {"allowed_hours": {"start": 9, "end": 17}, "timezone": "Asia/Tokyo"}}],
              "request": {"agent_name": "a"}, "at": "2025-06-02T10:00:00Z"}  # fmt: skip
     reply = post(http, f"{A}/policies/test/", hours)
-    assert (reply["action"], reply["reason"]) == ("block", "Outside allowed hours 09:00-17:00 Asia/Tokyo (local time 19:00)")
+    assert (reply["action"], reply["reason"]) == (
+        "block",
+        "Outside allowed hours 09:00-17:00 Asia/Tokyo (local time 19:00)",
+    )
     assert http.post(f"{A}/policies/test/", json={"request": {}}).status_code == 422
 
 
@@ -249,7 +278,9 @@ policies:
   - {name: tools, category: safety, rules: {blocked_tools: [shell]}}
 """)
     runner = CliRunner()
-    added = runner.invoke(main, ["policies", "add", str(policy_file), "--api-url", server], catch_exceptions=False)
+    added = runner.invoke(
+        main, ["policies", "add", str(policy_file), "--api-url", server], catch_exceptions=False
+    )
     assert added.exit_code == 0 and added.output == "added 3 policies: daily, pii, tools\n"
     listed = runner.invoke(main, ["policies", "list", "--json", "--api-url", server], catch_exceptions=False)
     assert [p["name"] for p in json.loads(listed.output)["policies"]] == ["daily", "pii", "tools"]
@@ -275,10 +306,16 @@ policies:
     waxell_observe.flush(timeout=30)
     audit = runner.invoke(main, ["audit", "--json", "--api-url", server], catch_exceptions=False)
     events = json.loads(audit.output)
-    assert [(e["policy_name"], e["action"], e["phase"]) for e in events][:1] == [("daily", "block", "pre_execution")]
+    assert [(e["policy_name"], e["action"], e["phase"]) for e in events][:1] == [
+        ("daily", "block", "pre_execution")
+    ]
     assert ("pii", "redact", "pre_execution") in [(e["policy_name"], e["action"], e["phase"]) for e in events]
-    assert ("tools", "block", "mid_execution") in [(e["policy_name"], e["action"], e["phase"]) for e in events]
-    removed = runner.invoke(main, ["policies", "remove", "daily", "--api-url", server], catch_exceptions=False)
+    assert ("tools", "block", "mid_execution") in [
+        (e["policy_name"], e["action"], e["phase"]) for e in events
+    ]
+    removed = runner.invoke(
+        main, ["policies", "remove", "daily", "--api-url", server], catch_exceptions=False
+    )
     assert removed.output == "removed daily\n"
 
 

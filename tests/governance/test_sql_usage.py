@@ -31,7 +31,9 @@ def usage(request: pytest.FixtureRequest, waxell_db):  # type: ignore[no-untyped
     if request.param == "memory":
         return InMemoryUsage(clock=lambda: NOW)
     if request.param == "postgres":
-        return usage_for_store(get_store(db_url_from(request.getfixturevalue("postgres_url"))), clock=lambda: NOW)
+        return usage_for_store(
+            get_store(db_url_from(request.getfixturevalue("postgres_url"))), clock=lambda: NOW
+        )
     store = get_store(db_url_from(str(waxell_db)))
     if request.param == "sqlite":
         made = usage_for_store(store, clock=lambda: NOW)

@@ -96,12 +96,16 @@ class StubLLMServer:
         with self._lock:
             self._replies.append(_Reply(status, all_headers, data))
 
-    def reply_sse(self, events: list[bytes], *, pause_after: int | None = None, delay_first: float = 0.0) -> None:
+    def reply_sse(
+        self, events: list[bytes], *, pause_after: int | None = None, delay_first: float = 0.0
+    ) -> None:
         """Stream ``events``; with ``pause_after=n`` hold the rest back until ``release()``
         (or the client disconnects); ``delay_first`` waits before the first event."""
         with self._lock:
             self._replies.append(
-                _Reply(200, {"content-type": "text/event-stream"}, b"", list(events), pause_after, delay_first)
+                _Reply(
+                    200, {"content-type": "text/event-stream"}, b"", list(events), pause_after, delay_first
+                )
             )
 
     def release(self) -> None:

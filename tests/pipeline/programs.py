@@ -20,12 +20,16 @@ class Programs:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
-        env.update(WAXELL_DB=str(self.db), WAXELL_JOURNAL_DIR=str(self.journal), WAXELL_DISABLE_PLUGINS="otel")
+        env.update(
+            WAXELL_DB=str(self.db), WAXELL_JOURNAL_DIR=str(self.journal), WAXELL_DISABLE_PLUGINS="otel"
+        )
         env["WAXELL_CONFIG_FILE"] = str(self.tmp_path / "no-config")
         env.update(extra)
         return env
 
-    def run(self, source: str, *args: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, source: str, *args: str, timeout: float = 120, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-c", source, *args], env=self.env(**extra), capture_output=True, text=True,
             timeout=timeout,

@@ -13,14 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from programs import Programs
 
 
 @contextlib.contextmanager
 def _tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
     try:
@@ -79,7 +80,9 @@ def test_a_full_disk_under_the_store_keeps_records_journaled_and_says_so(
     assert programs.count("steps") == 2000
 
 
-def test_a_full_disk_under_the_journal_drops_exactly_and_warns_once(programs: Programs, small_disk: Path) -> None:
+def test_a_full_disk_under_the_journal_drops_exactly_and_warns_once(
+    programs: Programs, small_disk: Path
+) -> None:
     """No segment can be reserved: records are dropped, counted exactly, and the warning (once)
     names the full disk."""
     blocker = programs.tmp_path / "not-a-directory"

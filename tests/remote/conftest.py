@@ -144,7 +144,9 @@ class ServerProcess:
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def real_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def real_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """The real server (one per test module and store kind): over a SQLite file, or over a
     fresh PostgreSQL database. Tests share it, so each uses its own agent names."""
     root = tmp_path_factory.mktemp("server")
@@ -164,7 +166,9 @@ def real_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """Like ``real_server``, but one per test session (per xdist worker) and store kind, shared by
     every module that asks for it: starting the server is the costly part of these tests. Tests
     keep apart by their own agent names and run ids; a test that stops or kills it starts it

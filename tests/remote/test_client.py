@@ -46,7 +46,9 @@ async def _acalls(client: WaxellObserveClient, run_id: str) -> list[Any]:
     return [
         await client.acheck_policy("agent", "wf", inputs={"q": 1}, user_id="u", timeout=5),
         await client.aget_policy_manifest("agent", user_group="free"),
-        await client.astart_run("agent", "wf", {"q": 1}, {"m": 1}, run_id=run_id, session_id="s", tags={"t": "1"}),
+        await client.astart_run(
+            "agent", "wf", {"q": 1}, {"m": 1}, run_id=run_id, session_id="s", tags={"t": "1"}
+        ),
         await client.arecord_llm_calls(run_id, [{"model": "gpt-4o", "tokens_in": 1}], {"user_turns": 1}),
         await client.arecord_steps(run_id, [{"step_name": "s", "position": 1}]),
         await client.arecord_spans(run_id, [{"name": "tool", "kind": "tool"}]),
@@ -69,7 +71,9 @@ EXPECTED_PATHS = [
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_every_endpoint(stub: ProtocolStub, client: WaxellObserveClient, mode: str) -> None:
     stub.rules.append(lambda s: Reply(body={"run_found": True}) if s.path == "governance-decision/" else None)
-    stub.rules.append(lambda s: Reply(body={"manifest_version": "1"}) if s.path == "policy-manifest/" else None)
+    stub.rules.append(
+        lambda s: Reply(body={"manifest_version": "1"}) if s.path == "policy-manifest/" else None
+    )
     stub.rules.append(lambda s: Reply(body={}) if s.path == "events/" else None)
     run_id = "0123456789abcdef0123456789abcdef"
     replies = _calls(client, run_id) if mode == "sync" else asyncio.run(_acalls(client, run_id))
@@ -110,7 +114,12 @@ def test_get_prompt_and_a_404(stub: ProtocolStub, client: WaxellObserveClient) -
     with pytest.raises(ControlPlaneError) as raised:
         asyncio.run(client.aget_prompt("missing"))
     error = raised.value
-    assert (error.status, error.retryable, error.final, error.detail) == (404, False, True, "no such endpoint")
+    assert (error.status, error.retryable, error.final, error.detail) == (
+        404,
+        False,
+        True,
+        "no such endpoint",
+    )
 
 
 def test_failures_are_classified(stub: ProtocolStub, client: WaxellObserveClient) -> None:
@@ -167,7 +176,9 @@ def test_misuse_is_a_clear_value_error(client: WaxellObserveClient) -> None:
 def test_from_config_uses_exactly_that_configuration(stub: ProtocolStub) -> None:
     config = ObserveConfig(api_url=stub.url, api_key="wax_sk_exact")
     client = WaxellObserveClient.from_config(config, timeout=3)
-    assert client.config is config and client.timeout == 3.0 and client.base_url == stub.url + "/api/v1/observe/"
+    assert (
+        client.config is config and client.timeout == 3.0 and client.base_url == stub.url + "/api/v1/observe/"
+    )
     client.get_config()
     assert stub.seen[0].headers["x-wax-key"] == "wax_sk_exact"
 
@@ -184,7 +195,9 @@ def test_retry_after_forms() -> None:
 
 def test_httpx_is_not_imported_by_import_waxell_observe() -> None:
     code = "import sys, waxell_observe; print(json.dumps(sorted(m for m in ('httpx', 'sqlalchemy') if m in sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True
+    )
     assert json.loads(out.stdout) == []
 
 

@@ -298,7 +298,7 @@ def test_a_full_journal_drops_and_counts_what_it_cannot_hold(
     report = waxell_observe.flush(timeout=0.3)
     remote, journal = report.sinks["remote"], report.sinks["journal"]
     assert (remote.sent, remote.dropped) == (0, 0)
-    assert 0 < journal.dropped and remote.journaled + journal.dropped == 122
+    assert journal.dropped > 0 and remote.journaled + journal.dropped == 122
     (reason,) = journal.drop_reasons
     assert "journal size bound reached" in reason
     frames = [f for f in journal_frames(Path(os.environ["WAXELL_JOURNAL_DIR"])) if f["kind"] != "route"]

@@ -20,7 +20,9 @@ def _policy(stub: ProtocolStub) -> list[Seen]:
     return stub.requests("policy-check/")
 
 
-def test_pre_execution_allow_sends_the_run_identity_once(remote: ProtocolStub, engine: Callable[..., Any]) -> None:
+def test_pre_execution_allow_sends_the_run_identity_once(
+    remote: ProtocolStub, engine: Callable[..., Any]
+) -> None:
     engine()
     with WaxellContext(agent_name="agent", workflow_name="wf", inputs={"q": "hi"}, metadata={"v": 1},
                        user_id="u1", user_group="free") as ctx:  # fmt: skip
@@ -52,7 +54,9 @@ def test_block_and_throttle_stop_the_run_before_it_starts(
     assert remote.paths() == ["policy-check/"]
 
 
-def test_redact_replaces_the_inputs_and_warn_is_recorded(remote: ProtocolStub, engine: Callable[..., Any]) -> None:
+def test_redact_replaces_the_inputs_and_warn_is_recorded(
+    remote: ProtocolStub, engine: Callable[..., Any]
+) -> None:
     engine()
     remote.policy_reply = {
         "action": "redact", "reason": "PII", "metadata": {"redacted_inputs": {"q": "my ssn is ##SSN##"},
@@ -64,10 +68,15 @@ def test_redact_replaces_the_inputs_and_warn_is_recorded(remote: ProtocolStub, e
     assert waxell_observe.flush(timeout=10).sinks["remote"].pending == 0
     start = remote.runs[ctx.run_id]["start"]
     assert start["inputs"] == {"q": "my ssn is ##SSN##"}
-    assert [(e["policy_name"], e["action"]) for e in start["pre_execution_evaluations"]] == [("pii", "redact"), ("", "redact")]
+    assert [(e["policy_name"], e["action"]) for e in start["pre_execution_evaluations"]] == [
+        ("pii", "redact"),
+        ("", "redact"),
+    ]
     assert start["pre_execution_evaluations"][1]["metadata"] == {"admission_id": "adm-1"}
     spans = remote.records(ctx.run_id, "spans")
-    assert [(s["kind"], s["waxell_kind"], s["attributes"]["action"]) for s in spans] == [("governance", "policy", "redact")]
+    assert [(s["kind"], s["waxell_kind"], s["attributes"]["action"]) for s in spans] == [
+        ("governance", "policy", "redact")
+    ]
 
 
 def test_an_unavailable_control_plane_fails_open_by_default(
@@ -164,12 +173,21 @@ def test_mid_execution_checks_the_server_when_ingest_replies_say_nothing(
     checks = _policy(remote)
     assert [c.body["phase"] for c in checks] == ["pre_execution", "mid_execution"]
     mid = checks[1].body
-    assert (mid["run_id"], mid["workflow_id"], mid["step_count"], mid["retries"]) == (ctx.run_id, ctx.run_id, 1, 0)
-    assert mid["llm_calls"] == [{"model": "gpt-4o", "tokens_in": 110, "tokens_out": 55, "cost": pytest.approx(0.000825)}]
+    assert (mid["run_id"], mid["workflow_id"], mid["step_count"], mid["retries"]) == (
+        ctx.run_id,
+        ctx.run_id,
+        1,
+        0,
+    )
+    assert mid["llm_calls"] == [
+        {"model": "gpt-4o", "tokens_in": 110, "tokens_out": 55, "cost": pytest.approx(0.000825)}
+    ]
     assert mid["tool_calls"] == [{"name": "search"}]
 
 
-def test_check_policy_asks_the_server_sync_and_async(remote: ProtocolStub, engine: Callable[..., Any]) -> None:
+def test_check_policy_asks_the_server_sync_and_async(
+    remote: ProtocolStub, engine: Callable[..., Any]
+) -> None:
     engine()
     with WaxellContext(agent_name="agent", enforce_policy=False) as ctx:
         remote.policy_reply = {"action": "warn", "reason": "80% of budget", "metadata": {}, "evaluations": []}

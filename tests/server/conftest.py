@@ -85,7 +85,13 @@ class ServerProcess:
     """``waxell-observe serve`` in a subprocess (its own process group)."""
 
     def __init__(
-        self, db: str, *, port: int | None = None, host: str = "127.0.0.1", log: Path, extra: tuple[str, ...] = ()
+        self,
+        db: str,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log: Path,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.db, self.host, self.log_path, self.extra = db, host, log, extra
         self.port = port or free_port()

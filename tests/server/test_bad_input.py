@@ -76,7 +76,9 @@ def test_malformed_json_and_wrong_shapes(client: Any) -> None:
     deep = post_raw(client, "runs/start/", nested)
     assert deep.status_code == 400 and deep.json() == {"detail": "There was an error parsing the body"}
     # not JSON by content type: not parsed (protects local mode from cross-site form posts)
-    plain = client.post(f"{O}/runs/start/", content=b'{"agent_name": "a"}', headers={"content-type": "text/plain"})
+    plain = client.post(
+        f"{O}/runs/start/", content=b'{"agent_name": "a"}', headers={"content-type": "text/plain"}
+    )
     assert plain.status_code == 422
     assert client.get(f"{O}/runs/start/").status_code == 405
     assert client.get(f"{O}/runs/start/").json() == {"detail": "Method Not Allowed"}
@@ -148,7 +150,9 @@ def test_unstorable_characters_are_cleaned(client: Any, api: Any) -> None:
         rb' "tags": {"t": "\udfff"}}'
     )
     assert post_raw(client, "runs/start/", raw).status_code == 201
-    post_raw(client, "runs/R/llm-calls/", rb'{"calls": [{"model": "gpt\u0000", "prompt_preview": "\ud83d x"}]}')
+    post_raw(
+        client, "runs/R/llm-calls/", rb'{"calls": [{"model": "gpt\u0000", "prompt_preview": "\ud83d x"}]}'
+    )
     run = api.run("R")
     assert run["agent_name"] == "ab"
     assert run["inputs"] == {"k": "v\ufffdw", "n": "nan", "i": "-inf"}
@@ -166,7 +170,9 @@ def test_a_batch_is_stored_whole_or_not_at_all(store_url: str, api: Any) -> None
                 "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
                 "IF NEW.name = 'explode' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
             ))  # fmt: skip
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON spans FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            conn.execute(
+                text("CREATE TRIGGER refuse BEFORE INSERT ON spans FOR EACH ROW EXECUTE FUNCTION refuse()")
+            )
         else:
             conn.execute(text(
                 "CREATE TRIGGER refuse BEFORE INSERT ON spans WHEN NEW.name = 'explode' "
@@ -298,7 +304,9 @@ def _encode(rng: random.Random, body: Any) -> bytes:
 def test_generated_bodies_never_get_a_5xx(client: Any) -> None:
     seed = 20240601
     rng = random.Random(seed)
-    assert post_raw(client, "runs/start/", json.dumps({"agent_name": "fuzz", "run_id": "F1"}).encode()).status_code
+    assert post_raw(
+        client, "runs/start/", json.dumps({"agent_name": "fuzz", "run_id": "F1"}).encode()
+    ).status_code
     statuses: dict[int, int] = {}
     for i in range(500):
         template = rng.choice(list(_VALID))

@@ -100,7 +100,10 @@ def read_everything(api: Any, run_ids: list[str]) -> dict[str, Any]:
 
 _ROLLUP_SUMS = {
     "rollup_runs": (("day", "agent_name", "status", "is_root"), ("runs", "tokens", "cost")),
-    "rollup_calls": (("day", "agent_name", "model", "provider"), ("calls", "tokens_in", "tokens_out", "cost")),
+    "rollup_calls": (
+        ("day", "agent_name", "model", "provider"),
+        ("calls", "tokens_in", "tokens_out", "cost"),
+    ),
     "rollup_tags": (("tag_key", "tag_value", "day", "status", "is_root"), ("runs", "tokens", "cost")),
 }
 
@@ -113,7 +116,9 @@ def stored_aggregates(url: str) -> dict[str, Any]:
         for table, (keys, sums) in _ROLLUP_SUMS.items():
             columns = ", ".join(keys)
             totals = ", ".join(f"sum({c})" for c in sums)
-            rows = conn.execute(text(f"SELECT {columns}, {totals} FROM {table} GROUP BY {columns} ORDER BY {columns}"))
+            rows = conn.execute(
+                text(f"SELECT {columns}, {totals} FROM {table} GROUP BY {columns} ORDER BY {columns}")
+            )
             found[table] = [tuple(r) for r in rows if any(r[len(keys) :])]
         for table, order in (("run_tags", "run_id, tag_key"), ("rollup_sessions", "session_id"),
                              ("rollup_users", "user_id")):  # fmt: skip
@@ -232,10 +237,19 @@ def test_a_batch_reads_back_exactly_as_the_per_run_endpoints_store_it(api: Any, 
     assert stored_aggregates(store_url) == stored_aggregates(twin_url)
     # and what was stored is what the entry says (not only the same on both sides)
     full = batched["runs"]["full-1"]
-    assert (full["status"], full["tokens_in"], full["tokens_out"], full["total_cost"]) == ("success", 2300, 650, 8 * C)
+    assert (full["status"], full["tokens_in"], full["tokens_out"], full["total_cost"]) == (
+        "success",
+        2300,
+        650,
+        8 * C,
+    )
     assert (full["llm_call_count"], full["step_count"], full["span_count"]) == (2, 3, 6)
     assert [s["name"] for s in full["steps"]] == ["research", "refine", "final"]
-    assert [(s["name"], s["position"]) for s in full["steps"]] == [("research", 1), ("refine", 2), ("final", 3)]
+    assert [(s["name"], s["position"]) for s in full["steps"]] == [
+        ("research", 1),
+        ("refine", 2),
+        ("final", 3),
+    ]
     assert sorted((s["kind"], s["name"], s["position"]) for s in full["spans"]) == [
         ("custom", "odd", 12), ("io", "user_message", 6), ("policy", "budget-check", 10),
         ("retrieval", "lookup", 11), ("retrieval", "pinecone", 1), ("tool", "web_search", 4),
@@ -330,7 +344,12 @@ def test_the_same_batch_twice_stores_every_record_once(api: Any, store_url: str)
     assert read_everything(api, [e["run_id"] for e in entries]) == once
     assert stored_aggregates(store_url) == counted
     full = once["runs"]["full-1"]
-    assert (full["llm_call_count"], full["step_count"], full["span_count"], len(full["scores"])) == (2, 3, 6, 3)
+    assert (full["llm_call_count"], full["step_count"], full["span_count"], len(full["scores"])) == (
+        2,
+        3,
+        6,
+        3,
+    )
     assert once["audit"]["total"] == 2  # the two policy spans, audited once each
     assert len(counted["gov_run_outcomes"]) == 3  # completed runs counted once
 
@@ -356,7 +375,12 @@ def test_records_of_runs_started_in_an_earlier_batch(api: Any) -> None:
     a, b = api.run("a-1"), api.run("b-1")
     assert (a["status"], a["tokens_in"], a["total_cost"], a["step_count"]) == ("success", 5, 2 * C, 1)
     assert [(s["name"], s["position"]) for s in a["steps"]] == [("s", 1)]
-    assert (b["status"], b["tokens_in"], b["total_cost"], b["llm_call_count"]) == ("interrupted", 11, 2 * C, 2)
+    assert (b["status"], b["tokens_in"], b["total_cost"], b["llm_call_count"]) == (
+        "interrupted",
+        11,
+        2 * C,
+        2,
+    )
     assert [(c["id"], c["position"]) for c in b["llm_calls"]] == [("b-1-c1", 1), ("b-1-c2", 2)]
 
 
@@ -386,12 +410,17 @@ def test_config_advertises_the_batch_endpoint_and_its_limits(api: Any, client: A
     assert {k: config[k] for k in ("batch_ingest", "batch_max_runs")} == {"batch_ingest": "runs/batch/",
                                                                           "batch_max_runs": 1000}  # fmt: skip
     too_many = send_batch(api, [{"run_id": f"r{i}"} for i in range(1001)], expect=413)
-    assert too_many == {"detail": "too many runs in one batch: 1001, the limit is 1000 (send smaller batches)"}
+    assert too_many == {
+        "detail": "too many runs in one batch: 1001, the limit is 1000 (send smaller batches)"
+    }
     assert len(send_batch(api, [{"run_id": f"r{i}"} for i in range(1000)])) == 1000  # all 404, none refused
     with TestClient(create_app(store_url, max_body_bytes=2000), raise_server_exceptions=False) as small:
         big = small.post(f"{O}/runs/batch/", json={"runs": [{"run_id": f"r{i}", "start": {"agent_name": "a"}}
                                                             for i in range(100)]})  # fmt: skip
-        assert (big.status_code, big.json()) == (413, {"detail": "request body too large: the limit is 2000 bytes"})
+        assert (big.status_code, big.json()) == (
+            413,
+            {"detail": "request body too large: the limit is 2000 bytes"},
+        )
     assert api.read("runs/")["total"] == 0
     schema = client.get("/openapi.json").json()
     body = schema["paths"][f"{O}/runs/batch/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -474,7 +503,9 @@ def test_completions_free_concurrency_slots_when_a_policy_limits_them(api: Any) 
     assert api.http.post(f"{A}/policies/", json={"policies": [policy]}).status_code == 200
     assert api.post("policy-check/", {"agent_name": "a", "run_id": "run-1"})["action"] == "allow"
     assert api.post("policy-check/", {"agent_name": "a", "run_id": "run-2"})["action"] == "throttle"
-    results = send_batch(api, [{"run_id": "run-1", "start": {"agent_name": "a"}, "complete": {"status": "success"}}])
+    results = send_batch(
+        api, [{"run_id": "run-1", "start": {"agent_name": "a"}, "complete": {"status": "success"}}]
+    )
     assert (results[0]["status"], results[0]["complete"]["governance"]["action"]) == (201, "allow")
     assert api.post("policy-check/", {"agent_name": "a", "run_id": "run-2"})["action"] == "allow"
 
@@ -490,7 +521,9 @@ def test_a_run_the_database_refuses_loses_no_other_run(api: Any, store_url: str)
                 "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
                 "IF NEW.name = 'explode' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
             ))  # fmt: skip
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON spans FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            conn.execute(
+                text("CREATE TRIGGER refuse BEFORE INSERT ON spans FOR EACH ROW EXECUTE FUNCTION refuse()")
+            )
         else:
             conn.execute(text(
                 "CREATE TRIGGER refuse BEFORE INSERT ON spans WHEN NEW.name = 'explode' "

@@ -147,7 +147,10 @@ def test_llm_calls_are_stored_exactly_and_totals_recomputed(api: Any) -> None:
     }
     expected_cost = estimate_cost("claude-sonnet-4", 1000, 10)
     assert expected_cost > 0
-    assert {k: second[k] for k in ("position", "model", "provider", "cost", "status", "error_type", "error_message")} == {
+    assert {
+        k: second[k]
+        for k in ("position", "model", "provider", "cost", "status", "error_type", "error_message")
+    } == {
         "position": 2,  # after the highest position given
         "model": "claude-sonnet-4",
         "provider": "anthropic",
@@ -254,7 +257,16 @@ def test_behaviour_steps_are_stored_as_spans_in_the_sdk_layout(api: Any) -> None
     run = api.run("run-1")
     assert run["steps"] == []
     got = [
-        (s["kind"], s["name"], s["status"], s["duration_ms"], s["attributes"], s["input"], s["output"], s["error"])
+        (
+            s["kind"],
+            s["name"],
+            s["status"],
+            s["duration_ms"],
+            s["attributes"],
+            s["input"],
+            s["output"],
+            s["error"],
+        )
         for s in run["spans"]
     ]
     assert got == EXPECTED_SPANS
@@ -284,7 +296,11 @@ def test_behaviour_steps_with_parameters_nested_as_input_and_output(api: Any) ->
     retrieval, decision = api.run("run-1")["spans"]
     assert (retrieval["input"], retrieval["output"]) == ({"query": "q"}, {"documents": [{"id": 1}]})
     assert retrieval["attributes"] == {"source": "es", "document_count": 1}
-    assert (decision["name"], decision["input"], decision["output"]) == ("pick", {"options": ["x", "y"]}, {"chosen": "y"})
+    assert (decision["name"], decision["input"], decision["output"]) == (
+        "pick",
+        {"options": ["x", "y"]},
+        {"chosen": "y"},
+    )
     assert decision["attributes"] == {"reasoning": "", "confidence": None, "instrumentation_type": "auto"}
 
 
@@ -348,7 +364,10 @@ def test_spans_with_our_extensions(api: Any) -> None:
     )  # fmt: skip
     (span,) = api.run("run-1")["spans"]
     assert (span["id"], span["kind"], span["started_at"], span["parent_span_id"]) == (
-        "span-a", "retrieval", iso(T0 + 9), "outer"
+        "span-a",
+        "retrieval",
+        iso(T0 + 9),
+        "outer",
     )
 
 
@@ -384,7 +403,10 @@ def test_scores_of_every_type(api: Any) -> None:
 
 def test_complete_stores_outcome_merges_tags_and_metadata(api: Any) -> None:
     start(api, tags={"env": "prod"}, metadata={"a": 1})
-    api.post("runs/run-1/llm-calls/", {"calls": [{"model": "gpt-4o", "tokens_in": 10, "tokens_out": 2, "cost": 1.5}]})
+    api.post(
+        "runs/run-1/llm-calls/",
+        {"calls": [{"model": "gpt-4o", "tokens_in": 10, "tokens_out": 2, "cost": 1.5}]},
+    )
     reply = api.post(
         "runs/run-1/complete/",
         {
@@ -462,7 +484,9 @@ def test_events_and_governance_decisions_go_to_the_audit_trail(api: Any) -> None
     ) == {"run_found": True}  # fmt: skip
     assert api.post("governance-decision/", {"workflow_id": "nope", "decisions": []}) == {"run_found": False}
     events = api.read("audit/")["events"]
-    assert [(e["event"], e["run_id"], e["policy_name"], e["action"], e["reason"], e["phase"]) for e in events] == [
+    assert [
+        (e["event"], e["run_id"], e["policy_name"], e["action"], e["reason"], e["phase"]) for e in events
+    ] == [
         ("governance_decision", "run-1", "pii", "redact", "email found", "mid_execution"),
         ("approval_granted", "", "", "", "", ""),
         ("approval_requested", "run-1", "human-review", "warn", "needs approval", ""),
@@ -482,13 +506,17 @@ def test_policy_endpoints_allow_until_the_engine_is_wired(api: Any) -> None:
         "metadata": {},
         "evaluations": [],
     }
-    assert api.post("policy-check/", {"agent_name": "a", "surface": "llm.after", "categories": ["content"]}) == {
+    assert api.post(
+        "policy-check/", {"agent_name": "a", "surface": "llm.after", "categories": ["content"]}
+    ) == {
         "action": "allow",
         "reason": "",
         "metadata": {},
         "evaluations": [],
     }
-    response = api.http.get("/api/v1/observe/policy-manifest/", params={"agent_name": "a", "workflow_name": ""})
+    response = api.http.get(
+        "/api/v1/observe/policy-manifest/", params={"agent_name": "a", "workflow_name": ""}
+    )
     assert response.status_code == 200
     assert response.json() == {
         "manifest_version": "1",

@@ -34,13 +34,18 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-def test_an_independent_client_delivers_a_run_and_reads_it_back(db: str, serve_process: Callable[..., Any]) -> None:
+def test_an_independent_client_delivers_a_run_and_reads_it_back(
+    db: str, serve_process: Callable[..., Any]
+) -> None:
     server = serve_process(db)
     with httpx.Client(base_url=server.url, timeout=10.0, follow_redirects=False) as http:
         check = http.post(f"{O}/policy-check/", json={"agent_name": "indie", "workflow_name": "", "agent_id": "",
                                                       "inputs": {"q": "hi"}})  # fmt: skip
         assert check.status_code == 200 and check.json()["action"] == "allow"
-        assert http.get(f"{O}/policy-manifest/", params={"agent_name": "indie"}).json()["manifest_version"] == "1"
+        assert (
+            http.get(f"{O}/policy-manifest/", params={"agent_name": "indie"}).json()["manifest_version"]
+            == "1"
+        )
         assert http.get(f"{O}/config/").json() == {
             "otel_endpoint": server.url.rstrip("/"),
             "tenant_id": "local",
@@ -81,15 +86,41 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(db: str, serve_p
         })  # fmt: skip
         assert completed.status_code == 200
         assert set(completed.json()) == {"run_id", "duration", "governance"}
-        assert http.post(f"{O}/events/", json={"events": [{"workflow_id": run_id, "agent_name": "indie",
-                         "workflow_name": "default", "event": "approval_granted", "metadata": {}}]}).json() == {}
-        assert http.post(f"{O}/governance-decision/", json={"agent_name": "indie", "workflow_id": run_id,
-                         "surface": "run.complete", "decisions": [], "span_only": True}).json() == {"run_found": True}
+        assert (
+            http.post(
+                f"{O}/events/",
+                json={
+                    "events": [
+                        {
+                            "workflow_id": run_id,
+                            "agent_name": "indie",
+                            "workflow_name": "default",
+                            "event": "approval_granted",
+                            "metadata": {},
+                        }
+                    ]
+                },
+            ).json()
+            == {}
+        )
+        assert http.post(
+            f"{O}/governance-decision/",
+            json={
+                "agent_name": "indie",
+                "workflow_id": run_id,
+                "surface": "run.complete",
+                "decisions": [],
+                "span_only": True,
+            },
+        ).json() == {"run_found": True}
         assert http.post(f"{O}/runs//llm-calls/", json={"calls": []}).status_code == 404
 
         run = http.get(f"{R}/runs/{run_id}/").json()
         assert (run["agent_name"], run["status"], run["session_id"], run["user_id"]) == (
-            "indie", "success", "chat-1", "alice"
+            "indie",
+            "success",
+            "chat-1",
+            "alice",
         )
         assert (run["tokens_in"], run["tokens_out"], run["llm_call_count"]) == (130, 31, 2)
         assert [(s["kind"], s["name"]) for s in run["spans"]] == [
@@ -212,7 +243,9 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_acknowledged(
 
 
 @pytest.mark.postgres
-def test_several_servers_share_one_postgres_database(postgres_url: str, serve_process: Callable[..., Any]) -> None:
+def test_several_servers_share_one_postgres_database(
+    postgres_url: str, serve_process: Callable[..., Any]
+) -> None:
     servers = [serve_process(postgres_url, wait=False) for _ in range(3)]  # start together: schema race
     for server in servers:
         server.wait_ready()
@@ -224,13 +257,22 @@ def test_several_servers_share_one_postgres_database(postgres_url: str, serve_pr
             for i in range(8):
                 run_id = f"w{worker}-{i}"
                 first = clients[(worker + i) % 3]
-                assert first.post(f"{O}/runs/start/", json={"agent_name": f"agent-{worker}", "run_id": run_id}).status_code == 201
+                assert (
+                    first.post(
+                        f"{O}/runs/start/", json={"agent_name": f"agent-{worker}", "run_id": run_id}
+                    ).status_code
+                    == 201
+                )
                 for part in range(3):  # one run's calls arrive through every server
                     calls = [{"id": f"{run_id}-{part}-{j}", "model": "gpt-4o", "tokens_in": 10, "tokens_out": 1,
                               "cost": 0.25} for j in range(5)]  # fmt: skip
-                    reply = clients[(worker + i + part) % 3].post(f"{O}/runs/{run_id}/llm-calls/", json={"calls": calls})
+                    reply = clients[(worker + i + part) % 3].post(
+                        f"{O}/runs/{run_id}/llm-calls/", json={"calls": calls}
+                    )
                     assert reply.status_code == 200, reply.text
-                done = clients[(worker + i + 1) % 3].post(f"{O}/runs/{run_id}/complete/", json={"status": "success"})
+                done = clients[(worker + i + 1) % 3].post(
+                    f"{O}/runs/{run_id}/complete/", json={"status": "success"}
+                )
                 assert done.status_code == 200, done.text
             for client in clients:
                 client.close()
@@ -246,6 +288,14 @@ def test_several_servers_share_one_postgres_database(postgres_url: str, serve_pr
     with httpx.Client(base_url=servers[2].url, timeout=30.0) as http:
         listing = http.get(f"{R}/runs/", params={"limit": 500}).json()
         assert listing["total"] == 24
-        assert listing["totals"] == {"runs": 24, "tokens": 24 * 165, "cost": 24 * 3.75, "errors": 0, "error_rate": 0.0}
+        assert listing["totals"] == {
+            "runs": 24,
+            "tokens": 24 * 165,
+            "cost": 24 * 3.75,
+            "errors": 0,
+            "error_rate": 0.0,
+        }
         assert {r["status"] for r in listing["runs"]} == {"success"}
-        assert {(r["llm_call_count"], r["tokens_in"], r["total_cost"]) for r in listing["runs"]} == {(15, 150, 3.75)}
+        assert {(r["llm_call_count"], r["tokens_in"], r["total_cost"]) for r in listing["runs"]} == {
+            (15, 150, 3.75)
+        }

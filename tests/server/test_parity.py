@@ -66,26 +66,56 @@ def _behaviour_step(span: Any) -> dict[str, Any]:
     a = span.attributes
     kind = span.kind
     if kind == "tool":
-        output = {"_kind": "tool_call", "input": span.input, "output": span.output, "duration_ms": span.duration_ms,
-                  "status": span.status, "tool_type": a["tool_type"], "error": a.get("error", "")}
+        output = {
+            "_kind": "tool_call",
+            "input": span.input,
+            "output": span.output,
+            "duration_ms": span.duration_ms,
+            "status": span.status,
+            "tool_type": a["tool_type"],
+            "error": a.get("error", ""),
+        }
         name = f"tool:{span.name}"
     elif kind == "retrieval":
-        output = {"_kind": "retrieval", "query": span.input["query"], "documents": span.output["documents"],
-                  "source": a["source"], "duration_ms": span.duration_ms, "top_k": a.get("top_k"),
-                  "scores": a.get("scores")}
+        output = {
+            "_kind": "retrieval",
+            "query": span.input["query"],
+            "documents": span.output["documents"],
+            "source": a["source"],
+            "duration_ms": span.duration_ms,
+            "top_k": a.get("top_k"),
+            "scores": a.get("scores"),
+        }
         name = f"retrieval:{a['source']}"
     elif kind == "decision":
-        output = {"_kind": "decision", "name": span.name, "options": span.input["options"],
-                  "chosen": span.output["chosen"], "reasoning": a["reasoning"], "confidence": a["confidence"],
-                  "metadata": a.get("metadata"), "instrumentation_type": a["instrumentation_type"]}
+        output = {
+            "_kind": "decision",
+            "name": span.name,
+            "options": span.input["options"],
+            "chosen": span.output["chosen"],
+            "reasoning": a["reasoning"],
+            "confidence": a["confidence"],
+            "metadata": a.get("metadata"),
+            "instrumentation_type": a["instrumentation_type"],
+        }
         name = f"decision:{span.name}"
     elif kind == "reasoning":
-        output = {"_kind": "reasoning", "step": span.name, "thought": a["thought"], "evidence": a["evidence"],
-                  "conclusion": a["conclusion"]}
+        output = {
+            "_kind": "reasoning",
+            "step": span.name,
+            "thought": a["thought"],
+            "evidence": a["evidence"],
+            "conclusion": a["conclusion"],
+        }
         name = f"reasoning:{span.name}"
     elif kind == "retry":
-        output = {"_kind": "retry", **{k: a[k] for k in ("attempt", "reason", "strategy", "original_error",
-                                                        "fallback_to", "max_attempts")}}
+        output = {
+            "_kind": "retry",
+            **{
+                k: a[k]
+                for k in ("attempt", "reason", "strategy", "original_error", "fallback_to", "max_attempts")
+            },
+        }
         name = f"retry:{a['strategy']}"
     else:
         assert kind == "io", kind
@@ -120,7 +150,13 @@ def _deliver(api: Any, embedded_url: str, run_id: str) -> None:
         ]},
     )  # fmt: skip
     wire_steps = [
-        {"step_name": s.name, "output": s.output, "position": s.position, "seq": s.seq, "started_at": s.started_at}
+        {
+            "step_name": s.name,
+            "output": s.output,
+            "position": s.position,
+            "seq": s.seq,
+            "started_at": s.started_at,
+        }
         for s in plain
     ] + [_behaviour_step(s) for s in behaviours]
     api.post(f"runs/{run_id}/steps/", {"steps": wire_steps})

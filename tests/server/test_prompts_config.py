@@ -21,7 +21,9 @@ CHAT = [{"role": "system", "content": "You are terse."}, {"role": "user", "conte
 
 def test_prompt_versions_and_labels(store_url: str, api: Any) -> None:
     with get_store(store_url).write() as conn:
-        v1 = add_prompt(conn, "greeting", "Hello {{name}}", labels=["production"], config={"temperature": 0.2})
+        v1 = add_prompt(
+            conn, "greeting", "Hello {{name}}", labels=["production"], config={"temperature": 0.2}
+        )
         add_prompt(conn, "greeting", "Hi {{name}}!", labels=["staging"])
         v3 = add_prompt(conn, "greeting", "Hey {{name}}", labels=["production"])
         add_prompt(conn, "assistant", CHAT)
@@ -53,9 +55,10 @@ def test_prompt_versions_and_labels(store_url: str, api: Any) -> None:
     assert get("nope", 404) == {"detail": "unknown prompt 'nope'"}
     chat = get("assistant")
     assert (chat["prompt_type"], chat["content"], chat["content_hash"]) == ("chat", CHAT, content_hash(CHAT))
-    assert content_hash(CHAT) == hashlib.sha256(
-        json.dumps(CHAT, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    assert (
+        content_hash(CHAT)
+        == hashlib.sha256(json.dumps(CHAT, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    )
     assert get("greeting", 422, version=0)["message"].startswith("query parameter version:")
 
 
@@ -72,15 +75,22 @@ def test_prompt_versions_and_labels(store_url: str, api: Any) -> None:
         (("p", "x"), {"prompt_type": "image"}, "prompt_type must be 'text' or 'chat'"),
     ],
 )
-def test_add_prompt_rejects_bad_input(tmp_path: Path, args: tuple[Any, ...], kwargs: dict[str, Any], message: str) -> None:
-    with get_store(f"sqlite:///{tmp_path / 'p.db'}").write() as conn, pytest.raises(ValueError, match=message):
+def test_add_prompt_rejects_bad_input(
+    tmp_path: Path, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with (
+        get_store(f"sqlite:///{tmp_path / 'p.db'}").write() as conn,
+        pytest.raises(ValueError, match=message),
+    ):
         add_prompt(conn, *args, **kwargs)
 
 
 def test_prompts_cli(tmp_path: Path) -> None:
     db = str(tmp_path / "cli.db")
     runner = CliRunner()
-    first = runner.invoke(main, ["prompts", "add", "greet", "--text", "Hello", "--label", "production", "--db", db])
+    first = runner.invoke(
+        main, ["prompts", "add", "greet", "--text", "Hello", "--label", "production", "--db", db]
+    )
     assert (first.exit_code, first.output) == (0, "greet version 1 [production] (text)\n")
     chat_file = tmp_path / "chat.json"
     chat_file.write_text(json.dumps(CHAT))
@@ -95,11 +105,16 @@ def test_prompts_cli(tmp_path: Path) -> None:
         (2, "chat", [], {"t": 1}),
     ]
     with TestClient(create_app(db)) as client:
-        assert client.get("/api/v1/observe/prompts/greet/", params={"label": "production"}).json()["content"] == "Hello"
+        assert (
+            client.get("/api/v1/observe/prompts/greet/", params={"label": "production"}).json()["content"]
+            == "Hello"
+        )
 
 
 def test_config_tells_clients_the_otlp_endpoint(tmp_path: Path) -> None:
-    app = create_app(str(tmp_path / "c.db"), otel_endpoint="http://collector:4318", tenant_id="t1", tenant_slug="acme")
+    app = create_app(
+        str(tmp_path / "c.db"), otel_endpoint="http://collector:4318", tenant_id="t1", tenant_slug="acme"
+    )
     with TestClient(app) as client:
         assert client.get("/api/v1/observe/config/").json() == {
             "otel_endpoint": "http://collector:4318",

@@ -16,7 +16,9 @@ DAY = 86_400.0
 def runs(api: Any) -> Any:
     """Four runs: A and B share session s1; C is A's child; D is still running."""
 
-    def run(run_id: str, agent: str, started: float, ended: float | None, *, calls=(), status="success", **start):
+    def run(
+        run_id: str, agent: str, started: float, ended: float | None, *, calls=(), status="success", **start
+    ):
         api.start(run_id=run_id, agent_name=agent, started_at=started, **start)
         if calls:
             api.post(f"runs/{run_id}/llm-calls/", {"calls": [
@@ -117,7 +119,9 @@ def test_users(runs: Any) -> None:
     assert runs.read("users/", limit=1, offset=1) == {"users": [u2], "total": 2}
     detail = runs.read("users/u1/")
     assert {k: detail[k] for k in u1} == u1
-    assert detail["by_model"] == [{"model": "gpt-4o", "calls": 2, "tokens_in": 110, "tokens_out": 60, "cost": 1.5}]
+    assert detail["by_model"] == [
+        {"model": "gpt-4o", "calls": 2, "tokens_in": 110, "tokens_out": 60, "cost": 1.5}
+    ]
     assert ids(detail) == ["C", "A"]
     assert runs.read("users/nobody/", expect=404) == {"detail": "unknown user 'nobody'"}
 
@@ -157,7 +161,13 @@ def test_agents(runs: Any) -> None:
 
 
 def test_empty_store(api: Any) -> None:
-    assert api.read("runs/")["totals"] == {"runs": 0, "tokens": 0, "cost": 0.0, "errors": 0, "error_rate": 0.0}
+    assert api.read("runs/")["totals"] == {
+        "runs": 0,
+        "tokens": 0,
+        "cost": 0.0,
+        "errors": 0,
+        "error_rate": 0.0,
+    }
     assert api.read("sessions/") == {"sessions": [], "total": 0}
     assert api.read("users/") == {"users": [], "total": 0}
     assert api.read("costs/") == {"by_model": [], "by_agent": [], "by_day": [], "total_cost": 0.0}
@@ -170,7 +180,10 @@ def test_empty_store(api: Any) -> None:
     [
         ({"limit": 0}, "query parameter limit: Input should be greater than or equal to 1"),
         ({"limit": 501}, "query parameter limit: Input should be less than or equal to 500"),
-        ({"since": "yesterday"}, "query parameter since: expected epoch seconds or an ISO 8601 time, got 'yesterday'"),
+        (
+            {"since": "yesterday"},
+            "query parameter since: expected epoch seconds or an ISO 8601 time, got 'yesterday'",
+        ),
         ({"order": "up"}, "query parameter order: Input should be 'asc' or 'desc'"),
         ({"offset": -1}, "query parameter offset: Input should be greater than or equal to 0"),
     ],

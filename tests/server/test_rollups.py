@@ -65,7 +65,12 @@ class Oracle:
             tags = r["tags"] if isinstance(r["tags"], dict) else json.loads(r["tags"] or "{}")
             if key and not (isinstance(tags.get(key), str) and (not value or tags[key] == value)):
                 continue
-            if since is not None and r["started_at"] < since or until is not None and r["started_at"] >= until:
+            if (
+                since is not None
+                and r["started_at"] < since
+                or until is not None
+                and r["started_at"] >= until
+            ):
                 continue
             if roots_only and r["parent_run_id"]:
                 continue
@@ -95,7 +100,9 @@ class Oracle:
         ordered = sorted(found, key=key, reverse=descending)
         return [r["run_id"] for r in ordered[offset : offset + limit]]
 
-    def costs(self, since: float | None = None, until: float | None = None, agent_name: str = "") -> dict[str, Any]:
+    def costs(
+        self, since: float | None = None, until: float | None = None, agent_name: str = ""
+    ) -> dict[str, Any]:
         found = self.matching(since=since, until=until, agent_name=agent_name)
         ids = {r["run_id"] for r in found}
         agents: dict[str, list[Any]] = defaultdict(lambda: [0, 0, []])
@@ -115,8 +122,14 @@ class Oracle:
                 m[3].append(c["cost"])
         return {
             "by_model": [
-                {"model": k[0], "provider": k[1], "calls": v[0], "tokens_in": v[1], "tokens_out": v[2],
-                 "cost": round(math.fsum(v[3]), 10)}
+                {
+                    "model": k[0],
+                    "provider": k[1],
+                    "calls": v[0],
+                    "tokens_in": v[1],
+                    "tokens_out": v[2],
+                    "cost": round(math.fsum(v[3]), 10),
+                }
                 for k, v in sorted(models.items(), key=lambda e: (-math.fsum(e[1][3]), e[0]))
             ],  # fmt: skip
             "by_agent": [
@@ -142,7 +155,9 @@ class Oracle:
                 "total_tokens": sum(r["tokens_in"] + r["tokens_out"] for r in rs),
                 "total_cost": round(math.fsum(r["total_cost"] for r in rs), 10),
                 "first_seen": iso(min(r["started_at"] for r in rs)),
-                "last_seen": iso(max(r["ended_at"] if r["ended_at"] is not None else r["started_at"] for r in rs)),
+                "last_seen": iso(
+                    max(r["ended_at"] if r["ended_at"] is not None else r["started_at"] for r in rs)
+                ),
                 "_last": max(r["ended_at"] if r["ended_at"] is not None else r["started_at"] for r in rs),
             }
             for key, rs in grouped.items()
@@ -353,12 +368,24 @@ def check_read_api(api: Any, store: Store) -> None:
                 expected = oracle.totals(**{k: v for k, v in params.items()})
                 assert page["totals"] == expected, params
                 assert page["total"] == expected["runs"], params
-                assert [r["run_id"] for r in page["runs"]] == oracle.page("started_at", True, 0, 7, **params), params
-    for order_by in ("started_at", "ended_at", "total_cost", "tokens_in", "llm_call_count", "agent_name", "status"):
+                assert [r["run_id"] for r in page["runs"]] == oracle.page(
+                    "started_at", True, 0, 7, **params
+                ), params
+    for order_by in (
+        "started_at",
+        "ended_at",
+        "total_cost",
+        "tokens_in",
+        "llm_call_count",
+        "agent_name",
+        "status",
+    ):
         for order in ("asc", "desc"):
             for offset in (0, 5, 30):
                 page = api.read("runs/", order_by=order_by, order=order, offset=offset, limit=9)
-                assert [r["run_id"] for r in page["runs"]] == oracle.page(order_by, order == "desc", offset, 9)
+                assert [r["run_id"] for r in page["runs"]] == oracle.page(
+                    order_by, order == "desc", offset, 9
+                )
     page = api.read("runs/", tag="env:prod", order="asc", offset=2, limit=4)
     assert [r["run_id"] for r in page["runs"]] == oracle.page("started_at", False, 2, 4, tag="env:prod")
     for since in TIMES:
@@ -371,7 +398,10 @@ def check_read_api(api: Any, store: Store) -> None:
     assert api.read("sessions/", limit=2, offset=1) == {"sessions": sessions[1:3], "total": len(sessions)}
     for filters_ in ({"agent_name": "alpha"}, {"user_id": "u1"}, {"agent_name": "beta", "user_id": "u2"}):
         expected_sessions = oracle.sessions(**filters_)
-        assert api.read("sessions/", **filters_) == {"sessions": expected_sessions, "total": len(expected_sessions)}
+        assert api.read("sessions/", **filters_) == {
+            "sessions": expected_sessions,
+            "total": len(expected_sessions),
+        }
     users = oracle.groups("user_id")
     assert api.read("users/", limit=500) == {"users": users, "total": len(users)}
     assert api.read("users/", limit=3, offset=2) == {"users": users[2:5], "total": len(users)}
@@ -411,7 +441,7 @@ def test_every_kind_of_change_moves_the_contributions(api: Any, store: Store) ->
         "UPDATE runs SET session_id = 's9', user_id = '' WHERE run_id = 'wire-005'",  # leaves s0 / u1
         "UPDATE runs SET started_at = started_at + 5000 WHERE session_id = 's1'",  # bounds shrink inward
         "UPDATE runs SET ended_at = NULL WHERE run_id = 'wire-006'",
-        "UPDATE runs SET tags = '{\"env\": \"qa\", \"n\": 5}' WHERE run_id = 'wire-007'",
+        'UPDATE runs SET tags = \'{"env": "qa", "n": 5}\' WHERE run_id = \'wire-007\'',
         "UPDATE runs SET total_cost = total_cost + 0.5, tokens_in = tokens_in + 7 WHERE run_id = 'wire-008'",
         "UPDATE llm_calls SET model = 'o3', cost = 0.75 WHERE id = 'wire-009-c0'",
         "UPDATE llm_calls SET run_id = 'wire-003' WHERE id = 'wire-009-c1'",
@@ -422,7 +452,7 @@ def test_every_kind_of_change_moves_the_contributions(api: Any, store: Store) ->
     for change in changes:
         with store.write() as conn:
             if store.dialect == "postgresql":
-                change = change.replace("'{\"env\": \"qa\", \"n\": 5}'", "'{\"env\": \"qa\", \"n\": 5}'::jsonb")
+                change = change.replace('\'{"env": "qa", "n": 5}\'', '\'{"env": "qa", "n": 5}\'::jsonb')
             conn.execute(text(change))
         assert_rollups_exact(store)
     check_read_api(api, store)
@@ -482,8 +512,17 @@ def test_an_old_store_is_upgraded_once_with_its_runs_counted(api: Any, store: St
         )
         for (name,) in conn.execute(text(rollups_triggers)).all():
             table = "llm_calls" if name.startswith("wx_calls") else "runs"
-            conn.execute(text(f"DROP TRIGGER {name}" + (f" ON {table}" if store.dialect == "postgresql" else "")))
-        for table in ("rollup_runs", "rollup_calls", "rollup_tags", "run_tags", "rollup_sessions", "rollup_users"):
+            conn.execute(
+                text(f"DROP TRIGGER {name}" + (f" ON {table}" if store.dialect == "postgresql" else ""))
+            )
+        for table in (
+            "rollup_runs",
+            "rollup_calls",
+            "rollup_tags",
+            "run_tags",
+            "rollup_sessions",
+            "rollup_users",
+        ):
             conn.execute(text(f"DROP TABLE {table}"))
         for index in ("ix_runs_started_cover", "ix_runs_cost_run", "ix_runs_tokens_run", "ix_runs_calls_run",
                       "ix_runs_ended_run", "ix_llm_calls_run_cover"):  # fmt: skip
@@ -493,14 +532,21 @@ def test_an_old_store_is_upgraded_once_with_its_runs_counted(api: Any, store: St
         conn.execute(text("DELETE FROM schema_info WHERE key = 'rollups'"))
         conn.execute(text("UPDATE schema_info SET value = '1' WHERE key = 'version'"))
     with store.write() as conn:  # written by an old version meanwhile: no triggers yet
-        writer.start_run(conn, {"run_id": "old", "agent_name": "alpha", "started_at": T0, "tags": {"env": "old"}})
+        writer.start_run(
+            conn, {"run_id": "old", "agent_name": "alpha", "started_at": T0, "tags": {"env": "old"}}
+        )
     reopened = Store(store_url)
     try:
         with reopened.read() as conn:
             info = {str(k): str(v) for k, v in conn.execute(text("SELECT key, value FROM schema_info"))}
             indexes = {i["name"] for t in ("runs", "llm_calls") for i in inspect(conn).get_indexes(t)}
         assert (info["version"], info["rollups"]) == ("2", rollups.ROLLUPS_VERSION)
-        assert {"ix_runs_started_cover", "ix_runs_cost_run", "ix_runs_ended_run", "ix_llm_calls_run_cover"} <= indexes
+        assert {
+            "ix_runs_started_cover",
+            "ix_runs_cost_run",
+            "ix_runs_ended_run",
+            "ix_llm_calls_run_cover",
+        } <= indexes
         assert not {"ix_runs_started_at", "ix_llm_calls_run"} & indexes
         assert_rollups_exact(reopened)
         with reopened.read() as conn:
@@ -511,14 +557,18 @@ def test_an_old_store_is_upgraded_once_with_its_runs_counted(api: Any, store: St
 
 
 @pytest.mark.postgres
-def test_postgres_writers_never_wait_on_each_others_rollup_rows_and_compaction_folds_them(postgres_url: str) -> None:
+def test_postgres_writers_never_wait_on_each_others_rollup_rows_and_compaction_folds_them(
+    postgres_url: str,
+) -> None:
     from waxell_observe.config import db_url_from
 
     store = Store(db_url_from(postgres_url))
     try:
         with store.engine.connect() as holder:
             transaction = holder.begin()  # a run of agent "hot" today, not committed yet
-            writer.start_run(holder, {"run_id": "first", "agent_name": "hot", "started_at": T0, "tags": {"k": "v"}})
+            writer.start_run(
+                holder, {"run_id": "first", "agent_name": "hot", "started_at": T0, "tags": {"k": "v"}}
+            )
             errors: list[BaseException] = []
 
             def second() -> None:
@@ -550,8 +600,10 @@ def test_postgres_writers_never_wait_on_each_others_rollup_rows_and_compaction_f
         with store.read() as conn:
             for table, keys in _KEYS.items():
                 duplicated = conn.execute(
-                    text(f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {', '.join(keys)} "
-                         f"HAVING count(*) > 1) AS d")  # fmt: skip
+                    text(
+                        f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {', '.join(keys)} "
+                        f"HAVING count(*) > 1) AS d"
+                    )  # fmt: skip
                 ).scalar()
                 pending = conn.execute(text(f"SELECT count(*) FROM {table} WHERE NOT merged")).scalar()
                 assert (duplicated, pending) == (0, 0), table
@@ -675,7 +727,9 @@ def _write_runs(store: Store, prefix: str, count: int) -> None:
             run_id = f"{prefix}-{i}"
             writer.start_run(conn, {"run_id": run_id, "agent_name": "hot", "started_at": T0 + i, "user_id": "u",
                                     "tags": {"k": "v"}})  # fmt: skip
-            writer.add_llm_calls(conn, run_id, [{"id": f"{run_id}-c", "model": "m", "tokens_in": 3, "cost": 0.25}])
+            writer.add_llm_calls(
+                conn, run_id, [{"id": f"{run_id}-c", "model": "m", "tokens_in": 3, "cost": 0.25}]
+            )
             writer.refresh_totals(conn, [run_id])
             writer.complete_run(conn, run_id, {"status": "success", "ended_at": T0 + i + 1})
 

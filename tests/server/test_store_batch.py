@@ -82,7 +82,17 @@ _RUN_DEFAULTS: dict[str, Any] = {
     "conversation": {}, "governance": {}, "auto_collected": False, "tokens_in": 0, "tokens_out": 0,
     "total_cost": 0.0, "llm_call_count": 0, "step_count": 0, "span_count": 0, "trace_id": "", "source": "sdk",
 }  # fmt: skip
-_JSON = {"inputs", "metadata", "tags", "result", "conversation", "governance", "attributes", "output", "input"}
+_JSON = {
+    "inputs",
+    "metadata",
+    "tags",
+    "result",
+    "conversation",
+    "governance",
+    "attributes",
+    "output",
+    "input",
+}
 
 
 class Rows:
@@ -130,7 +140,11 @@ class RandomRuns:
     """Random runs and their changes: every column some rollup reads moves at some point."""
 
     AGENTS: ClassVar[list[str]] = ["alpha", "beta", "gamma"]
-    MODELS: ClassVar[list[tuple[str, str]]] = [("gpt-4o", "openai"), ("claude", "anthropic"), ("gemini", "google")]
+    MODELS: ClassVar[list[tuple[str, str]]] = [
+        ("gpt-4o", "openai"),
+        ("claude", "anthropic"),
+        ("gemini", "google"),
+    ]
 
     def __init__(self, rows: Rows, seed: int) -> None:
         self.rows, self.rng = rows, random.Random(seed)
@@ -189,7 +203,9 @@ class RandomRuns:
             self.running.remove(run_id)
             batch.ended[run_id] = self.end(run_id)  # some started in this very batch
         for _ in range(rng.randint(0, 6)):
-            target = rng.choice([*self.stored, f"r{self.count}", f"r{self.count + 1}"] if self.stored else ["r0"])
+            target = rng.choice(
+                [*self.stored, f"r{self.count}", f"r{self.count + 1}"] if self.stored else ["r0"]
+            )
             call = self.call(target)  # targets may not be stored yet: counted when their run comes
             batch.llm_calls.append(call)
             if rng.random() < 0.2:
@@ -224,7 +240,9 @@ def test_random_batches_keep_rollups_exact(store_url: str) -> None:
             assert_exact(store)
         with store.read() as conn:
             stored = conn.execute(text("SELECT count(*) FROM runs")).scalar()
-            counted = conn.execute(text("SELECT count(*) FROM llm_calls c JOIN runs r ON r.run_id = c.run_id")).scalar()
+            counted = conn.execute(
+                text("SELECT count(*) FROM llm_calls c JOIN runs r ON r.run_id = c.run_id")
+            ).scalar()
         assert stored and stored > 100 and counted and counted > 100  # the scenario did exercise something
     finally:
         store.dispose()
@@ -258,7 +276,9 @@ def test_an_end_moves_the_run_and_its_calls_and_shrinks_bounds(store_url: str) -
         first = RowBatch()
         first.started["a"] = rows.run(run_id="a", agent_name="x", started_at=T0, session_id="s", user_id="u",
                                       tags={"env": "prod"})  # fmt: skip
-        first.started["b"] = rows.run(run_id="b", agent_name="x", started_at=T0 + 10, session_id="s", user_id="u")
+        first.started["b"] = rows.run(
+            run_id="b", agent_name="x", started_at=T0 + 10, session_id="s", user_id="u"
+        )
         first.llm_calls.append(rows.call("c1", "a", cost=0.5))
         write_batch(store, first)
         second = RowBatch()
@@ -269,7 +289,10 @@ def test_an_end_moves_the_run_and_its_calls_and_shrinks_bounds(store_url: str) -
         write_batch(store, second)
         kept, recomputed = kept_and_recomputed(store)
         assert kept == recomputed
-        assert kept["rollup_sessions"] == [("s", 1, 0, 0.0, T0 + 10, T0 + 10), ("t", 1, 0, 0.75, T0 - DAY, T0 + 50)]
+        assert kept["rollup_sessions"] == [
+            ("s", 1, 0, 0.0, T0 + 10, T0 + 10),
+            ("t", 1, 0, 0.75, T0 - DAY, T0 + 50),
+        ]
         assert kept["rollup_calls"] == {(_day(store, T0 - DAY), "y", "m", "p"): [2, 2, 2, 0.75]}
     finally:
         store.dispose()
@@ -299,7 +322,9 @@ def test_a_failed_batch_changes_nothing_and_leaves_the_triggers_on(store_url: st
     try:
         rows = Rows(store)
         good = RowBatch()
-        good.ended["a"] = rows.run(run_id="a", agent_name="x", started_at=T0, status="success", total_cost=0.5)
+        good.ended["a"] = rows.run(
+            run_id="a", agent_name="x", started_at=T0, status="success", total_cost=0.5
+        )
         write_batch(store, good)
         before, _ = kept_and_recomputed(store)
         bad = RowBatch()
@@ -430,7 +455,9 @@ def test_postgres_batch_mode_follows_every_kind_of_change(postgres_url: str) -> 
                 parent_run_id="" if i % 5 else "r0", tags={"env": "prod", "team": f"t{i % 2}"},
                 tokens_in=10 * i, tokens_out=i, total_cost=(i + 1) / 64,
             )  # fmt: skip
-            batch.llm_calls += [rows.call(f"{run_id}-c{j}", run_id, f"m{j}", "p", i + j, j, (i + j) / 64) for j in range(2)]
+            batch.llm_calls += [
+                rows.call(f"{run_id}-c{j}", run_id, f"m{j}", "p", i + j, j, (i + j) / 64) for j in range(2)
+            ]
         write_batch(store, batch)
         assert_exact(store)
         changes = [
@@ -440,7 +467,7 @@ def test_postgres_batch_mode_follows_every_kind_of_change(postgres_url: str) -> 
             "UPDATE runs SET session_id = 's9', user_id = '' WHERE run_id = 'r5'",
             "UPDATE runs SET started_at = started_at + 5000 WHERE session_id = 's1'",
             "UPDATE runs SET ended_at = NULL WHERE run_id = 'r6'",
-            "UPDATE runs SET tags = '{\"env\": \"qa\", \"n\": 5}'::jsonb WHERE run_id = 'r7'",
+            'UPDATE runs SET tags = \'{"env": "qa", "n": 5}\'::jsonb WHERE run_id = \'r7\'',
             "UPDATE runs SET total_cost = total_cost + 0.5, tokens_in = tokens_in + 7 WHERE run_id = 'r8'",
             "UPDATE runs SET conversation = '{\"turns\": 2}'::jsonb",  # no rollup reads it: nothing moves
             "UPDATE llm_calls SET model = 'o3', cost = 0.75 WHERE id = 'r9-c0'",

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import waxell_observe
 from waxell_observe import WaxellContext
@@ -33,9 +32,22 @@ def test_runs_json_has_every_documented_field(waxell_db: Path) -> None:
     out = cli("runs", "--json", db=waxell_db)
     assert out.returncode == 0, out.stderr
     [run] = json.loads(out.stdout)
-    assert RUN_FIELDS <= set(run)
-    assert {k: run[k] for k in ("agent_name", "status", "session_id", "user_id", "user_group", "total_tokens",
-                                "total_cost", "llm_call_count", "tags", "parent_run_id")} == {  # fmt: skip
+    assert set(run) >= RUN_FIELDS
+    assert {
+        k: run[k]
+        for k in (
+            "agent_name",
+            "status",
+            "session_id",
+            "user_id",
+            "user_group",
+            "total_tokens",
+            "total_cost",
+            "llm_call_count",
+            "tags",
+            "parent_run_id",
+        )
+    } == {  # fmt: skip
         "agent_name": "cli-agent",
         "status": "success",
         "session_id": "s9",
@@ -58,9 +70,16 @@ def test_show_json_and_tree(waxell_db: Path) -> None:
         ctx.set_result({"a": 1})
     waxell_observe.flush()
     shown = json.loads(cli("show", ctx.run_id, "--json", db=waxell_db).stdout)
-    assert RUN_FIELDS | {"inputs", "metadata", "result", "conversation", "llm_calls", "steps", "spans", "scores"} <= set(
-        shown
-    )
+    assert RUN_FIELDS | {
+        "inputs",
+        "metadata",
+        "result",
+        "conversation",
+        "llm_calls",
+        "steps",
+        "spans",
+        "scores",
+    } <= set(shown)
     assert (shown["inputs"], shown["result"]) == ({"q": "hi"}, {"a": 1})
     assert shown["llm_calls"][0]["provider"] == "anthropic"
     assert shown["scores"][0]["value"] is True
@@ -88,5 +107,3 @@ def test_unknown_run_is_a_clear_error(waxell_db: Path) -> None:
     out = cli("show", "does-not-exist", db=waxell_db)
     assert out.returncode == 1
     assert "no run 'does-not-exist' in the store" in out.stderr
-
-

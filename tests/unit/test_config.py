@@ -67,7 +67,11 @@ def test_unknown_options_are_kept_for_plugins() -> None:
 def test_client_configure_sets_the_global_configuration() -> None:
     WaxellObserveClient.configure(api_url="https://acme.waxell.dev", api_key="wax_sk_123")
     config = get_config()
-    assert (config.api_url, config.api_key, config.mode) == ("https://acme.waxell.dev", "wax_sk_123", "remote")
+    assert (config.api_url, config.api_key, config.mode) == (
+        "https://acme.waxell.dev",
+        "wax_sk_123",
+        "remote",
+    )
 
 
 def test_postgres_urls() -> None:

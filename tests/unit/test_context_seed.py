@@ -57,7 +57,13 @@ def test_sync_usage_as_on_the_page() -> None:
         "status": "ok",
     }
     assert run["steps"] == [
-        {"name": "process", "position": 1, "seq": 2, "output": {"items": 42}, "started_at": run["steps"][0]["started_at"]}
+        {
+            "name": "process",
+            "position": 1,
+            "seq": 2,
+            "output": {"items": 42},
+            "started_at": run["steps"][0]["started_at"],
+        }
     ]
     assert run["started_at"] <= run["ended_at"]
     assert run["duration_ms"] >= 0
@@ -78,7 +84,9 @@ async def test_async_usage_as_on_the_page() -> None:
     assert run["agent_name"] == "research-agent"
     assert run["status"] == "success"
     assert run["result"] == {"answer": "findings about tides"}
-    assert [(s["name"], s["position"], s["output"]) for s in run["steps"]] == [("research", 1, {"sources": 5})]
+    assert [(s["name"], s["position"], s["output"]) for s in run["steps"]] == [
+        ("research", 1, {"sources": 5})
+    ]
     assert run["llm_calls"][0]["tokens_in"] == 300
 
 
@@ -101,9 +109,17 @@ def test_session_user_tags_and_metadata() -> None:
         ctx.set_metadata("nested", {"a": [1, 2], "b": None})
 
     run = show_json(ctx.run_id)
-    assert (run["session_id"], run["user_id"], run["user_group"]) == ("session-abc-123", "user-456", "enterprise")
+    assert (run["session_id"], run["user_id"], run["user_group"]) == (
+        "session-abc-123",
+        "user-456",
+        "enterprise",
+    )
     assert run["tags"] == {"environment": "production", "pipeline": "rag-v2"}
-    assert run["metadata"] == {"retrieval_count": 5, "model_version": "gpt-4-turbo", "nested": {"a": [1, 2], "b": None}}
+    assert run["metadata"] == {
+        "retrieval_count": 5,
+        "model_version": "gpt-4-turbo",
+        "nested": {"a": [1, 2], "b": None},
+    }
     assert runs_json("--session", "session-abc-123")[0]["run_id"] == ctx.run_id
     assert runs_json("--user", "user-456")[0]["run_id"] == ctx.run_id
     assert runs_json("--user", "someone-else") == []
@@ -111,14 +127,23 @@ def test_session_user_tags_and_metadata() -> None:
 
 def test_scores_keep_their_types() -> None:
     with WaxellContext(agent_name="my-agent") as ctx:
-        ctx.record_score(name="relevance", value=0.92, data_type="numeric", comment="Highly relevant to the query")
+        ctx.record_score(
+            name="relevance", value=0.92, data_type="numeric", comment="Highly relevant to the query"
+        )
         ctx.record_score(name="contains_hallucination", value=False, data_type="boolean")
         ctx.record_score(name="tone", value="professional", data_type="categorical")
         ctx.record_score("response_quality", 0.9)
 
-    scores = [{k: s[k] for k in ("name", "data_type", "value", "comment")} for s in show_json(ctx.run_id)["scores"]]
+    scores = [
+        {k: s[k] for k in ("name", "data_type", "value", "comment")} for s in show_json(ctx.run_id)["scores"]
+    ]
     assert scores == [
-        {"name": "relevance", "data_type": "numeric", "value": 0.92, "comment": "Highly relevant to the query"},
+        {
+            "name": "relevance",
+            "data_type": "numeric",
+            "value": 0.92,
+            "comment": "Highly relevant to the query",
+        },
         {"name": "contains_hallucination", "data_type": "boolean", "value": False, "comment": ""},
         {"name": "tone", "data_type": "categorical", "value": "professional", "comment": ""},
         {"name": "response_quality", "data_type": "numeric", "value": 0.9, "comment": ""},
@@ -139,7 +164,9 @@ def test_record_llm_call_every_parameter() -> None:
             duration_ms=350,
             provider="",
         )
-        ctx.record_llm_call(model="claude-sonnet-4-20250514", tokens_in=1000, tokens_out=100, cost=0.5, provider="x")
+        ctx.record_llm_call(
+            model="claude-sonnet-4-20250514", tokens_in=1000, tokens_out=100, cost=0.5, provider="x"
+        )
         ctx.record_llm_call(model="my-local-model", tokens_in=10, tokens_out=10)
 
     calls = show_json(ctx.run_id)["llm_calls"]
@@ -246,7 +273,12 @@ def test_every_behaviour_record() -> None:
             "name": "pinecone",
             "status": "ok",
             "duration_ms": 120.0,
-            "attributes": {"source": "pinecone", "document_count": 1, "top_k": 5, "scores": [0.92, 0.87, 0.81]},
+            "attributes": {
+                "source": "pinecone",
+                "document_count": 1,
+                "top_k": 5,
+                "scores": [0.92, 0.87, 0.81],
+            },
             "input": {"query": "How does the billing system work?"},
             "output": {"documents": [{"id": "doc1", "title": "Billing FAQ", "score": 0.92}]},
         },
@@ -360,7 +392,11 @@ def test_multiple_runs_in_sequence() -> None:
     assert [r["run_id"] for r in listed] == list(reversed(run_ids))
     for run_id, item in zip(run_ids, ["a", "b", "c"]):
         run = show_json(run_id)
-        assert (run["inputs"], run["result"], run["total_tokens"]) == ({"item": item}, {"output": item.upper()}, 80)
+        assert (run["inputs"], run["result"], run["total_tokens"]) == (
+            {"item": item},
+            {"output": item.upper()},
+            80,
+        )
 
 
 def test_nested_context_is_a_child_run() -> None:

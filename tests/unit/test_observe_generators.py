@@ -6,7 +6,8 @@ import asyncio
 import gc
 import inspect
 import logging
-from typing import Any, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -243,7 +243,10 @@ def test_strictest_answer_wins(register_plugin: Any) -> None:
 
 def test_warn_proceeds_and_is_recorded_as_a_policy_span(register_plugin: Any, read_run: Any) -> None:
     warn = PolicyCheckResult(
-        "warn", "Approaching budget", {}, [PolicyEvaluation("budget-80", "budget", "warn", "Approaching budget", 0.1)]
+        "warn",
+        "Approaching budget",
+        {},
+        [PolicyEvaluation("budget-80", "budget", "warn", "Approaching budget", 0.1)],
     )
     register_plugin(Decider(warn))
     with WaxellContext(agent_name="a") as ctx:
@@ -274,7 +277,9 @@ def test_check_policy_returns_the_answer_and_never_raises(register_plugin: Any, 
     assert decider.calls == [("a", "mid_execution", "step.mid"), ("a", "mid_execution", "step.mid")]
     run = read_run(ctx.run_id)
     assert run["status"] == "success"
-    assert [(s["name"], s["attributes"]["phase"]) for s in run["spans"]] == [("daily-budget", "mid_execution")]
+    assert [(s["name"], s["attributes"]["phase"]) for s in run["spans"]] == [
+        ("daily-budget", "mid_execution")
+    ]
 
 
 async def test_async_check_policy(register_plugin: Any) -> None:
@@ -284,7 +289,9 @@ async def test_async_check_policy(register_plugin: Any) -> None:
     assert (policy.action, policy.allowed, policy.blocked) == ("warn", True, False)
 
 
-def test_mid_execution_governance_raises_after_the_step_is_recorded(register_plugin: Any, read_run: Any) -> None:
+def test_mid_execution_governance_raises_after_the_step_is_recorded(
+    register_plugin: Any, read_run: Any
+) -> None:
     decider = register_plugin(Decider(PolicyCheckResult("allow")))
     with pytest.raises(PolicyViolationError):
         with WaxellContext(agent_name="a", enforce_policy=False, mid_execution_governance=True) as ctx:

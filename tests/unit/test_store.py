@@ -11,8 +11,7 @@ from typing import Any
 
 import waxell_observe
 from waxell_observe import WaxellContext
-from waxell_observe.store import Store
-from waxell_observe.store import writer
+from waxell_observe.store import Store, writer
 from waxell_observe.store.reader import RunFilter, count_runs, get_run, list_runs
 
 
@@ -97,7 +96,9 @@ def test_several_processes_write_one_file_without_loss(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
     env.update(WAXELL_DB=str(db), WAXELL_CONFIG_FILE=str(tmp_path / "none"))
     processes = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(n), "150"], env=env, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(n), "150"], env=env, stderr=subprocess.PIPE, text=True
+        )
         for n in range(4)
     ]
     for process in processes:

@@ -42,11 +42,18 @@ def _rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
 
 def test_staged_insert_keeps_executemany_semantics_and_fires_the_triggers(store: Store) -> None:
     with store.write() as conn:
-        bulk.insert_rows(conn, runs, RUN_COLUMNS, [_run("a", "x"), _run("b", "x"), _run("a", "y")])  # first "a" wins
+        bulk.insert_rows(
+            conn, runs, RUN_COLUMNS, [_run("a", "x"), _run("b", "x"), _run("a", "y")]
+        )  # first "a" wins
     with store.write() as conn:
         bulk.insert_rows(conn, runs, RUN_COLUMNS, [_run("a", "z"), _run("c", "x")])  # "a" is stored: skipped
         bulk.insert_rows(
-            conn, runs, RUN_COLUMNS, [_run("b", "x", "success", 0.5), _run("d", "y")], conflict="update", key=("run_id",)
+            conn,
+            runs,
+            RUN_COLUMNS,
+            [_run("b", "x", "success", 0.5), _run("d", "y")],
+            conflict="update",
+            key=("run_id",),
         )
     assert _rows(store, "SELECT run_id, agent_name, status FROM runs ORDER BY run_id") == [
         ("a", "x", "running"), ("b", "x", "success"), ("c", "x", "running"), ("d", "y", "running"),

@@ -10,7 +10,9 @@ __all__ = ["command"]
 
 
 @click.command("demo")
-@click.option("--question", default="Can I get a refund for last month's invoice?", help="The ticket to answer.")
+@click.option(
+    "--question", default="Can I get a refund for last month's invoice?", help="The ticket to answer."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the recorded run as JSON.")
 @db_option
 def command(question: str, as_json: bool, db: str | None) -> None:

@@ -27,8 +27,12 @@ def command() -> None:
     default=None,
     help="Read the content from a file ('-': stdin); a JSON list of {role, content} makes a chat prompt.",
 )
-@click.option("--label", "labels", multiple=True, help="Label this version (moved from older versions); repeatable.")
-@click.option("--config", "config_json", default=None, metavar="JSON", help="Model configuration, as a JSON object.")
+@click.option(
+    "--label", "labels", multiple=True, help="Label this version (moved from older versions); repeatable."
+)
+@click.option(
+    "--config", "config_json", default=None, metavar="JSON", help="Model configuration, as a JSON object."
+)
 @db_option
 def add(
     name: str, text_: str | None, file_: Any, labels: tuple[str, ...],
@@ -81,4 +85,6 @@ def list_(as_json: bool, db: str | None) -> None:
         click.echo("no prompts")
         return
     for p in prompts:
-        click.echo(f"{p['name']}  v{p['version']}  {p['prompt_type']}  {','.join(p['labels'])}  {p['content_hash'][:12]}")
+        click.echo(
+            f"{p['name']}  v{p['version']}  {p['prompt_type']}  {','.join(p['labels'])}  {p['content_hash'][:12]}"
+        )

@@ -110,7 +110,9 @@ def _label(kind: str, record: dict[str, Any]) -> Text:
     text.append(record["name"])
     attributes = record.get("attributes") or {}
     if kind == "tool":
-        text.append(f"  {_compact(record.get('input'), 60)} → {_compact(record.get('output'), 60)}", style="dim")
+        text.append(
+            f"  {_compact(record.get('input'), 60)} → {_compact(record.get('output'), 60)}", style="dim"
+        )
     elif kind == "retrieval":
         query = (record.get("input") or {}).get("query", "")
         text.append(f"  {query!r}: {attributes.get('document_count', 0)} document(s)", style="dim")
@@ -124,7 +126,10 @@ def _label(kind: str, record: dict[str, Any]) -> Text:
     elif kind == "retry":
         text.append(f"  attempt {attributes.get('attempt')}: {attributes.get('reason', '')}", style="dim")
     elif kind == "policy":
-        text.append(f"  {attributes.get('action')} [{attributes.get('phase')}] {attributes.get('reason', '')}", style="dim")
+        text.append(
+            f"  {attributes.get('action')} [{attributes.get('phase')}] {attributes.get('reason', '')}",
+            style="dim",
+        )
     elif kind == "io":
         content = record.get("input") if record["name"] == "user_message" else record.get("output")
         text.append(f"  {_compact(content or attributes.get('preview', ''), 100)}", style="dim")

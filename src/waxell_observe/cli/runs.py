@@ -23,7 +23,9 @@ __all__ = ["command"]
     help="Only runs with this status.",
 )
 @click.option("--tag", default="", metavar="KEY[:VALUE]", help="Only runs carrying this tag (and value).")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100_000), help="How many runs.")
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, 100_000), help="How many runs."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @db_option
 def command(

@@ -10,8 +10,12 @@ __all__ = ["command"]
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback: local mode).")
-@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback: local mode)."
+)
+@click.option(
+    "--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+)
 @click.option(
     "--db",
     "db",
@@ -32,9 +36,15 @@ __all__ = ["command"]
     envvar="WAXELL_SERVER_OTEL_ENDPOINT",
     help="OTLP/HTTP receiver advertised to clients by GET config/ (env WAXELL_SERVER_OTEL_ENDPOINT).",
 )
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def command(host: str, port: int, db: str | None, max_body_mb: float, otel_endpoint: str, log_level: str) -> None:
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def command(
+    host: str, port: int, db: str | None, max_body_mb: float, otel_endpoint: str, log_level: str
+) -> None:
     """Serve the control plane: the wire protocol (/api/v1/observe/), the read API
     (/api/v1/read/) and OpenAPI docs (/docs), on the same store as embedded mode.
 
@@ -57,7 +67,9 @@ def command(host: str, port: int, db: str | None, max_body_mb: float, otel_endpo
     try:
         store = get_store(url)
     except Exception as exc:
-        raise click.ClickException(f"cannot open the store {_safe(url)}: {str(exc).splitlines()[0]}") from None
+        raise click.ClickException(
+            f"cannot open the store {_safe(url)}: {str(exc).splitlines()[0]}"
+        ) from None
     try:
         check_bind(store, host)
     except BindRefused as exc:

@@ -21,7 +21,9 @@ def find_run(conn, run_id: str):  # type: ignore[no-untyped-def]
     run = get_run(conn, run_id)
     if run is not None or len(run_id) < 6:
         return run
-    matches = conn.execute(select(runs.c.run_id).where(runs.c.run_id.startswith(run_id)).limit(2)).scalars().all()
+    matches = (
+        conn.execute(select(runs.c.run_id).where(runs.c.run_id.startswith(run_id)).limit(2)).scalars().all()
+    )
     if len(matches) == 1:
         return get_run(conn, matches[0])
     if len(matches) > 1:

@@ -92,7 +92,10 @@ def capture_json(value: Any, limit: int) -> Any:
         for key, item in value.items():
             kind = item.__class__
             if key.__class__ is not str or not (
-                kind is int or kind is bool or item is None or (kind is str and not (limit and len(item) > limit))
+                kind is int
+                or kind is bool
+                or item is None
+                or (kind is str and not (limit and len(item) > limit))
             ):
                 break
         else:
@@ -110,7 +113,10 @@ def _fast(value: Any, limit: int, finite: bool) -> Any:
         for key, item in value.items():
             kind = item.__class__
             if key.__class__ is not str or not (
-                kind is int or kind is bool or item is None or (kind is str and not (limit and len(item) > limit))
+                kind is int
+                or kind is bool
+                or item is None
+                or (kind is str and not (limit and len(item) > limit))
             ):
                 break
         else:
@@ -129,7 +135,8 @@ def _capture(value: Any, limit: int, depth: int, finite: bool = False) -> Any:
         return _object(value, limit)
     if isinstance(value, dict):
         return {
-            (k if isinstance(k, str) else str(k)): _capture(v, limit, depth + 1, finite) for k, v in value.items()
+            (k if isinstance(k, str) else str(k)): _capture(v, limit, depth + 1, finite)
+            for k, v in value.items()
         }
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_capture(v, limit, depth + 1, finite) for v in value]

@@ -14,7 +14,8 @@ import functools
 import inspect
 import logging
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from waxell_observe.current import current_context
 from waxell_observe.decorators import _runtime

@@ -18,8 +18,9 @@ their async forms) are forwarded to the decorated generator.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator, Callable, Generator
 from contextvars import Token
-from typing import TYPE_CHECKING, Any, AsyncGenerator, Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 from waxell_observe.current import current_context
 from waxell_observe.decorators import _runtime

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from typing import Any, Callable, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import TAG_KEY_PATTERN, WaxellContext
@@ -180,7 +181,9 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
         except PolicyViolationError:
             raise
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
-            logger.exception("waxell-observe: cannot start run of %r; calling it unobserved", context.agent_name)
+            logger.exception(
+                "waxell-observe: cannot start run of %r; calling it unobserved", context.agent_name
+            )
             return fn(*args, **kwargs)
         try:
             result = fn(*args, **kwargs)

@@ -9,7 +9,8 @@ function leaves to the decorator.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["CallSignature", "CONTEXT_PARAMETER", "CALL_OVERRIDES"]
 

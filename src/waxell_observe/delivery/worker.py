@@ -20,7 +20,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from waxell_observe.delivery.report import DeliveryReport
 
@@ -180,7 +181,11 @@ class BackgroundWorker(Generic[T]):
 
     def report(self) -> DeliveryReport:
         return DeliveryReport(
-            sink=self.name, sent=self.sent, dropped=self.dropped, pending=self.pending, errors=list(self.errors)
+            sink=self.name,
+            sent=self.sent,
+            dropped=self.dropped,
+            pending=self.pending,
+            errors=list(self.errors),
         )
 
     # -- the worker's side --------------------------------------------------------------

@@ -33,10 +33,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from waxell_observe.process import current_pid, fork_safe
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.worker import BackgroundWorker, RetryLater
 from waxell_observe.plugins import hookimpl
+from waxell_observe.process import current_pid, fork_safe
 
 from .request import PRE_EXECUTION
 from .results import PolicyCheckResult

@@ -84,7 +84,8 @@ def request_for_stored_run(
         run_id=run.run_id,
         inputs=run.inputs,
         llm_calls=[
-            LLMCallInfo(model, int(tin or 0), int(tout or 0), float(cost or 0.0)) for model, tin, tout, cost in usage
+            LLMCallInfo(model, int(tin or 0), int(tout or 0), float(cost or 0.0))
+            for model, tin, tout, cost in usage
         ],
         step_count=int(step_count or 0),
         tool_calls=[ToolCallInfo(name, status or "ok") for kind, name, status in behaviour if kind == "tool"],

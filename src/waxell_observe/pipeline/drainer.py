@@ -109,7 +109,9 @@ class Consumer:
 class Drain:
     """One journal being drained: this process's own (``journal`` set) or an adopted one."""
 
-    def __init__(self, directory: Path, *, journal: Journal | None = None, lock_fd: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, journal: Journal | None = None, lock_fd: int | None = None
+    ) -> None:
         self.directory = directory
         self.journal = journal
         self.lock_fd = lock_fd
@@ -282,7 +284,9 @@ class Drainer:
                 pending[0][kind] = settings
                 if (drain.directory, kind) not in self._unresolved_logged:
                     self._unresolved_logged.add((drain.directory, kind))
-                    self._note_error(str(kind), f"cannot open destination {kind!r}; its records stay journaled")
+                    self._note_error(
+                        str(kind), f"cannot open destination {kind!r}; its records stay journaled"
+                    )
                 continue
             if route in drain.unresolved:
                 drain.unresolved[route][0].pop(kind, None)
@@ -302,7 +306,9 @@ class Drainer:
         except Exception:  # noqa: BLE001 - a destination that cannot be made is logged (once), not fatal
             if kind not in self._factory_failed:
                 self._factory_failed.add(kind)
-                logger.exception("waxell-observe: cannot open destination %s; its records stay journaled", kind)
+                logger.exception(
+                    "waxell-observe: cannot open destination %s; its records stay journaled", kind
+                )
             return None
         if made is None:
             return None
@@ -355,7 +361,9 @@ class Drainer:
             self._back_off(consumer, retry)
             return False
         except _NOT_THE_DATA as exc:  # says nothing about the frames: keep them, try again later
-            logger.error("waxell-observe: %s failed to deliver (%s); retrying", destination.name, exc, exc_info=exc)
+            logger.error(
+                "waxell-observe: %s failed to deliver (%s); retrying", destination.name, exc, exc_info=exc
+            )
             self._back_off(consumer, RetryLater(f"{type(exc).__name__}: {exc}"))
             return False
         except Exception as exc:  # noqa: BLE001 - find the frame at fault; drop only it
@@ -548,5 +556,3 @@ def hopeless(consumer: Consumer, deadline: float | None) -> bool:
     if not consumer.failures:
         return False
     return consumer.persistent or (deadline is not None and consumer.retry_at >= deadline)
-
-

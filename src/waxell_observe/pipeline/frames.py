@@ -201,7 +201,9 @@ def encode_llm(route: int, run_id: str, call: LLMCallRecord) -> bytes:
 
 
 def encode_step(route: int, run_id: str, step: StepRecord) -> bytes:
-    return _encode((STEP, route, run_id, step.id, step.position, step.seq, step.name, step.output, step.started_at))
+    return _encode(
+        (STEP, route, run_id, step.id, step.position, step.seq, step.name, step.output, step.started_at)
+    )
 
 
 def encode_span(route: int, run: Run, span: SpanRecord) -> bytes:
@@ -230,7 +232,17 @@ def encode_span(route: int, run: Run, span: SpanRecord) -> bytes:
 
 def encode_score(route: int, run_id: str, score: ScoreRecord) -> bytes:
     return _encode(
-        (SCORE, route, run_id, score.id, score.name, score.value, score.data_type, score.comment, score.created_at)
+        (
+            SCORE,
+            route,
+            run_id,
+            score.id,
+            score.name,
+            score.value,
+            score.data_type,
+            score.comment,
+            score.created_at,
+        )
     )
 
 

@@ -128,7 +128,9 @@ class Journal:
     counted in :attr:`dropped` by reason.
     """
 
-    def __init__(self, root: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES, max_bytes: int = 4 << 30) -> None:
+    def __init__(
+        self, root: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES, max_bytes: int = 4 << 30
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"{socket.gethostname()}-{current_pid()}-{secrets.token_hex(4)}"
         # Made under a hidden name, locked, then renamed: an adopter never sees it unlocked.
@@ -156,7 +158,9 @@ class Journal:
         self._offset = 0
         self._end = 0
         self.closed = False
-        self._open_segment(1, 0, count=False)  # on a full disk: no segment yet; every append tries again (and counts)
+        self._open_segment(
+            1, 0, count=False
+        )  # on a full disk: no segment yet; every append tries again (and counts)
         _journals.add(self)
 
     # -- the agent's side -----------------------------------------------------------------------
@@ -205,7 +209,9 @@ class Journal:
         length = max(self.segment_bytes, _align(HEADER_BYTES + routes + size + 16))
         used = sum(self._sizes.values())
         if used + length > self.max_bytes:
-            self._drop_if(count, f"journal size bound reached ({self.max_bytes // (1 << 20)} MB of segments waiting)")
+            self._drop_if(
+                count, f"journal size bound reached ({self.max_bytes // (1 << 20)} MB of segments waiting)"
+            )
             return False
         path = self.directory / segment_name(number)
         try:
@@ -514,4 +520,6 @@ def _after_fork_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
+    )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.pipeline import frames
 from waxell_observe.pipeline.destination import Destination
-from waxell_observe.pipeline.drainer import Drain, Drainer, hopeless
+from waxell_observe.pipeline.drainer import Drainer, hopeless
 from waxell_observe.pipeline.journal import Journal
 from waxell_observe.process import fork_safe
 
@@ -94,7 +94,9 @@ def make_destination(kind: str, settings: dict[str, Any]) -> Destination | None:
         made = plugin_manager().hook.on_destination(kind=kind, settings=settings)
         if made is not None:
             return made  # type: ignore[no-any-return]
-    logger.warning("waxell-observe: a journal names an unknown destination %r; its records cannot be delivered", kind)
+    logger.warning(
+        "waxell-observe: a journal names an unknown destination %r; its records cannot be delivered", kind
+    )
     return None
 
 

@@ -66,7 +66,8 @@ def on_run_start(run: Run) -> None:
         journal, route = _sink(run)
     state = run.plugin_state.get(REMOTE_STATE_KEY) if run.plugin_state else None
     journal.append(
-        frames.encode_start(route, run, state.get("pre_evaluations") if isinstance(state, dict) else None), route
+        frames.encode_start(route, run, state.get("pre_evaluations") if isinstance(state, dict) else None),
+        route,
     )
     if run.config.mode == "remote":
         live_runs.register(run)

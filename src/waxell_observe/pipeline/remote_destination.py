@@ -47,7 +47,17 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=F
 class RunEntry:
     """One run's part of a batch."""
 
-    __slots__ = ("run_id", "start", "llm_calls", "steps", "spans", "scores", "end", "frames", "span_positions")
+    __slots__ = (
+        "run_id",
+        "start",
+        "llm_calls",
+        "steps",
+        "spans",
+        "scores",
+        "end",
+        "frames",
+        "span_positions",
+    )
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
@@ -365,7 +375,9 @@ class RemoteDestination:
                 start = entry.start
                 if entry.end is not None and entry.end.get("started_at"):
                     start = {**start, "started_at": entry.end["started_at"]}
-                reply = self._post("runs/start/", self._mapped(wire.start_body(start)), traceparent=traceparent)
+                reply = self._post(
+                    "runs/start/", self._mapped(wire.start_body(start)), traceparent=traceparent
+                )
                 self._note_ids(entry.run_id, reply)
         except ControlPlaneError as exc:
             reason = f"start of run {entry.run_id} refused: {exc}"
@@ -374,7 +386,9 @@ class RemoteDestination:
             return
         server_id = self.server_ids(entry.run_id)[0]
         behaviour = [step for step in (wire.behaviour_step(span) for span in entry.spans) if step is not None]
-        steps = sorted([wire.step(step) for step in entry.steps] + behaviour, key=lambda step: step.get("seq") or 0)
+        steps = sorted(
+            [wire.step(step) for step in entry.steps] + behaviour, key=lambda step: step.get("seq") or 0
+        )
         parts: list[tuple[str, str, list[dict[str, Any]], int]] = [
             ("llm-calls", "calls", [wire.llm_call(call) for call in entry.llm_calls], len(entry.llm_calls)),
             ("spans", "spans", self._spans(entry, run_started), len(entry.spans)),
@@ -406,13 +420,17 @@ class RemoteDestination:
                     self._keep_verdict(entry.run_id, governance)
         if entry.end is not None:
             try:
-                reply = self._post(f"runs/{server_id}/complete/", wire.complete_body(entry.end), traceparent=traceparent)
+                reply = self._post(
+                    f"runs/{server_id}/complete/", wire.complete_body(entry.end), traceparent=traceparent
+                )
             except ControlPlaneError as exc:
                 reason = f"completion of run {entry.run_id} refused: {exc}"
                 self._log_refusal(exc.status, "complete", reason)
                 outcome.refuse(reason)
                 return
-            live_runs.apply_completion(entry.run_id, reply.get("governance") if isinstance(reply, dict) else None)
+            live_runs.apply_completion(
+                entry.run_id, reply.get("governance") if isinstance(reply, dict) else None
+            )
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -455,7 +473,9 @@ class RemoteDestination:
         key = (status, what)
         if key not in self._logged:
             self._logged.add(key)
-            logger.warning("waxell-observe: control plane %s refused %s; dropped (not retried)", self.api_url, reason)
+            logger.warning(
+                "waxell-observe: control plane %s refused %s; dropped (not retried)", self.api_url, reason
+            )
 
     def close(self) -> None:
         self.client.close()

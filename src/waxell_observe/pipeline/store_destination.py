@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -202,7 +203,9 @@ class StoreDestination:
         except OperationalError as exc:
             raise _retry(exc) from exc
         except Exception as exc:  # noqa: BLE001 - a store that cannot be opened keeps everything journaled
-            raise RetryLater(f"cannot open the store {self.url}: {type(exc).__name__}: {exc}", persistent=True) from exc
+            raise RetryLater(
+                f"cannot open the store {self.url}: {type(exc).__name__}: {exc}", persistent=True
+            ) from exc
         rows = RowBatch()
         outcome = Delivered()
         for frame in batch:

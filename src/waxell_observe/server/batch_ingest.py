@@ -89,7 +89,11 @@ def _lock_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, _Run]:
     found = {}
     ordered = sorted(run_ids)
     for start in range(0, len(ordered), _IDS_PER_QUERY):  # in order: concurrent batches lock alike
-        query = select(runs).where(runs.c.run_id.in_(ordered[start : start + _IDS_PER_QUERY])).order_by(runs.c.run_id)
+        query = (
+            select(runs)
+            .where(runs.c.run_id.in_(ordered[start : start + _IDS_PER_QUERY]))
+            .order_by(runs.c.run_id)
+        )
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
         for row in conn.execute(query):
@@ -104,7 +108,9 @@ _IDS_PER_QUERY = 500
 """Ids per ``IN (...)`` (older SQLite builds take at most 999 parameters per statement)."""
 
 
-def write_runs(writer: Writer, entries: Sequence[BatchRunIn], now: float, *, counted_at: float) -> list[EntryOutcome]:
+def write_runs(
+    writer: Writer, entries: Sequence[BatchRunIn], now: float, *, counted_at: float
+) -> list[EntryOutcome]:
     """:func:`store_runs` in one write transaction of ``writer``, through ``store.bulk``'s staging
     tables (made on a connection the first time it stores a batch)."""
     with writer.write() as conn:
@@ -187,12 +193,19 @@ def _store_runs(
             run.values.update(values)
             run.touched = True
             if "tags" in values or "metadata" in values:
-                ref = replace(ref, tags=values.get("tags", ref.tags), metadata=values.get("metadata", ref.metadata))
+                ref = replace(
+                    ref, tags=values.get("tags", ref.tags), metadata=values.get("metadata", ref.metadata)
+                )
             if "governance" in values:
                 run.governance = values["governance"]
             completions.append(
                 batch_usage.Completion(
-                    ref.run_id, ref.agent_name, ref.workflow_name, run.user_group, values["status"], run.governance
+                    ref.run_id,
+                    ref.agent_name,
+                    ref.workflow_name,
+                    run.user_group,
+                    values["status"],
+                    run.governance,
                 )
             )
         run.ref = ref
@@ -201,7 +214,10 @@ def _store_runs(
     _add_totals(conn, touched)
     final = sorted(known.values(), key=lambda r: r.ref.run_id)
     staged.add(runs, [{**run.start_row, **run.values} for run in final if run.start_row is not None])
-    staged.add(REPLACED_RUNS, [{**run.stored, **run.values} for run in final if run.stored is not None and run.touched])
+    staged.add(
+        REPLACED_RUNS,
+        [{**run.stored, **run.values} for run in final if run.stored is not None and run.touched],
+    )
     staged.flush()
     batch_usage.count_completions(conn, completions, counted_at)
     return outcomes
@@ -216,13 +232,19 @@ def _run_of(entry: BatchRunIn, known: dict[str, _Run], now: float) -> tuple[_Run
     agent_name = cut(start.agent_name, 256)
     workflow_name = cut(start.workflow_name, 256) or "default"
     existing = known.get(entry.run_id)
-    stored = None if existing is None else (existing.ref.agent_name, existing.ref.workflow_name, existing.ref.started_at)
+    stored = (
+        None
+        if existing is None
+        else (existing.ref.agent_name, existing.ref.workflow_name, existing.ref.started_at)
+    )
     run_id, created = ingest_store.start_decision(entry.run_id, stored, agent_name, workflow_name)
     if not created:
         assert existing is not None
         return existing, 200
     row = ingest_store.run_start_row(start, run_id, now)
-    ref = RunRef(run_id, row["agent_name"], row["workflow_name"], row["started_at"], row["metadata"], row["tags"])
+    ref = RunRef(
+        run_id, row["agent_name"], row["workflow_name"], row["started_at"], row["metadata"], row["tags"]
+    )
     run = _Run(ref, row["user_group"], row["governance"], start_row=row)
     # under the entry's id, or a new one when that id belongs to another agent's run (later
     # entries with the entry's id then mean that other run, as they would over runs/start/)
@@ -260,7 +282,7 @@ def _add_totals(conn: Connection, touched: Mapping[str, _Run]) -> None:
 
 
 def _counts(conn: Connection, table: str, ids: Sequence[str]) -> dict[str, int]:
-    rows = select_for_runs(conn, f"SELECT run_id, count(*) FROM {table} WHERE run_id {{runs}} GROUP BY run_id", ids)
+    rows = select_for_runs(
+        conn, f"SELECT run_id, count(*) FROM {table} WHERE run_id {{runs}} GROUP BY run_id", ids
+    )
     return {run_id: int(count) for run_id, count in rows}
-
-

@@ -66,7 +66,6 @@ BATCH_MAX_RUNS = 1000
 """Most entries accepted in one request (more: 413). ``GET config/`` tells clients."""
 
 
-
 def _body_schema() -> dict[str, Any]:
     """The OpenAPI schema of the body (entries refer to the record models the per-run endpoints
     publish under ``components/schemas``)."""
@@ -81,7 +80,9 @@ def _body_schema() -> dict[str, Any]:
 
 @router.post(
     "/runs/batch/",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}
+    },
 )
 async def ingest_batch(request: Request) -> JSONResponse:
     """Store many runs (start, records, conversation state, completion of each) in one request;
@@ -128,7 +129,9 @@ def _is_json(content_type: str | None) -> bool:
     message = Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
 
 
 def _body_problem(msg: str, kind: str, loc: tuple[str, ...] = ("body",)) -> RequestValidationError:
@@ -149,12 +152,21 @@ def _entries(request: Request, raw: bytes) -> list[Any]:
     """The ``runs`` list of the body (422 when the body is not ``{"runs": [...]}``, 413 when the
     list is longer than :data:`BATCH_MAX_RUNS`)."""
     if not _is_json(request.headers.get("content-type")):
-        raise _body_problem("send the batch as JSON (Content-Type: application/json)", "model_attributes_type")
+        raise _body_problem(
+            "send the batch as JSON (Content-Type: application/json)", "model_attributes_type"
+        )
     try:
         data = _parse(raw)
     except json.JSONDecodeError as exc:
         raise RequestValidationError(
-            [{"loc": ("body", exc.pos), "msg": "JSON decode error", "type": "json_invalid", "ctx": {"error": exc.msg}}]
+            [
+                {
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "type": "json_invalid",
+                    "ctx": {"error": exc.msg},
+                }
+            ]
         ) from None
     except (UnicodeDecodeError, RecursionError):
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from None
@@ -204,7 +216,11 @@ def _governed(request: Request, entries: Sequence[BatchRunIn]) -> list[bool]:
         identity = identities.get(entry.run_id)
         if entry.start is not None:
             start = entry.start
-            own = (cut(start.agent_name, 256), cut(start.workflow_name, 256) or "default", cut(start.user_group, 256))
+            own = (
+                cut(start.agent_name, 256),
+                cut(start.workflow_name, 256) or "default",
+                cut(start.user_group, 256),
+            )
             if identity is None:
                 identities[entry.run_id] = identity = own
             elif identity[:2] != own[:2]:
@@ -314,7 +330,9 @@ def _deliver_per_run(request: Request, entry: BatchRunIn) -> dict[str, Any]:
     verdicts: list[dict[str, Any] | None] = []
     try:
         if entry.start is not None:
-            reply, created = ingest_routes.deliver_start(request, entry.start.model_copy(update={"run_id": run_id}))
+            reply, created = ingest_routes.deliver_start(
+                request, entry.start.model_copy(update={"run_id": run_id})
+            )
             run_id = reply["run_id"]
             result["status"] = 201 if created else 200
         result["workflow_id"] = run_id
@@ -322,14 +340,20 @@ def _deliver_per_run(request: Request, entry: BatchRunIn) -> dict[str, Any]:
             body: Any = LLMCallsBody.model_construct(
                 calls=entry.llm_calls or [], conversation_state=entry.conversation_state, hardware_uuid=None
             )
-            verdicts.append(ingest_routes.deliver_records(request, "llm-calls", run_id, body).get("governance"))
+            verdicts.append(
+                ingest_routes.deliver_records(request, "llm-calls", run_id, body).get("governance")
+            )
         if entry.steps:
             body = StepsBody.model_construct(steps=entry.steps, conversation_state=None)
             verdicts.append(ingest_routes.deliver_records(request, "steps", run_id, body).get("governance"))
         if entry.spans:
-            ingest_routes.deliver_records(request, "spans", run_id, SpansBody.model_construct(spans=entry.spans))
+            ingest_routes.deliver_records(
+                request, "spans", run_id, SpansBody.model_construct(spans=entry.spans)
+            )
         if entry.scores:
-            ingest_routes.deliver_records(request, "scores", run_id, ScoresBody.model_construct(scores=entry.scores))
+            ingest_routes.deliver_records(
+                request, "scores", run_id, ScoresBody.model_construct(scores=entry.scores)
+            )
         if not (entry.start or verdicts or entry.spans or entry.scores or entry.complete):
             _check_known(request, run_id)
         if entry.complete is not None:
@@ -337,7 +361,11 @@ def _deliver_per_run(request: Request, entry: BatchRunIn) -> dict[str, Any]:
     except HTTPException as exc:
         if exc.status_code != 404:
             raise
-        return {"run_id": entry.run_id, "status": 404, "error": batch_ingest.unknown_run_message(entry.run_id)}
+        return {
+            "run_id": entry.run_id,
+            "status": 404,
+            "error": batch_ingest.unknown_run_message(entry.run_id),
+        }
     except DBAPIError as exc:
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             raise  # the database is unavailable: 503 for the whole request (clients retry)

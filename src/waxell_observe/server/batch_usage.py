@@ -66,9 +66,7 @@ _OUTCOMES_PG = (
     "SELECT * FROM unnest(%s::varchar[], %s::float8[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bool[], "
     "%s::int8[], %s::float8[]) ON CONFLICT (run_id) DO NOTHING RETURNING run_id"
 )
-_OUTCOMES_SQLITE = (
-    f"INSERT INTO gov_run_outcomes ({_OUTCOME_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"
-)
+_OUTCOMES_SQLITE = f"INSERT INTO gov_run_outcomes ({_OUTCOME_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"
 
 
 def _models(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, float]]]:
@@ -148,7 +146,9 @@ def count_completions(conn: Connection, completions: Sequence[Completion], at: f
                 tokens_cost[1] += float(cost)
     # one upsert per key with the batch's sums (not one per run: a statement per row is what
     # costs on PostgreSQL)
-    bucket_rows = [(outcome_bucket, *identity, errors, total) for identity, (errors, total) in outcomes.items()]
+    bucket_rows = [
+        (outcome_bucket, *identity, errors, total) for identity, (errors, total) in outcomes.items()
+    ]
     execute_many(conn, _BUCKETS.format(m=marker(conn)), bucket_rows)
     usage_rows = [(hour, *key, tokens, cost) for key, (tokens, cost) in sums.items()]
     execute_many(conn, _USAGE.format(m=marker(conn)), usage_rows)

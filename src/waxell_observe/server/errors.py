@@ -72,12 +72,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-        logger.error("waxell-observe server: database unavailable for %s %s: %s", request.method,
-                     request.url.path, str(exc).splitlines()[0])
-        return JSONResponse(
-            status_code=503, content={"detail": "database unavailable, retry later"}, headers={"Retry-After": "1"}
+        logger.error(
+            "waxell-observe server: database unavailable for %s %s: %s",
+            request.method,
+            request.url.path,
+            str(exc).splitlines()[0],
         )
-    logger.error("waxell-observe server: database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "database unavailable, retry later"},
+            headers={"Retry-After": "1"},
+        )
+    logger.error(
+        "waxell-observe server: database error on %s %s", request.method, request.url.path, exc_info=exc
+    )
     return JSONResponse(status_code=500, content={"detail": "internal server error"})
 
 
@@ -109,7 +117,9 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            logger.exception("waxell-observe server: unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            logger.exception(
+                "waxell-observe server: unhandled error on %s %s", scope.get("method"), scope.get("path")
+            )
             if started:
                 raise
             body = json.dumps({"detail": "internal server error"}).encode()
@@ -117,7 +127,10 @@ class CatchAllMiddleware:
                 {
                     "type": "http.response.start",
                     "status": 500,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": body})

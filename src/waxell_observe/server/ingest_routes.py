@@ -71,7 +71,9 @@ def deliver_start(request: Request, body: RunStartBody) -> tuple[dict[str, Any],
 
 
 _STORE: dict[str, Callable[[Connection, RunRef, Any, float], None]] = {
-    "llm-calls": lambda conn, run, b, now: ingest_store.add_llm_calls(conn, run, b.calls, b.conversation_state, now),
+    "llm-calls": lambda conn, run, b, now: ingest_store.add_llm_calls(
+        conn, run, b.calls, b.conversation_state, now
+    ),
     "steps": lambda conn, run, b, now: ingest_store.add_steps(conn, run, b.steps, b.conversation_state, now),
     "spans": lambda conn, run, b, now: ingest_store.add_spans(conn, run, b.spans, now),
     "scores": lambda conn, run, b, now: ingest_store.add_scores(conn, run, b.scores, now),
@@ -147,10 +149,14 @@ def complete_run(run_id: str, body: CompleteBody, request: Request) -> dict[str,
     return deliver_completion(request, run_id, body)
 
 
-@router.api_route("/runs//{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route(
+    "/runs//{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
 def empty_run_id(rest: str) -> None:
     """``runs//llm-calls/``: a client whose run start failed. Always 404."""
-    raise HTTPException(status_code=404, detail="empty run id: the run was not started (POST runs/start/ first)")
+    raise HTTPException(
+        status_code=404, detail="empty run id: the run was not started (POST runs/start/ first)"
+    )
 
 
 @router.post("/events/")

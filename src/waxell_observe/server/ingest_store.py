@@ -121,13 +121,22 @@ def run_exists(conn: Connection, run_id: str) -> bool:
     return conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
 
 
-_REF_COLUMNS = (runs.c.run_id, runs.c.agent_name, runs.c.workflow_name, runs.c.started_at, runs.c.metadata, runs.c.tags)
+_REF_COLUMNS = (
+    runs.c.run_id,
+    runs.c.agent_name,
+    runs.c.workflow_name,
+    runs.c.started_at,
+    runs.c.metadata,
+    runs.c.tags,
+)
 
 
 def run_ref(row: Any) -> RunRef:
     """A :class:`RunRef` from a row holding ``run_id, agent_name, workflow_name, started_at,
     metadata, tags``."""
-    return RunRef(row.run_id, row.agent_name, row.workflow_name, row.started_at, row.metadata or {}, row.tags or {})
+    return RunRef(
+        row.run_id, row.agent_name, row.workflow_name, row.started_at, row.metadata or {}, row.tags or {}
+    )
 
 
 def lock_run(conn: Connection, run_id: str) -> RunRef | None:
@@ -202,7 +211,9 @@ class _TableSpec:
         """The value a row without column ``name`` gets."""
         default = self.default_of[name]
         if default is _NO_DEFAULT:
-            raise ValueError(f"a {self.table.name} row needs a value for {name!r} (the column has no default)")
+            raise ValueError(
+                f"a {self.table.name} row needs a value for {name!r} (the column has no default)"
+            )
         return default() if callable(default) else default
 
 
@@ -249,7 +260,16 @@ SPAN_COLUMNS = (
     "id", "run_id", "position", "kind", "name", "status", "duration_ms", "started_at", "parent_span_id",
     "attributes", "input", "output", "error",
 )  # fmt: skip
-SCORE_COLUMNS = ("id", "run_id", "name", "data_type", "numeric_value", "string_value", "comment", "created_at")
+SCORE_COLUMNS = (
+    "id",
+    "run_id",
+    "name",
+    "data_type",
+    "numeric_value",
+    "string_value",
+    "comment",
+    "created_at",
+)
 AUDIT_COLUMNS = (
     "ts", "run_id", "agent_name", "workflow_name", "event", "policy_name", "category", "action", "reason", "phase",
     "metadata",
@@ -462,7 +482,9 @@ def start_run(conn: Connection, body: RunStartBody, now: float) -> tuple[str, fl
     existing = None
     if body.run_id:
         row = conn.execute(
-            select(runs.c.agent_name, runs.c.workflow_name, runs.c.started_at).where(runs.c.run_id == body.run_id)
+            select(runs.c.agent_name, runs.c.workflow_name, runs.c.started_at).where(
+                runs.c.run_id == body.run_id
+            )
         ).first()
         existing = None if row is None else (row.agent_name, row.workflow_name, float(row.started_at))
     run_id, created = start_decision(body.run_id, existing, agent_name, workflow_name)
@@ -495,10 +517,13 @@ def stage_llm_calls(staged: StagedRows, run: RunRef, calls: Sequence[LLMCallIn],
             cached = cached if isinstance(cached, int) and not isinstance(cached, bool) else 0
             cost = estimate_cost(model, tokens_in, tokens_out, cached_tokens_in=cached)
         position = positions.take(call.position)
-        started_at = call.started_at if call.started_at is not None else now - (call.duration_ms or 0.0) / 1000.0
+        started_at = (
+            call.started_at if call.started_at is not None else now - (call.duration_ms or 0.0) / 1000.0
+        )
         rows.append(
             {
-                "id": call.id or (derived_id(run_id, "llm", call.position) if call.position is not None else new_id()),
+                "id": call.id
+                or (derived_id(run_id, "llm", call.position) if call.position is not None else new_id()),
                 "run_id": run_id,
                 "position": position,
                 "model": model,
@@ -612,11 +637,14 @@ def stage_spans(staged: StagedRows, run: RunRef, batch: Sequence[SpanIn], now: f
         if not parent and span.parent_position is not None:
             if ids_by_position is None:
                 ids_by_position = {s.position: s.id for s in batch if s.position is not None and s.id}
-            parent = ids_by_position.get(span.parent_position) or derived_id(run_id, "span", span.parent_position)
+            parent = ids_by_position.get(span.parent_position) or derived_id(
+                run_id, "span", span.parent_position
+            )
         position = positions.take(span.position)
         rows.append(
             {
-                "id": span.id or (derived_id(run_id, "span", span.position) if span.position is not None else new_id()),
+                "id": span.id
+                or (derived_id(run_id, "span", span.position) if span.position is not None else new_id()),
                 "run_id": run_id,
                 "position": position,
                 "kind": kind,
@@ -644,7 +672,9 @@ def _stage_span_rows(staged: StagedRows, run: RunRef, rows: list[dict[str, Any]]
     if policy_rows:
         staged.flush()
         known = set(
-            staged.conn.execute(select(spans.c.id).where(spans.c.id.in_([r["id"] for r in policy_rows]))).scalars()
+            staged.conn.execute(
+                select(spans.c.id).where(spans.c.id.in_([r["id"] for r in policy_rows]))
+            ).scalars()
         )
         fresh = [r for r in policy_rows if r["id"] not in known]
     staged.add(spans, rows)
@@ -698,7 +728,11 @@ def _stored(conn: Connection, stage: Callable[[StagedRows], None]) -> None:
 
 
 def add_llm_calls(
-    conn: Connection, run: RunRef, calls: Sequence[LLMCallIn], conversation_state: dict[str, Any] | None, now: float
+    conn: Connection,
+    run: RunRef,
+    calls: Sequence[LLMCallIn],
+    conversation_state: dict[str, Any] | None,
+    now: float,
 ) -> None:
     """``POST runs/{id}/llm-calls/``: the calls, the conversation state, the run's totals."""
     _stored(conn, lambda staged: stage_llm_calls(staged, run, calls, now))
@@ -707,7 +741,11 @@ def add_llm_calls(
 
 
 def add_steps(
-    conn: Connection, run: RunRef, batch: Sequence[StepIn], conversation_state: dict[str, Any] | None, now: float
+    conn: Connection,
+    run: RunRef,
+    batch: Sequence[StepIn],
+    conversation_state: dict[str, Any] | None,
+    now: float,
 ) -> None:
     """``POST runs/{id}/steps/``: the steps (and behaviour spans), the conversation state, totals."""
     _stored(conn, lambda staged: stage_steps(staged, run, batch, now))

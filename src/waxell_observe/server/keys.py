@@ -57,7 +57,9 @@ def create_key(store: Store, name: str = "") -> tuple[str, ApiKey]:
     """Create a key; returns ``(key, record)``. The key itself is not stored anywhere."""
     key = KEY_PREFIX + secrets.token_hex(24)
     digest = hash_key(key)
-    record = ApiKey(key_id=digest[:12], name=name[:256], prefix=key[:11], created_at=time.time(), revoked_at=None)
+    record = ApiKey(
+        key_id=digest[:12], name=name[:256], prefix=key[:11], created_at=time.time(), revoked_at=None
+    )
     with store.write() as conn:
         conn.execute(
             insert(api_keys).values(
@@ -110,11 +112,15 @@ def revoke_key(store: Store, ident: str) -> ApiKey:
 def active_key_hashes(store: Store) -> frozenset[str]:
     """Hashes of every key that is not revoked."""
     with store.read() as conn:
-        return frozenset(conn.execute(select(api_keys.c.key_hash).where(api_keys.c.revoked_at.is_(None))).scalars())
+        return frozenset(
+            conn.execute(select(api_keys.c.key_hash).where(api_keys.c.revoked_at.is_(None))).scalars()
+        )
 
 
 def count_active(store: Store) -> int:
     with store.read() as conn:
         return int(
-            conn.execute(select(func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))).scalar_one()
+            conn.execute(
+                select(func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))
+            ).scalar_one()
         )

@@ -47,7 +47,9 @@ def _check(name: str, content: Any, prompt_type: str | None, labels: Sequence[st
             isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
             for m in content
         ):
-            raise ValueError('a chat prompt needs a list of {"role": str, "content": str} messages as content')
+            raise ValueError(
+                'a chat prompt needs a list of {"role": str, "content": str} messages as content'
+            )
     if isinstance(labels, str) or not all(isinstance(label, str) and label.strip() for label in labels):
         raise ValueError(f"labels must be a list of non-empty strings, got {labels!r}")
     if "latest" in labels:
@@ -109,7 +111,9 @@ def add_prompt(
         "created_at": time.time(),
     }
     conn.execute(insert(prompts).values(**values))
-    return _as_dict(conn.execute(select(prompts).where(prompts.c.name == name, prompts.c.version == version)).one())
+    return _as_dict(
+        conn.execute(select(prompts).where(prompts.c.name == name, prompts.c.version == version)).one()
+    )
 
 
 def get_prompt(

@@ -57,7 +57,10 @@ def select_for_runs(conn: Connection, sql: str, run_ids: Sequence[str]) -> list[
     if conn.dialect.name == "postgresql":
         statement, parameter = sql.format(runs="= ANY(%s)"), list(run_ids)
     else:
-        statement, parameter = sql.format(runs="IN (SELECT value FROM json_each(?))"), json.dumps(list(run_ids))
+        statement, parameter = (
+            sql.format(runs="IN (SELECT value FROM json_each(?))"),
+            json.dumps(list(run_ids)),
+        )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with translated_errors(conn):

@@ -18,7 +18,9 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["read"])
 
-OrderBy = Literal["started_at", "ended_at", "agent_name", "status", "total_cost", "tokens_in", "llm_call_count"]
+OrderBy = Literal[
+    "started_at", "ended_at", "agent_name", "status", "total_cost", "tokens_in", "llm_call_count"
+]
 assert set(OrderBy.__args__) == set(SORTABLE_COLUMNS)  # type: ignore[attr-defined]
 _MAX_OFFSET = 1_000_000_000
 
@@ -77,7 +79,9 @@ def runs_list(
         roots_only=roots_only,
     )
     with _store(request).read() as conn:
-        page = list_runs(conn, run_filter, limit=limit, offset=offset, order_by=order_by, descending=order == "desc")
+        page = list_runs(
+            conn, run_filter, limit=limit, offset=offset, order_by=order_by, descending=order == "desc"
+        )
         totals = aggregates.run_totals(conn, run_filter)
     return {"runs": page, "total": totals["runs"], "limit": limit, "offset": offset, "totals": totals}
 

@@ -94,7 +94,6 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
 
-
 class RunStartBody(_Body):
     """``POST runs/start/``."""
 
@@ -122,7 +121,6 @@ class RunStartBody(_Body):
     """*ours*: the run was created by the background collector (no explicit run)."""
 
 
-
 class LLMCallIn(_Body):
     """One LLM record of ``POST runs/{run_id}/llm-calls/``."""
 
@@ -146,7 +144,6 @@ class LLMCallIn(_Body):
     """*ours*: the span this call happened in."""
     attributes: Obj | None = None
     """*ours*: extras (cached tokens, finish reason, messages when content capture is on, ...)."""
-
 
 
 class LLMCallsBody(_Body):
@@ -198,7 +195,6 @@ class SpanIn(_Body):
     """*ours*: the error message of an error span."""
     waxell_kind: str | None = None
     """*ours*: the span kind as our SDK stores it (``retrieval``, ``policy``, ...)."""
-
 
 
 class SpansBody(_Body):
@@ -339,4 +335,3 @@ class PolicyCheckBody(_Body):
     categories: list[Any] | None = None
     policies: list[Any] | None = None
     workflow_id: str | None = None
-

@@ -111,7 +111,9 @@ def _unavailable(run: Run, phase: str, error: Exception) -> PolicyCheckResult | 
         )
     key = (config.api_url, phase)
     if config.policy_fail_closed:
-        logger.warning("waxell-observe: remote policy check failed (%s); blocking (policy_fail_closed)", error)
+        logger.warning(
+            "waxell-observe: remote policy check failed (%s); blocking (policy_fail_closed)", error
+        )
         return PolicyCheckResult(
             "block",
             f"control plane policy check unavailable ({error}); WAXELL_POLICY_FAIL_CLOSED is set, so the run is "

@@ -158,9 +158,7 @@ def _distinct_by(conn: Connection, key: Any, value: Any, keys: list[str]) -> dic
     found: dict[str, list[str]] = {k: [] for k in keys}
     if not keys:
         return found
-    query = (
-        select(key, value).where(key.in_(keys), value != "").group_by(key, value).order_by(key, value)
-    )
+    query = select(key, value).where(key.in_(keys), value != "").group_by(key, value).order_by(key, value)
     for k, v in conn.execute(query):
         found[k].append(v)
     return found
@@ -229,7 +227,9 @@ def get_session(conn: Connection, session_id: str) -> dict[str, Any] | None:
     if not session_id:
         return None
     row = conn.execute(
-        select(*_group_fields(runs.c.session_id)).where(runs.c.session_id == session_id).group_by(runs.c.session_id)
+        select(*_group_fields(runs.c.session_id))
+        .where(runs.c.session_id == session_id)
+        .group_by(runs.c.session_id)
     ).first()
     if row is None:
         return None
@@ -238,7 +238,14 @@ def get_session(conn: Connection, session_id: str) -> dict[str, Any] | None:
     session["user_ids"] = _distinct_by(conn, runs.c.session_id, runs.c.user_id, [session_id])[session_id]
     session["runs"] = list_runs(conn, RunFilter(session_id=session_id), limit=100_000, descending=False)
     io_query = (
-        select(spans.c.run_id, spans.c.name, spans.c.input, spans.c.output, spans.c.attributes, spans.c.started_at)
+        select(
+            spans.c.run_id,
+            spans.c.name,
+            spans.c.input,
+            spans.c.output,
+            spans.c.attributes,
+            spans.c.started_at,
+        )
         .join(runs, runs.c.run_id == spans.c.run_id)
         .where(runs.c.session_id == session_id, spans.c.kind == "io")
         .where(spans.c.name.in_(("user_message", "agent_response")))
@@ -256,7 +263,9 @@ def list_users(conn: Connection, *, limit: int = 50, offset: int = 0) -> tuple[l
     return _entities(conn, rollup_users, rollup_users.c.user_id, [], limit, offset)
 
 
-def _by_model(conn: Connection, conditions: list[ColumnElement[bool]], *, with_provider: bool) -> list[dict[str, Any]]:
+def _by_model(
+    conn: Connection, conditions: list[ColumnElement[bool]], *, with_provider: bool
+) -> list[dict[str, Any]]:
     keys = [llm_calls.c.model, llm_calls.c.provider] if with_provider else [llm_calls.c.model]
     cost = func.coalesce(func.sum(llm_calls.c.cost), 0.0)
     query = (
@@ -334,7 +343,14 @@ def costs(
     days = by_day.items()
     return {
         "by_model": [
-            {"model": k[0], "provider": k[1], "calls": n[0], "tokens_in": n[1], "tokens_out": n[2], "cost": _money(cost)}
+            {
+                "model": k[0],
+                "provider": k[1],
+                "calls": n[0],
+                "tokens_in": n[1],
+                "tokens_out": n[2],
+                "cost": _money(cost),
+            }
             for k, n, cost in sorted(by_model.items(), key=lambda e: (-e[2], e[0]))
         ],
         "by_agent": [
@@ -366,7 +382,14 @@ def _rollup_costs(
         for row in conn.execute(query):
             target.add(row[0], row[1:3], row[3])
     by_models = (
-        select(c.model, c.provider, func.sum(c.calls), func.sum(c.tokens_in), func.sum(c.tokens_out), func.sum(c.cost))
+        select(
+            c.model,
+            c.provider,
+            func.sum(c.calls),
+            func.sum(c.tokens_in),
+            func.sum(c.tokens_out),
+            func.sum(c.cost),
+        )
         .where(and_(*call_where) if call_where else true())
         .group_by(c.model, c.provider)
     )
@@ -382,9 +405,11 @@ def _direct_costs(
     if agent_name:
         conditions.append(runs.c.agent_name == agent_name)
     where = and_(*conditions) if conditions else true()
-    per_run = select(
-        part.day(conn).label("day"), runs.c.agent_name, (_TOKENS).label("tokens"), runs.c.total_cost
-    ).where(where).subquery("part")
+    per_run = (
+        select(part.day(conn).label("day"), runs.c.agent_name, (_TOKENS).label("tokens"), runs.c.total_cost)
+        .where(where)
+        .subquery("part")
+    )
     query = select(
         per_run.c.day, per_run.c.agent_name, func.count(), func.coalesce(func.sum(per_run.c.tokens), 0),
         func.sum(per_run.c.total_cost),
@@ -399,7 +424,9 @@ def _direct_costs(
         # otherwise hash-join every call of the store against a few thousand runs.
         c = llm_calls.c
         calls = (
-            select(c.model, c.provider, c.tokens_in, c.tokens_out, c.cost).where(c.run_id == runs.c.run_id).lateral("calls")
+            select(c.model, c.provider, c.tokens_in, c.tokens_out, c.cost)
+            .where(c.run_id == runs.c.run_id)
+            .lateral("calls")
         )
         source = runs.join(calls, true())
     query = (
@@ -465,9 +492,10 @@ def list_agents(conn: Connection) -> list[dict[str, Any]]:
         .subquery("counts")
     )
     last = (
-        select(func.max(runs.c.started_at))
-        .where(runs.c.agent_name == counts.c.agent_name)
-        .scalar_subquery()
+        select(func.max(runs.c.started_at)).where(runs.c.agent_name == counts.c.agent_name).scalar_subquery()
     )  # one index lookup per agent (ix_runs_agent_started)
     query = select(counts.c.agent_name, counts.c.runs, last.label("last_seen")).order_by(counts.c.agent_name)
-    return [{"agent_name": r.agent_name, "runs": int(r.runs), "last_seen": iso(r.last_seen)} for r in conn.execute(query)]
+    return [
+        {"agent_name": r.agent_name, "runs": int(r.runs), "last_seen": iso(r.last_seen)}
+        for r in conn.execute(query)
+    ]

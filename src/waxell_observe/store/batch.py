@@ -58,7 +58,16 @@ SPAN_COLUMNS = (
     "id", "run_id", "position", "kind", "name", "status", "duration_ms", "started_at",
     "parent_span_id", "attributes", "input", "output", "error",
 )  # fmt: skip
-SCORE_COLUMNS = ("id", "run_id", "name", "data_type", "numeric_value", "string_value", "comment", "created_at")
+SCORE_COLUMNS = (
+    "id",
+    "run_id",
+    "name",
+    "data_type",
+    "numeric_value",
+    "string_value",
+    "comment",
+    "created_at",
+)
 
 
 @dataclass
@@ -110,7 +119,9 @@ _STAGED = "waxell_staging"  # key in a pooled PostgreSQL connection's info: its 
 _STAGED_TABLES = (runs, llm_calls, steps, spans, scores)
 
 
-def _write_postgres(conn: Connection, batch: RowBatch, started: list[tuple[Any, ...]], ended: list[tuple[Any, ...]]) -> None:
+def _write_postgres(
+    conn: Connection, batch: RowBatch, started: list[tuple[Any, ...]], ended: list[tuple[Any, ...]]
+) -> None:
     """One statement per table: the statement-level triggers fold each one's rows."""
     bulk.insert_staged(conn, runs, RUN_COLUMNS, started)
     bulk.insert_staged(conn, runs, RUN_COLUMNS, ended, conflict="update", key=("run_id",))
@@ -121,7 +132,12 @@ def _write_postgres(conn: Connection, batch: RowBatch, started: list[tuple[Any, 
 
 
 def _write_sqlite(
-    conn: Connection, batch: RowBatch, started: list[tuple[Any, ...]], ended: list[tuple[Any, ...]], *, fold: bool
+    conn: Connection,
+    batch: RowBatch,
+    started: list[tuple[Any, ...]],
+    ended: list[tuple[Any, ...]],
+    *,
+    fold: bool,
 ) -> None:
     """Runs first, then the rollups moved from their snapshot to them; then the records, then the
     rollups of the LLM calls that were not stored yet (noted before inserting: an insert does not
@@ -180,5 +196,7 @@ _NOTE_NEW_CALLS = (
     f"WHERE NOT EXISTS (SELECT 1 FROM llm_calls AS c WHERE c.id = j.value)"
 )
 _CALL_CHANGES = tuple(
-    rollup_sets.call_changes("sqlite", None, f"(SELECT * FROM llm_calls WHERE id IN (SELECT id FROM {_NEW_CALLS}))")
+    rollup_sets.call_changes(
+        "sqlite", None, f"(SELECT * FROM llm_calls WHERE id IN (SELECT id FROM {_NEW_CALLS}))"
+    )
 )

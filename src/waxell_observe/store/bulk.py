@@ -28,7 +28,14 @@ from sqlalchemy.exc import DBAPIError
 
 from waxell_observe.store import rollup_rows
 
-__all__ = ["insert_rows", "insert_staged", "create_staging", "driver_cursor", "json_encoder", "TRIGGERED_TABLES"]
+__all__ = [
+    "insert_rows",
+    "insert_staged",
+    "create_staging",
+    "driver_cursor",
+    "json_encoder",
+    "TRIGGERED_TABLES",
+]
 
 TRIGGERED_TABLES = frozenset(rollup_rows.SOURCES)
 """Tables with the rollups' per-row triggers (``store/rollup_rows.py``)."""
@@ -60,7 +67,9 @@ def _conflict_clause(columns: tuple[str, ...], conflict: str, key: tuple[str, ..
 
 
 @functools.lru_cache(maxsize=128)
-def _statement(dialect: str, table: str, columns: tuple[str, ...], conflict: str, key: tuple[str, ...]) -> str:
+def _statement(
+    dialect: str, table: str, columns: tuple[str, ...], conflict: str, key: tuple[str, ...]
+) -> str:
     names = ", ".join(f'"{c}"' for c in columns)
     marker = "%s" if dialect == "postgresql" else "?"
     values = ", ".join(marker for _ in columns)
@@ -155,7 +164,9 @@ def _staged_statements(
     else:
         fill = f"INSERT INTO temp.{staging} ({names}) VALUES ({', '.join('?' for _ in columns)})"
         source = f"FROM temp.{staging} WHERE true"  # "WHERE": an upsert after a bare FROM is ambiguous
-    insert = f'INSERT INTO "{table}" ({names}) SELECT {names} {source}' + _conflict_clause(columns, conflict, key)
+    insert = f'INSERT INTO "{table}" ({names}) SELECT {names} {source}' + _conflict_clause(
+        columns, conflict, key
+    )
     return fill, insert, f"DELETE FROM {'' if dialect == 'postgresql' else 'temp.'}{staging}"
 
 

@@ -41,14 +41,16 @@ class Store:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             # A pool keeps connections open: closing the last connection of a WAL database
             # checkpoints it, which would make every transaction pay for a checkpoint.
-            self.engine: Engine = create_engine(
-                url,
-                poolclass=StaticPool if database in ("", ":memory:") else QueuePool,
-                pool_size=4,
-                max_overflow=8,
-                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            ) if database not in ("", ":memory:") else create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            self.engine: Engine = (
+                create_engine(
+                    url,
+                    poolclass=StaticPool if database in ("", ":memory:") else QueuePool,
+                    pool_size=4,
+                    max_overflow=8,
+                    connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                )
+                if database not in ("", ":memory:")
+                else create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
             )
             _tune_sqlite(self.engine)
         else:
@@ -74,7 +76,10 @@ class Store:
                 str(k): str(v)
                 for k, v in conn.execute(select(schema.schema_info.c.key, schema.schema_info.c.value)).all()
             }
-            if info.get("rollups") == rollups.ROLLUPS_VERSION and _int(info.get("version")) >= schema.SCHEMA_VERSION:
+            if (
+                info.get("rollups") == rollups.ROLLUPS_VERSION
+                and _int(info.get("version")) >= schema.SCHEMA_VERSION
+            ):
                 return  # up to date: no triggers to create, nothing to fill
             # Before any DDL on the rollup tables: a compaction of another process holding the lock
             # while waiting for those tables would otherwise deadlock with the rebuild below.

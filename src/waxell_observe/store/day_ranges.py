@@ -62,7 +62,9 @@ class Part:
         whens = []
         number = math.floor(lo / DAY)
         while number * DAY < hi:
-            inside = and_(runs.c.started_at >= number * DAY + MARGIN, runs.c.started_at < (number + 1) * DAY - MARGIN)
+            inside = and_(
+                runs.c.started_at >= number * DAY + MARGIN, runs.c.started_at < (number + 1) * DAY - MARGIN
+            )
             whens.append((inside, literal(day_name(number))))
             number += 1
         return case(*whens, else_=exact) if whens else exact

@@ -176,7 +176,9 @@ def list_runs(
 
 def _common_tag(conn: Connection, key: str) -> bool:
     """Whether at least one run in 20 has tag ``key`` (from the rollups: no run is read)."""
-    tagged = conn.execute(select(func.sum(rollup_tags.c.runs)).where(rollup_tags.c.tag_key == key)).scalar() or 0
+    tagged = (
+        conn.execute(select(func.sum(rollup_tags.c.runs)).where(rollup_tags.c.tag_key == key)).scalar() or 0
+    )
     stored = conn.execute(select(func.sum(rollup_runs.c.runs))).scalar() or 0
     return int(tagged) > 0 and int(tagged) * 20 >= int(stored)
 

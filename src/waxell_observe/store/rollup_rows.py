@@ -240,7 +240,9 @@ def _run_statements(sql: _Sql) -> dict[str, _Parts]:
                 f"OLD.{column} <> ''",
                 [
                     sql.entity_remove(table, column, "OLD"),
-                    sql.entity_fix(table, column, f"OLD.started_at <= first_seen OR {last('OLD')} >= last_seen"),
+                    sql.entity_fix(
+                        table, column, f"OLD.started_at <= first_seen OR {last('OLD')} >= last_seen"
+                    ),
                 ],
             )
         )
@@ -253,7 +255,11 @@ def _call_statements(sql: _Sql) -> dict[str, _Parts]:
         "UPDATE": [
             (
                 sql.changed("run_id", "model", "provider", "tokens_in", "tokens_out", "cost"),
-                [sql.calls_add_call("OLD", "-"), sql.calls_add_call("NEW", ""), sql.calls_drop_empty_of_call("OLD")],
+                [
+                    sql.calls_add_call("OLD", "-"),
+                    sql.calls_add_call("NEW", ""),
+                    sql.calls_drop_empty_of_call("OLD"),
+                ],
             )
         ],
         "DELETE": [("", [sql.calls_add_call("OLD", "-"), sql.calls_drop_empty_of_call("OLD")])],
@@ -280,7 +286,9 @@ def _sqlite_ddl() -> list[str]:
             for n, (condition, body) in enumerate(parts):
                 when = f"{_SQLITE_ENABLED} AND ({condition})" if condition else _SQLITE_ENABLED
                 name = f"{prefix}_{event.lower()}_{n}"
-                ddl.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} WHEN {when} BEGIN {' '.join(body)} END")
+                ddl.append(
+                    f"CREATE TRIGGER {name} AFTER {event} ON {table} WHEN {when} BEGIN {' '.join(body)} END"
+                )
     return ddl
 
 

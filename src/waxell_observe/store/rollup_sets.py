@@ -156,7 +156,9 @@ def run_changes(dialect: str, old: str | None, new: str | None, *, partner: str 
         f"SELECT {d.day('o')} AS day, o.agent_name AS agent_name, o.status AS status, {root('o')} AS is_root, "
         f"-1 AS runs, -{tokens('o')} AS tokens, -o.total_cost AS cost FROM {{rel}} AS o WHERE {{changed}}",
     )  # fmt: skip
-    statements.append(_fold_into(d, "rollup_runs", "day, agent_name, status, is_root", " UNION ALL ".join(sides), 4))
+    statements.append(
+        _fold_into(d, "rollup_runs", "day, agent_name, status, is_root", " UNION ALL ".join(sides), 4)
+    )
     if old is not None and not d.pg:
         statements.append(
             f"DELETE FROM rollup_runs WHERE runs = 0 AND (day, agent_name, status, is_root) IN "
@@ -209,7 +211,9 @@ def _tag_changes(d: _Dialect, rels: _Rels) -> list[str]:
                 f"{d.day('o')}, o.status, {root('o')} FROM {old} AS o {d.rows_of('run_tags', 't', 'o.run_id', _TAG_COLUMNS)})"
             )
         retagged = _changed(d, "o", rels.partner, "run_id", _TAG_SET_READS)
-        statements.append(f"DELETE FROM run_tags WHERE run_id IN (SELECT o.run_id FROM {old} AS o WHERE {retagged})")
+        statements.append(
+            f"DELETE FROM run_tags WHERE run_id IN (SELECT o.run_id FROM {old} AS o WHERE {retagged})"
+        )
     if new is not None:
         source, key, value, condition = tags_of(d.name, "n")
         statements.append(
@@ -306,6 +310,7 @@ def call_changes(dialect: str, old: str | None, new: str | None) -> list[str]:
 
 _PG_TRIGGERS = {"runs": ("wx_runs_batch", run_changes), "llm_calls": ("wx_calls_batch", call_changes)}
 
+
 def pg_statement_ddl() -> list[str]:
     """PostgreSQL: statement-level triggers applying :func:`run_changes` / :func:`call_changes` to
     each statement's transition tables, in transactions that set ``waxell.rollups`` to ``batch``
@@ -313,7 +318,11 @@ def pg_statement_ddl() -> list[str]:
     ddl: list[str] = []
     when = f"current_setting('{BATCH_SETTING}', true) = 'batch'"
     for table, (prefix, changes) in _PG_TRIGGERS.items():
-        for event, old, new in (("INSERT", None, "wx_new"), ("UPDATE", "wx_old", "wx_new"), ("DELETE", "wx_old", None)):
+        for event, old, new in (
+            ("INSERT", None, "wx_new"),
+            ("UPDATE", "wx_old", "wx_new"),
+            ("DELETE", "wx_old", None),
+        ):
             name = f"{prefix}_{event.lower()}"
             body = ";\n  ".join(changes("postgresql", old, new))
             ddl.append(

@@ -85,4 +85,9 @@ def tags_of(dialect: str, a: str) -> tuple[str, str, str, str]:
         f"json_each(CASE WHEN json_valid({a}.tags) THEN CASE WHEN json_type({a}.tags) = 'object' "
         f"THEN {a}.tags ELSE '{{}}' END ELSE '{{}}' END) AS j"
     )
-    return source, f"substr(j.key, 1, {TAG_KEY_LIMIT})", f"substr(j.value, 1, {TAG_VALUE_LIMIT})", "j.type = 'text'"
+    return (
+        source,
+        f"substr(j.key, 1, {TAG_KEY_LIMIT})",
+        f"substr(j.value, 1, {TAG_VALUE_LIMIT})",
+        "j.type = 'text'",
+    )

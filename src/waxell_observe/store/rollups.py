@@ -174,7 +174,14 @@ def rebuild(conn: Connection) -> None:
     dialect = conn.dialect.name
     day = day_sql(dialect, "r.started_at")
     merged = "true" if dialect == "postgresql" else "1"
-    for table in ("rollup_runs", "rollup_calls", "rollup_tags", "run_tags", "rollup_sessions", "rollup_users"):
+    for table in (
+        "rollup_runs",
+        "rollup_calls",
+        "rollup_tags",
+        "run_tags",
+        "rollup_sessions",
+        "rollup_users",
+    ):
         conn.exec_driver_sql(f"DELETE FROM {table}")
     conn.exec_driver_sql(
         f"INSERT INTO rollup_runs (day, agent_name, status, is_root, runs, tokens, cost, merged) "
@@ -274,9 +281,13 @@ class Compactor:
             except OperationalError as exc:
                 # The database is unreachable (or went away): the writers report that; the
                 # changes stay pending (readers sum them) until a write succeeds again.
-                logger.debug("waxell-observe: rollups of %s not compacted: %s", _safe_url(self.store.url), exc)
+                logger.debug(
+                    "waxell-observe: rollups of %s not compacted: %s", _safe_url(self.store.url), exc
+                )
             except Exception as exc:  # noqa: BLE001 - logged; retried after the next write
-                logger.warning("waxell-observe: compacting the rollups of %s failed: %s", _safe_url(self.store.url), exc)
+                logger.warning(
+                    "waxell-observe: compacting the rollups of %s failed: %s", _safe_url(self.store.url), exc
+                )
 
 
 def _safe_url(url: str) -> str:

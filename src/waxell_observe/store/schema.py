@@ -110,7 +110,9 @@ llm_calls = Table(
     Column("parent_span_id", Id, nullable=False, default=""),
     Column("attributes", Json, nullable=False, default=dict),
     # a run's calls in order, and everything the aggregates sum per run, from the index alone
-    Index("ix_llm_calls_run_cover", "run_id", "position", "model", "provider", "tokens_in", "tokens_out", "cost"),
+    Index(
+        "ix_llm_calls_run_cover", "run_id", "position", "model", "provider", "tokens_in", "tokens_out", "cost"
+    ),
     Index("ix_llm_calls_started", "started_at"),
 )
 """LLM calls. Version 1 stores had ``ix_llm_calls_run (run_id, position)``, replaced by

@@ -41,7 +41,9 @@ def _string_limits(table: Table) -> dict[str, int]:
     }
 
 
-_LIMITS = {table.name: _string_limits(table) for table in (runs, llm_calls, steps, spans, scores, audit_events)}
+_LIMITS = {
+    table.name: _string_limits(table) for table in (runs, llm_calls, steps, spans, scores, audit_events)
+}
 
 
 def _fit(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -75,7 +75,11 @@ def trace_context(run: Run) -> tuple[str, str, str]:
     state = run.plugin_state.get("otel")
     if not isinstance(state, dict):
         return "", "", ""
-    return str(state.get("trace_id") or ""), str(state.get("span_id") or ""), str(state.get("traceparent") or "")
+    return (
+        str(state.get("trace_id") or ""),
+        str(state.get("span_id") or ""),
+        str(state.get("traceparent") or ""),
+    )
 
 
 def traceparent(run: Mapping[str, Any]) -> str:
@@ -144,7 +148,9 @@ def complete_body(run: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def conversation_with_metadata(state: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+def conversation_with_metadata(
+    state: Mapping[str, Any], metadata: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The wire ``conversation_state``: the run's state plus a copy of its metadata."""
     wire_state = dict(state)
     if metadata:
@@ -205,7 +211,9 @@ def step(step_: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def span(span_: Mapping[str, Any], run_started_at: float, parent_position: int | None = None) -> dict[str, Any]:
+def span(
+    span_: Mapping[str, Any], run_started_at: float, parent_position: int | None = None
+) -> dict[str, Any]:
     """One record of ``runs/{id}/spans/`` from a span frame (as a dict)."""
     kind = span_["span_kind"]
     record: dict[str, Any] = {
@@ -215,7 +223,9 @@ def span(span_: Mapping[str, Any], run_started_at: float, parent_position: int |
         "status": span_["status"],
         "duration_ms": span_["duration_ms"],
         "position": span_["position"],
-        "start_offset_ms": round((span_["started_at"] - run_started_at) * 1000.0, 3) if run_started_at else 0.0,
+        "start_offset_ms": round((span_["started_at"] - run_started_at) * 1000.0, 3)
+        if run_started_at
+        else 0.0,
         "attributes": span_["attributes"],
         "input_data": span_["input"],
         "output_data": span_["output"],
@@ -277,7 +287,13 @@ def behaviour_step(span_: Mapping[str, Any]) -> dict[str, Any] | None:
                   "source": a.get("source", ""), "length": a.get("length")}  # fmt: skip
     else:
         return None
-    return {"step_name": name, "output": output, "id": span_["id"], "seq": span_["position"], "started_at": span_["started_at"]}
+    return {
+        "step_name": name,
+        "output": output,
+        "id": span_["id"],
+        "seq": span_["position"],
+        "started_at": span_["started_at"],
+    }
 
 
 def score(score_: Mapping[str, Any]) -> dict[str, Any]:

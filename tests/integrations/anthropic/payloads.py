@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def usage(inp: int, out: int, *, cache_read: int | None = None, cache_creation: int | None = None) -> dict[str, Any]:
+def usage(
+    inp: int, out: int, *, cache_read: int | None = None, cache_creation: int | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {"input_tokens": inp, "output_tokens": out}
     if cache_read is not None:
         data["cache_read_input_tokens"] = cache_read
@@ -60,11 +62,18 @@ def stream_events(
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
     ]  # fmt: skip
     for piece in pieces:
-        events.append({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+        events.append(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+        )
     events.append({"type": "content_block_stop", "index": 0})
     for i, delta_usage in enumerate(deltas):
         last = i == len(deltas) - 1
-        events.append({"type": "message_delta", "usage": delta_usage,
-                       "delta": {"stop_reason": stop_reason if last else None, "stop_sequence": None}})
+        events.append(
+            {
+                "type": "message_delta",
+                "usage": delta_usage,
+                "delta": {"stop_reason": stop_reason if last else None, "stop_sequence": None},
+            }
+        )
     events.append({"type": "message_stop"})
     return events

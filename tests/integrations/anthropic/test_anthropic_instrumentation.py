@@ -45,14 +45,18 @@ def test_instrument_and_uninstrument_patch_and_restore_every_method(stub: Any, r
         stub.reply_json(p.message("claude-haiku-4-5-20251001", [p.text("quiet")], usage_=p.usage(3, 1)))
         client = anthropic.Anthropic(base_url=stub.base_url, api_key="k", max_retries=0, open_telemetry=False)
         with WaxellContext(agent_name="off") as ctx:
-            client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+            client.messages.create(
+                model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            )
         assert read_run(ctx.run_id)["llm_calls"] == []
     finally:
         plugin_manager().hook.on_uninstrument(libraries=None)
         _reset_for_tests()
 
 
-def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(stub: Any, read_run: Any, waxell_db: Path) -> None:
+def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
+    stub: Any, read_run: Any, waxell_db: Path
+) -> None:
     # anthropic imports its resource modules while the package itself is still initialising:
     # the post-import hook must cope with that.
     script = textwrap.dedent(

@@ -37,7 +37,9 @@ def test_sync_call_counts_cached_prompt_tokens_as_input(client: Any, stub: Any, 
     )  # fmt: skip
     stub.reply_json(body)
     with WaxellContext(agent_name="travel") as ctx:
-        answer = client.messages.create(model="claude-sonnet-4-5", max_tokens=1024, system=SYSTEM, messages=MESSAGES)
+        answer = client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=1024, system=SYSTEM, messages=MESSAGES
+        )
         assert (ctx.message_count, ctx.conversation_turns, ctx.context_utilization) == (4, 2, 10.0)
     assert answer.content[0].text == "Light layers and a rain jacket."
     assert stub.requests[0].path == "/v1/messages"
@@ -73,7 +75,9 @@ def test_sync_call_counts_cached_prompt_tokens_as_input(client: Any, stub: Any, 
     ]
 
 
-def test_tool_use_blocks_become_decisions_and_tool_results_are_counted(client: Any, stub: Any, read_run: Any) -> None:
+def test_tool_use_blocks_become_decisions_and_tool_results_are_counted(
+    client: Any, stub: Any, read_run: Any
+) -> None:
     stub.reply_json(p.message(
         "claude-haiku-4-5-20251001",
         [p.text("Let me check."), p.tool_use("toolu_1", "get_weather", {"city": "Lisbon", "month": "May"})],
@@ -89,9 +93,14 @@ def test_tool_use_blocks_become_decisions_and_tool_results_are_counted(client: A
         follow_up = [
             {"role": "user", "content": "Weather in Lisbon in May?"},
             {"role": "assistant", "content": [b.model_dump() for b in first.content]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_block.id, "content": "22C"}]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": tool_block.id, "content": "22C"}],
+            },
         ]
-        client.messages.create(model="claude-haiku-4-5", max_tokens=256, tools=[WEATHER_TOOL], messages=follow_up)
+        client.messages.create(
+            model="claude-haiku-4-5", max_tokens=256, tools=[WEATHER_TOOL], messages=follow_up
+        )
         assert ctx.message_count == 3
         assert ctx.conversation_turns == 1  # a tool result is not a user turn
     run = read_run(ctx.run_id)
@@ -143,7 +152,9 @@ def test_provider_errors_are_recorded_and_reraised_unchanged(
     stub.reply_json(error_body, status=status)
     with WaxellContext(agent_name="failing") as ctx:
         with pytest.raises(error_cls) as raised:
-            client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+            client.messages.create(
+                model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
     assert raised.type is error_cls
     assert raised.value.status_code == status
     assert raised.value.body == error_body
@@ -158,7 +169,9 @@ def test_provider_errors_are_recorded_and_reraised_unchanged(
 
 def test_call_outside_a_run_goes_to_the_background_collector(client: Any, stub: Any, read_runs: Any) -> None:
     stub.reply_json(p.message("claude-haiku-4-5-20251001", [p.text("pong")], usage_=p.usage(5, 1)))
-    client.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "ping"}])
+    client.messages.create(
+        model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "ping"}]
+    )
     runs = read_runs(agent_name="auto:claude-haiku-4-5-20251001")
     assert len(runs) == 1
     assert (runs[0]["tokens_in"], runs[0]["tokens_out"], runs[0]["llm_call_count"]) == (5, 1, 1)
@@ -173,14 +186,23 @@ def test_sdk_native_otel_span_is_detected_and_flagged(stub: Any, instrumented: A
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     traced = anthropic.Anthropic(
-        base_url=stub.base_url, api_key="test-key", max_retries=0, open_telemetry={"tracer_provider": provider}
+        base_url=stub.base_url,
+        api_key="test-key",
+        max_retries=0,
+        open_telemetry={"tracer_provider": provider},
     )
-    untraced = anthropic.Anthropic(base_url=stub.base_url, api_key="test-key", max_retries=0, open_telemetry=False)
+    untraced = anthropic.Anthropic(
+        base_url=stub.base_url, api_key="test-key", max_retries=0, open_telemetry=False
+    )
     for _ in range(2):
         stub.reply_json(p.message("claude-haiku-4-5-20251001", [p.text("ok")], usage_=p.usage(5, 1)))
     with WaxellContext(agent_name="otel") as ctx:
-        traced.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "a"}])
-        untraced.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "b"}])
+        traced.messages.create(
+            model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "a"}]
+        )
+        untraced.messages.create(
+            model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "b"}]
+        )
     provider.shutdown()
     assert [s.name for s in exporter.get_finished_spans()] == ["anthropic.messages.create"]
     calls = read_run(ctx.run_id)["llm_calls"]

@@ -41,14 +41,18 @@ def test_block_on_the_system_prompt_and_on_stream_helpers_sends_nothing(
     assert stub.requests == []
     run = read_run(ctx.run_id)
     assert run["llm_calls"] == []
-    assert [(s["attributes"]["action"], s["attributes"]["reason"]) for s in run["spans"] if s["kind"] == "policy"] == [
+    assert [
+        (s["attributes"]["action"], s["attributes"]["reason"]) for s in run["spans"] if s["kind"] == "policy"
+    ] == [
         ("block", "Credential detected: private_key"),
         ("block", "Prompt injection detected: jailbreak"),
         ("block", "Credential detected: password"),
     ]
 
 
-def test_redact_system_prompt_text_blocks_and_tool_results(client: Any, stub: Any, configure: Any, read_run: Any) -> None:
+def test_redact_system_prompt_text_blocks_and_tool_results(
+    client: Any, stub: Any, configure: Any, read_run: Any
+) -> None:
     configure(prompt_guard=True, prompt_guard_action="redact")
     stub.reply_json(p.message(MODEL, [p.text("ok")], usage_=p.usage(50, 1)))
     system = [{"type": "text", "text": "Support line: +44 20 7946 0958"}]
@@ -65,7 +69,9 @@ def test_redact_system_prompt_text_blocks_and_tool_results(client: Any, stub: An
     assert body["messages"][0]["content"] == [{"type": "text", "text": "Look up customer ##SSN##"}]
     assert body["messages"][1] == messages[1]
     assert body["messages"][2]["content"][0]["content"] == "email: ##EMAIL##; ##INJECTION##"
-    assert system == [{"type": "text", "text": "Support line: +44 20 7946 0958"}]  # caller's objects untouched
+    assert system == [
+        {"type": "text", "text": "Support line: +44 20 7946 0958"}
+    ]  # caller's objects untouched
     run = read_run(ctx.run_id)
     assert [s["attributes"]["reason"] for s in run["spans"] if s["kind"] == "policy"] == [
         "PII detected: phone; PII detected: ssn; PII detected: email; Prompt injection detected: ignore_instructions"
@@ -75,9 +81,15 @@ def test_redact_system_prompt_text_blocks_and_tool_results(client: Any, stub: An
 
 def test_redact_applies_to_the_stream_helper(client: Any, stub: Any, configure: Any) -> None:
     configure(prompt_guard=True, prompt_guard_action="redact")
-    stub.reply_sse(sse_anthropic(p.stream_events(MODEL, ["fine"], start_usage=p.usage(9, 1), deltas=[{"output_tokens": 1}])))
+    stub.reply_sse(
+        sse_anthropic(
+            p.stream_events(MODEL, ["fine"], start_usage=p.usage(9, 1), deltas=[{"output_tokens": 1}])
+        )
+    )
     with client.messages.stream(
-        model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "my card is 5555555555554444"}]
+        model="claude-haiku-4-5",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "my card is 5555555555554444"}],
     ) as s:
         assert s.get_final_text() == "fine"
     assert stub.requests[0].body["messages"] == [{"role": "user", "content": "my card is ##CREDIT_CARD##"}]

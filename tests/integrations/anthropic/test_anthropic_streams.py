@@ -25,7 +25,9 @@ def only_call(run: dict[str, Any]) -> dict[str, Any]:
     return run["llm_calls"][0]
 
 
-def test_stream_true_hands_over_events_and_takes_cumulative_usage(client: Any, stub: Any, read_run: Any) -> None:
+def test_stream_true_hands_over_events_and_takes_cumulative_usage(
+    client: Any, stub: Any, read_run: Any
+) -> None:
     events = p.stream_events(
         MODEL, HAIKU, start_usage=p.usage(40, 1, cache_read=1000),
         # message_delta usage is cumulative: the last one is the total, not an increment
@@ -33,7 +35,9 @@ def test_stream_true_hands_over_events_and_takes_cumulative_usage(client: Any, s
     )  # fmt: skip
     stub.reply_sse(sse_anthropic(events), delay_first=0.05)
     with WaxellContext(agent_name="poet") as ctx:
-        stream = client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True)
+        stream = client.messages.create(
+            model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True
+        )
         assert isinstance(stream, anthropic.Stream)
         received = [event.model_dump(exclude_unset=True) for event in stream]
         assert ctx.run.llm_call_count == 1
@@ -58,7 +62,9 @@ def test_stream_helper_text_stream_and_final_message(client: Any, stub: Any, rea
     events = p.stream_events(MODEL, HAIKU, start_usage=p.usage(25, 1), deltas=[{"output_tokens": 12}])
     stub.reply_sse(sse_anthropic(events))
     with WaxellContext(agent_name="poet") as ctx:
-        with client.messages.stream(model="claude-haiku-4-5", max_tokens=100, system="Be poetic", messages=QUESTION) as s:
+        with client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=100, system="Be poetic", messages=QUESTION
+        ) as s:
             pieces = list(s.text_stream)
             final = s.get_final_message()
             assert s.get_final_text() == "".join(HAIKU)
@@ -74,7 +80,11 @@ def test_stream_helper_text_stream_and_final_message(client: Any, stub: Any, rea
 
 
 def test_stream_helper_get_final_message_without_iterating(client: Any, stub: Any, read_run: Any) -> None:
-    stub.reply_sse(sse_anthropic(p.stream_events(MODEL, ["Drip."], start_usage=p.usage(9, 1), deltas=[{"output_tokens": 3}])))
+    stub.reply_sse(
+        sse_anthropic(
+            p.stream_events(MODEL, ["Drip."], start_usage=p.usage(9, 1), deltas=[{"output_tokens": 3}])
+        )
+    )
     with WaxellContext(agent_name="poet") as ctx:
         with client.messages.stream(model="claude-haiku-4-5", max_tokens=10, messages=QUESTION) as s:
             assert s.get_final_message().content[0].text == "Drip."
@@ -126,11 +136,15 @@ def test_stream_helper_left_half_way_is_partial(client: Any, stub: Any, read_run
     assert (call["tokens_in"], call["tokens_out"]) == (30, 1)
 
 
-def test_raw_stream_dropped_half_way_is_recorded_when_collected(client: Any, stub: Any, read_run: Any) -> None:
+def test_raw_stream_dropped_half_way_is_recorded_when_collected(
+    client: Any, stub: Any, read_run: Any
+) -> None:
     events = p.stream_events(MODEL, HAIKU, start_usage=p.usage(30, 1), deltas=[{"output_tokens": 12}])
     stub.reply_sse(sse_anthropic(events), pause_after=3)
     with WaxellContext(agent_name="forgetful") as ctx:
-        stream = client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True)
+        stream = client.messages.create(
+            model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True
+        )
         for event in stream:
             if event.type == "content_block_delta":
                 break
@@ -145,11 +159,15 @@ def test_raw_stream_dropped_half_way_is_recorded_when_collected(client: Any, stu
 def test_error_event_mid_stream_is_recorded_and_reraised(client: Any, stub: Any, read_run: Any) -> None:
     events = p.stream_events(MODEL, HAIKU, start_usage=p.usage(30, 1), deltas=[{"output_tokens": 12}])[:3]
     raw = sse_anthropic(events)
-    raw.append(b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n')
+    raw.append(
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    )
     stub.reply_sse(raw)
     with WaxellContext(agent_name="unlucky") as ctx:
         with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
-            for _ in client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True):
+            for _ in client.messages.create(
+                model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True
+            ):
                 pass
     call = only_call(read_run(ctx.run_id))
     assert call["status"] == "error"
@@ -160,7 +178,9 @@ def test_error_event_mid_stream_is_recorded_and_reraised(client: Any, stub: Any,
 
 def test_async_stream_true_and_async_stream_helper(aclient: Any, stub: Any, read_run: Any) -> None:
     first = p.stream_events(MODEL, ["a", "b"], start_usage=p.usage(10, 1), deltas=[{"output_tokens": 4}])
-    second = p.stream_events(MODEL, ["c"], start_usage=p.usage(12, 1), deltas=[{"output_tokens": 2}], message_id="m2")
+    second = p.stream_events(
+        MODEL, ["c"], start_usage=p.usage(12, 1), deltas=[{"output_tokens": 2}], message_id="m2"
+    )
     stub.reply_sse(sse_anthropic(first))
     stub.reply_sse(sse_anthropic(second))
 
@@ -171,7 +191,9 @@ def test_async_stream_true_and_async_stream_helper(aclient: Any, stub: Any, read
             )
             assert isinstance(stream, anthropic.AsyncStream)
             types = [event.type async for event in stream]
-            async with aclient.messages.stream(model="claude-haiku-4-5", max_tokens=10, messages=QUESTION) as s:
+            async with aclient.messages.stream(
+                model="claude-haiku-4-5", max_tokens=10, messages=QUESTION
+            ) as s:
                 text = await s.get_final_text()
             assert ctx.run.llm_call_count == 2
         return ctx.run_id, types, text
@@ -180,4 +202,7 @@ def test_async_stream_true_and_async_stream_helper(aclient: Any, stub: Any, read
     assert types == [e["type"] for e in first]
     assert text == "c"
     calls = read_run(run_id)["llm_calls"]
-    assert [(c["tokens_in"], c["tokens_out"], c["response_preview"]) for c in calls] == [(10, 4, "ab"), (12, 2, "c")]
+    assert [(c["tokens_in"], c["tokens_out"], c["response_preview"]) for c in calls] == [
+        (10, 4, "ab"),
+        (12, 2, "c"),
+    ]

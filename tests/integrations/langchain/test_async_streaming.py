@@ -149,7 +149,9 @@ def test_batch_runs_in_threads_onto_the_same_run(read_run: Any) -> None:
     handler = WaxellLangChainHandler(agent_name="unused")
     questions = [{"question": f"q{i}"} for i in range(4)]
     with WaxellContext(agent_name="batch", enforce_policy=False) as ctx:
-        answers = qa_chain(chat_model(*(f"a{i}" for i in range(4)))).batch(questions, config={"callbacks": [handler]})
+        answers = qa_chain(chat_model(*(f"a{i}" for i in range(4)))).batch(
+            questions, config={"callbacks": [handler]}
+        )
     assert sorted(answers) == ["a0", "a1", "a2", "a3"]
     run = read_run(ctx.run_id)
     assert (run["llm_call_count"], run["step_count"], run["tokens_in"]) == (4, 12, 48)

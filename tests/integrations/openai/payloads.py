@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def usage(prompt: int, completion: int, *, cached: int | None = None, reasoning: int | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def usage(
+    prompt: int, completion: int, *, cached: int | None = None, reasoning: int | None = None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
     if cached is not None:
         data["prompt_tokens_details"] = {"cached_tokens": cached}
     if reasoning is not None:
@@ -42,8 +48,14 @@ def completion(
     return body
 
 
-def chunk(model: str, delta: dict[str, Any] | None, *, finish_reason: str | None = None, usage_: dict[str, Any] | None = None,
-          chunk_id: str = "chatcmpl-s1") -> dict[str, Any]:
+def chunk(
+    model: str,
+    delta: dict[str, Any] | None,
+    *,
+    finish_reason: str | None = None,
+    usage_: dict[str, Any] | None = None,
+    chunk_id: str = "chatcmpl-s1",
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": chunk_id,
         "object": "chat.completion.chunk",
@@ -60,7 +72,9 @@ def text_chunks(model: str, pieces: list[str], *, usage_: dict[str, Any] | None)
     """A streamed answer: a role chunk, one chunk per piece (the last one finishing), then usage."""
     chunks = [chunk(model, {"role": "assistant", "content": ""})]
     for i, piece in enumerate(pieces):
-        chunks.append(chunk(model, {"content": piece}, finish_reason="stop" if i == len(pieces) - 1 else None))
+        chunks.append(
+            chunk(model, {"content": piece}, finish_reason="stop" if i == len(pieces) - 1 else None)
+        )
     if usage_ is not None:
         chunks.append(chunk(model, None, usage_=usage_))
     return chunks
@@ -108,8 +122,14 @@ def message_item(text: str, item_id: str = "msg_1") -> dict[str, Any]:
 
 
 def function_call_item(name: str, arguments: str, call_id: str = "call_1") -> dict[str, Any]:
-    return {"id": "fc_1", "type": "function_call", "call_id": call_id, "name": name, "arguments": arguments,
-            "status": "completed"}
+    return {
+        "id": "fc_1",
+        "type": "function_call",
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": "completed",
+    }
 
 
 def embedding_response(model: str, vectors: list[list[float]], prompt_tokens: int) -> dict[str, Any]:

@@ -19,7 +19,10 @@ MESSAGES = [
 ]
 WEATHER_TOOL = {
     "type": "function",
-    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
 }
 TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
 
@@ -70,7 +73,9 @@ def test_sync_call_is_recorded_with_what_the_server_returned(client: Any, stub: 
     assert io == [("user_message", "And of Italy?", None), ("agent_response", None, "Rome.")]
 
 
-def test_previews_are_cut_unless_content_capture_is_on(client: Any, stub: Any, read_run: Any, configure: Any) -> None:
+def test_previews_are_cut_unless_content_capture_is_on(
+    client: Any, stub: Any, read_run: Any, configure: Any
+) -> None:
     long_question = "Tell me about " + "the history of Rome " * 10
     messages = [{"role": "user", "content": long_question}]
     configure(preview_chars=20)
@@ -91,8 +96,15 @@ def test_previews_are_cut_unless_content_capture_is_on(client: Any, stub: Any, r
 
 
 def test_requested_tool_calls_become_automatic_decisions(client: Any, stub: Any, read_run: Any) -> None:
-    calls = [p.tool_call("call_a", "get_weather", '{"city": "Oslo"}'), p.tool_call("call_b", "get_time", "{}")]
-    stub.reply_json(p.completion("gpt-4o-mini", None, usage_=p.usage(80, 30), finish_reason="tool_calls", tool_calls=calls))
+    calls = [
+        p.tool_call("call_a", "get_weather", '{"city": "Oslo"}'),
+        p.tool_call("call_b", "get_time", "{}"),
+    ]
+    stub.reply_json(
+        p.completion(
+            "gpt-4o-mini", None, usage_=p.usage(80, 30), finish_reason="tool_calls", tool_calls=calls
+        )
+    )
     with WaxellContext(agent_name="tools") as ctx:
         answer = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "Weather and time in Oslo?"}],
@@ -190,11 +202,16 @@ def test_raw_response_calls_are_recorded_from_the_parsed_body(client: Any, stub:
     assert call["attributes"]["raw_response"] is True
 
 
-def test_streaming_response_wrapper_is_recorded_without_reading_the_body(client: Any, stub: Any, read_run: Any) -> None:
+def test_streaming_response_wrapper_is_recorded_without_reading_the_body(
+    client: Any, stub: Any, read_run: Any
+) -> None:
     stub.reply_json(p.completion("gpt-4o-2024-08-06", "streamed raw", usage_=p.usage(10, 2)))
-    with WaxellContext(agent_name="raw") as ctx, client.chat.completions.with_streaming_response.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "raw please"}]
-    ) as response:
+    with (
+        WaxellContext(agent_name="raw") as ctx,
+        client.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "raw please"}]
+        ) as response,
+    ):
         # recorded when the headers arrived; the body is still the caller's to read
         assert ctx.run.llm_call_count == 1
         assert response.parse().choices[0].message.content == "streamed raw"
@@ -211,7 +228,9 @@ def test_structured_output_parse_is_recorded(client: Any, stub: Any, read_run: A
         name: str
         country: str
 
-    stub.reply_json(p.completion("gpt-4o-2024-08-06", '{"name": "Rome", "country": "Italy"}', usage_=p.usage(40, 9)))
+    stub.reply_json(
+        p.completion("gpt-4o-2024-08-06", '{"name": "Rome", "country": "Italy"}', usage_=p.usage(40, 9))
+    )
     with WaxellContext(agent_name="structured") as ctx:
         parsed = client.chat.completions.parse(model="gpt-4o", messages=MESSAGES, response_format=City)
     assert parsed.choices[0].message.parsed == City(name="Rome", country="Italy")
@@ -220,13 +239,17 @@ def test_structured_output_parse_is_recorded(client: Any, stub: Any, read_run: A
     assert call["response_preview"] == '{"name": "Rome", "country": "Italy"}'
 
 
-def test_azure_client_is_recorded_with_the_azure_provider(stub: Any, instrumented: Any, read_run: Any) -> None:
+def test_azure_client_is_recorded_with_the_azure_provider(
+    stub: Any, instrumented: Any, read_run: Any
+) -> None:
     azure = openai.AzureOpenAI(
         azure_endpoint=stub.base_url, api_key="test-key", api_version="2024-10-21", max_retries=0
     )
     stub.reply_json(p.completion("gpt-4o-2024-08-06", "hi from azure", usage_=p.usage(10, 3)))
     with WaxellContext(agent_name="azure") as ctx:
-        azure.chat.completions.create(model="my-gpt4o-deployment", messages=[{"role": "user", "content": "hi"}])
+        azure.chat.completions.create(
+            model="my-gpt4o-deployment", messages=[{"role": "user", "content": "hi"}]
+        )
     assert stub.requests[0].path.startswith("/openai/deployments/my-gpt4o-deployment/chat/completions")
     call = only_call(read_run(ctx.run_id))
     assert (call["provider"], call["model"]) == ("azure", "gpt-4o-2024-08-06")

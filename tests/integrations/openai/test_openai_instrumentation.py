@@ -129,7 +129,9 @@ def test_disabled_mode_patches_nothing(clean: Any, monkeypatch: pytest.MonkeyPat
     assert isinstance(Completions.__dict__["create"], types_function())
 
 
-def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(stub: Any, read_run: Any, waxell_db: Path) -> None:
+def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
+    stub: Any, read_run: Any, waxell_db: Path
+) -> None:
     script = textwrap.dedent(
         f"""
         import json, sys

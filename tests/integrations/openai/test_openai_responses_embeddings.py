@@ -26,7 +26,9 @@ def test_responses_create_records_usage_and_conversation(client: Any, stub: Any,
     )  # fmt: skip
     stub.reply_json(body)
     with WaxellContext(agent_name="science") as ctx:
-        answer = client.responses.create(model="gpt-4.1", instructions=INSTRUCTIONS, input="When does water boil?")
+        answer = client.responses.create(
+            model="gpt-4.1", instructions=INSTRUCTIONS, input="When does water boil?"
+        )
         assert (ctx.message_count, ctx.conversation_turns) == (2, 1)
     assert answer.output_text == "Water boils at 100 °C at sea level."
     assert stub.requests[0].path == "/v1/responses"
@@ -131,12 +133,18 @@ def test_responses_stream_abandoned_keeps_the_text_so_far(client: Any, stub: Any
 def test_failed_response_is_recorded_as_an_error(client: Any, stub: Any, read_run: Any) -> None:
     final = p.response(MODEL, [], input_tokens=30, output_tokens=0, status="failed")
     final["error"] = {"code": "server_error", "message": "The model crashed"}
-    stub.reply_sse(sse_openai([{"type": "response.failed", "sequence_number": 0, "response": final}], done=False))
+    stub.reply_sse(
+        sse_openai([{"type": "response.failed", "sequence_number": 0, "response": final}], done=False)
+    )
     with WaxellContext(agent_name="streamer") as ctx:
         events = [e.type for e in client.responses.create(model="gpt-4.1", input="Greet me", stream=True)]
     assert events == ["response.failed"]
     call = only_call(read_run(ctx.run_id))
-    assert (call["status"], call["error_type"], call["error_message"]) == ("error", "server_error", "The model crashed")
+    assert (call["status"], call["error_type"], call["error_message"]) == (
+        "error",
+        "server_error",
+        "The model crashed",
+    )
     assert call["tokens_in"] == 30
 
 
@@ -153,8 +161,12 @@ def test_async_responses_create(aclient: Any, stub: Any, read_run: Any) -> None:
     assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (8, 1, "Yes.")
 
 
-def test_embeddings_are_recorded_without_touching_the_conversation(client: Any, stub: Any, read_run: Any) -> None:
-    stub.reply_json(p.embedding_response("text-embedding-3-small", [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], 1_500_000))
+def test_embeddings_are_recorded_without_touching_the_conversation(
+    client: Any, stub: Any, read_run: Any
+) -> None:
+    stub.reply_json(
+        p.embedding_response("text-embedding-3-small", [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], 1_500_000)
+    )
     with WaxellContext(agent_name="indexer") as ctx:
         result = client.embeddings.create(model="text-embedding-3-small", input=["first doc", "second doc"])
         assert ctx.message_count == 0

@@ -57,7 +57,9 @@ def test_stream_hands_over_the_chunks_and_records_usage_from_the_final_chunk(
     ]  # fmt: skip
 
 
-def test_stream_without_usage_is_recorded_with_usage_reported_false(client: Any, stub: Any, read_run: Any) -> None:
+def test_stream_without_usage_is_recorded_with_usage_reported_false(
+    client: Any, stub: Any, read_run: Any
+) -> None:
     stub.reply_sse(sse_openai(p.text_chunks(MODEL, ["Hi"], usage_=None)))
     with WaxellContext(agent_name="streamer") as ctx:
         text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
@@ -128,16 +130,21 @@ def test_stream_dropped_half_way_is_recorded_when_collected(client: Any, stub: A
 
 def test_stream_as_context_manager(client: Any, stub: Any, read_run: Any) -> None:
     stub.reply_sse(sse_openai(p.text_chunks(MODEL, ["a", "b"], usage_=p.usage(3, 2))))
-    with WaxellContext(agent_name="cm") as ctx, client.chat.completions.create(
-        model="gpt-4o-mini", messages=QUESTION, stream=True, stream_options={"include_usage": True}
-    ) as stream:
+    with (
+        WaxellContext(agent_name="cm") as ctx,
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=QUESTION, stream=True, stream_options={"include_usage": True}
+        ) as stream,
+    ):
         assert [c.choices[0].delta.content for c in stream if c.choices] == ["", "a", "b"]
     call = only_call(read_run(ctx.run_id))
     assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (3, 2, "ab")
     assert "partial" not in call["attributes"]
 
 
-def test_error_in_the_middle_of_a_stream_is_recorded_and_reraised(client: Any, stub: Any, read_run: Any) -> None:
+def test_error_in_the_middle_of_a_stream_is_recorded_and_reraised(
+    client: Any, stub: Any, read_run: Any
+) -> None:
     events = sse_openai(p.text_chunks(MODEL, ["Part"], usage_=None), done=False)[:2]
     events.append(b'data: {"error": {"message": "stub overloaded mid-stream", "type": "server_error"}}\n\n')
     stub.reply_sse(events)
@@ -176,9 +183,12 @@ def test_async_stream(aclient: Any, stub: Any, read_run: Any) -> None:
 
 def test_stream_helper_records_one_call(client: Any, stub: Any, read_run: Any) -> None:
     stub.reply_sse(sse_openai(p.text_chunks(MODEL, ["Hel", "lo"], usage_=p.usage(9, 2))))
-    with WaxellContext(agent_name="helper") as ctx, client.chat.completions.stream(
-        model="gpt-4o-mini", messages=QUESTION, stream_options={"include_usage": True}
-    ) as stream:
+    with (
+        WaxellContext(agent_name="helper") as ctx,
+        client.chat.completions.stream(
+            model="gpt-4o-mini", messages=QUESTION, stream_options={"include_usage": True}
+        ) as stream,
+    ):
         deltas = [e.delta for e in stream if e.type == "content.delta"]
         final = stream.get_final_completion()
     assert deltas == ["", "Hel", "lo"]
@@ -218,7 +228,9 @@ def test_async_stream_helper(aclient: Any, stub: Any, read_run: Any) -> None:
     assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (5, 2, "AB")
 
 
-def test_stream_outliving_its_run_goes_to_the_collector(client: Any, stub: Any, read_run: Any, read_runs: Any) -> None:
+def test_stream_outliving_its_run_goes_to_the_collector(
+    client: Any, stub: Any, read_run: Any, read_runs: Any
+) -> None:
     stub.reply_sse(sse_openai(p.text_chunks(MODEL, ["late"], usage_=p.usage(4, 1))))
     with WaxellContext(agent_name="short-lived") as ctx:
         stream = client.chat.completions.create(

@@ -106,7 +106,11 @@ def on_score(run: Run, score: ScoreRecord) -> None:
 def on_run_end(run: Run) -> None:
     if _path is None:  # inactive: cost nothing on the agent's thread
         return
-    _emit("run_end", run, {"status": run.status, "result": run.result, "error": run.error, "tags": dict(run.tags)})
+    _emit(
+        "run_end",
+        run,
+        {"status": run.status, "result": run.result, "error": run.error, "tags": dict(run.tags)},
+    )
 
 
 @waxell_observe.hookimpl
