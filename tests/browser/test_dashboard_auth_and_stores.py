@@ -18,8 +18,8 @@ def test_sign_in_with_an_api_key(page_factory: Any, tmp_path: Any, shot: Any) ->
     from dashboard_server import record_into, start_server, stop_server
 
     from waxell_observe import WaxellContext
-    from waxell_observe.server.keys import create_key
     from waxell_observe.store import get_store
+    from waxell_observe.store.keys import create_key
 
     db = str(tmp_path / "keyed.db")
 

@@ -121,7 +121,7 @@ def test_model_catalog_endpoint(client: Any) -> None:
 
 
 def test_model_catalog_needs_a_key_when_keys_exist(client: Any) -> None:
-    from waxell_observe.server.keys import create_key
+    from waxell_observe.store.keys import create_key
 
     key, _ = create_key(client.app.state.store)
     assert client.get("/api/v1/ui/models/", params={"model": "gpt-4o"}).status_code == 401

@@ -274,8 +274,8 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedServ
 
     from waxell_observe.config import db_url_from
     from waxell_observe.server.app import create_app
-    from waxell_observe.server.keys import create_key
     from waxell_observe.store import get_store
+    from waxell_observe.store.keys import create_key
 
     store_url = db_url_from(str(tmp_path_factory.mktemp("keyed-server") / "server.db"))
     key, _record = create_key(get_store(store_url), "sdk")

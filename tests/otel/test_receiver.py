@@ -487,8 +487,8 @@ def test_the_receiver_needs_a_key_once_keys_exist(tmp_store_url: str) -> None:
     from fastapi.testclient import TestClient
 
     from waxell_observe.server.app import create_app
-    from waxell_observe.server.keys import create_key
     from waxell_observe.store import get_store
+    from waxell_observe.store.keys import create_key
 
     key, _record = create_key(get_store(tmp_store_url), "exporter")
     body = _json_request([_json_span(new_id(), new_id()[:16], "job", {})])

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from waxell_observe.cli import main
 from waxell_observe.server import create_app
 from waxell_observe.server.auth import BindRefused, check_bind, is_loopback
-from waxell_observe.server.keys import create_key, hash_key, list_keys, revoke_key
 from waxell_observe.store import get_store
+from waxell_observe.store.keys import create_key, hash_key, list_keys, revoke_key
 
 START = "/api/v1/observe/runs/start/"
 BODY = {"agent_name": "a"}

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from waxell_observe.cli import main
 from waxell_observe.server import create_app
-from waxell_observe.server.prompt_store import add_prompt, content_hash
 from waxell_observe.store import get_store
+from waxell_observe.store.prompts import add_prompt, content_hash
 
 CHAT = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "{{question}}"}]
 

@@ -28,7 +28,7 @@ def _when(ts: float | None) -> str:
 @db_option
 def create(name: str, db: str | None) -> None:
     """Create a key and print it (this is the only time it is shown)."""
-    from waxell_observe.server.keys import create_key
+    from waxell_observe.store.keys import create_key
 
     key, record = create_key(open_store(db), name)
     click.echo(key)
@@ -44,7 +44,7 @@ def create(name: str, db: str | None) -> None:
 @db_option
 def list_(as_json: bool, db: str | None) -> None:
     """List keys (id, name, prefix, created, revoked)."""
-    from waxell_observe.server.keys import list_keys
+    from waxell_observe.store.keys import list_keys
 
     keys = list_keys(open_store(db))
     if as_json:
@@ -76,7 +76,7 @@ def list_(as_json: bool, db: str | None) -> None:
 @db_option
 def revoke(key: str, db: str | None) -> None:
     """Revoke KEY (its key id, its unique name, or the key itself)."""
-    from waxell_observe.server.keys import revoke_key
+    from waxell_observe.store.keys import revoke_key
 
     try:
         record = revoke_key(open_store(db), key)

@@ -39,7 +39,7 @@ def add(
     config_json: str | None, db: str | None,
 ) -> None:  # fmt: skip
     """Add a new version of prompt NAME."""
-    from waxell_observe.server.prompt_store import add_prompt
+    from waxell_observe.store.prompts import add_prompt
 
     if (text_ is None) == (file_ is None):
         raise click.UsageError("give the content with exactly one of --text or --file")
@@ -74,7 +74,7 @@ def add(
 @db_option
 def list_(as_json: bool, db: str | None) -> None:
     """List every version of every prompt."""
-    from waxell_observe.server.prompt_store import list_prompts
+    from waxell_observe.store.prompts import list_prompts
 
     with open_store(db).read() as conn:
         prompts = list_prompts(conn)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from fastapi import HTTPException, Request
 
-from waxell_observe.server.keys import active_key_hashes, count_active, hash_key
+from waxell_observe.store.keys import active_key_hashes, count_active, hash_key
 
 if TYPE_CHECKING:
     from waxell_observe.store import Store
