@@ -99,7 +99,7 @@ def _check_duration(value: Any, what: str = "duration_ms") -> float | None:
 def _check_choice(value: Any, choices: tuple[str, ...], what: str) -> str:
     if value not in choices:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
+    return str(value)
 
 
 def _violation(verdict: PolicyCheckResult) -> PolicyViolationError:

@@ -80,6 +80,7 @@ def begin_provider_watch() -> Any:
 
 def end_provider_watch(handle: Any) -> int:
     """Stop the watch started by :func:`begin_provider_watch`; return how many calls were reported."""
+    watch: _Watch
     watch, token = handle
     try:
         _watch.reset(token)

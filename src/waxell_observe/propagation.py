@@ -79,7 +79,7 @@ class ContextThreadPoolExecutor(_ThreadPoolExecutor):
     so records go to the run that submitted it and decorated calls become its children.
     """
 
-    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:  # type: ignore[override]
+    def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         context = contextvars.copy_context()
         return super().submit(context.run, fn, *args, **kwargs)
 

@@ -122,11 +122,13 @@ def preview(text: Any, limit: int) -> str:
     """Return ``text`` as a string cut to ``limit`` characters (an ellipsis marks a cut)."""
     if text is None:
         return ""
-    if not isinstance(text, str):
-        text = _safe_repr(text) if not isinstance(text, (dict, list)) else _compact_json(text)
-    if limit <= 0 or len(text) <= limit:
-        return text
-    return text[: max(limit - 1, 0)] + "…"
+    if isinstance(text, str):
+        shown = text
+    else:
+        shown = _safe_repr(text) if not isinstance(text, (dict, list)) else _compact_json(text)
+    if limit <= 0 or len(shown) <= limit:
+        return shown
+    return shown[: max(limit - 1, 0)] + "…"
 
 
 def _compact_json(value: Any) -> str:

@@ -29,7 +29,9 @@ logger = logging.getLogger("waxell_observe")
 F = TypeVar("F", bound=Callable[..., Any])
 
 # A recorder gets (context, signature, args, kwargs, value or exception, duration_ms, failed).
-_Recorder = Callable[[Any, CallSignature, tuple, dict, Any, float, bool], None]
+_Args = tuple[Any, ...]
+_Kwargs = dict[str, Any]
+_Recorder = Callable[[Any, CallSignature, _Args, _Kwargs, Any, float, bool], None]
 
 _RETRY_STRATEGIES = ("retry", "fallback", "circuit_break")
 
@@ -56,8 +58,8 @@ def _record_failure(
     recorder: _Recorder,
     context: Any,
     signature: CallSignature,
-    args: tuple,
-    kwargs: dict,
+    args: _Args,
+    kwargs: _Kwargs,
     error: Exception,
     started: float,
 ) -> None:
@@ -141,7 +143,7 @@ def tool(name: Any = None, tool_type: str = "function") -> Any:
     def decorate(fn: F) -> F:
         label = name or _name_of(fn)
 
-        def record(context: Any, signature: CallSignature, args: tuple, kwargs: dict, value: Any,
+        def record(context: Any, signature: CallSignature, args: _Args, kwargs: _Kwargs, value: Any,
                    elapsed: float, failed: bool) -> None:  # fmt: skip
             limit = _limit()
             inputs = _runtime.capture(signature.bind(args, kwargs), limit)
@@ -179,7 +181,7 @@ def decision(name: Any = None, options: list[str] | None = None) -> Any:
     def decorate(fn: F) -> F:
         label = name or _name_of(fn)
 
-        def record(context: Any, signature: CallSignature, args: tuple, kwargs: dict, value: Any,
+        def record(context: Any, signature: CallSignature, args: _Args, kwargs: _Kwargs, value: Any,
                    elapsed: float, failed: bool) -> None:  # fmt: skip
             if isinstance(value, str):
                 context.record_decision(
@@ -220,7 +222,7 @@ def retrieval(source: Any = "") -> Any:
         raise ValueError(f"@retrieval: source must be a string, got {source!r}")
 
     def decorate(fn: F) -> F:
-        def record(context: Any, signature: CallSignature, args: tuple, kwargs: dict, value: Any,
+        def record(context: Any, signature: CallSignature, args: _Args, kwargs: _Kwargs, value: Any,
                    elapsed: float, failed: bool) -> None:  # fmt: skip
             if not isinstance(value, (list, tuple)):
                 raise ValueError(
@@ -263,7 +265,7 @@ def reasoning_dec(step: Any = None) -> Any:
     def decorate(fn: F) -> F:
         label = step or _name_of(fn)
 
-        def record(context: Any, signature: CallSignature, args: tuple, kwargs: dict, value: Any,
+        def record(context: Any, signature: CallSignature, args: _Args, kwargs: _Kwargs, value: Any,
                    elapsed: float, failed: bool) -> None:  # fmt: skip
             if isinstance(value, str):
                 context.record_reasoning(step=label, thought=value)
@@ -302,7 +304,7 @@ def step_dec(name: Any = None) -> Any:
     def decorate(fn: F) -> F:
         label = name or _name_of(fn)
 
-        def record(context: Any, signature: CallSignature, args: tuple, kwargs: dict, value: Any,
+        def record(context: Any, signature: CallSignature, args: _Args, kwargs: _Kwargs, value: Any,
                    elapsed: float, failed: bool) -> None:  # fmt: skip
             output = _runtime.capture(value, _limit())
             if output is not None and not isinstance(output, dict):
@@ -358,7 +360,7 @@ def retry_dec(
 
     def decorate(fn: F) -> F:
         if isinstance(fn, (classmethod, staticmethod)):
-            return type(fn)(decorate(fn.__func__))  # type: ignore[return-value]
+            return type(fn)(decorate(fn.__func__))
         if not callable(fn):
             raise ValueError(f"@retry_dec decorates functions and methods, got {type(fn).__name__}: {fn!r}")
 

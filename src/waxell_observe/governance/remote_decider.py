@@ -180,7 +180,8 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
     state = _state(run)
     if phase == "mid_execution" and "flush_verdict" in state:
         # The flush that just ran (mid_execution_governance) answered already: no second round trip.
-        return state.pop("flush_verdict")
+        verdict: PolicyCheckResult | None = state.pop("flush_verdict")
+        return verdict
     breaker = breaker_for(run.config.api_url, run.config.api_key)
     try:
         breaker.check()

@@ -107,7 +107,7 @@ async def _then_stop_async(proxy: Any, method: str, *args: object) -> Any:
         proxy._self_observer.stopped()
 
 
-class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
     """The stream's HTTP response; closing it stops the stream's observation."""
 
     def __init__(self, wrapped: Any, observer: StreamObserver) -> None:
@@ -121,7 +121,7 @@ class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
         return await _then_stop_async(self, "aclose")
 
 
-class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
     def __init__(self, wrapped: Any, observer: StreamObserver) -> None:
         super().__init__(wrapped)
         self._self_observer = observer

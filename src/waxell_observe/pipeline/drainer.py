@@ -263,11 +263,11 @@ class Drainer:
         end = None
         for pos, following, kind, route in drain.reader.walk(drain.scan, end):
             if kind == fr.ROUTE and route not in drain.routes:
-                data = drain.reader.frame_at(pos)
-                if data is None:
+                stored = drain.reader.frame_at(pos)
+                if stored is None:
                     break
                 try:
-                    self._add_route(drain, route, fr.decode(data), pos)
+                    self._add_route(drain, route, fr.decode(stored), pos)
                 except Exception:  # noqa: BLE001 - a torn route frame: its frames cannot be routed
                     logger.exception("waxell-observe: unreadable route frame in %s", drain.directory)
             drain.scan = following

@@ -232,8 +232,8 @@ class Pipeline:
         drainer = self.drainer
         names: dict[str, DeliveryReport] = {}
         journal_drops: dict[str, int] = {}
-        for journal in list(self.journals.values()):
-            for reason, count in journal.dropped.items():
+        for open_journal in list(self.journals.values()):
+            for reason, count in open_journal.dropped.items():
                 journal_drops[reason] = journal_drops.get(reason, 0) + count
         with drainer._lock:
             drains = list(drainer.drains)

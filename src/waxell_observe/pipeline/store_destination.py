@@ -17,9 +17,8 @@ logger = logging.getLogger("waxell_observe")
 
 
 def _cut(value: Any, limit: int) -> str:
-    if value.__class__ is not str:
-        value = "" if value is None else str(value)
-    return value if len(value) <= limit else value[:limit]
+    text: str = value if value.__class__ is str else "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit]
 
 
 _json = msgspec.json.Encoder()

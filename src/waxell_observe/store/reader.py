@@ -81,7 +81,7 @@ class RunFilter:
         into the store by hand does not match.
         """
         if not self.tag_indexed:
-            value = runs.c.tags[self.tag_key].as_string()
+            value: ColumnElement[str] = runs.c.tags[self.tag_key].as_string()
             return value == self.tag_value if self.tag_value else value.is_not(None)
         t = run_tags.c
         if per_run:

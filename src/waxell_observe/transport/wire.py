@@ -168,7 +168,8 @@ def conversation_state(run: Run) -> dict[str, Any]:
 
 def evaluation(evaluation_: Any) -> dict[str, Any]:
     """One ``PolicyEvaluation`` as a wire dict."""
-    return evaluation_.to_dict()
+    as_dict: dict[str, Any] = evaluation_.to_dict()
+    return as_dict
 
 
 # -- records (from journal frames, on the drainer's thread) --------------------------------------
@@ -313,5 +314,5 @@ def score(score_: Mapping[str, Any]) -> dict[str, Any]:
     elif data_type == "categorical":
         record["string_value"] = str(value)
     else:
-        record["numeric_value"] = float(value)  # type: ignore[arg-type]
+        record["numeric_value"] = float(value)
     return record

@@ -124,7 +124,7 @@ class MessageEventAccumulator:
                 if slot is not None:
                     slot[3] += str(get(delta, "partial_json") or "")
                 return True
-            return delta_type == "thinking_delta"
+            return bool(delta_type == "thinking_delta")
         if kind == "message_delta":
             reason = get(event, "delta", "stop_reason")
             if reason:

@@ -149,7 +149,7 @@ def _attach(helper: Any, observation: CallObservation, proxy_cls: type) -> None:
         logger.exception("waxell-observe: could not observe an anthropic message stream")
 
 
-class _ManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ManagerProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
     """Proxy of a stream manager; ``start()`` begins the observation (None: do not record)."""
 
     def __init__(self, wrapped: Any, start: Callable[[], CallObservation | None]) -> None:

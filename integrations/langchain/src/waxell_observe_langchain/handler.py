@@ -139,7 +139,7 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         self._runs: dict[UUID, Pending] = {}
         self._lock = threading.Lock()
         self._own: WaxellContext | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- recording what every kind of run shares -----------------------------------------
 

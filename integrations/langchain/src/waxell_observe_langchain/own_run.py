@@ -45,7 +45,7 @@ class OwnRun:
     client: Any
     _lock: threading.Lock
     _own: WaxellContext | None
-    _finalizer: weakref.finalize | None
+    _finalizer: weakref.finalize[Any, Any] | None
 
     @property
     def run_id(self) -> str:

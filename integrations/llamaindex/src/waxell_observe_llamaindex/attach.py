@@ -32,7 +32,7 @@ def _root_dispatcher() -> Any:
     try:
         from llama_index_instrumentation import get_dispatcher
     except ImportError:
-        from llama_index.core.instrumentation import get_dispatcher  # type: ignore[no-redef]
+        from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
     return get_dispatcher()
 
 

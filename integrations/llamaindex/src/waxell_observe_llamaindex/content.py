@@ -58,10 +58,10 @@ def response_text(response: Any) -> str | None:
     if isinstance(text, str):
         return text
     if text is not None and hasattr(text, "role") and hasattr(text, "blocks"):  # AgentOutput.response
-        return message_dict(text)["content"]
+        return str(message_dict(text)["content"])
     message = getattr(response, "message", None)  # ChatResponse / AgentOutput
     if message is not None and hasattr(message, "role"):
-        return message_dict(message)["content"]
+        return str(message_dict(message)["content"])
     return None
 
 

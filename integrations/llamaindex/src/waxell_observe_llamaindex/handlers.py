@@ -19,8 +19,8 @@ try:
     from llama_index_instrumentation.event_handlers import BaseEventHandler
     from llama_index_instrumentation.span_handlers import BaseSpanHandler
 except ImportError:  # llama-index-core before the instrumentation package was split out
-    from llama_index.core.instrumentation.event_handlers import BaseEventHandler  # type: ignore[no-redef]
-    from llama_index.core.instrumentation.span_handlers import BaseSpanHandler  # type: ignore[no-redef]
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+    from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 
 __all__ = ["WaxellEventHandler", "WaxellSpanHandler"]
 

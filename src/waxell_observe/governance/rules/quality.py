@@ -46,7 +46,7 @@ def result_text(result: Any) -> str:
     return "\n".join(parts)
 
 
-class _Defaults(dict):  # type: ignore[type-arg]
+class _Defaults(dict[str, Any]):
     """Leaves unknown ``{placeholders}`` of a feedback template as they are."""
 
     def __missing__(self, key: str) -> str:
@@ -151,4 +151,4 @@ class QualityEvaluator(RuleEvaluator):
         try:
             return self.template.format_map(values)
         except (ValueError, IndexError, KeyError, AttributeError):
-            return f"{self.template}\n" + values["failures"]
+            return f"{self.template}\n" + str(values["failures"])
