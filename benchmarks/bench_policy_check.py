@@ -112,7 +112,7 @@ def main() -> None:
     from waxell_observe import WaxellContext, policy_gate
     from waxell_observe.config import ObserveConfig, set_config
     from waxell_observe.governance import InMemoryUsage, PolicyEngine, PolicyRequest, load_policies
-    from waxell_observe.governance.local_plugin import decider_for
+    from waxell_observe.governance.embedded_decider import decider_for
     from waxell_observe.run import Run
     from waxell_observe.store import get_store
 

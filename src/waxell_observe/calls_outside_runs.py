@@ -1,4 +1,4 @@
-"""The background collector: LLM calls made while no run is active.
+"""Calls outside runs: the background collector of LLM calls made while no run is active.
 
 Integrations report every model call through
 :func:`waxell_observe.integration_api.record_llm_call`. Outside a run there is nothing to
@@ -8,7 +8,7 @@ are dropped and counted) and written every :data:`INTERVAL_SECONDS` seconds, and
 ``auto:{model}``, workflow ``auto``, metadata ``{"auto_collected": true, "call_count": n}``,
 ``Run.auto_collected`` set.
 
-The module is a plugin (entry point ``collector``): its ``on_flush``/``on_shutdown`` run
+The module is a built-in plugin named ``collector``: its ``on_flush``/``on_shutdown`` run
 before the sinks' (``tryfirst``) so that the runs they write are delivered by the same
 flush. A daemon timer thread starts with the first buffered call; a fork child starts with
 an empty buffer and no thread (the parent's calls stay the parent's to write).
@@ -195,9 +195,7 @@ def _client_for(config: ObserveConfig) -> Any:
         return None
     from waxell_observe.client import WaxellObserveClient
 
-    client = WaxellObserveClient.__new__(WaxellObserveClient)
-    client.config = config
-    return client
+    return WaxellObserveClient.from_config(config)
 
 
 def _write_run(config: ObserveConfig, model: str, entries: list[_Buffered]) -> int:

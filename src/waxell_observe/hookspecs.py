@@ -2,9 +2,10 @@
 
 Sources (contexts, decorators, integrations) create records on the current run; the run
 announces them through these hooks; plugins deliver them (sinks), decide on them
-(policy engines) or add sources (integrations). Built-in sinks and integrations are
-plugins registered through the ``waxell_observe`` entry-point group, exactly like a
-third-party plugin.
+(policy engines) or add sources (integrations). The built-in plugins (pipeline, deciders, the
+collector of calls outside runs) are registered by import
+(:data:`waxell_observe.plugins.DEFAULT_PLUGINS`); integrations, exporters and third-party plugins
+through the ``waxell_observe`` entry-point group. All of them use only these hooks.
 
 Every hook is called with keyword arguments; an implementation may accept any subset of
 them. A hook implementation that raises is logged and isolated: the agent never sees the

@@ -113,8 +113,8 @@ def record_llm_call(**fields: Any) -> None:
         if ctx is not None and ctx.run is not None:
             ctx.record_llm_call(**fields)
             return
-        from waxell_observe import collector
+        from waxell_observe import calls_outside_runs
 
-        collector.collect(fields)
+        calls_outside_runs.collect(fields)
     except Exception:  # noqa: BLE001 - integrations must never break the agent
         logger.exception("waxell-observe: failed to record an LLM call reported by an integration")

@@ -1,10 +1,11 @@
 """The plugin manager: pluggy, with entry-point loading and failure isolation.
 
 ``plugin_manager()`` returns the process's :class:`pluggy.PluginManager`. On first use it
-loads every plugin installed under the ``waxell_observe`` entry-point group (the built-in
-sinks and integrations included) except those named in ``WAXELL_DISABLE_PLUGINS``
-(``name,name`` or ``all``). Plugins registered later with ``plugin_manager().register(obj)``
-take effect immediately.
+registers the built-in plugins (:data:`DEFAULT_PLUGINS`: the pipeline, the collector of calls made
+outside runs, the embedded and the remote decider) and loads every plugin installed under the
+``waxell_observe`` entry-point group (integrations, exporters, third parties) except those named in
+``WAXELL_DISABLE_PLUGINS`` (``name,name``, or ``all`` for every entry point). Plugins registered later
+with ``plugin_manager().register(obj)`` take effect immediately.
 
 Unlike plain pluggy, a hook implementation that raises does not propagate: the error is
 logged (once per plugin and hook with its traceback, then counted) and the other plugins
@@ -390,15 +391,27 @@ def plugin_manager() -> pluggy.PluginManager:
         return _pm
 
 
-DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (("pipeline", "waxell_observe.pipeline.plugin"),)
-"""Built-in plugins registered by import, whatever ``WAXELL_DISABLE_PLUGINS`` says: the
-pipeline that journals and delivers every record is not optional."""
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("pipeline", "waxell_observe.pipeline.plugin"),
+    ("collector", "waxell_observe.calls_outside_runs"),
+    ("governance", "waxell_observe.governance.embedded_decider"),
+    ("remote", "waxell_observe.governance.remote_decider"),
+)
+"""Built-in plugins, registered by import (not through entry points): ``WAXELL_DISABLE_PLUGINS=all``
+blocks the installed plugins, never these. Naming one of them blocks it, except the first
+(:data:`REQUIRED_PLUGIN`)."""
+
+REQUIRED_PLUGIN = "pipeline"
+"""The pipeline that journals and delivers every record is not optional."""
 
 
 def _register_defaults(pm: pluggy.PluginManager) -> None:
     import importlib
 
+    disabled = disabled_plugin_names()
     for name, module_name in DEFAULT_PLUGINS:
+        if name in disabled and name != REQUIRED_PLUGIN:
+            continue
         if pm.get_plugin(name) is None:
             pm.register(importlib.import_module(module_name), name=name)
 

@@ -28,9 +28,9 @@ def main() -> None:
     from waxell_observe import WaxellContext
     from waxell_observe.config import get_config
     from waxell_observe.errors import PolicyViolationError
-    from waxell_observe.governance import local_plugin
+    from waxell_observe.governance import embedded_decider
 
-    local_plugin.decider_for(get_config().db_url).refresh()  # warm: policies loaded before the start
+    embedded_decider.decider_for(get_config().db_url).refresh()  # warm: policies loaded before the start
     agent = f"load-{index}"
     lock = threading.Lock()
     intervals: list[tuple[float, float]] = []

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 
 from waxell_observe.config import db_url_from
-from waxell_observe.governance import local_plugin
+from waxell_observe.governance import embedded_decider
 
 
 @pytest.fixture(autouse=True)
 def _fresh_deciders() -> Iterator[None]:
     """Each test starts with no cached decider and the real clock."""
-    local_plugin.forget_deciders()
-    local_plugin.set_clock(None)
+    embedded_decider.forget_deciders()
+    embedded_decider.set_clock(None)
     yield
-    local_plugin.set_clock(None)
-    local_plugin.forget_deciders()
+    embedded_decider.set_clock(None)
+    embedded_decider.forget_deciders()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -15,7 +15,7 @@ import waxell_observe
 from waxell_observe import WaxellContext
 from waxell_observe.config import get_config
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.governance import load_policies, local_plugin
+from waxell_observe.governance import embedded_decider, load_policies
 from waxell_observe.governance.policy_store import add_policies, remove_policies
 from waxell_observe.store import get_store
 from waxell_observe.store.aggregates import list_audit
@@ -270,7 +270,7 @@ def test_policy_changes_in_this_process_apply_at_once_and_other_writers_within_a
     remove_policies(store, ["stop"])
     with WaxellContext(agent_name="a"):
         pass
-    decider = local_plugin.decider_for(get_config().db_url)
+    decider = embedded_decider.decider_for(get_config().db_url)
     # a change by another writer (another process) is seen at the next poll
     from waxell_observe.store.database import Store
 

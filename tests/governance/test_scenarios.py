@@ -3,7 +3,7 @@
 Every scenario is a small agent program run with ``python -c``: it adds its policies with the real CLI
 (``waxell-observe policies add``), runs agents through the public API, and prints what it saw as JSON.
 Time-dependent scenarios (rate windows, the breaker's recovery, scheduling windows) pin the decider's clock
-with ``waxell_observe.governance.local_plugin.set_clock``.
+with ``waxell_observe.governance.embedded_decider.set_clock``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json, os, sys
 from waxell_observe import WaxellContext
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.cli import main as cli
-from waxell_observe.governance import local_plugin
+from waxell_observe.governance import embedded_decider
 
 def add_policies(text):
     path = os.path.join(os.path.dirname(os.environ["WAXELL_DB"]), "policies.yaml")
@@ -218,7 +218,7 @@ def test_rate_limit_per_minute_with_a_pinned_clock(tmp_path: Path) -> None:
         policies: [{name: rate, category: rate-limit, rules: {max_per_minute: 3}}]
         ''')
         now = [1_750_000_000.0]
-        local_plugin.set_clock(lambda: now[0])
+        embedded_decider.set_clock(lambda: now[0])
         results = []
         for i in range(4):
             results.append(attempt(nothing, agent_name="a"))
@@ -273,7 +273,7 @@ def test_error_rate_breaker_trips_and_recovers(tmp_path: Path) -> None:
             rules: {kill_on_error_rate: 0.5, min_samples: 4, error_window_minutes: 5, auto_recover_after_minutes: 10}
         ''')
         now = [1_750_000_000.0]
-        local_plugin.set_clock(lambda: now[0])
+        embedded_decider.set_clock(lambda: now[0])
         def fail(ctx):
             raise RuntimeError("tool crashed")
         for i in range(4):
@@ -319,7 +319,7 @@ def test_scheduling_windows_in_an_iana_time_zone(tmp_path: Path) -> None:
         ''')
         paris = ZoneInfo("Europe/Paris")
         now = [0.0]
-        local_plugin.set_clock(lambda: now[0])
+        embedded_decider.set_clock(lambda: now[0])
         seen = {}
         for label, local in [
             ("mon-08:59", datetime(2025, 6, 2, 8, 59, tzinfo=paris)),

@@ -18,9 +18,9 @@ from remote_stubs import HungServer, ProtocolStub, free_port, start_patiently
 import waxell_observe
 from waxell_observe import WaxellObserveClient
 from waxell_observe.governance import breaker
+from waxell_observe.governance import remote_decider as remote_sink
 from waxell_observe.pipeline import pipeline as pipeline_module
 from waxell_observe.plugins import reset_plugin_manager
-from waxell_observe.sinks import remote as remote_sink
 
 
 def _reset_engine() -> None:

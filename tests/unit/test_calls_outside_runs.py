@@ -1,4 +1,4 @@
-"""The background collector: LLM calls outside any run become automatic ``auto:{model}`` runs."""
+"""Calls outside runs: LLM calls made while no run is active become automatic ``auto:{model}`` runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import waxell_observe
-from waxell_observe import WaxellContext, collector
+from waxell_observe import WaxellContext, calls_outside_runs
 from waxell_observe.integration_api import record_llm_call
 from waxell_observe.plugins import plugin_manager
 
@@ -23,11 +23,11 @@ ReadRuns = Callable[..., list[dict[str, Any]]]
 @pytest.fixture(autouse=True)
 def fresh_collector() -> Iterator[None]:
     """Each test starts with an empty collector and leaves no timer thread behind."""
-    collector.on_shutdown(timeout=5)
-    collector._state = collector._State()
+    calls_outside_runs.on_shutdown(timeout=5)
+    calls_outside_runs._state = calls_outside_runs._State()
     yield
-    collector.on_shutdown(timeout=5)
-    collector._state = collector._State()
+    calls_outside_runs.on_shutdown(timeout=5)
+    calls_outside_runs._state = calls_outside_runs._State()
 
 
 def auto_runs(read_runs: ReadRuns, read_run: ReadRun) -> dict[str, dict[str, Any]]:
@@ -35,7 +35,7 @@ def auto_runs(read_runs: ReadRuns, read_run: ReadRun) -> dict[str, dict[str, Any
 
 
 def test_collector_is_a_registered_plugin() -> None:
-    assert plugin_manager().get_plugin("collector") is collector
+    assert plugin_manager().get_plugin("collector") is calls_outside_runs
 
 
 def test_calls_outside_a_run_are_written_as_auto_runs_on_flush(
@@ -44,10 +44,10 @@ def test_calls_outside_a_run_are_written_as_auto_runs_on_flush(
     record_llm_call(model="gpt-4o", tokens_in=100, tokens_out=20, task="summarize", duration_ms=250)
     record_llm_call(model="claude-sonnet-4", tokens_in=50, tokens_out=5)
     record_llm_call(model="gpt-4o", tokens_in=300, tokens_out=40)
-    assert collector.pending() == 3
+    assert calls_outside_runs.pending() == 3
 
     report = waxell_observe.flush(timeout=30)
-    assert collector.pending() == 0
+    assert calls_outside_runs.pending() == 0
     assert report.sinks["collector"].sent == 3
     assert report.sinks["collector"].dropped == 0
 
@@ -78,7 +78,7 @@ def test_calls_outside_a_run_are_written_as_auto_runs_on_flush(
 def test_inside_a_run_calls_go_to_the_run_not_the_collector(read_runs: ReadRuns, read_run: ReadRun) -> None:
     with WaxellContext(agent_name="agent") as ctx:
         record_llm_call(model="gpt-4o-mini", tokens_in=10, tokens_out=2)
-    assert collector.pending() == 0
+    assert calls_outside_runs.pending() == 0
     assert [r["agent_name"] for r in read_runs()] == ["agent"]
     assert read_run(ctx.run_id)["llm_call_count"] == 1
 
@@ -97,7 +97,7 @@ def test_the_timer_writes_without_a_flush(monkeypatch: pytest.MonkeyPatch, waxel
     from waxell_observe.store import get_store
     from waxell_observe.store.reader import RunFilter, list_runs
 
-    monkeypatch.setattr(collector, "INTERVAL_SECONDS", 0.05)
+    monkeypatch.setattr(calls_outside_runs, "INTERVAL_SECONDS", 0.05)
     record_llm_call(model="gpt-4o", tokens_in=7, tokens_out=3)
     assert [t.name for t in threading.enumerate()].count("waxell-collector") == 1
 
@@ -114,17 +114,17 @@ def test_the_timer_writes_without_a_flush(monkeypatch: pytest.MonkeyPatch, waxel
         except Exception:  # noqa: BLE001 - the schema may not exist until the first write
             found = []
     assert [r["agent_name"] for r in found] == ["auto:gpt-4o"]
-    assert collector.pending() == 0
+    assert calls_outside_runs.pending() == 0
 
 
 def test_buffer_is_bounded_and_drops_are_reported(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, read_runs: ReadRuns, read_run: ReadRun
 ) -> None:
-    monkeypatch.setattr(collector, "MAX_BUFFERED_CALLS", 3)
+    monkeypatch.setattr(calls_outside_runs, "MAX_BUFFERED_CALLS", 3)
     with caplog.at_level(logging.WARNING, logger="waxell_observe"):
         for i in range(5):
             record_llm_call(model="gpt-4o", tokens_in=i, tokens_out=0)
-    assert collector.pending() == 3
+    assert calls_outside_runs.pending() == 3
     assert caplog.text.count("background collector buffer full (3 calls)") == 1
     report = waxell_observe.flush(timeout=30)
     assert report.sinks["collector"].dropped == 2
@@ -137,28 +137,28 @@ def test_buffer_is_bounded_and_drops_are_reported(
 
 def test_shutdown_writes_and_stops_the_timer(read_runs: ReadRuns, read_run: ReadRun) -> None:
     record_llm_call(model="gpt-4o", tokens_in=5, tokens_out=5)
-    assert collector._state.thread is not None
-    thread = collector._state.thread
+    assert calls_outside_runs._state.thread is not None
+    thread = calls_outside_runs._state.thread
     waxell_observe.shutdown(timeout=30)
     assert not thread.is_alive()
-    assert collector._state.thread is None
+    assert calls_outside_runs._state.thread is None
     assert list(auto_runs(read_runs, read_run)) == ["auto:gpt-4o"]
     # recording afterwards starts it again
     record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
-    assert collector._state.thread is not None and collector._state.thread.is_alive()
+    assert calls_outside_runs._state.thread is not None and calls_outside_runs._state.thread.is_alive()
 
 
 def test_invalid_calls_are_rejected_clearly(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ValueError, match="an LLM call needs a model name"):
-        collector.collect({"tokens_in": 1, "tokens_out": 1})
+        calls_outside_runs.collect({"tokens_in": 1, "tokens_out": 1})
     with pytest.raises(ValueError, match="needs tokens_out as a non-negative integer, got -1"):
-        collector.collect({"model": "m", "tokens_in": 1, "tokens_out": -1})
+        calls_outside_runs.collect({"model": "m", "tokens_in": 1, "tokens_out": -1})
     with pytest.raises(ValueError, match="needs the LLM call's fields as a dict"):
-        collector.collect(["model"])  # type: ignore[arg-type]
+        calls_outside_runs.collect(["model"])  # type: ignore[arg-type]
     with caplog.at_level(logging.ERROR, logger="waxell_observe"):
         record_llm_call(model="", tokens_in=1, tokens_out=1)  # integrations never see the error
     assert "failed to record an LLM call reported by an integration" in caplog.text
-    assert collector.pending() == 0
+    assert calls_outside_runs.pending() == 0
 
 
 def test_conversation_fields_reach_the_auto_run(read_runs: ReadRuns, read_run: ReadRun) -> None:
@@ -185,5 +185,5 @@ def test_disabled_sdk_buffers_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAXELL_OBSERVE", "false")
     set_config(None)
     record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
-    assert collector.pending() == 0
-    assert collector._state.thread is None
+    assert calls_outside_runs.pending() == 0
+    assert calls_outside_runs._state.thread is None

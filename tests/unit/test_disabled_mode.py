@@ -182,9 +182,9 @@ def test_init_and_contexts_and_convenience_do_nothing(
     assert ctx.run is None and ctx.run_id == ""
 
     record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
-    from waxell_observe import collector
+    from waxell_observe import calls_outside_runs
 
-    assert collector.pending() == 0
+    assert calls_outside_runs.pending() == 0
     assert {t.ident for t in threading.enumerate()} - before == set()
     assert recorder.calls == []
     assert read_runs() == []

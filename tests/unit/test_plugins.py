@@ -151,13 +151,26 @@ def test_disable_plugins_by_name(tmp_path: Path, disabled: str, expected_loaded:
     script = (
         "from waxell_observe.plugins import plugin_manager\n"
         "pm = plugin_manager()\n"
-        "print(pm.get_plugin('jsonl') is not None, pm.get_plugin('pipeline') is not None)\n"
+        "print(pm.get_plugin('jsonl') is not None, pm.get_plugin('pipeline') is not None,\n"
+        "      all(pm.get_plugin(name) is not None for name in ('collector', 'governance', 'remote')))\n"
     )
     env = {**_clean_env(tmp_path), "WAXELL_DISABLE_PLUGINS": disabled}
     out = subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, text=True)
-    jsonl_loaded, pipeline_loaded = out.stdout.split()
+    jsonl_loaded, pipeline_loaded, builtins_loaded = out.stdout.split()
     assert jsonl_loaded == str(expected_loaded)
     assert pipeline_loaded == "True"  # built in: even "all" cannot turn off the store's pipeline
+    assert builtins_loaded == "True"  # built in (registered by import): "all" names entry points only
+
+
+def test_a_built_in_plugin_named_is_blocked_but_never_the_pipeline(tmp_path: Path) -> None:
+    script = (
+        "from waxell_observe.plugins import plugin_manager\n"
+        "pm = plugin_manager()\n"
+        "print(pm.get_plugin('collector') is None, pm.get_plugin('pipeline') is not None)\n"
+    )
+    env = {**_clean_env(tmp_path), "WAXELL_DISABLE_PLUGINS": "collector,pipeline"}
+    out = subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "True"]
 
 
 class Decider:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import waxell_observe
-from waxell_observe import ContextThreadPoolExecutor, WaxellContext, collector, observe, wrap_context
+from waxell_observe import ContextThreadPoolExecutor, WaxellContext, calls_outside_runs, observe, wrap_context
 from waxell_observe.integration_api import record_llm_call
 
 ReadRun = Callable[[str], dict[str, Any]]
@@ -194,7 +194,7 @@ def test_fork_child_starts_fresh_and_parent_loses_nothing(read_runs: ReadRuns, r
         return "child"
 
     record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=1)  # buffered by the parent's collector
-    assert collector.pending() == 1
+    assert calls_outside_runs.pending() == 1
     read_fd, write_fd = os.pipe()
     with WaxellContext(agent_name="forking-parent") as ctx:
         for i in range(300):
@@ -207,7 +207,7 @@ def test_fork_child_starts_fresh_and_parent_loses_nothing(read_runs: ReadRuns, r
                 inherited = pipeline_module.existing()
                 seen: dict[str, Any] = {
                     "current_is_none": waxell_observe.get_current_context() is None,
-                    "collector_pending": collector.pending(),
+                    "collector_pending": calls_outside_runs.pending(),
                     "journals_inherited": len(inherited.journals) if inherited is not None else 0,
                     "drainer_reset": inherited is None or not inherited.drainer.running(),
                 }

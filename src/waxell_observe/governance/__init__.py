@@ -7,7 +7,8 @@
 * :mod:`.results` — :class:`PolicyCheckResult` and :func:`strictest`;
 * :mod:`.content_scan` — PII / credential / prompt-injection detectors, shared with the prompt guard;
 * :mod:`.policy_store` — policies stored in the store; :mod:`.decider` — the cached engine over them;
-  :mod:`.local_plugin` — the embedded decider plugin (entry point ``governance``).
+  :mod:`.embedded_decider` — the embedded decider plugin (built in, named ``governance``);
+  :mod:`.remote_decider` — the control plane as decider, for remote runs (built in, named ``remote``).
 
 Names are imported lazily: ``import waxell_observe`` needs only :mod:`.results`, and the policy models
 (pydantic) load on first use.

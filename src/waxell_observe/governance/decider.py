@@ -1,7 +1,7 @@
 """A decider: the policies of one store, compiled into a cached :class:`PolicyEngine` over the store's
 counters (:func:`~.sql_usage.usage_for_store`).
 
-Used in process by the embedded mode (:mod:`.local_plugin`) and by the server (``policy_routes``), so a
+Used in process by the embedded mode (:mod:`.embedded_decider`) and by the server (``policy_routes``), so a
 policy behaves the same in both. Policies are read from the store once and kept compiled; a change is
 noticed by reading the one-row ``policy_state.version`` at most every ``poll_interval`` seconds. Between
 polls a check touches no file and no database unless a stateful policy (budget, rate limit, kill switch)

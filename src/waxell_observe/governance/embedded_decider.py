@@ -1,4 +1,4 @@
-"""The embedded decider: policies stored in the local store, enforced in process (entry point ``governance``).
+"""The embedded decider: policies stored in the local store, enforced in process (built-in ``governance``).
 
 Active for runs in embedded mode (no ``api_url``). It answers ``on_policy_check`` with the policies of the
 run's store (``waxell-observe policies add``), evaluated by one cached :class:`~.decider.Decider` per store:

@@ -120,11 +120,11 @@ def on_run_end(run: Run) -> None:
 
 @hookimpl
 def on_flush(timeout: float | None) -> DeliveryReport | None:
-    """Deliver what was recorded so far (the collector's buffered calls first: they are recorded)."""
-    from waxell_observe import collector
+    """Deliver what was recorded so far (the calls made outside runs, buffered, first: they are recorded)."""
+    from waxell_observe import calls_outside_runs
 
-    if collector.pending():
-        collector.write_pending()
+    if calls_outside_runs.pending():
+        calls_outside_runs.write_pending()
     current = existing()
     return current.flush(timeout) if current is not None else None
 
@@ -132,9 +132,9 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
 @hookimpl(tryfirst=True)
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     """Runs first at shutdown: what the other plugins take cannot eat the pipeline's budget."""
-    from waxell_observe import collector
+    from waxell_observe import calls_outside_runs
 
-    if collector.pending():
-        collector.write_pending()
+    if calls_outside_runs.pending():
+        calls_outside_runs.write_pending()
     current = existing()
     return current.shutdown(timeout) if current is not None else None
