@@ -3,8 +3,9 @@
 Pure functions from journal frames (``waxell_observe.pipeline.frames.as_dict(frame)``: the
 fields of an LLM call, step, span or score) to ``(span name, attributes)``; they import
 nothing from OpenTelemetry, so they are cheap to test and reuse (the OTLP receiver reads the
-same attribute names back). GenAI semantic-convention names (``gen_ai.*``) are used
-where a convention exists; everything else is under ``waxell.*``:
+same attribute names back: both take them from :mod:`waxell_observe.vocabulary.attributes`).
+GenAI semantic-convention names (``gen_ai.*``) are used where a convention exists; everything
+else is under ``waxell.*``:
 
 - every span: ``waxell.record`` (``run``, ``llm_call``, ``step``, ``span``),
   ``waxell.run_id``, ``waxell.agent.name``; records also ``waxell.record.id``,
@@ -23,6 +24,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from waxell_observe.vocabulary import attributes as names
 
 __all__ = [
     "CONTENT_SPAN_KINDS",
@@ -97,7 +100,7 @@ def _put(attributes: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _identity(run_id: str, agent_name: str, record: str) -> dict[str, Any]:
-    return {"waxell.record": record, "waxell.run_id": run_id, "waxell.agent.name": agent_name}
+    return {names.RECORD: record, names.RUN_ID: run_id, names.AGENT_NAME: agent_name}
 
 
 # -- runs --------------------------------------------------------------------------------
@@ -119,18 +122,18 @@ def run_start_attributes(
     attributes = _identity(run_id, agent_name, "run")
     attributes["gen_ai.operation.name"] = "invoke_agent"
     attributes["gen_ai.agent.name"] = agent_name
-    attributes["waxell.workflow.name"] = workflow_name
-    attributes["waxell.interaction_mode"] = interaction_mode
+    attributes[names.WORKFLOW_NAME] = workflow_name
+    attributes[names.INTERACTION_MODE] = interaction_mode
     if session_id:
-        attributes["waxell.session_id"] = session_id
+        attributes[names.SESSION_ID] = session_id
         attributes["gen_ai.conversation.id"] = session_id
     if user_id:
-        attributes["waxell.user_id"] = user_id
+        attributes[names.USER_ID] = user_id
     if user_group:
-        attributes["waxell.user_group"] = user_group
+        attributes[names.USER_GROUP] = user_group
     if parent_run_id:
-        attributes["waxell.parent_run_id"] = parent_run_id
-        attributes["waxell.root_run_id"] = root_run_id or parent_run_id
+        attributes[names.PARENT_RUN_ID] = parent_run_id
+        attributes[names.ROOT_RUN_ID] = root_run_id or parent_run_id
     return f"invoke_agent {agent_name}", attributes
 
 
@@ -153,28 +156,28 @@ def run_end_attributes(
 ) -> dict[str, Any]:
     """Attributes set on the run span when the run completes (final tags and metadata)."""
     attributes: dict[str, Any] = {
-        "waxell.run.status": status,
+        names.RUN_STATUS: status,
         "gen_ai.usage.input_tokens": tokens_in,
         "gen_ai.usage.output_tokens": tokens_out,
-        "waxell.run.cost_usd": total_cost,
-        "waxell.run.llm_call_count": llm_call_count,
-        "waxell.run.step_count": step_count,
-        "waxell.run.span_count": span_count,
+        names.RUN_COST_USD: total_cost,
+        names.RUN_LLM_CALL_COUNT: llm_call_count,
+        names.RUN_STEP_COUNT: step_count,
+        names.RUN_SPAN_COUNT: span_count,
     }
     for key, value in tags.items():
-        attributes[f"waxell.tag.{key}"] = str(value)
+        attributes[names.TAG_PREFIX + key] = str(value)
     for key, value in metadata.items():
-        attributes[f"waxell.meta.{key}"] = _meta_attribute(value)
+        attributes[names.META_PREFIX + key] = _meta_attribute(value)
     if conversation:
-        attributes["waxell.conversation"] = json_attribute(dict(conversation))
+        attributes[names.CONVERSATION] = json_attribute(dict(conversation))
     if governance:
-        _put(attributes, "waxell.governance.action", governance.get("action"))
-        _put(attributes, "waxell.governance.reason", governance.get("reason") or None)
+        _put(attributes, names.GOVERNANCE_ACTION, governance.get("action"))
+        _put(attributes, names.GOVERNANCE_REASON, governance.get("reason") or None)
     if capture_content:
         if inputs:
-            attributes["waxell.run.inputs"] = json_attribute(inputs)
+            attributes[names.RUN_INPUTS] = json_attribute(inputs)
         if result:
-            attributes["waxell.run.result"] = json_attribute(result)
+            attributes[names.RUN_RESULT] = json_attribute(result)
     return attributes
 
 
@@ -187,10 +190,10 @@ def context_attributes(
     """``waxell.context.*``: the conversation's size and this call's context-window use."""
     utilization = round(tokens_in / model_window * 100, 1) if model_window else 0.0
     return {
-        "waxell.context.message_count": message_count,
-        "waxell.context.user_turns": user_turns,
-        "waxell.context.tokens_used": tokens_in,
-        "waxell.context.utilization_pct": utilization,
+        names.CONTEXT_MESSAGE_COUNT: message_count,
+        names.CONTEXT_USER_TURNS: user_turns,
+        names.CONTEXT_TOKENS_USED: tokens_in,
+        names.CONTEXT_UTILIZATION_PCT: utilization,
     }
 
 
@@ -198,8 +201,8 @@ def _record_identity(
     run_id: str, agent_name: str, record: str, record_id: str, position: int
 ) -> dict[str, Any]:
     attributes = _identity(run_id, agent_name, record)
-    attributes["waxell.record.id"] = record_id
-    attributes["waxell.record.position"] = position
+    attributes[names.RECORD_ID] = record_id
+    attributes[names.RECORD_POSITION] = position
     return attributes
 
 
@@ -235,28 +238,28 @@ def llm_call_span(
     finish_reason = extra.get("finish_reason")
     if isinstance(finish_reason, str) and finish_reason:
         attributes["gen_ai.response.finish_reasons"] = [finish_reason]
-    attributes["waxell.llm.cost_usd"] = call["cost"]
+    attributes[names.LLM_COST_USD] = call["cost"]
     if call["task"]:
-        attributes["waxell.llm.task"] = call["task"]
+        attributes[names.LLM_TASK] = call["task"]
     if call["status"] != "ok":
-        attributes["waxell.llm.status"] = call["status"]
+        attributes[names.LLM_STATUS] = call["status"]
     if call["error_type"]:
         attributes["error.type"] = call["error_type"]
     if call["parent_span_id"]:
-        attributes["waxell.parent_record_id"] = call["parent_span_id"]
+        attributes[names.PARENT_RECORD_ID] = call["parent_span_id"]
     attributes.update(context)
     for key, value in extra.items():
         if key in _LLM_ATTRIBUTES_MAPPED or key == "operation":
             continue
-        _put(attributes, f"waxell.llm.{key}", value)
+        _put(attributes, names.LLM_PREFIX + key, value)
     if capture_content:
         messages = extra.get("messages")
         if messages is not None:
             attributes["gen_ai.input.messages"] = json_attribute(messages)
         if call["prompt_preview"]:
-            attributes["waxell.llm.prompt"] = call["prompt_preview"]
+            attributes[names.LLM_PROMPT] = call["prompt_preview"]
         if call["response_preview"]:
-            attributes["waxell.llm.response"] = call["response_preview"]
+            attributes[names.LLM_RESPONSE] = call["response_preview"]
     return f"{operation} {model}", attributes
 
 
@@ -264,9 +267,9 @@ def step_span(step: Mapping[str, Any], *, run_id: str, agent_name: str) -> tuple
     """A step (a ``step`` frame) as a ``step <name>`` span."""
     attributes = _record_identity(run_id, agent_name, "step", step["id"], step["position"])
     name = step["name"]
-    attributes["waxell.step.name"] = name
+    attributes[names.STEP_NAME] = name
     if step["output"] is not None:
-        attributes["waxell.step.output"] = json_attribute(step["output"])
+        attributes[names.STEP_OUTPUT] = json_attribute(step["output"])
     return f"step {name}", attributes
 
 
@@ -291,22 +294,23 @@ def behaviour_span(
     recorded = span["attributes"] or {}
     span_input, span_output = span["input"], span["output"]
     attributes = _record_identity(run_id, agent_name, "span", span["id"], span["position"])
-    attributes["waxell.span.kind"] = kind
-    attributes["waxell.span.name"] = name
+    attributes[names.SPAN_KIND] = kind
+    attributes[names.SPAN_NAME] = name
     if span["parent_span_id"]:
-        attributes["waxell.parent_record_id"] = span["parent_span_id"]
+        attributes[names.PARENT_RECORD_ID] = span["parent_span_id"]
     content_kind = kind in CONTENT_SPAN_KINDS
+    prefix = names.span_attribute_prefix(kind)
     for key, value in recorded.items():
         if kind == "io" and key == "preview" and not capture_content:
             continue
-        _put(attributes, f"waxell.{kind}.{key}", value)
+        _put(attributes, prefix + key, value)
     if span["error"]:
-        attributes["waxell.span.error"] = span["error"]
+        attributes[names.SPAN_ERROR] = span["error"]
     if capture_content or not content_kind:
         if span_input is not None and span_input != "":
-            attributes["waxell.span.input"] = json_attribute(span_input)
+            attributes[names.SPAN_INPUT] = json_attribute(span_input)
         if span_output is not None and span_output != "":
-            attributes["waxell.span.output"] = json_attribute(span_output)
+            attributes[names.SPAN_OUTPUT] = json_attribute(span_output)
     if kind == "tool":
         attributes["gen_ai.operation.name"] = "execute_tool"
         attributes["gen_ai.tool.name"] = name
@@ -328,11 +332,11 @@ def behaviour_span(
 def score_event(score: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """A score (a ``score`` frame) as a ``waxell.score`` event on the run span."""
     attributes: dict[str, Any] = {
-        "waxell.score.id": score["id"],
-        "waxell.score.name": score["name"],
-        "waxell.score.value": score["value"],
-        "waxell.score.data_type": score["data_type"],
+        names.SCORE_ID: score["id"],
+        names.SCORE_NAME: score["name"],
+        names.SCORE_VALUE: score["value"],
+        names.SCORE_DATA_TYPE: score["data_type"],
     }
     if score["comment"]:
-        attributes["waxell.score.comment"] = score["comment"]
-    return "waxell.score", attributes
+        attributes[names.SCORE_COMMENT] = score["comment"]
+    return names.SCORE_EVENT, attributes

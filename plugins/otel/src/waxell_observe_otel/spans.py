@@ -28,6 +28,7 @@ from typing import Any
 
 from waxell_observe.pipeline import frames as fr
 from waxell_observe.pricing import context_window
+from waxell_observe.vocabulary import attributes as names
 from waxell_observe_otel import attributes as attrs
 from waxell_observe_otel import sidecar
 from waxell_observe_otel.ids import span_id_for, trace_id_for
@@ -440,7 +441,7 @@ class SpanAssembler:
             events.append((event_name, _ns(score["created_at"]), event_attributes))
             value = attrs.to_attribute(score["value"])
             if value is not None:
-                attributes[f"waxell.score.{score['name']}"] = value
+                attributes[names.SCORE_PREFIX + score["name"]] = value
         end_ns = _ns(run["ended_at"])
         span = SpanData(
             info.trace_id,

@@ -1,0 +1,87 @@
+"""Every ``waxell.*`` OpenTelemetry attribute name: written by the exporter (``plugins/otel``), read back
+by the OTLP receiver of the control plane. GenAI semantic-convention names (``gen_ai.*``) are used where a
+convention exists and are not listed here.
+
+Every span carries :data:`RECORD` (one of ``run``, ``llm_call``, ``step``, ``span``), :data:`RUN_ID` and
+:data:`AGENT_NAME`; records also :data:`RECORD_ID`, :data:`RECORD_POSITION` and :data:`PARENT_RECORD_ID`.
+Scores are :data:`SCORE_EVENT` events on the run span.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "waxell."
+"""The prefix of every name below."""
+
+# -- every span ---------------------------------------------------------------------------------------
+RECORD = "waxell.record"
+RUN_ID = "waxell.run_id"
+AGENT_NAME = "waxell.agent.name"
+
+# -- the run span -------------------------------------------------------------------------------------
+WORKFLOW_NAME = "waxell.workflow.name"
+INTERACTION_MODE = "waxell.interaction_mode"
+SESSION_ID = "waxell.session_id"
+USER_ID = "waxell.user_id"
+USER_GROUP = "waxell.user_group"
+PARENT_RUN_ID = "waxell.parent_run_id"
+ROOT_RUN_ID = "waxell.root_run_id"
+RUN_STATUS = "waxell.run.status"
+RUN_COST_USD = "waxell.run.cost_usd"
+RUN_LLM_CALL_COUNT = "waxell.run.llm_call_count"
+RUN_STEP_COUNT = "waxell.run.step_count"
+RUN_SPAN_COUNT = "waxell.run.span_count"
+RUN_INPUTS = "waxell.run.inputs"
+RUN_RESULT = "waxell.run.result"
+CONVERSATION = "waxell.conversation"
+GOVERNANCE_ACTION = "waxell.governance.action"
+GOVERNANCE_REASON = "waxell.governance.reason"
+TAG_PREFIX = "waxell.tag."
+"""``waxell.tag.<key>``: one attribute per tag."""
+META_PREFIX = "waxell.meta."
+"""``waxell.meta.<key>``: one attribute per metadata entry."""
+
+# -- records ------------------------------------------------------------------------------------------
+RECORD_ID = "waxell.record.id"
+RECORD_POSITION = "waxell.record.position"
+PARENT_RECORD_ID = "waxell.parent_record_id"
+
+# -- LLM calls ----------------------------------------------------------------------------------------
+LLM_PREFIX = "waxell.llm."
+"""``waxell.llm.<key>``: the call's extra attributes (besides the names below)."""
+LLM_COST_USD = "waxell.llm.cost_usd"
+LLM_TASK = "waxell.llm.task"
+LLM_STATUS = "waxell.llm.status"
+LLM_PROMPT = "waxell.llm.prompt"
+LLM_RESPONSE = "waxell.llm.response"
+CONTEXT_MESSAGE_COUNT = "waxell.context.message_count"
+CONTEXT_USER_TURNS = "waxell.context.user_turns"
+CONTEXT_TOKENS_USED = "waxell.context.tokens_used"
+CONTEXT_UTILIZATION_PCT = "waxell.context.utilization_pct"
+
+# -- steps --------------------------------------------------------------------------------------------
+STEP_NAME = "waxell.step.name"
+STEP_OUTPUT = "waxell.step.output"
+
+# -- spans (behaviours and framework spans) -----------------------------------------------------------
+SPAN_KIND = "waxell.span.kind"
+SPAN_NAME = "waxell.span.name"
+SPAN_INPUT = "waxell.span.input"
+SPAN_OUTPUT = "waxell.span.output"
+SPAN_ERROR = "waxell.span.error"
+
+
+def span_attribute_prefix(kind: str) -> str:
+    """``waxell.<kind>.``: the prefix of a span's recorded attributes (``waxell.tool.tool_type``, ...)."""
+    return f"{NAMESPACE}{kind}."
+
+
+# -- scores -------------------------------------------------------------------------------------------
+SCORE_EVENT = "waxell.score"
+"""The name of the event a score becomes on the run span."""
+SCORE_PREFIX = "waxell.score."
+"""``waxell.score.<name>``: on the run span, the value of each score (the event has the details)."""
+SCORE_ID = "waxell.score.id"
+SCORE_NAME = "waxell.score.name"
+SCORE_VALUE = "waxell.score.value"
+SCORE_DATA_TYPE = "waxell.score.data_type"
+SCORE_COMMENT = "waxell.score.comment"
