@@ -231,9 +231,10 @@ def over_http(url: str, *, runs: int, records: int, batch: int, clients: int, ta
 
 def direct(db: str, *, runs: int, records: int, batch: int, tag: str) -> float:
     """Records/s written in-process with the store's writer (the same rows the server writes)."""
+    from waxell_observe_server import ingest_store
+    from waxell_observe_server.wire_models import CompleteBody, LLMCallIn, RunStartBody, StepIn
+
     from waxell_observe.config import db_url_from
-    from waxell_observe.server import ingest_store
-    from waxell_observe.server.wire_models import CompleteBody, LLMCallIn, RunStartBody, StepIn
     from waxell_observe.store import get_store
 
     store = get_store(db_url_from(db))
@@ -372,10 +373,9 @@ def over_batch_endpoint(
 def small_runs_direct(db: str, *, runs: int, records: int, batch_runs: int, tag: str) -> tuple[float, float]:
     """Records/s of small runs written in-process: (per-run storage functions, one transaction per
     part as the per-run endpoints do; the batch storage, ``batch_runs`` runs per transaction)."""
-    from waxell_observe.config import db_url_from
-    from waxell_observe.server import batch_ingest, ingest_store
-    from waxell_observe.server.transactions import Writer
-    from waxell_observe.server.wire_models import (
+    from waxell_observe_server import batch_ingest, ingest_store
+    from waxell_observe_server.transactions import Writer
+    from waxell_observe_server.wire_models import (
         BatchRunIn,
         CompleteBody,
         LLMCallIn,
@@ -384,6 +384,8 @@ def small_runs_direct(db: str, *, runs: int, records: int, batch_runs: int, tag:
         SpanIn,
         StepIn,
     )
+
+    from waxell_observe.config import db_url_from
     from waxell_observe.store import get_store
 
     store = get_store(db_url_from(db))

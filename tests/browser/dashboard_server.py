@@ -31,8 +31,7 @@ class Server:
 def start_server(store_url: str, **app_options: Any) -> Server:
     """Start the real app on uvicorn in a thread, on a free 127.0.0.1 port; returns once it accepts."""
     import uvicorn
-
-    from waxell_observe.server.app import create_app
+    from waxell_observe_server.app import create_app
 
     app = create_app(store_url, key_cache_seconds=0, **app_options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -17,8 +17,7 @@ from typing import Any
 import click
 import httpx
 import pytest
-
-from waxell_observe.server.ui_routes import MAX_MODELS_PER_REQUEST, STATIC_DIR
+from waxell_observe_server.ui_routes import MAX_MODELS_PER_REQUEST, STATIC_DIR
 
 JS_IMPORT = re.compile(r'^import\s[^"]*"(\./[^"]+|\.\./[^"]+)";', re.MULTILINE)
 
@@ -26,8 +25,7 @@ JS_IMPORT = re.compile(r'^import\s[^"]*"(\./[^"]+|\.\./[^"]+)";', re.MULTILINE)
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Any]:
     from fastapi.testclient import TestClient
-
-    from waxell_observe.server.app import create_app
+    from waxell_observe_server.app import create_app
 
     with TestClient(create_app(str(tmp_path / "routes.db"), key_cache_seconds=0)) as test_client:
         yield test_client

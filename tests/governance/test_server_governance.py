@@ -25,8 +25,7 @@ R = "/api/v1/read"
 @pytest.fixture
 def http(store_url: str) -> Iterator[Any]:
     from fastapi.testclient import TestClient
-
-    from waxell_observe.server import create_app
+    from waxell_observe_server import create_app
 
     with TestClient(create_app(store_url, key_cache_seconds=0), raise_server_exceptions=True) as client:
         yield client

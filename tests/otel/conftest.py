@@ -125,15 +125,15 @@ class OtlpServer:
 def otlp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OtlpServer]:
     """``create_app`` under uvicorn on a free 127.0.0.1 port (one per test module)."""
     import uvicorn
+    from waxell_observe_server.app import create_app
 
     from waxell_observe.config import db_url_from
-    from waxell_observe.server.app import create_app
 
     store_url = db_url_from(str(tmp_path_factory.mktemp("otlp-server") / "server.db"))
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     app = create_app(store_url, otel_endpoint=base_url, key_cache_seconds=0)
-    assert "waxell_observe.server.otlp" in app.state.optional_routers
+    assert "waxell_observe_server.otlp" in app.state.optional_routers
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="otlp-test-server", daemon=True)
     thread.start()
@@ -271,9 +271,9 @@ class KeyedServer(OtlpServer):
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedServer]:
     """``create_app`` under uvicorn with one API key created: every request needs it."""
     import uvicorn
+    from waxell_observe_server.app import create_app
 
     from waxell_observe.config import db_url_from
-    from waxell_observe.server.app import create_app
     from waxell_observe.store import get_store
     from waxell_observe.store.keys import create_key
 

@@ -485,8 +485,8 @@ def test_bad_requests_get_clear_4xx_answers(
 
 def test_the_receiver_needs_a_key_once_keys_exist(tmp_store_url: str) -> None:
     from fastapi.testclient import TestClient
+    from waxell_observe_server.app import create_app
 
-    from waxell_observe.server.app import create_app
     from waxell_observe.store import get_store
     from waxell_observe.store.keys import create_key
 

@@ -23,8 +23,7 @@ from .conftest import finished_spans
 def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A ``TestClient`` over the control plane on a fresh SQLite file or PostgreSQL database."""
     from fastapi.testclient import TestClient
-
-    from waxell_observe.server.app import create_app
+    from waxell_observe_server.app import create_app
 
     if request.param == "sqlite":
         url = db_url_from(str(tmp_path / "receiver.db"))

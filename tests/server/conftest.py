@@ -39,8 +39,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def client(store_url: str) -> Iterator[Any]:
     from fastapi.testclient import TestClient
-
-    from waxell_observe.server import create_app
+    from waxell_observe_server import create_app
 
     with TestClient(create_app(store_url, key_cache_seconds=0), raise_server_exceptions=False) as test_client:
         yield test_client

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-from waxell_observe.server import OPTIONAL_ROUTER_MODULES, create_app
+from waxell_observe_server import OPTIONAL_ROUTER_MODULES, create_app
 
 SPEC_PATHS = {
     ("post", "/api/v1/observe/policy-check/"),
@@ -46,7 +45,7 @@ def test_openapi_lists_every_endpoint(tmp_path: Path) -> None:
 def test_optional_routers_are_included_when_importable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert OPTIONAL_ROUTER_MODULES == ("waxell_observe.server.ui_routes", "waxell_observe.server.otlp")
+    assert OPTIONAL_ROUTER_MODULES == ("waxell_observe_server.ui_routes", "waxell_observe_server.otlp")
     (tmp_path / "extra_ui_router.py").write_text(
         "from fastapi import APIRouter\n"
         "router = APIRouter()\n"
@@ -58,7 +57,7 @@ def test_optional_routers_are_included_when_importable(
     )
     (tmp_path / "broken_router.py").write_text("raise RuntimeError('broken on import')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    caplog.set_level(logging.DEBUG, logger="waxell_observe.server")
+    caplog.set_level(logging.DEBUG, logger="waxell_observe_server")
     app = create_app(
         str(tmp_path / "o.db"), optional_routers=("extra_ui_router", "broken_router", "no_such_router_module")
     )

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from waxell_observe_server import create_app
+from waxell_observe_server.auth import BindRefused, check_bind, is_loopback
 
 from waxell_observe.cli import main
-from waxell_observe.server import create_app
-from waxell_observe.server.auth import BindRefused, check_bind, is_loopback
 from waxell_observe.store import get_store
 from waxell_observe.store.keys import create_key, hash_key, list_keys, revoke_key
 

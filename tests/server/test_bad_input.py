@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from waxell_observe_server import create_app
+from waxell_observe_server.limits import TEXT_LIMIT, TRACEBACK_LIMIT
 
-from waxell_observe.server import create_app
-from waxell_observe.server.limits import TEXT_LIMIT, TRACEBACK_LIMIT
 from waxell_observe.store import get_store
 
 O = "/api/v1/observe"

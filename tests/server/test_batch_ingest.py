@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from waxell_observe_server import create_app
 
 from waxell_observe.config import db_url_from
 from waxell_observe.pricing import estimate_cost
-from waxell_observe.server import create_app
 from waxell_observe.store import get_store
 
 O = "/api/v1/observe"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from waxell_observe_server.ingest_store import derived_id
+
 from waxell_observe.pricing import estimate_cost
-from waxell_observe.server.ingest_store import derived_id
 from waxell_observe.store.reader import iso
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z

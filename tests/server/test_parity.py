@@ -195,8 +195,7 @@ def test_runs_recorded_embedded_show_up_in_the_server_on_the_same_file(
 ) -> None:
     """``serve`` defaults to the embedded store, so what the SDK recorded locally is served."""
     from fastapi.testclient import TestClient
-
-    from waxell_observe.server import create_app
+    from waxell_observe_server import create_app
 
     run_id = _record_embedded()
     embedded = read_run(run_id)

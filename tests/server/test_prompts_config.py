@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from waxell_observe_server import create_app
 
 from waxell_observe.cli import main
-from waxell_observe.server import create_app
 from waxell_observe.store import get_store
 from waxell_observe.store.prompts import add_prompt, content_hash
 

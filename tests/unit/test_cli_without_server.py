@@ -18,27 +18,30 @@ import pytest
 
 from waxell_observe.store.prompts import content_hash
 
-BLOCKED = ("fastapi", "starlette", "uvicorn", "waxell_observe.server", "waxell_observe_server")
-
-PRELUDE = (
-    "import sys\n"
-    f"for name in {BLOCKED!r}:\n"
-    "    sys.modules[name] = None\n"
-    "from waxell_observe.cli import main\n"
-    "try:\n"
-    "    main(prog_name='waxell-observe')\n"
-    "finally:\n"
-    "    leaked = sorted(n for n in sys.modules if n.split('.')[0] in ('fastapi', 'starlette', 'uvicorn')\n"
-    "                    and sys.modules[n] is not None)\n"
-    "    assert not leaked, leaked\n"
-)
+BLOCKED = ("fastapi", "starlette", "uvicorn", "waxell_observe_server")
 
 
-def cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+def prelude(blocked: tuple[str, ...]) -> str:
+    """Python source: make ``blocked`` unimportable, run the CLI, then check none got imported."""
+    return (
+        "import sys\n"
+        f"blocked = {blocked!r}\n"
+        "for name in blocked:\n"
+        "    sys.modules[name] = None\n"
+        "from waxell_observe.cli import main\n"
+        "try:\n"
+        "    main(prog_name='waxell-observe')\n"
+        "finally:\n"
+        "    leaked = [n for n in sys.modules if n.split('.')[0] in blocked and sys.modules[n] is not None]\n"
+        "    assert not leaked, leaked\n"
+    )
+
+
+def cli(*args: str, db: Path, blocked: tuple[str, ...] = BLOCKED) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
     env.update(WAXELL_DB=str(db), WAXELL_CONFIG_FILE=str(db.parent / "none"))
     return subprocess.run(
-        [sys.executable, "-c", PRELUDE, *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-c", prelude(blocked), *args], capture_output=True, text=True, env=env, timeout=120
     )
 
 
@@ -47,11 +50,29 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "observe.db"
 
 
-def test_the_prelude_really_blocks_the_server(db: Path) -> None:
+def test_serve_and_ui_name_what_to_install(db: Path) -> None:
+    hint = "pip install waxell-observe-server (the same as pip install 'waxell-observe[server]')"
     out = cli("serve", "--port", "0", db=db)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1,
+        "",
+        "Error: waxell-observe serve needs the control plane, which is not installed (uvicorn is missing): "
+        f"{hint} (and 'waxell-observe[postgres]' for PostgreSQL)\n",
+    )
+    out = cli("ui", "--port", "0", "--no-browser", db=db)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1,
+        "",
+        "Error: waxell-observe ui needs the control plane, which is not installed (uvicorn is missing): "
+        f"{hint}\n",
+    )
+
+
+def test_serve_without_the_server_package_only(db: Path) -> None:
+    """FastAPI and uvicorn installed, the control-plane package not."""
+    out = cli("serve", "--port", "0", db=db, blocked=("waxell_observe_server",))
     assert out.returncode == 1
-    assert out.stdout == ""
-    assert "pip install 'waxell-observe[server]'" in out.stderr
+    assert "(waxell_observe_server is missing): pip install waxell-observe-server" in out.stderr
 
 
 def test_keys_without_the_server(db: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from waxell_observe.cli._server import server_missing
 from waxell_observe.config import db_url_from, get_config
 
 __all__ = ["command"]
@@ -53,13 +54,11 @@ def command(
     """
     try:
         import uvicorn
-
-        from waxell_observe.server.app import create_app
-        from waxell_observe.server.auth import BindRefused, check_bind, is_loopback
+        from waxell_observe_server.app import create_app
+        from waxell_observe_server.auth import BindRefused, check_bind, is_loopback
     except ImportError as exc:
-        raise click.ClickException(
-            f"the server needs its extra dependencies ({exc.name} is missing): "
-            "pip install 'waxell-observe[server]' (and 'waxell-observe[postgres]' for PostgreSQL)"
+        raise server_missing(
+            "waxell-observe serve", exc, extra=" (and 'waxell-observe[postgres]' for PostgreSQL)"
         ) from None
     from waxell_observe.store import get_store
 

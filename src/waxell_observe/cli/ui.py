@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from waxell_observe.cli._server import server_missing
 from waxell_observe.cli._store import db_option
 
 __all__ = ["DEFAULT_PORT", "bind_socket", "command"]
@@ -91,12 +92,9 @@ def command(port: int | None, no_browser: bool, log_level: str, db: str | None) 
     """
     try:
         import uvicorn
-
-        from waxell_observe.server.app import create_app
+        from waxell_observe_server.app import create_app
     except ImportError as exc:
-        raise click.ClickException(
-            f"the dashboard needs the server extra ({exc.name} is missing): pip install 'waxell-observe[server]'"
-        ) from None
+        raise server_missing("waxell-observe ui", exc) from None
     from waxell_observe.config import db_url_from, get_config
     from waxell_observe.store import get_store
 

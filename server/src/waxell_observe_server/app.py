@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from waxell_observe.config import db_url_from
-from waxell_observe.server import (
+from waxell_observe_server import (
     batch_routes,
     config_routes,
     ingest_routes,
@@ -31,25 +31,25 @@ from waxell_observe.server import (
     prompt_routes,
     read_routes,
 )
-from waxell_observe.server.auth import KeyRing, require_key
-from waxell_observe.server.body_limit import BodySizeLimitMiddleware
-from waxell_observe.server.errors import install_error_handlers
-from waxell_observe.server.limits import DEFAULT_MAX_BODY_BYTES
-from waxell_observe.server.transactions import Writer
+from waxell_observe_server.auth import KeyRing, require_key
+from waxell_observe_server.body_limit import BodySizeLimitMiddleware
+from waxell_observe_server.errors import install_error_handlers
+from waxell_observe_server.limits import DEFAULT_MAX_BODY_BYTES
+from waxell_observe_server.transactions import Writer
 
 __all__ = ["create_app", "ServerSettings", "OPTIONAL_ROUTER_MODULES", "OBSERVE_PREFIX", "READ_PREFIX"]
 
-logger = logging.getLogger("waxell_observe.server")
+logger = logging.getLogger("waxell_observe_server")
 
 OBSERVE_PREFIX = "/api/v1/observe"
 READ_PREFIX = "/api/v1/read"
 
 OPTIONAL_ROUTER_MODULES: tuple[str, ...] = (
-    "waxell_observe.server.ui_routes",
-    "waxell_observe.server.otlp",
+    "waxell_observe_server.ui_routes",
+    "waxell_observe_server.otlp",
 )
 """Modules tried at startup. Each may define ``router`` (an ``APIRouter``, included as is; use
-``waxell_observe.server.auth.require_key`` as a dependency to protect it) and/or
+``waxell_observe_server.auth.require_key`` as a dependency to protect it) and/or
 ``install(app)`` (called with the app). A module that is not there is skipped; one that fails
 to import or install is logged and skipped."""
 

@@ -8,7 +8,7 @@ whole sequence of entries in the caller's transaction, with:
 
 * one ``SELECT`` locking every run the batch names (PostgreSQL ``FOR UPDATE``, in run id order
   so that concurrent batches cannot deadlock);
-* the rows of all entries staged on one :class:`~waxell_observe.server.ingest_store.StagedRows`
+* the rows of all entries staged on one :class:`~waxell_observe_server.ingest_store.StagedRows`
   (the same row builders as the per-run endpoints) and written with one statement per table
   (through ``store.bulk``'s staging tables: ``COPY`` on PostgreSQL);
 * a run the batch starts is inserted once, after its records, with its final values (start,
@@ -18,11 +18,11 @@ whole sequence of entries in the caller's transaction, with:
 * the rollups: on SQLite the per-row triggers follow these statements as they follow any
   write; on PostgreSQL the transaction runs in ``rollups.batch_mode``, where statement-level
   triggers fold each statement's rows at once;
-* the governance counters of completed runs (:mod:`waxell_observe.server.batch_usage`).
+* the governance counters of completed runs (:mod:`waxell_observe_server.batch_usage`).
 
 Entries naming an unknown run without a ``start`` store nothing and come back as 404.
 Governance evaluations are not done here: the caller sends runs that policies evaluate
-through the per-run code path instead (see :mod:`waxell_observe.server.batch_routes`).
+through the per-run code path instead (see :mod:`waxell_observe_server.batch_routes`).
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from waxell_observe.server import batch_usage, ingest_store
-from waxell_observe.server.ingest_store import REPLACED_RUNS, RunRef, StagedRows
-from waxell_observe.server.raw_sql import select_for_runs
-from waxell_observe.server.sanitize import cut
-from waxell_observe.server.transactions import Writer
-from waxell_observe.server.wire_models import BatchRunIn
 from waxell_observe.store import bulk, rollups
 from waxell_observe.store.schema import runs
+from waxell_observe_server import batch_usage, ingest_store
+from waxell_observe_server.ingest_store import REPLACED_RUNS, RunRef, StagedRows
+from waxell_observe_server.raw_sql import select_for_runs
+from waxell_observe_server.sanitize import cut
+from waxell_observe_server.transactions import Writer
+from waxell_observe_server.wire_models import BatchRunIn
 
 __all__ = ["EntryOutcome", "store_runs", "write_runs", "unknown_run_message"]
 

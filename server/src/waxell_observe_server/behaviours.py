@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from waxell_observe.serialize import preview
-from waxell_observe.server.sanitize import clean_json
-from waxell_observe.server.values import as_dict, as_int, as_list, as_millis, as_number, as_str
+from waxell_observe_server.sanitize import clean_json
+from waxell_observe_server.values import as_dict, as_int, as_list, as_millis, as_number, as_str
 
 __all__ = ["SPAN_KIND_OF", "behaviour_span"]
 

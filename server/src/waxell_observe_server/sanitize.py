@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from waxell_observe.server.limits import MAX_JSON_DEPTH, TEXT_LIMIT
+from waxell_observe_server.limits import MAX_JSON_DEPTH, TEXT_LIMIT
 
 __all__ = ["clean_text", "clean_json", "cut", "cut_tail"]
 

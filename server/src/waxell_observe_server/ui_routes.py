@@ -30,7 +30,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from waxell_observe.pricing import context_window, infer_provider, lookup
-from waxell_observe.server.auth import require_key
+from waxell_observe_server.auth import require_key
 
 __all__ = [
     "MAX_MODELS_PER_REQUEST",
@@ -43,7 +43,7 @@ __all__ = [
     "static_file",
 ]
 
-logger = logging.getLogger("waxell_observe.server")
+logger = logging.getLogger("waxell_observe_server")
 
 STATIC_DIR = Path(__file__).resolve().parent / "ui" / "static"
 """Where the dashboard's files live (hand-written HTML, CSS, JavaScript and SVG)."""

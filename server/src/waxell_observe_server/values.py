@@ -6,8 +6,8 @@ import json
 import math
 from typing import Any
 
-from waxell_observe.server.limits import MAX_INT, TEXT_LIMIT
-from waxell_observe.server.sanitize import clean_json, cut
+from waxell_observe_server.limits import MAX_INT, TEXT_LIMIT
+from waxell_observe_server.sanitize import clean_json, cut
 
 __all__ = ["as_str", "as_int", "as_millis", "as_list", "as_dict", "as_number"]
 

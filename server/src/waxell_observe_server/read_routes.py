@@ -8,11 +8,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from waxell_observe.server import policy_routes
-from waxell_observe.server.sanitize import clean_text
-from waxell_observe.server.wire_models import parse_timestamp
 from waxell_observe.store import aggregates
 from waxell_observe.store.reader import SORTABLE_COLUMNS, RunFilter, get_run, list_runs
+from waxell_observe_server import policy_routes
+from waxell_observe_server.sanitize import clean_text
+from waxell_observe_server.wire_models import parse_timestamp
 
 __all__ = ["router"]
 

@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from waxell_observe.governance.sql_usage import HOUR, OUTCOME_BUCKET
-from waxell_observe.server.policy_routes import _admission_ids
-from waxell_observe.server.raw_sql import execute_many, marker, select_for_runs, translated_errors
+from waxell_observe_server.policy_routes import _admission_ids
+from waxell_observe_server.raw_sql import execute_many, marker, select_for_runs, translated_errors
 
 __all__ = ["Completion", "count_completions"]
 

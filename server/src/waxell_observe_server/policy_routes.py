@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from waxell_observe.server.wire_models import PolicyCheckBody, parse_timestamp
+from waxell_observe_server.wire_models import PolicyCheckBody, parse_timestamp
 
 if TYPE_CHECKING:
     from waxell_observe.governance.decider import Decider
     from waxell_observe.governance.engine import PolicyEngine
     from waxell_observe.governance.results import PolicyCheckResult
-    from waxell_observe.server.ingest_store import RunRef
-    from waxell_observe.server.wire_models import CompleteBody
+    from waxell_observe_server.ingest_store import RunRef
+    from waxell_observe_server.wire_models import CompleteBody
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -81,8 +81,9 @@ def decider(request: Request) -> Decider:
     with _decider_lock:
         found = getattr(state, "governance_decider", None)
         if found is None:
-            from waxell_observe.governance.decider import Decider
             from waxell_observe.governance.local_plugin import _slot_ttl
+
+            from waxell_observe.governance.decider import Decider
 
             # slots belong to remote runs: freed at complete/, else when they expire
             found = Decider(state.store, owner="", slot_ttl_seconds=_slot_ttl())
@@ -241,7 +242,7 @@ def policy_manifest(
 def _batch_texts(kind: str, body: Any) -> tuple[list[str], list[str]]:
     """Texts of a received batch that content policies scan (inputs, outputs)."""
     from waxell_observe.governance.content_scan import iter_strings
-    from waxell_observe.server.behaviours import behaviour_span
+    from waxell_observe_server.behaviours import behaviour_span
 
     inputs: list[str] = []
     outputs: list[str] = []
@@ -376,9 +377,9 @@ def _record_post_evaluations(request: Request, run: RunRef, verdict: PolicyCheck
     redacted result in place of the original."""
     from sqlalchemy import select, update
 
-    from waxell_observe.server.ingest_store import derived_id
     from waxell_observe.store import writer
     from waxell_observe.store.schema import runs, spans
+    from waxell_observe_server.ingest_store import derived_id
 
     evaluations = [e for e in verdict.evaluations if e.action != "allow"]
     redacted = verdict.metadata.get("redacted_result")

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["install_error_handlers", "CatchAllMiddleware", "validation_message"]
 
-logger = logging.getLogger("waxell_observe.server")
+logger = logging.getLogger("waxell_observe_server")
 
 
 def _loc(loc: Any) -> str:

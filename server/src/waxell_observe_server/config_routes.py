@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from waxell_observe.server.batch_routes import BATCH_INGEST_PATH, BATCH_MAX_RUNS
+from waxell_observe_server.batch_routes import BATCH_INGEST_PATH, BATCH_MAX_RUNS
 
 __all__ = ["router"]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from waxell_observe.server.limits import MAX_INT
-from waxell_observe.server.sanitize import clean_text
 from waxell_observe.store.prompts import get_prompt
+from waxell_observe_server.limits import MAX_INT
+from waxell_observe_server.sanitize import clean_text
 
 __all__ = ["router"]
 

@@ -48,11 +48,11 @@ from sqlalchemy import Connection, func, select
 from starlette.concurrency import run_in_threadpool
 
 from waxell_observe.pricing import estimate_cost, infer_provider
-from waxell_observe.server.auth import require_key
-from waxell_observe.server.limits import MAX_TIMESTAMP, TEXT_LIMIT, TRACEBACK_LIMIT
-from waxell_observe.server.sanitize import clean_json, clean_text
 from waxell_observe.store import writer
 from waxell_observe.store.schema import llm_calls, runs, scores, spans, steps
+from waxell_observe_server.auth import require_key
+from waxell_observe_server.limits import MAX_TIMESTAMP, TEXT_LIMIT, TRACEBACK_LIMIT
+from waxell_observe_server.sanitize import clean_json, clean_text
 
 try:  # the ``server`` extra installs opentelemetry-proto
     from google.protobuf import json_format
@@ -75,7 +75,7 @@ __all__ = [
     "router",
 ]
 
-logger = logging.getLogger("waxell_observe.server")
+logger = logging.getLogger("waxell_observe_server")
 
 TRACES_PATH = "/v1/traces"
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024

@@ -13,7 +13,7 @@ Two layers:
   run's records into rows and queue them on a :class:`StagedRows` (``stage_llm_calls``,
   ``stage_steps``, ``stage_spans``, ``stage_scores``);
 * one function per per-run endpoint (``start_run``, ``add_llm_calls``, ... ``complete_run``)
-  built from them. The batch endpoint (:mod:`waxell_observe.server.batch_ingest`) uses the same
+  built from them. The batch endpoint (:mod:`waxell_observe_server.batch_ingest`) uses the same
   staging functions for many runs at once, so both store identical rows.
 
 Staged rows go to the database as one ``executemany`` per table (``store.bulk``), which costs
@@ -34,12 +34,14 @@ from sqlalchemy import String as _String
 
 from waxell_observe.pricing import estimate_cost, infer_provider
 from waxell_observe.records import SPAN_KINDS, new_id
-from waxell_observe.server.behaviours import behaviour_span
-from waxell_observe.server.limits import TEXT_LIMIT, TRACEBACK_LIMIT
-from waxell_observe.server.raw_sql import translated_errors
-from waxell_observe.server.sanitize import clean_json, clean_text, cut, cut_tail
-from waxell_observe.server.values import as_str
-from waxell_observe.server.wire_models import (
+from waxell_observe.store import bulk, writer
+from waxell_observe.store.schema import audit_events, llm_calls, runs, scores, spans, steps
+from waxell_observe_server.behaviours import behaviour_span
+from waxell_observe_server.limits import TEXT_LIMIT, TRACEBACK_LIMIT
+from waxell_observe_server.raw_sql import translated_errors
+from waxell_observe_server.sanitize import clean_json, clean_text, cut, cut_tail
+from waxell_observe_server.values import as_str
+from waxell_observe_server.wire_models import (
     CompleteBody,
     EventIn,
     GovernanceDecisionBody,
@@ -49,8 +51,6 @@ from waxell_observe.server.wire_models import (
     SpanIn,
     StepIn,
 )
-from waxell_observe.store import bulk, writer
-from waxell_observe.store.schema import audit_events, llm_calls, runs, scores, spans, steps
 
 __all__ = [
     "RunRef",

@@ -1,6 +1,6 @@
 """``POST runs/batch/``: many runs, each with its start, records and completion, in one request.
 
-Body: ``{"runs": [entry, ...]}``; an entry is a :class:`~waxell_observe.server.wire_models.BatchRunIn`
+Body: ``{"runs": [entry, ...]}``; an entry is a :class:`~waxell_observe_server.wire_models.BatchRunIn`
 (``run_id``, and optionally ``start``, ``llm_calls``, ``steps``, ``spans``, ``scores``,
 ``conversation_state``, ``complete``). Each entry is stored exactly as the per-run endpoints
 would store the same data sent as ``runs/start/``, ``llm-calls/`` (with the conversation
@@ -12,7 +12,7 @@ nor stops the others. Only a body that is not ``{"runs": [...]}`` is refused who
 one with more than :data:`BATCH_MAX_RUNS` entries (413).
 
 Speed comes from storing runs together: consecutive entries that no stored policy evaluates
-are written in one transaction (:func:`waxell_observe.server.batch_ingest.store_runs`). An entry
+are written in one transaction (:func:`waxell_observe_server.batch_ingest.store_runs`). An entry
 whose run a policy evaluates mid-execution (and that carries records) or post-execution (and
 that carries a completion) is delivered through the per-run code path instead
 (``ingest_routes.deliver_*``), so its governance answers, counters and audit rows are those of
@@ -44,18 +44,18 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from waxell_observe.server import batch_ingest, ingest_routes, policy_routes
-from waxell_observe.server.batch_ingest import EntryOutcome
-from waxell_observe.server.errors import validation_message
-from waxell_observe.server.gc_pause import gc_paused
-from waxell_observe.server.raw_sql import select_for_runs
-from waxell_observe.server.sanitize import cut
-from waxell_observe.server.wire_models import BatchRunIn, LLMCallsBody, ScoresBody, SpansBody, StepsBody
 from waxell_observe.store.schema import runs
+from waxell_observe_server import batch_ingest, ingest_routes, policy_routes
+from waxell_observe_server.batch_ingest import EntryOutcome
+from waxell_observe_server.errors import validation_message
+from waxell_observe_server.gc_pause import gc_paused
+from waxell_observe_server.raw_sql import select_for_runs
+from waxell_observe_server.sanitize import cut
+from waxell_observe_server.wire_models import BatchRunIn, LLMCallsBody, ScoresBody, SpansBody, StepsBody
 
 __all__ = ["router", "BATCH_INGEST_PATH", "BATCH_MAX_RUNS"]
 
-logger = logging.getLogger("waxell_observe.server")
+logger = logging.getLogger("waxell_observe_server")
 
 router = APIRouter(tags=["ingest"])
 
@@ -245,7 +245,7 @@ def _stored_identities(request: Request, run_ids: set[str]) -> dict[str, tuple[s
 
 
 def _select_stored(request: Request, sql: str, run_ids: list[str]) -> list[tuple[Any, ...]]:
-    """:func:`~waxell_observe.server.raw_sql.select_for_runs` in a read transaction."""
+    """:func:`~waxell_observe_server.raw_sql.select_for_runs` in a read transaction."""
     with request.app.state.store.read() as conn:
         return select_for_runs(conn, sql, run_ids)
 

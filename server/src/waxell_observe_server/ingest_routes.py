@@ -2,7 +2,7 @@
 
 Every request is stored in one transaction. Records for an unknown run answer 404 (an
 empty run id, ``runs//llm-calls/``, also 404). Governance (``{"governance": ...}`` in the
-replies) comes from :mod:`waxell_observe.server.policy_routes`.
+replies) comes from :mod:`waxell_observe_server.policy_routes`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import Connection
 
-from waxell_observe.server import ingest_store, policy_routes
-from waxell_observe.server.ingest_store import RunRef
-from waxell_observe.server.limits import ID_PATTERN
-from waxell_observe.server.wire_models import (
+from waxell_observe.store.reader import iso
+from waxell_observe_server import ingest_store, policy_routes
+from waxell_observe_server.ingest_store import RunRef
+from waxell_observe_server.limits import ID_PATTERN
+from waxell_observe_server.wire_models import (
     CompleteBody,
     EventsBody,
     GovernanceDecisionBody,
@@ -29,7 +30,6 @@ from waxell_observe.server.wire_models import (
     SpansBody,
     StepsBody,
 )
-from waxell_observe.store.reader import iso
 
 __all__ = ["router", "deliver_start", "deliver_records", "deliver_completion", "no_governance_complete"]
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from waxell_observe.server.limits import ID_PATTERN, MAX_INT, MAX_TIMESTAMP
+from waxell_observe_server.limits import ID_PATTERN, MAX_INT, MAX_TIMESTAMP
 
 __all__ = [
     "parse_timestamp",
