@@ -34,12 +34,26 @@ from waxell_observe.decorators import (
     waxell_agent,
 )
 from waxell_observe.delivery.report import DeliveryReport
-from waxell_observe.errors import PolicyViolationError, PromptGuardError
+from waxell_observe.errors import (
+    ConfigurationError,
+    ObserveError,
+    PolicyViolationError,
+    PromptGuardError,
+    PromptNotFoundError,
+)
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.initialization import generate_session_id, init
 from waxell_observe.lifecycle import flush, shutdown
 from waxell_observe.plugins import hookimpl
 from waxell_observe.propagation import ContextThreadPoolExecutor, wrap_context
+from waxell_observe.types import (
+    ApprovalDecision,
+    LlmCallInfo,
+    PromptGuardResult,
+    PromptInfo,
+    RunCompleteResult,
+    RunInfo,
+)
 
 __version__ = "0.1.0"
 
@@ -51,6 +65,16 @@ __all__ = [
     "PolicyCheckResult",
     "PolicyViolationError",
     "PromptGuardError",
+    # types and errors (reference §1.9; the types also live in waxell_observe.types)
+    "ObserveError",
+    "ConfigurationError",
+    "PromptNotFoundError",
+    "RunInfo",
+    "LlmCallInfo",
+    "RunCompleteResult",
+    "PromptGuardResult",
+    "PromptInfo",
+    "ApprovalDecision",
     "DeliveryReport",
     "hookimpl",
     "flush",

@@ -23,6 +23,7 @@ from waxell_observe.process import fork_safe
 __all__ = [
     "ObserveConfig",
     "get_config",
+    "current_config",
     "set_config",
     "resolve_config",
     "is_enabled",
@@ -260,6 +261,11 @@ def get_config() -> ObserveConfig:
             config = _current
     assert config is not None
     return config
+
+
+def current_config() -> ObserveConfig | None:
+    """The process's configuration if it was set or resolved already, else ``None`` (no lookup)."""
+    return _current
 
 
 def set_config(config: ObserveConfig | None) -> None:

@@ -27,7 +27,7 @@ def _reset_engine() -> None:
     pipeline_module.reset(timeout=0.2)
     breaker.reset_breakers()
     for client in remote_sink._policy_clients.values():
-        client.close()
+        client.close_sync()
     remote_sink._policy_clients.clear()
     remote_sink._warned_policy.clear()
 

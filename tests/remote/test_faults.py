@@ -470,13 +470,6 @@ ASSIGNED_IDS_AGENT = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline limit (docs/pipeline.md, Limits; broader than documented: no server restart is needed): "
-    "the server's ids live only in the memory of the RemoteDestination that started the run "
-    "(RemoteDestination.ids); a process adopting the journal sends the rest of the run under the SDK's id, "
-    "the server answers 404 and the records are dropped",
-)
 def test_a_run_started_under_a_server_id_is_completed_under_it_by_the_process_that_adopts_it(
     tmp_path: Path,
 ) -> None:

@@ -299,7 +299,9 @@ def counting_hung() -> Iterator[CountingHungServer]:
 
 def _remote_breaker(url: str, **options: Any) -> tuple[CircuitBreaker, FakeClock]:
     """Configure remote mode against ``url``; give its breaker a fake clock."""
-    config = WaxellObserveClient.configure(api_url=url, api_key="", policy_timeout=POLICY_TIMEOUT, **options)
+    WaxellObserveClient.configure(api_url=url, api_key="", policy_timeout=POLICY_TIMEOUT, **options)
+    config = WaxellObserveClient.get_config()
+    assert config is not None
     b = breaker_for(config.api_url, config.api_key)
     clock = FakeClock()
     b.clock = clock

@@ -77,7 +77,7 @@ def on_configure(config: Any) -> None:
 @hookimpl
 def on_shutdown(timeout: float | None) -> None:
     for client in list(_policy_clients.values()):
-        client.close()
+        client.close_sync()
 
 
 # -- governance: the only synchronous network waits --------------------------------------------------
@@ -193,18 +193,21 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
     if phase != "pre_execution":
         extra.update(_run_state_fields(run))
     try:
-        result = _policy_client(run).check_policy(
-            run.agent_name,
-            run.workflow_name,
+        from waxell_observe.client import builders
+
+        request = builders.policy_check(
+            agent_name=run.agent_name,
+            workflow_name=run.workflow_name,
             inputs=run.inputs,
-            user_id=run.user_id or None,
-            user_group=run.user_group or None,
-            metadata=dict(run.metadata) or None,
+            user_id=run.user_id,
+            user_group=run.user_group,
+            metadata=run.metadata,
             signal=_delegation_signal(run, ids),
-            workflow_id=workflow_id if phase != "pre_execution" else None,
+            workflow_id=workflow_id if phase != "pre_execution" else "",
             extra=extra,
-            timeout=run.config.policy_timeout,
         )
+        reply = _policy_client(run).send_sync(request, timeout=run.config.policy_timeout)
+        result = PolicyCheckResult.from_dict(reply)
     except Exception as exc:  # noqa: BLE001 - any failure is "unavailable": fail open or closed
         if is_unreachable(exc):
             breaker.record_failure(exc)

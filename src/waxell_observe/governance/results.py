@@ -116,7 +116,7 @@ class PolicyEvaluation:
 class PolicyCheckResult:
     """The merged answer of a policy check."""
 
-    __slots__ = ("action", "evaluations", "metadata", "reason")
+    __slots__ = ("action", "evaluations", "metadata", "reason", "redacted_inputs")
 
     def __init__(
         self,
@@ -124,11 +124,14 @@ class PolicyCheckResult:
         reason: str = "",
         metadata: dict[str, Any] | None = None,
         evaluations: list[PolicyEvaluation] | None = None,
+        redacted_inputs: dict[str, Any] | None = None,
     ) -> None:
         self.action = action
         self.reason = reason
         self.metadata: dict[str, Any] = metadata if metadata is not None else {}
         self.evaluations: list[PolicyEvaluation] = evaluations if evaluations is not None else []
+        self.redacted_inputs = redacted_inputs
+        """The inputs to use instead of the original ones (a ``redact`` answer), when given."""
 
     @property
     def allowed(self) -> bool:
@@ -139,6 +142,16 @@ class PolicyCheckResult:
     def blocked(self) -> bool:
         """True when the run must stop (``block``, ``throttle``)."""
         return self.action in BLOCKED_ACTIONS
+
+    @property
+    def should_redact(self) -> bool:
+        """True when the run proceeds with redacted inputs (``redact``)."""
+        return self.action == "redact"
+
+    @property
+    def should_retry(self) -> bool:
+        """True when the policy asks for another attempt (``retry``)."""
+        return self.action == "retry"
 
     @property
     def severity(self) -> int:

@@ -6,6 +6,11 @@ whole batch (its acknowledged position then moves past it), raises :class:`Retry
 (nothing moves; the same frames come again after a backoff), or returns a
 :class:`Delivered` saying how many frames were refused for good and why (those are counted
 as dropped; the position moves on).
+
+A destination may learn facts it needs to deliver the rest of a journal (ids a control plane
+chose for runs it started). It returns them as :attr:`Delivered.notes`; the drainer keeps them
+in a file beside the journal and, when another process adopts that journal, hands them back
+through the destination's optional ``recall(notes)`` before it delivers anything more.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ class RetryLater(Exception):
 
 @dataclass
 class Delivered:
-    """The outcome of one delivered batch: frames refused for good, by reason."""
+    """The outcome of one delivered batch: frames refused for good, by reason, and notes to keep
+    beside the journal (one line each, no newlines) for whoever delivers the rest of it."""
 
     refused: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def refuse(self, reason: str, count: int = 1) -> None:
         if count > 0:

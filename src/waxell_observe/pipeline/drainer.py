@@ -79,6 +79,37 @@ class Consumer:
         self.last_delivery = 0.0
         digest = hashlib.sha1(destination.key.encode()).hexdigest()[:16]
         self.ack_path = drain.directory / f"ack-{digest}"
+        self.notes_path = drain.directory / f"notes-{digest}"
+
+    def keep_notes(self, notes: list[str]) -> None:
+        """Append the destination's notes to the journal's notes file (see :class:`Delivered`)."""
+        data = "".join(f"{note}\n" for note in notes if "\n" not in note).encode()
+        try:
+            fd = os.open(self.notes_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            logger.warning(
+                "waxell-observe: cannot keep %s's notes beside the journal (%s); a process adopting it "
+                "will not know them",
+                self.destination.name, exc,
+            )  # fmt: skip
+
+    def recall_notes(self) -> None:
+        """Hand the notes kept beside this journal (by any process) back to the destination."""
+        recall = getattr(self.destination, "recall", None)
+        if recall is None:
+            return
+        try:
+            text = self.notes_path.read_text()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            logger.warning("waxell-observe: cannot read %s (%s)", self.notes_path, exc)
+            return
+        recall(text.splitlines())
 
     def save(self) -> None:
         text = f"{self.position:020d} {self.destination.key}\n".encode()
@@ -297,6 +328,7 @@ class Drainer:
             if consumer is None:
                 start = drain.acks.get(destination.key, pos)
                 consumer = drain.consumers[destination.key] = Consumer(drain, destination, max(start, 0))
+                consumer.recall_notes()
             consumer.routes.add(route)
         drain.routes[route] = keys
 
@@ -380,6 +412,8 @@ class Drainer:
             middle = len(batch) // 2
             return self._deliver(consumer, batch[:middle]) and self._deliver(consumer, batch[middle:])
         refused = outcome.refused if isinstance(outcome, Delivered) else {}
+        if isinstance(outcome, Delivered) and outcome.notes:
+            consumer.keep_notes(outcome.notes)
         count = len(batch) - sum(refused.values())
         for reason, number in refused.items():
             self._note_error(destination.name, reason)

@@ -6,6 +6,7 @@ directory)::
     <root>/<host>-<pid>-<token>/owner.lock     flock'ed by the owning process while it lives
                                seg-00000001.wj  segments: a 16-byte header, then frames
                                ack-<hash>       each destination's acknowledged position
+                               notes-<hash>     what a destination must remember (ids a server chose)
 
 A frame is ``[u32 length][payload]``, 4-byte aligned; the length is stored *after* the
 payload, so a reader (or a process adopting the journal of a crashed one) sees either a

@@ -156,7 +156,7 @@ class RemoteDestination:
         self.client = WaxellObserveClient.from_config(config, timeout=DELIVERY_TIMEOUT)
         # The HTTP client now too: making it imports more lazily (certifi's resources), and a fork
         # during that import would leave a child with a half-imported module.
-        self.client._sync_http()
+        self.client._pools.sync_client()
         self.probed = False
         self.per_run_chunk = PER_RUN_CHUNK
         self.max_batch_frames = PER_RUN_BATCH_FRAMES
@@ -167,6 +167,9 @@ class RemoteDestination:
         self.batch_max_runs = 500
         self.ids: dict[str, tuple[str, str]] = {}
         """Our run id -> (server run id, server workflow id) where the server chose its own."""
+        self._unsaved_ids: list[str] = []
+        """Those learned since the last :meth:`deliver` returned, as notes to keep (a process
+        adopting the journal sends the rest of such a run under the server's id)."""
         self._verdicts: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._logged: set[tuple[Any, ...]] = set()
@@ -199,7 +202,18 @@ class RemoteDestination:
                     self.batch_max_runs = size
         else:
             self._send_runs(entries, outcome)
+        with self._lock:
+            outcome.notes, self._unsaved_ids = self._unsaved_ids, []
         return outcome
+
+    def recall(self, notes: list[str]) -> None:
+        """Ids the server chose for runs of an adopted journal, as kept by :meth:`deliver`
+        (``<our id> <server run id> <server workflow id>`` per line)."""
+        with self._lock:
+            for note in notes:
+                parts = note.split(" ")
+                if len(parts) == 3 and all(parts):
+                    self.ids[parts[0]] = (parts[1], parts[2])
 
     def _send_runs(self, entries: list[RunEntry], outcome: Delivered) -> None:
         """The per-run protocol: each run's requests in order, :data:`PER_RUN_SENDERS` runs at a
@@ -249,7 +263,7 @@ class RemoteDestination:
         from waxell_observe.transport.errors import ControlPlaneError
 
         try:
-            reply = self.client.request("GET", "config/", timeout=DELIVERY_TIMEOUT)
+            reply = self.client.request_sync("GET", "config/", timeout=DELIVERY_TIMEOUT)
         except ControlPlaneError as exc:
             if exc.retryable:
                 raise RetryLater(str(exc), after=exc.retry_after) from exc
@@ -272,7 +286,7 @@ class RemoteDestination:
         except ValueError:
             text = _dumps(fr.finite(body))  # non-finite floats: JSON has no NaN
         try:
-            return self.client.request(
+            return self.client.request_sync(
                 "POST", path, content=text, timeout=DELIVERY_TIMEOUT,
                 headers={"traceparent": traceparent} if traceparent else None,
             )  # fmt: skip
@@ -450,6 +464,9 @@ class RemoteDestination:
             workflow = str(reply.get("workflow_id") or server_id)
             with self._lock:  # runs are delivered from several sender threads
                 self.ids[run_id] = (str(server_id), workflow)
+                note = f"{run_id} {server_id} {workflow}"
+                if len(note.split()) == 3:  # ids with whitespace cannot be kept as a note line
+                    self._unsaved_ids.append(note)
                 if len(self.ids) > 100_000:
                     del self.ids[next(iter(self.ids))]
 
@@ -478,4 +495,4 @@ class RemoteDestination:
             )
 
     def close(self) -> None:
-        self.client.close()
+        self.client.close_sync()

@@ -39,7 +39,7 @@ def ask_otel_endpoint(api_url: str, api_key: str, timeout: float = FETCH_TIMEOUT
         resolve_config(api_url=api_url, api_key=api_key), timeout=timeout
     )
     try:
-        reply: Any = client.get_config(timeout=timeout)
+        reply: Any = client.request_sync("GET", "config/", timeout=timeout)
     except ControlPlaneError as exc:
         if exc.retryable:
             raise RetryLater(
@@ -50,7 +50,7 @@ def ask_otel_endpoint(api_url: str, api_key: str, timeout: float = FETCH_TIMEOUT
         )
         return ""
     finally:
-        client.close()
+        client.close_sync()
     endpoint = reply.get("otel_endpoint") if isinstance(reply, dict) else None
     if not isinstance(endpoint, str):
         return ""
