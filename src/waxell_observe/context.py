@@ -34,6 +34,7 @@ from waxell_observe.records import SPAN_KINDS, LLMCallRecord, ScoreRecord, SpanR
 from waxell_observe.records import _take as _take_id
 from waxell_observe.run import Run
 from waxell_observe.serialize import jsonable, preview, to_jsonable
+from waxell_observe.vocabulary.rows import policy_span_attributes, policy_span_status
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -1142,21 +1143,20 @@ class WaxellContext:
         run = self._active_run("record_policy_check")
         if run is None:
             return None
-        attributes: dict[str, Any] = {
-            "policy_name": policy_name,
-            "action": action,
-            "category": category,
-            "reason": reason,
-            "phase": phase,
-            "priority": priority,
-        }
-        if metadata:
-            attributes["metadata"] = to_jsonable(metadata, where="policy metadata")
+        attributes = policy_span_attributes(
+            policy_name=policy_name,
+            action=action,
+            category=category,
+            reason=reason,
+            phase=phase,
+            priority=priority,
+            metadata=to_jsonable(metadata, where="policy metadata") if metadata else None,
+        )
         return self._add_span(
             run,
             "policy",
             policy_name,
-            status="error" if action in ("block", "throttle") else "ok",
+            status=policy_span_status(action),
             duration_ms=duration,
             attributes=attributes,
         )

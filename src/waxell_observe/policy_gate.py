@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from waxell_observe.governance.results import PolicyCheckResult, strictest
 from waxell_observe.plugins import plugin_manager
+from waxell_observe.vocabulary import POLICY_PHASES
 
 if TYPE_CHECKING:
     from waxell_observe.run import Run
@@ -15,7 +16,7 @@ __all__ = ["check", "acheck", "flush_run", "PHASES"]
 
 logger = logging.getLogger("waxell_observe")
 
-PHASES = ("pre_execution", "mid_execution", "post_execution")
+PHASES = POLICY_PHASES
 
 IO_BOUND_ATTRIBUTE = "waxell_policy_check_does_io"
 """A plugin that sets this attribute to True (its ``on_policy_check`` waits on the network)

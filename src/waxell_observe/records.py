@@ -11,12 +11,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from waxell_observe.vocabulary import SPAN_KINDS as _SPAN_KIND_NAMES
+
 __all__ = ["new_id", "LLMCallRecord", "StepRecord", "SpanRecord", "ScoreRecord", "SPAN_KINDS"]
 
-SPAN_KINDS = frozenset(
-    {"tool", "retrieval", "decision", "reasoning", "retry", "policy", "io", "llm", "chain", "agent", "custom"}
-)
-"""Span kinds. The first seven are recorded by the API of record; the rest by integrations."""
+SPAN_KINDS = frozenset(_SPAN_KIND_NAMES)
+"""Span kinds (:data:`waxell_observe.vocabulary.SPAN_KINDS`), as a set."""
 
 
 _random = random.Random(os.urandom(32))

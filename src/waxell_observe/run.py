@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from waxell_observe.records import _take as _take_id
 from waxell_observe.records import new_id
+from waxell_observe.vocabulary import RUN_STATUSES
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
     from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation
 
 __all__ = ["Run", "RUN_STATUSES"]
-
-RUN_STATUSES = ("running", "success", "error", "blocked", "interrupted")
 
 
 class _Stale:

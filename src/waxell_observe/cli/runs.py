@@ -7,6 +7,7 @@ import json
 import click
 
 from waxell_observe.cli._store import db_option, open_store
+from waxell_observe.vocabulary import RUN_STATUSES
 
 __all__ = ["command"]
 
@@ -19,7 +20,7 @@ __all__ = ["command"]
 @click.option(
     "--status",
     default="",
-    type=click.Choice(["", "running", "success", "error", "blocked", "interrupted"]),
+    type=click.Choice(["", *RUN_STATUSES]),
     help="Only runs with this status.",
 )
 @click.option("--tag", default="", metavar="KEY[:VALUE]", help="Only runs carrying this tag (and value).")

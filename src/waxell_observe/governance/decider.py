@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from waxell_observe.vocabulary import STATEFUL_POLICY_CATEGORIES
+
 from .usage import DEFAULT_SLOT_TTL_SECONDS
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ __all__ = ["STATEFUL_CATEGORIES", "Decider", "ScopeFacts", "sqlite_path_of"]
 log = logging.getLogger("waxell_observe.governance")
 
 #: Categories whose answer depends on counters kept in the store.
-STATEFUL_CATEGORIES = frozenset({"budget", "rate-limit", "kill-switch"})
+STATEFUL_CATEGORIES = STATEFUL_POLICY_CATEGORIES
 
 
 def sqlite_path_of(url: str) -> str | None:

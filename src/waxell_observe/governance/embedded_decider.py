@@ -37,6 +37,7 @@ from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.delivery.worker import BackgroundWorker, RetryLater
 from waxell_observe.plugins import hookimpl
 from waxell_observe.process import current_pid, fork_safe
+from waxell_observe.vocabulary.rows import policy_audit_row
 
 from .request import PRE_EXECUTION
 from .results import PolicyCheckResult
@@ -269,24 +270,19 @@ def _audit_refused(run: Run, result: PolicyCheckResult) -> None:
     for evaluation in result.evaluations:
         if evaluation.action == "allow":
             continue
-        worker.put(
-            (
-                url,
-                {
-                    "ts": now,
-                    "run_id": "",
-                    "agent_name": run.agent_name,
-                    "workflow_name": run.workflow_name,
-                    "event": "policy_decision",
-                    "policy_name": evaluation.policy_name,
-                    "category": evaluation.category,
-                    "action": evaluation.action,
-                    "reason": evaluation.reason,
-                    "phase": evaluation.phase or PRE_EXECUTION,
-                    "metadata": {**evaluation.metadata, "refused_run_id": run.run_id, "user_id": run.user_id},
-                },
-            )
+        row = policy_audit_row(
+            ts=now,
+            run_id="",
+            agent_name=run.agent_name,
+            workflow_name=run.workflow_name,
+            policy_name=evaluation.policy_name,
+            category=evaluation.category,
+            action=evaluation.action,
+            reason=evaluation.reason,
+            phase=evaluation.phase or PRE_EXECUTION,
+            metadata={**evaluation.metadata, "refused_run_id": run.run_id, "user_id": run.user_id},
         )
+        worker.put((url, row))
 
 
 @hookimpl

@@ -15,6 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from waxell_observe.vocabulary import POLICY_CATEGORY_NAMES
+
 __all__ = [
     "CATEGORIES",
     "RULE_MODELS",
@@ -435,8 +437,8 @@ POLICY_CLASSES: dict[str, type[Policy]] = {
     "scheduling": SchedulingPolicy,
     "quality": QualityPolicy,
 }
-#: The categories of the spec, in its order.
-CATEGORIES: tuple[str, ...] = tuple(POLICY_CLASSES)
+#: The categories, in the order of the vocabulary's table (a test checks the classes above follow it).
+CATEGORIES: tuple[str, ...] = POLICY_CATEGORY_NAMES
 #: Category -> rules model.
 RULE_MODELS: dict[str, type[Rules]] = {
     "budget": BudgetRules,

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from waxell_observe.vocabulary import POLICY_PHASES
+
 __all__ = [
     "MID_EXECUTION",
     "PHASES",
@@ -21,11 +23,9 @@ __all__ = [
     "normalize_phase",
 ]
 
-PRE_EXECUTION = "pre_execution"
-MID_EXECUTION = "mid_execution"
-POST_EXECUTION = "post_execution"
 #: The three phases, in run order.
-PHASES: tuple[str, ...] = (PRE_EXECUTION, MID_EXECUTION, POST_EXECUTION)
+PHASES: tuple[str, ...] = POLICY_PHASES
+PRE_EXECUTION, MID_EXECUTION, POST_EXECUTION = PHASES
 _PHASE_ALIASES = {"pre": PRE_EXECUTION, "mid": MID_EXECUTION, "post": POST_EXECUTION}
 
 

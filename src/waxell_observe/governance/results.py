@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from waxell_observe.vocabulary import POLICY_ACTIONS
+
 __all__ = [
     "ACTIONS",
     "ACTION_SEVERITY",
@@ -27,7 +29,7 @@ __all__ = [
 
 #: Every action in increasing order of severity. When several policies (or several
 #: deciders) answer, the one with the highest severity wins.
-ACTIONS: tuple[str, ...] = ("allow", "skip", "warn", "redact", "retry", "throttle", "block")
+ACTIONS: tuple[str, ...] = POLICY_ACTIONS
 ACTION_SEVERITY: dict[str, int] = {action: rank for rank, action in enumerate(ACTIONS)}
 
 #: Actions with which the run proceeds.

@@ -10,6 +10,7 @@ import msgspec
 
 from waxell_observe.pipeline import frames as f
 from waxell_observe.pipeline.destination import Delivered, RetryLater
+from waxell_observe.vocabulary.rows import policy_audit_row
 
 __all__ = ["StoreDestination"]
 
@@ -152,19 +153,18 @@ def _score_row(frame: list[Any]) -> tuple[Any, ...]:
 
 def _audit_row(frame: list[Any]) -> dict[str, Any]:
     attributes = frame[11] if isinstance(frame[11], dict) else {}
-    return {
-        "ts": frame[9],
-        "run_id": frame[2],
-        "agent_name": frame[15],
-        "workflow_name": frame[16],
-        "event": "policy_decision",
-        "policy_name": str(attributes.get("policy_name", frame[6])),
-        "category": str(attributes.get("category", "")),
-        "action": str(attributes.get("action", "")),
-        "reason": str(attributes.get("reason", "")),
-        "phase": str(attributes.get("phase", "")),
-        "metadata": attributes.get("metadata") or {},
-    }
+    return policy_audit_row(
+        ts=frame[9],
+        run_id=frame[2],
+        agent_name=frame[15],
+        workflow_name=frame[16],
+        policy_name=str(attributes.get("policy_name", frame[6])),
+        category=str(attributes.get("category", "")),
+        action=str(attributes.get("action", "")),
+        reason=str(attributes.get("reason", "")),
+        phase=str(attributes.get("phase", "")),
+        metadata=attributes.get("metadata") or None,
+    )
 
 
 class StoreDestination:

@@ -39,7 +39,7 @@ def policy_audit_row(
         "action": action,
         "reason": reason,
         "phase": phase,
-        "metadata": dict(metadata) if metadata else {},
+        "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
     }
 
 
