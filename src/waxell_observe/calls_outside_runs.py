@@ -1,17 +1,19 @@
-"""Calls outside runs: the background collector of LLM calls made while no run is active.
+"""Calls outside runs: LLM calls made while no run is active become automatic runs.
 
 Integrations report every model call through
 :func:`waxell_observe.integration_api.record_llm_call`. Outside a run there is nothing to
-attach a call to, so it is buffered here (bounded: beyond :data:`MAX_BUFFERED_CALLS` calls
-are dropped and counted) and written every :data:`INTERVAL_SECONDS` seconds, and on
-``flush()``/``shutdown()``, as automatic runs: one run per model and write, named
-``auto:{model}``, workflow ``auto``, metadata ``{"auto_collected": true, "call_count": n}``,
-``Run.auto_collected`` set.
+attach a call to, so this module keeps one *automatic run* open per model (and
+configuration), named ``auto:{model}``, workflow ``auto``, metadata
+``{"auto_collected": true, "call_count": n}``, ``Run.auto_collected`` set. Each call is
+recorded into it at once — journaled before ``collect()`` returns, so it survives
+``os._exit`` and ``kill -9`` like any other record. The open runs are ended every
+:data:`INTERVAL_SECONDS` seconds, after :data:`MAX_CALLS_PER_RUN` calls, and on
+``flush()``/``shutdown()``; the next call opens a new one.
 
 The module is a built-in plugin named ``collector``: its ``on_flush``/``on_shutdown`` run
-before the sinks' (``tryfirst``) so that the runs they write are delivered by the same
-flush. A daemon timer thread starts with the first buffered call; a fork child starts with
-an empty buffer and no thread (the parent's calls stay the parent's to write).
+before the pipeline's (``tryfirst``) so that the runs they end are delivered by the same
+flush. A daemon timer thread starts with the first call; a fork child starts with no open
+run and no thread (the parent's runs stay the parent's to end).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import math
 import os
 import threading
 import time
-from collections import deque
 from typing import Any
 
 from waxell_observe.config import ObserveConfig, get_config
@@ -31,38 +32,39 @@ from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
 from waxell_observe.run import Run
 
-__all__ = ["collect", "write_pending", "pending", "INTERVAL_SECONDS", "MAX_BUFFERED_CALLS", "AUTO_WORKFLOW"]
+__all__ = ["collect", "write_pending", "pending", "INTERVAL_SECONDS", "MAX_CALLS_PER_RUN", "AUTO_WORKFLOW"]
 
 logger = logging.getLogger("waxell_observe")
 
 NAME = "collector"
 INTERVAL_SECONDS = 5.0
-"""How often buffered calls are written (read by the timer before every wait)."""
-MAX_BUFFERED_CALLS = 10_000
-"""Calls held between two writes; further calls are dropped and counted."""
+"""How long an automatic run stays open (read by the timer before every wait)."""
+MAX_CALLS_PER_RUN = 10_000
+"""Calls one automatic run takes; the next call ends it and opens another."""
 AUTO_WORKFLOW = "auto"
 
 
-class _Buffered:
-    __slots__ = ("config", "fields", "at")
+class _OpenRun:
+    """An automatic run taking calls, entered in a context of its own (never the caller's)."""
 
-    def __init__(self, config: ObserveConfig, fields: dict[str, Any], at: float) -> None:
-        self.config = config
-        self.fields = fields
-        self.at = at
+    __slots__ = ("context", "scope", "calls", "first_start")
+
+    def __init__(self, context: _AutoRunContext) -> None:
+        self.context = context
+        self.scope = contextvars.Context()
+        self.calls = 0
+        self.first_start = math.inf
 
 
 class _State:
     """Everything that must start fresh in a fork child."""
 
     def __init__(self) -> None:
-        self.buffer: deque[_Buffered] = deque()
-        self.buffer_lock = threading.Lock()
-        self.write_lock = threading.Lock()
+        self.open: dict[tuple[int, str], _OpenRun] = {}
+        self.lock = threading.RLock()  # a plugin's hook may report a call of its own
         self.thread: threading.Thread | None = None
         self.stop: threading.Event | None = None
         self.written = 0
-        self.dropped = 0
         self.failed = 0
         self.errors: list[str] = []
 
@@ -104,44 +106,89 @@ def _check_fields(fields: Any) -> None:
 
 
 def collect(fields: dict[str, Any]) -> None:
-    """Buffer one LLM call reported while no run is active.
+    """Record one LLM call reported while no run is active into its model's automatic run.
 
     ``fields`` are keyword arguments of :meth:`WaxellContext.record_llm_call` (``model``,
     ``tokens_in`` and ``tokens_out`` required). Raises ``ValueError`` for a call without
-    them; a full buffer drops the call (counted, and logged once).
+    them; a call the run refuses (another bad field) is logged and counted as failed.
     """
     _check_fields(fields)
     config = get_config()
     if not config.enabled:
         return
     state = _state
-    entry = _Buffered(config, dict(fields), time.time())
-    with state.buffer_lock:
-        full = len(state.buffer) >= MAX_BUFFERED_CALLS
-        if full:
-            state.dropped += 1
-            first_drop = state.dropped == 1
-        else:
-            state.buffer.append(entry)
-    if full:
-        if first_drop:
-            logger.warning(
-                "waxell-observe: background collector buffer full (%d calls); "
-                "dropping calls until the next write",
-                MAX_BUFFERED_CALLS,
-            )
-        return
+    model = fields["model"]
+    fields = dict(fields)
+    if fields.get("started_at") is None:
+        duration = fields.get("duration_ms") or 0.0
+        fields["started_at"] = time.time() - (
+            duration / 1000.0 if isinstance(duration, (int, float)) else 0.0
+        )
+    with state.lock:
+        key = (id(config), model)
+        run = state.open.get(key)
+        if run is None or run.calls >= MAX_CALLS_PER_RUN:
+            if run is not None:
+                _end(state, state.open.pop(key))
+            run = _open(state, config, model)
+            if run is None:
+                return
+            state.open[key] = run
+        try:
+            run.scope.run(run.context.record_llm_call, **fields)
+        except (TypeError, ValueError) as exc:
+            _failed(state, exc, f"auto-collected call of {model} not recorded")
+            return
+        run.calls += 1
+        run.first_start = min(run.first_start, fields["started_at"])
+        state.written += 1
     if state.thread is None:
         _start_timer(state)
 
 
 def pending() -> int:
-    """Calls buffered and not yet written."""
-    return len(_state.buffer)
+    """Calls recorded into automatic runs that are not ended yet."""
+    with _state.lock:
+        return sum(run.calls for run in _state.open.values())
+
+
+def _open(state: _State, config: ObserveConfig, model: str) -> _OpenRun | None:
+    context = _AutoRunContext(
+        agent_name=f"auto:{model}",
+        workflow_name=AUTO_WORKFLOW,
+        metadata={"auto_collected": True, "call_count": 0},
+        client=_client_for(config),
+        enforce_policy=False,
+    )
+    run = _OpenRun(context)
+    try:
+        run.scope.run(context.__enter__)
+    except Exception as exc:  # noqa: BLE001 - counted and logged; the caller's call is not broken
+        _failed(state, exc, f"could not open an automatic run for {model}")
+        return None
+    return run
+
+
+def _end(state: _State, run: _OpenRun) -> None:
+    recorded = run.context.run
+    if recorded is not None:
+        recorded.metadata["call_count"] = run.calls
+        recorded.started_at = min(recorded.started_at, run.first_start)
+    try:
+        run.scope.run(run.context.__exit__, None, None, None)
+    except Exception as exc:  # noqa: BLE001 - the other runs still end
+        _failed(state, exc, "could not end an automatic run")
+
+
+def _failed(state: _State, exc: BaseException, what: str) -> None:
+    state.failed += 1
+    state.errors.append(f"{type(exc).__name__}: {exc}")
+    del state.errors[:-20]
+    logger.warning("waxell-observe: %s: %s", what, exc)
 
 
 def _start_timer(state: _State) -> None:
-    with state.buffer_lock:
+    with state.lock:
         if state.thread is not None:
             return
         stop = threading.Event()
@@ -154,39 +201,23 @@ def _start_timer(state: _State) -> None:
 def _timer(state: _State, stop: threading.Event) -> None:
     while not stop.wait(INTERVAL_SECONDS):
         try:
-            _write(state)
+            _end_all(state)
         except Exception:  # noqa: BLE001 - the timer must survive anything
-            logger.exception("waxell-observe: background collector failed to write buffered calls")
+            logger.exception("waxell-observe: background collector failed to end its automatic runs")
 
 
 def write_pending() -> int:
-    """Write the buffered calls as automatic runs now; returns how many calls were written."""
-    return _write(_state)
+    """End the open automatic runs now; returns how many calls they held."""
+    return _end_all(_state)
 
 
-def _write(state: _State) -> int:
-    with state.write_lock:
-        with state.buffer_lock:
-            entries = list(state.buffer)
-            state.buffer.clear()
-        if not entries:
-            return 0
-        groups: dict[tuple[int, str], list[_Buffered]] = {}
-        for entry in entries:
-            groups.setdefault((id(entry.config), entry.fields["model"]), []).append(entry)
-        written = 0
-        for (_, model), group in groups.items():
-            try:
-                written += contextvars.Context().run(_write_run, group[0].config, model, group)
-            except Exception as exc:  # noqa: BLE001 - never lose the other groups
-                state.failed += len(group)
-                state.errors.append(f"{type(exc).__name__}: {exc}")
-                del state.errors[:-20]
-                logger.exception(
-                    "waxell-observe: could not write %d auto-collected call(s) of %s", len(group), model
-                )
-        state.written += written
-        return written
+def _end_all(state: _State) -> int:
+    with state.lock:
+        runs = list(state.open.values())
+        state.open.clear()
+        for run in runs:
+            _end(state, run)
+    return sum(run.calls for run in runs)
 
 
 def _client_for(config: ObserveConfig) -> Any:
@@ -198,68 +229,34 @@ def _client_for(config: ObserveConfig) -> Any:
     return WaxellObserveClient.from_config(config)
 
 
-def _write_run(config: ObserveConfig, model: str, entries: list[_Buffered]) -> int:
-    """Write ``entries`` (one model) as one automatic run. Runs in an empty context."""
-    context = _AutoRunContext(
-        agent_name=f"auto:{model}",
-        workflow_name=AUTO_WORKFLOW,
-        metadata={"auto_collected": True, "call_count": len(entries)},
-        client=_client_for(config),
-        enforce_policy=False,
-    )
-    recorded = 0
-    first_start = math.inf
-    with context:
-        for entry in entries:
-            fields = dict(entry.fields)
-            if fields.get("started_at") is None:
-                duration = fields.get("duration_ms") or 0.0
-                fields["started_at"] = entry.at - (
-                    duration / 1000.0 if isinstance(duration, (int, float)) else 0.0
-                )
-            first_start = min(first_start, fields["started_at"])
-            try:
-                context.record_llm_call(**fields)
-            except (TypeError, ValueError) as exc:
-                logger.warning("waxell-observe: auto-collected call of %s not recorded: %s", model, exc)
-                continue
-            recorded += 1
-        run = context.run
-        if run is not None:
-            if recorded != len(entries):
-                run.metadata["call_count"] = recorded
-            run.started_at = min(run.started_at, first_start)
-    return recorded
-
-
 def _report(state: _State) -> DeliveryReport:
     return DeliveryReport(
         sink=NAME,
         sent=state.written,
-        dropped=state.dropped + state.failed,
-        pending=len(state.buffer),
+        dropped=state.failed,
+        pending=pending(),
         errors=list(state.errors),
     )
 
 
 @hookimpl(tryfirst=True)
 def on_flush(timeout: float | None) -> DeliveryReport | None:
-    """Write buffered calls before the sinks flush, so this flush delivers them."""
+    """End the open automatic runs before the pipeline flushes, so this flush delivers them."""
     state = _state
-    if state.thread is None and not state.buffer and not state.written and not state.dropped:
+    if state.thread is None and not state.open and not state.written and not state.failed:
         return None
-    _write(state)
+    _end_all(state)
     return _report(state)
 
 
 @hookimpl(tryfirst=True)
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
-    """Write buffered calls, then stop the timer (a later call starts it again)."""
+    """End the open automatic runs, then stop the timer (a later call starts it again)."""
     state = _state
-    if state.thread is None and not state.buffer and not state.written and not state.dropped:
+    if state.thread is None and not state.open and not state.written and not state.failed:
         return None
-    _write(state)
-    with state.buffer_lock:
+    _end_all(state)
+    with state.lock:
         thread, stop = state.thread, state.stop
         state.thread = None
         state.stop = None

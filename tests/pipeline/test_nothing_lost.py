@@ -96,6 +96,32 @@ sys.stdin.readline()
     assert programs.count("runs", "WHERE status = 'success'") == 2000
 
 
+def test_calls_outside_runs_survive_os_exit_and_kill_9(programs: Programs) -> None:
+    source = """
+import os, sys
+from waxell_observe.integration_api import record_llm_call
+n = int(sys.argv[1])
+for i in range(n):
+    record_llm_call(model="gpt-4o" if i % 2 else "claude-sonnet-4", tokens_in=i, tokens_out=1)
+print("recorded", n, flush=True)
+if sys.argv[2] == "exit":
+    os._exit(0)
+sys.stdin.readline()
+"""
+    programs.run(source, "300", "exit")
+    proc = programs.popen(source, "500", "wait")
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "recorded 500"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    programs.recover()
+    # every call is stored, in automatic runs the dead processes never ended
+    assert programs.count("llm_calls") == 800
+    assert programs.count("llm_calls", "WHERE model = 'gpt-4o'") == 150 + 250
+    assert programs.count("runs", "WHERE workflow_name = 'auto' AND status = 'running'") == 4
+    assert programs.count("llm_calls", "WHERE tokens_in = 299") == 2  # the last of each process's calls
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_os_exit_children_of_every_start_method_deliver_everything(programs: Programs) -> None:
     source = """

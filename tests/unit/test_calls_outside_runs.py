@@ -117,22 +117,37 @@ def test_the_timer_writes_without_a_flush(monkeypatch: pytest.MonkeyPatch, waxel
     assert calls_outside_runs.pending() == 0
 
 
-def test_buffer_is_bounded_and_drops_are_reported(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, read_runs: ReadRuns, read_run: ReadRun
+def test_an_automatic_run_takes_at_most_its_cap_and_the_next_call_opens_another(
+    monkeypatch: pytest.MonkeyPatch, read_runs: ReadRuns, read_run: ReadRun
 ) -> None:
-    monkeypatch.setattr(calls_outside_runs, "MAX_BUFFERED_CALLS", 3)
-    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
-        for i in range(5):
-            record_llm_call(model="gpt-4o", tokens_in=i, tokens_out=0)
-    assert calls_outside_runs.pending() == 3
-    assert caplog.text.count("background collector buffer full (3 calls)") == 1
+    monkeypatch.setattr(calls_outside_runs, "MAX_CALLS_PER_RUN", 3)
+    for i in range(5):
+        record_llm_call(model="gpt-4o", tokens_in=i, tokens_out=0)
+    assert calls_outside_runs.pending() == 2  # the first run ended at its cap; the second holds 2
     report = waxell_observe.flush(timeout=30)
-    assert report.sinks["collector"].dropped == 2
-    assert report.sinks["collector"].sent == 3
-    assert report.dropped >= 2
+    assert (report.sinks["collector"].sent, report.sinks["collector"].dropped) == (5, 0)
+    assert report.sinks["collector"].pending == 0
+    runs = sorted(
+        (read_run(r["run_id"]) for r in read_runs(workflow_name="auto")), key=lambda r: r["started_at"]
+    )
+    assert [[c["tokens_in"] for c in run["llm_calls"]] for run in runs] == [[0, 1, 2], [3, 4]]
+    assert [run["metadata"]["call_count"] for run in runs] == [3, 2]
+    assert [run["status"] for run in runs] == ["success", "success"]
+
+
+def test_a_call_with_a_field_the_run_refuses_is_counted_and_the_others_are_kept(
+    caplog: pytest.LogCaptureFixture, read_runs: ReadRuns, read_run: ReadRun
+) -> None:
+    record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
+    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
+        calls_outside_runs.collect({"model": "gpt-4o", "tokens_in": 2, "tokens_out": 2, "no_such_field": 1})
+    record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=3)
+    assert "auto-collected call of gpt-4o not recorded" in caplog.text
+    report = waxell_observe.flush(timeout=30)
+    assert (report.sinks["collector"].sent, report.sinks["collector"].dropped) == (2, 1)
     run = auto_runs(read_runs, read_run)["auto:gpt-4o"]
-    assert [c["tokens_in"] for c in run["llm_calls"]] == [0, 1, 2]
-    assert run["metadata"]["call_count"] == 3
+    assert [c["tokens_in"] for c in run["llm_calls"]] == [1, 3]
+    assert run["metadata"]["call_count"] == 2
 
 
 def test_shutdown_writes_and_stops_the_timer(read_runs: ReadRuns, read_run: ReadRun) -> None:
