@@ -133,7 +133,7 @@ def otlp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OtlpServer
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     app = create_app(store_url, otel_endpoint=base_url, key_cache_seconds=0)
-    assert "waxell_observe_server.otlp" in app.state.optional_routers
+    assert "waxell_observe_server.otlp.route" in app.state.optional_routers
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="otlp-test-server", daemon=True)
     thread.start()

@@ -45,7 +45,7 @@ def test_openapi_lists_every_endpoint(tmp_path: Path) -> None:
 def test_optional_routers_are_included_when_importable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert OPTIONAL_ROUTER_MODULES == ("waxell_observe_server.ui_routes", "waxell_observe_server.otlp")
+    assert OPTIONAL_ROUTER_MODULES == ("waxell_observe_server.ui_routes", "waxell_observe_server.otlp.route")
     (tmp_path / "extra_ui_router.py").write_text(
         "from fastapi import APIRouter\n"
         "router = APIRouter()\n"

@@ -22,6 +22,7 @@ _LITERAL = re.compile(r"""f?["'](waxell\.[A-Za-z0-9_.{}]*)""")
 def _python_files() -> list[Path]:
     roots = [
         ROOT / "src",
+        ROOT / "server" / "src",
         *sorted((ROOT / "plugins").glob("*/src")),
         *sorted((ROOT / "integrations").glob("*/src")),
     ]

@@ -46,7 +46,7 @@ READ_PREFIX = "/api/v1/read"
 
 OPTIONAL_ROUTER_MODULES: tuple[str, ...] = (
     "waxell_observe_server.ui_routes",
-    "waxell_observe_server.otlp",
+    "waxell_observe_server.otlp.route",
 )
 """Modules tried at startup. Each may define ``router`` (an ``APIRouter``, included as is; use
 ``waxell_observe_server.auth.require_key`` as a dependency to protect it) and/or
