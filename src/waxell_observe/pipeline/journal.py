@@ -289,14 +289,17 @@ class Journal:
     def reader(self) -> JournalReader:
         return JournalReader(self.directory, live=self)
 
-    def close(self, *, remove: bool) -> None:
-        """Stop writing; with ``remove`` delete the journal (everything was delivered)."""
+    def close(self, *, remove: bool, unmap: bool = True) -> None:
+        """Stop writing; with ``remove`` delete the journal (everything was delivered). Without
+        ``unmap`` the segments stay mapped for a reader that may still be at work (a drainer
+        thread finishing a delivery at exit); they are released with the process."""
         with self.lock:
             if self.closed:
                 return
             self.closed = True
-            mms = list(self.segments.values())
-            self.segments.clear()
+            mms = list(self.segments.values()) if unmap else []
+            if unmap:
+                self.segments.clear()
             self._mm = None
         for mm in mms:
             with contextlib.suppress(BufferError, ValueError):

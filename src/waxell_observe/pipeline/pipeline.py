@@ -207,11 +207,14 @@ class Pipeline:
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         self.drainer.stop(0.02 if left is None else min(left, 0.05))
         report = self.report()
+        # A drainer still delivering (a request in flight past the budget) keeps reading the
+        # journal's mappings until it notices the stop: leave them mapped for it.
+        still_reading = self.drainer.running()
         with self._lock:
             for drain in list(self.drainer.drains):
                 if drain.journal is not None:
                     complete = drain.done()
-                    drain.journal.close(remove=complete)
+                    drain.journal.close(remove=complete, unmap=not still_reading)
                     self.drainer.drains.remove(drain)
                 elif drain.lock_fd is not None:  # adopted and not finished: let another process go on
                     with contextlib.suppress(OSError):
