@@ -42,6 +42,7 @@ from waxell_observe.errors import (
     PromptNotFoundError,
 )
 from waxell_observe.governance.results import PolicyCheckResult
+from waxell_observe.human import HumanTurn
 from waxell_observe.initialization import generate_session_id, init
 from waxell_observe.lifecycle import flush, shutdown
 from waxell_observe.plugins import hookimpl
@@ -75,6 +76,7 @@ __all__ = [
     "PromptGuardResult",
     "PromptInfo",
     "ApprovalDecision",
+    "HumanTurn",
     "DeliveryReport",
     "hookimpl",
     "flush",

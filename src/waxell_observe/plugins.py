@@ -9,17 +9,26 @@ with ``plugin_manager().register(obj)`` take effect immediately.
 
 Unlike plain pluggy, a hook implementation that raises does not propagate: the error is
 logged (once per plugin and hook with its traceback, then counted) and the other plugins
-still run. Telemetry never breaks the agent.
+still run. Telemetry never breaks the agent. Isolation goes through pluggy's own seam:
+:meth:`_IsolatingPluginManager._hookexec` hands pluggy's call loop (``_inner_hookexec``, which
+``add_hookcall_monitoring`` traces) implementations whose functions catch their exceptions; the
+implementations pluggy registered are never modified.
+
+The record hooks (``on_run_start``, ``on_llm_call``, ...), called for every record on the agent's
+thread, are called through a :class:`HookTable`: pluggy's own list of implementations for the hook,
+in pluggy's order, cached per configuration until plugins change, so a record costs a call rather
+than a trip through pluggy's machinery (a hook wrapper sends them through pluggy).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -62,26 +71,51 @@ class _IsolatingPluginManager(pluggy.PluginManager):
         self._fast: dict[tuple[str, int], tuple[Any, tuple[tuple[Callable[..., Any], str], ...] | None]] = {}
         # id(config) -> that configuration's HookTable (which keeps the config: see _fast)
         self._tables: dict[int, HookTable] = {}
+        # id(implementation) -> (implementation, its isolated twin): see _hookexec
+        self._isolated: dict[int, tuple[pluggy.HookImpl, pluggy.HookImpl]] = {}
 
     def _forget(self) -> None:
         """Drop every cached dispatch list and mark the tables runs hold as stale."""
         self._fast.clear()
+        self._isolated.clear()
         tables, self._tables = self._tables, {}
         for table in tables.values():
             table.valid = False
 
+    def _hookexec(
+        self,
+        hook_name: str,
+        methods: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, object],
+        firstresult: bool,
+    ) -> object | list[object]:
+        """Every call of a hook through pluggy (``pm.hook.<name>(...)``) comes here: pluggy's own
+        call loop (with its ordering, ``firstresult``, wrappers and hook-call monitoring) runs the
+        isolated twins of the implementations. Wrappers are passed as they are."""
+        twins = [self._twin(impl, hook_name) for impl in methods]
+        return self._inner_hookexec(hook_name, twins, kwargs, firstresult)
+
+    def _twin(self, impl: pluggy.HookImpl, hook_name: str) -> pluggy.HookImpl:
+        entry = self._isolated.get(id(impl))
+        if entry is not None and entry[0] is impl:
+            return entry[1]
+        if impl.hookwrapper or impl.wrapper:
+            twin = impl
+        else:
+            # A new HookImpl with the same plugin, name and options; its function logs and counts
+            # an exception instead of raising it (pluggy reads the argument names through it).
+            isolated = _isolated(impl.function, impl.plugin_name, hook_name)
+            twin = pluggy.HookImpl(impl.plugin, impl.plugin_name, isolated, impl.opts)
+        if len(self._isolated) > 1024:
+            self._isolated.clear()
+        self._isolated[id(impl)] = (impl, twin)
+        return twin
+
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        plugin_name = super().register(plugin, name)
-        self._forget()
-        if plugin_name is None:
-            return None
-        for caller in self.get_hookcallers(plugin) or ():
-            for impl in caller.get_hookimpls():
-                if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
-                    if not getattr(impl.function, "__waxell_isolated__", False):
-                        # pluggy marks HookImpl.function Final; replacing it is how isolation works.
-                        impl.function = _isolated(impl.function, plugin_name, caller.name)  # type: ignore[misc]
-        return plugin_name
+        try:
+            return super().register(plugin, name)
+        finally:
+            self._forget()
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         try:
@@ -145,12 +179,7 @@ class _IsolatingPluginManager(pluggy.PluginManager):
         else:
             spec_args = tuple(caller.spec.argnames) if caller.spec else ()
             functions = tuple(
-                (
-                    _positional(
-                        getattr(impl.function, "__wrapped__", impl.function), tuple(impl.argnames), spec_args
-                    ),
-                    impl.plugin_name,
-                )
+                (_positional(impl.function, tuple(impl.argnames), spec_args), impl.plugin_name)
                 for impl in reversed(impls)
             )
         if len(self._fast) > 256:
@@ -228,7 +257,7 @@ def _several(functions: tuple[tuple[Callable[..., Any], str], ...], hook_name: s
 
 def _through_pluggy(pm: pluggy.PluginManager, hook_name: str, run: Any, *args: Any) -> None:
     caller = getattr(pm.hook, hook_name)
-    caller(**dict(zip(caller.spec.argnames, (run, *args))))
+    caller(**dict(zip(caller.spec.argnames, (run, *args), strict=True)))
 
 
 def record_hooks(run: Any) -> HookTable:
@@ -237,10 +266,8 @@ def record_hooks(run: Any) -> HookTable:
     table = _last_table
     if table is None or table.config is not config or not table.valid:
         table = _table_for(config)
-    try:
+    with contextlib.suppress(AttributeError):  # not a Run: nothing to keep the table on
         run._hooks = table
-    except AttributeError:  # not a Run: nothing to keep the table on
-        pass
     return table
 
 
@@ -304,6 +331,9 @@ def _report_failure(plugin_name: str, hook_name: str) -> None:
 
 
 def _isolated(function: Callable[..., Any], plugin_name: str, hook_name: str) -> Callable[..., Any]:
+    """``function`` logging and counting its exceptions instead of raising them (``functools.wraps``
+    keeps its signature visible: pluggy reads the argument names through ``__wrapped__``)."""
+
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -312,7 +342,6 @@ def _isolated(function: Callable[..., Any], plugin_name: str, hook_name: str) ->
             _report_failure(plugin_name, hook_name)
             return None
 
-    call.__waxell_isolated__ = True  # type: ignore[attr-defined]
     return call
 
 
@@ -328,17 +357,7 @@ def emit(hook_name: str, run: Any, *args: Any) -> None:
             table = record_hooks(run)
         table.call(hook_name, run, *args)
         return
-    pm = _pm or plugin_manager()
-    functions = pm.implementations(hook_name, run.config) if isinstance(pm, _IsolatingPluginManager) else None
-    if functions is not None:
-        for function, plugin_name in functions:
-            try:
-                function(run, *args)
-            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
-                _report_failure(plugin_name, hook_name)
-        return
-    caller = getattr(pm.hook, hook_name)
-    caller(**dict(zip(caller.spec.argnames, (run, *args))))
+    _through_pluggy(_pm or plugin_manager(), hook_name, run, *args)
 
 
 def disabled_plugin_names() -> frozenset[str]:

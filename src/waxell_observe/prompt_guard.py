@@ -39,12 +39,13 @@ import functools
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.current import current_context
 from waxell_observe.errors import PromptGuardError
+from waxell_observe.types import PromptGuardResult
 
 __all__ = [
     "POLICY_CATEGORY",
@@ -97,39 +98,12 @@ class PromptGuardFinding:
         return {"kind": self.kind, "type": self.type, "role": self.role, "index": self.index}
 
 
-@dataclass(slots=True)
-class PromptGuardResult:
-    """What the guard found in one request, and what it did about it."""
-
-    action: str
-    """``allow`` when nothing was found, else the configured action: ``block``, ``warn`` or ``redact``."""
-    findings: list[PromptGuardFinding] = field(default_factory=list)
-
-    @property
-    def violations(self) -> list[str]:
-        """Distinct violation texts in order of appearance, e.g. ``["PII detected: ssn"]``."""
-        return list(dict.fromkeys(f.message for f in self.findings))
-
-    @property
-    def passed(self) -> bool:
-        """True when nothing was found."""
-        return not self.findings
-
-    @property
-    def blocked(self) -> bool:
-        return self.action == "block"
-
-    @property
-    def reason(self) -> str:
-        """The violations joined with ``"; "``."""
-        return "; ".join(self.violations)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "violations": self.violations,
-            "findings": [f.to_dict() for f in self.findings],
-        }
+def _result(action: str, findings: list[PromptGuardFinding]) -> PromptGuardResult:
+    """The guard's outcome: ``violations`` are the distinct finding texts in order of appearance."""
+    violations = list(dict.fromkeys(f.message for f in findings))
+    return PromptGuardResult(
+        passed=not findings, action=action, violations=violations, findings=list(findings)
+    )
 
 
 @dataclass(slots=True)
@@ -262,7 +236,7 @@ def scan_request(messages: Any, system: Any = None, *, injection: bool = True) -
     else ``block``). ``injection=False`` skips the prompt-injection detectors (e.g. for embedding
     inputs, which no model follows as instructions). Pure: nothing is logged or recorded."""
     findings, _, _ = _scan(messages, system, redact=False, injection=injection)
-    return PromptGuardResult("block" if findings else "allow", findings)
+    return _result("block" if findings else "allow", findings)
 
 
 # ----------------------------------------------------------------------------- guarding
@@ -308,7 +282,7 @@ def guard_request(
         return None
     if not findings:
         return None
-    result = PromptGuardResult(action, findings)
+    result = _result(action, findings)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     _record(result, provider, model, elapsed_ms)
     target = f"{provider + ' ' if provider else ''}request{' to ' + model if model else ''}"
@@ -317,6 +291,8 @@ def guard_request(
     if action == "warn":
         logger.warning("waxell-observe: prompt guard: %s (%s sent unchanged)", result.reason, target)
         return GuardedRequest(messages, system, result)
+    if isinstance(new_messages, list):
+        result.redacted_messages = new_messages
     logger.info("waxell-observe: prompt guard redacted the %s: %s", target, result.reason)
     return GuardedRequest(new_messages, new_system, result)
 

@@ -1,6 +1,7 @@
 """JSON-lines sink: one line per run start, record and run end.
 
-Registered through the entry point ``jsonl`` in the ``waxell_observe`` group. Active when
+Registered through the entry point ``jsonl`` in the ``waxell_observe`` group. Everything it uses
+comes from :mod:`waxell_observe.plugin_api`, the one module a plugin needs. Active when
 the configuration names a file: ``WAXELL_JSONL_PATH`` or ``init(jsonl_path=...)``. Lines
 are written by a background worker, never on the agent's thread.
 """
@@ -14,12 +15,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import waxell_observe
-from waxell_observe.config import ObserveConfig
-from waxell_observe.delivery.report import DeliveryReport
-from waxell_observe.delivery.worker import BackgroundWorker
-from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
-from waxell_observe.run import Run
+from waxell_observe.plugin_api import (
+    BackgroundWorker,
+    DeliveryReport,
+    LLMCallRecord,
+    ObserveConfig,
+    Run,
+    ScoreRecord,
+    SpanRecord,
+    StepRecord,
+    hookimpl,
+)
 
 NAME = "jsonl"
 
@@ -60,49 +66,49 @@ def waxell_active(config: ObserveConfig) -> bool:
     return bool(_target(config))
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_configure(config: ObserveConfig) -> None:
     global _path
     target = _target(config)
     _path = Path(target) if target else None
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_run_start(run: Run) -> None:
     if _path is None:  # inactive: cost nothing on the agent's thread
         return
     _emit("run_start", run, {"workflow_name": run.workflow_name, "inputs": run.inputs})
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_llm_call(run: Run, call: LLMCallRecord) -> None:
     if _path is None:  # inactive: cost nothing on the agent's thread
         return
     _emit("llm_call", run, asdict(call))
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_step(run: Run, step: StepRecord) -> None:
     if _path is None:  # inactive: cost nothing on the agent's thread
         return
     _emit("step", run, asdict(step))
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_span(run: Run, span: SpanRecord) -> None:
     if _path is None:  # inactive: cost nothing on the agent's thread
         return
     _emit("span", run, asdict(span))
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_score(run: Run, score: ScoreRecord) -> None:
     if _path is None:  # inactive: cost nothing on the agent's thread
         return
     _emit("score", run, asdict(score))
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_run_end(run: Run) -> None:
     if _path is None:  # inactive: cost nothing on the agent's thread
         return
@@ -113,11 +119,11 @@ def on_run_end(run: Run) -> None:
     )
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_flush(timeout: float | None) -> DeliveryReport | None:
     return _worker.flush(timeout) if _worker is not None else None
 
 
-@waxell_observe.hookimpl
+@hookimpl
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     return _worker.shutdown(timeout) if _worker is not None else None

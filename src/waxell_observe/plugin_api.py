@@ -1,0 +1,69 @@
+"""Everything a plugin author needs, from one module: ``from waxell_observe.plugin_api import ...``.
+
+A plugin is a module (or object) with hook implementations marked :data:`hookimpl`; the hooks, each
+documented, are in :mod:`waxell_observe.hookspecs`. Install it under the entry-point group
+``waxell_observe`` (or call ``plugin_manager().register(obj)``). What it may use:
+
+* the run and its records, as the record hooks receive them: :class:`Run`, :class:`LLMCallRecord`,
+  :class:`StepRecord`, :class:`SpanRecord`, :class:`ScoreRecord`; the configuration of the run
+  (:class:`ObserveConfig`, ``run.config``; :func:`get_config` for the process's);
+* delivering records — best as a pipeline destination (``on_route`` + ``on_destination``): a
+  :class:`Destination` receives decoded journal frames (:func:`frame_as_dict` names their fields,
+  :data:`FRAME_KINDS` their kinds) and answers with :class:`Delivered` or raises :class:`RetryLater`;
+  or from the record hooks, through a :class:`BackgroundWorker` (its batch handler raises
+  :class:`WorkerRetryLater` to be called again later); ``on_flush``/``on_shutdown`` return a
+  :class:`DeliveryReport`;
+* deciding on runs (``on_policy_check``): :class:`PolicyCheckResult`, :class:`PolicyEvaluation`,
+  :func:`strictest`;
+* the names of the contract: :mod:`vocabulary` (run statuses, span kinds, policy categories, ...) and
+  :mod:`attributes` (every ``waxell.*`` OpenTelemetry attribute name);
+* :data:`ACTIVE_ATTRIBUTE`: a plugin may define ``waxell_active(config) -> bool``; when it answers False
+  for a run's configuration its record hooks are not called for that run;
+* :func:`plugin_manager` and :data:`plugin_errors` (how often each plugin's hooks raised: a raising
+  hook is logged once, counted, and never reaches the agent).
+
+A provider-SDK integration uses :mod:`waxell_observe.instrumentation` besides this module.
+"""
+
+from __future__ import annotations
+
+from waxell_observe import vocabulary
+from waxell_observe.config import ObserveConfig, get_config
+from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.delivery.worker import BackgroundWorker
+from waxell_observe.delivery.worker import RetryLater as WorkerRetryLater
+from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation, strictest
+from waxell_observe.pipeline.destination import Delivered, Destination, RetryLater
+from waxell_observe.pipeline.frames import KIND_NAMES as FRAME_KINDS
+from waxell_observe.pipeline.frames import as_dict as frame_as_dict
+from waxell_observe.plugins import ACTIVE_ATTRIBUTE, hookimpl, plugin_errors, plugin_manager
+from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
+from waxell_observe.run import Run
+from waxell_observe.vocabulary import attributes
+
+__all__ = [
+    "ACTIVE_ATTRIBUTE",
+    "FRAME_KINDS",
+    "BackgroundWorker",
+    "Delivered",
+    "DeliveryReport",
+    "Destination",
+    "LLMCallRecord",
+    "ObserveConfig",
+    "PolicyCheckResult",
+    "PolicyEvaluation",
+    "RetryLater",
+    "Run",
+    "ScoreRecord",
+    "SpanRecord",
+    "StepRecord",
+    "WorkerRetryLater",
+    "attributes",
+    "frame_as_dict",
+    "get_config",
+    "hookimpl",
+    "plugin_errors",
+    "plugin_manager",
+    "strictest",
+    "vocabulary",
+]
