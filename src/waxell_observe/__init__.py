@@ -83,7 +83,7 @@ __all__ = [
     "shutdown",
     "get_context",
     "get_current_context",
-    # top level (issue 3)
+    # the top-level API: init(), @observe, behaviour decorators, convenience functions
     "init",
     "generate_session_id",
     "observe",

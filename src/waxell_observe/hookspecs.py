@@ -13,7 +13,8 @@ exception and the other plugins still run. Implementations are called on the age
 thread: they must not block (queue work to a background worker instead), except
 ``on_policy_check``, ``on_run_flush``, ``on_flush`` and ``on_shutdown``.
 
-Every hook below has a docstring; ``tests/unit/test_hookspecs.py`` fails when one does not.
+Every hook below has a docstring; ``test_every_hook_is_documented`` (``tests/unit/test_plugins.py``)
+fails when one does not.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ NOT_ATTRIBUTES = {
     ("src/waxell_observe/store/rollup_sql.py", "waxell.rollups"),  # a PostgreSQL session setting
 }
 
+FILE_SUFFIXES = (".db", ".json", ".jsonl", ".yaml", ".yml", ".toml", ".log")
+"""File names such as ``waxell.db`` are not attribute names."""
+
 _LITERAL = re.compile(r"""f?["'](waxell\.[A-Za-z0-9_.{}]*)""")
 
 
@@ -37,7 +40,7 @@ def test_every_waxell_attribute_name_is_spelled_only_in_the_vocabulary() -> None
         relative = path.relative_to(ROOT).as_posix()
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             for name in _LITERAL.findall(line):
-                if (relative, name) not in NOT_ATTRIBUTES:
+                if (relative, name) not in NOT_ATTRIBUTES and not name.endswith(FILE_SUFFIXES):
                     found.append(f"{relative}:{number}: {name}")
     assert found == [], "use waxell_observe.vocabulary.attributes instead:\n" + "\n".join(found)
 
@@ -71,6 +74,17 @@ def test_the_governance_docs_have_a_section_per_category_in_table_order() -> Non
     text = (ROOT / "docs" / "governance.md").read_text(encoding="utf-8")
     sections = re.findall(r"^### `([a-z-]+)`", text, flags=re.MULTILINE)
     assert tuple(sections) == vocabulary.POLICY_CATEGORY_NAMES
+
+
+def test_the_policy_format_page_lists_every_category_in_table_order() -> None:
+    text = (ROOT / "docs" / "policy-format.md").read_text(encoding="utf-8")
+    table = text.split("## Categories", 1)[1]
+    rows = re.findall(r"^\| `([a-z-]+)` \|", table, flags=re.MULTILINE)
+    assert tuple(rows) == vocabulary.POLICY_CATEGORY_NAMES
+    stateful = re.search(
+        r"^`([a-z-]+)`, `([a-z-]+)` and `([a-z-]+)` keep counters", table, flags=re.MULTILINE
+    )
+    assert stateful is not None and set(stateful.groups()) == vocabulary.STATEFUL_POLICY_CATEGORIES
 
 
 def test_run_statuses_span_kinds_actions_and_phases_are_the_vocabulary_s() -> None:

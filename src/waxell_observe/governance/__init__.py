@@ -1,6 +1,6 @@
 """Governance: policies as data, evaluated by one pure engine in embedded and server mode.
 
-* :mod:`.models` / :mod:`.loader` — the policy file format (``spec/policies.md``);
+* :mod:`.models` / :mod:`.loader` — the policy file format (``docs/policy-format.md``);
 * :mod:`.engine` — :class:`PolicyEngine`, with one evaluator per category in :mod:`.rules`;
 * :mod:`.usage` — the :class:`UsageSource` protocol; :class:`InMemoryUsage` (in process) and
   :class:`~.sql_usage.SqlUsage` (the store's transactional counters) implement it;

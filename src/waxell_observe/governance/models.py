@@ -1,4 +1,4 @@
-"""Policy models: the validated form of a policy file (see ``spec/policies.md``).
+"""Policy models: the validated form of a policy file (see ``docs/policy-format.md``).
 
 A policy is ``name``, ``category``, ``scope``, ``priority``, ``enabled`` and ``rules``; each category
 has its own rules model with the spec's names and defaults, and unknown rules are rejected

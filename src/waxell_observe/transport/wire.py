@@ -1,7 +1,7 @@
 """Runs and records in the JSON shapes of the control-plane wire protocol.
 
 Each function returns the body (or one record of a body) of an endpoint of
-``spec/control-plane-api.md``. Fields marked *ours* in the spec, and a few more extension
+``docs/wire-protocol.md``. Fields marked *ours* in the protocol, and a few more extension
 fields (``id``, ``seq``, ``started_at``, ``parent_span_id``, ``attributes``, ...), carry what
 the embedded store keeps, so a run delivered to our server reads back exactly as the same
 run recorded embedded; other servers ignore them. Times in extension fields are UNIX epoch
