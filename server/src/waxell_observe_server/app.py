@@ -18,15 +18,18 @@ import importlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from waxell_observe.config import db_url_from
+from waxell_observe.store import get_store
 from waxell_observe_server import (
     batch_routes,
     config_routes,
     ingest_routes,
+    policy_admin_routes,
     policy_routes,
     prompt_routes,
     read_routes,
@@ -117,8 +120,6 @@ def create_app(
     ``optional_routers``: module names tried (see :data:`OPTIONAL_ROUTER_MODULES`);
     ``extra_routers``: routers included as given.
     """
-    from waxell_observe.store import get_store
-
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
     url = db_url_from(store_url)
@@ -149,7 +150,9 @@ def create_app(
     app.include_router(observe)
     app.include_router(read_routes.router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(
-        policy_routes.admin_router, prefix=policy_routes.ADMIN_PREFIX, dependencies=[Depends(require_key)]
+        policy_admin_routes.admin_router,
+        prefix=policy_admin_routes.ADMIN_PREFIX,
+        dependencies=[Depends(require_key)],
     )
 
     @app.get("/healthz", include_in_schema=False)
@@ -166,8 +169,6 @@ def create_app(
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("waxell-observe")
     except Exception:
         return "0"

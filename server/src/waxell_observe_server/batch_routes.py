@@ -44,9 +44,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from waxell_observe.governance.results import ACTION_SEVERITY
+from waxell_observe.governance.sql_usage import PRUNE_EVERY
 from waxell_observe.store.schema import runs
-from waxell_observe_server import batch_ingest, ingest_routes, policy_routes
+from waxell_observe_server import batch_ingest, ingest_routes
 from waxell_observe_server.batch_ingest import EntryOutcome
+from waxell_observe_server.decider import decider
 from waxell_observe_server.errors import validation_message
 from waxell_observe_server.gc_pause import gc_paused
 from waxell_observe_server.raw_sql import select_for_runs
@@ -207,7 +210,7 @@ def _entry_problem(exc: ValidationError) -> str:
 def _governed(request: Request, entries: Sequence[BatchRunIn]) -> list[bool]:
     """For each entry: True when a stored policy evaluates its run on the way the entry takes
     (mid-execution, for records or conversation state; post-execution, for a completion)."""
-    found = policy_routes.decider(request)
+    found = decider(request)
     if found.empty or not entries:
         return [False] * len(entries)
     identities = _stored_identities(request, {e.run_id for e in entries})
@@ -260,7 +263,7 @@ def _store_segment(
     database refuses something — each in its own, so one entry's failure loses no other."""
     if not segment:
         return
-    found = policy_routes.decider(request)
+    found = decider(request)
     entries = [entry for _, entry in segment]
     try:
         outcomes = _write(request, entries, now, found.now())
@@ -312,8 +315,6 @@ def _note_completions(request: Request, completed: int, found: Any) -> None:
     ``PRUNE_EVERY`` runs finished through batches)."""
     if not completed:
         return
-    from waxell_observe.governance.sql_usage import PRUNE_EVERY
-
     state = request.app.state
     with _prune_lock:
         before = getattr(state, "batch_completions", 0)
@@ -384,8 +385,6 @@ def _check_known(request: Request, run_id: str) -> None:
 
 def _stricter(verdicts: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     """The strictest of the verdicts (the later one on a tie), ``None`` when there is none."""
-    from waxell_observe.governance.results import ACTION_SEVERITY
-
     chosen: dict[str, Any] | None = None
     for verdict in verdicts:
         if verdict is None:

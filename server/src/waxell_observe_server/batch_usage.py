@@ -1,7 +1,7 @@
 """Counting the runs a batch completes in the governance counters, in the batch's transaction.
 
 ``complete/`` hands every completed run to the decider (``Decider.finish_run`` with
-``always_count=True``, see ``policy_routes.completion_governance``): its tokens and cost per
+``always_count=True``, see ``run_governance.completion_governance``): its tokens and cost per
 model go to ``gov_usage``, its outcome to ``gov_run_outcomes`` and ``gov_outcome_buckets``
 (once per run), and the concurrency slots it held (its run id and the ``admission_id`` of its
 ``pre_execution_evaluations``) are freed. That is one transaction per run. This module does
@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from waxell_observe.governance.sql_usage import HOUR, OUTCOME_BUCKET
-from waxell_observe_server.policy_routes import _admission_ids
 from waxell_observe_server.raw_sql import execute_many, marker, select_for_runs, translated_errors
+from waxell_observe_server.run_governance import admission_ids
 
 __all__ = ["Completion", "count_completions"]
 
@@ -152,7 +152,7 @@ def count_completions(conn: Connection, completions: Sequence[Completion], at: f
     execute_many(conn, _BUCKETS.format(m=marker(conn)), bucket_rows)
     usage_rows = [(hour, *key, tokens, cost) for key, (tokens, cost) in sums.items()]
     execute_many(conn, _USAGE.format(m=marker(conn)), usage_rows)
-    holders = sorted({h for c in completions for h in (c.run_id, *_admission_ids(c.governance)) if h})
+    holders = sorted({h for c in completions for h in (c.run_id, *admission_ids(c.governance)) if h})
     if holders:
         select_for_runs(conn, "DELETE FROM gov_slots WHERE holder {runs}", holders)
     return len(counted)

@@ -2,7 +2,7 @@
 
 Every request is stored in one transaction. Records for an unknown run answer 404 (an
 empty run id, ``runs//llm-calls/``, also 404). Governance (``{"governance": ...}`` in the
-replies) comes from :mod:`waxell_observe_server.policy_routes`.
+replies) comes from :mod:`waxell_observe_server.run_governance`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import Connection
 
 from waxell_observe.store.reader import iso
-from waxell_observe_server import ingest_store, policy_routes
+from waxell_observe_server import ingest_store, run_governance
 from waxell_observe_server.ingest_store import RunRef
 from waxell_observe_server.limits import ID_PATTERN
 from waxell_observe_server.wire_models import (
@@ -54,7 +54,7 @@ def _run_transaction(request: Request, run_id: str) -> Iterator[tuple[Connection
 
 
 def _governance_reply(request: Request, run: RunRef, kind: str, body: Any = None) -> dict[str, Any]:
-    verdict = policy_routes.ingest_governance(request, run, kind, body)
+    verdict = run_governance.ingest_governance(request, run, kind, body)
     return {"governance": verdict} if verdict is not None else {}
 
 
@@ -94,7 +94,7 @@ def deliver_completion(request: Request, run_id: str, body: CompleteBody) -> dic
     governance: ``{"run_id", "duration", "governance"}``."""
     with _run_transaction(request, run_id) as (conn, run):
         duration = ingest_store.complete_run(conn, run, body, time.time())
-    verdict = policy_routes.completion_governance(request, run, body)
+    verdict = run_governance.completion_governance(request, run, body)
     if verdict is not None:
         with request.app.state.writer.write() as conn:
             ingest_store.store_governance(conn, run.run_id, verdict)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 
 from waxell_observe.store import aggregates
 from waxell_observe.store.reader import SORTABLE_COLUMNS, RunFilter, get_run, list_runs
-from waxell_observe_server import policy_routes
+from waxell_observe_server.policy_admin_routes import list_policies
 from waxell_observe_server.sanitize import clean_text
 from waxell_observe_server.wire_models import parse_timestamp
 
@@ -161,7 +161,7 @@ def costs(
 @router.get("/policies/")
 def policies(request: Request) -> dict[str, Any]:
     """The policies as stored (by the governance engine)."""
-    return {"policies": policy_routes.list_policies(request)}
+    return {"policies": list_policies(request)}
 
 
 @router.get("/audit/")
