@@ -147,39 +147,47 @@ class Prepared:
     """Records per call, in the destination's unit (what ``sent`` counts)."""
 
 
+def _prepare_otel(total_calls: int, sink: str, flush_timeout: float) -> Prepared:
+    """The otel case: the function in a span of an OTLP-exporting tracer."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    exporter = OTLPSpanExporter(endpoint=f"{sink}/v1/traces")
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=max(2048, total_calls + 64)))
+    tracer = provider.get_tracer("bench-agent-cost")
+
+    def traced(fn: Callable[[int], int]) -> Callable[[int], int]:
+        @functools.wraps(fn)
+        def wrapper(x: int) -> int:
+            with tracer.start_as_current_span(fn.__name__) as span:
+                span.set_attribute("agent.name", "bench")
+                span.set_attribute("input.x", x)
+                result = fn(x)
+                span.set_attribute("output.value", result)
+                return result
+
+        return wrapper
+
+    def otel_flush() -> str:
+        return f"force_flush={provider.force_flush(int(flush_timeout * 1000))}"
+
+    return Prepared(traced(f), otel_flush, provider.shutdown, "spans", 1)
+
+
 def _prepare(case: str, total_calls: int, sink: str, flush_timeout: float) -> Prepared | str:
     """The case's call and flush, or a string: the reason the case is skipped."""
-    nothing = lambda: ""
+
+    def nothing():
+        return ""
+
     if case == "plain":
         return Prepared(f, nothing)
     if case == "wraps":
         return Prepared(_passthrough(f), nothing)
     if case == "otel":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        provider = TracerProvider()
-        exporter = OTLPSpanExporter(endpoint=f"{sink}/v1/traces")
-        provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=max(2048, total_calls + 64)))
-        tracer = provider.get_tracer("bench-agent-cost")
-
-        def traced(fn: Callable[[int], int]) -> Callable[[int], int]:
-            @functools.wraps(fn)
-            def wrapper(x: int) -> int:
-                with tracer.start_as_current_span(fn.__name__) as span:
-                    span.set_attribute("agent.name", "bench")
-                    span.set_attribute("input.x", x)
-                    result = fn(x)
-                    span.set_attribute("output.value", result)
-                    return result
-
-            return wrapper
-
-        def otel_flush() -> str:
-            return f"force_flush={provider.force_flush(int(flush_timeout * 1000))}"
-
-        return Prepared(traced(f), otel_flush, provider.shutdown, "spans", 1)
+        return _prepare_otel(total_calls, sink, flush_timeout)
     if case == "langfuse":
         try:
             from langfuse import get_client
@@ -612,9 +620,14 @@ def _next_process(row: Row, cmd: list[str], env: dict[str, str], tmp: Path, args
     then it stays alive) and watch the destination until everything landed, nothing more
     arrives for ``--settle`` seconds after its own flush returned, or ``--linger`` seconds pass."""
     if row.case == "remote":
-        count = lambda: TALLY.wire - 2
+
+        def count():
+            return TALLY.wire - 2
     else:
-        count = lambda: _store_rows(tmp / "observe.db")[0] - 1
+
+        def count():
+            return _store_rows(tmp / "observe.db")[0] - 1
+
     stop_file = tmp / "stop-next-process"
     restart = cmd[:3] + ["restart"] + cmd[4:] + ["--stop-file", str(stop_file), "--linger", str(args.linger)]
     done: dict[str, Any] = {}
@@ -668,80 +681,16 @@ def run_case(case: str, args: argparse.Namespace, sink: str) -> Row:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-agent-cost-{case}-"))
     try:
         calls, rounds = _shape(case, args)
-        total = WARMUP + calls * rounds
-        env = _child_env(case, tmp, sink, total)
-        cmd = [
-            sys.executable,
-            os.path.abspath(__file__),
-            "--child",
-            case,
-            "--calls",
-            str(args.calls),
-            "--repeat",
-            str(args.repeat),
-            "--fast-multiplier",
-            str(args.fast_multiplier),
-            "--sink",
-            sink,
-            "--flush-timeout",
-            str(args.flush_timeout),
-        ] + (["--exit-without-flush"] if args.exit_without_flush else [])
+        env = _child_env(case, tmp, sink, WARMUP + calls * rounds)
+        cmd = _child_command(case, args, sink)
         TALLY.reset()
         code, out, err, exited_at, usage = _run_process(cmd, env, args.timeout)
-        results = [line[len(RESULT_MARK) :] for line in out.splitlines() if line.startswith(RESULT_MARK)]
-        if results:
-            row.result = json.loads(results[-1])
-        if usage is not None:
-            row.rss_mb = usage.ru_maxrss / 1024
-        if code is None:
-            row.status = f"HUNG (killed after {args.timeout:.0f} s)"
-        elif "skip" in row.result:
-            row.status = "skipped: " + row.result["skip"]
+        if _read_child(row, args, code, out, err, usage) == "skipped":
             return row
-        elif not results:
-            row.status = f"CRASHED (exit {code}): {_tail(err)}"
-        elif code != 0:
-            row.notes.append(f"exit code {code}: {_tail(err)}")
-        if err.strip() and code == 0:
-            row.notes.append(f"stderr: {_tail(err, 2)}")
-        res = row.result
-        if "loop_end" in res:
-            row.exit_s = None if code is None else exited_at - res["loop_end"]
-            if "cpu_us" in res:
-                row.cpu_us = res["cpu_us"]
-            elif usage is not None and code is not None:  # --exit-without-flush: everything up to exit
-                measured = res["calls"] * res["rounds"]
-                row.cpu_us = (usage.ru_utime + usage.ru_stime - res["cpu_start"]) / measured * 1e6
-            row.sent = res.get("sent", 0)
-            if res.get("report"):
-                row.notes.append(f"SDK flush: {res['report']}")
-        # counted at the destination
-        if case in ("otel", "langfuse"):
-            row.delivered = TALLY.spans
-        elif case == "remote":
-            row.delivered = TALLY.wire
-            kinds = ", ".join(f"{k} {v}" for k, v in sorted(TALLY.wire_kinds.items()))
-            row.notes.append(f"stub received: {kinds or 'nothing'}")
-            if TALLY.batch_keys:
-                row.notes.append(f"batch run keys: {sorted(TALLY.batch_keys)}")
-        elif case in WAXELL_CASES:
-            row.delivered, per_table = _store_rows(tmp / "observe.db")
-            if row.delivered:
-                row.notes.append("rows at exit: " + ", ".join(f"{t} {n}" for t, n in per_table.items() if n))
+        _read_timing(row, code, exited_at, usage)
+        _count_delivered(row, case, tmp)
         if case in ("otel", "langfuse", "remote"):
-            received = TALLY.spans_received if case != "remote" else TALLY.wire_received
-            unique = TALLY.spans if case != "remote" else TALLY.wire
-            if received != unique:
-                row.notes.append(
-                    f"the sink received {received:,} records, {received - unique:,} of them twice "
-                    "(counted once in `delivered`)"
-                )
-            if TALLY.replies_lost:
-                row.notes.append(f"{TALLY.replies_lost} sink replies not read (the client had gone)")
-            requests = ", ".join(f"{k} x{v}" for k, v in sorted(TALLY.requests.items()))
-            row.notes.append(f"requests: {requests or 'none'}")
-            if TALLY.errors:
-                row.notes.append(f"sink errors ({len(TALLY.errors)}): {TALLY.errors[0]}")
+            _sink_notes(row, case)
         if case in WAXELL_CASES:
             left = {d: _dir_files(tmp / d) for d in ("journal", "spool")}
             if any(left.values()):
@@ -749,14 +698,7 @@ def run_case(case: str, args: argparse.Namespace, sink: str) -> Row:
                     "files left after exit: " + ", ".join(f"{d} {n}" for d, n in left.items() if n)
                 )
         if case in EMBEDDED_CASES and code is not None:
-            code2, _out2, err2, _at, _usage = _run_process(_cli() + ["runs", "--json"], env, args.timeout)
-            row.after_cli, per_table = _store_rows(tmp / "observe.db")
-            if code2 != 0:
-                row.notes.append(f"`waxell-observe runs --json` exit {code2}: {_tail(err2)}")
-            if row.after_cli != row.delivered:
-                row.notes.append(
-                    "rows after `runs --json`: " + ", ".join(f"{t} {n}" for t, n in per_table.items() if n)
-                )
+            _read_back_with_cli(row, env, tmp, args)
         if case in ("observe", "context", "remote") and code is not None and row.sent is not None:
             landed = row.after_cli if row.after_cli is not None else row.delivered
             if landed is not None and landed < row.sent:
@@ -767,6 +709,107 @@ def run_case(case: str, args: argparse.Namespace, sink: str) -> Row:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             row.notes.append(f"kept {tmp}")
+
+
+def _child_command(case: str, args: argparse.Namespace, sink: str) -> list[str]:
+    return [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        case,
+        "--calls",
+        str(args.calls),
+        "--repeat",
+        str(args.repeat),
+        "--fast-multiplier",
+        str(args.fast_multiplier),
+        "--sink",
+        sink,
+        "--flush-timeout",
+        str(args.flush_timeout),
+    ] + (["--exit-without-flush"] if args.exit_without_flush else [])
+
+
+def _read_child(row: Row, args: argparse.Namespace, code: int | None, out: str, err: str, usage: Any) -> str:
+    """The child's result line and exit into ``row``; "skipped" when the case was skipped."""
+    results = [line[len(RESULT_MARK) :] for line in out.splitlines() if line.startswith(RESULT_MARK)]
+    if results:
+        row.result = json.loads(results[-1])
+    if usage is not None:
+        row.rss_mb = usage.ru_maxrss / 1024
+    if code is None:
+        row.status = f"HUNG (killed after {args.timeout:.0f} s)"
+    elif "skip" in row.result:
+        row.status = "skipped: " + row.result["skip"]
+        return "skipped"
+    elif not results:
+        row.status = f"CRASHED (exit {code}): {_tail(err)}"
+    elif code != 0:
+        row.notes.append(f"exit code {code}: {_tail(err)}")
+    if err.strip() and code == 0:
+        row.notes.append(f"stderr: {_tail(err, 2)}")
+    return "ran"
+
+
+def _read_timing(row: Row, code: int | None, exited_at: float, usage: Any) -> None:
+    """CPU per call, exit time and records sent, from the child's result."""
+    res = row.result
+    if "loop_end" not in res:
+        return
+    row.exit_s = None if code is None else exited_at - res["loop_end"]
+    if "cpu_us" in res:
+        row.cpu_us = res["cpu_us"]
+    elif usage is not None and code is not None:  # --exit-without-flush: everything up to exit
+        measured = res["calls"] * res["rounds"]
+        row.cpu_us = (usage.ru_utime + usage.ru_stime - res["cpu_start"]) / measured * 1e6
+    row.sent = res.get("sent", 0)
+    if res.get("report"):
+        row.notes.append(f"SDK flush: {res['report']}")
+
+
+def _count_delivered(row: Row, case: str, tmp: Path) -> None:
+    """What arrived, counted at the destination."""
+    if case in ("otel", "langfuse"):
+        row.delivered = TALLY.spans
+    elif case == "remote":
+        row.delivered = TALLY.wire
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(TALLY.wire_kinds.items()))
+        row.notes.append(f"stub received: {kinds or 'nothing'}")
+        if TALLY.batch_keys:
+            row.notes.append(f"batch run keys: {sorted(TALLY.batch_keys)}")
+    elif case in WAXELL_CASES:
+        row.delivered, per_table = _store_rows(tmp / "observe.db")
+        if row.delivered:
+            row.notes.append("rows at exit: " + ", ".join(f"{t} {n}" for t, n in per_table.items() if n))
+
+
+def _sink_notes(row: Row, case: str) -> None:
+    """What the stub sink saw besides the records: duplicates, lost replies, requests, errors."""
+    received = TALLY.spans_received if case != "remote" else TALLY.wire_received
+    unique = TALLY.spans if case != "remote" else TALLY.wire
+    if received != unique:
+        row.notes.append(
+            f"the sink received {received:,} records, {received - unique:,} of them twice "
+            "(counted once in `delivered`)"
+        )
+    if TALLY.replies_lost:
+        row.notes.append(f"{TALLY.replies_lost} sink replies not read (the client had gone)")
+    requests = ", ".join(f"{k} x{v}" for k, v in sorted(TALLY.requests.items()))
+    row.notes.append(f"requests: {requests or 'none'}")
+    if TALLY.errors:
+        row.notes.append(f"sink errors ({len(TALLY.errors)}): {TALLY.errors[0]}")
+
+
+def _read_back_with_cli(row: Row, env: dict[str, str], tmp: Path, args: argparse.Namespace) -> None:
+    """Run ``waxell-observe runs --json`` on the store (it adopts what the child left) and count again."""
+    code2, _out2, err2, _at, _usage = _run_process(_cli() + ["runs", "--json"], env, args.timeout)
+    row.after_cli, per_table = _store_rows(tmp / "observe.db")
+    if code2 != 0:
+        row.notes.append(f"`waxell-observe runs --json` exit {code2}: {_tail(err2)}")
+    if row.after_cli != row.delivered:
+        row.notes.append(
+            "rows after `runs --json`: " + ", ".join(f"{t} {n}" for t, n in per_table.items() if n)
+        )
 
 
 # ================================================================================================
@@ -830,8 +873,8 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     print()
     fast, fast_rounds = _shape(FAST_CASES[0], args)
     print(
-        f"calls per round: {args.calls:,}, best of {args.repeat} rounds ({fast:,}, best of {fast_rounds}, for "
-        f"{', '.join(FAST_CASES)}); "
+        f"calls per round: {args.calls:,}, best of {args.repeat} "
+        f"rounds ({fast:,}, best of {fast_rounds}, for {', '.join(FAST_CASES)}); "
         f"sent/delivered include {WARMUP} warm-up calls and every round; "
         f"{'NO explicit flush (atexit path)' if args.exit_without_flush else 'flushed before exit'}"
     )
@@ -976,7 +1019,8 @@ def main() -> None:
     spec = importlib.util.find_spec("waxell_observe")  # where the children import it from (not imported here)
     origin = str(Path(spec.origin).parent) if spec and spec.origin else "not installed"
     print(
-        f"bench_agent_cost: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, repo HEAD {_commit(origin)}, waxell_observe "
+        f"bench_agent_cost: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, "
+        f"repo HEAD {_commit(origin)}, waxell_observe "
         f"from {origin}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.2f}; stub sink {sink}",
         flush=True,

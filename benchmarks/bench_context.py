@@ -124,7 +124,8 @@ def main() -> None:
     for name, (wall, cpu) in rows:
         print(f"{name:<46} {wall:>9.2f} {wall / otel_wall:>7.2f}x {cpu:>14.2f} {cpu / otel_cpu:>7.2f}x")
     print(
-        f"records stored: {report.sent} (first phase {stored}), dropped: {report.dropped}, pending: {report.pending}"
+        f"records stored: {report.sent} (first phase {stored}), "
+        f"dropped: {report.dropped}, pending: {report.pending}"
     )
 
 

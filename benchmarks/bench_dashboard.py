@@ -217,7 +217,8 @@ def bench_backend(label: str, urls: dict[str, str], args: argparse.Namespace) ->
         t0 = time.perf_counter()
         fill(db_url_from(urls[size]), count)
         print(
-            f"{label}: filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in {time.perf_counter() - t0:.1f} s"
+            f"{label}: filled {count:,} runs (+ a run with {BIG_RUN_SPANS:,} spans) in "
+            f"{time.perf_counter() - t0:.1f} s"
         )
         with server(urls[size]) as base:
             timings[size] = time_requests(base, count, args.repeat)
@@ -236,7 +237,8 @@ def bench_backend(label: str, urls: dict[str, str], args: argparse.Namespace) ->
         print(f"\n{label}: Chromium, navigation to fully drawn (median ms)")
         for name, ms in browser["big"].items():
             print(
-                f"{name:42} {ms:9.1f} {'':9} {browser['baseline'][name]:9.1f} {ms / browser['baseline'][name]:7.2f}"
+                f"{name:42} {ms:9.1f} {'':9} {browser['baseline'][name]:9.1f} "
+                f"{ms / browser['baseline'][name]:7.2f}"
             )
     print()
 

@@ -127,7 +127,8 @@ def main() -> None:
 
     plain, noop_us, ours, no_sink = (statistics.median(samples[k]) for k in samples)
     print(
-        f"LangChain 3-step chain, {args.iterations} invokes x {args.repeats} repeats, {callbacks} callbacks/invoke"
+        f"LangChain 3-step chain, {args.iterations} invokes x "
+        f"{args.repeats} repeats, {callbacks} callbacks/invoke"
     )
     for name, value in (
         ("no callbacks", plain),

@@ -95,10 +95,24 @@ def start_server(db: str, log: Path, port: int | None = None) -> tuple[subproces
 
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "waxell_observe.cli", "serve", "--port", str(port), "--db", db, "--log-level", "warning"],
-        stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
+    with open(log, "ab") as log_file:  # the server keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "waxell_observe.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                db,
+                "--log-level",
+                "warning",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -127,9 +141,23 @@ def start_postgres(root: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
     subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
                    check=True, capture_output=True)  # fmt: skip
     proc = subprocess.Popen(
-        [*run_as, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root), "-h", "127.0.0.1",
-         "-c", "fsync=off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            *run_as,
+            str(bindir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(root),
+            "-h",
+            "127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import psycopg
 
     for _ in range(300):
@@ -180,8 +208,11 @@ def main() -> None:
                 f"remote {kind} (batch endpoint)",
                 {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
             )
-            case(f"remote {kind} (per-run protocol)", {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
-                 per_run=True)  # fmt: skip
+            case(
+                f"remote {kind} (per-run protocol)",
+                {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
+                per_run=True,
+            )
         # The backlog: journaled while the server is down, then delivered when it is up.
         port = free_port()
         backlog_env = {
@@ -189,9 +220,9 @@ def main() -> None:
             "WAXELL_JOURNAL_DIR": str(root / "backlog"),
         }
         os.environ.update(backlog_env)
-        code = "import sys; sys.path.insert(0, %r); import bench_pipeline as b; b.record(%d)" % (
-            str(Path(__file__).parent),
-            args.runs,
+        here = str(Path(__file__).parent)
+        code = (
+            f"import sys; sys.path.insert(0, {here!r}); import bench_pipeline as b; b.record({args.runs:d})"
         )
         subprocess.run([sys.executable, "-c", code], env=dict(os.environ), check=True, timeout=600)
         proc, url = start_server(str(root / "backlog.db"), root / "server-backlog.log", port=port)

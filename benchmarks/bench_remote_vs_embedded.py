@@ -147,8 +147,8 @@ def main() -> None:
             f"{remote_report.pending} pending; draining after the loops took {drained:.1f}s"
         )
         print(
-            f"remote (control plane down): {after.spooled} items spooled to disk by a {shutdown_seconds:.2f}s "
-            f"shutdown, {after.dropped} dropped"
+            f"remote (control plane down): {after.spooled} "
+            f"items spooled to disk by a {shutdown_seconds:.2f}s shutdown, {after.dropped} dropped"
         )
 
 

@@ -45,13 +45,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-O = "/api/v1/observe"
+OBSERVE = "/api/v1/observe"
 
 
 def free_port() -> int:
@@ -141,10 +141,8 @@ def postgres() -> Iterator[str]:
             conn.execute("CREATE DATABASE bench")
         yield f"postgresql://postgres@127.0.0.1:{port}/bench"
     finally:
-        try:
+        with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            pass
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -206,14 +204,20 @@ def over_http(url: str, *, runs: int, records: int, batch: int, clients: int, ta
             with httpx.Client(base_url=url, timeout=60) as http:
                 for n in range(worker, runs, clients):
                     run_id = f"{tag}-{n}"
-                    reply = http.post(f"{O}/runs/start/", json={"agent_name": "bench", "run_id": run_id})
+                    reply = http.post(
+                        f"{OBSERVE}/runs/start/", json={"agent_name": "bench", "run_id": run_id}
+                    )
                     reply.raise_for_status()
                     calls, steps = _records(run_id, records)
                     for chunk in _chunks(calls, batch):
-                        http.post(f"{O}/runs/{run_id}/llm-calls/", json={"calls": chunk}).raise_for_status()
+                        http.post(
+                            f"{OBSERVE}/runs/{run_id}/llm-calls/", json={"calls": chunk}
+                        ).raise_for_status()
                     for chunk in _chunks(steps, batch):
-                        http.post(f"{O}/runs/{run_id}/steps/", json={"steps": chunk}).raise_for_status()
-                    http.post(f"{O}/runs/{run_id}/complete/", json={"status": "success"}).raise_for_status()
+                        http.post(f"{OBSERVE}/runs/{run_id}/steps/", json={"steps": chunk}).raise_for_status()
+                    http.post(
+                        f"{OBSERVE}/runs/{run_id}/complete/", json={"status": "success"}
+                    ).raise_for_status()
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 
@@ -267,24 +271,57 @@ def _batch_entry(run_id: str, records: int, t0: float) -> dict:
     completion, as a ``runs/batch/`` entry (the per-run protocol sends the same parts)."""
     entry: dict = {
         "run_id": run_id,
-        "start": {"agent_name": "bench", "workflow_name": "batch", "started_at": t0, "inputs": {"q": "capital?"}},
-        "llm_calls": [], "steps": [], "spans": [], "scores": [],
+        "start": {
+            "agent_name": "bench",
+            "workflow_name": "batch",
+            "started_at": t0,
+            "inputs": {"q": "capital?"},
+        },
+        "llm_calls": [],
+        "steps": [],
+        "spans": [],
+        "scores": [],
         "complete": {"status": "success", "result": {"answer": "Paris"}, "ended_at": t0 + 1.5},
-    }  # fmt: skip
+    }
     for i in range(records):
         kind = i % 4
         if kind == 0:
             entry["llm_calls"].append(
-                {"id": f"{run_id}-c{i}", "model": "gpt-4o-mini", "tokens_in": 120, "tokens_out": 40, "cost": 0.0001,
-                 "task": "answer", "prompt_preview": "What is the capital of France?", "response_preview": "Paris.",
-                 "duration_ms": 350.0, "position": i + 1, "started_at": t0 + 0.1}
-            )  # fmt: skip
+                {
+                    "id": f"{run_id}-c{i}",
+                    "model": "gpt-4o-mini",
+                    "tokens_in": 120,
+                    "tokens_out": 40,
+                    "cost": 0.0001,
+                    "task": "answer",
+                    "prompt_preview": "What is the capital of France?",
+                    "response_preview": "Paris.",
+                    "duration_ms": 350.0,
+                    "position": i + 1,
+                    "started_at": t0 + 0.1,
+                }
+            )
         elif kind == 1:
-            entry["steps"].append({"step_name": f"step-{i}", "output": {"items": i, "note": "ok"}, "position": i + 1,
-                                   "started_at": t0 + 0.2})  # fmt: skip
+            entry["steps"].append(
+                {
+                    "step_name": f"step-{i}",
+                    "output": {"items": i, "note": "ok"},
+                    "position": i + 1,
+                    "started_at": t0 + 0.2,
+                }
+            )
         elif kind == 2:
-            entry["spans"].append({"id": f"{run_id}-s{i}", "name": "retrieve", "kind": "retriever", "position": i + 1,
-                                   "duration_ms": 12.5, "started_at": t0 + 0.3, "attributes": {"k": 3}})  # fmt: skip
+            entry["spans"].append(
+                {
+                    "id": f"{run_id}-s{i}",
+                    "name": "retrieve",
+                    "kind": "retriever",
+                    "position": i + 1,
+                    "duration_ms": 12.5,
+                    "started_at": t0 + 0.3,
+                    "attributes": {"k": 3},
+                }
+            )
         else:
             entry["scores"].append({"id": f"{run_id}-q{i}", "name": "relevance", "numeric_value": 0.9,
                                     "created_at": t0 + 1.0})  # fmt: skip
@@ -316,7 +353,7 @@ def small_runs_per_run(url: str, *, runs: int, records: int, clients: int, tag: 
             with httpx.Client(base_url=url, timeout=60) as http:
                 for n in range(worker, runs, clients):
                     for path, body in _run_in_parts(_batch_entry(f"{tag}-{n}", records, t0)):
-                        http.post(f"{O}/{path}", json=body).raise_for_status()
+                        http.post(f"{OBSERVE}/{path}", json=body).raise_for_status()
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 
@@ -356,7 +393,7 @@ def over_batch_endpoint(
         try:
             with httpx.Client(base_url=url, timeout=120) as http:
                 for body in bodies[worker::clients]:
-                    reply = http.post(f"{O}/runs/batch/", content=body, headers=headers)
+                    reply = http.post(f"{OBSERVE}/runs/batch/", content=body, headers=headers)
                     reply.raise_for_status()
                     bad = [r for r in reply.json()["runs"] if r["status"] >= 400]
                     if bad:
@@ -489,13 +526,21 @@ def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
 
     rows = [
         ("in-process, per-run storage (a transaction per part)", direct_per_run, ""),
-        (f"in-process, batch storage ({max(batch_sizes, default=500)} runs per transaction)", direct_batched, ""),
-        (f"server, per-run protocol ({args.clients} client threads)", per_run,
-         "  (" + efficiency("per-run", args.per_run_runs * records).lstrip("; ") + ")"),
-    ]  # fmt: skip
+        (
+            f"in-process, batch storage ({max(batch_sizes, default=500)} runs per transaction)",
+            direct_batched,
+            "",
+        ),
+        (
+            f"server, per-run protocol ({args.clients} client threads)",
+            per_run,
+            "  (" + efficiency("per-run", args.per_run_runs * records).lstrip("; ") + ")",
+        ),
+    ]
     for size, rate in batched.items():
         note = (
-            f"  ({rate / per_run:5.1f}x per-run protocol, {rate / direct_batched:4.2f}x in-process batch storage"
+            f"  ({rate / per_run:5.1f}x per-run protocol, "
+            f"{rate / direct_batched:4.2f}x in-process batch storage"
             f"{efficiency(size, args.batch_total * records)})"
         )
         rows.append(
@@ -510,7 +555,8 @@ def bench_store(name: str, db: str, args: argparse.Namespace) -> None:
     if big:
         print(f"  large runs ({args.records} LLM calls and steps each, per-run protocol), records/s:")
         print(
-            f"    {f'in-process, per-run storage ({max(batches)} records per transaction)':<{width}}: {big_base:9.0f}"
+            f"    {f'in-process, per-run storage ({max(batches)} records per transaction)':<{width}}: "
+            f"{big_base:9.0f}"
         )
         for batch, rate in big.items():
             label = f"server, {batch} records per request ({args.clients} client threads)"

@@ -12,7 +12,8 @@ session and a user. Two shapes of batches:
   end, totals and tags change) — records per batch = 7 x runs.
 
 Baseline, measured in the same run with the same rows, interleaved batch by batch with the real
-store (so a busy machine slows both alike): the five tables with their primary keys only (no secondary index, no trigger, no rollup),
+store (so a busy machine slows both alike): the five tables with their primary keys only (no secondary index,
+no trigger, no rollup),
 written in one transaction per batch the cheapest way for each database (SQLite: ``executemany``;
 PostgreSQL: ``COPY`` into a staging table, then ``INSERT ... SELECT ... ON CONFLICT``). The ratio
 store / baseline is what the indexes and the rollups cost.
@@ -87,10 +88,29 @@ def run_rows(i: int, encode: Callable[[Any], Any]) -> tuple[tuple[Any, ...], tup
         0, 0, 0.0, 0, 0, 0, "", "sdk",
     )  # fmt: skip
     end = (
-        *common, "success" if i % 13 else "error", "", "", "", *person, started + 2.5, inputs, metadata,
-        encode({"env": "prod" if i % 4 else "staging", "team": f"t{i % 7}"}), encode({"output": "an answer " * 4}),
-        encode({}), encode({}), False, tokens_in, tokens_out, (i % 29 + 1) / 64, 1, 2, 1, "", "sdk",
-    )  # fmt: skip
+        *common,
+        "success" if i % 13 else "error",
+        "",
+        "",
+        "",
+        *person,
+        started + 2.5,
+        inputs,
+        metadata,
+        encode({"env": "prod" if i % 4 else "staging", "team": f"t{i % 7}"}),
+        encode({"output": "an answer " * 4}),
+        encode({}),
+        encode({}),
+        False,
+        tokens_in,
+        tokens_out,
+        (i % 29 + 1) / 64,
+        1,
+        2,
+        1,
+        "",
+        "sdk",
+    )
     return start, end
 
 
@@ -112,9 +132,20 @@ def record_rows(
         for j in range(2)
     ]  # fmt: skip
     span = (
-        f"p{i:031x}", run_id, 3, "tool", "search", "ok", 12.5, started + 0.3, "", encode({"tool": "search", "k": 5}),
-        encode({"q": "weather"}), encode({"hits": 3}), "",
-    )  # fmt: skip
+        f"p{i:031x}",
+        run_id,
+        3,
+        "tool",
+        "search",
+        "ok",
+        12.5,
+        started + 0.3,
+        "",
+        encode({"tool": "search", "k": 5}),
+        encode({"q": "weather"}),
+        encode({"hits": 3}),
+        "",
+    )
     score = (f"q{i:031x}", run_id, "quality", "numeric", 0.8, None, "", started + 3)
     return call, steps, span, score
 
@@ -196,7 +227,8 @@ class Bare:
                         for row in rows:
                             copy.write_row(row)
                     cur.execute(
-                        f"INSERT INTO {name} ({names}) SELECT {names} FROM stage_{name} ON CONFLICT {conflict}"
+                        f"INSERT INTO {name} ({names}) SELECT {names} "
+                        f"FROM stage_{name} ON CONFLICT {conflict}"
                     )
                     cur.execute(f"DELETE FROM stage_{name}")
             conn.commit()

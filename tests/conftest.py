@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -62,7 +63,7 @@ def _delivery_problems() -> tuple[int, ...]:
 
     current = pipeline_module.existing()
     now = current.problems() if current is not None else (0, 0, 0)
-    return tuple(a + b for a, b in zip(now, pipeline_module.retired_problems))
+    return tuple(a + b for a, b in zip(now, pipeline_module.retired_problems, strict=True))
 
 
 def _url(db: Path) -> str:
@@ -222,10 +223,8 @@ class _PostgresServer:
         import shutil
         import subprocess
 
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -79,6 +79,71 @@ def _check_name(value: Any, what: str) -> str:
     return value
 
 
+def _check_llm_call(
+    model: Any,
+    tokens_in: Any,
+    tokens_out: Any,
+    cached_tokens_in: Any,
+    cost: Any,
+    duration_ms: Any,
+    status: Any,
+) -> tuple[float, float | None]:
+    """Check :meth:`WaxellContext.record_llm_call`'s arguments; return the cost and duration."""
+    if model.__class__ is not str or not model.strip():
+        _check_name(model, "model")
+    if tokens_in.__class__ is not int or tokens_in < 0:
+        _check_tokens(tokens_in, "tokens_in")
+    if tokens_out.__class__ is not int or tokens_out < 0:
+        _check_tokens(tokens_out, "tokens_out")
+    if cached_tokens_in.__class__ is not int or cached_tokens_in < 0:
+        _check_tokens(cached_tokens_in, "cached_tokens_in")
+    if cost.__class__ is not float or not 0.0 <= cost < _INF:
+        cost = _check_cost(cost)
+    duration = None if duration_ms is None else _check_duration(duration_ms)
+    if status != "ok" and status != "error":
+        _check_choice(status, _TOOL_STATUSES, "status")
+    return cost, duration
+
+
+def _llm_attributes(
+    attributes: dict[str, Any] | None, cached_tokens_in: int, finish_reason: str | None
+) -> dict[str, Any]:
+    """An LLM call's attributes: the caller's (as JSON values), the cached tokens, the finish reason."""
+    extra = to_jsonable(attributes, where="LLM call attributes") if attributes else {}
+    if cached_tokens_in:
+        extra["cached_tokens_in"] = cached_tokens_in
+    if finish_reason:
+        extra["finish_reason"] = finish_reason
+    return extra
+
+
+def _check_cost(cost: Any) -> float:
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+        raise ValueError(f"cost must be a non-negative number of USD, got {cost!r}")
+    return float(cost)
+
+
+def _add_model_usage(run: Run, model: str, tokens_in: int, tokens_out: int, cost: float) -> None:
+    """Count one call in the run's per-model usage ``[tokens_in, tokens_out, cost, calls]``."""
+    usage = run.model_usage.get(model)
+    if usage is None:
+        run.model_usage[model] = [tokens_in, tokens_out, cost, 1]
+    else:
+        usage[0] += tokens_in
+        usage[1] += tokens_out
+        usage[2] += cost
+        usage[3] += 1
+
+
+def _context_state(conversation: Any) -> dict[str, Any]:
+    return {
+        "message_count": conversation.message_count,
+        "user_turns": conversation.user_turns,
+        "tokens_used": conversation.tokens_in_context,
+        "utilization_pct": conversation.context_utilization_pct,
+    }
+
+
 def _check_tokens(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{what} must be an integer, got {value!r}")
@@ -574,26 +639,9 @@ class WaxellContext:
         and the conversation inputs ``messages``/``system``/``response_text``/
         ``finish_reason``/``response_tool_calls``, which update the run's conversation state.
         """
-        if model.__class__ is not str or not model.strip():
-            _check_name(model, "model")
-        if tokens_in.__class__ is not int or tokens_in < 0:
-            _check_tokens(tokens_in, "tokens_in")
-        if tokens_out.__class__ is not int or tokens_out < 0:
-            _check_tokens(tokens_out, "tokens_out")
-        if cached_tokens_in.__class__ is not int or cached_tokens_in < 0:
-            _check_tokens(cached_tokens_in, "cached_tokens_in")
-        if cost.__class__ is not float or not 0.0 <= cost < _INF:
-            if (
-                isinstance(cost, bool)
-                or not isinstance(cost, (int, float))
-                or not math.isfinite(cost)
-                or cost < 0
-            ):
-                raise ValueError(f"cost must be a non-negative number of USD, got {cost!r}")
-            cost = float(cost)
-        duration = None if duration_ms is None else _check_duration(duration_ms)
-        if status != "ok" and status != "error":
-            _check_choice(status, _TOOL_STATUSES, "status")
+        cost, duration = _check_llm_call(
+            model, tokens_in, tokens_out, cached_tokens_in, cost, duration_ms, status
+        )
         run = self._run
         if run is None or self._finished:
             self._active_run("record_llm_call")  # logs why the record is ignored
@@ -610,11 +658,7 @@ class WaxellContext:
                 if info is not None:
                     cost = price(info, tokens_in, tokens_out, cached_tokens_in)
             now = _time()
-            extra = to_jsonable(attributes, where="LLM call attributes") if attributes else {}
-            if cached_tokens_in:
-                extra["cached_tokens_in"] = cached_tokens_in
-            if finish_reason:
-                extra["finish_reason"] = finish_reason
+            extra = _llm_attributes(attributes, cached_tokens_in, finish_reason)
             if prompt_preview.__class__ is not str or len(prompt_preview) > limit > 0:
                 prompt_preview = preview(prompt_preview, limit)
             if response_preview.__class__ is not str or len(response_preview) > limit > 0:
@@ -637,14 +681,7 @@ class WaxellContext:
             # the first call of a run then needs no second (costly) rounding, with the same result.
             run.total_cost = total + cost if estimated and total == 0.0 else round(total + cost, 10)
             run.llm_call_count += 1
-            usage = run.model_usage.get(model)
-            if usage is None:
-                run.model_usage[model] = [tokens_in, tokens_out, cost, 1]
-            else:
-                usage[0] += tokens_in
-                usage[1] += tokens_out
-                usage[2] += cost
-                usage[3] += 1
+            _add_model_usage(run, model, tokens_in, tokens_out, cost)
             update = None
             if messages is not None or system is not None or response_text is not None:
                 update = self._ensure_conversation(run).observe_llm_call(
@@ -661,12 +698,7 @@ class WaxellContext:
             conversation = run.conversation
             if conversation is not None and not conversation.is_empty:
                 # The seed's per-call context state (``waxell.context.*`` on the call's span).
-                call.attributes["context"] = {
-                    "message_count": conversation.message_count,
-                    "user_turns": conversation.user_turns,
-                    "tokens_used": conversation.tokens_in_context,
-                    "utilization_pct": conversation.context_utilization_pct,
-                }
+                call.attributes["context"] = _context_state(conversation)
             hooks = run._hooks
             if not hooks.valid:
                 hooks = record_hooks(run)
@@ -675,14 +707,18 @@ class WaxellContext:
             except Exception:  # noqa: BLE001 - a plugin never breaks the agent
                 hooks.failed("on_llm_call")
             if update is not None:
-                if update.new_user_message:
-                    self._record_io(run, "user_message", update.new_user_message, "auto")
-                if update.agent_response:
-                    self._record_io(run, "agent_response", update.agent_response, "auto")
+                self._record_turn(run, update)
             return call
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record an LLM call")
             return None
+
+    def _record_turn(self, run: Run, update: Any) -> None:
+        """The user message and agent response an LLM call added to the conversation, as io spans."""
+        if update.new_user_message:
+            self._record_io(run, "user_message", update.new_user_message, "auto")
+        if update.agent_response:
+            self._record_io(run, "agent_response", update.agent_response, "auto")
 
     def record_step(self, step_name: str, output: dict[str, Any] | None = None) -> StepRecord | None:
         """Record a named execution step; steps are numbered 1, 2, ... in order.
@@ -852,9 +888,19 @@ class WaxellContext:
         span_id: str = "",
     ) -> SpanRecord | None:
         return self._span(
-            run, kind, name, status, duration_ms, attributes, input, output, error, parent_span_id, started_at,
+            run,
+            kind,
+            name,
+            status,
+            duration_ms,
+            attributes,
+            input,
+            output,
+            error,
+            parent_span_id,
+            started_at,
             span_id,
-        )  # fmt: skip
+        )
 
     def _span(
         self,
@@ -883,9 +929,19 @@ class WaxellContext:
                 except IndexError:
                     span_id = new_id()
             span = SpanRecord(
-                kind, name, status, duration_ms, started_at, attributes if attributes is not None else {}, input,
-                output, position, span_id, parent_span_id, error,
-            )  # fmt: skip
+                kind,
+                name,
+                status,
+                duration_ms,
+                started_at,
+                attributes if attributes is not None else {},
+                input,
+                output,
+                position,
+                span_id,
+                parent_span_id,
+                error,
+            )
             hooks = run._hooks
             if not hooks.valid:
                 hooks = record_hooks(run)
@@ -972,7 +1028,9 @@ class WaxellContext:
             attributes["error"] = error
         input = jsonable(input, "input of tool %r", name)
         output = jsonable(output, "output of tool %r", name)
-        try:  # _span(run, "tool", name, status, duration, attributes, input, output, error, "", None, "") written out
+        # _span(run, "tool", name, status, duration, attributes, input, output, error, "", None, "") written
+        # out
+        try:
             run.span_count += 1
             position = run._positions = run._positions + 1
             try:
@@ -980,9 +1038,19 @@ class WaxellContext:
             except IndexError:
                 span_id = new_id()
             span = SpanRecord(
-                "tool", name, status, duration, _time() - (duration or 0.0) / 1000.0, attributes, input, output,
-                position, span_id, "", error,
-            )  # fmt: skip
+                "tool",
+                name,
+                status,
+                duration,
+                _time() - (duration or 0.0) / 1000.0,
+                attributes,
+                input,
+                output,
+                position,
+                span_id,
+                "",
+                error,
+            )
             hooks = run._hooks
             if not hooks.valid:
                 hooks = record_hooks(run)

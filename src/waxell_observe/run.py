@@ -95,9 +95,19 @@ class Run:
         run_id: str | None = None,
     ) -> None:
         self._setup(
-            agent_name, config, workflow_name, inputs, metadata, tags, session_id, user_id, user_group, parent,
-            client, run_id,
-        )  # fmt: skip
+            agent_name,
+            config,
+            workflow_name,
+            inputs,
+            metadata,
+            tags,
+            session_id,
+            user_id,
+            user_group,
+            parent,
+            client,
+            run_id,
+        )
 
     def _setup(
         self,

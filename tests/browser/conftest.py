@@ -130,7 +130,7 @@ def page_factory(browser: Any) -> Iterator[Callable[..., Any]]:
         return page
 
     yield open_page
-    for context, problems in opened:
+    for context, _problems in opened:
         context.close()
     for _context, problems in opened:
         assert problems.foreign_requests == [], (

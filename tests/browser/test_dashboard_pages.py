@@ -152,7 +152,9 @@ def test_policies_and_audit_log(page: Any, dashboard: Any, samples: Any, shot: A
         "models\nllm\ndisabled",
     ]
     facts = cards.nth(0).locator(".kv")
-    assert dict(zip(facts.locator("dt").all_inner_texts(), facts.locator("dd").all_inner_texts())) == {
+    assert dict(
+        zip(facts.locator("dt").all_inner_texts(), facts.locator("dd").all_inner_texts(), strict=True)
+    ) == {
         "Scope": "agents: support-*",
         "Priority": "10",
         "daily_cost_limit": "25",
@@ -160,7 +162,9 @@ def test_policies_and_audit_log(page: Any, dashboard: Any, samples: Any, shot: A
         "action_on_exceed": "block",
     }
     facts = cards.nth(1).locator(".kv")
-    assert dict(zip(facts.locator("dt").all_inner_texts(), facts.locator("dd").all_inner_texts())) == {
+    assert dict(
+        zip(facts.locator("dt").all_inner_texts(), facts.locator("dd").all_inner_texts(), strict=True)
+    ) == {
         "Scope": "everything",
         "Priority": "100",
         "allowed_models": '["gpt-4o-mini"]',
@@ -231,7 +235,8 @@ def test_keyboard_navigation(page: Any, dashboard: Any, samples: Any) -> None:
     rendered(page, "#/policies")
     assert page.evaluate("() => document.activeElement.tagName") == "H1"
     outline = page.evaluate(
-        "() => { const a = document.querySelector('[data-nav=costs]'); a.focus(); return getComputedStyle(a).outlineStyle; }"
+        "() => { const a = document.querySelector('[data-nav=costs]'); a.focus(); return "
+        "getComputedStyle(a).outlineStyle; }"
     )
     assert outline != "none"
 

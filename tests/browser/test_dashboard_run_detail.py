@@ -76,6 +76,7 @@ def test_run_header_and_timeline(page: Any, dashboard: Any, samples: Any, shot: 
         zip(
             page.locator(".run-meta > .kv > dt").all_inner_texts(),
             page.locator(".run-meta > .kv > dd").all_inner_texts(),
+            strict=True,
         )
     )
     assert facts["Agent"] == "support-bot"

@@ -3,7 +3,8 @@
 ``python concurrency_worker.py DB BARRIER_DIR INDEX THREADS HOLD_SECONDS TOKENS``
 
 Each of THREADS threads starts runs of agent ``load-<INDEX>`` (``enforce_policy=True``) until a budget
-refusal, at most ``ATTEMPTS`` times: a throttled attempt (concurrency limit) waits a little and tries again; an admitted run
+refusal, at most ``ATTEMPTS`` times: a throttled attempt (concurrency limit) waits a little and tries again;
+an admitted run
 records TOKENS tokens and holds its slot for HOLD_SECONDS. Prints one JSON object: every admitted run's
 ``[admitted_at, released_at]`` (measured inside the run, so inside the time it held its slot) and counts.
 """

@@ -37,8 +37,16 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 def test_examples_file_shows_every_category() -> None:
     categories = {p.category for p in load_policies(EXAMPLES)}
     assert categories == {
-        "budget", "rate-limit", "llm", "content", "safety", "kill-switch", "context-management", "scheduling", "quality"
-    }  # fmt: skip
+        "budget",
+        "rate-limit",
+        "llm",
+        "content",
+        "safety",
+        "kill-switch",
+        "context-management",
+        "scheduling",
+        "quality",
+    }
 
 
 def test_add_list_replace_remove(tmp_path: Path) -> None:
@@ -50,8 +58,12 @@ def test_add_list_replace_remove(tmp_path: Path) -> None:
         "added 10 policies: daily-budget, free-tier-budget, research-rate, approved-models, content-guard, "
         "safety-caps, error-breaker, context-limits, office-hours, answer-quality\n"
     )
-    changed = write(tmp_path, "p.yaml", "policies: [{name: safety-caps, category: safety, rules: {max_steps: 5}},"
-                                        " {name: new-one, category: llm, rules: {blocked_models: [o1]}}]")  # fmt: skip
+    changed = write(
+        tmp_path,
+        "p.yaml",
+        "policies: [{name: safety-caps, category: safety, rules: {max_steps: 5}},"
+        " {name: new-one, category: llm, rules: {blocked_models: [o1]}}]",
+    )
     assert cli("policies", "add", changed).output == "added 1 policy: new-one; replaced 1: safety-caps\n"
     listed = json.loads(cli("policies", "list", "--json").output)["policies"]
     assert [p["name"] for p in listed] == [
@@ -90,8 +102,8 @@ policies:
         "  - policy 'typo': field 'rules.daily_token_limt': unknown rule for category 'budget'"
     )
     assert lines[2] == (
-        "  - policy 'tz': field 'rules.timezone': unknown timezone 'Mars/Olympus' (expected an IANA name such as "
-        "'Europe/Paris')"
+        "  - policy 'tz': field 'rules.timezone': unknown "
+        "timezone 'Mars/Olympus' (expected an IANA name such as 'Europe/Paris')"
     )
     assert lines[3].startswith(
         "  - policy 'rx': field 'rules.custom_patterns.0.regex': invalid regex '([a-z'"
@@ -147,7 +159,9 @@ def test_dry_run_phases_clock_and_bad_options(tmp_path: Path) -> None:
         "p.yaml",
         """
 policies:
-  - {name: hours, category: scheduling, rules: {allowed_hours: {start: 9, end: 17}, timezone: America/New_York}}
+  - name: hours
+    category: scheduling
+    rules: {allowed_hours: {start: 9, end: 17}, timezone: America/New_York}
   - {name: models, category: llm, rules: {allowed_models: [gpt-4o-mini]}}
   - {name: q, category: quality, rules: {template_checks: [{type: regex, pattern: "^OK"}]}}
 """,

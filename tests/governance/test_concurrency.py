@@ -83,7 +83,7 @@ def run_load(db: str, tmp_path: Path) -> dict[str, object]:
             if p.poll() is None:
                 p.kill()
     results = []
-    for p, (out, err) in zip(procs, outputs):
+    for p, (out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
     intervals = [tuple(i) for r in results for i in r["intervals"]]

@@ -158,8 +158,10 @@ def test_model_allow_list_with_dated_names(tmp_path: Path) -> None:
         "claude-3-5-sonnet-20241022": ["allow", ""],
         "claude-3-5-sonnet:beta": ["allow", ""],
         "gpt-4o": ["block", "Model 'gpt-4o' is not allowed (allowed: gpt-4o-mini, claude-3-5-sonnet)"],
-        "gpt-4o-mini-audio-preview": ["block", "Model 'gpt-4o-mini-audio-preview' is blocked (matches 'gpt-4o-mini-audio')"],
-        "claude-3-5-sonnetx": ["block", "Model 'claude-3-5-sonnetx' is not allowed (allowed: gpt-4o-mini, claude-3-5-sonnet)"],
+        "gpt-4o-mini-audio-preview": ["block", "Model 'gpt-4o-mini-audio-preview' is blocked (matches "
+                                               "'gpt-4o-mini-audio')"],
+        "claude-3-5-sonnetx": ["block", "Model 'claude-3-5-sonnetx' is not allowed (allowed: gpt-4o-mini, "
+                                        "claude-3-5-sonnet)"],
     }  # fmt: skip
 
 
@@ -195,14 +197,25 @@ def test_pii_in_inputs_redacted_and_the_original_never_stored(tmp_path: Path) ->
         policies: [{name: pii, category: content, rules: {pii_detection: {action: redact}}}]
         ''')
         out["run"] = attempt(nothing, agent_name="a",
-                             inputs={"msg": "SSN 078-05-1120, card 4111 1111 1111 1111, mail jane.doe@example.com"})
+                             inputs={"msg": "SSN 078-05-1120, card 4111 1111 1111 1111, "
+                                            "mail jane.doe@example.com"})
     """,
     )
     assert out["run"]["ok"] is True
     show = subprocess.run(
-        [str(Path(sys.executable).parent / "waxell-observe"), "show", out["run"]["run_id"], "--json", "--db", out["_db"]],
-        check=True, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "waxell-observe"),
+            "show",
+            out["run"]["run_id"],
+            "--json",
+            "--db",
+            out["_db"],
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     run = json.loads(show.stdout)
     assert run["inputs"] == {"msg": "SSN ##SSN##, card ##CREDIT_CARD##, mail ##EMAIL##"}
     raw = store_bytes(out["_db"])
@@ -242,7 +255,8 @@ def test_blocked_tools(tmp_path: Path) -> None:
         tmp_path,
         """
         add_policies('''
-        policies: [{name: tools, category: safety, rules: {blocked_tools: [shell, "delete_*"], max_tool_calls: 3}}]
+        policies:
+          - {name: tools, category: safety, rules: {blocked_tools: [shell, "delete_*"], max_tool_calls: 3}}
         ''')
         def agent(ctx):
             ctx.record_tool_call(name="search", output="ok")
@@ -270,7 +284,8 @@ def test_error_rate_breaker_trips_and_recovers(tmp_path: Path) -> None:
         policies:
           - name: breaker
             category: kill-switch
-            rules: {kill_on_error_rate: 0.5, min_samples: 4, error_window_minutes: 5, auto_recover_after_minutes: 10}
+            rules: {kill_on_error_rate: 0.5, min_samples: 4, error_window_minutes: 5,
+                    auto_recover_after_minutes: 10}
         ''')
         now = [1_750_000_000.0]
         embedded_decider.set_clock(lambda: now[0])
@@ -342,7 +357,8 @@ def test_scheduling_windows_in_an_iana_time_zone(tmp_path: Path) -> None:
         "mon-16:59": "ok",
         "mon-17:00": "Outside allowed hours 09:00-17:00 Europe/Paris (local time 17:00)",
         "winter-mon-09:30": "ok",
-        "sat-12:00": "Saturday is not an allowed day (allowed: Monday, Tuesday, Wednesday, Thursday, Friday; Europe/Paris)",
+        "sat-12:00": "Saturday is not an allowed day (allowed: Monday, Tuesday, Wednesday, Thursday, Friday; "
+                     "Europe/Paris)",
         "bastille-day": "Blackout date 2025-07-14 (Europe/Paris)",
     }  # fmt: skip
 

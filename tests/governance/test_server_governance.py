@@ -17,7 +17,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-O = "/api/v1/observe"
+OBSERVE = "/api/v1/observe"
 A = "/api/v1/admin"
 R = "/api/v1/read"
 
@@ -43,7 +43,7 @@ def add(http: Any, *policies: dict[str, Any]) -> dict[str, Any]:
 
 def start(http: Any, **body: Any) -> str:
     body.setdefault("agent_name", "agent")
-    return str(post(http, f"{O}/runs/start/", body, 201)["run_id"])
+    return str(post(http, f"{OBSERVE}/runs/start/", body, 201)["run_id"])
 
 
 def test_admin_endpoints_add_replace_list_remove_and_reject_whole(http: Any) -> None:
@@ -56,14 +56,20 @@ def test_admin_endpoints_add_replace_list_remove_and_reject_whole(http: Any) -> 
                {"name": "s", "category": "safety"}) == {"added": ["s"], "replaced": ["b"]}  # fmt: skip
     listed = http.get(f"{R}/policies/").json()["policies"]
     assert [(p["name"], p["rules"].get("daily_token_limit")) for p in listed] == [("b", 7), ("s", None)]
-    rejected = http.post(f"{A}/policies/", json={"policies": [
-        {"name": "ok", "category": "llm"}, {"name": "bad", "category": "budget", "rules": {"daily_token_limit": "x"}},
-    ]})  # fmt: skip
+    rejected = http.post(
+        f"{A}/policies/",
+        json={
+            "policies": [
+                {"name": "ok", "category": "llm"},
+                {"name": "bad", "category": "budget", "rules": {"daily_token_limit": "x"}},
+            ]
+        },
+    )
     assert rejected.status_code == 422
     assert rejected.json()["problems"] == [
         (
-            "policy 'bad': field 'rules.daily_token_limit': Input should be a valid integer, unable to parse string as "
-            "an integer (got 'x')"
+            "policy 'bad': field 'rules.daily_token_limit': Input "
+            "should be a valid integer, unable to parse string as an integer (got 'x')"
         )
     ]
     assert [p["name"] for p in http.get(f"{A}/policies/").json()["policies"]] == ["b", "s"]
@@ -72,18 +78,26 @@ def test_admin_endpoints_add_replace_list_remove_and_reject_whole(http: Any) -> 
 
 
 def test_policy_check_pre_execution_redacts_blocks_and_audits_refusals(http: Any) -> None:
-    add(http, {"name": "pii", "category": "content", "rules": {"pii_detection": {"action": "redact"}}},
-        {"name": "night", "category": "kill-switch", "scope": {"agents": ["halted-*"]}, "rules": {"killed": True}})  # fmt: skip
+    add(
+        http,
+        {"name": "pii", "category": "content", "rules": {"pii_detection": {"action": "redact"}}},
+        {
+            "name": "night",
+            "category": "kill-switch",
+            "scope": {"agents": ["halted-*"]},
+            "rules": {"killed": True},
+        },
+    )
     reply = post(
         http,
-        f"{O}/policy-check/",
+        f"{OBSERVE}/policy-check/",
         {"agent_name": "a", "workflow_name": "", "inputs": {"q": "SSN 078-05-1120"}},
     )
     assert (reply["action"], reply["reason"]) == ("redact", "PII detected: ssn")
     assert reply["metadata"] == {"redacted_inputs": {"q": "SSN ##SSN##"}}
     assert [(e["policy_name"], e["action"]) for e in reply["evaluations"]] == [("pii", "redact")]
     refused = post(
-        http, f"{O}/policy-check/", {"agent_name": "halted-1", "inputs": {}, "run_id": "r-refused"}
+        http, f"{OBSERVE}/policy-check/", {"agent_name": "halted-1", "inputs": {}, "run_id": "r-refused"}
     )
     assert (refused["action"], refused["reason"]) == ("block", "Kill switch engaged for policy 'night'")
     events = http.get(f"{R}/audit/").json()["events"]
@@ -94,7 +108,7 @@ def test_policy_check_pre_execution_redacts_blocks_and_audits_refusals(http: Any
     # a gate check narrowed to categories
     gate = post(
         http,
-        f"{O}/policy-check/",
+        f"{OBSERVE}/policy-check/",
         {"agent_name": "halted-1", "surface": "run.start", "categories": ["content"]},
     )
     assert gate["action"] == "allow"
@@ -102,30 +116,32 @@ def test_policy_check_pre_execution_redacts_blocks_and_audits_refusals(http: Any
 
 def test_rate_limit_slot_held_until_complete(http: Any) -> None:
     add(http, {"name": "one", "category": "rate-limit", "rules": {"max_concurrent": 1}})
-    first = post(http, f"{O}/policy-check/", {"agent_name": "a", "run_id": "run-1"})
+    first = post(http, f"{OBSERVE}/policy-check/", {"agent_name": "a", "run_id": "run-1"})
     assert first["action"] == "allow" and first["metadata"] == {"admission_id": "run-1"}
-    second = post(http, f"{O}/policy-check/", {"agent_name": "a", "run_id": "run-2"})
+    second = post(http, f"{OBSERVE}/policy-check/", {"agent_name": "a", "run_id": "run-2"})
     assert (second["action"], second["reason"]) == (
         "throttle",
         "Concurrency limit reached: 1 of 1 runs in flight",
     )
     run_id = start(http, agent_name="a", run_id="run-1")
     assert run_id == "run-1"
-    done = post(http, f"{O}/runs/{run_id}/complete/", {"result": {}, "status": "error", "error": "boom"})
+    done = post(
+        http, f"{OBSERVE}/runs/{run_id}/complete/", {"result": {}, "status": "error", "error": "boom"}
+    )
     assert done["governance"]["action"] == "allow"
-    assert post(http, f"{O}/policy-check/", {"agent_name": "a", "run_id": "run-2"})["action"] == "allow"
+    assert post(http, f"{OBSERVE}/policy-check/", {"agent_name": "a", "run_id": "run-2"})["action"] == "allow"
     # a foreign client without run ids: the admission id travels in pre_execution_evaluations
-    foreign = post(http, f"{O}/policy-check/", {"agent_name": "b"})
+    foreign = post(http, f"{OBSERVE}/policy-check/", {"agent_name": "b"})
     assert foreign["action"] == "throttle"  # run-2 holds the slot
     run_2 = start(http, agent_name="a", run_id="run-2")
-    post(http, f"{O}/runs/{run_2}/complete/", {"result": {}})
-    foreign = post(http, f"{O}/policy-check/", {"agent_name": "b"})
+    post(http, f"{OBSERVE}/runs/{run_2}/complete/", {"result": {}})
+    foreign = post(http, f"{OBSERVE}/policy-check/", {"agent_name": "b"})
     admission = foreign["metadata"]["admission_id"]
     run_b = start(http, agent_name="b", pre_execution_evaluations=foreign["evaluations"])
-    assert post(http, f"{O}/policy-check/", {"agent_name": "c"})["action"] == "throttle"
-    post(http, f"{O}/runs/{run_b}/complete/", {"result": {}})
+    assert post(http, f"{OBSERVE}/policy-check/", {"agent_name": "c"})["action"] == "throttle"
+    post(http, f"{OBSERVE}/runs/{run_b}/complete/", {"result": {}})
     assert len(admission) == 32
-    assert post(http, f"{O}/policy-check/", {"agent_name": "c"})["action"] == "allow"
+    assert post(http, f"{OBSERVE}/policy-check/", {"agent_name": "c"})["action"] == "allow"
 
 
 def test_ingest_replies_carry_mid_execution_governance(http: Any) -> None:
@@ -135,16 +151,16 @@ def test_ingest_replies_carry_mid_execution_governance(http: Any) -> None:
     run_id = start(http)
     ok = post(
         http,
-        f"{O}/runs/{run_id}/llm-calls/",
+        f"{OBSERVE}/runs/{run_id}/llm-calls/",
         {"calls": [{"model": "gpt-4o-mini-2024-07-18", "tokens_in": 5}]},
     )
     assert ok == {}
-    bad = post(http, f"{O}/runs/{run_id}/llm-calls/", {"calls": [{"model": "gpt-4o", "tokens_in": 5}]})
+    bad = post(http, f"{OBSERVE}/runs/{run_id}/llm-calls/", {"calls": [{"model": "gpt-4o", "tokens_in": 5}]})
     assert (bad["governance"]["action"], bad["governance"]["reason"]) == (
         "block", "Model 'gpt-4o' is not allowed (allowed: gpt-4o-mini)"
     )  # fmt: skip
     other = start(http)
-    steps = post(http, f"{O}/runs/{other}/steps/", {"steps": [
+    steps = post(http, f"{OBSERVE}/runs/{other}/steps/", {"steps": [
         {"step_name": "tool:shell", "output": {"_kind": "tool_call", "input": {"cmd": "ls"},
                                                "output": "token ghp_abcdefghijklmnopqrstuvwxyz0123456789"}},
     ]})  # fmt: skip
@@ -156,32 +172,44 @@ def test_ingest_replies_carry_mid_execution_governance(http: Any) -> None:
 
 
 def test_complete_counts_usage_answers_post_execution_and_records_it(http: Any) -> None:
-    add(http, {"name": "daily", "category": "budget", "rules": {"daily_token_limit": 1000}},
-        {"name": "cite", "category": "quality", "rules": {"template_checks": [{"type": "contains", "value": "[1]"}],
-                                                          "retry_config": {"max_retries": 2}}})  # fmt: skip
+    add(
+        http,
+        {"name": "daily", "category": "budget", "rules": {"daily_token_limit": 1000}},
+        {
+            "name": "cite",
+            "category": "quality",
+            "rules": {
+                "template_checks": [{"type": "contains", "value": "[1]"}],
+                "retry_config": {"max_retries": 2},
+            },
+        },
+    )
     run_id = start(http, agent_name="writer")
     post(
         http,
-        f"{O}/runs/{run_id}/llm-calls/",
+        f"{OBSERVE}/runs/{run_id}/llm-calls/",
         {"calls": [{"model": "gpt-4o", "tokens_in": 800, "tokens_out": 200}]},
     )
     body = {"result": {"answer": "Paris"}, "status": "success"}
-    done = post(http, f"{O}/runs/{run_id}/complete/", body)
+    done = post(http, f"{OBSERVE}/runs/{run_id}/complete/", body)
     g = done["governance"]
     assert (g["action"], g["max_retries"]) == ("retry", 2)
     assert g["retry_feedback"] == (
         "The response did not pass the quality checks:\n- response must contain '[1]'\nPlease revise it."
     )
     assert (
-        post(http, f"{O}/runs/{run_id}/complete/", body)["governance"]["action"] == "retry"
+        post(http, f"{OBSERVE}/runs/{run_id}/complete/", body)["governance"]["action"] == "retry"
     )  # a retried complete
     stored = http.get(f"{R}/runs/{run_id}/").json()
     assert stored["governance"]["action"] == "retry"
-    assert [(s["name"], s["attributes"]["action"], s["attributes"]["phase"]) for s in stored["spans"]
-            if s["kind"] == "policy"] == [("daily", "warn", "post_execution"), ("cite", "retry", "post_execution")]  # fmt: skip
+    assert [
+        (s["name"], s["attributes"]["action"], s["attributes"]["phase"])
+        for s in stored["spans"]
+        if s["kind"] == "policy"
+    ] == [("daily", "warn", "post_execution"), ("cite", "retry", "post_execution")]
     assert http.get(f"{R}/audit/", params={"run_id": run_id}).json()["total"] == 2  # once, despite the retry
     # the run's usage counted once: the budget is used up for the next run
-    check = post(http, f"{O}/policy-check/", {"agent_name": "writer"})
+    check = post(http, f"{OBSERVE}/policy-check/", {"agent_name": "writer"})
     assert (check["action"], check["reason"]) == (
         "block",
         "Daily token budget exceeded: 1,000 of 1,000 tokens used",
@@ -189,10 +217,18 @@ def test_complete_counts_usage_answers_post_execution_and_records_it(http: Any) 
 
 
 def test_manifest_lists_policies_by_surface(http: Any) -> None:
-    assert http.get(f"{O}/policy-manifest/").json()["manifest_version"] == "1"
-    add(http, {"name": "rate", "category": "rate-limit", "scope": {"agents": ["r-*"]}, "rules": {"max_per_minute": 5}},
-        {"name": "models", "category": "llm", "rules": {"allowed_models": ["gpt-4o"]}})  # fmt: skip
-    manifest = http.get(f"{O}/policy-manifest/", params={"agent_name": "r-1"}).json()
+    assert http.get(f"{OBSERVE}/policy-manifest/").json()["manifest_version"] == "1"
+    add(
+        http,
+        {
+            "name": "rate",
+            "category": "rate-limit",
+            "scope": {"agents": ["r-*"]},
+            "rules": {"max_per_minute": 5},
+        },
+        {"name": "models", "category": "llm", "rules": {"allowed_models": ["gpt-4o"]}},
+    )
+    manifest = http.get(f"{OBSERVE}/policy-manifest/", params={"agent_name": "r-1"}).json()
     assert manifest["manifest_version"] == "2"
     assert manifest["checkpoints"] == ["run.start", "llm.after", "step.mid"]
     assert manifest["surfaces"] == {
@@ -202,7 +238,7 @@ def test_manifest_lists_policies_by_surface(http: Any) -> None:
     }
     assert [(p["name"], len(p["policy_id"]), p["rules"]["max_per_minute"] if p["name"] == "rate" else None)
             for p in manifest["policies"]] == [("rate", 16, 5), ("models", 16, None)]  # fmt: skip
-    other = http.get(f"{O}/policy-manifest/", params={"agent_name": "x"}).json()
+    other = http.get(f"{OBSERVE}/policy-manifest/", params={"agent_name": "x"}).json()
     assert [p["name"] for p in other["policies"]] == ["models"]
 
 
@@ -237,10 +273,23 @@ def server(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "waxell-observe"), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--db", str(tmp_path / "server.db"), "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "waxell-observe"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "server.db"),
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -321,8 +370,16 @@ policies:
 def test_malformed_run_state_is_a_client_error(http: Any) -> None:
     add(http, {"name": "models", "category": "llm", "rules": {"allowed_models": ["gpt-4o"]}})
     for extra in ({"llm_calls": "gpt-4o"}, {"llm_calls": [1, 2]}, {"step_count": "many"}, {"phase": "later"}):
-        response = http.post(f"{O}/policy-check/", json={"agent_name": "a", **extra})
+        response = http.post(f"{OBSERVE}/policy-check/", json={"agent_name": "a", **extra})
         assert response.status_code == 422, (extra, response.text)
-    odd = post(http, f"{O}/policy-check/", {"agent_name": "a", "phase": "mid", "session_started_at": "yesterday",
-                                            "llm_calls": [{"model": "gpt-4o"}]})  # fmt: skip
+    odd = post(
+        http,
+        f"{OBSERVE}/policy-check/",
+        {
+            "agent_name": "a",
+            "phase": "mid",
+            "session_started_at": "yesterday",
+            "llm_calls": [{"model": "gpt-4o"}],
+        },
+    )
     assert odd["action"] == "allow"

@@ -1,4 +1,5 @@
-"""SqlUsage: the store's transactional counters behave like the in-memory reference, on SQLite and PostgreSQL."""
+"""SqlUsage: the store's transactional counters behave like the in-memory reference, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 
 from waxell_observe.config import db_url_from
 from waxell_observe.governance import InMemoryUsage
-from waxell_observe.governance.sql_usage import RunUsage, SqlUsage, process_owner, usage_for_store
+from waxell_observe.governance.processes import process_owner
+from waxell_observe.governance.sql_usage import RunUsage, SqlUsage
 from waxell_observe.governance.sqlite_usage import SqliteUsage
 from waxell_observe.governance.usage import BreakerState, RateWindow, UsageScope
+from waxell_observe.governance.usage_factory import usage_for_store
 from waxell_observe.store import get_store
 
 NOW = datetime(2025, 6, 4, 10, 30, tzinfo=timezone.utc).timestamp()
@@ -190,8 +193,8 @@ def test_slots_of_a_killed_process_are_freed(make_usage) -> None:  # type: ignor
     """A process takes a slot and is killed (SIGKILL: no cleanup); the next admission frees it."""
     script = f"""
 import sys, time
-from waxell_observe.governance.sql_usage import usage_for_store
 from waxell_observe.governance.usage import UsageScope
+from waxell_observe.governance.usage_factory import usage_for_store
 from waxell_observe.store import get_store
 usage = usage_for_store(get_store({make_usage.url!r}))
 print(usage.admit(UsageScope("slots"), "doomed", time.time(), [], 1).admitted, flush=True)

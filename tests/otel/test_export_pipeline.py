@@ -292,15 +292,37 @@ def test_our_protobuf_bodies_are_what_the_sdk_encoder_writes() -> None:
 
     spans = [
         SpanData(
-            0x4BF92F3577B34DA6A3CE929D0E0E4736, 0xA3CE929D0E0E4736, 0x00F067AA0BA902B7, True, "invoke_agent é", 1,
-            1_700_000_000_000_000_000, 1_700_000_001_000_000_000,
-            {"s": "text", "b": True, "f": False, "i": -5, "z": 0, "d": 2.5, "e": "", "ints": [1, 2], "strs": ["x", "y"],
-             "floats": [0.5, 1.0], "big": 2**40, "long": "x" * 20_000},
-            [("exception", 1_700_000_001_000_000_000, {"exception.type": "ValueError"}), ("waxell.score", 5, {})],
-            True, "boom",
+            0x4BF92F3577B34DA6A3CE929D0E0E4736,
+            0xA3CE929D0E0E4736,
+            0x00F067AA0BA902B7,
+            True,
+            "invoke_agent é",
+            1,
+            1_700_000_000_000_000_000,
+            1_700_000_001_000_000_000,
+            {
+                "s": "text",
+                "b": True,
+                "f": False,
+                "i": -5,
+                "z": 0,
+                "d": 2.5,
+                "e": "",
+                "ints": [1, 2],
+                "strs": ["x", "y"],
+                "floats": [0.5, 1.0],
+                "big": 2**40,
+                "long": "x" * 20_000,
+            },
+            [
+                ("exception", 1_700_000_001_000_000_000, {"exception.type": "ValueError"}),
+                ("waxell.score", 5, {}),
+            ],
+            True,
+            "boom",
         ),
         SpanData(1, 2, 0, False, "step plain", 3, 5, 6, {}),
-    ]  # fmt: skip
+    ]
     destination = OtlpDestination(
         {"endpoint": "http://127.0.0.1:9/v1/traces", "resource": {"service.name": "svc"}}
     )

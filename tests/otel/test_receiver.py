@@ -77,11 +77,32 @@ def test_round_trip_sdk_to_receiver_to_read_api(otlp_server: OtlpServer) -> None
     flush_otel()
     run = ctx.run
     stored = otlp_server.run(ctx.run_id)
-    assert {k: stored[k] for k in (
-        "agent_name", "workflow_name", "status", "error", "session_id", "user_id", "user_group", "parent_run_id",
-        "tags", "metadata", "tokens_in", "tokens_out", "total_cost", "llm_call_count", "step_count", "span_count",
-        "trace_id", "source", "interaction_mode", "started_at", "ended_at",
-    )} == {
+    assert {
+        k: stored[k]
+        for k in (
+            "agent_name",
+            "workflow_name",
+            "status",
+            "error",
+            "session_id",
+            "user_id",
+            "user_group",
+            "parent_run_id",
+            "tags",
+            "metadata",
+            "tokens_in",
+            "tokens_out",
+            "total_cost",
+            "llm_call_count",
+            "step_count",
+            "span_count",
+            "trace_id",
+            "source",
+            "interaction_mode",
+            "started_at",
+            "ended_at",
+        )
+    } == {
         "agent_name": "research-agent",
         "workflow_name": "deep-research",
         "status": "success",
@@ -103,19 +124,56 @@ def test_round_trip_sdk_to_receiver_to_read_api(otlp_server: OtlpServer) -> None
         "interaction_mode": "interactive",
         "started_at": iso(run.started_at),
         "ended_at": iso(run.ended_at),
-    }  # fmt: skip
+    }
     assert [
-        {k: c[k] for k in ("id", "position", "model", "provider", "tokens_in", "tokens_out", "cost", "task",
-                           "duration_ms", "status", "started_at", "attributes")}
+        {
+            k: c[k]
+            for k in (
+                "id",
+                "position",
+                "model",
+                "provider",
+                "tokens_in",
+                "tokens_out",
+                "cost",
+                "task",
+                "duration_ms",
+                "status",
+                "started_at",
+                "attributes",
+            )
+        }
         for c in stored["llm_calls"]
     ] == [
-        {"id": first.id, "position": 1, "model": "gpt-4o", "provider": "openai", "tokens_in": 300, "tokens_out": 150,
-         "cost": 0.00225, "task": "plan", "duration_ms": 350.0, "status": "ok", "started_at": iso(first.started_at),
-         "attributes": {"finish_reason": "stop"}},
-        {"id": second.id, "position": 4, "model": "claude-sonnet-4", "provider": "anthropic", "tokens_in": 2000,
-         "tokens_out": 500, "cost": 0.0135, "task": "", "duration_ms": 900.0, "status": "ok",
-         "started_at": iso(second.started_at), "attributes": {}},
-    ]  # fmt: skip
+        {
+            "id": first.id,
+            "position": 1,
+            "model": "gpt-4o",
+            "provider": "openai",
+            "tokens_in": 300,
+            "tokens_out": 150,
+            "cost": 0.00225,
+            "task": "plan",
+            "duration_ms": 350.0,
+            "status": "ok",
+            "started_at": iso(first.started_at),
+            "attributes": {"finish_reason": "stop"},
+        },
+        {
+            "id": second.id,
+            "position": 4,
+            "model": "claude-sonnet-4",
+            "provider": "anthropic",
+            "tokens_in": 2000,
+            "tokens_out": 500,
+            "cost": 0.0135,
+            "task": "",
+            "duration_ms": 900.0,
+            "status": "ok",
+            "started_at": iso(second.started_at),
+            "attributes": {},
+        },
+    ]
     assert [(s["name"], s["position"], s["output"]) for s in stored["steps"]] == [
         ("research", 1, {"sources": 5}),
         (
@@ -125,12 +183,34 @@ def test_round_trip_sdk_to_receiver_to_read_api(otlp_server: OtlpServer) -> None
         ),
     ]
     assert [
-        {k: s[k] for k in ("id", "kind", "name", "status", "duration_ms", "started_at", "attributes", "input", "output")}
+        {
+            k: s[k]
+            for k in (
+                "id",
+                "kind",
+                "name",
+                "status",
+                "duration_ms",
+                "started_at",
+                "attributes",
+                "input",
+                "output",
+            )
+        }
         for s in stored["spans"]
     ] == [
-        {"id": tool.id, "kind": "tool", "name": "web_search", "status": "ok", "duration_ms": 250.0,
-         "started_at": iso(tool.started_at), "attributes": {"tool_type": "api"}, "input": None, "output": None},
-    ]  # fmt: skip
+        {
+            "id": tool.id,
+            "kind": "tool",
+            "name": "web_search",
+            "status": "ok",
+            "duration_ms": 250.0,
+            "started_at": iso(tool.started_at),
+            "attributes": {"tool_type": "api"},
+            "input": None,
+            "output": None,
+        },
+    ]
     assert sorted((s["name"], s["data_type"], s["value"], s["comment"]) for s in stored["scores"]) == [
         ("contains_hallucination", "boolean", False, ""),
         ("relevance", "numeric", 0.92, "Highly relevant"),
@@ -261,9 +341,16 @@ def test_a_plain_opentelemetry_program_becomes_a_run(otlp_server: OtlpServer) ->
 
 
 def _json_span(
-    trace_id: str, span_id: str, name: str, attributes: dict[str, Any], *, parent: str = "", error: bool = False,
-    start: int = 1_700_000_000_000_000_000, end: int = 1_700_000_000_500_000_000,
-) -> dict[str, Any]:  # fmt: skip
+    trace_id: str,
+    span_id: str,
+    name: str,
+    attributes: dict[str, Any],
+    *,
+    parent: str = "",
+    error: bool = False,
+    start: int = 1_700_000_000_000_000_000,
+    end: int = 1_700_000_000_500_000_000,
+) -> dict[str, Any]:
     def value(v: Any) -> dict[str, Any]:
         if isinstance(v, bool):
             return {"boolValue": v}
@@ -351,9 +438,19 @@ def test_openinference_spans_over_otlp_json(otlp_server: OtlpServer) -> None:
         500.0,
     )
     (call,) = stored["llm_calls"]
-    assert {k: call[k] for k in (
-        "model", "provider", "tokens_in", "tokens_out", "cost", "prompt_preview", "response_preview", "duration_ms",
-    )} == {
+    assert {
+        k: call[k]
+        for k in (
+            "model",
+            "provider",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+            "prompt_preview",
+            "response_preview",
+            "duration_ms",
+        )
+    } == {
         "model": "gpt-4o-mini",
         "provider": "openai",
         "tokens_in": 1000,
@@ -362,7 +459,7 @@ def test_openinference_spans_over_otlp_json(otlp_server: OtlpServer) -> None:
         "prompt_preview": "What is RAG?",
         "response_preview": "Retrieval-augmented generation.",
         "duration_ms": 250.0,
-    }  # fmt: skip
+    }
     assert [(s["kind"], s["name"]) for s in stored["spans"]] == [("chain", "RAG query")]
 
 
@@ -533,7 +630,7 @@ def test_a_program_that_exits_without_flushing_still_exports_its_runs(
 
     report = recover(timeout=60)
     assert report.dropped == 0, report
-    for run_id, priority in zip(run_ids, ("high", "low")):
+    for run_id, priority in zip(run_ids, ("high", "low"), strict=True):
         stored = otlp_server.run(run_id)
         assert (stored["tags"], stored["llm_call_count"], stored["step_count"], stored["total_cost"]) == (
             {"priority": priority},

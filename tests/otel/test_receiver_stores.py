@@ -60,8 +60,21 @@ def test_sdk_spans_rebuild_the_run_once_however_often_delivered(receiver: Any, m
     post(receiver, run_span)
     post(receiver, spans)  # and everything again
     stored = read(receiver, ctx.run_id)
-    assert {k: stored[k] for k in ("agent_name", "session_id", "tags", "tokens_in", "tokens_out", "llm_call_count",
-                                   "step_count", "span_count", "source", "status")} == {
+    assert {
+        k: stored[k]
+        for k in (
+            "agent_name",
+            "session_id",
+            "tags",
+            "tokens_in",
+            "tokens_out",
+            "llm_call_count",
+            "step_count",
+            "span_count",
+            "source",
+            "status",
+        )
+    } == {
         "agent_name": "batch-processor",
         "session_id": "s-1",
         "tags": {"pipeline": "rag-v2"},
@@ -72,7 +85,7 @@ def test_sdk_spans_rebuild_the_run_once_however_often_delivered(receiver: Any, m
         "span_count": 1,
         "source": "otlp",
         "status": "success",
-    }  # fmt: skip
+    }
     (decision,) = stored["spans"]
     assert (decision["kind"], decision["name"], decision["input"], decision["output"]) == (
         "decision",

@@ -82,7 +82,7 @@ def test_seed_sync_example_span_tree_and_attributes(spans_of: Spans) -> None:
     runs = [item["run"] for item in done]
     run_spans = by_name(spans, "invoke_agent ticket-processor")
     assert [s.attributes["waxell.run_id"] for s in run_spans] == [r.run_id for r in runs]
-    for run, run_span, priority in zip(runs, run_spans, ("high", "low")):
+    for run, run_span, priority in zip(runs, run_spans, ("high", "low"), strict=True):
         assert dict(run_span.attributes) == {
             "waxell.record": "run",
             "waxell.run_id": run.run_id,

@@ -218,8 +218,12 @@ class ProtocolStub:
         parts: list[tuple[str, Any]] = []
         if isinstance(start, dict):
             parts.append(("runs/start/", {**start, "run_id": run_id}))
-        records = {"llm-calls": ("llm_calls", "calls"), "steps": ("steps", "steps"), "spans": ("spans", "spans"),
-                   "scores": ("scores", "scores")}  # fmt: skip
+        records = {
+            "llm-calls": ("llm_calls", "calls"),
+            "steps": ("steps", "steps"),
+            "spans": ("spans", "spans"),
+            "scores": ("scores", "scores"),
+        }
         for endpoint, (field_, key) in records.items():
             if entry.get(field_):
                 body: dict[str, Any] = {key: entry[field_]}

@@ -92,8 +92,8 @@ AGENT = textwrap.dedent(
         sink = report.sinks.get("remote")
         if sink is None:
             return None
-        return {"sent": sink.sent, "journaled": sink.journaled, "pending": sink.pending, "dropped": sink.dropped,
-                "drop_reasons": sink.drop_reasons}
+        return {"sent": sink.sent, "journaled": sink.journaled, "pending": sink.pending,
+                "dropped": sink.dropped, "drop_reasons": sink.drop_reasons}
 
     shutdown = lifecycle.shutdown
 
@@ -137,13 +137,15 @@ AGENT = textwrap.dedent(
         while time.monotonic() < deadline and others & set(os.listdir(root)):
             time.sleep(0.02)
         left = sorted(others & set(os.listdir(root)))
-        print("ADOPTED " + json.dumps({"left": left, "adopted": pipeline.pipeline().drainer.adopted}), flush=True)
+        adopted = pipeline.pipeline().drainer.adopted
+        print("ADOPTED " + json.dumps({"left": left, "adopted": adopted}), flush=True)
     if OPTIONS.get("wait_stdin"):
         print("WAITING", flush=True)
         sys.stdin.readline()
         started = time.monotonic()
         report = waxell_observe.flush(timeout=OPTIONS["wait_stdin"])
-        print("DRAINED " + json.dumps({"seconds": time.monotonic() - started, "report": summary(report)}), flush=True)
+        drained = {"seconds": time.monotonic() - started, "report": summary(report)}
+        print("DRAINED " + json.dumps(drained), flush=True)
     MARKS["end"] = time.monotonic()
     """
 )
@@ -159,8 +161,12 @@ class Agent:
         self.options = options
         self.proc = subprocess.Popen(
             [sys.executable, str(script), json.dumps(options)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=agent_env(journal),
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=agent_env(journal),
+        )
         self.lines: list[str] = []
 
     def read_until(self, prefix: str, timeout: float = 60) -> str:
@@ -474,8 +480,15 @@ def test_a_process_leaving_through_os_exit_is_adopted_by_a_live_process_of_the_s
     assert live.drainer.adopted == 0
 
     ids_file = tmp_path / "ids.json"
-    child = Agent(tmp_path, journal, url=shared_server.url, agent=agent_name, runs=200, ids_file=str(ids_file),
-                  os_exit=True)  # fmt: skip
+    child = Agent(
+        tmp_path,
+        journal,
+        url=shared_server.url,
+        agent=agent_name,
+        runs=200,
+        ids_file=str(ids_file),
+        os_exit=True,
+    )
     assert child.finish() == {}  # no atexit handler ran
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and set(journals(journal)) - own:
@@ -526,7 +539,8 @@ FORKING_AGENT = textwrap.dedent(
         time.sleep(0.02)
     left = sorted(set(os.listdir(root)) - own)
     report = remote(waxell_observe.flush(timeout=15))
-    print(json.dumps({"parent": report, "left": left, "adopted": pipeline.pipeline().drainer.adopted}), flush=True)
+    adopted = pipeline.pipeline().drainer.adopted
+    print(json.dumps({"parent": report, "left": left, "adopted": adopted}), flush=True)
     """
 )
 

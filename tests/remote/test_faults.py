@@ -478,15 +478,24 @@ def test_a_run_started_under_a_server_id_is_completed_under_it_by_the_process_th
         script = tmp_path / "long.py"
         script.write_text(ASSIGNED_IDS_AGENT)
         journal = tmp_path / "journal"
-        out = subprocess.run([sys.executable, str(script), server.url], capture_output=True, text=True, timeout=60,
-                             env=agent_env(journal), check=False)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, str(script), server.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=agent_env(journal),
+            check=False,
+        )
         assert out.returncode == 0, out.stderr
         ours = out.stdout.split()[0]
         theirs = server.id_of_ours[ours]
         assert len(journals(journal)) == 1
         # the next process of that journal root
         out = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent("""
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent("""
                 import sys, time, waxell_observe
                 from waxell_observe import WaxellContext, WaxellObserveClient
                 from waxell_observe.pipeline import pipeline
@@ -495,13 +504,22 @@ def test_a_run_started_under_a_server_id_is_completed_under_it_by_the_process_th
                     pass
                 drainer = pipeline.pipeline().drainer
                 deadline = time.monotonic() + 20
-                while time.monotonic() < deadline and (not drainer.adopted or any(not d.own for d in drainer.drains)):
+                def settled():
+                    return drainer.adopted and all(d.own for d in drainer.drains)
+
+                while time.monotonic() < deadline and not settled():
                     time.sleep(0.02)
                 report = waxell_observe.flush(timeout=10).sinks["remote"]
                 print(drainer.adopted, report.dropped)
-            """), server.url],
-            capture_output=True, text=True, timeout=60, env=agent_env(journal), check=False,
-        )  # fmt: skip
+            """),
+                server.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=agent_env(journal),
+            check=False,
+        )
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == ["1", "0"], (out.stdout, out.stderr)
         assert [s["step_name"] for s in server.unique_records(theirs, "steps")] == ["early", "late"]

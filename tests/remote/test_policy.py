@@ -114,17 +114,20 @@ def test_the_run_start_is_not_a_second_synchronous_round_trip(
 ) -> None:
     engine()
     release = threading.Event()
+    answered = threading.Event()
 
     def slow_start(seen: Seen) -> Reply | None:
         if seen.path == "runs/start/":
-            release.wait(10)
+            release.wait(10)  # held until the body has run
+            answered.set()
         return None
 
     remote.rules.append(slow_start)
     try:
         with WaxellContext(agent_name="agent") as ctx:
-            # the body runs while runs/start/ is still unanswered
-            body_ran_before_start_answered = not release.is_set()
+            # the body runs while runs/start/ is still unanswered: a synchronous start would
+            # have waited here for the answer (10 s, the stub's hold) before the body ran
+            body_ran_before_start_answered = not answered.is_set()
             ctx.record_step("inside")
     finally:
         release.set()
@@ -144,8 +147,11 @@ def test_mid_execution_governance_uses_the_ingest_reply_without_a_second_check(
     ):
         ctx.record_user_message("hello")
         ctx.record_step("first")
-        remote.ingest_governance = {"action": "block", "reason": "too many steps",
-                                    "evaluations": [{"policy_name": "safety", "action": "block"}]}  # fmt: skip
+        remote.ingest_governance = {
+            "action": "block",
+            "reason": "too many steps",
+            "evaluations": [{"policy_name": "safety", "action": "block"}],
+        }
         ctx.record_step("second")
         ctx.record_step("never")  # pragma: no cover - the policy stops the run before
     assert raised.value.policy_result.reason == "too many steps"
@@ -202,8 +208,12 @@ def test_post_execution_outcome_arrives_with_the_complete_reply(
     remote: ProtocolStub, engine: Callable[..., Any]
 ) -> None:
     engine()
-    remote.complete_governance = {"action": "retry", "reason": "answer too short", "retry_feedback": "add detail",
-                                  "max_retries": 2}  # fmt: skip
+    remote.complete_governance = {
+        "action": "retry",
+        "reason": "answer too short",
+        "retry_feedback": "add detail",
+        "max_retries": 2,
+    }
     with WaxellContext(agent_name="agent") as ctx:
         ctx.set_result({"answer": "ok"})
     assert ctx.governance is not None and ctx.governance.action == "allow"  # decided asynchronously

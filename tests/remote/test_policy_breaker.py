@@ -373,9 +373,16 @@ def test_fail_closed_blocks_with_the_breaker_reason_without_waiting(
             assert f"circuit breaker is open until {metadata['breaker_open_until']}" in reasons[-1]
     assert ran == []
     assert all("no answer within the timeout" in r for r in reasons[:3])
-    assert all(r.startswith("control plane policy check skipped: the control plane at " + counting_hung.url +
-                            " was unreachable (3 consecutive policy checks failed); the circuit breaker is open until ")
-               and r.endswith("WAXELL_POLICY_FAIL_CLOSED is set, so the run is blocked") for r in reasons[3:])  # fmt: skip
+    assert all(
+        r.startswith(
+            "control plane policy check skipped: the control plane at "
+            + counting_hung.url
+            + " was unreachable (3 consecutive policy checks failed); the circuit breaker is "
+            "open until "
+        )
+        and r.endswith("WAXELL_POLICY_FAIL_CLOSED is set, so the run is blocked")
+        for r in reasons[3:]
+    )
     assert counting_hung.wait_for_policy_checks(3) == 3
     assert _counters(b) == ("open", 3, 3, 1, 20, 0)
     with WaxellContext(agent_name="closed-agent", enforce_policy=False) as ctx:

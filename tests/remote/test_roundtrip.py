@@ -36,10 +36,19 @@ from waxell_observe.pipeline.remote_destination import RemoteDestination
 EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 RECORDING_MODULES = tuple(
     f"waxell_observe.{name}"
-    for name in ("context", "run", "records", "collector", "integration_api", "conversation", "instrumentation",
-                 "decorators")
-)  # fmt: skip
-"""Where the SDK reads the clock for what it records (the pipeline, transport and stores keep the real one)."""
+    for name in (
+        "context",
+        "run",
+        "records",
+        "collector",
+        "integration_api",
+        "conversation",
+        "instrumentation",
+        "decorators",
+    )
+)
+"""Where the SDK reads the clock for what it records (the pipeline, transport and stores keep the
+real one)."""
 
 
 class Clock:
@@ -145,11 +154,21 @@ def _workload() -> tuple[str, str, str]:
         tags={"env": "test"},
     ) as ctx:
         ctx.record_llm_call(
-            model="gpt-4o", tokens_in=300, tokens_out=150, task="plan", prompt_preview="Plan the trip",
-            response_preview="Steps", duration_ms=350, attributes={"temperature": 0.2},
-            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "weather in Paris?"}],
-            response_text="Let me look.", finish_reason="tool_calls",
-        )  # fmt: skip
+            model="gpt-4o",
+            tokens_in=300,
+            tokens_out=150,
+            task="plan",
+            prompt_preview="Plan the trip",
+            response_preview="Steps",
+            duration_ms=350,
+            attributes={"temperature": 0.2},
+            messages=[
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "weather in Paris?"},
+            ],
+            response_text="Let me look.",
+            finish_reason="tool_calls",
+        )
         ctx.record_step("research", output={"sources": 5})
         # What is recorded so far is delivered now (the start alone, then records): the rest
         # of the run arrives in later deliveries, as for any long run.
@@ -224,7 +243,7 @@ def test_every_record_type_reads_back_as_embedded(
     assert _workload() == ids, "the SDK's ids are no longer reproducible: update deterministic()"
     report = waxell_observe.flush(timeout=30).sinks["remote"]
     assert (report.sent, report.dropped, report.pending) == (RECORDS_OF_WORKLOAD, 0, 0), report
-    for run_id, expected in zip(ids, local):
+    for run_id, expected in zip(ids, local, strict=True):
         _same(shared_server.read_run(run_id), expected)
 
     parent_id, child_id, failing_id = ids
@@ -280,7 +299,7 @@ def test_async_runs_read_back_as_embedded(
     assert asyncio.run(main()) == run_ids
     report = waxell_observe.flush(timeout=30).sinks["remote"]
     assert (report.sent, report.dropped, report.pending) == (5 * 4, 0, 0), report
-    for i, (run_id, expected) in enumerate(zip(run_ids, local)):
+    for i, (run_id, expected) in enumerate(zip(run_ids, local, strict=True)):
         run = shared_server.read_run(run_id)
         _same(run, expected)
         assert (run["status"], run["inputs"], run["result"], run["tokens_in"]) == (

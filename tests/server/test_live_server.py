@@ -177,9 +177,10 @@ class Sender(threading.Thread):
                 i += 1
 
 
-def _check_acknowledged(url: str, senders: list[Sender]) -> int:
-    """Every acknowledged request is in the store, whole; returns how many runs were checked."""
-    store_url = db_url_from(url)
+def _check_acknowledged(url: str, db: str, senders: list[Sender]) -> int:
+    """Every acknowledged request is in the store ``db`` (what ``serve --db`` got), whole, and a
+    SQLite file passes its integrity check; returns how many runs were checked."""
+    store_url = db_url_from(db)
     checked = 0
     with httpx.Client(base_url=url, timeout=30.0) as http:
         for sender in senders:
@@ -201,6 +202,7 @@ def _check_acknowledged(url: str, senders: list[Sender]) -> int:
                     assert (run["status"], run["result"]) == ("success", {"i": int(run_id.rsplit("-", 1)[1])})
                 checked += 1
     if store_url.startswith("sqlite"):
+        assert Path(db).is_file()
         with get_store(store_url).read() as conn:
             assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     return checked
@@ -223,7 +225,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_acknowledged(
         assert sender.stopped_by is not None
     assert sum(len(s.acked) for s in senders) >= 40
     restarted = serve_process(db, port=server.port)
-    assert _check_acknowledged(restarted.url, senders) >= 10
+    assert _check_acknowledged(restarted.url, db, senders) >= 10
     # the request each sender had in flight (stored or not before the kill) can simply be retried:
     # it is then stored exactly once
     with httpx.Client(base_url=restarted.url, timeout=10.0) as http:

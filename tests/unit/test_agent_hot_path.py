@@ -110,10 +110,18 @@ def test_run_frames_follow_the_field_tuples(state: dict[str, Any]) -> None:
     run.conversation = ConversationState()
     run.conversation.record_user_message("hi")
     end = frames.encode_end(7, run)
-    assert end == _bytes(_reference(
-        frames.END_FIELDS, (frames.END, 7), run, trace_id=trace[0], root_span_id=trace[1], pre_evaluations=None,
-        conversation=run.conversation_state(), governance=None,
-    ))  # fmt: skip
+    assert end == _bytes(
+        _reference(
+            frames.END_FIELDS,
+            (frames.END, 7),
+            run,
+            trace_id=trace[0],
+            root_span_id=trace[1],
+            pre_evaluations=None,
+            conversation=run.conversation_state(),
+            governance=None,
+        )
+    )
     assert frames.as_dict(frames.decode(end))["conversation"]["user_turns"] == 1
 
 
@@ -128,10 +136,21 @@ def test_record_frames_follow_the_field_tuples() -> None:
     checks = [
         (frames.encode_llm(3, run.run_id, call), frames.LLM_FIELDS, (frames.LLM, 3, run.run_id), call, {}),
         (frames.encode_step(3, run.run_id, step), frames.STEP_FIELDS, (frames.STEP, 3, run.run_id), step, {}),
-        (frames.encode_span(3, run, span), frames.SPAN_FIELDS, (frames.SPAN, 3, run.run_id), span,
-         {"span_kind": "policy", "agent_name": "a", "workflow_name": "w"}),
-        (frames.encode_score(3, run.run_id, score), frames.SCORE_FIELDS, (frames.SCORE, 3, run.run_id), score, {}),
-    ]  # fmt: skip
+        (
+            frames.encode_span(3, run, span),
+            frames.SPAN_FIELDS,
+            (frames.SPAN, 3, run.run_id),
+            span,
+            {"span_kind": "policy", "agent_name": "a", "workflow_name": "w"},
+        ),
+        (
+            frames.encode_score(3, run.run_id, score),
+            frames.SCORE_FIELDS,
+            (frames.SCORE, 3, run.run_id),
+            score,
+            {},
+        ),
+    ]
     for data, fields, head, record, override in checks:
         assert data == _bytes(_reference(fields, head, record, **override))
 

@@ -185,10 +185,12 @@ def test_decision_with_a_wrong_return_shape_is_logged_not_recorded(
     def overconfident() -> dict[str, Any]:
         return {"chosen": "a", "confidence": 7}
 
-    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
-        with WaxellContext(agent_name="router") as ctx:
-            assert bad() == {"choice": "a"}
-            assert overconfident() == {"chosen": "a", "confidence": 7}
+    with (
+        caplog.at_level(logging.WARNING, logger="waxell_observe"),
+        WaxellContext(agent_name="router") as ctx,
+    ):
+        assert bad() == {"choice": "a"}
+        assert overconfident() == {"chosen": "a", "confidence": 7}
     assert spans_of(read_run(ctx.run_id), "decision") == []
     assert "@decision 'bad' must return a dict with 'chosen' or a string" in caplog.text
     assert "confidence must be between 0 and 1, got 7" in caplog.text
@@ -377,9 +379,8 @@ def test_retry_reraises_the_last_error_after_max_attempts(read_run: ReadRun) -> 
         calls.append(1)
         raise errors[len(calls) - 1]
 
-    with WaxellContext(agent_name="caller") as ctx:
-        with pytest.raises(RuntimeError) as info:
-            always_fails()
+    with WaxellContext(agent_name="caller") as ctx, pytest.raises(RuntimeError) as info:
+        always_fails()
     assert info.value is errors[2]
     assert len(calls) == 3
     assert [s["attributes"]["attempt"] for s in spans_of(read_run(ctx.run_id), "retry")] == [2, 3]
@@ -393,9 +394,8 @@ def test_retry_only_catches_the_named_exceptions(read_run: ReadRun) -> None:
         calls.append(1)
         raise KeyError("not retried")
 
-    with WaxellContext(agent_name="caller") as ctx:
-        with pytest.raises(KeyError):
-            wrong_kind()
+    with WaxellContext(agent_name="caller") as ctx, pytest.raises(KeyError):
+        wrong_kind()
     assert calls == [1]
     assert spans_of(read_run(ctx.run_id), "retry") == []
 

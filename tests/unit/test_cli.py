@@ -12,9 +12,23 @@ import waxell_observe
 from waxell_observe import WaxellContext
 
 RUN_FIELDS = {
-    "run_id", "agent_name", "workflow_name", "status", "error", "session_id", "user_id", "user_group",
-    "parent_run_id", "started_at", "ended_at", "duration_ms", "total_tokens", "total_cost", "llm_call_count", "tags",
-}  # fmt: skip
+    "run_id",
+    "agent_name",
+    "workflow_name",
+    "status",
+    "error",
+    "session_id",
+    "user_id",
+    "user_group",
+    "parent_run_id",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "total_tokens",
+    "total_cost",
+    "llm_call_count",
+    "tags",
+}
 
 
 def cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
@@ -93,8 +107,16 @@ def test_demo_prints_its_trace_and_stores_the_run(tmp_path: Path) -> None:
     out = cli("demo", db=db)
     assert out.returncode == 0, out.stderr
     assert "support-agent / ticket-triage  success" in out.stdout
-    for expected in ("IO user_message", "DECISION route_ticket", "CHILD RUN kb-search", "TOOL lookup_invoice",
-                     "REASONING eligibility", "RETRY retry", "LLM gpt-4o-mini", "relevance = 0.92"):  # fmt: skip
+    for expected in (
+        "IO user_message",
+        "DECISION route_ticket",
+        "CHILD RUN kb-search",
+        "TOOL lookup_invoice",
+        "REASONING eligibility",
+        "RETRY retry",
+        "LLM gpt-4o-mini",
+        "relevance = 0.92",
+    ):
         assert expected in out.stdout, expected
     runs = json.loads(cli("runs", "--json", db=db).stdout)
     assert sorted(r["agent_name"] for r in runs) == ["kb-search", "support-agent"]

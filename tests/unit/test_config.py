@@ -85,8 +85,8 @@ def test_import_is_light() -> None:
     code = (
         "import sys, waxell_observe, waxell\n"
         "heavy = [m for m in ('sqlalchemy', 'httpx', 'fastapi', 'starlette', 'uvicorn', 'pydantic', 'yaml',"
-        " 'langchain_core', 'llama_index', 'openai', 'anthropic', 'opentelemetry', 'psycopg') if m in sys.modules]\n"
-        "print(','.join(heavy))\n"
+        " 'langchain_core', 'llama_index', 'openai', 'anthropic', "
+        "'opentelemetry', 'psycopg') if m in sys.modules]\nprint(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -170,8 +170,21 @@ def test_record_llm_call_every_parameter() -> None:
         ctx.record_llm_call(model="my-local-model", tokens_in=10, tokens_out=10)
 
     calls = show_json(ctx.run_id)["llm_calls"]
-    first = {k: calls[0][k] for k in ("model", "provider", "tokens_in", "tokens_out", "cost", "task",
-                                      "prompt_preview", "response_preview", "duration_ms", "status")}  # fmt: skip
+    first = {
+        k: calls[0][k]
+        for k in (
+            "model",
+            "provider",
+            "tokens_in",
+            "tokens_out",
+            "cost",
+            "task",
+            "prompt_preview",
+            "response_preview",
+            "duration_ms",
+            "status",
+        )
+    }
     assert first == {
         "model": "gpt-4o",
         "provider": "openai",
@@ -359,10 +372,9 @@ def test_steps_are_numbered_in_order() -> None:
 
 def test_error_completes_the_run_and_propagates_unchanged() -> None:
     error = ValueError("Something went wrong")
-    with pytest.raises(ValueError) as raised:
-        with WaxellContext(agent_name="my-agent") as ctx:
-            ctx.record_step("before")
-            raise error
+    with pytest.raises(ValueError) as raised, WaxellContext(agent_name="my-agent") as ctx:
+        ctx.record_step("before")
+        raise error
     assert raised.value is error
     run = show_json(ctx.run_id)
     assert run["status"] == "error"
@@ -390,7 +402,7 @@ def test_multiple_runs_in_sequence() -> None:
         run_ids.append(ctx.run_id)
     listed = runs_json("--agent", "batch-processor")
     assert [r["run_id"] for r in listed] == list(reversed(run_ids))
-    for run_id, item in zip(run_ids, ["a", "b", "c"]):
+    for run_id, item in zip(run_ids, ["a", "b", "c"], strict=True):
         run = show_json(run_id)
         assert (run["inputs"], run["result"], run["total_tokens"]) == (
             {"item": item},
@@ -491,12 +503,11 @@ def test_unserialisable_values_are_stored_as_repr_with_a_warning(caplog: pytest.
         def __repr__(self) -> str:
             return "<Opaque 7>"
 
-    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
-        with WaxellContext(agent_name="a") as ctx:
-            ctx.set_metadata("thing", Opaque())
-            ctx.set_metadata("fine", 1)
-            ctx.record_step("s", output={"obj": Opaque(), "n": 2})
-            ctx.set_result({"value": Opaque()})
+    with caplog.at_level(logging.WARNING, logger="waxell_observe"), WaxellContext(agent_name="a") as ctx:
+        ctx.set_metadata("thing", Opaque())
+        ctx.set_metadata("fine", 1)
+        ctx.record_step("s", output={"obj": Opaque(), "n": 2})
+        ctx.set_result({"value": Opaque()})
     run = show_json(ctx.run_id)
     assert run["metadata"] == {"thing": "<Opaque 7>", "fine": 1}
     assert run["steps"][0]["output"] == {"obj": "<Opaque 7>", "n": 2}

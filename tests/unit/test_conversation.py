@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from anthropic.types import Message, TextBlock, ToolUseBlock, Usage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from openai.types.chat import ChatCompletionMessage, ChatCompletionMessageToolCall
+from openai.types.chat.chat_completion_message_tool_call import Function
 
 from waxell_observe.conversation import ConversationState, ConversationUpdate, message_text
 
@@ -405,40 +408,27 @@ def test_context_utilization_rounded_to_one_decimal(model: str, tokens_in: int, 
 # --------------------------------------------------------------------------- other shapes
 
 
-@dataclass
-class FakeFunction:
-    name: str
-    arguments: str = "{}"
+# The SDKs' own message classes (installed with the integration packages), not imitations:
+# what an agent passes as ``messages`` when it reuses a response object.
 
 
-@dataclass
-class FakeToolCall:
-    id: str
-    function: FakeFunction
-    type: str = "function"
+def sdk_tool_call(call_id: str, name: str) -> Any:
+    return ChatCompletionMessageToolCall(
+        id=call_id, type="function", function=Function(name=name, arguments="{}")
+    )
 
 
-@dataclass
-class FakeSdkMessage:
-    """Like an OpenAI/Anthropic SDK pydantic message."""
-
-    role: str
-    content: Any
-    tool_calls: list[Any] | None = None
-
-
-@dataclass
-class FakeBlock:
-    type: str
-    text: str | None = None
-    name: str | None = None
-
-
-@dataclass
-class FakeLangChainMessage:
-    type: str
-    content: Any
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+def anthropic_reply(*blocks: Any) -> Any:
+    return Message(
+        id="msg_1",
+        type="message",
+        role="assistant",
+        model="claude-sonnet-4-5",
+        content=list(blocks),
+        stop_reason="end_turn",
+        stop_sequence=None,
+        usage=Usage(input_tokens=10, output_tokens=5),
+    )
 
 
 def test_sdk_objects_with_role_and_content() -> None:
@@ -446,12 +436,15 @@ def test_sdk_objects_with_role_and_content() -> None:
     update = state.observe_llm_call(
         model="gpt-4o",
         messages=[
-            FakeSdkMessage("system", SYSTEM),
-            FakeSdkMessage("user", "Find flights"),
-            FakeSdkMessage("assistant", None, [FakeToolCall("c1", FakeFunction("search_flights"))]),
-            FakeSdkMessage("tool", "3 flights"),
-            FakeSdkMessage(
-                "assistant", [FakeBlock("text", text="Found 3."), FakeBlock("tool_use", name="book")]
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": "Find flights"},
+            ChatCompletionMessage(
+                role="assistant", content=None, tool_calls=[sdk_tool_call("c1", "search_flights")]
+            ),
+            {"role": "tool", "tool_call_id": "c1", "content": "3 flights"},
+            anthropic_reply(
+                TextBlock(type="text", text="Found 3."),
+                ToolUseBlock(type="tool_use", id="tu_1", name="book", input={}),
             ),
         ],
     )
@@ -461,19 +454,17 @@ def test_sdk_objects_with_role_and_content() -> None:
     assert state.tools_used == ["search_flights", "book"]
 
 
-def test_langchain_like_messages() -> None:
+def test_langchain_messages() -> None:
     state = ConversationState()
     update = state.observe_llm_call(
         model="claude-3-7-sonnet-latest",
         messages=[
-            FakeLangChainMessage("system", SYSTEM),
-            FakeLangChainMessage("human", "What is 2+2?"),
-            FakeLangChainMessage(
-                "ai", "", tool_calls=[{"name": "calculator", "args": {"x": "2+2"}, "id": "1"}]
-            ),
-            FakeLangChainMessage("tool", "4"),
-            FakeLangChainMessage("ai", "It is 4."),
-            FakeLangChainMessage("human", [{"type": "text", "text": "Thanks!"}]),
+            SystemMessage(SYSTEM),
+            HumanMessage("What is 2+2?"),
+            AIMessage("", tool_calls=[{"name": "calculator", "args": {"x": "2+2"}, "id": "1"}]),
+            ToolMessage("4", tool_call_id="1"),
+            AIMessage("It is 4."),
+            HumanMessage([{"type": "text", "text": "Thanks!"}]),
         ],
         response_text="You're welcome.",
         finish_reason="end_turn",
@@ -516,7 +507,7 @@ def test_response_tool_calls_accept_call_objects() -> None:
     state.observe_llm_call(
         model="gpt-4o",
         messages=[{"role": "user", "content": "hi"}],
-        response_tool_calls=[openai_tool_call("c1", "a"), FakeToolCall("c2", FakeFunction("b")), "a"],  # type: ignore[list-item]
+        response_tool_calls=[openai_tool_call("c1", "a"), sdk_tool_call("c2", "b"), "a"],
         finish_reason="tool_calls",
     )
     assert state.tools_used == ["a", "b"]
@@ -669,8 +660,8 @@ def test_concurrent_updates_do_not_lose_tools() -> None:
         ),
         ({"role": "user", "content": [{"type": "input_text", "text": "responses api"}]}, "responses api"),
         ({"role": "user", "parts": [{"text": "gemini"}]}, "gemini"),
-        (FakeSdkMessage("assistant", [FakeBlock("text", text="sdk block")]), "sdk block"),
-        (FakeLangChainMessage("human", ["lc", {"type": "text", "text": "parts"}]), "lc\nparts"),
+        (anthropic_reply(TextBlock(type="text", text="sdk block")), "sdk block"),
+        (HumanMessage(["lc", {"type": "text", "text": "parts"}]), "lc\nparts"),
         ({"type": "text", "text": "a bare block"}, "a bare block"),
         ([{"type": "text", "text": "bare"}, {"type": "text", "text": "content"}], "bare\ncontent"),
         ("just a string", "just a string"),

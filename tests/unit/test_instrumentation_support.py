@@ -626,7 +626,8 @@ def test_lazy_exports_imports_on_first_use_and_hints_at_the_install() -> None:
     with pytest.raises(ImportError) as raised:
         getattr_("thing")
     assert str(raised.value) == (
-        "the X integration is not installed: pip install x (No module named 'no_such_package_for_waxell_tests')"
+        "the X integration is not installed: pip install x (No module named "
+        "'no_such_package_for_waxell_tests')"
     )
     assert raised.value.name == "no_such_package_for_waxell_tests"
 
@@ -637,7 +638,8 @@ def test_the_core_package_imports_no_sdk_and_is_not_imported_by_waxell_observe()
         import sys, waxell_observe
         before = "waxell_observe.instrumentation" in sys.modules
         import waxell_observe.instrumentation
-        heavy = [m for m in ("openai", "anthropic", "sqlalchemy", "httpx", "langchain_core") if m in sys.modules]
+        heavy = [m for m in ("openai", "anthropic", "sqlalchemy", "httpx", "langchain_core")
+                 if m in sys.modules]
         print(before, heavy)
         """
     )

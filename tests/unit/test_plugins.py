@@ -106,10 +106,9 @@ def test_a_failing_plugin_is_isolated_and_logged(
 ) -> None:
     recorder = register_plugin(Recorder(), name="recorder")
     register_plugin(Exploding(), name="exploding")
-    with caplog.at_level(logging.ERROR, logger="waxell_observe"):
-        with WaxellContext(agent_name="a") as ctx:
-            ctx.record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=4)
-            ctx.set_result({"ok": True})
+    with caplog.at_level(logging.ERROR, logger="waxell_observe"), WaxellContext(agent_name="a") as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=4)
+        ctx.set_result({"ok": True})
     assert ("end", "success") in recorder.events
     run = read_run(ctx.run_id)
     assert (run["status"], run["total_tokens"], run["result"]) == ("success", 7, {"ok": True})
@@ -196,9 +195,11 @@ def _block(reason: str = "Daily budget exhausted") -> PolicyCheckResult:
 def test_block_raises_before_the_body_and_creates_no_run(register_plugin: Any, read_runs: Any) -> None:
     decider = register_plugin(Decider(_block()))
     body_ran = False
-    with pytest.raises(PolicyViolationError) as raised:
-        with WaxellContext(agent_name="my-agent", enforce_policy=True):
-            body_ran = True
+    with (
+        pytest.raises(PolicyViolationError) as raised,
+        WaxellContext(agent_name="my-agent", enforce_policy=True),
+    ):
+        body_ran = True
     assert body_ran is False
     assert str(raised.value) == "Policy block: Daily budget exhausted"
     result = raised.value.policy_result
@@ -248,9 +249,8 @@ def test_strictest_answer_wins(register_plugin: Any) -> None:
     register_plugin(Decider(_block("No")), name="strict")
     register_plugin(Decider(None), name="silent")
     register_plugin(Decider(PolicyCheckResult("warn", "careful")), name="warner")
-    with pytest.raises(PolicyViolationError) as raised:
-        with WaxellContext(agent_name="a"):
-            pass
+    with pytest.raises(PolicyViolationError) as raised, WaxellContext(agent_name="a"):
+        pass
     assert raised.value.policy_result.action == "block"
 
 
@@ -306,12 +306,14 @@ def test_mid_execution_governance_raises_after_the_step_is_recorded(
     register_plugin: Any, read_run: Any
 ) -> None:
     decider = register_plugin(Decider(PolicyCheckResult("allow")))
-    with pytest.raises(PolicyViolationError):
-        with WaxellContext(agent_name="a", enforce_policy=False, mid_execution_governance=True) as ctx:
-            ctx.record_step("one")
-            decider.result = _block("Too many steps")
-            ctx.record_step("two")
-            ctx.record_step("never")
+    with (
+        pytest.raises(PolicyViolationError),
+        WaxellContext(agent_name="a", enforce_policy=False, mid_execution_governance=True) as ctx,
+    ):
+        ctx.record_step("one")
+        decider.result = _block("Too many steps")
+        ctx.record_step("two")
+        ctx.record_step("never")
     run = read_run(ctx.run_id)
     assert run["status"] == "blocked"
     assert [s["name"] for s in run["steps"]] == ["one", "two"]

@@ -18,13 +18,37 @@ from waxell_observe.store.schema import audit_events, runs
 
 def _run(run_id: str, agent: str, status: str = "running", cost: float = 0.0) -> tuple[Any, ...]:
     values: dict[str, Any] = {
-        "run_id": run_id, "agent_name": agent, "workflow_name": "default", "status": status, "error": "",
-        "error_type": "", "traceback": "", "session_id": "s", "user_id": "", "user_group": "", "parent_run_id": "",
-        "root_run_id": "", "interaction_mode": "autonomous", "started_at": 1_700_000_000.0, "ended_at": None,
-        "inputs": "{}", "metadata": "{}", "tags": '{"env":"prod"}', "result": "{}", "conversation": "{}",
-        "governance": "{}", "auto_collected": False, "tokens_in": 0, "tokens_out": 0, "total_cost": cost,
-        "llm_call_count": 0, "step_count": 0, "span_count": 0, "trace_id": "", "source": "sdk",
-    }  # fmt: skip
+        "run_id": run_id,
+        "agent_name": agent,
+        "workflow_name": "default",
+        "status": status,
+        "error": "",
+        "error_type": "",
+        "traceback": "",
+        "session_id": "s",
+        "user_id": "",
+        "user_group": "",
+        "parent_run_id": "",
+        "root_run_id": "",
+        "interaction_mode": "autonomous",
+        "started_at": 1_700_000_000.0,
+        "ended_at": None,
+        "inputs": "{}",
+        "metadata": "{}",
+        "tags": '{"env":"prod"}',
+        "result": "{}",
+        "conversation": "{}",
+        "governance": "{}",
+        "auto_collected": False,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "total_cost": cost,
+        "llm_call_count": 0,
+        "step_count": 0,
+        "span_count": 0,
+        "trace_id": "",
+        "source": "sdk",
+    }
     return tuple(values[c] for c in RUN_COLUMNS)
 
 
@@ -77,8 +101,19 @@ def test_driver_errors_are_sqlalchemy_errors_and_roll_back(store: Store) -> None
     with pytest.raises(IntegrityError), store.write() as conn:
         bulk.insert_rows(conn, runs, RUN_COLUMNS, [_run("a", "x"), _run("b", None)])  # type: ignore[arg-type]
     with pytest.raises(IntegrityError), store.write() as conn:  # executemany path (no trigger on the table)
-        row = {"ts": 1.0, "run_id": "", "agent_name": "", "workflow_name": "", "event": None, "policy_name": "",
-               "category": "", "action": "", "reason": "", "phase": "", "metadata": "{}"}  # fmt: skip
+        row = {
+            "ts": 1.0,
+            "run_id": "",
+            "agent_name": "",
+            "workflow_name": "",
+            "event": None,
+            "policy_name": "",
+            "category": "",
+            "action": "",
+            "reason": "",
+            "phase": "",
+            "metadata": "{}",
+        }
         bulk.insert_rows(conn, audit_events, tuple(row), [tuple(row.values())] * 2, conflict="none")
     assert _rows(store, "SELECT count(*) FROM runs") == [(0,)]
     assert _rows(store, "SELECT count(*) FROM rollup_runs") == [(0,)]

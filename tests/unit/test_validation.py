@@ -11,16 +11,14 @@ from waxell_observe import WaxellContext
 
 @pytest.mark.parametrize("key", ["has space", "dot.ted", "", "émoji", "a/b", 5])
 def test_bad_tag_keys(key: Any) -> None:
-    with WaxellContext(agent_name="a") as ctx:
-        with pytest.raises(ValueError, match="tag key .* is invalid"):
-            ctx.set_tag(key, "v")
+    with WaxellContext(agent_name="a") as ctx, pytest.raises(ValueError, match="tag key .* is invalid"):
+        ctx.set_tag(key, "v")
 
 
 @pytest.mark.parametrize("value", [1, None, 2.5, ["x"], True])
 def test_non_string_tag_values(value: Any) -> None:
-    with WaxellContext(agent_name="a") as ctx:
-        with pytest.raises(ValueError, match="needs a string value"):
-            ctx.set_tag("ok_key-1", value)
+    with WaxellContext(agent_name="a") as ctx, pytest.raises(ValueError, match="needs a string value"):
+        ctx.set_tag("ok_key-1", value)
 
 
 @pytest.mark.parametrize(
@@ -36,9 +34,8 @@ def test_non_string_tag_values(value: Any) -> None:
     ],
 )
 def test_bad_scores(value: Any, data_type: str, message: str) -> None:
-    with WaxellContext(agent_name="a") as ctx:
-        with pytest.raises(ValueError, match=message):
-            ctx.record_score("s", value, data_type=data_type)
+    with WaxellContext(agent_name="a") as ctx, pytest.raises(ValueError, match=message):
+        ctx.record_score("s", value, data_type=data_type)
 
 
 @pytest.mark.parametrize(
@@ -52,15 +49,13 @@ def test_bad_scores(value: Any, data_type: str, message: str) -> None:
     ],
 )
 def test_bad_llm_calls(kwargs: dict[str, Any], message: str) -> None:
-    with WaxellContext(agent_name="a") as ctx:
-        with pytest.raises(ValueError, match=message):
-            ctx.record_llm_call(model="gpt-4o", **kwargs)
+    with WaxellContext(agent_name="a") as ctx, pytest.raises(ValueError, match=message):
+        ctx.record_llm_call(model="gpt-4o", **kwargs)
 
 
 def test_llm_call_arguments_are_keyword_only() -> None:
-    with WaxellContext(agent_name="a") as ctx:
-        with pytest.raises(TypeError):
-            ctx.record_llm_call("gpt-4o", 1, 1)  # type: ignore[misc]
+    with WaxellContext(agent_name="a") as ctx, pytest.raises(TypeError):
+        ctx.record_llm_call("gpt-4o", 1, 1)  # type: ignore[misc]
 
 
 def test_other_misuse() -> None:
@@ -102,7 +97,6 @@ def test_recording_outside_a_run_is_ignored(read_runs: Any) -> None:
         pass
     assert ctx.record_step("late") is None
     assert ctx.check_policy_sync().action == "allow"
-    with pytest.raises(RuntimeError, match="entered only once"):
-        with ctx:
-            pass
+    with pytest.raises(RuntimeError, match="entered only once"), ctx:
+        pass
     assert [r["step_count"] for r in read_runs()] == [0]

@@ -1,4 +1,5 @@
-"""``waxell-observe audit``: the audit log — policy decisions (every non-allow evaluation), approvals, events."""
+"""``waxell-observe audit``: the audit log — policy decisions (every non-allow evaluation), approvals,
+events."""
 
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ def list_(as_json: bool, db: str | None) -> None:
     click.echo(f"{'KEY ID':<14}{'NAME':<24}{'PREFIX':<14}{'CREATED':<25}REVOKED")
     for k in keys:
         click.echo(
-            f"{k.key_id:<14}{k.name[:23]:<24}{k.prefix + '…':<14}{_when(k.created_at):<25}{_when(k.revoked_at)}"
+            f"{k.key_id:<14}{k.name[:23]:<24}{k.prefix + '…':<14}"
+            f"{_when(k.created_at):<25}{_when(k.revoked_at)}"
         )
 
 

@@ -190,8 +190,9 @@ def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
     "--state",
     default=None,
     metavar="JSON",
-    help='Run state for mid/post: {"llm_calls": [{"model", "tokens_in", "tokens_out", "cost"}], "step_count", '
-    '"tool_calls": [{"name"}], "retries", "conversation_state", "input_texts", "output_texts"}.',
+    help='Run state for mid/post: {"llm_calls": [{"model", "tokens_in", "tokens_out", "cost"}], '
+    '"step_count", "tool_calls": [{"name"}], "retries", '
+    '"conversation_state", "input_texts", "output_texts"}.',
 )
 @click.option("--result", default=None, metavar="JSON", help="The run's result (post phase), a JSON object.")
 @click.option(
@@ -279,7 +280,7 @@ def _dry_run(
 ) -> Any:
     from waxell_observe.governance.engine import PolicyEngine
     from waxell_observe.governance.request import PolicyRequest
-    from waxell_observe.governance.sql_usage import usage_for_store
+    from waxell_observe.governance.usage_factory import usage_for_store
 
     try:
         policy_request = PolicyRequest.from_dict(request)

@@ -86,5 +86,6 @@ def list_(as_json: bool, db: str | None) -> None:
         return
     for p in prompts:
         click.echo(
-            f"{p['name']}  v{p['version']}  {p['prompt_type']}  {','.join(p['labels'])}  {p['content_hash'][:12]}"
+            f"{p['name']}  v{p['version']}  {p['prompt_type']}  "
+            f"{','.join(p['labels'])}  {p['content_hash'][:12]}"
         )

@@ -83,59 +83,75 @@ def timeline(run: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _label(kind: str, record: dict[str, Any]) -> Text:
-    text = Text()
     if kind == "llm":
-        style = "red" if record.get("status") == "error" else "bold blue"
-        text.append("LLM ", style=style)
-        text.append(record["model"], style="bold")
-        text.append(
-            f"  {record['tokens_in']}→{record['tokens_out']} tok  {_money(record['cost'])}  {_ms(record.get('duration_ms'))}"
-        )
-        if record.get("task"):
-            text.append(f"  [{record['task']}]", style="dim")
-        if record.get("error_message"):
-            text.append(f"  {record['error_message']}", style="red")
-        return text
+        return _llm_label(record)
     if kind == "step":
-        text.append(f"STEP {record['position']} ", style="bold green")
-        text.append(record["name"])
-        output = record.get("output")
-        if isinstance(output, dict) and output.get("_kind") == "delegation":
-            return text
-        if output is not None:
-            text.append(f"  {_compact(record['output'])}", style="dim")
+        return _step_label(record)
+    return _span_label(kind, record)
+
+
+def _llm_label(record: dict[str, Any]) -> Text:
+    text = Text()
+    style = "red" if record.get("status") == "error" else "bold blue"
+    text.append("LLM ", style=style)
+    text.append(record["model"], style="bold")
+    text.append(
+        f"  {record['tokens_in']}→{record['tokens_out']} tok  {_money(record['cost'])}  "
+        f"{_ms(record.get('duration_ms'))}"
+    )
+    if record.get("task"):
+        text.append(f"  [{record['task']}]", style="dim")
+    if record.get("error_message"):
+        text.append(f"  {record['error_message']}", style="red")
+    return text
+
+
+def _step_label(record: dict[str, Any]) -> Text:
+    text = Text()
+    text.append(f"STEP {record['position']} ", style="bold green")
+    text.append(record["name"])
+    output = record.get("output")
+    if isinstance(output, dict) and output.get("_kind") == "delegation":
         return text
+    if output is not None:
+        text.append(f"  {_compact(record['output'])}", style="dim")
+    return text
+
+
+def _span_label(kind: str, record: dict[str, Any]) -> Text:
+    text = Text()
     style = "red" if record.get("status") == "error" else "bold yellow"
     text.append(f"{kind.upper()} ", style=style)
     text.append(record["name"])
-    attributes = record.get("attributes") or {}
-    if kind == "tool":
-        text.append(
-            f"  {_compact(record.get('input'), 60)} → {_compact(record.get('output'), 60)}", style="dim"
-        )
-    elif kind == "retrieval":
-        query = (record.get("input") or {}).get("query", "")
-        text.append(f"  {query!r}: {attributes.get('document_count', 0)} document(s)", style="dim")
-    elif kind == "decision":
-        chosen = (record.get("output") or {}).get("chosen", "")
-        text.append(f"  → {chosen}", style="dim")
-        if attributes.get("confidence") is not None:
-            text.append(f" ({attributes['confidence']})", style="dim")
-    elif kind == "reasoning":
-        text.append(f"  {_compact(attributes.get('thought', ''), 80)}", style="dim")
-    elif kind == "retry":
-        text.append(f"  attempt {attributes.get('attempt')}: {attributes.get('reason', '')}", style="dim")
-    elif kind == "policy":
-        text.append(
-            f"  {attributes.get('action')} [{attributes.get('phase')}] {attributes.get('reason', '')}",
-            style="dim",
-        )
-    elif kind == "io":
-        content = record.get("input") if record["name"] == "user_message" else record.get("output")
-        text.append(f"  {_compact(content or attributes.get('preview', ''), 100)}", style="dim")
+    detail = _span_detail(kind, record, record.get("attributes") or {})
+    if detail:
+        text.append(detail, style="dim")
     if record.get("duration_ms") is not None and kind != "policy":
         text.append(f"  {_ms(record['duration_ms'])}", style="dim")
     return text
+
+
+def _span_detail(kind: str, record: dict[str, Any], attributes: dict[str, Any]) -> str:
+    """What a span of ``kind`` shows after its name (dimmed)."""
+    if kind == "tool":
+        return f"  {_compact(record.get('input'), 60)} → {_compact(record.get('output'), 60)}"
+    if kind == "retrieval":
+        query = (record.get("input") or {}).get("query", "")
+        return f"  {query!r}: {attributes.get('document_count', 0)} document(s)"
+    if kind == "decision":
+        chosen = (record.get("output") or {}).get("chosen", "")
+        confidence = attributes.get("confidence")
+        return f"  → {chosen}" + (f" ({confidence})" if confidence is not None else "")
+    if kind == "reasoning":
+        return f"  {_compact(attributes.get('thought', ''), 80)}"
+    if kind == "retry":
+        return f"  attempt {attributes.get('attempt')}: {attributes.get('reason', '')}"
+    if kind == "policy":
+        return f"  {attributes.get('action')} [{attributes.get('phase')}] {attributes.get('reason', '')}"
+    if kind == "io":
+        content = record.get("input") if record["name"] == "user_message" else record.get("output")
+        return f"  {_compact(content or attributes.get('preview', ''), 100)}"
+    return ""
 
 
 def _child_label(child: dict[str, Any]) -> Text:

@@ -332,31 +332,10 @@ def retry_dec(
     ``Exception``) are retried; cancellation and ``KeyboardInterrupt`` never are."""
     if callable(max_attempts) and not isinstance(max_attempts, type):
         return retry_dec()(max_attempts)
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise ValueError(f"@retry_dec: max_attempts must be an integer >= 1, got {max_attempts!r}")
-    if strategy not in _RETRY_STRATEGIES:
-        raise ValueError(
-            f"@retry_dec: strategy must be one of {', '.join(_RETRY_STRATEGIES)}, got {strategy!r}"
-        )
-    caught = exceptions if isinstance(exceptions, tuple) else (exceptions,)
-    if not caught or not all(isinstance(e, type) and issubclass(e, Exception) for e in caught):
-        raise ValueError(f"@retry_dec: exceptions must be Exception subclasses, got {exceptions!r}")
+    caught = _retry_arguments(max_attempts, strategy, exceptions)
 
     def note(attempt: int, exc: BaseException) -> None:
-        context = current_context.get()
-        if context is None:
-            return
-        error = f"{type(exc).__name__}: {exc}"
-        _safely(
-            "retry",
-            lambda: context.record_retry(
-                attempt=attempt,
-                reason=str(exc) or type(exc).__name__,
-                strategy=strategy,
-                original_error=error,
-                max_attempts=max_attempts,
-            ),
-        )
+        _note_retry(attempt, exc, strategy, max_attempts)
 
     def decorate(fn: F) -> F:
         if isinstance(fn, (classmethod, staticmethod)):
@@ -396,6 +375,40 @@ def retry_dec(
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _retry_arguments(
+    max_attempts: Any, strategy: str, exceptions: type[BaseException] | tuple[type[BaseException], ...]
+) -> tuple[type[BaseException], ...]:
+    """Check ``@retry_dec``'s arguments; return the exception classes to retry."""
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValueError(f"@retry_dec: max_attempts must be an integer >= 1, got {max_attempts!r}")
+    if strategy not in _RETRY_STRATEGIES:
+        raise ValueError(
+            f"@retry_dec: strategy must be one of {', '.join(_RETRY_STRATEGIES)}, got {strategy!r}"
+        )
+    caught = exceptions if isinstance(exceptions, tuple) else (exceptions,)
+    if not caught or not all(isinstance(e, type) and issubclass(e, Exception) for e in caught):
+        raise ValueError(f"@retry_dec: exceptions must be Exception subclasses, got {exceptions!r}")
+    return caught
+
+
+def _note_retry(attempt: int, exc: BaseException, strategy: str, max_attempts: int) -> None:
+    """Record on the current run (if any) that attempt ``attempt`` starts because of ``exc``."""
+    context = current_context.get()
+    if context is None:
+        return
+    error = f"{type(exc).__name__}: {exc}"
+    _safely(
+        "retry",
+        lambda: context.record_retry(
+            attempt=attempt,
+            reason=str(exc) or type(exc).__name__,
+            strategy=strategy,
+            original_error=error,
+            max_attempts=max_attempts,
+        ),
+    )
 
 
 def _name_of(fn: Any) -> str:

@@ -169,24 +169,11 @@ def wrap_async_generator(observed: ObservedFunction) -> Callable[..., AsyncGener
     fn = observed.fn
 
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        config = _runtime.current_config()
-        context = None
-        limit = 0
-        if config is None or not config.enabled:
-            if observed.signature.declares_context:
-                inert_context(observed, args, kwargs)
-        else:
-            context, limit = observed.context_for(config, args, kwargs)
+        context, limit = _async_context_for(observed, args, kwargs)
         inner = fn(*args, **kwargs)
         hop = _Hop()
-        if context is not None:
-            hop.enter()
-            try:
-                started = await aenter(context)
-            finally:
-                hop.leave()
-            if not started:
-                context = None
+        if context is not None and not await _aenter_hopping(context, hop):
+            context = None
         yields = _Yields(observed.capture_io, limit)
         send: Any = None
         thrown: BaseException | None = None
@@ -215,25 +202,57 @@ def wrap_async_generator(observed: ObservedFunction) -> Callable[..., AsyncGener
             try:
                 send = yield item
             except GeneratorExit:
-                if context is not None:
-                    hop.enter()
-                try:
-                    await inner.aclose()
-                except BaseException as exc:
-                    if context is not None:
-                        await _afinish(observed, context, yields, exc)
-                    raise
-                else:
-                    if context is not None:
-                        await _afinish(observed, context, yields, None, closed=True)
-                finally:
-                    if context is not None:
-                        hop.leave()
+                await _aclose(observed, inner, context, yields, hop)
                 raise
             except BaseException as exc:  # thrown in by the consumer: forward it
                 thrown, send = exc, None
 
     return wrapper
+
+
+def _async_context_for(
+    observed: ObservedFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[WaxellContext | None, int]:
+    """The run for one call of an async generator, and its capture limit (``None``: none)."""
+    config = _runtime.current_config()
+    if config is None or not config.enabled:
+        if observed.signature.declares_context:
+            inert_context(observed, args, kwargs)
+        return None, 0
+    return observed.context_for(config, args, kwargs)
+
+
+async def _aenter_hopping(context: WaxellContext, hop: _Hop) -> bool:
+    """Enter the run with the generator's own current run set; False when it did not start."""
+    hop.enter()
+    try:
+        return await aenter(context)
+    finally:
+        hop.leave()
+
+
+async def _aclose(
+    observed: ObservedFunction,
+    inner: AsyncGenerator[Any, Any],
+    context: WaxellContext | None,
+    yields: _Yields,
+    hop: _Hop,
+) -> None:
+    """The consumer closed the wrapper: close the decorated generator and end the run."""
+    if context is not None:
+        hop.enter()
+    try:
+        await inner.aclose()
+    except BaseException as exc:
+        if context is not None:
+            await _afinish(observed, context, yields, exc)
+        raise
+    else:
+        if context is not None:
+            await _afinish(observed, context, yields, None, closed=True)
+    finally:
+        if context is not None:
+            hop.leave()
 
 
 async def _afinish(

@@ -105,7 +105,7 @@ class ObservedFunction:
                 signature = self.signature
                 plain = signature.plain
                 if plain is not None and not kwargs and len(args) == len(plain):  # bind()'s shortcut
-                    inputs = {plain[0]: args[0]} if len(plain) == 1 else dict(zip(plain, args))
+                    inputs = {plain[0]: args[0]} if len(plain) == 1 else dict(zip(plain, args, strict=True))
                 else:
                     inputs = signature.bind(args, kwargs)
                 if self.inputs:

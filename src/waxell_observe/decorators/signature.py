@@ -115,7 +115,14 @@ class CallSignature:
         """
         plain = self.plain
         if plain is not None and not kwargs and len(args) == len(plain):
-            return {plain[0]: args[0]} if len(plain) == 1 else dict(zip(plain, args))
+            return {plain[0]: args[0]} if len(plain) == 1 else dict(zip(plain, args, strict=True))
+        bound = self._bind_declared(args, kwargs)
+        if bound is None or not self._bind_extra_keywords(bound, kwargs):
+            return {}
+        return bound
+
+    def _bind_declared(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """:meth:`bind` for the declared parameters (``None``: the call does not fit them)."""
         bound: dict[str, Any] = {}
         count = len(args)
         index = 0
@@ -124,7 +131,7 @@ class CallSignature:
             if kind in _POSITIONAL:
                 if index < count:
                     if name in kwargs and name in keyword:
-                        return {}
+                        return None
                     value = args[index]
                     index += 1
                 elif name in kwargs and name in keyword:
@@ -147,13 +154,16 @@ class CallSignature:
                 continue
             if name not in self.skip:
                 bound[name] = value
-        if index < count:
-            return {}
+        return None if index < count else bound
+
+    def _bind_extra_keywords(self, bound: dict[str, Any], kwargs: dict[str, Any]) -> bool:
+        """Add the keywords no declared parameter takes (``**kwargs``); False when the function
+        has no ``**kwargs`` to take them."""
         for name, value in kwargs.items():
-            if name in keyword:
+            if name in self.keyword:
                 continue
             if self.var_keyword is None:
-                return {}
+                return False
             if name not in self.skip:
                 bound[name] = value
-        return bound
+        return True

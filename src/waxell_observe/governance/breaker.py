@@ -152,7 +152,8 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._state: State = "closed"
         self._open_until = 0.0
-        """Monotonic time when the next trial may go (open), or when an unreported trial lapses (half-open)."""
+        """Monotonic time when the next trial may go (open), or when an unreported trial lapses
+        (half-open)."""
         self.consecutive_failures = 0
         self.failures = 0
         self.opened = 0
@@ -161,7 +162,8 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return (
-            f"CircuitBreaker({self.name!r}, state={self.state!r}, consecutive_failures={self.consecutive_failures}, "
+            f"CircuitBreaker({self.name!r}, state={self.state!r}, "
+            f"consecutive_failures={self.consecutive_failures}, "
             f"failures={self.failures}, opened={self.opened}, skipped={self.skipped})"
         )
 
@@ -212,8 +214,11 @@ class CircuitBreaker:
             self._state = "closed"
             self._open_until = 0.0
         if was != "closed":
-            logger.info("waxell-observe: control plane %s answered a policy check again; circuit breaker closed, "
-                        "policy checks resume", self.name or "(unnamed)")  # fmt: skip
+            logger.info(
+                "waxell-observe: control plane %s answered a policy "
+                "check again; circuit breaker closed, policy checks resume",
+                self.name or "(unnamed)",
+            )
 
     def record_failure(self, error: BaseException | str = "") -> None:
         """A request failed (timeout, connection error, 5xx...): count it; open the breaker at the
@@ -232,10 +237,15 @@ class CircuitBreaker:
             until, streak = self._until_wall(), self.consecutive_failures
         if was == "closed":
             logger.warning(
-                "waxell-observe: control plane %s unreachable (%d consecutive policy checks failed, last: %s); "
-                "circuit breaker open: policy checks are skipped until %s (%g s), then one trial request goes",
-                self.name or "(unnamed)", streak, error, format_time(until), self.cooldown,
-            )  # fmt: skip
+                "waxell-observe: control plane %s unreachable "
+                "(%d consecutive policy checks failed, last: %s); circuit breaker open: "
+                "policy checks are skipped until %s (%g s), then one trial request goes",
+                self.name or "(unnamed)",
+                streak,
+                error,
+                format_time(until),
+                self.cooldown,
+            )
         else:
             logger.info(
                 "waxell-observe: control plane %s still unreachable (trial policy check failed: %s); "

@@ -315,23 +315,13 @@ class Scanner:
         found: list[tuple[int, int, int, str, str]] = []  # (rank, start, end, kind, type)
         lower = text.lower() if (self.credentials or self.injection) else text
         if self.credentials:
-            for type_, rx, literal, folded, group in _CREDENTIAL_DETECTORS:
-                if literal not in (lower if folded else text):
-                    continue
-                for m in rx.finditer(text):
-                    found.append((_RANK["credential"], m.start(group), m.end(group), "credential", type_))
+            _find_credentials(text, lower, found)
         for cp in self.custom_patterns:
             for m in cp.regex.finditer(text):
                 if m.end() > m.start():
                     found.append((_RANK["custom"], m.start(), m.end(), "custom", cp.name))
         if self._pii_digit:
-            digits = len(text) - len(text.translate(_DROP_DIGITS))
-            for type_, rx, ok, min_digits in self._pii_digit:
-                if digits < min_digits:
-                    continue
-                for m in rx.finditer(text):
-                    if ok is None or ok(m):
-                        found.append((_RANK[type_], m.start(), m.end(), "pii", type_))
+            self._find_digit_pii(text, found)
         if self._pii_email and "@" in text:
             for m in _EMAIL.finditer(text):
                 found.append((_RANK["email"], m.start(), m.end(), "pii", "email"))
@@ -344,6 +334,16 @@ class Scanner:
             return []
         return [Finding(kind, type_, (start, end)) for start, end, kind, type_ in _resolve_overlaps(found)]
 
+    def _find_digit_pii(self, text: str, found: list[tuple[int, int, int, str, str]]) -> None:
+        """Add the PII made of digits (phone, SSN, card numbers...) in ``text`` to ``found``."""
+        digits = len(text) - len(text.translate(_DROP_DIGITS))
+        for type_, rx, ok, min_digits in self._pii_digit:
+            if digits < min_digits:
+                continue
+            for m in rx.finditer(text):
+                if ok is None or ok(m):
+                    found.append((_RANK[type_], m.start(), m.end(), "pii", type_))
+
     def redact(self, text: str) -> str:
         """``text`` with every finding replaced by its placeholder."""
         return replace_findings(text, self.scan(text))
@@ -351,6 +351,15 @@ class Scanner:
     def redact_value(self, obj: Any) -> Any:
         """A copy of ``obj`` (dicts, lists, tuples, strings) with every string redacted; keys are kept."""
         return _walk(obj, self.redact)
+
+
+def _find_credentials(text: str, lower: str, found: list[tuple[int, int, int, str, str]]) -> None:
+    """Add the credentials in ``text`` to ``found`` (``lower``: ``text`` lowercased)."""
+    for type_, rx, literal, folded, group in _CREDENTIAL_DETECTORS:
+        if literal not in (lower if folded else text):
+            continue
+        for m in rx.finditer(text):
+            found.append((_RANK["credential"], m.start(group), m.end(group), "credential", type_))
 
 
 def _as_custom(p: CustomPatternLike) -> CustomPattern:

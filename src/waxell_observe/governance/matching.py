@@ -56,10 +56,7 @@ def compile_model_patterns(patterns: Iterable[str]) -> Callable[[str], str | Non
     regexes: list[tuple[str, re.Pattern[str]]] = []
     for p in pats:
         low = p.lower()
-        if _GLOB_CHARS & set(low):
-            body = fnmatch.translate(low)
-        else:
-            body = re.escape(low) + r"(?:[-:].*)?\Z"
+        body = fnmatch.translate(low) if _GLOB_CHARS & set(low) else re.escape(low) + r"(?:[-:].*)?\Z"
         regexes.append((p, re.compile(body, re.DOTALL)))
     cache: dict[str, str | None] = {}
 

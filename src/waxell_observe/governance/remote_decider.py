@@ -106,7 +106,8 @@ def _unavailable(run: Run, phase: str, error: Exception) -> PolicyCheckResult | 
             return None
         return PolicyCheckResult(
             "block",
-            f"control plane policy check skipped: {error}; WAXELL_POLICY_FAIL_CLOSED is set, so the run is blocked",
+            f"control plane policy check skipped: {error}; "
+            "WAXELL_POLICY_FAIL_CLOSED is set, so the run is blocked",
             {"fail_closed": True, "breaker_open": True, "breaker_open_until": format_time(error.until)},
         )
     key = (config.api_url, phase)
@@ -116,8 +117,8 @@ def _unavailable(run: Run, phase: str, error: Exception) -> PolicyCheckResult | 
         )
         return PolicyCheckResult(
             "block",
-            f"control plane policy check unavailable ({error}); WAXELL_POLICY_FAIL_CLOSED is set, so the run is "
-            "blocked",
+            f"control plane policy check unavailable ({error}); "
+            "WAXELL_POLICY_FAIL_CLOSED is set, so the run is blocked",
             {"fail_closed": True},
         )
     if key not in _warned_policy:

@@ -21,6 +21,7 @@ from typing import Any
 from waxell_observe.store.database import SQLITE_BUSY_TIMEOUT_MS, Store
 
 from .matching import model_matches
+from .processes import Liveness, live_and_stale
 from .sql_usage import (
     ADMISSION_RETENTION_SECONDS,
     HOUR,
@@ -97,7 +98,8 @@ class SqliteUsage(SqlUsage):
         with self._transaction() as conn:
             if usage is not None:
                 inserted = conn.execute(
-                    "INSERT INTO gov_run_outcomes (run_id, ended_at, agent_name, workflow_name, user_group, error, "
+                    "INSERT INTO gov_run_outcomes (run_id, ended_at, "
+                    "agent_name, workflow_name, user_group, error, "
                     "tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
                     (usage.run_id, at, usage.agent_name, usage.workflow_name, usage.user_group,
                      int(bool(usage.error)), int(usage.tokens), float(usage.cost)),
@@ -105,16 +107,20 @@ class SqliteUsage(SqlUsage):
                 counted = inserted == 1
                 if counted:
                     conn.execute(
-                        "INSERT INTO gov_outcome_buckets (bucket, agent_name, workflow_name, user_group, errors, total) "
-                        "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (bucket, agent_name, workflow_name, user_group) "
+                        "INSERT INTO gov_outcome_buckets (bucket, "
+                        "agent_name, workflow_name, user_group, errors, total) "
+                        "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (bucket, "
+                        "agent_name, workflow_name, user_group) "
                         "DO UPDATE SET errors = errors + excluded.errors, total = total + 1",
                         (int(at // OUTCOME_BUCKET) * OUTCOME_BUCKET, usage.agent_name, usage.workflow_name,
                          usage.user_group, int(bool(usage.error))),
                     )  # fmt: skip
                     bucket = int(at // HOUR) * HOUR
                     conn.executemany(
-                        "INSERT INTO gov_usage (bucket, agent_name, workflow_name, user_group, model, tokens, cost) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, agent_name, workflow_name, user_group, "
+                        "INSERT INTO gov_usage (bucket, agent_name, "
+                        "workflow_name, user_group, model, tokens, cost) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                        "(bucket, agent_name, workflow_name, user_group, "
                         "model) DO UPDATE SET tokens = tokens + excluded.tokens, cost = cost + excluded.cost",
                         [
                             (
@@ -196,8 +202,8 @@ class SqliteUsage(SqlUsage):
         rows = self._read(
             "SELECT owner FROM gov_slots WHERE scope_key = ? AND expires_at > ?", (scope.key, now)
         )
-        alive: dict[str, bool] = {}
-        return sum(1 for (owner,) in rows if self._alive(owner, alive))
+        alive = Liveness()
+        return sum(1 for (owner,) in rows if alive(owner))
 
     # ------------------------------------------------------------------ admission
 
@@ -218,8 +224,8 @@ class SqliteUsage(SqlUsage):
                 ).fetchone()
                 if count >= w.limit:
                     (oldest,) = conn.execute(
-                        "SELECT at FROM gov_admissions WHERE scope_key = ? AND at > ? ORDER BY at DESC, id DESC "
-                        "LIMIT 1 OFFSET ?",
+                        "SELECT at FROM gov_admissions WHERE scope_key "
+                        "= ? AND at > ? ORDER BY at DESC, id DESC LIMIT 1 OFFSET ?",
                         (key, now - w.seconds, w.limit - 1),
                     ).fetchone()
                     return Admission(False, w.rule, w.limit, count, max(0.0, oldest + w.seconds - now))
@@ -229,7 +235,8 @@ class SqliteUsage(SqlUsage):
                     if len(held) >= max_concurrent:
                         return Admission(False, "max_concurrent", max_concurrent, len(held), None)
                     conn.execute(
-                        "INSERT INTO gov_slots (scope_key, holder, taken_at, expires_at, owner) VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO gov_slots (scope_key, holder, "
+                        "taken_at, expires_at, owner) VALUES (?, ?, ?, ?, ?)",
                         (key, holder, now, now + self.slot_ttl, self.owner),
                     )
             if windows:
@@ -244,14 +251,7 @@ class SqliteUsage(SqlUsage):
         rows = conn.execute(
             "SELECT holder, owner, expires_at FROM gov_slots WHERE scope_key = ?", (key,)
         ).fetchall()
-        live: set[str] = set()
-        stale: list[str] = []
-        alive: dict[str, bool] = {}
-        for holder, owner, expires_at in rows:
-            if expires_at <= now or not self._alive(owner, alive):
-                stale.append(holder)
-            else:
-                live.add(holder)
+        live, stale = live_and_stale(rows, now)
         if stale:
             conn.executemany(
                 "DELETE FROM gov_slots WHERE scope_key = ? AND holder = ?", [(key, h) for h in stale]
@@ -283,7 +283,8 @@ class SqliteUsage(SqlUsage):
                 conn.execute("DELETE FROM gov_breakers WHERE scope_key = ?", (scope.key,))
                 return
             conn.execute(
-                "INSERT INTO gov_breakers (scope_key, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (scope_key) "
+                "INSERT INTO gov_breakers (scope_key, state, "
+                "updated_at) VALUES (?, ?, ?) ON CONFLICT (scope_key) "
                 "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
                 (scope.key, json.dumps(state.to_dict()), self._clock()),
             )

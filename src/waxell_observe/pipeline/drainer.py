@@ -355,9 +355,13 @@ class Drainer:
         end = drain.scan
         if consumer.position >= end:
             return False
-        if not self._urgent and not self._stop and _backlog_bytes(consumer.position, end) < GATHER_BYTES:
-            if time.monotonic() - consumer.last_delivery < GATHER_SECONDS:
-                return False
+        if (
+            not self._urgent
+            and not self._stop
+            and _backlog_bytes(consumer.position, end) < GATHER_BYTES
+            and time.monotonic() - consumer.last_delivery < GATHER_SECONDS
+        ):
+            return False
         limit = min(consumer.batch_frames, getattr(consumer.destination, "max_batch_frames", BATCH_FRAMES))
         raw, after = drain.reader.read(consumer.position, max_frames=limit, end=end)
         if not raw:

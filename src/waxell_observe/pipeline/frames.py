@@ -158,10 +158,25 @@ def encode_end(route: int, run: Run) -> bytes:
     governance = run.governance
     conversation = run.conversation
     head = (
-        END, route, run.run_id, run.agent_name, run.workflow_name, run.session_id, run.user_id, run.user_group,
-        run.parent_run_id, run.root_run_id, run.started_at, run.inputs, run.metadata, run.tags,
-        run.auto_collected, trace_id, span_id, None,
-    )  # fmt: skip
+        END,
+        route,
+        run.run_id,
+        run.agent_name,
+        run.workflow_name,
+        run.session_id,
+        run.user_id,
+        run.user_group,
+        run.parent_run_id,
+        run.root_run_id,
+        run.started_at,
+        run.inputs,
+        run.metadata,
+        run.tags,
+        run.auto_collected,
+        trace_id,
+        span_id,
+        None,
+    )
     return _encode(
         head
         + (
@@ -259,7 +274,8 @@ def as_dict(frame: list[Any]) -> dict[str, Any]:
     fields = _FIELDS_BY_KIND.get(frame[0])
     if fields is None:
         return {"kind": frame[0], "route": frame[1], "destinations": frame[3] if len(frame) > 3 else {}}
-    return dict(zip(fields, frame))
+    # strict=False: a frame written by another version may have fewer or more trailing fields
+    return dict(zip(fields, frame, strict=False))
 
 
 def finite(value: Any) -> Any:

@@ -223,27 +223,16 @@ class RemoteDestination:
         retry: list[RetryLater] = []
         for wave in _waves(entries):  # a nested run's start goes after its parent's
             parts = [Delivered() for _ in wave]
-            work = list(zip(wave, parts))
+            work = list(zip(wave, parts, strict=True))
             lock = threading.Lock()
-
-            def sender() -> None:
-                while True:
-                    with lock:
-                        if not work or retry:
-                            return
-                        entry, part = work.pop(0)
-                    try:
-                        self._send_run(entry, part)
-                    except RetryLater as exc:
-                        with lock:
-                            retry.append(exc)
-                    except Exception as exc:  # noqa: BLE001 - handed to the drainer as this run's failure
-                        with lock:
-                            failures.append(exc)
-
             failures: list[BaseException] = []
             threads = [
-                threading.Thread(target=sender, name="waxell-remote-send", daemon=True)
+                threading.Thread(
+                    target=self._sender,
+                    args=(work, lock, retry, failures),
+                    name="waxell-remote-send",
+                    daemon=True,
+                )
                 for _ in range(min(PER_RUN_SENDERS, len(work)))
             ]
             for thread in threads:
@@ -257,6 +246,29 @@ class RemoteDestination:
                 raise retry[0]
             if failures:
                 raise failures[0]
+
+    def _sender(
+        self,
+        work: list[tuple[RunEntry, Delivered]],
+        lock: threading.Lock,
+        retry: list[RetryLater],
+        failures: list[BaseException],
+    ) -> None:
+        """One sender thread of :meth:`_send_runs`: sends runs taken off ``work`` until none is
+        left or one has to be retried."""
+        while True:
+            with lock:
+                if not work or retry:
+                    return
+                entry, part = work.pop(0)
+            try:
+                self._send_run(entry, part)
+            except RetryLater as exc:
+                with lock:
+                    retry.append(exc)
+            except Exception as exc:  # noqa: BLE001 - handed to the drainer as this run's failure
+                with lock:
+                    failures.append(exc)
 
     def _probe(self) -> None:
         """Ask ``config/`` whether the server takes batches (a failure to answer: retry later)."""
@@ -357,7 +369,7 @@ class RemoteDestination:
         results = reply.get("runs") if isinstance(reply, dict) else None
         if not isinstance(results, list) or len(results) != len(entries):
             raise RetryLater(f"{self.batch_path}: unexpected reply (no per-run results)")
-        for entry, result in zip(entries, results):
+        for entry, result in zip(entries, results, strict=True):
             self._batch_result(entry, result if isinstance(result, dict) else {}, outcome)
         return True
 
@@ -481,8 +493,8 @@ class RemoteDestination:
         if result.blocked and ("block", run_id) not in self._logged:
             self._logged.add(("block", run_id))
             logger.warning(
-                "waxell-observe: the control plane answered %s for run %s mid-way (%s); it stops the run only "
-                "with mid_execution_governance=True",
+                "waxell-observe: the control plane answered %s "
+                "for run %s mid-way (%s); it stops the run only with mid_execution_governance=True",
                 result.action, run_id, result.reason,
             )  # fmt: skip
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from waxell_observe.pipeline import frames as f
 from waxell_observe.pipeline.destination import Delivered, RetryLater
 from waxell_observe.vocabulary.rows import policy_audit_row
+
+if TYPE_CHECKING:
+    from waxell_observe.store.batch import RowBatch
 
 __all__ = ["StoreDestination"]
 
@@ -210,22 +213,10 @@ class StoreDestination:
         for frame in batch:
             kind = frame[0]
             try:
-                if kind == f.LLM:
-                    rows.llm_calls.append(_llm_row(frame, encode))
-                elif kind == f.STEP:
-                    rows.steps.append(_step_row(frame, encode))
-                elif kind == f.SPAN:
-                    rows.spans.append(_span_row(frame, encode))
-                    if frame[5] == "policy":
-                        rows.audits.append(_audit_row(frame))
-                elif kind == f.SCORE:
-                    rows.scores.append(_score_row(frame))
-                elif kind == f.START:
-                    rows.started[frame[2]] = _run_row(frame, encode)
-                elif kind == f.END:
-                    rows.ended[frame[2]] = _run_row(frame, encode)
+                _add_frame(rows, frame, encode)
             except Exception as exc:  # noqa: BLE001 - one bad frame must not hold the others back
-                reason = f"malformed {f.KIND_NAMES[kind] if 0 <= kind < 7 else kind} frame ({type(exc).__name__}: {exc})"
+                name = f.KIND_NAMES[kind] if 0 <= kind < 7 else kind
+                reason = f"malformed {name} frame ({type(exc).__name__}: {exc})"
                 logger.warning("waxell-observe: store %s refused a record: %s", self.url, reason)
                 outcome.refuse(reason)
         if not rows:
@@ -242,6 +233,25 @@ class StoreDestination:
 
     def close(self) -> None:
         self._store = None
+
+
+def _add_frame(rows: RowBatch, frame: list[Any], encode: Callable[[Any], Any]) -> None:
+    """Add one journal frame to ``rows`` as the row(s) it is stored as."""
+    kind = frame[0]
+    if kind == f.LLM:
+        rows.llm_calls.append(_llm_row(frame, encode))
+    elif kind == f.STEP:
+        rows.steps.append(_step_row(frame, encode))
+    elif kind == f.SPAN:
+        rows.spans.append(_span_row(frame, encode))
+        if frame[5] == "policy":
+            rows.audits.append(_audit_row(frame))
+    elif kind == f.SCORE:
+        rows.scores.append(_score_row(frame))
+    elif kind == f.START:
+        rows.started[frame[2]] = _run_row(frame, encode)
+    elif kind == f.END:
+        rows.ended[frame[2]] = _run_row(frame, encode)
 
 
 def _retry(exc: Exception) -> RetryLater:

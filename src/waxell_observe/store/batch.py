@@ -180,7 +180,8 @@ def _write_sqlite(
 _TOUCHED, _OLD_RUNS, _NEW_CALLS = "temp.wx_batch_runs", "temp.wx_batch_old_runs", "temp.wx_batch_calls"
 _SQLITE_TEMP_TABLES = (
     "CREATE TEMP TABLE IF NOT EXISTS wx_batch_runs (run_id TEXT PRIMARY KEY)",
-    f"CREATE TEMP TABLE IF NOT EXISTS wx_batch_old_runs ({', '.join(rollup_sets.RUN_FOLD_COLUMNS)}, PRIMARY KEY (run_id))",
+    "CREATE TEMP TABLE IF NOT EXISTS wx_batch_old_runs "
+    f"({', '.join(rollup_sets.RUN_FOLD_COLUMNS)}, PRIMARY KEY (run_id))",
     "CREATE TEMP TABLE IF NOT EXISTS wx_batch_calls (id TEXT PRIMARY KEY)",
 )
 _NOTE_RUNS = f"INSERT OR IGNORE INTO {_TOUCHED} (run_id) SELECT value FROM json_each(?)"

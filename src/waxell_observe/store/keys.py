@@ -78,10 +78,7 @@ def list_keys(store: Store) -> list[ApiKey]:
     """Every key, oldest first (revoked ones included)."""
     with store.read() as conn:
         rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)).all()
-    return [
-        ApiKey(r.key_id, r.name, r.prefix, r.created_at, r.revoked_at)
-        for r in rows
-    ]
+    return [ApiKey(r.key_id, r.name, r.prefix, r.created_at, r.revoked_at) for r in rows]
 
 
 def revoke_key(store: Store, ident: str) -> ApiKey:

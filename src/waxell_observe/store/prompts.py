@@ -42,14 +42,14 @@ def _check(name: str, content: Any, prompt_type: str | None, labels: Sequence[st
         raise ValueError(f"prompt_type must be 'text' or 'chat', got {prompt_type!r}")
     if prompt_type == "text" and not isinstance(content, str):
         raise ValueError("a text prompt needs a string as content")
-    if prompt_type == "chat":
-        if not isinstance(content, list) or not all(
+    if prompt_type == "chat" and (
+        not isinstance(content, list)
+        or not all(
             isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
             for m in content
-        ):
-            raise ValueError(
-                'a chat prompt needs a list of {"role": str, "content": str} messages as content'
-            )
+        )
+    ):
+        raise ValueError('a chat prompt needs a list of {"role": str, "content": str} messages as content')
     if isinstance(labels, str) or not all(isinstance(label, str) and label.strip() for label in labels):
         raise ValueError(f"labels must be a list of non-empty strings, got {labels!r}")
     if "latest" in labels:

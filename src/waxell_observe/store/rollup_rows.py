@@ -71,7 +71,8 @@ class _Sql:
     def runs_add(self, a: str, sign: str) -> str:
         return self._add(
             "rollup_runs",
-            f"{self.day(a)}, {a}.agent_name, {a}.status, {root(a)}, {sign}1, {sign}{tokens(a)}, {sign}{a}.total_cost",
+            f"{self.day(a)}, {a}.agent_name, {a}.status, {root(a)}, "
+            f"{sign}1, {sign}{tokens(a)}, {sign}{a}.total_cost",
         )
 
     def runs_drop_empty(self, a: str) -> str:
@@ -104,7 +105,10 @@ class _Sql:
     def calls_drop_empty_of_run(self, a: str) -> str:
         if self.pg:
             return ""
-        return f"DELETE FROM rollup_calls WHERE day = {self.day(a)} AND agent_name = {a}.agent_name AND calls = 0;"
+        return (
+            f"DELETE FROM rollup_calls WHERE day = {self.day(a)} "
+            f"AND agent_name = {a}.agent_name AND calls = 0;"
+        )
 
     def calls_drop_empty_of_call(self, c: str) -> str:
         if self.pg:
@@ -131,8 +135,8 @@ class _Sql:
         """Add (or remove) the run's contribution under each of its tags in ``run_tags``."""
         return self._add(
             "rollup_tags",
-            f"t.tag_key, t.tag_value, {self.day(a)}, {a}.status, {root(a)}, {sign}1, {sign}{tokens(a)}, "
-            f"{sign}{a}.total_cost",
+            f"t.tag_key, t.tag_value, {self.day(a)}, {a}.status, "
+            f"{root(a)}, {sign}1, {sign}{tokens(a)}, {sign}{a}.total_cost",
             f"FROM run_tags AS t WHERE t.run_id = {a}.run_id",
         )
 
@@ -161,16 +165,15 @@ class _Sql:
 
     def entity_remove(self, table: str, column: str, a: str) -> str:
         return (
-            f"UPDATE {table} SET runs = runs - 1, tokens = tokens - {tokens(a)}, cost = cost - {a}.total_cost "
-            f"WHERE {column} = {a}.{column};"
+            f"UPDATE {table} SET runs = runs - 1, tokens = "
+            f"tokens - {tokens(a)}, cost = cost - {a}.total_cost WHERE {column} = {a}.{column};"
         )
 
     def entity_fix(self, table: str, column: str, condition: str) -> str:
         """Drop the OLD key's row when it holds no run; recompute its bounds when ``condition``
         says the old contribution may have been one of them."""
         return (
-            f"DELETE FROM {table} WHERE {column} = OLD.{column} AND runs <= 0;"
-            f"UPDATE {table} SET "
+            f"DELETE FROM {table} WHERE {column} = OLD.{column} AND runs <= 0;UPDATE {table} SET "
             f"first_seen = (SELECT min(r.started_at) FROM runs AS r WHERE r.{column} = OLD.{column}), "
             f"last_seen = (SELECT max({last('r')}) FROM runs AS r WHERE r.{column} = OLD.{column}) "
             f"WHERE {column} = OLD.{column} AND ({condition});"
@@ -214,7 +217,8 @@ def _run_statements(sql: _Sql) -> dict[str, _Parts]:
             ],
         ),
         (
-            f"NOT {sql.changed('run_id', 'tags', 'started_at')} AND {sql.changed('status', 'parent_run_id', *RUN_MEASURES)}",
+            f"NOT {sql.changed('run_id', 'tags', 'started_at')} AND "
+            f"{sql.changed('status', 'parent_run_id', *RUN_MEASURES)}",
             [sql.tags_add("OLD", "-"), sql.tags_add("NEW", ""), sql.tags_drop_empty("OLD")],
         ),
     ]
@@ -277,9 +281,12 @@ def _sqlite_ddl() -> list[str]:
     sql = _Sql("sqlite")
     ddl = [
         f"CREATE TABLE IF NOT EXISTS {SQLITE_BATCH_TABLE} (active INTEGER NOT NULL)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS ux_rollup_runs_key ON rollup_runs (day, agent_name, status, is_root)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS ux_rollup_calls_key ON rollup_calls (day, agent_name, model, provider)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS ux_rollup_tags_key ON rollup_tags (tag_key, tag_value, day, status, is_root)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS ux_rollup_runs_key "
+        "ON rollup_runs (day, agent_name, status, is_root)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS ux_rollup_calls_key "
+        "ON rollup_calls (day, agent_name, model, provider)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS ux_rollup_tags_key ON "
+        "rollup_tags (tag_key, tag_value, day, status, is_root)",
     ]
     for table, (prefix, statements) in SOURCES.items():
         for event, parts in statements(sql).items():
@@ -316,7 +323,8 @@ def _pg_ddl() -> list[str]:
                 when += " AND (" + " OR ".join(f"({c})" for c, _ in parts if c) + ")"
             ddl.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             ddl.append(
-                f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {name}()"
+                f"CREATE TRIGGER {name} AFTER {event} ON {table} "
+                f"FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {name}()"
             )
     return ddl
 

@@ -79,8 +79,8 @@ class _Dialect:
         ``OFFSET``, so it runs it per row, through the index."""
         if self.pg:
             return (
-                f"CROSS JOIN LATERAL (SELECT {columns} FROM {table} AS {alias} WHERE {alias}.run_id = {key} "
-                f"OFFSET 0) AS {alias}"
+                f"CROSS JOIN LATERAL (SELECT {columns} FROM {table} AS "
+                f"{alias} WHERE {alias}.run_id = {key} OFFSET 0) AS {alias}"
             )
         return f"CROSS JOIN {table} AS {alias} ON {alias}.run_id = {key}"
 
@@ -151,9 +151,11 @@ def run_changes(dialect: str, old: str | None, new: str | None, *, partner: str 
     # rollup_runs: one row per (day, agent, status, root-ness)
     sides = _sides(
         d, rels, "run_id", _RUNS_READS,
-        f"SELECT {d.day('n')} AS day, n.agent_name AS agent_name, n.status AS status, {root('n')} AS is_root, "
+        f"SELECT {d.day('n')} AS day, n.agent_name AS "
+        f"agent_name, n.status AS status, {root('n')} AS is_root, "
         f"1 AS runs, {tokens('n')} AS tokens, n.total_cost AS cost FROM {{rel}} AS n WHERE {{changed}}",
-        f"SELECT {d.day('o')} AS day, o.agent_name AS agent_name, o.status AS status, {root('o')} AS is_root, "
+        f"SELECT {d.day('o')} AS day, o.agent_name AS "
+        f"agent_name, o.status AS status, {root('o')} AS is_root, "
         f"-1 AS runs, -{tokens('o')} AS tokens, -o.total_cost AS cost FROM {{rel}} AS o WHERE {{changed}}",
     )  # fmt: skip
     statements.append(
@@ -200,7 +202,8 @@ def _tag_changes(d: _Dialect, rels: _Rels) -> list[str]:
     if old is not None:
         changed = _changed(d, "o", rels.partner, "run_id", _TAGS_READS)
         taken = (
-            f"SELECT t.tag_key AS tag_key, t.tag_value AS tag_value, {d.day('o')} AS day, o.status AS status, "
+            "SELECT t.tag_key AS tag_key, t.tag_value AS "
+            f"tag_value, {d.day('o')} AS day, o.status AS status, "
             f"{root('o')} AS is_root, -1 AS runs, -{tokens('o')} AS tokens, -o.total_cost AS cost "
             f"FROM {old} AS o {d.rows_of('run_tags', 't', 'o.run_id', _TAG_COLUMNS)} WHERE {changed}"
         )
@@ -208,7 +211,8 @@ def _tag_changes(d: _Dialect, rels: _Rels) -> list[str]:
         if not d.pg:
             statements.append(
                 f"DELETE FROM rollup_tags WHERE runs = 0 AND ({keys}) IN (SELECT t.tag_key, t.tag_value, "
-                f"{d.day('o')}, o.status, {root('o')} FROM {old} AS o {d.rows_of('run_tags', 't', 'o.run_id', _TAG_COLUMNS)})"
+                f"{d.day('o')}, o.status, {root('o')} FROM {old} AS o "
+                f"{d.rows_of('run_tags', 't', 'o.run_id', _TAG_COLUMNS)})"
             )
         retagged = _changed(d, "o", rels.partner, "run_id", _TAG_SET_READS)
         statements.append(
@@ -223,7 +227,8 @@ def _tag_changes(d: _Dialect, rels: _Rels) -> list[str]:
             f"ON CONFLICT (run_id, tag_key) DO NOTHING"
         )
         added = (
-            f"SELECT t.tag_key AS tag_key, t.tag_value AS tag_value, {d.day('n')} AS day, n.status AS status, "
+            "SELECT t.tag_key AS tag_key, t.tag_value AS "
+            f"tag_value, {d.day('n')} AS day, n.status AS status, "
             f"{root('n')} AS is_root, 1 AS runs, {tokens('n')} AS tokens, n.total_cost AS cost "
             f"FROM {new} AS n {d.rows_of('run_tags', 't', 'n.run_id', _TAG_COLUMNS)} "
             f"WHERE {_changed(d, 'n', old, 'run_id', _TAGS_READS)}"
@@ -239,7 +244,8 @@ def _entity_changes(d: _Dialect, table: str, column: str, rels: _Rels) -> list[s
     sides = _sides(
         d, rels, "run_id", reads,
         f"SELECT n.{column} AS k, 1 AS runs, {tokens('n')} AS tokens, n.total_cost AS cost, "
-        f"n.started_at AS first_seen, {last('n')} AS last_seen FROM {{rel}} AS n WHERE n.{column} <> '' AND {{changed}}",
+        f"n.started_at AS first_seen, {last('n')} AS last_seen "
+        f"FROM {{rel}} AS n WHERE n.{column} <> '' AND {{changed}}",
         f"SELECT o.{column} AS k, -1 AS runs, -{tokens('o')} AS tokens, -o.total_cost AS cost, "
         f"CAST(NULL AS {d.float}) AS first_seen, CAST(NULL AS {d.float}) AS last_seen "
         f"FROM {{rel}} AS o WHERE o.{column} <> '' AND {{changed}}",
@@ -248,7 +254,8 @@ def _entity_changes(d: _Dialect, table: str, column: str, rels: _Rels) -> list[s
         (
             f"INSERT INTO {table} ({column}, runs, tokens, cost, first_seen, last_seen) "
             f"SELECT k, sum(runs), sum(tokens), sum(cost), coalesce(min(first_seen), {d.inf}), "
-            f"coalesce(max(last_seen), -{d.inf}) FROM ({' UNION ALL '.join(sides)}) AS d WHERE true GROUP BY k "
+            f"coalesce(max(last_seen), -{d.inf}) FROM "
+            f"({' UNION ALL '.join(sides)}) AS d WHERE true GROUP BY k "
             f"ON CONFLICT ({column}) DO UPDATE SET runs = {table}.runs + excluded.runs, "
             f"tokens = {table}.tokens + excluded.tokens, cost = {table}.cost + excluded.cost, "
             f"first_seen = {d.least}({table}.first_seen, excluded.first_seen), "
@@ -273,8 +280,8 @@ def _entity_changes(d: _Dialect, table: str, column: str, rels: _Rels) -> list[s
         first_lost += " AND (x.run_id IS NULL OR x.started_at > o.started_at)"
         last_lost += f" AND (x.run_id IS NULL OR {last('x')} < {last('o')})"
     statements.append(
-        f"UPDATE {table} SET "
-        f"first_seen = (SELECT min(r.started_at) FROM runs AS r WHERE r.{column} = {table}.{column}), "
+        f"UPDATE {table} SET first_seen = (SELECT min(r.started_at) "
+        f"FROM runs AS r WHERE r.{column} = {table}.{column}), "
         f"last_seen = (SELECT max({last('r')}) FROM runs AS r WHERE r.{column} = {table}.{column}) "
         f"WHERE {column} IN (SELECT o.{column} FROM {source} WHERE o.{column} <> '' AND {changed} "
         f"AND (({first_lost}) OR ({last_lost})))"
@@ -288,12 +295,17 @@ def call_changes(dialect: str, old: str | None, new: str | None) -> list[str]:
     its run as stored now (a call whose run is not stored counts nowhere)."""
     d = _Dialect(dialect)
     sides = _sides(
-        d, _Rels(old, new, None), "id", _CALL_READS,
+        d,
+        _Rels(old, new, None),
+        "id",
+        _CALL_READS,
         "SELECT n.run_id AS run_id, n.model AS model, n.provider AS provider, 1 AS calls, "
-        "n.tokens_in AS tokens_in, n.tokens_out AS tokens_out, n.cost AS cost FROM {rel} AS n WHERE {changed}",
+        "n.tokens_in AS tokens_in, n.tokens_out AS tokens_out, n.cost AS cost "
+        "FROM {rel} AS n WHERE {changed}",
         "SELECT o.run_id AS run_id, o.model AS model, o.provider AS provider, -1 AS calls, "
-        "-o.tokens_in AS tokens_in, -o.tokens_out AS tokens_out, -o.cost AS cost FROM {rel} AS o WHERE {changed}",
-    )  # fmt: skip
+        "-o.tokens_in AS tokens_in, -o.tokens_out AS tokens_out, "
+        "-o.cost AS cost FROM {rel} AS o WHERE {changed}",
+    )
     source = (
         f"SELECT {d.day('r')} AS day, r.agent_name AS agent_name, c.model AS model, c.provider AS provider, "
         f"c.calls AS calls, c.tokens_in AS tokens_in, c.tokens_out AS tokens_out, c.cost AS cost "
@@ -303,7 +315,8 @@ def call_changes(dialect: str, old: str | None, new: str | None) -> list[str]:
     if old is not None and not d.pg:
         statements.append(
             f"DELETE FROM rollup_calls WHERE calls = 0 AND (day, agent_name) IN "
-            f"(SELECT {d.day('r')}, r.agent_name FROM {old} AS o {d.rows_of('runs', 'r', 'o.run_id', _RUN_KEY_COLUMNS)})"
+            f"(SELECT {d.day('r')}, r.agent_name FROM {old} AS o "
+            f"{d.rows_of('runs', 'r', 'o.run_id', _RUN_KEY_COLUMNS)})"
         )
     return statements
 

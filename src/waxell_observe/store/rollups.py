@@ -185,11 +185,12 @@ def rebuild(conn: Connection) -> None:
         conn.exec_driver_sql(f"DELETE FROM {table}")
     conn.exec_driver_sql(
         f"INSERT INTO rollup_runs (day, agent_name, status, is_root, runs, tokens, cost, merged) "
-        f"SELECT {day}, r.agent_name, r.status, {root('r')}, count(*), sum({tokens('r')}), sum(r.total_cost), "
-        f"{merged} FROM runs AS r GROUP BY 1, 2, 3, 4"
+        f"SELECT {day}, r.agent_name, r.status, {root('r')}, "
+        f"count(*), sum({tokens('r')}), sum(r.total_cost), {merged} FROM runs AS r GROUP BY 1, 2, 3, 4"
     )
     conn.exec_driver_sql(
-        f"INSERT INTO rollup_calls (day, agent_name, model, provider, calls, tokens_in, tokens_out, cost, merged) "
+        "INSERT INTO rollup_calls (day, agent_name, model, "
+        "provider, calls, tokens_in, tokens_out, cost, merged) "
         f"SELECT {day}, r.agent_name, c.model, c.provider, count(*), sum(c.tokens_in), sum(c.tokens_out), "
         f"sum(c.cost), {merged} FROM llm_calls AS c JOIN runs AS r ON r.run_id = c.run_id GROUP BY 1, 2, 3, 4"
     )
@@ -202,7 +203,8 @@ def rebuild(conn: Connection) -> None:
     conn.exec_driver_sql(
         f"INSERT INTO rollup_tags (tag_key, tag_value, day, status, is_root, runs, tokens, cost, merged) "
         f"SELECT t.tag_key, t.tag_value, {day}, r.status, {root('r')}, count(*), sum({tokens('r')}), "
-        f"sum(r.total_cost), {merged} FROM run_tags AS t JOIN runs AS r ON r.run_id = t.run_id GROUP BY 1, 2, 3, 4, 5"
+        f"sum(r.total_cost), {merged} FROM run_tags AS t JOIN "
+        "runs AS r ON r.run_id = t.run_id GROUP BY 1, 2, 3, 4, 5"
     )
     for table, column in ENTITIES:
         conn.exec_driver_sql(

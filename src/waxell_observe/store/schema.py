@@ -120,10 +120,14 @@ llm_calls = Table(
 
 INDEXES_V2 = {
     "runs": (
-        "ix_runs_started_cover", "ix_runs_cost_run", "ix_runs_tokens_run", "ix_runs_calls_run", "ix_runs_ended_run",
+        "ix_runs_started_cover",
+        "ix_runs_cost_run",
+        "ix_runs_tokens_run",
+        "ix_runs_calls_run",
+        "ix_runs_ended_run",
     ),
     "llm_calls": ("ix_llm_calls_run_cover",),
-}  # fmt: skip
+}
 """Indexes on version 1 tables added by schema version 2 (created on existing stores by
 ``Store.create_schema``)."""
 

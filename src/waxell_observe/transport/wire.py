@@ -268,9 +268,16 @@ def behaviour_step(span_: Mapping[str, Any]) -> dict[str, Any] | None:
                   "scores": a.get("scores")}  # fmt: skip
     elif kind == "decision":
         name = f"decision:{name_}"
-        output = {"_kind": "decision", "name": name_, "options": inp.get("options", []),
-                  "chosen": out.get("chosen"), "reasoning": a.get("reasoning", ""), "confidence": a.get("confidence"),
-                  "metadata": a.get("metadata"), "instrumentation_type": a.get("instrumentation_type", "manual")}  # fmt: skip
+        output = {
+            "_kind": "decision",
+            "name": name_,
+            "options": inp.get("options", []),
+            "chosen": out.get("chosen"),
+            "reasoning": a.get("reasoning", ""),
+            "confidence": a.get("confidence"),
+            "metadata": a.get("metadata"),
+            "instrumentation_type": a.get("instrumentation_type", "manual"),
+        }
     elif kind == "reasoning":
         name = f"reasoning:{name_}"
         output = {"_kind": "reasoning", "step": name_, "thought": a.get("thought", ""),
@@ -278,9 +285,15 @@ def behaviour_step(span_: Mapping[str, Any]) -> dict[str, Any] | None:
     elif kind == "retry":
         strategy = str(a.get("strategy") or name_)
         name = f"retry:{strategy}"
-        output = {"_kind": "retry", "attempt": a.get("attempt"), "reason": a.get("reason", ""), "strategy": strategy,
-                  "original_error": a.get("original_error", ""), "fallback_to": a.get("fallback_to", ""),
-                  "max_attempts": a.get("max_attempts")}  # fmt: skip
+        output = {
+            "_kind": "retry",
+            "attempt": a.get("attempt"),
+            "reason": a.get("reason", ""),
+            "strategy": strategy,
+            "original_error": a.get("original_error", ""),
+            "fallback_to": a.get("fallback_to", ""),
+            "max_attempts": a.get("max_attempts"),
+        }
     elif kind == "io" and name_ in ("user_message", "agent_response"):
         name = f"io:{name_}"
         text = inp_raw if name_ == "user_message" else out_raw

@@ -67,7 +67,9 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
         init(instrument=["anthropic"])
         lazy = "anthropic" not in sys.modules
         import anthropic
-        client = anthropic.Anthropic(base_url={stub.base_url!r}, api_key="k", max_retries=0, open_telemetry=False)
+        client = anthropic.Anthropic(
+            base_url={stub.base_url!r}, api_key="k", max_retries=0, open_telemetry=False
+        )
         with WaxellContext(agent_name="late-import") as ctx:
             with client.messages.stream(model="claude-haiku-4-5", max_tokens=9,
                                         messages=[{{"role": "user", "content": "late"}}]) as s:
@@ -82,8 +84,9 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
 
     stub.reply_sse(sse_anthropic(events))
     env = dict(os.environ, WAXELL_DB=str(waxell_db))
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, env=env,
-                          timeout=90)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, env=env, timeout=90
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["lazy"] is True

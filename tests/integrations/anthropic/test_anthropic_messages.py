@@ -142,19 +142,22 @@ def test_async_call(aclient: Any, stub: Any, read_run: Any) -> None:
 
 @pytest.mark.parametrize(
     ("status", "error_cls", "kind"),
-    [(400, anthropic.BadRequestError, "invalid_request_error"), (429, anthropic.RateLimitError, "rate_limit_error"),
-     (500, anthropic.InternalServerError, "api_error"), (529, anthropic.OverloadedError, "overloaded_error")],
-)  # fmt: skip
+    [
+        (400, anthropic.BadRequestError, "invalid_request_error"),
+        (429, anthropic.RateLimitError, "rate_limit_error"),
+        (500, anthropic.InternalServerError, "api_error"),
+        (529, anthropic.OverloadedError, "overloaded_error"),
+    ],
+)
 def test_provider_errors_are_recorded_and_reraised_unchanged(
     client: Any, stub: Any, read_run: Any, status: int, error_cls: type, kind: str
 ) -> None:
     error_body = {"type": "error", "error": {"type": kind, "message": f"stub {kind}"}}
     stub.reply_json(error_body, status=status)
-    with WaxellContext(agent_name="failing") as ctx:
-        with pytest.raises(error_cls) as raised:
-            client.messages.create(
-                model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
-            )
+    with WaxellContext(agent_name="failing") as ctx, pytest.raises(error_cls) as raised:
+        client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
     assert raised.type is error_cls
     assert raised.value.status_code == status
     assert raised.value.body == error_body

@@ -29,10 +29,15 @@ def test_stream_true_hands_over_events_and_takes_cumulative_usage(
     client: Any, stub: Any, read_run: Any
 ) -> None:
     events = p.stream_events(
-        MODEL, HAIKU, start_usage=p.usage(40, 1, cache_read=1000),
+        MODEL,
+        HAIKU,
+        start_usage=p.usage(40, 1, cache_read=1000),
         # message_delta usage is cumulative: the last one is the total, not an increment
-        deltas=[{"output_tokens": 6}, {"output_tokens": 15, "input_tokens": 40, "cache_read_input_tokens": 1000}],
-    )  # fmt: skip
+        deltas=[
+            {"output_tokens": 6},
+            {"output_tokens": 15, "input_tokens": 40, "cache_read_input_tokens": 1000},
+        ],
+    )
     stub.reply_sse(sse_anthropic(events), delay_first=0.05)
     with WaxellContext(agent_name="poet") as ctx:
         stream = client.messages.create(
@@ -85,26 +90,53 @@ def test_stream_helper_get_final_message_without_iterating(client: Any, stub: An
             p.stream_events(MODEL, ["Drip."], start_usage=p.usage(9, 1), deltas=[{"output_tokens": 3}])
         )
     )
-    with WaxellContext(agent_name="poet") as ctx:
-        with client.messages.stream(model="claude-haiku-4-5", max_tokens=10, messages=QUESTION) as s:
-            assert s.get_final_message().content[0].text == "Drip."
+    with (
+        WaxellContext(agent_name="poet") as ctx,
+        client.messages.stream(model="claude-haiku-4-5", max_tokens=10, messages=QUESTION) as s,
+    ):
+        assert s.get_final_message().content[0].text == "Drip."
     call = only_call(read_run(ctx.run_id))
     assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (9, 3, "Drip.")
 
 
 def test_streamed_tool_use_is_assembled(client: Any, stub: Any, read_run: Any) -> None:
     events = [
-        {"type": "message_start", "message": {"id": "msg_t", "type": "message", "role": "assistant", "model": MODEL,
-                                              "content": [], "stop_reason": None, "stop_sequence": None,
-                                              "usage": {"input_tokens": 60, "output_tokens": 1}}},
-        {"type": "content_block_start", "index": 0,
-         "content_block": {"type": "tool_use", "id": "toolu_s", "name": "get_weather", "input": {}}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"city":'}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ' "Oslo"}'}},
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_t",
+                "type": "message",
+                "role": "assistant",
+                "model": MODEL,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 60, "output_tokens": 1},
+            },
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_s", "name": "get_weather", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"city":'},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": ' "Oslo"}'},
+        },
         {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 20}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 20},
+        },
         {"type": "message_stop"},
-    ]  # fmt: skip
+    ]
     stub.reply_sse(sse_anthropic(events))
     with WaxellContext(agent_name="tools") as ctx, client.messages.stream(
         model="claude-haiku-4-5", max_tokens=100, messages=QUESTION,
@@ -160,15 +192,18 @@ def test_error_event_mid_stream_is_recorded_and_reraised(client: Any, stub: Any,
     events = p.stream_events(MODEL, HAIKU, start_usage=p.usage(30, 1), deltas=[{"output_tokens": 12}])[:3]
     raw = sse_anthropic(events)
     raw.append(
-        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": '
+        b'"Overloaded"}}\n\n'
     )
     stub.reply_sse(raw)
-    with WaxellContext(agent_name="unlucky") as ctx:
-        with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
-            for _ in client.messages.create(
-                model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True
-            ):
-                pass
+    with (
+        WaxellContext(agent_name="unlucky") as ctx,
+        pytest.raises(anthropic.APIStatusError, match="Overloaded"),
+    ):
+        for _ in client.messages.create(
+            model="claude-haiku-4-5", max_tokens=100, messages=QUESTION, stream=True
+        ):
+            pass
     call = only_call(read_run(ctx.run_id))
     assert call["status"] == "error"
     assert call["attributes"]["partial"] is True

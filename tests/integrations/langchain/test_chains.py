@@ -24,9 +24,11 @@ QUESTION = "What is the capital of France?"
 
 def _run(chain: Any, value: Any, **context: Any) -> tuple[Any, str, dict[str, dict[str, Any]]]:
     handler = WaxellLangChainHandler(agent_name="unused-inside-a-run")
-    with WaxellContext(agent_name=context.pop("agent_name", "qa"), enforce_policy=False, **context) as ctx:
-        with collect_runs() as collector:
-            result = chain.invoke(value, config={"callbacks": [handler]})
+    with (
+        WaxellContext(agent_name=context.pop("agent_name", "qa"), enforce_policy=False, **context) as ctx,
+        collect_runs() as collector,
+    ):
+        result = chain.invoke(value, config={"callbacks": [handler]})
     assert handler.run_id == ""  # recorded onto the enclosing run, no run of its own
     return result, ctx.run_id, flatten_runs(collector.traced_runs)
 
@@ -168,9 +170,11 @@ def test_tool_spans_have_the_record_tool_call_layout(read_run: Any) -> None:
 
 def test_a_failing_tool_is_an_error_span_and_the_error_reaches_the_caller(read_run: Any) -> None:
     handler = WaxellLangChainHandler(agent_name="unused")
-    with pytest.raises(ValueError, match="boom: no reason"):
-        with WaxellContext(agent_name="tools", enforce_policy=False) as ctx:
-            explode.invoke({"reason": "no reason"}, config={"callbacks": [handler]})
+    with (
+        pytest.raises(ValueError, match="boom: no reason"),
+        WaxellContext(agent_name="tools", enforce_policy=False) as ctx,
+    ):
+        explode.invoke({"reason": "no reason"}, config={"callbacks": [handler]})
     run = read_run(ctx.run_id)
     assert run["status"] == "error"
     [span] = [s for s in run["spans"] if s["kind"] == "tool"]
@@ -258,11 +262,10 @@ def test_llm_errors_are_recorded_with_status_error(read_run: Any) -> None:
             raise Overloaded("upstream overloaded")
 
     handler = WaxellLangChainHandler(agent_name="unused")
-    with pytest.raises(Overloaded):
-        with WaxellContext(agent_name="errors", enforce_policy=False) as ctx:
-            qa_chain(FailingChat(responses=["never"])).invoke(
-                {"question": QUESTION}, config={"callbacks": [handler]}
-            )
+    with pytest.raises(Overloaded), WaxellContext(agent_name="errors", enforce_policy=False) as ctx:
+        qa_chain(FailingChat(responses=["never"])).invoke(
+            {"question": QUESTION}, config={"callbacks": [handler]}
+        )
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
     assert (call["status"], call["error_type"], call["error_message"], call["tokens_in"]) == (

@@ -10,25 +10,25 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
+from integrations.llm_stub import ChatReply, StubLLMServer
 from waxell_observe import WaxellContext
 from waxell_observe.integrations.langchain import WaxellLangChainHandler
 from waxell_observe.pricing import estimate_cost
-
-from .openai_stub import OpenAIStub, Reply
 
 QUESTION = "What is the capital of France?"
 
 
 @pytest.fixture
-def stub() -> Iterator[OpenAIStub]:
-    with OpenAIStub() as server:
+def stub() -> Iterator[StubLLMServer]:
+    with StubLLMServer() as server:
+        server.answer_chat()
         yield server
 
 
-def _chain(stub: OpenAIStub, **options: Any) -> Any:
+def _chain(stub: StubLLMServer, **options: Any) -> Any:
     model = ChatOpenAI(
         model="gpt-4o-mini",
-        base_url=stub.base_url,
+        base_url=stub.openai_base_url,
         api_key="sk-test",
         max_retries=0,
         temperature=0.2,
@@ -38,13 +38,13 @@ def _chain(stub: OpenAIStub, **options: Any) -> Any:
     return prompt | model | StrOutputParser()
 
 
-def test_tokens_and_cost_come_from_the_servers_usage_block(stub: OpenAIStub, read_run: Any) -> None:
-    stub.reply = Reply(prompt_tokens=23, completion_tokens=7)
+def test_tokens_and_cost_come_from_the_servers_usage_block(stub: StubLLMServer, read_run: Any) -> None:
+    stub.answer_chat(ChatReply(prompt_tokens=23, completion_tokens=7))
     handler = WaxellLangChainHandler(agent_name="unused")
     with WaxellContext(agent_name="openai-qa", enforce_policy=False) as ctx:
         answer = _chain(stub).invoke({"question": QUESTION}, config={"callbacks": [handler]})
     assert answer == "Paris is the capital of France."
-    assert stub.requests[0]["body"]["model"] == "gpt-4o-mini"
+    assert stub.requests[0].body["model"] == "gpt-4o-mini"
 
     run = read_run(ctx.run_id)
     [call] = run["llm_calls"]
@@ -67,8 +67,8 @@ def test_tokens_and_cost_come_from_the_servers_usage_block(stub: OpenAIStub, rea
     assert run["conversation"]["tokens_in_context"] == 23
 
 
-def test_cached_prompt_tokens_are_priced_at_the_cached_rate(stub: OpenAIStub, read_run: Any) -> None:
-    stub.reply = Reply(prompt_tokens=2000, completion_tokens=100, cached_tokens=1024)
+def test_cached_prompt_tokens_are_priced_at_the_cached_rate(stub: StubLLMServer, read_run: Any) -> None:
+    stub.answer_chat(ChatReply(prompt_tokens=2000, completion_tokens=100, cached_tokens=1024))
     handler = WaxellLangChainHandler(agent_name="unused")
     with WaxellContext(agent_name="cached", enforce_policy=False) as ctx:
         _chain(stub).invoke({"question": QUESTION}, config={"callbacks": [handler]})
@@ -83,15 +83,17 @@ def test_cached_prompt_tokens_are_priced_at_the_cached_rate(stub: OpenAIStub, re
     )  # 976 x $0.15/M + 1024 x $0.075/M + 100 x $0.60/M
 
 
-def test_a_streamed_call_takes_usage_from_the_final_chunk(stub: OpenAIStub, read_run: Any) -> None:
-    stub.reply = Reply(content="Paris.", chunks=["Par", "is", "."], prompt_tokens=19, completion_tokens=3)
+def test_a_streamed_call_takes_usage_from_the_final_chunk(stub: StubLLMServer, read_run: Any) -> None:
+    stub.answer_chat(
+        ChatReply(content="Paris.", chunks=["Par", "is", "."], prompt_tokens=19, completion_tokens=3)
+    )
     handler = WaxellLangChainHandler(agent_name="unused")
     with WaxellContext(agent_name="openai-stream", enforce_policy=False) as ctx:
         pieces = list(
             _chain(stub, stream_usage=True).stream({"question": QUESTION}, config={"callbacks": [handler]})
         )
     assert "".join(pieces) == "Paris."
-    assert stub.requests[0]["body"]["stream_options"] == {"include_usage": True}
+    assert stub.requests[0].body["stream_options"] == {"include_usage": True}
     [call] = read_run(ctx.run_id)["llm_calls"]
     assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"]) == (
         "gpt-4o-mini-2024-07-18",
@@ -103,16 +105,18 @@ def test_a_streamed_call_takes_usage_from_the_final_chunk(stub: OpenAIStub, read
     assert call["response_preview"] == "Paris."
 
 
-def test_a_server_error_is_recorded_and_raised(stub: OpenAIStub, read_run: Any) -> None:
+def test_a_server_error_is_recorded_and_raised(stub: StubLLMServer, read_run: Any) -> None:
     import openai
 
     handler = WaxellLangChainHandler(agent_name="unused")
     model = ChatOpenAI(
-        model="gpt-4o-mini", base_url=stub.base_url + "/missing", api_key="sk-test", max_retries=0
+        model="gpt-4o-mini", base_url=stub.openai_base_url + "/missing", api_key="sk-test", max_retries=0
     )
-    with pytest.raises(openai.NotFoundError) as raised:
-        with WaxellContext(agent_name="openai-error", enforce_policy=False) as ctx:
-            model.invoke("hi", config={"callbacks": [handler]})
+    with (
+        pytest.raises(openai.NotFoundError) as raised,
+        WaxellContext(agent_name="openai-error", enforce_policy=False) as ctx,
+    ):
+        model.invoke("hi", config={"callbacks": [handler]})
     [call] = read_run(ctx.run_id)["llm_calls"]
     assert (call["status"], call["error_type"], call["model"], call["tokens_in"]) == (
         "error",
@@ -124,7 +128,7 @@ def test_a_server_error_is_recorded_and_raised(stub: OpenAIStub, read_run: Any) 
 
 
 def test_with_the_openai_integration_too_each_request_is_recorded_once(
-    stub: OpenAIStub, read_run: Any
+    stub: StubLLMServer, read_run: Any
 ) -> None:
     from waxell_observe.initialization import _reset_for_tests, init
     from waxell_observe.plugins import plugin_manager
@@ -138,7 +142,7 @@ def test_with_the_openai_integration_too_each_request_is_recorded_once(
             _chain(stub).invoke({"question": QUESTION})  # recorded by LangChain, not again by OpenAI
             import openai
 
-            client = openai.OpenAI(base_url=stub.base_url, api_key="sk-test", max_retries=0)
+            client = openai.OpenAI(base_url=stub.openai_base_url, api_key="sk-test", max_retries=0)
             client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "direct"}]
             )

@@ -198,9 +198,11 @@ def test_mid_execution_governance_can_stop_a_chain(register_plugin: Any, read_ru
     register_plugin(StopAfterFirstStep())
     handler = WaxellLangChainHandler(agent_name="unused")
     model = chat_model()
-    with pytest.raises(PolicyViolationError, match="step budget exhausted"):
-        with WaxellContext(agent_name="governed", enforce_policy=False, mid_execution_governance=True) as ctx:
-            qa_chain(model).invoke({"question": "q"}, config={"callbacks": [handler]})
+    with (
+        pytest.raises(PolicyViolationError, match="step budget exhausted"),
+        WaxellContext(agent_name="governed", enforce_policy=False, mid_execution_governance=True) as ctx,
+    ):
+        qa_chain(model).invoke({"question": "q"}, config={"callbacks": [handler]})
     run = read_run(ctx.run_id)
     assert run["status"] == "blocked"
     assert [(s["name"], s["output"]) for s in run["steps"]] == [

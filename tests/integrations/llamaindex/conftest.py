@@ -1,4 +1,5 @@
-"""Fixtures for the LlamaIndex integration tests: an index, the handlers attached, LlamaIndex's own span log."""
+"""Fixtures for the LlamaIndex integration tests: an index, the handlers attached, LlamaIndex's own span
+log."""
 
 from __future__ import annotations
 

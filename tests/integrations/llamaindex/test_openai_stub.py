@@ -9,19 +9,21 @@ import pytest
 from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai import OpenAI
 
+from integrations.llm_stub import ChatReply, StubLLMServer
 from waxell_observe import WaxellContext
-
-from ..langchain.openai_stub import OpenAIStub, Reply
 
 
 @pytest.fixture
-def stub() -> Iterator[OpenAIStub]:
-    with OpenAIStub() as server:
+def stub() -> Iterator[StubLLMServer]:
+    with StubLLMServer() as server:
+        server.answer_chat()
         yield server
 
 
-def _llm(stub: OpenAIStub, **options: Any) -> OpenAI:
-    return OpenAI(model="gpt-4o-mini", api_base=stub.base_url, api_key="sk-test", max_retries=0, **options)
+def _llm(stub: StubLLMServer, **options: Any) -> OpenAI:
+    return OpenAI(
+        model="gpt-4o-mini", api_base=stub.openai_base_url, api_key="sk-test", max_retries=0, **options
+    )
 
 
 MESSAGES = [
@@ -31,9 +33,9 @@ MESSAGES = [
 
 
 def test_chat_tokens_and_cost_come_from_the_usage_block(
-    stub: OpenAIStub, attached: None, read_run: Any
+    stub: StubLLMServer, attached: None, read_run: Any
 ) -> None:
-    stub.reply = Reply(prompt_tokens=31, completion_tokens=9)
+    stub.answer_chat(ChatReply(prompt_tokens=31, completion_tokens=9))
     with WaxellContext(agent_name="li-openai", enforce_policy=False) as ctx:
         reply = _llm(stub).chat(MESSAGES)
     assert reply.message.content == "Paris is the capital of France."
@@ -66,8 +68,8 @@ def test_chat_tokens_and_cost_come_from_the_usage_block(
     assert (run["conversation"]["user_turns"], run["conversation"]["tokens_in_context"]) == (1, 31)
 
 
-def test_completion_with_cached_tokens(stub: OpenAIStub, attached: None, read_run: Any) -> None:
-    stub.reply = Reply(content="Rome.", prompt_tokens=1500, completion_tokens=2, cached_tokens=1024)
+def test_completion_with_cached_tokens(stub: StubLLMServer, attached: None, read_run: Any) -> None:
+    stub.answer_chat(ChatReply(content="Rome.", prompt_tokens=1500, completion_tokens=2, cached_tokens=1024))
     with WaxellContext(agent_name="li-openai-cached", enforce_policy=False) as ctx:
         assert _llm(stub).complete("Capital of Italy?").text == "Rome."
     [call] = read_run(ctx.run_id)["llm_calls"]
@@ -76,16 +78,18 @@ def test_completion_with_cached_tokens(stub: OpenAIStub, attached: None, read_ru
 
 
 def test_a_stream_is_recorded_when_consumed_with_the_final_usage(
-    stub: OpenAIStub, attached: None, read_run: Any
+    stub: StubLLMServer, attached: None, read_run: Any
 ) -> None:
-    stub.reply = Reply(content="Paris.", chunks=["Par", "is", "."], prompt_tokens=17, completion_tokens=3)
+    stub.answer_chat(
+        ChatReply(content="Paris.", chunks=["Par", "is", "."], prompt_tokens=17, completion_tokens=3)
+    )
     llm = _llm(stub, additional_kwargs={"stream_options": {"include_usage": True}})
     with WaxellContext(agent_name="li-openai-stream", enforce_policy=False) as ctx:
         stream = llm.stream_chat(MESSAGES)
         assert ctx.run.llm_call_count == 0
         text = "".join(r.delta or "" for r in stream)
     assert text == "Paris."
-    assert stub.requests[0]["body"]["stream_options"] == {"include_usage": True}
+    assert stub.requests[0].body["stream_options"] == {"include_usage": True}
     [call] = read_run(ctx.run_id)["llm_calls"]
     assert (call["model"], call["tokens_in"], call["tokens_out"], call["cost"], call["response_preview"]) == (
         "gpt-4o-mini-2024-07-18",
@@ -98,7 +102,7 @@ def test_a_stream_is_recorded_when_consumed_with_the_final_usage(
 
 
 def test_with_the_openai_integration_too_each_request_is_recorded_once(
-    stub: OpenAIStub, read_run: Any
+    stub: StubLLMServer, read_run: Any
 ) -> None:
     from waxell_observe.initialization import _reset_for_tests, init
     from waxell_observe.plugins import plugin_manager
@@ -113,7 +117,7 @@ def test_with_the_openai_integration_too_each_request_is_recorded_once(
             text = "".join(r.delta or "" for r in _llm(stub).stream_complete("go"))
             import openai
 
-            client = openai.OpenAI(base_url=stub.base_url, api_key="sk-test", max_retries=0)
+            client = openai.OpenAI(base_url=stub.openai_base_url, api_key="sk-test", max_retries=0)
             client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "direct"}]
             )

@@ -123,8 +123,11 @@ def test_requested_tool_calls_become_automatic_decisions(client: Any, stub: Any,
     ]
     assert decisions[0]["attributes"]["instrumentation_type"] == "auto"
     assert decisions[0]["attributes"]["metadata"] == {
-        "provider": "openai", "model": "gpt-4o-mini", "tool_call_id": "call_a", "arguments": '{"city": "Oslo"}',
-    }  # fmt: skip
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "tool_call_id": "call_a",
+        "arguments": '{"city": "Oslo"}',
+    }
     assert run["conversation"]["tools_used"] == ["get_weather", "get_time"]
     # a tool call is not a final answer: no agent_response io span
     assert [s["name"] for s in run["spans"] if s["kind"] == "io"] == ["user_message"]

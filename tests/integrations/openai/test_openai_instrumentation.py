@@ -142,7 +142,9 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
         import openai
         client = openai.OpenAI(base_url={stub.base_url + "/v1"!r}, api_key="k", max_retries=0)
         with WaxellContext(agent_name="late-import") as ctx:
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "late"}}])
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{{"role": "user", "content": "late"}}]
+            )
         flush(timeout=30)
         print(json.dumps({{"lazy": lazy, "run_id": ctx.run_id}}))
         """

@@ -81,14 +81,39 @@ def _response_events(text_pieces: list[str], final: dict[str, Any]) -> list[dict
     created = dict(final, status="in_progress", output=[], usage=None)
     events: list[dict[str, Any]] = [
         {"type": "response.created", "sequence_number": 0, "response": created},
-        {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
-         "item": {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress", "content": []}},
-        {"type": "response.content_part.added", "sequence_number": 2, "item_id": "msg_1", "output_index": 0,
-         "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}},
-    ]  # fmt: skip
+        {
+            "type": "response.output_item.added",
+            "sequence_number": 1,
+            "output_index": 0,
+            "item": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            },
+        },
+        {
+            "type": "response.content_part.added",
+            "sequence_number": 2,
+            "item_id": "msg_1",
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        },
+    ]
     for piece in text_pieces:
-        events.append({"type": "response.output_text.delta", "sequence_number": len(events), "item_id": "msg_1",
-                       "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []})  # fmt: skip
+        events.append(
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": len(events),
+                "item_id": "msg_1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": piece,
+                "logprobs": [],
+            }
+        )
     events.append({"type": "response.completed", "sequence_number": len(events), "response": final})
     return events
 
@@ -119,11 +144,13 @@ def test_responses_stream_true_and_stream_helper(client: Any, stub: Any, read_ru
 def test_responses_stream_abandoned_keeps_the_text_so_far(client: Any, stub: Any, read_run: Any) -> None:
     final = p.response(MODEL, [p.message_item("Hello there")], input_tokens=30, output_tokens=3)
     stub.reply_sse(sse_openai(_response_events(["Hello", " there"], final), done=False), pause_after=4)
-    with WaxellContext(agent_name="streamer") as ctx:
-        with client.responses.create(model="gpt-4.1", input="Greet me", stream=True) as stream:
-            for event in stream:
-                if event.type == "response.output_text.delta":
-                    break
+    with (
+        WaxellContext(agent_name="streamer") as ctx,
+        client.responses.create(model="gpt-4.1", input="Greet me", stream=True) as stream,
+    ):
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                break
     call = only_call(read_run(ctx.run_id))
     assert call["attributes"]["partial"] is True
     assert call["response_preview"] == "Hello"

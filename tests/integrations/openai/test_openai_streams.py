@@ -73,18 +73,39 @@ def test_stream_without_usage_is_recorded_with_usage_reported_false(
 
 def test_streamed_tool_calls_are_assembled_from_deltas(client: Any, stub: Any, read_run: Any) -> None:
     chunks = [
-        p.chunk(MODEL, {"role": "assistant", "tool_calls": [
-            {"index": 0, "id": "call_w", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+        p.chunk(
+            MODEL,
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_w",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ],
+            },
+        ),
         p.chunk(MODEL, {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
-        p.chunk(MODEL, {"tool_calls": [{"index": 0, "function": {"arguments": '"Lima"}'}}]}, finish_reason="tool_calls"),
+        p.chunk(
+            MODEL,
+            {"tool_calls": [{"index": 0, "function": {"arguments": '"Lima"}'}}]},
+            finish_reason="tool_calls",
+        ),
         p.chunk(MODEL, None, usage_=p.usage(40, 12)),
-    ]  # fmt: skip
+    ]
     stub.reply_sse(sse_openai(chunks))
     with WaxellContext(agent_name="streamer") as ctx:
         for _ in client.chat.completions.create(
-            model="gpt-4o-mini", messages=QUESTION, stream=True, stream_options={"include_usage": True},
-            tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
-        ):  # fmt: skip
+            model="gpt-4o-mini",
+            messages=QUESTION,
+            stream=True,
+            stream_options={"include_usage": True},
+            tools=[
+                {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+            ],
+        ):
             pass
     run = read_run(ctx.run_id)
     call = only_call(run)

@@ -101,7 +101,8 @@ def test_mid_run_totals():
     r = e.evaluate(PolicyRequest("agent", llm_calls=calls), "mid_execution")
     assert (r.action, r.reason) == (
         "block",
-        "Run token budget exceeded: 1,200 of 1,000 tokens used; Run cost budget exceeded: $0.51 of $0.50 used",
+        "Run token budget exceeded: 1,200 of 1,000 tokens used; "
+        "Run cost budget exceeded: $0.51 of $0.50 used",
     )
 
 
@@ -122,6 +123,7 @@ def test_post_execution_only_warns():
     )
     assert (r.action, r.reason) == (
         "warn",
-        "Run token budget exceeded: 100 of 50 tokens used; Daily token budget exceeded: 100 of 100 tokens used",
+        "Run token budget exceeded: 100 of 50 tokens used; "
+        "Daily token budget exceeded: 100 of 100 tokens used",
     )
     assert r.allowed

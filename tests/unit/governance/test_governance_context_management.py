@@ -29,7 +29,10 @@ def test_turns_threshold_and_exceed():
 
 
 def test_utilization_and_messages():
-    rules = "{max_context_utilization_percent: 90, max_message_count: 40, warning_threshold_percent: 50, action_on_exceed: block}"
+    rules = (
+        "{max_context_utilization_percent: 90, max_message_count: "
+        "40, warning_threshold_percent: 50, action_on_exceed: block}"
+    )
     assert check(rules, {"context_utilization_pct": 95.5, "message_count": 12}) == (
         "block",
         "Context utilization exceeded: 95.5% (max 90%)",

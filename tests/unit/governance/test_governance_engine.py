@@ -55,7 +55,10 @@ def test_scope_globs():
 policies:
   - {name: research, category: kill-switch, scope: {agents: ["research-*"]}, rules: {killed: true}}
   - {name: free, category: kill-switch, scope: {user_groups: [free, "trial-*"]}, rules: {killed: true}}
-  - {name: etl, category: kill-switch, scope: {agents: ["*"], workflows: [nightly-etl]}, rules: {killed: true}}
+  - name: etl
+    category: kill-switch
+    scope: {agents: ["*"], workflows: [nightly-etl]}
+    rules: {killed: true}
 """
     )
 

@@ -234,8 +234,8 @@ def test_missing_category_and_name():
 def test_unknown_rule():
     assert _error("policies: [{name: b, category: budget, rules: {daily_tokens: 5}}]") == (
         "invalid policy file: policy 'b': field 'rules.daily_tokens': unknown rule for category 'budget' "
-        "(known rules: daily_token_limit, daily_cost_limit, per_workflow_token_limit, per_workflow_cost_limit, "
-        "model_limits, warning_threshold_percent, action_on_exceed)"
+        "(known rules: daily_token_limit, daily_cost_limit, per_workflow_token_limit, "
+        "per_workflow_cost_limit, model_limits, warning_threshold_percent, action_on_exceed)"
     )
 
 
@@ -322,7 +322,8 @@ def test_bad_days_and_dates():
 
 def test_quality_check_needs_its_fields():
     assert _error("policies: [{name: q, category: quality, rules: {template_checks: [{type: length}]}}]") == (
-        "invalid policy file: policy 'q': field 'rules.template_checks.0': a length check needs 'min' and/or 'max'"
+        "invalid policy file: policy 'q': field "
+        "'rules.template_checks.0': a length check needs 'min' and/or 'max'"
     )
     assert "a contains check needs 'value'" in _error(
         "policies: [{name: q, category: quality, rules: {template_checks: [{type: contains}]}}]"
@@ -342,7 +343,8 @@ policies:
     assert err.problems == [
         "policy 'bad1': field 'rules.daily_token_limit': Input should be greater than or equal to 0 (got -1)",
         (
-            "policy 'bad2': field 'rules.allowed': unknown rule for category 'llm' (known rules: allowed_models, "
+            "policy 'bad2': field 'rules.allowed': unknown rule "
+            "for category 'llm' (known rules: allowed_models, "
             "blocked_models, max_tokens_per_call, action_on_violation, action_on_token_violation)"
         ),
     ]

@@ -29,13 +29,13 @@ def test_default_template_and_messages():
     r = run(rules, "a long answer")
     assert (
         r.reason
-        == "Quality check failed: response must contain 'Sources:'; response is too long: 13 characters (max 5)"
+        == "Quality check failed: response must contain 'Sources:'; response is too long: 13 characters (max "
+        "5)"
     )
     assert r.metadata == {
         "retry_feedback": "The response did not pass the quality checks:\n"
-        "- response must contain 'Sources:'\n"
-        "- response is too long: 13 characters (max 5)\n"
-        "Please revise it.",
+        "- response must contain 'Sources:'\n- response is "
+        "too long: 13 characters (max 5)\nPlease revise it.",
         "max_retries": 3,
     }
 
@@ -99,7 +99,8 @@ def test_warn_only_checks_and_exhausted_retries():
 def test_no_result_skips_and_template_with_unknown_placeholder():
     assert run("{template_checks: [{type: contains, value: x}]}", None).action == "skip"
     r = run(
-        '{template_checks: [{type: contains, value: x}], retry_config: {feedback_template: "{oops} {retries}/{max_retries}"}}',
+        '{template_checks: [{type: contains, value: x}], retry_config: {feedback_template: "{oops} '
+        '{retries}/{max_retries}"}}',
         "y",
     )
     assert r.metadata["retry_feedback"] == "{oops} 0/3"

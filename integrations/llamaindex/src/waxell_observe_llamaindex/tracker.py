@@ -20,6 +20,7 @@ outside any run go to the background collector. Nothing here raises.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -327,10 +328,8 @@ class Tracker:
         tool = getattr(event, "tool", None)
         name = getattr(tool, "name", None) or "tool"
         arguments: Any = getattr(event, "arguments", "")
-        try:
+        with contextlib.suppress(ValueError):
             arguments = json.loads(arguments) if isinstance(arguments, str) and arguments else arguments
-        except ValueError:
-            pass
         config = _config_of(target)
         span = target.record_span(
             "tool",

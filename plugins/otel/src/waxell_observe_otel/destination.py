@@ -96,8 +96,8 @@ def make_destination(settings: dict[str, Any]) -> OtlpDestination | None:
     token = settings.get("exporter")
     if token and exporter_for(str(token)) is None:
         logger.warning(
-            "waxell-observe: a journal names a span exporter object of another process (init(otel_span_exporter=...)); "
-            "its runs are not exported from this one"
+            "waxell-observe: a journal names a span exporter object of another process "
+            "(init(otel_span_exporter=...)); its runs are not exported from this one"
         )
         return None
     return OtlpDestination(settings)
@@ -212,7 +212,8 @@ class OtlpDestination:
             )
         else:
             logger.info(
-                "waxell-observe: the control plane %s names no OTLP endpoint; runs are not exported as traces",
+                "waxell-observe: the control plane %s names no OTLP endpoint; "
+                "runs are not exported as traces",
                 api_url,
             )
         self.url = url

@@ -184,8 +184,15 @@ def make_sampler(name: str, argument: str) -> Any:
     return sampling.ParentBased(root) if name.startswith("parentbased_") else root
 
 
-def sample(sampler: Any, trace_id: int, name: str, parent_span_id: int, parent_sampled: bool, parent_remote: bool,
-           attributes: Mapping[str, Any]) -> bool:  # fmt: skip
+def sample(
+    sampler: Any,
+    trace_id: int,
+    name: str,
+    parent_span_id: int,
+    parent_sampled: bool,
+    parent_remote: bool,
+    attributes: Mapping[str, Any],
+) -> bool:
     """Whether ``sampler`` samples a run span with these ids (as the SDK's tracer would ask it)."""
     context = None
     if parent_span_id:

@@ -70,7 +70,8 @@ def parse_traceparent(value: str) -> ParentContext | None:
 
 def environment_parent() -> ParentContext | None:
     """The parent named by ``TRACEPARENT``/``traceparent`` in the environment, if valid."""
-    value = os.environ.get("TRACEPARENT") or os.environ.get("traceparent")
+    # the lowercase name is the W3C header's own spelling, which some carriers keep
+    value = os.environ.get("TRACEPARENT") or os.environ.get("traceparent")  # noqa: SIM112
     return parse_traceparent(value) if value else None
 
 

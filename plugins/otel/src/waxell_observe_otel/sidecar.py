@@ -18,6 +18,7 @@ beyond :data:`MAX_ENTRIES` the oldest entry is forgotten.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 __all__ = [
@@ -47,10 +48,8 @@ _llm_contexts: dict[str, tuple[int, int]] = {}
 
 
 def _trim(table: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(StopIteration, RuntimeError):  # emptied or changed by another thread meanwhile
         table.pop(next(iter(table)), None)
-    except (StopIteration, RuntimeError):  # emptied or changed by another thread meanwhile
-        pass
 
 
 def note_run_parent(run_id: str, parent: RunParent) -> None:

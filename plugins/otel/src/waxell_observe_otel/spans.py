@@ -315,7 +315,8 @@ class SpanAssembler:
             if "evicted" not in self._logged:
                 self._logged.add("evicted")
                 logger.warning(
-                    "waxell-observe: more than %d runs open at once; forgetting run %s (its later records are "
+                    "waxell-observe: more than %d runs open at "
+                    "once; forgetting run %s (its later records are "
                     "exported under ids derived from its run id)",
                     MAX_OPEN_RUNS, run_id,
                 )  # fmt: skip

@@ -126,7 +126,8 @@ class BudgetEvaluator(RuleEvaluator):
         if used < limit * self.threshold and used < limit:
             return  # the common case: nothing to say, nothing to format
         meta: dict[str, Any] = {"rule": rule, "used": round(used, 6) if money else int(used), "limit": limit}
-        shown = f"{format_number(used, money=money)} of {format_number(limit, money=money)}{'' if money else ' tokens'}"
+        unit = "" if money else " tokens"
+        shown = f"{format_number(used, money=money)} of {format_number(limit, money=money)}{unit}"
         if used >= limit:
             found.append(Outcome(action, f"{label} exceeded: {shown} used", meta))
         else:

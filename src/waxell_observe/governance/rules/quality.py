@@ -81,26 +81,32 @@ class _Check:
             if self.regex.search(text) is None:
                 problem = f"response must match /{self.regex.pattern}/"
         elif self.type == "length":
-            n = len(text)
-            if self.min is not None and n < self.min:
-                problem = f"response is too short: {n} characters (min {self.min})"
-            elif self.max is not None and n > self.max:
-                problem = f"response is too long: {n} characters (max {self.max})"
+            problem = self._length_problem(len(text))
         elif self.type == "json_schema":
-            assert self.schema is not None
-            data = result
-            if isinstance(result, str):
-                try:
-                    data = json.loads(result)
-                except ValueError:
-                    problem = "response is not valid JSON"
-            if problem is None:
-                errors = validate(data, self.schema)
-                if errors:
-                    problem = "response does not match the schema: " + "; ".join(errors)
+            problem = self._schema_problem(result)
         if problem is None:
             return None
         return self.message or problem
+
+    def _length_problem(self, n: int) -> str | None:
+        if self.min is not None and n < self.min:
+            return f"response is too short: {n} characters (min {self.min})"
+        if self.max is not None and n > self.max:
+            return f"response is too long: {n} characters (max {self.max})"
+        return None
+
+    def _schema_problem(self, result: Any) -> str | None:
+        assert self.schema is not None
+        data = result
+        if isinstance(result, str):
+            try:
+                data = json.loads(result)
+            except ValueError:
+                return "response is not valid JSON"
+        errors = validate(data, self.schema)
+        if errors:
+            return "response does not match the schema: " + "; ".join(errors)
+        return None
 
 
 class QualityEvaluator(RuleEvaluator):

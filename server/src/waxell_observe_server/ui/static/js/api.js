@@ -1,3 +1,4 @@
+// @ts-check
 // Talking to the read API. The key (when the server needs one) lives in sessionStorage
 // and travels as X-Wax-Key on every request.
 
@@ -56,7 +57,11 @@ function detailText(body) {
   return "";
 }
 
-/** GET a JSON document; throws AuthError on 401/403 and ApiError on other failures. */
+/**
+ * GET a JSON document; throws AuthError on 401/403 and ApiError on other failures.
+ * @param {string} url
+ * @param {{signal?: AbortSignal}} [options]
+ */
 export async function getJson(url, { signal } = {}) {
   const headers = { Accept: "application/json" };
   const key = getKey();

@@ -1,3 +1,4 @@
+// @ts-check
 // The dashboard shell: hash routing, the sign-in flow and page lifecycle.
 //
 // Routes: #/runs, #/runs/<id>?tab=..., #/sessions, #/sessions/<id>, #/users, #/users/<id>,
@@ -46,7 +47,7 @@ function renderSessionBox() {
 }
 
 function markNav(nav) {
-  for (const a of document.querySelectorAll("[data-nav]")) {
+  for (const a of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("[data-nav]"))) {
     if (a.dataset.nav === nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
@@ -63,7 +64,7 @@ export async function route({ keepFocus = false } = {}) {
     }
   }
   leaveHandlers = [];
-  const main = document.getElementById("main");
+  const main = /** @type {HTMLElement} */ (document.getElementById("main"));
   if (["", "#", "#/"].includes(location.hash)) history.replaceState(null, "", "#/runs"); // the home page
   const { path, params } = currentRoute();
   renderSessionBox();
@@ -80,7 +81,7 @@ export async function route({ keepFocus = false } = {}) {
     main,
     path,
     params,
-    args: match.m.slice(1).map((x) => decodeURIComponent(x)),
+    args: /** @type {RegExpMatchArray} */ (match.m).slice(1).map((x) => decodeURIComponent(x)),
     alive: () => mine === generation,
     onLeave: (fn) => leaveHandlers.push(fn),
     setTitle: (title) => {
@@ -115,7 +116,7 @@ function boot() {
   if (skip) {
     skip.addEventListener("click", (event) => {
       event.preventDefault();
-      document.getElementById("main").focus();
+      document.getElementById("main")?.focus();
     });
   }
   setRenderer(route);

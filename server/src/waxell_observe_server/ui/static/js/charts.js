@@ -1,3 +1,4 @@
+// @ts-check
 // SVG charts: horizontal bars, day columns, a context-window gauge and a utilization line.
 // Labels are SVG <text> nodes filled with text, never markup.
 
@@ -48,6 +49,11 @@ export function hBarChart(items, opts = {}) {
   return responsive((width) => drawHBars(width, items, opts));
 }
 
+/**
+ * @param {number} width
+ * @param {any[]} items
+ * @param {{format?: (value: any) => string, title?: string, testid?: string, color?: string, labelWidth?: number}} [opts]
+ */
 function drawHBars(width, items, { format = String, title = "", testid, color = "var(--accent)", labelWidth: wantLabel = 190 } = {}) {
   const labelWidth = Math.min(wantLabel, Math.round(width * 0.38));
   const maxChars = Math.max(6, Math.floor((labelWidth - 12) / 7));
@@ -88,6 +94,11 @@ export function columnChart(items, opts = {}) {
   return responsive((width) => drawColumns(width, items, opts), { initial: 900 });
 }
 
+/**
+ * @param {number} width
+ * @param {any[]} items
+ * @param {{format?: (value: any) => string, title?: string, testid?: string, color?: string}} [opts]
+ */
 function drawColumns(width, items, { format = String, title = "", testid, color = "var(--accent)" } = {}) {
   const height = 230;
   const left = 64;
@@ -154,6 +165,8 @@ export function utilizationTone(pct) {
 
 /**
  * The context-window gauge: a half circle filled to pct (0–100), with a tick at the peak.
+ * @param {number} pct
+ * @param {{label?: string, peak?: number | null, testid?: string}} [opts]
  */
 export function gauge(pct, { label = "of the context window", peak = null, testid = "context-gauge" } = {}) {
   const value = Math.max(0, Math.min(100, Number(pct) || 0));

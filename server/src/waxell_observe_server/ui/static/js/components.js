@@ -1,3 +1,4 @@
+// @ts-check
 // Small building blocks shared by the pages.
 
 import { h } from "./dom.js";
@@ -111,7 +112,12 @@ export function jsonBlock(value, label) {
   return h("pre", { class: "json", "aria-label": label || null, tabindex: "0" }, pretty(value));
 }
 
-/** A data table: columns = [{label, cell: row => node|string, class, hideSmall}]. */
+/**
+ * A data table: columns = [{label, cell: row => node|string, class, hideSmall}].
+ * @param {any[]} columns
+ * @param {any[]} rows
+ * @param {{caption?: string, empty?: string, testid?: string, rowAttrs?: (row: any) => object}} [options]
+ */
 export function table(columns, rows, { caption, empty = "Nothing here yet.", testid, rowAttrs } = {}) {
   if (!rows.length) return h("p", { class: "empty", "data-testid": testid ? testid + "-empty" : null }, empty);
   return h(

@@ -1,3 +1,4 @@
+// @ts-check
 // Building the DOM safely: every piece of data becomes a text node or an attribute value,
 // never markup. The dashboard never hands a string to the HTML parser.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Formatting numbers, money, durations and times for display.
 
 const intFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });

@@ -1,6 +1,8 @@
+// @ts-check
 // The hash route: "#/path?query". Pages read it with currentRoute() and change their query
 // with setParams(), which re-renders the page in place (no new history entry unless push).
 
+/** @type {(options?: {keepFocus?: boolean}) => void} */
 let rerender = () => {};
 
 /** Called by the shell with its render function. */

@@ -1,3 +1,4 @@
+// @ts-check
 // The trace timeline (waterfall) of a run: one row per LLM call, step, span and child run,
 // positioned by started_at and duration_ms, nested by parent_span_id, each expandable to
 // its inputs, outputs and previews. Child runs load their own trace on demand.

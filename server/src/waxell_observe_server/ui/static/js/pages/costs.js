@@ -1,3 +1,4 @@
+// @ts-check
 // Costs: spend by day, model and agent, as charts (with the exact numbers below them).
 
 import { h, replace } from "../dom.js";
@@ -24,7 +25,7 @@ export function fillDays(byDay, since, until) {
   const start = since ? dayStart(Number(since) * 1000) : first;
   let end = until ? dayStart(Number(until) * 1000 - 1) : dayStart(Date.now());
   if (last > end) end = last;
-  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || (end - start) / 86400000 > 400) return sorted;
+  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || (end.getTime() - start.getTime()) / 86400000 > 400) return sorted;
   for (let t = start.getTime(); t <= end.getTime(); t += 86400000) {
     const day = new Date(t).toISOString().slice(0, 10);
     out.push(map.get(day) || { day, runs: 0, tokens: 0, cost: 0 });

@@ -1,3 +1,4 @@
+// @ts-check
 // Policies: the loaded policies and the audit log of policy decisions.
 
 import { h, replace } from "../dom.js";

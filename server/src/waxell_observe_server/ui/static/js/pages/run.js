@@ -1,3 +1,4 @@
+// @ts-check
 // One run: header, then tabs Trace (timeline), Context, Scores, Governance and Raw.
 
 import { h, replace } from "../dom.js";

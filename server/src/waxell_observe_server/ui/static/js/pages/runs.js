@@ -1,3 +1,4 @@
+// @ts-check
 // The runs page: filters, sort, server-side pagination, totals and auto-refresh.
 
 import { h, replace } from "../dom.js";

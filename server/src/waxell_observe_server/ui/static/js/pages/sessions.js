@@ -1,3 +1,4 @@
+// @ts-check
 // Sessions: runs grouped by session_id, with aggregates and the conversation across runs.
 
 import { h, replace } from "../dom.js";
@@ -64,7 +65,7 @@ export async function renderSession(ctx) {
   const s = await read("sessions/" + encodeURIComponent(id) + "/");
   if (!ctx.alive()) return;
   ctx.setTitle("Session " + id);
-  const span = toMs(s.last_seen) - toMs(s.first_seen);
+  const span = Number(toMs(s.last_seen)) - Number(toMs(s.first_seen));
   const runs = s.runs || [];
   const items = (s.conversation || []).map((m, i) => ({ kind: m.kind, text: m.text, at: toMs(m.at), pos: i, runId: m.run_id }));
   replace(

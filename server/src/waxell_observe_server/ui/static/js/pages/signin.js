@@ -1,3 +1,4 @@
+// @ts-check
 // Sign-in: shown when the server answers 401. The key is kept in sessionStorage (this tab
 // only) and sent as X-Wax-Key.
 

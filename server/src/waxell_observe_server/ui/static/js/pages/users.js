@@ -1,3 +1,4 @@
+// @ts-check
 // Users: runs, tokens and cost per end user, and each user's spend by model.
 
 import { h, replace } from "../dom.js";
