@@ -1,5 +1,5 @@
 """A decider: the policies of one store, compiled into a cached :class:`PolicyEngine` over the store's
-counters (:func:`~.sql_usage.usage_for_store`).
+counters (:func:`~.usage_factory.usage_for_store`).
 
 Used in process by the embedded mode (:mod:`.embedded_decider`) and by the server (``policy_routes``), so a
 policy behaves the same in both. Policies are read from the store once and kept compiled; a change is
@@ -161,7 +161,7 @@ class Decider:
     def usage(self) -> SqlUsage:
         """The store's counters; stamped with the decider's clock (``now`` follows ``set_clock``)."""
         if self._usage is None:
-            from .sql_usage import usage_for_store
+            from .usage_factory import usage_for_store
 
             self._usage = usage_for_store(
                 self.store, owner=self._owner, slot_ttl_seconds=self._slot_ttl, clock=self.now

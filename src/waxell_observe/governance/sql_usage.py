@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,9 +48,10 @@ from waxell_observe.store.schema import (
 )
 
 from .matching import model_matches
+from .processes import Liveness, live_and_stale, process_owner, sqlite_turns
 from .usage import DEFAULT_SLOT_TTL_SECONDS, Admission, BreakerState, RateWindow, UsageScope
 
-__all__ = ["DEFAULT_SLOT_TTL_SECONDS", "RunUsage", "SqlUsage", "process_owner", "usage_for_store"]
+__all__ = ["DEFAULT_SLOT_TTL_SECONDS", "RunUsage", "SqlUsage"]
 
 log = logging.getLogger("waxell_observe.governance")
 
@@ -64,78 +64,6 @@ ADMISSION_RETENTION_SECONDS = 86400 + 60
 OUTCOME_RETENTION_SECONDS = 2 * 86400
 #: Prune old rows every this many writes of a process (pruning is part of that write's transaction).
 PRUNE_EVERY = 200
-
-
-def _start_ticks(pid: int) -> str:
-    """The start time of process ``pid`` (Linux ``/proc``), "" when unknown; tells a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return ""
-    # the command name (field 2) may hold spaces and parentheses: fields resume after the last ")"
-    fields = data[data.rfind(b")") + 2 :].split()
-    return fields[19].decode() if len(fields) > 19 else ""
-
-
-_HOST = socket.gethostname()
-
-
-def process_owner(pid: int | None = None) -> str:
-    """``host:pid:start-time`` of a process (default: this one): the owner recorded on its slots."""
-    pid = os.getpid() if pid is None else pid
-    return f"{_HOST}:{pid}:{_start_ticks(pid)}"
-
-
-def _owner_alive(owner: str) -> bool:
-    """False only when ``owner`` names a process of this host that is gone (or a reused pid)."""
-    host, _, rest = owner.partition(":")
-    if host != _HOST or not rest:
-        return True  # another host (or no owner): only the expiry frees it
-    pid_text, _, ticks = rest.partition(":")
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return True
-    if pid == os.getpid():
-        return True
-    if ticks and os.path.isdir("/proc"):
-        return _start_ticks(pid) == ticks
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-_sqlite_locks: dict[str, threading.Lock] = {}
-_sqlite_locks_guard = threading.Lock()
-
-
-def _forget_locks_after_fork() -> None:
-    # a lock held by another thread at fork time would stay held in the child: start afresh there
-    global _sqlite_locks_guard
-    _sqlite_locks.clear()
-    _sqlite_locks_guard = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_locks_after_fork)
-
-
-def _turns(store: Store) -> threading.Lock | None:
-    """On SQLite, the lock the threads of this process take turns on before a governance write.
-
-    SQLite has one writer at a time; threads that all start a write wait inside its busy handler, which
-    sleeps in growing steps and leaves the lock idle most of the time. Taking turns in process first
-    keeps admissions fast under many threads (other processes still wait through the busy handler).
-    """
-    if not store.is_sqlite:
-        return None
-    with _sqlite_locks_guard:
-        return _sqlite_locks.setdefault(store.url, threading.Lock())
 
 
 def _lock_id(key: str) -> int:
@@ -203,7 +131,7 @@ class SqlUsage:
         self._dialect_insert = postgresql.insert if self._postgres else sqlite.insert
         self._writes = 0
         self._writes_lock = threading.Lock()
-        self._turns = _turns(store)
+        self._turns = sqlite_turns(store)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -377,8 +305,8 @@ class SqlUsage:
             rows = conn.execute(
                 select(s.owner).where(and_(s.scope_key == scope.key, s.expires_at > now))
             ).all()
-        alive: dict[str, bool] = {}
-        return sum(1 for (owner,) in rows if self._alive(owner, alive))
+        alive = Liveness()
+        return sum(1 for (owner,) in rows if alive(owner))
 
     # ------------------------------------------------------------------ UsageSource: admission
 
@@ -449,28 +377,11 @@ class SqlUsage:
         """Holders of the live slots of ``key``; expired slots and those of dead processes are deleted."""
         s = gov_slots.c
         rows = conn.execute(select(s.holder, s.owner, s.expires_at).where(s.scope_key == key)).all()
-        live: set[str] = set()
-        stale: list[str] = []
-        alive: dict[str, bool] = {}
-        for holder, owner, expires_at in rows:
-            if expires_at <= now or not self._alive(owner, alive):
-                stale.append(holder)
-            else:
-                live.add(holder)
+        live, stale = live_and_stale(((h, o, e) for h, o, e in rows), now)
         if stale:
             log.info("freeing %d stale concurrency slot(s) of policy %r", len(stale), key)
             conn.execute(delete(gov_slots).where(and_(s.scope_key == key, s.holder.in_(stale))))
         return live
-
-    @staticmethod
-    def _alive(owner: str, memo: dict[str, bool]) -> bool:
-        if not owner:
-            return True
-        try:
-            return memo[owner]
-        except KeyError:
-            memo[owner] = result = _owner_alive(owner)
-            return result
 
     # ------------------------------------------------------------------ UsageSource: breakers
 
@@ -546,12 +457,3 @@ def _sum_outcomes(scope: UsageScope, rows: Iterable[Sequence[Any]]) -> tuple[int
             total += int(count or 0)
             errors += int(failed or 0)
     return errors, total
-
-
-def usage_for_store(store: Store, **kwargs: Any) -> SqlUsage:
-    """The usage source for ``store``: :class:`~.sqlite_usage.SqliteUsage` (plain ``sqlite3``, fast) for a
-    SQLite file, :class:`SqlUsage` otherwise. ``kwargs`` as for :class:`SqlUsage`."""
-    from .sqlite_usage import SqliteUsage, sqlite_file
-
-    path = sqlite_file(store)
-    return SqliteUsage(store, path, **kwargs) if path else SqlUsage(store, **kwargs)
