@@ -92,6 +92,11 @@ class ObserveConfig:
     """Kept for compatibility: records are journaled on disk, never queued in memory."""
     journal_dir: str = ""
     """Where records are journaled before delivery. Empty: ``<user data dir>/waxell-observe/journal``."""
+    agent_slug: str = ""
+    """Sent as ``agent_slug`` when a run starts (``WAXELL_AGENT_SLUG``)."""
+    agent_external_id: str = ""
+    """Sent as ``agent_id`` when a run starts (``WAXELL_AGENT_EXTERNAL_ID``, else the id a cloud agent
+    runtime sets: Bedrock AgentCore, Vertex AI reasoning engine, Azure AI agent)."""
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Options this version does not know, kept for plugins."""
     mode: str = dataclasses.field(init=False, repr=False, compare=False, default="embedded")
@@ -123,6 +128,47 @@ class ObserveConfig:
     def replace(self, **changes: Any) -> ObserveConfig:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def is_configured(self) -> bool:
+        """True when both ``api_url`` and ``api_key`` are set."""
+        return bool(self.api_url and self.api_key)
+
+    @classmethod
+    def from_env(cls) -> ObserveConfig:
+        """A configuration from the environment variables only (no arguments, no file)."""
+        values: dict[str, Any] = {}
+        _env_values(values)
+        return cls(**values)
+
+    @classmethod
+    def from_cli_config(
+        cls, config_path: str | os.PathLike[str] | None = None, profile: str | None = None
+    ) -> ObserveConfig:
+        """A configuration from one profile of the INI file ``~/.waxell/config`` (keys: field names).
+
+        The profile is ``profile``, else ``WAX_PROFILE``, else the ``profile`` key of ``[wax]``, else
+        ``default``, else the first section other than ``[wax]``. A missing or unreadable file
+        gives the default configuration.
+        """
+        path = Path(config_path) if config_path else config_file_path()
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError) as exc:
+            logger.warning("waxell-observe: ignoring unreadable config file %s: %s", path, exc)
+            return cls()
+        sections = [name for name in parser.sections() if name != "wax"]
+        name = profile or os.environ.get("WAX_PROFILE") or parser.get("wax", "profile", fallback="")
+        if not name:
+            name = "default" if "default" in sections else (sections[0] if sections else "")
+        if not name or not parser.has_section(name):
+            return cls()
+        values: dict[str, Any] = {}
+        for key, raw in parser.items(name):
+            if key in _FIELDS:
+                _set_lenient(values, key, raw, source=str(path))
+        return cls(**values)
+
 
 def default_journal_root() -> Path:
     """``<user data dir>/waxell-observe/journal`` (``platformdirs``)."""
@@ -149,8 +195,8 @@ def db_url_from(db: str) -> str:
 
 
 _ENV: dict[str, tuple[str, ...]] = {
-    "api_url": ("WAXELL_API_URL",),
-    "api_key": ("WAXELL_API_KEY",),
+    "api_url": ("WAXELL_API_URL", "WAX_API_URL"),
+    "api_key": ("WAXELL_API_KEY", "WAX_API_KEY"),
     "db": ("WAXELL_DB",),
     "capture_content": ("WAXELL_CAPTURE_CONTENT",),
     "debug": ("WAXELL_DEBUG",),
@@ -163,8 +209,16 @@ _ENV: dict[str, tuple[str, ...]] = {
     "otlp_endpoint": ("WAXELL_OTLP_ENDPOINT",),
     "max_queue": ("WAXELL_MAX_QUEUE",),
     "journal_dir": ("WAXELL_JOURNAL_DIR",),
+    "agent_slug": ("WAXELL_AGENT_SLUG",),
+    "agent_external_id": (
+        "WAXELL_AGENT_EXTERNAL_ID",
+        "BEDROCK_AGENTCORE_AGENT_RUNTIME_ID",
+        "BEDROCK_AGENTCORE_RUNTIME_ID",
+        "VERTEX_AI_REASONING_ENGINE_ID",
+        "AZURE_AI_AGENT_ID",
+    ),
 }
-_FILE_KEYS = ("api_url", "api_key", "debug", "capture_content", "db")
+_FILE_KEYS = ("api_url", "api_key", "debug", "capture_content", "db", "agent_slug")
 _FIELDS = {f.name: f for f in dataclasses.fields(ObserveConfig) if f.init}
 
 
@@ -214,6 +268,20 @@ def _set_lenient(values: dict[str, Any], name: str, raw: str, *, source: str) ->
         logger.warning("waxell-observe: ignoring %s from %s: %s", name, source, exc)
 
 
+def _env_values(values: dict[str, Any]) -> None:
+    """Add to ``values`` what the environment sets for the fields ``values`` does not hold yet."""
+    for name, env_names in _ENV.items():
+        if name in values:
+            continue
+        for env_name in env_names:
+            raw = os.environ.get(env_name)
+            if raw:
+                _set_lenient(values, name, raw, source=env_name)
+                break
+    if "otlp_endpoint" not in values and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        values["otlp_endpoint"] = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+
+
 def resolve_config(**arguments: Any) -> ObserveConfig:
     """Build a configuration from ``arguments`` (``None``/empty values fall through), env and file.
 
@@ -229,16 +297,7 @@ def resolve_config(**arguments: Any) -> ObserveConfig:
         if value is None or (isinstance(value, str) and value == "" and name in _FILE_KEYS):
             continue
         values[name] = _coerce(name, value)
-    for name, env_names in _ENV.items():
-        if name in values:
-            continue
-        for env_name in env_names:
-            raw = os.environ.get(env_name)
-            if raw:
-                _set_lenient(values, name, raw, source=env_name)
-                break
-    if "otlp_endpoint" not in values and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        values["otlp_endpoint"] = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    _env_values(values)
     for name, raw in file_values.items():
         if name not in values:
             _set_lenient(values, name, raw, source=str(config_file_path()))

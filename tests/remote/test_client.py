@@ -475,3 +475,15 @@ def test_a_client_is_a_context_manager(stub: ProtocolStub) -> None:
 
     asyncio.run(main())
     assert len(stub.seen) == 3
+
+
+def test_run_start_carries_the_configured_agent_identity(
+    stub: ProtocolStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAXELL_AGENT_SLUG", "support")
+    monkeypatch.setenv("WAXELL_AGENT_EXTERNAL_ID", "ext-1")
+    client = WaxellObserveClient(api_url=stub.url, api_key="", debug=False)  # an option: resolved afresh
+    client.start_run_sync(agent_name="agent")
+    client.start_run_sync(agent_name="agent", agent_slug="mine", agent_id="id-2")
+    bodies = [s.body for s in stub.requests("runs/start/")]
+    assert [(b["agent_slug"], b["agent_id"]) for b in bodies] == [("support", "ext-1"), ("mine", "id-2")]

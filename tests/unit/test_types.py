@@ -3,6 +3,8 @@ the reference's fields and defaults, prompt compilation, error hierarchy and mes
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import waxell_observe
@@ -124,3 +126,38 @@ def test_human_turn_records_one_interaction_on_exit() -> None:
         "metadata": {"op": "refund"},
     }  # fmt: skip
     assert isinstance(first["elapsed_ms"], int) and second["response"] == ""
+
+
+def test_observe_config_reference_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "WAXELL_API_URL",
+        "WAXELL_API_KEY",
+        "WAXELL_AGENT_SLUG",
+        "WAXELL_AGENT_EXTERNAL_ID",
+        "WAX_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WAX_API_URL", "https://wax.example")
+    monkeypatch.setenv("WAX_API_KEY", "wax_sk_1")
+    monkeypatch.setenv("VERTEX_AI_REASONING_ENGINE_ID", "engine-7")
+    monkeypatch.setenv("WAXELL_AGENT_SLUG", "support")
+    from_env = waxell_observe.ObserveConfig.from_env()
+    assert (from_env.api_url, from_env.api_key, from_env.agent_slug, from_env.agent_external_id) == (
+        "https://wax.example", "wax_sk_1", "support", "engine-7"
+    )  # fmt: skip
+    assert from_env.is_configured and not waxell_observe.ObserveConfig(api_url="http://x").is_configured
+    ini = tmp_path / "config"
+    ini.write_text(
+        "[wax]\nprofile = staging\n[default]\napi_url = http://default\n"
+        "[staging]\napi_url = http://staging\napi_key = k\nagent_slug = s\n"
+    )
+    Config = waxell_observe.ObserveConfig
+    assert (Config.from_cli_config(ini).api_url, Config.from_cli_config(ini).agent_slug) == (
+        "http://staging",
+        "s",
+    )
+    assert Config.from_cli_config(ini, profile="default").api_url == "http://default"
+    monkeypatch.setenv("WAX_PROFILE", "default")
+    assert Config.from_cli_config(ini).api_url == "http://default"
+    assert Config.from_cli_config(tmp_path / "missing") == Config()
+    assert Config.from_cli_config(ini, profile="nope") == Config()

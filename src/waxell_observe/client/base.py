@@ -8,7 +8,6 @@ use. The wire-protocol methods (``runs.py``, ``governance.py``, ``prompts.py``) 
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,13 +22,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["ClientBase"]
-
-_CLOUD_AGENT_IDS = (
-    "BEDROCK_AGENTCORE_AGENT_RUNTIME_ID",
-    "BEDROCK_AGENTCORE_RUNTIME_ID",
-    "VERTEX_AI_REASONING_ENGINE_ID",
-    "AZURE_AI_AGENT_ID",
-)
 
 
 def _positive(timeout: Any) -> float:
@@ -124,13 +116,10 @@ class ClientBase:
     # -- identity sent on run start ---------------------------------------------------------------
 
     def _agent_slug(self) -> str:
-        return str(self.config.extra.get("agent_slug") or os.environ.get("WAXELL_AGENT_SLUG") or "")
+        return self.config.agent_slug or str(self.config.extra.get("agent_slug") or "")
 
     def _agent_external_id(self) -> str:
-        value = self.config.extra.get("agent_external_id") or os.environ.get("WAXELL_AGENT_EXTERNAL_ID")
-        if not value:
-            value = next((os.environ[name] for name in _CLOUD_AGENT_IDS if os.environ.get(name)), "")
-        return str(value)
+        return self.config.agent_external_id or str(self.config.extra.get("agent_external_id") or "")
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -174,10 +163,14 @@ class ClientBase:
         data = content.encode("utf-8") if isinstance(content, str) else content
         try:
             response = self._pools.sync_client().request(
-                method, url, json=json_body if data is None else None, content=data,
-                params=dict(params) if params else None, timeout=self._timeout(timeout),
+                method,
+                url,
+                json=json_body if data is None else None,
+                content=data,
+                params=dict(params) if params else None,
+                timeout=self._timeout(timeout),
                 headers={**headers_for(self.config.api_key), **(headers or {})},
-            )  # fmt: skip
+            )
         except httpx.HTTPError as exc:
             raise transport_error(method, path, exc) from exc
         return reply(method, path, response.status_code, response.headers, response.content)

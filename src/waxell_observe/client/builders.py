@@ -30,6 +30,7 @@ __all__ = [
     "prompt",
     "prompt_guard",
     "records",
+    "region_metadata",
     "semantic_fact",
     "start_run",
     "steps",
@@ -76,7 +77,8 @@ def execution_region() -> str:
     return country.upper() if len(country) == 2 and country.isalpha() else ""
 
 
-def _region_metadata() -> dict[str, str]:
+def region_metadata() -> dict[str, str]:
+    """``{"execution_region", "execution_region_source"}`` when the country is known, else ``{}``."""
     region = execution_region()
     return {"execution_region": region, "execution_region_source": "device_locale"} if region else {}
 
@@ -118,7 +120,7 @@ def start_run(
             pre_execution_evaluations=[dict(e) for e in pre_execution_evaluations or ()],
             agent_slug=agent_slug,
             agent_id=agent_id,
-        )  # fmt: skip
+        )
     )
     return Request("POST", "runs/start/", body)
 
@@ -150,7 +152,7 @@ def complete_run(
             trace_id=trace_id,
             root_span_id=root_span_id,
             conversation_state=dict(conversation_state or {}),
-        )  # fmt: skip
+        )
     )
     return Request("POST", _run_path(run_id, "complete/"), body)
 
@@ -211,8 +213,8 @@ def policy_check(
     extra: Mapping[str, Any] | None = None,
 ) -> Request:
     """POST ``policy-check/`` (the run-start check). ``delegation`` becomes
-    ``signal.conversation_state.delegation_data``; the locale's country goes in ``metadata``;
-    ``metadata``, ``signal``, ``workflow_id`` and ``extra`` are ours (other servers ignore them)."""
+    ``signal.conversation_state.delegation_data``; ``metadata`` (the client sends the machine's
+    country there, :func:`region_metadata`), ``signal``, ``workflow_id`` and ``extra`` are ours."""
     _require_name(agent_name)
     body: dict[str, Any] = {"agent_name": agent_name, "workflow_name": workflow_name, "agent_id": agent_id}
     body.update(
@@ -222,9 +224,8 @@ def policy_check(
         body["signal"] = {"conversation_state": {"delegation_data": dict(delegation)}}
     if signal:
         body["signal"] = {**body.get("signal", {}), **signal}
-    merged = {**_region_metadata(), **(metadata or {})}
-    if merged:
-        body["metadata"] = merged
+    if metadata:
+        body["metadata"] = dict(metadata)
     if workflow_id:
         body["workflow_id"] = workflow_id
     body.update(extra or {})
@@ -254,7 +255,7 @@ def surface_check(
     }
     if workflow_id:
         body["workflow_id"] = workflow_id
-    region = _region_metadata()
+    region = region_metadata()
     if region:
         body["metadata"] = region
     return Request("POST", "policy-check/", body)

@@ -47,7 +47,8 @@ class GovernanceMethods(ClientBase):
                 user_group=user_group,
                 agent_type=agent_type,
                 delegation=delegation,
-            )  # fmt: skip
+                metadata=builders.region_metadata(),
+            )
         )
         return policy_result(reply)
 
@@ -73,9 +74,15 @@ class GovernanceMethods(ClientBase):
         if not self.config.api_url:
             raise RuntimeError("WaxellObserveClient is not configured (no api_url)")
         req = builders.surface_check(
-            agent_name=agent_name, workflow_name=workflow_name, user_group=user_group, surface=surface,
-            signal=signal, categories=categories, policies=policies, workflow_id=workflow_id,
-        )  # fmt: skip
+            agent_name=agent_name,
+            workflow_name=workflow_name,
+            user_group=user_group,
+            surface=surface,
+            signal=signal,
+            categories=categories,
+            policies=policies,
+            workflow_id=workflow_id,
+        )
         return self.send_sync(req, timeout=transport.gate_timeout("WAXELL_GATE_TIMEOUT", GATE_TIMEOUT))
 
     async def get_policy_manifest(
@@ -109,7 +116,7 @@ class GovernanceMethods(ClientBase):
                 decisions=decisions,
                 workflow_id=workflow_id,
                 span_only=span_only,
-            )  # fmt: skip
+            )
         )
 
     def record_governance_decisions_sync(self, **kwargs: Any) -> dict[str, Any]:

@@ -62,7 +62,7 @@ class RunMethods(ClientBase):
                 agent_slug=agent_slug or self._agent_slug(),
                 agent_id=agent_id or self._agent_external_id(),
                 interaction_mode=interaction_mode,
-            )  # fmt: skip
+            )
         )
         return RunInfo(_str(reply, "run_id"), _str(reply, "workflow_id"), _str(reply, "started_at"))
 
@@ -96,7 +96,7 @@ class RunMethods(ClientBase):
                 trace_id=trace_id,
                 root_span_id=root_span_id,
                 conversation_state=conversation_state,
-            )  # fmt: skip
+            )
         )
         found = reply.get("governance")
         governance: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
@@ -164,9 +164,12 @@ class RunMethods(ClientBase):
         """POST ``runs/daily/``: the agent's one run of ``date`` (``YYYY-MM-DD``; today when None)."""
         reply = await self._call(builders.daily_run(agent_slug=agent_slug, agent_type=agent_type, date=date))
         return DailyRunInfo(
-            _str(reply, "run_id"), _str(reply, "workflow_id"), _str(reply, "started_at"), _str(reply, "date"),
+            _str(reply, "run_id"),
+            _str(reply, "workflow_id"),
+            _str(reply, "started_at"),
+            _str(reply, "date"),
             bool(reply.get("created", False)),
-        )  # fmt: skip
+        )
 
     def start_daily_run_sync(self, **kwargs: Any) -> DailyRunInfo:
         """Blocking :meth:`start_daily_run` (keyword arguments only)."""
@@ -218,7 +221,7 @@ class RunMethods(ClientBase):
                 memory_type=memory_type,
                 ttl_seconds=ttl_seconds,
                 max_items=max_items,
-            )  # fmt: skip
+            )
         )
 
     def write_episodic_memory_sync(self, **kwargs: Any) -> dict[str, Any]:
@@ -252,7 +255,7 @@ class RunMethods(ClientBase):
                 fact_key=fact_key,
                 source_tool=source_tool,
                 metadata=metadata,
-            )  # fmt: skip
+            )
         )
 
     def write_semantic_fact_sync(self, **kwargs: Any) -> dict[str, Any]:

@@ -77,11 +77,13 @@ async def send_once(pools: HttpPools, config: ObserveConfig, req: Request, timeo
     client = pools.async_client(host_of(config.api_url))
     try:
         response = await client.request(
-            req.method, url, params=req.params,
+            req.method,
+            url,
+            params=req.params,
             content=encode(req.body) if req.body is not None else None,
             headers={**headers_for(config.api_key), **traceparent_header()},
             timeout=httpx.Timeout(timeout, connect=min(timeout, connect_timeout())),
-        )  # fmt: skip
+        )
     except httpx.HTTPError as exc:
         raise transport_error(req.method, req.path, exc) from exc
     return reply(req.method, req.path, response.status_code, response.headers, response.content)
