@@ -161,3 +161,11 @@ def test_observe_config_reference_members(tmp_path: Path, monkeypatch: pytest.Mo
     assert Config.from_cli_config(ini).api_url == "http://default"
     assert Config.from_cli_config(tmp_path / "missing") == Config()
     assert Config.from_cli_config(ini, profile="nope") == Config()
+
+
+def test_docs_client_page_names_every_public_member() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "client.md").read_text(encoding="utf-8")
+    names = [n for n in dir(waxell_observe.WaxellObserveClient) if not n.startswith("_")]
+    names += [n for n in types.__all__ + errors.__all__]
+    missing = [n for n in names if f"`{n}" not in page and f"{n}(" not in page and f".{n}" not in page]
+    assert missing == []
