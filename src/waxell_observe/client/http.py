@@ -100,7 +100,7 @@ class HttpPools:
             return entry[1]
         with self._lock:
             for other, (other_loop, _client) in list(self._async.items()):
-                if other_loop.is_closed() or other[0] == id(loop):
+                if other_loop.is_closed() or (other[0] == id(loop) and other_loop is not loop):
                     del self._async[other]
             client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
             self._async[key] = (loop, client)
