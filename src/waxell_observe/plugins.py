@@ -73,11 +73,14 @@ class _IsolatingPluginManager(pluggy.PluginManager):
         self._tables: dict[int, HookTable] = {}
         # id(implementation) -> (implementation, its isolated twin): see _hookexec
         self._isolated: dict[int, tuple[pluggy.HookImpl, pluggy.HookImpl]] = {}
+        # hook name -> (the implementations of its last call, their twins): one list comparison per call
+        self._twins: dict[str, tuple[list[pluggy.HookImpl], list[pluggy.HookImpl]]] = {}
 
     def _forget(self) -> None:
         """Drop every cached dispatch list and mark the tables runs hold as stale."""
         self._fast.clear()
         self._isolated.clear()
+        self._twins.clear()
         tables, self._tables = self._tables, {}
         for table in tables.values():
             table.valid = False
@@ -92,8 +95,13 @@ class _IsolatingPluginManager(pluggy.PluginManager):
         """Every call of a hook through pluggy (``pm.hook.<name>(...)``) comes here: pluggy's own
         call loop (with its ordering, ``firstresult``, wrappers and hook-call monitoring) runs the
         isolated twins of the implementations. Wrappers are passed as they are."""
-        twins = [self._twin(impl, hook_name) for impl in methods]
-        return self._inner_hookexec(hook_name, twins, kwargs, firstresult)
+        entry = self._twins.get(hook_name)
+        if entry is not None and entry[0] == methods:  # the same implementations as last time
+            twins = entry[1]
+        else:
+            twins = [self._twin(impl, hook_name) for impl in methods]
+            self._twins[hook_name] = (list(methods), twins)
+        return self._inner_hookexec(hook_name, twins.copy(), kwargs, firstresult)
 
     def _twin(self, impl: pluggy.HookImpl, hook_name: str) -> pluggy.HookImpl:
         entry = self._isolated.get(id(impl))
