@@ -17,12 +17,12 @@ from waxell_observe_server.limits import TEXT_LIMIT, TRACEBACK_LIMIT
 
 from waxell_observe.store import get_store
 
-O = "/api/v1/observe"
+OBSERVE = "/api/v1/observe"
 JSON = {"content-type": "application/json"}
 
 
 def post_raw(client: Any, path: str, content: bytes) -> Any:
-    return client.post(f"{O}/{path}", content=content, headers=JSON)
+    return client.post(f"{OBSERVE}/{path}", content=content, headers=JSON)
 
 
 @pytest.mark.parametrize(
@@ -32,32 +32,64 @@ def post_raw(client: Any, path: str, content: bytes) -> Any:
         ("runs/start/", {"agent_name": "  "}, "agent_name: Value error, must be a non-empty string"),
         ("runs/start/", {"agent_name": "a", "inputs": [1]}, "inputs: Input should be a valid dictionary"),
         ("runs/start/", {"agent_name": "a", "run_id": "has space"}, "run_id: String should match pattern"),
-        ("runs/start/", {"agent_name": "a", "started_at": "noon"},
-         "started_at: Value error, expected epoch seconds or an ISO 8601 time, got 'noon'"),
+        (
+            "runs/start/",
+            {"agent_name": "a", "started_at": "noon"},
+            "started_at: Value error, expected epoch seconds or an ISO 8601 time, got 'noon'",
+        ),
         ("runs/R/llm-calls/", {"calls": [{"tokens_in": 1}]}, "calls.0.model: Field required"),
-        ("runs/R/llm-calls/", {"calls": [{"model": "m", "tokens_in": "many"}]},
-         "calls.0.tokens_in: Input should be a valid integer"),
-        ("runs/R/llm-calls/", {"calls": [{"model": "m", "tokens_out": -1}]},
-         "calls.0.tokens_out: Input should be greater than or equal to 0"),
-        ("runs/R/llm-calls/", {"calls": [{"model": "m", "tokens_in": 10**20}]},
-         "calls.0.tokens_in: Input should be less than or equal to 2147483647"),
-        ("runs/R/llm-calls/", {"calls": [{"model": "m", "status": "fine"}]},
-         "calls.0.status: Input should be 'ok' or 'error'"),
+        (
+            "runs/R/llm-calls/",
+            {"calls": [{"model": "m", "tokens_in": "many"}]},
+            "calls.0.tokens_in: Input should be a valid integer",
+        ),
+        (
+            "runs/R/llm-calls/",
+            {"calls": [{"model": "m", "tokens_out": -1}]},
+            "calls.0.tokens_out: Input should be greater than or equal to 0",
+        ),
+        (
+            "runs/R/llm-calls/",
+            {"calls": [{"model": "m", "tokens_in": 10**20}]},
+            "calls.0.tokens_in: Input should be less than or equal to 2147483647",
+        ),
+        (
+            "runs/R/llm-calls/",
+            {"calls": [{"model": "m", "status": "fine"}]},
+            "calls.0.status: Input should be 'ok' or 'error'",
+        ),
         ("runs/R/llm-calls/", {}, "calls: Field required"),
         ("runs/R/steps/", {"steps": {"step_name": "x"}}, "steps: Input should be a valid list"),
-        ("runs/R/steps/", {"steps": [{"output": "text"}]}, "steps.0.output: Input should be a valid dictionary"),
+        (
+            "runs/R/steps/",
+            {"steps": [{"output": "text"}]},
+            "steps.0.output: Input should be a valid dictionary",
+        ),
         ("runs/R/spans/", {"spans": [{"kind": "tool"}]}, "spans.0.name: Field required"),
-        ("runs/R/spans/", {"spans": [{"name": "s", "duration_ms": -5}]},
-         "spans.0.duration_ms: Input should be greater than or equal to 0"),
-        ("runs/R/scores/", {"scores": [{"name": "s"}]}, "scores.0: Value error, a numeric score needs numeric_value"),
-        ("runs/R/scores/", {"scores": [{"name": "s", "data_type": "stars", "numeric_value": 1}]},
-         "scores.0.data_type: Input should be 'numeric', 'categorical' or 'boolean'"),
-        ("runs/R/complete/", {"status": "done"},
-         "status: Input should be 'success', 'error', 'blocked' or 'interrupted'"),
+        (
+            "runs/R/spans/",
+            {"spans": [{"name": "s", "duration_ms": -5}]},
+            "spans.0.duration_ms: Input should be greater than or equal to 0",
+        ),
+        (
+            "runs/R/scores/",
+            {"scores": [{"name": "s"}]},
+            "scores.0: Value error, a numeric score needs numeric_value",
+        ),
+        (
+            "runs/R/scores/",
+            {"scores": [{"name": "s", "data_type": "stars", "numeric_value": 1}]},
+            "scores.0.data_type: Input should be 'numeric', 'categorical' or 'boolean'",
+        ),
+        (
+            "runs/R/complete/",
+            {"status": "done"},
+            "status: Input should be 'success', 'error', 'blocked' or 'interrupted'",
+        ),
         ("events/", {"events": [{"metadata": "x"}]}, "events.0.metadata: Input should be a valid dictionary"),
         ("policy-check/", {"workflow_name": "w"}, "agent_name: Field required"),
     ],
-)  # fmt: skip
+)
 def test_invalid_bodies_get_422_naming_the_field(api: Any, path: str, body: Any, message: str) -> None:
     api.start(run_id="R")
     reply = api.post(path, body, expect=422)
@@ -77,16 +109,16 @@ def test_malformed_json_and_wrong_shapes(client: Any) -> None:
     assert deep.status_code == 400 and deep.json() == {"detail": "There was an error parsing the body"}
     # not JSON by content type: not parsed (protects local mode from cross-site form posts)
     plain = client.post(
-        f"{O}/runs/start/", content=b'{"agent_name": "a"}', headers={"content-type": "text/plain"}
+        f"{OBSERVE}/runs/start/", content=b'{"agent_name": "a"}', headers={"content-type": "text/plain"}
     )
     assert plain.status_code == 422
-    assert client.get(f"{O}/runs/start/").status_code == 405
-    assert client.get(f"{O}/runs/start/").json() == {"detail": "Method Not Allowed"}
+    assert client.get(f"{OBSERVE}/runs/start/").status_code == 405
+    assert client.get(f"{OBSERVE}/runs/start/").json() == {"detail": "Method Not Allowed"}
 
 
 def test_paths_are_exact_and_never_redirect(client: Any) -> None:
     for path in ("runs/start", "runs/x/llm-calls", "policy-check", "config"):
-        response = client.post(f"{O}/{path}", json={"agent_name": "a"}, follow_redirects=False)
+        response = client.post(f"{OBSERVE}/{path}", json={"agent_name": "a"}, follow_redirects=False)
         assert response.status_code in (404, 405), path
         assert "location" not in response.headers
         assert response.json() == {"detail": "Not Found"} or response.status_code == 405
@@ -100,14 +132,14 @@ def test_unknown_and_empty_run_ids_are_404(api: Any, record_path: str) -> None:
     assert unknown == {"detail": "unknown run 'missing': start it with POST runs/start/ first"}
     empty = api.post(f"runs//{record_path}/", body, expect=404)
     assert empty == {"detail": "empty run id: the run was not started (POST runs/start/ first)"}
-    odd = api.http.post(f"{O}/runs/%00%2e%2e/{record_path}/", json=body)
+    odd = api.http.post(f"{OBSERVE}/runs/%00%2e%2e/{record_path}/", json=body)
     assert odd.status_code == 404
 
 
 def test_body_size_limit_is_413(store_url: str) -> None:
     with TestClient(create_app(store_url, max_body_bytes=1000), raise_server_exceptions=False) as client:
         big = {"agent_name": "a", "inputs": {"blob": "x" * 2000}}
-        declared = client.post(f"{O}/runs/start/", json=big)
+        declared = client.post(f"{OBSERVE}/runs/start/", json=big)
         assert (declared.status_code, declared.json()) == (
             413,
             {"detail": "request body too large: the limit is 1000 bytes"},
@@ -119,16 +151,27 @@ def test_body_size_limit_is_413(store_url: str) -> None:
                 yield b"y" * 200
             yield b'"}}'
 
-        streamed = client.post(f"{O}/runs/start/", content=chunks(), headers=JSON)
+        streamed = client.post(f"{OBSERVE}/runs/start/", content=chunks(), headers=JSON)
         assert streamed.status_code == 413
         assert client.get("/api/v1/read/runs/").json()["total"] == 0
-        assert client.post(f"{O}/runs/start/", json={"agent_name": "small"}).status_code == 201
+        assert client.post(f"{OBSERVE}/runs/start/", json={"agent_name": "small"}).status_code == 201
 
 
 def test_oversize_strings_are_cut_at_documented_limits(api: Any) -> None:
     api.start(run_id="R", agent_name="a" * 1000, session_id="s" * 300, tags={"k": "v" * 5000})
-    api.post("runs/R/llm-calls/", {"calls": [{"model": "m" * 300, "prompt_preview": "p" * 100_000,
-                                               "error_message": "e" * 40_000, "task": "t" * 300}]})  # fmt: skip
+    api.post(
+        "runs/R/llm-calls/",
+        {
+            "calls": [
+                {
+                    "model": "m" * 300,
+                    "prompt_preview": "p" * 100_000,
+                    "error_message": "e" * 40_000,
+                    "task": "t" * 300,
+                }
+            ]
+        },
+    )
     api.post("runs/R/steps/", {"steps": [{"step_name": "n" * 2000, "position": 1}]})
     api.post("runs/R/complete/", {"error": "x" * 50_000, "traceback": "a" * 10_000 + "b" * 20_000})
     run = api.run("R")
@@ -146,7 +189,8 @@ def test_oversize_strings_are_cut_at_documented_limits(api: Any) -> None:
 
 def test_unstorable_characters_are_cleaned(client: Any, api: Any) -> None:
     raw = (
-        rb'{"agent_name": "a\u0000b", "run_id": "R", "inputs": {"k\u0000": "v\ud800w", "n": NaN, "i": -Infinity},'
+        rb'{"agent_name": "a\u0000b", "run_id": "R", "inputs": {"k\u0000": "v\ud800w", "n": NaN, "i": '
+        rb"-Infinity},"
         rb' "tags": {"t": "\udfff"}}'
     )
     assert post_raw(client, "runs/start/", raw).status_code == 201
@@ -166,10 +210,13 @@ def test_a_batch_is_stored_whole_or_not_at_all(store_url: str, api: Any) -> None
     store = get_store(store_url)
     with store.write() as conn:
         if store.dialect == "postgresql":
-            conn.execute(text(
-                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.name = 'explode' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-            ))  # fmt: skip
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.name = 'explode' THEN RAISE EXCEPTION "
+                    "'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
             conn.execute(
                 text("CREATE TRIGGER refuse BEFORE INSERT ON spans FOR EACH ROW EXECUTE FUNCTION refuse()")
             )
@@ -187,7 +234,7 @@ def test_a_batch_is_stored_whole_or_not_at_all(store_url: str, api: Any) -> None
         ],
         "conversation_state": {"user_turns": 4},
     }
-    failed = api.http.post(f"{O}/runs/R/steps/", json=batch)
+    failed = api.http.post(f"{OBSERVE}/runs/R/steps/", json=batch)
     assert (failed.status_code, failed.json()) == (500, {"detail": "internal server error"})
     run = api.run("R")
     assert (run["steps"], run["spans"], run["conversation"], run["step_count"]) == ([], [], {}, 0)
@@ -200,35 +247,105 @@ def test_a_batch_is_stored_whole_or_not_at_all(store_url: str, api: Any) -> None
 # -- generated bodies ------------------------------------------------------------------------------
 
 _VALID: dict[str, Any] = {
-    "runs/start/": {"agent_name": "fuzz", "workflow_name": "w", "inputs": {"q": "x"}, "metadata": {"m": 1},
-                    "session_id": "s", "user_id": "u", "run_id": "F1", "tags": {"t": "v"}, "started_at": 1.7e9,
-                    "parent_workflow_id": "P", "pre_execution_evaluations": [{"action": "allow"}]},
-    "runs/{run}/llm-calls/": {"calls": [{"model": "gpt-4o", "tokens_in": 1, "tokens_out": 2, "cost": 0.1,
-                                         "id": "c1", "position": 1, "started_at": 1.7e9, "attributes": {"a": 1}}],
-                              "conversation_state": {"user_turns": 1, "metadata": {"x": 1}}},
-    "runs/{run}/steps/": {"steps": [{"step_name": "tool:t", "position": 1, "output": {"_kind": "tool_call",
-                                     "input": {"a": 1}, "duration_ms": 5, "status": "error", "error": "e"}},
-                                    {"step_name": "retrieval:r", "output": {"_kind": "retrieval", "documents": [1],
-                                     "top_k": 3, "scores": [0.1]}},
-                                    {"step_name": "io:user_message", "output": {"_kind": "user_message",
-                                     "preview": "hi", "length": 2}},
-                                    {"step_name": "decision:d", "output": {"_kind": "decision", "options": ["a"],
-                                     "confidence": 0.5, "metadata": {"k": 1}}},
-                                    {"step_name": "retry:r", "output": {"_kind": "retry", "attempt": 2}},
-                                    {"step_name": "plain", "output": {"k": [1, 2]}}]},
-    "runs/{run}/spans/": {"spans": [{"name": "s", "kind": "governance", "position": 1, "parent_position": 2,
-                                     "start_offset_ms": 5, "attributes": {"action": "block", "metadata": {}},
-                                     "events": [{"attributes": {"exception.message": "m"}}], "status": "error"}]},
-    "runs/{run}/scores/": {"scores": [{"name": "s", "data_type": "boolean", "string_value": "true"},
-                                      {"name": "n", "numeric_value": 1.5, "comment": "c"}]},
-    "runs/{run}/complete/": {"result": {"a": 1}, "status": "success", "error": "", "steps": [{"step_name": "s"}],
-                             "tags": {"x": "y"}, "metadata": {"m": 2}, "ended_at": 1.7e9 + 5,
-                             "conversation_state": {"user_turns": 1}, "governance": {"action": "allow"}},
-    "events/": {"events": [{"workflow_id": "F1", "event": "e", "metadata": {"policy_name": "p", "action": "warn"}}]},
-    "governance-decision/": {"workflow_id": "F1", "surface": "run.start", "span_only": True,
-                             "decisions": [{"category": "c", "policy": "p", "action": "block", "reason": "r"}]},
+    "runs/start/": {
+        "agent_name": "fuzz",
+        "workflow_name": "w",
+        "inputs": {"q": "x"},
+        "metadata": {"m": 1},
+        "session_id": "s",
+        "user_id": "u",
+        "run_id": "F1",
+        "tags": {"t": "v"},
+        "started_at": 1.7e9,
+        "parent_workflow_id": "P",
+        "pre_execution_evaluations": [{"action": "allow"}],
+    },
+    "runs/{run}/llm-calls/": {
+        "calls": [
+            {
+                "model": "gpt-4o",
+                "tokens_in": 1,
+                "tokens_out": 2,
+                "cost": 0.1,
+                "id": "c1",
+                "position": 1,
+                "started_at": 1.7e9,
+                "attributes": {"a": 1},
+            }
+        ],
+        "conversation_state": {"user_turns": 1, "metadata": {"x": 1}},
+    },
+    "runs/{run}/steps/": {
+        "steps": [
+            {
+                "step_name": "tool:t",
+                "position": 1,
+                "output": {
+                    "_kind": "tool_call",
+                    "input": {"a": 1},
+                    "duration_ms": 5,
+                    "status": "error",
+                    "error": "e",
+                },
+            },
+            {
+                "step_name": "retrieval:r",
+                "output": {"_kind": "retrieval", "documents": [1], "top_k": 3, "scores": [0.1]},
+            },
+            {
+                "step_name": "io:user_message",
+                "output": {"_kind": "user_message", "preview": "hi", "length": 2},
+            },
+            {
+                "step_name": "decision:d",
+                "output": {"_kind": "decision", "options": ["a"], "confidence": 0.5, "metadata": {"k": 1}},
+            },
+            {"step_name": "retry:r", "output": {"_kind": "retry", "attempt": 2}},
+            {"step_name": "plain", "output": {"k": [1, 2]}},
+        ]
+    },
+    "runs/{run}/spans/": {
+        "spans": [
+            {
+                "name": "s",
+                "kind": "governance",
+                "position": 1,
+                "parent_position": 2,
+                "start_offset_ms": 5,
+                "attributes": {"action": "block", "metadata": {}},
+                "events": [{"attributes": {"exception.message": "m"}}],
+                "status": "error",
+            }
+        ]
+    },
+    "runs/{run}/scores/": {
+        "scores": [
+            {"name": "s", "data_type": "boolean", "string_value": "true"},
+            {"name": "n", "numeric_value": 1.5, "comment": "c"},
+        ]
+    },
+    "runs/{run}/complete/": {
+        "result": {"a": 1},
+        "status": "success",
+        "error": "",
+        "steps": [{"step_name": "s"}],
+        "tags": {"x": "y"},
+        "metadata": {"m": 2},
+        "ended_at": 1.7e9 + 5,
+        "conversation_state": {"user_turns": 1},
+        "governance": {"action": "allow"},
+    },
+    "events/": {
+        "events": [{"workflow_id": "F1", "event": "e", "metadata": {"policy_name": "p", "action": "warn"}}]
+    },
+    "governance-decision/": {
+        "workflow_id": "F1",
+        "surface": "run.start",
+        "span_only": True,
+        "decisions": [{"category": "c", "policy": "p", "action": "block", "reason": "r"}],
+    },
     "policy-check/": {"agent_name": "a", "inputs": {"x": 1}, "signal": {"conversation_state": {}}},
-}  # fmt: skip
+}
 
 
 def _random_text(rng: random.Random) -> str:
@@ -333,10 +450,36 @@ def test_generated_bodies_never_get_a_5xx(client: Any) -> None:
 
 def test_generated_queries_never_get_a_5xx(client: Any) -> None:
     rng = random.Random(77)
-    params = ["agent_name", "status", "session_id", "tag", "since", "until", "roots_only", "order_by", "order",
-              "limit", "offset", "user_id", "run_id", "action", "label", "version"]  # fmt: skip
-    paths = ["runs/", "sessions/", "users/", "costs/", "audit/", "agents/", "runs/x/", "sessions/s/", "users/u/",
-             "policies/"]  # fmt: skip
+    params = [
+        "agent_name",
+        "status",
+        "session_id",
+        "tag",
+        "since",
+        "until",
+        "roots_only",
+        "order_by",
+        "order",
+        "limit",
+        "offset",
+        "user_id",
+        "run_id",
+        "action",
+        "label",
+        "version",
+    ]
+    paths = [
+        "runs/",
+        "sessions/",
+        "users/",
+        "costs/",
+        "audit/",
+        "agents/",
+        "runs/x/",
+        "sessions/s/",
+        "users/u/",
+        "policies/",
+    ]
     for i in range(150):
         query = "&".join(
             f"{rng.choice(params)}={_quote(str(_random_value(rng))[:200])}" for _ in range(rng.randint(1, 4))
@@ -344,9 +487,9 @@ def test_generated_queries_never_get_a_5xx(client: Any) -> None:
         path = rng.choice(paths)
         response = client.get(f"/api/v1/read/{path}?{query}")
         assert response.status_code < 500, (i, path, query, response.text)
-        prompt = client.get(f"{O}/prompts/{_quote(_random_text(rng)[:50]) or 'p'}/?{query}")
+        prompt = client.get(f"{OBSERVE}/prompts/{_quote(_random_text(rng)[:50]) or 'p'}/?{query}")
         assert prompt.status_code < 500, (i, query, prompt.text)
-        manifest = client.get(f"{O}/policy-manifest/?{query}")
+        manifest = client.get(f"{OBSERVE}/policy-manifest/?{query}")
         assert manifest.status_code == 200, (i, query, manifest.text)
 
 

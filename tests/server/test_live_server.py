@@ -22,7 +22,7 @@ from sqlalchemy import text
 from waxell_observe.config import db_url_from
 from waxell_observe.store import get_store
 
-O = "/api/v1/observe"
+OBSERVE = "/api/v1/observe"
 R = "/api/v1/read"
 
 
@@ -39,48 +39,91 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(
 ) -> None:
     server = serve_process(db)
     with httpx.Client(base_url=server.url, timeout=10.0, follow_redirects=False) as http:
-        check = http.post(f"{O}/policy-check/", json={"agent_name": "indie", "workflow_name": "", "agent_id": "",
-                                                      "inputs": {"q": "hi"}})  # fmt: skip
+        check = http.post(
+            f"{OBSERVE}/policy-check/",
+            json={"agent_name": "indie", "workflow_name": "", "agent_id": "", "inputs": {"q": "hi"}},
+        )
         assert check.status_code == 200 and check.json()["action"] == "allow"
         assert (
-            http.get(f"{O}/policy-manifest/", params={"agent_name": "indie"}).json()["manifest_version"]
+            http.get(f"{OBSERVE}/policy-manifest/", params={"agent_name": "indie"}).json()["manifest_version"]
             == "1"
         )
-        assert http.get(f"{O}/config/").json() == {
+        assert http.get(f"{OBSERVE}/config/").json() == {
             "otel_endpoint": server.url.rstrip("/"),
             "tenant_id": "local",
             "tenant_slug": "local",
             "batch_ingest": "runs/batch/",
             "batch_max_runs": 1000,
         }
-        started = http.post(f"{O}/runs/start/", json={
-            "agent_name": "indie", "workflow_name": "default", "inputs": {"q": "hi"}, "metadata": {}, "trace_id": "",
-            "session_id": "chat-1", "user_id": "alice", "interaction_mode": "interactive",
-        })  # fmt: skip
+        started = http.post(
+            f"{OBSERVE}/runs/start/",
+            json={
+                "agent_name": "indie",
+                "workflow_name": "default",
+                "inputs": {"q": "hi"},
+                "metadata": {},
+                "trace_id": "",
+                "session_id": "chat-1",
+                "user_id": "alice",
+                "interaction_mode": "interactive",
+            },
+        )
         assert started.status_code == 201
         run_id = started.json()["run_id"]
         assert started.json()["workflow_id"] == run_id
-        assert http.post(f"{O}/runs/{run_id}/llm-calls/", json={"calls": [
+        assert http.post(f"{OBSERVE}/runs/{run_id}/llm-calls/", json={"calls": [
             {"model": "gpt-4o", "tokens_in": 120, "tokens_out": 30, "cost": 0.002, "task": "answer",
              "prompt_preview": "hi", "response_preview": "hello", "status": "ok", "prompt_hash": "h1"},
             {"model": "gpt-4o-mini", "tokens_in": 10, "tokens_out": 1},
         ], "conversation_state": {"user_turns": 1, "message_count": 2}}).json() == {}  # fmt: skip
-        assert http.post(f"{O}/runs/{run_id}/steps/", json={"steps": [
-            {"step_name": "io:user_message", "output": {"_kind": "user_message", "preview": "hi"}, "position": 1},
-            {"step_name": "tool:calculator", "output": {"_kind": "tool_call", "input": {"x": 2}, "output": 4},
-             "position": 2},
-            {"step_name": "answer", "output": {"chars": 5}, "position": 3},
-            {"step_name": "io:agent_response", "output": {"_kind": "agent_response", "preview": "hello"},
-             "position": 4},
-        ]}).json() == {}  # fmt: skip
-        assert http.post(f"{O}/runs/{run_id}/spans/", json={"spans": [
+        assert (
+            http.post(
+                f"{OBSERVE}/runs/{run_id}/steps/",
+                json={
+                    "steps": [
+                        {
+                            "step_name": "io:user_message",
+                            "output": {"_kind": "user_message", "preview": "hi"},
+                            "position": 1,
+                        },
+                        {
+                            "step_name": "tool:calculator",
+                            "output": {"_kind": "tool_call", "input": {"x": 2}, "output": 4},
+                            "position": 2,
+                        },
+                        {"step_name": "answer", "output": {"chars": 5}, "position": 3},
+                        {
+                            "step_name": "io:agent_response",
+                            "output": {"_kind": "agent_response", "preview": "hello"},
+                            "position": 4,
+                        },
+                    ]
+                },
+            ).json()
+            == {}
+        )
+        assert http.post(f"{OBSERVE}/runs/{run_id}/spans/", json={"spans": [
             {"name": "chain", "kind": "chain", "status": "ok", "duration_ms": 12.5, "position": 5,
              "start_offset_ms": 1.0, "attributes": {}, "input_data": None, "output_data": None, "events": []},
         ]}).json() == {}  # fmt: skip
-        assert http.post(f"{O}/runs/{run_id}/scores/", json={"scores": [
-            {"name": "helpful", "data_type": "boolean", "numeric_value": 1.0, "string_value": "true", "comment": ""},
-        ]}).json() == {}  # fmt: skip
-        completed = http.post(f"{O}/runs/{run_id}/complete/", json={
+        assert (
+            http.post(
+                f"{OBSERVE}/runs/{run_id}/scores/",
+                json={
+                    "scores": [
+                        {
+                            "name": "helpful",
+                            "data_type": "boolean",
+                            "numeric_value": 1.0,
+                            "string_value": "true",
+                            "comment": "",
+                        },
+                    ]
+                },
+            ).json()
+            == {}
+        )
+        completed = http.post(f"{OBSERVE}/runs/{run_id}/complete/", json={
             "result": {"answer": "hello"}, "status": "success", "error": "", "steps": [],
             "trace_id": "0" * 32, "root_span_id": "1" * 16,
         })  # fmt: skip
@@ -88,7 +131,7 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(
         assert set(completed.json()) == {"run_id", "duration", "governance"}
         assert (
             http.post(
-                f"{O}/events/",
+                f"{OBSERVE}/events/",
                 json={
                     "events": [
                         {
@@ -104,7 +147,7 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(
             == {}
         )
         assert http.post(
-            f"{O}/governance-decision/",
+            f"{OBSERVE}/governance-decision/",
             json={
                 "agent_name": "indie",
                 "workflow_id": run_id,
@@ -113,7 +156,7 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(
                 "span_only": True,
             },
         ).json() == {"run_found": True}
-        assert http.post(f"{O}/runs//llm-calls/", json={"calls": []}).status_code == 404
+        assert http.post(f"{OBSERVE}/runs//llm-calls/", json={"calls": []}).status_code == 404
 
         run = http.get(f"{R}/runs/{run_id}/").json()
         assert (run["agent_name"], run["status"], run["session_id"], run["user_id"]) == (
@@ -135,7 +178,7 @@ def test_an_independent_client_delivers_a_run_and_reads_it_back(
             ("user_message", "hi"), ("agent_response", "hello")
         ]  # fmt: skip
         assert http.get(f"{R}/audit/", params={"run_id": run_id}).json()["total"] == 1
-        assert http.get("/openapi.json").json()["paths"][f"{O}/runs/start/"]["post"]
+        assert http.get("/openapi.json").json()["paths"][f"{OBSERVE}/runs/start/"]["post"]
         assert http.get("/docs").status_code == 200
 
 
@@ -167,7 +210,7 @@ class Sender(threading.Thread):
                 ]
                 for kind, path, body in requests:
                     try:
-                        response = http.post(f"{O}/{path}", json=body)
+                        response = http.post(f"{OBSERVE}/{path}", json=body)
                     except httpx.HTTPError as exc:
                         self.stopped_by = exc
                         self.in_flight = (kind, run_id, path, body)
@@ -232,7 +275,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_acknowledged(
         for sender in senders:
             assert sender.in_flight is not None
             kind, run_id, path, body = sender.in_flight
-            assert http.post(f"{O}/{path}", json=body).status_code in (200, 201)
+            assert http.post(f"{OBSERVE}/{path}", json=body).status_code in (200, 201)
             run = http.get(f"{R}/runs/{run_id}/").json()
             if kind == "llm":
                 assert (run["llm_call_count"], run["tokens_in"]) == (20, 210)
@@ -261,19 +304,27 @@ def test_several_servers_share_one_postgres_database(
                 first = clients[(worker + i) % 3]
                 assert (
                     first.post(
-                        f"{O}/runs/start/", json={"agent_name": f"agent-{worker}", "run_id": run_id}
+                        f"{OBSERVE}/runs/start/", json={"agent_name": f"agent-{worker}", "run_id": run_id}
                     ).status_code
                     == 201
                 )
                 for part in range(3):  # one run's calls arrive through every server
-                    calls = [{"id": f"{run_id}-{part}-{j}", "model": "gpt-4o", "tokens_in": 10, "tokens_out": 1,
-                              "cost": 0.25} for j in range(5)]  # fmt: skip
+                    calls = [
+                        {
+                            "id": f"{run_id}-{part}-{j}",
+                            "model": "gpt-4o",
+                            "tokens_in": 10,
+                            "tokens_out": 1,
+                            "cost": 0.25,
+                        }
+                        for j in range(5)
+                    ]
                     reply = clients[(worker + i + part) % 3].post(
-                        f"{O}/runs/{run_id}/llm-calls/", json={"calls": calls}
+                        f"{OBSERVE}/runs/{run_id}/llm-calls/", json={"calls": calls}
                     )
                     assert reply.status_code == 200, reply.text
                 done = clients[(worker + i + 1) % 3].post(
-                    f"{O}/runs/{run_id}/complete/", json={"status": "success"}
+                    f"{OBSERVE}/runs/{run_id}/complete/", json={"status": "success"}
                 )
                 assert done.status_code == 200, done.text
             for client in clients:

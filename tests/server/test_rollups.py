@@ -208,7 +208,7 @@ def rollup_state(conn: Any) -> dict[str, Any]:
     for table, keys in _KEYS.items():
         sums: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
         for row in conn.execute(text(f"SELECT * FROM {table}")).mappings():
-            measures = [row[c] for c in row.keys() if c not in keys and c != "merged"]
+            measures = [row[c] for c in row if c not in keys and c != "merged"]
             entry = sums[tuple(bool(row[k]) if k == "is_root" else row[k] for k in keys)]
             for i, value in enumerate(measures):
                 entry[i] += value
@@ -351,12 +351,23 @@ TIMES = [None, T0, T0 - 0.5 * DAY, T0 + 1.25 * DAY + 17.5, T0 - 3 * DAY + 3600.0
 def check_read_api(api: Any, store: Store) -> None:
     oracle = Oracle(store)
     filters: list[dict[str, Any]] = [
-        {}, {"agent_name": "alpha"}, {"status": "error"}, {"status": "running"}, {"tag": "env:prod"},
-        {"tag": "team"}, {"tag": "env:staging", "status": "success"}, {"roots_only": True},
-        {"agent_name": "beta", "roots_only": True, "status": "success"}, {"tag": "env:dev", "agent_name": "gamma"},
-        {"session_id": "s1"}, {"user_id": "u2"}, {"workflow_name": "default"}, {"tag": "nope:x"}, {"tag": "rare"},
+        {},
+        {"agent_name": "alpha"},
+        {"status": "error"},
+        {"status": "running"},
+        {"tag": "env:prod"},
+        {"tag": "team"},
+        {"tag": "env:staging", "status": "success"},
+        {"roots_only": True},
+        {"agent_name": "beta", "roots_only": True, "status": "success"},
+        {"tag": "env:dev", "agent_name": "gamma"},
+        {"session_id": "s1"},
+        {"user_id": "u2"},
+        {"workflow_name": "default"},
+        {"tag": "nope:x"},
+        {"tag": "rare"},
         {"tag": "nope"},
-    ]  # fmt: skip
+    ]
     for base in filters:
         for since in TIMES:
             for until in (None, T0 + 0.75 * DAY, T0 + 3 * DAY):
@@ -485,9 +496,14 @@ def test_tag_filters(api: Any, store: Store) -> None:
     api.start(run_id="t2", agent_name="a", tags={"env": "prod-eu"}, started_at=T0 + 1)
     api.start(run_id="t3", agent_name="b", tags={"blob": long_value[:-1]}, started_at=T0 + 2)
     with store.read() as conn:
-        assert sorted(tuple(r) for r in conn.execute(text("SELECT run_id, tag_key, length(tag_value) FROM run_tags"))) == [
-            ("t1", "blob", 256), ("t1", "env", 4), ("t2", "env", 7), ("t3", "blob", 256),
-        ]  # fmt: skip
+        assert sorted(
+            tuple(r) for r in conn.execute(text("SELECT run_id, tag_key, length(tag_value) FROM run_tags"))
+        ) == [
+            ("t1", "blob", 256),
+            ("t1", "env", 4),
+            ("t2", "env", 7),
+            ("t3", "blob", 256),
+        ]
 
     def ids(**params: Any) -> tuple[list[str], int]:
         page = api.read("runs/", **params)
@@ -617,7 +633,8 @@ def test_postgres_writers_never_wait_on_each_others_rollup_rows_and_compaction_f
 def _blocked_on_a_lock(store: Store, pid: int | None = None) -> None:
     """Wait until the backend ``pid`` (else any other backend of the store's database) waits for a lock."""
     query = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+        "SELECT count(*) FROM pg_stat_activity WHERE datname "
+        "= current_database() AND wait_event_type = 'Lock' "
         "AND pid <> pg_backend_pid()" + ("" if pid is None else f" AND pid = {int(pid)}")
     )
     deadline = time.monotonic() + 30
@@ -725,8 +742,16 @@ def _write_runs(store: Store, prefix: str, count: int) -> None:
     for i in range(count):
         with store.write() as conn:
             run_id = f"{prefix}-{i}"
-            writer.start_run(conn, {"run_id": run_id, "agent_name": "hot", "started_at": T0 + i, "user_id": "u",
-                                    "tags": {"k": "v"}})  # fmt: skip
+            writer.start_run(
+                conn,
+                {
+                    "run_id": run_id,
+                    "agent_name": "hot",
+                    "started_at": T0 + i,
+                    "user_id": "u",
+                    "tags": {"k": "v"},
+                },
+            )
             writer.add_llm_calls(
                 conn, run_id, [{"id": f"{run_id}-c", "model": "m", "tokens_in": 3, "cost": 0.25}]
             )
