@@ -139,3 +139,11 @@ def test_policy_rows() -> None:
     )
     assert "metadata" not in attrs and attrs["priority"] == 100
     assert [rows.policy_span_status(a) for a in ("block", "throttle", "warn")] == ["error", "error", "ok"]
+
+
+def test_the_cli_knows_every_run_status() -> None:
+    from waxell_observe.cli import render, runs
+
+    assert set(render._STATUS_STYLE) == set(vocabulary.RUN_STATUSES)
+    status_option = next(p for p in runs.command.params if p.name == "status")
+    assert list(status_option.type.choices) == ["", *vocabulary.RUN_STATUSES]  # type: ignore[attr-defined]
