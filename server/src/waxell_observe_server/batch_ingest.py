@@ -262,8 +262,8 @@ def _add_totals(conn: Connection, touched: Mapping[str, _Run]) -> None:
         row[0]: row[1:]
         for row in select_for_runs(
             conn,
-            "SELECT run_id, coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost), 0.0), "
-            "count(*) FROM llm_calls WHERE run_id {runs} GROUP BY run_id",
+            "SELECT run_id, coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
+            "coalesce(sum(cost), 0.0), count(*) FROM llm_calls WHERE run_id {runs} GROUP BY run_id",
             ids,
         )
     }

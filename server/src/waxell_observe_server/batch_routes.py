@@ -111,7 +111,7 @@ def _handle_batch(request: Request, raw: bytes) -> JSONResponse:
             results[index] = {"run_id": _given_run_id(item), "status": 422, "error": _entry_problem(exc)}
     governed = _governed(request, [entry for _, entry in valid])
     segment: list[tuple[int, BatchRunIn]] = []
-    for (index, entry), per_run in zip(valid, governed):
+    for (index, entry), per_run in zip(valid, governed, strict=False):
         if not per_run:
             segment.append((index, entry))
             continue
@@ -185,7 +185,8 @@ def _entries(request: Request, raw: bytes) -> list[Any]:
     if len(entries) > BATCH_MAX_RUNS:
         raise HTTPException(
             status_code=413,
-            detail=f"too many runs in one batch: {len(entries)}, the limit is {BATCH_MAX_RUNS} (send smaller batches)",
+            detail=f"too many runs in one batch: {len(entries)}, "
+            f"the limit is {BATCH_MAX_RUNS} (send smaller batches)",
         )
     return entries
 
@@ -276,7 +277,7 @@ def _store_segment(
             return
         results[segment[0][0]] = _refused(entries[0].run_id, exc)
         return
-    for (index, _), outcome in zip(segment, outcomes):
+    for (index, _), outcome in zip(segment, outcomes, strict=False):
         results[index] = _result(outcome)
     _note_completions(request, sum(1 for e in entries if e.complete is not None), found)
 

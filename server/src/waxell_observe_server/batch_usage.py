@@ -57,16 +57,21 @@ _BUCKETS = (
 )
 _USAGE = (
     "INSERT INTO gov_usage (bucket, agent_name, workflow_name, user_group, model, tokens, cost) "
-    "VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT (bucket, agent_name, workflow_name, user_group, model) "
+    "VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}) "
+    "ON CONFLICT (bucket, agent_name, workflow_name, user_group, model) "
     "DO UPDATE SET tokens = gov_usage.tokens + excluded.tokens, cost = gov_usage.cost + excluded.cost"
 )
 _OUTCOME_COLUMNS = "run_id, ended_at, agent_name, workflow_name, user_group, error, tokens, cost"
 _OUTCOMES_PG = (
     f"INSERT INTO gov_run_outcomes ({_OUTCOME_COLUMNS}) "
-    "SELECT * FROM unnest(%s::varchar[], %s::float8[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bool[], "
-    "%s::int8[], %s::float8[]) ON CONFLICT (run_id) DO NOTHING RETURNING run_id"
+    "SELECT * FROM unnest(%s::varchar[], %s::float8[], %s::varchar[], %s::varchar[], %s::varchar[], "
+    "%s::bool[], %s::int8[], %s::float8[]) ON CONFLICT (run_id) DO NOTHING RETURNING run_id"
 )
-_OUTCOMES_SQLITE = f"INSERT INTO gov_run_outcomes ({_OUTCOME_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"
+_KNOWN_OUTCOMES = "SELECT run_id FROM gov_run_outcomes WHERE run_id {runs}"
+_OUTCOMES_SQLITE = (
+    f"INSERT INTO gov_run_outcomes ({_OUTCOME_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id) DO NOTHING"
+)
 
 
 def _models(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, float]]]:
@@ -86,7 +91,7 @@ def _models(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, tup
 def _insert_outcomes(conn: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
     """Insert ``gov_run_outcomes`` rows; returns the run ids that were not counted before."""
     if conn.dialect.name == "postgresql":
-        columns = [list(column) for column in zip(*rows)]
+        columns = [list(column) for column in zip(*rows, strict=True)]  # rows of one width
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with translated_errors(conn):
@@ -96,8 +101,8 @@ def _insert_outcomes(conn: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
             cursor.close()
     # SQLite: this write transaction holds the database (BEGIN IMMEDIATE), so what is not
     # there now is inserted below
-    known = {row[0] for row in select_for_runs(conn, "SELECT run_id FROM gov_run_outcomes WHERE run_id {runs}",
-                                                [row[0] for row in rows])}  # fmt: skip
+    ids = [row[0] for row in rows]
+    known = {row[0] for row in select_for_runs(conn, _KNOWN_OUTCOMES, ids)}
     fresh = [row for row in rows if row[0] not in known]
     execute_many(conn, _OUTCOMES_SQLITE, fresh)
     return {row[0] for row in fresh}

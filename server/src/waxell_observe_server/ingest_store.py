@@ -242,8 +242,8 @@ def _spec(
     defaults = {column: _default(table.c[column]) for column in columns}
     values_of = operator.itemgetter(*columns)
     return _TableSpec(
-        name or table.name, table, tuple(columns), conflict, key, tuple(limits), tuple(json_columns), defaults,
-        values_of,
+        name or table.name, table, tuple(columns), conflict, key, tuple(limits), tuple(json_columns),
+        defaults, values_of,
     )  # fmt: skip
 
 
@@ -251,9 +251,9 @@ RUN_COLUMNS = tuple(c.name for c in runs.columns)
 """Every column of ``runs``: a start row gives the first twenty, the schema's defaults fill the
 others (no error, zero totals, ``source`` sdk)."""
 LLM_COLUMNS = (
-    "id", "run_id", "position", "model", "provider", "tokens_in", "tokens_out", "cost", "task", "prompt_preview",
-    "response_preview", "prompt_hash", "duration_ms", "status", "error_type", "error_message", "started_at",
-    "parent_span_id", "attributes",
+    "id", "run_id", "position", "model", "provider", "tokens_in", "tokens_out", "cost", "task",
+    "prompt_preview", "response_preview", "prompt_hash", "duration_ms", "status", "error_type",
+    "error_message", "started_at", "parent_span_id", "attributes",
 )  # fmt: skip
 STEP_COLUMNS = ("id", "run_id", "position", "name", "seq", "output", "started_at")
 SPAN_COLUMNS = (
@@ -271,8 +271,8 @@ SCORE_COLUMNS = (
     "created_at",
 )
 AUDIT_COLUMNS = (
-    "ts", "run_id", "agent_name", "workflow_name", "event", "policy_name", "category", "action", "reason", "phase",
-    "metadata",
+    "ts", "run_id", "agent_name", "workflow_name", "event", "policy_name", "category", "action", "reason",
+    "phase", "metadata",
 )  # fmt: skip
 
 REPLACED_RUNS = "runs (replaced)"
@@ -436,8 +436,8 @@ def start_decision(
 
 _RUN_TOTALS_AND_OUTCOME = {
     name: _SPEC_OF["runs"].default(name)
-    for name in ("error", "error_type", "traceback", "tokens_in", "tokens_out", "total_cost", "llm_call_count",
-                 "step_count", "span_count", "source")
+    for name in ("error", "error_type", "traceback", "tokens_in", "tokens_out", "total_cost",
+                 "llm_call_count", "step_count", "span_count", "source")
 }  # fmt: skip
 """The columns a start leaves at the schema's defaults (a complete row is cheaper to write)."""
 

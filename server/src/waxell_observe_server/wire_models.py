@@ -285,7 +285,8 @@ class BatchRunIn(_Body):
     def _same_run(self) -> BatchRunIn:
         if self.start is not None and self.start.run_id is not None and self.start.run_id != self.run_id:
             raise ValueError(
-                f"start.run_id {self.start.run_id!r} differs from the entry's run_id {self.run_id!r} (omit it or repeat it)"
+                f"start.run_id {self.start.run_id!r} differs from the entry's run_id {self.run_id!r} "
+                "(omit it or repeat it)"
             )
         return self
 

@@ -6,8 +6,9 @@ import { read } from "../api.js";
 import { setParams } from "../router.js";
 import { fmtCost, fmtDuration, fmtInt, fmtPct, fmtTokens } from "../format.js";
 import { cards, errorBox, pageHeader, pager, runHref, sessionLink, statusBadge, table, tagChips, timeCell, userLink } from "../components.js";
+import { VOCABULARY } from "../vocabulary.js";
 
-export const STATUSES = ["running", "success", "error", "blocked", "interrupted"];
+export const STATUSES = VOCABULARY.run_statuses;
 const SORTS = [
   ["started_at", "Start time"],
   ["ended_at", "End time"],
