@@ -196,6 +196,17 @@ class Run:
     def interaction_mode(self) -> str:
         return "interactive" if self.session_id else "autonomous"
 
+    def count_model_usage(self, model: str, tokens_in: int, tokens_out: int, cost: float) -> None:
+        """Count one LLM call in :attr:`model_usage` (``model -> [tokens_in, tokens_out, cost, calls]``)."""
+        usage = self.model_usage.get(model)
+        if usage is None:
+            self.model_usage[model] = [tokens_in, tokens_out, cost, 1]
+        else:
+            usage[0] += tokens_in
+            usage[1] += tokens_out
+            usage[2] += cost
+            usage[3] += 1
+
     def next_position(self) -> int:
         """The next position in the run's single ordering of records (1, 2, ...)."""
         self._positions += 1

@@ -1,0 +1,288 @@
+"""What every part of :class:`~waxell_observe.WaxellContext` shares: its slots, and the
+primitives its recording methods build on (the active run, spans, policy evaluations)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from waxell_observe import policy_gate
+from waxell_observe.context.checks import check_choice, check_duration, check_name
+from waxell_observe.errors import PolicyViolationError
+from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation
+from waxell_observe.plugins import record_hooks
+from waxell_observe.records import SpanRecord, new_id
+from waxell_observe.records import _take as _take_id
+from waxell_observe.run import Run
+from waxell_observe.serialize import preview, to_jsonable
+from waxell_observe.vocabulary.rows import policy_span_attributes, policy_span_status
+
+if TYPE_CHECKING:
+    from contextvars import Token
+
+    from waxell_observe.context.waxell_context import WaxellContext
+    from waxell_observe.conversation import ConversationState
+
+logger = logging.getLogger("waxell_observe")
+
+_INF = math.inf
+_time = time.time
+_new_object = object.__new__
+_TRACEBACK_LIMIT = 16_000
+
+
+def _call_hook(run: Run, hook_name: str, *args: Any) -> None:
+    """Call a record hook for ``run`` through its hook table, isolated. The recording methods
+    inline this (``hooks.on_step(run, step)`` in a ``try``): a single implementation (the
+    pipeline's, usually) is then called directly, one Python call per record instead of three
+    (``emit``, the dispatch loop, the isolating wrapper)."""
+    hooks = run._hooks
+    if not hooks.valid:
+        hooks = record_hooks(run)
+    try:
+        getattr(hooks, hook_name)(run, *args)
+    except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+        hooks.failed(hook_name)
+
+
+def _violation(verdict: PolicyCheckResult) -> PolicyViolationError:
+    """The error for a ``block``/``throttle`` verdict. ``policy_result.metadata["evaluations"]``
+    lists each policy's answer as a dict (also available as ``policy_result.evaluations``)."""
+    if "evaluations" not in verdict.metadata:
+        verdict.metadata["evaluations"] = [evaluation.to_dict() for evaluation in verdict.evaluations]
+    reason = verdict.reason or f"policy answered {verdict.action}"
+    return PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
+
+
+class ContextBase:
+    """The state of a :class:`~waxell_observe.WaxellContext` and the primitives its parts share."""
+
+    __slots__ = (
+        "agent_name",
+        "workflow_name",
+        "inputs",
+        "metadata",
+        "client",
+        "enforce_policy",
+        "session_id",
+        "user_id",
+        "user_group",
+        "mid_execution_governance",
+        "_tags",
+        "_requested_run_id",
+        "_run",
+        "_token",
+        "_parent",
+        "_result",
+        "_finished",
+        "_inert",
+        "_safe_inputs",
+        "__weakref__",
+    )
+
+    agent_name: str
+    workflow_name: str
+    inputs: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    client: Any
+    enforce_policy: bool
+    session_id: str
+    user_id: str
+    user_group: str
+    mid_execution_governance: bool
+    _tags: dict[str, str] | None
+    _requested_run_id: str | None
+    _run: Run | None
+    _token: Token[WaxellContext | None] | None
+    _parent: WaxellContext | None
+    _result: dict[str, Any] | None
+    _finished: bool
+    _inert: bool
+    _safe_inputs: bool
+
+    def _safe_check(self, run: Run, phase: str, surface: str) -> PolicyCheckResult | None:
+        try:
+            return policy_gate.check(run, phase, surface)
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: %s policy check failed", phase)
+            return None
+
+    def _conversation(self) -> ConversationState | None:
+        run = self._run
+        return run.conversation if run is not None else None
+
+    def _ensure_conversation(self, run: Run) -> ConversationState:
+        conversation = run.conversation
+        if conversation is None:
+            from waxell_observe.conversation import ConversationState
+
+            conversation = run.conversation = ConversationState()
+        return conversation
+
+    def _active_run(self, what: str) -> Run | None:
+        run = self._run
+        if run is None or self._finished:
+            if not self._inert:
+                logger.warning(
+                    "waxell-observe: %s called outside an active run of %r; ignored", what, self.agent_name
+                )
+            return None
+        return run
+
+    def _add_span(
+        self,
+        run: Run,
+        kind: str,
+        name: str,
+        *,
+        status: str = "ok",
+        duration_ms: float | None = None,
+        attributes: dict[str, Any] | None = None,
+        input: Any = None,
+        output: Any = None,
+        error: str = "",
+        parent_span_id: str = "",
+        started_at: float | None = None,
+        span_id: str = "",
+    ) -> SpanRecord | None:
+        return self._span(
+            run,
+            kind,
+            name,
+            status,
+            duration_ms,
+            attributes,
+            input,
+            output,
+            error,
+            parent_span_id,
+            started_at,
+            span_id,
+        )
+
+    def _span(
+        self,
+        run: Run,
+        kind: str,
+        name: str,
+        status: str,
+        duration_ms: float | None,
+        attributes: dict[str, Any] | None,
+        input: Any,
+        output: Any,
+        error: str,
+        parent_span_id: str,
+        started_at: float | None,
+        span_id: str,
+    ) -> SpanRecord | None:
+        """:meth:`_add_span` with positional arguments (the common path)."""
+        try:
+            run.span_count += 1
+            if started_at is None:
+                started_at = _time() - (duration_ms or 0.0) / 1000.0
+            position = run._positions = run._positions + 1
+            if not span_id:
+                try:
+                    span_id = _take_id()  # new_id() written out
+                except IndexError:
+                    span_id = new_id()
+            span = SpanRecord(
+                kind,
+                name,
+                status,
+                duration_ms,
+                started_at,
+                attributes if attributes is not None else {},
+                input,
+                output,
+                position,
+                span_id,
+                parent_span_id,
+                error,
+            )
+            hooks = run._hooks
+            if not hooks.valid:
+                hooks = record_hooks(run)
+            try:
+                hooks.on_span(run, span)
+            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                hooks.failed("on_span")
+            return span
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: failed to record a %s span", kind)
+            return None
+
+    def record_policy_check(
+        self,
+        policy_name: str,
+        action: str,
+        category: str = "",
+        reason: str = "",
+        duration_ms: float = 0,
+        phase: str = "pre_execution",
+        priority: int = 100,
+        metadata: dict[str, Any] | None = None,
+    ) -> SpanRecord | None:
+        """Record a policy evaluation result as a governance (``policy``) span."""
+        check_name(policy_name, "policy_name")
+        check_name(action, "action")
+        check_choice(phase, policy_gate.PHASES, "phase")
+        duration = check_duration(duration_ms) or 0.0
+        run = self._active_run("record_policy_check")
+        if run is None:
+            return None
+        attributes = policy_span_attributes(
+            policy_name=policy_name,
+            action=action,
+            category=category,
+            reason=reason,
+            phase=phase,
+            priority=priority,
+            metadata=to_jsonable(metadata, where="policy metadata") if metadata else None,
+        )
+        return self._add_span(
+            run,
+            "policy",
+            policy_name,
+            status=policy_span_status(action),
+            duration_ms=duration,
+            attributes=attributes,
+        )
+
+    def _record_evaluations(self, result: PolicyCheckResult, phase: str) -> None:
+        """Record every non-allow evaluation of ``result`` as a policy span."""
+        run = self._run
+        if run is None:
+            return
+        evaluations: list[PolicyEvaluation] = [e for e in result.evaluations if e.action != "allow"]
+        if not evaluations and result.action != "allow":
+            evaluations = [PolicyEvaluation("policy", "", result.action, result.reason, 0.0, {}, phase)]
+        for evaluation in evaluations:
+            run.policy_evaluations.append(evaluation)
+            try:
+                self.record_policy_check(
+                    policy_name=evaluation.policy_name or "policy",
+                    action=evaluation.action,
+                    category=evaluation.category,
+                    reason=evaluation.reason,
+                    duration_ms=evaluation.duration_ms or 0.0,
+                    phase=phase,
+                    metadata=evaluation.metadata or None,
+                )
+            except ValueError:
+                logger.warning("waxell-observe: could not record policy evaluation %r", evaluation)
+
+    def _record_io(self, run: Run, kind: str, text: str, source: str) -> SpanRecord | None:
+        config = run.config
+        limit = 0 if config.capture_content else config.preview_chars
+        content = preview(text, limit)
+        return self._add_span(
+            run,
+            "io",
+            kind,
+            attributes={"preview": preview(text, 200), "source": source, "length": len(text)},
+            input=content if kind == "user_message" else None,
+            output=content if kind == "agent_response" else None,
+        )

@@ -1,0 +1,108 @@
+"""What the recording methods accept: the checks of their arguments and the values they allow.
+
+The recording methods test the common case inline (an exact type, a value in range) and call
+these only when that test fails, so the error message is built only for a real mistake.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from waxell_observe.records import SPAN_KINDS
+
+__all__ = [
+    "SCORE_DATA_TYPES",
+    "TAG_KEY_PATTERN",
+    "SPAN_ID_PATTERN",
+    "TOOL_STATUSES",
+    "RETRY_STRATEGIES",
+    "DECISION_SOURCES",
+    "SPAN_KINDS_SORTED",
+    "check_name",
+    "check_llm_call",
+    "check_cost",
+    "check_tokens",
+    "check_duration",
+    "check_choice",
+    "validate_tag",
+]
+
+SCORE_DATA_TYPES = ("numeric", "categorical", "boolean")
+TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+SPAN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+TOOL_STATUSES = ("ok", "error")
+RETRY_STRATEGIES = ("retry", "fallback", "circuit_break")
+DECISION_SOURCES = ("manual", "decorator", "auto")
+SPAN_KINDS_SORTED = tuple(sorted(SPAN_KINDS))
+_INF = math.inf
+
+
+def check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_llm_call(
+    model: Any,
+    tokens_in: Any,
+    tokens_out: Any,
+    cached_tokens_in: Any,
+    cost: Any,
+    duration_ms: Any,
+    status: Any,
+) -> tuple[float, float | None]:
+    """Check :meth:`WaxellContext.record_llm_call`'s arguments; return the cost and duration."""
+    if model.__class__ is not str or not model.strip():
+        check_name(model, "model")
+    if tokens_in.__class__ is not int or tokens_in < 0:
+        check_tokens(tokens_in, "tokens_in")
+    if tokens_out.__class__ is not int or tokens_out < 0:
+        check_tokens(tokens_out, "tokens_out")
+    if cached_tokens_in.__class__ is not int or cached_tokens_in < 0:
+        check_tokens(cached_tokens_in, "cached_tokens_in")
+    if cost.__class__ is not float or not 0.0 <= cost < _INF:
+        cost = check_cost(cost)
+    duration = None if duration_ms is None else check_duration(duration_ms)
+    if status != "ok" and status != "error":
+        check_choice(status, TOOL_STATUSES, "status")
+    return cost, duration
+
+
+def check_cost(cost: Any) -> float:
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+        raise ValueError(f"cost must be a non-negative number of USD, got {cost!r}")
+    return float(cost)
+
+
+def check_tokens(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return value
+
+
+def check_duration(value: Any, what: str = "duration_ms") -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a number of milliseconds or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return float(value)
+
+
+def check_choice(value: Any, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return str(value)
+
+
+def validate_tag(key: Any, value: Any) -> None:
+    if not isinstance(key, str) or not TAG_KEY_PATTERN.match(key):
+        raise ValueError(f"tag key {key!r} is invalid: use letters, digits, underscores and hyphens only")
+    if not isinstance(value, str):
+        raise ValueError(f"tag {key!r} needs a string value, got {type(value).__name__}: {value!r}")
