@@ -8,7 +8,6 @@ would put ``runs//...`` on the wire) and raise ``ValueError`` for it.
 
 from __future__ import annotations
 
-import locale
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -69,6 +68,8 @@ def execution_region() -> str:
     explicit = (os.environ.get("WAXELL_EXECUTION_REGION") or "").strip().upper()
     if explicit:
         return explicit
+    import locale
+
     try:
         name = locale.getlocale()[0] or ""
     except ValueError:
