@@ -73,6 +73,12 @@ PROGRAM = textwrap.dedent(
     assert not done.should_retry and done.governance_action == "allow"
     daily = client.start_daily_run_sync(agent_slug=AGENT)  # not on our server: an empty answer, no exception
     assert isinstance(daily, DailyRunInfo)
+    gate = client.check_policy_surface_sync(AGENT, surface="tool.before", signal={"tool_name": "search"})
+    not_served = [
+        client.prompt_guard_sync(text="hello", agent_name=AGENT),
+        client.write_episodic_memory_sync(run_id=run.run_id, slot_name="s", scope_key="k", data={"a": 1}),
+    ]
+    client.publish_partial_output(run_id=run.run_id, partial="typing...", done=True)  # fire and forget
 
     # -- coroutines -------------------------------------------------------------------------------
     async def main():
@@ -102,7 +108,7 @@ PROGRAM = textwrap.dedent(
         "run": run.run_id, "second": second.run_id, "second_workflow": second.workflow_id, "missing": missing,
         "answer": str(text), "manifest_version": manifest.get("manifest_version"),
         "run_found": decision.get("run_found"), "closed": closed.run_id, "messages": list(messages),
-        "daily": daily.run_id,
+        "daily": daily.run_id, "gate": gate.get("action"), "not_served": not_served,
     }))
     """
 )
@@ -156,11 +162,13 @@ def test_a_reference_program_runs_unchanged_and_its_records_read_back(
         {"role": "user", "content": "Tell me about refunds"},
     ]
     assert out["daily"] == ""  # runs/daily/ is not served by our control plane (yet)
+    assert out["gate"] == "allow" and out["not_served"] == [{}, {}]
 
     first = shared_server.read_run(out["run"])
     assert (first["agent_name"], first["workflow_name"], first["status"]) == (agent, "triage", "success")
     assert (first["user_id"], first["session_id"], first["inputs"]) == ("u-1", "sess-ref", {"ticket": 7})
     assert first["metadata"]["team"] == "support" and first["result"] == {"answer": "Hello Ada"}
+    assert first["conversation"].get("user_turns") == 1
     [call] = first["llm_calls"]
     assert (call["model"], call["tokens_in"], call["tokens_out"], call["task"]) == (
         "gpt-4o",
