@@ -40,7 +40,7 @@ RECORDING_MODULES = tuple(
         "context",
         "run",
         "records",
-        "collector",
+        "calls_outside_runs",
         "integration_api",
         "conversation",
         "instrumentation",
