@@ -122,6 +122,38 @@ sys.stdin.readline()
     assert programs.count("llm_calls", "WHERE tokens_in = 299") == 2  # the last of each process's calls
 
 
+def test_the_audit_rows_of_refused_runs_survive_os_exit(programs: Programs) -> None:
+    source = """
+import os, sys
+from waxell_observe import WaxellContext
+from waxell_observe.config import get_config
+from waxell_observe.errors import PolicyViolationError
+from waxell_observe.governance.loader import load_policies
+from waxell_observe.governance.policy_store import add_policies
+from waxell_observe.store import get_store
+add_policies(get_store(get_config().db_url), load_policies(
+    "policies: [{name: stop, category: kill-switch, scope: {agents: [refused]}, rules: {killed: true}}]"))
+n = int(sys.argv[1])
+for i in range(n):
+    try:
+        with WaxellContext(agent_name="refused", user_id=f"u{i}"):
+            pass
+    except PolicyViolationError:
+        pass
+with WaxellContext(agent_name="allowed", enforce_policy=False):
+    pass
+print("refused", n, flush=True)
+os._exit(0)
+"""
+    done = programs.run(source, "200")
+    assert "refused 200" in done.stdout
+    programs.recover()
+    assert programs.count("audit_events", "WHERE policy_name = 'stop' AND action = 'block'") == 200
+    assert programs.count("audit_events", "WHERE run_id = '' AND agent_name = 'refused'") == 200
+    assert programs.count("runs") == 1  # refused runs leave no run (and no span) behind
+    assert programs.count("spans") == 0
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_os_exit_children_of_every_start_method_deliver_everything(programs: Programs) -> None:
     source = """

@@ -31,13 +31,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from waxell_observe.delivery.report import DeliveryReport
-from waxell_observe.delivery.worker import BackgroundWorker, RetryLater
 from waxell_observe.plugins import hookimpl
 from waxell_observe.process import current_pid, fork_safe
-from waxell_observe.vocabulary.rows import policy_audit_row
+from waxell_observe.vocabulary.rows import policy_span_attributes, policy_span_status
 
 from .request import PRE_EXECUTION
 from .results import PolicyCheckResult
@@ -54,12 +52,10 @@ __all__ = [
     "NAME",
     "decider_for",
     "forget_deciders",
-    "on_flush",
     "on_llm_call",
     "on_policy_check",
     "on_run_end",
     "on_run_start",
-    "on_shutdown",
     "on_span",
     "set_clock",
     "waxell_active",
@@ -233,65 +229,33 @@ def on_run_end(run: Run) -> None:
 
 # --------------------------------------------------------------------------- audit of refused runs
 
-_AuditItem = tuple[str, dict[str, Any]]  # (store url, audit row)
-_audit_worker: BackgroundWorker[_AuditItem] | None = None
-_audit_lock = fork_safe(threading.Lock())
-
-
-def _write_audit(items: list[_AuditItem]) -> None:
-    from sqlalchemy.exc import OperationalError
-
-    from waxell_observe.store import get_store, writer
-
-    by_url: dict[str, list[dict[str, Any]]] = {}
-    for url, row in items:
-        by_url.setdefault(url, []).append(row)
-    for url, rows in by_url.items():
-        try:
-            with get_store(url).write() as conn:
-                writer.add_audit_events(conn, rows)
-        except OperationalError as exc:
-            raise RetryLater(str(exc).splitlines()[0]) from exc
-
 
 def _audit_refused(run: Run, result: PolicyCheckResult) -> None:
-    """Queue audit events for a refused run's non-allow evaluations (written off the agent's thread)."""
-    global _audit_worker
-    worker = _audit_worker
-    if worker is None:
-        with _audit_lock:
-            if _audit_worker is None:
-                _audit_worker = BackgroundWorker(
-                    "governance-audit", _write_audit, max_queue=run.config.max_queue
-                )
-            worker = _audit_worker
+    """Journal the non-allow evaluations of a refused run for the store's audit log (on the
+    agent's thread, like any record: durable once this returns)."""
+    from waxell_observe.pipeline.plugin import journal_refusal
+    from waxell_observe.records import SpanRecord
+
     now = time.time()
-    url = run.config.db_url
-    for evaluation in result.evaluations:
-        if evaluation.action == "allow":
-            continue
-        row = policy_audit_row(
-            ts=now,
-            run_id="",
-            agent_name=run.agent_name,
-            workflow_name=run.workflow_name,
-            policy_name=evaluation.policy_name,
-            category=evaluation.category,
-            action=evaluation.action,
-            reason=evaluation.reason,
-            phase=evaluation.phase or PRE_EXECUTION,
-            metadata={**evaluation.metadata, "refused_run_id": run.run_id, "user_id": run.user_id},
+    spans = [
+        SpanRecord(
+            "policy",
+            evaluation.policy_name,
+            status=policy_span_status(evaluation.action),
+            duration_ms=evaluation.duration_ms or 0.0,
+            started_at=now,
+            attributes=policy_span_attributes(
+                policy_name=evaluation.policy_name,
+                action=evaluation.action,
+                category=evaluation.category,
+                reason=evaluation.reason,
+                phase=evaluation.phase or PRE_EXECUTION,
+                priority=0,
+                metadata={**evaluation.metadata, "refused_run_id": run.run_id, "user_id": run.user_id},
+            ),
         )
-        worker.put((url, row))
-
-
-@hookimpl
-def on_flush(timeout: float | None) -> DeliveryReport | None:
-    """Write the queued audit events of refused runs."""
-    return _audit_worker.flush(timeout) if _audit_worker is not None else None
-
-
-@hookimpl
-def on_shutdown(timeout: float | None) -> DeliveryReport | None:
-    """Write the queued audit events of refused runs, then stop their worker."""
-    return _audit_worker.shutdown(timeout) if _audit_worker is not None else None
+        for evaluation in result.evaluations
+        if evaluation.action != "allow"
+    ]
+    if spans:
+        journal_refusal(run.config, run.agent_name, run.workflow_name, spans)

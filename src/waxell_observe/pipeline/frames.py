@@ -41,6 +41,7 @@ __all__ = [
     "encode_route",
     "encode_start",
     "encode_end",
+    "encode_refusal",
     "encode_llm",
     "encode_step",
     "encode_span",
@@ -243,6 +244,18 @@ def encode_span(route: int, run: Run, span: SpanRecord) -> bytes:
             *names,
         )
     )
+
+
+def encode_refusal(route: int, agent_name: str, workflow_name: str, span: SpanRecord) -> bytes:
+    """A ``policy`` span of a run the policies refused before it started: no run id (the store
+    keeps it as an audit row only; the refused run's id is in the span's metadata)."""
+    return _encode(
+        (
+            SPAN, route, "", span.id, span.position, span.kind, span.name, span.status, span.duration_ms,
+            span.started_at, span.parent_span_id, span.attributes, span.input, span.output, span.error,
+            agent_name, workflow_name,
+        )
+    )  # fmt: skip
 
 
 def encode_score(route: int, run_id: str, score: ScoreRecord) -> bytes:

@@ -124,16 +124,26 @@ class Pipeline:
         if cache is not None and cache[0] is config and not cache[1].closed:
             return cache[1], cache[2]
         with self._lock:
-            journal = self._journal(config.journal_root)
-            spec = route_spec(config)
-            key = (journal.directory.name, repr(sorted(spec.items())))
-            route = self._routes.get(key)
-            if route is None:
-                route = len(self._routes) + 1
-                journal.add_route(route, frames.encode_route(route, spec))
-                self._routes[key] = route
+            journal, route = self._route(config.journal_root, route_spec(config))
             self._cache = (config, journal, route)
             return journal, route
+
+    def store_route(self, config: ObserveConfig) -> tuple[Journal, int]:
+        """The journal and route id for frames meant for ``config``'s embedded store alone (the
+        audit rows of runs a policy refused: no run exists for other destinations to hold)."""
+        with self._lock:
+            return self._route(config.journal_root, {"store": {"url": config.db_url}})
+
+    def _route(self, root: str, spec: dict[str, Any]) -> tuple[Journal, int]:
+        """(lock held) The journal of ``root`` and the id of the route to ``spec`` in it."""
+        journal = self._journal(root)
+        key = (journal.directory.name, repr(sorted(spec.items())))
+        route = self._routes.get(key)
+        if route is None:
+            route = len(self._routes) + 1
+            journal.add_route(route, frames.encode_route(route, spec))
+            self._routes[key] = route
+        return journal, route
 
     def _journal(self, root: str) -> Journal:
         journal = self.journals.get(root)

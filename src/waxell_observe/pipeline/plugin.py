@@ -29,6 +29,7 @@ __all__ = [
     "on_span",
     "on_score",
     "on_run_end",
+    "journal_refusal",
     "on_flush",
     "on_shutdown",
 ]
@@ -116,6 +117,16 @@ def on_run_end(run: Run) -> None:
         sink = _sink(run)
     journal, route = sink
     journal.append(frames.encode_end(route, run), route)
+
+
+def journal_refusal(
+    config: ObserveConfig, agent_name: str, workflow_name: str, spans: list[SpanRecord]
+) -> None:
+    """Journal the ``policy`` spans of a run refused before it started, for ``config``'s store
+    (where they become audit rows): as durable as any record, delivered by the same drainer."""
+    journal, route = pipeline().store_route(config)
+    for span in spans:
+        journal.append(frames.encode_refusal(route, agent_name, workflow_name, span), route)
 
 
 @hookimpl

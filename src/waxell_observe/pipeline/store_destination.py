@@ -243,7 +243,8 @@ def _add_frame(rows: RowBatch, frame: list[Any], encode: Callable[[Any], Any]) -
     elif kind == f.STEP:
         rows.steps.append(_step_row(frame, encode))
     elif kind == f.SPAN:
-        rows.spans.append(_span_row(frame, encode))
+        if frame[2]:  # a refused run's policy span has no run: its audit row alone is kept
+            rows.spans.append(_span_row(frame, encode))
         if frame[5] == "policy":
             rows.audits.append(_audit_row(frame))
     elif kind == f.SCORE:

@@ -90,7 +90,9 @@ class RowBatch:
         return len(run_ids) + len(self.llm_calls) + len(self.steps) + len(self.spans) + len(self.scores)
 
     def __bool__(self) -> bool:
-        return bool(self.started or self.ended or self.llm_calls or self.steps or self.spans or self.scores)
+        return bool(
+            self.started or self.ended or self.llm_calls or self.steps or self.spans or self.scores or self.audits
+        )
 
 
 def write_batch(store: Store, batch: RowBatch) -> None:
