@@ -46,7 +46,7 @@ Cases (``--cases``, comma list, default all):
   the SDK switched off (``set_config(get_config().replace(enabled=False))``, as documented).
 
 waxell cases are flushed with ``waxell_observe.flush_sync(timeout)`` when it exists, else
-``waxell_observe.flush(timeout)``, and get temp ``WAXELL_DB``, ``WAXELL_JOURNAL_DIR``,
+``waxell_observe.flush_sync(timeout)``, and get temp ``WAXELL_DB``, ``WAXELL_JOURNAL_DIR``,
 ``WAXELL_SPOOL_DIR`` and ``WAXELL_CONFIG_FILE``. The cases that record nothing (``plain``,
 ``wraps``, ``disabled``) run ``--fast-multiplier`` times more calls per round and 5 times the
 rounds (sub-µs loops need more calls for a stable reading). ``--exit-without-flush`` skips the
@@ -127,7 +127,7 @@ def _passthrough(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _waxell_flush(timeout: float) -> str:
     import waxell_observe
 
-    flush = getattr(waxell_observe, "flush_sync", None) or waxell_observe.flush
+    flush = waxell_observe.flush_sync
     report = flush(timeout)
     fields = ("sent", "dropped", "pending", "spooled", "journaled")
     text = " ".join(f"{name}={getattr(report, name)}" for name in fields if hasattr(report, name))

@@ -96,7 +96,7 @@ def main() -> None:
             measure(waxell_context, args.iterations, args.repeats),
         )
     )
-    report = waxell_observe.flush(timeout=300)
+    report = waxell_observe.flush_sync(timeout=300)
     stored = report.sent
 
     # The same while the store is slow: every batch write sleeps 50 ms.
@@ -115,7 +115,7 @@ def main() -> None:
         )
     finally:
         StoreDestination.deliver = original  # type: ignore[method-assign]
-    report = waxell_observe.flush(timeout=600)
+    report = waxell_observe.flush_sync(timeout=600)
     provider.shutdown()
 
     otel_wall, otel_cpu = rows[1][1]

@@ -117,7 +117,7 @@ def main() -> None:
         samples["no-op handler"].append(measure(run_noop, args.iterations))
         with WaxellContext(agent_name="bench", enforce_policy=False):
             samples["waxell handler"].append(measure(run_waxell, args.iterations))
-        waxell_observe.flush(timeout=120)  # keep the store's backlog out of the next round
+        waxell_observe.flush_sync(timeout=120)  # keep the store's backlog out of the next round
         sink = plugin_manager().unregister(name="embedded")
         try:
             with WaxellContext(agent_name="bench-no-sink", enforce_policy=False):
@@ -143,7 +143,7 @@ def main() -> None:
     print(f"  ratio waxell / no-op handler: {ours / noop_us:5.2f}x")
     print(f"  ratio waxell / no callbacks:  {ours / plain:5.2f}x")
     print(f"  ratio waxell, no sink / no-op handler: {no_sink / noop_us:5.2f}x")
-    report = waxell_observe.flush(timeout=120)
+    report = waxell_observe.flush_sync(timeout=120)
     print(f"  delivered: {report.sent} records sent, {report.dropped} dropped, {report.pending} pending")
 
 

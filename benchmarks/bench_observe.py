@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     fast_calls = args.calls * 40  # the cheap cases need more calls for a stable reading
 
-    flush = functools.partial(waxell_observe.flush, timeout=120)
+    flush = functools.partial(waxell_observe.flush_sync, timeout=120)
     observed = waxell_observe.observe(enforce_policy=False)(trivial)
     observed(0)  # load plugins and create the store outside the measurement
     flush()

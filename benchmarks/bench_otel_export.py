@@ -34,12 +34,12 @@ def timed(runs: int) -> float:
 
     for _ in range(min(200, runs)):  # warm up (imports, first spans)
         seed_run()
-    waxell_observe.flush(timeout=60)
+    waxell_observe.flush_sync(timeout=60)
     started = time.perf_counter()
     for _ in range(runs):
         seed_run()
     elapsed = time.perf_counter() - started
-    waxell_observe.flush(timeout=120)
+    waxell_observe.flush_sync(timeout=120)
     return elapsed / runs * 1e6
 
 

@@ -86,7 +86,7 @@ def drain_once(configure: dict[str, str], runs: int, *, per_run: bool = False) -
         return wall, used, sum(drainer.sent.values()) - sent_before
     finally:
         drainer_module.Drainer.ensure_running = held  # type: ignore[method-assign]
-        waxell_observe.flush(timeout=10)
+        waxell_observe.flush_sync(timeout=10)
         pipeline_module.reset(timeout=5)
 
 

@@ -119,7 +119,7 @@ def main() -> None:
         rows.append(("remote, enforce_policy=True (1 round trip)",
                      measure(run_shape(remote, enforce=True), policy_iterations, args.repeats)))  # fmt: skip
         started = time.monotonic()
-        report = waxell_observe.flush(timeout=600)
+        report = waxell_observe.flush_sync(timeout=600)
         drained = time.monotonic() - started
         rows.append(("remote, control plane down", measure(run_shape(down), args.iterations, args.repeats)))
     finally:

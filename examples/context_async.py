@@ -57,4 +57,4 @@ async def run_pipeline(query: str) -> dict:
 
 if __name__ == "__main__":
     print(asyncio.run(run_pipeline("tidal energy")))
-    print(waxell_observe.flush())
+    print(waxell_observe.flush_sync())

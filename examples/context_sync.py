@@ -56,6 +56,6 @@ if __name__ == "__main__":
             {"id": "T-2", "subject": "How do I export data?", "priority": "low"},
         ]
     )
-    print(waxell_observe.flush())
+    print(waxell_observe.flush_sync())
     for item in done:
         print(item)

@@ -47,7 +47,7 @@ def waxell_db(
     set_config(None)
     before = _delivery_problems()
     yield db
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
     set_config(None)
     after = _delivery_problems()
     if after != before and request.node.get_closest_marker("delivery_problems") is None:
@@ -77,7 +77,7 @@ def read_run(waxell_db: Path) -> Callable[[str], dict[str, Any]]:
     from waxell_observe.store.reader import get_run
 
     def read(run_id: str) -> dict[str, Any]:
-        report = waxell_observe.flush(timeout=30)
+        report = waxell_observe.flush_sync(timeout=30)
         assert report.pending == 0, report
         with get_store(_url(waxell_db)).read() as conn:
             run = get_run(conn, run_id)
@@ -94,7 +94,7 @@ def read_runs(waxell_db: Path) -> Callable[..., list[dict[str, Any]]]:
     from waxell_observe.store.reader import RunFilter, list_runs
 
     def read(**filters: Any) -> list[dict[str, Any]]:
-        waxell_observe.flush(timeout=30)
+        waxell_observe.flush_sync(timeout=30)
         with get_store(_url(waxell_db)).read() as conn:
             return list_runs(conn, RunFilter(**filters), limit=10_000)
 

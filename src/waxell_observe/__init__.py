@@ -44,7 +44,7 @@ from waxell_observe.errors import (
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.human import HumanTurn
 from waxell_observe.initialization import generate_session_id, init
-from waxell_observe.lifecycle import flush, shutdown
+from waxell_observe.lifecycle import flush, flush_sync, shutdown
 from waxell_observe.plugins import hookimpl
 from waxell_observe.propagation import ContextThreadPoolExecutor, wrap_context
 from waxell_observe.types import (
@@ -80,6 +80,7 @@ __all__ = [
     "DeliveryReport",
     "hookimpl",
     "flush",
+    "flush_sync",
     "shutdown",
     "get_context",
     "get_current_context",

@@ -1,7 +1,9 @@
-"""Process-wide lifecycle: ``flush``, ``shutdown`` and the ``atexit`` drain."""
+"""Process-wide lifecycle: ``flush_sync`` (blocking), ``flush`` (its coroutine twin), ``shutdown`` and
+the ``atexit`` drain."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import threading
@@ -10,7 +12,7 @@ from typing import Any
 
 from waxell_observe.delivery.report import DeliveryReport
 
-__all__ = ["flush", "shutdown", "EXIT_TIMEOUT_SECONDS"]
+__all__ = ["flush", "flush_sync", "shutdown", "EXIT_TIMEOUT_SECONDS"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -22,7 +24,7 @@ _EXIT_TEARDOWN_SECONDS = 0.25
 _shutdown_lock = threading.Lock()
 
 
-def flush(timeout: float | None = None) -> DeliveryReport:
+def flush_sync(timeout: float | None = None) -> DeliveryReport:
     """Block until everything recorded so far is delivered (or ``timeout`` seconds pass).
 
     Returns a :class:`~waxell_observe.delivery.report.DeliveryReport`: records ``sent``
@@ -31,6 +33,12 @@ def flush(timeout: float | None = None) -> DeliveryReport:
     """
     reports = _call_within("on_flush", timeout)
     return DeliveryReport.merge(_flatten(reports))
+
+
+async def flush(timeout: float | None = None) -> DeliveryReport:
+    """:func:`flush_sync` as a coroutine: the wait happens on a worker thread, so the event
+    loop keeps running while the records are delivered. Same report."""
+    return await asyncio.to_thread(flush_sync, timeout)
 
 
 def _flatten(reports: list[Any]) -> list[DeliveryReport]:

@@ -216,7 +216,7 @@ def record_sample_runs(extra_runs: int = 6) -> SampleRuns:
                 duration_ms=5.0,
             )
             samples.others.append(ctx.run_id)
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     if report.pending:
         raise RuntimeError(f"sample runs were not all written: {report}")
     return samples

@@ -63,7 +63,7 @@ def record_into(db_path: str, record: Callable[[], Any]) -> Any:
     set_config(None)
     try:
         result = record()
-        report = waxell_observe.flush(timeout=30)
+        report = waxell_observe.flush_sync(timeout=30)
         assert report.pending == 0, report
         return result
     finally:

@@ -203,7 +203,7 @@ policies:
         pass
     import waxell_observe
 
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
     events = json.loads(cli("audit", "--json").output)
     assert [(e["agent_name"], e["policy_name"], e["action"], e["phase"], e["run_id"]) for e in events] == [
         ("halted", "stop", "block", "pre_execution", ""),

@@ -27,7 +27,7 @@ def add(text: str) -> None:
 
 
 def audit() -> list[dict[str, Any]]:
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
     with get_store(get_config().db_url).read() as conn:
         events, _ = list_audit(conn, limit=1000)
     return list(reversed(events))  # oldest first

@@ -344,14 +344,14 @@ policies:
         ("daily", "block", "Daily token budget exceeded: 1,000 of 1,000 tokens used"),
         ("tools", "block", "Blocked tool used: shell"),
     }
-    assert waxell_observe.flush(timeout=30).pending == 0
+    assert waxell_observe.flush_sync(timeout=30).pending == 0
     stored = httpx.get(f"{server}{R}/runs/{ctx.run_id}/").json()
     assert stored["inputs"] == {"q": "mail ##EMAIL##"}
     assert stored["tokens_in"] + stored["tokens_out"] == 1000
     with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="remote-agent"):
         pass
     assert caught.value.policy_result.reason == "Daily token budget exceeded: 1,000 of 1,000 tokens used"
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
     audit = runner.invoke(main, ["audit", "--json", "--api-url", server], catch_exceptions=False)
     events = json.loads(audit.output)
     assert [(e["policy_name"], e["action"], e["phase"]) for e in events][:1] == [

@@ -2,7 +2,7 @@
 
 Every run has one LLM call (two spans: the run's and the call's). ``MODE``:
 
-- ``flush``: record, then ``waxell_observe.flush(120)``; print the report as JSON;
+- ``flush``: record, then ``waxell_observe.flush_sync(120)``; print the report as JSON;
 - ``exit``: record and exit without flushing (the exit budget delivers what it can, the rest
   stays journaled); print the report of ``shutdown()`` as JSON first;
 - ``fork``: record one run, fork a child that records ``COUNT`` runs and leaves through
@@ -57,7 +57,7 @@ def main() -> None:
     if mode == "flush":
         recording = record(count, "burst")
         started = time.perf_counter()
-        report = waxell_observe.flush(timeout=120)
+        report = waxell_observe.flush_sync(timeout=120)
         print(describe(report, recording=recording, delivery=time.perf_counter() - started), flush=True)
     elif mode == "exit":
         recording = record(count, "burst")
@@ -73,7 +73,7 @@ def main() -> None:
 
         started = time.perf_counter()
         recover(timeout=120)
-        report = waxell_observe.flush(timeout=60)
+        report = waxell_observe.flush_sync(timeout=60)
         print(describe(report, delivery=time.perf_counter() - started), flush=True)
     else:
         raise SystemExit(f"unknown mode {mode!r}")

@@ -49,7 +49,7 @@ def otel_state() -> Iterator[None]:
     otel_plugin.reset()
     reset_global_tracer_provider()
     yield
-    waxell_observe.flush(timeout=10)
+    waxell_observe.flush_sync(timeout=10)
     reset_pipeline()
     otel_plugin.reset()
     reset_global_tracer_provider()
@@ -65,7 +65,7 @@ def memory_exporter() -> InMemorySpanExporter:
 
 def finished_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     """Flush the SDK, then the spans the exporter received, in start order."""
-    report = waxell_observe.flush(timeout=10)
+    report = waxell_observe.flush_sync(timeout=10)
     assert report.sinks["otlp"].pending == 0, report
     return sorted(exporter.get_finished_spans(), key=lambda s: (s.start_time or 0, s.name))
 

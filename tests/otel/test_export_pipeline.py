@@ -87,7 +87,7 @@ def test_a_busy_receiver_is_retried_not_dropped(stub_receiver: StubReceiver) -> 
     for _ in range(5):
         with WaxellContext(agent_name="patient", enforce_policy=False) as ctx:
             ctx.record_step("s")
-    report = waxell_observe.flush(timeout=30).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=30).sinks["otlp"]
     assert (report.sent, report.dropped, report.journaled) == (15, 0, 0)
     assert len(stub_receiver.spans) == 10 and stub_receiver.received == 10
     assert stub_receiver.requests >= 4
@@ -112,11 +112,11 @@ def test_records_are_exported_before_their_run_ends_and_the_run_span_with_its_en
     with WaxellContext(agent_name="long-runner", enforce_policy=False) as ctx:
         ctx.record_llm_call(model="gpt-4o", tokens_in=5, tokens_out=1)
         ctx.record_score("early", 1.0)
-        waxell_observe.flush(timeout=10)
+        waxell_observe.flush_sync(timeout=10)
         assert sorted(stub_receiver.spans.values()) == ["chat gpt-4o"]  # the run goes on
         ctx.record_step("later")
         ctx.set_tag("final", "yes")
-    report = waxell_observe.flush(timeout=10).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=10).sinks["otlp"]
     assert (report.sent, report.dropped) == (5, 0)
     assert sorted(stub_receiver.spans.values()) == ["chat gpt-4o", "invoke_agent long-runner", "step later"]
     assert stub_receiver.received == 3
@@ -127,10 +127,10 @@ def test_a_run_spread_over_batches_is_stored_whole_by_our_receiver(otlp_server: 
     with WaxellContext(agent_name="spread", enforce_policy=False) as ctx:
         ctx.record_llm_call(model="gpt-4o", tokens_in=5, tokens_out=1)
         ctx.record_score("quality", 0.5)
-        waxell_observe.flush(timeout=10)
+        waxell_observe.flush_sync(timeout=10)
         otlp_server.run(ctx.run_id, expect=404)  # the records are kept; the run appears with its span
         ctx.set_tag("stage", "done")
-    assert waxell_observe.flush(timeout=10).sinks["otlp"].dropped == 0
+    assert waxell_observe.flush_sync(timeout=10).sinks["otlp"].dropped == 0
     stored = otlp_server.run(ctx.run_id)
     assert (stored["status"], stored["tags"], stored["llm_call_count"], stored["source"]) == (
         "success", {"stage": "done"}, 1, "otlp",
@@ -146,7 +146,7 @@ def test_without_the_key_our_keyed_receiver_refuses_the_spans(keyed_server: Keye
     WaxellObserveClient.configure(otlp_endpoint=keyed_server.base_url)
     with WaxellContext(agent_name="keyless", enforce_policy=False):
         pass
-    report = waxell_observe.flush(timeout=10).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=10).sinks["otlp"]
     assert (report.sent, report.dropped) == (0, 2)
     (reason,) = report.drop_reasons
     assert "(401)" in reason and "missing API key" in reason
@@ -159,7 +159,7 @@ def test_in_remote_mode_the_key_goes_to_the_receiver_the_control_plane_names(
     with WaxellContext(agent_name="keyed-remote", enforce_policy=False) as ctx:
         ctx.record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=1)
         ctx.set_tag("via", "otlp")
-    report = waxell_observe.flush(timeout=20)
+    report = waxell_observe.flush_sync(timeout=20)
     assert (report.sinks["otlp"].sent, report.sinks["otlp"].dropped) == (3, 0), report
     assert (report.sinks["remote"].sent, report.sinks["remote"].dropped) == (3, 0), report
     stored = keyed_server.run(ctx.run_id)
@@ -174,7 +174,7 @@ def test_an_endpoint_on_the_control_planes_host_gets_the_key(keyed_server: Keyed
     )
     with WaxellContext(agent_name="explicit-keyed", enforce_policy=False) as ctx:
         pass
-    assert waxell_observe.flush(timeout=20).sinks["otlp"].dropped == 0
+    assert waxell_observe.flush_sync(timeout=20).sinks["otlp"].dropped == 0
     assert keyed_server.run(ctx.run_id)["agent_name"] == "explicit-keyed"
 
 
@@ -184,7 +184,7 @@ def test_the_key_never_goes_to_another_host(stub_receiver: StubReceiver, keyed_s
     )
     with WaxellContext(agent_name="elsewhere", enforce_policy=False):
         pass
-    assert waxell_observe.flush(timeout=20).sinks["otlp"].sent == 2
+    assert waxell_observe.flush_sync(timeout=20).sinks["otlp"].sent == 2
     assert stub_receiver.headers and all(
         "x-wax-key" not in h and "authorization" not in h for h in stub_receiver.headers
     )
@@ -201,7 +201,7 @@ def test_a_wrong_key_is_counted_as_dropped_with_the_401_reason_logged_once(
     for index in range(2):
         with WaxellContext(agent_name="wrong-key", enforce_policy=False) as ctx:
             ctx.record_step(f"s{index}")
-        report = waxell_observe.flush(timeout=20).sinks["otlp"]
+        report = waxell_observe.flush_sync(timeout=20).sinks["otlp"]
     assert (report.sent, report.dropped) == (0, 6)
     (reason,) = report.drop_reasons
     assert "(401)" in reason and "invalid or revoked API key" in reason
@@ -218,7 +218,7 @@ def test_the_standard_headers_and_compression_variables_are_honoured(
     WaxellObserveClient.configure(otlp_endpoint=stub_receiver.url)
     with WaxellContext(agent_name="headed", enforce_policy=False):
         pass
-    assert waxell_observe.flush(timeout=10).sinks["otlp"].sent == 2
+    assert waxell_observe.flush_sync(timeout=10).sinks["otlp"].sent == 2
     (headers,) = stub_receiver.headers
     assert (headers["x-tenant"], headers["authorization"], headers["content-encoding"]) == (
         "acme", "Bearer backend-token", "gzip",
@@ -242,7 +242,7 @@ def test_an_exporter_object_that_raises_is_counted_not_retried_forever(caplog: A
     for _ in range(2):
         with WaxellContext(agent_name="broken", enforce_policy=False):
             pass
-        report = waxell_observe.flush(timeout=10).sinks["otlp"]
+        report = waxell_observe.flush_sync(timeout=10).sinks["otlp"]
     assert (report.sent, report.dropped, report.journaled) == (0, 4, 0)
     assert list(report.drop_reasons) == ["the span exporter Broken raised ValueError: cannot serialise"]
     assert Broken.calls == 2
@@ -264,7 +264,7 @@ def test_runs_not_sampled_pass_without_spans(
     monkeypatch.delenv("TRACEPARENT")
     with WaxellContext(agent_name="sampled", enforce_policy=False):
         pass
-    report = waxell_observe.flush(timeout=10).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=10).sinks["otlp"]
     assert (report.sent, report.dropped) == (8, 0)  # 3 starts, 3 ends, a step and the delegation step
     assert list(stub_receiver.spans.values()) == ["invoke_agent sampled"]
 
@@ -276,7 +276,7 @@ def test_the_sampler_variable_is_honoured(
     WaxellObserveClient.configure(otlp_endpoint=stub_receiver.url)
     with WaxellContext(agent_name="off", enforce_policy=False) as ctx:
         ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
-    assert waxell_observe.flush(timeout=10).sinks["otlp"].sent == 3
+    assert waxell_observe.flush_sync(timeout=10).sinks["otlp"].sent == 3
     assert stub_receiver.spans == {}
 
 

@@ -118,14 +118,14 @@ def test_an_unreachable_endpoint_costs_the_agent_nothing_and_keeps_everything_jo
             ctx.set_result({"i": index})
         results.append(ctx.run.status)
     assert results == ["success", "success", "success"]
-    report = waxell_observe.flush(timeout=1).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=1).sinks["otlp"]
     # Nothing dropped: the 9 records (start, step, end of each run) wait in the journal.
     assert (report.sent, report.dropped, report.journaled) == (0, 0, 9)
     assert report.errors and "unreachable" in report.errors[0]
     receiver.start()  # the receiver comes up: the same process delivers everything
     try:
         assert receiver.wait_for(6, timeout=30) == 6  # a run span and a step span per run
-        report = waxell_observe.flush(timeout=10).sinks["otlp"]
+        report = waxell_observe.flush_sync(timeout=10).sinks["otlp"]
         assert (report.sent, report.dropped, report.journaled) == (9, 0, 0)
         assert sorted(receiver.spans.values()) == ["invoke_agent offline"] * 3 + ["step work"] * 3
     finally:
@@ -166,7 +166,7 @@ def test_a_hung_endpoint_leaves_flush_bounded_with_records_journaled(hung_endpoi
         ctx.record_step("work")
     assert ctx.run.status == "success"
     started = time.monotonic()
-    report = waxell_observe.flush(timeout=0.3).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=0.3).sinks["otlp"]
     assert time.monotonic() - started < 1.5
     assert (report.sent, report.dropped, report.journaled) == (0, 0, 3)
 
@@ -179,7 +179,7 @@ def test_shutdown_then_new_runs_are_exported_again(otlp_server: OtlpServer) -> N
     assert (report.sent, report.dropped, report.pending) == (2, 0, 0)  # the run's start and end
     with WaxellContext(agent_name="second", enforce_policy=False) as second:
         pass
-    assert waxell_observe.flush(timeout=10).sinks["otlp"].sent == 4
+    assert waxell_observe.flush_sync(timeout=10).sinks["otlp"].sent == 4
     assert otlp_server.run(first.run_id)["agent_name"] == "first"
     assert otlp_server.run(second.run_id)["agent_name"] == "second"
 
@@ -197,7 +197,7 @@ def test_in_remote_mode_the_control_plane_names_the_endpoint(otlp_server: OtlpSe
         ctx.set_tag("environment", "production")
         ctx.record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=1)
     assert ctx.run.plugin_state["otel"]["traceparent"] == f"00-{ctx.run_id}-{ctx.run_id[16:]}-01"
-    report = waxell_observe.flush(timeout=20).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=20).sinks["otlp"]
     assert (report.sent, report.pending) == (3, 0)  # start, LLM call, end
     stored = otlp_server.run(ctx.run_id)
     assert (stored["trace_id"], stored["tags"], stored["llm_call_count"]) == (
@@ -278,11 +278,11 @@ def test_runs_recorded_before_the_control_plane_answers_are_exported_after(
     with WaxellContext(agent_name="early-bird", enforce_policy=False) as ctx:
         ctx.record_step("before the answer")
     # Neither the agent nor a flush waits for the control plane: the records wait in the journal.
-    report = waxell_observe.flush(timeout=0.5).sinks["otlp"]
+    report = waxell_observe.flush_sync(timeout=0.5).sinks["otlp"]
     assert (report.sent, report.journaled) == (0, 3)
     release.set()
     for _ in range(200):
-        report = waxell_observe.flush(timeout=5).sinks["otlp"]
+        report = waxell_observe.flush_sync(timeout=5).sinks["otlp"]
         if report.sent == 3:
             break
         time.sleep(0.05)

@@ -37,7 +37,7 @@ def export_to(server: OtlpServer, **options: Any) -> None:
 
 
 def flush_otel() -> None:
-    report = waxell_observe.flush(timeout=20)
+    report = waxell_observe.flush_sync(timeout=20)
     otlp = report.sinks["otlp"]
     assert otlp.pending == 0 and otlp.dropped == 0, report
 

@@ -578,7 +578,7 @@ def test_nothing_is_traced_without_an_endpoint() -> None:
         ctx.record_step("x")
     assert "otel" not in ctx.run.plugin_state
     assert traceparent_for(ctx.run) is None
-    report = waxell_observe.flush(timeout=5)
+    report = waxell_observe.flush_sync(timeout=5)
     assert "otlp" not in report.sinks
 
 

@@ -71,7 +71,7 @@ def test_requests_carry_the_runs_traceparent(control_plane: Recorder) -> None:
     with WaxellContext(agent_name="traced-remote", enforce_policy=False) as ctx:
         ctx.record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=4)
         ctx.record_step("s")
-    report = waxell_observe.flush(timeout=20)
+    report = waxell_observe.flush_sync(timeout=20)
     assert report.sinks["remote"].pending == 0, report
     [run_span] = [s for s in exporter.get_finished_spans() if s.name == "invoke_agent traced-remote"]
     trace_id = f"{run_span.context.trace_id:032x}"

@@ -48,7 +48,7 @@ for i in range(n):
     with WaxellContext(agent_name="full", enforce_policy=False) as ctx:
         ctx.record_step("s", output={"pad": "x" * 300})
 started = time.monotonic()
-report = waxell_observe.flush(timeout=20)
+report = waxell_observe.flush_sync(timeout=20)
 took = time.monotonic() - started
 journal = report.sinks.get("journal")
 store = report.sinks["embedded"]

@@ -232,7 +232,7 @@ from waxell_observe import WaxellContext
 for i in range(20000):
     with WaxellContext(agent_name="bounded", enforce_policy=False) as ctx:
         ctx.record_step("s", output={"pad": "x" * 200})
-report = waxell_observe.flush(timeout=20)   # returns as soon as the store is known to fail for good
+report = waxell_observe.flush_sync(timeout=20)   # returns as soon as the store is known to fail for good
 journal = report.sinks.get("journal")
 store = report.sinks["embedded"]
 print(journal.dropped if journal else 0, store.journaled, store.sent, flush=True)
@@ -271,7 +271,7 @@ for i in range(200):
     with WaxellContext(agent_name="with-stuck-plugin", enforce_policy=False) as ctx:
         ctx.record_step("s")
 started = time.monotonic()
-report = waxell_observe.flush(timeout=20.0)
+report = waxell_observe.flush_sync(timeout=20.0)
 print(f"flush {time.monotonic() - started:.3f} sent {report.sinks['embedded'].sent}", flush=True)
 marks["ended"] = time.monotonic()
 """

@@ -68,7 +68,7 @@ def stub() -> Iterator[ProtocolStub]:
     if not server.rules:
         # Deliver what the test left in flight before the stub goes away: closing it under a
         # drainer that is still talking to it is a delivery error the test did not cause.
-        waxell_observe.flush(timeout=10)
+        waxell_observe.flush_sync(timeout=10)
     server.close()
 
 

@@ -143,7 +143,7 @@ AGENT = textwrap.dedent(
         print("WAITING", flush=True)
         sys.stdin.readline()
         started = time.monotonic()
-        report = waxell_observe.flush(timeout=OPTIONS["wait_stdin"])
+        report = waxell_observe.flush_sync(timeout=OPTIONS["wait_stdin"])
         drained = {"seconds": time.monotonic() - started, "report": summary(report)}
         print("DRAINED " + json.dumps(drained), flush=True)
     MARKS["end"] = time.monotonic()
@@ -474,7 +474,7 @@ def test_a_process_leaving_through_os_exit_is_adopted_by_a_live_process_of_the_s
     WaxellObserveClient.configure(api_url=shared_server.url, api_key="")
     with WaxellContext(agent_name=agent_name + "-parent", enforce_policy=False) as ctx:
         ctx.record_step("live")  # this process is a live SDK process of that root
-    assert waxell_observe.flush(timeout=30).pending == 0
+    assert waxell_observe.flush_sync(timeout=30).pending == 0
     live = pipeline_module.pipeline()
     own = {j.directory for j in live.journals.values()}
     assert live.drainer.adopted == 0
@@ -511,7 +511,7 @@ FORKING_AGENT = textwrap.dedent(
         ctx.record_step("parent")
     # Delivered before the forks: a fork during the drainer's first request can cut the lazy
     # import of importlib.readers (httpx -> certifi) in half for the child (reported separately).
-    assert waxell_observe.flush(timeout=15).pending == 0
+    assert waxell_observe.flush_sync(timeout=15).pending == 0
     own = set(os.listdir(root))
 
     def remote(report):
@@ -520,10 +520,10 @@ FORKING_AGENT = textwrap.dedent(
 
     pid = os.fork()
     if pid == 0:  # a child that flushes before leaving
-        fresh = remote(waxell_observe.flush(timeout=0))
+        fresh = remote(waxell_observe.flush_sync(timeout=0))
         with WaxellContext(agent_name="in-child", enforce_policy=False) as child:
             child.record_step("child")
-        print(json.dumps({"child": fresh + remote(waxell_observe.flush(timeout=15))}), flush=True)
+        print(json.dumps({"child": fresh + remote(waxell_observe.flush_sync(timeout=15))}), flush=True)
         os._exit(0)
     os.waitpid(pid, 0)
     pid = os.fork()
@@ -538,7 +538,7 @@ FORKING_AGENT = textwrap.dedent(
     while time.monotonic() < deadline and set(os.listdir(root)) - own:
         time.sleep(0.02)
     left = sorted(set(os.listdir(root)) - own)
-    report = remote(waxell_observe.flush(timeout=15))
+    report = remote(waxell_observe.flush_sync(timeout=15))
     adopted = pipeline.pipeline().drainer.adopted
     print(json.dumps({"parent": report, "left": left, "adopted": adopted}), flush=True)
     """

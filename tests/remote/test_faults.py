@@ -62,7 +62,7 @@ def test_5xx_are_retried_until_every_record_is_delivered(
     remote.fail(503, times=1, contains="/steps/")
     with hold_drainer(pipeline):
         run_id = _run(7, llm=2, steps=3)
-    report = waxell_observe.flush(timeout=10).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
     assert (report.sent, report.dropped, report.pending) == (_items(2, 3), 0, 0)
     assert (
         remote.requests("config/") and len(remote.requests("config/")) == 1
@@ -89,7 +89,7 @@ def test_429_retry_after_is_honoured(remote: ProtocolStub, engine: Callable[...,
     _run()
     # The retry is due in 30 s, after this flush's deadline: the flush does not wait for it,
     # and the start is not tried again within the backoff of 0.01-0.05 s the engine would use.
-    report = waxell_observe.flush(timeout=5).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=5).sinks["remote"]
     assert (report.sent, report.pending, report.dropped) == (0, _items(), 0)
     assert len(remote.requests("runs/start/")) == 1
     assert any("429" in error for error in report.errors), report.errors
@@ -102,7 +102,7 @@ def test_429_with_a_short_retry_after_is_retried_within_the_flush(
     engine()
     remote.fail(429, times=1, path="runs/start/", headers={"Retry-After": "0.2"})
     run_id = _run()
-    report = waxell_observe.flush(timeout=10).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
     assert (report.sent, report.pending, report.dropped) == (_items(), 0, 0)
     assert len(remote.requests("runs/start/")) == 2
     assert remote.runs[run_id]["starts"] == 1
@@ -119,7 +119,7 @@ def test_other_4xx_are_final_logged_once_and_counted(
         with hold_drainer(pipeline):
             first = _run(llm=2, steps=1)
             second = _run(llm=3, steps=1)
-        report = waxell_observe.flush(timeout=10).sinks["remote"]
+        report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
     assert (report.dropped, report.sent, report.pending) == (5, 2 * _items(0, 1), 0)
     assert len(remote.requests(contains="/llm-calls/")) == 2  # one per run, never retried
     assert [len(remote.records(r, "steps")) for r in (first, second)] == [1, 1]
@@ -147,7 +147,7 @@ def test_a_refused_start_drops_the_whole_run(
     with hold_drainer(pipeline):
         refused = _run(llm=2, steps=2, agent="refused")
         accepted = _run(1)
-    report = waxell_observe.flush(timeout=10).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
     assert (report.dropped, report.sent, report.pending) == (_items(2, 2), _items(), 0)
     assert list(report.drop_reasons.values()) == [_items(2, 2)]
     assert "agent 'refused' is not allowed" in next(iter(report.drop_reasons))
@@ -164,12 +164,12 @@ def test_a_hung_server_never_blocks_the_agent_and_what_it_did_not_take_stays_jou
     run_ids = [_run(i) for i in range(50)]
     deadline = 100
     while not hung.accepted and deadline:  # the drainer is now stuck in a request that never ends
-        waxell_observe.flush(timeout=0.1)
+        waxell_observe.flush_sync(timeout=0.1)
         deadline -= 1
     assert hung.accepted
     run_ids += [_run(i) for i in range(50, 100)]  # ... and the agent records on regardless
 
-    report = waxell_observe.flush(timeout=0.5).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=0.5).sinks["remote"]
     assert (report.sent, report.pending, report.dropped) == (0, 100 * _items(), 0)
     report = waxell_observe.shutdown(timeout=1.0).sinks["remote"]
     assert (report.sent, report.journaled, report.pending, report.dropped) == (
@@ -208,12 +208,12 @@ def test_a_server_that_assigns_its_own_ids(engine: Callable[..., Any], mid_run_f
         with WaxellContext(agent_name="parent", enforce_policy=False) as parent:
             parent.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
             if mid_run_flush:  # the start goes now; every later request names the server's id
-                assert waxell_observe.flush(timeout=10).pending == 0
+                assert waxell_observe.flush_sync(timeout=10).pending == 0
             with WaxellContext(agent_name="child", enforce_policy=False) as child:
                 child.record_step("inside")
             parent.record_tool_call(name="search")
             parent.record_score("ok", True, data_type="boolean")
-        report = waxell_observe.flush(timeout=10).sinks["remote"]
+        report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
         assert (report.dropped, report.pending, report.sent) == (0, 0, 9)
         theirs_parent = server.id_of_ours[parent.run_id]
         theirs_child = server.id_of_ours[child.run_id]
@@ -242,11 +242,11 @@ def test_connection_refused_then_server_up_delivers_everything(engine: Callable[
     port = free_port()
     WaxellObserveClient.configure(api_url=f"http://127.0.0.1:{port}", api_key="")
     run_ids = [_run(i) for i in range(5)]
-    report = waxell_observe.flush(timeout=0.3).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=0.3).sinks["remote"]
     assert (report.sent, report.pending) == (0, 5 * _items())
     server = ProtocolStub(port=port)
     try:
-        report = waxell_observe.flush(timeout=10).sinks["remote"]
+        report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
         assert (report.sent, report.pending, report.dropped) == (5 * _items(), 0, 0)
         assert [server.runs[r]["complete"]["result"] for r in run_ids] == [{"i": i} for i in range(5)]
         assert all(server.runs[r]["starts"] == 1 for r in run_ids)
@@ -266,13 +266,13 @@ def test_a_long_run_recorded_across_an_outage_is_delivered_whole_and_in_order(
     elsewhere.run(long_run.__enter__)
     long_run.record_step("early")
     finished = [_run(i) for i in range(20)]
-    report = waxell_observe.flush(timeout=0.3).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=0.3).sinks["remote"]
     assert (report.sent, report.pending, report.dropped) == (0, 2 + 20 * _items(), 0)
     long_run.record_step("late")
     elsewhere.run(long_run.__exit__, None, None, None)
     server = ProtocolStub(port=port)
     try:
-        report = waxell_observe.flush(timeout=15).sinks["remote"]
+        report = waxell_observe.flush_sync(timeout=15).sinks["remote"]
         assert (report.sent, report.pending, report.dropped) == (4 + 20 * _items(), 0, 0)
         assert all(server.runs[r]["starts"] == 1 and server.runs[r]["complete"] for r in finished)
         long_id = long_run.run_id
@@ -295,7 +295,7 @@ def test_a_full_journal_drops_and_counts_what_it_cannot_hold(
     with WaxellContext(agent_name="big", enforce_policy=False) as ctx:
         for n in range(120):
             ctx.record_step(f"step-{n}", output={"blob": f"{n:04d}" * 25_000})  # 100 kB each
-    report = waxell_observe.flush(timeout=0.3)
+    report = waxell_observe.flush_sync(timeout=0.3)
     remote, journal = report.sinks["remote"], report.sinks["journal"]
     assert (remote.sent, remote.dropped) == (0, 0)
     assert journal.dropped > 0 and remote.journaled + journal.dropped == 122
@@ -311,7 +311,7 @@ def test_a_full_journal_drops_and_counts_what_it_cannot_hold(
 
     server = ProtocolStub(port=port)
     try:
-        report = waxell_observe.flush(timeout=15)
+        report = waxell_observe.flush_sync(timeout=15)
         assert (report.sinks["remote"].sent, report.sinks["remote"].pending) == (len(frames), 0)
         assert [s["step_name"] for s in server.records(ctx.run_id, "steps")] == [
             f["name"] for f in frames[1:-1]
@@ -341,7 +341,7 @@ def test_a_control_plane_destination_that_cannot_be_opened_at_first_loses_nothin
 
     monkeypatch.setattr(RemoteDestination, "__init__", first_attempt_fails)
     run_ids = [_run(i) for i in range(3)]
-    report = waxell_observe.flush(timeout=10).sinks.get("remote")
+    report = waxell_observe.flush_sync(timeout=10).sinks.get("remote")
     assert report is not None and (report.sent, report.pending, report.dropped) == (3 * _items(), 0, 0), (
         report
     )
@@ -364,7 +364,7 @@ def test_413_on_the_per_run_protocol_makes_requests_smaller_and_nothing_is_lost(
 
     remote.rules.append(too_large)
     run_id = _run(llm=0, steps=50)
-    report = waxell_observe.flush(timeout=10).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
     assert (report.dropped, report.pending, report.sent) == (0, 0, _items(0, 50))
     assert [s["step_name"] for s in remote.unique_records(run_id, "steps")] == [
         f"step-{n}" for n in range(50)
@@ -390,7 +390,7 @@ def test_413_on_the_batch_endpoint_sends_fewer_runs_per_request_and_nothing_is_l
         WaxellObserveClient.configure(api_url=server.url, api_key="")
         with hold_drainer(pipeline):
             run_ids = [_run(i) for i in range(20)]
-        report = waxell_observe.flush(timeout=10).sinks["remote"]
+        report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
         assert (report.dropped, report.pending, report.sent) == (0, 0, 20 * _items())
         assert sizes == [20, 10, 5, 5, 5, 5]  # halved until taken, then that many per request
         assert not server.requests("runs/start/")
@@ -409,13 +409,13 @@ def test_the_key_header_is_sent_only_when_a_key_is_set(
     engine()
     WaxellObserveClient.configure(api_url=stub.url, api_key="wax_sk_test123")
     _run()
-    waxell_observe.flush(timeout=10)
+    waxell_observe.flush_sync(timeout=10)
     assert stub.seen and {s.headers.get("x-wax-key") for s in stub.seen} == {"wax_sk_test123"}
     waxell_observe.shutdown(timeout=2)
     stub.seen.clear()
     WaxellObserveClient.configure(api_url=stub.url, api_key="")
     _run()
-    waxell_observe.flush(timeout=10)
+    waxell_observe.flush_sync(timeout=10)
     assert stub.seen and all("x-wax-key" not in s.headers for s in stub.seen)
 
 
@@ -435,7 +435,7 @@ def test_per_run_requests_of_a_traced_run_carry_its_traceparent(
         ctx.record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=4)
         ctx.record_step("s")
         ctx.record_score("ok", True, data_type="boolean")
-    report = waxell_observe.flush(timeout=20).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=20).sinks["remote"]
     assert (report.sent, report.pending, report.dropped) == (5, 0, 0)
     [run_span] = [s for s in exporter.get_finished_spans() if s.name == "invoke_agent traced"]
     traceparent = f"00-{run_span.context.trace_id:032x}-{run_span.context.span_id:016x}-01"
@@ -461,7 +461,7 @@ ASSIGNED_IDS_AGENT = textwrap.dedent(
     WaxellObserveClient.configure(api_url=sys.argv[1], api_key="")
     with WaxellContext(agent_name="long", enforce_policy=False) as ctx:
         ctx.record_step("early")
-        assert waxell_observe.flush(timeout=10).pending == 0  # the server answered runs/start/ with its id
+        assert waxell_observe.flush_sync(timeout=10).pending == 0  # the server answered runs/start/ with its id
         print(ctx.run_id, flush=True)
         pipeline.pipeline().drainer.cycle = lambda: False  # nothing more is delivered by this process
         ctx.record_step("late")
@@ -509,7 +509,7 @@ def test_a_run_started_under_a_server_id_is_completed_under_it_by_the_process_th
 
                 while time.monotonic() < deadline and not settled():
                     time.sleep(0.02)
-                report = waxell_observe.flush(timeout=10).sinks["remote"]
+                report = waxell_observe.flush_sync(timeout=10).sinks["remote"]
                 print(drainer.adopted, report.dropped)
             """),
                 server.url,

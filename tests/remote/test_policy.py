@@ -27,7 +27,7 @@ def test_pre_execution_allow_sends_the_run_identity_once(
     with WaxellContext(agent_name="agent", workflow_name="wf", inputs={"q": "hi"}, metadata={"v": 1},
                        user_id="u1", user_group="free") as ctx:  # fmt: skip
         ctx.record_step("one")
-    assert waxell_observe.flush(timeout=10).sinks["remote"].pending == 0
+    assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
     (check,) = _policy(remote)
     assert check.body == {
         "agent_name": "agent", "workflow_name": "wf", "agent_id": "", "inputs": {"q": "hi"}, "user_id": "u1",
@@ -50,7 +50,7 @@ def test_block_and_throttle_stop_the_run_before_it_starts(
     assert ran == []
     assert raised.value.policy_result.action == action
     assert str(raised.value) == f"Policy {action}: daily budget exhausted"
-    waxell_observe.flush(timeout=5)
+    waxell_observe.flush_sync(timeout=5)
     assert remote.paths() == ["policy-check/"]
 
 
@@ -65,7 +65,7 @@ def test_redact_replaces_the_inputs_and_warn_is_recorded(
     }  # fmt: skip
     with WaxellContext(agent_name="agent", inputs={"q": "my ssn is 123-45-6789"}) as ctx:
         pass
-    assert waxell_observe.flush(timeout=10).sinks["remote"].pending == 0
+    assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
     start = remote.runs[ctx.run_id]["start"]
     assert start["inputs"] == {"q": "my ssn is ##SSN##"}
     assert [(e["policy_name"], e["action"]) for e in start["pre_execution_evaluations"]] == [
@@ -88,7 +88,7 @@ def test_an_unavailable_control_plane_fails_open_by_default(
         for _ in range(3):
             with WaxellContext(agent_name="agent") as ctx:
                 ctx.record_step("ran")
-    assert waxell_observe.flush(timeout=10).sinks["remote"].pending == 0
+    assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
     assert remote.runs[ctx.run_id]["complete"]["status"] == "success"
     assert len([r for r in caplog.records if "fail-open" in r.getMessage()]) == 1
 
@@ -105,7 +105,7 @@ def test_fail_closed_blocks_with_a_clear_reason(
     result = raised.value.policy_result
     assert result.action == "block" and result.metadata["fail_closed"] is True
     assert "WAXELL_POLICY_FAIL_CLOSED" in result.reason and "HTTP 503" in result.reason
-    waxell_observe.flush(timeout=5)
+    waxell_observe.flush_sync(timeout=5)
     assert not remote.requests("runs/")
 
 
@@ -132,7 +132,7 @@ def test_the_run_start_is_not_a_second_synchronous_round_trip(
     finally:
         release.set()
     assert body_ran_before_start_answered
-    assert waxell_observe.flush(timeout=10).sinks["remote"].pending == 0
+    assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
     assert remote.paths()[0] == "policy-check/"
     assert remote.runs[ctx.run_id]["complete"]["status"] == "success"
 
@@ -155,7 +155,7 @@ def test_mid_execution_governance_uses_the_ingest_reply_without_a_second_check(
         ctx.record_step("second")
         ctx.record_step("never")  # pragma: no cover - the policy stops the run before
     assert raised.value.policy_result.reason == "too many steps"
-    assert waxell_observe.flush(timeout=10).sinks["remote"].pending == 0
+    assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
     # "first": the steps reply said nothing, so the server was asked; "second": its reply decided
     assert [c.body["phase"] for c in _policy(remote)] == ["pre_execution", "mid_execution"]
     steps_requests = remote.requests(f"runs/{ctx.run_id}/steps/")
@@ -217,6 +217,6 @@ def test_post_execution_outcome_arrives_with_the_complete_reply(
     with WaxellContext(agent_name="agent") as ctx:
         ctx.set_result({"answer": "ok"})
     assert ctx.governance is not None and ctx.governance.action == "allow"  # decided asynchronously
-    waxell_observe.flush(timeout=10)
+    waxell_observe.flush_sync(timeout=10)
     assert (ctx.governance.action, ctx.governance.reason) == ("retry", "answer too short")
     assert (ctx.governance.retry_feedback, ctx.governance.metadata["max_retries"]) == ("add detail", 2)

@@ -172,7 +172,7 @@ def _workload() -> tuple[str, str, str]:
         ctx.record_step("research", output={"sources": 5})
         # What is recorded so far is delivered now (the start alone, then records): the rest
         # of the run arrives in later deliveries, as for any long run.
-        assert waxell_observe.flush(timeout=30).pending == 0
+        assert waxell_observe.flush_sync(timeout=30).pending == 0
         ctx.record_tool_call(name="web_search", input={"query": "news"}, output={"results": [1, 2]},
                              duration_ms=250, tool_type="api")  # fmt: skip
         ctx.record_tool_call(name="db", status="error", error="connection refused")
@@ -232,7 +232,7 @@ def test_every_record_type_reads_back_as_embedded(
     _embedded()
     deterministic(seed)
     ids = _workload()
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     assert (report.sinks["embedded"].sent, report.dropped, report.pending) == (RECORDS_OF_WORKLOAD, 0, 0), (
         report
     )
@@ -241,7 +241,7 @@ def test_every_record_type_reads_back_as_embedded(
     _remote(shared_server)
     deterministic(seed)
     assert _workload() == ids, "the SDK's ids are no longer reproducible: update deterministic()"
-    report = waxell_observe.flush(timeout=30).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=30).sinks["remote"]
     assert (report.sent, report.dropped, report.pending) == (RECORDS_OF_WORKLOAD, 0, 0), report
     for run_id, expected in zip(ids, local, strict=True):
         _same(shared_server.read_run(run_id), expected)
@@ -297,7 +297,7 @@ def test_async_runs_read_back_as_embedded(
     _remote(shared_server)
     deterministic(seed)
     assert asyncio.run(main()) == run_ids
-    report = waxell_observe.flush(timeout=30).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=30).sinks["remote"]
     assert (report.sent, report.dropped, report.pending) == (5 * 4, 0, 0), report
     for i, (run_id, expected) in enumerate(zip(run_ids, local, strict=True)):
         run = shared_server.read_run(run_id)
@@ -333,7 +333,7 @@ def test_auto_collected_calls_read_back_as_embedded(
     _remote(shared_server)
     deterministic(seed)
     program()
-    report = waxell_observe.flush(timeout=30).sinks["remote"]
+    report = waxell_observe.flush_sync(timeout=30).sinks["remote"]
     assert (report.sent, report.dropped, report.pending) == (4, 0, 0), report
     (listed,) = shared_server.list_runs(agent_name=f"auto:{model}")["runs"]
     assert listed["run_id"] == summary["run_id"]

@@ -282,7 +282,7 @@ def deliver_over_wire(api: Any, count: int = 24) -> None:
 def record_embedded(monkeypatch: pytest.MonkeyPatch, store_url: str) -> list[str]:
     monkeypatch.setenv("WAXELL_DB", store_url)
     set_config(None)
-    dropped_before = waxell_observe.flush(timeout=30).dropped  # counts since the process started
+    dropped_before = waxell_observe.flush_sync(timeout=30).dropped  # counts since the process started
     ids = []
     for i in range(3):
         with WaxellContext(
@@ -292,7 +292,7 @@ def record_embedded(monkeypatch: pytest.MonkeyPatch, store_url: str) -> list[str
             ctx.record_llm_call(model=MODELS[i][0], tokens_in=1000 + i, tokens_out=50, cost=_cost(i + 7))
             ctx.record_llm_call(model=MODELS[(i + 1) % 3][0], tokens_in=20, tokens_out=5, cost=0.125)
             ids.append(ctx.run_id)
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     assert report.complete and report.dropped == dropped_before, report  # all in the store, none lost
     return ids
 

@@ -46,7 +46,7 @@ def test_calls_outside_a_run_are_written_as_auto_runs_on_flush(
     record_llm_call(model="gpt-4o", tokens_in=300, tokens_out=40)
     assert calls_outside_runs.pending() == 3
 
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     assert calls_outside_runs.pending() == 0
     assert report.sinks["collector"].sent == 3
     assert report.sinks["collector"].dropped == 0
@@ -86,7 +86,7 @@ def test_inside_a_run_calls_go_to_the_run_not_the_collector(read_runs: ReadRuns,
 def test_flush_from_inside_a_run_does_not_parent_the_auto_run(read_runs: ReadRuns, read_run: ReadRun) -> None:
     record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
     with WaxellContext(agent_name="busy") as ctx:
-        waxell_observe.flush(timeout=30)
+        waxell_observe.flush_sync(timeout=30)
         assert waxell_observe.get_current_context() is ctx
     auto = auto_runs(read_runs, read_run)["auto:gpt-4o"]
     assert auto["parent_run_id"] == ""
@@ -124,7 +124,7 @@ def test_an_automatic_run_takes_at_most_its_cap_and_the_next_call_opens_another(
     for i in range(5):
         record_llm_call(model="gpt-4o", tokens_in=i, tokens_out=0)
     assert calls_outside_runs.pending() == 2  # the first run ended at its cap; the second holds 2
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     assert (report.sinks["collector"].sent, report.sinks["collector"].dropped) == (5, 0)
     assert report.sinks["collector"].pending == 0
     runs = sorted(
@@ -143,7 +143,7 @@ def test_a_call_with_a_field_the_run_refuses_is_counted_and_the_others_are_kept(
         calls_outside_runs.collect({"model": "gpt-4o", "tokens_in": 2, "tokens_out": 2, "no_such_field": 1})
     record_llm_call(model="gpt-4o", tokens_in=3, tokens_out=3)
     assert "auto-collected call of gpt-4o not recorded" in caplog.text
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     assert (report.sinks["collector"].sent, report.sinks["collector"].dropped) == (2, 1)
     run = auto_runs(read_runs, read_run)["auto:gpt-4o"]
     assert [c["tokens_in"] for c in run["llm_calls"]] == [1, 3]

@@ -42,7 +42,7 @@ def test_runs_json_has_every_documented_field(waxell_db: Path) -> None:
     with WaxellContext(agent_name="cli-agent", session_id="s9", user_id="u9", user_group="g") as ctx:
         ctx.record_llm_call(model="gpt-4o", tokens_in=1000, tokens_out=500)
         ctx.set_tag("env", "test")
-    waxell_observe.flush()
+    waxell_observe.flush_sync()
     out = cli("runs", "--json", db=waxell_db)
     assert out.returncode == 0, out.stderr
     [run] = json.loads(out.stdout)
@@ -82,7 +82,7 @@ def test_show_json_and_tree(waxell_db: Path) -> None:
         ctx.record_step("s", output={"k": 1})
         ctx.record_score("ok", True, data_type="boolean")
         ctx.set_result({"a": 1})
-    waxell_observe.flush()
+    waxell_observe.flush_sync()
     shown = json.loads(cli("show", ctx.run_id, "--json", db=waxell_db).stdout)
     assert RUN_FIELDS | {
         "inputs",

@@ -16,7 +16,7 @@ from waxell_observe.cli import main
 
 
 def show_json(run_id: str) -> dict[str, Any]:
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     assert report.pending == 0 and report.dropped == 0, report
     result = CliRunner().invoke(main, ["show", run_id, "--json"])
     assert result.exit_code == 0, result.output
@@ -24,7 +24,7 @@ def show_json(run_id: str) -> dict[str, Any]:
 
 
 def runs_json(*args: str) -> list[dict[str, Any]]:
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
     result = CliRunner().invoke(main, ["runs", "--json", *args])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)

@@ -39,7 +39,7 @@ class HookRecorder:
 @pytest.fixture
 def isolated_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A plugin manager without entry points, so init() instruments no real library here."""
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
     monkeypatch.setenv("WAXELL_DISABLE_PLUGINS", "all")
     reset_plugin_manager()
     initialization._reset_for_tests()
@@ -194,7 +194,7 @@ def test_runs_after_init_use_its_configuration(tmp_path: Path, read_runs: ReadRu
             return "ok"
 
         agent(session_id=generate_session_id())
-        waxell_observe.flush(timeout=30)
+        waxell_observe.flush_sync(timeout=30)
         with get_store(f"sqlite:///{target}").read() as conn:
             [run] = list_runs(conn)
         assert run["agent_name"] == "agent"

@@ -260,7 +260,7 @@ def test_call_time_client_sends_the_run_to_its_destination(tmp_path: Path, read_
 
     routed(client=client)
     routed()
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
     with get_store(f"sqlite:///{other_db}").read() as conn:
         elsewhere = list_runs(conn)
     assert [r["agent_name"] for r in elsewhere] == ["routed"]
@@ -664,7 +664,7 @@ def test_a_decorated_program_read_back_with_the_cli() -> None:
         return {"summary": summarizer(docs)}
 
     assert asyncio.run(research("tides")) == {"summary": "tides-doc"}
-    waxell_observe.flush(timeout=30)
+    waxell_observe.flush_sync(timeout=30)
 
     listed = CliRunner().invoke(main, ["runs", "--json", "--session", "sess-cli"])
     assert listed.exit_code == 0, listed.output

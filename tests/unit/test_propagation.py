@@ -212,7 +212,7 @@ def test_fork_child_starts_fresh_and_parent_loses_nothing(read_runs: ReadRuns, r
                     "drainer_reset": inherited is None or not inherited.drainer.running(),
                 }
                 child_job()
-                report = waxell_observe.flush(timeout=30)
+                report = waxell_observe.flush_sync(timeout=30)
                 seen["embedded_sent"] = report.sinks["embedded"].sent
                 seen["pending"] = report.pending
                 os.write(write_fd, json.dumps(seen).encode())

@@ -84,7 +84,7 @@ WRITER = textwrap.dedent(
             ctx.record_llm_call(model="gpt-4o", tokens_in=10, tokens_out=5)
             ctx.record_step("s", output={"i": i})
         if i % 25 == 0:
-            waxell_observe.flush()
+            waxell_observe.flush_sync()
     report = waxell_observe.shutdown()
     assert report.dropped == 0 and report.pending == 0, report
     """
@@ -118,11 +118,11 @@ def test_several_processes_write_one_file_without_loss(tmp_path: Path) -> None:
 
 
 def test_flush_reports_what_was_written(read_runs: Any) -> None:
-    before = waxell_observe.flush(timeout=10).sent
+    before = waxell_observe.flush_sync(timeout=10).sent
     with WaxellContext(agent_name="a") as ctx:
         ctx.record_step("one")
         ctx.record_score("s", 1.0)
-    report = waxell_observe.flush(timeout=10)
+    report = waxell_observe.flush_sync(timeout=10)
     assert report.sent - before == 4  # start+end merged into one run row, step, score
     assert report.sinks["embedded"].pending == 0
     assert [r["run_id"] for r in read_runs()] == [ctx.run_id]

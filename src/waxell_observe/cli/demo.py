@@ -29,7 +29,7 @@ def command(question: str, as_json: bool, db: str | None) -> None:
         config = config.replace(api_url="", api_key="")
     set_config(config)
     result = run_demo(question)
-    report = waxell_observe.flush(timeout=30)
+    report = waxell_observe.flush_sync(timeout=30)
     if report.pending or report.dropped:
         raise click.ClickException(f"the demo run was not fully stored: {report}")
     with open_store(db).read() as conn:

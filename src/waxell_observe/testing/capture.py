@@ -130,7 +130,7 @@ def capture_runs(
     ends, so the private store holds it too.
     """
     from waxell_observe.config import current_config, set_config
-    from waxell_observe.lifecycle import flush
+    from waxell_observe.lifecycle import flush_sync
 
     capture = RunCapture()
     with contextlib.ExitStack() as stack:
@@ -156,7 +156,7 @@ def capture_runs(
         manager = plugin_manager()
         manager.register(capture)
         stack.callback(_unregister, capture)
-        stack.callback(flush, 30)  # runs first: deliver before the configuration is restored
+        stack.callback(flush_sync, 30)  # runs first: deliver before the configuration is restored
         yield RecordedRuns(capture.runs, store_url)
 
 

@@ -63,7 +63,7 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
         f"""
         import json, sys
         from waxell_observe.initialization import init
-        from waxell_observe import WaxellContext, flush
+        from waxell_observe import WaxellContext, flush_sync
         init(instrument=["anthropic"])
         lazy = "anthropic" not in sys.modules
         import anthropic
@@ -74,7 +74,7 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
             with client.messages.stream(model="claude-haiku-4-5", max_tokens=9,
                                         messages=[{{"role": "user", "content": "late"}}]) as s:
                 text = s.get_final_text()
-        flush(timeout=30)
+        flush_sync(timeout=30)
         print(json.dumps({{"lazy": lazy, "run_id": ctx.run_id, "text": text}}))
         """
     )

@@ -164,7 +164,7 @@ def test_init_before_langchain_is_imported(tmp_path: Any, read_run: Any) -> None
         from langchain_core.output_parsers import StrOutputParser
         with waxell_observe.WaxellContext(agent_name="late-import", enforce_policy=False) as ctx:
             (FakeListChatModel(responses=["late"]) | StrOutputParser()).invoke("hi")
-        waxell_observe.flush(timeout=30)
+        waxell_observe.flush_sync(timeout=30)
         print(json.dumps({"run_id": ctx.run_id}))
         """
     )

@@ -131,7 +131,7 @@ def test_init_before_llama_index_is_imported(read_run: Any) -> None:
         from llama_index.core.llms import MockLLM
         with waxell_observe.WaxellContext(agent_name="late-import", enforce_policy=False) as ctx:
             MockLLM(max_tokens=3).complete("hi")
-        waxell_observe.flush(timeout=30)
+        waxell_observe.flush_sync(timeout=30)
         print(json.dumps({"run_id": ctx.run_id}))
         """
     )

@@ -136,7 +136,7 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
         f"""
         import json, sys
         from waxell_observe.initialization import init
-        from waxell_observe import WaxellContext, flush
+        from waxell_observe import WaxellContext, flush_sync
         init(instrument=["openai"])
         lazy = "openai" not in sys.modules
         import openai
@@ -145,7 +145,7 @@ def test_sdk_imported_after_init_is_instrumented_and_imports_stay_lazy(
             client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{{"role": "user", "content": "late"}}]
             )
-        flush(timeout=30)
+        flush_sync(timeout=30)
         print(json.dumps({{"lazy": lazy, "run_id": ctx.run_id}}))
         """
     )
