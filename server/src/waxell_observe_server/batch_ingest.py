@@ -37,9 +37,10 @@ from sqlalchemy import Connection, select
 from waxell_observe.store import bulk, rollups
 from waxell_observe.store.schema import runs
 from waxell_observe_server import batch_usage, ingest_store
-from waxell_observe_server.ingest_store import REPLACED_RUNS, RunRef, StagedRows
 from waxell_observe_server.raw_sql import select_for_runs
+from waxell_observe_server.run_refs import RunRef
 from waxell_observe_server.sanitize import cut
+from waxell_observe_server.staged_rows import REPLACED_RUNS, StagedRows
 from waxell_observe_server.transactions import Writer
 from waxell_observe_server.wire_models import BatchRunIn
 

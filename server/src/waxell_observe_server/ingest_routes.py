@@ -18,8 +18,8 @@ from sqlalchemy import Connection
 
 from waxell_observe.store.reader import iso
 from waxell_observe_server import ingest_store, run_governance
-from waxell_observe_server.ingest_store import RunRef
 from waxell_observe_server.limits import ID_PATTERN
+from waxell_observe_server.run_refs import RunRef
 from waxell_observe_server.wire_models import (
     CompleteBody,
     EventsBody,

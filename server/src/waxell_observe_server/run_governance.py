@@ -24,7 +24,7 @@ from waxell_observe.vocabulary.rows import policy_audit_row, policy_span_attribu
 from waxell_observe_server import governance_store
 from waxell_observe_server.behaviours import behaviour_span
 from waxell_observe_server.decider import decider
-from waxell_observe_server.ingest_store import RunRef, derived_id
+from waxell_observe_server.run_refs import RunRef, derived_id
 from waxell_observe_server.wire_models import CompleteBody
 
 __all__ = ["admission_ids", "completion_governance", "ingest_governance"]
