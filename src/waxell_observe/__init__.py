@@ -14,6 +14,7 @@ from waxell_observe.convenience import (
     agent_response,
     decide,
     metadata,
+    prompt_use,
     reason,
     retrieve,
     retry,
@@ -22,6 +23,10 @@ from waxell_observe.convenience import (
     tag,
     user_message,
 )
+
+# public but not in __all__, as in the reference SDK (its §1.10 names):
+from waxell_observe.convenience import communication as communication
+from waxell_observe.convenience import phase as phase
 from waxell_observe.current import get_context, get_current_context
 from waxell_observe.decorators import (
     decision,
@@ -47,6 +52,8 @@ from waxell_observe.initialization import generate_session_id, init
 from waxell_observe.lifecycle import flush, flush_sync, shutdown
 from waxell_observe.plugins import hookimpl
 from waxell_observe.propagation import ContextThreadPoolExecutor, wrap_context
+from waxell_observe.redaction import redact
+from waxell_observe.sessions import session
 from waxell_observe.types import (
     ApprovalDecision,
     LlmCallInfo,
@@ -58,9 +65,16 @@ from waxell_observe.types import (
 
 __version__ = "0.1.0"
 
+context = WaxellContext
+"""The reference SDK's short name of :class:`WaxellContext` (the same class)."""
+
 __all__ = [
     "__version__",
     "WaxellContext",
+    "context",
+    "session",
+    "redact",
+    "prompt_use",
     "WaxellObserveClient",
     "ObserveConfig",
     "PolicyCheckResult",

@@ -8,10 +8,14 @@ score of the wrong type, ...) raises ``ValueError`` exactly as the context metho
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from waxell_observe.current import current_context, get_context, get_current_context
 from waxell_observe.records import ScoreRecord, SpanRecord, StepRecord
+from waxell_observe.vocabulary.attributes import PHASE
 
 __all__ = [
     "tag",
@@ -24,6 +28,9 @@ __all__ = [
     "retry",
     "user_message",
     "agent_response",
+    "prompt_use",
+    "communication",
+    "phase",
     "get_context",
     "get_current_context",
 ]
@@ -64,18 +71,18 @@ def step(name: str, output: dict[str, Any] | None = None) -> StepRecord | None:
 def decide(
     name: str,
     chosen: str,
-    options: list[str],
+    options: list[str] | None = None,
     reasoning: str = "",
     confidence: float | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> SpanRecord | None:
-    """Record a decision: ``chosen`` among ``options``."""
+    """Record a decision: ``chosen`` among ``options`` (``instrumentation_type="manual"``)."""
     context = current_context.get()
     if context is None:
         return None
     return context.record_decision(
         name=name,
-        options=options,
+        options=options if options is not None else [],
         chosen=chosen,
         reasoning=reasoning,
         confidence=confidence,
@@ -132,17 +139,101 @@ def retry(
     )
 
 
-def user_message(text: str) -> SpanRecord | None:
-    """Record what the user said (updates the run's conversation state)."""
+def user_message(content: str, *, metadata: dict[str, Any] | None = None) -> SpanRecord | None:
+    """Record what the user said (updates the run's conversation state); ``metadata`` goes into
+    the record's attributes."""
     context = current_context.get()
     if context is None:
         return None
-    return context.record_user_message(text)
+    return context.record_user_message(content, metadata=metadata)
 
 
-def agent_response(text: str) -> SpanRecord | None:
-    """Record what the agent answered (updates the run's conversation state)."""
+def agent_response(content: str, *, metadata: dict[str, Any] | None = None) -> SpanRecord | None:
+    """Record what the agent answered (updates the run's conversation state); ``metadata`` goes
+    into the record's attributes."""
     context = current_context.get()
     if context is None:
         return None
-    return context.record_agent_response(text)
+    return context.record_agent_response(content, metadata=metadata)
+
+
+def prompt_use(name: str, version: int = 0, label: str = "", content_hash: str = "") -> None:
+    """Record that the run used the registry prompt ``name`` (``version``/``label``/``content_hash``
+    as fetched with ``get_prompt``)."""
+    context = current_context.get()
+    if context is None:
+        return
+    record = getattr(context, "record_prompt_use", None)
+    if record is not None:
+        record(name=name, version=version, label=label, content_hash=content_hash)
+        return
+    attributes: dict[str, Any] = {"prompt_name": name, "prompt_version": version}
+    if label:
+        attributes["prompt_label"] = label
+    if content_hash:
+        attributes["prompt_content_hash"] = content_hash
+    context.record_span("custom", f"prompt:{name}", attributes=attributes)
+
+
+def communication(
+    *,
+    channel: str,
+    recipient: str = "",
+    body: str = "",
+    subject: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Record a message the agent sent to the outside world (an email, a Slack post, an SMS)."""
+    context = current_context.get()
+    if context is None:
+        return
+    record = getattr(context, "record_communication", None)
+    if record is not None:
+        record(channel=channel, recipient=recipient, body=body, subject=subject, metadata=metadata)
+        return
+    attributes: dict[str, Any] = {"channel": channel, "recipient": recipient, "subject": subject}
+    if metadata:
+        attributes["metadata"] = metadata
+    context.record_span("custom", f"communication:{channel}", attributes=attributes, input=body or None)
+
+
+@contextmanager
+def phase(name: str, **attributes: Any) -> Iterator[None]:
+    """A named phase of the run: a ``chain`` span ``phase:<name>`` around the block (output
+    ``{"phase": name, "state": "done"}``; ``status="error"`` with the message when the block
+    raises, which propagates). Outside a run the block just runs."""
+    context: Any = current_context.get()  # Any: enter_span/exit_span are newer than some contexts
+    if context is None:
+        yield
+        return
+    enter = getattr(context, "enter_span", None)
+    span_attributes = {PHASE: name, **attributes}
+    if enter is not None:  # the container-span API: records inside the block are its children
+        handle = enter(f"phase:{name}", kind="chain", attributes=span_attributes)
+        try:
+            yield
+        except BaseException as exc:
+            context.exit_span(handle, status="error", error=str(exc)[:500], exc=exc)
+            raise
+        context.exit_span(handle, output_data={"phase": name, "state": "done"})
+        return
+    started = time.time()
+    try:
+        yield
+    except BaseException as exc:
+        _phase_span(context, name, span_attributes, started, error=str(exc)[:500])
+        raise
+    _phase_span(context, name, span_attributes, started, error="")
+
+
+def _phase_span(context: Any, name: str, attributes: dict[str, Any], started: float, error: str) -> None:
+    context.record_span(
+        "chain",
+        f"phase:{name}",
+        status="error" if error else "ok",
+        duration_ms=(time.time() - started) * 1000.0,
+        attributes=attributes,
+        output=None if error else {"phase": name, "state": "done"},
+        error=error,
+        started_at=started,
+    )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from waxell_observe.records import _take as _take_id
 from waxell_observe.records import new_id
+from waxell_observe.sessions import _defaults as _session_defaults
 from waxell_observe.vocabulary import RUN_STATUSES
 
 if TYPE_CHECKING:
@@ -137,6 +138,10 @@ class Run:
         self.inputs: dict[str, Any] = inputs if inputs is not None else {}
         self.metadata: dict[str, Any] = metadata if metadata is not None else {}
         self.tags: dict[str, str] = tags if tags is not None else {}
+        if not session_id or not user_id:  # session() defaults, below an explicit or a parent's value
+            default_session, default_user = _session_defaults.get()
+            session_id = session_id or default_session
+            user_id = user_id or default_user
         self.session_id = session_id
         self.user_id = user_id
         self.user_group = user_group

@@ -68,6 +68,8 @@ SPAN_NAME = "waxell.span.name"
 SPAN_INPUT = "waxell.span.input"
 SPAN_OUTPUT = "waxell.span.output"
 SPAN_ERROR = "waxell.span.error"
+PHASE = "waxell.phase"
+"""The phase name on the ``phase:<name>`` span of ``waxell_observe.phase()``."""
 
 
 def span_attribute_prefix(kind: str) -> str:
