@@ -461,7 +461,8 @@ ASSIGNED_IDS_AGENT = textwrap.dedent(
     WaxellObserveClient.configure(api_url=sys.argv[1], api_key="")
     with WaxellContext(agent_name="long", enforce_policy=False) as ctx:
         ctx.record_step("early")
-        assert waxell_observe.flush_sync(timeout=10).pending == 0  # the server answered runs/start/ with its id
+        # the server answered runs/start/ with its id
+        assert waxell_observe.flush_sync(timeout=10).pending == 0
         print(ctx.run_id, flush=True)
         pipeline.pipeline().drainer.cycle = lambda: False  # nothing more is delivered by this process
         ctx.record_step("late")

@@ -91,7 +91,13 @@ class RowBatch:
 
     def __bool__(self) -> bool:
         return bool(
-            self.started or self.ended or self.llm_calls or self.steps or self.spans or self.scores or self.audits
+            self.started
+            or self.ended
+            or self.llm_calls
+            or self.steps
+            or self.spans
+            or self.scores
+            or self.audits
         )
 
 
