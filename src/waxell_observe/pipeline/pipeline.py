@@ -54,6 +54,11 @@ def _journal_max_bytes() -> int:
 JOURNAL_MAX_BYTES = _journal_max_bytes()
 
 
+REPORT_NAMES = {"store": "embedded"}
+"""The name a report gives the destination of a route-spec kind, where they differ (a destination
+reports under its own ``name``; this names one that is not open yet the same way)."""
+
+
 def route_spec(config: ObserveConfig) -> dict[str, Any]:
     """Where the runs of ``config`` go, as written in route frames: the store or the control
     plane, and what plugins add (``on_route``)."""
@@ -257,9 +262,15 @@ class Pipeline:
             if not drain.own:
                 continue
             journal = drain.journal
-            for route, (spec, _pos) in list(drain.unresolved.items()):
+            waiting = {route: spec for route, (spec, _pos) in list(drain.unresolved.items())}
+            if journal is not None:  # routes the drainer has not met yet (it may not have run at all)
+                for route, data, _pos in journal.route_log[drain.routes_seen :]:
+                    if route not in drain.routes:
+                        waiting[route] = frames.decode(data)[3]
+            for route, spec in waiting.items():
                 for kind in spec:  # a destination not opened yet: everything of its route waits
-                    report = names.setdefault(str(kind), DeliveryReport(sink=str(kind)))
+                    name = REPORT_NAMES.get(str(kind), str(kind))
+                    report = names.setdefault(name, DeliveryReport(sink=name))
                     report.journaled += journal.counts.get(route, 0) if journal is not None else 0
             for consumer in list(drain.consumers.values()):
                 name = consumer.destination.name
