@@ -20,6 +20,7 @@ from waxell_observe.decorators._run import aenter, aexit, exit_run, inert_contex
 from waxell_observe.decorators.generators import wrap_async_generator, wrap_generator
 from waxell_observe.decorators.signature import CallSignature
 from waxell_observe.errors import PolicyViolationError
+from waxell_observe.policy_block import adecide, decide, default_handler
 
 __all__ = ["observe", "waxell_agent", "ObservedFunction"]
 
@@ -29,6 +30,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _capture_json = _runtime.capture_json
 _for_call = WaxellContext._for_call
+_NO_OVERRIDES: dict[str, Any] = {}
+"""Passed when the call gave none (never mutated): ``context_for`` does not look again."""
+
+END_USER_METADATA_KEY = "tenant_sub_user_id"
+"""The metadata key ``end_user_id`` is recorded under (as the reference SDK does)."""
+
+
+def _with_end_user(metadata: dict[str, Any] | None, end_user_id: str) -> dict[str, Any] | None:
+    """``metadata`` with ``tenant_sub_user_id`` set to ``end_user_id`` unless already there."""
+    if not end_user_id:
+        return metadata
+    if not isinstance(end_user_id, str):
+        raise ValueError(f"@observe: end_user_id must be a string, got {type(end_user_id).__name__}")
+    merged = dict(metadata) if metadata else {}
+    merged.setdefault(END_USER_METADATA_KEY, end_user_id)
+    return merged
+
+
+def _checked_dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"@observe: {what} must be a dict, got {type(value).__name__}")
+    return value
 
 
 class ObservedFunction:
@@ -42,11 +65,15 @@ class ObservedFunction:
         "session_id",
         "user_id",
         "user_group",
+        "end_user_id",
         "enforce_policy",
         "mid_execution_governance",
+        "auto_grounding",
+        "on_policy_block",
         "capture_io",
         "client",
         "metadata",
+        "given_metadata",
         "tags",
         "inputs",
     )
@@ -60,8 +87,11 @@ class ObservedFunction:
         session_id: str,
         user_id: str,
         user_group: str,
+        end_user_id: str = "",
         enforce_policy: bool,
         mid_execution_governance: bool,
+        auto_grounding: bool = False,
+        on_policy_block: Callable[..., Any] | None = None,
         capture_io: bool,
         client: Any,
         metadata: dict[str, Any] | None,
@@ -76,23 +106,33 @@ class ObservedFunction:
         self.session_id = session_id or ""
         self.user_id = user_id or ""
         self.user_group = user_group or ""
+        self.end_user_id = end_user_id or ""
         self.enforce_policy = bool(enforce_policy)
         self.mid_execution_governance = bool(mid_execution_governance)
+        self.auto_grounding = bool(auto_grounding)
+        self.on_policy_block = on_policy_block
         self.capture_io = capture_io
         self.client = client
-        self.metadata = metadata
+        self.given_metadata = metadata
+        self.metadata = _with_end_user(metadata, self.end_user_id)
         self.tags = tags
         self.inputs = inputs
 
     def context_for(
-        self, config: ObserveConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        config: ObserveConfig,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
     ) -> tuple[WaxellContext | None, int]:
-        """Take the call-time overrides out of ``kwargs`` and build this call's context.
+        """Build this call's context; ``overrides``: the call-time overrides already taken out of
+        ``kwargs`` (``None``: take them here).
 
         Returns the context (``None`` when building it failed: logged, the call goes on
         unobserved) and the preview limit for captured values.
         """
-        overrides = self.signature.take_overrides(kwargs) if kwargs else None
+        if overrides is None and kwargs:
+            overrides = self.signature.take_overrides(kwargs)
         try:
             client = overrides.get("client", self.client) if overrides else self.client
             if client is not None:
@@ -101,7 +141,9 @@ class ObservedFunction:
                     config = client_config
             limit = 0 if config.capture_content else config.preview_chars
             inputs: dict[str, Any] | None = None
-            if self.capture_io:
+            if overrides and overrides.get("inputs") is not None:  # the call's own inputs
+                inputs = _capture_json(_checked_dict(overrides["inputs"], "inputs"), limit)
+            elif self.capture_io:
                 signature = self.signature
                 plain = signature.plain
                 if plain is not None and not kwargs and len(args) == len(plain):  # bind()'s shortcut
@@ -116,9 +158,15 @@ class ObservedFunction:
             metadata, tags = self.metadata, self.tags
             if overrides:
                 get = overrides.get
+                if "metadata" in overrides or "end_user_id" in overrides:
+                    given = get("metadata", self.given_metadata)
+                    metadata = _with_end_user(
+                        _checked_dict(given, "metadata") if given is not None else None,
+                        get("end_user_id", self.end_user_id) or "",
+                    )
                 context = _for_call(
                     self.agent_name,
-                    self.workflow_name,
+                    get("workflow_name", self.workflow_name) or "default",
                     inputs,
                     dict(metadata) if metadata else None,
                     client,
@@ -162,9 +210,26 @@ class ObservedFunction:
             logger.exception("waxell-observe: cannot record the result of %r", self.agent_name)
 
 
+def _handler(observed: ObservedFunction, overrides: dict[str, Any] | None) -> Callable[..., Any] | None:
+    """The ``on_policy_block`` handler of this call: per call > decorator > ``init()``'s default."""
+    if overrides:
+        given = overrides.get("on_policy_block")
+        if given is not None:
+            return given  # type: ignore[no-any-return]
+    return observed.on_policy_block or default_handler()
+
+
+def _retry_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The overrides of the run an approved ``on_policy_block`` handler asks for: no policy check."""
+    again = dict(overrides) if overrides else {}
+    again["enforce_policy"] = False
+    return again
+
+
 def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
     fn = observed.fn
     current_config = _runtime.current_config
+    take_overrides = observed.signature.take_overrides
     from waxell_observe import config as config_module
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -173,7 +238,22 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
             if observed.signature.declares_context:
                 inert_context(observed, args, kwargs)
             return fn(*args, **kwargs)
-        context, limit = observed.context_for(config, args, kwargs)
+        overrides = take_overrides(kwargs) if kwargs else None
+        handler = _handler(observed, overrides)
+        if handler is None:
+            return once(config, args, kwargs, overrides)
+        retry_kwargs = dict(kwargs)  # before waxell_ctx is injected
+        try:
+            return once(config, args, kwargs, overrides)
+        except PolicyViolationError as exc:
+            if not decide(handler, exc).approved:
+                raise
+        return once(config, args, retry_kwargs, _retry_overrides(overrides))
+
+    def once(
+        config: ObserveConfig, args: tuple[Any, ...], kwargs: dict[str, Any], overrides: dict[str, Any] | None
+    ) -> Any:
+        context, limit = observed.context_for(config, args, kwargs, overrides or _NO_OVERRIDES)
         if context is None:
             return fn(*args, **kwargs)
         try:  # enter() written out (one call less per run)
@@ -216,7 +296,22 @@ def _wrap_async(observed: ObservedFunction) -> Callable[..., Any]:
             if observed.signature.declares_context:
                 inert_context(observed, args, kwargs)
             return await fn(*args, **kwargs)
-        context, limit = observed.context_for(config, args, kwargs)
+        overrides = observed.signature.take_overrides(kwargs) if kwargs else None
+        handler = _handler(observed, overrides)
+        if handler is None:
+            return await once(config, args, kwargs, overrides)
+        retry_kwargs = dict(kwargs)  # before waxell_ctx is injected
+        try:
+            return await once(config, args, kwargs, overrides)
+        except PolicyViolationError as exc:
+            if not (await adecide(handler, exc)).approved:
+                raise
+        return await once(config, args, retry_kwargs, _retry_overrides(overrides))
+
+    async def once(
+        config: ObserveConfig, args: tuple[Any, ...], kwargs: dict[str, Any], overrides: dict[str, Any] | None
+    ) -> Any:
+        context, limit = observed.context_for(config, args, kwargs, overrides or _NO_OVERRIDES)
         if context is None or not await aenter(context):
             return await fn(*args, **kwargs)
         try:
@@ -266,8 +361,11 @@ def observe(
     session_id: str = "",
     user_id: str = "",
     user_group: str = "",
+    end_user_id: str = "",
     enforce_policy: bool = True,
     mid_execution_governance: bool = False,
+    auto_grounding: bool = False,
+    on_policy_block: Callable[..., Any] | None = None,
     capture_io: bool = True,
     client: Any = None,
     metadata: dict[str, Any] | None = None,
@@ -285,8 +383,11 @@ def observe(
     session_id: str = "",
     user_id: str = "",
     user_group: str = "",
+    end_user_id: str = "",
     enforce_policy: bool = True,
     mid_execution_governance: bool = False,
+    auto_grounding: bool = False,
+    on_policy_block: Callable[..., Any] | None = None,
     capture_io: bool = True,
     client: Any = None,
     metadata: dict[str, Any] | None = None,
@@ -299,23 +400,33 @@ def observe(
     ``@observe("triage")``). Options are those of :class:`~waxell_observe.WaxellContext`
     plus ``capture_io`` (record bound arguments as inputs and the return value as the
     result), ``tags`` and ``inputs`` (extra inputs recorded with every call).
-    ``session_id``, ``user_id``, ``user_group``, ``enforce_policy``,
-    ``mid_execution_governance`` and ``client`` may also be given per call as keyword
-    arguments the function does not declare; the decorator takes them for that run.
+    ``end_user_id`` is recorded as metadata ``tenant_sub_user_id``; ``on_policy_block`` is asked
+    when a policy refuses the run (approved: the function runs again without policy checks).
+    ``session_id``, ``user_id``, ``user_group``, ``end_user_id``, ``enforce_policy``,
+    ``mid_execution_governance``, ``auto_grounding``, ``client``, ``inputs``, ``metadata``,
+    ``workflow_name`` and ``on_policy_block`` may also be given per call as keyword arguments the
+    function does not declare; the decorator takes them for that run.
     """
     if isinstance(func, str):
         if agent_name is not None:
             raise ValueError("@observe: give the agent name once (positionally or as agent_name=)")
         agent_name, func = func, None
     _check_settings(agent_name, workflow_name, metadata, tags, inputs)
+    if on_policy_block is not None and not callable(on_policy_block):
+        raise ValueError(f"@observe: on_policy_block must be callable, got {type(on_policy_block).__name__}")
+    if not isinstance(end_user_id, str):
+        raise ValueError(f"@observe: end_user_id must be a string, got {type(end_user_id).__name__}")
     settings: dict[str, Any] = {
         "agent_name": agent_name,
         "workflow_name": workflow_name or "default",
         "session_id": session_id,
         "user_id": user_id,
         "user_group": user_group,
+        "end_user_id": end_user_id,
         "enforce_policy": bool(enforce_policy),
         "mid_execution_governance": bool(mid_execution_governance),
+        "auto_grounding": bool(auto_grounding),
+        "on_policy_block": on_policy_block,
         "capture_io": bool(capture_io),
         "client": client,
         "metadata": dict(metadata) if metadata else None,

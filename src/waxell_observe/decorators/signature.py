@@ -21,9 +21,15 @@ CALL_OVERRIDES = (
     "session_id",
     "user_id",
     "user_group",
+    "end_user_id",
     "enforce_policy",
     "mid_execution_governance",
+    "auto_grounding",
     "client",
+    "inputs",
+    "metadata",
+    "workflow_name",
+    "on_policy_block",
 )
 """Keyword arguments ``@observe`` takes for itself at call time unless the function declares them."""
 
