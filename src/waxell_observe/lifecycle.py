@@ -120,12 +120,19 @@ class _Call:
 def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport:
     """Flush everything (at most ``timeout`` seconds), then stop the background workers.
 
-    Safe to call more than once; recording afterwards starts the workers again.
+    Safe to call more than once; recording afterwards starts the workers again. Also completes
+    the process run ``init()`` opened for ``WAXELL_AGENT_NAME`` (first, so that it is delivered)
+    and forgets ``init()`` (its default ``on_policy_block`` handler and process identity): a
+    later ``init()`` acts again.
     """
+    from waxell_observe import initialization
+
+    initialization.close_ambient_run()
     with _shutdown_lock:
         started = time.monotonic()
         reports = _call_within("on_shutdown", timeout)
         report = DeliveryReport.merge(_flatten(reports))
+        initialization.forget()
         if report.dropped or report.pending or report.journaled:
             logger.warning(
                 "waxell-observe: shutdown after %.2fs: %s",
