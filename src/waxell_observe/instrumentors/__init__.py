@@ -1,0 +1,13 @@
+"""The reference SDK's semi-public instrumentor paths.
+
+- :mod:`waxell_observe.instrumentors._guard`: ``configure``, ``check_prompt``, ``PromptGuardError``,
+  ``fold_confusables`` (the prompt guard as provider instrumentors call it);
+- :mod:`waxell_observe.instrumentors._collector`: the ``_collector`` singleton that takes LLM calls made
+  outside any run.
+
+Both are real modules over the SDK's own parts (:mod:`waxell_observe.prompt_guard`,
+:mod:`waxell_observe.calls_outside_runs`): the classes they name are the same objects, so
+``isinstance`` holds whichever path a program imports them from.
+"""
+
+from __future__ import annotations
