@@ -59,8 +59,9 @@ from waxell_observe import WaxellContext, WaxellObserveClient
 from waxell_observe.lifecycle import EXIT_TIMEOUT_SECONDS
 from waxell_observe.pipeline import pipeline as pipeline_module
 
-EXIT_BOUND = EXIT_TIMEOUT_SECONDS + 0.5
-"""What the exit of an agent may take, measured inside it (its budget is EXIT_TIMEOUT_SECONDS)."""
+EXIT_BOUND = EXIT_TIMEOUT_SECONDS * 2
+"""What the exit of an agent may take, measured inside it: its budget (EXIT_TIMEOUT_SECONDS) with a
+2x margin for a loaded machine (the exit measured in benchmarks stays near the budget)."""
 SQLITE_SERVER = pytest.mark.parametrize("shared_server", ["sqlite"], indirect=True)
 """The real server over SQLite only: what these tests exercise is the SDK's side (the contract
 with both stores is test_roundtrip's)."""
