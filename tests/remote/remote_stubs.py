@@ -375,7 +375,7 @@ def journal_frames(root: Path) -> list[dict[str, Any]]:
     """Every frame journaled under ``root`` (all journals, in order), decoded as dicts
     (``kind`` is ``start``, ``llm``, ``step``, ``span``, ``score``, ``end`` or ``route``)."""
     from waxell_observe.pipeline import frames
-    from waxell_observe.pipeline.journal import JournalReader
+    from waxell_observe.pipeline.reader import JournalReader
 
     decoded = []
     for directory in journals(root):

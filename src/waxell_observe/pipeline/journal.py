@@ -33,92 +33,29 @@ import mmap
 import os
 import secrets
 import socket
-import struct
 import threading
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
+from waxell_observe.pipeline.layout import (
+    DEFAULT_SEGMENT_BYTES,
+    END_OF_SEGMENT,
+    HEADER_BYTES,
+    LOCK_NAME,
+    MAGIC,
+    _align,
+    _pack_u32,
+    position,
+    segment_name,
+    split_position,
+)
+from waxell_observe.pipeline.ownership import remove_journal
+from waxell_observe.pipeline.reader import JournalReader
 from waxell_observe.process import current_pid
 
-__all__ = [
-    "Journal",
-    "JournalReader",
-    "DEFAULT_SEGMENT_BYTES",
-    "HEADER_BYTES",
-    "position",
-    "split_position",
-    "owner_alive",
-    "try_adopt",
-]
+__all__ = ["Journal"]
 
 logger = logging.getLogger("waxell_observe")
-
-MAGIC = b"WXJ1"
-HEADER_BYTES = 16
-DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
-END_OF_SEGMENT = 0xFFFFFFFF
-LOCK_NAME = "owner.lock"
-SEGMENT_PREFIX = "seg-"
-SEGMENT_SUFFIX = ".wj"
-
-_U32 = struct.Struct("<I")
-_pack_u32 = _U32.pack_into
-_unpack_u32 = _U32.unpack_from
-
-
-def position(segment: int, offset: int) -> int:
-    return (segment << 32) | offset
-
-
-def split_position(pos: int) -> tuple[int, int]:
-    return pos >> 32, pos & 0xFFFFFFFF
-
-
-def segment_name(number: int) -> str:
-    return f"{SEGMENT_PREFIX}{number:08d}{SEGMENT_SUFFIX}"
-
-
-def segment_numbers(directory: Path) -> list[int]:
-    numbers = []
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(directory):
-            name = entry.name
-            if name.startswith(SEGMENT_PREFIX) and name.endswith(SEGMENT_SUFFIX):
-                with contextlib.suppress(ValueError):
-                    numbers.append(int(name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]))
-    return sorted(numbers)
-
-
-def _align(offset: int) -> int:
-    return (offset + 3) & ~3
-
-
-def peek(data: bytes | memoryview) -> tuple[int, int]:
-    """``(kind, route)`` of an encoded frame from its first bytes (-1 when they are not the
-    small integers every frame starts with)."""
-    if not data:
-        return -1, -1
-    first = data[0]
-    if 0x90 <= first <= 0x9F:
-        at = 1
-    elif first == 0xDC:
-        at = 3
-    else:
-        return -1, -1
-    if len(data) < at + 2:
-        return -1, -1
-    kind, route = data[at], data[at + 1]
-    if kind > 0x7F:
-        return -1, -1
-    if route > 0x7F:
-        # a route id of 128 or more: a uint8 (0xCC) or uint16 (0xCD) follows
-        if route == 0xCC and len(data) > at + 2:
-            return kind, data[at + 2]
-        if route == 0xCD and len(data) > at + 3:
-            return kind, (data[at + 2] << 8) | data[at + 3]
-        return kind, -1
-    return kind, route
 
 
 class Journal:
@@ -326,177 +263,6 @@ def _disk_reason(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"disk full ({exc.strerror})"
     return f"cannot write the journal ({exc.strerror or exc})"
-
-
-def remove_journal(directory: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(directory):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-    with contextlib.suppress(FileNotFoundError, OSError):
-        os.rmdir(directory)
-
-
-class JournalReader:
-    """Reads frames of a journal directory from a position (this process's own journal through
-    its live mappings, another's through read-only mappings of its segment files)."""
-
-    def __init__(self, directory: Path, *, live: Journal | None = None) -> None:
-        self.directory = directory
-        self.live = live
-        self._maps: dict[int, mmap.mmap] = {}
-
-    def _segment(self, number: int) -> mmap.mmap | None:
-        live = self.live
-        if live is not None:
-            return live.segments.get(number)
-        mm = self._maps.get(number)
-        if mm is None:
-            try:
-                with open(self.directory / segment_name(number), "rb") as handle:
-                    mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            except (FileNotFoundError, ValueError):
-                return None
-            self._maps[number] = mm
-        return mm
-
-    def first_position(self) -> int:
-        numbers = sorted(self.live.segments) if self.live is not None else segment_numbers(self.directory)
-        return position(numbers[0], HEADER_BYTES) if numbers else position(1, HEADER_BYTES)
-
-    def read(
-        self, start: int, *, max_frames: int = 4096, max_bytes: int = 8 << 20, end: int | None = None
-    ) -> tuple[list[bytes], int]:
-        """Frames from ``start`` (at most ``max_frames`` / about ``max_bytes``, none at or past
-        ``end``) and the position after them."""
-        frames: list[bytes] = []
-        segment, offset = split_position(start)
-        total = 0
-        while len(frames) < max_frames and total < max_bytes:
-            if end is not None and position(segment, offset) >= end:
-                break
-            mm = self._segment(segment)
-            if mm is None:
-                later = [n for n in self._known_segments() if n > segment]
-                if not later:
-                    break
-                segment, offset = later[0], HEADER_BYTES
-                continue
-            if offset < HEADER_BYTES:
-                offset = HEADER_BYTES
-            size_limit = len(mm)
-            if offset + 4 > size_limit:
-                break
-            try:
-                length = _unpack_u32(mm, offset)[0]
-            except ValueError:  # the mapping was closed under us (segment released)
-                break
-            if length == 0:
-                break
-            if length == END_OF_SEGMENT:
-                self._forget(segment)
-                segment, offset = segment + 1, HEADER_BYTES
-                continue
-            frame_end = offset + 4 + length
-            if frame_end > size_limit:
-                break  # torn (never written whole): nothing valid follows in this segment
-            frames.append(mm[offset + 4 : frame_end])
-            total += length
-            offset = _align(frame_end)
-        return frames, position(segment, offset)
-
-    def walk(self, start: int, end: int | None = None) -> Iterator[tuple[int, int, int, int]]:
-        """``(position, next position, kind, route)`` of every frame from ``start`` (to ``end``),
-        without copying payloads: the kind and route are read from the frame's first bytes."""
-        segment, offset = split_position(start)
-        while end is None or position(segment, offset) < end:
-            mm = self._segment(segment)
-            if mm is None:
-                later = [n for n in self._known_segments() if n > segment]
-                if not later:
-                    return
-                segment, offset = later[0], HEADER_BYTES
-                continue
-            offset = max(offset, HEADER_BYTES)
-            if offset + 4 > len(mm):
-                return
-            try:
-                length = _unpack_u32(mm, offset)[0]
-            except ValueError:
-                return
-            if length == 0:
-                return
-            if length == END_OF_SEGMENT:
-                segment, offset = segment + 1, HEADER_BYTES
-                continue
-            if offset + 4 + length > len(mm):
-                return
-            kind, route = peek(mm[offset + 4 : offset + 4 + min(length, 8)])
-            following = _align(offset + 4 + length)
-            yield position(segment, offset), position(segment, following), kind, route
-            offset = following
-
-    def frame_at(self, pos: int) -> bytes | None:
-        segment, offset = split_position(pos)
-        mm = self._segment(segment)
-        if mm is None:
-            return None
-        length = _unpack_u32(mm, offset)[0]
-        if length in (0, END_OF_SEGMENT):
-            return None
-        return mm[offset + 4 : offset + 4 + length]
-
-    def _known_segments(self) -> list[int]:
-        if self.live is not None:
-            return sorted(self.live.segments)
-        return segment_numbers(self.directory)
-
-    def _forget(self, number: int) -> None:
-        if self.live is None:
-            mm = self._maps.pop(number, None)
-            if mm is not None:
-                with contextlib.suppress(BufferError, ValueError):
-                    mm.close()
-
-    def close(self) -> None:
-        for mm in self._maps.values():
-            with contextlib.suppress(BufferError, ValueError):
-                mm.close()
-        self._maps.clear()
-
-
-# -- ownership and adoption ----------------------------------------------------------------------
-
-
-def owner_alive(directory: Path) -> bool:
-    """True while the process that owns the journal in ``directory`` (or an adopter) holds it."""
-    lock = try_adopt(directory)
-    if lock is None:
-        return True
-    os.close(lock)
-    return False
-
-
-def try_adopt(directory: Path) -> int | None:
-    """Take the owner lock of ``directory`` when nobody holds it (its process died); returns the
-    lock's descriptor (close it to let go) or ``None``."""
-    try:
-        fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def journal_directories(root: Path) -> Iterator[Path]:
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(root):
-            if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-                yield Path(entry.path)
 
 
 # -- fork safety ---------------------------------------------------------------------------------
