@@ -39,6 +39,7 @@ from waxell_observe.decorators import (
     waxell_agent,
 )
 from waxell_observe.delivery.report import DeliveryReport
+from waxell_observe.diagnostics import diagnose
 from waxell_observe.errors import (
     ConfigurationError,
     ObserveError,
@@ -54,6 +55,7 @@ from waxell_observe.plugins import hookimpl
 from waxell_observe.propagation import ContextThreadPoolExecutor, wrap_context
 from waxell_observe.redaction import redact
 from waxell_observe.sessions import session
+from waxell_observe.tracing import flush_tracing, init_tracing, is_tracing_enabled, shutdown_tracing
 from waxell_observe.types import (
     ApprovalDecision,
     LlmCallInfo,
@@ -75,6 +77,11 @@ __all__ = [
     "session",
     "redact",
     "prompt_use",
+    "diagnose",
+    "init_tracing",
+    "flush_tracing",
+    "shutdown_tracing",
+    "is_tracing_enabled",
     "WaxellObserveClient",
     "ObserveConfig",
     "PolicyCheckResult",
