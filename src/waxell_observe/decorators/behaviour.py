@@ -210,16 +210,20 @@ def decision(name: Any = None, options: list[str] | None = None) -> Any:
 # -- retrieval ----------------------------------------------------------------------------
 
 
-def retrieval(source: Any = "") -> Any:
+def retrieval(source: Any = "", name: str | None = None) -> Any:
     """Record the function's documents as a retrieval from ``source``.
 
     The query is the function's first argument (after ``self``/``cls``); the function
     returns the documents, a list of dicts (their ``score`` values become the retrieval's
-    scores). An argument named ``top_k`` or ``k`` is recorded as ``top_k``."""
+    scores). An argument named ``top_k`` or ``k`` is recorded as ``top_k``. The span is
+    named after ``source``; ``name`` (the reference SDK's label) names it when ``source`` is empty."""
     if callable(source) or isinstance(source, (classmethod, staticmethod)):
         return retrieval()(source)
     if not isinstance(source, str):
         raise ValueError(f"@retrieval: source must be a string, got {source!r}")
+    if name is not None:
+        _check_label(name, "retrieval")
+    source = source or name or ""
 
     def decorate(fn: F) -> F:
         def record(context: Any, signature: CallSignature, args: _Args, kwargs: _Kwargs, value: Any,
@@ -322,20 +326,22 @@ def step_dec(name: Any = None) -> Any:
 def retry_dec(
     max_attempts: Any = 3,
     strategy: str = "retry",
+    fallback_to: str = "",
     exceptions: type[BaseException] | tuple[type[BaseException], ...] = Exception,
 ) -> Any:
     """Call the function again when it raises, up to ``max_attempts`` calls in all.
 
     Every retry is recorded on the current run (``attempt`` is the number of the attempt
-    about to start, ``reason`` and ``original_error`` the error that caused it). After the
-    last attempt the error is re-raised unchanged. Only ``exceptions`` (default: any
-    ``Exception``) are retried; cancellation and ``KeyboardInterrupt`` never are."""
+    about to start, ``reason`` and ``original_error`` the error that caused it,
+    ``fallback_to`` as given). After the last attempt the error is re-raised unchanged. Only
+    ``exceptions`` (default: any ``Exception``) are retried; cancellation and
+    ``KeyboardInterrupt`` never are."""
     if callable(max_attempts) and not isinstance(max_attempts, type):
         return retry_dec()(max_attempts)
-    caught = _retry_arguments(max_attempts, strategy, exceptions)
+    caught = _retry_arguments(max_attempts, strategy, exceptions, fallback_to)
 
     def note(attempt: int, exc: BaseException) -> None:
-        _note_retry(attempt, exc, strategy, max_attempts)
+        _note_retry(attempt, exc, strategy, max_attempts, fallback_to)
 
     def decorate(fn: F) -> F:
         if isinstance(fn, (classmethod, staticmethod)):
@@ -378,9 +384,14 @@ def retry_dec(
 
 
 def _retry_arguments(
-    max_attempts: Any, strategy: str, exceptions: type[BaseException] | tuple[type[BaseException], ...]
+    max_attempts: Any,
+    strategy: str,
+    exceptions: type[BaseException] | tuple[type[BaseException], ...],
+    fallback_to: Any = "",
 ) -> tuple[type[BaseException], ...]:
     """Check ``@retry_dec``'s arguments; return the exception classes to retry."""
+    if not isinstance(fallback_to, str):
+        raise ValueError(f"@retry_dec: fallback_to must be a string, got {fallback_to!r}")
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValueError(f"@retry_dec: max_attempts must be an integer >= 1, got {max_attempts!r}")
     if strategy not in _RETRY_STRATEGIES:
@@ -393,7 +404,9 @@ def _retry_arguments(
     return caught
 
 
-def _note_retry(attempt: int, exc: BaseException, strategy: str, max_attempts: int) -> None:
+def _note_retry(
+    attempt: int, exc: BaseException, strategy: str, max_attempts: int, fallback_to: str = ""
+) -> None:
     """Record on the current run (if any) that attempt ``attempt`` starts because of ``exc``."""
     context = current_context.get()
     if context is None:
@@ -406,6 +419,7 @@ def _note_retry(attempt: int, exc: BaseException, strategy: str, max_attempts: i
             reason=str(exc) or type(exc).__name__,
             strategy=strategy,
             original_error=error,
+            fallback_to=fallback_to,
             max_attempts=max_attempts,
         ),
     )
