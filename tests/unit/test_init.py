@@ -62,7 +62,7 @@ def test_generate_session_id_format() -> None:
     ids = {generate_session_id() for _ in range(1000)}
     assert len(ids) == 1000
     for session_id in ids:
-        assert re.fullmatch(r"sess_[0-9a-f]{16}", session_id)
+        assert re.fullmatch(r"sess_[0-9a-f]{24}", session_id)
 
 
 @pytest.mark.usefixtures("isolated_plugins")
@@ -198,7 +198,7 @@ def test_runs_after_init_use_its_configuration(tmp_path: Path, read_runs: ReadRu
         with get_store(f"sqlite:///{target}").read() as conn:
             [run] = list_runs(conn)
         assert run["agent_name"] == "agent"
-        assert re.fullmatch(r"sess_[0-9a-f]{16}", run["session_id"])
+        assert re.fullmatch(r"sess_[0-9a-f]{24}", run["session_id"])
         assert read_runs() == []  # nothing went to the default (WAXELL_DB) store
     finally:
         initialization._reset_for_tests()
