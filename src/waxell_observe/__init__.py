@@ -7,6 +7,12 @@ store (``~/.waxell/observe.db``) unless a control plane ``api_url`` is configure
 
 from __future__ import annotations
 
+# submodules the reference SDK makes attributes of the package (waxell_observe.reasoning is the
+# module; waxell_observe.tool, .decision, ... are the functions)
+from waxell_observe import cost as cost
+from waxell_observe import decorator as decorator
+from waxell_observe import instrumentors as instrumentors
+from waxell_observe import reasoning as reasoning
 from waxell_observe.client import WaxellObserveClient
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import WaxellContext
