@@ -104,10 +104,24 @@ class ServerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "waxell-observe"), "serve", "--host", self.host, "--port", str(self.port),
-                 "--db", self.db, "--log-level", "warning", *self.extra],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            )  # fmt: skip
+                [
+                    str(Path(sys.executable).parent / "waxell-observe"),
+                    "serve",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--db",
+                    self.db,
+                    "--log-level",
+                    "warning",
+                    *self.extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         if wait:
             self.wait_ready()
         return self

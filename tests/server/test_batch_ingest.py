@@ -27,7 +27,7 @@ from waxell_observe.config import db_url_from
 from waxell_observe.pricing import estimate_cost
 from waxell_observe.store import get_store
 
-O = "/api/v1/observe"
+OBSERVE = "/api/v1/observe"
 A = "/api/v1/admin"
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 C = 1 / 64  # a cost unit whose sums are exact
@@ -56,7 +56,7 @@ def twin(api: Any, twin_url: str) -> Iterator[Any]:
 
 
 def send_batch(api: Any, entries: list[Any], expect: int = 200) -> Any:
-    response = api.http.post(f"{O}/runs/batch/", json={"runs": entries})
+    response = api.http.post(f"{OBSERVE}/runs/batch/", json={"runs": entries})
     assert response.status_code == expect, (response.status_code, response.text)
     body = response.json()
     return body["runs"] if expect == 200 else body
@@ -67,7 +67,7 @@ def deliver_per_run(api: Any, entry: dict[str, Any]) -> dict[str, Any]:
     run_id = entry["run_id"]
     replies: dict[str, Any] = {}
     if entry.get("start") is not None:
-        response = api.http.post(f"{O}/runs/start/", json={**entry["start"], "run_id": run_id})
+        response = api.http.post(f"{OBSERVE}/runs/start/", json={**entry["start"], "run_id": run_id})
         assert response.status_code in (200, 201), response.text
         replies["start"] = (response.status_code, response.json())
     if entry.get("llm_calls") or entry.get("conversation_state") is not None:
@@ -141,74 +141,204 @@ def full_run(run_id: str, **start: Any) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "start": {
-            "agent_name": "researcher", "workflow_name": "deep", "inputs": {"q": "weather?"},
-            "metadata": {"version": "2.1"}, "session_id": "s-1", "user_id": "u-1", "user_group": "pro",
-            "tags": {"team": "search", "n": 3}, "started_at": T0, "trace_id": "ab" * 16,
-            "pre_execution_evaluations": [{"policy_name": "p", "action": "allow", "metadata": {"admission_id": "adm-1"}}],
+            "agent_name": "researcher",
+            "workflow_name": "deep",
+            "inputs": {"q": "weather?"},
+            "metadata": {"version": "2.1"},
+            "session_id": "s-1",
+            "user_id": "u-1",
+            "user_group": "pro",
+            "tags": {"team": "search", "n": 3},
+            "started_at": T0,
+            "trace_id": "ab" * 16,
+            "pre_execution_evaluations": [
+                {"policy_name": "p", "action": "allow", "metadata": {"admission_id": "adm-1"}}
+            ],
             **start,
         },
         "llm_calls": [
-            {"id": f"{run_id}-c1", "model": "gpt-4o", "tokens_in": 300, "tokens_out": 150, "cost": 3 * C,
-             "task": "plan", "prompt_preview": "Plan", "response_preview": "Steps", "duration_ms": 350.0,
-             "position": 1, "started_at": T0 + 1, "attributes": {"cached_tokens_in": 20, "finish": "stop"}},
-            {"model": "claude-sonnet-4", "provider": "anthropic", "tokens_in": 2000, "tokens_out": 500, "cost": 5 * C,
-             "status": "error", "error_type": "Timeout", "error_message": "slow", "position": 2,
-             "started_at": T0 + 2, "parent_span_id": "span-root"},
+            {
+                "id": f"{run_id}-c1",
+                "model": "gpt-4o",
+                "tokens_in": 300,
+                "tokens_out": 150,
+                "cost": 3 * C,
+                "task": "plan",
+                "prompt_preview": "Plan",
+                "response_preview": "Steps",
+                "duration_ms": 350.0,
+                "position": 1,
+                "started_at": T0 + 1,
+                "attributes": {"cached_tokens_in": 20, "finish": "stop"},
+            },
+            {
+                "model": "claude-sonnet-4",
+                "provider": "anthropic",
+                "tokens_in": 2000,
+                "tokens_out": 500,
+                "cost": 5 * C,
+                "status": "error",
+                "error_type": "Timeout",
+                "error_message": "slow",
+                "position": 2,
+                "started_at": T0 + 2,
+                "parent_span_id": "span-root",
+            },
         ],
         "steps": [
-            {"step_name": "research", "output": {"sources": 5}, "position": 1, "seq": 1, "started_at": T0 + 3},
+            {
+                "step_name": "research",
+                "output": {"sources": 5},
+                "position": 1,
+                "seq": 1,
+                "started_at": T0 + 3,
+            },
             {"step_name": "refine", "started_at": T0 + 4},  # no position: the next free one
-            {"step_name": "tool:web_search", "id": f"{run_id}-t1", "seq": 4, "started_at": T0 + 5,
-             "output": {"_kind": "tool_call", "input": {"query": "news"}, "output": {"results": [1, 2]},
-                        "duration_ms": 250, "tool_type": "api"}},
-            {"step_name": "retrieval:pinecone", "id": f"{run_id}-r1", "started_at": T0 + 6,
-             "output": {"_kind": "retrieval", "query": "billing?", "documents": [{"id": "d1"}], "top_k": 5}},
-            {"step_name": "io:user_message", "id": f"{run_id}-m1", "seq": 6, "started_at": T0 + 7,
-             "output": {"_kind": "user_message", "preview": "What's the weather?", "length": 19}},
+            {
+                "step_name": "tool:web_search",
+                "id": f"{run_id}-t1",
+                "seq": 4,
+                "started_at": T0 + 5,
+                "output": {
+                    "_kind": "tool_call",
+                    "input": {"query": "news"},
+                    "output": {"results": [1, 2]},
+                    "duration_ms": 250,
+                    "tool_type": "api",
+                },
+            },
+            {
+                "step_name": "retrieval:pinecone",
+                "id": f"{run_id}-r1",
+                "started_at": T0 + 6,
+                "output": {
+                    "_kind": "retrieval",
+                    "query": "billing?",
+                    "documents": [{"id": "d1"}],
+                    "top_k": 5,
+                },
+            },
+            {
+                "step_name": "io:user_message",
+                "id": f"{run_id}-m1",
+                "seq": 6,
+                "started_at": T0 + 7,
+                "output": {"_kind": "user_message", "preview": "What's the weather?", "length": 19},
+            },
         ],
         "spans": [
-            {"id": f"{run_id}-g1", "name": "budget-check", "kind": "governance", "position": 10,
-             "start_offset_ms": 500, "duration_ms": 1.5,
-             "attributes": {"policy_name": "budget", "action": "warn", "category": "budget", "phase": "mid_execution",
-                            "reason": "80% used"}},
-            {"name": "lookup", "kind": "retriever", "position": 11, "parent_position": 10, "started_at": T0 + 8,
-             "status": "error", "events": [{"attributes": {"exception.message": "index down"}}]},
+            {
+                "id": f"{run_id}-g1",
+                "name": "budget-check",
+                "kind": "governance",
+                "position": 10,
+                "start_offset_ms": 500,
+                "duration_ms": 1.5,
+                "attributes": {
+                    "policy_name": "budget",
+                    "action": "warn",
+                    "category": "budget",
+                    "phase": "mid_execution",
+                    "reason": "80% used",
+                },
+            },
+            {
+                "name": "lookup",
+                "kind": "retriever",
+                "position": 11,
+                "parent_position": 10,
+                "started_at": T0 + 8,
+                "status": "error",
+                "events": [{"attributes": {"exception.message": "index down"}}],
+            },
             {"id": f"{run_id}-x1", "name": "odd", "kind": "mystery", "started_at": T0 + 9},  # no position
         ],
         "scores": [
-            {"id": f"{run_id}-q1", "name": "relevance", "numeric_value": 0.92, "comment": "good", "created_at": T0 + 10},
-            {"id": f"{run_id}-q2", "name": "hallucination", "data_type": "boolean", "string_value": "false",
-             "created_at": T0 + 10},
-            {"id": f"{run_id}-q3", "name": "tone", "data_type": "categorical", "string_value": "formal",
-             "created_at": T0 + 10},
+            {
+                "id": f"{run_id}-q1",
+                "name": "relevance",
+                "numeric_value": 0.92,
+                "comment": "good",
+                "created_at": T0 + 10,
+            },
+            {
+                "id": f"{run_id}-q2",
+                "name": "hallucination",
+                "data_type": "boolean",
+                "string_value": "false",
+                "created_at": T0 + 10,
+            },
+            {
+                "id": f"{run_id}-q3",
+                "name": "tone",
+                "data_type": "categorical",
+                "string_value": "formal",
+                "created_at": T0 + 10,
+            },
         ],
         "conversation_state": {"user_turns": 2, "message_count": 5, "metadata": {"from_conversation": 1}},
         "complete": {
-            "status": "success", "result": "It is sunny.", "ended_at": T0 + 12.5, "tags": {"outcome": "ok"},
-            "metadata": {"retrieval_count": 5}, "trace_id": "cd" * 16,
+            "status": "success",
+            "result": "It is sunny.",
+            "ended_at": T0 + 12.5,
+            "tags": {"outcome": "ok"},
+            "metadata": {"retrieval_count": 5},
+            "trace_id": "cd" * 16,
             "conversation_state": {"user_turns": 3, "metadata": {"late": True}},
             "steps": [{"step_name": "final", "started_at": T0 + 11}],
         },
-    }  # fmt: skip
+    }
 
 
 def parity_runs() -> list[dict[str, Any]]:
     child = {
         "run_id": "child-1",
-        "start": {"agent_name": "writer", "parent_workflow_id": "full-1", "started_at": T0 + 2, "user_id": "u-2"},
-        "llm_calls": [{"id": "child-1-c1", "model": "gpt-4o-mini", "tokens_in": 10, "tokens_out": 5, "cost": C,
-                       "position": 1, "started_at": T0 + 2.5}],
-        "complete": {"status": "error", "error": "boom", "error_type": "ValueError", "traceback": "Traceback...",
-                     "ended_at": T0 + 3},
-    }  # fmt: skip
+        "start": {
+            "agent_name": "writer",
+            "parent_workflow_id": "full-1",
+            "started_at": T0 + 2,
+            "user_id": "u-2",
+        },
+        "llm_calls": [
+            {
+                "id": "child-1-c1",
+                "model": "gpt-4o-mini",
+                "tokens_in": 10,
+                "tokens_out": 5,
+                "cost": C,
+                "position": 1,
+                "started_at": T0 + 2.5,
+            }
+        ],
+        "complete": {
+            "status": "error",
+            "error": "boom",
+            "error_type": "ValueError",
+            "traceback": "Traceback...",
+            "ended_at": T0 + 3,
+        },
+    }
     running = {
         "run_id": "running-1",
-        "start": {"agent_name": "researcher", "workflow_name": "deep", "session_id": "s-1", "started_at": T0 + 20},
-        "llm_calls": [{"id": "running-1-c1", "model": "gpt-4o", "tokens_in": 7, "cost": 2 * C, "position": 1,
-                       "started_at": T0 + 21}],
+        "start": {
+            "agent_name": "researcher",
+            "workflow_name": "deep",
+            "session_id": "s-1",
+            "started_at": T0 + 20,
+        },
+        "llm_calls": [
+            {
+                "id": "running-1-c1",
+                "model": "gpt-4o",
+                "tokens_in": 7,
+                "cost": 2 * C,
+                "position": 1,
+                "started_at": T0 + 21,
+            }
+        ],
         "steps": [{"step_name": "thinking", "position": 1, "started_at": T0 + 22}],
         "conversation_state": {"user_turns": 1},
-    }  # fmt: skip
+    }
     return [full_run("full-1"), child, running, full_run("full-2", agent_name="support", session_id="s-2")]
 
 
@@ -219,7 +349,7 @@ def test_a_batch_reads_back_exactly_as_the_per_run_endpoints_store_it(api: Any, 
     replies = [deliver_per_run(twin, entry) for entry in entries]
     assert [r["status"] for r in results] == [201, 201, 201, 201]
     assert [r["workflow_id"] for r in results] == ["full-1", "child-1", "running-1", "full-2"]
-    for result, reply in zip(results, replies):
+    for result, reply in zip(results, replies, strict=True):
         assert reply["start"][0] == 201
         assert "governance" not in result and "error" not in result
         if "complete" in reply:
@@ -268,35 +398,78 @@ def test_a_batch_reads_back_exactly_as_the_per_run_endpoints_store_it(api: Any, 
         ("full-1", "researcher", "deep", "pro", False, 2950, 8 * C),
         ("full-2", "support", "deep", "pro", False, 2950, 8 * C),
     ]  # fmt: skip
-    assert counters["gov_outcome_buckets"] == [("researcher", "deep", "pro", 0, 1), ("support", "deep", "pro", 0, 1),
-                                               ("writer", "default", "", 1, 1)]  # fmt: skip
+    assert counters["gov_outcome_buckets"] == [
+        ("researcher", "deep", "pro", 0, 1),
+        ("support", "deep", "pro", 0, 1),
+        ("writer", "default", "", 1, 1),
+    ]
 
 
 def test_mixed_entries_get_their_own_status_and_only_valid_ones_are_stored(api: Any) -> None:
     valid = {
         "run_id": "ok-1",
         "start": {"agent_name": "a", "started_at": T0},
-        "llm_calls": [{"id": "ok-1-c", "model": "gpt-4o", "tokens_in": 4, "tokens_out": 2, "cost": C, "position": 1,
-                       "started_at": T0}],
+        "llm_calls": [
+            {
+                "id": "ok-1-c",
+                "model": "gpt-4o",
+                "tokens_in": 4,
+                "tokens_out": 2,
+                "cost": C,
+                "position": 1,
+                "started_at": T0,
+            }
+        ],
         "scores": [{"id": "ok-1-s", "name": "q", "numeric_value": 1.0, "created_at": T0}],
         "complete": {"status": "success", "ended_at": T0 + 2},
-    }  # fmt: skip
+    }
     invalid = {"run_id": "bad-1", "start": {"agent_name": "a"}, "llm_calls": [{"tokens_in": 3}]}
     unknown = {"run_id": "ghost-1", "llm_calls": [{"model": "gpt-4o", "position": 1}], "complete": {}}
-    results = send_batch(api, [valid, invalid, unknown, {"run_id": "not ok!"}, 7, {"run_id": "ok-1", "start": {
-        "agent_name": "a", "run_id": "other"}}])  # fmt: skip
+    results = send_batch(
+        api,
+        [
+            valid,
+            invalid,
+            unknown,
+            {"run_id": "not ok!"},
+            7,
+            {"run_id": "ok-1", "start": {"agent_name": "a", "run_id": "other"}},
+        ],
+    )
     assert results == [
-        {"run_id": "ok-1", "status": 201, "workflow_id": "ok-1", "complete": {
-            "run_id": "ok-1", "duration": 2.0,
-            "governance": {"action": "allow", "reason": "", "retry_feedback": "", "max_retries": 0}}},
+        {
+            "run_id": "ok-1",
+            "status": 201,
+            "workflow_id": "ok-1",
+            "complete": {
+                "run_id": "ok-1",
+                "duration": 2.0,
+                "governance": {"action": "allow", "reason": "", "retry_feedback": "", "max_retries": 0},
+            },
+        },
         {"run_id": "bad-1", "status": 422, "error": "llm_calls.0.model: Field required"},
-        {"run_id": "ghost-1", "status": 404,
-         "error": "unknown run 'ghost-1': send its start (in this batch, or with POST runs/start/) first"},
-        {"run_id": "not ok!", "status": 422, "error": "run_id: String should match pattern '^[A-Za-z0-9._~-]{1,64}$'"},
-        {"run_id": None, "status": 422, "error": "entry: Input should be a valid dictionary or instance of BatchRunIn"},
-        {"run_id": "ok-1", "status": 422, "error": "entry: Value error, start.run_id 'other' differs from the "
-                                                   "entry's run_id 'ok-1' (omit it or repeat it)"},
-    ]  # fmt: skip
+        {
+            "run_id": "ghost-1",
+            "status": 404,
+            "error": "unknown run 'ghost-1': send its start (in this batch, or with POST runs/start/) first",
+        },
+        {
+            "run_id": "not ok!",
+            "status": 422,
+            "error": "run_id: String should match pattern '^[A-Za-z0-9._~-]{1,64}$'",
+        },
+        {
+            "run_id": None,
+            "status": 422,
+            "error": "entry: Input should be a valid dictionary or instance of BatchRunIn",
+        },
+        {
+            "run_id": "ok-1",
+            "status": 422,
+            "error": "entry: Value error, start.run_id 'other' differs from the "
+            "entry's run_id 'ok-1' (omit it or repeat it)",
+        },
+    ]
     run = api.run("ok-1")
     assert (run["status"], run["llm_call_count"], run["tokens_in"], run["total_cost"]) == ("success", 1, 4, C)
     assert [(s["name"], s["value"]) for s in run["scores"]] == [("q", 1.0)]
@@ -307,11 +480,14 @@ def test_mixed_entries_get_their_own_status_and_only_valid_ones_are_stored(api: 
 
 def test_a_body_that_is_not_a_list_of_runs_is_refused_whole(api: Any, client: Any) -> None:
     def post(content: bytes, content_type: str = "application/json") -> Any:
-        return client.post(f"{O}/runs/batch/", content=content, headers={"content-type": content_type})
+        return client.post(f"{OBSERVE}/runs/batch/", content=content, headers={"content-type": content_type})
 
-    for body, message in ((b'{"runs": {}}', "runs: expected a list of runs"), (b"{}", "runs: Field required"),
-                          (b"[1, 2]", 'body: expected an object {"runs": [...]}'),
-                          (b'{"runs": [', "body: invalid JSON (JSON decode error: Expecting value)")):  # fmt: skip
+    for body, message in (
+        (b'{"runs": {}}', "runs: expected a list of runs"),
+        (b"{}", "runs: Field required"),
+        (b"[1, 2]", 'body: expected an object {"runs": [...]}'),
+        (b'{"runs": [', "body: invalid JSON (JSON decode error: Expecting value)"),
+    ):
         response = post(body)
         assert (response.status_code, response.json()["message"]) == (422, message)
     plain = post(b'{"runs": [{"run_id": "p", "start": {"agent_name": "a"}}]}', "text/plain")
@@ -362,14 +538,26 @@ def test_records_of_runs_started_in_an_earlier_batch(api: Any) -> None:
                         "started_at": T0}]},
     ])  # fmt: skip
     assert api.run("a-1")["status"] == "running"
-    results = send_batch(api, [
-        {"run_id": "a-1", "steps": [{"step_name": "s", "started_at": T0 + 1}],
-         "llm_calls": [{"id": "a-1-c1", "model": "gpt-4o", "tokens_in": 5, "cost": 2 * C, "started_at": T0 + 1}],
-         "complete": {"status": "success", "ended_at": T0 + 4}},
-        {"run_id": "b-1", "llm_calls": [{"id": "b-1-c2", "model": "gpt-4o", "tokens_in": 1, "cost": C,
-                                         "started_at": T0 + 1}]},
-        {"run_id": "b-1", "complete": {"status": "interrupted", "ended_at": T0 + 5}},
-    ])  # fmt: skip
+    results = send_batch(
+        api,
+        [
+            {
+                "run_id": "a-1",
+                "steps": [{"step_name": "s", "started_at": T0 + 1}],
+                "llm_calls": [
+                    {"id": "a-1-c1", "model": "gpt-4o", "tokens_in": 5, "cost": 2 * C, "started_at": T0 + 1}
+                ],
+                "complete": {"status": "success", "ended_at": T0 + 4},
+            },
+            {
+                "run_id": "b-1",
+                "llm_calls": [
+                    {"id": "b-1-c2", "model": "gpt-4o", "tokens_in": 1, "cost": C, "started_at": T0 + 1}
+                ],
+            },
+            {"run_id": "b-1", "complete": {"status": "interrupted", "ended_at": T0 + 5}},
+        ],
+    )
     assert [(r["status"], r["workflow_id"]) for r in results] == [(200, "a-1"), (200, "b-1"), (200, "b-1")]
     assert [r["complete"]["duration"] for r in (results[0], results[2])] == [4.0, 5.0]
     a, b = api.run("a-1"), api.run("b-1")
@@ -386,8 +574,16 @@ def test_records_of_runs_started_in_an_earlier_batch(api: Any) -> None:
 
 def test_a_start_taken_by_another_agent_makes_a_new_run(api: Any) -> None:
     api.start(run_id="taken", agent_name="first", started_at=T0)
-    results = send_batch(api, [{"run_id": "taken", "start": {"agent_name": "second", "started_at": T0},
-                                "llm_calls": [{"model": "gpt-4o", "tokens_in": 3, "position": 1}]}])  # fmt: skip
+    results = send_batch(
+        api,
+        [
+            {
+                "run_id": "taken",
+                "start": {"agent_name": "second", "started_at": T0},
+                "llm_calls": [{"model": "gpt-4o", "tokens_in": 3, "position": 1}],
+            }
+        ],
+    )
     new_id = results[0]["workflow_id"]
     assert (results[0]["status"], len(new_id)) == (201, 32)
     assert (api.run("taken")["llm_call_count"], api.run(new_id)["llm_call_count"]) == (0, 1)
@@ -406,7 +602,7 @@ def test_costs_are_estimated_and_sparse_records_accepted(api: Any) -> None:
 
 
 def test_config_advertises_the_batch_endpoint_and_its_limits(api: Any, client: Any, store_url: str) -> None:
-    config = client.get(f"{O}/config/").json()
+    config = client.get(f"{OBSERVE}/config/").json()
     assert {k: config[k] for k in ("batch_ingest", "batch_max_runs")} == {"batch_ingest": "runs/batch/",
                                                                           "batch_max_runs": 1000}  # fmt: skip
     too_many = send_batch(api, [{"run_id": f"r{i}"} for i in range(1001)], expect=413)
@@ -415,15 +611,17 @@ def test_config_advertises_the_batch_endpoint_and_its_limits(api: Any, client: A
     }
     assert len(send_batch(api, [{"run_id": f"r{i}"} for i in range(1000)])) == 1000  # all 404, none refused
     with TestClient(create_app(store_url, max_body_bytes=2000), raise_server_exceptions=False) as small:
-        big = small.post(f"{O}/runs/batch/", json={"runs": [{"run_id": f"r{i}", "start": {"agent_name": "a"}}
-                                                            for i in range(100)]})  # fmt: skip
+        entries = [{"run_id": f"r{i}", "start": {"agent_name": "a"}} for i in range(100)]
+        big = small.post(f"{OBSERVE}/runs/batch/", json={"runs": entries})
         assert (big.status_code, big.json()) == (
             413,
             {"detail": "request body too large: the limit is 2000 bytes"},
         )
     assert api.read("runs/")["total"] == 0
     schema = client.get("/openapi.json").json()
-    body = schema["paths"][f"{O}/runs/batch/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = schema["paths"][f"{OBSERVE}/runs/batch/"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     refs = {ref.rsplit("/", 1)[1] for ref in _refs(body)}
     assert refs == {"RunStartBody", "LLMCallIn", "StepIn", "SpanIn", "ScoreIn", "CompleteBody"}
     assert refs <= set(schema["components"]["schemas"])
@@ -444,10 +642,22 @@ def _refs(value: Any) -> Iterator[str]:
 # -- governance ----------------------------------------------------------------------------------------
 
 POLICIES = [
-    {"name": "models", "category": "llm", "scope": {"agents": ["gov-*"]}, "rules": {"allowed_models": ["gpt-4o-mini"]}},
-    {"name": "cite", "category": "quality", "scope": {"agents": ["gov-*"]},
-     "rules": {"template_checks": [{"type": "contains", "value": "[1]"}], "retry_config": {"max_retries": 2}}},
-]  # fmt: skip
+    {
+        "name": "models",
+        "category": "llm",
+        "scope": {"agents": ["gov-*"]},
+        "rules": {"allowed_models": ["gpt-4o-mini"]},
+    },
+    {
+        "name": "cite",
+        "category": "quality",
+        "scope": {"agents": ["gov-*"]},
+        "rules": {
+            "template_checks": [{"type": "contains", "value": "[1]"}],
+            "retry_config": {"max_retries": 2},
+        },
+    },
+]
 
 
 def _timeless(value: Any) -> Any:
@@ -466,28 +676,51 @@ def test_governance_verdicts_are_those_of_the_per_run_endpoints(api: Any, twin: 
     for side in (api, twin):
         assert side.http.post(f"{A}/policies/", json={"policies": POLICIES}).status_code == 200
     entries = [
-        {"run_id": "g-1", "start": {"agent_name": "gov-a", "started_at": T0},
-         "llm_calls": [{"id": "g-1-c", "model": "gpt-4o", "tokens_in": 5, "cost": C, "position": 1, "started_at": T0}],
-         "steps": [{"step_name": "s", "position": 1, "started_at": T0}],
-         "complete": {"status": "success", "result": {"answer": "Paris"}, "ended_at": T0 + 1}},
-        {"run_id": "g-2", "start": {"agent_name": "gov-b", "started_at": T0},
-         "llm_calls": [{"id": "g-2-c", "model": "gpt-4o-mini", "tokens_in": 5, "cost": C, "position": 1,
-                        "started_at": T0}],
-         "complete": {"status": "success", "result": {"answer": "Paris [1]"}, "ended_at": T0 + 2}},
-        {"run_id": "free-1", "start": {"agent_name": "free", "started_at": T0},
-         "llm_calls": [{"id": "f-1-c", "model": "gpt-4o", "tokens_in": 5, "cost": C, "position": 1, "started_at": T0}],
-         "complete": {"status": "success", "result": {"answer": "Paris"}, "ended_at": T0 + 3}},
-    ]  # fmt: skip
+        {
+            "run_id": "g-1",
+            "start": {"agent_name": "gov-a", "started_at": T0},
+            "llm_calls": [
+                {"id": "g-1-c", "model": "gpt-4o", "tokens_in": 5, "cost": C, "position": 1, "started_at": T0}
+            ],
+            "steps": [{"step_name": "s", "position": 1, "started_at": T0}],
+            "complete": {"status": "success", "result": {"answer": "Paris"}, "ended_at": T0 + 1},
+        },
+        {
+            "run_id": "g-2",
+            "start": {"agent_name": "gov-b", "started_at": T0},
+            "llm_calls": [
+                {
+                    "id": "g-2-c",
+                    "model": "gpt-4o-mini",
+                    "tokens_in": 5,
+                    "cost": C,
+                    "position": 1,
+                    "started_at": T0,
+                }
+            ],
+            "complete": {"status": "success", "result": {"answer": "Paris [1]"}, "ended_at": T0 + 2},
+        },
+        {
+            "run_id": "free-1",
+            "start": {"agent_name": "free", "started_at": T0},
+            "llm_calls": [
+                {"id": "f-1-c", "model": "gpt-4o", "tokens_in": 5, "cost": C, "position": 1, "started_at": T0}
+            ],
+            "complete": {"status": "success", "result": {"answer": "Paris"}, "ended_at": T0 + 3},
+        },
+    ]
     results = send_batch(api, entries)
     replies = [deliver_per_run(twin, entry) for entry in entries]
     blocked = "Model 'gpt-4o' is not allowed (allowed: gpt-4o-mini)"
-    assert [(r["status"], r.get("governance", {}).get("action"), r["complete"]["governance"]["action"])
-            for r in results] == [(201, "block", "retry"), (201, None, "allow"), (201, None, "allow")]  # fmt: skip
+    assert [
+        (r["status"], r.get("governance", {}).get("action"), r["complete"]["governance"]["action"])
+        for r in results
+    ] == [(201, "block", "retry"), (201, None, "allow"), (201, None, "allow")]
     assert results[0]["governance"]["reason"] == blocked
     assert _timeless(results[0]["governance"]) == _timeless(replies[0]["steps"]["governance"])
     assert _timeless(replies[0]["llm-calls"]["governance"]) == _timeless(replies[0]["steps"]["governance"])
     assert "governance" not in replies[1]["llm-calls"] and "governance" not in replies[2]["llm-calls"]
-    for result, reply in zip(results, replies):
+    for result, reply in zip(results, replies, strict=True):
         assert _timeless(result["complete"]) == _timeless(reply["complete"])
     assert results[0]["complete"]["governance"]["max_retries"] == 2
     run_ids = [e["run_id"] for e in entries]
@@ -517,18 +750,23 @@ def test_a_run_the_database_refuses_loses_no_other_run(api: Any, store_url: str)
     store = get_store(store_url)
     with store.write() as conn:
         if store.dialect == "postgresql":
-            conn.execute(text(
-                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.name = 'explode' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-            ))  # fmt: skip
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.name = 'explode' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; "
+                    "END $$ LANGUAGE plpgsql"
+                )
+            )
             conn.execute(
                 text("CREATE TRIGGER refuse BEFORE INSERT ON spans FOR EACH ROW EXECUTE FUNCTION refuse()")
             )
         else:
-            conn.execute(text(
-                "CREATE TRIGGER refuse BEFORE INSERT ON spans WHEN NEW.name = 'explode' "
-                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            ))  # fmt: skip
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON spans WHEN NEW.name = 'explode' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
 
     def entry(run_id: str, span: str) -> dict[str, Any]:
         return {"run_id": run_id, "start": {"agent_name": "a", "started_at": T0},
@@ -558,8 +796,11 @@ def test_generated_batches_never_get_a_5xx(api: Any, client: Any) -> None:
             for _ in range(rng.randint(0, 3)):
                 entry = _mutate(rng, entry)
             entries.append(entry)
-        response = client.post(f"{O}/runs/batch/", content=json.dumps({"runs": entries}, allow_nan=True).encode(),
-                               headers={"content-type": "application/json"})  # fmt: skip
+        response = client.post(
+            f"{OBSERVE}/runs/batch/",
+            content=json.dumps({"runs": entries}, allow_nan=True).encode(),
+            headers={"content-type": "application/json"},
+        )
         assert response.status_code == 200, (i, response.text)
         results = response.json()["runs"]
         assert len(results) == len(entries)

@@ -41,11 +41,29 @@ def test_start_honours_client_run_id_and_stores_every_field(api: Any) -> None:
         "started_at": "2023-11-14T22:13:20+00:00",
     }
     run = api.run("0123456789abcdef0123456789abcdef")
-    assert {k: run[k] for k in (
-        "agent_name", "workflow_name", "status", "session_id", "user_id", "user_group", "parent_run_id",
-        "root_run_id", "started_at", "ended_at", "inputs", "metadata", "tags", "interaction_mode", "governance",
-        "auto_collected", "tokens_in", "llm_call_count",
-    )} == {
+    assert {
+        k: run[k]
+        for k in (
+            "agent_name",
+            "workflow_name",
+            "status",
+            "session_id",
+            "user_id",
+            "user_group",
+            "parent_run_id",
+            "root_run_id",
+            "started_at",
+            "ended_at",
+            "inputs",
+            "metadata",
+            "tags",
+            "interaction_mode",
+            "governance",
+            "auto_collected",
+            "tokens_in",
+            "llm_call_count",
+        )
+    } == {
         "agent_name": "support-bot",
         "workflow_name": "triage",
         "status": "running",
@@ -64,7 +82,7 @@ def test_start_honours_client_run_id_and_stores_every_field(api: Any) -> None:
         "auto_collected": False,
         "tokens_in": 0,
         "llm_call_count": 0,
-    }  # fmt: skip
+    }
 
 
 def test_start_retry_returns_the_same_run_and_a_taken_id_gets_a_new_one(api: Any) -> None:
@@ -233,23 +251,84 @@ BEHAVIOUR_STEPS = [
 
 EXPECTED_SPANS = [
     ("tool", "web_search", "ok", 250.0, {"tool_type": "api"}, {"query": "news"}, {"results": [1]}, ""),
-    ("tool", "db", "error", None, {"tool_type": "function", "error": "connection refused"}, "", "",
-     "connection refused"),
-    ("retrieval", "pinecone", "ok", 120.0,
-     {"source": "pinecone", "document_count": 1, "top_k": 5, "scores": [0.92]},
-     {"query": "billing?"}, {"documents": [{"id": "doc1", "score": 0.92}]}, ""),
-    ("decision", "route", "ok", None,
-     {"reasoning": "invoice", "confidence": 0.95, "instrumentation_type": "manual", "metadata": {"k": 1}},
-     {"options": ["billing", "tech"]}, {"chosen": "billing"}, ""),
-    ("reasoning", "evaluate", "ok", None,
-     {"thought": "A is newer", "evidence": ["A: 2024"], "conclusion": "use A"}, None, None, ""),
-    ("retry", "fallback", "ok", None,
-     {"attempt": 2, "reason": "rate limited", "strategy": "fallback", "original_error": "429",
-      "fallback_to": "claude-sonnet-4", "max_attempts": 3}, None, None, ""),
-    ("io", "user_message", "ok", None, {"preview": "What's the weather?", "source": "manual", "length": 19},
-     "What's the weather?", None, ""),
-    ("io", "agent_response", "ok", None, {"preview": "Sunny.", "source": "manual", "length": 6}, None, "Sunny.", ""),
-]  # fmt: skip
+    (
+        "tool",
+        "db",
+        "error",
+        None,
+        {"tool_type": "function", "error": "connection refused"},
+        "",
+        "",
+        "connection refused",
+    ),
+    (
+        "retrieval",
+        "pinecone",
+        "ok",
+        120.0,
+        {"source": "pinecone", "document_count": 1, "top_k": 5, "scores": [0.92]},
+        {"query": "billing?"},
+        {"documents": [{"id": "doc1", "score": 0.92}]},
+        "",
+    ),
+    (
+        "decision",
+        "route",
+        "ok",
+        None,
+        {"reasoning": "invoice", "confidence": 0.95, "instrumentation_type": "manual", "metadata": {"k": 1}},
+        {"options": ["billing", "tech"]},
+        {"chosen": "billing"},
+        "",
+    ),
+    (
+        "reasoning",
+        "evaluate",
+        "ok",
+        None,
+        {"thought": "A is newer", "evidence": ["A: 2024"], "conclusion": "use A"},
+        None,
+        None,
+        "",
+    ),
+    (
+        "retry",
+        "fallback",
+        "ok",
+        None,
+        {
+            "attempt": 2,
+            "reason": "rate limited",
+            "strategy": "fallback",
+            "original_error": "429",
+            "fallback_to": "claude-sonnet-4",
+            "max_attempts": 3,
+        },
+        None,
+        None,
+        "",
+    ),
+    (
+        "io",
+        "user_message",
+        "ok",
+        None,
+        {"preview": "What's the weather?", "source": "manual", "length": 19},
+        "What's the weather?",
+        None,
+        "",
+    ),
+    (
+        "io",
+        "agent_response",
+        "ok",
+        None,
+        {"preview": "Sunny.", "source": "manual", "length": 6},
+        None,
+        "Sunny.",
+        "",
+    ),
+]
 
 
 def test_behaviour_steps_are_stored_as_spans_in_the_sdk_layout(api: Any) -> None:
@@ -312,17 +391,38 @@ def test_spans_map_kinds_offsets_parents_and_errors(api: Any) -> None:
     start(api)
     reply = api.post(
         "runs/run-1/spans/",
-        {"spans": [
-            {"name": "agent", "kind": "agent", "position": 1, "start_offset_ms": 0, "duration_ms": 900},
-            {"name": "search", "kind": "retriever", "position": 2, "parent_position": 1, "start_offset_ms": 1500,
-             "attributes": {"k": 3}, "input_data": {"q": "x"}, "output_data": ["d1"]},
-            {"name": "budget", "kind": "governance", "position": 3, "status": "error", "start_offset_ms": 2000,
-             "attributes": {"policy_name": "budget", "action": "block", "category": "budget",
-                            "reason": "over budget", "phase": "mid_execution"},
-             "events": [{"name": "exception", "attributes": {"exception.message": "over budget"}}]},
-            {"name": "odd", "kind": "workflow-step", "position": 4, "start_offset_ms": 10},
-        ]},
-    )  # fmt: skip
+        {
+            "spans": [
+                {"name": "agent", "kind": "agent", "position": 1, "start_offset_ms": 0, "duration_ms": 900},
+                {
+                    "name": "search",
+                    "kind": "retriever",
+                    "position": 2,
+                    "parent_position": 1,
+                    "start_offset_ms": 1500,
+                    "attributes": {"k": 3},
+                    "input_data": {"q": "x"},
+                    "output_data": ["d1"],
+                },
+                {
+                    "name": "budget",
+                    "kind": "governance",
+                    "position": 3,
+                    "status": "error",
+                    "start_offset_ms": 2000,
+                    "attributes": {
+                        "policy_name": "budget",
+                        "action": "block",
+                        "category": "budget",
+                        "reason": "over budget",
+                        "phase": "mid_execution",
+                    },
+                    "events": [{"name": "exception", "attributes": {"exception.message": "over budget"}}],
+                },
+                {"name": "odd", "kind": "workflow-step", "position": 4, "start_offset_ms": 10},
+            ]
+        },
+    )
     assert reply == {}
     spans = api.run("run-1")["spans"]
     assert [(s["kind"], s["name"], s["status"], s["started_at"]) for s in spans] == [
@@ -379,24 +479,58 @@ def test_scores_of_every_type(api: Any) -> None:
     start(api)
     api.post(
         "runs/run-1/scores/",
-        {"scores": [
-            {"name": "relevance", "data_type": "numeric", "numeric_value": 0.92, "comment": "good",
-             "created_at": T0 + 1},
-            {"name": "hallucination", "data_type": "boolean", "numeric_value": 0.0, "string_value": "false",
-             "created_at": T0 + 2},
-            {"name": "thumbs", "data_type": "boolean", "numeric_value": 1.0, "created_at": T0 + 3},
-            {"name": "tone", "data_type": "categorical", "string_value": "professional", "created_at": T0 + 4},
-            {"name": "plain", "numeric_value": 3, "created_at": T0 + 5},
-        ]},
-    )  # fmt: skip
+        {
+            "scores": [
+                {
+                    "name": "relevance",
+                    "data_type": "numeric",
+                    "numeric_value": 0.92,
+                    "comment": "good",
+                    "created_at": T0 + 1,
+                },
+                {
+                    "name": "hallucination",
+                    "data_type": "boolean",
+                    "numeric_value": 0.0,
+                    "string_value": "false",
+                    "created_at": T0 + 2,
+                },
+                {"name": "thumbs", "data_type": "boolean", "numeric_value": 1.0, "created_at": T0 + 3},
+                {
+                    "name": "tone",
+                    "data_type": "categorical",
+                    "string_value": "professional",
+                    "created_at": T0 + 4,
+                },
+                {"name": "plain", "numeric_value": 3, "created_at": T0 + 5},
+            ]
+        },
+    )
     assert api.run("run-1")["scores"] == [
-        {"name": "relevance", "data_type": "numeric", "value": 0.92, "comment": "good", "created_at": iso(T0 + 1)},
-        {"name": "hallucination", "data_type": "boolean", "value": False, "comment": "", "created_at": iso(T0 + 2)},
+        {
+            "name": "relevance",
+            "data_type": "numeric",
+            "value": 0.92,
+            "comment": "good",
+            "created_at": iso(T0 + 1),
+        },
+        {
+            "name": "hallucination",
+            "data_type": "boolean",
+            "value": False,
+            "comment": "",
+            "created_at": iso(T0 + 2),
+        },
         {"name": "thumbs", "data_type": "boolean", "value": True, "comment": "", "created_at": iso(T0 + 3)},
-        {"name": "tone", "data_type": "categorical", "value": "professional", "comment": "",
-         "created_at": iso(T0 + 4)},
+        {
+            "name": "tone",
+            "data_type": "categorical",
+            "value": "professional",
+            "comment": "",
+            "created_at": iso(T0 + 4),
+        },
         {"name": "plain", "data_type": "numeric", "value": 3.0, "comment": "", "created_at": iso(T0 + 5)},
-    ]  # fmt: skip
+    ]
 
 
 # -- complete ----------------------------------------------------------------------------------------
@@ -431,10 +565,25 @@ def test_complete_stores_outcome_merges_tags_and_metadata(api: Any) -> None:
         "governance": {"action": "allow", "reason": "", "retry_feedback": "", "max_retries": 0},
     }
     run = api.run("run-1")
-    assert {k: run[k] for k in (
-        "status", "error", "error_type", "traceback", "trace_id", "result", "tags", "metadata", "conversation",
-        "ended_at", "duration_ms", "total_cost", "step_count", "llm_call_count",
-    )} == {
+    assert {
+        k: run[k]
+        for k in (
+            "status",
+            "error",
+            "error_type",
+            "traceback",
+            "trace_id",
+            "result",
+            "tags",
+            "metadata",
+            "conversation",
+            "ended_at",
+            "duration_ms",
+            "total_cost",
+            "step_count",
+            "llm_call_count",
+        )
+    } == {
         "status": "error",
         "error": "boom",
         "error_type": "ValueError",
@@ -449,7 +598,7 @@ def test_complete_stores_outcome_merges_tags_and_metadata(api: Any) -> None:
         "total_cost": 1.5,
         "step_count": 1,
         "llm_call_count": 1,
-    }  # fmt: skip
+    }
 
 
 def test_complete_defaults_and_non_object_result(api: Any) -> None:
@@ -470,19 +619,40 @@ def test_complete_defaults_and_non_object_result(api: Any) -> None:
 
 def test_events_and_governance_decisions_go_to_the_audit_trail(api: Any) -> None:
     start(api, workflow_name="wf")
-    assert api.post(
-        "events/",
-        {"events": [
-            {"workflow_id": "run-1", "agent_name": "agent", "workflow_name": "wf", "event": "approval_requested",
-             "metadata": {"policy_name": "human-review", "action": "warn", "reason": "needs approval"}},
-            {"event": "approval_granted"},
-        ]},
-    ) == {}  # fmt: skip
+    assert (
+        api.post(
+            "events/",
+            {
+                "events": [
+                    {
+                        "workflow_id": "run-1",
+                        "agent_name": "agent",
+                        "workflow_name": "wf",
+                        "event": "approval_requested",
+                        "metadata": {
+                            "policy_name": "human-review",
+                            "action": "warn",
+                            "reason": "needs approval",
+                        },
+                    },
+                    {"event": "approval_granted"},
+                ]
+            },
+        )
+        == {}
+    )
     assert api.post(
         "governance-decision/",
-        {"agent_name": "agent", "workflow_id": "run-1", "surface": "llm.after", "span_only": False,
-         "decisions": [{"category": "content", "policy": "pii", "action": "redact", "reason": "email found"}]},
-    ) == {"run_found": True}  # fmt: skip
+        {
+            "agent_name": "agent",
+            "workflow_id": "run-1",
+            "surface": "llm.after",
+            "span_only": False,
+            "decisions": [
+                {"category": "content", "policy": "pii", "action": "redact", "reason": "email found"}
+            ],
+        },
+    ) == {"run_found": True}
     assert api.post("governance-decision/", {"workflow_id": "nope", "decisions": []}) == {"run_found": False}
     events = api.read("audit/")["events"]
     assert [

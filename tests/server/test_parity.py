@@ -57,8 +57,13 @@ def _record_embedded() -> str:
         return ctx.run_id
 
 
-_KIND_OF_SPAN = {"tool": "tool_call", "retrieval": "retrieval", "decision": "decision", "reasoning": "reasoning",
-                 "retry": "retry"}  # fmt: skip
+_KIND_OF_SPAN = {
+    "tool": "tool_call",
+    "retrieval": "retrieval",
+    "decision": "decision",
+    "reasoning": "reasoning",
+    "retry": "retry",
+}
 
 
 def _behaviour_step(span: Any) -> dict[str, Any]:
@@ -133,22 +138,47 @@ def _deliver(api: Any, embedded_url: str, run_id: str) -> None:
         behaviours = conn.execute(select(spans).where(spans.c.run_id == run_id)).all()
         score_rows = conn.execute(select(scores).where(scores.c.run_id == run_id)).all()
     api.start(
-        agent_name=run.agent_name, workflow_name=run.workflow_name, inputs=run.inputs, metadata={"version": "2.1"},
-        session_id=run.session_id, user_id=run.user_id, user_group=run.user_group, trace_id="",
-        interaction_mode=run.interaction_mode, run_id=run_id, tags={"env": "test"}, started_at=run.started_at,
-    )  # fmt: skip
+        agent_name=run.agent_name,
+        workflow_name=run.workflow_name,
+        inputs=run.inputs,
+        metadata={"version": "2.1"},
+        session_id=run.session_id,
+        user_id=run.user_id,
+        user_group=run.user_group,
+        trace_id="",
+        interaction_mode=run.interaction_mode,
+        run_id=run_id,
+        tags={"env": "test"},
+        started_at=run.started_at,
+    )
     api.post(
         f"runs/{run_id}/llm-calls/",
-        {"calls": [
-            {"id": c.id, "model": c.model, "tokens_in": c.tokens_in, "tokens_out": c.tokens_out, "cost": c.cost,
-             "task": c.task, "prompt_preview": c.prompt_preview, "response_preview": c.response_preview,
-             "status": c.status, "error_type": c.error_type, "error_message": c.error_message,
-             "prompt_hash": c.prompt_hash, "provider": c.provider, "duration_ms": c.duration_ms,
-             "started_at": c.started_at, "position": c.position, "parent_span_id": c.parent_span_id,
-             "attributes": c.attributes}
-            for c in calls
-        ]},
-    )  # fmt: skip
+        {
+            "calls": [
+                {
+                    "id": c.id,
+                    "model": c.model,
+                    "tokens_in": c.tokens_in,
+                    "tokens_out": c.tokens_out,
+                    "cost": c.cost,
+                    "task": c.task,
+                    "prompt_preview": c.prompt_preview,
+                    "response_preview": c.response_preview,
+                    "status": c.status,
+                    "error_type": c.error_type,
+                    "error_message": c.error_message,
+                    "prompt_hash": c.prompt_hash,
+                    "provider": c.provider,
+                    "duration_ms": c.duration_ms,
+                    "started_at": c.started_at,
+                    "position": c.position,
+                    "parent_span_id": c.parent_span_id,
+                    "attributes": c.attributes,
+                }
+                for c in calls
+            ]
+        },
+    )
     wire_steps = [
         {
             "step_name": s.name,

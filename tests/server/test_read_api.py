@@ -21,16 +21,30 @@ def runs(api: Any) -> Any:
     ):
         api.start(run_id=run_id, agent_name=agent, started_at=started, **start)
         if calls:
-            api.post(f"runs/{run_id}/llm-calls/", {"calls": [
-                {"model": m, "tokens_in": i, "tokens_out": o, "cost": c, "provider": p} for m, p, i, o, c in calls
-            ]})  # fmt: skip
+            api.post(
+                f"runs/{run_id}/llm-calls/",
+                {
+                    "calls": [
+                        {"model": m, "tokens_in": i, "tokens_out": o, "cost": c, "provider": p}
+                        for m, p, i, o, c in calls
+                    ]
+                },
+            )
         if ended is not None:
             api.post(f"runs/{run_id}/complete/", {"status": status, "ended_at": ended})
 
     run("A", "alpha", T0, T0 + 10, calls=[("gpt-4o", "openai", 100, 50, 1.0)], session_id="s1", user_id="u1",
         tags={"env": "prod"})  # fmt: skip
-    run("B", "beta", T0 + 3600, T0 + 3700, calls=[("claude-sonnet-4", "anthropic", 200, 20, 2.0)], status="error",
-        session_id="s1", user_id="u2")  # fmt: skip
+    run(
+        "B",
+        "beta",
+        T0 + 3600,
+        T0 + 3700,
+        calls=[("claude-sonnet-4", "anthropic", 200, 20, 2.0)],
+        status="error",
+        session_id="s1",
+        user_id="u2",
+    )
     api.post("runs/B/steps/", {"steps": [
         {"step_name": "io:user_message", "position": 1, "started_at": T0 + 3601,
          "output": {"_kind": "user_message", "preview": "hi there"}},
@@ -93,9 +107,15 @@ def test_sessions(runs: Any) -> None:
         "last_seen": iso(T0 + 3700), "agents": ["alpha", "beta"], "user_ids": ["u1", "u2"],
     }  # fmt: skip
     s2 = {
-        "session_id": "s2", "run_count": 1, "total_tokens": 0, "total_cost": 0.0, "first_seen": iso(T0 + 2 * DAY),
-        "last_seen": iso(T0 + 2 * DAY), "agents": ["alpha"], "user_ids": [],
-    }  # fmt: skip
+        "session_id": "s2",
+        "run_count": 1,
+        "total_tokens": 0,
+        "total_cost": 0.0,
+        "first_seen": iso(T0 + 2 * DAY),
+        "last_seen": iso(T0 + 2 * DAY),
+        "agents": ["alpha"],
+        "user_ids": [],
+    }
     assert runs.read("sessions/") == {"sessions": [s2, s1], "total": 2}
     assert runs.read("sessions/", agent_name="beta") == {"sessions": [s1], "total": 1}
     assert runs.read("sessions/", user_id="u2") == {"sessions": [s1], "total": 1}
@@ -113,8 +133,14 @@ def test_sessions(runs: Any) -> None:
 def test_users(runs: Any) -> None:
     u1 = {"user_id": "u1", "run_count": 2, "total_tokens": 170, "total_cost": 1.5, "first_seen": iso(T0),
           "last_seen": iso(T0 + DAY + 5)}  # fmt: skip
-    u2 = {"user_id": "u2", "run_count": 1, "total_tokens": 220, "total_cost": 2.0, "first_seen": iso(T0 + 3600),
-          "last_seen": iso(T0 + 3700)}  # fmt: skip
+    u2 = {
+        "user_id": "u2",
+        "run_count": 1,
+        "total_tokens": 220,
+        "total_cost": 2.0,
+        "first_seen": iso(T0 + 3600),
+        "last_seen": iso(T0 + 3700),
+    }
     assert runs.read("users/") == {"users": [u1, u2], "total": 2}
     assert runs.read("users/", limit=1, offset=1) == {"users": [u2], "total": 2}
     detail = runs.read("users/u1/")
@@ -129,9 +155,22 @@ def test_users(runs: Any) -> None:
 def test_costs(runs: Any) -> None:
     assert runs.read("costs/") == {
         "by_model": [
-            {"model": "claude-sonnet-4", "provider": "anthropic", "calls": 1, "tokens_in": 200, "tokens_out": 20,
-             "cost": 2.0},
-            {"model": "gpt-4o", "provider": "openai", "calls": 2, "tokens_in": 110, "tokens_out": 60, "cost": 1.5},
+            {
+                "model": "claude-sonnet-4",
+                "provider": "anthropic",
+                "calls": 1,
+                "tokens_in": 200,
+                "tokens_out": 20,
+                "cost": 2.0,
+            },
+            {
+                "model": "gpt-4o",
+                "provider": "openai",
+                "calls": 2,
+                "tokens_in": 110,
+                "tokens_out": 60,
+                "cost": 1.5,
+            },
         ],
         "by_agent": [
             {"agent_name": "beta", "runs": 1, "tokens": 220, "cost": 2.0},
@@ -143,7 +182,7 @@ def test_costs(runs: Any) -> None:
             {"day": "2023-11-16", "runs": 1, "tokens": 0, "cost": 0.0},
         ],
         "total_cost": 3.5,
-    }  # fmt: skip
+    }
     later = runs.read("costs/", since=T0 + DAY)
     assert [d["day"] for d in later["by_day"]] == ["2023-11-15", "2023-11-16"]
     assert later["total_cost"] == 0.5

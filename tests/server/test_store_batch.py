@@ -76,12 +76,34 @@ def assert_exact(store: Store) -> None:
 # -- rows in the pipeline's shape ------------------------------------------------------------------
 
 _RUN_DEFAULTS: dict[str, Any] = {
-    "workflow_name": "default", "status": "running", "error": "", "error_type": "", "traceback": "",
-    "session_id": "", "user_id": "", "user_group": "", "parent_run_id": "", "root_run_id": "",
-    "interaction_mode": "autonomous", "ended_at": None, "inputs": {}, "metadata": {}, "tags": {}, "result": {},
-    "conversation": {}, "governance": {}, "auto_collected": False, "tokens_in": 0, "tokens_out": 0,
-    "total_cost": 0.0, "llm_call_count": 0, "step_count": 0, "span_count": 0, "trace_id": "", "source": "sdk",
-}  # fmt: skip
+    "workflow_name": "default",
+    "status": "running",
+    "error": "",
+    "error_type": "",
+    "traceback": "",
+    "session_id": "",
+    "user_id": "",
+    "user_group": "",
+    "parent_run_id": "",
+    "root_run_id": "",
+    "interaction_mode": "autonomous",
+    "ended_at": None,
+    "inputs": {},
+    "metadata": {},
+    "tags": {},
+    "result": {},
+    "conversation": {},
+    "governance": {},
+    "auto_collected": False,
+    "tokens_in": 0,
+    "tokens_out": 0,
+    "total_cost": 0.0,
+    "llm_call_count": 0,
+    "step_count": 0,
+    "span_count": 0,
+    "trace_id": "",
+    "source": "sdk",
+}
 _JSON = {
     "inputs",
     "metadata",
@@ -109,27 +131,71 @@ class Rows:
 
     def call(self, id: str, run_id: str, model: str = "m", provider: str = "p", tokens_in: int = 1,
              tokens_out: int = 1, cost: float = 0.0) -> tuple[Any, ...]:  # fmt: skip
-        return self._tuple(LLM_COLUMNS, {
-            "id": id, "run_id": run_id, "position": 1, "model": model, "provider": provider, "tokens_in": tokens_in,
-            "tokens_out": tokens_out, "cost": cost, "task": "", "prompt_preview": "", "response_preview": "",
-            "prompt_hash": "", "duration_ms": 1.0, "status": "ok", "error_type": "", "error_message": "",
-            "started_at": T0, "parent_span_id": "", "attributes": {"k": 1},
-        })  # fmt: skip
+        return self._tuple(
+            LLM_COLUMNS,
+            {
+                "id": id,
+                "run_id": run_id,
+                "position": 1,
+                "model": model,
+                "provider": provider,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "cost": cost,
+                "task": "",
+                "prompt_preview": "",
+                "response_preview": "",
+                "prompt_hash": "",
+                "duration_ms": 1.0,
+                "status": "ok",
+                "error_type": "",
+                "error_message": "",
+                "started_at": T0,
+                "parent_span_id": "",
+                "attributes": {"k": 1},
+            },
+        )
 
     def records(self, batch: RowBatch, run_id: str, n: int) -> None:
         """A step, a span and a score of ``run_id`` (no rollup reads them; they ride along)."""
         batch.steps.append(self._tuple(STEP_COLUMNS, {"id": f"{run_id}-s{n}", "run_id": run_id, "position": n,
                                                       "seq": n, "name": "step", "output": {"n": n},
                                                       "started_at": T0}))  # fmt: skip
-        batch.spans.append(self._tuple(SPAN_COLUMNS, {
-            "id": f"{run_id}-p{n}", "run_id": run_id, "position": n, "kind": "tool", "name": "t", "status": "ok",
-            "duration_ms": 1.0, "started_at": T0, "parent_span_id": "", "attributes": {}, "input": None,
-            "output": {"x": 1}, "error": "",
-        }))  # fmt: skip
-        batch.scores.append(self._tuple(SCORE_COLUMNS, {
-            "id": f"{run_id}-q{n}", "run_id": run_id, "name": "q", "data_type": "numeric", "numeric_value": 0.5,
-            "string_value": None, "comment": "", "created_at": T0,
-        }))  # fmt: skip
+        batch.spans.append(
+            self._tuple(
+                SPAN_COLUMNS,
+                {
+                    "id": f"{run_id}-p{n}",
+                    "run_id": run_id,
+                    "position": n,
+                    "kind": "tool",
+                    "name": "t",
+                    "status": "ok",
+                    "duration_ms": 1.0,
+                    "started_at": T0,
+                    "parent_span_id": "",
+                    "attributes": {},
+                    "input": None,
+                    "output": {"x": 1},
+                    "error": "",
+                },
+            )
+        )
+        batch.scores.append(
+            self._tuple(
+                SCORE_COLUMNS,
+                {
+                    "id": f"{run_id}-q{n}",
+                    "run_id": run_id,
+                    "name": "q",
+                    "data_type": "numeric",
+                    "numeric_value": 0.5,
+                    "string_value": None,
+                    "comment": "",
+                    "created_at": T0,
+                },
+            )
+        )
 
 
 def _cost(rng: random.Random) -> float:
@@ -210,7 +276,7 @@ class RandomRuns:
             batch.llm_calls.append(call)
             if rng.random() < 0.2:
                 batch.llm_calls.append(call)  # the same call twice in one batch
-        for n, run_id in enumerate(rng.sample(self.stored, min(2, len(self.stored)))):
+        for run_id in rng.sample(self.stored, min(2, len(self.stored))):
             self.rows.records(batch, run_id, self.rng.randint(1, 3))
         return batch
 
@@ -233,8 +299,16 @@ def test_random_batches_keep_rollups_exact(store_url: str) -> None:
                 assert kept_and_recomputed(store)[0] == before  # runs end once here: nothing changes
             if step % 7 == 3:  # an ordinary write in between: the per-row triggers count it
                 with store.write() as conn:
-                    writer.start_run(conn, {"run_id": f"w{step}", "agent_name": "beta", "started_at": T0 + step,
-                                            "session_id": "s1", "tags": {"env": "prod"}})  # fmt: skip
+                    writer.start_run(
+                        conn,
+                        {
+                            "run_id": f"w{step}",
+                            "agent_name": "beta",
+                            "started_at": T0 + step,
+                            "session_id": "s1",
+                            "tags": {"env": "prod"},
+                        },
+                    )
                     writer.add_llm_calls(conn, f"w{step}", [{"id": f"wc{step}", "model": "m", "cost": 0.25}])
                     writer.refresh_totals(conn, [f"w{step}"])
             assert_exact(store)
@@ -253,8 +327,16 @@ def test_a_batch_written_twice_counts_once(store_url: str) -> None:
     try:
         rows = Rows(store)
         batch = RowBatch()
-        batch.ended["a"] = rows.run(run_id="a", agent_name="x", started_at=T0, status="success",
-                                    session_id="s", user_id="u", tags={"env": "prod"}, total_cost=0.5)  # fmt: skip
+        batch.ended["a"] = rows.run(
+            run_id="a",
+            agent_name="x",
+            started_at=T0,
+            status="success",
+            session_id="s",
+            user_id="u",
+            tags={"env": "prod"},
+            total_cost=0.5,
+        )
         batch.llm_calls += [rows.call("ca", "a", cost=0.25), rows.call("cb", "a", cost=0.25)]
         rows.records(batch, "a", 1)
         write_batch(store, batch)
@@ -381,8 +463,11 @@ def test_triggers_of_another_version_are_left_to_do_the_work(store_url: str) -> 
             else:
                 rollup_rows.drop_sqlite_triggers(conn)
                 for statement in rollup_rows.ddl("sqlite"):
-                    conn.exec_driver_sql(statement.replace(f"WHEN {rollup_rows._SQLITE_ENABLED} BEGIN", "BEGIN")
-                                         .replace(f"{rollup_rows._SQLITE_ENABLED} AND ", ""))  # fmt: skip
+                    conn.exec_driver_sql(
+                        statement.replace(f"WHEN {rollup_rows._SQLITE_ENABLED} BEGIN", "BEGIN").replace(
+                            f"{rollup_rows._SQLITE_ENABLED} AND ", ""
+                        )
+                    )
             conn.execute(text("UPDATE schema_info SET value = '2' WHERE key = 'rollups'"))
         runs = RandomRuns(Rows(store), seed=11)
         for _ in range(12):
@@ -411,8 +496,14 @@ def test_postgres_concurrent_batches_and_compactions_stay_exact(postgres_url: st
                     first, second = RowBatch(), RowBatch()
                     for i in range(10):
                         run_id = f"w{w}-{b}-{i}"
-                        fields = {"run_id": run_id, "agent_name": "hot", "started_at": T0 + i, "session_id": "s",
-                                  "user_id": "u", "tags": {"k": "v"}}  # fmt: skip
+                        fields = {
+                            "run_id": run_id,
+                            "agent_name": "hot",
+                            "started_at": T0 + i,
+                            "session_id": "s",
+                            "user_id": "u",
+                            "tags": {"k": "v"},
+                        }
                         first.started[run_id] = rows.run(**fields)
                         first.llm_calls.append(rows.call(f"{run_id}-c", run_id, cost=0.25))
                         second.ended[run_id] = rows.run(**fields, status="success", ended_at=T0 + 100 + w,
@@ -450,11 +541,19 @@ def test_postgres_batch_mode_follows_every_kind_of_change(postgres_url: str) -> 
         for i in range(12):
             run_id = f"r{i}"
             batch.ended[run_id] = rows.run(
-                run_id=run_id, agent_name=["a", "b", "c"][i % 3], started_at=T0 + i * 3600.0, status="success",
-                ended_at=T0 + i * 3600.0 + 60, session_id=f"s{i % 2}", user_id=f"u{i % 3}" if i % 4 else "",
-                parent_run_id="" if i % 5 else "r0", tags={"env": "prod", "team": f"t{i % 2}"},
-                tokens_in=10 * i, tokens_out=i, total_cost=(i + 1) / 64,
-            )  # fmt: skip
+                run_id=run_id,
+                agent_name=["a", "b", "c"][i % 3],
+                started_at=T0 + i * 3600.0,
+                status="success",
+                ended_at=T0 + i * 3600.0 + 60,
+                session_id=f"s{i % 2}",
+                user_id=f"u{i % 3}" if i % 4 else "",
+                parent_run_id="" if i % 5 else "r0",
+                tags={"env": "prod", "team": f"t{i % 2}"},
+                tokens_in=10 * i,
+                tokens_out=i,
+                total_cost=(i + 1) / 64,
+            )
             batch.llm_calls += [
                 rows.call(f"{run_id}-c{j}", run_id, f"m{j}", "p", i + j, j, (i + j) / 64) for j in range(2)
             ]
