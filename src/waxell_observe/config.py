@@ -97,6 +97,14 @@ class ObserveConfig:
     agent_external_id: str = ""
     """Sent as ``agent_id`` when a run starts (``WAXELL_AGENT_EXTERNAL_ID``, else the id a cloud agent
     runtime sets: Bedrock AgentCore, Vertex AI reasoning engine, Azure AI agent)."""
+    otel_endpoint: str = ""
+    """The reference SDK's ``WAXELL_OTEL_ENDPOINT``: kept, not used for export (``otlp_endpoint`` is)."""
+    instrument_infra: bool = True
+    """The reference SDK's infrastructure instrumentation switch (``WAXELL_INSTRUMENT_INFRA``); kept only."""
+    infra_exclude: str = ""
+    """Comma list of infrastructure libraries not to instrument (``WAXELL_INFRA_EXCLUDE``); kept only."""
+    interaction_mode: str = "auto"
+    """``interactive``, ``autonomous`` or ``auto`` (``WAXELL_INTERACTION_MODE``; anything else: ``auto``)."""
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Options this version does not know, kept for plugins."""
     mode: str = dataclasses.field(init=False, repr=False, compare=False, default="embedded")
@@ -207,6 +215,10 @@ _ENV: dict[str, tuple[str, ...]] = {
     "prompt_guard": ("WAXELL_PROMPT_GUARD",),
     "prompt_guard_action": ("WAXELL_PROMPT_GUARD_ACTION",),
     "otlp_endpoint": ("WAXELL_OTLP_ENDPOINT",),
+    "otel_endpoint": ("WAXELL_OTEL_ENDPOINT",),
+    "instrument_infra": ("WAXELL_INSTRUMENT_INFRA",),
+    "infra_exclude": ("WAXELL_INFRA_EXCLUDE",),
+    "interaction_mode": ("WAXELL_INTERACTION_MODE",),
     "max_queue": ("WAXELL_MAX_QUEUE",),
     "journal_dir": ("WAXELL_JOURNAL_DIR",),
     "agent_slug": ("WAXELL_AGENT_SLUG",),
@@ -218,6 +230,7 @@ _ENV: dict[str, tuple[str, ...]] = {
         "AZURE_AI_AGENT_ID",
     ),
 }
+_INTERACTION_MODES = ("interactive", "autonomous", "auto")
 _FILE_KEYS = ("api_url", "api_key", "debug", "capture_content", "db", "agent_slug")
 _FIELDS = {f.name: f for f in dataclasses.fields(ObserveConfig) if f.init}
 
@@ -242,6 +255,9 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(value)
     if name == "prompt_guard_action" and isinstance(value, str):
         return value.strip().lower()
+    if name == "interaction_mode":
+        mode = value.strip().lower() if isinstance(value, str) else ""
+        return mode if mode in _INTERACTION_MODES else "auto"
     return value
 
 

@@ -140,8 +140,11 @@ def init(
         excluded = _libraries(exclude if exclude is not None else os.environ.get("WAXELL_EXCLUDE"), "exclude")
         _check_init_arguments(agent_name, workflow_name, resource_attributes, on_policy_block)
         _libraries(infra_libraries, "infra_libraries")
-        _libraries(infra_exclude, "infra_exclude")
+        infra_excluded = _libraries(infra_exclude, "infra_exclude")
         config = resolve_config(
+            instrument_infra=None if instrument_infra else False,
+            infra_exclude=",".join(sorted(infra_excluded)) if infra_excluded else None,
+            interaction_mode=interaction_mode,
             api_key=api_key or None,
             api_url=api_url or None,
             capture_content=capture_content,

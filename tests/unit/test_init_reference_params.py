@@ -131,8 +131,27 @@ def test_bad_arguments_raise_and_leave_the_sdk_uninitialised(isolated: Lib) -> N
         with pytest.raises(ValueError):
             init(**kwargs)
         assert not initialization.is_initialized()
-    init(instrument_infra=False, infra_libraries=["redis"], infra_exclude=["kafka"], instrument=[])
+    config = init(
+        instrument_infra=False, infra_libraries=["redis"], infra_exclude=["Kafka", "celery"], instrument=[]
+    )
     assert initialization.is_initialized()
+    assert (config.instrument_infra, config.infra_exclude) == (False, "celery,kafka")
+
+
+def test_the_reference_config_members_come_from_init_and_env(
+    isolated: Lib, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAXELL_INSTRUMENT_INFRA", "no")
+    monkeypatch.setenv("WAXELL_INFRA_EXCLUDE", "redis")
+    monkeypatch.setenv("WAXELL_OTEL_ENDPOINT", "http://collector:4318")
+    config = init(interaction_mode="Autonomous", instrument=[])
+    assert (config.instrument_infra, config.infra_exclude, config.otel_endpoint, config.interaction_mode) == (
+        False,
+        "redis",
+        "http://collector:4318",
+        "autonomous",
+    )
+    assert config.otlp_endpoint == ""  # WAXELL_OTEL_ENDPOINT is kept, not used for export (as the reference)
 
 
 _AMBIENT_PROGRAM = """
