@@ -15,6 +15,7 @@ from waxell_observe.pricing import estimate_cost, infer_provider
 from waxell_observe.records import SPAN_KINDS, new_id
 from waxell_observe.store import writer
 from waxell_observe.store.schema import audit_events, llm_calls, scores, spans, steps
+from waxell_observe.vocabulary.rows import policy_audit_row
 from waxell_observe_server.behaviours import behaviour_span
 from waxell_observe_server.run_refs import RunRef, derived_id
 from waxell_observe_server.sanitize import clean_json, clean_text, cut
@@ -227,19 +228,18 @@ def _stage_span_rows(staged: StagedRows, run: RunRef, rows: list[dict[str, Any]]
 def _policy_audit_row(run: RunRef, span: dict[str, Any]) -> dict[str, Any]:
     attributes = span["attributes"]
     metadata = attributes.get("metadata")
-    return {
-        "ts": span["started_at"],
-        "run_id": run.run_id,
-        "agent_name": run.agent_name,
-        "workflow_name": run.workflow_name,
-        "event": "policy_decision",
-        "policy_name": as_str(attributes.get("policy_name", span["name"]), limit=256),
-        "category": as_str(attributes.get("category"), limit=64),
-        "action": as_str(attributes.get("action"), limit=16),
-        "reason": as_str(attributes.get("reason")),
-        "phase": as_str(attributes.get("phase"), limit=32),
-        "metadata": metadata if isinstance(metadata, dict) else {},
-    }
+    return policy_audit_row(
+        ts=span["started_at"],
+        run_id=run.run_id,
+        agent_name=run.agent_name,
+        workflow_name=run.workflow_name,
+        policy_name=as_str(attributes.get("policy_name", span["name"]), limit=256),
+        category=as_str(attributes.get("category"), limit=64),
+        action=as_str(attributes.get("action"), limit=16),
+        reason=as_str(attributes.get("reason")),
+        phase=as_str(attributes.get("phase"), limit=32),
+        metadata=metadata if isinstance(metadata, dict) else None,
+    )
 
 
 def stage_scores(staged: StagedRows, run: RunRef, batch: Sequence[ScoreIn], now: float) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from waxell_observe.vocabulary import FinalRunStatus
 from waxell_observe_server.limits import ID_PATTERN, MAX_INT, MAX_TIMESTAMP
 
 __all__ = [
@@ -247,7 +248,7 @@ class CompleteBody(_Body):
     """``POST runs/{run_id}/complete/``."""
 
     result: Any = None
-    status: Literal["success", "error", "blocked", "interrupted"] | None = None
+    status: FinalRunStatus | None = None
     error: str | None = None
     steps: list[StepIn] | None = None
     error_type: str | None = None

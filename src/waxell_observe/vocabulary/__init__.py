@@ -14,12 +14,13 @@ Plain constants and functions only: importing this package costs nothing and imp
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 __all__ = [
     "AUDIT_POLICY_DECISION",
     "BEHAVIOUR_SPAN_KINDS",
     "FINAL_RUN_STATUSES",
+    "FinalRunStatus",
     "INTEGRATION_SPAN_KINDS",
     "POLICY_ACTIONS",
     "POLICY_CATEGORIES",
@@ -35,11 +36,15 @@ __all__ = [
 
 # -- runs and records ---------------------------------------------------------------------------------
 
-RUN_STATUSES: tuple[str, ...] = ("running", "success", "error", "blocked", "interrupted")
-"""Every status a run can have: ``running`` until it completes, then one of the others."""
+FinalRunStatus = Literal["success", "error", "blocked", "interrupted"]
+"""The status of a completed run (what ``runs/{id}/complete/`` carries), as a type (the server's
+request models use it)."""
 
-FINAL_RUN_STATUSES: tuple[str, ...] = RUN_STATUSES[1:]
-"""The statuses of a completed run (what ``runs/{id}/complete/`` carries)."""
+FINAL_RUN_STATUSES: tuple[str, ...] = get_args(FinalRunStatus)
+"""The statuses of a completed run."""
+
+RUN_STATUSES: tuple[str, ...] = ("running", *FINAL_RUN_STATUSES)
+"""Every status a run can have: ``running`` until it completes, then one of the others."""
 
 RECORD_KINDS: tuple[str, ...] = ("run", "llm_call", "step", "span", "score")
 """What a run is made of: the run itself and its LLM calls, steps, spans and scores."""
