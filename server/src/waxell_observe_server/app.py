@@ -2,7 +2,7 @@
 
 Routes:
 
-* ``/api/v1/observe/`` — the wire protocol (``spec/control-plane-api.md``): ingest, policies,
+* ``/api/v1/observe/`` — the wire protocol (``docs/wire-protocol.md``): ingest, policies,
   prompts, config, events;
 * ``/api/v1/read/`` — the read API (``docs/read-api.md``);
 * ``/openapi.json`` and ``/docs``; ``/healthz`` (no key needed).

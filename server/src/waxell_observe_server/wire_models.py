@@ -1,4 +1,4 @@
-"""Request bodies of the wire protocol (``spec/control-plane-api.md``), validated with pydantic.
+"""Request bodies of the wire protocol (``docs/wire-protocol.md``), validated with pydantic.
 
 Every model ignores unknown fields and accepts ``null`` for every optional one (clients send
 sparse records). Only the identifying fields are required: ``agent_name`` (run start and
