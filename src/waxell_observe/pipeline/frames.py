@@ -246,16 +246,21 @@ def encode_span(route: int, run: Run, span: SpanRecord) -> bytes:
     )
 
 
+class _RefusedRun:
+    """What :func:`encode_span` reads of a run, for a run the policies refused: no id."""
+
+    __slots__ = ("run_id", "agent_name", "workflow_name")
+
+    def __init__(self, agent_name: str, workflow_name: str) -> None:
+        self.run_id = ""
+        self.agent_name = agent_name
+        self.workflow_name = workflow_name
+
+
 def encode_refusal(route: int, agent_name: str, workflow_name: str, span: SpanRecord) -> bytes:
     """A ``policy`` span of a run the policies refused before it started: no run id (the store
     keeps it as an audit row only; the refused run's id is in the span's metadata)."""
-    return _encode(
-        (
-            SPAN, route, "", span.id, span.position, span.kind, span.name, span.status, span.duration_ms,
-            span.started_at, span.parent_span_id, span.attributes, span.input, span.output, span.error,
-            agent_name, workflow_name,
-        )
-    )  # fmt: skip
+    return encode_span(route, _RefusedRun(agent_name, workflow_name), span)  # type: ignore[arg-type]
 
 
 def encode_score(route: int, run_id: str, score: ScoreRecord) -> bytes:
