@@ -43,3 +43,13 @@ def test_estimate_cost_and_unknown_models(caplog: pytest.LogCaptureFixture) -> N
         assert cost.estimate_cost("model-nobody-prices", 10, 10) == 0.0
         assert cost.estimate_cost("model-nobody-prices", 10, 10) == 0.0
     assert sum("model-nobody-prices" in r.getMessage() for r in caplog.records) == 1  # one warning per model
+
+
+def test_import_waxell_has_the_public_attributes_outside_all_too() -> None:
+    import waxell
+
+    for name in ("phase", "communication", "get_current_context", "flush_sync", "session", "redact"):
+        assert getattr(waxell, name) is getattr(waxell_observe, name)
+    assert waxell.types is waxell_observe.types and waxell.reasoning is waxell_observe.reasoning
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        waxell.nope  # noqa: B018
