@@ -203,6 +203,14 @@ def _parse(messages: Any, system: Any, tools: list[str]) -> _Context:
     return ctx
 
 
+def _copy_signal(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy_signal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy_signal(v) for k, v in value.items()}
+    return value
+
+
 def _is_final(response_text: str | None, finish_reason: str | None, tool_calls: list[Any]) -> bool:
     if not isinstance(response_text, str) or not response_text.strip() or tool_calls:
         return False
@@ -229,6 +237,7 @@ class ConversationState:
         "message_count",
         "system_prompt_hash",
         "tokens_in_context",
+        "signals",
         "tool_results",
         "tools_used",
         "user_turns",
@@ -244,6 +253,9 @@ class ConversationState:
         self.system_prompt_hash = ""
         self.tools_used: list[str] = []
         self.last_user_message = ""
+        # The run's activity signals: conversation_state keys beyond the counters
+        # (communications, grounding_data, privacy_context, prompt_name, ...).
+        self.signals: dict[str, Any] = {}
         self._observations = 0
         self._lock = threading.Lock()
 
@@ -277,27 +289,70 @@ class ConversationState:
         final = _is_final(response_text, finish_reason, response_calls)
 
         with self._lock:
+            # A call whose context is shorter than the conversation's (a side call: a summariser, a
+            # classifier, a truncated retry) does not describe the conversation: its counts, system
+            # prompt and tokens would mix with the turns already seen (user_turns above
+            # message_count, the system prompt hash emptied). Only its tools and user message count.
+            main = ctx.message_count >= self.message_count
             update = ConversationUpdate(
                 agent_response=response_text if final else None,
-                system_prompt_changed=self._observations > 0 and ctx.system_hash != self.system_prompt_hash,
+                system_prompt_changed=main
+                and self._observations > 0
+                and ctx.system_hash != self.system_prompt_hash,
             )
             if ctx.last_user_text and ctx.last_user_text != self.last_user_message:
                 update.new_user_message = ctx.last_user_text
                 self.last_user_message = ctx.last_user_text
-            self.message_count = ctx.message_count
-            self.user_turns = max(self.user_turns, ctx.user_turns)
-            self.assistant_turns = max(self.assistant_turns, ctx.assistant_turns)
-            self.tool_results = ctx.tool_results
-            self.tokens_in_context = tokens
-            self.context_utilization_pct = utilization
-            self.system_prompt_hash = ctx.system_hash
+            if main:
+                self.message_count = ctx.message_count
+                self.user_turns = max(self.user_turns, ctx.user_turns)
+                self.assistant_turns = max(self.assistant_turns, ctx.assistant_turns)
+                self.tool_results = ctx.tool_results
+                self.tokens_in_context = tokens
+                self.context_utilization_pct = utilization
+                self.system_prompt_hash = ctx.system_hash
             for name in found_tools:
                 if name and name not in self.tools_used:
                     self.tools_used.append(name)
             self._observations += 1
         return update
 
+    def observe_tokens(self, window: int | None, tokens_in: int) -> None:
+        """An LLM call recorded without its messages (``record_llm_call(model=..., tokens_in=...)``):
+        its prompt tokens are what the context holds, so they set ``tokens_in_context`` and the
+        utilization of the model's context ``window`` (tokens; ``None`` when unknown); the message
+        counts stay as they are."""
+        utilization = round(tokens_in / window * 100, 1) if window else 0.0
+        with self._lock:
+            self.tokens_in_context = tokens_in
+            self.context_utilization_pct = utilization
+            self._observations += 1
+
     # -- manual ----------------------------------------------------------------------------
+
+    def overwrite(
+        self,
+        *,
+        user_turns: int,
+        message_count: int,
+        assistant_turns: int = 0,
+        tool_results: int = 0,
+        tokens_in_context: int = 0,
+        context_utilization_pct: float = 0.0,
+        system_prompt_hash: str = "",
+    ) -> None:
+        """Set the counters as the caller counted them (``update_conversation_state``); the system
+        prompt hash only when given."""
+        with self._lock:
+            self.user_turns = user_turns
+            self.message_count = message_count
+            self.assistant_turns = assistant_turns
+            self.tool_results = tool_results
+            self.tokens_in_context = tokens_in_context
+            self.context_utilization_pct = context_utilization_pct
+            if system_prompt_hash:
+                self.system_prompt_hash = system_prompt_hash
+            self._observations += 1
 
     def record_user_message(self, text: str) -> bool:
         """Record a user message by hand; ``False`` (no change) if it repeats the last one."""
@@ -316,6 +371,38 @@ class ConversationState:
             self.assistant_turns += 1
             self.message_count += 1
             self._observations += 1
+
+    def use_tool(self, name: str) -> None:
+        """Add ``name`` to ``tools_used`` (a tool container span, a tool about to run)."""
+        with self._lock:
+            if name and name not in self.tools_used:
+                self.tools_used.append(name)
+            self._observations += 1
+
+    # -- activity signals ------------------------------------------------------------------
+
+    def append_signal(self, key: str, item: Any, *, counts: bool = True) -> list[Any]:
+        """Append ``item`` to the list signal ``key``; return a copy of the list. ``counts=False``
+        for signals that alone do not make the state worth storing (``emitted_signals``, ...)."""
+        with self._lock:
+            items = self.signals.setdefault(key, [])
+            items.append(item)
+            if counts:
+                self._observations += 1
+            return list(items)
+
+    def set_signal(self, key: str, value: Any, *, counts: bool = True) -> None:
+        """Set the signal ``key`` (a value, or a dict merged into by the caller beforehand)."""
+        with self._lock:
+            self.signals[key] = value
+            if counts:
+                self._observations += 1
+
+    def signal(self, key: str) -> Any:
+        """The signal ``key`` (``None`` when never set); lists and dicts are copies."""
+        with self._lock:
+            value = self.signals.get(key)
+            return _copy_signal(value)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -336,6 +423,7 @@ class ConversationState:
                 "context_utilization_pct": self.context_utilization_pct,
                 "system_prompt_hash": self.system_prompt_hash,
                 "tools_used": list(self.tools_used),
+                **{key: _copy_signal(value) for key, value in self.signals.items()},
             }
 
     def copy(self) -> ConversationState:
@@ -346,6 +434,7 @@ class ConversationState:
                 if name != "_lock":
                     setattr(other, name, getattr(self, name))
             other.tools_used = list(self.tools_used)
+            other.signals = {key: _copy_signal(value) for key, value in self.signals.items()}
         return other
 
     def __repr__(self) -> str:

@@ -101,6 +101,9 @@ def test_seed_sync_example_span_tree_and_attributes(spans_of: Spans) -> None:
             "waxell.tag.priority": priority,
             "waxell.score.response_quality": 0.9,
             "waxell.governance.action": "allow",  # the post-execution policy outcome
+            # LLM calls recorded by hand feed the context state: the last one's 500 tokens of gpt-4o
+            "waxell.conversation": '{"user_turns":0,"message_count":0,"assistant_turns":0,"tool_results":0,'
+            '"tokens_in_context":500,"context_utilization_pct":0.4,"system_prompt_hash":"","tools_used":[]}',
         }
         # One trace per root run; its ids are derived from the run id.
         assert run_span.context.trace_id == trace_id_for(run.run_id)

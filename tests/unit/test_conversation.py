@@ -355,11 +355,13 @@ def test_state_reflects_latest_call_but_turns_never_decrease() -> None:
         ],
         tokens_in=30,
     )
+    # It does not describe the conversation (issue 14): the state keeps the conversation's
+    # picture, one consistent whole (never user_turns above message_count, never a lost hash).
     assert update.new_user_message is None
-    assert update.system_prompt_changed is True
-    assert state.message_count == 2
-    assert state.tool_results == 0
-    assert state.tokens_in_context == 30
+    assert update.system_prompt_changed is False
+    assert state.message_count == 7
+    assert state.tool_results == 2
+    assert state.tokens_in_context == 5000
     assert state.user_turns == 2
     assert state.assistant_turns == 2
     assert state.tools_used == ["get_weather", "get_time"]  # accumulated, not replaced
@@ -372,7 +374,12 @@ def test_system_prompt_change_detection() -> None:
     assert state.observe_llm_call(model="gpt-4o", messages=user, system="v1").system_prompt_changed is False
     assert state.observe_llm_call(model="gpt-4o", messages=user, system="v2").system_prompt_changed is True
     assert state.system_prompt_hash == hashlib.sha256(b"v2").hexdigest()[:12]
-    assert state.observe_llm_call(model="gpt-4o", messages=user).system_prompt_changed is True
+    # A shorter context without the system prompt is a side call: the hash stays (issue 14) ...
+    assert state.observe_llm_call(model="gpt-4o", messages=user).system_prompt_changed is False
+    assert state.system_prompt_hash == hashlib.sha256(b"v2").hexdigest()[:12]
+    # ... a context as long as the conversation's without it is a change.
+    longer = [*user, {"role": "assistant", "content": "hello"}]
+    assert state.observe_llm_call(model="gpt-4o", messages=longer).system_prompt_changed is True
     assert state.system_prompt_hash == ""
 
 
@@ -499,7 +506,7 @@ def test_odd_inputs_do_not_raise() -> None:
     assert state.message_count == 6
     assert state.user_turns == 0  # content 7 is not user content
     state.observe_llm_call(model=None, messages=None)  # type: ignore[arg-type]
-    assert state.message_count == 0
+    assert state.message_count == 6  # a call without a context does not empty the conversation's
 
 
 def test_response_tool_calls_accept_call_objects() -> None:

@@ -12,7 +12,10 @@ recording is logged and swallowed: telemetry never breaks the agent.
 
 The class is assembled from parts, one job each: :mod:`.waxell_context` (the lifecycle),
 :mod:`.recording` (LLM calls, steps, scores, tags, messages), :mod:`.spans` (behaviour spans),
-:mod:`.base` (shared state and primitives) and :mod:`.checks` (what the methods accept).
+:mod:`.containers` (``enter_span``/``exit_span``; :mod:`.open_spans` tracks the open ones),
+:mod:`.signals` (activity signals kept in the conversation state), :mod:`.prompts` (prompt use),
+:mod:`.flushing` (on-demand flush and mid-run governance), :mod:`.base` (shared state and
+primitives) and :mod:`.checks` (what the methods accept).
 """
 
 from __future__ import annotations

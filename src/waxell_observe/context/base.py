@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from waxell_observe import policy_gate
 from waxell_observe.context.checks import check_choice, check_duration, check_name
+from waxell_observe.context.open_spans import OPEN as _OPEN
+from waxell_observe.context.open_spans import innermost as innermost_open_span
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation
 from waxell_observe.plugins import record_hooks
-from waxell_observe.records import SpanRecord, new_id
+from waxell_observe.records import ScoreRecord, SpanRecord, StepRecord, new_id
 from waxell_observe.records import _take as _take_id
 from waxell_observe.run import Run
 from waxell_observe.serialize import preview, to_jsonable
@@ -179,6 +181,8 @@ class ContextBase:
     ) -> SpanRecord | None:
         """:meth:`_add_span` with positional arguments (the common path)."""
         try:
+            if _OPEN[0] and not parent_span_id:
+                parent_span_id = innermost_open_span()  # inside an enter_span container
             run.span_count += 1
             if started_at is None:
                 started_at = _time() - (duration_ms or 0.0) / 1000.0
@@ -274,15 +278,58 @@ class ContextBase:
             except ValueError:
                 logger.warning("waxell-observe: could not record policy evaluation %r", evaluation)
 
-    def _record_io(self, run: Run, kind: str, text: str, source: str) -> SpanRecord | None:
+    def _mid_execution_gate(self, run: Run) -> None:
+        """Flush the run's records and check policies mid-execution; raise on ``block``/``throttle``
+        (the spec's mid-execution flush, after ``record_step`` and the activity signals)."""
+        try:
+            flushed = policy_gate.flush_run(run)
+            checked = policy_gate.check(run, "mid_execution", "step.mid")
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: mid-execution governance failed")
+            return
+        from waxell_observe.governance.results import strictest
+
+        verdict = strictest([flushed, checked])
+        self._record_evaluations(verdict, "mid_execution")
+        if verdict.blocked:
+            raise _violation(verdict)
+
+    def _add_step(self, run: Run, name: str, output: dict[str, Any] | None) -> StepRecord | None:
+        """Record a step made by a recording method (``comm:<channel>``, ``grounding_check``, ...);
+        ``output`` is JSON-safe already."""
+        try:
+            position = run.step_count = run.step_count + 1
+            step = StepRecord(name, position, output, _time(), new_id(), run.next_position())
+            _call_hook(run, "on_step", step)
+            return step
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: failed to record step %r", name)
+            return None
+
+    def _add_score(self, run: Run, name: str, value: float, comment: str = "") -> ScoreRecord | None:
+        """Record a numeric score made by a recording method (``grounding_score``, ...)."""
+        try:
+            score = ScoreRecord(name, float(value), "numeric", comment, _time(), new_id())
+            _call_hook(run, "on_score", score)
+            return score
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: failed to record score %r", name)
+            return None
+
+    def _record_io(
+        self, run: Run, kind: str, text: str, source: str, metadata: dict[str, Any] | None = None
+    ) -> SpanRecord | None:
         config = run.config
         limit = 0 if config.capture_content else config.preview_chars
         content = preview(text, limit)
+        attributes: dict[str, Any] = {"preview": preview(text, 200), "source": source, "length": len(text)}
+        if metadata:
+            attributes["metadata"] = to_jsonable(metadata, where=f"metadata of {kind}")
         return self._add_span(
             run,
             "io",
             kind,
-            attributes={"preview": preview(text, 200), "source": source, "length": len(text)},
+            attributes=attributes,
             input=content if kind == "user_message" else None,
             output=content if kind == "agent_response" else None,
         )

@@ -27,6 +27,8 @@ __all__ = [
     "check_duration",
     "check_choice",
     "validate_tag",
+    "reference_llm_extras",
+    "check_count",
 ]
 
 SCORE_DATA_TYPES = ("numeric", "categorical", "boolean")
@@ -106,3 +108,48 @@ def validate_tag(key: Any, value: Any) -> None:
         raise ValueError(f"tag key {key!r} is invalid: use letters, digits, underscores and hyphens only")
     if not isinstance(value, str):
         raise ValueError(f"tag {key!r} needs a string value, got {type(value).__name__}: {value!r}")
+
+
+def check_count(value: Any, what: str) -> int:
+    """A non-negative integer (``bool`` refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def reference_llm_extras(
+    attributes: dict[str, Any] | None,
+    prompt_hash: Any,
+    full_response: Any,
+    config: Any,
+    prompt_variables: Any,
+    is_streaming: Any,
+    ttft_ms: Any,
+    chunk_count: Any,
+    auto_instrumented: Any,
+) -> dict[str, Any]:
+    """The call attributes for the reference SDK's optional ``record_llm_call`` parameters (checked),
+    over the caller's ``attributes``: ``prompt_hash``, ``full_response``, ``config``,
+    ``prompt_variables``, ``stream`` (``is_streaming``), ``ttft_ms``, ``chunk_count`` and
+    ``auto_instrumented`` (the names the integrations use)."""
+    extra = dict(attributes) if attributes else {}
+    if prompt_hash:
+        if not isinstance(prompt_hash, str):
+            raise ValueError(f"prompt_hash must be a string, got {prompt_hash!r}")
+        extra["prompt_hash"] = prompt_hash
+    if full_response is not None:
+        extra["full_response"] = full_response
+    for value, what in ((config, "config"), (prompt_variables, "prompt_variables")):
+        if value is not None:
+            if not isinstance(value, dict):
+                raise ValueError(f"{what} must be a dict or None, got {type(value).__name__}")
+            extra[what] = value
+    if is_streaming:
+        extra["stream"] = True
+    if ttft_ms is not None:
+        extra["ttft_ms"] = check_duration(ttft_ms, "ttft_ms")
+    if chunk_count is not None:
+        extra["chunk_count"] = check_count(chunk_count, "chunk_count")
+    if auto_instrumented:
+        extra["auto_instrumented"] = True
+    return extra

@@ -14,25 +14,30 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from waxell_observe import policy_gate
-from waxell_observe.context.base import ContextBase, _violation
+from waxell_observe.context.base import ContextBase
 from waxell_observe.context.checks import (
     SCORE_DATA_TYPES,
+    SPAN_KINDS_SORTED,
     check_choice,
     check_llm_call,
     check_name,
+    reference_llm_extras,
     validate_tag,
 )
+from waxell_observe.context.open_spans import OPEN as _OPEN
+from waxell_observe.context.open_spans import innermost as innermost_open_span
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.plugins import record_hooks
 from waxell_observe.pricing import _facts as _model_facts
 from waxell_observe.pricing import model_facts, price
-from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord, new_id
+from waxell_observe.records import SPAN_KINDS, LLMCallRecord, ScoreRecord, SpanRecord, StepRecord, new_id
 from waxell_observe.records import _take as _take_id
 from waxell_observe.run import Run
 from waxell_observe.serialize import jsonable, preview, to_jsonable
 
 if TYPE_CHECKING:
-    pass
+    from waxell_observe.conversation import ConversationUpdate
+    from waxell_observe.pricing import ModelInfo
 
 logger = logging.getLogger("waxell_observe")
 
@@ -52,6 +57,41 @@ def _llm_attributes(
     if finish_reason:
         extra["finish_reason"] = finish_reason
     return extra
+
+
+_NOT_A_CONTEXT = frozenset({"embeddings", "embedding"})
+"""Operations (the ``operation`` attribute integrations set) whose input is not a conversation."""
+
+
+def _reference_inputs(
+    run: Run | None,
+    messages: list[Any] | None,
+    response_text: str | None,
+    attributes: dict[str, Any] | None,
+    prompt_hash: str,
+    full_messages: list[Any] | None,
+    full_response: Any,
+    config: dict[str, Any] | None,
+    prompt_variables: dict[str, Any] | None,
+    is_streaming: bool,
+    ttft_ms: float | None,
+    chunk_count: int | None,
+    auto_instrumented: bool,
+) -> tuple[list[Any] | None, str | None, dict[str, Any]]:
+    """The reference SDK's optional ``record_llm_call`` parameters as ours: ``full_messages`` are
+    the messages, a string ``full_response`` the response text, the rest call attributes
+    (``full_response`` only with ``capture_content``)."""
+    if messages is None:
+        messages = full_messages
+    if response_text is None and isinstance(full_response, str):
+        response_text = full_response
+    if full_response is not None and (run is None or not run.config.capture_content):
+        full_response = None  # content: stored only with capture_content
+    extra = reference_llm_extras(
+        attributes, prompt_hash, full_response, config, prompt_variables, is_streaming, ttft_ms, chunk_count,
+        auto_instrumented,
+    )  # fmt: skip
+    return messages, response_text, extra
 
 
 def _context_state(conversation: Any) -> dict[str, Any]:
@@ -92,6 +132,15 @@ class RecordingMethods(ContextBase):
         response_text: str | None = None,
         finish_reason: str | None = None,
         response_tool_calls: list[Any] | None = None,
+        prompt_hash: str = "",
+        full_messages: list[Any] | None = None,
+        full_response: Any = None,
+        config: dict[str, Any] | None = None,
+        prompt_variables: dict[str, Any] | None = None,
+        is_streaming: bool = False,
+        ttft_ms: float | None = None,
+        chunk_count: int | None = None,
+        _auto_instrumented: bool = False,
     ) -> LLMCallRecord | None:
         """Record an LLM API call (keyword-only).
 
@@ -100,17 +149,37 @@ class RecordingMethods(ContextBase):
         ``error_*``, ``cached_tokens_in``, ``started_at``, ``parent_span_id``, ``attributes``,
         and the conversation inputs ``messages``/``system``/``response_text``/
         ``finish_reason``/``response_tool_calls``, which update the run's conversation state.
+        The reference SDK's ``prompt_hash``, ``full_messages`` (as ``messages``),
+        ``full_response`` (as ``response_text`` when a string; stored with ``capture_content``),
+        ``config``, ``prompt_variables``, ``is_streaming``, ``ttft_ms`` and ``chunk_count`` are
+        stored in the call's attributes (:func:`~waxell_observe.context.checks.reference_llm_extras`).
+        A call recorded without messages still sets the context's tokens and utilization.
         """
         cost, duration = check_llm_call(
             model, tokens_in, tokens_out, cached_tokens_in, cost, duration_ms, status
         )
+        if (
+            prompt_hash
+            or full_messages is not None
+            or full_response is not None
+            or config is not None
+            or prompt_variables is not None
+            or is_streaming
+            or ttft_ms is not None
+            or chunk_count is not None
+            or _auto_instrumented
+        ):
+            messages, response_text, attributes = _reference_inputs(
+                self._run, messages, response_text, attributes, prompt_hash, full_messages, full_response,
+                config, prompt_variables, is_streaming, ttft_ms, chunk_count, _auto_instrumented,
+            )  # fmt: skip
         run = self._run
         if run is None or self._finished:
             self._active_run("record_llm_call")  # logs why the record is ignored
             return None
         try:
-            config = run.config
-            limit = 0 if config.capture_content else config.preview_chars
+            settings = run.config
+            limit = 0 if settings.capture_content else settings.preview_chars
             facts = _model_facts.get(model)
             if facts is None:
                 facts = model_facts(model)
@@ -130,6 +199,8 @@ class RecordingMethods(ContextBase):
                 call_id = _take_id()  # new_id() written out
             except IndexError:
                 call_id = new_id()
+            if _OPEN[0] and not parent_span_id:
+                parent_span_id = innermost_open_span()  # inside an enter_span container
             call = LLMCallRecord(
                 model, tokens_in, tokens_out, cost, provider or facts[1], task or "", prompt_preview,
                 response_preview, duration, status, error_type, error_message,
@@ -144,23 +215,10 @@ class RecordingMethods(ContextBase):
             run.total_cost = total + cost if estimated and total == 0.0 else round(total + cost, 10)
             run.llm_call_count += 1
             run.count_model_usage(model, tokens_in, tokens_out, cost)
-            update = None
-            if messages is not None or system is not None or response_text is not None:
-                update = self._ensure_conversation(run).observe_llm_call(
-                    model=model,
-                    messages=messages,
-                    system=system,
-                    response_text=response_text,
-                    finish_reason=finish_reason,
-                    response_tool_calls=response_tool_calls,
-                    tokens_in=tokens_in,
-                )
-                if config.capture_content and messages is not None:
-                    call.attributes["messages"] = to_jsonable(messages, where="messages")
-            conversation = run.conversation
-            if conversation is not None and not conversation.is_empty:
-                # The seed's per-call context state (``waxell.context.*`` on the call's span).
-                call.attributes["context"] = _context_state(conversation)
+            update = self._converse(
+                run, call, model, facts[0], tokens_in, messages, system, response_text, finish_reason,
+                response_tool_calls,
+            )  # fmt: skip
             hooks = run._hooks
             if not hooks.valid:
                 hooks = record_hooks(run)
@@ -175,6 +233,47 @@ class RecordingMethods(ContextBase):
             logger.exception("waxell-observe: failed to record an LLM call")
             return None
 
+    def _converse(
+        self,
+        run: Run,
+        call: LLMCallRecord,
+        model: str,
+        info: ModelInfo | None,
+        tokens_in: int,
+        messages: list[Any] | None,
+        system: Any,
+        response_text: str | None,
+        finish_reason: str | None,
+        response_tool_calls: list[Any] | None,
+    ) -> ConversationUpdate | None:
+        """Update the run's conversation state with an LLM call (its messages, else its prompt
+        tokens) and stamp the call with the context state (the seed's ``waxell.context.*``)."""
+        update = None
+        if messages is not None or system is not None or response_text is not None:
+            update = self._ensure_conversation(run).observe_llm_call(
+                model=model,
+                messages=messages,
+                system=system,
+                response_text=response_text,
+                finish_reason=finish_reason,
+                response_tool_calls=response_tool_calls,
+                tokens_in=tokens_in,
+            )
+            if messages is not None and run.config.capture_content:
+                call.attributes["messages"] = to_jsonable(messages, where="messages")
+        elif tokens_in and call.attributes.get("operation") not in _NOT_A_CONTEXT:
+            # A call recorded by hand (no messages): its prompt tokens are the context's size.
+            conversation = run.conversation
+            if conversation is None:
+                conversation = self._ensure_conversation(run)
+            conversation.observe_tokens(info.context_window if info is not None else None, tokens_in)
+            if not conversation.message_count:
+                return None  # no messages seen: the call's own tokens and model say it all
+        conversation = run.conversation
+        if conversation is not None and not conversation.is_empty:
+            call.attributes["context"] = _context_state(conversation)
+        return update
+
     def _record_turn(self, run: Run, update: Any) -> None:
         """The user message and agent response an LLM call added to the conversation, as io spans."""
         if update.new_user_message:
@@ -182,8 +281,19 @@ class RecordingMethods(ContextBase):
         if update.agent_response:
             self._record_io(run, "agent_response", update.agent_response, "auto")
 
-    def record_step(self, step_name: str, output: dict[str, Any] | None = None) -> StepRecord | None:
+    def record_step(
+        self,
+        step_name: str,
+        output: dict[str, Any] | None = None,
+        *,
+        kind: str = "chain",
+        attributes: dict[str, Any] | None = None,
+    ) -> StepRecord | None:
         """Record a named execution step; steps are numbered 1, 2, ... in order.
+
+        ``kind`` (a span kind, default ``chain``) and ``attributes`` (the reference SDK's step
+        parameters): when either is given, the step also gets a span of that kind, named after
+        it, with the attributes, the output and ``step_position``.
 
         With ``mid_execution_governance=True`` the run's buffered records are flushed and
         policies checked after the step; a ``block``/``throttle`` answer raises
@@ -191,6 +301,11 @@ class RecordingMethods(ContextBase):
         """
         if step_name.__class__ is not str or not step_name.strip():
             check_name(step_name, "step_name")
+        if kind != "chain" or attributes is not None:
+            if kind not in SPAN_KINDS:
+                check_choice(kind, SPAN_KINDS_SORTED, "step kind")
+            if attributes is not None and not isinstance(attributes, dict):
+                raise ValueError(f"attributes must be a dict or None, got {type(attributes).__name__}")
         run = self._run
         if run is None or self._finished:
             self._active_run("record_step")  # logs why the record is ignored
@@ -213,25 +328,21 @@ class RecordingMethods(ContextBase):
                 hooks.on_step(run, step)
             except Exception:  # noqa: BLE001 - a plugin never breaks the agent
                 hooks.failed("on_step")
+            if kind != "chain" or attributes:
+                self._step_span(run, step, kind, attributes)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record step %r", step_name)
         if self.mid_execution_governance:
             self._mid_execution_gate(run)
         return step
 
-    def _mid_execution_gate(self, run: Run) -> None:
-        try:
-            flushed = policy_gate.flush_run(run)
-            checked = policy_gate.check(run, "mid_execution", "step.mid")
-        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
-            logger.exception("waxell-observe: mid-execution governance failed")
-            return
-        from waxell_observe.governance.results import strictest
-
-        verdict = strictest([flushed, checked])
-        self._record_evaluations(verdict, "mid_execution")
-        if verdict.blocked:
-            raise _violation(verdict)
+    def _step_span(self, run: Run, step: StepRecord, kind: str, attributes: dict[str, Any] | None) -> None:
+        """The span of a step recorded with a ``kind`` or ``attributes`` (checked by ``record_step``)."""
+        values = to_jsonable(attributes, where=f"attributes of step {step.name!r}") if attributes else {}
+        values["step_position"] = step.position
+        self._add_span(
+            run, kind, step.name, attributes=values, output=step.output, started_at=step.started_at
+        )
 
     def set_result(self, result: Any) -> None:
         """Set the run's result (a dict; any other value is stored as ``{"output": value}``)."""
@@ -324,22 +435,37 @@ class RecordingMethods(ContextBase):
         if run is not None:
             run.metadata[key] = to_jsonable(value, where=f"metadata {key!r}")
 
-    def record_user_message(self, text: str) -> SpanRecord | None:
-        """Record what the user said (an ``io`` span; updates the conversation state)."""
+    def record_user_message(
+        self, content: str = "", *, message: str = "", metadata: dict[str, Any] | None = None
+    ) -> SpanRecord | None:
+        """Record what the user said (an ``io`` span; updates the conversation state).
+        ``message`` is the reference SDK's alias of ``content``; ``metadata`` goes into the
+        span's attributes. With ``mid_execution_governance`` the run is flushed and checked."""
+        text = content or message
         if not isinstance(text, str):
-            raise ValueError(f"text must be a string, got {type(text).__name__}")
+            raise ValueError(f"content must be a string, got {type(text).__name__}")
         run = self._active_run("record_user_message")
         if run is None:
             return None
         self._ensure_conversation(run).record_user_message(text)
-        return self._record_io(run, "user_message", text, "manual")
+        span = self._record_io(run, "user_message", text, "manual", metadata)
+        if self.mid_execution_governance:
+            self._mid_execution_gate(run)
+        return span
 
-    def record_agent_response(self, text: str) -> SpanRecord | None:
-        """Record what the agent answered (an ``io`` span; updates the conversation state)."""
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a string, got {type(text).__name__}")
+    def record_agent_response(
+        self, content: str, *, metadata: dict[str, Any] | None = None
+    ) -> SpanRecord | None:
+        """Record what the agent answered (an ``io`` span; updates the conversation state);
+        ``metadata`` goes into the span's attributes. With ``mid_execution_governance`` the run
+        is flushed and checked."""
+        if not isinstance(content, str):
+            raise ValueError(f"content must be a string, got {type(content).__name__}")
         run = self._active_run("record_agent_response")
         if run is None:
             return None
-        self._ensure_conversation(run).record_agent_response(text)
-        return self._record_io(run, "agent_response", text, "manual")
+        self._ensure_conversation(run).record_agent_response(content)
+        span = self._record_io(run, "agent_response", content, "manual", metadata)
+        if self.mid_execution_governance:
+            self._mid_execution_gate(run)
+        return span

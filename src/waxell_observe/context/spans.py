@@ -19,13 +19,15 @@ from waxell_observe.context.checks import (
     check_duration,
     check_name,
 )
+from waxell_observe.context.open_spans import OPEN as _OPEN
+from waxell_observe.context.open_spans import innermost as innermost_open_span
 from waxell_observe.plugins import record_hooks
 from waxell_observe.records import SPAN_KINDS, SpanRecord, new_id
 from waxell_observe.records import _take as _take_id
 from waxell_observe.serialize import jsonable, to_jsonable
 
 if TYPE_CHECKING:
-    pass
+    from waxell_observe.run import Run
 
 logger = logging.getLogger("waxell_observe")
 
@@ -134,7 +136,7 @@ class SpanMethods(ContextBase):
                 output,
                 position,
                 span_id,
-                "",
+                innermost_open_span() if _OPEN[0] else "",
                 error,
             )
             hooks = run._hooks
@@ -215,14 +217,33 @@ class SpanMethods(ContextBase):
         }
         if metadata:
             attributes["metadata"] = to_jsonable(metadata, where=f"metadata of decision {name!r}")
+        choices = to_jsonable(list(options), where="decision options")
+        choice = to_jsonable(chosen, where="decision choice")
+        decision = {
+            "name": name,
+            "options": choices,
+            "chosen": choice,
+            "reasoning": reasoning,
+            "confidence": confidence,
+        }
+        self._reasoning_data(run, decision, 0)
         return self._add_span(
             run,
             "decision",
             name,
             attributes=attributes,
-            input={"options": to_jsonable(list(options), where="decision options")},
-            output={"chosen": to_jsonable(chosen, where="decision choice")},
+            input={"options": choices},
+            output={"chosen": choice},
         )
+
+    def _reasoning_data(self, run: Run, decision: dict[str, Any] | None, depth: int) -> None:
+        """The conversation state's ``reasoning_data``: decisions made, reasoning steps taken."""
+        conversation = self._ensure_conversation(run)
+        reasoning = conversation.signal("reasoning_data") or {"decisions": [], "reasoning_depth": 0}
+        if decision is not None:
+            reasoning["decisions"] = [*reasoning.get("decisions", []), decision]
+        reasoning["reasoning_depth"] = reasoning.get("reasoning_depth", 0) + depth
+        conversation.set_signal("reasoning_data", reasoning)
 
     def record_reasoning(
         self, step: str, thought: str, evidence: list[str] | None = None, conclusion: str = ""
@@ -234,6 +255,7 @@ class SpanMethods(ContextBase):
         run = self._active_run("record_reasoning")
         if run is None:
             return None
+        self._reasoning_data(run, None, 1)
         return self._add_span(
             run,
             "reasoning",

@@ -1,5 +1,6 @@
 """The :class:`WaxellContext` class: one run's lifecycle (entry, policy checks, completion),
-with the recording methods of :mod:`.recording` and :mod:`.spans`."""
+with the recording methods of :mod:`.recording`, :mod:`.spans`, :mod:`.containers` (``enter_span``),
+:mod:`.signals` (activity signals in the conversation state), :mod:`.prompts` and :mod:`.flushing`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from waxell_observe.context.checks import (
     check_name,
     validate_tag,
 )
+from waxell_observe.context.containers import SpanContainerMethods
+from waxell_observe.context.flushing import FlushMethods
+from waxell_observe.context.prompts import PromptMethods
 from waxell_observe.context.recording import RecordingMethods
+from waxell_observe.context.signals import SignalMethods
 from waxell_observe.context.spans import SpanMethods
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
@@ -41,7 +46,9 @@ _new_object = object.__new__
 _TRACEBACK_LIMIT = 16_000
 
 
-class WaxellContext(RecordingMethods, SpanMethods):
+class WaxellContext(
+    RecordingMethods, SpanMethods, SpanContainerMethods, SignalMethods, PromptMethods, FlushMethods
+):
     """One run of an agent, as a sync or async context manager.
 
     Parameters are those of the API of record: ``agent_name`` (required),

@@ -41,6 +41,7 @@ WIRE_SPAN_KINDS: dict[str, str] = {
     "retry": "retry",
     "policy": "governance",
     "io": "io",
+    "prompt": "prompt",
     "llm": "llm",
     "chain": "chain",
     "agent": "agent",

@@ -57,9 +57,10 @@ BEHAVIOUR_SPAN_KINDS: tuple[str, ...] = (
     "retry",
     "policy",
     "io",
+    "prompt",
 )
 """Span kinds recorded by the API of record (``record_tool_call``, ..., ``record_policy_check``,
-``user_message`` / ``agent_response``)."""
+``user_message`` / ``agent_response``, ``record_prompt_use``)."""
 
 INTEGRATION_SPAN_KINDS: tuple[str, ...] = ("llm", "chain", "agent", "custom")
 """Span kinds recorded by framework integrations (LangChain, LlamaIndex) and ``record_span``."""

@@ -19,10 +19,11 @@ export const KINDS = {
   retry: { label: "Retry", order: 7 },
   policy: { label: "Policy", order: 8 },
   io: { label: "Message", order: 9 },
-  chain: { label: "Chain", order: 10 },
-  agent: { label: "Agent", order: 11 },
-  custom: { label: "Span", order: 12 },
-  child: { label: "Child run", order: 13 },
+  prompt: { label: "Prompt", order: 10 },
+  chain: { label: "Chain", order: 11 },
+  agent: { label: "Agent", order: 12 },
+  custom: { label: "Span", order: 13 },
+  child: { label: "Child run", order: 14 },
 };
 
 // Behaviour records sent as steps over the wire protocol carry output._kind.

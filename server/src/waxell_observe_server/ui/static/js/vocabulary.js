@@ -18,6 +18,7 @@ export const VOCABULARY = {
     "retry",
     "policy",
     "io",
+    "prompt",
     "llm",
     "chain",
     "agent",

@@ -272,7 +272,25 @@ async function contextTab(run, panel, ctx) {
         ["Tools used", (conv.tools_used || []).length ? h("span", { class: "chips" }, conv.tools_used.map((t) => h("span", { class: "chip" }, t))) : ""],
       ]),
     ),
+    activitySignals(conv),
     section("Conversation", conversationThread(conversationItems(run, utilByCall))),
+  );
+}
+
+// The conversation state's keys beyond the counters (record_communication, record_grounding,
+// set_privacy_context, ...): one entry each, as JSON.
+const COUNTER_KEYS = new Set([
+  "user_turns", "message_count", "assistant_turns", "tool_results", "tokens_in_context",
+  "context_utilization_pct", "system_prompt_hash", "tools_used",
+]);
+
+function activitySignals(conv) {
+  const keys = Object.keys(conv).filter((k) => !COUNTER_KEYS.has(k));
+  if (!keys.length) return null;
+  return h(
+    "div",
+    { "data-testid": "ctx-signals" },
+    section("Activity signals", kvList(keys.map((k) => [k, jsonBlock(conv[k], k)]))),
   );
 }
 
