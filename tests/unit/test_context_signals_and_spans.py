@@ -281,28 +281,33 @@ def test_signal_arguments_are_checked() -> None:
 
 
 def _block_mid_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every mid-execution check answers block; returns the surfaces asked."""
+    """Every mid-run flush and mid-execution check answers block (as a control plane would);
+    returns what was asked, in order (``flush`` / ``check``)."""
     from waxell_observe import policy_gate
 
     asked: list[str] = []
+    block = PolicyCheckResult("block", reason="stop now")
+
+    def flush_run(run: Any) -> PolicyCheckResult:
+        asked.append("flush")
+        return block
 
     def check(run: Any, phase: str, surface: str) -> PolicyCheckResult:
-        asked.append(f"{phase}:{surface}")
-        return (
-            PolicyCheckResult("block", reason="stop now")
-            if phase == "mid_execution"
-            else PolicyCheckResult("allow")
-        )
+        if phase != "mid_execution":
+            return PolicyCheckResult("allow")
+        asked.append("check")
+        return block
 
     async def acheck(run: Any, phase: str, surface: str) -> PolicyCheckResult:
         return check(run, phase, surface)
 
+    monkeypatch.setattr(policy_gate, "flush_run", flush_run)
     monkeypatch.setattr(policy_gate, "check", check)
     monkeypatch.setattr(policy_gate, "acheck", acheck)
     return asked
 
 
-def test_signals_flush_and_check_with_mid_execution_governance(
+def test_signals_flush_with_mid_execution_governance(
     read_run: ReadRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked = _block_mid_run(monkeypatch)
@@ -311,7 +316,7 @@ def test_signals_flush_and_check_with_mid_execution_governance(
         _context("i14-signal-gate", mid_execution_governance=True) as ctx,
     ):
         ctx.record_data_access(source="crm")
-    assert asked == ["mid_execution:step.mid"]
+    assert asked == ["flush"]  # the reference's mid-run flush: the sinks' answer, no check of its own
     run = read_run(ctx.run_id)
     assert run["status"] == "blocked"
     assert run["conversation"]["data_accesses"] == [{"source": "crm", "operation": "read", "records": 0}]
@@ -386,3 +391,47 @@ def test_decisions_and_reasoning_feed_reasoning_data(read_run: ReadRun) -> None:
         "reasoning_depth": 2,
         "bias_flags": ["recency"],
     }
+
+
+def test_show_lists_the_activity_signals_under_the_conversation(read_run: ReadRun) -> None:
+    from click.testing import CliRunner
+
+    from waxell_observe.cli import main
+
+    with _context("i14-show") as ctx:
+        ctx.record_llm_call(model="gpt-4o", tokens_in=3600, tokens_out=10)
+        ctx.record_data_access(source="crm", records=2)
+        ctx.set_prompt_name("triage")
+        ctx.record_prompt_use(name="triage", version=2)
+    read_run(ctx.run_id)  # flushed
+    result = CliRunner().invoke(main, ["show", ctx.run_id])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip(" │├└─") for line in result.output.splitlines()]
+    assert "PROMPT prompt.use:triage  0.0ms" in lines
+    assert "conversation: 0 user turn(s), 0 message(s), 2.8% of the context window" in lines
+    assert 'data_accesses: [{"source":"crm","operation":"read","records":2}]' in lines
+    assert "prompt_name: triage" in lines
+
+
+def test_tool_calls_and_retrievals_flush_with_mid_execution_governance(
+    read_run: ReadRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _block_mid_run(monkeypatch)
+    with _context("i14-tool-gate", mid_execution_governance=True) as ctx:
+        ctx.record_tool_call(
+            name="quiet", _skip_flush=True, _skip_otel=True, _skip_step=True, _skip_gate=True
+        )
+        assert asked == []
+        with pytest.raises(PolicyViolationError, match="stop now"):
+            ctx.record_tool_call(name="search", output="3 hits")
+        with pytest.raises(PolicyViolationError, match="stop now"):
+            ctx.record_retrieval(query="q", documents=[{"id": 1}], source="kb")
+    assert asked == ["flush", "flush"]
+    spans = [(s["kind"], s["name"]) for s in read_run(ctx.run_id)["spans"]]
+    assert spans == [
+        ("tool", "quiet"),
+        ("tool", "search"),
+        ("policy", "policy"),
+        ("retrieval", "kb"),
+        ("policy", "policy"),
+    ]

@@ -21,6 +21,20 @@ _STATUS_STYLE = {
     "running": "cyan",
 }
 
+_CONVERSATION_COUNTERS = frozenset(
+    {
+        "user_turns",
+        "message_count",
+        "assistant_turns",
+        "tool_results",
+        "tokens_in_context",
+        "context_utilization_pct",
+        "system_prompt_hash",
+        "tools_used",
+    }
+)
+"""The conversation state's counters; its other keys are activity signals, listed one a line."""
+
 
 def _console() -> Console:
     # Piped output (no terminal) gets a wide page instead of rich's 80 columns.
@@ -210,12 +224,19 @@ def run_tree(run: dict[str, Any], console: Console | None = None) -> None:
             comment = f"  ({score['comment']})" if score.get("comment") else ""
             scores.add(Text(f"{score['name']} = {score['value']!r} [{score['data_type']}]{comment}"))
     if run.get("conversation"):
-        conversation = run["conversation"]
-        tree.add(
-            Text(
-                f"conversation: {conversation.get('user_turns', 0)} user turn(s), "
-                f"{conversation.get('message_count', 0)} message(s), "
-                f"{conversation.get('context_utilization_pct', 0.0)}% of the context window"
-            )
-        )
+        _conversation(tree, run["conversation"])
     console.print(tree)
+
+
+def _conversation(tree: Tree, conversation: dict[str, Any]) -> None:
+    """The conversation line, with the activity signals (``record_communication``, ...) under it."""
+    node = tree.add(
+        Text(
+            f"conversation: {conversation.get('user_turns', 0)} user turn(s), "
+            f"{conversation.get('message_count', 0)} message(s), "
+            f"{conversation.get('context_utilization_pct', 0.0)}% of the context window"
+        )
+    )
+    for key, value in conversation.items():
+        if key not in _CONVERSATION_COUNTERS:
+            node.add(Text(f"{key}: {_compact(value)}"))

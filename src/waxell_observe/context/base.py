@@ -294,6 +294,21 @@ class ContextBase:
         if verdict.blocked:
             raise _violation(verdict)
 
+    def _mid_execution_flush(self, run: Run) -> None:
+        """The reference SDK's mid-execution flush after a recorded action (tool call, retrieval,
+        activity signal): deliver the run's records now and apply the governance the sinks answer
+        (a control plane's verdict on what it received; nothing in embedded mode), raising on
+        ``block``/``throttle``. Unlike :meth:`_mid_execution_gate` (after ``record_step``), no
+        policy check of its own."""
+        try:
+            verdict = policy_gate.flush_run(run)
+        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
+            logger.exception("waxell-observe: mid-execution flush failed")
+            return
+        self._record_evaluations(verdict, "mid_execution")
+        if verdict.blocked:
+            raise _violation(verdict)
+
     def _add_step(self, run: Run, name: str, output: dict[str, Any] | None) -> StepRecord | None:
         """Record a step made by a recording method (``comm:<channel>``, ``grounding_check``, ...);
         ``output`` is JSON-safe already."""

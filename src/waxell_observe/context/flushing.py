@@ -88,10 +88,10 @@ class FlushMethods(ContextBase):
 
     def check_tool_before_execution(self, tool_name: str) -> None:
         """Before a tool runs, with ``mid_execution_governance``: add it to ``tools_used``, then
-        flush and check policies (raise on ``block``/``throttle``: the tool must not run)."""
+        flush (a ``block``/``throttle`` governance answer raises: the tool must not run)."""
         check_name(tool_name, "tool_name")
         run = self._running()
         if run is None or not self.mid_execution_governance:
             return
         self._ensure_conversation(run).use_tool(tool_name)
-        self._mid_execution_gate(run)
+        self._mid_execution_flush(run)

@@ -50,11 +50,11 @@ class PromptMethods(ContextBase):
 
     def set_prompt_name(self, name: str) -> None:
         """Name the run's prompt: ``conversation_state["prompt_name"]`` (stored alongside other
-        state, not alone). With ``mid_execution_governance`` the run is flushed and checked."""
+        state, not alone). With ``mid_execution_governance`` the run is flushed."""
         check_name(name, "prompt name")
         run = self._active_run("set_prompt_name")
         if run is None:
             return
         self._ensure_conversation(run).set_signal("prompt_name", name, counts=False)
         if self.mid_execution_governance:
-            self._mid_execution_gate(run)
+            self._mid_execution_flush(run)

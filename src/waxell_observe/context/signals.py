@@ -3,7 +3,7 @@ records changed, grounding, privacy context, ...), kept in the run's conversatio
 reference SDK's ``conversation_state`` additions) so that policies and the dashboard see them.
 
 Each method checks its arguments, updates the state and, with ``mid_execution_governance``,
-flushes the run and checks policies (raising on ``block``/``throttle``), as ``record_step`` does.
+flushes the run (a control plane's governance answer applies: ``block``/``throttle`` raises).
 Text that is content (message bodies, outputs) is cut to the preview length unless
 ``capture_content`` is on.
 """
@@ -62,7 +62,7 @@ class SignalMethods(ContextBase):
 
     def _then_govern(self, run: Run) -> None:
         if self.mid_execution_governance:
-            self._mid_execution_gate(run)
+            self._mid_execution_flush(run)
 
     @staticmethod
     def _content(run: Run, text: str) -> str:

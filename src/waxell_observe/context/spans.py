@@ -98,8 +98,15 @@ class SpanMethods(ContextBase):
         status: str = "ok",
         tool_type: str = "function",
         error: str = "",
+        *,
+        _skip_otel: bool = False,
+        _skip_step: bool = False,
+        _skip_gate: bool = False,
+        _skip_flush: bool = False,
     ) -> SpanRecord | None:
-        """Record a tool or function call."""
+        """Record a tool or function call. With ``mid_execution_governance`` the run is then
+        flushed (a control plane's governance answer applies), unless ``_skip_flush``; the
+        reference SDK's other ``_skip_*`` flags are accepted."""
         if name.__class__ is not str or not name.strip():
             check_name(name, "tool name")
         if status != "ok" and status != "error":
@@ -146,10 +153,12 @@ class SpanMethods(ContextBase):
                 hooks.on_span(run, span)
             except Exception:  # noqa: BLE001 - a plugin never breaks the agent
                 hooks.failed("on_span")
-            return span
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record a %s span", "tool")
-            return None
+            span = None
+        if self.mid_execution_governance and not _skip_flush:
+            self._mid_execution_flush(run)
+        return span
 
     def record_retrieval(
         self,
@@ -177,7 +186,7 @@ class SpanMethods(ContextBase):
             attributes["top_k"] = top_k
         if scores is not None:
             attributes["scores"] = to_jsonable(list(scores), where="retrieval scores")
-        return self._add_span(
+        span = self._add_span(
             run,
             "retrieval",
             source or "retrieval",
@@ -186,6 +195,9 @@ class SpanMethods(ContextBase):
             input={"query": query},
             output={"documents": docs},
         )
+        if self.mid_execution_governance:
+            self._mid_execution_flush(run)
+        return span
 
     def record_decision(
         self,
