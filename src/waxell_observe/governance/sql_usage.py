@@ -25,31 +25,20 @@ Usage is counted per UTC hour, so ``usage_since(since)`` counts from the start o
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
-
 from waxell_observe.store.database import Store
-from waxell_observe.store.schema import (
-    gov_admissions,
-    gov_breakers,
-    gov_outcome_buckets,
-    gov_run_outcomes,
-    gov_slots,
-    gov_usage,
-)
 
+from . import usage_statements as q
 from .matching import model_matches
-from .processes import Liveness, live_and_stale, process_owner, sqlite_turns
+from .processes import Liveness, live_and_stale, process_owner
 from .usage import DEFAULT_SLOT_TTL_SECONDS, Admission, BreakerState, RateWindow, UsageScope
+from .usage_database import CoreDatabase, UsageDatabase, UsageTransaction
 
 __all__ = ["DEFAULT_SLOT_TTL_SECONDS", "RunUsage", "SqlUsage"]
 
@@ -64,12 +53,6 @@ ADMISSION_RETENTION_SECONDS = 86400 + 60
 OUTCOME_RETENTION_SECONDS = 2 * 86400
 #: Prune old rows every this many writes of a process (pruning is part of that write's transaction).
 PRUNE_EVERY = 200
-
-
-def _lock_id(key: str) -> int:
-    """A signed 64-bit advisory lock id for a rate-limit policy."""
-    digest = hashlib.blake2b(f"waxell-rate:{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class RunUsage:
@@ -105,7 +88,10 @@ class RunUsage:
 
 
 class SqlUsage:
-    """A :class:`~.usage.UsageSource` over a :class:`~waxell_observe.store.Store`.
+    """A :class:`~.usage.UsageSource` over a :class:`~waxell_observe.store.Store`: the decisions (what
+    to count, when to admit, when a slot is stale) over the statements of :mod:`.usage_statements`, run
+    by a :class:`~.usage_database.UsageDatabase` (here SQLAlchemy on the store;
+    :class:`~.sqlite_usage.SqliteUsage` runs them on plain ``sqlite3``).
 
     ``owner``: recorded on the slots this instance takes (default: this process, so its slots are freed
     when it dies; give ``""`` on a server, whose slots belong to remote runs). ``slot_ttl_seconds``:
@@ -119,6 +105,7 @@ class SqlUsage:
         owner: str | None = None,
         slot_ttl_seconds: float = DEFAULT_SLOT_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
+        database: UsageDatabase | None = None,
     ) -> None:
         if slot_ttl_seconds <= 0:
             raise ValueError(f"slot_ttl_seconds must be > 0, got {slot_ttl_seconds}")
@@ -127,21 +114,9 @@ class SqlUsage:
         self._owner_pid = -1
         self.slot_ttl = float(slot_ttl_seconds)
         self._clock = clock
-        self._postgres = store.dialect == "postgresql"
-        self._dialect_insert = postgresql.insert if self._postgres else sqlite.insert
+        self._db: UsageDatabase = CoreDatabase(store) if database is None else database
         self._writes = 0
         self._writes_lock = threading.Lock()
-        self._turns = sqlite_turns(store)
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction (taking turns with this process's other writers on SQLite)."""
-        if self._turns is None:
-            with self.store.write() as conn:
-                yield conn
-            return
-        with self._turns, self.store.write() as conn:
-            yield conn
 
     @property
     def owner(self) -> str:
@@ -163,75 +138,33 @@ class SqlUsage:
         returns False when the run was counted before (or ``usage`` is None)."""
         at = self._clock() if at is None else at
         holders = [h for h in holders if h]
-        with self._write() as conn:
-            counted = self._record_run(conn, usage, at) if usage is not None else False
+        with self._db.transaction() as tx:
+            counted = self._record_run(tx, usage, at) if usage is not None else False
             if holders:
-                conn.execute(delete(gov_slots).where(gov_slots.c.holder.in_(holders)))
+                tx.execute_many(q.DELETE_HOLDER_SLOTS, [(h,) for h in holders])
             if self._due_for_pruning():
-                self._prune(conn, at)
+                self._prune(tx, at)
         return counted
 
     def record_run(self, usage: RunUsage, *, at: float | None = None) -> bool:
         """Count a finished run (see :meth:`finish`); False when it was counted before."""
         return self.finish(usage, at=at)
 
-    def _record_run(self, conn: Connection, usage: RunUsage, at: float) -> bool:
-        statement = self._dialect_insert(gov_run_outcomes).values(
-            run_id=usage.run_id,
-            ended_at=at,
-            agent_name=usage.agent_name,
-            workflow_name=usage.workflow_name,
-            user_group=usage.user_group,
-            error=bool(usage.error),
-            tokens=int(usage.tokens),
-            cost=float(usage.cost),
-        )
-        inserted = conn.execute(
-            statement.on_conflict_do_nothing(index_elements=["run_id"]).returning(gov_run_outcomes.c.run_id)
-        ).first()
-        if inserted is None:
+    @staticmethod
+    def _record_run(tx: UsageTransaction, usage: RunUsage, at: float) -> bool:
+        identity = (usage.agent_name, usage.workflow_name, usage.user_group)
+        error = bool(usage.error)
+        outcome = (usage.run_id, at, *identity, error, int(usage.tokens), float(usage.cost))
+        if not tx.rows(q.INSERT_OUTCOME, outcome):
             return False
-        outcome = self._dialect_insert(gov_outcome_buckets).values(
-            bucket=int(at // OUTCOME_BUCKET) * OUTCOME_BUCKET,
-            agent_name=usage.agent_name,
-            workflow_name=usage.workflow_name,
-            user_group=usage.user_group,
-            errors=int(bool(usage.error)),
-            total=1,
-        )
-        conn.execute(
-            outcome.on_conflict_do_update(
-                index_elements=["bucket", "agent_name", "workflow_name", "user_group"],
-                set_={
-                    "errors": gov_outcome_buckets.c.errors + outcome.excluded.errors,
-                    "total": gov_outcome_buckets.c.total + outcome.excluded.total,
-                },
-            )
-        )
+        tx.execute(q.ADD_OUTCOME, (int(at // OUTCOME_BUCKET) * OUTCOME_BUCKET, *identity, int(error)))
         bucket = int(at // HOUR) * HOUR
         rows = [
-            {
-                "bucket": bucket,
-                "agent_name": usage.agent_name,
-                "workflow_name": usage.workflow_name,
-                "user_group": usage.user_group,
-                "model": model,
-                "tokens": int(tokens),
-                "cost": float(cost),
-            }
+            (bucket, *identity, model, int(tokens), float(cost))
             for model, (tokens, cost) in sorted(usage.models.items())
             if tokens or cost
         ]
-        if rows:
-            upsert = self._dialect_insert(gov_usage)
-            upsert = upsert.on_conflict_do_update(
-                index_elements=["bucket", "agent_name", "workflow_name", "user_group", "model"],
-                set_={
-                    "tokens": gov_usage.c.tokens + upsert.excluded.tokens,
-                    "cost": gov_usage.c.cost + upsert.excluded.cost,
-                },
-            )
-            conn.execute(upsert, rows)
+        tx.execute_many(q.ADD_USAGE, rows)
         return True
 
     # ------------------------------------------------------------------ UsageSource: reads
@@ -245,66 +178,31 @@ class SqlUsage:
         exclude_run_id: str | None = None,
     ) -> tuple[int, float]:
         bucket = int(since // HOUR) * HOUR
-        columns = [gov_usage.c.agent_name, gov_usage.c.workflow_name, gov_usage.c.user_group]
-        if model is not None:
-            columns.append(gov_usage.c.model)
-        query = (
-            select(*columns, func.sum(gov_usage.c.tokens), func.sum(gov_usage.c.cost))
-            .where(gov_usage.c.bucket >= bucket)
-            .group_by(*columns)
-        )
+        rows = self._db.rows(q.USAGE_BY_IDENTITY if model is None else q.USAGE_BY_MODEL, (bucket,))
         tokens = 0
         cost = 0.0
-        with self.store.read() as conn:
-            rows = conn.execute(query).all()
-        for row in rows:
-            if model is not None and not model_matches(row[3], model):
+        for agent, workflow, group, row_model, row_tokens, row_cost in rows:
+            if model is not None and not model_matches(row_model, model):
                 continue
-            if scope.matches(row[0], row[1], row[2]):
-                tokens += int(row[-2] or 0)
-                cost += float(row[-1] or 0.0)
+            if scope.matches(agent, workflow, group):
+                tokens += int(row_tokens or 0)
+                cost += float(row_cost or 0.0)
         return tokens, cost
 
     def outcomes_since(self, scope: UsageScope, since: float) -> tuple[int, int]:
         # whole buckets from the first one starting at or after ``since``, and the exact runs before it
         first = -(-since // OUTCOME_BUCKET) * OUTCOME_BUCKET
-        b = gov_outcome_buckets.c
-        o = gov_run_outcomes.c
-        whole = (
-            select(b.agent_name, b.workflow_name, b.user_group, func.sum(b.total), func.sum(b.errors))
-            .where(b.bucket >= first)
-            .group_by(b.agent_name, b.workflow_name, b.user_group)
-        )
-        partial = (
-            select(
-                o.agent_name,
-                o.workflow_name,
-                o.user_group,
-                func.count(),
-                func.sum(case((o.error, 1), else_=0)),
-            )
-            .where(and_(o.ended_at >= since, o.ended_at < first))
-            .group_by(o.agent_name, o.workflow_name, o.user_group)
-        )
-        with self.store.read() as conn:
-            rows = [*conn.execute(whole).all(), *conn.execute(partial).all()]
+        rows = [
+            *self._db.rows(q.OUTCOME_BUCKETS_SINCE, (first,)),
+            *self._db.rows(q.OUTCOMES_BETWEEN, (since, first)),
+        ]
         return _sum_outcomes(scope, rows)
 
     def runs_started_since(self, scope: UsageScope, since: float) -> int:
-        a = gov_admissions.c
-        with self.store.read() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).where(and_(a.scope_key == scope.key, a.at > since))
-                ).scalar_one()
-            )
+        return int(self._db.rows(q.COUNT_ADMISSIONS, (scope.key, since))[0][0])
 
     def runs_in_flight(self, scope: UsageScope, now: float) -> int:
-        s = gov_slots.c
-        with self.store.read() as conn:
-            rows = conn.execute(
-                select(s.owner).where(and_(s.scope_key == scope.key, s.expires_at > now))
-            ).all()
+        rows = self._db.rows(q.SLOT_OWNERS, (scope.key, now))
         alive = Liveness()
         return sum(1 for (owner,) in rows if alive(owner))
 
@@ -318,95 +216,57 @@ class SqlUsage:
         windows: Sequence[RateWindow],
         max_concurrent: int | None,
     ) -> Admission:
-        a = gov_admissions.c
-        with self._write() as conn:
-            if self._postgres:
-                conn.execute(select(func.pg_advisory_xact_lock(_lock_id(scope.key))))
+        key = scope.key
+        with self._db.transaction() as tx:
+            tx.lock(key)
             for w in windows:
-                count = int(
-                    conn.execute(
-                        select(func.count()).where(and_(a.scope_key == scope.key, a.at > now - w.seconds))
-                    ).scalar_one()
-                )
+                after = now - w.seconds
+                count = int(tx.rows(q.COUNT_ADMISSIONS, (key, after))[0][0])
                 if count >= w.limit:
                     # the admission that has to leave the window before another fits
-                    oldest = conn.execute(
-                        select(a.at)
-                        .where(and_(a.scope_key == scope.key, a.at > now - w.seconds))
-                        .order_by(a.at.desc(), a.id.desc())
-                        .offset(w.limit - 1)
-                        .limit(1)
-                    ).scalar_one()
+                    ((oldest,),) = tx.rows(q.NTH_LATEST_ADMISSION, (key, after, 1, w.limit - 1))
                     return Admission(False, w.rule, w.limit, count, max(0.0, oldest + w.seconds - now))
             if max_concurrent is not None:
-                held = self._live_slots(conn, scope.key, now)
+                held = self._live_slots(tx, key, now)
                 if holder not in held:
                     if len(held) >= max_concurrent:
                         return Admission(False, "max_concurrent", max_concurrent, len(held), None)
-                    conn.execute(
-                        insert(gov_slots).values(
-                            scope_key=scope.key,
-                            holder=holder,
-                            taken_at=now,
-                            expires_at=now + self.slot_ttl,
-                            owner=self.owner,
-                        )
-                    )
+                    tx.execute(q.INSERT_SLOT, (key, holder, now, now + self.slot_ttl, self.owner))
             if windows:
-                conn.execute(insert(gov_admissions).values(scope_key=scope.key, holder=holder, at=now))
+                tx.execute(q.INSERT_ADMISSION, (key, holder, now))
             if self._due_for_pruning():
-                self._prune(conn, now)
+                self._prune(tx, now)
         return Admission(True)
 
     def release(self, scope: UsageScope, holder: str, *, revoke: bool = False) -> None:
-        a = gov_admissions.c
-        with self._write() as conn:
-            conn.execute(
-                delete(gov_slots).where(
-                    and_(gov_slots.c.scope_key == scope.key, gov_slots.c.holder == holder)
-                )
-            )
+        with self._db.transaction() as tx:
+            tx.execute(q.DELETE_SLOT, (scope.key, holder))
             if revoke:
-                latest = conn.execute(
-                    select(func.max(a.id)).where(and_(a.scope_key == scope.key, a.holder == holder))
-                ).scalar()
-                if latest is not None:
-                    conn.execute(delete(gov_admissions).where(a.id == latest))
+                tx.execute(q.DELETE_LATEST_ADMISSION, (scope.key, holder))
 
-    def _live_slots(self, conn: Connection, key: str, now: float) -> set[str]:
+    @staticmethod
+    def _live_slots(tx: UsageTransaction, key: str, now: float) -> set[str]:
         """Holders of the live slots of ``key``; expired slots and those of dead processes are deleted."""
-        s = gov_slots.c
-        rows = conn.execute(select(s.holder, s.owner, s.expires_at).where(s.scope_key == key)).all()
-        live, stale = live_and_stale(((h, o, e) for h, o, e in rows), now)
+        live, stale = live_and_stale(((h, o, e) for h, o, e in tx.rows(q.SLOTS, (key,))), now)
         if stale:
             log.info("freeing %d stale concurrency slot(s) of policy %r", len(stale), key)
-            conn.execute(delete(gov_slots).where(and_(s.scope_key == key, s.holder.in_(stale))))
+            tx.execute_many(q.DELETE_SLOT, [(key, h) for h in stale])
         return live
 
     # ------------------------------------------------------------------ UsageSource: breakers
 
     def get_breaker(self, scope: UsageScope) -> BreakerState | None:
-        with self.store.read() as conn:
-            state = conn.execute(
-                select(gov_breakers.c.state).where(gov_breakers.c.scope_key == scope.key)
-            ).scalar()
+        rows = self._db.rows(q.BREAKER, (scope.key,))
+        state = self._db.json_out(rows[0][0]) if rows else None
         return BreakerState.from_dict(state) if isinstance(state, Mapping) else None
 
     def set_breaker(self, scope: UsageScope, state: BreakerState | None) -> None:
         now = self._clock()
-        with self._write() as conn:
+        with self._db.transaction() as tx:
             if state is None:
-                conn.execute(delete(gov_breakers).where(gov_breakers.c.scope_key == scope.key))
-                return
-            statement = self._dialect_insert(gov_breakers).values(
-                scope_key=scope.key, state=state.to_dict(), updated_at=now
-            )
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["scope_key"],
-                    set_={"state": statement.excluded.state, "updated_at": statement.excluded.updated_at},
-                )
-            )
+                tx.execute(q.DELETE_BREAKER, (scope.key,))
+            else:
+                tx.execute(q.SET_BREAKER, (scope.key, self._db.json_in(state.to_dict()), now))
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -417,33 +277,23 @@ class SqlUsage:
 
     def prune(self, now: float | None = None) -> None:
         """Delete counters older than anything a policy asks about (also done every few writes)."""
-        with self._write() as conn:
-            self._prune(conn, self._clock() if now is None else now)
+        with self._db.transaction() as tx:
+            self._prune(tx, self._clock() if now is None else now)
 
     @staticmethod
-    def _prune(conn: Connection, now: float) -> None:
-        conn.execute(delete(gov_admissions).where(gov_admissions.c.at < now - ADMISSION_RETENTION_SECONDS))
-        conn.execute(
-            delete(gov_run_outcomes).where(gov_run_outcomes.c.ended_at < now - OUTCOME_RETENTION_SECONDS)
-        )
-        conn.execute(
-            delete(gov_outcome_buckets).where(gov_outcome_buckets.c.bucket < now - OUTCOME_RETENTION_SECONDS)
-        )
-        conn.execute(delete(gov_usage).where(gov_usage.c.bucket < now - USAGE_RETENTION_SECONDS))
-        conn.execute(delete(gov_slots).where(gov_slots.c.expires_at <= now))
+    def _prune(tx: UsageTransaction, now: float) -> None:
+        admissions, outcomes, buckets, usage, slots = q.PRUNE
+        tx.execute(admissions, (now - ADMISSION_RETENTION_SECONDS,))
+        tx.execute(outcomes, (now - OUTCOME_RETENTION_SECONDS,))
+        tx.execute(buckets, (now - OUTCOME_RETENTION_SECONDS,))
+        tx.execute(usage, (now - USAGE_RETENTION_SECONDS,))
+        tx.execute(slots, (now,))
 
     def reset(self) -> None:
         """Forget every counter, admission, slot and breaker (tests, ``policies`` maintenance)."""
-        with self._write() as conn:
-            for table in (
-                gov_usage,
-                gov_run_outcomes,
-                gov_outcome_buckets,
-                gov_admissions,
-                gov_slots,
-                gov_breakers,
-            ):
-                conn.execute(delete(table))
+        with self._db.transaction() as tx:
+            for statement in q.RESET:
+                tx.execute(statement)
 
     def __repr__(self) -> str:
         return f"SqlUsage({self.store.url!r})"
