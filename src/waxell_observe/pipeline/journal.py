@@ -116,12 +116,14 @@ class Journal:
                 mm = self._mm
                 assert mm is not None
                 offset = self._offset
-            start = offset + 4
-            mm[start : start + size] = data
-            _pack_u32(mm, offset, size)
-            self._offset = _align(start + size)
-            counts = self.counts
-            counts[route] = counts.get(route, 0) + 1
+            end = offset + 4 + size
+            mm[offset + 4 : end] = data
+            _pack_u32(mm, offset, size)  # the length last: a reader sees the whole frame or none
+            self._offset = (end + 3) & -4  # layout._align written out
+            try:
+                self.counts[route] += 1
+            except KeyError:  # the route's first frame
+                self.counts[route] = 1
         return True
 
     def add_route(self, route: int, frame: bytes) -> bool:
