@@ -48,7 +48,7 @@ def test_enter_and_exit_span_nest_what_is_recorded_inside(read_run: ReadRun) -> 
         tool = ctx.enter_span("lookup", kind="tool")
         ctx.exit_span(tool, status="error", error="not found")
         ctx.exit_span({})  # an empty handle is ignored
-        assert open_spans.innermost() == ""
+        assert open_spans.innermost(ctx.run_id) == ""
     run = read_run(ctx.run_id)
     spans = {s["name"]: s for s in run["spans"]}
     plan, embed = spans["plan"], spans["embed"]
@@ -77,18 +77,28 @@ def test_enter_and_exit_span_nest_what_is_recorded_inside(read_run: ReadRun) -> 
     assert run["conversation"]["tools_used"] == ["lookup"]
 
 
-def test_a_container_in_one_task_is_not_the_parent_in_another() -> None:
-    async def main() -> tuple[str, str]:
+def test_containers_follow_the_context_and_never_leak_into_another_run(read_run: ReadRun) -> None:
+    async def main() -> tuple[str, str, str]:
         with _context("i14-containers-tasks") as ctx:
             handle = ctx.enter_span("outer")
-            seen_elsewhere = await asyncio.to_thread(open_spans.innermost)
-            seen_here = open_spans.innermost()
+            in_thread = await asyncio.to_thread(open_spans.innermost, ctx.run_id)  # a copied context
+            other_task = await asyncio.create_task(_fresh_context_innermost(ctx.run_id))
+            here = open_spans.innermost(ctx.run_id)
             ctx.exit_span(handle)
-            return seen_here, seen_elsewhere
+            return here, in_thread, other_task
 
-    here, elsewhere = asyncio.run(main())
-    assert here and elsewhere == here  # to_thread copies the context: the thread sees the open container
-    assert open_spans.innermost() == ""
+    here, in_thread, other_task = asyncio.run(main())
+    assert here and in_thread == here and other_task == here  # tasks and to_thread copy the context
+    # a container left open when its run ends is not the parent of the next run's records
+    with _context("i14-left-open") as first:
+        first.enter_span("never exited")
+    with _context("i14-after") as second:
+        second.record_tool_call(name="t")
+    assert read_run(second.run_id)["spans"][0]["parent_span_id"] == ""
+
+
+async def _fresh_context_innermost(run_id: str) -> str:
+    return open_spans.innermost(run_id)
 
 
 # -- prompts ------------------------------------------------------------------------------------------

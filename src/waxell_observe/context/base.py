@@ -182,7 +182,7 @@ class ContextBase:
         """:meth:`_add_span` with positional arguments (the common path)."""
         try:
             if _OPEN[0] and not parent_span_id:
-                parent_span_id = innermost_open_span()  # inside an enter_span container
+                parent_span_id = innermost_open_span(run.run_id)  # inside an enter_span container
             run.span_count += 1
             if started_at is None:
                 started_at = _time() - (duration_ms or 0.0) / 1000.0

@@ -66,7 +66,7 @@ class SpanContainerMethods(ContextBase):
         if kind == "tool":
             self._ensure_conversation(run).use_tool(name)
         span_id = new_id()
-        parent = open_spans.innermost()
+        parent = open_spans.innermost(run.run_id)
         started_at = time.time()
         span = {
             "name": name,
@@ -80,7 +80,7 @@ class SpanContainerMethods(ContextBase):
             "started_at": started_at,
         }
         position = run.next_position()
-        token = open_spans.push(span_id)
+        token = open_spans.push(run.run_id, span_id)
         return {"span": span, "position": position, "token": token, "start_ms": started_at * 1000.0}
 
     def exit_span(

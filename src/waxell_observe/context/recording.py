@@ -200,7 +200,7 @@ class RecordingMethods(ContextBase):
             except IndexError:
                 call_id = new_id()
             if _OPEN[0] and not parent_span_id:
-                parent_span_id = innermost_open_span()  # inside an enter_span container
+                parent_span_id = innermost_open_span(run.run_id)  # inside an enter_span container
             call = LLMCallRecord(
                 model, tokens_in, tokens_out, cost, provider or facts[1], task or "", prompt_preview,
                 response_preview, duration, status, error_type, error_message,

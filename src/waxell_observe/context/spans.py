@@ -143,7 +143,7 @@ class SpanMethods(ContextBase):
                 output,
                 position,
                 span_id,
-                innermost_open_span() if _OPEN[0] else "",
+                innermost_open_span(run.run_id) if _OPEN[0] else "",
                 error,
             )
             hooks = run._hooks
