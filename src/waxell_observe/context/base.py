@@ -12,6 +12,7 @@ from waxell_observe import policy_gate
 from waxell_observe.context.checks import check_choice, check_duration, check_name
 from waxell_observe.context.open_spans import OPEN as _OPEN
 from waxell_observe.context.open_spans import innermost as innermost_open_span
+from waxell_observe.conversation import ConversationState
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation
 from waxell_observe.plugins import record_hooks
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from contextvars import Token
 
     from waxell_observe.context.waxell_context import WaxellContext
-    from waxell_observe.conversation import ConversationState
 
 logger = logging.getLogger("waxell_observe")
 
@@ -118,8 +118,6 @@ class ContextBase:
     def _ensure_conversation(self, run: Run) -> ConversationState:
         conversation = run.conversation
         if conversation is None:
-            from waxell_observe.conversation import ConversationState
-
             conversation = run.conversation = ConversationState()
         return conversation
 
