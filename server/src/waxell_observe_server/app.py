@@ -3,7 +3,7 @@
 Routes:
 
 * ``/api/v1/observe/`` — the wire protocol (``docs/wire-protocol.md``): ingest, policies,
-  prompts, config, events;
+  prompts, config, events, and the extensions (daily runs, live previews, prompt guard);
 * ``/api/v1/read/`` — the read API (``docs/read-api.md``);
 * ``/openapi.json`` and ``/docs``; ``/healthz`` (no key needed).
 
@@ -28,6 +28,7 @@ from waxell_observe.store import get_store
 from waxell_observe_server import (
     batch_routes,
     config_routes,
+    extension_routes,
     ingest_routes,
     policy_admin_routes,
     policy_routes,
@@ -145,7 +146,14 @@ def create_app(
     app.state.keyring = KeyRing(store, allow_local=allow_local, cache_seconds=key_cache_seconds)
 
     observe = APIRouter(prefix=OBSERVE_PREFIX, dependencies=[Depends(require_key)])
-    for module in (ingest_routes, batch_routes, policy_routes, prompt_routes, config_routes):
+    for module in (
+        ingest_routes,
+        extension_routes,
+        batch_routes,
+        policy_routes,
+        prompt_routes,
+        config_routes,
+    ):
         observe.include_router(module.router)
     app.include_router(observe)
     app.include_router(read_routes.router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
