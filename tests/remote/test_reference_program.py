@@ -22,6 +22,7 @@ PROGRAM = textwrap.dedent(
     import asyncio
     import json
     import sys
+    import threading
 
     from waxell_observe import (
         ObserveError,
@@ -71,14 +72,19 @@ PROGRAM = textwrap.dedent(
     done = client.complete_run_sync(run_id=run.run_id, result={"answer": str(text)}, status="success")
     assert isinstance(done, RunCompleteResult) and done.run_id == run.run_id
     assert not done.should_retry and done.governance_action == "allow"
-    daily = client.start_daily_run_sync(agent_slug=AGENT)  # not on our server: an empty answer, no exception
-    assert isinstance(daily, DailyRunInfo)
+    daily = client.start_daily_run_sync(agent_slug=AGENT, date="2024-05-01")
+    daily_again = client.start_daily_run_sync(agent_slug=AGENT, date="2024-05-01")
+    assert isinstance(daily, DailyRunInfo) and isinstance(daily_again, DailyRunInfo)
     gate = client.check_policy_surface_sync(AGENT, surface="tool.before", signal={"tool_name": "search"})
+    guard = client.prompt_guard_sync(text="my ssn is 123-45-6789", agent_name=AGENT, model="gpt-4o")
+    guard_gate = client.prompt_guard_gate_sync("hello", model="gpt-4o")
     not_served = [
-        client.prompt_guard_sync(text="hello", agent_name=AGENT),
         client.write_episodic_memory_sync(run_id=run.run_id, slot_name="s", scope_key="k", data={"a": 1}),
     ]
-    client.publish_partial_output(run_id=run.run_id, partial="typing...", done=True)  # fire and forget
+    client.publish_partial_output(run_id=run.run_id, partial="typing...", chunk_count=2, done=True)
+    for thread in threading.enumerate():  # fire and forget: wait for the daemon thread before exiting
+        if thread.name == "waxell-partial-output":
+            thread.join(10)
 
     # -- coroutines -------------------------------------------------------------------------------
     async def main():
@@ -108,7 +114,12 @@ PROGRAM = textwrap.dedent(
         "run": run.run_id, "second": second.run_id, "second_workflow": second.workflow_id, "missing": missing,
         "answer": str(text), "manifest_version": manifest.get("manifest_version"),
         "run_found": decision.get("run_found"), "closed": closed.run_id, "messages": list(messages),
-        "daily": daily.run_id, "gate": gate.get("action"), "not_served": not_served,
+        "daily": [daily.run_id, daily.workflow_id, daily.date, daily.created, bool(daily.started_at)],
+        "daily_again": [daily_again.run_id, daily_again.created, daily_again.started_at == daily.started_at],
+        "gate": gate.get("action"), "not_served": not_served,
+        "guard": {k: v for k, v in guard.items() if k != "scan_time_ms"},
+        "guard_gate": guard_gate.get("action"),
+        "scan_time_ms": [type(r.get("scan_time_ms")).__name__ for r in (guard, guard_gate)],
     }))
     """
 )
@@ -161,8 +172,17 @@ def test_a_reference_program_runs_unchanged_and_its_records_read_back(
         {"role": "system", "content": "You help."},
         {"role": "user", "content": "Tell me about refunds"},
     ]
-    assert out["daily"] == ""  # runs/daily/ is not served by our control plane (yet)
-    assert out["gate"] == "allow" and out["not_served"] == [{}, {}]
+    [daily_id, daily_workflow, daily_date, daily_created, daily_started] = out["daily"]
+    assert daily_id and daily_workflow == daily_id and daily_date == "2024-05-01"
+    assert daily_created is True and daily_started is True
+    assert out["daily_again"] == [daily_id, False, True]  # the day's run, reused
+    assert out["gate"] == "allow" and out["not_served"] == [{}]  # the memory endpoints are not served (yet)
+    assert out["guard"] == {
+        "action": "block",
+        "violations": ["PII detected: ssn"],
+        "redacted_text": "my ssn is ##SSN##",
+    }
+    assert out["guard_gate"] == "allow" and out["scan_time_ms"] == ["float", "float"]
 
     first = shared_server.read_run(out["run"])
     assert (first["agent_name"], first["workflow_name"], first["status"]) == (agent, "triage", "success")
@@ -180,6 +200,13 @@ def test_a_reference_program_runs_unchanged_and_its_records_read_back(
     assert [(s["name"], s["output"]) for s in first["steps"]] == [("classify", {"label": "billing"})]
     assert [(s["name"], s["value"], s["comment"]) for s in first["scores"]] == [("accuracy", 0.9, "ok")]
     assert [(s["name"], s["kind"]) for s in first["spans"]] == [("lookup", "tool")]
+    preview = first["metadata"]["partial_output"]
+    summary = (preview["text"], preview["chunk_count"], preview["model"], preview["done"])
+    assert summary == ("typing...", 2, "", True)
+
+    daily = shared_server.read_run(daily_id)
+    assert (daily["agent_name"], daily["workflow_name"], daily["status"]) == (agent, "daily", "running")
+    assert daily["metadata"]["daily_date"] == "2024-05-01" and daily["metadata"]["agent_type"] == "mcp"
 
     second = shared_server.read_run(out["second"])
     assert (second["workflow_name"], second["status"], second["error_type"]) == (
