@@ -30,7 +30,6 @@ from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.context import WaxellContext
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
-from waxell_observe.run import Run
 
 __all__ = ["collect", "write_pending", "pending", "INTERVAL_SECONDS", "MAX_CALLS_PER_RUN", "AUTO_WORKFLOW"]
 
@@ -82,15 +81,22 @@ if hasattr(os, "register_at_fork"):
 
 
 class _AutoRunContext(WaxellContext):
-    """A context whose run is marked ``auto_collected`` before any sink sees it."""
+    """A context whose run is marked ``auto_collected`` and starts when its first call started,
+    before any destination sees it (the start is delivered as it is journaled: a control plane
+    keeps the start time of ``runs/start/``)."""
 
-    __slots__ = ()
+    __slots__ = ("first_start",)
 
-    def _prepare(self) -> Run | None:
-        run = super()._prepare()
+    def __init__(self, first_start: float, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.first_start = first_start
+
+    def __enter__(self) -> _AutoRunContext:
+        run = self._prepare()
         if run is not None:
             run.auto_collected = True
-        return run
+            self._admit(run, None, min(time.time(), self.first_start))
+        return self
 
 
 def _check_fields(fields: Any) -> None:
@@ -130,7 +136,7 @@ def collect(fields: dict[str, Any]) -> None:
         if run is None or run.calls >= MAX_CALLS_PER_RUN:
             if run is not None:
                 _end(state, state.open.pop(key))
-            run = _open(state, config, model)
+            run = _open(state, config, model, fields["started_at"])
             if run is None:
                 return
             state.open[key] = run
@@ -152,8 +158,9 @@ def pending() -> int:
         return sum(run.calls for run in _state.open.values())
 
 
-def _open(state: _State, config: ObserveConfig, model: str) -> _OpenRun | None:
+def _open(state: _State, config: ObserveConfig, model: str, first_start: float) -> _OpenRun | None:
     context = _AutoRunContext(
+        first_start,
         agent_name=f"auto:{model}",
         workflow_name=AUTO_WORKFLOW,
         metadata={"auto_collected": True, "call_count": 0},

@@ -202,3 +202,13 @@ def test_disabled_sdk_buffers_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1)
     assert calls_outside_runs.pending() == 0
     assert calls_outside_runs._state.thread is None
+
+
+def test_an_automatic_run_starts_when_its_first_call_started() -> None:
+    """Its start is journaled (and delivered to a control plane, which keeps the start of
+    ``runs/start/``) with the first call's start, not the time the run was opened."""
+    started = time.time() - 30
+    record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, started_at=started)
+    [open_run] = calls_outside_runs._state.open.values()
+    run = open_run.context.run
+    assert run is not None and run.started_at == started

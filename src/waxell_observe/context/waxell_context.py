@@ -189,8 +189,8 @@ class WaxellContext(
             )  # fmt: skip
         return run
 
-    def _admit(self, run: Run, verdict: PolicyCheckResult | None) -> None:
-        """Apply the pre-execution verdict, then start the run."""
+    def _admit(self, run: Run, verdict: PolicyCheckResult | None, started_at: float | None = None) -> None:
+        """Apply the pre-execution verdict, then start the run (at ``started_at``, else now)."""
         if verdict is not None:
             if verdict.blocked:
                 raise _violation(verdict)
@@ -198,7 +198,7 @@ class WaxellContext(
                 redacted = verdict.metadata.get("redacted_inputs")
                 if isinstance(redacted, dict):
                     run.inputs = to_jsonable(redacted, where="redacted inputs")
-        run.started_at = _time()
+        run.started_at = _time() if started_at is None else started_at
         self._run = run
         self._token = current_context.set(self)
         hooks = _plugins._last_table
