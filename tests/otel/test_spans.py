@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 from waxell_observe_otel.ids import span_id_for, trace_id_for
 from waxell_observe_otel.propagation import traceparent_for
+from waxell_observe_otel.spans import _ns
 
 import waxell_observe
 from waxell_observe import WaxellContext, WaxellObserveClient
@@ -23,7 +24,8 @@ Spans = Callable[[], list[ReadableSpan]]
 
 
 def ns(seconds: float) -> int:
-    return round(seconds * 1_000_000_000)
+    """What the exporter sends for a timestamp: nanoseconds at the microsecond the store keeps."""
+    return _ns(seconds)
 
 
 def by_name(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:

@@ -21,6 +21,7 @@ from its run id (a root run's own trace), logged once.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -152,7 +153,12 @@ class Assembly:
 
 
 def _ns(seconds: float | None) -> int:
-    return round((seconds or time.time()) * 1_000_000_000)
+    """Nanoseconds of a timestamp in seconds, at the microsecond the store keeps: the fraction is
+    rounded on its own (as ``datetime`` rounds it), not the whole product, whose float error near
+    1.8e18 ns (about 128 ns) could round a timestamp to the neighbouring microsecond."""
+    value = seconds or time.time()
+    whole = math.floor(value)
+    return (whole * 1_000_000 + round((value - whole) * 1_000_000)) * 1000
 
 
 def _end_ns(started_at: float | None, duration_ms: float | None) -> int:
