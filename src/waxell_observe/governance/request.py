@@ -102,6 +102,10 @@ class PolicyRequest:
     output_texts: Sequence[str] = ()
     result: Any = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: The gate surface being checked (one of ``vocabulary.GATE_SURFACES``), "" for a plain phase check.
+    surface: str = ""
+    #: What the surface gate looks at (``tool_name``, ``tool_args``, ``model``, ``url``, ``text``, ...).
+    signal: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def total_tokens(self) -> int:
@@ -147,4 +151,6 @@ class PolicyRequest:
             output_texts=tuple(data.get("output_texts") or ()),
             result=data.get("result"),
             metadata=dict(data.get("metadata") or {}),
+            surface=str(data.get("surface") or ""),
+            signal=dict(data["signal"]) if isinstance(data.get("signal"), Mapping) else {},
         )

@@ -21,6 +21,9 @@ __all__ = [
     "BEHAVIOUR_SPAN_KINDS",
     "FINAL_RUN_STATUSES",
     "FinalRunStatus",
+    "GATE_SURFACES",
+    "PREVENTIVE_SURFACES",
+    "SURFACE_OF_PHASE",
     "INTEGRATION_SPAN_KINDS",
     "POLICY_ACTIONS",
     "POLICY_CATEGORIES",
@@ -75,6 +78,51 @@ POLICY_ACTIONS: tuple[str, ...] = ("allow", "skip", "warn", "redact", "retry", "
 
 POLICY_PHASES: tuple[str, ...] = ("pre_execution", "mid_execution", "post_execution")
 """When policies are checked: on entry, during the run, on completion."""
+
+GATE_SURFACES: tuple[str, ...] = (
+    "run.start",
+    "llm.before",
+    "llm.after",
+    "tool.before",
+    "tool.after",
+    "step.mid",
+    "retrieval.after",
+    "memory.read",
+    "memory.write",
+    "memory.delete",
+    "network.before",
+    "mcp.before",
+    "spawn.before",
+    "code.exec",
+    "run.complete",
+    "run.error",
+)
+"""The gate points (surfaces) where policies can be checked while an agent works, in the order an agent
+meets them. Three of them are the phases: ``run.start`` = ``pre_execution``, ``step.mid`` =
+``mid_execution``, ``run.complete`` = ``post_execution`` (:data:`SURFACE_OF_PHASE`)."""
+
+PREVENTIVE_SURFACES: frozenset[str] = frozenset(
+    {
+        "run.start",
+        "llm.before",
+        "tool.before",
+        "network.before",
+        "mcp.before",
+        "spawn.before",
+        "memory.write",
+        "memory.delete",
+        "code.exec",
+    }
+)
+"""Surfaces checked *before* the action happens: when governance cannot be reached and gates are
+configured fail-closed, these refuse the action (the others always fail open)."""
+
+SURFACE_OF_PHASE: dict[str, str] = {
+    "pre_execution": "run.start",
+    "mid_execution": "step.mid",
+    "post_execution": "run.complete",
+}
+"""The surface that each policy phase is."""
 
 AUDIT_POLICY_DECISION = "policy_decision"
 """The ``event`` of an audit row recording a policy's non-allow answer (see :mod:`.rows`)."""
