@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from time import perf_counter
 
 from .models import Policy
-from .request import PolicyRequest, normalize_phase
+from .request import PolicyRequest, normalize_checkpoint
 from .results import (
     ACTION_SEVERITY,
     BLOCKED_ACTIONS,
@@ -79,7 +79,8 @@ class PolicyEngine:
 
     def evaluate(self, request: PolicyRequest, phase: str, *, dry_run: bool = False) -> PolicyCheckResult:
         """Evaluate every applicable policy in ``phase`` (``pre_execution``/``mid_execution``/
-        ``post_execution``, or ``pre``/``mid``/``post``).
+        ``post_execution``, or ``pre``/``mid``/``post``, or a gate surface such as ``tool.before``:
+        see :func:`~.request.normalize_checkpoint`; an evaluator runs where its ``phases`` name it).
 
         With ``dry_run`` nothing is recorded in the usage source (no admission, no breaker change):
         for ``policies test``. When the final answer refuses the run (block/throttle), rate-limit
@@ -91,7 +92,7 @@ class PolicyEngine:
             evaluators = self._select(key)
         if not evaluators:
             return PolicyCheckResult("allow")
-        phase = normalize_phase(phase)
+        phase = normalize_checkpoint(phase)
         ctx = EvalContext(self._clock(), self._usage, request, dry_run)
         evaluations: list[PolicyEvaluation] = []
         best: PolicyEvaluation | None = None
@@ -152,7 +153,7 @@ class PolicyEngine:
 
     def _select(self, key: tuple[str, str, str, str]) -> tuple[RuleEvaluator, ...]:
         phase_name, agent, workflow, group = key
-        phase = normalize_phase(phase_name)
+        phase = normalize_checkpoint(phase_name)
         selected = tuple(
             ev for ev in self._evaluators if phase in ev.phases and ev.scope.matches(agent, workflow, group)
         )

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from waxell_observe.vocabulary import POLICY_PHASES
+from waxell_observe.vocabulary import GATE_SURFACES, POLICY_PHASES, SURFACE_OF_PHASE
 
 __all__ = [
     "MID_EXECUTION",
@@ -20,6 +20,7 @@ __all__ = [
     "LLMCallInfo",
     "PolicyRequest",
     "ToolCallInfo",
+    "normalize_checkpoint",
     "normalize_phase",
 ]
 
@@ -37,6 +38,28 @@ def normalize_phase(phase: str) -> str:
         return _PHASE_ALIASES[phase]
     except KeyError:
         raise ValueError(f"unknown phase {phase!r} (expected one of: {', '.join(PHASES)})") from None
+
+
+_PHASE_OF_SURFACE = {surface: phase for phase, surface in SURFACE_OF_PHASE.items()}
+_SURFACES = frozenset(GATE_SURFACES)
+
+
+def normalize_checkpoint(name: str) -> str:
+    """Where a check happens: a phase (``pre``/``mid``/``post`` or the full names, and the surfaces
+    that are phases: ``run.start``, ``step.mid``, ``run.complete``) comes back as its full phase name;
+    any other gate surface (``tool.before``, ``llm.before``, ...) comes back as itself. Anything else is a
+    ``ValueError``."""
+    if name in PHASES:
+        return name
+    phase = _PHASE_ALIASES.get(name) or _PHASE_OF_SURFACE.get(name)
+    if phase is not None:
+        return phase
+    if name in _SURFACES:
+        return name
+    raise ValueError(
+        f"unknown phase or surface {name!r} (expected one of: {', '.join(PHASES)}, or a surface: "
+        f"{', '.join(GATE_SURFACES)})"
+    )
 
 
 @dataclass(slots=True)
