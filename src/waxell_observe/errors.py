@@ -37,7 +37,15 @@ WaxellObserveError = ObserveError
 
 
 class PolicyViolationError(ObserveError):
-    """A policy answered ``block`` or ``throttle``; ``policy_result`` holds the full answer (or None)."""
+    """A policy answered ``block`` or ``throttle``; ``policy_result`` holds the full answer (or None).
+
+    ``run_id``, ``agent_name`` and ``workflow_name`` name the run the policy stopped, when the error
+    comes from a :class:`~waxell_observe.WaxellContext` (``""`` otherwise): what an ``on_policy_block``
+    handler shows a person who is asked to approve it."""
+
+    run_id: str = ""
+    agent_name: str = ""
+    workflow_name: str = ""
 
     def __init__(self, message: str, policy_result: PolicyCheckResult | None = None) -> None:
         super().__init__(message)

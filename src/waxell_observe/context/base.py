@@ -25,6 +25,7 @@ from waxell_observe.vocabulary.rows import policy_span_attributes, policy_span_s
 if TYPE_CHECKING:
     from contextvars import Token
 
+    from waxell_observe.context.human_loop import LoopState
     from waxell_observe.context.waxell_context import WaxellContext
 
 logger = logging.getLogger("waxell_observe")
@@ -49,13 +50,19 @@ def _call_hook(run: Run, hook_name: str, *args: Any) -> None:
         hooks.failed(hook_name)
 
 
-def _violation(verdict: PolicyCheckResult) -> PolicyViolationError:
-    """The error for a ``block``/``throttle`` verdict. ``policy_result.metadata["evaluations"]``
-    lists each policy's answer as a dict (also available as ``policy_result.evaluations``)."""
+def _violation(verdict: PolicyCheckResult, run: Run | None = None) -> PolicyViolationError:
+    """The error for a ``block``/``throttle`` verdict on ``run``. ``policy_result.metadata["evaluations"]``
+    lists each policy's answer as a dict (also available as ``policy_result.evaluations``); the error
+    names the run (``run_id``, ``agent_name``, ``workflow_name``) when it is given."""
     if "evaluations" not in verdict.metadata:
         verdict.metadata["evaluations"] = [evaluation.to_dict() for evaluation in verdict.evaluations]
     reason = verdict.reason or f"policy answered {verdict.action}"
-    return PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
+    error = PolicyViolationError(f"Policy {verdict.action}: {reason}", verdict)
+    if run is not None:
+        error.run_id = run.run_id
+        error.agent_name = run.agent_name
+        error.workflow_name = run.workflow_name
+    return error
 
 
 class ContextBase:
@@ -81,6 +88,8 @@ class ContextBase:
         "_finished",
         "_inert",
         "_safe_inputs",
+        "_on_policy_block",
+        "_loop",
         "__weakref__",
     )
 
@@ -103,6 +112,10 @@ class ContextBase:
     _finished: bool
     _inert: bool
     _safe_inputs: bool
+    _on_policy_block: Any
+    """The ``on_policy_block`` handler given to this context (``None``: the parent's or ``init()``'s)."""
+    _loop: LoopState | None
+    """Feedback queue, stop request and block mark (:mod:`.human_loop`), made on first use."""
 
     def _safe_check(self, run: Run, phase: str, surface: str) -> PolicyCheckResult | None:
         try:
@@ -290,7 +303,7 @@ class ContextBase:
         verdict = strictest([flushed, checked])
         self._record_evaluations(verdict, "mid_execution")
         if verdict.blocked:
-            raise _violation(verdict)
+            raise _violation(verdict, run)
 
     def _mid_execution_flush(self, run: Run) -> None:
         """The reference SDK's mid-execution flush after a recorded action (tool call, retrieval,
@@ -305,7 +318,7 @@ class ContextBase:
             return
         self._record_evaluations(verdict, "mid_execution")
         if verdict.blocked:
-            raise _violation(verdict)
+            raise _violation(verdict, run)
 
     def _add_step(self, run: Run, name: str, output: dict[str, Any] | None) -> StepRecord | None:
         """Record a step made by a recording method (``comm:<channel>``, ``grounding_check``, ...);

@@ -35,7 +35,7 @@ class FlushMethods(ContextBase):
     def _apply(self, verdict: PolicyCheckResult) -> None:
         self._record_evaluations(verdict, "mid_execution")
         if verdict.blocked:
-            raise _violation(verdict)
+            raise _violation(verdict, self._run)
 
     def flush_sync(self) -> None:
         """Deliver the run's records now (no-op without a run); raise on a ``block`` verdict."""

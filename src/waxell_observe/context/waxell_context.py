@@ -21,6 +21,7 @@ from waxell_observe.context.checks import (
 )
 from waxell_observe.context.containers import SpanContainerMethods
 from waxell_observe.context.flushing import FlushMethods
+from waxell_observe.context.human_loop import HumanLoopMethods
 from waxell_observe.context.prompts import PromptMethods
 from waxell_observe.context.recording import RecordingMethods
 from waxell_observe.context.signals import SignalMethods
@@ -47,7 +48,13 @@ _TRACEBACK_LIMIT = 16_000
 
 
 class WaxellContext(
-    RecordingMethods, SpanMethods, SpanContainerMethods, SignalMethods, PromptMethods, FlushMethods
+    RecordingMethods,
+    SpanMethods,
+    SpanContainerMethods,
+    SignalMethods,
+    PromptMethods,
+    FlushMethods,
+    HumanLoopMethods,
 ):
     """One run of an agent, as a sync or async context manager.
 
@@ -77,6 +84,7 @@ class WaxellContext(
         *,
         tags: dict[str, str] | None = None,
         run_id: str | None = None,
+        on_policy_block: Any = None,
     ) -> None:
         if agent_name.__class__ is not str or not agent_name.strip():
             check_name(agent_name, "agent_name")
@@ -108,6 +116,10 @@ class WaxellContext(
         self._finished = False
         self._inert = False
         self._safe_inputs = False
+        if on_policy_block is not None and not callable(on_policy_block):
+            raise ValueError(f"on_policy_block must be callable or None, got {type(on_policy_block).__name__}")
+        self._on_policy_block = on_policy_block
+        self._loop = None
 
     @classmethod
     def _for_call(
@@ -148,6 +160,8 @@ class WaxellContext(
         self._finished = False
         self._inert = False
         self._safe_inputs = True
+        self._on_policy_block = None
+        self._loop = None
         return self
 
     def _config(self) -> ObserveConfig:
@@ -193,7 +207,7 @@ class WaxellContext(
         """Apply the pre-execution verdict, then start the run (at ``started_at``, else now)."""
         if verdict is not None:
             if verdict.blocked:
-                raise _violation(verdict)
+                raise _violation(verdict, run)
             if verdict.action == "redact":
                 redacted = verdict.metadata.get("redacted_inputs")
                 if isinstance(redacted, dict):
@@ -259,9 +273,9 @@ class WaxellContext(
             run.result = self._result if self._result is not None else {}  # post-execution checks read it
             verdict = self._safe_check(run, "post_execution", "run.complete")
             self._complete(run, exc, verdict)
-            self._raise_if_blocked(exc, verdict)
+            self._raise_if_blocked(exc, verdict, run)
             return False
-        if exc is not None:
+        if exc is not None or self._loop is not None:
             self._complete(run, exc, None)
             return False
         # _complete(run, None, None) written out: the body returned, no policy was asked (the
@@ -292,15 +306,15 @@ class WaxellContext(
             except Exception:  # noqa: BLE001 - telemetry never breaks the agent
                 logger.exception("waxell-observe: post-execution policy check failed")
         self._complete(run, exc, verdict)
-        self._raise_if_blocked(exc, verdict)
+        self._raise_if_blocked(exc, verdict, run)
         return False
 
     @staticmethod
-    def _raise_if_blocked(exc: BaseException | None, verdict: PolicyCheckResult | None) -> None:
+    def _raise_if_blocked(exc: BaseException | None, verdict: PolicyCheckResult | None, run: Run) -> None:
         """A post-execution ``block``/``throttle`` raises once the run is completed (status ``blocked``),
         unless the body already raised (that exception propagates)."""
         if exc is None and verdict is not None and verdict.blocked:
-            raise _violation(verdict)
+            raise _violation(verdict, run)
 
     def _complete(self, run: Run, exc: BaseException | None, verdict: PolicyCheckResult | None) -> None:
         try:
@@ -309,6 +323,10 @@ class WaxellContext(
                 if verdict is not None and verdict.blocked:  # raised by _raise_if_blocked after completion
                     run.status = "blocked"
                     run.error = verdict.reason or f"policy answered {verdict.action}"
+                    run.error_type = "PolicyViolationError"
+                elif self._loop is not None and self._loop.blocked:  # a gate marked it (post-hoc)
+                    run.status = "blocked"
+                    run.error = self._loop.block_reason or "blocked by policy"
                     run.error_type = "PolicyViolationError"
             else:
                 if isinstance(exc, PolicyViolationError):
