@@ -117,7 +117,9 @@ class WaxellContext(
         self._inert = False
         self._safe_inputs = False
         if on_policy_block is not None and not callable(on_policy_block):
-            raise ValueError(f"on_policy_block must be callable or None, got {type(on_policy_block).__name__}")
+            raise ValueError(
+                f"on_policy_block must be callable or None, got {type(on_policy_block).__name__}"
+            )
         self._on_policy_block = on_policy_block
         self._loop = None
 

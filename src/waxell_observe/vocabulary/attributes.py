@@ -71,6 +71,14 @@ SPAN_ERROR = "waxell.span.error"
 PHASE = "waxell.phase"
 """The phase name on the ``phase:<name>`` span of ``waxell_observe.phase()``."""
 
+# -- governance warnings (stamped on the current OpenTelemetry span) ---------------------------------
+GOVERNANCE_WARN = "waxell.governance.warn"
+"""``true`` on the OpenTelemetry span that was current when a policy answered ``warn``."""
+GOVERNANCE_SURFACE = "waxell.governance.surface"
+"""The gate surface (``tool.before``, ...) whose policy warned."""
+GOVERNANCE_POLICY = "waxell.governance.policy"
+"""The name of the policy that warned (with :data:`GOVERNANCE_REASON` for its reason)."""
+
 
 def span_attribute_prefix(kind: str) -> str:
     """``waxell.<kind>.``: the prefix of a span's recorded attributes (``waxell.tool.tool_type``, ...)."""
@@ -87,3 +95,23 @@ SCORE_NAME = "waxell.score.name"
 SCORE_VALUE = "waxell.score.value"
 SCORE_DATA_TYPE = "waxell.score.data_type"
 SCORE_COMMENT = "waxell.score.comment"
+
+# -- memory (attributes of ``memory`` spans: reads by ``record_memory_recall``, writes by
+# ``remember_episodic`` / ``remember_semantic``) -------------------------------------------------------
+MEMORY_OPERATION = "waxell.memory.operation"
+"""``read`` or ``write``."""
+MEMORY_TIER = "waxell.memory.tier"
+"""``episodic``, ``semantic``, or the tier the caller names."""
+MEMORY_STORE = "waxell.memory.store"
+MEMORY_HIT = "waxell.memory.hit"
+MEMORY_RECALL_RESULTS_COUNT = "waxell.memory.recall_results_count"
+MEMORY_RECALL_TOP_SCORE = "waxell.memory.recall_top_score"
+MEMORY_SLOT_NAME = "waxell.memory.slot_name"
+MEMORY_SCOPE_KEY = "waxell.memory.scope_key"
+
+# -- code execution (attributes of the ``tool`` span ``code_exec:<language>``) ------------------------
+CODE_LANGUAGE = "waxell.code.language"
+CODE_LENGTH = "waxell.code.length"
+CODE_PREVIEW = "waxell.code.preview"
+CODE_OUTPUT_PREVIEW = "waxell.code.output_preview"
+CODE_ERROR = "waxell.code.error"
