@@ -1,0 +1,9 @@
+"""What the mcp integration patches (being written: no targets yet)."""
+
+from __future__ import annotations
+
+from waxell_observe.instrumentation import Instrumentation, Target
+
+TARGETS: tuple[Target, ...] = ()
+
+INSTRUMENTATION = Instrumentation("mcp", TARGETS, sdk="mcp")

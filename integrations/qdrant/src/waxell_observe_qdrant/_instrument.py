@@ -1,0 +1,9 @@
+"""What the qdrant integration patches (being written: no targets yet)."""
+
+from __future__ import annotations
+
+from waxell_observe.instrumentation import Instrumentation, Target
+
+TARGETS: tuple[Target, ...] = ()
+
+INSTRUMENTATION = Instrumentation("qdrant", TARGETS, sdk="qdrant_client")

@@ -1,0 +1,17 @@
+"""The ``qdrant`` plugin: ``init()`` instruments qdrant_client through ``on_instrument``.
+
+Registered under the ``waxell_observe`` entry-point group. Loading it imports nothing of qdrant_client;
+the patches are applied when the program imports it (or at once, if it already has).
+"""
+
+from __future__ import annotations
+
+from waxell_observe.instrumentation import plugin_hooks
+from waxell_observe_qdrant._instrument import INSTRUMENTATION
+
+__all__ = ["NAME", "on_instrument", "on_uninstrument"]
+
+NAME = INSTRUMENTATION.name
+"""The name ``init(instrument=[...])`` selects this integration by."""
+
+on_instrument, on_uninstrument = plugin_hooks(INSTRUMENTATION)

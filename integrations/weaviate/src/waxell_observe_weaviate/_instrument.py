@@ -1,0 +1,9 @@
+"""What the weaviate integration patches (being written: no targets yet)."""
+
+from __future__ import annotations
+
+from waxell_observe.instrumentation import Instrumentation, Target
+
+TARGETS: tuple[Target, ...] = ()
+
+INSTRUMENTATION = Instrumentation("weaviate", TARGETS, sdk="weaviate")
