@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from waxell_observe.config import db_url_from
 from waxell_observe.store import get_store
 from waxell_observe_server import (
+    approval_routes,
     batch_routes,
     config_routes,
     extension_routes,
@@ -153,12 +154,19 @@ def create_app(
         policy_routes,
         prompt_routes,
         config_routes,
+        approval_routes,
     ):
         observe.include_router(module.router)
     app.include_router(observe)
     app.include_router(read_routes.router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(
         policy_admin_routes.admin_router,
+        prefix=policy_admin_routes.ADMIN_PREFIX,
+        dependencies=[Depends(require_key)],
+    )
+    app.include_router(approval_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
+    app.include_router(
+        approval_routes.decision_router,
         prefix=policy_admin_routes.ADMIN_PREFIX,
         dependencies=[Depends(require_key)],
     )
