@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -397,6 +398,17 @@ class ConversationState:
             self.signals[key] = value
             if counts:
                 self._observations += 1
+
+    def update_signal(self, key: str, update: Callable[[Any], Any], *, counts: bool = True) -> Any:
+        """Set the signal ``key`` to ``update(current)`` under the state's lock (``current`` is the
+        stored value itself, ``None`` when never set, so ``update`` may change it in place and
+        return it); returns what ``update`` returned. For signals too large to copy on every
+        change (the memory state)."""
+        with self._lock:
+            value = self.signals[key] = update(self.signals.get(key))
+            if counts:
+                self._observations += 1
+            return value
 
     def signal(self, key: str) -> Any:
         """The signal ``key`` (``None`` when never set); lists and dicts are copies."""

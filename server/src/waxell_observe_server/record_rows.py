@@ -36,6 +36,8 @@ SPAN_KINDS_FROM_WIRE = {
     "reasoning": "reasoning",
     "retry": "retry",
     "io": "io",
+    "memory": "memory",
+    "prompt": "prompt",
     "governance": "policy",
     "policy": "policy",
     "custom": "custom",

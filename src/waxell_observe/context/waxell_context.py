@@ -1,6 +1,8 @@
 """The :class:`WaxellContext` class: one run's lifecycle (entry, policy checks, completion),
 with the recording methods of :mod:`.recording`, :mod:`.spans`, :mod:`.containers` (``enter_span``),
-:mod:`.signals` (activity signals in the conversation state), :mod:`.prompts` and :mod:`.flushing`."""
+:mod:`.signals` (activity signals in the conversation state), :mod:`.memory` (memory writes and
+recalls), :mod:`.actions` (code executions, network requests, pending actions, delegations),
+:mod:`.prompts` and :mod:`.flushing`."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from waxell_observe import config as _config_module
 from waxell_observe import plugins as _plugins
 from waxell_observe import policy_gate
 from waxell_observe.config import ObserveConfig, get_config
+from waxell_observe.context.actions import ActionMethods
 from waxell_observe.context.base import _call_hook, _violation
 from waxell_observe.context.checks import (
     check_name,
@@ -22,6 +25,7 @@ from waxell_observe.context.checks import (
 from waxell_observe.context.containers import SpanContainerMethods
 from waxell_observe.context.flushing import FlushMethods
 from waxell_observe.context.human_loop import HumanLoopMethods
+from waxell_observe.context.memory import MemoryMethods
 from waxell_observe.context.prompts import PromptMethods
 from waxell_observe.context.recording import RecordingMethods
 from waxell_observe.context.signals import SignalMethods
@@ -50,6 +54,8 @@ _TRACEBACK_LIMIT = 16_000
 class WaxellContext(
     RecordingMethods,
     SpanMethods,
+    MemoryMethods,
+    ActionMethods,
     SpanContainerMethods,
     SignalMethods,
     PromptMethods,
@@ -370,6 +376,9 @@ class WaxellContext(
             hooks.failed("on_run_end")
 
     def _reset_current(self) -> None:
+        parent = self._parent
+        if parent is not None:
+            parent._delegate_finished()
         token = self._token
         self._token = None
         if token is None:
@@ -395,6 +404,7 @@ class WaxellContext(
             started_at=child.started_at,
         )
         _call_hook(run, "on_step", step)
+        self._note_delegation(run, child.agent_name, self._delegation_depth() + 1, True, False)
 
     @property
     def run_id(self) -> str:

@@ -42,6 +42,7 @@ WIRE_SPAN_KINDS: dict[str, str] = {
     "policy": "governance",
     "io": "io",
     "prompt": "prompt",
+    "memory": "memory",
     "llm": "llm",
     "chain": "chain",
     "agent": "agent",

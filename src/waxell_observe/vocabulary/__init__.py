@@ -61,9 +61,11 @@ BEHAVIOUR_SPAN_KINDS: tuple[str, ...] = (
     "policy",
     "io",
     "prompt",
+    "memory",
 )
 """Span kinds recorded by the API of record (``record_tool_call``, ..., ``record_policy_check``,
-``user_message`` / ``agent_response``, ``record_prompt_use``)."""
+``user_message`` / ``agent_response``, ``record_prompt_use``, the memory reads and writes of
+``record_memory_recall`` / ``remember_episodic`` / ``remember_semantic``)."""
 
 INTEGRATION_SPAN_KINDS: tuple[str, ...] = ("llm", "chain", "agent", "custom")
 """Span kinds recorded by framework integrations (LangChain, LlamaIndex) and ``record_span``."""

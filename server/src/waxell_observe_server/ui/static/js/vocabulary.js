@@ -19,6 +19,7 @@ export const VOCABULARY = {
     "policy",
     "io",
     "prompt",
+    "memory",
     "llm",
     "chain",
     "agent",
