@@ -60,6 +60,7 @@ from waxell_observe.lifecycle import flush, flush_sync, shutdown
 from waxell_observe.plugins import hookimpl
 from waxell_observe.propagation import ContextThreadPoolExecutor, wrap_context
 from waxell_observe.redaction import redact
+from waxell_observe.remember import recall, remember_episodic, remember_semantic
 from waxell_observe.sessions import session
 from waxell_observe.tracing import flush_tracing, init_tracing, is_tracing_enabled, shutdown_tracing
 from waxell_observe.types import (
@@ -132,6 +133,10 @@ __all__ = [
     "retry",
     "user_message",
     "agent_response",
+    # memory (reference §1.6)
+    "remember_episodic",
+    "remember_semantic",
+    "recall",
     "wrap_context",
     "ContextThreadPoolExecutor",
 ]
