@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "audit",
     "prompts",
     "ui",
+    "approvals",
 )
 """Modules of this package that each define ``command`` (a click command or group)."""
 
