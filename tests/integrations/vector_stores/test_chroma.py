@@ -112,9 +112,11 @@ def test_document_text_and_metadata_only_with_content_capture(
 def test_a_failed_query_is_an_error_span_and_the_error_reaches_the_caller(
     instrumented: Any, collection: Any, read_run: Any
 ) -> None:
-    with WaxellContext(agent_name="chroma-error", enforce_policy=False) as ctx:
-        with pytest.raises(Exception) as raised:
-            collection.query(query_embeddings=[[1.0, 0.0]], n_results=1)  # wrong dimension
+    with (
+        pytest.raises(Exception) as raised,
+        WaxellContext(agent_name="chroma-error", enforce_policy=False) as ctx,
+    ):
+        collection.query(query_embeddings=[[1.0, 0.0]], n_results=1)  # wrong dimension
     [span] = retrievals(read_run(ctx.run_id))
     assert span["status"] == "error"
     assert span["output"] is None

@@ -16,7 +16,15 @@ from waxell_observe.instrumentation.retrieval import (
     search_wrapper,
 )
 
-__all__ = ["INSTRUMENTATION", "QUERY", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
+__all__ = [
+    "INSTRUMENTATION",
+    "QUERY",
+    "TARGETS",
+    "installed",
+    "instrument",
+    "is_instrumented",
+    "uninstrument",
+]
 
 
 def _listed(value: Any) -> list[Any]:
@@ -33,7 +41,11 @@ def _is_single_vector(value: Any) -> bool:
         first = value[0]
     except (TypeError, IndexError, KeyError):
         return False
-    return isinstance(first, (int, float)) or type(first).__module__ == "numpy" and getattr(first, "ndim", 1) == 0
+    return (
+        isinstance(first, (int, float))
+        or type(first).__module__ == "numpy"
+        and getattr(first, "ndim", 1) == 0
+    )
 
 
 def read_query(instance: Any, arguments: dict[str, Any]) -> list[Search]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from waxell_observe.instrumentation import plugin_hooks
 from waxell_observe_pinecone._instrument import INSTRUMENTATION
 
-__all__ = ["NAME", "on_instrument", "on_uninstrument"]
+__all__ = ["NAME", "TRIGGERS", "on_instrument", "on_uninstrument"]
 
 NAME = INSTRUMENTATION.name
 """The name ``init(instrument=[...])`` selects this integration by."""
+
+TRIGGERS = ("pinecone",)
+"""The modules whose import loads this plugin (the ``waxell_observe.triggers`` entry points)."""
 
 on_instrument, on_uninstrument = plugin_hooks(INSTRUMENTATION)
