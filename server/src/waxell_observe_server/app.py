@@ -31,6 +31,7 @@ from waxell_observe_server import (
     config_routes,
     extension_routes,
     ingest_routes,
+    memory_routes,
     policy_admin_routes,
     policy_routes,
     prompt_routes,
@@ -165,6 +166,8 @@ def create_app(
         dependencies=[Depends(require_key)],
     )
     app.include_router(approval_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
+    app.include_router(memory_routes.router, dependencies=[Depends(require_key)])
+    app.include_router(memory_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(
         approval_routes.decision_router,
         prefix=policy_admin_routes.ADMIN_PREFIX,

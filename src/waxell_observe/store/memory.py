@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 
 from waxell_observe.records import new_id
+from waxell_observe.store.reader import iso
 from waxell_observe.store.schema import Id, Json, metadata, runs
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "write_semantic",
     "list_memories",
     "default_memory_type",
+    "split_memory_state",
+    "run_memory",
 ]
 
 EMBEDDING_DIMENSIONS = 1536
@@ -207,7 +210,8 @@ def write_semantic(
     now: float | None = None,
 ) -> dict[str, Any]:
     """Store a fact (a new one, or the replacement of the fact with the same ``fact_key`` in the
-    scope). Returns the stored memory."""
+    scope). Returns the stored memory (times as ISO 8601 UTC strings; ``has_embedding`` instead of
+    the embedding)."""
     now = time.time() if now is None else now
     _text(run_id, "run_id", 64)
     _text(slot_name, "slot_name", _NAME_CHARS)
@@ -292,9 +296,9 @@ def _as_dict(row: Any) -> dict[str, Any]:
         "metadata": dict(get("metadata") or {}),
         "ttl_seconds": get("ttl_seconds"),
         "max_items": get("max_items"),
-        "expires_at": get("expires_at"),
-        "created_at": get("created_at"),
-        "updated_at": get("updated_at"),
+        "expires_at": iso(get("expires_at")),
+        "created_at": iso(get("created_at")),
+        "updated_at": iso(get("updated_at")),
     }
 
 
@@ -342,3 +346,43 @@ def list_memories(
         .offset(offset)
     )
     return [_as_dict(row) for row in rows], total
+
+
+def split_memory_state(conversation: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A run's memory operations from its stored conversation: ``state`` (what
+    ``set_memory_state`` said: ``memory_items``, ``cross_session_loaded``, ``memory_item_count``),
+    ``writes``, ``recalls`` and ``summary`` (empty values when the run recorded none)."""
+    memory_state = (conversation or {}).get("memory_state")
+    if not isinstance(memory_state, dict):
+        memory_state = {}
+    snapshot = memory_state.get("snapshot")
+    summary = snapshot.get("summary") if isinstance(snapshot, dict) else None
+    return {
+        "state": {
+            key: value
+            for key, value in memory_state.items()
+            if key not in ("memory_writes", "memory_recalls", "snapshot")
+        },
+        "writes": list(memory_state.get("memory_writes") or []),
+        "recalls": list(memory_state.get("memory_recalls") or []),
+        "summary": dict(summary) if isinstance(summary, dict) else {},
+    }
+
+
+def run_memory(conn: Connection, run_id: str, *, now: float | None = None) -> dict[str, Any] | None:
+    """The memory of one run: ``run_id``, ``agent_name``, the operations it recorded
+    (:func:`split_memory_state`) and the memories it stored (``stored``, oldest first, expired ones
+    included with their ``expires_at``); ``None`` when the store knows neither the run nor a memory
+    it wrote."""
+    row = conn.execute(select(runs.c.agent_name, runs.c.conversation).where(runs.c.run_id == run_id)).first()
+    stored, _ = list_memories(conn, run_id=run_id, include_expired=True, limit=10_000, now=now)
+    if row is None and not stored:
+        return None
+    stored.reverse()
+    agent_name = row.agent_name if row is not None else (stored[0]["agent_name"] if stored else "")
+    return {
+        "run_id": run_id,
+        "agent_name": agent_name,
+        **split_memory_state(row.conversation if row is not None else None),
+        "stored": stored,
+    }
