@@ -13,6 +13,10 @@ from waxell_observe import cost as cost
 from waxell_observe import decorator as decorator
 from waxell_observe import instrumentors as instrumentors
 from waxell_observe import reasoning as reasoning
+from waxell_observe.approval_control_plane import (
+    approval_from_control_plane,
+    async_approval_from_control_plane,
+)
 from waxell_observe.client import WaxellObserveClient
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import WaxellContext
@@ -104,6 +108,8 @@ __all__ = [
     "PromptGuardResult",
     "PromptInfo",
     "ApprovalDecision",
+    "approval_from_control_plane",
+    "async_approval_from_control_plane",
     "HumanTurn",
     "DeliveryReport",
     "hookimpl",
