@@ -86,10 +86,17 @@ class FlushMethods(ContextBase):
         if run is not None and self.mid_execution_governance:
             await self._agate(run)
 
-    def check_tool_before_execution(self, tool_name: str) -> None:
-        """Before a tool runs, with ``mid_execution_governance``: add it to ``tools_used``, then
-        flush (a ``block``/``throttle`` governance answer raises: the tool must not run)."""
+    def check_tool_before_execution(self, tool_name: str, *, _skip_gate: bool = False) -> None:
+        """Before a tool runs: the ``tool.before`` gate (a ``block``/``throttle`` answer raises
+        :class:`~waxell_observe.errors.PolicyViolationError`: the tool must not run; warns are queued as
+        feedback), unless ``_skip_gate`` (``@tool`` gated already, with the arguments); then, with
+        ``mid_execution_governance``, add it to ``tools_used`` and flush (a control plane's
+        ``block``/``throttle`` raises too)."""
         check_name(tool_name, "tool_name")
+        if not _skip_gate:
+            from waxell_observe.gating.recorders import before_tool
+
+            before_tool(self, tool_name)
         run = self._running()
         if run is None or not self.mid_execution_governance:
             return

@@ -21,9 +21,11 @@ from waxell_observe.context.checks import (
 )
 from waxell_observe.context.open_spans import OPEN as _OPEN
 from waxell_observe.context.open_spans import innermost as innermost_open_span
+from waxell_observe.gating import recorders as _gates
 from waxell_observe.plugins import record_hooks
 from waxell_observe.records import SPAN_KINDS, SpanRecord, new_id
 from waxell_observe.records import _take as _take_id
+from waxell_observe.redaction import redact
 from waxell_observe.serialize import jsonable, to_jsonable
 
 if TYPE_CHECKING:
@@ -123,6 +125,13 @@ class SpanMethods(ContextBase):
             attributes["error"] = error
         input = jsonable(input, "input of tool %r", name)
         output = jsonable(output, "output of tool %r", name)
+        gate = None
+        if not _skip_gate:
+            gate = _gates.detect_after(
+                self, "tool.after", _gates.tool_after_signal(name, input, output, status, error)
+            )
+            if gate.action == "redact":
+                input, output = redact(input), redact(output)
         # _span(run, "tool", name, status, duration, attributes, input, output, error, "", None, "") written
         # out
         try:
@@ -156,6 +165,8 @@ class SpanMethods(ContextBase):
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record a %s span", "tool")
             span = None
+        if gate is not None and gate.should_act:
+            _gates.enforce_after(self, gate)
         if self.mid_execution_governance and not _skip_flush:
             self._mid_execution_flush(run)
         return span
@@ -181,6 +192,12 @@ class SpanMethods(ContextBase):
         if run is None:
             return None
         docs = to_jsonable(list(documents), where="retrieved documents")
+        gate = _gates.detect_after(
+            self, "retrieval.after", _gates.retrieval_signal(query, docs, source, scores, top_k)
+        )
+        if gate.redacted_signal is not None:
+            query = gate.redacted_signal.get("query", query)
+            docs = gate.redacted_signal.get("documents", docs)
         attributes: dict[str, Any] = {"source": source, "document_count": len(docs)}
         if top_k is not None:
             attributes["top_k"] = top_k
@@ -197,6 +214,8 @@ class SpanMethods(ContextBase):
         )
         if self.mid_execution_governance:
             self._mid_execution_flush(run)
+        if gate.should_act:
+            _gates.enforce_after(self, gate)
         return span
 
     def record_decision(

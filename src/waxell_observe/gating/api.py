@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from waxell_observe.context.checks import check_name
 from waxell_observe.redaction import redact
 
 from .evaluate import evaluate_surface
@@ -34,6 +33,8 @@ def gate_tool(tool_name: str, tool_args: Any = None) -> Any:
     when the policy gave no reason); ``redact`` returns ``redact(tool_args)``; anything else (warns are
     queued as feedback; gates off or failing) returns ``tool_args`` unchanged.
     """
+    from waxell_observe.context.checks import check_name
+
     check_name(tool_name, "tool_name")
     ctx = _context(None)
     _already_blocked(ctx)
