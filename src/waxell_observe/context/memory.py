@@ -304,7 +304,7 @@ class MemoryMethods(SpanContainerMethods):
         if failure is None:
             self.exit_span(handle, output_data={"tier": tier})
         else:
-            self.exit_span(handle, output_data={"tier": tier}, error=f"not kept: {failure}")
+            self.exit_span(handle, output_data={"tier": tier}, status="error", error=f"not kept: {failure}")
 
     def remember_semantic(
         self,
