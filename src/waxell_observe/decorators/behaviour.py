@@ -67,12 +67,16 @@ def _record_failure(
     _safely(what, lambda: recorder(context, signature, args, kwargs, error, elapsed, True))
 
 
+_Before = Callable[[Any, _Args, _Kwargs], tuple[_Args, _Kwargs]]
+
+
 def _instrument(
-    fn: Callable[..., Any], what: str, recorder: _Recorder, *, on_error: bool
+    fn: Callable[..., Any], what: str, recorder: _Recorder, *, on_error: bool, before: _Before | None = None
 ) -> Callable[..., Any]:
-    """Wrap ``fn`` so ``recorder`` runs after each call made inside a run."""
+    """Wrap ``fn`` so ``recorder`` runs after each call made inside a run (and ``before``, which may
+    refuse the call or hand back the arguments to call it with, before it)."""
     if isinstance(fn, (classmethod, staticmethod)):
-        return type(fn)(_instrument(fn.__func__, what, recorder, on_error=on_error))
+        return type(fn)(_instrument(fn.__func__, what, recorder, on_error=on_error, before=before))
     if not callable(fn):
         raise ValueError(f"@{what} decorates functions and methods, got {type(fn).__name__}: {fn!r}")
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
@@ -85,30 +89,53 @@ def _instrument(
     if not _runtime.enabled_at_decoration():
         return fn
     signature = CallSignature(fn)
-
     if inspect.iscoroutinefunction(fn):
+        return _async_wrapper(fn, what, recorder, signature, on_error, before)
+    return _sync_wrapper(fn, what, recorder, signature, on_error, before)
 
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            context = current_context.get()
-            if context is None:
-                return await fn(*args, **kwargs)
-            started = time.perf_counter()
-            try:
-                value = await fn(*args, **kwargs)
-            except Exception as exc:
-                if on_error:
-                    _record_failure(what, recorder, context, signature, args, kwargs, exc, started)
-                raise
-            elapsed = (time.perf_counter() - started) * 1000.0
-            _safely(what, lambda: recorder(context, signature, args, kwargs, value, elapsed, False))
-            return value
 
-        return functools.wraps(fn)(async_wrapper)
+def _async_wrapper(
+    fn: Callable[..., Any],
+    what: str,
+    recorder: _Recorder,
+    signature: CallSignature,
+    on_error: bool,
+    before: _Before | None,
+) -> Callable[..., Any]:
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        context = current_context.get()
+        if context is None:
+            return await fn(*args, **kwargs)
+        if before is not None:
+            args, kwargs = before(context, args, kwargs)
+        started = time.perf_counter()
+        try:
+            value = await fn(*args, **kwargs)
+        except Exception as exc:
+            if on_error:
+                _record_failure(what, recorder, context, signature, args, kwargs, exc, started)
+            raise
+        elapsed = (time.perf_counter() - started) * 1000.0
+        _safely(what, lambda: recorder(context, signature, args, kwargs, value, elapsed, False))
+        return value
 
+    return functools.wraps(fn)(async_wrapper)
+
+
+def _sync_wrapper(
+    fn: Callable[..., Any],
+    what: str,
+    recorder: _Recorder,
+    signature: CallSignature,
+    on_error: bool,
+    before: _Before | None,
+) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         context = current_context.get()
         if context is None:
             return fn(*args, **kwargs)
+        if before is not None:
+            args, kwargs = before(context, args, kwargs)
         started = time.perf_counter()
         try:
             value = fn(*args, **kwargs)
@@ -158,9 +185,29 @@ def tool(name: Any = None, tool_type: str = "function") -> Any:
                     status="ok", tool_type=tool_type,
                 )  # fmt: skip
 
-        return _instrument(fn, "tool", record, on_error=True)  # type: ignore[return-value]
+        def gate(context: Any, args: _Args, kwargs: _Kwargs) -> tuple[_Args, _Kwargs]:
+            return _tool_gate(context, label, args, kwargs)
+
+        return _instrument(fn, "tool", record, on_error=True, before=gate)  # type: ignore[return-value]
 
     return decorate
+
+
+def _tool_gate(context: Any, label: str, args: _Args, kwargs: _Kwargs) -> tuple[_Args, _Kwargs]:
+    """Before a ``@tool`` call: the ``tool.before`` gate with ``{tool_name, tool_args}`` (keyword
+    arguments plus positional ones as ``arg0``, ``arg1``, ...): ``block``/``throttle`` raises
+    ``PolicyViolationError``, ``redact`` scrubs the values the tool is called with; then
+    ``check_tool_before_execution``."""
+    from waxell_observe.gating.recorders import before_tool
+    from waxell_observe.redaction import redact
+
+    tool_args = {f"arg{i}": value for i, value in enumerate(args)}
+    tool_args.update(kwargs)
+    outcome = before_tool(context, label, tool_args)
+    if outcome.action == "redact":
+        args, kwargs = tuple(redact(list(args))), redact(kwargs)
+    context.check_tool_before_execution(label, _skip_gate=True)
+    return args, kwargs
 
 
 # -- decision -----------------------------------------------------------------------------
