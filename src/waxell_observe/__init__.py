@@ -57,6 +57,17 @@ from waxell_observe.errors import (
     PromptGuardError,
     PromptNotFoundError,
 )
+from waxell_observe.evaluation import (
+    Dataset,
+    DatasetItem,
+    ExperimentResult,
+    Score,
+    aevaluate,
+    create_dataset,
+    evaluate,
+    get_dataset,
+    list_datasets,
+)
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.human import HumanTurn
 from waxell_observe.initialization import generate_session_id, init
@@ -145,4 +156,14 @@ __all__ = [
     "recall",
     "wrap_context",
     "ContextThreadPoolExecutor",
+    # evaluations (docs/evaluations.md): datasets, experiments and their scores
+    "Dataset",
+    "DatasetItem",
+    "create_dataset",
+    "get_dataset",
+    "list_datasets",
+    "evaluate",
+    "aevaluate",
+    "ExperimentResult",
+    "Score",
 ]

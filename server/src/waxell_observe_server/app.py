@@ -29,6 +29,7 @@ from waxell_observe_server import (
     approval_routes,
     batch_routes,
     config_routes,
+    evaluation_routes,
     extension_routes,
     ingest_routes,
     memory_routes,
@@ -156,10 +157,12 @@ def create_app(
         prompt_routes,
         config_routes,
         approval_routes,
+        evaluation_routes,
     ):
         observe.include_router(module.router)
     app.include_router(observe)
     app.include_router(read_routes.router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
+    app.include_router(evaluation_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(
         policy_admin_routes.admin_router,
         prefix=policy_admin_routes.ADMIN_PREFIX,

@@ -15,11 +15,12 @@ run elsewhere. See ``docs/client.md``. ``httpx`` is imported on first use only.
 Layout: ``http.py`` (pools, strict sending), ``transport.py`` (retries, never raising),
 ``breaker.py`` (the connection breaker), ``loop.py`` (the ``_sync`` thread), ``builders.py``
 (request bodies), ``base.py`` (configuration, class-level members), ``runs.py``,
-``governance.py``, ``prompts.py`` (the methods).
+``governance.py``, ``prompts.py``, ``evaluations.py`` (the methods; datasets and experiments).
 """
 
 from __future__ import annotations
 
+from waxell_observe.client.evaluations import EvaluationMethods
 from waxell_observe.client.governance import GovernanceMethods
 from waxell_observe.client.http import API_PREFIX, DEFAULT_TIMEOUT
 from waxell_observe.client.prompts import PromptMethods
@@ -29,7 +30,7 @@ from waxell_observe.transport.errors import ControlPlaneError
 __all__ = ["API_PREFIX", "DEFAULT_TIMEOUT", "ControlPlaneError", "WaxellObserveClient"]
 
 
-class WaxellObserveClient(RunMethods, GovernanceMethods, PromptMethods):
+class WaxellObserveClient(RunMethods, GovernanceMethods, PromptMethods, EvaluationMethods):
     """A client of a control plane's wire protocol (and a destination for runs).
 
     ``WaxellObserveClient(api_url=None, api_key=None, prompt_cache_ttl=None)``: unset values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from waxell_observe.process import current_pid, fork_safe
+from waxell_observe.store import evaluation_schema as _evaluation_schema  # registers its tables
 from waxell_observe.store import rollups, schema
 
 __all__ = ["Store", "get_store", "SQLITE_BUSY_TIMEOUT_MS"]
@@ -72,6 +73,7 @@ class Store:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
             schema.metadata.create_all(conn, checkfirst=True)
+            _add_missing_columns(conn, _evaluation_schema.COLUMNS_ADDED)
             info: dict[str, str] = {
                 str(k): str(v)
                 for k, v in conn.execute(select(schema.schema_info.c.key, schema.schema_info.c.value)).all()
@@ -124,6 +126,20 @@ def _int(value: str | None) -> int:
         return int(value) if value is not None else 0
     except ValueError:
         return 0
+
+
+def _add_missing_columns(conn: Connection, added: Mapping[str, Sequence[str]]) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each column of ``added`` an older store's table lacks."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    for table_name, names in added.items():
+        present = {column["name"] for column in inspect(conn).get_columns(table_name)}
+        table = schema.metadata.tables[table_name]
+        for name in names:
+            if name not in present:
+                ddl = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {ddl}")
 
 
 def _set_info(conn: Connection, info: dict[str, str], key: str, value: str) -> None:

@@ -301,6 +301,7 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
             "value": _score_value(s),
             "comment": s["comment"],
             "created_at": iso(s["created_at"]),
+            "source": s.get("source") or "sdk",
         }
         for s in (
             r._mapping
