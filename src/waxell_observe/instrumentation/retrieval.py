@@ -63,6 +63,8 @@ class Search:
     top_k: int | None = None
     collection: str = ""
     filtered: bool = False
+    score_kind: str = ""
+    """What this search's scores mean, when it depends on the call (else the endpoint's)."""
 
 
 @dataclass(slots=True)
@@ -86,7 +88,8 @@ class SearchEndpoint:
     * ``read_request(instance, arguments)``: the searches the call asks for, from the call's
       arguments by name (positional ones bound to their names, defaults filled in).
     * ``read_result(result, searches)``: the hits of each search, in the order of ``searches``.
-    * ``score_kind``: :data:`SCORE_DISTANCE` or :data:`SCORE_SIMILARITY`.
+    * ``score_kind``: :data:`SCORE_DISTANCE` or :data:`SCORE_SIMILARITY` (``""``: it depends on
+      the collection, and a :class:`Search` says it when it can).
     """
 
     system: str
@@ -148,8 +151,10 @@ def record_searches(
             "document_count": len(found),
             "db.system": endpoint.system,
             "db.operation": endpoint.operation,
-            "score_kind": endpoint.score_kind,
         }
+        score_kind = search.score_kind or endpoint.score_kind
+        if score_kind:
+            attributes["score_kind"] = score_kind
         if search.collection:
             attributes["db.collection"] = search.collection
         if search.top_k is not None:
@@ -212,9 +217,7 @@ def _finish(
     duration_ms = round((time.perf_counter() - t0) * 1000.0, 3)
     try:
         hits = None if error is not None else endpoint.read_result(result, searches)
-        record_searches(
-            endpoint, searches, hits, started_at=started_at, duration_ms=duration_ms, error=error
-        )
+        record_searches(endpoint, searches, hits, started_at=started_at, duration_ms=duration_ms, error=error)
     except Exception:
         logger.exception("waxell-observe: could not record a %s search", endpoint.system)
 
@@ -230,7 +233,9 @@ def search_wrapper(endpoint: SearchEndpoint, active: Callable[[], bool]) -> Call
     """A wrapt wrapper recording a synchronous search method's calls."""
 
     def wrapper(wrapped: Any, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-        searches = _read_request(endpoint, wrapped, instance, args, kwargs) if _wanted(endpoint, active) else None
+        searches = (
+            _read_request(endpoint, wrapped, instance, args, kwargs) if _wanted(endpoint, active) else None
+        )
         if not searches:
             return wrapped(*args, **kwargs)
         started_at, t0 = time.time(), time.perf_counter()
@@ -249,7 +254,9 @@ def async_search_wrapper(endpoint: SearchEndpoint, active: Callable[[], bool]) -
     """A wrapt wrapper recording an asynchronous search method's calls."""
 
     async def wrapper(wrapped: Any, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-        searches = _read_request(endpoint, wrapped, instance, args, kwargs) if _wanted(endpoint, active) else None
+        searches = (
+            _read_request(endpoint, wrapped, instance, args, kwargs) if _wanted(endpoint, active) else None
+        )
         if not searches:
             return await wrapped(*args, **kwargs)
         started_at, t0 = time.time(), time.perf_counter()
