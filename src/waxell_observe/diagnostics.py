@@ -65,9 +65,10 @@ def _api_url() -> str:
 
 
 def _report() -> dict[str, Any]:
-    from waxell_observe import __version__, initialization
+    from waxell_observe import __version__, initialization, lazy_integrations
     from waxell_observe.tracing import is_tracing_enabled, otel_available
 
+    active = initialization.instrumented_libraries()
     return {
         "sdk_version": __version__,
         "initialized": initialization.is_initialized(),
@@ -79,6 +80,8 @@ def _report() -> dict[str, Any]:
             "observe_enabled": os.environ.get("WAXELL_OBSERVE", "").strip().lower() not in _FALSY,
         },
         "tracing": {"otel_available": otel_available(), "tracing_enabled": is_tracing_enabled()},
+        "waiting_instrumentors": sorted(lazy_integrations.waiting()),
+        "integrations": lazy_integrations.report(active),
     }
 
 
@@ -86,7 +89,10 @@ def diagnose() -> dict[str, Any]:
     """A status report: ``sdk_version``, ``initialized``, ``active_instrumentors`` (what ``init()``
     instrumented), ``detected_libraries`` (``{name: installed}``), ``config`` (``api_url`` from
     ``WAXELL_API_URL`` or the config file, else ``"(not set)"``; ``api_key_set``;
-    ``observe_enabled``) and ``tracing`` (``otel_available``, ``tracing_enabled``). Never raises."""
+    ``observe_enabled``), ``tracing`` (``otel_available``, ``tracing_enabled``),
+    ``waiting_instrumentors`` (integrations ``init()`` armed that wait for their library's import) and
+    ``integrations`` (every installed integration: ``state``, ``triggers``, ``package``, see
+    ``waxell_observe.vocabulary.integrations``). Never raises."""
     try:
         return _report()
     except Exception as exc:  # noqa: BLE001 - a status report must not fail

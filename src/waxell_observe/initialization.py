@@ -27,6 +27,7 @@ __all__ = ["init", "generate_session_id", "is_initialized", "instrumented_librar
 logger = logging.getLogger("waxell_observe")
 
 _lock = fork_safe(threading.Lock())
+_instrumented_lock = threading.Lock()
 _initialized = False
 _instrumented: tuple[str, ...] = ()
 _agent_name = ""
@@ -57,7 +58,8 @@ def is_initialized() -> bool:
 
 
 def instrumented_libraries() -> tuple[str, ...]:
-    """What the integrations reported instrumenting at :func:`init`."""
+    """What the integrations reported instrumenting at :func:`init`, and since (a library
+    imported after ``init()`` is instrumented then)."""
     return _instrumented
 
 
@@ -202,12 +204,23 @@ def _instrument(
         pm.hook.on_configure(config=config)
     if libraries is not None and excluded:
         libraries = libraries - excluded
+    from waxell_observe import lazy_integrations
+
+    lazy_integrations.arm(pm, config, libraries, excluded)  # loads those whose library is imported
     answers = pm.hook.on_instrument(config=config, libraries=libraries)
     instrumented = {name for answer in answers if answer for name in answer}
     if excluded and instrumented & excluded:
         pm.hook.on_uninstrument(libraries=frozenset(instrumented & excluded))
         instrumented -= excluded
-    _instrumented = tuple(sorted(instrumented))
+    with _instrumented_lock:  # keep what libraries imported during init() instrumented
+        _instrumented = tuple(sorted(instrumented | set(_instrumented)))
+
+
+def note_instrumented(names: Iterable[str]) -> None:
+    """Add what an integration instrumented after ``init()`` (its library imported later)."""
+    global _instrumented
+    with _instrumented_lock:  # not _lock: this may run inside init(), from an import it causes
+        _instrumented = tuple(sorted(set(_instrumented) | set(names)))
 
 
 def _remember_identity(
@@ -269,8 +282,10 @@ def forget() -> None:
     """Forget that :func:`init` ran, its process identity and default ``on_policy_block``
     handler (``shutdown()`` calls this: a later ``init()`` acts again)."""
     global _initialized, _instrumented, _agent_name, _workflow_name
+    from waxell_observe import lazy_integrations
     from waxell_observe.policy_block import set_default_handler
 
+    lazy_integrations.disarm()
     with _lock:
         _initialized = False
         _instrumented = ()

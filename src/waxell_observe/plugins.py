@@ -2,8 +2,9 @@
 
 ``plugin_manager()`` returns the process's :class:`pluggy.PluginManager`. On first use it
 registers the built-in plugins (:data:`DEFAULT_PLUGINS`: the pipeline, the collector of calls made
-outside runs, the embedded and the remote decider) and loads every plugin installed under the
-``waxell_observe`` entry-point group (integrations, exporters, third parties) except those named in
+outside runs, the embedded and the remote decider, the loader of integrations) and loads every plugin
+installed under the ``waxell_observe`` entry-point group (exporters, third parties; integrations wait for
+their library's import, see :mod:`waxell_observe.lazy_integrations`) except those named in
 ``WAXELL_DISABLE_PLUGINS`` (``name,name``, or ``all`` for every entry point). Plugins registered later
 with ``plugin_manager().register(obj)`` take effect immediately.
 
@@ -375,21 +376,29 @@ def disabled_plugin_names() -> frozenset[str]:
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    from importlib.metadata import entry_points
+    """Register the installed plugins that are not integrations (exporters, third parties).
+
+    Integrations (plugins with trigger modules, see :mod:`waxell_observe.entry_point_catalog`) are
+    loaded by ``init()`` when the program imports their library (:mod:`waxell_observe.lazy_integrations`).
+    """
+    from waxell_observe.entry_point_catalog import catalog, load_reference
 
     disabled = disabled_plugin_names()
     if "all" in disabled:
         return
+    found = catalog()
     seen: set[str] = set()
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in found.plugins:
         name = entry_point.name
         if name in disabled or name in seen:
             continue
         seen.add(name)
+        if found.is_integration(entry_point):
+            continue
         if pm.get_plugin(name) is not None or pm.is_blocked(name):
             continue
         try:
-            plugin = entry_point.load()
+            plugin = load_reference(entry_point.value)
         except Exception:  # noqa: BLE001 - a broken plugin must not break the agent
             logger.exception("waxell-observe: cannot load plugin %r from %s", name, entry_point.value)
             continue
@@ -423,6 +432,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("collector", "waxell_observe.calls_outside_runs"),
     ("governance", "waxell_observe.governance.embedded_decider"),
     ("remote", "waxell_observe.governance.remote_decider"),
+    ("lazy_integrations", "waxell_observe.lazy_integrations"),
 )
 """Built-in plugins, registered by import (not through entry points): ``WAXELL_DISABLE_PLUGINS=all``
 blocks the installed plugins, never these. Naming one of them blocks it, except the first

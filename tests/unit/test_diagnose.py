@@ -19,6 +19,8 @@ def test_the_report_keys_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "detected_libraries",
         "config",
         "tracing",
+        "waiting_instrumentors",
+        "integrations",
     ]
     assert report["sdk_version"] == waxell_observe.__version__
     assert report["initialized"] is False
@@ -28,6 +30,12 @@ def test_the_report_keys_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert report["detected_libraries"]["crewai"] is False
     assert report["config"] == {"api_url": "(not set)", "api_key_set": False, "observe_enabled": True}
     assert set(report["tracing"]) == {"otel_available", "tracing_enabled"}
+    assert report["waiting_instrumentors"] == []  # init() has not run
+    assert report["integrations"]["openai"] == {
+        "state": "not_selected",
+        "triggers": ["openai"],
+        "package": "waxell_observe_openai",
+    }
 
 
 def test_config_from_env_and_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

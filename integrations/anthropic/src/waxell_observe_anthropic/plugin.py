@@ -8,9 +8,13 @@ from __future__ import annotations
 from waxell_observe.instrumentation import plugin_hooks
 from waxell_observe_anthropic._instrument import INSTRUMENTATION
 
-__all__ = ["NAME", "on_instrument", "on_uninstrument"]
+__all__ = ["NAME", "TRIGGERS", "on_instrument", "on_uninstrument"]
 
 NAME = INSTRUMENTATION.name
 """The name ``init(instrument=[...])`` selects this integration by."""
+
+TRIGGERS = ("anthropic",)
+"""The modules whose import loads this plugin (declared in pyproject.toml's
+``waxell_observe.triggers`` entry points; a test checks both agree)."""
 
 on_instrument, on_uninstrument = plugin_hooks(INSTRUMENTATION)

@@ -15,11 +15,14 @@ from waxell_observe.plugins import hookimpl
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
 
-__all__ = ["NAME", "on_instrument", "on_uninstrument"]
+__all__ = ["NAME", "TRIGGERS", "on_instrument", "on_uninstrument"]
 
 logger = logging.getLogger("waxell_observe")
 
 NAME = "langchain"
+TRIGGERS = ("langchain_core",)
+"""The modules whose import loads this plugin (declared in pyproject.toml's
+``waxell_observe.triggers`` entry points; a test checks both agree)."""
 
 
 def _wanted(libraries: frozenset[str] | None) -> bool:

@@ -13,9 +13,12 @@ from waxell_observe.plugins import hookimpl
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
 
-__all__ = ["NAME", "on_instrument", "on_uninstrument"]
+__all__ = ["NAME", "TRIGGERS", "on_instrument", "on_uninstrument"]
 
 NAME = "llamaindex"
+TRIGGERS = ("llama_index.core", "llama_index_instrumentation")
+"""The modules whose import loads this plugin (declared in pyproject.toml's
+``waxell_observe.triggers`` entry points; a test checks both agree)."""
 _ALIASES = frozenset({"llamaindex", "llama_index", "llama-index"})
 
 

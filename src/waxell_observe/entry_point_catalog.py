@@ -1,0 +1,219 @@
+"""The installed plugins and integrations, read from entry points once and cached on disk.
+
+Two entry-point groups matter:
+
+* ``waxell_observe``: every plugin (``name = "package.module"`` or ``"package.module:object"``);
+* ``waxell_observe.triggers``: what makes an integration load. Each entry is
+  ``"<module the program imports>" = "<the integration's plugin reference>"``, e.g.
+  ``"google.genai" = "waxell_observe_gemini.plugin"``. A plugin named here is an *integration*:
+  it is loaded only once the program imports one of its trigger modules. Plugins with no trigger
+  (exporters, third-party plugins) are loaded with the plugin manager, as before.
+
+Reading entry points with :mod:`importlib.metadata` costs ~7 ms to import it plus ~7 ms per scan of
+the installed distributions; :func:`catalog` pays that once per environment and otherwise reads a
+small text file (``$WAXELL_CACHE_DIR``, else ``$XDG_CACHE_HOME/waxell-observe``, else
+``~/.cache/waxell-observe``). The file is keyed by the Python version, ``sys.prefix``, and the
+modification time of every ``sys.path`` entry: installing or removing a distribution changes its
+``site-packages`` directory, so the next process scans again. ``WAXELL_ENTRY_POINT_CACHE=off``
+always scans. A cache that cannot be read or written is logged at debug level and ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import zlib
+from dataclasses import dataclass, field
+
+__all__ = [
+    "PLUGIN_GROUP",
+    "TRIGGER_GROUP",
+    "Catalog",
+    "EntryPoint",
+    "cache_path",
+    "catalog",
+    "forget_catalog",
+    "load_reference",
+]
+
+logger = logging.getLogger("waxell_observe")
+
+PLUGIN_GROUP = "waxell_observe"
+TRIGGER_GROUP = "waxell_observe.triggers"
+_GROUPS = (PLUGIN_GROUP, TRIGGER_GROUP)
+_HEADER = "waxell-observe entry points v1"
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """One entry point: its group, name, value (an object reference) and distribution."""
+
+    group: str
+    name: str
+    value: str
+    distribution: str = ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The ``waxell_observe`` plugins and the trigger modules of the integrations among them."""
+
+    plugins: tuple[EntryPoint, ...] = ()
+    triggers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """plugin reference -> the modules whose import loads it (in declaration order)."""
+
+    def is_integration(self, entry: EntryPoint) -> bool:
+        """True when ``entry`` is loaded on the import of a trigger module (not up front)."""
+        return entry.value in self.triggers
+
+    @classmethod
+    def from_entries(cls, entries: list[EntryPoint]) -> Catalog:
+        plugins: list[EntryPoint] = []
+        triggers: dict[str, list[str]] = {}
+        for entry in entries:
+            if entry.group == PLUGIN_GROUP:
+                plugins.append(entry)
+            elif entry.group == TRIGGER_GROUP:
+                modules = triggers.setdefault(entry.value.strip(), [])
+                if entry.name not in modules:
+                    modules.append(entry.name)
+        return cls(tuple(plugins), {value: tuple(modules) for value, modules in triggers.items()})
+
+
+def load_reference(value: str) -> object:
+    """Import the object an entry point names: ``module`` or ``module:attr.attr`` (extras ignored)."""
+    import importlib
+
+    reference = value.split("[", 1)[0].strip()
+    module_name, _, attribute = reference.partition(":")
+    module_name, attribute = module_name.strip(), attribute.strip()
+    if not module_name:
+        raise ValueError(f"entry point value {value!r} names no module")
+    obj: object = importlib.import_module(module_name)
+    for part in attribute.split(".") if attribute else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+_lock = threading.Lock()
+_cached: Catalog | None = None
+
+
+def catalog() -> Catalog:
+    """The entry points of this environment (read once per process; cached on disk)."""
+    global _cached
+    result = _cached
+    if result is not None:
+        return result
+    with _lock:
+        if _cached is None:
+            _cached = _read_or_scan()
+        return _cached
+
+
+def forget_catalog() -> None:
+    """Read the entry points again on next use (tests; a distribution installed at run time)."""
+    global _cached
+    with _lock:
+        _cached = None
+
+
+def cache_path() -> str:
+    """The cache file of this interpreter and ``sys.path``."""
+    base = os.environ.get("WAXELL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "waxell-observe"
+    )
+    digest = zlib.crc32(f"{sys.version}|{sys.prefix}|{os.pathsep.join(sys.path)}".encode())
+    return os.path.join(base, f"entry-points-{digest:08x}.txt")
+
+
+def _key() -> str:
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            stamps.append((entry, -1))
+    return repr((sys.version, sys.prefix, stamps))
+
+
+def _read_or_scan() -> Catalog:
+    use_cache = os.environ.get("WAXELL_ENTRY_POINT_CACHE", "").strip().lower() not in (
+        "off",
+        "0",
+        "false",
+        "no",
+    )
+    if not use_cache:
+        return Catalog.from_entries(_scan())
+    path, key = cache_path(), _key()
+    entries = _read(path, key)
+    if entries is None:
+        entries = _scan()
+        _write(path, key, entries)
+    return Catalog.from_entries(entries)
+
+
+def _read(path: str, key: str) -> list[EntryPoint] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        logger.debug("waxell-observe: cannot read the entry point cache %s", path, exc_info=True)
+        return None
+    if len(lines) < 2 or lines[0] != _HEADER or lines[1] != "key\t" + key:
+        return None
+    entries = []
+    for line in lines[2:]:
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != 5 or parts[0] != "ep":
+            logger.debug("waxell-observe: the entry point cache %s is damaged; scanning", path)
+            return None
+        entries.append(EntryPoint(parts[1], parts[2], parts[3], parts[4]))
+    return entries
+
+
+def _write(path: str, key: str, entries: list[EntryPoint]) -> None:
+    fields = [(e.group, e.name, e.value, e.distribution) for e in entries]
+    if any("\t" in f or "\n" in f for row in fields for f in row) or "\n" in key:
+        return  # not representable in the file: scan every time
+    text = "\n".join([_HEADER, "key\t" + key, *("ep\t" + "\t".join(row) for row in fields)]) + "\n"
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        logger.debug("waxell-observe: cannot write the entry point cache %s", path, exc_info=True)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
+def _scan() -> list[EntryPoint]:
+    """Every entry point of the two groups, the first distribution of each name on the path winning."""
+    from importlib.metadata import distributions
+
+    entries: list[EntryPoint] = []
+    seen: set[str] = set()
+    for dist in distributions():
+        try:
+            # the name from the .dist-info directory (parsing METADATA is what makes scans slow)
+            name = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
+            normalized = name.lower().replace("_", "-").replace(".", "-")
+            if normalized in seen:
+                continue
+            seen.add(normalized)
+            for ep in dist.entry_points:
+                if ep.group in _GROUPS:
+                    entries.append(EntryPoint(ep.group, ep.name, ep.value, name))
+        except Exception:  # noqa: BLE001 - a broken distribution must not hide the others
+            logger.debug("waxell-observe: cannot read the entry points of %r", dist, exc_info=True)
+    return entries
