@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from waxell_observe.governance.results import PolicyCheckResult
+    from waxell_observe.types import ApprovalDecision
 
 __all__ = [
     "ObserveError",
@@ -41,11 +42,16 @@ class PolicyViolationError(ObserveError):
 
     ``run_id``, ``agent_name`` and ``workflow_name`` name the run the policy stopped, when the error
     comes from a :class:`~waxell_observe.WaxellContext` (``""`` otherwise): what an ``on_policy_block``
-    handler shows a person who is asked to approve it."""
+    handler shows a person who is asked to approve it.
+
+    ``approval_decision`` is the :class:`~waxell_observe.types.ApprovalDecision` of the ``on_policy_block``
+    handler once one was asked about this error (``None`` before): an outer ``@observe`` or context does
+    not ask again about a block a nested one already put to a person."""
 
     run_id: str = ""
     agent_name: str = ""
     workflow_name: str = ""
+    approval_decision: ApprovalDecision | None = None
 
     def __init__(self, message: str, policy_result: PolicyCheckResult | None = None) -> None:
         super().__init__(message)

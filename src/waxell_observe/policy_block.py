@@ -1,26 +1,28 @@
-"""``on_policy_block``: what to do when a policy refuses a run (the reference SDK's approval hook).
+"""``on_policy_block``: who is asked when a policy refuses a run, and where the handler comes from.
 
 A handler is any callable ``handler(error: PolicyViolationError)`` returning an
-:class:`~waxell_observe.types.ApprovalDecision` (or anything truthy/falsy), sync or ``async``.
-``init(on_policy_block=...)`` sets the process default; ``@observe(on_policy_block=...)`` and the
-per-call keyword argument of the same name override it (per call > decorator > default).
+:class:`~waxell_observe.types.ApprovalDecision` (or anything truthy/falsy), sync or ``async``
+(:mod:`waxell_observe.approval` runs the rounds). ``init(on_policy_block=...)`` sets the process default.
 
-When a :class:`~waxell_observe.errors.PolicyViolationError` escapes an ``@observe`` call and a handler
-applies, the handler is asked; approved → the function is run **again** in a new run with
-``enforce_policy=False``; denied → the error propagates.
+- In a :class:`~waxell_observe.WaxellContext` the handler is the one given to it, else the enclosing
+  context's, else ``init()``'s. A block at entry is put to it on the refused run itself: approved, the
+  run goes on without policy checks; denied, the run completes ``blocked`` and the error is raised.
+- In ``@observe`` the handler is the per-call keyword, else the decorator's, else ``init()``'s. A
+  :class:`~waxell_observe.errors.PolicyViolationError` that escapes a call is put to it (on the blocked
+  run, while it is still open); approved, the function runs **again** in a new run with
+  ``enforce_policy=False``; denied, the error propagates.
+
+An error is put to a person once: the decision is kept on it (``error.approval_decision``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.types import ApprovalDecision
 
-__all__ = ["default_handler", "set_default_handler", "decide", "adecide"]
+__all__ = ["Handler", "RerunOnApproval", "default_handler", "set_default_handler"]
 
 Handler = Callable[[PolicyViolationError], Any]
 
@@ -40,36 +42,19 @@ def default_handler() -> Handler | None:
     return _default
 
 
-def _as_decision(answer: Any) -> ApprovalDecision:
-    if isinstance(answer, ApprovalDecision):
-        return answer
-    return ApprovalDecision(approved=bool(answer))
+class RerunOnApproval:
+    """The handler of an ``@observe`` call, as its context holds it: a block at entry is put to
+    ``handler`` on the refused run, which then completes ``blocked`` either way; the decorator runs
+    the function again when the answer was yes. Nested contexts inherit ``handler`` itself."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
 
 
-def decide(handler: Handler, error: PolicyViolationError) -> ApprovalDecision:
-    """Ask ``handler`` about ``error`` from sync code (an ``async`` handler is run to completion;
-    from inside a running event loop that is impossible: ``TypeError``)."""
-    answer = handler(error)
-    if inspect.isawaitable(answer):
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return _as_decision(asyncio.run(_await(answer)))
-        if inspect.iscoroutine(answer):
-            answer.close()
-        raise TypeError(
-            "an async on_policy_block handler cannot be awaited from sync code inside an event loop"
-        )
-    return _as_decision(answer)
-
-
-async def adecide(handler: Handler, error: PolicyViolationError) -> ApprovalDecision:
-    """Ask ``handler`` about ``error`` from async code (sync or ``async`` handler)."""
-    answer = handler(error)
-    if inspect.isawaitable(answer):
-        answer = await answer
-    return _as_decision(answer)
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
+def handler_of(given: Any) -> Handler | None:
+    """The callable behind a context's ``on_policy_block`` slot (unwrapping :class:`RerunOnApproval`)."""
+    if isinstance(given, RerunOnApproval):
+        return given.handler
+    return given  # type: ignore[no-any-return]

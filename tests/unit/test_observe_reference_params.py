@@ -117,8 +117,11 @@ def test_on_policy_block_approved_runs_the_function_again_without_policy(
     assert transfer(5) == "sent 5"
     assert seen == ["Policy block: needs approval"] and calls == ["ran"]
     assert policy.asked == ["transfer"]  # the second run skipped the policy check
-    # a run refused on entry is not a run (its refusal is in the audit log): only the retry is stored
-    assert [(s, r) for s, _, r in _runs_by_status(read_runs, read_run)] == [("success", {"output": "sent 5"})]
+    # with a handler the refused run is recorded (blocked, with its approval round), then the retry
+    assert sorted((s, r) for s, _, r in _runs_by_status(read_runs, read_run)) == [
+        ("blocked", {"blocked_by": "needs approval"}),
+        ("success", {"output": "sent 5"}),
+    ]
 
 
 def test_on_policy_block_denied_reraises_and_per_call_beats_decorator_beats_init(
@@ -140,10 +143,11 @@ def test_on_policy_block_denied_reraises_and_per_call_beats_decorator_beats_init
     def plain() -> str:
         return "plain"
 
-    assert plain() == "plain"  # init's default approved
+    assert plain() == "plain"  # init's default approved at the context's entry: the run went on
     assert asked == ["decorator", "call", "init"]
     statuses = sorted(status for status, _, _ in _runs_by_status(read_runs, read_run))
-    assert statuses == ["success", "success"]  # the approved retries
+    # denied (blocked), approved per call (blocked + its retry), approved by init's default (one run)
+    assert statuses == ["blocked", "blocked", "success", "success"]
 
 
 def test_on_policy_block_async_handler_and_async_function(
@@ -160,7 +164,10 @@ def test_on_policy_block_async_handler_and_async_function(
         return "ok"
 
     assert asyncio.run(agent()) == "ok"
-    assert [(s, r) for s, _, r in _runs_by_status(read_runs, read_run)] == [("success", {"output": "ok"})]
+    assert sorted((s, r) for s, _, r in _runs_by_status(read_runs, read_run)) == [
+        ("blocked", {"blocked_by": "needs approval"}),
+        ("success", {"output": "ok"}),
+    ]
 
     @observe(on_policy_block=approve)
     def sync_agent() -> str:

@@ -237,7 +237,7 @@ def _policy_audit_row(run: RunRef, span: dict[str, Any]) -> dict[str, Any]:
         workflow_name=run.workflow_name,
         policy_name=as_str(attributes.get("policy_name", span["name"]), limit=256),
         category=as_str(attributes.get("category"), limit=64),
-        action=as_str(attributes.get("action"), limit=16),
+        action=as_str(attributes.get("action")),  # policy_audit_row keeps what the column holds
         reason=as_str(attributes.get("reason")),
         phase=as_str(attributes.get("phase"), limit=32),
         metadata=metadata if isinstance(metadata, dict) else None,

@@ -23,8 +23,10 @@ from waxell_observe.context.checks import (
     validate_tag,
 )
 from waxell_observe.context.containers import SpanContainerMethods
+from waxell_observe.context.entry_approval import aadmit_blocked, admit_blocked, handler_for
 from waxell_observe.context.flushing import FlushMethods
 from waxell_observe.context.human_loop import HumanLoopMethods
+from waxell_observe.context.human_records import HumanRecordMethods
 from waxell_observe.context.memory import MemoryMethods
 from waxell_observe.context.prompts import PromptMethods
 from waxell_observe.context.recording import RecordingMethods
@@ -56,6 +58,7 @@ class WaxellContext(
     SpanMethods,
     MemoryMethods,
     ActionMethods,
+    HumanRecordMethods,
     SpanContainerMethods,
     SignalMethods,
     PromptMethods,
@@ -243,7 +246,13 @@ class WaxellContext(
         if run is None:
             return self
         if self.enforce_policy:
-            self._admit(run, policy_gate.check(run, "pre_execution", "run.start"))
+            verdict = policy_gate.check(run, "pre_execution", "run.start")
+            if verdict is not None and verdict.blocked:
+                asked = handler_for(self)
+                if asked is not None:  # on_policy_block: the refused run asks (approval round recorded on it)
+                    admit_blocked(self, run, verdict, *asked)
+                    return self
+            self._admit(run, verdict)
             return self
         # _admit(run, None) written out (the common path: one call less per run)
         run.started_at = _time()
@@ -268,6 +277,11 @@ class WaxellContext(
         if run is None:
             return self
         verdict = await policy_gate.acheck(run, "pre_execution", "run.start") if self.enforce_policy else None
+        if verdict is not None and verdict.blocked:
+            asked = handler_for(self)
+            if asked is not None:
+                await aadmit_blocked(self, run, verdict, *asked)
+                return self
         self._admit(run, verdict)
         return self
 

@@ -53,12 +53,15 @@ async def aenter(context: WaxellContext) -> bool:
 
 
 def exit_run(context: WaxellContext, exc: BaseException | None) -> None:
-    """Complete the run as ``success`` (``exc`` is None) or from ``exc``."""
+    """Complete the run as ``success`` (``exc`` is None) or from ``exc``; a post-execution block
+    (``PolicyViolationError`` once the run is completed) propagates."""
     try:
         if exc is None:
             context.__exit__(None, None, None)
         else:
             context.__exit__(type(exc), exc, exc.__traceback__)
+    except PolicyViolationError:  # a post-execution block (the run is completed)
+        raise
     except Exception:  # noqa: BLE001 - telemetry never breaks the agent
         logger.exception("waxell-observe: failed to complete run of %r", context.agent_name)
 
@@ -71,6 +74,8 @@ async def aexit(context: WaxellContext, exc: BaseException | None) -> None:
             await context.__aexit__(None, None, None)
         else:
             await context.__aexit__(type(exc), exc, exc.__traceback__)
+    except PolicyViolationError:  # a post-execution block (the run is completed)
+        raise
     except Exception:  # noqa: BLE001 - telemetry never breaks the agent
         logger.exception("waxell-observe: failed to complete run of %r", context.agent_name)
         exit_run(context, exc)

@@ -13,14 +13,16 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from waxell_observe.approval import ask, ask_sync
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import TAG_KEY_PATTERN, WaxellContext
+from waxell_observe.current import current_context
 from waxell_observe.decorators import _runtime
 from waxell_observe.decorators._run import aenter, aexit, exit_run, inert_context
 from waxell_observe.decorators.generators import wrap_async_generator, wrap_generator
 from waxell_observe.decorators.signature import CallSignature
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.policy_block import adecide, decide, default_handler
+from waxell_observe.policy_block import RerunOnApproval, default_handler
 
 __all__ = ["observe", "waxell_agent", "ObservedFunction"]
 
@@ -210,20 +212,53 @@ class ObservedFunction:
             logger.exception("waxell-observe: cannot record the result of %r", self.agent_name)
 
 
-def _handler(observed: ObservedFunction, overrides: dict[str, Any] | None) -> Callable[..., Any] | None:
-    """The ``on_policy_block`` handler of this call: per call > decorator > ``init()``'s default."""
+def _explicit_handler(
+    observed: ObservedFunction, overrides: dict[str, Any] | None
+) -> Callable[..., Any] | None:
+    """The ``on_policy_block`` handler given to this call or to the decorator (per call > decorator)."""
     if overrides:
         given = overrides.get("on_policy_block")
         if given is not None:
+            if not callable(given):
+                raise ValueError(f"@observe: on_policy_block must be callable, got {type(given).__name__}")
             return given  # type: ignore[no-any-return]
-    return observed.on_policy_block or default_handler()
+    return observed.on_policy_block
 
 
 def _retry_overrides(overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The overrides of the run an approved ``on_policy_block`` handler asks for: no policy check."""
     again = dict(overrides) if overrides else {}
     again["enforce_policy"] = False
+    again.pop("on_policy_block", None)
     return again
+
+
+def _outer_context() -> Any:
+    """The run an approval round is recorded on when the blocked run is already closed."""
+    return current_context.get()
+
+
+def _approved(handler: Callable[..., Any], error: PolicyViolationError) -> bool:
+    """Whether the block that ended a call was approved (asked now, on the enclosing run, when it
+    was not asked before the run closed: a post-execution block)."""
+    decision = error.approval_decision
+    if decision is None:
+        decision = ask_sync(handler, error, _outer_context())
+    return decision.approved
+
+
+def _ask_before_exit(
+    handler: Callable[..., Any] | None, error: BaseException, context: WaxellContext
+) -> None:
+    """A block escaping the body is put to ``handler`` while the blocked run is open (the round is
+    recorded on it); a handler that raises completes the run and its exception propagates."""
+    if handler is None or not isinstance(error, PolicyViolationError) or error.approval_decision is not None:
+        return
+    try:
+        ask_sync(handler, error, context)
+    except BaseException:
+        exit_run(context, error)
+        raise
 
 
 def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
@@ -239,23 +274,30 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
                 inert_context(observed, args, kwargs)
             return fn(*args, **kwargs)
         overrides = take_overrides(kwargs) if kwargs else None
-        handler = _handler(observed, overrides)
+        explicit = _explicit_handler(observed, overrides)
+        handler = explicit or default_handler()
         if handler is None:
-            return once(config, args, kwargs, overrides)
+            return once(config, args, kwargs, overrides, None, None)
         retry_kwargs = dict(kwargs)  # before waxell_ctx is injected
         try:
-            return once(config, args, kwargs, overrides)
+            return once(config, args, kwargs, overrides, handler, explicit)
         except PolicyViolationError as exc:
-            if not decide(handler, exc).approved:
+            if not _approved(handler, exc):
                 raise
-        return once(config, args, retry_kwargs, _retry_overrides(overrides))
+        return once(config, args, retry_kwargs, _retry_overrides(overrides), None, None)
 
     def once(
-        config: ObserveConfig, args: tuple[Any, ...], kwargs: dict[str, Any], overrides: dict[str, Any] | None
+        config: ObserveConfig,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        overrides: dict[str, Any] | None,
+        handler: Callable[..., Any] | None,
+        explicit: Callable[..., Any] | None,
     ) -> Any:
         context, limit = observed.context_for(config, args, kwargs, overrides or _NO_OVERRIDES)
         if context is None:
             return fn(*args, **kwargs)
+        context._on_policy_block = RerunOnApproval(explicit) if explicit is not None else None
         try:  # enter() written out (one call less per run)
             context.__enter__()
         except PolicyViolationError:
@@ -268,6 +310,7 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
+            _ask_before_exit(handler, exc, context)
             exit_run(context, exc)
             raise
         if observed.capture_io:
@@ -276,10 +319,7 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
                 context._result = captured if captured.__class__ is dict else {"output": captured}
             except Exception:  # noqa: BLE001 - telemetry never breaks the agent
                 logger.exception("waxell-observe: cannot record the result of %r", observed.agent_name)
-        try:  # exit_run(context, None) written out
-            context.__exit__(None, None, None)
-        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
-            logger.exception("waxell-observe: failed to complete run of %r", context.agent_name)
+        exit_run(context, None)  # a post-execution block propagates
         return result
 
     return wrapper
@@ -297,26 +337,49 @@ def _wrap_async(observed: ObservedFunction) -> Callable[..., Any]:
                 inert_context(observed, args, kwargs)
             return await fn(*args, **kwargs)
         overrides = observed.signature.take_overrides(kwargs) if kwargs else None
-        handler = _handler(observed, overrides)
+        explicit = _explicit_handler(observed, overrides)
+        handler = explicit or default_handler()
         if handler is None:
-            return await once(config, args, kwargs, overrides)
+            return await once(config, args, kwargs, overrides, None, None)
         retry_kwargs = dict(kwargs)  # before waxell_ctx is injected
         try:
-            return await once(config, args, kwargs, overrides)
+            return await once(config, args, kwargs, overrides, handler, explicit)
         except PolicyViolationError as exc:
-            if not (await adecide(handler, exc)).approved:
+            decision = exc.approval_decision
+            if decision is None:
+                decision = await ask(handler, exc, _outer_context())
+            if not decision.approved:
                 raise
-        return await once(config, args, retry_kwargs, _retry_overrides(overrides))
+        return await once(config, args, retry_kwargs, _retry_overrides(overrides), None, None)
 
     async def once(
-        config: ObserveConfig, args: tuple[Any, ...], kwargs: dict[str, Any], overrides: dict[str, Any] | None
+        config: ObserveConfig,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        overrides: dict[str, Any] | None,
+        handler: Callable[..., Any] | None,
+        explicit: Callable[..., Any] | None,
     ) -> Any:
         context, limit = observed.context_for(config, args, kwargs, overrides or _NO_OVERRIDES)
-        if context is None or not await aenter(context):
+        if context is None:
+            return await fn(*args, **kwargs)
+        if explicit is not None:
+            context._on_policy_block = RerunOnApproval(explicit)
+        if not await aenter(context):
             return await fn(*args, **kwargs)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
+            if (
+                handler is not None
+                and isinstance(exc, PolicyViolationError)
+                and exc.approval_decision is None
+            ):
+                try:
+                    await ask(handler, exc, context)
+                except BaseException:
+                    await aexit(context, exc)
+                    raise
             await aexit(context, exc)
             raise
         observed.set_result(context, result, limit)

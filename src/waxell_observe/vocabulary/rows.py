@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from waxell_observe.vocabulary import AUDIT_POLICY_DECISION
+from waxell_observe.vocabulary.human import audit_event_and_action
 
 __all__ = ["policy_audit_row", "policy_span_attributes", "policy_span_status"]
 
 _STOPPING_ACTIONS = frozenset({"block", "throttle"})
+_ACTION_CHARS = 16
+"""The audit log's ``action`` column holds this many characters."""
 
 
 def policy_audit_row(
@@ -27,16 +30,18 @@ def policy_audit_row(
     metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One audit-log row for a policy's non-allow answer (``run_id`` is ``""`` for a refused run: the
-    refused run's id is then in ``metadata["refused_run_id"]``)."""
+    refused run's id is then in ``metadata["refused_run_id"]``). A span of an approval round gives its
+    own event (``approval_requested``, ``approval_granted``, ...; :mod:`waxell_observe.vocabulary.human`)."""
+    event, action = audit_event_and_action(category, action, AUDIT_POLICY_DECISION)
     return {
         "ts": ts,
         "run_id": run_id,
         "agent_name": agent_name,
         "workflow_name": workflow_name,
-        "event": AUDIT_POLICY_DECISION,
+        "event": event,
         "policy_name": policy_name,
         "category": category,
-        "action": action,
+        "action": action[:_ACTION_CHARS],
         "reason": reason,
         "phase": phase,
         "metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
