@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "prompts",
     "ui",
     "approvals",
+    "datasets",
+    "experiments",
 )
 """Modules of this package that each define ``command`` (a click command or group)."""
 
