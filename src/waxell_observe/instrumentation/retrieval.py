@@ -22,7 +22,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from waxell_observe.config import ObserveConfig
@@ -97,7 +97,9 @@ class SearchEndpoint:
     read_request: Callable[[Any, Kwargs], list[Search]]
     read_result: Callable[[Any, list[Search]], list[list[Hit]]]
     score_kind: str = SCORE_SIMILARITY
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    usage: Callable[[Any], dict[str, Any]] | None = None
+    """``usage(result)``: what the call cost, as the store reports it (e.g. Pinecone's read
+    units), added to the attributes of each of its spans."""
 
 
 def describe_vector(vector: Any) -> str:
@@ -126,13 +128,15 @@ def record_searches(
     searches: Sequence[Search],
     hits: Sequence[Sequence[Hit]] | None,
     *,
+    result: Any = None,
     started_at: float,
     duration_ms: float,
     error: BaseException | None = None,
 ) -> None:
     """Record one ``retrieval`` span per search on the current run (nothing outside a run).
 
-    ``hits`` holds each search's hits (``None`` when the call failed with ``error``).
+    ``hits`` holds each search's hits (``None`` when the call failed with ``error``), read from
+    the call's ``result``.
     """
     ctx = current_context.get()
     run = ctx.run if ctx is not None else None
@@ -140,6 +144,7 @@ def record_searches(
         logger.debug("waxell-observe: %s search outside any run; not recorded", endpoint.system)
         return
     config = run.config
+    usage = endpoint.usage(result) if endpoint.usage is not None and result is not None else {}
     error_text = ""
     if error is not None:
         text = str(error)
@@ -164,7 +169,7 @@ def record_searches(
         scores = [hit.score for hit in found if hit.score is not None]
         if scores:
             attributes["scores"] = scores
-        attributes.update(endpoint.extra)
+        attributes.update(usage)
         ctx.record_span(
             "retrieval",
             f"{endpoint.system}.{endpoint.operation}",
@@ -217,7 +222,15 @@ def _finish(
     duration_ms = round((time.perf_counter() - t0) * 1000.0, 3)
     try:
         hits = None if error is not None else endpoint.read_result(result, searches)
-        record_searches(endpoint, searches, hits, started_at=started_at, duration_ms=duration_ms, error=error)
+        record_searches(
+            endpoint,
+            searches,
+            hits,
+            result=result,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            error=error,
+        )
     except Exception:
         logger.exception("waxell-observe: could not record a %s search", endpoint.system)
 
