@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from waxell_observe.governance.decider import Decider
     from waxell_observe.governance.engine import PolicyEngine
 
-__all__ = ["evaluate_surface", "forget_engines"]
+__all__ = ["evaluate_surface", "forget_engines", "watching"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -93,6 +93,36 @@ def evaluate_surface(
 
         report(identity, surface, outcome)
     return outcome
+
+
+def watching(surface: str, ctx: WaxellContext | None = None) -> bool:
+    """True when a gate at ``surface`` may answer something other than ``allow`` for the identity of
+    ``ctx`` (else the current context, else the process): a policy acts there, the run is blocked already,
+    or governance cannot tell (then the gate decides fail-open or closed). Lets a caller skip building a
+    costly signal."""
+    if not settings.enabled():
+        return False
+    identity = resolve(ctx)
+    if identity is None or not identity.config.enabled:
+        return False
+    if identity.ctx is not None:
+        if not identity.ctx.enforce_policy:
+            return False
+        if identity.ctx._blocked:
+            return True
+    try:
+        config = identity.config
+        if config.mode == "embedded":
+            from waxell_observe.governance.embedded_decider import decider_for
+
+            decider = decider_for(config.db_url)
+            return not decider.empty and surface in embedded_manifest(decider, identity).surfaces
+        manifest = remote_manifest(config, identity)
+    except Exception:  # noqa: BLE001 - let the gate itself decide how to fail
+        return True
+    if manifest.failed:
+        return settings.fail_closed() and surface in PREVENTIVE_SURFACES
+    return surface in manifest.surfaces
 
 
 # --------------------------------------------------------------------------- deciding

@@ -16,6 +16,9 @@ A provider integration describes its SDK; this package does the rest:
   :class:`ToolRequest`: what the integration reads from a response.
 * :mod:`~waxell_observe.instrumentation.streams` — transparent stream proxies that record the call
   when the stream ends (partially, when it is abandoned), fed by an :class:`Accumulator`.
+* :mod:`~waxell_observe.instrumentation.gates` — the surface gates every integration calls:
+  ``llm.before`` before a request leaves (done by the wrappers), ``tool.before`` before a tool runs or for
+  the tool calls a response asks for, ``retrieval.after``, ``mcp.before``.
 * :mod:`~waxell_observe.instrumentation.request` / :mod:`~waxell_observe.instrumentation.reading` —
   small helpers for reading requests (prompt guard, tool names, parameters) and SDK objects.
 
@@ -24,6 +27,13 @@ Imports no provider SDK; not imported by ``import waxell_observe``.
 
 from __future__ import annotations
 
+from waxell_observe.instrumentation.gates import (
+    gate_llm_request,
+    gate_mcp_call,
+    gate_retrieval,
+    gate_tool_call,
+    gate_tool_requests,
+)
 from waxell_observe.instrumentation.patching import Patcher, Target
 from waxell_observe.instrumentation.plugin import plugin_hooks
 from waxell_observe.instrumentation.reading import get, positive_int
@@ -72,6 +82,11 @@ __all__ = [
     "async_wrapper",
     "begin_call",
     "finish_call",
+    "gate_llm_request",
+    "gate_mcp_call",
+    "gate_retrieval",
+    "gate_tool_call",
+    "gate_tool_requests",
     "get",
     "guard_kwargs",
     "offered_tool_names",

@@ -2,7 +2,8 @@
 
 Each wrapper, in order: checks that the instrumentation is on and the configuration enabled,
 applies the prompt guard to the request (which may raise ``PromptGuardError`` before anything is
-sent, or swap in redacted messages), starts a :class:`CallObservation`, calls the SDK, and then
+sent, or swap in redacted messages), runs the ``llm.before`` gate (which may raise
+``PolicyViolationError`` before anything is sent), starts a :class:`CallObservation`, calls the SDK, and then
 records the response, or wraps a stream in a recording proxy, or records the error and re-raises
 it unchanged. Anything that goes wrong in our own code is logged and the SDK call proceeds
 untouched.
@@ -18,20 +19,23 @@ from typing import Any
 
 from waxell_observe.config import get_config
 from waxell_observe.current import current_context
+from waxell_observe.instrumentation.gates import gate_llm_request, gate_tool_requests
 from waxell_observe.instrumentation.recording import CallObservation, CallResult
-from waxell_observe.instrumentation.request import guard_kwargs
+from waxell_observe.instrumentation.request import guard_kwargs, requested_model
 from waxell_observe.instrumentation.streams import (
     Accumulator,
     AsyncRecordingStream,
     RecordingStream,
     StreamObserver,
 )
+from waxell_observe.integration_api import framework_call_active
 
 __all__ = [
     "Endpoint",
     "async_wrapper",
     "begin_call",
     "finish_call",
+    "gate_request",
     "recording_enabled",
     "start_observation",
     "sync_wrapper",
@@ -121,7 +125,24 @@ def begin_call(
     if not recording_enabled(active, endpoint.provider):
         return None, kwargs
     kwargs = endpoint.guard(instance, kwargs)
+    gate_request(endpoint, instance, kwargs)
     return start_observation(endpoint, instance, kwargs), kwargs
+
+
+_MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def gate_request(endpoint: Endpoint, instance: Any, kwargs: Kwargs) -> None:
+    """The ``llm.before`` gate of a request about to be sent (``PolicyViolationError`` propagates: the
+    request is not made)."""
+    max_tokens = next((kwargs[key] for key in _MAX_TOKENS_KEYS if kwargs.get(key) is not None), None)
+    gate_llm_request(
+        provider=endpoint.provider_for(instance),
+        model=requested_model(kwargs),
+        messages=kwargs.get(endpoint.messages_key),
+        system=kwargs.get(endpoint.system_key) if endpoint.system_key else None,
+        max_tokens=max_tokens,
+    )
 
 
 # ----------------------------------------------------------------------------- response side
@@ -146,7 +167,12 @@ def _record_raw(endpoint: Endpoint, observation: CallObservation, result: Any) -
 
 def finish_call(endpoint: Endpoint, observation: CallObservation, kwargs: Kwargs, result: Any) -> Any:
     """After the SDK returned ``result``: what to hand the caller (the result itself, or a
-    recording proxy over a stream), the call recorded or left to the stream to record."""
+    recording proxy over a stream), the call recorded or left to the stream to record.
+
+    The tool calls a complete response asks for pass the ``tool.before`` gate (unless a framework
+    runs the tools and gates them itself): a refused one raises ``PolicyViolationError`` here, so the
+    agent never gets a response that would make it run the tool."""
+    requested: list[Any] = []
     try:
         if endpoint.accumulator is not None and endpoint.stream_types is not None:
             sync_stream, async_stream = endpoint.stream_types
@@ -157,11 +183,15 @@ def finish_call(endpoint: Endpoint, observation: CallObservation, kwargs: Kwargs
         if hasattr(result, "http_response") and hasattr(result, "parse"):
             _record_raw(endpoint, observation, result)
         else:
-            observation.succeed(endpoint.extract(result))
+            call = endpoint.extract(result)
+            observation.succeed(call)
+            requested = call.tool_calls
     except Exception:
         logger.exception(
             "waxell-observe: could not record the %s %s call", endpoint.provider, observation.operation
         )
+    if requested and not framework_call_active():
+        gate_tool_requests(requested)
     return result
 
 
