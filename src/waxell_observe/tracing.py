@@ -54,7 +54,9 @@ def init_tracing(
     ``otel_endpoint`` (else the configuration's, else ``OTEL_EXPORTER_OTLP_ENDPOINT``; in remote
     mode the control plane's ``config/`` answer) is where traces go; ``api_url``/``api_key``,
     ``debug``, ``capture_content`` and ``resource_attributes`` update the configuration in effect
-    when given; ``tenant_id`` is added to the resource as ``tenant.id``. ``shutdown_on_exit``:
+    when given; ``tenant_id`` is added to the resource as ``tenant.id``. Python log records at INFO
+    and above are exported beside the traces (OTLP ``/v1/logs``, each carrying the active run's id)
+    unless ``init(otel_logs=False)`` said otherwise. ``shutdown_on_exit``:
     turn tracing off at interpreter exit (the exit drain delivers what was recorded first).
     """
     global _enabled, _endpoint_set, _exit_registered
@@ -84,6 +86,8 @@ def init_tracing(
             resource["tenant.id"] = tenant_id
         if resource != dict(config.resource_attributes):
             changes["resource_attributes"] = resource
+        if "otel_logs" not in config.extra:  # the application's log records go with the traces
+            changes["extra"] = {**dict(config.extra), "otel_logs": True}
         if changes:
             config = config.replace(**changes)
             set_config(config)
@@ -115,10 +119,17 @@ def shutdown_tracing() -> None:
         flush_tracing(timeout_millis=5000)
         from waxell_observe.config import get_config, set_config
 
+        config = get_config()
         changes: dict[str, Any] = {"capture_content": False}
         if _endpoint_set:
             changes["otlp_endpoint"] = ""
-        set_config(get_config().replace(**changes))
+        if config.extra.get("otel_logs") is True:
+            changes["extra"] = {k: v for k, v in dict(config.extra).items() if k != "otel_logs"}
+        config = config.replace(**changes)
+        set_config(config)
+        from waxell_observe.plugins import plugin_manager
+
+        plugin_manager().hook.on_configure(config=config)  # the log export stops
         _enabled = _endpoint_set = False
 
 

@@ -96,6 +96,29 @@ def run_detail(run_id: str, request: Request) -> dict[str, Any]:
     return run
 
 
+@router.get("/runs/{run_id}/logs/")
+def run_logs(
+    run_id: str,
+    request: Request,
+    min_severity: int = Query(0, ge=0, le=24),
+    limit: int = Query(1000, ge=1, le=5000),
+) -> dict[str, Any]:
+    """What the application logged while the run was active (OTLP ``/v1/logs``), in time order:
+    ``{"run_id", "logs": [{time, severity_number, severity_text, body, logger, trace_id, span_id,
+    attributes}]}``; 404 when the run is unknown."""
+    from sqlalchemy import select
+
+    from waxell_observe.store.run_logs import logs_of_run
+    from waxell_observe.store.schema import runs
+
+    run_id = clean_text(run_id)
+    with _store(request).read() as conn:
+        if conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is None:
+            raise HTTPException(status_code=404, detail=f"unknown run {run_id[:80]!r}")
+        records = logs_of_run(conn, run_id, min_severity=min_severity, limit=limit)
+    return {"run_id": run_id, "logs": records}
+
+
 @router.get("/sessions/")
 def sessions_list(
     request: Request,

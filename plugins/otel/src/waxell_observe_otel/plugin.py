@@ -23,7 +23,13 @@ from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
 from waxell_observe_otel import sidecar
 from waxell_observe_otel.propagation import PLUGIN_STATE_KEY, run_trace, state_for
-from waxell_observe_otel.settings import OtelSettings, forget_exporters, route_settings, settings_from_config
+from waxell_observe_otel.settings import (
+    KEY_HEADER,
+    OtelSettings,
+    forget_exporters,
+    route_settings,
+    settings_from_config,
+)
 
 if TYPE_CHECKING:
     from waxell_observe.pipeline.destination import Destination
@@ -87,13 +93,78 @@ def on_configure(config: ObserveConfig) -> None:
     """Check the settings early (a bad endpoint is logged now); with ``otel_set_global``, make our
     tracer provider the global one now (the application's spans go through it)."""
     if not config.enabled:
+        _configure_logs(config, None)
         return
     decision = _decide(config)
     if decision is _OFF or _sdk_disabled():
+        _configure_logs(config, None)
         return
     _warm_up()
     if isinstance(decision, OtelSettings) and decision.set_global:
         _set_global(config, decision)
+    _configure_logs(config, decision)
+
+
+def logs_wanted(config: ObserveConfig) -> bool:
+    """Whether ``config`` asks for Python log records to be exported (``init_tracing()``,
+    ``init(otel_logs=True)`` or ``WAXELL_OTEL_LOGS``)."""
+    from waxell_observe.config import parse_bool
+    from waxell_observe.errors import ConfigurationError
+
+    raw = config.extra.get("otel_logs", os.environ.get("WAXELL_OTEL_LOGS", ""))
+    try:
+        return parse_bool(raw if raw != "" else False, name="otel_logs")
+    except ConfigurationError as exc:
+        if "otel_logs" not in _warned:
+            _warned.add("otel_logs")
+            logger.warning("waxell-observe: log export is off: %s", exc)
+        return False
+
+
+def _configure_logs(config: ObserveConfig, decision: Any) -> None:
+    """Start the log export when ``config`` wants it and traces have an endpoint (ours: asked of
+    the control plane on a thread of its own); stop it when it is no longer wanted."""
+    from waxell_observe_otel import logs
+
+    if decision is None or not logs_wanted(config):
+        if logs.active_export() is not None:
+            logs.stop()
+        return
+    if logs.active_export() is not None:
+        return
+    if isinstance(decision, OtelSettings):
+        if not decision.traces_url:
+            return  # an exporter object was given for spans: no URL to send logs to
+        route = route_settings(config, decision)
+        logs.start(
+            decision.traces_url,
+            headers=route["headers"],
+            resource=route["resource"],
+            timeout=route["timeout"],
+        )
+        return
+    _ask_then_start_logs(config)
+
+
+def _ask_then_start_logs(config: ObserveConfig) -> None:
+    """Remote mode without an endpoint: ask the control plane's ``config/`` now (as the reference
+    SDK's ``init_tracing`` does, so the lines logged right after it are exported too)."""
+    from waxell_observe.pipeline.destination import RetryLater
+    from waxell_observe_otel import logs
+    from waxell_observe_otel.remote_config import ask_otel_endpoint
+
+    try:
+        endpoint = ask_otel_endpoint(config.api_url, config.api_key)
+    except RetryLater as exc:
+        logger.warning("waxell-observe: log records are not exported: %s", exc)
+        return
+    if not endpoint:
+        return
+    route = route_settings(config, None)
+    headers = dict(route["headers"])
+    if config.api_key and "authorization" not in headers:
+        headers.setdefault(KEY_HEADER, config.api_key)  # the control plane named its own receiver
+    logs.start(endpoint, headers=headers, resource=route["resource"], timeout=route["timeout"])
 
 
 _warming: list[Any] = []
@@ -209,13 +280,27 @@ def _flush_global(timeout: float | None) -> None:
 @hookimpl
 def on_flush(timeout: float | None) -> DeliveryReport | None:
     _flush_global(timeout)
+    _flush_logs(timeout)
     return None
 
 
 @hookimpl
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     _flush_global(timeout)
+    import sys
+
+    logs = sys.modules.get("waxell_observe_otel.logs")
+    if logs is not None:
+        logs.stop(timeout)
     return None
+
+
+def _flush_logs(timeout: float | None) -> None:
+    import sys
+
+    logs = sys.modules.get("waxell_observe_otel.logs")
+    if logs is not None:
+        logs.flush(timeout)
 
 
 def reset() -> None:
@@ -224,6 +309,9 @@ def reset() -> None:
     import sys
 
     _decision_cache = None
+    logs = sys.modules.get("waxell_observe_otel.logs")
+    if logs is not None:
+        logs.stop(timeout=1.0)
     sidecar.clear()
     forget_exporters()
     otel_sdk = sys.modules.get("waxell_observe_otel.pipeline")

@@ -1,5 +1,5 @@
-"""``POST /v1/traces``: the OTLP/HTTP endpoint (content types, compression, the reply); what the spans
-become is :mod:`.merge`'s job."""
+"""``POST /v1/traces`` and ``POST /v1/logs``: the OTLP/HTTP endpoints (content types, compression, the
+reply); what the spans become is :mod:`.merge`'s job, log records go to ``store/run_logs.py``."""
 
 from __future__ import annotations
 
@@ -22,11 +22,21 @@ from waxell_observe_server.otlp.decode import (
     response_dict,
     response_message,
 )
+from waxell_observe_server.otlp.logs import ReceivedLog, decode_logs, logs_response, parse_logs_body
 from waxell_observe_server.otlp.merge import IngestResult, ingest_spans
 
-__all__ = ["MAX_DECOMPRESSED_BYTES", "TRACES_PATH", "install", "receive_traces", "router"]
+__all__ = [
+    "LOGS_PATH",
+    "MAX_DECOMPRESSED_BYTES",
+    "TRACES_PATH",
+    "install",
+    "receive_logs",
+    "receive_traces",
+    "router",
+]
 
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 """A compressed body may expand to at most this many bytes (else 413)."""
 
@@ -83,15 +93,13 @@ def _store(request: Request, received: list[ReceivedSpan]) -> IngestResult:
         return ingest_spans(conn, received)
 
 
-@router.post(TRACES_PATH, summary="Receive OTLP/HTTP traces (protobuf or JSON)")
-async def receive_traces(request: Request) -> Response:
-    """OTLP/HTTP ``ExportTraceServiceRequest`` → runs (see :mod:`waxell_observe_server.otlp`)."""
+def _unacceptable(content_type: str) -> Response | None:
+    """The answer to a request this receiver cannot take (no protobuf support, wrong type)."""
     if not available():
         return JSONResponse(
             {"detail": "the OTLP receiver needs opentelemetry-proto: pip install waxell-observe-server"},
             501,
         )
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in PROTOBUF_TYPES and content_type not in JSON_TYPES:
         return JSONResponse(
             {
@@ -100,6 +108,16 @@ async def receive_traces(request: Request) -> Response:
             },
             415,
         )
+    return None
+
+
+@router.post(TRACES_PATH, summary="Receive OTLP/HTTP traces (protobuf or JSON)")
+async def receive_traces(request: Request) -> Response:
+    """OTLP/HTTP ``ExportTraceServiceRequest`` → runs (see :mod:`waxell_observe_server.otlp`)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    refusal = _unacceptable(content_type)
+    if refusal is not None:
+        return refusal
     try:
         body = _decompress(await request.body(), request.headers.get("content-encoding", ""))
         message = parse_body(body, content_type)
@@ -111,3 +129,34 @@ async def receive_traces(request: Request) -> Response:
     if received:
         await run_in_threadpool(_store, request, received)
     return _reply(content_type, rejected, reason)
+
+
+def _store_logs(request: Request, received: list[ReceivedLog]) -> int:
+    from waxell_observe.store.run_logs import add_logs
+
+    store = request.app.state.store
+    with store.write() as conn:
+        return add_logs(conn, (vars(record) for record in received))
+
+
+@router.post(LOGS_PATH, summary="Receive OTLP/HTTP log records (protobuf or JSON)")
+async def receive_logs(request: Request) -> Response:
+    """OTLP/HTTP ``ExportLogsServiceRequest`` → log records of runs (``waxell_run_id`` attribute)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    refusal = _unacceptable(content_type)
+    if refusal is not None:
+        return refusal
+    try:
+        body = _decompress(await request.body(), request.headers.get("content-encoding", ""))
+        message = parse_logs_body(body, content_type)
+    except _HTTPProblem as problem:
+        return JSONResponse({"detail": problem.detail}, problem.status)
+    except OTLPDecodeError as exc:
+        return JSONResponse({"detail": str(exc)}, 400)
+    received = decode_logs(message, time.time())
+    if received:
+        await run_in_threadpool(_store_logs, request, received)
+    reply = logs_response()
+    if content_type in PROTOBUF_TYPES:
+        return Response(content=reply.SerializeToString(), media_type="application/x-protobuf")
+    return JSONResponse(response_dict(reply))
