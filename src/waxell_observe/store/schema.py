@@ -434,3 +434,7 @@ rollup_users = Table(
 """``rollup_sessions`` per end user (non-empty ``user_id``)."""
 
 ROLLUP_TABLES = (rollup_runs, rollup_calls, rollup_tags, run_tags, rollup_sessions, rollup_users)
+
+# Tables kept beside the code that reads and writes them register themselves on ``metadata`` when their
+# module is imported; importing them here makes every store create them (``Store.create_schema``).
+from waxell_observe.store import run_logs as _run_logs  # noqa: E402,F401
