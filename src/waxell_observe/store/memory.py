@@ -281,7 +281,7 @@ def _as_dict(row: Any) -> dict[str, Any]:
     return {
         "memory_id": get("memory_id"),
         "run_id": get("run_id"),
-        "agent_name": get("agent_name") or "",
+        "agent_name": get("agent_name") or get("run_agent") or "",
         "tier": get("tier"),
         "scope_key": get("scope_key"),
         "slot_name": get("slot_name"),
@@ -316,7 +316,8 @@ def list_memories(
     now: float | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Memories matching the filters, newest first, and how many match. ``agent_name`` matches
-    the agent recorded with the memory or, when none was, the agent of the run that wrote it."""
+    the agent recorded with the memory or, when none was (a memory written before its run was
+    stored), the agent of the run that wrote it; each memory names that agent."""
     now = time.time() if now is None else now
     conditions: list[Any] = []
     if run_id:
@@ -339,7 +340,8 @@ def list_memories(
         conditions.append(or_(memories.c.expires_at.is_(None), memories.c.expires_at > now))
     total = int(conn.execute(select(func.count()).select_from(memories).where(*conditions)).scalar_one())
     rows = conn.execute(
-        select(memories)
+        select(memories, runs.c.agent_name.label("run_agent"))
+        .select_from(memories.outerjoin(runs, runs.c.run_id == memories.c.run_id))
         .where(*conditions)
         .order_by(memories.c.created_at.desc(), memories.c.memory_id.desc())
         .limit(limit)
