@@ -51,50 +51,43 @@ DEFAULT_POLL_INTERVAL = 0.25
 _BLOCKING = ("block", "throttle")
 
 
-def _metadata_of(error: PolicyViolationError) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(metadata, the evaluation that blocked)``: the result's metadata overridden by the metadata of
-    its first ``approval`` evaluation (as ``extract_block_metadata`` of the reference reads it), and the
-    evaluation to name as the policy (the approval one, else the first that blocked)."""
+def _blocking_evaluation(error: PolicyViolationError) -> dict[str, Any]:
+    """The evaluation to name as the policy: the first of category ``approval``, else the first that
+    blocked (``{}`` when there is none)."""
     result = error.policy_result
     if result is None:
-        return {}, {}
-    metadata = {k: v for k, v in dict(result.metadata or {}).items() if k != "evaluations"}
+        return {}
     evaluations = [e.to_dict() for e in result.evaluations] or [
         e for e in result.metadata.get("evaluations", []) if isinstance(e, dict)
     ]
-    approval = next((e for e in evaluations if e.get("category") == "approval"), None)
-    if approval is not None and isinstance(approval.get("metadata"), dict):
-        metadata.update(approval["metadata"])
-    named = approval or next((e for e in evaluations if e.get("action") in _BLOCKING), None) or {}
-    return metadata, named
+    return (
+        next((e for e in evaluations if e.get("category") == "approval"), None)
+        or next((e for e in evaluations if e.get("action") in _BLOCKING), None)
+        or {}
+    )
 
 
 def approval_fields(error: PolicyViolationError) -> tuple[dict[str, Any], float | None]:
-    """The pending approval's fields for ``error`` (run, agent, reason, policy, approvers, ...) and the
-    policy's ``timeout_minutes`` in seconds (``None`` when it sets none)."""
-    metadata, evaluation = _metadata_of(error)
-    action_type = metadata.get("workflow_type") or metadata.get("action_type") or "unknown"
-    approvers = metadata.get("approvers") or []
-    if isinstance(approvers, str):
-        approvers = [approvers]
-    timeout_minutes = metadata.get("timeout_minutes")
-    timeout = None
-    if (
-        isinstance(timeout_minutes, int | float)
-        and not isinstance(timeout_minutes, bool)
-        and math.isfinite(timeout_minutes)
-        and timeout_minutes > 0
-    ):
-        timeout = float(timeout_minutes) * 60.0
+    """The pending approval's fields for ``error`` (run, agent, reason, policy, action type and approvers
+    as :func:`waxell_observe.approval.extract_block_metadata` reads them) and the policy's
+    ``timeout_minutes`` in seconds (``None`` when it sets none)."""
+    from waxell_observe.approval import extract_block_metadata
+
+    details = extract_block_metadata(error)
+    evaluation = _blocking_evaluation(error)
+    minutes = details["timeout_minutes"]
+    timeout = (
+        float(minutes) * 60.0 if minutes is not None and math.isfinite(minutes) and minutes > 0 else None
+    )
     fields = {
         "run_id": error.run_id,
         "agent_name": error.agent_name or _configured_agent_name(),
         "workflow_name": error.workflow_name,
-        "action_type": str(action_type)[:256],
+        "action_type": str(details["action_type"])[:256],
         "reason": str(error),
         "policy_name": str(evaluation.get("policy_name") or "")[:256],
         "category": str(evaluation.get("category") or "")[:64],
-        "approvers": [str(a)[:256] for a in approvers if str(a).strip()][:100],
+        "approvers": [a[:256] for a in details["approvers"] if a.strip()][:100],
         "metadata": {"action": error.policy_result.action} if error.policy_result is not None else {},
     }
     return fields, timeout
