@@ -9,10 +9,18 @@ from __future__ import annotations
 
 # submodules the reference SDK makes attributes of the package (waxell_observe.reasoning is the
 # module; waxell_observe.tool, .decision, ... are the functions)
+from waxell_observe import approval as approval
 from waxell_observe import cost as cost
 from waxell_observe import decorator as decorator
 from waxell_observe import instrumentors as instrumentors
 from waxell_observe import reasoning as reasoning
+from waxell_observe.approval import (
+    auto_approve,
+    auto_deny,
+    extract_block_metadata,
+    handle_policy_block,
+    prompt_approval,
+)
 from waxell_observe.approval_control_plane import (
     approval_from_control_plane,
     async_approval_from_control_plane,
@@ -70,6 +78,15 @@ from waxell_observe.evaluation import (
 )
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.human import HumanTurn
+from waxell_observe.human_api import (
+    approval_request,
+    approval_response,
+    human_interaction,
+    human_turn,
+    mark_resumed,
+    observed_input,
+    pause,
+)
 from waxell_observe.initialization import generate_session_id, init
 from waxell_observe.lifecycle import flush, flush_sync, shutdown
 from waxell_observe.plugins import hookimpl
@@ -91,6 +108,9 @@ __version__ = "0.1.0"
 
 context = WaxellContext
 """The reference SDK's short name of :class:`WaxellContext` (the same class)."""
+
+input = observed_input  # noqa: A001 - the reference SDK's name: waxell_observe.input(prompt)
+"""The builtin ``input``, recorded as a timed human turn inside a run (:func:`observed_input`)."""
 
 __all__ = [
     "__version__",
@@ -119,6 +139,19 @@ __all__ = [
     "PromptGuardResult",
     "PromptInfo",
     "ApprovalDecision",
+    # approvals and people in the loop (reference §1.5)
+    "extract_block_metadata",
+    "prompt_approval",
+    "auto_approve",
+    "auto_deny",
+    "handle_policy_block",
+    "approval_request",
+    "approval_response",
+    "pause",
+    "mark_resumed",
+    "human_turn",
+    "human_interaction",
+    "input",
     "approval_from_control_plane",
     "async_approval_from_control_plane",
     "HumanTurn",
