@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from waxell_observe.store import aggregates
-from waxell_observe.store.reader import SORTABLE_COLUMNS, RunFilter, get_run, list_runs
+from waxell_observe.store.reader import SORTABLE_COLUMNS, RunFilter, get_run, iso, list_runs
 from waxell_observe_server.policy_admin_routes import list_policies
 from waxell_observe_server.sanitize import clean_text
 from waxell_observe_server.wire_models import parse_timestamp
@@ -104,8 +104,8 @@ def run_logs(
     limit: int = Query(1000, ge=1, le=5000),
 ) -> dict[str, Any]:
     """What the application logged while the run was active (OTLP ``/v1/logs``), in time order:
-    ``{"run_id", "logs": [{time, severity_number, severity_text, body, logger, trace_id, span_id,
-    attributes}]}``; 404 when the run is unknown."""
+    ``{"run_id", "logs": [{time (ISO 8601), severity_number, severity_text, body, logger, trace_id,
+    span_id, attributes}]}``; 404 when the run is unknown."""
     from sqlalchemy import select
 
     from waxell_observe.store.run_logs import logs_of_run
@@ -116,7 +116,7 @@ def run_logs(
         if conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is None:
             raise HTTPException(status_code=404, detail=f"unknown run {run_id[:80]!r}")
         records = logs_of_run(conn, run_id, min_severity=min_severity, limit=limit)
-    return {"run_id": run_id, "logs": records}
+    return {"run_id": run_id, "logs": [{**record, "time": iso(record["time"])} for record in records]}
 
 
 @router.get("/sessions/")

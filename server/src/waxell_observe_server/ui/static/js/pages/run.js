@@ -1,11 +1,12 @@
 // @ts-check
-// One run: header, then tabs Trace (timeline), Context, Scores, Governance and Raw.
+// One run: header, then tabs Trace (timeline), Context, Scores, Governance, Logs and Raw.
 
 import { h, replace } from "../dom.js";
 import { modelInfo, read } from "../api.js";
 import { fmtCost, fmtDuration, fmtInt, fmtPct, fmtTime, oneLine, pretty, toMs } from "../format.js";
 import { gauge, utilizationChart } from "../charts.js";
 import { timeline } from "../timeline.js";
+import { logsTab } from "./run_logs.js";
 import {
   cards,
   errorBox,
@@ -29,6 +30,7 @@ const TABS = [
   { id: "context", label: "Context" },
   { id: "scores", label: "Scores" },
   { id: "governance", label: "Governance" },
+  { id: "logs", label: "Logs" },
   { id: "raw", label: "Raw" },
 ];
 
@@ -478,6 +480,7 @@ export async function renderRun(ctx) {
     else if (id === "context") await contextTab(run, panel, ctx);
     else if (id === "scores") scoresTab(run, panel);
     else if (id === "governance") await governanceTab(run, panel, ctx);
+    else if (id === "logs") await logsTab(run, panel, ctx);
     else cleanup = rawTab(run, panel);
   }
 
