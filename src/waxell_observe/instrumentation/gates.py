@@ -120,16 +120,17 @@ def _arguments(arguments: Any) -> Any:
     return arguments
 
 
-def gate_tool_call(tool_name: str, tool_args: Any = None) -> Any:
+def gate_tool_call(tool_name: str, tool_args: Any = None, *, ctx: Any = None) -> Any:
     """``tool.before`` for a tool a framework is about to run (raises ``PolicyViolationError`` on ``block``);
-    returns the arguments to run it with (scrubbed on ``redact``)."""
-    if not watching("tool.before"):
+    returns the arguments to run it with (scrubbed on ``redact``). ``ctx``: the run the tool belongs to
+    (default: the current context)."""
+    if not watching("tool.before", ctx):
         return tool_args
     from waxell_observe.gating.api import tool_args_signal
     from waxell_observe.redaction import redact
 
     outcome = preventive_gate(
-        None,
+        ctx,
         "tool.before",
         {"tool_name": tool_name, "tool_args": tool_args_signal(_arguments(tool_args))},
         default_reason=f"Tool '{tool_name}' blocked by governance policy",
@@ -156,14 +157,15 @@ def gate_retrieval(
     source: str = "",
     scores: list[float] | None = None,
     top_k: int | None = None,
+    ctx: Any = None,
 ) -> GateOutcome | None:
     """``retrieval.after`` (detective) for retrieved ``documents`` (raises ``PolicyViolationError`` on
-    ``block``); None when no policy acts there."""
-    if not watching("retrieval.after"):
+    ``block``); None when no policy acts there. ``ctx``: the run (default: the current context)."""
+    if not watching("retrieval.after", ctx):
         return None
     from waxell_observe.gating.recorders import retrieval_signal
 
-    return detective_gate(None, "retrieval.after", retrieval_signal(query, documents, source, scores, top_k))
+    return detective_gate(ctx, "retrieval.after", retrieval_signal(query, documents, source, scores, top_k))
 
 
 def gate_mcp_call(server_name: str, tool_name: str = "", tool_args: Any = None) -> GateOutcome | None:

@@ -43,6 +43,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from waxell_observe import integration_api
 from waxell_observe.config import get_config
 from waxell_observe.context import WaxellContext
+from waxell_observe.errors import PolicyViolationError
+from waxell_observe.instrumentation.gates import gate_retrieval, gate_tool_call
 from waxell_observe.records import SpanRecord
 from waxell_observe_langchain.content import bounded, message_dict, messages_preview
 from waxell_observe_langchain.extract import offered_tool_names, request_params, requested_model
@@ -345,6 +347,11 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         pending = self._start("tool", run_name(serialized, kwargs, "tool"), run_id, kwargs, value)
         if pending.target is not None:
             pending.input = bounded(value, config_of(pending.target))
+        try:  # the tool.before gate: a refusal raises here, before the tool runs
+            gate_tool_call(pending.name, value, ctx=pending.target)
+        except PolicyViolationError as refused:
+            self._end(self._record_tool, run_id, None, refused)  # LangChain reports no tool error for it
+            raise
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A tool returned."""
@@ -407,6 +414,9 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         status, error_text = outcome(error)
         query = {"query": pending.input}
         self._span(pending, target, "retrieval", attributes, query, {"documents": docs}, status, error_text)
+        if error is None:
+            text = pending.input if isinstance(pending.input, str) else str(pending.input or "")
+            gate_retrieval(text, docs, source=pending.name, scores=scores or None, ctx=target)
 
     # -- agents and retries ------------------------------------------------------------------
 
