@@ -1,0 +1,15 @@
+"""What the bedrock integration patches, and the switch that turns it on and off."""
+
+from __future__ import annotations
+
+from waxell_observe.instrumentation import Instrumentation, Target
+
+__all__ = ["INSTRUMENTATION", "TARGETS", "instrument", "is_instrumented", "uninstrument"]
+
+TARGETS: tuple[Target, ...] = ()
+
+INSTRUMENTATION = Instrumentation("bedrock", TARGETS, sdk="botocore")
+
+instrument = INSTRUMENTATION.instrument
+uninstrument = INSTRUMENTATION.uninstrument
+is_instrumented = INSTRUMENTATION.is_instrumented

@@ -1,0 +1,1 @@
+"""waxell-observe auto-instrumentation for the Groq Python SDK (being written)."""

@@ -1,0 +1,1 @@
+"""waxell-observe auto-instrumentation for LiteLLM (completion, acompletion, streaming) (being written)."""

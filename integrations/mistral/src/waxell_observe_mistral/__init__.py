@@ -1,0 +1,1 @@
+"""waxell-observe auto-instrumentation for the Mistral AI Python SDK (being written)."""

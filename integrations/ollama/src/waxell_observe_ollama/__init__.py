@@ -1,0 +1,1 @@
+"""waxell-observe auto-instrumentation for the Ollama Python client (being written)."""

@@ -1,0 +1,1 @@
+"""waxell-observe auto-instrumentation for the Together AI Python SDK (being written)."""
