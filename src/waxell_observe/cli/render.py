@@ -11,6 +11,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from waxell_observe.cli.render_human import add_people_line, human_span_detail
+from waxell_observe.cli.render_memory import ACTION_KEYS, add_action_sections, memory_span_detail
+
 __all__ = ["runs_table", "run_tree", "timeline"]
 
 _STATUS_STYLE = {
@@ -147,6 +150,9 @@ def _span_label(kind: str, record: dict[str, Any]) -> Text:
 
 def _span_detail(kind: str, record: dict[str, Any], attributes: dict[str, Any]) -> str:
     """What a span of ``kind`` shows after its name (dimmed)."""
+    human = human_span_detail(kind, record, attributes)
+    if human is not None:
+        return human
     if kind == "tool":
         return f"  {_compact(record.get('input'), 60)} → {_compact(record.get('output'), 60)}"
     if kind == "retrieval":
@@ -165,6 +171,8 @@ def _span_detail(kind: str, record: dict[str, Any], attributes: dict[str, Any]) 
     if kind == "io":
         content = record.get("input") if record["name"] == "user_message" else record.get("output")
         return f"  {_compact(content or attributes.get('preview', ''), 100)}"
+    if kind == "memory":
+        return memory_span_detail(record, attributes)
     return ""
 
 
@@ -197,6 +205,7 @@ def run_tree(run: dict[str, Any], console: Console | None = None) -> None:
         f"{run['llm_call_count']} LLM call(s)",
     ]
     tree.add(Text("  ".join(facts)))
+    add_people_line(tree, run)
     for name in ("session_id", "user_id", "user_group", "parent_run_id"):
         if run.get(name):
             tree.add(Text(f"{name}: {run[name]}"))
@@ -238,5 +247,6 @@ def _conversation(tree: Tree, conversation: dict[str, Any]) -> None:
         )
     )
     for key, value in conversation.items():
-        if key not in _CONVERSATION_COUNTERS:
+        if key not in _CONVERSATION_COUNTERS and key not in ACTION_KEYS:
             node.add(Text(f"{key}: {_compact(value)}"))
+    add_action_sections(node, conversation)
