@@ -333,6 +333,31 @@ def test_signals_flush_with_mid_execution_governance(
     assert [(s["kind"], s["attributes"]["phase"]) for s in run["spans"]] == [("policy", "mid_execution")]
 
 
+def test_messages_flush_mid_run_when_governed(read_run: ReadRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _context("i14-message-ungoverned") as off:
+        off.record_user_message("hello")
+        off.record_agent_response("hi")
+    assert read_run(off.run_id)["status"] == "success"
+    asked = _block_mid_run(monkeypatch)
+    with (
+        pytest.raises(PolicyViolationError, match="stop now"),
+        _context("i14-message-gate", mid_execution_governance=True) as ctx,
+    ):
+        ctx.record_user_message("refund me twice")
+    assert asked == ["flush"]
+    run = read_run(ctx.run_id)
+    assert run["status"] == "blocked"
+    assert [(s["kind"], s["name"]) for s in run["spans"] if s["kind"] == "io"] == [("io", "user_message")]
+    assert run["conversation"]["user_turns"] == 1
+    with (
+        pytest.raises(PolicyViolationError, match="stop now"),
+        _context("i14-response-gate", mid_execution_governance=True) as answered,
+    ):
+        answered.record_agent_response("done")
+    assert asked == ["flush", "flush"]
+    assert read_run(answered.run_id)["status"] == "blocked"
+
+
 def test_check_tool_before_execution(read_run: ReadRun, monkeypatch: pytest.MonkeyPatch) -> None:
     with _context("i14-tool-before-off") as off:
         off.check_tool_before_execution("search")  # without mid-execution governance: nothing

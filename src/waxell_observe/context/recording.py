@@ -453,7 +453,8 @@ class RecordingMethods(ContextBase):
     ) -> SpanRecord | None:
         """Record what the user said (an ``io`` span; updates the conversation state).
         ``message`` is the reference SDK's alias of ``content``; ``metadata`` goes into the
-        span's attributes. Delivered with the next step (no mid-execution flush of its own)."""
+        span's attributes. With ``mid_execution_governance`` the run is then flushed (a control
+        plane's ``block`` answer raises :class:`~waxell_observe.errors.PolicyViolationError`)."""
         text = content or message
         if not isinstance(text, str):
             raise ValueError(f"content must be a string, got {type(text).__name__}")
@@ -461,17 +462,24 @@ class RecordingMethods(ContextBase):
         if run is None:
             return None
         self._ensure_conversation(run).record_user_message(text)
-        return self._record_io(run, "user_message", text, "manual", metadata)
+        span = self._record_io(run, "user_message", text, "manual", metadata)
+        if self.mid_execution_governance:
+            self._mid_execution_flush(run)
+        return span
 
     def record_agent_response(
         self, content: str, *, metadata: dict[str, Any] | None = None
     ) -> SpanRecord | None:
         """Record what the agent answered (an ``io`` span; updates the conversation state);
-        ``metadata`` goes into the span's attributes."""
+        ``metadata`` goes into the span's attributes. With ``mid_execution_governance`` the run is
+        then flushed (a control plane's ``block`` answer raises)."""
         if not isinstance(content, str):
             raise ValueError(f"content must be a string, got {type(content).__name__}")
         run = self._active_run("record_agent_response")
         if run is None:
             return None
         self._ensure_conversation(run).record_agent_response(content)
-        return self._record_io(run, "agent_response", content, "manual", metadata)
+        span = self._record_io(run, "agent_response", content, "manual", metadata)
+        if self.mid_execution_governance:
+            self._mid_execution_flush(run)
+        return span
