@@ -66,6 +66,7 @@ def instrument(dispatcher: Any = None) -> bool:
         if not installed():
             return False
         dispatcher = _root_dispatcher()
+    from waxell_observe_llamaindex.gates import PATCHER
     from waxell_observe_llamaindex.handlers import WaxellEventHandler, WaxellSpanHandler
 
     with _lock:
@@ -74,11 +75,15 @@ def instrument(dispatcher: Any = None) -> bool:
             dispatcher.add_span_handler(WaxellSpanHandler())
         if not events:
             dispatcher.add_event_handler(WaxellEventHandler())
+    PATCHER.apply()  # the tool.before and retrieval.after gates
     return True
 
 
 def uninstrument(dispatcher: Any = None) -> bool:
     """Detach waxell-observe's handlers. Returns True when some were attached."""
+    from waxell_observe_llamaindex.gates import PATCHER
+
+    PATCHER.remove()
     dispatcher = _loaded_dispatcher(dispatcher)
     if dispatcher is None:
         return False
