@@ -5,6 +5,7 @@
 const KEY_STORAGE = "waxell.key";
 export const READ_BASE = "/api/v1/read/";
 export const UI_BASE = "/api/v1/ui/";
+export const ADMIN_BASE = "/api/v1/admin/";
 
 export class ApiError extends Error {
   constructor(status, detail, path) {
@@ -90,6 +91,39 @@ export async function getJson(url, { signal } = {}) {
   }
   if (body === null) throw new ApiError(response.status, "the server answered something that is not JSON", url);
   return body;
+}
+
+/**
+ * POST a JSON body and read the JSON reply; the same errors as getJson (AuthError on 401/403).
+ * @param {string} url
+ * @param {any} body
+ */
+export async function postJson(url, body) {
+  const headers = { Accept: "application/json", "Content-Type": "application/json" };
+  const key = getKey();
+  if (key) headers["X-Wax-Key"] = key;
+  let response;
+  try {
+    response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), cache: "no-store", credentials: "same-origin" });
+  } catch (e) {
+    throw new ApiError(0, "the server cannot be reached (" + (e && e.message ? e.message : "network error") + ")", url);
+  }
+  let reply = null;
+  try {
+    reply = JSON.parse((await response.text()) || "null");
+  } catch (e) {
+    reply = null;
+  }
+  if (response.status === 401 || response.status === 403) {
+    throw new AuthError(response.status, detailText(reply) || "a valid API key is required", url);
+  }
+  if (!response.ok) throw new ApiError(response.status, detailText(reply) || "HTTP " + response.status, url);
+  return reply;
+}
+
+/** POST to the admin API (answering approvals, ...). */
+export function admin(path, body) {
+  return postJson(ADMIN_BASE + path, body);
 }
 
 export function read(path, params, opts) {

@@ -46,6 +46,11 @@ const STATUS_CLASS = {
   redact: "warn",
   retry: "warn",
   skip: "neutral",
+  pending: "info",
+  approved: "ok",
+  denied: "bad",
+  expired: "warn",
+  cancelled: "neutral",
 };
 
 export function statusBadge(status) {
