@@ -22,7 +22,16 @@ from typing import Any
 
 from waxell_observe.evaluation.scores import Score
 
-__all__ = ["ItemResult", "MetricSummary", "ExperimentResult", "summarize", "percentile", "score_passes"]
+__all__ = [
+    "ItemResult",
+    "MetricSummary",
+    "ExperimentResult",
+    "summarize",
+    "percentile",
+    "score_passes",
+    "threshold_failures",
+    "baseline_regressions",
+]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -176,6 +185,42 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def threshold_failures(summary: Mapping[str, Any], threshold: float | Mapping[str, float]) -> list[str]:
+    """What falls below ``threshold``: a minimum pass rate for every metric (a number), or per metric
+    name (a dict; a name the experiment lacks fails). One message per failure."""
+    metrics = summary.get("metrics") or {}
+    wanted = (
+        {name: float(threshold) for name in metrics}
+        if isinstance(threshold, (int, float))
+        else {str(k): float(v) for k, v in threshold.items()}
+    )
+    failures = []
+    for name, minimum in sorted(wanted.items()):
+        metric = metrics.get(name)
+        if metric is None:
+            failures.append(f"{name}: no such score (scores: {sorted(metrics)})")
+        elif metric["pass_rate"] < minimum:
+            failures.append(
+                f"{name}: pass rate {metric['pass_rate']:.1%} ({metric['passed']}/{summary.get('runs', 0)}) "
+                f"is below the threshold {minimum:.1%}"
+            )
+    return failures
+
+
+def baseline_regressions(
+    summary: Mapping[str, Any], baseline: Mapping[str, Any], *, tolerance: float = 0.0
+) -> list[str]:
+    """The metrics whose pass rate fell more than ``tolerance`` below the ``baseline`` experiment's
+    (both summaries as :func:`summarize` makes them). One message per regression."""
+    current, before = summary.get("metrics") or {}, baseline.get("metrics") or {}
+    regressions = []
+    for name in sorted(set(current) & set(before)):
+        now, then = float(current[name]["pass_rate"]), float(before[name]["pass_rate"])
+        if now < then - tolerance:
+            regressions.append(f"{name}: pass rate {now:.1%} regressed from {then:.1%} in the baseline")
+    return regressions
+
+
 @dataclass
 class ExperimentResult:
     """The outcome of :func:`waxell_observe.evaluate`: the rows, in dataset order then repetition,
@@ -235,6 +280,16 @@ class ExperimentResult:
 
     def __iter__(self) -> Any:
         return iter(self.rows)
+
+    def assert_thresholds(self, threshold: float | Mapping[str, float]) -> ExperimentResult:
+        """Raise ``AssertionError`` listing every metric whose pass rate is below ``threshold`` (see
+        :func:`threshold_failures`); returns the result so that calls chain."""
+        failures = threshold_failures(self.summary, threshold)
+        if failures:
+            raise AssertionError(
+                f"experiment {self.name!r} is below its thresholds:\n  " + "\n  ".join(failures)
+            )
+        return self
 
     def format(self) -> str:
         """A short plain-text report (one line per metric, then totals)."""

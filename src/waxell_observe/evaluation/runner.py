@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from waxell_observe.evaluation.backends import EvaluationBackend, current_backend
 from waxell_observe.evaluation.datasets import Dataset, DatasetItem, get_dataset
 from waxell_observe.evaluation.results import ExperimentResult, ItemResult, summarize
-from waxell_observe.evaluation.scores import acall_evaluator, call_evaluator, evaluator_name
+from waxell_observe.evaluation.scores import acall_evaluator, call_evaluator, check_evaluator, evaluator_name
 from waxell_observe.evaluation.trace import RunTrace, collector
 from waxell_observe.records import new_id
 from waxell_observe.vocabulary.evaluation import EXPERIMENT_AGENT_PREFIX, EXPERIMENT_TAG
@@ -108,8 +108,7 @@ class ExperimentRecorder:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"an experiment needs a non-empty name, got {name!r}")
         for evaluator in evaluators:
-            if not callable(evaluator):
-                raise ValueError(f"evaluators must be callables, got {evaluator!r}")
+            check_evaluator(evaluator)
         self.name = name
         self.dataset = dataset
         self.dataset_version = dataset_version

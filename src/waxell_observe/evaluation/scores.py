@@ -47,7 +47,7 @@ class Score:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"a score needs a non-empty name, got {self.name!r}")
         value = self.value
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, (bool, str)):
             pass
         elif isinstance(value, (int, float)) and math.isfinite(value):
             object.__setattr__(self, "value", float(value))
@@ -85,13 +85,14 @@ class Score:
 
 
 def evaluator_name(evaluator: Any) -> str:
-    """The name of an evaluator: its ``name`` attribute, else its function's name."""
+    """The name of an evaluator: its ``name`` attribute, else its function's name (``lambda`` for a
+    lambda), else its class's name."""
     name = getattr(evaluator, "name", None)
     if isinstance(name, str) and name:
         return name
     name = getattr(evaluator, "__name__", None)
-    if isinstance(name, str) and name and name != "<lambda>":
-        return name
+    if isinstance(name, str) and name:
+        return "lambda" if name == "<lambda>" else name
     return type(evaluator).__name__
 
 
@@ -120,6 +121,13 @@ def _accepted(evaluator: Callable[..., Any]) -> tuple[set[str], bool]:
             f"an evaluator may take {', '.join(EVALUATOR_ARGUMENTS)}"
         )
     return names, everything
+
+
+def check_evaluator(evaluator: Any) -> None:
+    """``TypeError`` when ``evaluator`` is not callable or asks for an argument no evaluator gets."""
+    if not callable(evaluator):
+        raise TypeError(f"an evaluator must be callable, got {evaluator!r}")
+    _accepted(evaluator)
 
 
 def _arguments(evaluator: Callable[..., Any], available: Mapping[str, Any]) -> dict[str, Any]:
