@@ -230,11 +230,12 @@ def test_manifest_lists_policies_by_surface(http: Any) -> None:
     )
     manifest = http.get(f"{OBSERVE}/policy-manifest/", params={"agent_name": "r-1"}).json()
     assert manifest["manifest_version"] == "2"
-    assert manifest["checkpoints"] == ["run.start", "llm.after", "step.mid"]
+    assert manifest["checkpoints"] == ["run.start", "llm.before", "llm.after", "step.mid"]
     assert manifest["surfaces"] == {
         "run.start": [{"policy": "rate", "category": "rate-limit", "eval": "server"}],
-        "step.mid": [{"policy": "models", "category": "llm", "eval": "hybrid"}],
+        "llm.before": [{"policy": "models", "category": "llm", "eval": "hybrid"}],
         "llm.after": [{"policy": "models", "category": "llm", "eval": "hybrid"}],
+        "step.mid": [{"policy": "models", "category": "llm", "eval": "hybrid"}],
     }
     assert [(p["name"], len(p["policy_id"]), p["rules"]["max_per_minute"] if p["name"] == "rate" else None)
             for p in manifest["policies"]] == [("rate", 16, 5), ("models", 16, None)]  # fmt: skip

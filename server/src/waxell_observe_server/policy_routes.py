@@ -2,13 +2,16 @@
 policies stored in the server's store.
 
 * ``POST policy-check/`` — pre-execution (a body with ``surface`` is a gate check: ``run.start`` is
-  pre-execution, ``run.complete`` post-execution, any other surface mid-execution; ``categories`` /
+  pre-execution, ``step.mid`` mid-execution, ``run.complete``/``run.error`` post-execution, any other surface
+  is evaluated at that surface, by the categories that act there; ``categories`` /
   ``policies`` narrow the check). Our SDK adds ``phase`` and the run's state (``llm_calls``, ``step_count``,
   ``tool_calls``, ``retries``, ``conversation_state``, ``run_id``) for mid-execution checks. A refused
   pre-execution check writes its non-allow evaluations to the audit log (there is no run to carry them).
   Rate-limit slots are held by the body's ``run_id`` or, without one, by the ``admission_id`` returned
   in ``metadata``.
-* ``GET policy-manifest/`` — the policies covering an identity, by surface.
+* ``GET policy-manifest/`` — the policies covering an identity, by the gate surfaces their categories act at
+  (``eval``: ``server`` for the categories counted in the store, ``hybrid`` for the others, which an SDK may
+  evaluate in process).
 
 Governance in the ingest replies is :mod:`.run_governance`'s; the admin endpoints are
 :mod:`.policy_admin_routes`'.
@@ -24,10 +27,10 @@ from fastapi import APIRouter, HTTPException, Request
 
 from waxell_observe.governance.decider import Decider
 from waxell_observe.governance.engine import PolicyEngine
-from waxell_observe.governance.request import PolicyRequest, normalize_phase
+from waxell_observe.governance.request import PolicyRequest, normalize_checkpoint, normalize_phase
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.governance.rules import EVALUATORS
-from waxell_observe.vocabulary import POLICY_PHASES, STATEFUL_POLICY_CATEGORIES
+from waxell_observe.vocabulary import GATE_SURFACES, STATEFUL_POLICY_CATEGORIES, SURFACE_OF_PHASE
 from waxell_observe.vocabulary.rows import policy_audit_row
 from waxell_observe_server import governance_store
 from waxell_observe_server.decider import ALLOW, decider
@@ -37,10 +40,11 @@ __all__ = ["empty_manifest", "router"]
 
 router = APIRouter(tags=["policies"])
 
-#: Surface names of the manifest, by phase.
-_SURFACES = {"pre_execution": "run.start", "mid_execution": "step.mid", "post_execution": "run.complete"}
-_EXTRA_SURFACES = {"llm": ("llm.after",), "safety": ("tool.after",), "content": ("llm.after", "tool.after")}
-_SURFACE_ORDER = ("run.start", "llm.after", "tool.after", "step.mid", "run.complete")
+
+def _surfaces_of(phases: frozenset[str]) -> list[str]:
+    """The gate surfaces where an evaluator acts (a phase stands for its surface), in run order."""
+    names = {SURFACE_OF_PHASE.get(phase, phase) for phase in phases}
+    return [surface for surface in GATE_SURFACES if surface in names]
 
 
 def empty_manifest() -> dict[str, Any]:
@@ -52,6 +56,9 @@ def empty_manifest() -> dict[str, Any]:
 
 
 def _phase(data: dict[str, Any]) -> str:
+    """Where the check happens: the body's ``phase``; else its ``surface`` (``run.start`` is
+    pre-execution, ``step.mid`` mid-execution, ``run.complete`` post-execution, any other surface is
+    evaluated at that surface: by the categories whose evaluators act there); else pre-execution."""
     phase = data.get("phase")
     if isinstance(phase, str) and phase:
         try:
@@ -64,11 +71,14 @@ def _phase(data: dict[str, Any]) -> str:
     surface = data.get("surface")
     if not surface:
         return "pre_execution"
-    if surface == "run.start":
-        return "pre_execution"
-    if surface == "run.complete":
+    if surface == "run.error":
         return "post_execution"
-    return "mid_execution"
+    try:
+        return normalize_checkpoint(str(surface))
+    except ValueError:
+        raise HTTPException(
+            status_code=422, detail=f"surface must be one of {', '.join(GATE_SURFACES)}, got {surface!r}"
+        ) from None
 
 
 def _gate_engine(found: Decider, categories: list[Any] | None, names: list[Any] | None) -> PolicyEngine:
@@ -158,9 +168,7 @@ def policy_manifest(
     listed = []
     for policy in engine.policies_for(agent_name, workflow_name, user_group):
         mode = "server" if policy.category in STATEFUL_POLICY_CATEGORIES else "hybrid"
-        names = [_SURFACES[phase] for phase in POLICY_PHASES if phase in EVALUATORS[policy.category].phases]
-        names.extend(_EXTRA_SURFACES.get(policy.category, ()))
-        for surface in names:
+        for surface in _surfaces_of(EVALUATORS[policy.category].phases):
             surfaces.setdefault(surface, []).append(
                 {"policy": policy.name, "category": policy.category, "eval": mode}
             )
@@ -175,7 +183,7 @@ def policy_manifest(
                 "rules": definition["rules"],
             }
         )
-    manifest["checkpoints"] = [s for s in _SURFACE_ORDER if s in surfaces]
+    manifest["checkpoints"] = [s for s in GATE_SURFACES if s in surfaces]
     manifest["surfaces"] = surfaces
     manifest["policies"] = listed
     return manifest
