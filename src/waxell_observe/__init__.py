@@ -76,6 +76,7 @@ from waxell_observe.evaluation import (
     get_dataset,
     list_datasets,
 )
+from waxell_observe.gating import GateOutcome, gate_memory_delete, gate_tool
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.human import HumanTurn
 from waxell_observe.human_api import (
@@ -187,6 +188,9 @@ __all__ = [
     "remember_episodic",
     "remember_semantic",
     "recall",
+    "gate_tool",
+    "gate_memory_delete",
+    "GateOutcome",
     "wrap_context",
     "ContextThreadPoolExecutor",
     # evaluations (docs/evaluations.md): datasets, experiments and their scores
