@@ -70,8 +70,10 @@ policies:
     assert (first.action, first.reason) == ("warn", "Run token budget at 85%: 850 of 1,000 tokens used")
     assert second.action == "warn"
     run = read_run(ctx.run_id)
+    # the llm.after gate of the second call warns at once; the mid-execution check then says it again
     assert policy_spans(run) == [
         ("mid_execution", "budget", "warn", "Run token budget at 85%: 850 of 1,000 tokens used"),
+        ("mid_execution", "models", "warn", "Model 'gpt-4o' is not allowed (allowed: gpt-4o-mini)"),
         ("mid_execution", "budget", "warn", "Run token budget exceeded: 1,050 of 1,000 tokens used"),
         ("mid_execution", "models", "warn", "Model 'gpt-4o' is not allowed (allowed: gpt-4o-mini)"),
         ("post_execution", "budget", "warn", "Run token budget exceeded: 1,050 of 1,000 tokens used"),
@@ -85,6 +87,7 @@ policies:
     ]
     assert seen == [
         (ctx.run_id, "agent-w", "wf", "budget", "warn", "mid_execution"),
+        (ctx.run_id, "agent-w", "wf", "models", "warn", "mid_execution"),
         (ctx.run_id, "agent-w", "wf", "budget", "warn", "mid_execution"),
         (ctx.run_id, "agent-w", "wf", "models", "warn", "mid_execution"),
         (ctx.run_id, "agent-w", "wf", "budget", "warn", "post_execution"),
@@ -299,8 +302,13 @@ policies:
         pass
 
 
-def test_mid_execution_content_scans_texts_recorded_since_the_last_check() -> None:
+def test_mid_execution_content_scans_texts_recorded_since_the_last_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     add("policies: [{name: secrets, category: content, rules: {pii_detection: {action: warn}}}]")
+    # with the gates on, the tool.after gate stops the run at the tool output (next test); here the
+    # mid-execution checks alone
+    monkeypatch.setenv("WAXELL_SURFACE_GATE", "off")
     with WaxellContext(agent_name="a") as ctx:
         ctx.record_user_message("my mail is jane@example.com")
         first = ctx.check_policy_sync()
@@ -320,6 +328,14 @@ def test_mid_execution_content_scans_texts_recorded_since_the_last_check() -> No
         "Credential detected: aws_access_key",
         "Prompt injection detected: ignore_instructions",
     ]
+
+
+def test_the_tool_after_gate_blocks_a_credential_in_a_tool_output_at_once() -> None:
+    add("policies: [{name: secrets, category: content, rules: {pii_detection: {action: warn}}}]")
+    with pytest.raises(PolicyViolationError) as caught, WaxellContext(agent_name="a") as ctx:
+        ctx.record_tool_call(name="lookup", output={"row": "key AKIAABCDEFGHIJKLMNOP"})
+        pytest.fail("the gate raises before this line")
+    assert str(caught.value) == "Credential detected: aws_access_key"
 
 
 def test_a_tripped_breaker_without_auto_recovery_closes_when_the_policy_is_added_again() -> None:

@@ -65,9 +65,19 @@ def test_policy_categories_come_from_one_table() -> None:
         == vocabulary.STATEFUL_POLICY_CATEGORIES
         == {"budget", "rate-limit", "kill-switch"}
     )
-    assert all(
-        set(c.phases) <= set(vocabulary.POLICY_PHASES) and c.phases for c in vocabulary.POLICY_CATEGORIES
+    # phases, or gate surfaces other than the three that are phases
+    places = set(vocabulary.POLICY_PHASES) | (
+        set(vocabulary.GATE_SURFACES) - set(vocabulary.SURFACE_OF_PHASE.values())
     )
+    assert all(set(c.phases) <= places and c.phases for c in vocabulary.POLICY_CATEGORIES)
+    from waxell_observe.governance.rules import EVALUATORS
+
+    assert {name: cls.phases for name, cls in EVALUATORS.items()} == vocabulary.POLICY_CATEGORY_PHASES
+    assert len(vocabulary.POLICY_CATEGORIES) == 30
+    assert all(alias not in vocabulary.POLICY_CATEGORY_NAMES for alias in vocabulary.POLICY_CATEGORY_ALIASES)
+    assert set(vocabulary.POLICY_CATEGORY_ALIASES.values()) <= set(vocabulary.POLICY_CATEGORY_NAMES)
+    assert vocabulary.canonical_category(" NET ") == "network"
+    assert vocabulary.canonical_category("tool_allowlist") == "tool-allowlist"
 
 
 def test_the_governance_docs_have_a_section_per_category_in_table_order() -> None:

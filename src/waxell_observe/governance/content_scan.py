@@ -17,18 +17,22 @@ log); :func:`redact_text` and :func:`redact_value` replace matches with ``##SSN#
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Union
 
 __all__ = [
+    "ALL_PII_TYPES",
     "CREDENTIAL_TYPES",
+    "EXTRA_PII_TYPES",
     "INJECTION_TYPES",
     "PII_TYPES",
     "CustomPattern",
     "Finding",
     "Scanner",
     "iter_strings",
+    "fold_confusables",
     "luhn_valid",
     "redact_text",
     "redact_value",
@@ -37,6 +41,11 @@ __all__ = [
 ]
 
 PII_TYPES: tuple[str, ...] = ("ssn", "email", "phone", "credit_card")
+"""The PII types detected by default."""
+EXTRA_PII_TYPES: tuple[str, ...] = ("iban", "ip", "national_id")
+"""PII types detected only when asked for (a content policy's ``pii_detection.types``): IBANs (mod-97
+checked), IPv4 addresses and UK National Insurance numbers."""
+ALL_PII_TYPES: tuple[str, ...] = PII_TYPES + EXTRA_PII_TYPES
 CREDENTIAL_TYPES: tuple[str, ...] = ("api_key", "aws_access_key", "github_token", "private_key", "password")
 INJECTION_TYPES: tuple[str, ...] = (
     "ignore_instructions",
@@ -53,7 +62,18 @@ _KIND_LABEL = {
     "custom": "Custom pattern matched",
 }
 # Lower rank wins when two findings overlap.
-_RANK = {"credential": 0, "custom": 1, "credit_card": 2, "ssn": 3, "email": 4, "phone": 5, "injection": 6}
+_RANK = {
+    "credential": 0,
+    "custom": 1,
+    "credit_card": 2,
+    "iban": 2,
+    "ssn": 3,
+    "national_id": 3,
+    "email": 4,
+    "phone": 5,
+    "ip": 5,
+    "injection": 6,
+}
 
 
 class Finding:
@@ -125,6 +145,31 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+# --------------------------------------------------------------------------- folding
+
+_CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic look-alikes
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+        "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w",
+        "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+        "Т": "T", "У": "Y", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S",
+        # Greek look-alikes
+        "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "τ": "t", "υ": "u", "χ": "x",
+        "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+        "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+        # zero-width characters vanish
+        "\u200b": None, "\u200c": None, "\u200d": None, "\u2060": None, "\ufeff": None,
+    }
+)  # fmt: skip
+
+
+def fold_confusables(text: str) -> str:
+    """``text`` NFKC-normalised with Cyrillic/Greek look-alikes folded to Latin and zero-width
+    characters removed (for matching only: never sent)."""
+    return unicodedata.normalize("NFKC", text).translate(_CONFUSABLES)
+
+
 # --------------------------------------------------------------------------- detectors
 
 # ASCII digits are what the number detectors look for; counting them first is a cheap gate.
@@ -142,6 +187,25 @@ _PHONE = re.compile(
     re.ASCII,
 )
 _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])", re.ASCII)
+
+
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
+_IPV4 = re.compile(
+    r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\w.])",
+    re.ASCII,
+)
+_NATIONAL_ID = re.compile(  # UK National Insurance number: AB 12 34 56 C
+    r"(?<![A-Za-z0-9])(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
+)
+
+
+def _iban_ok(match: re.Match[str]) -> bool:
+    code = match.group().replace(" ", "")
+    if not 15 <= len(code) <= 34:
+        return False
+    moved = code[4:] + code[:4]
+    return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
 
 
 def _phone_ok(match: re.Match[str]) -> bool:
@@ -162,6 +226,9 @@ _PII_DETECTORS: dict[str, _PIIDetector] = {
     "email": ("email", _EMAIL, None, 0),
     "phone": ("phone", _PHONE, _phone_ok, 10),
     "credit_card": ("credit_card", _CARD, _card_ok, 13),
+    "iban": ("iban", _IBAN, _iban_ok, 8),
+    "ip": ("ip", _IPV4, None, 4),
+    "national_id": ("national_id", _NATIONAL_ID, None, 6),
 }
 
 # Credentials: (type, regex, literal that must occur in the text — lowercased text for

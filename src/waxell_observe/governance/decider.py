@@ -41,6 +41,9 @@ log = logging.getLogger("waxell_observe.governance")
 #: Categories whose answer depends on counters kept in the store.
 STATEFUL_CATEGORIES = STATEFUL_POLICY_CATEGORIES
 
+#: Categories besides ``content`` that read the texts a run recorded since the previous mid-execution check.
+TEXT_SCANNING_CATEGORIES = frozenset({"output-egress-format", "prompt-injection-guard"})
+
 
 def sqlite_path_of(url: str) -> str | None:
     """The file of a ``sqlite:///path`` URL (None for other databases, in-memory or URI-style ones)."""
@@ -91,11 +94,12 @@ class ScopeFacts:
             getattr(p.rules, "max_concurrent", None) is not None for p in categories.get("rate-limit", ())
         )
         self.stateful = bool(STATEFUL_CATEGORIES.intersection(categories))
-        #: a content policy scans texts recorded during the run (previews, messages, tool outputs)
+        #: a policy scans texts recorded during the run (previews, messages, tool outputs): content,
+        #: output-egress-format, prompt-injection-guard
         self.mid_content = any(
             p.rules.scan_inputs or p.rules.scan_outputs  # type: ignore[attr-defined]
             for p in categories.get("content", ())
-        )
+        ) or not TEXT_SCANNING_CATEGORIES.isdisjoint(categories)
 
     @property
     def records_run(self) -> bool:

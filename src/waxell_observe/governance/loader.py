@@ -1,8 +1,9 @@
 """Reading policy files (YAML or JSON) into validated :class:`~.models.Policy` objects.
 
 A file is a mapping with a ``policies:`` list (a bare list, or a single policy mapping, are accepted
-too). Loading is all or nothing: any problem raises :class:`PolicyFileError` listing every problem as
-``policy '<name>': field '<path>': <problem>``.
+too). A category may be given by an alias (``net``, ``domain``, ``rag``), in any case, with ``_`` for ``-``;
+it is stored under its name. Loading is all or nothing: any problem raises :class:`PolicyFileError`
+listing every problem as ``policy '<name>': field '<path>': <problem>``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from waxell_observe.vocabulary import POLICY_CATEGORY_ALIASES, canonical_category
+
 from .models import CATEGORIES, RULE_MODELS, AnyPolicy, Policy
 
 __all__ = ["PolicyFileError", "load_policies", "parse_policies"]
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyPolicy)
+_ALIASES = ", ".join(f"{alias} ({name})" for alias, name in POLICY_CATEGORY_ALIASES.items())
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -74,10 +78,13 @@ def parse_policies(items: Iterable[Any], *, source: str = "") -> list[Policy]:
         if not isinstance(item, Mapping):
             problems.append(f"{label}: expected a mapping, got {type(item).__name__}")
             continue
+        data = dict(item)
+        if isinstance(data.get("category"), str):
+            data["category"] = canonical_category(data["category"])  # aliases: net, domain, rag
         try:
-            policy = _ADAPTER.validate_python(dict(item))
+            policy = _ADAPTER.validate_python(data)
         except ValidationError as exc:
-            problems.extend(f"{label}: {_describe(err, item)}" for err in exc.errors())
+            problems.extend(f"{label}: {_describe(err, data)}" for err in exc.errors())
             continue
         if policy.name in seen:
             problems.append(
@@ -174,7 +181,7 @@ def _describe(err: Mapping[str, Any], item: Mapping[str, Any]) -> str:
     if kind == "union_tag_invalid":
         return (
             f"field 'category': unknown category {ctx.get('tag')!r} "
-            f"(expected one of: {', '.join(CATEGORIES)})"
+            f"(expected one of: {', '.join(CATEGORIES)}; or an alias: {_ALIASES})"
         )
     if kind == "union_tag_not_found":
         return "field 'category': required"

@@ -42,6 +42,7 @@ PROPAGATED_METADATA_KEYS = frozenset(
     {
         "redacted_inputs",
         "redacted_result",
+        "redacted_text",
         "retry_after_seconds",
         "retry_feedback",
         "max_retries",
@@ -227,7 +228,8 @@ def merge_metadata(
 
     Generic keys: the first answer that has the key wins. Caller instructions merge by meaning:
     ``retry_after_seconds`` takes the largest wait, ``max_retries`` the smallest, ``retry_feedback``
-    joins the distinct texts with newlines, and ``redacted_inputs`` / ``redacted_result`` come from the
+    joins the distinct texts with newlines, and ``redacted_inputs`` / ``redacted_result`` /
+    ``redacted_text`` come from the
     last ``redact`` answer carrying them (the engine's redactions are cumulative, so the last is complete).
     With ``only``, other keys are dropped.
     """
@@ -246,7 +248,7 @@ def merge_metadata(
             elif key == "retry_feedback":
                 if value and value not in feedback:
                     feedback.append(str(value))
-            elif key in ("redacted_inputs", "redacted_result"):
+            elif key in ("redacted_inputs", "redacted_result", "redacted_text"):
                 if action == "redact" or key not in merged:
                     merged[key] = value
             elif key not in merged:

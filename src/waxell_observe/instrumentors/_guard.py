@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from waxell_observe import prompt_guard
 from waxell_observe.config import get_config, set_config
 from waxell_observe.errors import PromptGuardError
+from waxell_observe.governance.content_scan import fold_confusables
 from waxell_observe.types import PromptGuardResult
 
 __all__ = ["ACTIONS", "PromptGuardError", "check_prompt", "configure", "fold_confusables"]
@@ -27,28 +27,6 @@ logger = logging.getLogger("waxell_observe")
 
 ACTIONS = ("block", "warn", "redact")
 """What the guard may do; anything else given to :func:`configure` means ``block``."""
-
-_CONFUSABLES = str.maketrans(
-    {
-        # Cyrillic look-alikes
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-        "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w",
-        "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-        "Т": "T", "У": "Y", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S",
-        # Greek look-alikes
-        "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "τ": "t", "υ": "u", "χ": "x",
-        "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
-        "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
-        # zero-width characters vanish
-        "\u200b": None, "\u200c": None, "\u200d": None, "\u2060": None, "\ufeff": None,
-    }
-)  # fmt: skip
-
-
-def fold_confusables(text: str) -> str:
-    """``text`` NFKC-normalised with Cyrillic/Greek look-alikes folded to Latin and zero-width
-    characters removed (for matching only: never sent)."""
-    return unicodedata.normalize("NFKC", text).translate(_CONFUSABLES)
 
 
 def configure(enabled: bool = False, server: bool = False, action: str = "block") -> None:

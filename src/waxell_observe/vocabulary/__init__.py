@@ -27,13 +27,16 @@ __all__ = [
     "INTEGRATION_SPAN_KINDS",
     "POLICY_ACTIONS",
     "POLICY_CATEGORIES",
+    "POLICY_CATEGORY_ALIASES",
     "POLICY_CATEGORY_NAMES",
+    "POLICY_CATEGORY_PHASES",
     "POLICY_PHASES",
     "RECORD_KINDS",
     "RUN_STATUSES",
     "SPAN_KINDS",
     "STATEFUL_POLICY_CATEGORIES",
     "PolicyCategory",
+    "canonical_category",
     "for_dashboard",
 ]
 
@@ -131,8 +134,9 @@ AUDIT_POLICY_DECISION = "policy_decision"
 
 
 class PolicyCategory(NamedTuple):
-    """One category of policy: its name in policy files, the phases it is evaluated in, and whether
-    evaluating it reads or writes usage counters kept in the store (budgets, rates, error rates)."""
+    """One category of policy: its name in policy files, where it is evaluated (phases, and gate
+    surfaces of :data:`GATE_SURFACES` other than the three that are phases), whether evaluating it
+    reads or writes usage counters kept in the store (budgets, rates, error rates), and a summary."""
 
     name: str
     phases: tuple[str, ...]
@@ -140,28 +144,146 @@ class PolicyCategory(NamedTuple):
     summary: str
 
 
+_PRE, _MID, _POST = POLICY_PHASES
+
 POLICY_CATEGORIES: tuple[PolicyCategory, ...] = (
     PolicyCategory("budget", POLICY_PHASES, True, "token and cost limits per day, per run and per model"),
-    PolicyCategory("rate-limit", ("pre_execution",), True, "runs per minute, hour and day; runs in flight"),
-    PolicyCategory("llm", ("mid_execution",), False, "allowed and blocked models, tokens per call"),
+    PolicyCategory("rate-limit", (_PRE,), True, "runs per minute, hour and day; runs in flight"),
     PolicyCategory(
-        "content", POLICY_PHASES, False, "PII, credentials, prompt injection, patterns and phrases, lengths"
+        "llm", ("llm.before", "llm.after", _MID), False, "allowed and blocked models, tokens per call"
     ),
-    PolicyCategory("safety", ("mid_execution",), False, "steps, tool calls, blocked tools, retries"),
-    PolicyCategory("kill-switch", ("pre_execution",), True, "a manual switch, or tripped by the error rate"),
     PolicyCategory(
-        "context-management", ("mid_execution",), False, "conversation turns, context use, session length"
+        "content",
+        (
+            _PRE,
+            "llm.before",
+            "llm.after",
+            "tool.before",
+            "tool.after",
+            _MID,
+            "retrieval.after",
+            "memory.write",
+            "network.before",
+            _POST,
+        ),
+        False,
+        "PII, credentials, prompt injection, patterns and phrases, lengths",
     ),
-    PolicyCategory("scheduling", ("pre_execution",), False, "allowed hours and days, blackout dates"),
-    PolicyCategory("quality", ("post_execution",), False, "checks on the result, with retry feedback"),
+    PolicyCategory(
+        "safety",
+        ("llm.after", "tool.before", "tool.after", _MID),
+        False,
+        "steps, tool calls, blocked tools, retries, output length, content filters",
+    ),
+    PolicyCategory("kill-switch", (_PRE,), True, "a manual switch, or tripped by the error rate"),
+    PolicyCategory("context-management", (_MID,), False, "conversation turns, context use, session length"),
+    PolicyCategory(
+        "scheduling", (_PRE,), False, "allowed hours and days, blackout dates, maintenance windows"
+    ),
+    PolicyCategory("quality", ("llm.after", _POST), False, "checks on the result, with retry feedback"),
+    PolicyCategory("tool-allowlist", ("tool.before", _MID), False, "which tools may be called"),
+    PolicyCategory("network", ("network.before",), False, "which hosts and protocols may be reached"),
+    PolicyCategory(
+        "domain-governance",
+        ("tool.before", _MID, "network.before"),
+        False,
+        "hosts, business domains and their actions",
+    ),
+    PolicyCategory(
+        "mcp-server-allowlist", ("tool.before", "mcp.before"), False, "which MCP servers may be used"
+    ),
+    PolicyCategory("prompt-allowlist", ("llm.before", _MID), False, "which managed prompts may be used"),
+    PolicyCategory(
+        "scope", ("tool.before", _MID), False, "tools, transaction amounts and records an agent may touch"
+    ),
+    PolicyCategory(
+        "recursion-bound",
+        ("llm.before", "tool.before", _MID, "spawn.before"),
+        False,
+        "reasoning depth, tool calls, delegation depth",
+    ),
+    PolicyCategory(
+        "delegation", ("spawn.before",), False, "which sub-agents may be spawned, how many and how deep"
+    ),
+    PolicyCategory(
+        "output-egress-format",
+        ("llm.after", "tool.after", _MID, _POST),
+        False,
+        "data URIs, base64 blobs and external links in outputs",
+    ),
+    PolicyCategory("input-validation", (_PRE, "llm.before", "tool.before"), False, "size of the input"),
+    PolicyCategory("retrieval", ("retrieval.after",), False, "relevance and number of retrieved chunks"),
+    PolicyCategory("memory", ("memory.read", "memory.write"), False, "forbidden memory types, PII in memory"),
+    PolicyCategory(
+        "tool-argument-schema", ("tool.before",), False, "tool arguments checked against JSON Schemas"
+    ),
+    PolicyCategory(
+        "agent-service-account-scope",
+        (_PRE, "tool.before"),
+        False,
+        "scopes a service account must hold",
+    ),
+    PolicyCategory(
+        "time-of-day-gating",
+        (_PRE, "llm.before", "tool.before"),
+        False,
+        "weekly time windows in a time zone",
+    ),
+    PolicyCategory("chargeback-attribution", (_PRE,), False, "billing tags a run must carry"),
+    PolicyCategory("operations", (_PRE, _MID, _POST), False, "run timeouts, maintenance windows"),
+    PolicyCategory(
+        "data-residency",
+        (_PRE, "llm.before", "tool.before", "memory.write", "network.before"),
+        False,
+        "the regions an agent may run in",
+    ),
+    PolicyCategory(
+        "code-execution",
+        (_PRE, "code.exec"),
+        False,
+        "languages, commands, paths and packages of executed code",
+    ),
+    PolicyCategory(
+        "provenance-required",
+        ("llm.after", "retrieval.after", _POST),
+        False,
+        "sources and citations behind answers",
+    ),
+    PolicyCategory(
+        "prompt-injection-guard",
+        (_PRE, "llm.before", "tool.before", "tool.after", _MID, "retrieval.after"),
+        False,
+        "jailbreak phrases, hidden payloads, oversized inputs",
+    ),
 )
 """Every policy category, in the order of the policy format's documentation."""
 
 POLICY_CATEGORY_NAMES: tuple[str, ...] = tuple(category.name for category in POLICY_CATEGORIES)
 """The category names, in table order."""
 
+POLICY_CATEGORY_ALIASES: dict[str, str] = {
+    "net": "network",
+    "domain": "domain-governance",
+    "rag": "retrieval",
+}
+"""Other names a policy file may give a category (the reference SDK's aliases)."""
+
+POLICY_CATEGORY_PHASES: dict[str, frozenset[str]] = {c.name: frozenset(c.phases) for c in POLICY_CATEGORIES}
+"""Where each category is evaluated (phases and gate surfaces); the evaluators take theirs from here."""
+
+
+def canonical_category(name: str) -> str:
+    """The category a policy file means: trimmed, lowercased, ``_`` read as ``-``, aliases resolved
+    (``net`` -> ``network``). An unknown name comes back normalised, for the caller to reject."""
+    key = name.strip().lower().replace("_", "-")
+    return POLICY_CATEGORY_ALIASES.get(key, key)
+
+
 STATEFUL_POLICY_CATEGORIES: frozenset[str] = frozenset(c.name for c in POLICY_CATEGORIES if c.stateful)
 """Categories whose evaluation reads or writes usage counters in the store."""
+
+
+from waxell_observe.vocabulary.approvals import APPROVAL_STATUSES  # noqa: E402 - after the constants it extends
 
 
 def for_dashboard() -> dict[str, Any]:
@@ -176,4 +298,5 @@ def for_dashboard() -> dict[str, Any]:
             {"name": c.name, "phases": list(c.phases), "stateful": c.stateful, "summary": c.summary}
             for c in POLICY_CATEGORIES
         ],
+        "approval_statuses": list(APPROVAL_STATUSES),
     }

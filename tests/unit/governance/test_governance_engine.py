@@ -126,7 +126,7 @@ policies:
 
 def test_bad_phase():
     e = engine("policies: [{name: s, category: safety}]")
-    with pytest.raises(ValueError, match="unknown phase 'during'"):
+    with pytest.raises(ValueError, match="unknown phase or surface 'during'"):
         e.evaluate(PolicyRequest("a"), "during")
 
 

@@ -48,6 +48,40 @@ policies:
         - {type: contains, value: "Sources:", action: retry, message: "cite sources"}
         - {type: json_schema, schema: {type: object, required: [answer]}}
       retry_config: {max_retries: 2, feedback_template: "Fix: {failures}"}
+  - {name: tools, category: tool-allowlist, rules: {allowed_tools: [Search, "read_*"], blocked_tools: [rm]}}
+  - {name: hosts, category: net, rules: {allowed_domains: [example.com], allowed_protocols: [https]}}
+  - name: domains
+    category: domain
+    rules: {blocked_domains: ["*.evil.test", finance], max_calls_per_run: 3}
+  - {name: mcp, category: mcp-server-allowlist, rules: {allowed_servers: [github]}}
+  - {name: prompts, category: prompt-allowlist, rules: {blocked_prompts: ["draft-*"]}}
+  - {name: reach, category: scope, rules: {denied_tools: [wire], max_amount: 500, max_records_deleted: 10}}
+  - {name: depth, category: recursion-bound, rules: {max_depth: 5, max_tool_calls: 40}}
+  - {name: spawn, category: delegation, rules: {max_concurrent_delegates: 2, require_approval: true}}
+  - name: egress
+    category: output-egress-format
+    rules: {block_urls: true, allowed_url_domains: [docs.test]}
+  - {name: size, category: input-validation, rules: {max_input_size_kb: 16}}
+  - {name: chunks, category: rag, rules: {min_relevance_score: 0.4, max_chunks: 8}}
+  - {name: mem, category: memory, rules: {forbidden_memory_types: [semantic], block_pii_in_memory: true}}
+  - name: args
+    category: tool-argument-schema
+    rules: {schemas: {Transfer: {type: object, required: [to], additionalProperties: false,
+                                 properties: {to: {type: string}, amount: {type: number, maximum: 100}}}}}
+  - {name: sa, category: agent-service-account-scope, rules: {required_scopes: [billing.write]}}
+  - name: hours-of-day
+    category: time-of-day-gating
+    rules: {allowed_windows: [{days: [mon, tue, Friday], start: "08:30", end: "18:00"}], timezone: Asia/Tokyo}
+  - {name: billing, category: chargeback-attribution, rules: {valid_values: {cost_center: [cc-1, cc-2]}}}
+  - name: ops
+    category: operations
+    rules:
+      timeout_seconds: 30
+      maintenance_windows: [{start: "2025-06-01T00:00:00Z", end: "2025-06-01T02:00:00"}]
+  - {name: region, category: data-residency, rules: {allowed_regions: [EU, US]}}
+  - {name: code, category: code-execution, rules: {allowed_languages: [python], blocked_commands: ["rm -rf"]}}
+  - {name: sources, category: provenance-required, rules: {min_citations: 1}}
+  - {name: injection, category: prompt-injection-guard, rules: {max_payload_kb: 8}}
 """
 
 
@@ -74,6 +108,27 @@ def test_every_category_loads_with_its_class():
         "ContextManagementPolicy",
         "SchedulingPolicy",
         "QualityPolicy",
+        "ToolAllowlistPolicy",
+        "NetworkPolicy",
+        "DomainGovernancePolicy",
+        "McpServerAllowlistPolicy",
+        "PromptAllowlistPolicy",
+        "ScopePolicy",
+        "RecursionBoundPolicy",
+        "DelegationPolicy",
+        "OutputEgressFormatPolicy",
+        "InputValidationPolicy",
+        "RetrievalPolicy",
+        "MemoryPolicy",
+        "ToolArgumentSchemaPolicy",
+        "AgentServiceAccountScopePolicy",
+        "TimeOfDayGatingPolicy",
+        "ChargebackAttributionPolicy",
+        "OperationsPolicy",
+        "DataResidencyPolicy",
+        "CodeExecutionPolicy",
+        "ProvenanceRequiredPolicy",
+        "PromptInjectionGuardPolicy",
     ]
     budget = policies[0]
     assert isinstance(budget, BudgetPolicy)
@@ -104,6 +159,7 @@ def test_spec_defaults():
         "max_tokens_per_call": None,
         "action_on_violation": "block",
         "action_on_token_violation": "warn",
+        "action": None,
     }
 
     content = _one("policies: [{name: c, category: content}]")
@@ -121,10 +177,19 @@ def test_spec_defaults():
     safety = _one("policies: [{name: s, category: safety}]")
     assert isinstance(safety, SafetyPolicy)
     assert safety.rules.model_dump() == {
+        "action": None,
+        "action_on_violation": None,
+        "scope_tools": [],
+        "exclude_tools": [],
+        "scope_models": [],
+        "exclude_models": [],
         "max_steps": 50,
         "max_tool_calls": 100,
         "blocked_tools": [],
         "max_retries": 3,
+        "max_output_length": None,
+        "content_filters": [],
+        "blocked_patterns": [],
     }
 
     kill = _one("policies: [{name: k, category: kill-switch}]")
@@ -199,6 +264,9 @@ def test_to_dict_is_plain_json():
             "allowed_days": [0, 1, 2, 3, 4],
             "timezone": "Europe/Paris",
             "blackout_dates": ["2025-12-25", "2026-01-01"],
+            "maintenance_windows": [],
+            "action": None,
+            "action_on_violation": None,
         },
     }
     assert load_policies(FULL)[8].to_dict()["rules"]["template_checks"][1]["schema"] == {
@@ -220,7 +288,12 @@ def test_policy_from_dict():
 def test_unknown_category():
     assert _error("policies: [{name: a, category: buget}]") == (
         "invalid policy file: policy 'a': field 'category': unknown category 'buget' (expected one of: "
-        "budget, rate-limit, llm, content, safety, kill-switch, context-management, scheduling, quality)"
+        "budget, rate-limit, llm, content, safety, kill-switch, context-management, scheduling, quality, "
+        "tool-allowlist, network, domain-governance, mcp-server-allowlist, prompt-allowlist, scope, "
+        "recursion-bound, delegation, output-egress-format, input-validation, retrieval, memory, "
+        "tool-argument-schema, agent-service-account-scope, time-of-day-gating, chargeback-attribution, "
+        "operations, data-residency, code-execution, provenance-required, prompt-injection-guard; "
+        "or an alias: net (network), domain (domain-governance), rag (retrieval))"
     )
 
 
@@ -345,7 +418,7 @@ policies:
         (
             "policy 'bad2': field 'rules.allowed': unknown rule "
             "for category 'llm' (known rules: allowed_models, "
-            "blocked_models, max_tokens_per_call, action_on_violation, action_on_token_violation)"
+            "blocked_models, max_tokens_per_call, action_on_violation, action_on_token_violation, action)"
         ),
     ]
     assert str(err).startswith("invalid policy file: 2 problems:\n  - policy 'bad1'")

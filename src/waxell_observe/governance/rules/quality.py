@@ -6,7 +6,13 @@ is parsed as JSON first). A failed check answers its ``action`` (``retry`` by de
 carries ``metadata.retry_feedback`` — ``retry_config.feedback_template`` filled with ``{failures}``
 (one ``- message`` line per failed check), ``{message}`` (messages joined with ``"; "``), ``{retries}``
 and ``{max_retries}`` — and ``metadata.max_retries``. Once the run has retried ``max_retries`` times,
-a failure only warns.
+a failure only warns. A failed check whose action is ``error`` (or ``block``) answers the policy's action
+(``action`` / ``action_on_violation``, else block).
+
+``contains`` / ``not_contains`` compare in any case unless ``case_sensitive``; a ``regex`` check with
+``invert`` fails when the pattern is found. The reference's ``min_response_chars`` /
+``max_response_chars`` warn (or answer ``action``). At ``llm.after`` the checks read the signal's
+``text`` / ``output`` / ``response``; post-execution, those of a signal when given, else the run's result.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from waxell_observe.vocabulary import POLICY_CATEGORY_PHASES
+
 from ..json_schema import validate
 from ..models import QualityPolicy, TemplateCheck
-from ..request import POST_EXECUTION, PolicyRequest
+from ..request import PolicyRequest
 from .base import ALLOW, EvalContext, Outcome, RuleEvaluator
+from .gate import violation_action
 
 __all__ = ["QualityEvaluator", "result_text"]
 
@@ -46,6 +55,14 @@ def result_text(result: Any) -> str:
     return "\n".join(parts)
 
 
+def _signal_result(signal: Mapping[str, Any]) -> Any:
+    for key in ("text", "output", "response", "result"):
+        value = signal.get(key)
+        if value is not None:
+            return value
+    return None
+
+
 class _Defaults(dict[str, Any]):
     """Leaves unknown ``{placeholders}`` of a feedback template as they are."""
 
@@ -54,7 +71,7 @@ class _Defaults(dict[str, Any]):
 
 
 class _Check:
-    __slots__ = ("action", "max", "message", "min", "regex", "schema", "type", "value")
+    __slots__ = ("action", "folded", "invert", "max", "message", "min", "regex", "schema", "type", "value")
 
     def __init__(self, spec: TemplateCheck) -> None:
         self.type = spec.type
@@ -66,19 +83,24 @@ class _Check:
         self.schema = spec.schema_
         self.action = spec.action
         self.message = spec.message
+        self.invert = spec.invert
+        self.folded = "" if spec.case_sensitive else self.value.lower()
 
     def failure(self, result: Any, text: str) -> str | None:
         """None when the check passes, else the message to report."""
         problem: str | None = None
-        if self.type == "contains":
-            if self.value not in text:
+        if self.type in ("contains", "not_contains"):
+            found = self.folded in text.lower() if self.folded else self.value in text
+            if self.type == "contains" and not found:
                 problem = f"response must contain {self.value!r}"
-        elif self.type == "not_contains":
-            if self.value in text:
+            elif self.type == "not_contains" and found:
                 problem = f"response must not contain {self.value!r}"
         elif self.type == "regex":
             assert self.regex is not None
-            if self.regex.search(text) is None:
+            matched = self.regex.search(text) is not None
+            if self.invert and matched:
+                problem = f"response must not match /{self.regex.pattern}/"
+            elif not self.invert and not matched:
                 problem = f"response must match /{self.regex.pattern}/"
         elif self.type == "length":
             problem = self._length_problem(len(text))
@@ -111,7 +133,7 @@ class _Check:
 
 class QualityEvaluator(RuleEvaluator):
     category = "quality"
-    phases = frozenset({POST_EXECUTION})
+    phases = POLICY_CATEGORY_PHASES["quality"]
 
     def __init__(self, policy: QualityPolicy) -> None:
         super().__init__(policy)
@@ -119,23 +141,42 @@ class QualityEvaluator(RuleEvaluator):
         self.checks = [_Check(c) for c in r.template_checks]
         self.max_retries = r.retry_config.max_retries
         self.template = r.retry_config.feedback_template
+        self.error_action = violation_action(r, "block")
+        self.length_action = violation_action(r, "warn")
+        self.min_chars = r.min_response_chars
+        self.max_chars = r.max_response_chars
 
     def evaluate(self, request: PolicyRequest, phase: str, ctx: EvalContext) -> Outcome:
-        if not self.checks:
+        if not self.checks and self.min_chars is None and self.max_chars is None:
             return ALLOW
-        if request.result is None:
-            return Outcome("skip", "No result to check")
-        text = result_text(request.result)
+        result = _signal_result(request.signal) if request.signal else None
+        if result is None:
+            result = request.result if phase == "post_execution" else None
+        if result is None:
+            return Outcome("skip", "No result to check") if phase == "post_execution" else ALLOW
+        text = result_text(result)
         failures: list[tuple[str, str]] = []
         for check in self.checks:
-            message = check.failure(request.result, text)
+            message = check.failure(result, text)
             if message is not None:
                 failures.append((check.action, message))
+        if self.min_chars is not None and len(text) < self.min_chars:
+            failures.append(
+                ("length", f"response is too short: {len(text)} characters (min {self.min_chars})")
+            )
+        if self.max_chars is not None and len(text) > self.max_chars:
+            failures.append(
+                ("length", f"response is too long: {len(text)} characters (max {self.max_chars})")
+            )
         if not failures:
             return ALLOW
         messages = [m for _, m in failures]
         reason = "Quality check failed: " + "; ".join(messages)
         metadata: dict[str, Any] = {"failures": messages}
+        if any(action in ("error", "block") for action, _ in failures):
+            return Outcome(self.error_action, reason, metadata)
+        if any(action == "length" for action, _ in failures) and self.length_action != "warn":
+            return Outcome(self.length_action, reason, metadata)
         if not any(action == "retry" for action, _ in failures):
             return Outcome("warn", reason, metadata)
         if request.retries >= self.max_retries:
