@@ -30,7 +30,12 @@ from waxell_observe.governance.engine import PolicyEngine
 from waxell_observe.governance.request import PolicyRequest, normalize_checkpoint, normalize_phase
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.governance.rules import EVALUATORS
-from waxell_observe.vocabulary import GATE_SURFACES, STATEFUL_POLICY_CATEGORIES, SURFACE_OF_PHASE
+from waxell_observe.vocabulary import (
+    GATE_SURFACES,
+    STATEFUL_POLICY_CATEGORIES,
+    SURFACE_OF_PHASE,
+    canonical_category,
+)
 from waxell_observe.vocabulary.rows import policy_audit_row
 from waxell_observe_server import governance_store
 from waxell_observe_server.decider import ALLOW, decider
@@ -86,7 +91,7 @@ def _gate_engine(found: Decider, categories: list[Any] | None, names: list[Any] 
     engine = found.engine()
     if not categories and not names:
         return engine
-    wanted_categories = {str(c) for c in categories or ()}
+    wanted_categories = {canonical_category(str(c)) for c in categories or ()}  # aliases: net, rag, ...
     wanted_names = {str(n) for n in names or ()}
     subset = [
         p
