@@ -14,6 +14,7 @@ from typing import Any
 from waxell_observe.context.base import ContextBase
 from waxell_observe.context.checks import check_count, check_name
 from waxell_observe.context.scrub import scrub
+from waxell_observe.gating import recorders as _gates
 from waxell_observe.records import SpanRecord
 from waxell_observe.run import Run
 from waxell_observe.serialize import to_jsonable
@@ -91,6 +92,7 @@ class ActionMethods(ContextBase):
         if run is None:
             return None
         seconds = float(execution_time)
+        _gates.before_code(self, language, code, given_paths, given_packages, seconds, output_size_kb)
         kept_code = scrub(code)
         kept_output = scrub(output)
         kept_error = scrub(error)
@@ -161,6 +163,7 @@ class ActionMethods(ContextBase):
             return
         self._ensure_conversation(run).append_signal("network_requests", scrub(url))
         self._flush_if_governed(run)
+        _gates.before_network(self, url)
 
     # -- pending actions ---------------------------------------------------------------------
 
@@ -179,6 +182,7 @@ class ActionMethods(ContextBase):
             "pending_actions", {"kind": kind, "tool": tool, "args": kept_args}, counts=False
         )
         self._flush_if_governed(run)
+        _gates.before_pending_tool(self, kind, tool, args)
 
     # -- delegation --------------------------------------------------------------------------
 
@@ -194,11 +198,12 @@ class ActionMethods(ContextBase):
         run = self._active_run("record_delegation")
         if run is None:
             return
-        self._note_delegation(run, delegate, depth, bool(approved), bool(policies_inherited))
+        delegation = self._note_delegation(run, delegate, depth, bool(approved), bool(policies_inherited))
         self._add_step(
             run, f"delegate:{delegate}", {"_kind": "delegation", "delegate": delegate, "depth": depth}
         )
         self._flush_if_governed(run)
+        _gates.before_spawn(self, delegate, depth, delegation, bool(approved), bool(policies_inherited))
 
     def _delegation_depth(self) -> int:
         """How deep this run is among nested contexts (0 for a run that is nobody's delegate)."""

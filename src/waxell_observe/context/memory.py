@@ -25,6 +25,7 @@ from waxell_observe.context.containers import SpanContainerMethods
 from waxell_observe.context.memory_state import add_recall, add_write, set_state
 from waxell_observe.context.memory_store import keep_episodic, keep_semantic
 from waxell_observe.context.scrub import scrub
+from waxell_observe.gating import recorders as _gates
 from waxell_observe.records import SpanRecord
 from waxell_observe.run import Run
 from waxell_observe.serialize import to_jsonable
@@ -167,6 +168,7 @@ class MemoryMethods(SpanContainerMethods):
         self._ensure_conversation(run).update_signal("memory_state", lambda state: add_write(state, entry))
         if self.mid_execution_governance:
             self._mid_execution_flush(run)
+        _gates.after_memory_write(self, memory_type, content)
 
     def record_memory_recall(
         self,
@@ -226,6 +228,7 @@ class MemoryMethods(SpanContainerMethods):
         if results is not None:
             entry["results"] = _recall_results(list(results))
         self._ensure_conversation(run).update_signal("memory_state", lambda state: add_recall(state, entry))
+        _gates.after_memory_read(self, query, store, tier)
         return span
 
     # -- write and keep ----------------------------------------------------------------------

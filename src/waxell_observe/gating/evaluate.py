@@ -125,6 +125,26 @@ def watching(surface: str, ctx: WaxellContext | None = None) -> bool:
     return surface in manifest.surfaces
 
 
+def _policies_at(identity: Identity, surface: str) -> list[dict[str, Any]]:
+    """The manifest's policies (``{name, category, rules}``) acting at ``surface`` for ``identity``."""
+    if not settings.enabled():
+        return []
+    config = identity.config
+    if config.mode == "embedded":
+        from waxell_observe.governance.embedded_decider import decider_for
+
+        decider = decider_for(config.db_url)
+        if decider.empty:
+            return []
+        manifest = embedded_manifest(decider, identity)
+    else:
+        manifest = remote_manifest(config, identity)
+    return [
+        manifest.policies.get(e.policy) or {"name": e.policy, "category": e.category}
+        for e in manifest.surfaces.get(surface, ())
+    ]
+
+
 # --------------------------------------------------------------------------- deciding
 
 

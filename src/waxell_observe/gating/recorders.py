@@ -138,3 +138,81 @@ def retrieval_signal(
         "documents": documents,
         "top_k": top_k,
     }
+
+
+# --------------------------------------------------------------------------- actions and memory
+
+
+def before_code(
+    ctx: Any,
+    language: str,
+    code: str,
+    paths: list[str],
+    packages: list[str],
+    execution_time: float,
+    output_size_kb: int,
+) -> None:
+    """The ``code.exec`` gate (preventive, on the raw code), then the code review when a policy asks for
+    one and an ``on_policy_block`` handler exists (:mod:`.review`)."""
+    outcome = preventive_gate(
+        ctx,
+        "code.exec",
+        {
+            "language": language,
+            "code": code,
+            "text": code,
+            "paths": paths,
+            "packages": packages,
+            "execution_time": execution_time,
+            "output_size_kb": output_size_kb,
+        },
+        default_reason=f"Code execution blocked by governance policy ({language})",
+    )
+    from .review import review_code
+
+    review_code(ctx, outcome, language, code)
+
+
+def before_network(ctx: Any, url: str) -> None:
+    """The ``network.before`` gate of a URL (preventive)."""
+    preventive_gate(
+        ctx, "network.before", {"url": url}, default_reason=f"Network request to {url} blocked by policy"
+    )
+
+
+def before_pending_tool(ctx: Any, kind: str, tool: str, args: dict[str, Any] | None) -> None:
+    """``tool.before`` for a pending action of kind ``tool_call`` (preventive)."""
+    if kind == "tool_call" and tool:
+        before_tool(ctx, tool, dict(args) if args else {})
+
+
+def before_spawn(
+    ctx: Any, delegate: str, depth: int, delegation: dict[str, Any], approved: bool, policies_inherited: bool
+) -> None:
+    """The ``spawn.before`` gate of a delegation (preventive)."""
+    preventive_gate(
+        ctx,
+        "spawn.before",
+        {
+            "delegate": delegate,
+            "tool_name": delegate,
+            "depth": depth,
+            "delegation_depth": delegation.get("delegation_depth", depth),
+            "concurrent_spawns": delegation.get("concurrent_delegates", 0),
+            "approved": approved,
+            "policies_inherited": policies_inherited,
+        },
+        default_reason=f"Delegation to '{delegate}' blocked by governance policy",
+    )
+
+
+def after_memory_write(ctx: Any, memory_type: str, content: str) -> None:
+    """The ``memory.write`` gate (detective) on the raw content."""
+    outcome = detect(ctx, "memory.write", {"memory_type": memory_type, "content": content, "text": content})
+    enforce(ctx, outcome)
+
+
+def after_memory_read(ctx: Any, query: str, store: str, tier: str) -> None:
+    """The ``memory.read`` gate (detective)."""
+    outcome = detect(ctx, "memory.read", {"query": query, "store": store, "tier": tier})
+    enforce(ctx, outcome)
