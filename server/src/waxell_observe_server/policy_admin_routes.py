@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from waxell_observe.governance.engine import PolicyEngine
 from waxell_observe.governance.loader import PolicyFileError, parse_policies
 from waxell_observe.governance.policy_store import PolicyNotFound, add_policies, policy_rows, remove_policies
-from waxell_observe.governance.request import PolicyRequest, normalize_phase
+from waxell_observe.governance.request import PolicyRequest, normalize_checkpoint
 from waxell_observe_server.decider import decider
 from waxell_observe_server.wire_models import parse_timestamp
 
@@ -80,9 +80,10 @@ def admin_remove_policy(name: str, request: Request) -> dict[str, Any]:
 def admin_test_policies(
     request: Request, payload: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any] | JSONResponse:
-    """Dry run: ``{"policies": [...]?, "request": {agent_name, ...}, "phase": "pre_execution", "at": time?}``
-    evaluated over this server's counters without recording anything (``policies`` default: the stored
-    ones). Reply: the ``policy-check/`` shape."""
+    """Dry run: ``{"policies": [...]?, "request": {agent_name, ..., surface?, signal?},
+    "phase": "pre_execution", "at": time?}`` (``phase``: a phase or a gate surface such as
+    ``tool.before``) evaluated over this server's counters without recording anything (``policies``
+    default: the stored ones). Reply: the ``policy-check/`` shape."""
     found = decider(request)
     items = payload.get("policies")
     try:
@@ -93,7 +94,7 @@ def admin_test_policies(
     if not isinstance(data, dict) or not isinstance(data.get("agent_name"), str) or not data["agent_name"]:
         raise HTTPException(status_code=422, detail="request.agent_name is required")
     try:
-        phase = normalize_phase(str(payload.get("phase") or "pre_execution"))
+        phase = normalize_checkpoint(str(payload.get("phase") or "pre_execution"))
         at = parse_timestamp(payload.get("at"))
         policy_request = PolicyRequest.from_dict(data)
     except (TypeError, ValueError, AttributeError) as exc:
