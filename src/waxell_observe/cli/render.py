@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from waxell_observe.cli.render_human import add_people_line, human_span_detail
 from waxell_observe.cli.render_memory import ACTION_KEYS, add_action_sections, memory_span_detail
 
 __all__ = ["runs_table", "run_tree", "timeline"]
@@ -149,6 +150,9 @@ def _span_label(kind: str, record: dict[str, Any]) -> Text:
 
 def _span_detail(kind: str, record: dict[str, Any], attributes: dict[str, Any]) -> str:
     """What a span of ``kind`` shows after its name (dimmed)."""
+    human = human_span_detail(kind, record, attributes)
+    if human is not None:
+        return human
     if kind == "tool":
         return f"  {_compact(record.get('input'), 60)} → {_compact(record.get('output'), 60)}"
     if kind == "retrieval":
@@ -201,6 +205,7 @@ def run_tree(run: dict[str, Any], console: Console | None = None) -> None:
         f"{run['llm_call_count']} LLM call(s)",
     ]
     tree.add(Text("  ".join(facts)))
+    add_people_line(tree, run)
     for name in ("session_id", "user_id", "user_group", "parent_run_id"):
         if run.get(name):
             tree.add(Text(f"{name}: {run[name]}"))

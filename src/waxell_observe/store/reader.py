@@ -4,7 +4,8 @@
 user_group, parent_run_id, root_run_id, started_at, ended_at, duration_ms, tokens_in,
 tokens_out, total_tokens, total_cost, llm_call_count, step_count, span_count, tags`` (times as
 ISO 8601 UTC strings). ``run_detail`` adds ``inputs, metadata, result, conversation,
-governance, error_type, traceback, llm_calls, steps, spans, scores, children``.
+governance, error_type, traceback, llm_calls, steps, spans, scores, children`` and ``active_ms`` /
+``paused_ms`` (the duration without / spent in ``pause()`` spans).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
 
+from waxell_observe.store.active_time import active_and_paused, is_pause
 from waxell_observe.store.schema import (
     TAG_KEY_LIMIT,
     TAG_VALUE_LIMIT,
@@ -215,7 +217,8 @@ def _score_value(m: Any) -> Any:
 
 
 def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
-    """One run with all its records, or ``None`` when unknown."""
+    """One run with all its records, or ``None`` when unknown. ``active_ms`` is its duration without
+    the time it spent paused (``paused_ms``: ``pause()`` spans; ``active_ms`` None while running)."""
     row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
     if row is None:
         return None
@@ -274,6 +277,19 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
             for r in conn.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.position))
         )
     ]
+    span_rows = [
+        r._mapping
+        for r in conn.execute(select(spans).where(spans.c.run_id == run_id).order_by(spans.c.position))
+    ]
+    detail["active_ms"], detail["paused_ms"] = active_and_paused(
+        m["started_at"],
+        m["ended_at"],
+        (
+            (s["started_at"], s["started_at"] + (s["duration_ms"] or 0.0) / 1000.0)
+            for s in span_rows
+            if is_pause(s["kind"], s["attributes"])
+        ),
+    )
     detail["spans"] = [
         {
             "id": s["id"],
@@ -289,10 +305,7 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
             "output": s["output"],
             "error": s["error"],
         }
-        for s in (
-            r._mapping
-            for r in conn.execute(select(spans).where(spans.c.run_id == run_id).order_by(spans.c.position))
-        )
+        for s in span_rows
     ]
     detail["scores"] = [
         {
