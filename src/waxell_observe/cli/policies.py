@@ -14,6 +14,7 @@ import click
 
 from waxell_observe.cli._api import api_call, api_options
 from waxell_observe.cli._store import db_option, open_store
+from waxell_observe.vocabulary import GATE_SURFACES
 
 __all__ = ["command"]
 
@@ -196,6 +197,25 @@ def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
 )
 @click.option("--result", default=None, metavar="JSON", help="The run's result (post phase), a JSON object.")
 @click.option(
+    "--surface",
+    type=click.Choice(GATE_SURFACES),
+    default=None,
+    help="Evaluate at this gate surface instead of a phase (tool.before, llm.before, code.exec, ...).",
+)
+@click.option(
+    "--signal",
+    default=None,
+    metavar="JSON",
+    help='What the gate looks at, a JSON object: {"tool_name": "rm", "tool_args": {...}}, {"url": ...}, '
+    '{"model": ..., "tokens": ...}, {"language": ..., "code": ...}, ...',
+)
+@click.option(
+    "--metadata",
+    default=None,
+    metavar="JSON",
+    help='Run metadata, a JSON object (e.g. {"cost_center": "cc-1", "execution_region": "DE"}).',
+)
+@click.option(
     "--at", "at", default=None, metavar="TIME", help="Evaluate at this time (ISO 8601 or epoch seconds)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the policy-check reply as JSON.")
@@ -211,6 +231,9 @@ def test(
     phase: str,
     state: str | None,
     result: str | None,
+    surface: str | None,
+    signal: str | None,
+    metadata: str | None,
     at: str | None,
     as_json: bool,
     db: str | None,
@@ -218,7 +241,10 @@ def test(
     api_key: str,
 ) -> None:
     """Dry-run the policies of FILE against a simulated run: nothing is stored and no counter is consumed
-    (budgets and rate limits read the current counters of the store or server)."""
+    (budgets and rate limits read the current counters of the store or server).
+
+    With --surface, the check happens at that gate surface with the --signal given, e.g.
+    `--surface tool.before --signal '{"tool_name": "rm"}'`."""
     policies = _load_file(file)
     request: dict[str, Any] = {
         **(_json_object(state, "--state") or {}),
@@ -230,8 +256,19 @@ def test(
     }
     if result is not None:
         request["result"] = _json_object(result, "--result")
+    if metadata is not None:
+        request["metadata"] = _json_object(metadata, "--metadata")
+    if signal is not None:
+        if surface is None:
+            raise click.BadParameter(
+                "a signal is what a gate surface looks at: give --surface too", param_hint="--signal"
+            )
+        request["signal"] = _json_object(signal, "--signal")
     when = _time(at)
     full_phase = _PHASES[phase]
+    if surface is not None:
+        request["surface"] = surface
+        full_phase = surface
     if api_url:
         reply = api_call(
             api_url,
@@ -299,14 +336,15 @@ def _print_reply(reply: dict[str, Any], phase: str, count: int) -> None:
     click.echo(f"{phase}: {action.upper()}{f' — {reason}' if reason else ''}")
     evaluations = reply.get("evaluations") or []
     if not evaluations:
-        click.echo(f"  (none of the {count} policies applies to this run in this phase)")
+        where = "at this surface" if "." in phase else "in this phase"
+        click.echo(f"  (none of the {count} policies applies to this run {where})")
     for e in evaluations:
         line = f"  {e['action']:<8} {e['policy_name']} [{e['category']}]"
         if e.get("reason"):
             line += f": {e['reason']}"
         click.echo(line)
     metadata = reply.get("metadata") or {}
-    for key in ("redacted_inputs", "redacted_result"):
+    for key in ("redacted_inputs", "redacted_result", "redacted_text"):
         if key in metadata:
             click.echo(f"  {key}: {json.dumps(metadata[key], ensure_ascii=False)}")
     if metadata.get("retry_feedback"):
