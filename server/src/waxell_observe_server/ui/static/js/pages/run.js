@@ -1,5 +1,5 @@
 // @ts-check
-// One run: header, then tabs Trace (timeline), Context, Scores, Governance, Logs and Raw.
+// One run: header, then tabs Trace (timeline), Context, Memory, Scores, Governance, Logs and Raw.
 
 import { h, replace } from "../dom.js";
 import { modelInfo, read } from "../api.js";
@@ -7,6 +7,7 @@ import { fmtCost, fmtDuration, fmtInt, fmtPct, fmtTime, oneLine, pretty, toMs } 
 import { gauge, utilizationChart } from "../charts.js";
 import { timeline } from "../timeline.js";
 import { logsTab } from "./run_logs.js";
+import { memoryCount, memoryTab } from "./run_memory.js";
 import {
   cards,
   errorBox,
@@ -28,6 +29,7 @@ import {
 const TABS = [
   { id: "trace", label: "Trace" },
   { id: "context", label: "Context" },
+  { id: "memory", label: "Memory" },
   { id: "scores", label: "Scores" },
   { id: "governance", label: "Governance" },
   { id: "logs", label: "Logs" },
@@ -456,7 +458,7 @@ export async function renderRun(ctx) {
   ctx.setTitle(run.agent_name + " run");
   let tab = TABS.some((t) => t.id === ctx.params.get("tab")) ? ctx.params.get("tab") : "trace";
   const policyCount = (run.spans || []).filter((sp) => sp.kind === "policy").length;
-  const counts = { scores: (run.scores || []).length, governance: policyCount };
+  const counts = { scores: (run.scores || []).length, governance: policyCount, memory: memoryCount(run) };
   const tabs = TABS.map((t) => ({ ...t, count: counts[t.id] }));
   const panel = h("div", { role: "tabpanel", id: "tabpanel", class: "tabpanel", tabindex: "0" });
   const tabsBox = h("div");
@@ -478,6 +480,7 @@ export async function renderRun(ctx) {
     replace(panel, h("p", { class: "loading" }, "Loading…"));
     if (id === "trace") replace(panel, timeline(run));
     else if (id === "context") await contextTab(run, panel, ctx);
+    else if (id === "memory") await memoryTab(run, panel, ctx);
     else if (id === "scores") scoresTab(run, panel);
     else if (id === "governance") await governanceTab(run, panel, ctx);
     else if (id === "logs") await logsTab(run, panel, ctx);
