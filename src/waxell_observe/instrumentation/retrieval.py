@@ -10,7 +10,9 @@ out its spans: input ``{"query"}``, output ``{"documents": [{"id", "score", ...}
 collection and what its scores mean (a distance: lower is closer; a similarity: higher is).
 
 Document ids and scores are always recorded; document text and metadata only when
-``capture_content`` is on. A search made outside any run is not recorded. A failed search is a
+``capture_content`` is on. After each search the ``retrieval.after`` gate judges what it found
+(a ``block`` raises :class:`~waxell_observe.errors.PolicyViolationError` to the caller instead of
+the answer). A search made outside any run is not recorded. A failed search is a
 ``retrieval`` span with status ``error``; the SDK's exception reaches the caller unchanged, and
 anything that goes wrong in our own reading of the call is logged, never raised.
 """
@@ -27,6 +29,8 @@ from typing import Any
 
 from waxell_observe.config import ObserveConfig
 from waxell_observe.current import current_context
+from waxell_observe.errors import PolicyViolationError
+from waxell_observe.instrumentation.gates import gate_retrieval
 from waxell_observe.instrumentation.wrappers import recording_enabled
 
 __all__ = [
@@ -181,6 +185,8 @@ def record_searches(
             error=error_text,
             started_at=started_at,
         )
+        if error is None:
+            _gate(endpoint, search, found, scores, ctx)
 
 
 @functools.lru_cache(maxsize=256)
@@ -199,6 +205,18 @@ def call_arguments(wrapped: Any, args: Args, kwargs: Kwargs) -> Kwargs:
         if parameter.kind is inspect.Parameter.VAR_KEYWORD and isinstance(arguments.get(name), dict):
             arguments.update(arguments.pop(name))
     return arguments
+
+
+def _gate(endpoint: SearchEndpoint, search: Search, found: list[Hit], scores: list[float], ctx: Any) -> None:
+    """``retrieval.after`` on what a search found (its texts whatever ``capture_content`` says: a
+    policy judges the real documents); raises ``PolicyViolationError`` on ``block``."""
+    documents = [
+        {"id": hit.id, "score": hit.score, "content": hit.content or "", "metadata": dict(hit.metadata or {})}
+        for hit in found
+    ]
+    gate_retrieval(
+        search.query, documents, source=endpoint.system, scores=scores, top_k=search.top_k, ctx=ctx
+    )
 
 
 def _read_request(
@@ -231,6 +249,8 @@ def _finish(
             duration_ms=duration_ms,
             error=error,
         )
+    except PolicyViolationError:
+        raise  # a retrieval.after policy refused what was found: the caller gets the refusal
     except Exception:
         logger.exception("waxell-observe: could not record a %s search", endpoint.system)
 

@@ -109,3 +109,31 @@ async def test_the_async_client_is_captured(instrumented: Any, read_run: Any) ->
         await client.query_points("cities", query=[0.0, 0.0, 1.0], limit=1)
     [span] = retrievals(read_run(ctx.run_id))
     assert span["output"] == {"documents": [{"id": "4", "score": 1.0}]}
+
+
+def test_a_retrieval_policy_refuses_what_a_search_found(
+    instrumented: Any, client: QdrantClient, read_run: Any
+) -> None:
+    from waxell_observe.config import get_config
+    from waxell_observe.errors import PolicyViolationError
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    policy = """
+policies:
+  - name: relevant-only
+    category: retrieval
+    rules: {min_relevance_score: 2.0, action_on_low_relevance: block}
+"""
+    add_policies(get_store(get_config().db_url), load_policies(policy))
+    with (
+        pytest.raises(PolicyViolationError, match="best score 1") as raised,
+        WaxellContext(agent_name="qdrant-governed") as ctx,
+    ):
+        client.query_points("cities", query=QUERY_VECTOR, limit=2)
+    run = read_run(ctx.run_id)
+    [span] = retrievals(run)
+    assert [d["id"] for d in span["output"]["documents"]] == ["1", "2"]  # recorded, then refused
+    assert run["status"] == "blocked"
+    assert str(raised.value) == "Low retrieval relevance: best score 1 (min_relevance_score 2)"
