@@ -37,7 +37,7 @@ __all__ = [
     "unregister_model",
 ]
 
-PRICE_TABLE_VERSION = "2026-11-01"
+PRICE_TABLE_VERSION = "2026-12-07"
 
 _PER = 1_000_000
 _SEPARATORS = frozenset("-:@.")
@@ -102,6 +102,7 @@ _TABLE: dict[str, _Row] = {
     "claude-3-sonnet": ("anthropic", 3.00, 15.00, None, 200_000),
     "claude-3-haiku": ("anthropic", 0.25, 1.25, 0.03, 200_000),
     # --- Google Gemini (base tier: prompts up to 128k / 200k tokens) --------------------
+    "gemini-3-pro-preview": ("google", 2.00, 12.00, 0.20, 1_048_576),
     "gemini-2.5-pro": ("google", 1.25, 10.00, 0.125, 1_048_576),
     "gemini-2.5-flash": ("google", 0.30, 2.50, 0.03, 1_048_576),
     "gemini-2.5-flash-lite": ("google", 0.10, 0.40, 0.01, 1_048_576),
@@ -110,6 +111,8 @@ _TABLE: dict[str, _Row] = {
     "gemini-1.5-pro": ("google", 1.25, 5.00, 0.3125, 2_097_152),
     "gemini-1.5-flash": ("google", 0.075, 0.30, 0.01875, 1_048_576),
     "gemini-1.5-flash-8b": ("google", 0.0375, 0.15, 0.01, 1_048_576),
+    "gemini-embedding-001": ("google", 0.15, 0.0, None, 2_048),
+    "text-embedding-004": ("google", 0.0, 0.0, None, 2_048),
     # --- Mistral ------------------------------------------------------------------------
     "mistral-large": ("mistral", 2.00, 6.00, None, 131_072),
     "mistral-medium": ("mistral", 0.40, 2.00, None, 131_072),
@@ -123,6 +126,10 @@ _TABLE: dict[str, _Row] = {
     "open-mixtral-8x22b": ("mistral", 2.00, 6.00, None, 65_536),
     "open-mixtral-8x7b": ("mistral", 0.70, 0.70, None, 32_768),
     "mistral-embed": ("mistral", 0.10, 0.0, None, 8_192),
+    "magistral-medium": ("mistral", 2.00, 5.00, None, 131_072),
+    "magistral-small": ("mistral", 0.50, 1.50, None, 131_072),
+    "devstral-medium": ("mistral", 0.40, 2.00, None, 131_072),
+    "devstral-small": ("mistral", 0.10, 0.30, None, 131_072),
     # --- Groq-hosted Llama (Groq model ids, Groq prices) --------------------------------
     "llama-3.3-70b-versatile": ("groq", 0.59, 0.79, None, 131_072),
     "llama-3.1-8b-instant": ("groq", 0.05, 0.08, None, 131_072),
@@ -130,11 +137,38 @@ _TABLE: dict[str, _Row] = {
     "llama3-8b-8192": ("groq", 0.05, 0.08, None, 8_192),
     "llama-4-scout-17b-16e-instruct": ("groq", 0.11, 0.34, None, 131_072),
     "llama-4-maverick-17b-128e-instruct": ("groq", 0.20, 0.60, None, 131_072),
+    "gpt-oss-120b": ("groq", 0.15, 0.75, 0.075, 131_072),
+    "gpt-oss-20b": ("groq", 0.10, 0.50, 0.05, 131_072),
+    "qwen3-32b": ("groq", 0.29, 0.59, None, 131_072),
+    "deepseek-r1-distill-llama-70b": ("groq", 0.75, 0.99, None, 131_072),
+    "kimi-k2-instruct": ("groq", 1.00, 3.00, 0.50, 131_072),
+    # --- Together AI (Together model ids, Together prices) ------------------------------
+    "llama-3.3-70b-instruct-turbo": ("together", 0.88, 0.88, None, 131_072),
+    "meta-llama-3.1-8b-instruct-turbo": ("together", 0.18, 0.18, None, 131_072),
+    "meta-llama-3.1-70b-instruct-turbo": ("together", 0.88, 0.88, None, 131_072),
+    "qwen2.5-72b-instruct-turbo": ("together", 1.20, 1.20, None, 32_768),
+    "deepseek-v3": ("together", 1.25, 1.25, None, 131_072),
+    "deepseek-r1": ("together", 3.00, 7.00, None, 163_840),
+    "mixtral-8x7b-instruct-v0.1": ("together", 0.60, 0.60, None, 32_768),
+    "bge-base-en-v1.5": ("together", 0.008, 0.0, None, 512),
+    # --- Amazon Bedrock (Amazon Nova and Titan; Anthropic, Meta, Mistral models on Bedrock are
+    # looked up by their own names once the vendor prefix is dropped) --------------------
+    "nova-premier-v1": ("bedrock", 2.50, 12.50, 0.625, 1_000_000),
+    "nova-pro-v1": ("bedrock", 0.80, 3.20, 0.20, 300_000),
+    "nova-lite-v1": ("bedrock", 0.06, 0.24, 0.015, 300_000),
+    "nova-micro-v1": ("bedrock", 0.035, 0.14, 0.00875, 128_000),
+    "titan-embed-text-v2": ("bedrock", 0.02, 0.0, None, 8_192),
+    "llama3-3-70b-instruct-v1": ("bedrock", 0.72, 0.72, None, 128_000),
+    "llama3-1-8b-instruct-v1": ("bedrock", 0.22, 0.22, None, 128_000),
     # --- Cohere -------------------------------------------------------------------------
     "command-a": ("cohere", 2.50, 10.00, None, 256_000),
     "command-r-plus": ("cohere", 2.50, 10.00, None, 128_000),
     "command-r": ("cohere", 0.15, 0.60, None, 128_000),
     "command-r7b": ("cohere", 0.0375, 0.15, None, 128_000),
+    "command-a-reasoning": ("cohere", 2.50, 10.00, None, 256_000),
+    "command-a-vision": ("cohere", 2.50, 10.00, None, 128_000),
+    "embed-v4.0": ("cohere", 0.12, 0.0, None, 128_000),
+    "embed-english-v3.0": ("cohere", 0.10, 0.0, None, 512),
 }
 
 

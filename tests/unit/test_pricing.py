@@ -18,7 +18,7 @@ from waxell_observe.pricing import (
 
 
 def test_table_version() -> None:
-    assert PRICE_TABLE_VERSION == "2026-11-01"
+    assert PRICE_TABLE_VERSION == "2026-12-07"
 
 
 def test_gpt_4o_anchor_price() -> None:
@@ -204,6 +204,9 @@ def test_cost_is_rounded_to_ten_places() -> None:
         ("mistral-small-latest", "mistral"),
         ("command-r", "cohere"),
         ("llama-3.1-8b-instant", "groq"),
+        ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "together"),
+        ("deepseek-r1-distill-llama-70b", "groq"),
+        ("amazon.nova-pro-v1:0", "bedrock"),
         # not in the table: by name
         ("gpt-6-preview", "openai"),
         ("o1", "openai"),
@@ -216,10 +219,10 @@ def test_cost_is_rounded_to_ten_places() -> None:
         ("mixtral-8x7b-32768", "mistral"),
         ("codestral-mamba", "mistral"),
         ("command-light", "cohere"),
-        ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "meta"),
+        ("meta-llama/Llama-3.2-1B-Instruct", "meta"),
         ("llama3.1:8b", "meta"),
         ("deepseek-chat", "deepseek"),
-        ("deepseek-r1-distill-llama-70b", "deepseek"),
+        ("deepseek-coder-v2-lite", "deepseek"),
         ("grok-4", "xai"),
         ("totally-unknown-model", ""),
         ("o5x", ""),

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from waxell_observe.instrumentation import Instrumentation, Target
+from collections.abc import Callable
+from typing import Any
+
+from waxell_observe.instrumentation import Instrumentation, Target, async_wrapper, sync_wrapper
 
 __all__ = ["INSTRUMENTATION", "TARGETS", "instrument", "is_instrumented", "uninstrument"]
 
-TARGETS: tuple[Target, ...] = ()
 
-INSTRUMENTATION = Instrumentation("together", TARGETS, sdk="together")
+def _factory(endpoint: str, is_async: bool) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
+    def make(active: Callable[[], bool]) -> Callable[..., Any]:
+        from waxell_observe_together import _wrappers  # imports the SDK: only once it is being patched
+
+        return (async_wrapper if is_async else sync_wrapper)(getattr(_wrappers, endpoint), active)
+
+    return make
+
+
+_CHAT = "together.resources.chat.completions"
+_EMBEDDINGS = "together.resources.embeddings"
+
+TARGETS: tuple[Target, ...] = (
+    Target(_CHAT, "CompletionsResource", "create", _factory("CHAT", False)),
+    Target(_CHAT, "AsyncCompletionsResource", "create", _factory("CHAT", True)),
+    Target(_EMBEDDINGS, "EmbeddingsResource", "create", _factory("EMBEDDINGS", False)),
+    Target(_EMBEDDINGS, "AsyncEmbeddingsResource", "create", _factory("EMBEDDINGS", True)),
+)
+"""``chat.completions.create`` (sync, async, ``stream=True``) and ``embeddings.create``."""
+
+INSTRUMENTATION = Instrumentation("together", TARGETS)
 
 instrument = INSTRUMENTATION.instrument
 uninstrument = INSTRUMENTATION.uninstrument
