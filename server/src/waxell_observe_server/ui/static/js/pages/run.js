@@ -8,6 +8,7 @@ import { gauge, utilizationChart } from "../charts.js";
 import { timeline } from "../timeline.js";
 import { logsTab } from "./run_logs.js";
 import { memoryCount, memoryTab } from "./run_memory.js";
+import { peopleCards, peopleEntry, peopleItems } from "./run_people.js";
 import {
   cards,
   errorBox,
@@ -138,6 +139,7 @@ export function conversationItems(run, utilByCall) {
       items.push({ kind: "tool", at: toMs(st.started_at), pos: st.position, name: st.name.replace(/^tool:/, ""), input: out.input, output: out.output, status: out.status || "ok" });
     }
   }
+  items.push(...peopleItems(run)); // human turns, pauses, approvals
   const calls = (run.llm_calls || []).slice().sort((a, b) => a.position - b.position);
   for (const c of calls) {
     items.push({ kind: "llm", at: doneAt(c.started_at, c.duration_ms), pos: c.position, call: c, util: utilByCall.get(c.id) });
@@ -158,14 +160,17 @@ export function conversationItems(run, utilByCall) {
 }
 
 function conversationThread(items, { runLinks = false } = {}) {
-  if (!items.length) return h("p", { class: "empty", "data-testid": "conversation-empty" }, "No messages, LLM calls or tool calls were recorded.");
+  if (!items.length) return h("p", { class: "empty", "data-testid": "conversation-empty" }, "No messages, LLM calls, tool calls or human turns were recorded.");
   return h(
     "ol",
     { class: "convo", "data-testid": "conversation-timeline" },
     items.map((it) => {
       let body;
       let who;
-      if (it.kind === "user_message") {
+      const person = peopleEntry(it);
+      if (person) {
+        ({ who, body } = person);
+      } else if (it.kind === "user_message") {
         who = "User";
         body = h("div", { class: "convo-text" }, it.text || h("span", { class: "muted" }, "(empty)"));
       } else if (it.kind === "agent_response") {
@@ -249,6 +254,7 @@ async function contextTab(run, panel, ctx) {
       { label: "Agent turns", value: fmtInt(conv.assistant_turns ?? 0) },
       { label: "Tool results", value: fmtInt(conv.tool_results ?? 0) },
       { label: "Tokens in context", value: fmtInt(tokensInContext), sub: lastWindow ? "of " + fmtInt(lastWindow) + " (" + lastCall.model + ")" : "" },
+      ...peopleCards(run),
     ]),
     h(
       "div",
