@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from waxell_observe.vocabulary import attributes as names
+from waxell_observe_otel.code_attributes import CODE_EXECUTION, add_code_attributes
 
 __all__ = [
     "CONTENT_SPAN_KINDS",
@@ -284,6 +285,27 @@ _SPAN_NAMES = {
 }
 
 
+def _tool_attributes(
+    attributes: dict[str, Any], span: Mapping[str, Any], recorded: Mapping[str, Any], *, capture_content: bool
+) -> None:
+    """The GenAI ``execute_tool`` attributes of a tool span (and ``waxell.code.*`` for code executions)."""
+    span_input, span_output = span["input"], span["output"]
+    attributes["gen_ai.operation.name"] = "execute_tool"
+    attributes["gen_ai.tool.name"] = span["name"]
+    tool_type = recorded.get("tool_type")
+    if isinstance(tool_type, str) and tool_type:
+        attributes["gen_ai.tool.type"] = tool_type
+    if tool_type == CODE_EXECUTION:
+        add_code_attributes(
+            attributes, recorded, span_input, span_output, span["error"], capture_content=capture_content
+        )
+    if capture_content:
+        if span_input not in (None, ""):
+            attributes["gen_ai.tool.call.arguments"] = json_attribute(span_input)
+        if span_output not in (None, ""):
+            attributes["gen_ai.tool.call.result"] = json_attribute(span_output)
+
+
 def behaviour_span(
     span: Mapping[str, Any], *, run_id: str, agent_name: str, capture_content: bool
 ) -> tuple[str, dict[str, Any]]:
@@ -312,16 +334,7 @@ def behaviour_span(
         if span_output is not None and span_output != "":
             attributes[names.SPAN_OUTPUT] = json_attribute(span_output)
     if kind == "tool":
-        attributes["gen_ai.operation.name"] = "execute_tool"
-        attributes["gen_ai.tool.name"] = name
-        tool_type = recorded.get("tool_type")
-        if isinstance(tool_type, str) and tool_type:
-            attributes["gen_ai.tool.type"] = tool_type
-        if capture_content:
-            if span_input not in (None, ""):
-                attributes["gen_ai.tool.call.arguments"] = json_attribute(span_input)
-            if span_output not in (None, ""):
-                attributes["gen_ai.tool.call.result"] = json_attribute(span_output)
+        _tool_attributes(attributes, span, recorded, capture_content=capture_content)
     elif kind == "agent":
         attributes["gen_ai.operation.name"] = "invoke_agent"
         attributes["gen_ai.agent.name"] = name
