@@ -2,7 +2,7 @@
 // The dashboard shell: hash routing, the sign-in flow and page lifecycle.
 //
 // Routes: #/runs, #/runs/<id>?tab=..., #/sessions, #/sessions/<id>, #/users, #/users/<id>,
-// #/costs, #/policies. Each page is render(ctx) -> Promise; ctx carries the route, the main
+// #/costs, #/policies, #/approvals. Each page is render(ctx) -> Promise; ctx carries the route, the main
 // element and `alive()`, which turns false once the user navigates away, so late replies
 // never paint over a newer page. Pages register cleanups (timers) with ctx.onLeave.
 
@@ -16,6 +16,7 @@ import { renderSessions, renderSession } from "./pages/sessions.js";
 import { renderUsers, renderUser } from "./pages/users.js";
 import { renderCosts } from "./pages/costs.js";
 import { renderPolicies } from "./pages/policies.js";
+import { renderApprovals } from "./pages/approvals.js";
 import { renderSignIn } from "./pages/signin.js";
 
 const ROUTES = [
@@ -27,6 +28,7 @@ const ROUTES = [
   { pattern: /^\/users\/([^/]+)\/?$/, nav: "users", render: renderUser, title: "User" },
   { pattern: /^\/costs\/?$/, nav: "costs", render: renderCosts, title: "Costs" },
   { pattern: /^\/policies\/?$/, nav: "policies", render: renderPolicies, title: "Policies" },
+  { pattern: /^\/approvals\/?$/, nav: "approvals", render: renderApprovals, title: "Approvals" },
 ];
 
 let generation = 0;

@@ -61,6 +61,8 @@ export const VOCABULARY = {
     {
       "name": "llm",
       "phases": [
+        "llm.before",
+        "llm.after",
         "mid_execution"
       ],
       "stateful": false,
@@ -70,7 +72,14 @@ export const VOCABULARY = {
       "name": "content",
       "phases": [
         "pre_execution",
+        "llm.before",
+        "llm.after",
+        "tool.before",
+        "tool.after",
         "mid_execution",
+        "retrieval.after",
+        "memory.write",
+        "network.before",
         "post_execution"
       ],
       "stateful": false,
@@ -79,10 +88,13 @@ export const VOCABULARY = {
     {
       "name": "safety",
       "phases": [
+        "llm.after",
+        "tool.before",
+        "tool.after",
         "mid_execution"
       ],
       "stateful": false,
-      "summary": "steps, tool calls, blocked tools, retries"
+      "summary": "steps, tool calls, blocked tools, retries, output length, content filters"
     },
     {
       "name": "kill-switch",
@@ -106,15 +118,223 @@ export const VOCABULARY = {
         "pre_execution"
       ],
       "stateful": false,
-      "summary": "allowed hours and days, blackout dates"
+      "summary": "allowed hours and days, blackout dates, maintenance windows"
     },
     {
       "name": "quality",
       "phases": [
+        "llm.after",
         "post_execution"
       ],
       "stateful": false,
       "summary": "checks on the result, with retry feedback"
+    },
+    {
+      "name": "tool-allowlist",
+      "phases": [
+        "tool.before",
+        "mid_execution"
+      ],
+      "stateful": false,
+      "summary": "which tools may be called"
+    },
+    {
+      "name": "network",
+      "phases": [
+        "network.before"
+      ],
+      "stateful": false,
+      "summary": "which hosts and protocols may be reached"
+    },
+    {
+      "name": "domain-governance",
+      "phases": [
+        "tool.before",
+        "mid_execution",
+        "network.before"
+      ],
+      "stateful": false,
+      "summary": "hosts, business domains and their actions"
+    },
+    {
+      "name": "mcp-server-allowlist",
+      "phases": [
+        "tool.before",
+        "mcp.before"
+      ],
+      "stateful": false,
+      "summary": "which MCP servers may be used"
+    },
+    {
+      "name": "prompt-allowlist",
+      "phases": [
+        "llm.before",
+        "mid_execution"
+      ],
+      "stateful": false,
+      "summary": "which managed prompts may be used"
+    },
+    {
+      "name": "scope",
+      "phases": [
+        "tool.before",
+        "mid_execution"
+      ],
+      "stateful": false,
+      "summary": "tools, transaction amounts and records an agent may touch"
+    },
+    {
+      "name": "recursion-bound",
+      "phases": [
+        "llm.before",
+        "tool.before",
+        "mid_execution",
+        "spawn.before"
+      ],
+      "stateful": false,
+      "summary": "reasoning depth, tool calls, delegation depth"
+    },
+    {
+      "name": "delegation",
+      "phases": [
+        "spawn.before"
+      ],
+      "stateful": false,
+      "summary": "which sub-agents may be spawned, how many and how deep"
+    },
+    {
+      "name": "output-egress-format",
+      "phases": [
+        "llm.after",
+        "tool.after",
+        "mid_execution",
+        "post_execution"
+      ],
+      "stateful": false,
+      "summary": "data URIs, base64 blobs and external links in outputs"
+    },
+    {
+      "name": "input-validation",
+      "phases": [
+        "pre_execution",
+        "llm.before",
+        "tool.before"
+      ],
+      "stateful": false,
+      "summary": "size of the input"
+    },
+    {
+      "name": "retrieval",
+      "phases": [
+        "retrieval.after"
+      ],
+      "stateful": false,
+      "summary": "relevance and number of retrieved chunks"
+    },
+    {
+      "name": "memory",
+      "phases": [
+        "memory.read",
+        "memory.write"
+      ],
+      "stateful": false,
+      "summary": "forbidden memory types, PII in memory"
+    },
+    {
+      "name": "tool-argument-schema",
+      "phases": [
+        "tool.before"
+      ],
+      "stateful": false,
+      "summary": "tool arguments checked against JSON Schemas"
+    },
+    {
+      "name": "agent-service-account-scope",
+      "phases": [
+        "pre_execution",
+        "tool.before"
+      ],
+      "stateful": false,
+      "summary": "scopes a service account must hold"
+    },
+    {
+      "name": "time-of-day-gating",
+      "phases": [
+        "pre_execution",
+        "llm.before",
+        "tool.before"
+      ],
+      "stateful": false,
+      "summary": "weekly time windows in a time zone"
+    },
+    {
+      "name": "chargeback-attribution",
+      "phases": [
+        "pre_execution"
+      ],
+      "stateful": false,
+      "summary": "billing tags a run must carry"
+    },
+    {
+      "name": "operations",
+      "phases": [
+        "pre_execution",
+        "mid_execution",
+        "post_execution"
+      ],
+      "stateful": false,
+      "summary": "run timeouts, maintenance windows"
+    },
+    {
+      "name": "data-residency",
+      "phases": [
+        "pre_execution",
+        "llm.before",
+        "tool.before",
+        "memory.write",
+        "network.before"
+      ],
+      "stateful": false,
+      "summary": "the regions an agent may run in"
+    },
+    {
+      "name": "code-execution",
+      "phases": [
+        "pre_execution",
+        "code.exec"
+      ],
+      "stateful": false,
+      "summary": "languages, commands, paths and packages of executed code"
+    },
+    {
+      "name": "provenance-required",
+      "phases": [
+        "llm.after",
+        "retrieval.after",
+        "post_execution"
+      ],
+      "stateful": false,
+      "summary": "sources and citations behind answers"
+    },
+    {
+      "name": "prompt-injection-guard",
+      "phases": [
+        "pre_execution",
+        "llm.before",
+        "tool.before",
+        "tool.after",
+        "mid_execution",
+        "retrieval.after"
+      ],
+      "stateful": false,
+      "summary": "jailbreak phrases, hidden payloads, oversized inputs"
     }
+  ],
+  "approval_statuses": [
+    "pending",
+    "approved",
+    "denied",
+    "expired",
+    "cancelled"
   ]
 };
