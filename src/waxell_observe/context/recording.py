@@ -346,7 +346,7 @@ class RecordingMethods(ContextBase):
         if self.mid_execution_governance:
             self._mid_execution_gate(run)
         elif self.enforce_policy:
-            _gates.at_step(self, step_name, step.output if step is not None else output)
+            _gates.at_step(self, step_name, step.output if step is not None else output, run.step_count)
         return step
 
     def _step_span(self, run: Run, step: StepRecord, kind: str, attributes: dict[str, Any] | None) -> None:

@@ -67,11 +67,13 @@ def after_llm_call(
         emit_warns(ctx, outcome)
 
 
-def at_step(ctx: Any, step_name: str, output: Any) -> None:
+def at_step(ctx: Any, step_name: str, output: Any, position: int) -> None:
     """The ``step.mid`` gate after a step (never raises)."""
     if ctx._blocked:
         return
-    outcome = evaluate_surface("step.mid", {"step_name": step_name, "output": output}, ctx=ctx)
+    outcome = evaluate_surface(
+        "step.mid", {"step_name": step_name, "output": output, "position": position}, ctx=ctx
+    )
     if outcome.is_block:
         refuse(ctx, outcome.reason or "Blocked by step.mid policy", outcome)
         if any(
