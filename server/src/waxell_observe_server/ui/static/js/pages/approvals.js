@@ -231,7 +231,7 @@ export async function renderApprovals(ctx) {
     summary,
     message,
     section("Waiting for an answer", pendingBox),
-    section("Answers", h("div", { class: "filters filters-compact" }, filter), historyBox),
+    section("History", h("div", { class: "filters filters-compact" }, filter), historyBox),
   );
   await load();
   ticker = setInterval(tick, 1000);
