@@ -145,3 +145,36 @@ async def test_nothing_is_recorded_after_uninstrument(weather_server: Any, read_
         await client.call_tool("forecast", {"city": "Paris"})
     [run] = read_runs()
     assert (run["agent_name"], run["span_count"]) == ("mcp-off", 0)
+
+
+async def test_a_blocked_server_or_tool_never_leaves_the_client(weather_server: Any, read_run: Any) -> None:
+    from waxell_observe.config import get_config
+    from waxell_observe.errors import PolicyViolationError
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    policies = """
+policies:
+  - name: no-weather-server
+    category: mcp-server-allowlist
+    scope: {agents: ["mcp-server-blocked"]}
+    rules: {blocked_servers: ["weather"]}
+  - name: no-forecasts
+    category: tool-allowlist
+    scope: {agents: ["mcp-tool-blocked"]}
+    rules: {blocked_tools: ["forecast"]}
+"""
+    add_policies(get_store(get_config().db_url), load_policies(policies))
+    async with Client(weather_server) as client:
+        for agent, refusal in (
+            ("mcp-server-blocked", "MCP server 'weather' is blocked"),
+            ("mcp-tool-blocked", "Tool 'forecast' is blocked"),
+        ):
+            with pytest.raises(PolicyViolationError) as raised:
+                async with WaxellContext(agent_name=agent) as ctx:
+                    await client.call_tool("forecast", {"city": "Paris"})
+            run = read_run(ctx.run_id)
+            assert run["status"] == "blocked"
+            assert _tools(run) == [] and _tools(run, "server") == []  # the request never left
+            assert str(raised.value) == refusal

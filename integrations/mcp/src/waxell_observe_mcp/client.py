@@ -4,7 +4,9 @@ Each call made inside a run becomes a ``tool`` span named by the tool, resource 
 (attributes ``mcp.method``, ``mcp.server``, ``tool_type`` ``mcp``), with the call's arguments as
 input and the text the server answered as output (cut to ``preview_chars`` unless
 ``capture_content``). A tool result the server marks ``isError`` and an exception are error spans
-(the exception reaches the caller unchanged). The request carries the span's ``traceparent`` in
+(the exception reaches the caller unchanged). Before a tool call leaves, the ``mcp.before`` gate
+(server and tool) and the ``tool.before`` gate (tool and arguments) may refuse it
+(``PolicyViolationError``). The request carries the span's ``traceparent`` in
 ``_meta`` (see :mod:`waxell_observe_mcp.trace_context`).
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from waxell_observe.current import current_context
 from waxell_observe.instrumentation import recording_enabled
+from waxell_observe.instrumentation.gates import gate_mcp_call, gate_tool_call
 from waxell_observe.instrumentation.retrieval import call_arguments
 from waxell_observe_mcp.content import bounded, is_error, result_text
 from waxell_observe_mcp.trace_context import TRACEPARENT, activate, deactivate, traceparent_for_span
@@ -79,12 +82,17 @@ def client_wrapper(operation: Operation, active: Callable[[], bool]) -> Callable
         try:
             arguments = call_arguments(wrapped, args, kwargs)
             target = operation.target(arguments) or operation.method
+            server = server_name(instance)
+        except Exception:
+            logger.exception("waxell-observe: could not read an MCP %s call", operation.method)
+            return await wrapped(*args, **kwargs)
+        if operation is TOOL_CALL:  # PolicyViolationError on block: the request never leaves
+            tool_args = arguments.get("arguments")
+            gate_mcp_call(server, target, tool_args)
+            gate_tool_call(target, tool_args, ctx=ctx)
+        try:
             config = run.config
-            attributes = {
-                "mcp.method": operation.method,
-                "mcp.server": server_name(instance),
-                "tool_type": TOOL_TYPE,
-            }
+            attributes = {"mcp.method": operation.method, "mcp.server": server, "tool_type": TOOL_TYPE}
             handle = ctx.enter_span(
                 target,
                 kind="tool",

@@ -5,7 +5,8 @@ inside a run (an in-process server called from a run) the span goes on that run;
 request gets a run of its own: agent = the server's name, workflow ``mcp-server``, metadata
 ``mcp.method`` and the client's ``mcp.traceparent``. Our middleware runs inside MCP's own
 OpenTelemetry middleware, whose span continues the client's trace context, so with the
-OpenTelemetry exporter on the server's run joins the client's trace.
+OpenTelemetry exporter on the server's run joins the client's trace. A tool call passes the
+server's own ``tool.before`` gate before the tool runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
 from waxell_observe.instrumentation import recording_enabled
+from waxell_observe.instrumentation.gates import gate_tool_call
 from waxell_observe_mcp.content import bounded, is_error, result_text
 from waxell_observe_mcp.trace_context import TRACEPARENT, received_traceparent
 
@@ -88,6 +90,8 @@ class WaxellServerMiddleware:
             input_data={"arguments": bounded(arguments or {}, config)} if config is not None else None,
         )
         try:
+            if method == "tools/call":  # PolicyViolationError on block: the tool does not run
+                gate_tool_call(target, arguments, ctx=run)
             result = await call_next(ctx)
         except BaseException as exc:
             run.exit_span(handle, exc=exc)
