@@ -73,6 +73,7 @@ class Run:
         "governance",
         "auto_collected",
         "plugin_state",
+        "requested_mode",
         "_positions",
         "_hooks",
         "_sink",
@@ -151,6 +152,7 @@ class Run:
         else:
             self.parent_run_id = parent.run_id
             self.root_run_id = parent.root_run_id or parent.run_id
+        self.requested_mode = ""
         self.started_at = 0.0
         self.ended_at = 0.0
         self.status = "running"
@@ -199,6 +201,12 @@ class Run:
 
     @property
     def interaction_mode(self) -> str:
+        """``interactive`` or ``autonomous``: the mode the context asked for (``requested_mode``),
+        else the configuration's (``init(interaction_mode=...)``), else ``interactive`` when the run
+        has a session."""
+        mode = self.requested_mode or self.config.interaction_mode
+        if mode == "interactive" or mode == "autonomous":
+            return mode
         return "interactive" if self.session_id else "autonomous"
 
     def count_model_usage(self, model: str, tokens_in: int, tokens_out: int, cost: float) -> None:

@@ -90,3 +90,18 @@ def test_reference_methods_reach_the_server(shared_server: Any) -> None:
     assert spans["comm:slack"]["attributes"]["io.channel"] == "slack"
     assert [s["name"] for s in run["steps"]] == ["lookup", "comm:slack", "grounding_check"]
     assert [(s["name"], s["value"]) for s in run["scores"]] == [("grounding_score", 0.75)]
+
+
+def test_interaction_mode_and_end_user_reach_the_server(shared_server: Any) -> None:
+    WaxellObserveClient.configure(api_url=shared_server.url, api_key="")
+    agent = f"i14-mode-remote-{uuid.uuid4().hex[:8]}"
+    first_context = WaxellContext(agent, interaction_mode="interactive", end_user_id="cust-3")
+    with first_context as ctx:
+        pass
+    with WaxellContext(agent, session_id="s-9", interaction_mode="autonomous", enforce_policy=False) as other:
+        pass
+    report = waxell_observe.flush_sync(timeout=30)
+    assert report.pending == 0, report
+    first, second = shared_server.read_run(ctx.run_id), shared_server.read_run(other.run_id)
+    assert (first["interaction_mode"], first["metadata"]) == ("interactive", {"tenant_sub_user_id": "cust-3"})
+    assert (second["interaction_mode"], second["session_id"]) == ("autonomous", "s-9")

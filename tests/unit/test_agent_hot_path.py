@@ -102,7 +102,7 @@ def test_run_frames_follow_the_field_tuples(state: dict[str, Any]) -> None:
     trace = frames._trace(run) if run.plugin_state else ("", "")
     start = frames.encode_start(7, run, [{"policy": "p"}])
     assert start == _bytes(_reference(
-        frames.RUN_FIELDS, (frames.START, 7), run, trace_id=trace[0], root_span_id=trace[1],
+        frames.START_FIELDS, (frames.START, 7), run, trace_id=trace[0], root_span_id=trace[1],
         pre_evaluations=[{"policy": "p"}],
     ))  # fmt: skip
     from waxell_observe.conversation import ConversationState

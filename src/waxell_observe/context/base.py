@@ -79,6 +79,9 @@ class ContextBase:
         "user_id",
         "user_group",
         "mid_execution_governance",
+        "agent_type",
+        "interaction_mode",
+        "auto_grounding",
         "_tags",
         "_requested_run_id",
         "_run",
@@ -103,6 +106,14 @@ class ContextBase:
     user_id: str
     user_group: str
     mid_execution_governance: bool
+    agent_type: str
+    """The agent's type as the context was given it; else, at entry, the parent context's user group
+    (the reference SDK's rule); else ``""``."""
+    interaction_mode: str | None
+    """``interactive``, ``autonomous`` or ``auto`` as given; else, at entry, the parent context's (``None``:
+    the configuration decides, see :attr:`Run.interaction_mode`)."""
+    auto_grounding: bool
+    """``record_retrieval`` with scores also records them as grounding scores (``record_grounding``)."""
     _tags: dict[str, str] | None
     _requested_run_id: str | None
     _run: Run | None

@@ -29,7 +29,30 @@ __all__ = [
     "validate_tag",
     "reference_llm_extras",
     "check_count",
+    "check_interaction_mode",
+    "END_USER_METADATA_KEY",
+    "INTERACTION_MODES",
 ]
+
+END_USER_METADATA_KEY = "tenant_sub_user_id"
+"""The run metadata key an ``end_user_id`` is recorded under (as the reference SDK does)."""
+
+INTERACTION_MODES = ("interactive", "autonomous", "auto")
+"""What ``interaction_mode`` may be: a person in the loop, none, or ``auto`` (``interactive`` when the
+run has a session, else ``autonomous``)."""
+
+
+def check_interaction_mode(mode: Any) -> str | None:
+    """``mode`` lower-cased when it is an interaction mode, ``None`` for ``None``; else ``ValueError``."""
+    if mode is None:
+        return None
+    normalized = mode.strip().lower() if isinstance(mode, str) else mode
+    if normalized not in INTERACTION_MODES:
+        raise ValueError(
+            f"interaction_mode must be one of {', '.join(INTERACTION_MODES)} or None, got {mode!r}"
+        )
+    return str(normalized)
+
 
 SCORE_DATA_TYPES = ("numeric", "categorical", "boolean")
 TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from waxell_observe.context.base import ContextBase
 from waxell_observe.context.checks import (
@@ -29,6 +29,7 @@ from waxell_observe.redaction import redact
 from waxell_observe.serialize import jsonable, to_jsonable
 
 if TYPE_CHECKING:
+    from waxell_observe.context.signals import SignalMethods
     from waxell_observe.run import Run
 
 logger = logging.getLogger("waxell_observe")
@@ -212,7 +213,12 @@ class SpanMethods(ContextBase):
             input={"query": query},
             output={"documents": docs},
         )
-        if self.mid_execution_governance:
+        if self.auto_grounding and scores:
+            # the reference's auto_grounding: the scores are grounding scores too (that records
+            # the grounding signal and flushes with mid-execution governance)
+            signals = cast("SignalMethods", self)
+            signals.record_grounding(grounding_scores=[float(s) for s in scores])
+        elif self.mid_execution_governance:
             self._mid_execution_flush(run)
         if gate.should_act:
             _gates.enforce_after(self, gate)

@@ -19,6 +19,8 @@ from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.context.actions import ActionMethods
 from waxell_observe.context.base import _call_hook, _violation
 from waxell_observe.context.checks import (
+    END_USER_METADATA_KEY,
+    check_interaction_mode,
     check_name,
     validate_tag,
 )
@@ -72,8 +74,11 @@ class WaxellContext(
     :class:`~waxell_observe.WaxellObserveClient`; ``None`` uses the global configuration),
     ``enforce_policy=True`` (check policies on entry), ``session_id``, ``user_id``,
     ``user_group`` and ``mid_execution_governance=False`` (flush and check governance on every
-    ``record_step``). Keyword-only extensions: ``tags`` (initial tags) and ``run_id`` (choose
-    the run id instead of generating one).
+    ``record_step``). Keyword-only: ``end_user_id`` (the end user of a multi-tenant agent, kept as
+    ``metadata["tenant_sub_user_id"]``), ``agent_type``, ``auto_grounding`` (retrieval scores are
+    also grounding scores), ``interaction_mode`` (``interactive``/``autonomous``/``auto``, else the
+    parent context's, else the configuration's), ``on_policy_block``, and our extensions ``tags``
+    (initial tags) and ``run_id`` (choose the run id instead of generating one).
     """
 
     __slots__ = ()
@@ -91,6 +96,10 @@ class WaxellContext(
         user_group: str = "",
         mid_execution_governance: bool = False,
         *,
+        end_user_id: str = "",
+        agent_type: str = "",
+        auto_grounding: bool = False,
+        interaction_mode: str | None = None,
         tags: dict[str, str] | None = None,
         run_id: str | None = None,
         on_policy_block: Any = None,
@@ -103,6 +112,13 @@ class WaxellContext(
             raise ValueError(f"inputs must be a dict or None, got {type(inputs).__name__}")
         if metadata is not None and not isinstance(metadata, dict):
             raise ValueError(f"metadata must be a dict or None, got {type(metadata).__name__}")
+        if end_user_id:
+            if not isinstance(end_user_id, str):
+                raise ValueError(f"end_user_id must be a string, got {type(end_user_id).__name__}")
+            metadata = dict(metadata or {})
+            metadata.setdefault(END_USER_METADATA_KEY, end_user_id)
+        if not isinstance(agent_type, str):
+            raise ValueError(f"agent_type must be a string, got {type(agent_type).__name__}")
         self.inputs = inputs
         self.metadata = metadata
         self.client = client
@@ -111,6 +127,9 @@ class WaxellContext(
         self.user_id = user_id or ""
         self.user_group = user_group or ""
         self.mid_execution_governance = bool(mid_execution_governance)
+        self.agent_type = agent_type
+        self.interaction_mode = check_interaction_mode(interaction_mode)
+        self.auto_grounding = bool(auto_grounding)
         if tags:
             for key, value in tags.items():
                 validate_tag(key, value)
@@ -146,6 +165,7 @@ class WaxellContext(
         user_group: str,
         mid_execution_governance: bool,
         tags: dict[str, str] | None,
+        auto_grounding: bool = False,
     ) -> WaxellContext:
         """A context made by ``@observe`` for one call, from settings it validated and normalised
         (``workflow_name`` not empty, strings not ``None``, flags ``bool``) when it decorated the
@@ -162,6 +182,9 @@ class WaxellContext(
         self.user_id = user_id
         self.user_group = user_group
         self.mid_execution_governance = mid_execution_governance
+        self.agent_type = ""
+        self.interaction_mode = None
+        self.auto_grounding = auto_grounding
         self._tags = tags
         self._requested_run_id = None
         self._run = None
@@ -212,6 +235,14 @@ class WaxellContext(
                 self.session_id or parent_run.session_id, self.user_id or parent_run.user_id,
                 self.user_group or parent_run.user_group, parent_run, self.client, self._requested_run_id,
             )  # fmt: skip
+            assert parent is not None
+            if not self.agent_type:
+                self.agent_type = parent.user_group
+            if self.interaction_mode is None:
+                self.interaction_mode = parent.interaction_mode
+        mode = self.interaction_mode
+        if mode is not None and mode != "auto":
+            run.requested_mode = mode
         return run
 
     def _admit(self, run: Run, verdict: PolicyCheckResult | None, started_at: float | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 from waxell_observe.approval import ask, ask_sync
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import TAG_KEY_PATTERN, WaxellContext
+from waxell_observe.context.checks import END_USER_METADATA_KEY
 from waxell_observe.current import current_context
 from waxell_observe.decorators import _runtime
 from waxell_observe.decorators._run import aenter, aexit, exit_run, inert_context
@@ -34,9 +35,6 @@ _capture_json = _runtime.capture_json
 _for_call = WaxellContext._for_call
 _NO_OVERRIDES: dict[str, Any] = {}
 """Passed when the call gave none (never mutated): ``context_for`` does not look again."""
-
-END_USER_METADATA_KEY = "tenant_sub_user_id"
-"""The metadata key ``end_user_id`` is recorded under (as the reference SDK does)."""
 
 
 def _with_end_user(metadata: dict[str, Any] | None, end_user_id: str) -> dict[str, Any] | None:
@@ -178,6 +176,7 @@ class ObservedFunction:
                     get("user_group", self.user_group) or "",
                     bool(get("mid_execution_governance", self.mid_execution_governance)),
                     dict(tags) if tags else None,
+                    bool(get("auto_grounding", self.auto_grounding)),
                 )
             else:  # the settings were normalised at decoration
                 context = _for_call(
@@ -192,6 +191,7 @@ class ObservedFunction:
                     self.user_group,
                     self.mid_execution_governance,
                     dict(tags) if tags else None,
+                    self.auto_grounding,
                 )
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception(

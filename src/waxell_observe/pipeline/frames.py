@@ -33,6 +33,7 @@ __all__ = [
     "END",
     "KIND_NAMES",
     "RUN_FIELDS",
+    "START_FIELDS",
     "END_FIELDS",
     "LLM_FIELDS",
     "STEP_FIELDS",
@@ -58,10 +59,13 @@ RUN_FIELDS = (
     "parent_run_id", "root_run_id", "started_at", "inputs", "metadata", "tags", "auto_collected",
     "trace_id", "root_span_id", "pre_evaluations",
 )  # fmt: skip
-"""A start frame; an end frame begins with the same fields (its snapshot at the end)."""
+"""What start and end frames begin with (the run's snapshot when the frame was written)."""
+START_FIELDS = RUN_FIELDS + ("interaction_mode",)
+"""A start frame. ``interaction_mode`` comes last (frames written before it was added end one field
+earlier: readers derive it from the session then)."""
 END_FIELDS = RUN_FIELDS + (
     "status", "error", "error_type", "traceback", "ended_at", "result", "conversation", "governance",
-    "tokens_in", "tokens_out", "total_cost", "llm_call_count", "step_count", "span_count",
+    "tokens_in", "tokens_out", "total_cost", "llm_call_count", "step_count", "span_count", "interaction_mode",
 )  # fmt: skip
 LLM_FIELDS = (
     "kind", "route", "run_id", "id", "position", "model", "provider", "tokens_in", "tokens_out", "cost",
@@ -77,7 +81,7 @@ SPAN_FIELDS = (
 SCORE_FIELDS = ("kind", "route", "run_id", "id", "name", "value", "data_type", "comment", "created_at")
 
 _FIELDS_BY_KIND: dict[int, tuple[str, ...]] = {
-    START: RUN_FIELDS,
+    START: START_FIELDS,
     END: END_FIELDS,
     LLM: LLM_FIELDS,
     STEP: STEP_FIELDS,
@@ -147,7 +151,7 @@ def encode_start(route: int, run: Run, pre_evaluations: Any = None) -> bytes:
         (
             START, route, run.run_id, run.agent_name, run.workflow_name, run.session_id, run.user_id,
             run.user_group, run.parent_run_id, run.root_run_id, run.started_at, run.inputs, run.metadata,
-            run.tags, run.auto_collected, trace_id, span_id, pre_evaluations,
+            run.tags, run.auto_collected, trace_id, span_id, pre_evaluations, run.interaction_mode,
         )
     )  # fmt: skip
 
@@ -185,6 +189,7 @@ def encode_end(route: int, run: Run) -> bytes:
             {} if conversation is None else run.conversation_state(),
             None if governance is None else governance.to_dict(),
             run.tokens_in, run.tokens_out, run.total_cost, run.llm_call_count, run.step_count, run.span_count,
+            run.interaction_mode,
         )
     )  # fmt: skip
 

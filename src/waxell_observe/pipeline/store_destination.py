@@ -10,6 +10,7 @@ import msgspec
 
 from waxell_observe.pipeline import frames as f
 from waxell_observe.pipeline.destination import Delivered, RetryLater
+from waxell_observe.transport.wire import interaction_mode
 from waxell_observe.vocabulary.rows import policy_audit_row
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ def _run_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]:
     """A ``runs`` row (``store.batch.RUN_COLUMNS`` order) from a start or end frame."""
     ended = frame[0] == f.END
     session_id = _cut(frame[5], 256)
+    mode_at = 32 if ended else 18
+    mode = interaction_mode(frame[mode_at] if len(frame) > mode_at else "", session_id)
     if ended:
         (status, error, error_type, traceback, ended_at, result, conversation, governance,
          tokens_in, tokens_out, cost, llm_count, step_count, span_count) = frame[18:32]  # fmt: skip
@@ -76,7 +79,7 @@ def _run_row(frame: list[Any], encode: Callable[[Any], Any]) -> tuple[Any, ...]:
         _cut(frame[7], 256),
         frame[8],
         frame[9],
-        "interactive" if session_id else "autonomous",
+        mode,
         frame[10],
         ended_at or None,
         encode(frame[11]),

@@ -29,6 +29,7 @@ __all__ = [
     "llm_call",
     "score",
     "span",
+    "interaction_mode",
     "start_body",
     "step",
 ]
@@ -92,6 +93,14 @@ def traceparent(run: Mapping[str, Any]) -> str:
     return ""
 
 
+def interaction_mode(mode: Any, session_id: str) -> str:
+    """The run's interaction mode as its frame carries it; derived from the session for frames
+    written before the mode travelled with them."""
+    if mode == "interactive" or mode == "autonomous":
+        return str(mode)
+    return "interactive" if session_id else "autonomous"
+
+
 def start_body(run: Mapping[str, Any]) -> dict[str, Any]:
     """The ``runs/start/`` body for a run snapshot (a start or end frame as a dict);
     ``parent_workflow_id``/``root_workflow_id`` hold our run ids (delivery maps them to the
@@ -103,7 +112,7 @@ def start_body(run: Mapping[str, Any]) -> dict[str, Any]:
         "inputs": run.get("inputs") or {},
         "metadata": run.get("metadata") or {},
         "trace_id": run.get("trace_id") or "",
-        "interaction_mode": "interactive" if session_id else "autonomous",
+        "interaction_mode": interaction_mode(run.get("interaction_mode"), session_id),
         "run_id": run["run_id"],
         "tags": run.get("tags") or {},
         "started_at": run.get("started_at"),

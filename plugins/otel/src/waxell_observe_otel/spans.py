@@ -29,6 +29,7 @@ from typing import Any
 
 from waxell_observe.pipeline import frames as fr
 from waxell_observe.pricing import context_window
+from waxell_observe.transport.wire import interaction_mode as wire_mode
 from waxell_observe.vocabulary import attributes as names
 from waxell_observe_otel import attributes as attrs
 from waxell_observe_otel import sidecar
@@ -231,7 +232,7 @@ class SpanAssembler:
             user_group=run.get("user_group") or "",
             parent_run_id=run.get("parent_run_id") or "",
             root_run_id=run.get("root_run_id") or "",
-            interaction_mode="interactive" if session_id else "autonomous",
+            interaction_mode=wire_mode(run.get("interaction_mode"), session_id),
         )
 
     def _orphan(self, run_id: str) -> RunInfo:
