@@ -70,9 +70,9 @@ def _check_bounds(instance: Any, schema: Mapping[str, Any], path: str, errors: l
     if isinstance(instance, (int, float)) and not isinstance(instance, bool):
         low, high = schema.get("minimum"), schema.get("maximum")
         if isinstance(low, (int, float)) and instance < low:
-            errors.append(f"{path}: {instance!r} is less than the minimum {low!r}")
+            errors.append(f"{path}: {instance!r} is less than the minimum of {low!r}")
         if isinstance(high, (int, float)) and instance > high:
-            errors.append(f"{path}: {instance!r} is greater than the maximum {high!r}")
+            errors.append(f"{path}: {instance!r} is greater than the maximum of {high!r}")
     elif isinstance(instance, str):
         shortest, longest = schema.get("minLength"), schema.get("maxLength")
         if isinstance(shortest, int) and len(instance) < shortest:
@@ -103,14 +103,17 @@ def _check_object(
 
 
 def schema_problems(schema: Any) -> list[str]:
-    """What is wrong with ``schema`` itself (``[]`` when usable): checked by ``jsonschema`` when the
-    package is installed, else the shapes of the keywords this module reads."""
+    """What is wrong with ``schema`` itself (``[]`` when usable): the shapes of the keywords this module
+    reads, then every keyword with ``jsonschema`` when the package is installed."""
     if not isinstance(schema, Mapping):
         return [f"a schema must be an object, got {_type_name(schema)}"]
+    problems = _subset_problems(schema, "$")
+    if problems:
+        return problems
     try:
         import jsonschema
     except ImportError:
-        return _subset_problems(schema, "$")
+        return []
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:

@@ -169,6 +169,7 @@ class GateEvaluator(RuleEvaluator):
                 return False
         return True
 
-    def violation(self, reason: str, rule: str, action: str | None = None, **details: Any) -> Outcome:
-        """An outcome answering ``action`` (default: the policy's violation action)."""
+    def violation(self, reason: str, rule: str, action: str | None = None, /, **details: Any) -> Outcome:
+        """An outcome answering ``action`` (default: the policy's violation action); ``details`` go into
+        its metadata with ``rule``."""
         return Outcome(action or self.action, reason, {"rule": rule, **details})

@@ -63,7 +63,7 @@ class HostList:
     def __init__(self, entries: Iterable[str]) -> None:
         self.entries: tuple[str, ...] = tuple(dict.fromkeys(norm(e) for e in entries if norm(e)))
         self._any = False
-        hosts: set[str] = set()
+        hosts: dict[str, str] = {}  # host -> the entry naming it
         globs: list[tuple[str, re.Pattern[str]]] = []
         for entry in self.entries:
             base = entry[2:] if entry.startswith("*.") else entry.lstrip(".")
@@ -72,8 +72,8 @@ class HostList:
             elif set(base) & set("*?["):
                 globs.append((entry, re.compile(fnmatch.translate(base), re.DOTALL)))
             else:
-                hosts.add(base.rstrip("."))
-        self._hosts = frozenset(hosts)
+                hosts.setdefault(base.rstrip("."), entry)
+        self._hosts = hosts
         self._globs = tuple(globs)
 
     def __bool__(self) -> bool:
@@ -86,8 +86,9 @@ class HostList:
         if self._hosts:
             candidate = host
             while candidate:
-                if candidate in self._hosts:
-                    return candidate
+                entry = self._hosts.get(candidate)
+                if entry is not None:
+                    return entry
                 dot = candidate.find(".")
                 candidate = candidate[dot + 1 :] if dot >= 0 else ""
         for entry, regex in self._globs:
@@ -202,13 +203,13 @@ class DomainGovernanceEvaluator(GateEvaluator):
             where = f" in domain {domain!r}" if domain else ""
             if self.blocked_actions and self.blocked_actions.match(action) is not None:
                 return self.violation(
-                    f"Action {action!r}{where} is blocked", "blocked_actions", action=action
+                    f"Action {action!r}{where} is blocked", "blocked_actions", action_name=action
                 )
             if self.allowed_actions and self.allowed_actions.match(action) is None:
                 return self.violation(
                     f"Action {action!r}{where} is not allowed (allowed: {self.allowed_actions.shown()})",
                     "allowed_actions",
-                    action=action,
+                    action_name=action,
                 )
         return None
 
