@@ -135,7 +135,7 @@ def test_the_endpoints_answer_bad_input_with_what_is_wrong(
             ("get", "datasets/d/?version=7", None, 404, "dataset 'd' has versions 1 to 1, not 7"),
             ("post", "experiments/no/results/", {"results": [{"item_id": "a"}]},
              404, "unknown experiment 'no'"),
-            ("post", "runs/r/evaluation-scores/", {"scores": [{"name": "s", "value": [1]}], "source": "online"},
+            ("post", "runs/r/evaluation-scores/", {"scores": [{"name": "s", "value": [1]}], "source": "sdk"},
              422, "value must be a bool, a number or a string"),
             ("post", "runs/r/evaluation-scores/", {"scores": [{"name": "s", "value": 1}], "source": "api"},
              422, "score source must be one of sdk, experiment, online"),
