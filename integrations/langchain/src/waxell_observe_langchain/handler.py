@@ -6,7 +6,8 @@ id, its ``parent_run_id`` the ``parent_span_id`` of what it records):
 * chat models and LLMs → :meth:`WaxellContext.record_llm_call` (model, provider, tokens,
   cost, latency, time to first token when streamed, previews, errors; chat messages feed
   the run's conversation state);
-* chains (every runnable LangChain reports as a chain) → a ``chain`` span and a step;
+* chains (every runnable LangChain reports as a chain) → a ``chain`` span and a step; in a
+  LangGraph graph only the nodes are steps (:mod:`~waxell_observe_langchain.graph`);
 * tools → ``tool`` spans laid out as :meth:`WaxellContext.record_tool_call` records them;
 * retrievers → ``retrieval`` spans laid out as :meth:`WaxellContext.record_retrieval`
   records them (query, documents, scores when the documents carry them);
@@ -48,6 +49,7 @@ from waxell_observe.instrumentation.gates import gate_retrieval, gate_tool_call
 from waxell_observe.records import SpanRecord
 from waxell_observe_langchain.content import bounded, message_dict, messages_preview
 from waxell_observe_langchain.extract import offered_tool_names, request_params, requested_model
+from waxell_observe_langchain.graph import graph_role
 from waxell_observe_langchain.guard import guarded
 from waxell_observe_langchain.mapping import (
     chain_result,
@@ -224,6 +226,9 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
             pending.input = bounded(inputs, config_of(pending.target))
             run_type = kwargs.get("run_type")
             pending.run_type = run_type if isinstance(run_type, str) else ""
+            metadata = kwargs.get("metadata")
+            role = graph_role(pending.name, tags, metadata if isinstance(metadata, dict) else None)
+            pending.graph_node, pending.graph_step, pending.graph_inner = role.node, role.step, role.inner
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A chain finished: its span and its step are recorded."""
@@ -239,9 +244,13 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         attributes = span_attributes(pending)
         if pending.run_type:
             attributes["run_type"] = pending.run_type
+        if pending.graph_node:
+            attributes["langgraph.node"] = pending.graph_node
+            attributes["langgraph.step"] = pending.graph_step
         output, status, error_text, step_output = chain_result(outputs, error, config_of(target), attributes)
         self._span(pending, target, "chain", attributes, pending.input, output, status, error_text)
-        target.record_step(pending.name, output=step_output)
+        if not pending.graph_inner:  # in a LangGraph graph, the nodes are the steps
+            target.record_step(pending.name, output=step_output)
 
     # -- models ----------------------------------------------------------------------------
 

@@ -79,6 +79,9 @@ class Pending:
     outer_framework: str = ""
     source: str = ""
     retry_attempt: int = 0
+    graph_node: str = ""
+    graph_step: int = 0
+    graph_inner: bool = False
 
 
 def run_name(serialized: Any, kwargs: dict[str, Any], default: str) -> str:
