@@ -167,7 +167,13 @@ def test_delegations_recorded_and_made_by_nested_contexts(read_run: ReadRun) -> 
         "is_delegate": True,
         "parent_agent": "i12-parent",
     }
-    assert read_run(grandchild.run_id)["conversation"] == {}
+    assert read_run(grandchild.run_id)["conversation"]["delegation_data"] == {
+        "delegations": [],
+        "delegation_depth": 2,
+        "concurrent_delegates": 0,
+        "is_delegate": True,
+        "parent_agent": "i12-child",
+    }
 
 
 def test_actions_flush_with_mid_execution_governance(

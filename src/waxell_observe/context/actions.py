@@ -14,6 +14,7 @@ from typing import Any
 from waxell_observe.context.base import ContextBase
 from waxell_observe.context.checks import check_count, check_name
 from waxell_observe.context.scrub import scrub
+from waxell_observe.conversation import ConversationState
 from waxell_observe.gating import recorders as _gates
 from waxell_observe.records import SpanRecord
 from waxell_observe.run import Run
@@ -205,6 +206,27 @@ class ActionMethods(ContextBase):
         self._flush_if_governed(run)
         _gates.before_spawn(self, delegate, depth, delegation, bool(approved), bool(policies_inherited))
 
+    def _delegated(self, child: Run) -> None:
+        """A context entered inside this one started the run ``child``: record the delegation here
+        (``policies_inherited=False``, counted in flight until the child exits) and mark ``child`` as
+        a delegate (its ``delegation_data``: ``is_delegate``, ``parent_agent``, its depth)."""
+        run = self._run
+        if run is None:
+            return
+        depth = self._delegation_depth() + 1
+        self._note_delegation(run, child.agent_name, depth, True, False)
+        conversation = child.conversation
+        if conversation is None:
+            conversation = child.conversation = ConversationState()
+        marked = {
+            "delegations": [],
+            "delegation_depth": depth,
+            "concurrent_delegates": 0,
+            "is_delegate": True,
+            "parent_agent": self.agent_name,
+        }
+        conversation.update_signal("delegation_data", lambda data: data if data is not None else marked)
+
     def _delegation_depth(self) -> int:
         """How deep this run is among nested contexts (0 for a run that is nobody's delegate)."""
         depth = 0
@@ -219,12 +241,13 @@ class ActionMethods(ContextBase):
     ) -> dict[str, Any]:
         """Add one delegation to ``delegation_data`` (one more delegate in flight); return it."""
         parent = self._parent
+        own_depth = self._delegation_depth()
 
         def add(data: dict[str, Any] | None) -> dict[str, Any]:
             if data is None:
                 data = {
                     "delegations": [],
-                    "delegation_depth": 0,
+                    "delegation_depth": own_depth,
                     "concurrent_delegates": 0,
                     "is_delegate": parent is not None,
                     "parent_agent": parent.agent_name if parent is not None else "",

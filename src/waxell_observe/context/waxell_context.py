@@ -449,7 +449,7 @@ class WaxellContext(
             started_at=child.started_at,
         )
         _call_hook(run, "on_step", step)
-        self._note_delegation(run, child.agent_name, self._delegation_depth() + 1, True, False)
+        self._delegated(child)
 
     @property
     def run_id(self) -> str:
