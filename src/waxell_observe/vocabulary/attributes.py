@@ -35,6 +35,13 @@ RUN_RESULT = "waxell.run.result"
 CONVERSATION = "waxell.conversation"
 GOVERNANCE_ACTION = "waxell.governance.action"
 GOVERNANCE_REASON = "waxell.governance.reason"
+GOVERNANCE_OVERHEAD_MS = "waxell.governance.overhead_ms"
+"""Milliseconds the run spent in surface gates (all surfaces)."""
+GOVERNANCE_GATE_CALLS = "waxell.governance.gate_calls"
+"""Surface gates of the run that consulted policies."""
+GOVERNANCE_SURFACE_PREFIX = "waxell.governance.surface."
+"""``waxell.governance.surface.<surface_with_underscores>.ms|calls``: the gate time of one surface
+(:func:`governance_surface_attribute`)."""
 TAG_PREFIX = "waxell.tag."
 """``waxell.tag.<key>``: one attribute per tag."""
 META_PREFIX = "waxell.meta."
@@ -78,6 +85,22 @@ GOVERNANCE_SURFACE = "waxell.governance.surface"
 """The gate surface (``tool.before``, ...) whose policy warned."""
 GOVERNANCE_POLICY = "waxell.governance.policy"
 """The name of the policy that warned (with :data:`GOVERNANCE_REASON` for its reason)."""
+
+# -- approval rounds (``policy`` spans of category ``approval``) ----------------------------------------
+APPROVAL_PREFIX = "waxell.approval."
+"""``waxell.approval.<name>``: an approval span's ``approval.<name>`` attributes (``reason``,
+``action_type``, ``phase``, ``approver``, ``elapsed_seconds``); its ``action`` and ``category`` are
+``waxell.policy.action`` / ``waxell.policy.category`` like any policy span's."""
+APPROVAL_REASON = "waxell.approval.reason"
+APPROVAL_ACTION_TYPE = "waxell.approval.action_type"
+APPROVAL_PHASE = "waxell.approval.phase"
+APPROVAL_APPROVER = "waxell.approval.approver"
+APPROVAL_ELAPSED_SECONDS = "waxell.approval.elapsed_seconds"
+
+
+def governance_surface_attribute(surface: str, what: str) -> str:
+    """``waxell.governance.surface.tool_before.ms`` for ``("tool.before", "ms")`` (``what``: ms, calls)."""
+    return f"{GOVERNANCE_SURFACE_PREFIX}{surface.replace('.', '_')}.{what}"
 
 
 def span_attribute_prefix(kind: str) -> str:

@@ -33,6 +33,7 @@ from waxell_observe.transport.wire import interaction_mode as wire_mode
 from waxell_observe.vocabulary import attributes as names
 from waxell_observe_otel import attributes as attrs
 from waxell_observe_otel import sidecar
+from waxell_observe_otel.gate_attributes import gate_time_attributes
 from waxell_observe_otel.ids import span_id_for, trace_id_for
 
 __all__ = ["CLIENT", "INTERNAL", "MAX_OPEN_RUNS", "Assembly", "RunInfo", "SpanAssembler", "SpanData"]
@@ -443,6 +444,8 @@ class SpanAssembler:
                 capture_content=self.capture_content,
             )
         )
+        if isinstance(run["metadata"], dict):
+            attributes.update(gate_time_attributes(run["metadata"]))
         events: list[tuple[str, int, dict[str, Any]]] = []
         for score in run_scores:
             event_name, event_attributes = attrs.score_event(score)
