@@ -60,7 +60,6 @@ _INDIRECT_KEYS = ("documents", "results", "retrieval_results", "tool_output", "t
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{200,}={0,2}")
 _SHOUTING = re.compile(r"\b[A-Z]{15,}\b")
 _PUNCTUATION = re.compile(r"[!?.]{9,}")
-_SPACES = re.compile(r"\s+")
 
 
 class PromptInjectionGuardEvaluator(GateEvaluator):
@@ -74,8 +73,8 @@ class PromptInjectionGuardEvaluator(GateEvaluator):
         self.max_kb = r.max_payload_kb
         self.max_chars = r.max_payload_kb * 1024
         phrases = DEFAULT_BLOCKED_PATTERNS if r.blocked_patterns is None else tuple(r.blocked_patterns)
-        folded = [_fold(p) for p in phrases if p.strip()]
-        self.phrases = re.compile("|".join(re.escape(p) for p in dict.fromkeys(folded))) if folded else None
+        folded = list(dict.fromkeys(_fold(p) for p in phrases if p.strip()))
+        self.phrases = re.compile("|".join(re.escape(p) for p in folded)) if folded else None
 
     def decide(self, request: PolicyRequest, phase: str, ctx: EvalContext) -> Outcome:
         if self.off:
@@ -119,9 +118,9 @@ class PromptInjectionGuardEvaluator(GateEvaluator):
                 )
         if len(text) >= 200 and _BASE64.search(text):
             return self.violation("Hidden payload: a base64 blob of 200 characters or more", "base64_blob")
-        if len(text) >= 15 and _SHOUTING.search(text):
+        if len(text) >= 15 and text.lower() != text and _SHOUTING.search(text):
             return self.violation("Suspicious input: a word of 15 or more capital letters", "all_caps_word")
-        if _PUNCTUATION.search(text):
+        if text.count("!") + text.count("?") + text.count(".") >= 9 and _PUNCTUATION.search(text):
             return self.violation(
                 "Suspicious input: 9 or more repeated '!', '?' or '.'", "repeated_punctuation"
             )
@@ -129,4 +128,5 @@ class PromptInjectionGuardEvaluator(GateEvaluator):
 
 
 def _fold(text: str) -> str:
-    return _SPACES.sub(" ", fold_confusables(text).lower()).strip()
+    """Look-alike letters folded (not needed for ASCII), lowercased, runs of spaces made one."""
+    return " ".join((text if text.isascii() else fold_confusables(text)).lower().split())

@@ -37,6 +37,7 @@ class TimeOfDayGatingEvaluator(GateEvaluator):
         self.windows = [(frozenset(w.days), w.start, w.end) for w in r.allowed_windows]
         self.hours_utc = frozenset(r.allowed_hours_utc) if r.allowed_hours_utc is not None else None
         self.exempt = Names(r.exempt_workflow_types)
+        self._cached = (-1, True)  # (minute since the epoch, inside a window): one tuple, swapped whole
 
     def decide(self, request: PolicyRequest, phase: str, ctx: EvalContext) -> Outcome:
         if not self.windows and self.hours_utc is None:
@@ -54,9 +55,16 @@ class TimeOfDayGatingEvaluator(GateEvaluator):
                     "allowed_hours_utc",
                 )
         if self.windows:
-            local = datetime.fromtimestamp(ctx.now, self.tz)
-            day, minute = local.weekday(), local.hour * 60 + local.minute
-            if not any(_inside(days, start, end, day, minute) for days, start, end in self.windows):
+            bucket = int(ctx.now // 60)
+            cached_bucket, inside = self._cached
+            if bucket != cached_bucket:  # the answer holds for the whole minute
+                local = datetime.fromtimestamp(ctx.now, self.tz)
+                day, minute = local.weekday(), local.hour * 60 + local.minute
+                inside = any(_inside(days, start, end, day, minute) for days, start, end in self.windows)
+                self._cached = (bucket, inside)
+            if not inside:
+                local = datetime.fromtimestamp(ctx.now, self.tz)
+                day = local.weekday()
                 return self.violation(
                     f"Outside the allowed time windows (local time {DAY_ABBREVIATIONS[day]} "
                     f"{local.strftime('%H:%M')} {self.tz_name})",
