@@ -291,7 +291,10 @@ def test_max_items_keeps_the_newest_items_of_the_slot(waxell_db: Path, read_run:
     assert [m["data"] for m in _memories(waxell_db, slot_name="recent", scope_key="s")] == [4, 3, 2]
 
 
-def test_remember_semantic_keeps_a_fact_with_its_embedding(waxell_db: Path, read_run: ReadRun) -> None:
+def test_remember_semantic_keeps_a_fact_with_its_embedding(
+    waxell_db: Path, read_run: ReadRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # no embedding is asked for
     with _context("i12-semantic") as ctx:
         ctx.remember_semantic(
             slot_name="facts",
@@ -413,3 +416,36 @@ def test_memory_writes_flush_with_mid_execution_governance_and_recalls_do_not(
 def test_bad_arguments_are_named(call: Callable[[WaxellContext], Any], message: str) -> None:
     with _context("i12-mem-bad") as ctx, pytest.raises(ValueError, match=message):
         call(ctx)
+
+
+def test_remember_semantic_embeds_with_openai_when_a_key_is_set(
+    waxell_db: Path, read_run: ReadRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.llm_stub import StubLLMServer
+
+    stub = StubLLMServer()
+    stub.start()
+    try:
+        stub.reply_json(
+            {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.5] * 1536}],
+                "model": "text-embedding-3-small",
+                "usage": {"prompt_tokens": 5, "total_tokens": 5},
+            }
+        )
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url + "/v1")
+        with _context("i12-openai-embedding") as ctx:
+            ctx.remember_semantic(
+                slot_name="facts", content="The user is vegan " + "x" * 9000, fact_key="diet"
+            )
+        read_run(ctx.run_id)
+    finally:
+        stub.stop()
+    (request,) = stub.requests
+    assert request.path == "/v1/embeddings"
+    assert request.body["model"] == "text-embedding-3-small"
+    assert request.body["input"] == ("The user is vegan " + "x" * 9000)[:8000]
+    (fact,) = _memories(waxell_db, agent_name="i12-openai-embedding")
+    assert (fact["has_embedding"], fact["content"]) == (True, ("The user is vegan " + "x" * 9000)[:8000])
