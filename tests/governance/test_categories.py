@@ -691,3 +691,8 @@ def test_our_json_schema_subset_answers_like_jsonschema() -> None:
         "$.properties.a: a schema must be an object",
     ]
     assert schema_problems(schema) == []
+
+
+def test_the_example_policy_file_has_every_category() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "policies.yaml"
+    assert {p.category for p in load_policies(path)} == set(POLICY_CATEGORY_NAMES)
