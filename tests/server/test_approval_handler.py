@@ -137,7 +137,7 @@ def test_nobody_answers_the_approval_expires(embedded_block: PolicyViolationErro
     decision = approval_from_control_plane(timeout=0.5)(embedded_block)
     assert (decision.approved, decision.approver, decision.timed_out) == (False, "", True)
     [approval], total = list_approvals(get_store(get_config().db_url))
-    assert (total, approval.status, approval.decided_by) == (1, "expired", "agent")
+    assert (total, approval.status, approval.decided_by) == (1, "expired", "")
     with get_store(get_config().db_url).read() as conn:
         events, _ = list_audit(conn, action="expired")
     assert [e["metadata"]["approval_id"] for e in events] == [approval.id]
@@ -304,3 +304,37 @@ def test_bad_settings_are_refused(arguments: dict[str, Any], message: str) -> No
         approval_from_control_plane(**arguments)
     with pytest.raises(ValueError, match=message):
         async_approval_from_control_plane(**arguments)
+
+
+def test_a_context_waits_at_entry_and_goes_on_when_approved(waxell_db: Path, read_run: Any) -> None:
+    """``WaxellContext(on_policy_block=approval_from_control_plane())``: the block at entry waits for the
+    answer, the approved run goes on and is stored with the round recorded once (by handle_policy_block)."""
+    add_policies(get_store(db_url_from(str(waxell_db))), parse_policies(KILL, source="test"))
+
+    def run() -> str:
+        with WaxellContext(
+            agent_name="deployer", on_policy_block=approval_from_control_plane(timeout=60)
+        ) as ctx:
+            ctx.record_step("deploy", output={"version": "v2"})
+            return ctx.run_id
+
+    ran: list[str] = []
+    thread = threading.Thread(target=lambda: ran.append(run()))
+    thread.start()
+    approval_id = _first_pending(_embedded_pending)
+    _cli("approve", approval_id, "--by", "dana", "--db", str(waxell_db))
+    thread.join(timeout=60)
+    [run_id] = ran
+    waxell_observe.flush_sync(timeout=30)
+    stored = read_run(run_id)
+    assert (stored["status"], [s["name"] for s in stored["steps"]]) == (
+        "success",
+        ["io:human_turn:approval", "deploy"],
+    )
+    approval_spans = [
+        (s["attributes"]["action"], s["attributes"].get("approval.approver", ""))
+        for s in stored["spans"]
+        if s["kind"] == "policy" and s["attributes"].get("category") == "approval"
+    ]
+    assert approval_spans == [("approval_requested", ""), ("approval_granted", "dana")]
+    assert get_approval(get_store(get_config().db_url), approval_id).run_id == run_id  # type: ignore[union-attr]

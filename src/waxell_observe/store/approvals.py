@@ -436,8 +436,9 @@ def close_approval(
     store: Store, approval_id: str, status: str = "expired", *, by: str = "", now: float | None = None
 ) -> Approval:
     """The waiting side gives up: a pending approval becomes ``status`` (``expired`` when its wait timed
-    out, ``cancelled`` otherwise). Returns the approval as it now stands — answered, when the answer
-    came first (so the caller can still honour it). Raises :class:`ApprovalNotFound`."""
+    out, ``cancelled`` otherwise; ``by`` is recorded as who cancelled — nobody decides an expiry). Returns
+    the approval as it now stands — answered, when the answer came first (so the caller can still honour
+    it). Raises :class:`ApprovalNotFound`."""
     ensure_table(store)
     if status not in FINAL_APPROVAL_STATUSES or status in APPROVAL_ANSWERS:
         raise ValueError(f"status must be 'expired' or 'cancelled', got {status!r}")
@@ -448,7 +449,9 @@ def close_approval(
             raise ApprovalNotFound(f"no approval {approval_id[:80]!r}")
         if not approval.pending:
             return approval
-        return _finish(conn, approval, status, decided_by=by, comment="", at=at)
+        return _finish(
+            conn, approval, status, decided_by=by if status == "cancelled" else "", comment="", at=at
+        )
 
 
 def wait_for_answer(
