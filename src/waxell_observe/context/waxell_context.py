@@ -36,6 +36,7 @@ from waxell_observe.context.signals import SignalMethods
 from waxell_observe.context.spans import SpanMethods
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
+from waxell_observe.gating import recorders as _gates
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.plugins import record_hooks
 from waxell_observe.records import StepRecord
@@ -386,6 +387,8 @@ class WaxellContext(
                     run.status = "blocked"
                 elif isinstance(exc, Exception):
                     run.status = "error"
+                    if self.enforce_policy:
+                        _gates.at_run_error(self, exc)
                 else:  # KeyboardInterrupt, CancelledError, GeneratorExit, SystemExit
                     run.status = "interrupted"
                 run.error = str(exc) or type(exc).__name__

@@ -218,3 +218,13 @@ def after_memory_read(ctx: Any, query: str, store: str, tier: str) -> None:
     """The ``memory.read`` gate (detective)."""
     outcome = detect(ctx, "memory.read", {"query": query, "store": store, "tier": tier})
     enforce(ctx, outcome)
+
+
+def at_run_error(ctx: Any, error: BaseException) -> None:
+    """The ``run.error`` gate when a run's body raised: its answers are recorded on the run (the error
+    propagates as it is; nothing is refused)."""
+    message = str(error) or type(error).__name__
+    outcome = evaluate_surface(
+        "run.error", {"error_type": type(error).__name__, "error": message, "text": message}, ctx=ctx
+    )
+    emit_warns(ctx, outcome)
