@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from waxell_observe.vocabulary import attributes as names
+from waxell_observe.vocabulary.human import APPROVAL_ATTRIBUTE_PREFIX
 from waxell_observe_otel.code_attributes import CODE_EXECUTION, add_code_attributes
 
 __all__ = [
@@ -324,6 +325,9 @@ def behaviour_span(
     prefix = names.span_attribute_prefix(kind)
     for key, value in recorded.items():
         if kind == "io" and key == "preview" and not capture_content:
+            continue
+        if kind == "policy" and key.startswith(APPROVAL_ATTRIBUTE_PREFIX):  # waxell.approval.<name>
+            _put(attributes, names.APPROVAL_PREFIX + key[len(APPROVAL_ATTRIBUTE_PREFIX) :], value)
             continue
         _put(attributes, prefix + key, value)
     if span["error"]:

@@ -8,12 +8,14 @@ OTLP is stored once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from waxell_observe.pricing import estimate_cost, infer_provider
 from waxell_observe.store import writer
 from waxell_observe.vocabulary import RUN_STATUSES
 from waxell_observe.vocabulary import attributes as wax
+from waxell_observe.vocabulary.human import APPROVAL_ATTRIBUTE_PREFIX
 from waxell_observe_server.limits import TEXT_LIMIT
 from waxell_observe_server.otlp.decode import ReceivedSpan
 from waxell_observe_server.otlp.readers import decoded, exception_of, integer, number, prefixed, string
@@ -174,6 +176,16 @@ def step_row(run_id: str, span: ReceivedSpan) -> dict[str, Any]:
     }
 
 
+def _span_attributes(a: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """A span's recorded attributes (``waxell.<kind>.<key>``; a policy span's approval attributes are
+    ``waxell.approval.<name>``, kept as ``approval.<name>``)."""
+    attributes = prefixed(a, wax.span_attribute_prefix(kind))
+    if kind == "policy":
+        for key, value in prefixed(a, wax.APPROVAL_PREFIX).items():
+            attributes[APPROVAL_ATTRIBUTE_PREFIX + key] = value
+    return attributes
+
+
 def span_row(run_id: str, span: ReceivedSpan) -> dict[str, Any]:
     """The span record (tool call, retrieval, ...) a ``span`` span records."""
     a = span.attributes
@@ -186,7 +198,7 @@ def span_row(run_id: str, span: ReceivedSpan) -> dict[str, Any]:
         "duration_ms": span.duration_ms,
         "started_at": span.start,
         "parent_span_id": string(a, wax.PARENT_RECORD_ID)[:64],
-        "attributes": clean_json(prefixed(a, wax.span_attribute_prefix(kind))),
+        "attributes": clean_json(_span_attributes(a, kind)),
         "input": decoded(a.get(wax.SPAN_INPUT)),
         "output": decoded(a.get(wax.SPAN_OUTPUT)),
         "error": string(a, wax.SPAN_ERROR)[:TEXT_LIMIT],
