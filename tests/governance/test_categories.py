@@ -696,3 +696,36 @@ def test_our_json_schema_subset_answers_like_jsonschema() -> None:
 def test_the_example_policy_file_has_every_category() -> None:
     path = Path(__file__).resolve().parents[2] / "examples" / "policies.yaml"
     assert {p.category for p in load_policies(path)} == set(POLICY_CATEGORY_NAMES)
+
+
+_SHORT_PHASES = {"pre_execution": "pre", "mid_execution": "mid", "post_execution": "post"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_policies_test_exercises_each_category(case: Case, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from waxell_observe.cli import main
+
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps({"policies": [case.policy()]}))
+    args = ["policies", "test", str(file), "--agent", "agent", "--workflow", "wf", "--json"]
+    args += ["--db", str(tmp_path / "s.db")]
+    if case.where in _SHORT_PHASES:
+        args += ["--phase", _SHORT_PHASES[case.where]]
+    else:
+        args += ["--surface", case.where, "--signal", json.dumps(case.signal)]
+    state = {k: v for k, v in case.request.items() if k != "metadata"}
+    if case.where in _SHORT_PHASES and case.signal:
+        state["signal"] = case.signal
+    if state:
+        args += ["--state", json.dumps(state)]
+    if "metadata" in case.request:
+        args += ["--metadata", json.dumps(case.request["metadata"])]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    reply = json.loads(out.output)
+    assert reply["action"] == case.action
+    assert case.reason_matches(reply["reason"]), reply["reason"]
