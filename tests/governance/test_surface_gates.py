@@ -339,3 +339,24 @@ def test_unknown_surface_and_bad_signal_are_errors() -> None:
         evaluate_surface("tool.during", {})
     with pytest.raises(ValueError, match="a gate signal must be a mapping"):
         evaluate_surface("tool.before", ["x"])  # type: ignore[arg-type]
+
+
+# -- run.start / run.complete: the context's own checks ----------------------------------------------------
+
+
+def test_run_start_and_run_complete_are_the_context_checks(read_run: Reader) -> None:
+    add("""
+policies:
+  - {name: small-inputs, category: input-validation, rules: {max_input_size_kb: 1}}
+  - {name: long-answers, category: quality, rules: {min_response_chars: 20}}
+""")
+    with (
+        pytest.raises(PolicyViolationError),
+        WaxellContext(agent_name="gate-start", inputs={"q": "x" * 2000}),
+    ):
+        pass
+    with WaxellContext(agent_name="gate-complete") as ctx:
+        ctx.set_result({"output": "short"})
+    assert ctx.governance is not None and ctx.governance.action == "warn"
+    phases = [s["attributes"]["phase"] for s in read_run(ctx.run_id)["spans"] if s["kind"] == "policy"]
+    assert phases == ["post_execution"]

@@ -332,3 +332,23 @@ policies:
     policy = [s for s in run["spans"] if s["kind"] == "policy"]
     assert [(s["name"], s["attributes"]["action"]) for s in policy] == [("real-tools", "block")] * 2
     assert run["metadata"][GATE_TIME_METADATA_KEY]["surfaces"]["tool.before"]["calls"] >= 3
+
+
+def test_run_error_is_asked_when_the_body_raises(remote: ProtocolStub) -> None:
+    serve(
+        remote,
+        manifest(("run.error", "incidents", "audit", "server", {})),
+        {"action": "warn", "reason": "incident opened", "metadata": {},
+         "evaluations": [{"policy_name": "incidents", "category": "audit", "action": "warn",
+                          "reason": "incident opened", "duration_ms": 0.2, "metadata": {}}]},
+    )  # fmt: skip
+    with pytest.raises(ZeroDivisionError), WaxellContext(agent_name=AGENT) as ctx:
+        _ = 1 / 0
+    waxell_observe.flush_sync(timeout=30)
+    [check] = [s.body for s in remote.requests("policy-check/") if "surface" in s.body]
+    assert (check["surface"], check["signal"]["error_type"]) == ("run.error", "ZeroDivisionError")
+    spans = [s for s in remote.records(ctx.run_id, "spans") if s["kind"] == "governance"]
+    assert [
+        (s["name"], s["attributes"]["action"], s["attributes"]["metadata"]["surface"]) for s in spans
+    ] == [("incidents", "warn", "run.error")]
+    assert remote.runs[ctx.run_id]["complete"]["status"] == "error"
