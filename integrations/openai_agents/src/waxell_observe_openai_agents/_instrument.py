@@ -1,0 +1,58 @@
+"""The switch of the Agents SDK integration: one tracing processor, registered once, recording
+while the integration is on."""
+
+from __future__ import annotations
+
+import threading
+from importlib.util import find_spec
+from typing import Any
+
+__all__ = ["NAME", "installed", "instrument", "is_instrumented", "uninstrument"]
+
+NAME = "openai_agents"
+
+_lock = threading.Lock()
+_on = False
+_processor: Any = None
+
+
+def installed() -> bool:
+    """True when the Agents SDK (``agents``) can be imported."""
+    try:
+        return find_spec("agents") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _active() -> bool:
+    return _on
+
+
+def instrument() -> bool:
+    """Register our tracing processor (once) and turn it on. False when the SDK is missing."""
+    global _on, _processor
+    if not installed():
+        return False
+    import agents
+
+    from waxell_observe_openai_agents.processor import WaxellTracingProcessor
+
+    with _lock:
+        if _processor is None:
+            _processor = WaxellTracingProcessor(_active)
+            agents.add_trace_processor(_processor)
+        _on = True
+    return True
+
+
+def uninstrument() -> bool:
+    """Turn the processor off (the SDK has no way to remove one). True when it was on."""
+    global _on
+    with _lock:
+        was_on, _on = _on, False
+    return was_on
+
+
+def is_instrumented() -> bool:
+    """True while Agents SDK traces are recorded."""
+    return _on
