@@ -206,6 +206,9 @@ def test_context_tab_gauge_and_conversation(page: Any, dashboard: Any, samples: 
     # tabs follow the arrow keys, Home and End
     page.get_by_role("tab", name="Context").focus()
     page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Memory 0")).to_have_attribute("aria-selected", "true")
+    assert page.evaluate("() => document.activeElement.dataset.tab") == "memory"
+    page.keyboard.press("ArrowRight")
     expect(page.get_by_role("tab", name="Scores 3")).to_have_attribute("aria-selected", "true")
     assert page.evaluate("() => document.activeElement.dataset.tab") == "scores"
     page.keyboard.press("End")

@@ -104,3 +104,20 @@ def test_a_run_without_memory_says_so(
     expect(page.get_by_test_id("memory-writes-empty")).to_contain_text("No memory writes")
     expect(page.get_by_test_id("memory-stored-empty")).to_contain_text("kept no memories")
     assert card_value(page, "memory-hit-rate") == "–"
+
+
+def test_memory_spans_in_the_trace(
+    page_factory: Any, memory_dashboard: tuple[Server, dict[str, str]]
+) -> None:
+    server, runs = memory_dashboard
+    page = page_factory(server)
+    goto(page, server, f"/runs/{runs['memory']}")
+    entries = page.locator('[data-testid="timeline-entry"][data-kind="memory"]')
+    expect(entries).to_have_count(4)
+    texts = entries.evaluate_all("rows => rows.map(r => r.textContent)")
+    assert "hit · 2 result(s) · top 0.91" in texts[0] and "Memory" in texts[0]
+    assert "“allergies” miss" in texts[1]
+    assert "episodic @ concierge:sess-42" in texts[2]
+    assert "semantic @ concierge:sess-42" in texts[3]
+    legend = page.locator('.tl-filter[data-kind="memory"]')
+    expect(legend).to_have_text("Memory 4")

@@ -20,6 +20,7 @@ export const KINDS = {
   policy: { label: "Policy", order: 8 },
   io: { label: "Message", order: 9 },
   prompt: { label: "Prompt", order: 10 },
+  memory: { label: "Memory", order: 10.5 },
   chain: { label: "Chain", order: 11 },
   agent: { label: "Agent", order: 12 },
   custom: { label: "Span", order: 13 },
@@ -116,6 +117,17 @@ function runDetailBlock(run) {
   ];
 }
 
+/** A memory span: a read's outcome (hit with its result count and top score, or miss), a write's tier and scope. */
+function memorySummary(sp, a) {
+  if (a.operation === "read") {
+    const query = sp.input && sp.input.summary ? "“" + oneLine(sp.input.summary, 50) + "” " : "";
+    if (!a.hit) return query + "miss";
+    const top = a.recall_top_score !== undefined && a.recall_top_score !== null ? " · top " + a.recall_top_score : "";
+    return query + "hit · " + (a.recall_results_count || 0) + " result(s)" + top;
+  }
+  return [a.tier, a.scope_key].filter(Boolean).join(" @ ") + (sp.error ? " · " + oneLine(sp.error, 60) : "");
+}
+
 function spanSummary(sp) {
   const a = sp.attributes || {};
   switch (sp.kind) {
@@ -138,6 +150,8 @@ function spanSummary(sp) {
       return (a.action || "") + (a.phase ? " · " + a.phase : "") + (a.reason ? " · " + oneLine(a.reason, 60) : "");
     case "io":
       return oneLine(sp.input || sp.output || a.preview, 90);
+    case "memory":
+      return memorySummary(sp, a);
     default:
       return sp.error ? oneLine(sp.error, 90) : oneLine(sp.output, 90);
   }
