@@ -24,12 +24,14 @@ import math
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from waxell_observe.config import ObserveConfig, get_config
-from waxell_observe.context import WaxellContext
 from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from waxell_observe.auto_run_context import AutoRunContext as _AutoRunContext
 
 __all__ = ["collect", "write_pending", "pending", "INTERVAL_SECONDS", "MAX_CALLS_PER_RUN", "AUTO_WORKFLOW"]
 
@@ -78,25 +80,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class _AutoRunContext(WaxellContext):
-    """A context whose run is marked ``auto_collected`` and starts when its first call started,
-    before any destination sees it (the start is delivered as it is journaled: a control plane
-    keeps the start time of ``runs/start/``)."""
-
-    __slots__ = ("first_start",)
-
-    def __init__(self, first_start: float, **settings: Any) -> None:
-        super().__init__(**settings)
-        self.first_start = first_start
-
-    def __enter__(self) -> _AutoRunContext:
-        run = self._prepare()
-        if run is not None:
-            run.auto_collected = True
-            self._admit(run, None, min(time.time(), self.first_start))
-        return self
 
 
 def _check_fields(fields: Any) -> None:
@@ -159,7 +142,9 @@ def pending() -> int:
 
 
 def _open(state: _State, config: ObserveConfig, model: str, first_start: float) -> _OpenRun | None:
-    context = _AutoRunContext(
+    from waxell_observe.auto_run_context import AutoRunContext  # WaxellContext: only once a call comes
+
+    context = AutoRunContext(
         first_start,
         agent_name=f"auto:{model}",
         workflow_name=AUTO_WORKFLOW,

@@ -12,6 +12,7 @@ import configparser
 import dataclasses
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -179,7 +180,13 @@ class ObserveConfig:
 
 
 def default_journal_root() -> Path:
-    """``<user data dir>/waxell-observe/journal`` (``platformdirs``)."""
+    """``<user data dir>/waxell-observe/journal``: on Linux ``$XDG_DATA_HOME`` (else
+    ``~/.local/share``) as ``platformdirs`` says, without importing it (~15 ms at ``init()``);
+    elsewhere ``platformdirs``."""
+    if sys.platform.startswith("linux"):
+        data_home = os.environ.get("XDG_DATA_HOME", "")
+        base = Path(data_home) if data_home.strip() else Path.home() / ".local" / "share"
+        return base / "waxell-observe" / "journal"
     import platformdirs
 
     return Path(platformdirs.user_data_dir("waxell-observe", appauthor=False)) / "journal"

@@ -33,9 +33,10 @@ def gate_tool(tool_name: str, tool_args: Any = None) -> Any:
     when the policy gave no reason); ``redact`` returns ``redact(tool_args)``; anything else (warns are
     queued as feedback; gates off or failing) returns ``tool_args`` unchanged.
     """
-    from waxell_observe.context.checks import check_name
+    if tool_name.__class__ is not str or not tool_name.strip():
+        from waxell_observe.context.checks import check_name
 
-    check_name(tool_name, "tool_name")
+        check_name(tool_name, "tool_name")
     ctx = _context(None)
     _already_blocked(ctx)
     outcome = evaluate_surface(

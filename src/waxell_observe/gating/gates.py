@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.redaction import redact
 
@@ -35,11 +36,7 @@ _SCRUBBED_KEYS = ("text", "content", "query", "documents")
 
 
 def _context(ctx: WaxellContext | None) -> WaxellContext | None:
-    if ctx is not None:
-        return ctx
-    from waxell_observe.current import current_context
-
-    return current_context.get()
+    return ctx if ctx is not None else current_context.get()
 
 
 def refuse(

@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from waxell_observe.current import current_context
+
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
     from waxell_observe.context.waxell_context import WaxellContext
@@ -41,8 +43,6 @@ def resolve(ctx: WaxellContext | None) -> Identity | None:
     """The identity of a gate called with ``ctx`` (``None``: the current context, if any)."""
     global _warned_anonymous
     if ctx is None:
-        from waxell_observe.current import current_context
-
         ctx = current_context.get()
     run = ctx._run if ctx is not None else None
     if ctx is not None and run is not None and not ctx._finished:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from waxell_observe.delivery.report import DeliveryReport
-from waxell_observe.pipeline import frames, live_runs
-from waxell_observe.pipeline.pipeline import existing, pipeline
 from waxell_observe.plugins import hookimpl
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
+    from waxell_observe.pipeline import frames
     from waxell_observe.pipeline.journal import Journal
+    from waxell_observe.pipeline.pipeline import Pipeline
     from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
     from waxell_observe.run import Run
 
@@ -36,6 +36,36 @@ __all__ = [
 
 NAME = "pipeline"
 REMOTE_STATE_KEY = "remote"
+
+
+class _FramesOnFirstUse:
+    """Stands for :mod:`waxell_observe.pipeline.frames` (msgspec) until the first record needs it,
+    then puts the module itself in its place: registering this plugin at ``init()`` imports neither
+    the frames nor the pipeline, and the hooks run exactly as with a plain import afterwards."""
+
+    def __getattr__(self, name: str) -> Any:
+        from waxell_observe.pipeline import frames as module
+
+        globals()["frames"] = module
+        return getattr(module, name)
+
+
+if not TYPE_CHECKING:
+    frames = _FramesOnFirstUse()
+
+
+def pipeline() -> Pipeline:
+    """The process's pipeline (:func:`waxell_observe.pipeline.pipeline.pipeline`)."""
+    from waxell_observe.pipeline.pipeline import pipeline as current
+
+    return current()
+
+
+def existing() -> Pipeline | None:
+    """The process's pipeline if it was started (:func:`waxell_observe.pipeline.pipeline.existing`)."""
+    from waxell_observe.pipeline.pipeline import existing as started
+
+    return started()
 
 
 def waxell_active(config: ObserveConfig) -> bool:
@@ -71,6 +101,8 @@ def on_run_start(run: Run) -> None:
         route,
     )
     if run.config.mode == "remote":
+        from waxell_observe.pipeline import live_runs
+
         live_runs.register(run)
 
 
