@@ -58,7 +58,9 @@ def read_search(instance: Any, arguments: dict[str, Any]) -> list[Search]:
 
 
 def _hit(found: Any) -> Hit:
-    get = found.get if isinstance(found, Mapping) else lambda key: getattr(found, key, None)
+    get: Callable[[str], Any] = (
+        found.get if isinstance(found, Mapping) else lambda key: getattr(found, key, None)
+    )
     entity = get("entity")
     entity = dict(entity) if isinstance(entity, Mapping) else {}
     content = next((entity[k] for k in TEXT_FIELDS if isinstance(entity.get(k), str)), None)
