@@ -17,6 +17,7 @@ from waxell_observe.errors import PolicyViolationError
 from waxell_observe.governance import load_policies
 from waxell_observe.store import get_store
 from waxell_observe.store.schema import gov_admissions, gov_slots
+from waxell_observe.vocabulary import POLICY_CATEGORY_NAMES
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies.yaml"
 
@@ -36,17 +37,8 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 def test_examples_file_shows_every_category() -> None:
     categories = {p.category for p in load_policies(EXAMPLES)}
-    assert categories == {
-        "budget",
-        "rate-limit",
-        "llm",
-        "content",
-        "safety",
-        "kill-switch",
-        "context-management",
-        "scheduling",
-        "quality",
-    }
+    assert categories == set(POLICY_CATEGORY_NAMES)
+    assert len(POLICY_CATEGORY_NAMES) == 30
 
 
 def test_add_list_replace_remove(tmp_path: Path) -> None:
@@ -55,8 +47,11 @@ def test_add_list_replace_remove(tmp_path: Path) -> None:
         == "no policies (add some with `waxell-observe policies add FILE.yaml`)\n"
     )
     assert cli("policies", "add", str(EXAMPLES)).output == (
-        "added 10 policies: daily-budget, free-tier-budget, research-rate, approved-models, content-guard, "
-        "safety-caps, error-breaker, context-limits, office-hours, answer-quality\n"
+        "added 31 policies: daily-budget, free-tier-budget, research-rate, approved-models, content-guard, "
+        "safety-caps, error-breaker, context-limits, office-hours, answer-quality, tools, egress-hosts, "
+        "domains, mcp, prompts, payments-scope, depth, spawns, egress-format, input-size, rag-quality, "
+        "memory-guard, tool-args, service-account, business-hours, chargeback, ops, eu-only, sandbox, "
+        "cite-sources, injection\n"
     )
     changed = write(
         tmp_path,
@@ -68,7 +63,10 @@ def test_add_list_replace_remove(tmp_path: Path) -> None:
     listed = json.loads(cli("policies", "list", "--json").output)["policies"]
     assert [p["name"] for p in listed] == [
         "daily-budget", "free-tier-budget", "research-rate", "approved-models", "content-guard",
-        "error-breaker", "context-limits", "office-hours", "answer-quality", "safety-caps", "new-one",
+        "error-breaker", "context-limits", "office-hours", "answer-quality", "tools", "egress-hosts",
+        "domains", "mcp", "prompts", "payments-scope", "depth", "spawns", "egress-format", "input-size",
+        "rag-quality", "memory-guard", "tool-args", "service-account", "business-hours", "chargeback", "ops",
+        "eu-only", "sandbox", "cite-sources", "injection", "safety-caps", "new-one",
     ]  # fmt: skip
     assert listed[-2]["rules"]["max_steps"] == 5
     # the JSON is loadable as a policy file again
@@ -78,7 +76,7 @@ def test_add_list_replace_remove(tmp_path: Path) -> None:
     assert cli("policies", "remove", "new-one", "safety-caps").output == "removed new-one, safety-caps\n"
     result = cli("policies", "remove", "daily-budget", "nope", ok=False)
     assert result.exit_code == 1 and "no policy named 'nope'" in result.output
-    assert len(json.loads(cli("policies", "list", "--json").output)["policies"]) == 9  # nothing removed
+    assert len(json.loads(cli("policies", "list", "--json").output)["policies"]) == 30  # nothing removed
 
 
 def test_a_bad_file_is_rejected_whole_with_the_loaders_message(tmp_path: Path) -> None:
