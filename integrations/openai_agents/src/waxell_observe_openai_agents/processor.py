@@ -26,7 +26,7 @@ from waxell_observe import integration_api
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
 from waxell_observe.instrumentation import positive_int
-from waxell_observe.serialize import preview
+from waxell_observe.serialize import preview, to_jsonable
 
 __all__ = ["AUTOCONTEXT_VARIABLE", "FRAMEWORK", "WORKFLOW", "WaxellTracingProcessor"]
 
@@ -45,12 +45,16 @@ def autocontext() -> bool:
     return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
 
 
-def _attributes(kind: str, data: Any) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
-    """``(span name, attributes, input)`` of an SDK span of our ``kind``."""
+def _describe(kind: str, data: Any) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    """``(span name, attributes, input)`` of an SDK span of our ``kind``.
+
+    Read at the span's start and again at its end: the SDK opens a span before it knows all of
+    it (an agent span's tools and handoffs, a function span's arguments, a handoff's target are
+    filled in while it runs)."""
     attributes: dict[str, Any] = {"framework": FRAMEWORK}
     if kind == "agent":
-        attributes["agent.tools"] = list(getattr(data, "tools", None) or [])
-        attributes["agent.handoffs"] = list(getattr(data, "handoffs", None) or [])
+        attributes["agent.tools"] = [str(name) for name in getattr(data, "tools", None) or []]
+        attributes["agent.handoffs"] = [str(name) for name in getattr(data, "handoffs", None) or []]
         if getattr(data, "output_type", None):
             attributes["agent.output_type"] = str(data.output_type)
         return str(data.name), attributes, None
@@ -64,6 +68,18 @@ def _attributes(kind: str, data: Any) -> tuple[str, dict[str, Any], dict[str, An
         attributes["handoff.to"] = getattr(data, "to_agent", None) or ""
         return f"handoff to {attributes['handoff.to'] or '?'}", attributes, None
     return str(getattr(data, "name", kind)), attributes, None
+
+
+def _refresh(handle: dict[str, Any], kind: str, data: Any) -> None:
+    """Bring an open span's name, attributes and input up to what the SDK knows at its end."""
+    span = handle.get("span")
+    if not isinstance(span, dict):
+        return
+    name, attributes, input_data = _describe(kind, data)
+    span["name"] = name
+    span["attributes"].update(to_jsonable(attributes, where=f"attributes of span {name!r}"))
+    if input_data is not None:
+        span["input_data"] = to_jsonable(input_data, where=f"input of span {name!r}")
 
 
 class _Open:
@@ -128,7 +144,7 @@ class WaxellTracingProcessor:
             data = span.span_data
             kind = CONTAINER_KINDS.get(data.type)
             if kind is not None:
-                name, attributes, input_data = _attributes(kind, data)
+                name, attributes, input_data = _describe(kind, data)
                 handle = ctx.enter_span(name, kind=kind, attributes=attributes, input_data=input_data)
                 opened = _Open(ctx, handle=handle)
             elif data.type in MODEL_TYPES:
@@ -153,13 +169,15 @@ class WaxellTracingProcessor:
                 if reports == 0:
                     self._record_model_call(opened.ctx, data, error)
                 return
+            if not opened.handle:
+                return
             output: dict[str, Any] | None = None
+            kind = CONTAINER_KINDS[data.type]
+            _refresh(opened.handle, kind, data)
             if data.type == "function":
                 output = {"output": getattr(data, "output", None)}
             elif data.type == "guardrail":
-                opened.handle.get("span", {}).get("attributes", {})["guardrail.triggered"] = bool(
-                    data.triggered
-                )
+                opened.handle["span"]["attributes"]["guardrail.triggered"] = bool(data.triggered)
             opened.ctx.exit_span(
                 opened.handle,
                 output_data=output,
