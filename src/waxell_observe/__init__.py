@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-import types
+import types as _types
 from typing import TYPE_CHECKING, Any
 
 # submodules the reference SDK makes attributes of the package (waxell_observe.reasoning is the
@@ -328,7 +328,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS) | {"context"})
 
 
-class _Package(types.ModuleType):
+class _Package(_types.ModuleType):
     """The package's module type: ``waxell_observe.context`` stays the :class:`WaxellContext` class
     even after the ``waxell_observe.context`` subpackage is imported (the import system would
     otherwise set the attribute to the subpackage)."""
@@ -340,7 +340,7 @@ class _Package(types.ModuleType):
 
     @context.setter
     def context(self, value: Any) -> None:
-        if not isinstance(value, types.ModuleType):  # the subpackage's import sets it: ignored
+        if not isinstance(value, _types.ModuleType):  # the subpackage's import sets it: ignored
             self.__dict__["_context_override"] = value
 
 
