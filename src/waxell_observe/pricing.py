@@ -27,17 +27,25 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 __all__ = [
+    "LOCAL_PROVIDERS",
     "PRICE_TABLE_VERSION",
     "ModelInfo",
     "context_window",
     "estimate_cost",
     "infer_provider",
     "lookup",
+    "priced_for",
     "register_model",
     "unregister_model",
 ]
 
 PRICE_TABLE_VERSION = "2026-12-07"
+
+LOCAL_PROVIDERS = frozenset({"ollama"})
+"""Providers that run models on the user's own hardware. A call recorded with one of these providers
+costs 0.0 unless the catalog entry its model matches was registered for that very provider
+(``register_model("llama3.2", provider="ollama", ...)``): a local ``mistral-small:24b`` is not
+priced as Mistral's hosted ``mistral-small``. See :func:`priced_for`."""
 
 _PER = 1_000_000
 _SEPARATORS = frozenset("-:@.")
@@ -236,6 +244,14 @@ def estimate_cost(model: str, tokens_in: int, tokens_out: int, *, cached_tokens_
     if info is None:
         return 0.0
     return price(info, tokens_in, tokens_out, cached_tokens_in)
+
+
+def priced_for(info: ModelInfo | None, provider: str) -> ModelInfo | None:
+    """``info`` when its prices apply to a call recorded with ``provider``, else None: a local
+    provider's calls (:data:`LOCAL_PROVIDERS`) are priced only by entries registered for it."""
+    if info is None or provider not in LOCAL_PROVIDERS or info.provider == provider:
+        return info
+    return None
 
 
 def price(info: ModelInfo, tokens_in: int, tokens_out: int, cached_tokens_in: int = 0) -> float:

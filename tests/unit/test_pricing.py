@@ -306,3 +306,15 @@ def test_lookup_is_memoised() -> None:
     assert (normalized.hits, normalized.misses) == (1, 1)
     assert (raw.hits, raw.misses) == (1, 2)
     assert normalized.maxsize is not None and raw.maxsize is not None
+
+
+@pytest.mark.usefixtures("restore_catalog")
+def test_a_local_provider_is_priced_only_by_entries_registered_for_it() -> None:
+    hosted = lookup("mistral-small:24b")
+    assert hosted is not None and hosted.provider == "mistral"
+    assert pricing.priced_for(hosted, "ollama") is None  # a local run of the model costs nothing
+    assert pricing.priced_for(hosted, "bedrock") is hosted  # hosted elsewhere: the model's price
+    assert pricing.priced_for(None, "ollama") is None
+    local = register_model("mistral-small", provider="ollama", input_per_million=0.01, output_per_million=0.02)
+    assert pricing.priced_for(lookup("mistral-small:24b"), "ollama") == local
+    assert "ollama" in pricing.LOCAL_PROVIDERS

@@ -30,7 +30,7 @@ from waxell_observe.gating import recorders as _gates
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.plugins import record_hooks
 from waxell_observe.pricing import _facts as _model_facts
-from waxell_observe.pricing import model_facts, price
+from waxell_observe.pricing import model_facts, price, priced_for
 from waxell_observe.records import SPAN_KINDS, LLMCallRecord, ScoreRecord, SpanRecord, StepRecord, new_id
 from waxell_observe.records import _take as _take_id
 from waxell_observe.run import Run
@@ -186,7 +186,7 @@ class RecordingMethods(ContextBase):
                 facts = model_facts(model)
             estimated = not cost
             if estimated:
-                info = facts[0]
+                info = facts[0] if not provider else priced_for(facts[0], provider)
                 if info is not None:
                     cost = price(info, tokens_in, tokens_out, cached_tokens_in)
             now = _time()
