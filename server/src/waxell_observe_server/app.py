@@ -32,6 +32,7 @@ from waxell_observe_server import (
     evaluation_routes,
     extension_routes,
     ingest_routes,
+    llm_config_routes,
     memory_routes,
     policy_admin_routes,
     policy_routes,
@@ -158,6 +159,7 @@ def create_app(
         config_routes,
         approval_routes,
         evaluation_routes,
+        llm_config_routes,
     ):
         observe.include_router(module.router)
     app.include_router(observe)
@@ -170,6 +172,12 @@ def create_app(
     )
     app.include_router(approval_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(memory_routes.router, dependencies=[Depends(require_key)])
+    app.include_router(llm_config_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
+    app.include_router(
+        llm_config_routes.admin_router,
+        prefix=policy_admin_routes.ADMIN_PREFIX,
+        dependencies=[Depends(require_key)],
+    )
     app.include_router(memory_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(
         approval_routes.decision_router,
