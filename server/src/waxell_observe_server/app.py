@@ -36,6 +36,7 @@ from waxell_observe_server import (
     memory_routes,
     policy_admin_routes,
     policy_routes,
+    prompt_read_routes,
     prompt_routes,
     read_routes,
 )
@@ -171,6 +172,7 @@ def create_app(
         dependencies=[Depends(require_key)],
     )
     app.include_router(approval_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
+    app.include_router(prompt_read_routes.router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(memory_routes.router, dependencies=[Depends(require_key)])
     app.include_router(llm_config_routes.read_router, prefix=READ_PREFIX, dependencies=[Depends(require_key)])
     app.include_router(

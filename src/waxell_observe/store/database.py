@@ -14,7 +14,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 
 from waxell_observe.process import current_pid, fork_safe
 from waxell_observe.store import evaluation_schema as _evaluation_schema  # registers its tables
-from waxell_observe.store import rollups, schema
+from waxell_observe.store import prompt_usage, rollups, schema
 
 __all__ = ["Store", "get_store", "SQLITE_BUSY_TIMEOUT_MS"]
 
@@ -78,6 +78,10 @@ class Store:
                 str(k): str(v)
                 for k, v in conn.execute(select(schema.schema_info.c.key, schema.schema_info.c.value)).all()
             }
+            if info.get(prompt_usage.INDEXES_KEY) != prompt_usage.INDEXES_VERSION:
+                for index in prompt_usage.INDEXES:  # partial indexes of the prompts' usage
+                    index.create(conn, checkfirst=True)
+                _set_info(conn, info, prompt_usage.INDEXES_KEY, prompt_usage.INDEXES_VERSION)
             if (
                 info.get("rollups") == rollups.ROLLUPS_VERSION
                 and _int(info.get("version")) >= schema.SCHEMA_VERSION
