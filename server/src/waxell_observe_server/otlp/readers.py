@@ -8,10 +8,10 @@ error.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
+from waxell_observe.genai_conventions import integer, number, string
 from waxell_observe_server.limits import TRACEBACK_LIMIT
 from waxell_observe_server.otlp.decode import ReceivedSpan
 from waxell_observe_server.sanitize import clean_json
@@ -30,41 +30,6 @@ __all__ = [
 
 PREVIEW_CHARS = 500
 """Prompt, response, input and output previews are cut to this many characters."""
-
-
-def string(attributes: Mapping[str, Any], *keys: str) -> str:
-    """The first non-empty string among ``keys`` (``""``: none)."""
-    for key in keys:
-        value = attributes.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
-def integer(attributes: Mapping[str, Any], *keys: str) -> int | None:
-    """The first non-negative 32-bit integer among ``keys`` (whole floats and digit strings count)."""
-    for key in keys:
-        value = attributes.get(key)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, float) and math.isfinite(value) and value == int(value):
-            value = int(value)
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if isinstance(value, int) and 0 <= value <= 2**31 - 1:
-            return value
-    return None
-
-
-def number(attributes: Mapping[str, Any], *keys: str) -> float | None:
-    """The first finite, non-negative number among ``keys``."""
-    for key in keys:
-        value = attributes.get(key)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
-            return float(value)
-    return None
 
 
 def decoded(value: Any) -> Any:
