@@ -14,7 +14,8 @@ the installed distributions; :func:`catalog` pays that once per environment and 
 small text file (``$WAXELL_CACHE_DIR``, else ``$XDG_CACHE_HOME/waxell-observe``, else
 ``~/.cache/waxell-observe``). The file is keyed by the Python version, ``sys.prefix``, and the
 modification time of every ``sys.path`` entry: installing or removing a distribution changes its
-``site-packages`` directory, so the next process scans again. ``WAXELL_ENTRY_POINT_CACHE=off``
+``site-packages`` directory, so the next process scans again (a directory holding no distribution,
+such as the program's own, counts only by the distributions it holds: none). ``WAXELL_ENTRY_POINT_CACHE=off``
 always scans. A cache that cannot be read or written is logged at debug level and ignored.
 """
 
@@ -130,11 +131,27 @@ def cache_path() -> str:
     return os.path.join(base, f"entry-points-{digest:08x}.txt")
 
 
+_DISTRIBUTION_SUFFIXES = (".dist-info", ".egg-info")
+
+
 def _key() -> str:
-    stamps = []
+    """What the cache is valid for: the interpreter, and per ``sys.path`` entry the distributions it
+    holds. A directory holding distributions (``site-packages``) counts with its modification time
+    (installing, upgrading or removing one changes it); any other directory (the program's own, its
+    working directory) only with the names of the distributions in it (none, normally), so a program
+    that writes files beside itself does not make every start scan again."""
+    stamps: list[tuple[str, object]] = []
     for entry in sys.path:
         try:
-            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+            names = sorted(n for n in os.listdir(entry or ".") if n.endswith(_DISTRIBUTION_SUFFIXES))
+            if names:
+                stamps.append(
+                    (entry, (os.stat(entry or ".").st_mtime_ns, zlib.crc32("/".join(names).encode())))
+                )
+            else:
+                stamps.append((entry, ()))
+        except NotADirectoryError:  # a zip archive on the path
+            stamps.append((entry, os.stat(entry).st_mtime_ns))
         except OSError:
             stamps.append((entry, -1))
     return repr((sys.version, sys.prefix, stamps))

@@ -27,6 +27,8 @@ A provider-SDK integration uses :mod:`waxell_observe.instrumentation` besides th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from waxell_observe import vocabulary
 from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.delivery.report import DeliveryReport
@@ -34,12 +36,14 @@ from waxell_observe.delivery.worker import BackgroundWorker
 from waxell_observe.delivery.worker import RetryLater as WorkerRetryLater
 from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation, strictest
 from waxell_observe.pipeline.destination import Delivered, Destination, RetryLater
-from waxell_observe.pipeline.frames import KIND_NAMES as FRAME_KINDS
-from waxell_observe.pipeline.frames import as_dict as frame_as_dict
 from waxell_observe.plugins import ACTIVE_ATTRIBUTE, hookimpl, plugin_errors, plugin_manager
 from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
 from waxell_observe.run import Run
 from waxell_observe.vocabulary import attributes
+
+if TYPE_CHECKING:
+    from waxell_observe.pipeline.frames import KIND_NAMES as FRAME_KINDS
+    from waxell_observe.pipeline.frames import as_dict as frame_as_dict
 
 __all__ = [
     "ACTIVE_ATTRIBUTE",
@@ -67,3 +71,22 @@ __all__ = [
     "strictest",
     "vocabulary",
 ]
+
+
+_FRAME_NAMES = {"FRAME_KINDS": "KIND_NAMES", "frame_as_dict": "as_dict"}
+
+
+def _frame_name(name: str) -> Any:
+    """``FRAME_KINDS`` and ``frame_as_dict``, imported on first use: the frames module needs msgspec,
+    which a plugin that never reads a frame (most of them) should not pay for at ``init()``."""
+    if name not in _FRAME_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from waxell_observe.pipeline import frames
+
+    value = getattr(frames, _FRAME_NAMES[name])
+    globals()[name] = value
+    return value
+
+
+if not TYPE_CHECKING:
+    __getattr__ = _frame_name

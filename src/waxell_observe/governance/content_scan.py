@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Union
 
+from .strings import iter_strings
+
 __all__ = [
     "ALL_PII_TYPES",
     "CREDENTIAL_TYPES",
@@ -477,18 +479,6 @@ def _walk(obj: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(obj, tuple):
         return tuple(_walk(v, fn) for v in obj)
     return obj
-
-
-def iter_strings(obj: Any) -> Iterable[str]:
-    """Every string value inside ``obj`` (dict values, list items, ...), depth first; keys excluded."""
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, Mapping):
-        for v in obj.values():
-            yield from iter_strings(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from iter_strings(v)
 
 
 # --------------------------------------------------------------------------- module-level helpers

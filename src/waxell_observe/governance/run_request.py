@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .content_scan import iter_strings
 from .request import MID_EXECUTION, POST_EXECUTION, PRE_EXECUTION, LLMCallInfo, PolicyRequest, ToolCallInfo
+from .strings import iter_strings
 
 if TYPE_CHECKING:
     from waxell_observe.records import LLMCallRecord, SpanRecord

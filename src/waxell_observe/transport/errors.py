@@ -6,7 +6,6 @@ worth retrying, and a 429 may say how long to wait (``Retry-After``).
 
 from __future__ import annotations
 
-import email.utils
 import math
 import time
 
@@ -78,6 +77,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         seconds = float(text)
     except ValueError:
         try:
+            import email.utils  # ~10 ms: only when a server sends an HTTP-date Retry-After
+
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
