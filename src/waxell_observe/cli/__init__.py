@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "approvals",
     "datasets",
     "experiments",
+    "llm_config",
 )
 """Modules of this package that each define ``command`` (a click command or group)."""
 
