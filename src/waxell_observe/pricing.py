@@ -111,6 +111,8 @@ _TABLE: dict[str, _Row] = {
     "claude-3-haiku": ("anthropic", 0.25, 1.25, 0.03, 200_000),
     # --- Google Gemini (base tier: prompts up to 128k / 200k tokens) --------------------
     "gemini-3-pro-preview": ("google", 2.00, 12.00, 0.20, 1_048_576),
+    "gemini-3-flash-preview": ("google", 0.50, 3.00, 0.05, 1_048_576),
+    "gemini-2.5-flash-image": ("google", 0.30, 30.00, None, 32_768),
     "gemini-2.5-pro": ("google", 1.25, 10.00, 0.125, 1_048_576),
     "gemini-2.5-flash": ("google", 0.30, 2.50, 0.03, 1_048_576),
     "gemini-2.5-flash-lite": ("google", 0.10, 0.40, 0.01, 1_048_576),
