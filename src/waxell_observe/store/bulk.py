@@ -133,7 +133,8 @@ def _staging(table: str) -> str:
 
 def create_staging(conn: Connection, tables: Iterable[Table]) -> None:
     """Create this connection's staging tables for ``tables`` unless they exist: temporary (never
-    in the store's file or WAL), with the target's columns and no index, trigger or key.
+    in the store's file or WAL), with the target's columns and defaults (a column a writer leaves
+    out, such as ``scores.source``, gets its default) and no index, trigger or key.
 
     They vanish with the session — and with the transaction that created them if it rolls back.
     On SQLite this is cheap enough to call before every use; on PostgreSQL each call sends a
@@ -144,8 +145,8 @@ def create_staging(conn: Connection, tables: Iterable[Table]) -> None:
         for table in tables:
             if postgres:
                 cursor.execute(
-                    f'CREATE TEMPORARY TABLE IF NOT EXISTS {_staging(table.name)} (LIKE "{table.name}") '
-                    f"ON COMMIT DELETE ROWS"
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_staging(table.name)} "
+                    f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
                 )
             else:  # untyped columns: values keep their type until the target's columns convert them
                 columns = ", ".join(f'"{c.name}"' for c in table.columns)
