@@ -118,7 +118,7 @@ def _instance_problems(doc: _Document) -> list[str]:
 
 
 def _known_text(doc: _Document) -> str:
-    return ", ".join(repr(i.instance_id) for i in doc.instances) or "none"
+    return ", ".join(repr(i) for i in dict.fromkeys(i.instance_id for i in doc.instances)) or "none"
 
 
 def _model_problems(doc: _Document) -> list[str]:
