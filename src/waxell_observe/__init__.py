@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs see them; at run time s
         DatasetItem,
         ExperimentResult,
         Score,
+        add_online_evaluator,
         aevaluate,
         create_dataset,
         evaluate,
@@ -201,6 +202,7 @@ __all__ = [
     "list_datasets",
     "evaluate",
     "aevaluate",
+    "add_online_evaluator",
     "ExperimentResult",
     "Score",
 ]
@@ -260,6 +262,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ExperimentResult": ("waxell_observe.evaluation", "ExperimentResult"),
     "Score": ("waxell_observe.evaluation", "Score"),
     "aevaluate": ("waxell_observe.evaluation", "aevaluate"),
+    "add_online_evaluator": ("waxell_observe.evaluation", "add_online_evaluator"),
     "create_dataset": ("waxell_observe.evaluation", "create_dataset"),
     "evaluate": ("waxell_observe.evaluation", "evaluate"),
     "get_dataset": ("waxell_observe.evaluation", "get_dataset"),

@@ -11,7 +11,8 @@ The stub (:class:`RoutedChat`, installed as ``StubLLMServer.chat``) answers:
   20 + a, ``completion_tokens`` = the number of digits of the answer; for :data:`WORSE_MODEL`,
   ``sum + 1`` when ``a % 4 == 0``;
 * an LLM judge's requests (system prompt of ``waxell_observe.evaluators.judge``): score 1.0 when
-  the RESPONSE equals the EXPECTED answer, else 0.0; usage 50 + 5 tokens.
+  the RESPONSE equals the EXPECTED answer, else 0.0 (without an EXPECTED answer, as online: 1.0
+  when the RESPONSE is a bare number); usage 50 + 5 tokens.
 """
 
 from __future__ import annotations
@@ -63,9 +64,14 @@ class RoutedChat:
             usage = (20 + a, len(content))
         elif "impartial evaluator" in system:
             response = user.split("RESPONSE:\n", 1)[1].strip()
-            expected = user.split("EXPECTED:\n", 1)[1].split("\n\nRESPONSE:", 1)[0].strip()
-            score = 1.0 if response == expected else 0.0
-            content = json.dumps({"score": score, "reasoning": f"{response} vs {expected}"})
+            if "EXPECTED:\n" in user:
+                expected = user.split("EXPECTED:\n", 1)[1].split("\n\nRESPONSE:", 1)[0].strip()
+                score = 1.0 if response == expected else 0.0
+                reasoning = f"{response} vs {expected}"
+            else:
+                score = 1.0 if response.isdigit() else 0.0
+                reasoning = f"{response} is {'' if response.isdigit() else 'not '}a bare number"
+            content = json.dumps({"score": score, "reasoning": reasoning})
             usage = JUDGE_TOKENS
         else:
             return _json_reply({"error": {"message": "stub: unknown request"}}, 400)

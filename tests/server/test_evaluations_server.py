@@ -145,3 +145,29 @@ def test_the_endpoints_answer_bad_input_with_what_is_wrong(
             assert answer.status_code == status, (path, answer.text)
             assert message in answer.text, (path, answer.text)
         assert http.get(f"{READ}/experiments/nope/").status_code == 404
+
+
+def test_online_scores_go_to_the_server_the_run_went_to(db: str, serve_process: Callable[..., Any]) -> None:
+    server = serve_process(db)
+    WaxellObserveClient.configure(api_url=server.url, api_key="")
+    online = waxell_observe.add_online_evaluator("greeter", lambda output: output.startswith("Hello"))
+
+    @waxell_observe.observe(agent_name="greeter")
+    def greet(name: str) -> str:
+        return f"Hello {name}" if name != "x" else "?"
+
+    try:
+        greet("Ada")
+        greet("x")
+        assert waxell_observe.evaluation.flush_online_evaluations(30)
+    finally:
+        online.remove()
+    waxell_observe.flush_sync(timeout=30)
+    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+        found = http.get(f"{READ}/runs/", params={"agent_name": "greeter"}).json()["runs"]
+        details = [http.get(f"{READ}/runs/{r['run_id']}/").json() for r in found]
+    scored = sorted(
+        (run["inputs"]["name"], [(s["name"], s["value"], s["source"]) for s in run["scores"]])
+        for run in details
+    )
+    assert scored == [("Ada", [("lambda", True, "online")]), ("x", [("lambda", False, "online")])]

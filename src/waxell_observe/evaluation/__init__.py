@@ -5,7 +5,8 @@
 * :func:`evaluate` / :func:`aevaluate` — an experiment (``runner.py``), returning an
   :class:`ExperimentResult` (``results.py``); :class:`Score` — what evaluators give (``scores.py``);
 * :func:`compare_experiments` — two experiments side by side (``compare.py``);
-* :func:`add_online_evaluator` — evaluators of production runs, in the background (``online.py``).
+* :func:`add_online_evaluator` — evaluators of production runs, in the background (``online.py``,
+  the worker thread in ``online_worker.py``).
 
 Built-in evaluators are in :mod:`waxell_observe.evaluators`. See ``docs/evaluations.md``.
 """
@@ -19,6 +20,13 @@ from waxell_observe.evaluation.datasets import (
     create_dataset,
     get_dataset,
     list_datasets,
+)
+from waxell_observe.evaluation.online import (
+    OnlineEvaluator,
+    add_online_evaluator,
+    flush_online_evaluations,
+    online_evaluators,
+    remove_online_evaluator,
 )
 from waxell_observe.evaluation.results import ExperimentResult, ItemResult, MetricSummary
 from waxell_observe.evaluation.runner import aevaluate, evaluate
@@ -39,6 +47,11 @@ __all__ = [
     "Score",
     "RunTrace",
     "compare_experiments",
+    "OnlineEvaluator",
+    "add_online_evaluator",
+    "remove_online_evaluator",
+    "online_evaluators",
+    "flush_online_evaluations",
     "get_experiment",
     "list_experiments",
 ]

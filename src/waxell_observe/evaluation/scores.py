@@ -135,12 +135,15 @@ def _arguments(evaluator: Callable[..., Any], available: Mapping[str, Any]) -> d
     return {k: v for k, v in available.items() if everything or k in names}
 
 
-def call_evaluator(evaluator: Callable[..., Any], available: Mapping[str, Any]) -> list[Score]:
-    """Call ``evaluator`` with the arguments it names (an async one is run to completion)."""
+def call_evaluator(
+    evaluator: Callable[..., Any], available: Mapping[str, Any], name: str | None = None
+) -> list[Score]:
+    """Call ``evaluator`` with the arguments it names (an async one is run to completion); a bare
+    value it answers is named ``name`` (default: the evaluator's name)."""
     answer = evaluator(**_arguments(evaluator, available))
     if inspect.isawaitable(answer):
         answer = asyncio.run(_awaited(answer))
-    return read_scores(answer, evaluator_name(evaluator))
+    return read_scores(answer, name or evaluator_name(evaluator))
 
 
 async def acall_evaluator(evaluator: Callable[..., Any], available: Mapping[str, Any]) -> list[Score]:
