@@ -2,9 +2,9 @@
 // The dashboard shell: hash routing, the sign-in flow and page lifecycle.
 //
 // Routes: #/runs, #/runs/<id>?tab=..., #/sessions, #/sessions/<id>, #/users, #/users/<id>,
-// #/costs, #/policies, #/approvals. Each page is render(ctx) -> Promise; ctx carries the route, the main
-// element and `alive()`, which turns false once the user navigates away, so late replies
-// never paint over a newer page. Pages register cleanups (timers) with ctx.onLeave.
+// #/costs, #/policies, #/approvals, #/prompts, #/prompts/<name>. Each page is render(ctx) -> Promise;
+// ctx carries the route, the main element and `alive()`, which turns false once the user navigates
+// away, so late replies never paint over a newer page. Pages register cleanups (timers) with ctx.onLeave.
 
 import { h, replace } from "./dom.js";
 import { ApiError, AuthError, getKey, setKey } from "./api.js";
@@ -17,6 +17,7 @@ import { renderUsers, renderUser } from "./pages/users.js";
 import { renderCosts } from "./pages/costs.js";
 import { renderPolicies } from "./pages/policies.js";
 import { renderApprovals } from "./pages/approvals.js";
+import { renderPrompts, renderPrompt } from "./pages/prompts.js";
 import { renderSignIn } from "./pages/signin.js";
 
 const ROUTES = [
@@ -29,6 +30,8 @@ const ROUTES = [
   { pattern: /^\/costs\/?$/, nav: "costs", render: renderCosts, title: "Costs" },
   { pattern: /^\/policies\/?$/, nav: "policies", render: renderPolicies, title: "Policies" },
   { pattern: /^\/approvals\/?$/, nav: "approvals", render: renderApprovals, title: "Approvals" },
+  { pattern: /^\/prompts\/?$/, nav: "prompts", render: renderPrompts, title: "Prompts" },
+  { pattern: /^\/prompts\/([^/]+)\/?$/, nav: "prompts", render: renderPrompt, title: "Prompt" },
 ];
 
 let generation = 0;
