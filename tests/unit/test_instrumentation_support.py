@@ -34,6 +34,7 @@ from waxell_observe.instrumentation import (
     CallResult,
     Endpoint,
     Instrumentation,
+    Patcher,
     Target,
     ToolRequest,
     async_wrapper,
@@ -338,6 +339,33 @@ def test_patches_apply_on_import_and_come_off_exactly(toy: Toy) -> None:
     # an SDK imported before instrumenting is patched at once, on the same class
     assert toy.instrumentation.instrument() is True
     assert isinstance(chat_cls.__dict__["create"], wrapt.FunctionWrapper)
+
+
+def test_a_module_level_function_is_patched_and_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"toyfuncs_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{name}.py").write_text("def complete(model):\n    return 'answer from ' + model\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen: list[Any] = []
+
+    def factory(active: Callable[[], bool]) -> Any:
+        def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            seen.append((instance, args, active()))
+            return wrapped(*args, **kwargs)
+
+        return wrapper
+
+    patcher = Patcher("funcs", (Target(name, "", "complete", factory), Target(name, "", "missing", factory)))
+    assert patcher.apply() is True
+    module = importlib.import_module(name)  # patched on import
+    original = module.complete.__wrapped__
+    assert module.complete("m1") == "answer from m1"
+    assert seen == [(None, ("m1",), True)]
+    assert patcher.patched == [f"{name}.complete"]
+    assert patcher.remove() is True
+    assert module.complete is original
+    assert patcher.patched == []
 
 
 def test_an_sdk_that_is_not_installed_is_left_alone() -> None:

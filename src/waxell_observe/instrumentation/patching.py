@@ -1,6 +1,7 @@
 """Patching methods of an SDK's classes with wrapt, now or when their module is imported.
 
-A :class:`Patcher` knows a list of targets ``(module, class, method, wrapper factory)``. ``apply()`` patches
+A :class:`Patcher` knows a list of targets ``(module, class, method, wrapper factory)`` (class ``""``: a
+module-level function). ``apply()`` patches
 the targets whose module is already imported and registers a post-import hook for the others, so
 the SDK can be imported before or after instrumentation and nothing is imported eagerly.
 ``remove()`` restores the original methods (when a wrapper added on top of ours by someone else
@@ -36,7 +37,10 @@ class Target:
     """``module.cls.method`` to wrap with the wrapper that ``factory(active)`` returns.
 
     The factory is called when the class is patched (so it may import the SDK); a method missing
-    from the installed SDK version is skipped.
+    from the installed SDK version is skipped. With ``cls=""`` the target is the module-level
+    function ``module.method``: the module's attribute is replaced, so callers that look it up on the
+    module (``litellm.completion(...)``) get the wrapper, while a reference taken before the patch
+    (``from litellm import completion`` before ``init()``) keeps the original.
     """
 
     module: str
@@ -55,7 +59,9 @@ class Patcher:
         self._lock = threading.RLock()
         self._active = False
         self._hooked: set[str] = set()
-        self._originals: dict[tuple[type, str], tuple[Any, Any]] = {}  # -> (original, our wrapper)
+        self._originals: dict[
+            tuple[Any, str], tuple[Any, Any]
+        ] = {}  # (class or module, name) -> (original, ours)
 
     @property
     def active(self) -> bool:
@@ -117,8 +123,8 @@ class Patcher:
         for target in self.targets:
             if target.module != module.__name__:
                 continue
-            cls = getattr(module, target.cls, None)
-            if not isinstance(cls, type) or target.method not in cls.__dict__:
+            cls: Any = getattr(module, target.cls, None) if target.cls else module
+            if not (cls is module or isinstance(cls, type)) or target.method not in cls.__dict__:
                 continue  # not in this version of the SDK
             key = (cls, target.method)
             if key in self._originals:
