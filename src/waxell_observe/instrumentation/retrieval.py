@@ -23,7 +23,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ __all__ = [
     "SearchEndpoint",
     "async_search_wrapper",
     "call_arguments",
+    "colourless_search_wrapper",
     "describe_vector",
     "record_searches",
     "search_wrapper",
@@ -302,3 +303,40 @@ def async_search_wrapper(endpoint: SearchEndpoint, active: Callable[[], bool]) -
         return result
 
     return wrapper
+
+
+def colourless_search_wrapper(endpoint: SearchEndpoint, active: Callable[[], bool]) -> Callable[..., Any]:
+    """A wrapt wrapper for a search method that is synchronous or asynchronous by the client it
+    belongs to (one method answering a value, or an awaitable the caller awaits): the search is
+    recorded when the value is there — at once, or when the awaitable completes."""
+
+    def wrapper(wrapped: Any, instance: Any, args: Args, kwargs: Kwargs) -> Any:
+        searches = (
+            _read_request(endpoint, wrapped, instance, args, kwargs) if _wanted(endpoint, active) else None
+        )
+        if not searches:
+            return wrapped(*args, **kwargs)
+        started_at, t0 = time.time(), time.perf_counter()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _finish(endpoint, searches, started_at, t0, error=exc)
+            raise
+        if inspect.isawaitable(result):
+            return _awaited(endpoint, searches, started_at, t0, result)
+        _finish(endpoint, searches, started_at, t0, result)
+        return result
+
+    return wrapper
+
+
+async def _awaited(
+    endpoint: SearchEndpoint, searches: list[Search], started_at: float, t0: float, pending: Awaitable[Any]
+) -> Any:
+    try:
+        result = await pending
+    except BaseException as exc:
+        _finish(endpoint, searches, started_at, t0, error=exc)
+        raise
+    _finish(endpoint, searches, started_at, t0, result)
+    return result
