@@ -98,6 +98,34 @@ def test_tool_decorator_does_not_call_a_refused_tool(read_run: Reader) -> None:
     assert run["status"] == "blocked"
 
 
+def test_after_a_refusal_each_later_gate_is_asked_on_its_merits(read_run: Reader) -> None:
+    """Spec §2.4: preventive gates are evaluated every time. A program that caught a refusal and goes on
+    (as reference programs do) gets an allowed tool's arguments back; the run still completes blocked."""
+    add("policies:\n  - {name: no-rm, category: tool-allowlist, rules: {blocked_tools: [rm_rf]}}\n")
+    with WaxellContext(agent_name="gate-after-refusal") as ctx:
+        with pytest.raises(PolicyViolationError, match="Tool 'rm_rf' is blocked"):
+            gate_tool("rm_rf")
+        assert gate_tool("ls", {"path": "/tmp"}) == {"path": "/tmp"}
+        with pytest.raises(PolicyViolationError, match="Tool 'rm_rf' is blocked"):
+            gate_tool("rm_rf", {"path": "/"})
+        assert (ctx.should_stop(), ctx.stop_reason) == (True, "Tool 'rm_rf' is blocked")
+    run = read_run(ctx.run_id)
+    assert (run["status"], run["error"]) == ("blocked", "Tool 'rm_rf' is blocked")
+    assert [s[:3] for s in gate_spans(run)] == [("tool.before", "no-rm", "block")] * 2
+
+
+def test_with_mid_execution_governance_a_blocked_run_is_refused_at_every_gate(read_run: Reader) -> None:
+    """What the reference's mid-execution flush (made before each gate) does to a blocked run."""
+    add("policies:\n  - {name: no-rm, category: tool-allowlist, rules: {blocked_tools: [rm_rf]}}\n")
+    with WaxellContext(agent_name="gate-mid-exec", mid_execution_governance=True) as ctx:
+        with pytest.raises(PolicyViolationError, match="Tool 'rm_rf' is blocked"):
+            gate_tool("rm_rf")
+        with pytest.raises(PolicyViolationError, match="Tool 'rm_rf' is blocked") as again:
+            gate_tool("ls")
+    assert again.value.run_id == ctx.run_id
+    assert [s[:3] for s in gate_spans(read_run(ctx.run_id))] == [("tool.before", "no-rm", "block")]
+
+
 def test_check_tool_before_execution_and_pending_tool_calls_are_gated() -> None:
     add("policies:\n  - {name: no-wire, category: tool-allowlist, rules: {blocked_tools: [wire_money]}}\n")
     with WaxellContext(agent_name="gate-pending") as ctx:
@@ -136,7 +164,8 @@ def test_llm_after_marks_the_run_blocked_once(read_run: Reader) -> None:
         assert ctx.should_stop()
         ctx.record_llm_call(model="gpt-bad", tokens_in=1, tokens_out=1)  # not evaluated again
         with pytest.raises(PolicyViolationError, match="gpt-bad"):
-            gate_tool("anything")  # a blocked run is refused at the next preventive gate
+            gate_tool("anything")  # a block nobody was told of is raised at the next preventive gate
+        assert gate_tool("anything", {"a": 1}) == {"a": 1}  # once told, later gates answer on their merits
     run = read_run(ctx.run_id)
     assert run["status"] == "blocked" and "gpt-bad" in run["error"]
     assert [s[:3] for s in gate_spans(run)] == [("llm.after", "models", "block")]

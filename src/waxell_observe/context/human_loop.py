@@ -10,7 +10,9 @@ mark a gate leaves when it blocks the run.
   :meth:`~HumanLoopMethods.should_stop` is true after it or once a policy blocked the run;
   :attr:`~HumanLoopMethods.stop_reason` says why.
 - **Blocked.** :meth:`~HumanLoopMethods._mark_blocked` (used by the gates) marks the run blocked with
-  a reason; the run then completes with status ``blocked`` even when the body returns.
+  a reason; the run then completes with status ``blocked`` even when the body returns. A block the
+  program was not told about by an exception (``llm.after``, ``step.mid`` only mark the run) is
+  *pending*: the next preventive gate raises it.
 
 The state lives in one small object (:class:`LoopState`), made on first use: a run that never
 uses any of this pays one attribute.
@@ -40,7 +42,7 @@ class LoopState:
     """What a run's human-in-the-loop methods keep: the feedback queue, the stop request and the
     block mark."""
 
-    __slots__ = ("feedback", "stop_requested", "stop_reason", "blocked", "block_reason")
+    __slots__ = ("feedback", "stop_requested", "stop_reason", "blocked", "block_reason", "block_pending")
 
     def __init__(self) -> None:
         self.feedback: list[dict[str, str]] = []
@@ -48,6 +50,7 @@ class LoopState:
         self.stop_reason = ""
         self.blocked = False
         self.block_reason = ""
+        self.block_pending = False
 
 
 def _stamp_current_otel_span(attributes: dict[str, Any]) -> None:
@@ -159,13 +162,23 @@ class HumanLoopMethods(ContextBase):
 
     # -- the block mark ------------------------------------------------------------------------------
 
-    def _mark_blocked(self, reason: str) -> None:
+    def _mark_blocked(self, reason: str, *, raised: bool = True) -> None:
         """Mark the run blocked by a policy (a gate's ``block``): :meth:`should_stop` turns true, and
-        the run completes with status ``blocked`` and ``reason`` as its error."""
+        the run completes with status ``blocked`` and ``reason`` as its error. ``raised=False``: no
+        exception tells the program (yet), so the block stays pending until a gate raises it."""
         state = self._loop_state()
         state.blocked = True
+        state.block_pending = not raised
         if reason and not state.block_reason:
             state.block_reason = str(reason)
+
+    def _take_pending_block(self) -> bool:
+        """True once for a block that was marked but never raised (then it counts as raised)."""
+        state = self._loop
+        if state is None or not state.block_pending:
+            return False
+        state.block_pending = False
+        return True
 
     @property
     def _blocked(self) -> bool:

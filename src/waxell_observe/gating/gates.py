@@ -3,7 +3,8 @@
 * :func:`preventive_gate` — before something happens (``code.exec``, ``spawn.before``, ``tool.before``,
   ``network.before``, ``llm.before``, ...): evaluated every time; ``block``/``throttle`` marks the run
   blocked and raises :class:`~waxell_observe.errors.PolicyViolationError` (the thing must not happen); each
-  ``warn`` goes to the run's feedback queue. A run already blocked by a policy is refused at once.
+  ``warn`` goes to the run's feedback queue. A run already blocked is refused at once when it checks
+  governance mid-run, or when its block was only marked (``llm.after``, ``step.mid``) and never raised.
 * :func:`detective_gate` — after something happened (``tool.after``, ``retrieval.after``, ``memory.write``,
   ``memory.read``): evaluated until it has acted once per run and surface; ``block`` marks the run blocked
   and raises; ``redact`` hands back the signal's texts scrubbed (``GateOutcome.redacted_signal``); each
@@ -40,12 +41,13 @@ def _context(ctx: WaxellContext | None) -> WaxellContext | None:
 
 
 def refuse(
-    ctx: WaxellContext | None, reason: str, outcome: GateOutcome | None = None
+    ctx: WaxellContext | None, reason: str, outcome: GateOutcome | None = None, *, raised: bool = True
 ) -> PolicyViolationError:
-    """The error of a refused gate; marks ``ctx``'s run blocked with ``reason``."""
+    """The error of a refused gate; marks ``ctx``'s run blocked with ``reason`` (``raised=False`` when the
+    caller only marks the run and does not raise the error: the block is then pending)."""
     error = PolicyViolationError(reason, outcome.result if outcome is not None else None)
     if ctx is not None:
-        ctx._mark_blocked(reason)
+        ctx._mark_blocked(reason, raised=raised)
         run = ctx._run
         if run is not None:
             error.run_id, error.agent_name, error.workflow_name = (
@@ -75,7 +77,18 @@ def emit_warns(ctx: WaxellContext | None, outcome: GateOutcome) -> None:
 
 
 def _already_blocked(ctx: WaxellContext | None) -> None:
-    if ctx is not None and ctx._run is not None and not ctx._finished and ctx._blocked:
+    """Refuse at once when the run is already blocked and either checks governance mid-run (what the
+    reference's mid-execution flush, made before these gates, raises) or the block is pending (marked by
+    ``llm.after`` / ``step.mid``, never raised: this gate tells the program). Otherwise every gate is
+    evaluated on its own (spec §2.4: preventive gates are "evaluated every time"), so a program that
+    caught one refusal and goes on gets each later answer on its merits, as on the reference."""
+    if (
+        ctx is not None
+        and ctx._blocked
+        and ctx._run is not None
+        and not ctx._finished
+        and (ctx._take_pending_block() or ctx.mid_execution_governance)
+    ):
         error = PolicyViolationError(ctx._block_reason or "the run was blocked by a governance policy")
         run = ctx._run
         error.run_id, error.agent_name, error.workflow_name = run.run_id, run.agent_name, run.workflow_name

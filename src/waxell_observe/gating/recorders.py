@@ -62,7 +62,7 @@ def after_llm_call(
         ctx=ctx,
     )
     if outcome.is_block:
-        refuse(ctx, outcome.reason or "Blocked by llm.after policy", outcome)  # marks the run only
+        refuse(ctx, outcome.reason or "Blocked by llm.after policy", outcome, raised=False)  # marks the run
     else:
         emit_warns(ctx, outcome)
 
@@ -75,7 +75,7 @@ def at_step(ctx: Any, step_name: str, output: Any, position: int) -> None:
         "step.mid", {"step_name": step_name, "output": output, "position": position}, ctx=ctx
     )
     if outcome.is_block:
-        refuse(ctx, outcome.reason or "Blocked by step.mid policy", outcome)
+        refuse(ctx, outcome.reason or "Blocked by step.mid policy", outcome, raised=False)
         if any(
             d["category"] == "kill-switch" and d["action"] in ("block", "throttle") for d in outcome.decisions
         ):
