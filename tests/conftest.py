@@ -150,13 +150,14 @@ def _pg_bindir() -> Path:
 class _PostgresServer:
     """A PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 only."""
 
-    def __init__(self) -> None:
+    def __init__(self, bindir: Path | None = None) -> None:
+        """``bindir``: where initdb, pg_ctl and postgres are (default: the system's PostgreSQL)."""
         import shutil
         import socket
         import subprocess
         import tempfile
 
-        self.bindir = _pg_bindir()
+        self.bindir = bindir or _pg_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="waxell-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
