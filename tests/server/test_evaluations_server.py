@@ -103,7 +103,7 @@ def test_the_sdk_works_against_a_server(db: str, serve_process: Callable[..., An
     assert compared["metrics"][0]["pass_rate_delta"] == -0.25
 
     out = cli("experiments", "compare", "v1", "v3", "--api-url", server.url)
-    assert "exact_match" in out and "-25.0%" in out and "1 items regressed, 0 improved" in out
+    assert "exact_match" in out and "-25.0%" in out and "1 item regressed, 0 improved" in out
     assert "capitals" in cli("datasets", "list", "--api-url", server.url)
     exported = cli("datasets", "export", "capitals", "--version", "1", "--api-url", server.url).splitlines()
     assert json.loads(exported[2]) == {

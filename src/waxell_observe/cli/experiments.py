@@ -184,7 +184,8 @@ def compare(
             short(item["item_id"], 16), str(item["repetition"]), change, short(flips, 60),
             short(_output(item["a"]), 40), short(_output(item["b"]), 40),
         )  # fmt: skip
-    out.print(f"{len(comparison['regressed'])} items regressed, {len(comparison['improved'])} improved")
+    regressed, improved = len(comparison["regressed"]), len(comparison["improved"])
+    out.print(f"{regressed} item{'' if regressed == 1 else 's'} regressed, {improved} improved")
     if shown:
         out.print(items)
 
