@@ -14,8 +14,10 @@ __all__ = ["NAME", "TRIGGERS", "on_instrument", "on_uninstrument"]
 NAME = INSTRUMENTATION.name
 """The name ``init(instrument=[...])`` selects this integration by."""
 
-TRIGGERS = ("mistralai",)
+TRIGGERS = ("mistralai", "mistralai.client")
 """The modules whose import loads this plugin (declared in pyproject.toml's
-``waxell_observe.triggers`` entry points; a test checks both agree)."""
+``waxell_observe.triggers`` entry points; a test checks both agree). From mistralai 2.x on,
+``mistralai`` is a namespace package (no code runs when it is imported) and the SDK is
+``mistralai.client``; in 1.x, ``mistralai`` is the SDK."""
 
 on_instrument, on_uninstrument = plugin_hooks(INSTRUMENTATION)
