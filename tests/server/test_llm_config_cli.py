@@ -115,5 +115,6 @@ def test_set_and_show_against_a_server(tmp_path: Path, serve_process: Callable[.
     assert problem.exit_code == 1
     assert problem.output == (
         "Error: PUT /api/v1/admin/llm-config/ failed (422): invalid LLM configuration: "
-        "instances[0].base_url: Value error, must be an http:// or https:// URL (or empty for the provider's own), got 'ftp://x'\n"
+        "instances[0].base_url: Value error, must be an http:// or https:// URL "
+        "(or empty for the provider's own), got 'ftp://x'\n"
     )
