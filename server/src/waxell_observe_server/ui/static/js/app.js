@@ -17,6 +17,7 @@ import { renderUsers, renderUser } from "./pages/users.js";
 import { renderCosts } from "./pages/costs.js";
 import { renderPolicies } from "./pages/policies.js";
 import { renderApprovals } from "./pages/approvals.js";
+import { renderLlmConfig } from "./pages/llm_config.js";
 import { renderPrompts, renderPrompt } from "./pages/prompts.js";
 import { renderSignIn } from "./pages/signin.js";
 
@@ -30,6 +31,7 @@ const ROUTES = [
   { pattern: /^\/costs\/?$/, nav: "costs", render: renderCosts, title: "Costs" },
   { pattern: /^\/policies\/?$/, nav: "policies", render: renderPolicies, title: "Policies" },
   { pattern: /^\/approvals\/?$/, nav: "approvals", render: renderApprovals, title: "Approvals" },
+  { pattern: /^\/llm-config\/?$/, nav: "llm-config", render: renderLlmConfig, title: "LLM configuration" },
   { pattern: /^\/prompts\/?$/, nav: "prompts", render: renderPrompts, title: "Prompts" },
   { pattern: /^\/prompts\/([^/]+)\/?$/, nav: "prompts", render: renderPrompt, title: "Prompt" },
 ];
