@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from waxell_observe.instrumentation.template_hash import template_hash
+
 __all__ = ["TOOL_REQUEST_DECISION", "CallObservation", "CallResult", "ToolRequest"]
 
 logger = logging.getLogger("waxell_observe")
@@ -168,6 +170,10 @@ class CallObservation:
     def _fields(self, result: CallResult, *, partial: bool, error: BaseException | None) -> dict[str, Any]:
         attributes: dict[str, Any] = {"operation": self.operation, "stream": self.stream}
         attributes.update(self.attributes)
+        if "prompt_hash" not in attributes and (self.messages is not None or self.system is not None):
+            prompt_hash = template_hash(self.messages, self.system)  # a compiled managed prompt
+            if prompt_hash:
+                attributes["prompt_hash"] = prompt_hash
         attributes.update(result.attributes)
         model = result.model or self.request_model or "unknown"
         if self.request_model and self.request_model != model:
