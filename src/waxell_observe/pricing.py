@@ -185,6 +185,9 @@ _TABLE: dict[str, _Row] = {
     "command-a-vision": ("cohere", 2.50, 10.00, None, 128_000),
     "embed-v4.0": ("cohere", 0.12, 0.0, None, 128_000),
     "embed-english-v3.0": ("cohere", 0.10, 0.0, None, 512),
+    "embed-multilingual-v3.0": ("cohere", 0.10, 0.0, None, 512),
+    "embed-english-light-v3.0": ("cohere", 0.10, 0.0, None, 512),
+    "embed-multilingual-light-v3.0": ("cohere", 0.10, 0.0, None, 512),
 }
 
 
