@@ -2,7 +2,8 @@
 // The dashboard shell: hash routing, the sign-in flow and page lifecycle.
 //
 // Routes: #/runs, #/runs/<id>?tab=..., #/sessions, #/sessions/<id>, #/users, #/users/<id>,
-// #/costs, #/policies, #/approvals, #/prompts, #/prompts/<name>. Each page is render(ctx) -> Promise;
+// #/costs, #/policies, #/approvals, #/prompts, #/prompts/<name>, #/datasets, #/datasets/<name>,
+// #/experiments, #/experiments/<ref>, #/experiments/compare?a=&b=. Each page is render(ctx) -> Promise;
 // ctx carries the route, the main element and `alive()`, which turns false once the user navigates
 // away, so late replies never paint over a newer page. Pages register cleanups (timers) with ctx.onLeave.
 
@@ -19,6 +20,8 @@ import { renderPolicies } from "./pages/policies.js";
 import { renderApprovals } from "./pages/approvals.js";
 import { renderLlmConfig } from "./pages/llm_config.js";
 import { renderPrompts, renderPrompt } from "./pages/prompts.js";
+import { renderDatasets, renderDataset } from "./pages/datasets.js";
+import { renderExperiments, renderExperiment, renderComparison } from "./pages/experiments.js";
 import { renderSignIn } from "./pages/signin.js";
 
 const ROUTES = [
@@ -34,6 +37,11 @@ const ROUTES = [
   { pattern: /^\/llm-config\/?$/, nav: "llm-config", render: renderLlmConfig, title: "LLM configuration" },
   { pattern: /^\/prompts\/?$/, nav: "prompts", render: renderPrompts, title: "Prompts" },
   { pattern: /^\/prompts\/([^/]+)\/?$/, nav: "prompts", render: renderPrompt, title: "Prompt" },
+  { pattern: /^\/datasets\/?$/, nav: "datasets", render: renderDatasets, title: "Datasets" },
+  { pattern: /^\/datasets\/([^/]+)\/?$/, nav: "datasets", render: renderDataset, title: "Dataset" },
+  { pattern: /^\/experiments\/?$/, nav: "experiments", render: renderExperiments, title: "Experiments" },
+  { pattern: /^\/experiments\/compare\/?$/, nav: "experiments", render: renderComparison, title: "Compare experiments" },
+  { pattern: /^\/experiments\/([^/]+)\/?$/, nav: "experiments", render: renderExperiment, title: "Experiment" },
 ];
 
 let generation = 0;
