@@ -6,11 +6,13 @@ from __future__ import annotations
 from waxell_observe.errors import ObserveError
 
 __all__ = [
+    "DispatchError",
     "LlmError",
     "ManifestUnauthorized",
     "ManifestUnavailable",
     "ModelNotResolvable",
     "NoCandidateForMode",
+    "NoProviderAvailable",
     "MissingProviderSDK",
     "SecretNotInEnvironment",
     "UnsupportedKind",
@@ -91,3 +93,28 @@ class MissingProviderSDK(LlmError):
         super().__init__(f"calling a {kind!r} instance needs the {package!r} package: pip install {package}")
         self.kind = kind
         self.package = package
+
+
+def _failure_lines(failures: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{where}: {what}" for where, what in failures) or "no candidates"
+
+
+class NoProviderAvailable(LlmError):
+    """No candidate of ``name`` could be called from this process (unsupported kinds, missing secrets,
+    missing base URLs); ``failures`` lists ``(model@instance, why)``."""
+
+    def __init__(self, name: str, failures: list[tuple[str, str]]) -> None:
+        super().__init__(f"no provider can be called for {name!r}: {_failure_lines(failures)}")
+        self.name = name
+        self.failures = failures
+
+
+class DispatchError(LlmError):
+    """The call to ``name`` failed: every candidate tried failed, or one failed in a way no other
+    candidate can fix (a 400: the request itself is wrong); ``failures`` lists ``(model@instance, why)``
+    in the order they were tried, and ``__cause__`` is the last provider error."""
+
+    def __init__(self, name: str, failures: list[tuple[str, str]]) -> None:
+        super().__init__(f"calling {name!r} failed: {_failure_lines(failures)}")
+        self.name = name
+        self.failures = failures
