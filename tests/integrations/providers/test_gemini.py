@@ -17,7 +17,7 @@ from integrations.providers.common import block_model, cost, only_call, sse
 from integrations.providers.late_import import run_late_import
 from waxell_observe import WaxellContext
 from waxell_observe.config import get_config
-from waxell_observe.errors import PolicyViolationError
+from waxell_observe.errors import PolicyViolationError, PromptGuardError
 from waxell_observe.gating import forget
 from waxell_observe.governance import load_policies
 from waxell_observe.governance.policy_store import add_policies
@@ -237,6 +237,37 @@ def test_a_blocked_model_never_leaves(client: genai.Client, stub: StubLLMServer)
             next(iter(client.models.generate_content_stream(model=MODEL, contents="Peru?")))
         with pytest.raises(PolicyViolationError, match=MODEL):
             asyncio.run(make_client(stub).aio.models.generate_content(model=MODEL, contents="Peru?"))
+    assert stub.requests == []
+
+
+def test_the_prompt_guard_redacts_contents_and_the_system_instruction(
+    client: genai.Client, stub: StubLLMServer, configure: Any, read_run: Any
+) -> None:
+    configure(prompt_guard=True, prompt_guard_action="redact")
+    stub.reply_json(response("Found.", usage(30, 1)))
+    question = types.Content(role="user", parts=[types.Part(text="Look up customer 123-45-6789")])
+    config = types.GenerateContentConfig(system_instruction="Support line: +44 20 7946 0958")
+    with WaxellContext(agent_name="gemini-guard") as ctx:
+        client.models.generate_content(model=MODEL, contents=question, config=config)
+    body = stub.requests[0].body
+    assert body["contents"] == [{"role": "user", "parts": [{"text": "Look up customer ##SSN##"}]}]
+    assert body["systemInstruction"] == {"role": "user", "parts": [{"text": "Support line: ##PHONE##"}]}
+    assert (
+        question.parts is not None and question.parts[0].text == "Look up customer 123-45-6789"
+    )  # untouched
+    run = read_run(ctx.run_id)
+    assert [s["attributes"]["reason"] for s in run["spans"] if s["kind"] == "policy"] == [
+        "PII detected: phone; PII detected: ssn"
+    ]
+    assert only_call(run)["prompt_preview"] == "Look up customer ##SSN##"
+
+
+def test_the_prompt_guard_blocks_before_the_request_leaves(
+    client: genai.Client, stub: StubLLMServer, configure: Any
+) -> None:
+    configure(prompt_guard=True, prompt_guard_action="block")
+    with WaxellContext(agent_name="gemini-guard"), pytest.raises(PromptGuardError, match="ssn"):
+        client.models.generate_content(model=MODEL, contents="Customer 123-45-6789")
     assert stub.requests == []
 
 
