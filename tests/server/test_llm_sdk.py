@@ -304,7 +304,7 @@ def test_capability_overrides_for_every_instance_then_one() -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, waxell_observe.llm; "
-        "heavy = ('httpx', 'sqlalchemy', 'pydantic', 'waxell_observe.store'); "
+        "heavy = ('httpx', 'openai', 'sqlalchemy', 'pydantic', 'waxell_observe.store'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
