@@ -303,8 +303,14 @@ def is_ai_span(a: Mapping[str, Any]) -> bool:
 
 
 def span_input_output(a: Mapping[str, Any]) -> tuple[str, str]:
-    """``(input, output)`` previews: a tool's arguments and result, a chain's input and output."""
+    """``(input, output)`` previews: a tool's arguments and result, a chain's input and output, an
+    agent run's first user message and final result (Pydantic AI's ``final_result`` and
+    ``pydantic_ai.all_messages``)."""
+    input_text = string(a, "input.value", "gen_ai.tool.call.arguments")
+    if not input_text:
+        messages = _semconv_messages(a.get("gen_ai.input.messages") or a.get("pydantic_ai.all_messages"))
+        input_text = next((text for role, text in messages if role == "user" and text), "")
     return (
-        preview(string(a, "input.value", "gen_ai.tool.call.arguments")),
-        preview(string(a, "output.value", "gen_ai.tool.call.result")),
+        preview(input_text),
+        preview(string(a, "output.value", "gen_ai.tool.call.result", "final_result")),
     )

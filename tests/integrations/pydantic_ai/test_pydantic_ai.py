@@ -116,6 +116,11 @@ def test_an_agent_its_tool_and_two_model_calls_recorded_once(
         "",
     )
     assert agent_span["attributes"]["otel.scope"] == "pydantic-ai"
+    assert (agent_span["input"], agent_span["output"]) == (
+        {"input": "Weather in Paris?"},
+        {"output": "It is sunny in Paris."},
+    )
+    assert agent_span["attributes"]["gen_ai.aggregated_usage.input_tokens"] == 120
     assert (tool["name"], tool["status"], tool["parent_span_id"]) == ("get_weather", "ok", agent_span["id"])
     assert tool["input"] == {"input": {"city": "Paris"}}
     assert tool["output"] == {"output": "Sunny in Paris"}
