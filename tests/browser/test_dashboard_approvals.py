@@ -2,7 +2,9 @@
 (``@observe(on_policy_block=approval_from_control_plane(...))``, talking to the real server over HTTP);
 a person signs in to the dashboard in Chromium, sees the pending approval with the time left counting
 down, clicks Approve; the agent resumes, its re-run is stored, and the audit log names who decided.
-Also: Deny, and a local-mode server that shows approvals but asks for a key to answer them."""
+Also: Deny; the same loop with the agent in embedded mode (its own process writing the SQLite file the
+dashboard reads, no HTTP between them); and a local-mode server that shows approvals but asks for a key to
+answer them."""
 
 from __future__ import annotations
 
@@ -25,8 +27,10 @@ from waxell_observe.config import db_url_from
 from waxell_observe.governance.loader import parse_policies
 from waxell_observe.governance.policy_store import add_policies
 from waxell_observe.store import get_store
-from waxell_observe.store.approvals import create_approval
+from waxell_observe.store.aggregates import list_audit
+from waxell_observe.store.approvals import create_approval, get_approval, list_approvals
 from waxell_observe.store.keys import create_key
+from waxell_observe.store.reader import get_run
 
 pytestmark = pytest.mark.browser
 
@@ -63,17 +67,21 @@ AGENT = textwrap.dedent(
 )
 
 
-def _agent(tmp_path: Path, api_url: str, api_key: str) -> subprocess.Popen[str]:
+def _agent(tmp_path: Path, api_url: str, api_key: str, *, db: str = "") -> subprocess.Popen[str]:
+    """The agent in its own process: against the control plane at ``api_url``, or embedded over ``db``."""
     script = tmp_path / "agent.py"
     script.write_text(AGENT, encoding="utf-8")
-    env = {
-        **os.environ,
-        "WAXELL_API_URL": api_url,
-        "WAXELL_API_KEY": api_key,
-        "WAXELL_JOURNAL_DIR": str(tmp_path / "agent-journal"),
-        "WAXELL_DISABLE_PLUGINS": "all",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
+    env.update(
+        WAXELL_JOURNAL_DIR=str(tmp_path / "agent-journal"),
+        WAXELL_CONFIG_FILE=str(tmp_path / "no-config"),
+        WAXELL_DISABLE_PLUGINS="all",
+        PYTHONUNBUFFERED="1",
+    )
+    if db:
+        env["WAXELL_DB"] = db
+    else:
+        env.update(WAXELL_API_URL=api_url, WAXELL_API_KEY=api_key)
     return subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -194,6 +202,63 @@ def test_approve_in_the_browser_resumes_the_waiting_agent(
         rendered(page, "#/approvals?status=denied")
         expect(page.locator("[data-testid=history-row]")).to_have_count(1)
         shot(page, "approvals-answered")
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.kill()
+            agent.wait(timeout=30)
+        stop_server(server)
+
+
+def test_an_embedded_agent_in_another_process_waits_for_the_browser(
+    page_factory: Any, tmp_path: Path
+) -> None:
+    """No HTTP between agent and dashboard: the agent's process writes its pending approval to the SQLite
+    file, the dashboard reads it from there and writes the answer back, the agent sees it and goes on."""
+    db = str(tmp_path / "embedded.db")
+    store = get_store(db_url_from(db))
+    bob, _ = create_key(store, "bob")
+    add_policies(store, parse_policies(KILL, source="test"))
+    server = start_server(db_url_from(db))
+    agent = None
+    try:
+        agent = _agent(tmp_path, "", "", db=db)
+        page = page_factory(server, allow_console=("status of 401",))
+        page.goto(server.url + "/#/approvals")
+        page.get_by_test_id("api-key-input").fill(bob)
+        page.get_by_test_id("sign-in").click()
+        rendered(page, "#/approvals")
+        deployer = _row(page, "deployer")
+        expect(deployer).to_have_count(1, timeout=60_000)
+        approval_id = deployer.get_attribute("data-approval-id")
+        assert agent.poll() is None  # still waiting
+        [waiting] = list_approvals(store, status="pending")[0]
+        assert (waiting.id, waiting.agent_name, waiting.policy_name) == (
+            approval_id,
+            "deployer",
+            "deploy-freeze",
+        )
+
+        deployer.get_by_test_id("approve").click()
+        expect(page.get_by_test_id("approval-message")).to_have_text(
+            "Approved the approval of deployer as bob."
+        )
+        out, err = agent.communicate(timeout=90)
+        assert agent.returncode == 0, err
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["deployed"] == "v2"
+        with store.read() as conn:
+            rerun = get_run(conn, result["run_id"])
+            refused = get_run(conn, waiting.run_id)
+            events, _ = list_audit(conn, action="approved")
+        assert rerun is not None and refused is not None
+        assert (rerun["agent_name"], rerun["status"]) == ("deployer", "success")
+        assert (refused["agent_name"], refused["status"]) == ("deployer", "blocked")
+        assert [(e["event"], e["run_id"], e["metadata"]["decided_by"]) for e in events] == [
+            ("approval_decision", waiting.run_id, "bob")
+        ]
+        answered = get_approval(store, waiting.id)
+        assert answered is not None and (answered.status, answered.decided_by) == ("approved", "bob")
+        page.close()  # it re-reads pending approvals: not after the server stops
     finally:
         if agent is not None and agent.poll() is None:
             agent.kill()
