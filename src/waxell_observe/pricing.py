@@ -10,6 +10,7 @@ spellings SDKs and routers use for one model:
 * Bedrock-style vendor prefixes are dropped (``anthropic.claude-...``,
   ``us.anthropic.claude-...``, ``mistral.mistral-large-...``);
 * dotted Claude versions are normalised (``claude-3.5-sonnet`` -> ``claude-3-5-sonnet``);
+* Azure OpenAI's ``gpt-35-turbo`` spelling is ``gpt-3.5-turbo``;
 * an exact match wins, else the longest table entry that is a prefix of the name and
   is followed by ``-``, ``:``, ``@`` or ``.`` (so ``gpt-4o-2024-08-06`` is ``gpt-4o``,
   while ``gpt-4`` never swallows ``gpt-4o``).
@@ -215,6 +216,8 @@ def _normalize(model: str) -> str:
     name = _VENDOR_DOT.sub("", name, count=1)
     if name.startswith("claude"):
         name = _CLAUDE_DOTTED.sub("-", name)
+    elif name.startswith("gpt-35-"):  # Azure OpenAI's spelling of gpt-3.5-*
+        name = "gpt-3.5-" + name[len("gpt-35-") :]
     return name
 
 

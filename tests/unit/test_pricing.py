@@ -120,6 +120,9 @@ def test_required_models_are_in_the_table(model: str) -> None:
         ("groq/llama-3.3-70b-versatile", "llama-3.3-70b-versatile"),
         ("command-r-plus-08-2024", "command-r-plus"),
         ("command-r7b-12-2024", "command-r7b"),
+        ("gpt-35-turbo", "gpt-3.5-turbo"),  # Azure OpenAI's spelling
+        ("gpt-35-turbo-instruct", "gpt-3.5-turbo-instruct"),
+        ("gpt-35-turbo-0125", "gpt-3.5-turbo"),
     ],
 )
 def test_lookup_normalises_and_matches_longest_prefix(model: str, expected: str) -> None:
