@@ -209,3 +209,19 @@ def test_latency_covers_the_tasks_wall_time() -> None:
 
     result = evaluate(task, ITEMS[:2], name="latency", max_concurrency=1)
     assert result.rows[0].latency_ms >= 50.0  # at least the sleep: a lower bound, not a speed test
+
+
+def test_an_evaluators_own_verdict_is_stored_and_the_aggregates_recompute_from_the_store() -> None:
+    from waxell_observe.evaluation.results import summarize
+
+    def strict(output: int) -> Score:
+        """Numbers >= 0.5 would pass by default; this evaluator passes only 1.0."""
+        value = output / 10
+        return Score("strict", value, passed=value == 1.0)
+
+    items = [{"id": f"i{n}", "input": n} for n in (6, 7, 10)]
+    result = evaluate(lambda n: n, items, [strict], name="own-verdict")
+    assert (result.metric("strict").passed, result.pass_rate("strict")) == (1, 1 / 3)
+    stored = get_experiment("own-verdict")
+    assert [s["passed"] for row in stored["results"] for s in row["scores"]] == [False, False, True]
+    assert summarize(stored["results"]) == result.summary

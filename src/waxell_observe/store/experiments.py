@@ -38,7 +38,8 @@ __all__ = [
 
 
 def check_score(score: Any, where: str = "score") -> dict[str, Any]:
-    """``score`` as ``{name, value, data_type, comment}``; ``ValueError`` when bad.
+    """``score`` as ``{name, value, data_type, comment}`` (and ``passed`` when given); ``ValueError``
+    when bad.
 
     ``value``: a bool (``boolean``), a finite number (``numeric``) or a string (``categorical``)."""
     if not isinstance(score, Mapping):
@@ -60,7 +61,13 @@ def check_score(score: Any, where: str = "score") -> dict[str, Any]:
     comment = score.get("comment") or ""
     if not isinstance(comment, str):
         raise ValueError(f"{where} {name!r}: comment must be a string, got {type(comment).__name__}")
-    return {"name": name, "value": value, "data_type": data_type, "comment": comment}
+    checked: dict[str, Any] = {"name": name, "value": value, "data_type": data_type, "comment": comment}
+    passed = score.get("passed")
+    if passed is not None:  # the evaluator's own verdict (e.g. a judge's pass_threshold): kept
+        if not isinstance(passed, bool):
+            raise ValueError(f"{where} {name!r}: passed must be a boolean, got {passed!r}")
+        checked["passed"] = passed
+    return checked
 
 
 def _score_row(run_id: str, score: Mapping[str, Any], source: str, now: float) -> dict[str, Any]:
