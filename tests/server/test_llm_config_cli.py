@@ -59,6 +59,22 @@ def test_set_and_show_on_the_embedded_store(tmp_path: Path) -> None:
     ):
         assert expected in text, expected
 
+    # resolve: what a call tries, in order
+    chain = _invoke("llm-config", "resolve", "smart", "--db", db)
+    assert (chain.exit_code, chain.output) == (
+        0,
+        "1. gpt-4o@azure-east → gpt-4o-2024-08-06 (azure_openai, https://east.example.com/openai)\n"
+        "2. mini@openai-main → gpt-4o-mini (openai, (provider's own URL))\n",
+    )
+    tools = _invoke("llm-config", "resolve", "gpt-4o", "--mode", "tool", "--db", db)
+    assert tools.output == "1. gpt-4o@openai-main → gpt-4o (openai, (provider's own URL))\n"
+    missing = _invoke("llm-config", "resolve", "smart", "--mode", "tool", "--db", db)
+    assert (missing.exit_code, missing.output) == (
+        1,
+        "Error: no model behind 'smart' can answer in 'tool' mode: none of gpt-4o@azure-east, "
+        "mini@openai-main has supports_tools (set it in tenant_models or capability_overrides)\n",
+    )
+
     # show --json round-trips through set (a .json file)
     as_json = _invoke("llm-config", "show", "--json", "--db", db)
     assert json.loads(as_json.output) == NORMALIZED
@@ -106,6 +122,11 @@ def test_set_and_show_against_a_server(tmp_path: Path, serve_process: Callable[.
     assert shown.exit_code == 0
     assert shown.output.splitlines()[0].endswith(f" by ops (etag {etag})")
     assert "gpt-4o@azure-east → mini@openai-main" in shown.output
+    remote_chain = _invoke("llm-config", "resolve", "gpt-4o", "--api-url", server.url, "--api-key", key)
+    assert remote_chain.output.splitlines() == [
+        "1. gpt-4o@openai-main → gpt-4o (openai, (provider's own URL))",
+        "2. gpt-4o@azure-east → gpt-4o-2024-08-06 (azure_openai, https://east.example.com/openai)",
+    ]
     as_json = _invoke("llm-config", "show", "--json", "--api-url", server.url, "--api-key", key)
     assert json.loads(as_json.output) == NORMALIZED
 

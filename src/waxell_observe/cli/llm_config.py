@@ -159,3 +159,30 @@ def show(as_json: bool, db: str | None, api_url: str, api_key: str) -> None:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     _render(config)
+
+
+@command.command("resolve")
+@click.argument("name")
+@click.option(
+    "--mode",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json", "tool", "stream"]),
+    help="Keep the models able to answer in this mode.",
+)
+@db_option
+@api_options
+def resolve(name: str, mode: str, db: str | None, api_url: str, api_key: str) -> None:
+    """The models a call to NAME (a model group or a model id) tries, in order."""
+    from waxell_observe.llm import LlmError, LlmManifest
+    from waxell_observe.llm.resolve import resolve_in
+
+    manifest = LlmManifest.from_dict(_read(db, api_url, api_key))
+    try:
+        chain = resolve_in(manifest, name, mode=mode)
+    except LlmError as exc:
+        raise click.ClickException(str(exc)) from None
+    for n, (instance, model) in enumerate(chain, 1):
+        url = instance.base_url or "(provider's own URL)"
+        where = f"{instance.kind}, {url}"
+        click.echo(f"{n}. {model.model_id}@{instance.instance_id} → {model.provider_model_id} ({where})")
