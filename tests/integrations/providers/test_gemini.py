@@ -237,7 +237,27 @@ def test_a_blocked_model_never_leaves(client: genai.Client, stub: StubLLMServer)
             next(iter(client.models.generate_content_stream(model=MODEL, contents="Peru?")))
         with pytest.raises(PolicyViolationError, match=MODEL):
             asyncio.run(make_client(stub).aio.models.generate_content(model=MODEL, contents="Peru?"))
+
+        async def first_chunk() -> Any:
+            stream = await make_client(stub).aio.models.generate_content_stream(model=MODEL, contents="Peru?")
+            return await anext(stream)
+
+        with pytest.raises(PolicyViolationError, match=MODEL):
+            asyncio.run(first_chunk())
     assert stub.requests == []
+
+
+def test_a_stream_abandoned_half_way_is_recorded_as_partial(
+    client: genai.Client, stub: StubLLMServer, read_run: Any
+) -> None:
+    stub.reply_sse(sse(stream_chunks(), done=False))
+    with WaxellContext(agent_name="gemini-stream") as ctx:
+        stream = client.models.generate_content_stream(model=MODEL, contents="Peru?")
+        first = next(stream)
+        stream.close()
+    assert first.text == "Li"
+    call = only_call(read_run(ctx.run_id))
+    assert (call["response_preview"], call["tokens_in"], call["attributes"]["partial"]) == ("Li", 30, True)
 
 
 def test_the_prompt_guard_redacts_contents_and_the_system_instruction(
