@@ -111,6 +111,49 @@ def response(
     }
 
 
+def response_events(text_pieces: list[str], final: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of a streamed response: created, a message item, one text delta per piece, then
+    ``response.completed`` with ``final`` (its usage)."""
+    created = dict(final, status="in_progress", output=[], usage=None)
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "sequence_number": 0, "response": created},
+        {
+            "type": "response.output_item.added",
+            "sequence_number": 1,
+            "output_index": 0,
+            "item": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            },
+        },
+        {
+            "type": "response.content_part.added",
+            "sequence_number": 2,
+            "item_id": "msg_1",
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        },
+    ]
+    for piece in text_pieces:
+        events.append(
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": len(events),
+                "item_id": "msg_1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": piece,
+                "logprobs": [],
+            }
+        )
+    events.append({"type": "response.completed", "sequence_number": len(events), "response": final})
+    return events
+
+
 def message_item(text: str, item_id: str = "msg_1") -> dict[str, Any]:
     return {
         "id": item_id,

@@ -6,6 +6,9 @@ import asyncio
 import json
 from typing import Any
 
+import openai
+import pytest
+
 from integrations.llm_stub import sse_openai
 from integrations.openai import payloads as p
 from waxell_observe import WaxellContext
@@ -77,50 +80,9 @@ def test_responses_function_call_and_reasoning_tokens(client: Any, stub: Any, re
     assert decision["attributes"]["metadata"]["arguments"] == '{"order_id": "A-17"}'
 
 
-def _response_events(text_pieces: list[str], final: dict[str, Any]) -> list[dict[str, Any]]:
-    created = dict(final, status="in_progress", output=[], usage=None)
-    events: list[dict[str, Any]] = [
-        {"type": "response.created", "sequence_number": 0, "response": created},
-        {
-            "type": "response.output_item.added",
-            "sequence_number": 1,
-            "output_index": 0,
-            "item": {
-                "id": "msg_1",
-                "type": "message",
-                "role": "assistant",
-                "status": "in_progress",
-                "content": [],
-            },
-        },
-        {
-            "type": "response.content_part.added",
-            "sequence_number": 2,
-            "item_id": "msg_1",
-            "output_index": 0,
-            "content_index": 0,
-            "part": {"type": "output_text", "text": "", "annotations": []},
-        },
-    ]
-    for piece in text_pieces:
-        events.append(
-            {
-                "type": "response.output_text.delta",
-                "sequence_number": len(events),
-                "item_id": "msg_1",
-                "output_index": 0,
-                "content_index": 0,
-                "delta": piece,
-                "logprobs": [],
-            }
-        )
-    events.append({"type": "response.completed", "sequence_number": len(events), "response": final})
-    return events
-
-
 def test_responses_stream_true_and_stream_helper(client: Any, stub: Any, read_run: Any) -> None:
     final = p.response(MODEL, [p.message_item("Hello there")], input_tokens=30, output_tokens=3)
-    events = _response_events(["Hello", " there"], final)
+    events = p.response_events(["Hello", " there"], final)
     stub.reply_sse(sse_openai(events, done=False))
     stub.reply_sse(sse_openai(events, done=False))
     with WaxellContext(agent_name="streamer") as ctx:
@@ -143,7 +105,7 @@ def test_responses_stream_true_and_stream_helper(client: Any, stub: Any, read_ru
 
 def test_responses_stream_abandoned_keeps_the_text_so_far(client: Any, stub: Any, read_run: Any) -> None:
     final = p.response(MODEL, [p.message_item("Hello there")], input_tokens=30, output_tokens=3)
-    stub.reply_sse(sse_openai(_response_events(["Hello", " there"], final), done=False), pause_after=4)
+    stub.reply_sse(sse_openai(p.response_events(["Hello", " there"], final), done=False), pause_after=4)
     with (
         WaxellContext(agent_name="streamer") as ctx,
         client.responses.create(model="gpt-4.1", input="Greet me", stream=True) as stream,
@@ -223,3 +185,122 @@ def test_async_embeddings(aclient: Any, stub: Any, read_run: Any) -> None:
     call = only_call(read_run(asyncio.run(main())))
     assert (call["model"], call["tokens_in"], call["cost"]) == ("text-embedding-3-large", 2_000_000, 0.26)
     assert call["prompt_preview"] == "one document"
+
+
+def test_a_streamed_response_records_cached_and_reasoning_tokens_from_the_completed_event(
+    client: Any, stub: Any, read_run: Any
+) -> None:
+    final = p.response(
+        "o4-mini-2025-04-16", [p.message_item("42")],
+        input_tokens=3_000, output_tokens=900, cached=2_048, reasoning=896,
+    )  # fmt: skip
+    stub.reply_sse(sse_openai(p.response_events(["4", "2"], final), done=False), delay_first=0.05)
+    with WaxellContext(agent_name="reasoner") as ctx:
+        stream = client.responses.create(model="o4-mini", input="The answer?", stream=True)
+        assert [e.type for e in stream][-1] == "response.completed"
+    call = only_call(read_run(ctx.run_id))
+    assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("o4-mini-2025-04-16", 3_000, 900)
+    assert call["attributes"]["cached_tokens_in"] == 2_048
+    assert call["attributes"]["reasoning_tokens"] == 896
+    # (952 uncached * $1.10 + 2048 cached * $0.275 + 900 out * $4.40) per million
+    assert call["cost"] == round((952 * 1.10 + 2_048 * 0.275 + 900 * 4.40) / 1_000_000, 10)
+    assert call["response_preview"] == "42"
+    assert call["attributes"]["ttft_ms"] >= 50
+
+
+async def test_async_responses_stream_and_stream_helper_with_cached_and_reasoning_tokens(
+    aclient: Any, stub: Any, read_run: Any
+) -> None:
+    final = p.response(
+        "o3-2025-04-16", [p.message_item("Done.")],
+        input_tokens=1_200, output_tokens=300, cached=1_024, reasoning=256,
+    )  # fmt: skip
+    events = p.response_events(["Do", "ne."], final)
+    stub.reply_sse(sse_openai(events, done=False))
+    stub.reply_sse(sse_openai(events, done=False))
+    async with WaxellContext(agent_name="async-reasoner") as ctx:
+        stream = await aclient.responses.create(model="o3", input="Finish", stream=True)
+        types = [event.type async for event in stream]
+        async with aclient.responses.stream(model="o3", input="Finish") as helper:
+            async for _ in helper:
+                pass
+            assert (await helper.get_final_response()).output_text == "Done."
+    assert types == [e["type"] for e in events]
+    calls = read_run(ctx.run_id)["llm_calls"]
+    assert len(calls) == 2  # one record per stream, the helper's included
+    for call in calls:
+        assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("o3-2025-04-16", 1_200, 300)
+        assert (call["attributes"]["cached_tokens_in"], call["attributes"]["reasoning_tokens"]) == (
+            1_024,
+            256,
+        )
+        assert call["cost"] == round((176 * 2.00 + 1_024 * 0.50 + 300 * 8.00) / 1_000_000, 10)
+        assert call["attributes"]["stream"] is True
+        assert call["response_preview"] == "Done."
+
+
+async def test_async_responses_create_with_cached_and_reasoning_tokens(
+    aclient: Any, stub: Any, read_run: Any
+) -> None:
+    stub.reply_json(
+        p.response(
+            "o3-2025-04-16",
+            [p.message_item("Yes.")],
+            input_tokens=5_000,
+            output_tokens=600,
+            cached=4_096,
+            reasoning=512,
+        )  # fmt: skip
+    )
+    async with WaxellContext(agent_name="async-cached") as ctx:
+        await aclient.responses.create(model="o3", input="Again?")
+    call = only_call(read_run(ctx.run_id))
+    assert (call["attributes"]["cached_tokens_in"], call["attributes"]["reasoning_tokens"]) == (4_096, 512)
+    assert call["cost"] == round((904 * 2.00 + 4_096 * 0.50 + 600 * 8.00) / 1_000_000, 10)
+
+
+def test_reasoning_tokens_are_billed_as_output(client: Any, stub: Any, read_run: Any) -> None:
+    stub.reply_json(
+        p.response(
+            "o3-2025-04-16", [p.message_item("Fine.")], input_tokens=100, output_tokens=1_000, reasoning=960
+        )
+    )
+    with WaxellContext(agent_name="reasoning-cost") as ctx:
+        client.responses.create(model="o3", input="How are you?")
+    call = only_call(read_run(ctx.run_id))
+    assert call["attributes"]["reasoning_tokens"] == 960
+    assert call["cost"] == round((100 * 2.00 + 1_000 * 8.00) / 1_000_000, 10)
+
+
+@pytest.mark.parametrize("endpoint", ["responses", "embeddings"])
+def test_http_errors_of_responses_and_embeddings_are_recorded_and_reraised_unchanged(
+    client: Any, stub: Any, read_run: Any, endpoint: str
+) -> None:
+    error = {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}
+    stub.reply_json({"error": error}, status=429)
+    with WaxellContext(agent_name=f"{endpoint}-error") as ctx, pytest.raises(openai.RateLimitError) as raised:
+        if endpoint == "responses":
+            client.responses.create(model="gpt-4.1", input="hi")
+        else:
+            client.embeddings.create(model="text-embedding-3-small", input="hi")
+    assert raised.type is openai.RateLimitError
+    assert raised.value.body == error
+    call = only_call(read_run(ctx.run_id))
+    assert (call["status"], call["error_type"]) == ("error", "RateLimitError")
+    assert "Rate limit reached" in call["error_message"]
+    assert call["attributes"]["http_status"] == 429
+    assert call["attributes"]["operation"] == endpoint
+    assert (call["tokens_in"], call["tokens_out"], call["cost"]) == (0, 0, 0.0)
+
+
+async def test_async_embeddings_error(aclient: Any, stub: Any, read_run: Any) -> None:
+    stub.reply_json({"error": {"message": "bad input", "type": "invalid_request_error"}}, status=400)
+    async with WaxellContext(agent_name="async-embed-error") as ctx:
+        with pytest.raises(openai.BadRequestError):
+            await aclient.embeddings.create(model="text-embedding-3-small", input="")
+    call = only_call(read_run(ctx.run_id))
+    assert (call["status"], call["error_type"], call["attributes"]["http_status"]) == (
+        "error",
+        "BadRequestError",
+        400,
+    )

@@ -30,6 +30,8 @@ from waxell_observe_openai import _extract
 __all__ = ["CHAT", "EMBEDDINGS", "RESPONSES"]
 
 PROVIDER = "openai"
+AZURE = "azure"
+"""The provider of calls made through ``AzureOpenAI`` / ``AsyncAzureOpenAI``."""
 _REQUEST_PARAMS = (
     "temperature",
     "top_p",
@@ -45,9 +47,27 @@ _REQUEST_PARAMS = (
 )
 
 
+def _is_azure(client: Any) -> bool:
+    """True for ``AzureOpenAI`` and ``AsyncAzureOpenAI`` (and subclasses): Azure's clients share
+    the SDK's ``BaseAzureClient`` (found by name: no SDK import here)."""
+    return any(cls.__name__ == "BaseAzureClient" for cls in type(client).__mro__)
+
+
 def _provider(instance: Any) -> str:
-    client = getattr(instance, "_client", None)
-    return "azure" if type(client).__name__.startswith("Azure") else PROVIDER
+    return AZURE if _is_azure(getattr(instance, "_client", None)) else PROVIDER
+
+
+def _azure_attributes(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """An Azure OpenAI call's deployment (the client's ``azure_deployment``, else the ``model``
+    argument, which Azure reads as the deployment name) and API version."""
+    attributes: dict[str, Any] = {}
+    deployment = getattr(client, "_azure_deployment", None) or kwargs.get("model")
+    if isinstance(deployment, str) and deployment:
+        attributes["deployment"] = deployment
+    api_version = getattr(client, "_api_version", None)
+    if isinstance(api_version, str) and api_version:
+        attributes["api_version"] = api_version
+    return attributes
 
 
 def _prompt_preview(endpoint: Endpoint, messages: Any) -> str:
@@ -69,8 +89,12 @@ def _observe(endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> CallO
     messages = kwargs.get(endpoint.messages_key)
     system = kwargs.get(endpoint.system_key) if endpoint.system_key else None
     tools = list(kwargs.get("tools") or ()) + list(kwargs.get("functions") or ())
+    client = getattr(instance, "_client", None)
+    attributes = request_attributes(kwargs, _REQUEST_PARAMS)
+    if _is_azure(client):
+        attributes.update(_azure_attributes(client, kwargs))
     return CallObservation(
-        provider=_provider(instance),
+        provider=AZURE if _is_azure(client) else PROVIDER,
         operation=endpoint.operation,
         request_model=requested_model(kwargs),
         messages=messages if isinstance(messages, (str, list, tuple)) else None,
@@ -78,7 +102,7 @@ def _observe(endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> CallO
         tools_offered=offered_tool_names(tools, ("function", "name"), ("name",)),
         prompt_preview=_prompt_preview(endpoint, messages),
         stream=kwargs.get("stream") is True,
-        attributes=request_attributes(kwargs, _REQUEST_PARAMS),
+        attributes=attributes,
         conversational=endpoint.conversational,
     )
 
