@@ -62,6 +62,14 @@ export function metricChips(summary) {
   );
 }
 
+/** Whether a stored score passes: its own verdict, else a true bool or a number >= 0.5 (null: a category). */
+function passes(score) {
+  if (score.passed !== undefined && score.passed !== null) return Boolean(score.passed);
+  if (typeof score.value === "boolean") return score.value;
+  if (typeof score.value === "number") return score.value >= 0.5;
+  return null;
+}
+
 /** A row's scores as chips "name: value", failed ones marked. */
 function scoreChips(scores) {
   if (!scores || !scores.length) return h("span", { class: "muted" }, "–");
@@ -69,7 +77,7 @@ function scoreChips(scores) {
     "span",
     { class: "chips" },
     scores.map((s) =>
-      h("span", { class: ["chip", s.passed === false ? "chip-bad" : ""], title: s.comment || null, "data-score": s.name }, s.name + ": " + scoreText(s.value)),
+      h("span", { class: ["chip", passes(s) === false ? "chip-bad" : ""], title: s.comment || null, "data-score": s.name }, s.name + ": " + scoreText(s.value)),
     ),
   );
 }
@@ -415,14 +423,14 @@ export async function renderComparison(ctx) {
         { class: "btn-row" },
         h(
           "label",
-          { class: "field field-inline" },
+          { class: "field field-check" },
           h("input", {
             type: "checkbox",
             "data-testid": "only-flipped",
             checked: only === "flipped",
             onchange: (event) => setParams({ a, b, only: /** @type {HTMLInputElement} */ (event.target).checked ? "flipped" : "" }),
           }),
-          " Only items that flipped (" + flipped.length + ")",
+          h("span", null, "Only items that flipped (" + flipped.length + ")"),
         ),
       ),
       shown.length
