@@ -318,6 +318,8 @@ def test_a_local_provider_is_priced_only_by_entries_registered_for_it() -> None:
     assert pricing.priced_for(hosted, "ollama") is None  # a local run of the model costs nothing
     assert pricing.priced_for(hosted, "bedrock") is hosted  # hosted elsewhere: the model's price
     assert pricing.priced_for(None, "ollama") is None
-    local = register_model("mistral-small", provider="ollama", input_per_million=0.01, output_per_million=0.02)
+    local = register_model(
+        "mistral-small", provider="ollama", input_per_million=0.01, output_per_million=0.02
+    )
     assert pricing.priced_for(lookup("mistral-small:24b"), "ollama") == local
     assert "ollama" in pricing.LOCAL_PROVIDERS
