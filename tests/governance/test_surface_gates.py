@@ -243,6 +243,30 @@ def test_gate_memory_delete_with_no_policy_there_allows() -> None:
     assert not outcome.is_block and not outcome.should_act
 
 
+def test_gate_memory_delete_refuses_a_protected_store_and_a_bulk_delete(read_run: Reader) -> None:
+    add("""
+policies:
+  - name: keep-facts
+    category: memory
+    rules: {protected_stores: [prod-*], max_deletes_per_call: 2}
+""")
+    with WaxellContext(agent_name="gate-delete-memory") as ctx:
+        allowed = gate_memory_delete(ids=["m1", "m2"], query="stale", store="scratch")
+        assert (allowed.action, allowed.is_block) == ("allow", False)
+        with pytest.raises(PolicyViolationError) as protected:
+            gate_memory_delete(ids=["m1"], store="prod-facts")
+        with pytest.raises(PolicyViolationError) as bulk:
+            gate_memory_delete(ids=["a", "b", "c"], store="scratch")
+    assert str(protected.value) == "Memory store 'prod-facts' is protected"
+    assert str(bulk.value) == "Deleting 3 memories at once exceeds 2 (store=scratch)"
+    run = read_run(ctx.run_id)
+    assert run["status"] == "blocked"
+    assert gate_spans(run) == [
+        ("memory.delete", "keep-facts", "block", "Memory store 'prod-facts' is protected"),
+        ("memory.delete", "keep-facts", "block", "Deleting 3 memories at once exceeds 2 (store=scratch)"),
+    ]
+
+
 # -- network, MCP, spawn, code ------------------------------------------------------------------------------
 
 

@@ -607,6 +607,11 @@ class RetrievalRules(GateRules):
 class MemoryRules(GateRules):
     forbidden_memory_types: NameList = Field(default_factory=list)
     block_pii_in_memory: bool = False
+    #: at ``memory.delete``: every delete refused; deletes in these stores (globs) refused; more ids than
+    #: this in one delete refused
+    block_deletes: bool = False
+    protected_stores: NameList = Field(default_factory=list)
+    max_deletes_per_call: PositiveInt | None = None
 
 
 def _check_schema(value: dict[str, Any]) -> dict[str, Any]:

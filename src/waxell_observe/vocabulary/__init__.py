@@ -213,7 +213,12 @@ POLICY_CATEGORIES: tuple[PolicyCategory, ...] = (
     ),
     PolicyCategory("input-validation", (_PRE, "llm.before", "tool.before"), False, "size of the input"),
     PolicyCategory("retrieval", ("retrieval.after",), False, "relevance and number of retrieved chunks"),
-    PolicyCategory("memory", ("memory.read", "memory.write"), False, "forbidden memory types, PII in memory"),
+    PolicyCategory(
+        "memory",
+        ("memory.read", "memory.write", "memory.delete"),
+        False,
+        "forbidden memory types, PII in memory, protected deletes",
+    ),
     PolicyCategory(
         "tool-argument-schema", ("tool.before",), False, "tool arguments checked against JSON Schemas"
     ),

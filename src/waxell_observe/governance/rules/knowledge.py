@@ -6,7 +6,9 @@
   warn (or answer ``action``).
 * memory (``memory.write``, ``memory.read``): the signal's ``memory_type`` (or ``tier``) in
   ``forbidden_memory_types``; with ``block_pii_in_memory``, an e-mail address, card number or SSN in the
-  ``content`` written.
+  ``content`` written. At ``memory.delete`` (``gate_memory_delete``: ``ids``, ``query``, ``store``):
+  ``block_deletes`` refuses every delete, ``protected_stores`` the deletes in those stores, and
+  ``max_deletes_per_call`` a delete of more ids than that.
 * provenance-required (``llm.after``, ``retrieval.after``, post-execution): warns when no source field
   (``required_keys``: ``source``, ``source_uri``, ``provenance``, ``citations``) is in the run's metadata,
   the signal or its ``metadata``, and not every document carries one; warns too when fewer than
@@ -28,6 +30,7 @@ from .gate import GateEvaluator, Names, norm, number, signal_name
 __all__ = ["MemoryEvaluator", "ProvenanceRequiredEvaluator", "RetrievalEvaluator"]
 
 _SCORE_KEYS = ("score", "relevance_score", "similarity")
+_MEMORY_DELETE = "memory.delete"
 
 
 def _documents(signal: Mapping[str, Any]) -> Sequence[Any] | None:
@@ -112,11 +115,16 @@ class MemoryEvaluator(GateEvaluator):
         super().__init__(policy)
         self.forbidden = Names(policy.rules.forbidden_memory_types)
         self.block_pii = policy.rules.block_pii_in_memory
+        self.block_deletes = policy.rules.block_deletes
+        self.protected_stores = Names(policy.rules.protected_stores)
+        self.max_deletes = policy.rules.max_deletes_per_call
 
     def decide(self, request: PolicyRequest, phase: str, ctx: EvalContext) -> Outcome:
         signal = request.signal
         if not signal:
             return ALLOW
+        if phase == _MEMORY_DELETE:
+            return self._delete(signal)
         kind = signal_name(signal, "memory_type", "tier")
         if kind and self.forbidden and self.forbidden.match(kind) is not None:
             return self.violation(
@@ -132,6 +140,24 @@ class MemoryEvaluator(GateEvaluator):
                         return self.violation(
                             f"PII in memory: {', '.join(types)}", "block_pii_in_memory", pii_types=types
                         )
+        return ALLOW
+
+    def _delete(self, signal: Mapping[str, Any]) -> Outcome:
+        store = signal_name(signal, "store")
+        where = f" (store={store})" if store else ""
+        if self.block_deletes:
+            return self.violation(f"Memory deletes are blocked{where}", "block_deletes", store=store)
+        if store and self.protected_stores and self.protected_stores.match(store) is not None:
+            return self.violation(f"Memory store {store!r} is protected", "protected_stores", store=store)
+        ids = signal.get("ids")
+        count = len(ids) if isinstance(ids, Sequence) and not isinstance(ids, str) else 0
+        if self.max_deletes is not None and count > self.max_deletes:
+            return self.violation(
+                f"Deleting {count} memories at once exceeds {self.max_deletes}{where}",
+                "max_deletes_per_call",
+                count=count,
+                store=store,
+            )
         return ALLOW
 
 

@@ -235,10 +235,11 @@ export const VOCABULARY = {
       "name": "memory",
       "phases": [
         "memory.read",
-        "memory.write"
+        "memory.write",
+        "memory.delete"
       ],
       "stateful": false,
-      "summary": "forbidden memory types, PII in memory"
+      "summary": "forbidden memory types, PII in memory, protected deletes"
     },
     {
       "name": "tool-argument-schema",
