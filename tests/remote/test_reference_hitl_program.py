@@ -104,6 +104,10 @@ PROGRAM = textwrap.dedent(
         seen["feedback_text"] = ctx.feedback_text()
         outcome = waxell.gate_memory_delete(ids=["m1"], query="old", store="scratch")
         seen["delete"] = [outcome.action, outcome.surface, outcome.is_block, outcome.should_act]
+        try:
+            waxell.gate_memory_delete(ids=["m9"], store="prod-facts")
+        except PolicyViolationError as error:
+            seen["protected"] = str(error)
         ctx.check_tool_before_execution("search")
         ctx.record_pending_action(kind="tool_call", tool="search", args={"q": "tea"})
         ctx.record_network_request(url="https://api.good.example/v1")
@@ -170,6 +174,10 @@ policies:
     category: network
     scope: {{agents: [ops-{suffix}]}}
     rules: {{blocked_domains: [evil.example]}}
+  - name: keep-{suffix}
+    category: memory
+    scope: {{agents: [ops-{suffix}]}}
+    rules: {{protected_stores: [prod-*]}}
   - name: sandbox-{suffix}
     category: code-execution
     scope: {{agents: [ops-{suffix}]}}
@@ -236,7 +244,7 @@ def test_a_reference_program_with_approvals_gates_and_memory_runs_unchanged(
     ops, refund = f"ops-{suffix}", f"refund-{suffix}"
     store = get_store(shared_server.db if "://" in shared_server.db else f"sqlite:///{shared_server.db}")
     add_policies(store, load_policies(POLICIES.format(suffix=suffix)))
-    _wait_for_the_manifest(shared_server, ops, 4)
+    _wait_for_the_manifest(shared_server, ops, 5)
     _wait_for_the_manifest(shared_server, refund, 1)
 
     out = _run(shared_server, suffix, tmp_path)
@@ -284,10 +292,11 @@ def test_a_reference_program_with_approvals_gates_and_memory_runs_unchanged(
         f"- Tool 'shell' is blocked (policy: shell-warning-{suffix})"
     )
     assert seen["delete"] == ["allow", "memory.delete", False, False]
+    assert seen["protected"] == "Memory store 'prod-facts' is protected"
     assert seen["network"] == "Host 'cdn.evil.example' is blocked (matches 'evil.example')"
     assert seen["code"] == "Language 'bash' is blocked"
     assert seen["drop_table"] == "Tool 'drop_table' is blocked"  # asked on its merits after the refusals
-    assert (seen["should_stop"], seen["stop_reason"]) == (True, seen["network"])  # the first block
+    assert (seen["should_stop"], seen["stop_reason"]) == (True, seen["protected"])  # the first block
     assert seen["typed"] == "yes please"
     assert out["outside"] == [{"q": 1}, True]
 
@@ -301,6 +310,7 @@ def test_a_reference_program_with_approvals_gates_and_memory_runs_unchanged(
     assert gates == [
         ("tool.before", f"shell-warning-{suffix}", "warn"),
         ("tool.before", f"shell-warning-{suffix}", "warn"),
+        ("memory.delete", f"keep-{suffix}", "block"),
         ("network.before", f"hosts-{suffix}", "block"),
         ("code.exec", f"sandbox-{suffix}", "block"),
         ("tool.before", f"no-drop-{suffix}", "block"),
