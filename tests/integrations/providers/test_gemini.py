@@ -357,6 +357,47 @@ def test_embed_content(client: genai.Client, stub: StubLLMServer, read_run: Any)
     assert call["cost"] == round(8 * 0.15 / 1e6, 10)
 
 
+def test_vertex_ai_embeddings_count_the_tokens_of_each_embedding(
+    stub: StubLLMServer, instrumented: Any, read_run: Any
+) -> None:
+    stub.reply_json(
+        {
+            "predictions": [
+                {
+                    "embeddings": {
+                        "values": [0.1, 0.2],
+                        "statistics": {"token_count": 3.0, "truncated": False},
+                    }
+                },
+                {
+                    "embeddings": {
+                        "values": [0.3, 0.4],
+                        "statistics": {"token_count": 2.0, "truncated": False},
+                    }
+                },
+            ],
+            "metadata": {"billableCharacterCount": 10},
+        }
+    )
+    vertex = make_client(stub, vertexai=True)
+    with WaxellContext(agent_name="vertex-embed") as ctx:
+        vertex.models.embed_content(model="text-embedding-005", contents=["hello", "world"])
+    assert stub.requests[0].path == "/v1beta1/publishers/google/models/text-embedding-005:predict"
+    call = only_call(read_run(ctx.run_id))
+    assert (
+        call["provider"],
+        call["model"],
+        call["tokens_in"],
+        call["attributes"]["billable_characters"],
+    ) == (
+        "vertex_ai",
+        "text-embedding-005",
+        5,
+        10,
+    )
+    assert (call["attributes"]["embeddings"], call["attributes"]["dimensions"]) == (2, 2)
+
+
 def test_imported_after_init_is_captured(stub: StubLLMServer, read_run: Any, waxell_db: Path) -> None:
     stub.reply_json(response("late answer", usage(6, 2)))
     result = run_late_import(
