@@ -180,6 +180,45 @@ def test_tool_calls_and_the_tool_plan(client: cohere.ClientV2, stub: StubLLMServ
     assert decisions == [("tool_request", {"options": ["get_weather"]}, {"chosen": "get_weather"})]
 
 
+def test_a_streamed_tool_call(client: cohere.ClientV2, stub: StubLLMServer, read_run: Any) -> None:
+    call_start = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+    events: list[dict[str, Any]] = [
+        {"type": "message-start", "id": "resp-3", "delta": {"message": {"role": "assistant"}}},
+        {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will look up "}}},
+        {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "the weather."}}},
+        {"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": call_start}}},
+        {
+            "type": "tool-call-delta",
+            "index": 0,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": '{"city":'}}}},
+        },
+        {
+            "type": "tool-call-delta",
+            "index": 0,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": ' "Lima"}'}}}},
+        },
+        {"type": "tool-call-end", "index": 0},
+        {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL", "usage": usage(40, 20, 400, 20)}},
+    ]
+    stub.reply_sse(sse_anthropic(events))
+    with WaxellContext(agent_name="cohere-stream-tools") as ctx:
+        kinds = [event.type for event in client.chat_stream(model=MODEL, messages=MESSAGES)]
+    assert kinds == [e["type"] for e in events]
+    run = read_run(ctx.run_id)
+    call = only_call(run)
+    assert (call["tokens_in"], call["tokens_out"], call["attributes"]["finish_reason"]) == (
+        40,
+        20,
+        "TOOL_CALL",
+    )
+    assert (call["response_preview"], call["attributes"]["tool_plan"]) == (
+        "[tool calls: get_weather]",
+        "I will look up the weather.",
+    )
+    metadata = [s["attributes"]["metadata"] for s in run["spans"] if s["kind"] == "decision"]
+    assert [(m["tool_call_id"], m["arguments"]) for m in metadata] == [("c1", '{"city": "Lima"}')]
+
+
 def test_an_error_is_recorded_and_reraised(
     client: cohere.ClientV2, stub: StubLLMServer, read_run: Any
 ) -> None:
