@@ -169,6 +169,44 @@ def test_fetch_objects_is_a_retrieval_without_a_query(
     }
 
 
+def test_generative_queries_record_their_retrieval(
+    instrumented: Any, server: StubWeaviate, client: weaviate.WeaviateClient, read_run: Any
+) -> None:
+    server.answer(ANSWER)
+    cities = client.collections.use("Cities")
+    with WaxellContext(agent_name="weaviate-generate", enforce_policy=False) as ctx:
+        answer = cities.generate.near_text(
+            "French cities",
+            limit=2,
+            grouped_task="Summarise these cities",
+            return_metadata=MetadataQuery(distance=True),
+        )
+        cities.generate.bm25("capital", limit=1, single_prompt="Describe {text}")
+    assert [str(o.uuid) for o in answer.objects] == [PARIS, LYON]
+    assert server.requests[0].HasField("generative")
+    near, keyword = retrievals(read_run(ctx.run_id))
+    assert (near["name"], near["input"]) == ("weaviate.generate.near_text", {"query": "French cities"})
+    assert near["attributes"]["db.operation"] == "generate.near_text"
+    assert near["attributes"]["scores"] == [0.0, 0.125]
+    assert (keyword["name"], keyword["attributes"]["top_k"]) == ("weaviate.generate.bm25", 1)
+
+
+def test_image_and_media_searches_name_what_they_search_by(
+    instrumented: Any, server: StubWeaviate, client: weaviate.WeaviateClient, read_run: Any
+) -> None:
+    from weaviate.classes.query import NearMediaType
+
+    server.answer(ANSWER[:1])
+    cities = client.collections.use("Cities")
+    with WaxellContext(agent_name="weaviate-media", enforce_policy=False) as ctx:
+        cities.query.near_image("aW1hZ2U=", limit=1, return_metadata=MetadataQuery(distance=True))
+        cities.query.near_media("YXVkaW8=", media_type=NearMediaType.AUDIO, limit=1)
+    image, audio = retrievals(read_run(ctx.run_id))
+    assert (image["name"], image["input"]) == ("weaviate.near_image", {"query": "[image]"})
+    assert image["output"] == {"documents": [{"id": PARIS, "score": 0.0}]}
+    assert (audio["name"], audio["input"]) == ("weaviate.near_media", {"query": "[audio media]"})
+
+
 def test_a_server_error_is_an_error_span_and_reaches_the_caller(
     instrumented: Any, server: StubWeaviate, client: weaviate.WeaviateClient, read_run: Any
 ) -> None:

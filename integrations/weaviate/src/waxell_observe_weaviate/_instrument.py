@@ -1,5 +1,6 @@
-"""What the Weaviate integration patches (a collection's ``query.near_vector``, ``near_text``,
-``near_object``, ``hybrid``, ``bm25`` and ``fetch_objects``) and how it reads them.
+"""What the Weaviate integration patches (a collection's ``query.*`` and ``generate.*`` searches:
+``near_vector``, ``near_text``, ``near_object``, ``near_image``, ``near_media``, ``hybrid``, ``bm25``
+and ``fetch_objects``) and how it reads them.
 
 weaviate-client v4 defines each query method once, on an executor class that the sync and the
 async collection share: the method answers a value through a sync connection and an awaitable
@@ -26,6 +27,8 @@ from waxell_observe.instrumentation.retrieval import (
 )
 
 __all__ = ["INSTRUMENTATION", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
+
+ReadResult = Callable[[Any, list[Search]], list[list[Hit]]]
 
 TEXT_KEYS = ("text", "content", "document", "page_content", "body", "chunk")
 """Property names whose string value is taken as an object's text (content capture only)."""
@@ -175,18 +178,49 @@ def read_fetched_objects(result: Any, searches: list[Search]) -> list[list[Hit]]
     return [[_hit(obj, "") for obj in _objects(result)]]
 
 
-NEAR_VECTOR = SearchEndpoint(
-    "weaviate", "near_vector", read_near_vector, read_near_objects, score_kind=SCORE_DISTANCE
-)
-NEAR_TEXT = SearchEndpoint(
-    "weaviate", "near_text", read_near_text, read_near_objects, score_kind=SCORE_DISTANCE
-)
-NEAR_OBJECT = SearchEndpoint(
-    "weaviate", "near_object", read_near_object, read_near_objects, score_kind=SCORE_DISTANCE
-)
-HYBRID = SearchEndpoint("weaviate", "hybrid", read_keyword, read_scored_objects, score_kind=SCORE_SIMILARITY)
-BM25 = SearchEndpoint("weaviate", "bm25", read_keyword, read_scored_objects, score_kind=SCORE_SIMILARITY)
-FETCH_OBJECTS = SearchEndpoint("weaviate", "fetch_objects", read_fetch, read_fetched_objects, score_kind="")
+def read_near_image(instance: Any, arguments: dict[str, Any]) -> list[Search]:
+    """``near_image``: an image, never recorded itself."""
+    return [_near_search("[image]", instance, arguments)]
+
+
+def read_near_media(instance: Any, arguments: dict[str, Any]) -> list[Search]:
+    """``near_media``: the kind of media searched by (audio, video, ...)."""
+    media_type = arguments.get("media_type")
+    kind = getattr(media_type, "value", media_type)
+    return [_near_search(f"[{kind} media]", instance, arguments)]
+
+
+_READERS: dict[str, tuple[Callable[[Any, dict[str, Any]], list[Search]], ReadResult, str]] = {
+    "near_vector": (read_near_vector, read_near_objects, SCORE_DISTANCE),
+    "near_text": (read_near_text, read_near_objects, SCORE_DISTANCE),
+    "near_object": (read_near_object, read_near_objects, SCORE_DISTANCE),
+    "near_image": (read_near_image, read_near_objects, SCORE_DISTANCE),
+    "near_media": (read_near_media, read_near_objects, SCORE_DISTANCE),
+    "hybrid": (read_keyword, read_scored_objects, SCORE_SIMILARITY),
+    "bm25": (read_keyword, read_scored_objects, SCORE_SIMILARITY),
+    "fetch_objects": (read_fetch, read_fetched_objects, ""),
+}
+"""Each captured method: how its searches and objects are read, what its scores mean."""
+
+_EXECUTORS = {
+    "near_vector": "NearVector",
+    "near_text": "NearText",
+    "near_object": "NearObject",
+    "near_image": "NearImage",
+    "near_media": "NearMedia",
+    "hybrid": "Hybrid",
+    "bm25": "BM25",
+    "fetch_objects": "FetchObjects",
+}
+"""Method -> the stem of its executor classes (``_<stem>QueryExecutor``, ``_<stem>GenerateExecutor``)."""
+
+
+def endpoint(method: str, generate: bool) -> SearchEndpoint:
+    """The endpoint of ``collection.query.<method>`` (``generate``: ``collection.generate.<method>``,
+    recorded as operation ``generate.<method>``)."""
+    read_request, read_result, score_kind = _READERS[method]
+    operation = f"generate.{method}" if generate else method
+    return SearchEndpoint("weaviate", operation, read_request, read_result, score_kind=score_kind)
 
 
 def _factory(endpoint: SearchEndpoint) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
@@ -199,15 +233,14 @@ def _factory(endpoint: SearchEndpoint) -> Callable[[Callable[[], bool]], Callabl
 _QUERIES = "weaviate.collections.queries"
 
 TARGETS: tuple[Target, ...] = tuple(
-    Target(f"{_QUERIES}.{package}.query.executor", executor, endpoint.operation, _factory(endpoint))
-    for package, executor, endpoint in (
-        ("near_vector", "_NearVectorQueryExecutor", NEAR_VECTOR),
-        ("near_text", "_NearTextQueryExecutor", NEAR_TEXT),
-        ("near_object", "_NearObjectQueryExecutor", NEAR_OBJECT),
-        ("hybrid", "_HybridQueryExecutor", HYBRID),
-        ("bm25", "_BM25QueryExecutor", BM25),
-        ("fetch_objects", "_FetchObjectsQueryExecutor", FETCH_OBJECTS),
+    Target(
+        f"{_QUERIES}.{method}.{'generate' if generate else 'query'}.executor",
+        f"_{stem}{'Generate' if generate else 'Query'}Executor",
+        method,
+        _factory(endpoint(method, generate)),
     )
+    for method, stem in _EXECUTORS.items()
+    for generate in (False, True)
 )
 
 INSTRUMENTATION = Instrumentation("weaviate", TARGETS, sdk="weaviate")
