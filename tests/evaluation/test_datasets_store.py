@@ -169,7 +169,9 @@ def test_an_older_store_gets_the_source_of_scores(tmp_path: Path) -> None:
         old.execute("INSERT INTO scores VALUES ('s', 'r', 'helpful', 'numeric', 0.5, NULL, '', 1.0)")
     store = Store(f"sqlite:///{path}")
     with store.read() as conn:
-        assert conn.execute(select(scores.c.name, scores.c.source)).all() == [("helpful", "sdk")]
+        assert conn.execute(select(scores.c.name, scores.c.source, scores.c.passed)).all() == [
+            ("helpful", "sdk", None)
+        ]
 
 
 def test_python_datasets_from_files_pinned_versions_and_evaluate_at_a_version(

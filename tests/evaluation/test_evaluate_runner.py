@@ -225,3 +225,16 @@ def test_an_evaluators_own_verdict_is_stored_and_the_aggregates_recompute_from_t
     stored = get_experiment("own-verdict")
     assert [s["passed"] for row in stored["results"] for s in row["scores"]] == [False, False, True]
     assert summarize(stored["results"]) == result.summary
+    # the scores table holds the verdict too
+    from sqlalchemy import select
+
+    from waxell_observe.config import get_config
+    from waxell_observe.store import get_store
+    from waxell_observe.store.schema import scores
+
+    run_ids = [row.run_id for row in result.rows]
+    with get_store(get_config().db_url).read() as conn:
+        found = dict(
+            conn.execute(select(scores.c.run_id, scores.c.passed).where(scores.c.run_id.in_(run_ids))).all()
+        )
+    assert [found[run_id] for run_id in run_ids] == [False, False, True]

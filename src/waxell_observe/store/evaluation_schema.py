@@ -1,10 +1,10 @@
 """The evaluation tables (on the store's ``schema.metadata``): versioned datasets, experiments and
 their results, read and written by ``store/datasets.py`` and ``store/experiments.py``; and the
-``source`` of a score (a column this module adds to ``scores``)."""
+``source`` and ``passed`` of a score (columns this module adds to ``scores``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text, text
 
 from waxell_observe.store.schema import Id, Json, metadata, scores
 
@@ -24,7 +24,13 @@ if "source" not in scores.c:
 """``scores.source``: ``sdk`` (recorded by the agent through the pipeline, the default), ``experiment``
 or ``online`` (given by an evaluator; ``vocabulary/evaluation.py``)."""
 
-COLUMNS_ADDED = {"scores": ("source",)}
+if "passed" not in scores.c:
+    scores.append_column(Column("passed", Boolean, nullable=True))
+"""``scores.passed``: the evaluator's own pass verdict when it gave one (an LLM judge's
+``pass_threshold``, ``Score(passed=...)``); null otherwise: a bool passes when true, a number when
+at least 0.5."""
+
+COLUMNS_ADDED = {"scores": ("source", "passed")}
 """Columns added to older tables: ``Store.create_schema`` adds them to stores made before them."""
 
 

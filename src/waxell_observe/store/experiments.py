@@ -87,6 +87,7 @@ def _score_row(run_id: str, score: Mapping[str, Any], source: str, now: float) -
         "comment": score.get("comment") or "",
         "created_at": float(score.get("created_at") or now),
         "source": source,
+        "passed": score.get("passed"),
     }  # fmt: skip
 
 

@@ -315,6 +315,7 @@ def get_run(conn: Connection, run_id: str) -> dict[str, Any] | None:
             "comment": s["comment"],
             "created_at": iso(s["created_at"]),
             "source": s.get("source") or "sdk",
+            **({"passed": bool(s["passed"])} if s.get("passed") is not None else {}),
         }
         for s in (
             r._mapping
