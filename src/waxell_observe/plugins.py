@@ -49,6 +49,8 @@ __all__ = [
     "record_hooks",
     "HookTable",
     "RECORD_HOOKS",
+    "direct_implementations",
+    "report_failure",
 ]
 
 logger = logging.getLogger("waxell_observe")
@@ -327,6 +329,23 @@ def _positional(
         return function(*[args[i] for i in indexes])
 
     return adapter
+
+
+def direct_implementations(hook_name: str) -> tuple[tuple[Callable[..., Any], str], ...] | None:
+    """``(function, plugin name)`` for each implementation of ``hook_name``, to call directly with the
+    hook's arguments positionally, each in a ``try`` that calls :func:`report_failure` (cached until
+    plugins change) — or ``None`` when the call must go through pluggy (a hook wrapper is registered,
+    or the manager is a plain pluggy one)."""
+    pm = _pm or plugin_manager()
+    if isinstance(pm, _IsolatingPluginManager):
+        return pm.implementations(hook_name)
+    return None
+
+
+def report_failure(plugin_name: str, hook_name: str) -> None:
+    """What a caller of :func:`direct_implementations` does when an implementation raised: log and
+    count it as pluggy's isolated call would."""
+    _report_failure(plugin_name, hook_name)
 
 
 def _report_failure(plugin_name: str, hook_name: str) -> None:

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from waxell_observe.governance.results import PolicyCheckResult, strictest
-from waxell_observe.plugins import plugin_manager
+from waxell_observe.plugins import direct_implementations, plugin_manager, report_failure
 from waxell_observe.vocabulary import POLICY_PHASES
 
 if TYPE_CHECKING:
@@ -24,8 +24,20 @@ is called from a worker thread in async contexts, so the event loop is not block
 
 
 def check(run: Run, phase: str, surface: str) -> PolicyCheckResult:
-    """Ask every ``on_policy_check`` implementation about ``run``; the strictest answer wins."""
-    answers = plugin_manager().hook.on_policy_check(run=run, phase=phase, surface=surface)
+    """Ask every ``on_policy_check`` implementation about ``run``; the strictest answer wins.
+
+    The implementations are called directly, each isolated as pluggy's call would isolate it (an
+    exception is logged and counted, the others still answer); a hook wrapper sends the call
+    through pluggy."""
+    functions = direct_implementations("on_policy_check")
+    if functions is None:
+        return _merge(plugin_manager().hook.on_policy_check(run=run, phase=phase, surface=surface))
+    answers: list[PolicyCheckResult | None] = []
+    for function, plugin_name in functions:
+        try:
+            answers.append(function(run, phase, surface))
+        except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+            report_failure(plugin_name, "on_policy_check")
     return _merge(answers)
 
 

@@ -27,6 +27,7 @@ from waxell_observe.context.checks import (
 from waxell_observe.context.open_spans import OPEN as _OPEN
 from waxell_observe.context.open_spans import innermost as innermost_open_span
 from waxell_observe.gating import recorders as _gates
+from waxell_observe.gating.evaluate import idle as gate_idle
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.plugins import record_hooks
 from waxell_observe.pricing import _facts as _model_facts
@@ -229,16 +230,17 @@ class RecordingMethods(ContextBase):
                 hooks.failed("on_llm_call")
             if update is not None:
                 self._record_turn(run, update)
-            _gates.after_llm_call(
-                self,
-                run,
-                model,
-                tokens_in,
-                tokens_out,
-                cost,
-                prompt_preview,
-                response_text or response_preview,
-            )
+            if not gate_idle(self):
+                _gates.after_llm_call(
+                    self,
+                    run,
+                    model,
+                    tokens_in,
+                    tokens_out,
+                    cost,
+                    prompt_preview,
+                    response_text or response_preview,
+                )
             return call
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record an LLM call")
@@ -345,7 +347,7 @@ class RecordingMethods(ContextBase):
             logger.exception("waxell-observe: failed to record step %r", step_name)
         if self.mid_execution_governance:
             self._mid_execution_gate(run)
-        elif self.enforce_policy:
+        elif self.enforce_policy and not gate_idle(self):
             _gates.at_step(self, step_name, step.output if step is not None else output, run.step_count)
         return step
 

@@ -22,6 +22,7 @@ from waxell_observe.context.checks import (
 from waxell_observe.context.open_spans import OPEN as _OPEN
 from waxell_observe.context.open_spans import innermost as innermost_open_span
 from waxell_observe.gating import recorders as _gates
+from waxell_observe.gating.evaluate import idle as gate_idle
 from waxell_observe.plugins import record_hooks
 from waxell_observe.records import SPAN_KINDS, SpanRecord, new_id
 from waxell_observe.records import _take as _take_id
@@ -127,7 +128,7 @@ class SpanMethods(ContextBase):
         input = jsonable(input, "input of tool %r", name)
         output = jsonable(output, "output of tool %r", name)
         gate = None
-        if not _skip_gate:
+        if not _skip_gate and not gate_idle(self):
             gate = _gates.detect_after(
                 self, "tool.after", _gates.tool_after_signal(name, input, output, status, error)
             )
@@ -193,10 +194,14 @@ class SpanMethods(ContextBase):
         if run is None:
             return None
         docs = to_jsonable(list(documents), where="retrieved documents")
-        gate = _gates.detect_after(
-            self, "retrieval.after", _gates.retrieval_signal(query, docs, source, scores, top_k)
+        gate = (
+            None
+            if gate_idle(self)
+            else _gates.detect_after(
+                self, "retrieval.after", _gates.retrieval_signal(query, docs, source, scores, top_k)
+            )
         )
-        if gate.redacted_signal is not None:
+        if gate is not None and gate.redacted_signal is not None:
             query = gate.redacted_signal.get("query", query)
             docs = gate.redacted_signal.get("documents", docs)
         attributes: dict[str, Any] = {"source": source, "document_count": len(docs)}
@@ -220,7 +225,7 @@ class SpanMethods(ContextBase):
             signals.record_grounding(grounding_scores=[float(s) for s in scores])
         elif self.mid_execution_governance:
             self._mid_execution_flush(run)
-        if gate.should_act:
+        if gate is not None and gate.should_act:
             _gates.enforce_after(self, gate)
         return span
 

@@ -24,10 +24,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from waxell_observe.current import current_context
 from waxell_observe.governance.request import LLMCallInfo, PolicyRequest, ToolCallInfo, normalize_checkpoint
 from waxell_observe.governance.results import ACTION_SEVERITY, PolicyCheckResult, PolicyEvaluation, strictest
 from waxell_observe.vocabulary import GATE_SURFACES, PREVENTIVE_SURFACES, STATEFUL_POLICY_CATEGORIES
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from waxell_observe.governance.decider import Decider
     from waxell_observe.governance.engine import PolicyEngine
 
-__all__ = ["evaluate_surface", "forget_engines", "watching"]
+__all__ = ["evaluate_surface", "forget_engines", "idle", "watching"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -63,6 +64,34 @@ _NOT_CACHED = frozenset(STATEFUL_POLICY_CATEGORIES) | frozenset(
 _ALLOW = "allow"
 
 
+_decider_for: Callable[[str], Decider] | None = None
+
+
+def idle(ctx: Any) -> bool:
+    """True when no gate can answer anything but ``allow`` for the open run of ``ctx``, known without
+    resolving an identity: the context does not enforce policies (an approved re-run), its
+    configuration is disabled, or it records to an embedded store holding no enabled policy (the
+    common case). The test a recorder makes before it builds a gate's signal; ``False`` means "ask"."""
+    global _decider_for
+    if ctx is None:
+        return False
+    run = ctx._run
+    if run is None or ctx._finished:
+        return False
+    if not ctx.enforce_policy:
+        return True
+    config = run.config
+    if not config.enabled:
+        return True
+    if config.mode != "embedded":
+        return False
+    if _decider_for is None:
+        from waxell_observe.governance.embedded_decider import decider_for
+
+        _decider_for = decider_for
+    return _decider_for(config.db_url).empty
+
+
 def evaluate_surface(
     surface: str, signal: Mapping[str, Any], *, ctx: WaxellContext | None = None
 ) -> GateOutcome:
@@ -72,6 +101,8 @@ def evaluate_surface(
         raise ValueError(f"unknown gate surface {surface!r} (expected one of: {', '.join(GATE_SURFACES)})")
     if not isinstance(signal, Mapping):
         raise ValueError(f"a gate signal must be a mapping, got {type(signal).__name__}")
+    if idle(ctx if ctx is not None else current_context.get()):
+        return GateOutcome(surface=surface)
     if not settings.enabled():
         return GateOutcome(surface=surface)
     identity = resolve(ctx)
