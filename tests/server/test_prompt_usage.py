@@ -93,6 +93,13 @@ def _recent(
     }
 
 
+def _prompt_span_start(api: Any, run_id: str) -> str:
+    """When the run recorded its (one) prompt use: a prompt's ``last_used_at`` is its newest use."""
+    [span] = [span for span in api.run(run_id)["spans"] if span["kind"] == "prompt"]
+    started: str = span["started_at"]
+    return started
+
+
 def _without_times(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for run in runs:
         assert isinstance(run.pop("started_at"), str)
@@ -115,7 +122,7 @@ def test_prompt_versions_with_the_runs_calls_cost_and_scores_that_used_them(
         "run_count": 5,
         "unattributed_run_count": 1,
     }
-    assert prompt["last_used_at"] == api.run(ids["r5"])["started_at"]
+    assert prompt["last_used_at"] == _prompt_span_start(api, ids["r5"])
     v3, v2, v1 = prompt["versions"]
     assert [v["version"] for v in (v3, v2, v1)] == [3, 2, 1]
     assert (v1["content"], v1["config"], v1["labels"], v1["prompt_type"]) == (
@@ -207,7 +214,7 @@ def test_the_list_of_prompts(monkeypatch: pytest.MonkeyPatch, store_url: str, ap
             "version_count": 3,
             "labels": {"production": 3, "staging": 2},
             "run_count": 5,
-            "last_used_at": api.run(ids["r5"])["started_at"],
+            "last_used_at": _prompt_span_start(api, ids["r5"]),
         },
         {
             "name": "triage",
@@ -216,7 +223,7 @@ def test_the_list_of_prompts(monkeypatch: pytest.MonkeyPatch, store_url: str, ap
             "version_count": 1,
             "labels": {},
             "run_count": 1,
-            "last_used_at": api.run(ids["r7"])["started_at"],
+            "last_used_at": _prompt_span_start(api, ids["r7"]),
         },
         {
             "name": "unused",

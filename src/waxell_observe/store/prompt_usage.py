@@ -44,6 +44,7 @@ INDEXES = (
         "ix_spans_prompt_use",
         spans.c.name,
         spans.c.run_id,
+        spans.c.started_at,
         sqlite_where=text("kind = 'prompt'"),
         postgresql_where=text("kind = 'prompt'"),
     ),
@@ -51,6 +52,7 @@ INDEXES = (
         "ix_llm_calls_prompt_hash",
         llm_calls.c.prompt_hash,
         llm_calls.c.run_id,
+        llm_calls.c.started_at,
         sqlite_where=text("prompt_hash <> ''"),
         postgresql_where=text("prompt_hash <> ''"),
     ),
@@ -123,7 +125,8 @@ def prompt_overview(
 
     Each: ``name``, ``prompt_type`` and ``latest_version`` (of the newest version), ``version_count``,
     ``labels`` (``{label: version}``), ``created_at`` / ``updated_at`` (first and newest version,
-    ISO 8601), ``run_count`` (runs that used any version or named the prompt) and ``last_used_at``.
+    ISO 8601), ``run_count`` (runs that used any version or named the prompt) and ``last_used_at`` (the
+    time of its newest use: a prompt span or an LLM call carrying a version's hash).
     """
     total = int(conn.execute(select(func.count(func.distinct(prompts.c.name)))).scalar_one())
     page = conn.execute(
@@ -172,21 +175,23 @@ def prompt_overview(
 
 
 def _usage_by_name(conn: Connection, names: Sequence[str]) -> dict[str, tuple[int, float | None]]:
-    """``{name: (runs that used it, their newest start)}``: prompt spans of each name (any version
-    or none) and LLM calls whose hash is one of its versions'."""
+    """``{name: (runs that used it, the time of its newest use)}``: prompt spans of each name (any
+    version or none) and LLM calls whose hash is one of its versions', read from the partial
+    indexes alone (they hold the run id and the time of each use)."""
     out: dict[str, tuple[int, float | None]] = {}
     for chunk in _chunks(names):
         statement = text(
             f"""
-            SELECT u.name AS name, COUNT(*) AS runs, MAX(r.started_at) AS last_used
+            SELECT u.name AS name, COUNT(DISTINCT u.run_id) AS runs, MAX(u.used_at) AS last_used
             FROM (
-                SELECT SUBSTR(s.name, {len(PROMPT_SPAN_PREFIX) + 1}) AS name, s.run_id AS run_id
+                SELECT SUBSTR(s.name, {len(PROMPT_SPAN_PREFIX) + 1}) AS name, s.run_id AS run_id,
+                       s.started_at AS used_at
                 FROM spans s WHERE s.kind = 'prompt' AND s.name IN :span_names
-                UNION
-                SELECT p.name, c.run_id
+                UNION ALL
+                SELECT p.name, c.run_id, c.started_at
                 FROM prompts p JOIN llm_calls c ON c.prompt_hash = p.content_hash
                 WHERE p.name IN :names AND c.prompt_hash <> ''
-            ) u JOIN runs r ON r.run_id = u.run_id
+            ) u
             GROUP BY u.name
             """
         ).bindparams(bindparam("span_names", expanding=True), bindparam("names", expanding=True))
@@ -202,30 +207,27 @@ def prompt_usage(conn: Connection, name: str, *, recent: int = 10) -> dict[str, 
     The prompt's fields are those of :func:`prompt_overview` plus ``unattributed_run_count``. A
     version: ``version, prompt_type, content, config, labels, content_hash, created_at`` and
     ``usage``: ``run_count``, ``llm_calls`` / ``tokens_in`` / ``tokens_out`` / ``total_cost`` (sums
-    over those runs), ``last_used_at``, ``linked_calls`` (``count, tokens_in, tokens_out, cost`` of
-    the LLM calls carrying the version's hash), ``scores`` (``[{name, mean, count}]``: numeric and
-    boolean scores of those runs, booleans as 1/0) and ``recent_runs`` (the newest ``recent``:
-    ``run_id, agent_name, status, started_at, total_cost, tokens_in, tokens_out, scores``).
+    over those runs), ``last_used_at`` (the newest start of those runs), ``linked_calls``
+    (``count, tokens_in, tokens_out, cost`` of the LLM calls carrying the version's hash),
+    ``scores`` (``[{name, mean, count}]``: numeric and boolean scores of those runs, booleans as
+    1/0) and ``recent_runs`` (the newest ``recent``: ``run_id, agent_name, status, started_at,
+    total_cost, tokens_in, tokens_out, scores``).
     """
     rows = conn.execute(
         select(prompts).where(prompts.c.name == name).order_by(prompts.c.version.desc())
     ).all()
     if not rows:
         return None
-    dialect = conn.dialect.name
     params = {"name": name, "span_name": PROMPT_SPAN_PREFIX + name}
-    uses = _uses_sql(dialect)
+    _collect_uses(conn, params)
+    uses = f"SELECT run_id, version FROM {_USES_TABLE}"
     totals = _run_totals(conn, uses, params)
     linked = _linked_calls(conn, name)
     score_means = _score_means(conn, uses, params)
     recent_runs = _recent_runs(conn, uses, params, recent)
     runs_overall, last_used = _usage_by_name(conn, [name]).get(name, (0, None))
-    attributed = int(
-        conn.execute(
-            text(f"SELECT COUNT(DISTINCT u.run_id) FROM ({uses}) u JOIN runs r ON r.run_id = u.run_id"),
-            params,
-        ).scalar_one()
-    )
+    attributed = int(conn.execute(text(f"SELECT COUNT(DISTINCT run_id) FROM {_USES_TABLE}")).scalar_one())
+    conn.execute(text(f"DELETE FROM {_USES_TABLE}"))
     versions = []
     for row in rows:
         version = int(row.version)
@@ -267,6 +269,31 @@ def prompt_usage(conn: Connection, name: str, *, recent: int = 10) -> dict[str, 
         "unattributed_run_count": max(0, runs_overall - attributed),
         "versions": versions,
     }
+
+
+_USES_TABLE = "wx_prompt_uses"
+"""A temporary table (of the connection) holding the ``(run_id, version)`` uses of the prompt being
+read, found once and then read by each aggregate."""
+
+
+def _collect_uses(conn: Connection, params: dict[str, Any]) -> None:
+    """Fill :data:`_USES_TABLE` with the uses (:func:`_uses_sql`) of ``params["name"]`` by runs that
+    are stored. Temporary tables are private to the connection and never touch the store's files,
+    so this is fine inside a read transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_USES_TABLE} (run_id VARCHAR(64), version INTEGER)")
+        )
+    else:
+        conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {_USES_TABLE} (run_id TEXT, version INTEGER)"))
+    conn.execute(text(f"DELETE FROM {_USES_TABLE}"))
+    conn.execute(
+        text(
+            f"INSERT INTO {_USES_TABLE} (run_id, version) SELECT u.run_id, u.version "
+            f"FROM ({_uses_sql(conn.dialect.name)}) u JOIN runs r ON r.run_id = u.run_id"
+        ),
+        params,
+    )
 
 
 def _run_totals(conn: Connection, uses: str, params: dict[str, Any]) -> dict[int, dict[str, Any]]:
