@@ -127,7 +127,17 @@ class _PostImportFinder:
             spec = self._find_with_others(fullname, path, target)
         finally:
             resolving.discard(fullname)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        if spec is None:
+            return spec
+        if spec.loader is None and spec.submodule_search_locations is not None:
+            # a namespace package (no __init__.py): the import system would give it a
+            # NamespaceLoader after this returns; give it one now, wrapped, so its import fires too
+            import importlib.machinery as machinery
+
+            namespace_loader: Any = getattr(machinery, "NamespaceLoader")  # noqa: B009 - not in typeshed
+            path_finder: Any = machinery.PathFinder
+            spec.loader = namespace_loader(fullname, spec.submodule_search_locations, path_finder._get_spec)
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         spec.loader = _HookLoader(spec.loader)  # type: ignore[assignment]
         return spec

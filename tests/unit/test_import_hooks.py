@@ -101,3 +101,24 @@ def test_a_missing_module_still_raises_import_error() -> None:
 def test_an_empty_name_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a module name"):
         import_hooks.when_imported("", lambda m: None)
+
+
+def test_a_namespace_package_fires_too(tmp_path: Path) -> None:
+    """A package without ``__init__.py`` (``mistralai`` from 2.x on) is a trigger like any other."""
+    name = f"ns_{uuid.uuid4().hex[:10]}"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "client.py").write_text("READY = 'yes'\n")
+    sys.path.insert(0, str(tmp_path))
+    importlib.invalidate_caches()
+    seen: list[str] = []
+    try:
+        import_hooks.when_imported(name, lambda m: seen.append(m.__name__))
+        module = importlib.import_module(name)
+        assert seen == [name]
+        assert getattr(module, "__file__", None) is None and list(module.__path__) == [str(tmp_path / name)]
+        assert type(module.__loader__).__name__ == "NamespaceLoader"
+        assert importlib.import_module(f"{name}.client").READY == "yes"  # submodules still import
+    finally:
+        sys.path.remove(str(tmp_path))
+        for module_name in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[module_name]
