@@ -304,3 +304,76 @@ async def test_async_embeddings_error(aclient: Any, stub: Any, read_run: Any) ->
         "BadRequestError",
         400,
     )
+
+
+def test_responses_parse_is_recorded(client: Any, stub: Any, read_run: Any) -> None:
+    from pydantic import BaseModel
+
+    class Verdict(BaseModel):
+        safe: bool
+        reason: str
+
+    stub.reply_json(
+        p.response(
+            "gpt-4.1-2025-04-14",
+            [p.message_item('{"safe": true, "reason": "no PII"}')],
+            input_tokens=80,
+            output_tokens=12,
+            cached=64,
+        )  # fmt: skip
+    )
+    with WaxellContext(agent_name="parser") as ctx:
+        parsed = client.responses.parse(model="gpt-4.1", input="Is this safe?", text_format=Verdict)
+    assert parsed.output_parsed == Verdict(safe=True, reason="no PII")
+    assert stub.requests[0].body["text"]["format"]["type"] == "json_schema"
+    call = only_call(read_run(ctx.run_id))
+    assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("gpt-4.1-2025-04-14", 80, 12)
+    assert call["attributes"]["cached_tokens_in"] == 64
+    assert call["response_preview"] == '{"safe": true, "reason": "no PII"}'
+
+
+@pytest.fixture
+def refuse_o3() -> Any:
+    from waxell_observe.config import get_config
+    from waxell_observe.gating import forget
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    forget()
+    policy = (
+        "policies:\n"
+        "  - {name: models, category: llm, rules: {blocked_models: [o3, text-embedding-3-large]}}\n"
+    )
+    add_policies(get_store(get_config().db_url), load_policies(policy))
+    yield
+    forget()
+
+
+def test_llm_before_refuses_responses_and_streams_before_they_are_sent(
+    client: Any, stub: Any, read_run: Any, refuse_o3: Any
+) -> None:
+    from waxell_observe.errors import PolicyViolationError
+
+    with WaxellContext(agent_name="refused-responses") as ctx:
+        with pytest.raises(PolicyViolationError, match="o3"):
+            client.responses.create(model="o3", input="hi")
+        with pytest.raises(PolicyViolationError, match="o3"):
+            client.responses.create(model="o3", input="hi", stream=True)
+        with pytest.raises(PolicyViolationError, match="o3"):
+            client.responses.stream(model="o3", input="hi").__enter__()
+    assert stub.requests == []
+    run = read_run(ctx.run_id)
+    assert (run["llm_calls"], run["status"]) == ([], "blocked")
+
+
+async def test_llm_before_refuses_async_embeddings_before_they_are_sent(
+    aclient: Any, stub: Any, read_run: Any, refuse_o3: Any
+) -> None:
+    from waxell_observe.errors import PolicyViolationError
+
+    async with WaxellContext(agent_name="refused-embeddings") as ctx:
+        with pytest.raises(PolicyViolationError, match="text-embedding-3-large"):
+            await aclient.embeddings.create(model="text-embedding-3-large", input="a document")
+    assert stub.requests == []
+    assert read_run(ctx.run_id)["llm_calls"] == []
