@@ -198,6 +198,39 @@ def test_sqlalchemy_with_pgvector_types_is_captured(instrumented: Any, database:
     assert span["attributes"]["scores"] == [row.distance for row in rows]
 
 
+async def test_async_sqlalchemy_is_captured_and_still_gets_every_row(
+    instrumented: Any, database: str, read_run: Any
+) -> None:
+    from pgvector.sqlalchemy import Vector
+    from sqlalchemy import BigInteger, Column, MetaData, String, Table, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    table = Table(
+        "cities",
+        MetaData(),
+        Column("id", BigInteger, primary_key=True),
+        Column("content", String),
+        Column("embedding", Vector(3)),
+    )
+    engine = create_async_engine(database.replace("postgresql://", "postgresql+psycopg://"))
+    distance = table.c.embedding.l2_distance([0.0, 1.0, 0.0])
+    async with (
+        engine.connect() as conn,
+        WaxellContext(agent_name="pgvector-aorm", enforce_policy=False) as ctx,
+    ):
+        result = await conn.execute(
+            select(table.c.id, table.c.content, distance.label("distance")).order_by(distance).limit(3)
+        )
+        rows = result.all()
+    await engine.dispose()
+    assert [row.id for row in rows] == [3, 2, 1]
+    [span] = retrievals(read_run(ctx.run_id))
+    assert span["name"] == "pgvector.l2_distance"
+    assert [d["id"] for d in span["output"]["documents"]] == ["3", "2", "1"]
+    assert span["attributes"]["scores"] == [row.distance for row in rows]
+    assert "content" not in span["output"]["documents"][0]  # capture_content is off
+
+
 def test_a_retrieval_policy_refuses_what_a_search_found(
     instrumented: Any, database: str, read_run: Any
 ) -> None:
