@@ -170,6 +170,14 @@ def test_a_prompts_versions_text_diff_and_runs(
     rendered(page, f"#/runs/{ids['v1']}")
     expect(page.locator("h1")).to_contain_text("support-bot")
 
+    # and back: the run's prompt span links to the version it used
+    row = page.locator("[data-kind=prompt]")
+    row.locator(".tl-head").click()
+    expect(row.get_by_test_id("prompt-link")).to_have_text("support v1")
+    row.get_by_test_id("prompt-link").click()
+    rendered(page, "#/prompts/support?v=1")
+    expect(page.get_by_test_id("prompt-content")).to_have_text(V1)
+
 
 def test_a_chat_prompt_shows_its_messages(
     prompts_page: Any, prompts_server: tuple[Server, dict[str, str]]

@@ -6,7 +6,7 @@
 import { h, replace } from "./dom.js";
 import { read } from "./api.js";
 import { fmtCost, fmtDuration, fmtInt, fmtTime, oneLine, toMs } from "./format.js";
-import { jsonBlock, kvList, runLink, statusBadge } from "./components.js";
+import { href, jsonBlock, kvList, runLink, statusBadge } from "./components.js";
 
 export const KINDS = {
   run: { label: "Run", order: 0 },
@@ -90,6 +90,10 @@ function spanDetail(sp) {
     pairs.push(["Chosen", oneLine(sp.output && sp.output.chosen)], ["Confidence", a.confidence === null || a.confidence === undefined ? "–" : String(a.confidence)], ["Reasoning", a.reasoning || "–"]);
   } else if (sp.kind === "reasoning") {
     pairs.push(["Thought", a.thought || "–"], ["Conclusion", a.conclusion || "–"]);
+  } else if (sp.kind === "prompt" && a.name) {
+    // the managed prompt this run used: its page, at the version used
+    const target = href("/prompts/" + encodeURIComponent(a.name), a.version ? { v: a.version } : {});
+    pairs.push(["Prompt", h("a", { href: target, "data-testid": "prompt-link" }, a.name + (a.version ? " v" + a.version : a.label ? " (" + a.label + ")" : ""))]);
   } else if (sp.kind === "retry") {
     pairs.push(["Attempt", a.max_attempts ? a.attempt + " of " + a.max_attempts : String(a.attempt)], ["Strategy", a.strategy || "–"], ["Reason", a.reason || "–"]);
     if (a.original_error) pairs.push(["Original error", a.original_error]);
