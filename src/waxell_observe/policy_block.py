@@ -45,11 +45,15 @@ def default_handler() -> Handler | None:
 class RerunOnApproval:
     """The handler of an ``@observe`` call, as its context holds it: a block at entry is put to
     ``handler`` on the refused run, which then completes ``blocked`` either way; the decorator runs
-    the function again when the answer was yes. Nested contexts inherit ``handler`` itself."""
+    the function again when the answer was yes. Nested contexts inherit ``handler`` itself.
+
+    ``handler=None``: the call has no handler of its own (``init()``'s applies): a block at entry is
+    then approved in place, as in a plain context; a block at completion still goes to ``init()``'s
+    handler on the open run, and the decorator runs the function again when approved."""
 
     __slots__ = ("handler",)
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler | None) -> None:
         self.handler = handler
 
 

@@ -414,6 +414,95 @@ def test_observe_mid_run_block_is_asked_on_the_open_run_then_retried(
     assert len(read_runs()) == 2
 
 
+def test_observe_handler_order_per_call_then_decorator_then_init(
+    gate: Callable[..., Gate], read_runs: ReadRuns
+) -> None:
+    gate({"transfer"})
+    asked: list[str] = []
+
+    def by(name: str, answer: bool) -> Callable[[PolicyViolationError], bool]:
+        def handler(error: PolicyViolationError) -> bool:
+            asked.append(name)
+            return answer
+
+        return handler
+
+    set_default_handler(by("init", False))
+
+    @observe(agent_name="transfer", on_policy_block=by("decorator", False))
+    def with_a_handler() -> str:
+        return "sent"
+
+    @observe(agent_name="transfer")
+    def without() -> str:
+        return "sent"
+
+    assert with_a_handler(on_policy_block=by("per-call", True)) == "sent"
+    with pytest.raises(PolicyViolationError, match=re.escape(REASON)):
+        with_a_handler()
+    with pytest.raises(PolicyViolationError, match=re.escape(REASON)):
+        without()
+    assert asked == ["per-call", "decorator", "init"]
+    assert sorted(r["status"] for r in read_runs()) == ["blocked", "blocked", "blocked", "success"]
+
+
+def test_observe_post_run_block_is_asked_then_the_function_runs_again(
+    gate: Callable[..., Gate], read_runs: ReadRuns, read_run: ReadRun
+) -> None:
+    checks = gate({"writer"}, phase="post_execution", times=1)
+    contexts: list[Any] = []
+
+    @observe(agent_name="writer", on_policy_block=auto_approve)
+    def writer(topic: str, waxell_ctx: Any = None) -> str:
+        contexts.append(waxell_ctx)
+        return f"essay on {topic}"
+
+    assert writer("tea") == "essay on tea"
+    assert [c.enforce_policy for c in contexts] == [True, False]  # the retry is not checked again
+    assert contexts[0] is not contexts[1]
+    assert checks.asked == [("writer", "pre_execution"), ("writer", "post_execution")]
+    first, second = (read_run(c.run_id) for c in contexts)
+    assert (first["status"], second["status"]) == ("blocked", "success")
+    assert _people(first) == APPROVED_ROUND
+    assert first["spans"][1]["attributes"]["phase"] == "post_execution"
+    assert len(read_runs()) == 2
+
+
+def test_observe_async_post_run_block_with_init_handler_and_a_denial(
+    gate: Callable[..., Gate], read_runs: ReadRuns, read_run: ReadRun
+) -> None:
+    gate({"writer"}, phase="post_execution", times=1)
+    set_default_handler(auto_approve)  # init()'s handler: asked at completion too
+    run_ids: list[str] = []
+
+    @observe(agent_name="writer")
+    async def writer(waxell_ctx: Any = None) -> str:
+        run_ids.append(waxell_ctx.run_id)
+        return "draft"
+
+    assert asyncio.run(writer()) == "draft"
+    assert len(run_ids) == 2
+    assert _people(read_run(run_ids[0]))[1:] == [
+        ("policy", "approval:wire_transfer", "approval_requested"),
+        ("io", "human_turn:approval", "approved"),
+        ("policy", "approval:wire_transfer", "approval_granted"),
+    ]
+    assert read_run(run_ids[0])["spans"][3]["attributes"]["approval.approver"] == "auto_approve"
+
+    gate({"editor"}, phase="post_execution", times=1)
+
+    @observe(agent_name="editor", on_policy_block=auto_deny)
+    async def editor() -> str:
+        return "edited"
+
+    with pytest.raises(PolicyViolationError, match=re.escape(REASON)) as refused:
+        asyncio.run(editor())
+    assert refused.value.approval_decision == ApprovalDecision(approved=False, elapsed_seconds=0.0)
+    [denied] = [r for r in read_runs() if r["agent_name"] == "editor"]
+    assert (denied["status"], denied["error"]) == ("blocked", REASON)
+    assert _people(read_run(denied["run_id"]))[-1] == ("policy", "approval:wire_transfer", "approval_denied")
+
+
 def test_observe_async_function_and_handler(gate: Callable[..., Gate], read_runs: ReadRuns) -> None:
     gate({"agent"})
 

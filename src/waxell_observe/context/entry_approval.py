@@ -29,8 +29,9 @@ __all__ = ["handler_for", "admit_blocked", "aadmit_blocked"]
 def handler_for(ctx: WaxellContext) -> tuple[Handler, bool] | None:
     """``(handler, rerun)`` for a block at ``ctx``'s entry, or ``None`` when nobody is to be asked."""
     given = ctx._on_policy_block
-    if given is not None:
-        return handler_of(given), isinstance(given, RerunOnApproval)  # type: ignore[return-value]
+    own = handler_of(given)
+    if own is not None:
+        return own, isinstance(given, RerunOnApproval)
     parent = ctx._parent
     while parent is not None:
         inherited = handler_of(parent._on_policy_block)

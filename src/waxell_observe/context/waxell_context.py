@@ -16,6 +16,7 @@ from waxell_observe import config as _config_module
 from waxell_observe import plugins as _plugins
 from waxell_observe import policy_gate
 from waxell_observe.config import ObserveConfig, get_config
+from waxell_observe.context import exit_approval as _exit_approval
 from waxell_observe.context.actions import ActionMethods
 from waxell_observe.context.base import _call_hook, _violation
 from waxell_observe.context.checks import (
@@ -326,6 +327,10 @@ class WaxellContext(
         if self.enforce_policy:
             run.result = self._result if self._result is not None else {}  # post-execution checks read it
             verdict = self._safe_check(run, "post_execution", "run.complete")
+            if exc is None and verdict is not None and verdict.blocked:
+                handler = _exit_approval.completion_handler(self)
+                if handler is not None:  # an @observe call: asked while the run is open
+                    _exit_approval.ask_at_completion(self, run, verdict, handler)
             self._complete(run, exc, verdict)
             self._raise_if_blocked(exc, verdict, run)
             return False
@@ -359,6 +364,10 @@ class WaxellContext(
                 verdict = await policy_gate.acheck(run, "post_execution", "run.complete")
             except Exception:  # noqa: BLE001 - telemetry never breaks the agent
                 logger.exception("waxell-observe: post-execution policy check failed")
+            if exc is None and verdict is not None and verdict.blocked:
+                handler = _exit_approval.completion_handler(self)
+                if handler is not None:  # an @observe call: asked while the run is open
+                    await _exit_approval.aask_at_completion(self, run, verdict, handler)
         self._complete(run, exc, verdict)
         self._raise_if_blocked(exc, verdict, run)
         return False
@@ -370,7 +379,14 @@ class WaxellContext(
         if exc is None and verdict is not None and verdict.blocked:
             raise _violation(verdict, run)
 
-    def _complete(self, run: Run, exc: BaseException | None, verdict: PolicyCheckResult | None) -> None:
+    def _complete(
+        self,
+        run: Run,
+        exc: BaseException | None,
+        verdict: PolicyCheckResult | None,
+        *,
+        evaluations_recorded: bool = False,
+    ) -> None:
         try:
             if exc is None:
                 run.status = "success"
@@ -403,7 +419,8 @@ class WaxellContext(
                 if isinstance(redacted, dict):  # a content policy masked the result: store only the copy
                     run.result = redacted
                 run.governance = verdict
-                self._record_evaluations(verdict, "post_execution")
+                if not evaluations_recorded:
+                    self._record_evaluations(verdict, "post_execution")
             self._announce_end(run)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to complete run %s", run.run_id)

@@ -239,8 +239,8 @@ def _outer_context() -> Any:
 
 
 def _approved(handler: Callable[..., Any], error: PolicyViolationError) -> bool:
-    """Whether the block that ended a call was approved (asked now, on the enclosing run, when it
-    was not asked before the run closed: a post-execution block)."""
+    """Whether the block that ended a call was approved (asked now, on the enclosing run, only when
+    nobody asked while the run was open: the run itself could not be started, say)."""
     decision = error.approval_decision
     if decision is None:
         decision = ask_sync(handler, error, _outer_context())
@@ -297,7 +297,7 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
         context, limit = observed.context_for(config, args, kwargs, overrides or _NO_OVERRIDES)
         if context is None:
             return fn(*args, **kwargs)
-        context._on_policy_block = RerunOnApproval(explicit) if explicit is not None else None
+        context._on_policy_block = RerunOnApproval(explicit) if handler is not None else None
         try:  # enter() written out (one call less per run)
             context.__enter__()
         except PolicyViolationError:
@@ -363,7 +363,7 @@ def _wrap_async(observed: ObservedFunction) -> Callable[..., Any]:
         context, limit = observed.context_for(config, args, kwargs, overrides or _NO_OVERRIDES)
         if context is None:
             return await fn(*args, **kwargs)
-        if explicit is not None:
+        if handler is not None:
             context._on_policy_block = RerunOnApproval(explicit)
         if not await aenter(context):
             return await fn(*args, **kwargs)
