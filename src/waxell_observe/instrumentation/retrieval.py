@@ -3,11 +3,13 @@
 A vector store integration describes one family of search methods with a :class:`SearchEndpoint`:
 how to read the searches a call asks for (:class:`Search`: the query, top-k, collection) and the
 hits it answered per search (:class:`Hit`: id, score, content, metadata). :func:`search_wrapper`
-and :func:`async_search_wrapper` turn that description into wrapt wrappers that time the call and
-record one ``retrieval`` span per search, laid out as :meth:`WaxellContext.record_retrieval` lays
-out its spans: input ``{"query"}``, output ``{"documents": [{"id", "score", ...}]}``, attributes
-``source``, ``document_count``, ``top_k``, ``scores`` — plus the store's name, operation,
-collection and what its scores mean (a distance: lower is closer; a similarity: higher is).
+and :func:`async_search_wrapper` (and :func:`colourless_search_wrapper`, for one method that answers
+a value or an awaitable depending on its client, as weaviate-client's do) turn that description
+into wrapt wrappers that time the call and record one ``retrieval`` span per search, laid out
+as :meth:`WaxellContext.record_retrieval` lays out its spans: input ``{"query"}``, output
+``{"documents": [{"id", "score", ...}]}``, attributes ``source``, ``document_count``, ``top_k``,
+``scores`` — plus the store's name, operation, collection and what its scores mean (a distance:
+lower is closer; a similarity: higher is).
 
 Document ids and scores are always recorded; document text and metadata only when
 ``capture_content`` is on. After each search the ``retrieval.after`` gate judges what it found
