@@ -6,7 +6,7 @@ Each function returns an evaluator: a callable with a ``name`` that answers one
 * :func:`exact_match` — the output equals ``expected`` (strings compared stripped; optionally
   ignoring case); :func:`contains` — the output contains text; :func:`regex` — it matches a pattern;
 * :func:`json_valid` — the output is JSON (or a dict/list); :func:`json_schema` — it satisfies a
-  JSON Schema (needs the ``jsonschema`` package);
+  JSON Schema (with ``jsonschema`` when installed, else a built-in subset);
 * :func:`numeric_close` — a number within a tolerance of ``expected``;
 
 checks of what the task did (its :class:`~waxell_observe.evaluation.RunTrace`):
@@ -166,27 +166,27 @@ def json_valid(*, name: str = "json_valid") -> Evaluator:
 
 class _JsonSchema(Evaluator):
     def __init__(self, name: str, schema: Mapping[str, Any]) -> None:
-        try:
-            import jsonschema
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("json_schema() needs the jsonschema package: pip install jsonschema") from None
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        from waxell_observe.governance.json_schema import compile_validator, schema_problems
+
+        problems = schema_problems(schema)
+        if problems:
+            raise ValueError(f"json_schema: the schema is not usable: {'; '.join(problems)}")
         self.name, self.schema = name, dict(schema)
-        self._validator = jsonschema.validators.validator_for(schema)(self.schema)
+        self._errors = compile_validator(self.schema)
 
     def __call__(self, output: Any) -> Score:
         ok, document, problem = _parsed(output)
         if ok:
-            errors = sorted(self._validator.iter_errors(document), key=lambda e: list(e.path))
+            errors = self._errors(document)
             if errors:
-                ok = False
-                where = "/".join(str(p) for p in errors[0].path) or "(root)"
-                problem = f"{where}: {errors[0].message}"
+                ok, problem = False, errors[0]
         return Score(self.name, ok, problem[:500], ok)
 
 
 def json_schema(schema: Mapping[str, Any], *, name: str = "json_schema") -> Evaluator:
-    """True when the output (JSON text, or a dict/list) satisfies the JSON Schema ``schema``."""
+    """True when the output (JSON text, or a dict/list) satisfies the JSON Schema ``schema`` (every
+    keyword with the ``jsonschema`` package when installed, else the subset of
+    :mod:`waxell_observe.governance.json_schema`); ``ValueError`` for an unusable schema."""
     return _JsonSchema(name, schema)
 
 

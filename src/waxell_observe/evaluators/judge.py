@@ -73,7 +73,7 @@ class LLMJudge:
         pass_threshold: float = 0.5,
         use_expected: bool = True,
         max_tokens: int = 512,
-        temperature: float = 0.0,
+        temperature: float | None = 0.0,
     ) -> None:
         if not isinstance(rubric, str) or not rubric.strip():
             raise ValueError("an LLM judge needs a rubric: what a good answer is")
@@ -93,36 +93,49 @@ class LLMJudge:
         chat = getattr(getattr(client, "chat", None), "completions", None)
         if chat is not None and hasattr(chat, "create"):
             create = chat.create
+            sampling = self._sampling(create)
 
             def openai_style(messages: list[dict[str, str]]) -> Any:
-                reply = create(
-                    model=self.model,
-                    messages=messages,
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                )
+                reply = create(model=self.model, messages=messages, max_tokens=self.max_tokens, **sampling)
                 return _then(reply, lambda r: r.choices[0].message.content or "")
 
-            return openai_style, inspect.iscoroutinefunction(create)
+            return openai_style, _is_async(create)
         messages_api = getattr(client, "messages", None)
         if messages_api is not None and hasattr(messages_api, "create"):
             create = messages_api.create
+            sampling = self._sampling(create)
 
             def anthropic_style(messages: list[dict[str, str]]) -> Any:
                 system = messages[0]["content"]
                 reply = create(
-                    model=self.model, system=system, messages=messages[1:], max_tokens=self.max_tokens,
-                    temperature=self.temperature,
-                )  # fmt: skip
+                    model=self.model,
+                    system=system,
+                    messages=messages[1:],
+                    max_tokens=self.max_tokens,
+                    **sampling,
+                )
                 return _then(reply, lambda r: "".join(getattr(block, "text", "") for block in r.content))
 
-            return anthropic_style, inspect.iscoroutinefunction(create)
+            return anthropic_style, _is_async(create)
         if callable(client):
-            return client, inspect.iscoroutinefunction(client)
+            return client, _is_async(client)
         raise ValueError(
             "the judge's client must have chat.completions.create (OpenAI style), messages.create "
             f"(Anthropic style), or be a function messages -> text; got {type(client).__name__}"
         )
+
+    def _sampling(self, create: Callable[..., Any]) -> dict[str, Any]:
+        """``temperature`` when set and the client's ``create`` takes it (some models' APIs do not)."""
+        if self.temperature is None:
+            return {}
+        try:
+            parameters = inspect.signature(inspect.unwrap(create)).parameters
+        except (TypeError, ValueError):
+            return {"temperature": self.temperature}
+        takes = "temperature" in parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+        )
+        return {"temperature": self.temperature} if takes else {}
 
     def messages(self, input: Any, output: Any, expected: Any) -> list[dict[str, str]]:  # noqa: A002
         """The messages sent to the model."""
@@ -161,6 +174,14 @@ class LLMJudge:
     def _judge(self, messages: list[dict[str, str]], run_id: str, input: Any) -> Score:  # noqa: A002
         with self._context(run_id, input) as ctx:
             text = self._complete(messages)
+            if inspect.isawaitable(text):
+                close = getattr(text, "close", None)
+                if close is not None:
+                    close()  # never awaited: closed so it does not warn
+                raise TypeError(
+                    "the judge's client answered a coroutine to a blocking call: give an async client's "
+                    "create() unwrapped, or a plain function"
+                )
             score = self._score(text)
             ctx.set_result({"score": score.value, "reasoning": score.comment})
         return score
@@ -175,6 +196,17 @@ class LLMJudge:
 
         # a task started in an empty context: the judge's run is a root run, never the task's child
         return await contextvars.Context().run(asyncio.ensure_future, judged())
+
+
+def _is_async(function: Any) -> bool:
+    """Whether ``function`` is a coroutine function, also under wrappers (instrumented clients'
+    methods are wrapped by plain functions that return the coroutine)."""
+    if inspect.iscoroutinefunction(function):
+        return True
+    try:
+        return inspect.iscoroutinefunction(inspect.unwrap(function))
+    except ValueError:  # a cycle of __wrapped__
+        return False
 
 
 def _then(reply: Any, read: Callable[[Any], str]) -> Any:
