@@ -197,7 +197,7 @@ def test_a_judge_through_the_anthropic_client() -> None:
                 "id": "msg_1",
                 "type": "message",
                 "role": "assistant",
-                "model": "claude-sonnet-4-5",
+                "model": "claude-haiku-4-5",
                 "content": [{"type": "text", "text": '{"score": 0.25, "reasoning": "wrong city"}'}],
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
@@ -205,12 +205,12 @@ def test_a_judge_through_the_anthropic_client() -> None:
             }
         )
         client = anthropic.Anthropic(base_url=stub.base_url, api_key="k", max_retries=0)
-        judge = ev.LLMJudge(client, "claude-sonnet-4-5", "Name the capital.", use_expected=False)
+        judge = ev.LLMJudge(client, "claude-haiku-4-5", "Name the capital.", use_expected=False)
         answer = judge(input={"country": "Italy"}, output="Milan", expected="Rome")
         (request,) = stub.requests
     assert answer == Score("judge", 0.25, "wrong city", False)
     assert request.path == "/v1/messages"
-    assert request.body["model"] == "claude-sonnet-4-5"
+    assert request.body["model"] == "claude-haiku-4-5"
     # temperature 0 is sent when this version of the client takes it (newer ones do not)
     takes = "temperature" in inspect.signature(anthropic.resources.messages.Messages.create).parameters
     assert request.body.get("temperature", "absent") == (0.0 if takes else "absent")
