@@ -172,7 +172,7 @@ function usageSection(version) {
       u.scores,
       { caption: "Mean scores of the runs", testid: "usage-scores", empty: "No numeric or boolean scores on these runs." },
     ),
-    h("h3", { class: "h-small" }, "Newest runs"),
+    h("h3", { class: "h-small prompt-runs-head" }, "Newest runs"),
     table(
       [
         { label: "Run", cell: (r) => runLink(r.run_id) },
