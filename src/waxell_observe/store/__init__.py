@@ -7,7 +7,6 @@ worker, never from ``import waxell_observe``.
 
 from __future__ import annotations
 
-from waxell_observe.store import memory as _memory  # noqa: F401 - registers the memories table
 from waxell_observe.store.database import Store, get_store
 
 __all__ = ["Store", "get_store"]

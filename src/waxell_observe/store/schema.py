@@ -437,5 +437,8 @@ ROLLUP_TABLES = (rollup_runs, rollup_calls, rollup_tags, run_tags, rollup_sessio
 
 # Tables kept beside the code that reads and writes them register themselves on ``metadata`` when their
 # module is imported; importing them here makes every store create them (``Store.create_schema``).
+from waxell_observe.store import approval_table as _approval_table  # noqa: E402,F401
+from waxell_observe.store import evaluation_schema as _evaluation_schema  # noqa: E402,F401
 from waxell_observe.store import llm_config as _llm_config  # noqa: E402,F401
+from waxell_observe.store import memory as _memory  # noqa: E402,F401
 from waxell_observe.store import run_logs as _run_logs  # noqa: E402,F401
