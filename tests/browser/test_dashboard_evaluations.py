@@ -156,6 +156,15 @@ def test_an_experiment_its_aggregates_and_rows(
     rows.nth(0).get_by_role("link", name=ids["s0_worse"][:8]).click()
     rendered(page, "#/runs/" + ids["s0_worse"])
     expect(page.locator("h1")).to_contain_text("experiment:worse")
+    goto(page, server, f"/runs/{ids['s0_worse']}?tab=scores")
+    assert sorted(
+        page.get_by_test_id("scores-table")
+        .locator("tbody tr")
+        .evaluate_all("rows => rows.map(r => [...r.cells].slice(0, 5).map(c => c.textContent))")
+    ) == [
+        ["exact_match", "boolean", "false", "expected 10, got 11", "experiment"],
+        ["small", "boolean", "true", "–", "experiment"],
+    ]
 
 
 def test_two_experiments_compared_side_by_side(

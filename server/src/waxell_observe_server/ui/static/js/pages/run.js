@@ -330,6 +330,8 @@ function scoresTab(run, panel) {
         { label: "Type", cell: (sc) => sc.data_type },
         { label: "Value", cell: scoreValue },
         { label: "Comment", cell: (sc) => sc.comment || h("span", { class: "muted" }, "–") },
+        // who gave it: the agent (sdk), an experiment's evaluator or an online evaluator
+        { label: "Source", cell: (sc) => sc.source || "sdk", hideSmall: true },
         { label: "Recorded", cell: (sc) => timeCell(sc.created_at), hideSmall: true },
       ],
       run.scores || [],
