@@ -216,3 +216,24 @@ def test_a_refused_model_is_never_asked(with_dspy: None, stub: StubLLMServer, re
         (s["name"], s["attributes"]["metadata"]["surface"]) for s in run["spans"] if s["kind"] == "policy"
     ]
     assert policy == [("models", "llm.before")]
+
+
+def test_a_response_from_dspys_cache_is_a_call_without_tokens(
+    with_dspy: None, stub: StubLLMServer, read_run: Any, tmp_path: Any
+) -> None:
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    question = f"Capital of France? ({tmp_path.name})"  # never asked before: the first call misses
+    stub.reply_json(
+        ChatReply(content=extract("Known.", "Paris"), prompt_tokens=30, completion_tokens=6).completion()
+    )
+    predict = dspy.ChainOfThought("question -> answer")
+    cached_lm = dspy.LM("openai/gpt-4o-mini", api_base=stub.openai_base_url, api_key="sk-test", num_retries=0)
+    with dspy.context(lm=cached_lm), WaxellContext(agent_name="dspy-cache", enforce_policy=False) as ctx:
+        assert predict(question=question).answer == "Paris"
+        assert predict(question=question).answer == "Paris"
+    assert len(stub.requests) == 1
+    run = read_run(ctx.run_id)
+    calls = [
+        (c["tokens_in"], c["tokens_out"], c["attributes"].get("dspy.cache_hit")) for c in run["llm_calls"]
+    ]
+    assert calls == [(30, 6, None), (0, 0, True)]

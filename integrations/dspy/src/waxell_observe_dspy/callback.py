@@ -7,8 +7,9 @@
 * ``on_lm_start``/``on_lm_end`` → the LM call is left to the provider integration that sees the
   request (DSPy calls LiteLLM: the ``litellm`` integration records tokens, cost and the
   ``llm.before`` gate); when none reported it (LiteLLM not instrumented, a response from DSPy's
-  cache) it is recorded here from the LM's history entry (model, usage, cost; a cache hit with the
-  attribute ``dspy.cache_hit`` and no billed tokens).
+  cache) it is recorded here from the LM's history entry (model, usage, cost; a response from DSPy's
+  cache, which DSPy reports without usage, with the attribute ``dspy.cache_hit``, no tokens and no
+  cost).
 
 Tools are recorded (and gated) by the ``Tool.__call__``/``acall`` patch (:mod:`.tools`), not here:
 DSPy swallows what a callback raises, so a refusal must come from outside.
@@ -158,7 +159,11 @@ class WaxellDSPyCallback(BaseCallback):  # type: ignore[misc]
             entry = history[-1]
         usage = entry.get("usage") or {}
         response = entry.get("response")
-        cache_hit = bool(getattr(response, "cache_hit", False))
+        # DSPy gives a cached response no usage (and keeps the cost of the call that filled the
+        # cache); a response from a provider always carries its usage.
+        cache_hit = bool(getattr(response, "cache_hit", False)) or (
+            isinstance(entry.get("usage"), dict) and not entry["usage"] and bool(entry.get("outputs"))
+        )
         model = str(
             entry.get("response_model") or entry.get("model") or getattr(opened.lm, "model", "unknown")
         )
