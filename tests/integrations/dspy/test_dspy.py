@@ -234,6 +234,7 @@ def test_a_response_from_dspys_cache_is_a_call_without_tokens(
     assert len(stub.requests) == 1
     run = read_run(ctx.run_id)
     calls = [
-        (c["tokens_in"], c["tokens_out"], c["attributes"].get("dspy.cache_hit")) for c in run["llm_calls"]
+        (c["tokens_in"], c["tokens_out"], c["cost"] > 0, c["attributes"].get("dspy.cache_hit"))
+        for c in run["llm_calls"]
     ]
-    assert calls == [(30, 6, None), (0, 0, True)]
+    assert calls == [(30, 6, True, None), (0, 0, False, True)]
