@@ -52,7 +52,14 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs see them; at run time s
     from waxell_observe.convenience import communication as communication
     from waxell_observe.convenience import phase as phase
     from waxell_observe.current import get_context, get_current_context
-    from waxell_observe.decorators.behaviour import decision, reasoning_dec, retrieval, retry_dec, step_dec, tool
+    from waxell_observe.decorators.behaviour import (
+        decision,
+        reasoning_dec,
+        retrieval,
+        retry_dec,
+        step_dec,
+        tool,
+    )
     from waxell_observe.decorators.observe import observe, waxell_agent
     from waxell_observe.delivery.report import DeliveryReport
     from waxell_observe.diagnostics import diagnose
