@@ -16,9 +16,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.eventstream import EventStream
+from botocore.exceptions import EventStreamError
 
 from integrations.llm_stub import StubLLMServer
-from integrations.providers.aws_eventstream import event_stream, invoke_chunks
+from integrations.providers.aws_eventstream import event, event_stream, invoke_chunks
 from integrations.providers.common import block_model, cost, only_call
 from waxell_observe import WaxellContext
 from waxell_observe.errors import PolicyViolationError
@@ -366,3 +367,69 @@ def test_boto3_imported_after_init_is_captured(stub: StubLLMServer, read_run: An
     assert [
         (c["model"], c["provider"], c["tokens_in"], c["tokens_out"], c["response_preview"]) for c in calls
     ] == [(NOVA, "bedrock", 6, 2, "late answer")]
+
+
+def test_a_stream_exception_event_is_recorded_as_an_error(
+    client: Any, stub: StubLLMServer, read_run: Any
+) -> None:
+    events = event_stream(
+        [
+            ("messageStart", {"role": "assistant"}),
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Li"}}),
+        ]
+    )
+    events.append(event("throttlingException", {"message": "slow down"}, message_type="exception"))
+    stub.reply_sse(events)
+    with WaxellContext(agent_name="bedrock-stream-error") as ctx:
+        answer = client.converse_stream(modelId=NOVA, messages=MESSAGES)
+        with pytest.raises(EventStreamError, match="slow down"):
+            for _ in answer["stream"]:
+                pass
+    call = only_call(read_run(ctx.run_id))
+    assert (call["status"], call["error_type"], call["attributes"]["stream"]) == (
+        "error",
+        "EventStreamError",
+        True,
+    )
+
+
+def test_a_stream_closed_early_is_recorded_as_partial(
+    client: Any, stub: StubLLMServer, read_run: Any
+) -> None:
+    stub.reply_sse(
+        event_stream(
+            [
+                ("messageStart", {"role": "assistant"}),
+                ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Li"}}),
+                ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "ma."}}),
+                ("messageStop", {"stopReason": "end_turn"}),
+                (
+                    "metadata",
+                    {"usage": {"inputTokens": 30, "outputTokens": 3, "totalTokens": 33}, "metrics": {}},
+                ),
+            ]
+        )
+    )
+    with WaxellContext(agent_name="bedrock-stream-early") as ctx:
+        stream = client.converse_stream(modelId=NOVA, messages=MESSAGES)["stream"]
+        for event_ in stream:
+            if "contentBlockDelta" in event_:
+                break
+        stream.close()
+    call = only_call(read_run(ctx.run_id))
+    assert (call["status"], call["response_preview"], call["attributes"]["partial"]) == ("ok", "Li", True)
+    assert call["attributes"]["usage_reported"] is False
+
+
+def test_a_redacted_invoke_model_body_is_what_is_sent(
+    client: Any, stub: StubLLMServer, read_run: Any, configure: Any
+) -> None:
+    configure(prompt_guard=True, prompt_guard_action="redact")
+    stub.reply_json({"generation": "Noted.", "prompt_token_count": 10, "generation_token_count": 2})
+    with WaxellContext(agent_name="bedrock-redact") as ctx:
+        client.invoke_model(
+            modelId="meta.llama3-3-70b-instruct-v1:0", body=json.dumps({"prompt": "My SSN is 123-45-6789."})
+        )
+    sent = stub.requests[0].body["prompt"]
+    assert "123-45-6789" not in sent and sent.startswith("My SSN is ")
+    assert only_call(read_run(ctx.run_id))["tokens_in"] == 10
