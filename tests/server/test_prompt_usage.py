@@ -5,14 +5,17 @@ score means and newest runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import inspect, text
 
 import waxell_observe
 from waxell_observe import WaxellContext
-from waxell_observe.config import set_config
+from waxell_observe.config import db_url_from, set_config
 from waxell_observe.store import Store, get_store
 from waxell_observe.store.prompt_usage import INDEXES_KEY, INDEXES_VERSION
 from waxell_observe.store.prompts import add_prompt
@@ -261,3 +264,48 @@ def test_an_older_store_gets_the_partial_indexes(store_url: str) -> None:
         assert "ix_llm_calls_prompt_hash" in calls
     finally:
         reopened.dispose()
+
+
+def test_runs_sent_to_a_control_plane_are_tied_to_the_versions_they_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve_process: Callable[..., Any]
+) -> None:
+    """Remote mode: the SDK fetches a prompt from ``waxell-observe serve`` (which records its use on
+    the run) and sends a call carrying the compiled prompt's hash; the read API ties both to v2."""
+    db = str(tmp_path / "remote.db")
+    with get_store(db_url_from(db)).write() as conn:
+        add_prompt(conn, "support", "Answer {{q}}", labels=["staging"])
+        add_prompt(conn, "support", "Answer briefly: {{q}}", labels=["production"])
+    server = serve_process(db)
+    monkeypatch.setenv("WAXELL_API_URL", server.url)
+    set_config(None)
+    client = waxell_observe.WaxellObserveClient()
+    with WaxellContext(agent_name="remote-bot", enforce_policy=False) as ctx:
+        prompt = client.get_prompt_sync(name="support", label="production")
+        compiled = prompt.compile(q="where is my parcel?")
+        ctx.record_llm_call(
+            model="gpt-4o", tokens_in=100, tokens_out=10, cost=0.5, prompt_hash=compiled._waxell_template_hash
+        )
+        ctx.record_score("accuracy", 0.5)
+    assert waxell_observe.flush_sync(timeout=30).complete
+    reply = httpx.get(f"{server.url}/api/v1/read/prompts/support/", timeout=30)
+    assert reply.status_code == 200, reply.text
+    v2, v1 = reply.json()["versions"]
+    [recent] = v2["usage"].pop("recent_runs")
+    assert (recent["run_id"], recent["agent_name"], recent["total_cost"]) == (ctx.run_id, "remote-bot", 0.5)
+    assert v2["usage"] == {
+        "run_count": 1,
+        "llm_calls": 1,
+        "tokens_in": 100,
+        "tokens_out": 10,
+        "total_cost": 0.5,
+        "last_used_at": recent["started_at"],
+        "linked_calls": {"count": 1, "tokens_in": 100, "tokens_out": 10, "cost": 0.5},
+        "scores": [{"name": "accuracy", "mean": 0.5, "count": 1}],
+    }
+    assert v1["usage"]["run_count"] == 0
+    run = httpx.get(f"{server.url}/api/v1/read/runs/{ctx.run_id}/", timeout=30).json()
+    [span] = [span for span in run["spans"] if span["kind"] == "prompt"]  # recorded by get_prompt
+    assert (span["name"], span["attributes"]) == (
+        "prompt.use:support",
+        {"name": "support", "version": 2, "label": "production", "content_hash": prompt.content_hash},
+    )
