@@ -283,3 +283,39 @@ def test_litellm_imported_after_init_is_captured(stub: StubLLMServer, read_run: 
     assert [
         (c["model"], c["provider"], c["tokens_in"], c["tokens_out"], c["response_preview"]) for c in calls
     ] == [(SERVED, "openai", 6, 2, "late answer")]
+
+
+def test_a_router_call_and_positional_arguments_are_recorded_once_each(
+    stub: StubLLMServer, instrumented: Any, read_run: Any
+) -> None:
+    stub.reply_json(chat_completion(SERVED, "Lima.", 10, 2))
+    stub.reply_json(chat_completion(SERVED, "Quito.", 12, 3))
+    params = {
+        "model": "openai/gpt-4o-mini",
+        "api_base": stub.openai_base_url,
+        "api_key": "k",
+        "max_retries": 0,
+    }
+    router = litellm.Router(model_list=[{"model_name": "fast", "litellm_params": params}])
+    with WaxellContext(agent_name="litellm-router") as ctx:
+        router.completion(model="fast", messages=MESSAGES)
+        litellm.completion("openai/gpt-4o-mini", MESSAGES, **openai_route(stub))
+    calls = read_run(ctx.run_id)["llm_calls"]
+    assert [(c["provider"], c["tokens_in"], c["tokens_out"], c["response_preview"]) for c in calls] == [
+        ("openai", 10, 2, "Lima."),
+        ("openai", 12, 3, "Quito."),
+    ]
+    assert calls[1]["attributes"]["request_model"] == "openai/gpt-4o-mini"
+
+
+def test_a_stream_without_usage_says_so(stub: StubLLMServer, instrumented: Any, read_run: Any) -> None:
+    chunks = chat_chunks(SERVED, ["Li", "ma."], 30, 3)[:-1]  # no usage chunk: none was asked for
+    stub.reply_sse(sse(chunks))
+    with WaxellContext(agent_name="litellm-stream") as ctx:
+        for _ in litellm.completion(
+            model="openai/gpt-4o-mini", messages=MESSAGES, stream=True, **openai_route(stub)
+        ):
+            pass
+    call = only_call(read_run(ctx.run_id))
+    assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (0, 0, "Lima.")
+    assert call["attributes"]["usage_reported"] is False and "partial" not in call["attributes"]
