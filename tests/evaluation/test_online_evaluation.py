@@ -4,8 +4,12 @@ thread and never on the agent's, their scores stored on the runs with source ``o
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +205,42 @@ def test_bad_arguments_are_named() -> None:
     with pytest.raises(TypeError, match="an evaluator may take input, output, expected"):
         add_online_evaluator("a", lambda answer: 1)
     assert online_evaluators() == []
+
+
+SCRIPT = """
+import time
+import waxell_observe
+
+def slow(output):
+    time.sleep(1.0)  # still queued when the script's last line ran
+    return output == "done"
+
+waxell_observe.add_online_evaluator("script", slow)
+
+@waxell_observe.observe(agent_name="script")
+def work(n):
+    return "done"
+
+for n in range(3):
+    work(n)
+"""
+
+
+def test_a_script_that_ends_right_after_its_runs_still_gets_them_evaluated(
+    tmp_path: Path, store_url: str, waxell_db: Path
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WAXELL_DB": str(waxell_db)},
+    )
+    assert done.returncode == 0, done.stderr
+    run_ids = agent_runs(store_url, "script")
+    assert len(run_ids) == 3
+    assert sorted((r.run_id, r.name, r.string_value, r.source) for r in stored_scores(store_url)) == sorted(
+        (run_id, "slow", "true", "online") for run_id in run_ids
+    )

@@ -4,11 +4,13 @@ A finished sampled run becomes a :class:`Job` on a bounded queue; one daemon thr
 takes jobs in order, calls each evaluator (an async one is run to completion on the thread) and
 stores the scores on the run with source ``online`` where the run went (its store or its control
 plane). A full queue drops the job (counted on the evaluator and logged); a failing evaluator or
-write is logged and counted, and the thread goes on.
+write is logged and counted, and the thread goes on. At interpreter exit the queued runs are given
+up to :data:`EXIT_TIMEOUT` seconds to be evaluated.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -25,6 +27,9 @@ logger = logging.getLogger("waxell_observe")
 
 QUEUE_SIZE = 10_000
 """Jobs waiting at most; more are dropped (the agent never waits for its evaluators)."""
+
+EXIT_TIMEOUT = 10.0
+"""At interpreter exit, seconds to wait for the queued runs to be evaluated (then they are given up)."""
 
 
 @dataclass
@@ -49,6 +54,7 @@ class OnlineWorker:
         self._pid = os.getpid()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
+        self._exit_hook = False
         self.thread_ident: int | None = None
 
     def submit(self, job: Job) -> bool:
@@ -80,6 +86,20 @@ class OnlineWorker:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._loop, name="waxell-online-evaluator", daemon=True)
             self._thread.start()
+            if not self._exit_hook:
+                self._exit_hook = True
+                atexit.register(self._drain_at_exit)
+
+    def _drain_at_exit(self) -> None:
+        """At exit: let the queued runs be evaluated (a short script ends right after its runs)."""
+        if os.getpid() != self._pid or not self._pending:
+            return
+        if not self.wait(EXIT_TIMEOUT):
+            logger.warning(
+                "waxell-observe: %d runs were not evaluated online before exit (waited %.0f s)",
+                self._pending,
+                EXIT_TIMEOUT,
+            )
 
     def _loop(self) -> None:
         self.thread_ident = threading.get_ident()
