@@ -263,3 +263,25 @@ def test_a_global_provider_set_after_init_gets_the_bridge(tmp_path: Any, read_ru
         3,
         agent["id"],
     )
+
+
+def test_our_own_exported_spans_are_never_recorded_again(provider: TracerProvider, read_run: Any) -> None:
+    """The OTel plugin hands the spans it exports to the application's provider (which has the bridge):
+    they carry waxell.run_id and are not recorded a second time."""
+    from waxell_observe.vocabulary import attributes as wax
+
+    tracer = provider.get_tracer("waxell_observe")
+    with WaxellContext(agent_name="bridge", enforce_policy=False) as ctx:
+        span = tracer.start_span(
+            "llm gpt-4o-mini",
+            attributes={
+                wax.RUN_ID: "some-run",
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 3,
+                "gen_ai.usage.output_tokens": 1,
+            },
+        )
+        span.end()
+    run = read_run(ctx.run_id)
+    assert (run["llm_calls"], run["spans"]) == ([], [])
