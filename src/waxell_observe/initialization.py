@@ -164,6 +164,9 @@ def init(
             _enable_debug_logging()
         set_config(config)
         _instrument(config, libraries, excluded)
+        from waxell_observe.gating import network as _network_gate
+
+        _network_gate.install()  # httpx requests pass network.before (unless the gates are off)
         _remember_identity(agent_name, workflow_name, on_policy_block)
         _initialized = True
         logger.info(
@@ -283,9 +286,11 @@ def forget() -> None:
     handler (``shutdown()`` calls this: a later ``init()`` acts again)."""
     global _initialized, _instrumented, _agent_name, _workflow_name
     from waxell_observe import lazy_integrations
+    from waxell_observe.gating import network as _network_gate
     from waxell_observe.policy_block import set_default_handler
 
     lazy_integrations.disarm()
+    _network_gate.uninstall()
     with _lock:
         _initialized = False
         _instrumented = ()
