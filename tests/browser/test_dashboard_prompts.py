@@ -91,6 +91,18 @@ def test_the_list_of_prompts(prompts_page: Any, prompts_server: tuple[Server, di
         ["support", "text", "v3", "3", "production → v3staging → v1", "3"],
         ["triage", "chat", "v1", "1", "–", "0"],
     ]
+    prompts_page.get_by_test_id("prompts-search").fill("TRI")
+    prompts_page.get_by_role("button", name="Find").click()
+    rendered(prompts_page, "#/prompts?search=TRI")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td").first).to_have_text("triage")
+    prompts_page.get_by_test_id("prompts-search").fill("<b>nothing</b>")
+    prompts_page.get_by_role("button", name="Find").click()
+    expect(prompts_page.get_by_test_id("prompts-table-empty")).to_have_text(
+        "No prompt's name contains “<b>nothing</b>”."
+    )
+    prompts_page.get_by_role("link", name="Clear").click()
+    rendered(prompts_page, "#/prompts")
     rows.first.get_by_role("link", name="support").click()
     rendered(prompts_page, "#/prompts/support")
     expect(prompts_page.locator("h1")).to_have_text("Prompt support")

@@ -241,6 +241,10 @@ def test_the_list_of_prompts(monkeypatch: pytest.MonkeyPatch, store_url: str, ap
     page = api.read("prompts/", limit=1, offset=1)
     assert ([p["name"] for p in page["prompts"]], page["total"]) == (["triage"], 3)
     assert api.read("prompts/", limit=1, offset=5)["prompts"] == []
+    found = api.read("prompts/", search="SUP")
+    assert ([p["name"] for p in found["prompts"]], found["total"]) == (["support"], 1)
+    assert [p["name"] for p in api.read("prompts/", search="u")["prompts"]] == ["support", "unused"]
+    assert api.read("prompts/", search="%")["total"] == 0  # a plain character, not a wildcard
     assert api.read("prompts/", 422, limit=0)["message"].startswith("query parameter limit:")
 
 

@@ -29,11 +29,13 @@ def prompts_list(
     request: Request,
     limit: int = Query(default=100, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=_MAX_OFFSET),
+    search: str = Query(default="", max_length=256, description="part of the name"),
 ) -> dict[str, Any]:
-    """Prompts by name: type and number of the newest version, how many versions, labels, when
-    created and last changed, how many runs used it and when last."""
+    """Prompts by name (those whose name contains ``search``): type and number of the newest
+    version, how many versions, labels, when created and last changed, how many runs used it and
+    when last."""
     with request.app.state.store.read() as conn:
-        page, total = prompt_overview(conn, limit=limit, offset=offset)
+        page, total = prompt_overview(conn, limit=limit, offset=offset, search=clean_text(search))
     return {"prompts": page, "total": total, "limit": limit, "offset": offset}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Index, bindparam, func, select, text
+from sqlalchemy import Connection, Index, bindparam, func, select, text, true
 
 from waxell_observe.store.reader import _score_value, iso
 from waxell_observe.store.schema import llm_calls, prompts, scores, spans
@@ -119,16 +119,18 @@ def _labels(rows: Iterable[Any]) -> dict[str, int]:
 
 
 def prompt_overview(
-    conn: Connection, *, limit: int = 100, offset: int = 0
+    conn: Connection, *, limit: int = 100, offset: int = 0, search: str = ""
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of prompts by name, and how many prompts there are.
+    """A page of prompts by name, and how many prompts there are (with ``search``: those whose name
+    contains it, ignoring case; ``%`` and ``_`` are plain characters).
 
     Each: ``name``, ``prompt_type`` and ``latest_version`` (of the newest version), ``version_count``,
     ``labels`` (``{label: version}``), ``created_at`` / ``updated_at`` (first and newest version,
     ISO 8601), ``run_count`` (runs that used any version or named the prompt) and ``last_used_at`` (the
     time of its newest use: a prompt span or an LLM call carrying a version's hash).
     """
-    total = int(conn.execute(select(func.count(func.distinct(prompts.c.name)))).scalar_one())
+    matching = func.lower(prompts.c.name).contains(search.lower(), autoescape=True) if search else true()
+    total = int(conn.execute(select(func.count(func.distinct(prompts.c.name))).where(matching)).scalar_one())
     page = conn.execute(
         select(
             prompts.c.name,
@@ -137,6 +139,7 @@ def prompt_overview(
             func.min(prompts.c.created_at).label("created"),
             func.max(prompts.c.created_at).label("updated"),
         )
+        .where(matching)
         .group_by(prompts.c.name)
         .order_by(prompts.c.name)
         .limit(limit)

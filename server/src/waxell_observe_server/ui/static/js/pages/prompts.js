@@ -55,12 +55,27 @@ function runScores(scores) {
 export async function renderPrompts(ctx) {
   const p = Object.fromEntries(ctx.params.entries());
   const offset = Math.max(0, Number(p.offset) || 0);
-  const data = await read("prompts/", { limit: LIMIT, offset });
+  const data = await read("prompts/", { limit: LIMIT, offset, search: p.search });
   if (!ctx.alive()) return;
+  const form = h(
+    "form",
+    {
+      class: "filters filters-compact",
+      role: "search",
+      "aria-label": "Find prompts",
+      onsubmit: (e) => {
+        e.preventDefault();
+        setParams({ search: String(new FormData(form).get("search") || "").trim() });
+      },
+    },
+    h("label", { class: "field" }, h("span", { class: "field-label" }, "Name contains"), h("input", { name: "search", value: p.search || "", placeholder: "any", "data-testid": "prompts-search" })),
+    h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Find"), h("a", { class: "btn", href: "#/prompts" }, "Clear")),
+  );
   replace(
     ctx.main,
     pageHeader("Prompts"),
     h("p", { class: "lead" }, "Managed prompts (", h("code", null, "waxell-observe prompts add"), "), their versions and labels, and the runs that used them."),
+    form,
     table(
       [
         { label: "Prompt", cell: (r) => h("a", { href: promptHref(r.name) }, r.name) },
@@ -76,7 +91,9 @@ export async function renderPrompts(ctx) {
       {
         caption: "Prompts",
         testid: "prompts-table",
-        empty: "No prompts yet. Add one with `waxell-observe prompts add NAME FILE`; agents fetch it with get_prompt() and record its use with prompt_use().",
+        empty: p.search
+          ? "No prompt's name contains “" + p.search + "”."
+          : "No prompts yet. Add one with `waxell-observe prompts add NAME --text ...`; agents fetch it with get_prompt(), which records its use on the run.",
       },
     ),
     pager({ total: data.total || 0, limit: LIMIT, offset, label: "prompts", onGo: (o) => setParams({ ...p, offset: o || "" }) }),
