@@ -163,3 +163,49 @@ def test_b(waxell_runs):
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT agent_name, status FROM runs ORDER BY started_at").fetchall()
     assert rows == [("answerer", "success")] * 3
+
+
+def test_policy_outcomes_under_the_tests_own_policies(session: pytest.Pytester) -> None:
+    session.makepyfile(
+        test_policies='''
+import pytest
+import waxell_observe as waxell
+from waxell_observe.errors import PolicyViolationError
+
+POLICIES = """
+policies:
+  - name: tools
+    category: tool-allowlist
+    rules: {allowed_tools: [search], blocked_tools: [shell], action: block}
+"""
+
+@waxell.observe(agent_name="ops")
+def ops(command):
+    waxell.gate_tool("shell", {"command": command})
+    return "ran"
+
+def test_blocked(waxell_runs):
+    assert waxell_runs.use_policies(POLICIES) == ["tools"]
+    with pytest.raises(PolicyViolationError):
+        ops("ls")
+    run = waxell_runs.one("ops").assert_blocked("shell")
+    assert run.error == "Tool 'shell' is blocked"
+    check = run.assert_policy("tools", action="block", category="tool-allowlist")
+    where = (check.attributes["phase"], check.attributes["metadata"]["surface"])
+    assert where == ("mid_execution", "tool.before")
+    run.assert_policy(action="warn")  # fails: it was a block
+
+def test_the_policies_ended_with_the_test(waxell_runs):
+    assert ops("ls") == "ran"
+    assert waxell_runs.one("ops").assert_succeeded().policy_checks == []
+'''
+    )
+    result = session.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)  # the second test: the policies ended with the first
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: run 'ops' (*) has no policy answer with action='warn' (answers: "
+            "[[]{'policy_name': 'tools', 'action': 'block', 'category': 'tool-allowlist'}[]])",
+            "FAILED test_policies.py::test_blocked - *",
+        ]
+    )

@@ -156,8 +156,10 @@ def capture_runs(
         manager = plugin_manager()
         manager.register(capture)
         stack.callback(_unregister, capture)
+        runs = RecordedRuns(capture.runs, store_url)
+        stack.callback(runs._remove_policies)  # after the delivery: the test's policies end with it
         stack.callback(flush_sync, 30)  # runs first: deliver before the configuration is restored
-        yield RecordedRuns(capture.runs, store_url)
+        yield runs
 
 
 def _unregister(capture: RunCapture) -> None:

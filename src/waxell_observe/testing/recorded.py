@@ -8,7 +8,8 @@ what was expected and what the run holds, so a failing test explains itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
@@ -198,6 +199,24 @@ class RecordedRun:
             raise AssertionError(f"run {self._label()} has tag {key}={self.tags[key]!r}, expected {value!r}")
         return self
 
+    def assert_policy(
+        self, name: str | None = None, *, action: str | None = None, category: str | None = None
+    ) -> SpanRecord:
+        """A policy answered on this run (``name``, with that ``action`` and ``category`` when given:
+        ``block``, ``warn``, ``redact``, ...); returns its policy span (``attributes``: ``reason``,
+        ``phase``, ``metadata``, ...)."""
+        wanted = {"policy_name": name, "action": action, "category": category}
+        for check in self.policy_checks:
+            attributes = check.attributes or {}
+            if all(value is None or attributes.get(key) == value for key, value in wanted.items()):
+                return check
+        seen = [
+            {key: (c.attributes or {}).get(key) for key in ("policy_name", "action", "category")}
+            for c in self.policy_checks
+        ]
+        asked = ", ".join(f"{k}={v!r}" for k, v in wanted.items() if v is not None) or "any policy"
+        raise AssertionError(f"run {self._label()} has no policy answer with {asked} (answers: {seen})")
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _label(self) -> str:
@@ -214,6 +233,35 @@ class RecordedRuns(Sequence[RecordedRun]):
         self._runs = runs
         self.store_url = store_url
         """Where these runs were also stored (a store private to the test session)."""
+        self._policies: list[str] = []
+
+    def use_policies(self, source: str | os.PathLike[str] | Iterable[Mapping[str, Any]]) -> list[str]:
+        """Govern the runs of this test with policies: a policy file's path, YAML or JSON text, or
+        a list of policy dicts (``docs/policy-format.md``). They go into the private store for the
+        test only (removed when it ends); returns their names. Offline captures only."""
+        from waxell_observe.governance.loader import load_policies, parse_policies
+        from waxell_observe.governance.policy_store import add_policies
+        from waxell_observe.store import get_store
+
+        if not self.store_url:
+            raise RuntimeError("use_policies needs an offline capture (its private store)")
+        if isinstance(source, (str, os.PathLike)):
+            policies = load_policies(source)
+        else:
+            policies = parse_policies(list(source), source="use_policies")
+        names = add_policies(get_store(self.store_url), policies)
+        self._policies.extend(names)
+        return names
+
+    def _remove_policies(self) -> None:
+        """Take the policies :meth:`use_policies` added out of the private store."""
+        if not self._policies:
+            return
+        from waxell_observe.governance.policy_store import remove_policies
+        from waxell_observe.store import get_store
+
+        remove_policies(get_store(self.store_url), self._policies)
+        self._policies = []
 
     @overload
     def __getitem__(self, index: int) -> RecordedRun: ...
