@@ -206,6 +206,8 @@ def db_url_from(db: str) -> str:
         if db.startswith("postgresql://"):
             return "postgresql+psycopg://" + db[len("postgresql://") :]
         return db
+    if db == ":memory:":  # SQLite's in-memory database, not a file of that name
+        return "sqlite:///:memory:"
     return f"sqlite:///{Path(db).expanduser().absolute()}"
 
 

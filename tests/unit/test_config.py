@@ -90,3 +90,14 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_store_locations_become_sqlalchemy_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from waxell_observe.config import db_url_from
+
+    monkeypatch.chdir(tmp_path)
+    assert db_url_from(":memory:") == "sqlite:///:memory:"  # SQLite's in-memory database, no file
+    assert db_url_from("runs.db") == f"sqlite:///{tmp_path / 'runs.db'}"
+    assert db_url_from("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert db_url_from("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert db_url_from("sqlite:////x/y.db") == "sqlite:////x/y.db"
