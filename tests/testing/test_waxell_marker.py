@@ -192,3 +192,52 @@ def test_two_xdist_workers_record_one_experiment(project: pytest.Pytester, tmp_p
     assert stored is not None and stored["status"] == "completed"
     assert sorted(r["item_id"] for r in stored["results"]) == [f"s{a}" for a in range(10)]
     assert len(backend(tmp_path).list_experiments("sums")) == 1
+
+
+def test_repetitions_inline_items_async_tests_and_a_tolerated_dip(
+    project: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(
+        test_more="""
+import asyncio
+import os
+import pytest
+from waxell_observe import evaluators as ev
+
+ITEMS = [{"id": "x", "input": 2, "expected": 4}, {"id": "y", "input": 3, "expected": 6}]
+DIP = os.environ.get("DIP") == "1"
+
+@pytest.mark.waxell(dataset=ITEMS, evaluators=[ev.exact_match()], repetitions=2, tolerance=0.3)
+async def test_double(waxell_case):
+    await asyncio.sleep(0)
+    wrong = DIP and waxell_case.id == "y" and waxell_case.repetition == 1
+    waxell_case.output = waxell_case.input * 2 + (1 if wrong else 0)
+"""
+    )
+    result = project.runpytest_subprocess("-p", "no:randomly", "-v", "--waxell-name", "base", "test_more.py")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_more.py::test_double[[]x-r0[]] PASSED*",
+            "*test_more.py::test_double[[]y-r1[]] PASSED*",
+            "base/test_double [[]passed[]]: 2 items, 4 runs, 0 errors, cost $*",
+            "    exact_match              pass  100.0% (4/4)  mean 1",
+        ]
+    )
+    stored = backend(tmp_path).get_experiment("base/test_double")
+    assert stored is not None and stored["dataset"] == ""  # inline items: no stored dataset
+    assert [(r["item_id"], r["repetition"], r["output"]) for r in stored["results"]] == [
+        ("x", 0, 4),
+        ("x", 1, 4),
+        ("y", 0, 6),
+        ("y", 1, 6),
+    ]
+    # 75% is within the tolerance (0.3) of the baseline's 100%: no regression
+    monkeypatch.setenv("DIP", "1")
+    dipped = project.runpytest_subprocess(
+        "-p", "no:randomly", "--waxell-name", "dip", "--waxell-baseline", "base", "test_more.py"
+    )
+    assert dipped.ret == pytest.ExitCode.OK
+    dipped.stdout.fnmatch_lines(
+        ["    exact_match              pass   75.0% (3/4)  mean 0.75  baseline 100.0%"]
+    )
