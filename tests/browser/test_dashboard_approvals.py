@@ -222,7 +222,7 @@ def test_an_embedded_agent_in_another_process_waits_for_the_browser(
     agent = None
     try:
         agent = _agent(tmp_path, "", "", db=db)
-        page = page_factory(server, allow_console=("status of 401",))
+        page = page_factory(server, allow_console=("status of 401", "status of 403"))
         page.goto(server.url + "/#/approvals")
         page.get_by_test_id("api-key-input").fill(bob)
         page.get_by_test_id("sign-in").click()
@@ -237,6 +237,18 @@ def test_an_embedded_agent_in_another_process_waits_for_the_browser(
             "deployer",
             "deploy-freeze",
         )
+
+        # an approval naming its approvers cannot be answered by anyone else: the page says why
+        create_approval(store, approval_id="apr-alice-only", agent_name="payer", approvers=["alice"],
+                        timeout_seconds=600)  # fmt: skip
+        alice_only = page.locator("[data-testid=pending-table] [data-approval-id=apr-alice-only]")
+        expect(alice_only).to_have_count(1, timeout=30_000)
+        alice_only.get_by_test_id("approve").click()
+        expect(page.get_by_test_id("approval-message")).to_have_text(
+            "Could not approve this approval: "
+            "'bob' may not answer approval apr-alice-only: its approvers are alice"
+        )
+        assert get_approval(store, "apr-alice-only").status == "pending"  # type: ignore[union-attr]
 
         deployer.get_by_test_id("approve").click()
         expect(page.get_by_test_id("approval-message")).to_have_text(

@@ -275,6 +275,13 @@ def test_cli_lists_and_shows_approvals(waxell_db: Path) -> None:
         "  approvers  alice, bob",
         shown[7],
     ]
+    stranger = subprocess.run(
+        [CLI, "approvals", "approve", "apr-1", "--by", "mallory", "--db", str(waxell_db)],
+        capture_output=True,
+        text=True,
+    )
+    assert stranger.returncode == 1
+    assert "'mallory' may not answer approval apr-1: its approvers are alice, bob" in stranger.stderr
     _cli("deny", "apr-1", "--by", "bob", "--comment", "not now", "--db", str(waxell_db))
     shown = _cli("show", "apr-1", "--db", str(waxell_db)).splitlines()
     assert shown[0] == "approval apr-1: denied"

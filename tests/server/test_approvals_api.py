@@ -95,6 +95,14 @@ def test_the_approval_loop_on_a_real_server(serve_process: Any, tmp_path: Path) 
     assert http.post(url, json={}, headers={"X-Wax-Key": "wax_sk_" + "0" * 48}).status_code == 401
     assert http.post(url, json={}, headers={"X-Wax-Key": mallory}).status_code == 401
 
+    # the approval names its approvers: another key holder may not answer it
+    stranger = http.post(url, json={}, headers=as_agent)
+    assert stranger.status_code == 403
+    assert stranger.json()["detail"].endswith(
+        "may not answer approval apr-deploy-1: its approvers are alice, bob"
+    )
+    assert http.get(f"{READ}/approvals/apr-deploy-1/", headers=as_agent).json()["status"] == "pending"
+
     # the agent long-polls; the answer reaches it while it waits
     polled: list[dict[str, Any]] = []
     waiting = threading.Thread(
@@ -136,8 +144,8 @@ def test_the_approval_loop_on_a_real_server(serve_process: Any, tmp_path: Path) 
     assert (missing.status_code, missing.json()["detail"]) == (404, "no approval 'nope'")
     assert http.get(f"{READ}/approvals/nope/", headers=as_agent).status_code == 404
 
-    # an unnamed key is recorded by its id
-    http.post(f"{OBSERVE}/approvals/", json={**BODY, "id": "apr-2"}, headers=as_agent)
+    # an unnamed key is recorded by its id (an approval naming no approvers: anyone with a key answers)
+    http.post(f"{OBSERVE}/approvals/", json={**BODY, "id": "apr-2", "approvers": []}, headers=as_agent)
     denied = http.post(f"{ADMIN}/approvals/apr-2/deny/", headers=as_agent).json()
     assert (denied["status"], denied["decided_by"][:4], len(denied["decided_by"])) == ("denied", "key ", 16)
 
@@ -199,7 +207,8 @@ def test_bad_bodies_are_refused_on_both_stores(client: Any, body: dict[str, Any]
 def test_answering_through_the_app_on_both_stores(client: Any, store_url: str) -> None:
     key, _ = create_key(client.app.state.store, "carol")
     headers = {"X-Wax-Key": key}
-    assert client.post(f"{OBSERVE}/approvals/", json=BODY, headers=headers).status_code == 201
+    body = {**BODY, "approvers": ["Carol", "dave"]}  # carol is one of them (names compared in any case)
+    assert client.post(f"{OBSERVE}/approvals/", json=body, headers=headers).status_code == 201
     answered = client.post(
         f"{ADMIN}/approvals/apr-deploy-1/deny/", json={"comment": "not today"}, headers=headers
     )

@@ -8,6 +8,7 @@ import pytest
 from waxell_observe.store import Store
 from waxell_observe.store.aggregates import list_audit
 from waxell_observe.store.approvals import (
+    ApprovalNotAllowed,
     ApprovalNotFound,
     ApprovalNotPending,
     close_approval,
@@ -16,6 +17,7 @@ from waxell_observe.store.approvals import (
     expire_due,
     get_approval,
     list_approvals,
+    may_decide,
 )
 
 T0 = 1_800_000_000.0
@@ -222,3 +224,17 @@ def test_bad_answers_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="status must be one of pending, approved"):
         list_approvals(store, status="open")
     assert _audit(store) == []
+
+
+def test_only_a_named_approver_may_answer(store: Store) -> None:
+    _create(store, "named")
+    with pytest.raises(ApprovalNotAllowed) as refused:
+        decide_approval(store, "named", "approved", decided_by="mallory", now=T0 + 1)
+    assert str(refused.value) == "'mallory' may not answer approval named: its approvers are alice, bob"
+    still = get_approval(store, "named", now=T0 + 2)
+    assert still is not None and (still.status, still.decided_by) == ("pending", "")
+    decided = decide_approval(store, "named", "denied", decided_by=" Bob ", now=T0 + 3)  # any case, trimmed
+    assert (decided.status, decided.decided_by) == ("denied", " Bob ")
+    anyone = create_approval(store, approval_id="open", agent_name="a", timeout_seconds=60, now=T0)
+    assert may_decide(anyone, "whoever") and not may_decide(decided, "mallory")
+    assert decide_approval(store, "open", "approved", decided_by="whoever", now=T0 + 1).status == "approved"

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from waxell_observe.store.approvals import (
     Approval,
+    ApprovalNotAllowed,
     ApprovalNotFound,
     ApprovalNotPending,
     close_approval,
@@ -246,6 +247,8 @@ def _answer(
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except ApprovalNotPending as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
+    except ApprovalNotAllowed as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from None
     return _reply(approval)
 
 

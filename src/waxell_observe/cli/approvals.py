@@ -161,7 +161,12 @@ def _answer(
             json={"comment": comment},
         )
         return reply
-    from waxell_observe.store.approvals import ApprovalNotFound, ApprovalNotPending, decide_approval
+    from waxell_observe.store.approvals import (
+        ApprovalNotAllowed,
+        ApprovalNotFound,
+        ApprovalNotPending,
+        decide_approval,
+    )
 
     try:
         approval = decide_approval(
@@ -171,7 +176,7 @@ def _answer(
         raise click.ClickException(
             f"no approval {approval_id!r} (see `waxell-observe approvals list`)"
         ) from None
-    except ApprovalNotPending as exc:
+    except (ApprovalNotPending, ApprovalNotAllowed) as exc:
         raise click.ClickException(str(exc)) from None
     return approval.to_dict()
 

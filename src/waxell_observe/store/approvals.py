@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TIMEOUT_SECONDS",
     "Approval",
+    "ApprovalNotAllowed",
     "ApprovalNotFound",
     "ApprovalNotPending",
     "close_approval",
@@ -47,6 +48,7 @@ __all__ = [
     "expire_due",
     "get_approval",
     "list_approvals",
+    "may_decide",
     "new_approval_id",
     "wait_for_answer",
 ]
@@ -67,6 +69,26 @@ _MAX_APPROVERS = 100
 
 class ApprovalNotFound(LookupError):
     """No approval has this id."""
+
+
+class ApprovalNotAllowed(PermissionError):
+    """The approval names its approvers and whoever answers is not one of them."""
+
+    def __init__(self, approval: Approval, decided_by: str) -> None:
+        super().__init__(
+            f"{decided_by!r} may not answer approval {approval.id}: its approvers are "
+            + ", ".join(approval.approvers)
+        )
+        self.approval = approval
+
+
+def may_decide(approval: Approval, decided_by: str) -> bool:
+    """True when ``decided_by`` may answer ``approval``: anyone when it names no approvers, else one of
+    them (names compared trimmed, in any case)."""
+    if not approval.approvers:
+        return True
+    name = decided_by.strip().casefold()
+    return any(name == approver.strip().casefold() for approver in approval.approvers)
 
 
 class ApprovalNotPending(RuntimeError):
@@ -407,7 +429,8 @@ def decide_approval(
     now stands and writes the audit row naming ``decided_by`` (and ``key_id``, the API key used).
 
     Raises :class:`ApprovalNotFound` (no such id), :class:`ApprovalNotPending` (answered, expired or
-    cancelled already: the first answer wins) or ``ValueError`` (bad answer, empty ``decided_by``).
+    cancelled already: the first answer wins), :class:`ApprovalNotAllowed` (the approval names its
+    approvers and ``decided_by`` is not one of them) or ``ValueError`` (bad answer, empty ``decided_by``).
     """
     ensure_table(store)
     if answer not in APPROVAL_ANSWERS:
@@ -425,6 +448,8 @@ def decide_approval(
             approval = _finish(conn, approval, "expired", decided_by="", comment="", at=approval.expires_at)
         if not approval.pending:
             ended = approval
+        elif not may_decide(approval, decided_by):
+            raise ApprovalNotAllowed(approval, decided_by)
         else:
             return _finish(
                 conn, approval, answer, decided_by=decided_by, comment=comment, at=at, key_id=key_id

@@ -91,7 +91,7 @@ export async function renderApprovals(ctx) {
     } catch (error) {
       message.className = "approval-message notice notice-error";
       message.textContent =
-        error instanceof AuthError
+        error instanceof AuthError && error.status === 401
           ? "Answering needs a valid API key: " + error.message
           : "Could not " + verb + " this approval: " + (error && error.message ? error.message : String(error));
     } finally {
