@@ -13,12 +13,14 @@ while its framework's model call runs (:func:`begin_framework_call` /
 and provider integrations that record by other means check :func:`framework_call_active`.
 Where the provider knows more than the framework (LlamaIndex embeddings carry no token
 usage), the framework integration watches instead (:func:`begin_provider_watch` /
-:func:`end_provider_watch`) and records the call only when no provider reported it.
+:func:`end_provider_watch`) and records the call only when no provider reported it (or started
+recording it: :func:`note_provider_request`, for a stream whose record comes later).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from contextvars import ContextVar
 from typing import Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "framework_call_active",
     "begin_provider_watch",
     "end_provider_watch",
+    "note_provider_request",
 ]
 
 logger = logging.getLogger("waxell_observe")
@@ -60,34 +63,77 @@ def end_framework_call(previous: str = "") -> None:
 
 
 class _Watch:
-    __slots__ = ("reports",)
+    __slots__ = ("reports", "requests")
 
     def __init__(self) -> None:
         self.reports = 0
+        self.requests = 0
 
 
 _watch: ContextVar[_Watch | None] = ContextVar("waxell_observe_provider_watch", default=None)
 
 
-def begin_provider_watch() -> Any:
+_run_watches: dict[str, list[_Watch]] = {}
+"""Run-wide watches (:func:`begin_provider_watch` with ``run_wide=True``), by run id."""
+_run_watches_lock = threading.Lock()
+
+
+def _current_run_id() -> str:
+    ctx = current_context.get()
+    run = ctx.run if ctx is not None else None
+    return run.run_id if run is not None else ""
+
+
+def begin_provider_watch(*, run_wide: bool = False) -> Any:
     """Start counting the LLM calls reported through :func:`record_llm_call` in this context.
 
+    ``run_wide``: also count the requests provider integrations start on the current run from any
+    task or thread — for a framework whose model-call span and the request itself run in different
+    tasks (Pydantic AI's streamed runs); a call of the same run made meanwhile elsewhere counts too.
     Returns a handle for :func:`end_provider_watch`.
     """
     watch = _Watch()
-    return watch, _watch.set(watch)
+    run_id = _current_run_id() if run_wide else ""
+    if run_id:
+        with _run_watches_lock:
+            _run_watches.setdefault(run_id, []).append(watch)
+    return watch, _watch.set(watch), run_id
+
+
+def note_provider_request() -> None:
+    """A provider integration is sending a request it will record (called when its observation of
+    the call starts): the current watch counts the call as seen now, since the record of a stream
+    may come after the watch ended (when the stream is drained or closed)."""
+    if _framework_call.get():
+        return
+    watch = _watch.get()
+    if watch is not None:
+        watch.requests += 1
+    if _run_watches:
+        with _run_watches_lock:
+            for other in _run_watches.get(_current_run_id(), ()):
+                if other is not watch:
+                    other.requests += 1
 
 
 def end_provider_watch(handle: Any) -> int:
-    """Stop the watch started by :func:`begin_provider_watch`; return how many calls were reported."""
+    """Stop the watch started by :func:`begin_provider_watch`; return how many calls a provider
+    integration reported or started recording meanwhile."""
     watch: _Watch
-    watch, token = handle
+    watch, token, run_id = handle
+    if run_id:
+        with _run_watches_lock:
+            watches = _run_watches.get(run_id, [])
+            if watch in watches:
+                watches.remove(watch)
+            if not watches:
+                _run_watches.pop(run_id, None)
     try:
         _watch.reset(token)
     except ValueError:  # ended in another context: the watch there is ours only if still set
         if _watch.get() is watch:
             _watch.set(None)
-    return watch.reports
+    return max(watch.reports, watch.requests)
 
 
 def record_llm_call(**fields: Any) -> None:

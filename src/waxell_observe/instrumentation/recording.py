@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from waxell_observe import integration_api
 from waxell_observe.instrumentation.template_hash import template_hash
 
 __all__ = ["TOOL_REQUEST_DECISION", "CallObservation", "CallResult", "ToolRequest"]
@@ -127,6 +128,7 @@ class CallObservation:
         self._context = contextvars.copy_context() if stream else None
         self._lock = threading.Lock()
         self._done = False
+        integration_api.note_provider_request()  # a framework watching this call now knows it is ours
 
     @property
     def done(self) -> bool:

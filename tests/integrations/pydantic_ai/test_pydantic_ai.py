@@ -201,3 +201,61 @@ def test_a_model_call_that_fails_is_recorded_once_with_its_error(
     assert agent_span["status"] == "error"
     assert run["status"] == "error"
     assert len(stub.requests) == 1
+
+
+async def test_a_streamed_run_is_recorded_like_any_other(
+    with_openai: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    stub.answer_chat(
+        ChatReply(content="Sunny.", chunks=["Sun", "ny."], prompt_tokens=33, completion_tokens=3)
+    )
+    agent = weather_agent(stub)
+    async with (
+        WaxellContext(agent_name="pydantic-ai-stream", enforce_policy=False) as ctx,
+        agent.run_stream("Weather?") as result,
+    ):
+        assert await result.get_output() == "Sunny."
+    run = read_run(ctx.run_id)
+    [agent_span] = _by_kind(run, "agent")
+    [call] = run["llm_calls"]
+    assert (call["tokens_in"], call["tokens_out"], call["parent_span_id"]) == (33, 3, agent_span["id"])
+    assert call["attributes"].get("recorded_from") is None
+    assert len(stub.requests) == 1
+
+
+def test_a_tool_the_policies_refuse_never_runs(with_openai: None, stub: StubLLMServer, read_run: Any) -> None:
+    """The OpenAI integration asks tool.before for each tool call the model's response requests: the
+    response never reaches the agent, so the tool does not run."""
+    from waxell_observe.config import get_config
+    from waxell_observe.errors import PolicyViolationError
+    from waxell_observe.gating import forget
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    add_policies(
+        get_store(get_config().db_url),
+        load_policies(
+            "policies:\n"
+            "  - {name: no-weather, category: tool-allowlist, rules: {blocked_tools: [get_weather]}}\n"
+        ),
+    )
+    forget()
+    _queue_weather(stub)
+    agent = weather_agent(stub)
+    try:
+        with (
+            pytest.raises(PolicyViolationError, match="get_weather"),
+            WaxellContext(agent_name="pydantic-ai-gated") as ctx,
+        ):
+            agent.run_sync("Weather in Paris?")
+    finally:
+        forget()
+    run = read_run(ctx.run_id)
+    assert _by_kind(run, "tool") == []
+    [agent_span] = _by_kind(run, "agent")
+    assert agent_span["status"] == "error"
+    assert [(s["name"], s["attributes"]["metadata"]["surface"]) for s in _by_kind(run, "policy")] == [
+        ("no-weather", "tool.before")
+    ]
+    assert (run["status"], len(stub.requests)) == ("blocked", 1)

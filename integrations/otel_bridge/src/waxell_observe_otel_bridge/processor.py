@@ -123,7 +123,8 @@ class WaxellBridgeProcessor(SpanProcessor):
             if ctx is not None and ctx.run is None:
                 ctx = None
             if conventions.is_llm_call(a):
-                opened = _Open(ctx, watch=integration_api.begin_provider_watch())
+                # run-wide: a framework may send the request from another task than its span's
+                opened = _Open(ctx, watch=integration_api.begin_provider_watch(run_wide=True))
             elif ctx is None:
                 return
             else:
