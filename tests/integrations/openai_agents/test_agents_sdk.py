@@ -9,7 +9,7 @@ from typing import Any
 
 import agents
 import pytest
-from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool
+from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, Runner, function_tool
 from openai import AsyncOpenAI
 
 from integrations.llm_stub import ChatReply, StubLLMServer
@@ -171,3 +171,28 @@ async def test_outside_any_run_the_trace_is_a_run_and_without_the_openai_integra
     [call] = run["llm_calls"]
     assert (call["model"], call["tokens_in"], call["tokens_out"]) == ("gpt-4o-mini", 11, 2)
     assert call["attributes"]["recorded_from"] == "agents_sdk_trace"
+
+
+async def test_a_streamed_run_records_each_model_call_once(
+    instrumented_agents: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    stub.answer_chat(
+        ChatReply(content="Hello there.", chunks=["Hello", " there."], prompt_tokens=21, completion_tokens=3)
+    )
+    agent = Agent(
+        name="streamer",
+        instructions="Greet.",
+        model=_model(stub),
+        model_settings=ModelSettings(include_usage=True),  # the stream's last chunk carries the usage
+    )
+    async with WaxellContext(agent_name="agents-stream", enforce_policy=False) as ctx:
+        result = Runner.run_streamed(agent, "Hi?")
+        async for _event in result.stream_events():
+            pass
+    assert result.final_output == "Hello there."
+    run = read_run(ctx.run_id)
+    [agent_span] = _by_kind(run, "agent")
+    [call] = run["llm_calls"]
+    assert (call["tokens_in"], call["tokens_out"], call["parent_span_id"]) == (21, 3, agent_span["id"])
+    assert call["attributes"].get("recorded_from") is None
+    assert len(stub.requests) == 1
