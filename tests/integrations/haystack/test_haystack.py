@@ -22,7 +22,7 @@ from haystack.tools import Tool
 from haystack.tracing.logging_tracer import LoggingTracer
 from haystack.utils import Secret
 
-from integrations.llm_stub import StubLLMServer
+from integrations.llm_stub import ChatReply, StubLLMServer
 from waxell_observe import WaxellContext
 from waxell_observe.config import get_config
 from waxell_observe.errors import PolicyViolationError
@@ -96,16 +96,17 @@ def alone() -> Iterator[None]:
     yield from instrumented(frozenset({"haystack"}))
 
 
-def _generator(stub: StubLLMServer) -> OpenAIChatGenerator:
+def _generator(stub: StubLLMServer, **generation_kwargs: Any) -> OpenAIChatGenerator:
     return OpenAIChatGenerator(
         api_key=Secret.from_token("sk-test"),
         model="gpt-4o-mini",
         api_base_url=stub.openai_base_url,
         max_retries=0,
+        generation_kwargs=generation_kwargs or None,
     )
 
 
-def _rag_pipeline(stub: StubLLMServer) -> Pipeline:
+def _rag_pipeline(stub: StubLLMServer, **generation_kwargs: Any) -> Pipeline:
     pipeline = Pipeline(metadata={"name": "qa"})
     pipeline.add_component(
         "prompt",
@@ -113,7 +114,7 @@ def _rag_pipeline(stub: StubLLMServer) -> Pipeline:
             template=[ChatMessage.from_user("Answer: {{question}}")], required_variables=["question"]
         ),
     )
-    pipeline.add_component("llm", _generator(stub))
+    pipeline.add_component("llm", _generator(stub, **generation_kwargs))
     pipeline.connect("prompt.prompt", "llm.messages")
     return pipeline
 
@@ -155,6 +156,44 @@ def test_a_pipeline_its_components_and_the_generator_call_recorded_once(
     )
     assert "recorded_from" not in call["attributes"]  # the OpenAI integration's record
     assert len(stub.requests) == 1
+
+
+@pytest.mark.parametrize("openai_on", [True, False], ids=["with-openai", "haystack-alone"])
+def test_a_streamed_generator_call_is_recorded_once(
+    openai_on: bool, stub: StubLLMServer, read_run: Any
+) -> None:
+    fixture = instrumented(frozenset({"haystack", "openai"} if openai_on else {"haystack"}))
+    next(fixture)
+    try:
+        stub.answer_chat(
+            ChatReply(content="Paris.", chunks=["Par", "is."], prompt_tokens=31, completion_tokens=4)
+        )
+        pieces: list[str] = []
+        # OpenAI reports a stream's usage only when asked; Haystack does not ask by itself
+        pipeline = _rag_pipeline(stub, stream_options={"include_usage": True})
+        with WaxellContext(agent_name="haystack-stream", enforce_policy=False) as ctx:
+            result = pipeline.run(
+                {
+                    "prompt": {"question": "Capital of France?"},
+                    "llm": {"streaming_callback": lambda c: pieces.append(c.content)},
+                }
+            )
+        assert result["llm"]["replies"][0].text == "Paris."
+        assert "".join(pieces) == "Paris."
+    finally:
+        next(fixture, None)
+    run = read_run(ctx.run_id)
+    [llm] = [s for s in run["spans"] if s["name"] == "llm"]
+    [call] = run["llm_calls"]
+    assert (call["model"], call["tokens_in"], call["tokens_out"], call["parent_span_id"]) == (
+        "gpt-4o-mini-2024-07-18",
+        31,
+        4,
+        llm["id"],
+    )
+    assert call["attributes"].get("recorded_from") == (None if openai_on else "haystack_meta")
+    assert len(stub.requests) == 1
+    assert stub.requests[0].body["stream"] is True
 
 
 def test_without_the_openai_integration_the_call_is_recorded_from_the_reply_meta_outside_any_run(
