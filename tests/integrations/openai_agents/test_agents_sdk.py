@@ -196,3 +196,22 @@ async def test_a_streamed_run_records_each_model_call_once(
     assert (call["tokens_in"], call["tokens_out"], call["parent_span_id"]) == (21, 3, agent_span["id"])
     assert call["attributes"].get("recorded_from") is None
     assert len(stub.requests) == 1
+
+
+async def test_a_tripped_input_guardrail_is_a_guardrail_span(
+    instrumented_agents: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    @agents.input_guardrail
+    def no_homework(ctx: Any, agent: Agent, user_input: Any) -> agents.GuardrailFunctionOutput:
+        return agents.GuardrailFunctionOutput(output_info={"homework": True}, tripwire_triggered=True)
+
+    stub.answer_chat(ChatReply(content="Sure.", prompt_tokens=5, completion_tokens=1))
+    agent = Agent(name="tutor", instructions="Help.", model=_model(stub), input_guardrails=[no_homework])
+    with pytest.raises(agents.InputGuardrailTripwireTriggered):
+        async with WaxellContext(agent_name="agents-guardrail", enforce_policy=False) as ctx:
+            await Runner.run(agent, "Do my homework.")
+    run = read_run(ctx.run_id)
+    [agent_span] = _by_kind(run, "agent")
+    [guardrail] = _by_kind(run, "guardrail")
+    assert (guardrail["name"], guardrail["attributes"]["guardrail.triggered"]) == ("no_homework", True)
+    assert guardrail["parent_span_id"] == agent_span["id"]
