@@ -13,6 +13,9 @@ Measured in one process (medians and p99 of single calls, µs):
 5. ``tool.before, 10 policies, tool out of scope``: a tool the policies' ``scope_tools`` leave out;
 6. ``llm.before, no policy there``: the integrations' ``gate_llm_request`` when no policy acts at
    ``llm.before`` (its signal is never built).
+7. ``network.before (httpx send)``: what ``init()``'s network gate adds to each ``httpx`` request
+   (:func:`waxell_observe.gating.network` ``_check`` on a built request), with no policy and with the
+   10 policies stored (one of them, ``network``, acting there).
 
     uv run python benchmarks/bench_gates.py [--iterations N]
 """
@@ -70,6 +73,7 @@ def main() -> None:
     from waxell_observe import WaxellContext, gate_tool, policy_gate
     from waxell_observe.config import get_config
     from waxell_observe.gating import forget
+    from waxell_observe.gating import network as network_gate
     from waxell_observe.governance import embedded_decider, load_policies
     from waxell_observe.governance.policy_store import add_policies
     from waxell_observe.instrumentation import gate_llm_request
@@ -82,8 +86,14 @@ def main() -> None:
     n = args.iterations
     rows.append(("plain call", *median_us(lambda: lookup(**ARGS), n)))
 
+    import httpx
+
+    request = httpx.Request("GET", "https://api.example.com/v1/items?page=2")
     with WaxellContext(agent_name="bench-gates", enforce_policy=False):
         rows.append(("tool.before, no policies", *median_us(lambda: gate_tool("lookup", ARGS), n)))
+        rows.append(
+            ("network.before (httpx send), no policies", *median_us(lambda: network_gate._check(request), n))
+        )
         messages = [{"role": "user", "content": "hello " * 200}]
         rows.append(
             (
@@ -108,6 +118,9 @@ def main() -> None:
             )
         )
         rows.append(("tool.before, 10 policies", *median_us(lambda: gate_tool("lookup", ARGS), n)))
+        rows.append(
+            ("network.before (httpx send), 10 policies", *median_us(lambda: network_gate._check(request), n))
+        )
         rows.append(
             (
                 "llm.before, 10 policies (integration helper)",
