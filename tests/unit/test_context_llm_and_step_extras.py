@@ -22,6 +22,7 @@ def test_record_llm_call_takes_the_reference_parameters(read_run: ReadRun) -> No
             model="gpt-4o",
             tokens_in=100,
             tokens_out=20,
+            framework="langgraph",
             prompt_hash="ph-1",
             config={"temperature": 0.2},
             prompt_variables={"city": "Paris"},
@@ -32,6 +33,7 @@ def test_record_llm_call_takes_the_reference_parameters(read_run: ReadRun) -> No
         )
     (call,) = read_run(ctx.run_id)["llm_calls"]
     assert call["attributes"] == {
+        "framework": "langgraph",
         "prompt_hash": "ph-1",
         "config": {"temperature": 0.2},
         "prompt_variables": {"city": "Paris"},
@@ -64,6 +66,8 @@ def test_record_llm_call_refuses_bad_reference_parameters() -> None:
     with WaxellContext(agent_name="i14-bad", enforce_policy=False) as ctx:
         with pytest.raises(ValueError, match="ttft_ms"):
             ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, ttft_ms=-1)
+        with pytest.raises(ValueError, match="framework must be a string"):
+            ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, framework=3)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="chunk_count"):
             ctx.record_llm_call(model="gpt-4o", tokens_in=1, tokens_out=1, chunk_count=True)
         with pytest.raises(ValueError, match="prompt_variables"):

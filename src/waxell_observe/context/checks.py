@@ -150,12 +150,17 @@ def reference_llm_extras(
     ttft_ms: Any,
     chunk_count: Any,
     auto_instrumented: Any,
+    framework: Any = "",
 ) -> dict[str, Any]:
     """The call attributes for the reference SDK's optional ``record_llm_call`` parameters (checked),
-    over the caller's ``attributes``: ``prompt_hash``, ``full_response``, ``config``,
+    over the caller's ``attributes``: ``framework``, ``prompt_hash``, ``full_response``, ``config``,
     ``prompt_variables``, ``stream`` (``is_streaming``), ``ttft_ms``, ``chunk_count`` and
     ``auto_instrumented`` (the names the integrations use)."""
     extra = dict(attributes) if attributes else {}
+    if framework:
+        if not isinstance(framework, str):
+            raise ValueError(f"framework must be a string, got {framework!r}")
+        extra["framework"] = framework
     if prompt_hash:
         if not isinstance(prompt_hash, str):
             raise ValueError(f"prompt_hash must be a string, got {prompt_hash!r}")

@@ -79,6 +79,7 @@ def _reference_inputs(
     ttft_ms: float | None,
     chunk_count: int | None,
     auto_instrumented: bool,
+    framework: str,
 ) -> tuple[list[Any] | None, str | None, dict[str, Any]]:
     """The reference SDK's optional ``record_llm_call`` parameters as ours: ``full_messages`` are
     the messages, a string ``full_response`` the response text, the rest call attributes
@@ -91,7 +92,7 @@ def _reference_inputs(
         full_response = None  # content: stored only with capture_content
     extra = reference_llm_extras(
         attributes, prompt_hash, full_response, config, prompt_variables, is_streaming, ttft_ms, chunk_count,
-        auto_instrumented,
+        auto_instrumented, framework,
     )  # fmt: skip
     return messages, response_text, extra
 
@@ -122,6 +123,7 @@ class RecordingMethods(ContextBase):
         response_preview: str = "",
         duration_ms: float | None = None,
         provider: str = "",
+        framework: str = "",
         status: str = "ok",
         error_type: str = "",
         error_message: str = "",
@@ -151,7 +153,8 @@ class RecordingMethods(ContextBase):
         ``error_*``, ``cached_tokens_in``, ``started_at``, ``parent_span_id``, ``attributes``,
         and the conversation inputs ``messages``/``system``/``response_text``/
         ``finish_reason``/``response_tool_calls``, which update the run's conversation state.
-        The reference SDK's ``prompt_hash``, ``full_messages`` (as ``messages``),
+        The reference SDK's ``framework`` (the agent framework that made the call), ``prompt_hash``,
+        ``full_messages`` (as ``messages``),
         ``full_response`` (as ``response_text`` when a string; stored with ``capture_content``),
         ``config``, ``prompt_variables``, ``is_streaming``, ``ttft_ms`` and ``chunk_count`` are
         stored in the call's attributes (:func:`~waxell_observe.context.checks.reference_llm_extras`).
@@ -170,10 +173,11 @@ class RecordingMethods(ContextBase):
             or ttft_ms is not None
             or chunk_count is not None
             or _auto_instrumented
+            or framework
         ):
             messages, response_text, attributes = _reference_inputs(
                 self._run, messages, response_text, attributes, prompt_hash, full_messages, full_response,
-                config, prompt_variables, is_streaming, ttft_ms, chunk_count, _auto_instrumented,
+                config, prompt_variables, is_streaming, ttft_ms, chunk_count, _auto_instrumented, framework,
             )  # fmt: skip
         run = self._run
         if run is None or self._finished:
