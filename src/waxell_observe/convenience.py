@@ -104,11 +104,12 @@ def retrieve(
     query: str,
     documents: list[dict[str, Any]],
     source: str = "",
+    scores: list[float] | None = None,
     duration_ms: float | None = None,
     top_k: int | None = None,
-    scores: list[float] | None = None,
 ) -> SpanRecord | None:
-    """Record a document retrieval."""
+    """Record a document retrieval. ``scores`` is the fourth parameter, as in the reference SDK
+    (``retrieve(query, documents, source, scores)``); ``duration_ms`` and ``top_k`` follow it."""
     context = current_context.get()
     if context is None:
         return None
