@@ -411,26 +411,24 @@ def _check_settings(agent_name: Any, workflow_name: Any, metadata: Any, tags: An
 
 
 @overload
-def observe(func: F, /) -> F: ...
+def observe(agent_name: F, /) -> F: ...
 
 
 @overload
 def observe(
-    func: str | None = None,
-    /,
-    *,
     agent_name: str | None = None,
     workflow_name: str = "default",
+    enforce_policy: bool = True,
+    capture_io: bool = True,
     session_id: str = "",
     user_id: str = "",
     user_group: str = "",
     end_user_id: str = "",
-    enforce_policy: bool = True,
+    client: Any = None,
     mid_execution_governance: bool = False,
     auto_grounding: bool = False,
     on_policy_block: Callable[..., Any] | None = None,
-    capture_io: bool = True,
-    client: Any = None,
+    *,
     metadata: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
     inputs: dict[str, Any] | None = None,
@@ -438,21 +436,19 @@ def observe(
 
 
 def observe(
-    func: Any = None,
-    /,
-    *,
-    agent_name: str | None = None,
+    agent_name: Any = None,
     workflow_name: str = "default",
+    enforce_policy: bool = True,
+    capture_io: bool = True,
     session_id: str = "",
     user_id: str = "",
     user_group: str = "",
     end_user_id: str = "",
-    enforce_policy: bool = True,
+    client: Any = None,
     mid_execution_governance: bool = False,
     auto_grounding: bool = False,
     on_policy_block: Callable[..., Any] | None = None,
-    capture_io: bool = True,
-    client: Any = None,
+    *,
     metadata: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
     inputs: dict[str, Any] | None = None,
@@ -460,7 +456,9 @@ def observe(
     """Record every call of the decorated function as a run.
 
     Use bare (``@observe``) or with options (``@observe(agent_name="triage", ...)``, or
-    ``@observe("triage")``). Options are those of :class:`~waxell_observe.WaxellContext`
+    ``@observe("triage")``). The parameters are the reference SDK's, in its order (so
+    ``@observe("triage", "intake")`` names the workflow too); ``metadata``, ``tags`` and ``inputs`` are
+    ours, keyword-only. Options are those of :class:`~waxell_observe.WaxellContext`
     plus ``capture_io`` (record bound arguments as inputs and the return value as the
     result), ``tags`` and ``inputs`` (extra inputs recorded with every call).
     ``end_user_id`` is recorded as metadata ``tenant_sub_user_id``; ``on_policy_block`` is asked
@@ -470,10 +468,9 @@ def observe(
     ``workflow_name`` and ``on_policy_block`` may also be given per call as keyword arguments the
     function does not declare; the decorator takes them for that run.
     """
-    if isinstance(func, str):
-        if agent_name is not None:
-            raise ValueError("@observe: give the agent name once (positionally or as agent_name=)")
-        agent_name, func = func, None
+    func = None
+    if agent_name is not None and not isinstance(agent_name, str):  # bare @observe (a non-function: refused)
+        func, agent_name = agent_name, None
     _check_settings(agent_name, workflow_name, metadata, tags, inputs)
     if on_policy_block is not None and not callable(on_policy_block):
         raise ValueError(f"@observe: on_policy_block must be callable, got {type(on_policy_block).__name__}")
