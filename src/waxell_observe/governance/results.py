@@ -10,6 +10,7 @@ plain ``__slots__`` classes rather than pydantic models. Their dictionary form i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -116,25 +117,24 @@ class PolicyEvaluation:
         )
 
 
+@dataclasses.dataclass(slots=True, eq=False, repr=False)
 class PolicyCheckResult:
-    """The merged answer of a policy check."""
+    """The merged answer of a policy check: a dataclass with the reference SDK's fields
+    (``action, reason="", metadata={}, evaluations=[], redacted_inputs=None``); ``action`` defaults to
+    ``"allow"`` (no policy answered). ``None`` for ``metadata`` or ``evaluations`` means empty.
+    ``redacted_inputs`` are the inputs to use instead of the original ones (a ``redact`` answer)."""
 
-    __slots__ = ("action", "evaluations", "metadata", "reason", "redacted_inputs")
+    action: str = "allow"
+    reason: str = ""
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    evaluations: list[PolicyEvaluation] = dataclasses.field(default_factory=list)
+    redacted_inputs: dict[str, Any] | None = None
 
-    def __init__(
-        self,
-        action: str = "allow",
-        reason: str = "",
-        metadata: dict[str, Any] | None = None,
-        evaluations: list[PolicyEvaluation] | None = None,
-        redacted_inputs: dict[str, Any] | None = None,
-    ) -> None:
-        self.action = action
-        self.reason = reason
-        self.metadata: dict[str, Any] = metadata if metadata is not None else {}
-        self.evaluations: list[PolicyEvaluation] = evaluations if evaluations is not None else []
-        self.redacted_inputs = redacted_inputs
-        """The inputs to use instead of the original ones (a ``redact`` answer), when given."""
+    def __post_init__(self) -> None:
+        if self.metadata is None:
+            self.metadata = {}  # callers that pass None explicitly
+        if self.evaluations is None:
+            self.evaluations = []
 
     @property
     def allowed(self) -> bool:
