@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from smolagents import OpenAIServerModel, ToolCallingAgent, tool
+from smolagents import CodeAgent, OpenAIServerModel, ToolCallingAgent, tool
 
-from integrations.llm_stub import StubLLMServer
+from integrations.llm_stub import ChatReply, StubLLMServer
 from waxell_observe import WaxellContext
 from waxell_observe.config import get_config
 from waxell_observe.gating import forget
@@ -281,3 +281,24 @@ def test_a_streamed_run_is_one_agent_span_over_its_steps(
     assert (agent_span["status"], agent_span["output"]) == ("ok", {"output": "Sunny in Paris"})
     assert [t["parent_span_id"] for t in _by_kind(run, "tool")] == [agent_span["id"], agent_span["id"]]
     assert [c["parent_span_id"] for c in run["llm_calls"]] == [agent_span["id"], agent_span["id"]]
+
+
+def test_a_code_agent_records_the_tools_its_code_calls(
+    with_openai: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    code = "Thought: look it up.\n<code>\nweather = get_weather(city='Paris')\nfinal_answer(weather)\n</code>"
+    stub.answer_chat(ChatReply(content=code, prompt_tokens=80, completion_tokens=20))
+    agent = CodeAgent(tools=[get_weather], model=_model(stub), name="coder", verbosity_level=0)
+    with WaxellContext(agent_name="smolagents-code", enforce_policy=False) as ctx:
+        assert agent.run("Weather in Paris?") == "Sunny in Paris"
+    run = read_run(ctx.run_id)
+    [agent_span] = _by_kind(run, "agent")
+    assert agent_span["attributes"]["agent.class"] == "CodeAgent"
+    tools = [(t["name"], t["parent_span_id"], t["input"]) for t in _by_kind(run, "tool")]
+    assert tools == [
+        ("get_weather", agent_span["id"], {"city": "Paris"}),
+        ("final_answer", agent_span["id"], {"args": ["Sunny in Paris"]}),
+    ]
+    [call] = run["llm_calls"]
+    assert (call["tokens_in"], call["tokens_out"], call["parent_span_id"]) == (80, 20, agent_span["id"])
+    assert ran == ["Paris"]

@@ -46,6 +46,7 @@ def _models(name: str) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
 TARGETS: tuple[Target, ...] = (
     Target("smolagents.agents", "MultiStepAgent", "run", _agents("run_wrapper")),
     Target("smolagents.tools", "Tool", "__call__", _agents("tool_wrapper")),
+    Target("smolagents.local_python_executor", "", "timeout", _agents("executor_timeout_wrapper")),
     *(Target("smolagents.models", cls, "generate", _models("generate_wrapper")) for cls in _MODEL_CLASSES),
     *(
         Target("smolagents.models", cls, "generate_stream", _models("generate_stream_wrapper"))

@@ -10,10 +10,14 @@
   tool does not run; smolagents hands the refusal to the model as the tool's error), then a ``tool``
   span (input: the arguments; output: the result; a raised exception marks it failed and is
   re-raised unchanged).
+* ``local_python_executor.timeout`` → ``CodeAgent``'s code runs in the agent's context, though in a
+  worker thread, so the tools it calls are recorded (and gated) on the run.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -24,7 +28,15 @@ from waxell_observe.current import current_context
 from waxell_observe.instrumentation import gate_tool_call, recording_enabled
 from waxell_observe.serialize import preview
 
-__all__ = ["AUTOCONTEXT_VARIABLE", "FRAMEWORK", "WORKFLOW", "autocontext", "run_wrapper", "tool_wrapper"]
+__all__ = [
+    "AUTOCONTEXT_VARIABLE",
+    "FRAMEWORK",
+    "WORKFLOW",
+    "autocontext",
+    "executor_timeout_wrapper",
+    "run_wrapper",
+    "tool_wrapper",
+]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -200,5 +212,29 @@ def tool_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
             except Exception:
                 logger.exception("waxell-observe: could not record smolagents tool %r", name)
         return result
+
+    return wrapper
+
+
+def executor_timeout_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    """``local_python_executor.timeout``: ``CodeAgent`` runs its code in a worker thread (to bound its
+    time), which Python starts without the agent's context; the code (and the tools it calls) runs
+    in a copy of the context of the agent's thread instead, so its tool calls land on the run."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        decorator = wrapped(*args, **kwargs)
+        if not active():
+            return decorator
+
+        def in_context(func: Callable[..., Any]) -> Any:
+            context = contextvars.copy_context()
+
+            @functools.wraps(func)
+            def run(*call_args: Any, **call_kwargs: Any) -> Any:
+                return context.run(func, *call_args, **call_kwargs)
+
+            return decorator(run)
+
+        return in_context
 
     return wrapper
