@@ -134,3 +134,34 @@ def test_experiments_list_show_and_compare_in_the_terminal(waxell_db: Path) -> N
         ["i3", "0", "regressed", "exact_match pass→fail", "6", "7"],
         ["i5", "0", "regressed", "contains pass→fail, exact_match pass→fail", "10", "error: five"],
     ]
+
+    # a CI gate: exit 1 on a pass rate that fell, naming it; a tolerance lets a small dip through
+    gate = subprocess.run(
+        [
+            COMMAND,
+            "experiments",
+            "compare",
+            "good",
+            "worse",
+            "--json",
+            "--fail-on-regression",
+            "--db",
+            str(waxell_db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert gate.returncode == 1
+    assert json.loads(gate.stdout)["regressed"] == ["i1", "i3", "i5"]
+    assert gate.stderr.splitlines() == [
+        "regression: contains: pass rate 16.7% regressed from 33.3% in the baseline",
+        "regression: exact_match: pass rate 50.0% regressed from 100.0% in the baseline",
+    ]
+    tolerated = cli(
+        waxell_db, "experiments", "compare", "good", "worse", "--fail-on-regression", "--tolerance", "0.5"
+    )
+    assert "3 items regressed, 0 improved" in tolerated
+    assert "regression" not in cli(
+        waxell_db, "experiments", "compare", "worse", "good", "--fail-on-regression"
+    )

@@ -2,7 +2,8 @@
 
 Works on the embedded store (``--db``, else ``WAXELL_DB``) or on a control plane (``--api-url``).
 ``compare A B`` prints per-metric deltas (B - A), the measures (cost, tokens, latency, errors) and
-the items that flipped between passing and failing.
+the items that flipped between passing and failing; with ``--fail-on-regression`` it exits 1 when a
+score's pass rate fell (a CI gate).
 """
 
 from __future__ import annotations
@@ -134,11 +135,24 @@ def _delta(value: float | None, *, higher_is_better: bool, percent: bool = False
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--all-items", is_flag=True, help="List every item, not only those that flipped.")
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Exit with status 1 when a score's pass rate in B fell below A's by more than --tolerance (for CI).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="How far below A's pass rate B may fall without counting as a regression.",
+)
 @db_option
 @api_options
 def compare(
-    a: str, b: str, as_json: bool, all_items: bool, db: str | None, api_url: str, api_key: str
-) -> None:
+    a: str, b: str, as_json: bool, all_items: bool, fail_on_regression: bool, tolerance: float,
+    db: str | None, api_url: str, api_key: str,
+) -> None:  # fmt: skip
     """Compare experiment B with experiment A (the baseline): deltas are B - A."""
     from waxell_observe.evaluation.compare import compare_experiments
 
@@ -146,7 +160,21 @@ def compare(
     comparison = compare_experiments(_experiment(backend, a), _experiment(backend, b))
     if as_json:
         echo_json(comparison)
-        return
+    else:
+        _print_comparison(comparison, all_items)
+    if fail_on_regression:
+        from waxell_observe.evaluation.results import baseline_regressions
+
+        found = baseline_regressions(
+            comparison["b"]["summary"], comparison["a"]["summary"], tolerance=tolerance
+        )
+        for regression in found:
+            click.echo(f"regression: {regression}", err=True)
+        if found:
+            raise click.exceptions.Exit(1)
+
+
+def _print_comparison(comparison: dict[str, Any], all_items: bool) -> None:
     out = console()
     head_a, head_b = comparison["a"], comparison["b"]
     out.print(
