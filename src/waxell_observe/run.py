@@ -47,6 +47,7 @@ class Run:
         "session_id",
         "user_id",
         "user_group",
+        "agent_type",
         "parent_run_id",
         "root_run_id",
         "started_at",
@@ -146,6 +147,8 @@ class Run:
         self.session_id = session_id
         self.user_id = user_id
         self.user_group = user_group
+        self.agent_type = ""
+        """The context's ``agent_type`` (sent with remote policy checks)."""
         if parent is None:
             self.parent_run_id: str = ""
             self.root_run_id: str = ""

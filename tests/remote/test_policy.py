@@ -220,3 +220,19 @@ def test_post_execution_outcome_arrives_with_the_complete_reply(
     waxell_observe.flush_sync(timeout=10)
     assert (ctx.governance.action, ctx.governance.reason) == ("retry", "answer too short")
     assert (ctx.governance.retry_feedback, ctx.governance.metadata["max_retries"]) == ("add detail", 2)
+
+
+def test_the_policy_check_carries_the_agent_type(remote: ProtocolStub, engine: Callable[..., Any]) -> None:
+    """Reference §2.1: ``agent_type`` explicit, else (a nested run) the parent's user group; sent with
+    the run's policy check (and only when not empty)."""
+    engine()
+    with (
+        WaxellContext(agent_name="planner", agent_type="orchestrator", user_group="gold"),
+        WaxellContext(agent_name="worker"),
+    ):
+        pass
+    with WaxellContext(agent_name="plain"):
+        pass
+    assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
+    sent = [(c.body["agent_name"], c.body.get("agent_type")) for c in _policy(remote)]
+    assert sent == [("planner", "orchestrator"), ("worker", "gold"), ("plain", None)]

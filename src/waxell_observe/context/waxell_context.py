@@ -242,6 +242,8 @@ class WaxellContext(
                 self.agent_type = parent.user_group
             if self.interaction_mode is None:
                 self.interaction_mode = parent.interaction_mode
+        if self.agent_type:
+            run.agent_type = self.agent_type
         mode = self.interaction_mode
         if mode is not None and mode != "auto":
             run.requested_mode = mode

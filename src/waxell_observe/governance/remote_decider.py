@@ -202,6 +202,7 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
             inputs=run.inputs,
             user_id=run.user_id,
             user_group=run.user_group,
+            agent_type=run.agent_type,
             metadata=run.metadata,
             signal=_delegation_signal(run, ids),
             workflow_id=workflow_id if phase != "pre_execution" else "",
