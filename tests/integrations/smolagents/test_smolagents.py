@@ -74,6 +74,7 @@ def get_weather(city: str) -> str:
 
 
 def instrumented(libraries: frozenset[str]) -> Iterator[None]:
+    ran.clear()
     _reset_for_tests()
     init(instrument=sorted(libraries))
     yield
