@@ -40,7 +40,7 @@ TARGETS: tuple[Target, ...] = (
     ),
 )
 
-INSTRUMENTATION = Instrumentation("autogen", TARGETS)
+INSTRUMENTATION = Instrumentation("autogen", TARGETS, sdk="autogen_agentchat")
 
 installed = INSTRUMENTATION.installed
 instrument = INSTRUMENTATION.instrument
