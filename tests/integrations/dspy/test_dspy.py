@@ -238,3 +238,25 @@ def test_a_response_from_dspys_cache_is_a_call_without_tokens(
         for c in run["llm_calls"]
     ]
     assert calls == [(30, 6, True, None), (0, 0, False, True)]
+
+
+async def test_an_async_react_run_is_recorded_like_a_sync_one(
+    with_dspy: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    queue_weather(stub)
+    agent = dspy.ReAct("question -> answer", tools=[get_weather])
+    with dspy.context(lm=lm(stub)):
+        async with WaxellContext(agent_name="dspy-async", enforce_policy=False) as ctx:
+            prediction = await agent.acall(question="Weather in Paris?")
+    assert prediction.answer == "Sunny in Paris"
+    run = read_run(ctx.run_id)
+    [react] = _by_kind(run, "agent")
+    tools = [(t["name"], t["parent_span_id"], t["output"]) for t in _by_kind(run, "tool")]
+    assert tools == [
+        ("get_weather", react["id"], {"output": "Sunny in Paris"}),
+        ("finish", react["id"], {"output": "Completed."}),
+    ]
+    assert [(c["tokens_in"], c["tokens_out"]) for c in run["llm_calls"]] == [(50, 12), (60, 8), (70, 9)]
+    predicts = {c["id"] for c in _by_kind(run, "chain") if c["name"] == "Predict"}
+    assert {c["parent_span_id"] for c in run["llm_calls"]} == predicts
+    assert ran == ["Paris"]
