@@ -38,7 +38,7 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 def test_examples_file_shows_every_category() -> None:
     categories = {p.category for p in load_policies(EXAMPLES)}
     assert categories == set(POLICY_CATEGORY_NAMES)
-    assert len(POLICY_CATEGORY_NAMES) == 30
+    assert len(POLICY_CATEGORY_NAMES) == 31
 
 
 def test_add_list_replace_remove(tmp_path: Path) -> None:
@@ -47,11 +47,11 @@ def test_add_list_replace_remove(tmp_path: Path) -> None:
         == "no policies (add some with `waxell-observe policies add FILE.yaml`)\n"
     )
     assert cli("policies", "add", str(EXAMPLES)).output == (
-        "added 31 policies: daily-budget, free-tier-budget, research-rate, approved-models, content-guard, "
+        "added 32 policies: daily-budget, free-tier-budget, research-rate, approved-models, content-guard, "
         "safety-caps, error-breaker, context-limits, office-hours, answer-quality, tools, egress-hosts, "
         "domains, mcp, prompts, payments-scope, depth, spawns, egress-format, input-size, rag-quality, "
         "memory-guard, tool-args, service-account, business-hours, chargeback, ops, eu-only, sandbox, "
-        "cite-sources, injection\n"
+        "cite-sources, injection, payments-need-approval\n"
     )
     changed = write(
         tmp_path,
@@ -66,7 +66,7 @@ def test_add_list_replace_remove(tmp_path: Path) -> None:
         "error-breaker", "context-limits", "office-hours", "answer-quality", "tools", "egress-hosts",
         "domains", "mcp", "prompts", "payments-scope", "depth", "spawns", "egress-format", "input-size",
         "rag-quality", "memory-guard", "tool-args", "service-account", "business-hours", "chargeback", "ops",
-        "eu-only", "sandbox", "cite-sources", "injection", "safety-caps", "new-one",
+        "eu-only", "sandbox", "cite-sources", "injection", "payments-need-approval", "safety-caps", "new-one",
     ]  # fmt: skip
     assert listed[-2]["rules"]["max_steps"] == 5
     # the JSON is loadable as a policy file again
@@ -76,7 +76,7 @@ def test_add_list_replace_remove(tmp_path: Path) -> None:
     assert cli("policies", "remove", "new-one", "safety-caps").output == "removed new-one, safety-caps\n"
     result = cli("policies", "remove", "daily-budget", "nope", ok=False)
     assert result.exit_code == 1 and "no policy named 'nope'" in result.output
-    assert len(json.loads(cli("policies", "list", "--json").output)["policies"]) == 30  # nothing removed
+    assert len(json.loads(cli("policies", "list", "--json").output)["policies"]) == 31  # nothing removed
 
 
 def test_a_bad_file_is_rejected_whole_with_the_loaders_message(tmp_path: Path) -> None:

@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 
 import waxell_observe
-from waxell_observe import WaxellContext, auto_approve, auto_deny, gate_memory_delete, gate_tool, tool
+from waxell_observe import (
+    ApprovalDecision,
+    WaxellContext,
+    auto_approve,
+    auto_deny,
+    extract_block_metadata,
+    gate_memory_delete,
+    gate_tool,
+    tool,
+)
 from waxell_observe.config import get_config
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.gating import GateOutcome, evaluate_surface, forget
@@ -264,6 +273,57 @@ policies:
     assert gate_spans(run) == [
         ("memory.delete", "keep-facts", "block", "Memory store 'prod-facts' is protected"),
         ("memory.delete", "keep-facts", "block", "Deleting 3 memories at once exceeds 2 (store=scratch)"),
+    ]
+
+
+def test_an_approval_policy_asks_its_approvers_before_a_run_or_a_tool(read_run: Reader) -> None:
+    add("""
+policies:
+  - name: pay
+    category: approval
+    scope: {agents: [payer]}
+    rules: {tools: [wire_*], approvers: [cfo], timeout_minutes: 30, action_type: payment}
+  - name: deploys
+    category: approval
+    scope: {agents: [deployer]}
+    rules: {approvers: [sre, cto]}
+""")
+    asked: list[dict[str, Any]] = []
+
+    def approver(name: str) -> Callable[[PolicyViolationError], ApprovalDecision]:
+        def handler(error: PolicyViolationError) -> ApprovalDecision:
+            asked.append(extract_block_metadata(error))
+            return ApprovalDecision(approved=True, approver=name)
+
+        return handler
+
+    ran: list[int] = []
+
+    @waxell_observe.observe(agent_name="payer", on_policy_block=approver("cfo"))
+    def pay(amount: int) -> str:
+        assert gate_tool("lookup", {"id": 1}) == {"id": 1}  # not a tool needing approval
+        gate_tool("wire_money", {"amount": amount})
+        ran.append(amount)
+        return "paid"
+
+    assert pay(5) == "paid"
+    assert ran == [5]  # after the approval, in the re-run
+    with WaxellContext(
+        agent_name="deployer", workflow_name="release", on_policy_block=approver("sre")
+    ) as ctx:
+        pass  # approved at entry: the run goes on
+    assert asked == [
+        {"reason": "Tool 'wire_money' needs approval", "action_type": "payment", "approvers": ["cfo"],
+         "timeout_minutes": 30.0},
+        {"reason": "Policy block: 'release' needs approval", "action_type": "release",
+         "approvers": ["sre", "cto"], "timeout_minutes": None},
+    ]  # fmt: skip
+    run = read_run(ctx.run_id)
+    assert run["status"] == "success"
+    assert [(s["name"], s["attributes"]["action"]) for s in run["spans"] if s["kind"] == "policy"] == [
+        ("deploys", "block"),
+        ("approval:release", "approval_requested"),
+        ("approval:release", "approval_granted"),
     ]
 
 

@@ -73,7 +73,7 @@ def test_policy_categories_come_from_one_table() -> None:
     from waxell_observe.governance.rules import EVALUATORS
 
     assert {name: cls.phases for name, cls in EVALUATORS.items()} == vocabulary.POLICY_CATEGORY_PHASES
-    assert len(vocabulary.POLICY_CATEGORIES) == 30
+    assert len(vocabulary.POLICY_CATEGORIES) == 31
     assert all(alias not in vocabulary.POLICY_CATEGORY_NAMES for alias in vocabulary.POLICY_CATEGORY_ALIASES)
     assert set(vocabulary.POLICY_CATEGORY_ALIASES.values()) <= set(vocabulary.POLICY_CATEGORY_NAMES)
     assert vocabulary.canonical_category(" NET ") == "network"

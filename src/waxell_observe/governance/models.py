@@ -69,6 +69,8 @@ __all__ = [
     "ProvenanceRequiredRules",
     "PromptInjectionGuardPolicy",
     "PromptInjectionGuardRules",
+    "ApprovalPolicy",
+    "ApprovalRules",
     "GateAction",
     "GateRules",
     "HourWindow",
@@ -1016,6 +1018,22 @@ class PromptInjectionGuardPolicy(Policy):
     )
 
 
+class ApprovalRules(GateRules):
+    """What needs a person's approval: every run in the policy's scope, or with ``tools`` only calls of
+    those tools; who may approve (``approvers``), how long to wait (``timeout_minutes``) and what the
+    operation is called (``action_type``, default the workflow or tool name)."""
+
+    tools: NameList = Field(default_factory=list)
+    approvers: StrList = Field(default_factory=list)
+    timeout_minutes: PositiveFloat | None = None
+    action_type: str = ""
+
+
+class ApprovalPolicy(Policy):
+    category: Literal["approval"] = "approval"
+    rules: Annotated[ApprovalRules, _NoneIsEmpty] = Field(default_factory=ApprovalRules)
+
+
 POLICY_CLASSES: dict[str, type[Policy]] = {
     "budget": BudgetPolicy,
     "rate-limit": RateLimitPolicy,
@@ -1047,6 +1065,7 @@ POLICY_CLASSES: dict[str, type[Policy]] = {
     "code-execution": CodeExecutionPolicy,
     "provenance-required": ProvenanceRequiredPolicy,
     "prompt-injection-guard": PromptInjectionGuardPolicy,
+    "approval": ApprovalPolicy,
 }
 #: The categories, in the order of the vocabulary's table (a test checks the classes above follow it).
 CATEGORIES: tuple[str, ...] = POLICY_CATEGORY_NAMES
@@ -1082,6 +1101,7 @@ RULE_MODELS: dict[str, type[Rules]] = {
     "code-execution": CodeExecutionRules,
     "provenance-required": ProvenanceRequiredRules,
     "prompt-injection-guard": PromptInjectionGuardRules,
+    "approval": ApprovalRules,
 }
 
 AnyPolicy = Annotated[
@@ -1114,6 +1134,7 @@ AnyPolicy = Annotated[
     | DataResidencyPolicy
     | CodeExecutionPolicy
     | ProvenanceRequiredPolicy
-    | PromptInjectionGuardPolicy,
+    | PromptInjectionGuardPolicy
+    | ApprovalPolicy,
     Field(discriminator="category"),
 ]

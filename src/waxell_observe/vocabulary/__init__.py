@@ -260,6 +260,12 @@ POLICY_CATEGORIES: tuple[PolicyCategory, ...] = (
         False,
         "jailbreak phrases, hidden payloads, oversized inputs",
     ),
+    PolicyCategory(
+        "approval",
+        (_PRE, "tool.before"),
+        False,
+        "runs and tools a person must approve first (who, how long to wait)",
+    ),
 )
 """Every policy category, in the order of the policy format's documentation."""
 

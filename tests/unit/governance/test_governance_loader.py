@@ -82,6 +82,7 @@ policies:
   - {name: code, category: code-execution, rules: {allowed_languages: [python], blocked_commands: ["rm -rf"]}}
   - {name: sources, category: provenance-required, rules: {min_citations: 1}}
   - {name: injection, category: prompt-injection-guard, rules: {max_payload_kb: 8}}
+  - {name: approval, category: approval, rules: {approvers: [cfo], timeout_minutes: 30}}
 """
 
 
@@ -129,6 +130,7 @@ def test_every_category_loads_with_its_class():
         "CodeExecutionPolicy",
         "ProvenanceRequiredPolicy",
         "PromptInjectionGuardPolicy",
+        "ApprovalPolicy",
     ]
     budget = policies[0]
     assert isinstance(budget, BudgetPolicy)
@@ -292,7 +294,7 @@ def test_unknown_category():
         "tool-allowlist, network, domain-governance, mcp-server-allowlist, prompt-allowlist, scope, "
         "recursion-bound, delegation, output-egress-format, input-validation, retrieval, memory, "
         "tool-argument-schema, agent-service-account-scope, time-of-day-gating, chargeback-attribution, "
-        "operations, data-residency, code-execution, provenance-required, prompt-injection-guard; "
+        "operations, data-residency, code-execution, provenance-required, prompt-injection-guard, approval; "
         "or an alias: net (network), domain (domain-governance), rag (retrieval))"
     )
 

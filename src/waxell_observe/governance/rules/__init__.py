@@ -9,6 +9,7 @@ tool/model scoping) and are grouped by theme: :mod:`.allowlists`, :mod:`.network
 from __future__ import annotations
 
 from .allowlists import McpServerAllowlistEvaluator, PromptAllowlistEvaluator, ToolAllowlistEvaluator
+from .approval import ApprovalEvaluator
 from .attribution import ChargebackAttributionEvaluator, DataResidencyEvaluator
 from .base import ALLOW, EvalContext, Outcome, RuleEvaluator
 from .budget import BudgetEvaluator
@@ -64,6 +65,7 @@ EVALUATORS: dict[str, type[RuleEvaluator]] = {
         CodeExecutionEvaluator,
         ProvenanceRequiredEvaluator,
         PromptInjectionGuardEvaluator,
+        ApprovalEvaluator,
     )
 }
 

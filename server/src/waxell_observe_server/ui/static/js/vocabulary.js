@@ -329,6 +329,15 @@ export const VOCABULARY = {
       ],
       "stateful": false,
       "summary": "jailbreak phrases, hidden payloads, oversized inputs"
+    },
+    {
+      "name": "approval",
+      "phases": [
+        "pre_execution",
+        "tool.before"
+      ],
+      "stateful": false,
+      "summary": "runs and tools a person must approve first (who, how long to wait)"
     }
   ],
   "approval_statuses": [
