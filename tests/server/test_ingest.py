@@ -506,7 +506,9 @@ def test_scores_of_every_type(api: Any) -> None:
             ]
         },
     )
-    assert api.run("run-1")["scores"] == [
+    scores = api.run("run-1")["scores"]
+    assert [s.pop("source") for s in scores] == ["sdk"] * 5  # recorded by the agent, not an evaluator
+    assert scores == [
         {
             "name": "relevance",
             "data_type": "numeric",
