@@ -21,6 +21,7 @@ logged, never raised into the framework.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,13 +36,16 @@ from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
 from waxell_observe.vocabulary import attributes as wax
 
-__all__ = ["KEPT_PREFIXES", "MAX_KEPT_ATTRIBUTES", "WaxellBridgeProcessor"]
+__all__ = ["KEPT_PREFIXES", "MAX_KEPT_ATTRIBUTES", "PATCHED_SCOPES", "WaxellBridgeProcessor"]
 
 logger = logging.getLogger("waxell_observe")
 
 KEPT_PREFIXES = ("gen_ai.", "llm.", "openinference.", "tool.", "agent.", "session.", "user.")
 """The attributes of a framework's span kept on the span we record (the AI conventions' own)."""
 MAX_KEPT_ATTRIBUTES = 64
+PATCHED_SCOPES: dict[str, str] = {"autogen-core": "waxell_observe_autogen"}
+"""Instrumentation scopes whose spans an integration of ours records by patch (scope -> its package):
+skipped while that package is instrumented, so nothing is recorded twice."""
 RECORDED_FROM = "otel_bridge"
 """``recorded_from`` of an LLM call recorded from a span (no provider integration saw it)."""
 
@@ -56,6 +60,15 @@ class _Open:
         self.handle = handle
         self.kind = kind
         self.watch = watch
+
+
+def _patched(span: Span) -> bool:
+    """True when a patch integration of ours records the spans of this span's scope itself."""
+    scope = span.instrumentation_scope
+    package = PATCHED_SCOPES.get(scope.name) if scope is not None else None
+    module = sys.modules.get(package) if package else None
+    is_instrumented = getattr(module, "is_instrumented", None)
+    return bool(callable(is_instrumented) and is_instrumented())
 
 
 def _kept(a: Mapping[str, Any], span: ReadableSpan) -> dict[str, Any]:
@@ -117,7 +130,7 @@ class WaxellBridgeProcessor(SpanProcessor):
             if not self._active():
                 return
             a = span.attributes or {}
-            if wax.RUN_ID in a or not conventions.is_ai_span(a):
+            if wax.RUN_ID in a or not conventions.is_ai_span(a) or _patched(span):
                 return
             ctx = current_context.get()
             if ctx is not None and ctx.run is None:
