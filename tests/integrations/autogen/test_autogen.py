@@ -253,3 +253,54 @@ def test_a_streamed_run_is_one_agent_span(with_openai: None, stub: StubLLMServer
     assert (agent_span["status"], agent_span["output"]) == ("ok", {"output": "Sunny in Paris."})
     assert [t["parent_span_id"] for t in _by_kind(run, "tool")] == [agent_span["id"]]
     assert [c["parent_span_id"] for c in run["llm_calls"]] == [agent_span["id"], agent_span["id"]]
+
+
+PROGRAM = """
+import asyncio, os
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())  # the program's own provider: AutoGen's spans reach the bridge
+import waxell_observe
+waxell_observe.init(instrument=["autogen", "openai", "otel_bridge"])
+assert waxell_observe.diagnose()["integrations"]["autogen"]["state"] == "waiting"
+from autogen_agentchat.agents import AssistantAgent  # imported after init(): the lazy trigger
+from autogen_ext.models.openai import OpenAIChatCompletionClient
+assert waxell_observe.diagnose()["integrations"]["autogen"]["state"] == "active"
+
+async def get_weather(city: str) -> str:
+    "Tomorrow's weather in a city."
+    return f"Sunny in {city}"
+
+client = OpenAIChatCompletionClient(model="gpt-4o-mini", base_url=os.environ["STUB_URL"], api_key="sk-test")
+agent = AssistantAgent("weather_agent", model_client=client, tools=[get_weather])
+with waxell_observe.WaxellContext(agent_name="late", enforce_policy=False) as ctx:
+    asyncio.run(agent.run(task="Weather in Paris?"))
+assert waxell_observe.flush_sync(timeout=30).pending == 0
+print(ctx.run_id)
+"""
+
+
+def test_imported_after_init_and_autogens_own_spans_are_not_recorded_twice_by_the_bridge(
+    stub: StubLLMServer, read_run: Any
+) -> None:
+    """With a global SDK provider the bridge sees AutoGen's invoke_agent / execute_tool spans; the
+    AutoGen integration records them, so the bridge skips them."""
+    import os
+    import subprocess
+    import sys
+
+    stub.reply_json(completion(calls=(("get_weather", {"city": "Paris"}),), tokens=(50, 12)))
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRAM],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, STUB_URL=stub.openai_base_url),
+    )
+    assert done.returncode == 0, done.stderr
+    run = read_run(done.stdout.strip().splitlines()[-1])
+    assert [(s["name"], s["kind"]) for s in run["spans"] if s["kind"] in ("agent", "tool")] == [
+        ("weather_agent", "agent"),
+        ("get_weather", "tool"),
+    ]
+    assert [(c["tokens_in"], c["tokens_out"]) for c in run["llm_calls"]] == [(50, 12)]
