@@ -303,3 +303,32 @@ def test_a_code_agent_records_the_tools_its_code_calls(
     [call] = run["llm_calls"]
     assert (call["tokens_in"], call["tokens_out"], call["parent_span_id"]) == (80, 20, agent_span["id"])
     assert ran == ["Paris"]
+
+
+def test_tool_calls_run_in_parallel_are_recorded_under_the_agent(
+    with_openai: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    stub.reply_json(
+        tool_calls(
+            ("get_weather", {"city": "Paris"}),
+            ("get_weather", {"city": "London"}),
+            prompt_tokens=50,
+            completion_tokens=20,
+        )
+    )
+    stub.reply_json(tool_calls(("final_answer", {"answer": "Sunny."}), prompt_tokens=90, completion_tokens=4))
+    agent = ToolCallingAgent(tools=[get_weather], model=_model(stub), name="weather_agent", verbosity_level=0)
+    with WaxellContext(agent_name="smolagents-parallel", enforce_policy=False) as ctx:
+        assert agent.run("Weather in Paris and London?") == "Sunny."
+    run = read_run(ctx.run_id)
+    [agent_span] = _by_kind(run, "agent")
+    weather = sorted(
+        (t["input"]["city"], t["output"]["output"], t["parent_span_id"])
+        for t in _by_kind(run, "tool")
+        if t["name"] == "get_weather"
+    )
+    assert weather == [
+        ("London", "Sunny in London", agent_span["id"]),
+        ("Paris", "Sunny in Paris", agent_span["id"]),
+    ]
+    assert sorted(ran) == ["London", "Paris"]
