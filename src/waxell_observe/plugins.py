@@ -452,6 +452,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("governance", "waxell_observe.governance.embedded_decider"),
     ("remote", "waxell_observe.governance.remote_decider"),
     ("lazy_integrations", "waxell_observe.lazy_integrations"),
+    ("lineage", "waxell_observe.lineage_env"),
 )
 """Built-in plugins, registered by import (not through entry points): ``WAXELL_DISABLE_PLUGINS=all``
 blocks the installed plugins, never these. Naming one of them blocks it, except the first

@@ -39,6 +39,7 @@ from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.gating import recorders as _gates
 from waxell_observe.governance.results import PolicyCheckResult
+from waxell_observe.lineage_env import inherit as inherit_lineage
 from waxell_observe.plugins import record_hooks
 from waxell_observe.records import StepRecord
 from waxell_observe.run import Run
@@ -230,6 +231,7 @@ class WaxellContext(
                 self.agent_name, config, self.workflow_name, inputs, metadata, self._tags, self.session_id,
                 self.user_id, self.user_group, None, self.client, self._requested_run_id,
             )  # fmt: skip
+            inherit_lineage(run)  # WAXELL_PARENT_* exported by the process that started this one
         else:
             self._parent = parent
             run._setup(
