@@ -73,7 +73,7 @@ def evaluations_page(page_factory: Callable[..., Any], evaluations: tuple[Server
 
 
 def test_datasets_and_a_datasets_versions(
-    evaluations_page: Any, evaluations: tuple[Server, dict[str, str]]
+    evaluations_page: Any, evaluations: tuple[Server, dict[str, str]], shot: Callable[[Any, str], Path]
 ) -> None:
     server, ids = evaluations
     page = evaluations_page
@@ -114,6 +114,7 @@ def test_datasets_and_a_datasets_versions(
         ["worse", "v3", "5", "exact_match 40.0%small 80.0%"],
         ["good", "v3", "5", "exact_match 100.0%small 80.0%"],
     ]
+    shot(page, "dataset")
     versions.nth(0).get_by_role("link", name="v1").click()
     rendered(page, "#/datasets/sums?v=1")
     assert card_value(page, "dataset-version") == "v1"
