@@ -85,6 +85,17 @@ PROGRAM = textwrap.dedent(
 
 
     out["async_context"] = asyncio.run(in_a_context())
+
+
+    # an approval policy at a tool: the refusal names who approves and for how long
+    @waxell.observe(agent_name="pay-" + SUFFIX, workflow_name="payments", on_policy_block=lead)
+    def pay(amount):
+        waxell.gate_tool("wire_money", {"amount": amount})
+        ran.append(amount)
+        return "paid"
+
+
+    out["paid"] = pay(12)
     with WaxellContext(agent_name=OPS, workflow_name="ops", on_policy_block=lead) as outer:
         with WaxellContext(agent_name=REFUND, workflow_name="refunds") as inner:
             out["nested"] = inner.run_id
@@ -178,6 +189,10 @@ policies:
     category: memory
     scope: {{agents: [ops-{suffix}]}}
     rules: {{protected_stores: [prod-*]}}
+  - name: payments-{suffix}
+    category: approval
+    scope: {{agents: [pay-{suffix}]}}
+    rules: {{tools: [wire_*], approvers: [cfo], timeout_minutes: 30, action_type: payment}}
   - name: sandbox-{suffix}
     category: code-execution
     scope: {{agents: [ops-{suffix}]}}
@@ -246,16 +261,22 @@ def test_a_reference_program_with_approvals_gates_and_memory_runs_unchanged(
     add_policies(store, load_policies(POLICIES.format(suffix=suffix)))
     _wait_for_the_manifest(shared_server, ops, 5)
     _wait_for_the_manifest(shared_server, refund, 1)
+    _wait_for_the_manifest(shared_server, f"pay-{suffix}", 1)
 
     out = _run(shared_server, suffix, tmp_path)
 
     # -- approvals ---------------------------------------------------------------------------------------
     reason = f"Kill switch engaged for policy 'refund-freeze-{suffix}'"
     assert out["denied"] == f"Policy block: {reason}"  # the init() default (auto_deny) re-raised
-    assert out["ran"] == [700, 6]  # each approved function ran once, after its approval; the denied never
+    assert out["ran"] == [700, 6, 12]  # each approved function ran once, after its approval; the denied never
+    assert out["paid"] == "paid"
     assert out["approved"]["refunded"] == 700
     assert out["per_call"] == {"refunded": 6}
-    assert out["asked"] == [[f"Policy block: {reason}", "unknown", [], None]] * 2  # decorator, nested
+    assert out["asked"] == [
+        [f"Policy block: {reason}", "unknown", [], None],  # the decorator's handler
+        ["Tool 'wire_money' needs approval", "payment", ["cfo"], 30.0],  # the approval policy's metadata
+        [f"Policy block: {reason}", "unknown", [], None],  # a nested context, its parent's handler
+    ]
     runs = _runs_of(shared_server, refund)
     # the decorator: refused (the approval round on it) + the re-run without the policy check; the
     # init() default: refused; a per-call handler: refused + re-run; a context approved at entry goes on in
