@@ -447,6 +447,11 @@ SEMI_PUBLIC: dict[str, dict[str, tuple[str, str | None]]] = {
         "PromptNotFoundError": (EXCEPTION, None),
         "PromptGuardError": (EXCEPTION, None),
     },
+    "waxell_observe.instrumentors": {
+        "instrument_all": (FUNCTION, "(libraries=None, exclude=None)"),
+        "uninstrument_all": (FUNCTION, "()"),
+        "detect_installed_libraries": (FUNCTION, "()"),
+    },
     "waxell_observe.approval": {
         "handle_policy_block_sync": (FUNCTION, "(handler, error)"),
     },
