@@ -58,6 +58,17 @@ _new_object = object.__new__
 _TRACEBACK_LIMIT = 16_000
 
 
+def _refusal_underneath(exc: BaseException) -> bool:
+    """True when ``exc`` is a framework's error raised from one of our refusals (Haystack wraps a
+    refused tool's ``PolicyViolationError`` in its ``PipelineRuntimeError``, as its ``__cause__``)."""
+    cause, seen = exc.__cause__, 0
+    while cause is not None and seen < 8:
+        if isinstance(cause, PolicyViolationError):
+            return True
+        cause, seen = cause.__cause__, seen + 1
+    return False
+
+
 class WaxellContext(
     RecordingMethods,
     SpanMethods,
@@ -403,7 +414,7 @@ class WaxellContext(
                     run.error = self._loop.block_reason or "blocked by policy"
                     run.error_type = "PolicyViolationError"
             else:
-                if isinstance(exc, PolicyViolationError):
+                if isinstance(exc, PolicyViolationError) or _refusal_underneath(exc):
                     run.status = "blocked"
                 elif isinstance(exc, Exception):
                     run.status = "error"

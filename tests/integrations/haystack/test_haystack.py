@@ -17,6 +17,7 @@ from haystack import Pipeline, tracing
 from haystack.components.agents import Agent
 from haystack.components.builders import ChatPromptBuilder
 from haystack.components.generators.chat import OpenAIChatGenerator
+from haystack.core.errors import PipelineRuntimeError
 from haystack.dataclasses import ChatMessage
 from haystack.tools import Tool
 from haystack.tracing.logging_tracer import LoggingTracer
@@ -369,3 +370,32 @@ def test_the_programs_own_tracer_still_gets_every_span(
     [prompt] = [s for s in run["spans"] if s["name"] == "prompt"]
     assert prompt["input"]["question"] == "Capital of France?"
     assert len(run["llm_calls"]) == 1
+
+
+def test_a_refused_tool_in_a_pipeline_stops_it_with_our_error_as_the_cause(
+    alone: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    add_policies(
+        get_store(get_config().db_url),
+        load_policies(
+            "policies:\n"
+            "  - {name: no-weather, category: tool-allowlist, rules: {blocked_tools: [get_weather]}}\n"
+        ),
+    )
+    forget()
+    ran.clear()
+    stub.reply_json(completion(calls=(("get_weather", {"city": "Paris"}),), tokens=(50, 12)))
+    pipeline = Pipeline()
+    pipeline.add_component("weather_agent", Agent(chat_generator=_generator(stub), tools=[WEATHER]))
+    try:
+        with pytest.raises(PipelineRuntimeError) as raised, WaxellContext(agent_name="haystack-gated") as ctx:
+            pipeline.run({"weather_agent": {"messages": [ChatMessage.from_user("Weather in Paris?")]}})
+    finally:
+        forget()
+    assert isinstance(raised.value.__cause__, PolicyViolationError)
+    assert ran == []
+    run = read_run(ctx.run_id)
+    [agent] = _by_kind(run, "agent")
+    [tool] = _by_kind(run, "tool")
+    assert (tool["status"], tool["parent_span_id"]) == ("error", agent["id"])
+    assert (agent["status"], run["status"]) == ("error", "blocked")
