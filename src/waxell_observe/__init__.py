@@ -16,10 +16,16 @@ from typing import TYPE_CHECKING, Any
 # module; waxell_observe.tool, .decision, ... are the functions)
 if TYPE_CHECKING:  # the names as type checkers and IDEs see them; at run time see _EXPORTS
     from waxell_observe import approval as approval
+    from waxell_observe import client as client
+    from waxell_observe import config as config
     from waxell_observe import cost as cost
     from waxell_observe import decorator as decorator
+    from waxell_observe import errors as errors
     from waxell_observe import instrumentors as instrumentors
+    from waxell_observe import llm as llm
     from waxell_observe import reasoning as reasoning
+    from waxell_observe import tracing as tracing
+    from waxell_observe import types as types
     from waxell_observe.approval import (
         auto_approve,
         auto_deny,
@@ -217,10 +223,16 @@ __all__ = [
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "approval": ("waxell_observe.approval", ""),
+    "client": ("waxell_observe.client", ""),
+    "config": ("waxell_observe.config", ""),
     "cost": ("waxell_observe.cost", ""),
     "decorator": ("waxell_observe.decorator", ""),
+    "errors": ("waxell_observe.errors", ""),
     "instrumentors": ("waxell_observe.instrumentors", ""),
+    "llm": ("waxell_observe.llm", ""),
     "reasoning": ("waxell_observe.reasoning", ""),
+    "tracing": ("waxell_observe.tracing", ""),
+    "types": ("waxell_observe.types", ""),
     "auto_approve": ("waxell_observe.approval", "auto_approve"),
     "auto_deny": ("waxell_observe.approval", "auto_deny"),
     "extract_block_metadata": ("waxell_observe.approval", "extract_block_metadata"),

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -715,6 +717,14 @@ def test_the_submodules_are_modules() -> None:
     for name in SUBMODULES:
         module = importlib.import_module(f"waxell_observe.{name}")
         assert getattr(waxell_observe, name) is module, name
+    # Right after ``import waxell_observe`` too (the package imports them on first use).
+    program = (
+        "import types, waxell_observe\n"
+        f"for name in {SUBMODULES!r}:\n"
+        "    assert isinstance(getattr(waxell_observe, name), types.ModuleType), name\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_context_constructor_methods_and_properties() -> None:
