@@ -104,7 +104,7 @@ def test_datasets_and_a_datasets_versions(
         "rows => rows.map(r => [...r.cells].slice(0, 3).map(c => c.textContent))"
     ) == [
         ["v1", "4", "created with 4 items"],
-        ["v2", "5", "added 1 items"],
+        ["v2", "5", "added 1 item"],
         ["v3", "5", "edited item s1"],
     ]
     experiments = page.get_by_test_id("dataset-experiments-table").locator("tbody tr")

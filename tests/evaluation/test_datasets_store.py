@@ -35,7 +35,7 @@ def test_every_change_makes_a_version_and_each_version_reads_back_exactly(any_st
         v2 = datasets.add_items(
             conn, "qa", [{"id": "c", "input": 3, "expected": [3]}, {"id": "a", "input": {"q": "2+2"}}]
         )
-    assert v2 == {**v2, "version": 2, "item_count": 3, "change": "added 1 items, edited 1"}
+    assert v2 == {**v2, "version": 2, "item_count": 3, "change": "added 1 item, edited 1"}
     with store.write() as conn:
         v3 = datasets.update_item(conn, "qa", "b", expected="hello", metadata={"tone": "warm"})
         v4 = datasets.remove_items(conn, "qa", ["c"])

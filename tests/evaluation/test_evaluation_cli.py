@@ -49,7 +49,7 @@ def test_datasets_from_files_versions_and_export(tmp_path: Path, waxell_db: Path
     )
     assert cli(
         waxell_db, "datasets", "add", "arith", "--item", '{"id": "a", "input": {"x": 1}, "expected": "3"}'
-    ) == ("arith version 3: 5 items (added 0 items, edited 1)\n")
+    ) == ("arith version 3: 5 items (edited 1 item)\n")
     assert table_rows(cli(waxell_db, "datasets", "list")) == [["arith", "3", "5", "sums"]]
     shown = cli(waxell_db, "datasets", "show", "arith", "--version", "2")
     assert shown.splitlines()[0] == "arith version 2 of 3: 5 items"
@@ -61,7 +61,7 @@ def test_datasets_from_files_versions_and_export(tmp_path: Path, waxell_db: Path
         ["e", '{"x": "5", "level": "hard"}', "10", "{}"],
         ["1", "3", "created with 3 items"],
         ["2", "5", "added 2 items"],
-        ["3", "5", "added 0 items, edited 1"],
+        ["3", "5", "edited 1 item"],
     ]
     exported = cli(waxell_db, "datasets", "export", "arith", "--version", "1").splitlines()
     assert [json.loads(line) for line in exported] == [

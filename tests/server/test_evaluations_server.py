@@ -84,7 +84,7 @@ def test_the_sdk_works_against_a_server(db: str, serve_process: Callable[..., An
         assert [v["change"] for v in detail["versions"]] == [
             "created with 3 items",
             "edited item it",
-            "added 1 items",
+            "added 1 item",
         ]
         assert [e["name"] for e in detail["experiments"]] == ["v3", "v1"]
         stored = http.get(f"{READ}/experiments/v3/").json()

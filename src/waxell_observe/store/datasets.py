@@ -36,6 +36,11 @@ ITEM_FIELDS = ("id", "input", "expected", "metadata")
 _MISSING: Any = object()
 
 
+def _items(count: int) -> str:
+    """``1 item``, ``3 items`` (the version history's wording)."""
+    return f"{count} item" if count == 1 else f"{count} items"
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 256:
         raise ValueError(f"dataset name must be a non-empty string of at most 256 characters, got {name!r}")
@@ -191,7 +196,7 @@ def create_dataset(
         )
     )  # fmt: skip
     _insert_items(conn, name, checked, 1)
-    _close_version(conn, name, 1, f"created with {len(checked)} items", now)
+    _close_version(conn, name, 1, f"created with {_items(len(checked))}", now)
     return get_dataset(conn, name) or {}
 
 
@@ -219,7 +224,10 @@ def add_items(conn: Connection, name: str, items: Iterable[Any]) -> dict[str, An
         _close_rows(conn, name, sorted(existing), version)
     _insert_items(conn, name, checked, version, existing)
     added, edited = len(checked) - len(existing), len(existing)
-    change = f"added {added} items" + (f", edited {edited}" if edited else "")
+    if edited and not added:
+        change = f"edited {_items(edited)}"
+    else:
+        change = f"added {_items(added)}" + (f", edited {edited}" if edited else "")
     return _close_version(conn, name, version, change, time.time())
 
 
@@ -293,7 +301,7 @@ def remove_items(conn: Connection, name: str, item_ids: Iterable[str]) -> dict[s
     if missing:
         raise LookupError(f"dataset {name!r} has no items {missing}")
     _close_rows(conn, name, ids, version)
-    return _close_version(conn, name, version, f"removed {len(ids)} items", time.time())
+    return _close_version(conn, name, version, f"removed {_items(len(ids))}", time.time())
 
 
 def get_dataset(conn: Connection, name: str, *, version: int | None = None) -> dict[str, Any] | None:
