@@ -76,3 +76,37 @@ def test_bad_arguments_are_value_errors() -> None:
         instrument_all(5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="exclude: library names must be non-empty strings"):
         instrument_all(["openai"], exclude=[""])
+
+
+IMPORT_PROGRAM = """\
+import json
+import openai as plain_openai
+import anthropic as plain_anthropic
+from openai.resources.chat.completions import Completions
+from anthropic.resources.messages import Messages
+
+originals = (Completions.create, Messages.create)
+from waxell_observe.openai import openai
+after_openai = (Completions.create is not originals[0], Messages.create is not originals[1])
+from waxell_observe.anthropic import anthropic
+print(json.dumps({
+    "same_modules": openai is plain_openai and anthropic is plain_anthropic,
+    "after_openai": after_openai,
+    "after_anthropic": [Completions.create is not originals[0], Messages.create is not originals[1]],
+}))
+"""
+
+
+def test_importing_waxell_observe_openai_or_anthropic_instruments_that_library_only(tmp_path: Path) -> None:
+    pytest.importorskip("openai")
+    pytest.importorskip("anthropic")
+    script = tmp_path / "imports.py"
+    script.write_text(IMPORT_PROGRAM)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
+    clean.update(WAXELL_DB=str(tmp_path / "x.db"), WAXELL_JOURNAL_DIR=str(tmp_path / "journal"))
+    done = subprocess.run(
+        [sys.executable, str(script)], env=clean, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"same_modules": True, "after_openai": [True, False], "after_anthropic": [True, True]}
