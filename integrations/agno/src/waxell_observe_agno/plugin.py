@@ -1,0 +1,20 @@
+"""The ``agno`` plugin: ``init()`` patches Agno through ``on_instrument``.
+
+Registered under the ``waxell_observe`` entry-point group and loaded only once the program imports
+``agno`` (the ``waxell_observe.triggers`` entry point). Loading it imports nothing of agno.
+"""
+
+from __future__ import annotations
+
+from waxell_observe.instrumentation import plugin_hooks
+from waxell_observe_agno._instrument import INSTRUMENTATION
+
+__all__ = ["NAME", "TRIGGERS", "on_instrument", "on_uninstrument"]
+
+NAME = INSTRUMENTATION.name
+"""The name ``init(instrument=[...])`` selects this integration by."""
+
+TRIGGERS = ("agno",)
+"""The modules whose import loads this plugin (the ``waxell_observe.triggers`` entry points)."""
+
+on_instrument, on_uninstrument = plugin_hooks(INSTRUMENTATION)

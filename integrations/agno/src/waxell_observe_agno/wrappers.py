@@ -1,0 +1,323 @@
+"""Agent and team runs and tool calls of Agno.
+
+* ``Agent.run`` / ``arun`` and ``Team.run`` / ``arun`` → an ``agent`` container span named by the
+  agent's / team's ``name`` (else its class; attributes ``agent.class``, ``agent.tools``,
+  ``agent.model``, a team's ``agno.team.members``; input: the run's input; output: the run's
+  ``content``). A member agent a team runs nests in the team's span. Outside any run it opens a run of
+  its own (agent = the name, workflow ``agno``), unless ``WAXELL_AGNO_AUTOCONTEXT`` is
+  ``false``/``0``/``no``/``off``. A streamed run (an iterator of events) is one span over its iteration.
+* ``FunctionCall.execute`` / ``aexecute`` (every tool call an agent makes) → the ``tool.before`` gate,
+  then a ``tool`` span (input: the arguments; output: the result; failed when Agno reports the call
+  failed). A refused tool never runs: the call answers Agno's ``failure`` result with the refusal, which
+  Agno hands to the model, and the run is marked blocked.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from waxell_observe.context import WaxellContext
+from waxell_observe.current import current_context
+from waxell_observe.errors import PolicyViolationError
+from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.serialize import preview
+
+__all__ = [
+    "AUTOCONTEXT_VARIABLE",
+    "FRAMEWORK",
+    "WORKFLOW",
+    "aexecute_wrapper",
+    "arun_wrapper",
+    "autocontext",
+    "execute_wrapper",
+    "run_wrapper",
+]
+
+logger = logging.getLogger("waxell_observe")
+
+FRAMEWORK = "agno"
+WORKFLOW = "agno"
+AUTOCONTEXT_VARIABLE = "WAXELL_AGNO_AUTOCONTEXT"
+_PREVIEW = 4000
+
+
+def autocontext() -> bool:
+    """False when ``WAXELL_AGNO_AUTOCONTEXT`` turns off runs of an agent's own."""
+    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return preview(value, _PREVIEW) if isinstance(value, str) else value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value[:100]]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in list(value.items())[:100]}
+    content = getattr(value, "content", None)
+    if content is not None:
+        return _jsonable(content)
+    return preview(str(value), _PREVIEW)
+
+
+def _name(instance: Any) -> str:
+    name = getattr(instance, "name", None)
+    return name if isinstance(name, str) and name else type(instance).__name__
+
+
+def _attributes(instance: Any) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"framework": FRAMEWORK, "agent.class": type(instance).__name__}
+    members = getattr(instance, "members", None)
+    if isinstance(members, list):
+        attributes["agno.team.members"] = [_name(member) for member in members]
+    tools = getattr(instance, "tools", None)
+    if isinstance(tools, list):
+        attributes["agent.tools"] = [
+            str(getattr(t, "name", None) or getattr(t, "__name__", t)) for t in tools
+        ]
+    model = getattr(instance, "model", None)
+    if model is not None:
+        attributes["agent.model"] = str(getattr(model, "id", "") or type(model).__name__)
+    return attributes
+
+
+class _AgentSpan:
+    """One agent or team run being recorded: its own run (when it opened one) and its span."""
+
+    __slots__ = ("ctx", "handle", "own")
+
+    def __init__(self, instance: Any, task: Any) -> None:
+        self.own: WaxellContext | None = None
+        self.ctx: WaxellContext | None = None
+        self.handle: dict[str, Any] = {}
+        ctx = current_context.get()
+        if ctx is None or ctx.run is None:
+            if not autocontext():
+                return
+            self.own = WaxellContext(
+                agent_name=_name(instance),
+                workflow_name=WORKFLOW,
+                inputs={"input": _jsonable(task)},
+                metadata={"integration": FRAMEWORK},
+            )
+            ctx = self.own.__enter__()
+        self.ctx = ctx
+        self.handle = ctx.enter_span(
+            _name(instance),
+            kind="agent",
+            attributes=_attributes(instance),
+            input_data={"input": _jsonable(task)},
+        )
+
+    def close(self, result: Any = None, exc: BaseException | None = None) -> None:
+        output = None if result is None else {"output": _jsonable(getattr(result, "content", result))}
+        if self.ctx is not None and self.handle:
+            self.ctx.exit_span(self.handle, output_data=None if exc else output, exc=exc)
+        if self.own is not None:
+            if exc is None:
+                self.own.set_result(output or {})
+                self.own.__exit__(None, None, None)
+            else:
+                self.own.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def _open(instance: Any, task: Any) -> _AgentSpan | None:
+    try:
+        return _AgentSpan(instance, task)
+    except Exception:
+        logger.exception("waxell-observe: could not record the start of an Agno run")
+        return None
+
+
+def _close(span: _AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
+    if span is None:
+        return
+    try:
+        span.close(result, exc)
+    except Exception:
+        logger.exception("waxell-observe: could not record the end of an Agno run")
+
+
+def _is_output(item: Any) -> bool:
+    return type(item).__name__ in ("RunOutput", "TeamRunOutput")
+
+
+def _streamed(span: _AgentSpan | None, events: Iterator[Any]) -> Iterator[Any]:
+    last: Any = None
+    try:
+        for event in events:
+            last = event if _is_output(event) else last
+            yield event
+    except BaseException as exc:
+        _close(span, exc=exc)
+        raise
+    _close(span, last)
+
+
+async def _astreamed(span: _AgentSpan | None, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    last: Any = None
+    try:
+        async for event in events:
+            last = event if _is_output(event) else last
+            yield event
+    except BaseException as exc:
+        _close(span, exc=exc)
+        raise
+    _close(span, last)
+
+
+def _task(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return kwargs.get("input", args[0] if args else None)
+
+
+def run_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    """``Agent.run`` / ``Team.run``: the agent span (and, outside any run, the run)."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not recording_enabled(active, FRAMEWORK):
+            return wrapped(*args, **kwargs)
+        span = _open(instance, _task(args, kwargs))
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _close(span, exc=exc)
+            raise
+        if inspect.isgenerator(result) or (hasattr(result, "__next__") and not _is_output(result)):
+            return _streamed(span, result)
+        _close(span, result)
+        return result
+
+    return wrapper
+
+
+def arun_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    """``Agent.arun`` / ``Team.arun``: the same around the awaited run or its event stream."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not recording_enabled(active, FRAMEWORK):
+            return wrapped(*args, **kwargs)
+        span = _open(instance, _task(args, kwargs))
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _close(span, exc=exc)
+            raise
+        if hasattr(result, "__aiter__"):
+            return _astreamed(span, result)
+        if not inspect.isawaitable(result):
+            _close(span, result)
+            return result
+
+        async def awaited() -> Any:
+            try:
+                output = await result
+            except BaseException as exc:
+                _close(span, exc=exc)
+                raise
+            _close(span, output)
+            return output
+
+        return awaited()
+
+    return wrapper
+
+
+def _tool_start(instance: Any) -> tuple[Any, str, dict[str, Any], dict[str, Any]] | None:
+    ctx = current_context.get()
+    if ctx is None or ctx.run is None:
+        return None
+    function = getattr(instance, "function", None)
+    name = str(getattr(function, "name", "") or "tool")
+    arguments = dict(getattr(instance, "arguments", None) or {})
+    handle: dict[str, Any] = {}
+    try:
+        handle = ctx.enter_span(
+            name,
+            kind="tool",
+            attributes={"framework": FRAMEWORK, "tool_type": "function"},
+            input_data=_jsonable(arguments),
+        )
+    except Exception:
+        logger.exception("waxell-observe: could not record the start of Agno tool %r", name)
+    return ctx, name, arguments, handle
+
+
+def _refused(instance: Any, exc: PolicyViolationError) -> Any:
+    """Agno's failure result carrying the refusal (what the model is told)."""
+    from agno.tools.function import FunctionExecutionResult
+
+    instance.error = str(exc)
+    return FunctionExecutionResult(status="failure", error=str(exc))
+
+
+def _tool_end(ctx: Any, name: str, handle: dict[str, Any], outcome: Any) -> None:
+    if not handle:
+        return
+    try:
+        if getattr(outcome, "status", "success") == "failure":
+            ctx.exit_span(
+                handle, status="error", error=str(getattr(outcome, "error", "") or "tool call failed")
+            )
+        else:
+            ctx.exit_span(handle, output_data={"output": _jsonable(getattr(outcome, "result", outcome))})
+    except Exception:
+        logger.exception("waxell-observe: could not record Agno tool %r", name)
+
+
+def execute_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    """``FunctionCall.execute``: ``tool.before``, then the tool span."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = _tool_start(instance) if recording_enabled(active, FRAMEWORK) else None
+        if started is None:
+            return wrapped(*args, **kwargs)
+        ctx, name, arguments, handle = started
+        try:
+            gate_tool_call(name, arguments, ctx=ctx)
+        except PolicyViolationError as exc:
+            if handle:
+                ctx.exit_span(handle, exc=exc)
+            return _refused(instance, exc)
+        try:
+            outcome = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            if handle:
+                ctx.exit_span(handle, exc=exc)
+            raise
+        _tool_end(ctx, name, handle, outcome)
+        return outcome
+
+    return wrapper
+
+
+def aexecute_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    """``FunctionCall.aexecute``: the same, awaited."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = _tool_start(instance) if recording_enabled(active, FRAMEWORK) else None
+        if started is None:
+            return wrapped(*args, **kwargs)
+        ctx, name, arguments, handle = started
+
+        async def recorded() -> Any:
+            try:
+                gate_tool_call(name, arguments, ctx=ctx)
+            except PolicyViolationError as exc:
+                if handle:
+                    ctx.exit_span(handle, exc=exc)
+                return _refused(instance, exc)
+            try:
+                outcome = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                if handle:
+                    ctx.exit_span(handle, exc=exc)
+                raise
+            _tool_end(ctx, name, handle, outcome)
+            return outcome
+
+        return recorded()
+
+    return wrapper
