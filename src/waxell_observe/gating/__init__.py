@@ -14,12 +14,15 @@ Per-run gate time is kept in the run's metadata (:mod:`.timing`). Integrations c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from waxell_observe.vocabulary import GATE_SURFACES, PREVENTIVE_SURFACES
 
-from .api import gate_memory_delete, gate_tool
-from .evaluate import evaluate_surface
-from .gates import detective_gate, preventive_gate
-from .outcome import GateOutcome
+if TYPE_CHECKING:
+    from .api import gate_memory_delete, gate_tool
+    from .evaluate import evaluate_surface
+    from .gates import detective_gate, preventive_gate
+    from .outcome import GateOutcome
 
 __all__ = [
     "GATE_SURFACES",
@@ -41,3 +44,30 @@ def forget() -> None:
 
     forget_manifests()
     forget_engines()
+
+
+_EXPORTS = {
+    "gate_memory_delete": "api",
+    "gate_tool": "api",
+    "evaluate_surface": "evaluate",
+    "detective_gate": "gates",
+    "preventive_gate": "gates",
+    "GateOutcome": "outcome",
+}
+"""Public name -> its module, imported on first use: ``init()`` imports :mod:`.network` (the network
+gate's installer), which must not pull the whole gate machinery in before any request is made."""
+
+
+def _load(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module_name}"), name)
+    globals()[name] = value
+    return value
+
+
+if not TYPE_CHECKING:
+    __getattr__ = _load

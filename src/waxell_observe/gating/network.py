@@ -27,8 +27,6 @@ from urllib.parse import urlsplit
 from waxell_observe import import_hooks
 
 from . import settings
-from .evaluate import watching
-from .gates import preventive_gate
 
 __all__ = ["install", "installed", "uninstall"]
 
@@ -117,6 +115,9 @@ def _check(request: Any) -> None:
     own_host, own_port = _control_plane()
     if own_host and host == own_host and (own_port is None or url.port in (None, own_port)):
         return
+    from .evaluate import watching  # the gate machinery: imported at the first request, not by init()
+    from .gates import preventive_gate
+
     token = _deciding.set(True)
     try:
         if not watching(SURFACE):
