@@ -399,3 +399,46 @@ def test_a_refused_tool_in_a_pipeline_stops_it_with_our_error_as_the_cause(
     [tool] = _by_kind(run, "tool")
     assert (tool["status"], tool["parent_span_id"]) == ("error", agent["id"])
     assert (agent["status"], run["status"]) == ("error", "blocked")
+
+
+def test_two_tool_calls_of_one_step_run_side_by_side_under_the_agent(
+    with_openai: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    """Haystack runs a step's tool calls in a thread pool (each in a copy of the caller's context)."""
+    stub.reply_json(
+        completion(
+            calls=(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})), tokens=(50, 20)
+        )
+    )
+    stub.reply_json(completion(content="Sunny in both.", tokens=(90, 4)))
+    agent = Agent(chat_generator=_generator(stub), tools=[WEATHER])
+    with WaxellContext(agent_name="haystack-parallel", enforce_policy=False) as ctx:
+        agent.run(messages=[ChatMessage.from_user("Weather in Paris and Rome?")])
+    run = read_run(ctx.run_id)
+    [agent_span] = _by_kind(run, "agent")
+    tools = sorted(
+        (t["input"]["city"], t["parent_span_id"], t["output"]["output"]) for t in _by_kind(run, "tool")
+    )
+    assert tools == [
+        ("Paris", agent_span["id"], "Sunny in Paris"),
+        ("Rome", agent_span["id"], "Sunny in Rome"),
+    ]
+    assert [c["tokens_in"] for c in run["llm_calls"]] == [50, 90]
+
+
+def test_a_pipeline_run_async_records_like_run(with_openai: None, stub: StubLLMServer, read_run: Any) -> None:
+    stub.reply_json(completion(content="Paris.", tokens=(31, 4)))
+    pipeline = _rag_pipeline(stub)
+
+    async def main() -> str:
+        with WaxellContext(agent_name="haystack-async-qa", enforce_policy=False) as ctx:
+            result = await pipeline.run_async({"prompt": {"question": "Capital of France?"}})
+        assert result["llm"]["replies"][0].text == "Paris."
+        return ctx.run_id
+
+    run = read_run(asyncio.run(main()))
+    [qa] = [s for s in run["spans"] if s["name"] == "qa"]
+    components = {s["name"]: s for s in run["spans"] if s["parent_span_id"] == qa["id"]}
+    assert sorted(components) == ["llm", "prompt"]
+    [call] = run["llm_calls"]
+    assert (call["tokens_in"], call["parent_span_id"]) == (31, components["llm"]["id"])
