@@ -187,3 +187,25 @@ def test_a_refused_tool_never_runs(alone: None, stub: StubLLMServer, read_run: A
     assert run["status"] == "blocked"
     told = [m for m in stub.requests[1].body["messages"] if m["role"] == "tool"]
     assert told == [{"role": "tool", "content": "Tool 'get_weather' is blocked", "tool_call_id": "call_0"}]
+
+
+def flaky_forecast(city: str) -> str:
+    """A forecast service that is down.
+
+    Args:
+        city: the city.
+    """
+    raise RuntimeError(f"no forecast for {city}")
+
+
+def test_a_failing_tool_is_an_error_span(instrumented: None, stub: StubLLMServer, read_run: Any) -> None:
+    stub.reply_json(completion(calls=(("flaky_forecast", {"city": "Atlantis"}),), tokens=(50, 12)))
+    stub.reply_json(completion(content="Unknown.", tokens=(70, 3)))
+    model = OpenAIChat(id="gpt-4o-mini", base_url=stub.openai_base_url, api_key="sk-test", max_retries=0)
+    agent = Agent(name="weather_agent", model=model, tools=[flaky_forecast], telemetry=False)
+    with WaxellContext(agent_name="agno-failing", enforce_policy=False) as ctx:
+        assert agent.run("Weather in Atlantis?").content == "Unknown."
+    run = read_run(ctx.run_id)
+    [tool] = _by_kind(run, "tool")
+    assert (tool["status"], tool["attributes"]["error"]) == ("error", "no forecast for Atlantis")
+    assert len(run["llm_calls"]) == 2

@@ -304,3 +304,34 @@ def test_imported_after_init_and_autogens_own_spans_are_not_recorded_twice_by_th
         ("get_weather", "tool"),
     ]
     assert [(c["tokens_in"], c["tokens_out"]) for c in run["llm_calls"]] == [(50, 12)]
+
+
+async def flaky_forecast(city: str) -> str:
+    """A forecast service that is down."""
+    raise RuntimeError(f"no forecast for {city}")
+
+
+def test_a_failing_tool_is_an_error_span_and_the_agent_goes_on(
+    with_openai: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    stub.reply_json(completion(calls=(("flaky_forecast", {"city": "Atlantis"}),), tokens=(50, 12)))
+    stub.reply_json(completion(content="Unknown.", tokens=(70, 3)))
+    agent = AssistantAgent(
+        "weather_agent", model_client=_client(stub), tools=[flaky_forecast], reflect_on_tool_use=True
+    )
+
+    async def main() -> str:
+        with WaxellContext(agent_name="autogen-failing", enforce_policy=False) as ctx:
+            result = await agent.run(task="Weather in Atlantis?")
+        assert result.messages[-1].content == "Unknown."
+        return ctx.run_id
+
+    run = read_run(asyncio.run(main()))
+    [tool] = _by_kind(run, "tool")
+    assert (tool["status"], tool["attributes"]["error.type"], tool["attributes"]["error.message"]) == (
+        "error",
+        "RuntimeError",
+        "no forecast for Atlantis",
+    )
+    assert run["status"] == "success"
+    assert len(run["llm_calls"]) == 2
