@@ -453,6 +453,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("remote", "waxell_observe.governance.remote_decider"),
     ("lazy_integrations", "waxell_observe.lazy_integrations"),
     ("lineage", "waxell_observe.lineage_env"),
+    ("exit_finalizer", "waxell_observe.exit_finalizer"),
 )
 """Built-in plugins, registered by import (not through entry points): ``WAXELL_DISABLE_PLUGINS=all``
 blocks the installed plugins, never these. Naming one of them blocks it, except the first
