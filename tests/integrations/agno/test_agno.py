@@ -187,6 +187,15 @@ def test_a_refused_tool_never_runs(alone: None, stub: StubLLMServer, read_run: A
     assert run["status"] == "blocked"
     told = [m for m in stub.requests[1].body["messages"] if m["role"] == "tool"]
     assert told == [{"role": "tool", "content": "Tool 'get_weather' is blocked", "tool_call_id": "call_0"}]
+    # no provider integration on: the calls are recorded from Agno's own usage, once each
+    assert [
+        (c["model"], c["tokens_in"], c["tokens_out"], c["parent_span_id"], c["attributes"]["recorded_from"])
+        for c in run["llm_calls"]
+    ] == [
+        ("gpt-4o-mini", 50, 12, agent["id"], "agno_usage"),
+        ("gpt-4o-mini", 70, 3, agent["id"], "agno_usage"),
+    ]
+    assert run["llm_calls"][0]["cost"] == pytest.approx(50 * 0.15e-6 + 12 * 0.6e-6)
 
 
 def flaky_forecast(city: str) -> str:

@@ -8,11 +8,13 @@ from waxell_observe.instrumentation import Instrumentation, Target
 __all__ = ["INSTRUMENTATION", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
 
 
-def _wrapper(name: str) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
+def _wrapper(name: str, module: str = "wrappers") -> Callable[[Callable[[], bool]], Callable[..., Any]]:
     def make(active: Callable[[], bool]) -> Callable[..., Any]:
-        from waxell_observe_agno import wrappers
+        import importlib
 
-        factory: Callable[[Callable[[], bool]], Callable[..., Any]] = getattr(wrappers, name)
+        factory: Callable[[Callable[[], bool]], Callable[..., Any]] = getattr(
+            importlib.import_module(f"waxell_observe_agno.{module}"), name
+        )
         return factory(active)
 
     return make
@@ -25,6 +27,17 @@ TARGETS: tuple[Target, ...] = (
     Target("agno.team.team", "Team", "arun", _wrapper("arun_wrapper")),
     Target("agno.tools.function", "FunctionCall", "execute", _wrapper("execute_wrapper")),
     Target("agno.tools.function", "FunctionCall", "aexecute", _wrapper("aexecute_wrapper")),
+    Target("agno.models.base", "Model", "_invoke_with_retry", _wrapper("invoke_wrapper", "models")),
+    Target("agno.models.base", "Model", "_ainvoke_with_retry", _wrapper("ainvoke_wrapper", "models")),
+    Target(
+        "agno.models.base", "Model", "_invoke_stream_with_retry", _wrapper("invoke_stream_wrapper", "models")
+    ),
+    Target(
+        "agno.models.base",
+        "Model",
+        "_ainvoke_stream_with_retry",
+        _wrapper("ainvoke_stream_wrapper", "models"),
+    ),
 )
 
 INSTRUMENTATION = Instrumentation("agno", TARGETS)
