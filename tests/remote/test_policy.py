@@ -156,11 +156,12 @@ def test_mid_execution_governance_uses_the_ingest_reply_without_a_second_check(
         ctx.record_step("never")  # pragma: no cover - the policy stops the run before
     assert raised.value.policy_result.reason == "too many steps"
     assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
-    # "first": the steps reply said nothing, so the server was asked; "second": its reply decided
+    # the user message is flushed on its own (spec: record_user_message flushes mid-execution); the
+    # replies before "second" said nothing, so the server was asked once; "second": its reply decided
     assert [c.body["phase"] for c in _policy(remote)] == ["pre_execution", "mid_execution"]
     steps_requests = remote.requests(f"runs/{ctx.run_id}/steps/")
-    assert [[s["step_name"] for s in r.body["steps"]] for r in steps_requests][:2] == [
-        ["io:user_message", "first"], ["second"],
+    assert [[s["step_name"] for s in r.body["steps"]] for r in steps_requests] == [
+        ["io:user_message"], ["first"], ["second"],
     ]  # fmt: skip
     state = steps_requests[0].body["conversation_state"]
     assert (state["user_turns"], state["metadata"]) == (1, {"team": "a"})
