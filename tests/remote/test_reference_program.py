@@ -78,9 +78,9 @@ PROGRAM = textwrap.dedent(
     gate = client.check_policy_surface_sync(AGENT, surface="tool.before", signal={"tool_name": "search"})
     guard = client.prompt_guard_sync(text="my ssn is 123-45-6789", agent_name=AGENT, model="gpt-4o")
     guard_gate = client.prompt_guard_gate_sync("hello", model="gpt-4o")
-    not_served = [
-        client.write_episodic_memory_sync(run_id=run.run_id, slot_name="s", scope_key="k", data={"a": 1}),
-    ]
+    memory_written = client.write_episodic_memory_sync(
+        run_id=run.run_id, slot_name="s", scope_key="k", data={"a": 1}
+    )
     client.publish_partial_output(run_id=run.run_id, partial="typing...", chunk_count=2, done=True)
     for thread in threading.enumerate():  # fire and forget: wait for the daemon thread before exiting
         if thread.name == "waxell-partial-output":
@@ -116,7 +116,7 @@ PROGRAM = textwrap.dedent(
         "run_found": decision.get("run_found"), "closed": closed.run_id, "messages": list(messages),
         "daily": [daily.run_id, daily.workflow_id, daily.date, daily.created, bool(daily.started_at)],
         "daily_again": [daily_again.run_id, daily_again.created, daily_again.started_at == daily.started_at],
-        "gate": gate.get("action"), "not_served": not_served,
+        "gate": gate.get("action"), "memory_written": memory_written,
         "guard": {k: v for k, v in guard.items() if k != "scan_time_ms"},
         "guard_gate": guard_gate.get("action"),
         "scan_time_ms": [type(r.get("scan_time_ms")).__name__ for r in (guard, guard_gate)],
@@ -176,7 +176,10 @@ def test_a_reference_program_runs_unchanged_and_its_records_read_back(
     assert daily_id and daily_workflow == daily_id and daily_date == "2024-05-01"
     assert daily_created is True and daily_started is True
     assert out["daily_again"] == [daily_id, False, True]  # the day's run, reused
-    assert out["gate"] == "allow" and out["not_served"] == [{}]  # the memory endpoints are not served (yet)
+    assert out["gate"] == "allow"
+    memory = out["memory_written"]  # the server stores the episodic memory and answers with it
+    assert memory["memory_id"] and (memory["run_id"], memory["tier"]) == (out["run"], "episodic")
+    assert (memory["scope_key"], memory["slot_name"], memory["data"]) == ("k", "s", {"a": 1})
     assert out["guard"] == {
         "action": "block",
         "violations": ["PII detected: ssn"],
