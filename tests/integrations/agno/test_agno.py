@@ -19,6 +19,7 @@ from agno.models.openai import OpenAIChat
 from integrations.llm_stub import StubLLMServer
 from waxell_observe import WaxellContext
 from waxell_observe.config import get_config
+from waxell_observe.current import current_context
 from waxell_observe.gating import forget
 from waxell_observe.governance import load_policies
 from waxell_observe.governance.policy_store import add_policies
@@ -132,6 +133,7 @@ def test_outside_any_run_an_async_agent_opens_one(
     stub.reply_json(completion(content="Hi.", tokens=(11, 2)))
     result = asyncio.run(_agent(stub).arun("Hi?"))
     assert result.content == "Hi."
+    assert current_context.get() is None  # the run of its own lived in the run's task, not in the caller
     [summary] = read_runs()
     run = read_run(summary["run_id"])
     assert (run["agent_name"], run["workflow_name"], run["status"]) == ("weather_agent", "agno", "success")

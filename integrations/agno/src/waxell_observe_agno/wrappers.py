@@ -157,7 +157,8 @@ def _streamed(span: _AgentSpan | None, events: Iterator[Any]) -> Iterator[Any]:
     _close(span, last)
 
 
-async def _astreamed(span: _AgentSpan | None, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def _astreamed(instance: Any, task: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    span = _open(instance, task)
     last: Any = None
     try:
         async for event in events:
@@ -194,24 +195,21 @@ def run_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
 
 
 def arun_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
-    """``Agent.arun`` / ``Team.arun``: the same around the awaited run or its event stream."""
+    """``Agent.arun`` / ``Team.arun``: the same around the awaited run or its event stream, opened when
+    the run starts in its task (not when ``arun()`` is called), so nothing stays set in the caller."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not recording_enabled(active, FRAMEWORK):
             return wrapped(*args, **kwargs)
-        span = _open(instance, _task(args, kwargs))
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _close(span, exc=exc)
-            raise
+        result = wrapped(*args, **kwargs)
+        task = _task(args, kwargs)
         if hasattr(result, "__aiter__"):
-            return _astreamed(span, result)
+            return _astreamed(instance, task, result)
         if not inspect.isawaitable(result):
-            _close(span, result)
             return result
 
         async def awaited() -> Any:
+            span = _open(instance, task)
             try:
                 output = await result
             except BaseException as exc:
