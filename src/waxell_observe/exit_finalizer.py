@@ -46,10 +46,12 @@ def on_run_end(run: Run) -> None:
 
 
 def _finish_open_runs() -> None:
-    from waxell_observe.context.waxell_context import WaxellContext
-
     with _lock:
         left = list(_open.values())
+    if not left:
+        return  # nothing open: exit does not import the context machinery
+    from waxell_observe.context.waxell_context import WaxellContext
+
     for run in left:
         if run.ended_at:
             continue  # ended on another thread meanwhile
@@ -60,8 +62,7 @@ def _finish_open_runs() -> None:
             WaxellContext._announce_end(run)  # on_run_end: the pipeline journals the end frame
         except Exception:  # noqa: BLE001 - never fail interpreter exit
             logger.exception("waxell-observe: could not complete run %s at exit", run.run_id)
-    if left:
-        logger.warning("waxell-observe: %d run(s) still open at exit completed as interrupted", len(left))
+    logger.warning("waxell-observe: %d run(s) still open at exit completed as interrupted", len(left))
 
 
 def _forget_after_fork() -> None:

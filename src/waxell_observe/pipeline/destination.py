@@ -37,14 +37,24 @@ class RetryLater(Exception):
 @dataclass
 class Delivered:
     """The outcome of one delivered batch: frames refused for good, by reason, and notes to keep
-    beside the journal (one line each, no newlines) for whoever delivers the rest of it."""
+    beside the journal (one line each, no newlines) for whoever delivers the rest of it.
+
+    ``recalled``: frames of EARLIER batches, counted as sent then, whose content this batch lost
+    for good — a destination that carries a record between batches (an OTLP run span is made from
+    the run's start and end frames) recalls the start when the run's span is refused. The drainer
+    moves them from sent to dropped, so the report's totals stay exact."""
 
     refused: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    recalled: dict[str, int] = field(default_factory=dict)
 
     def refuse(self, reason: str, count: int = 1) -> None:
         if count > 0:
             self.refused[reason] = self.refused.get(reason, 0) + count
+
+    def recall(self, reason: str, count: int = 1) -> None:
+        if count > 0:
+            self.recalled[reason] = self.recalled.get(reason, 0) + count
 
 
 class Destination(Protocol):

@@ -291,12 +291,22 @@ class Drainer:
         refused = outcome.refused if isinstance(outcome, Delivered) else {}
         if isinstance(outcome, Delivered) and outcome.notes:
             consumer.keep_notes(outcome.notes)
+        recalled = outcome.recalled if isinstance(outcome, Delivered) else {}
         count = len(batch) - sum(refused.values())
         for reason, number in refused.items():
             self._note_error(destination.name, reason)
             self._count_drop(destination.name, reason, number)
+        moved: list[tuple[str, int]] = []
         with self._lock:
-            self.sent[destination.name] = self.sent.get(destination.name, 0) + count
+            sent = self.sent.get(destination.name, 0) + count
+            for reason, number in recalled.items():  # counted as sent in an earlier batch: dropped now
+                number = min(number, sent)
+                sent -= number
+                moved.append((reason, number))
+            self.sent[destination.name] = sent
+        for reason, number in moved:
+            if number:
+                self._count_drop(destination.name, reason, number)
         if consumer.failures:
             logger.info("waxell-observe: %s reachable again (%s)", destination.name, destination.key)
         consumer.failures = 0

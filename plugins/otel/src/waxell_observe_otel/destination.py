@@ -48,6 +48,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes
 
+from waxell_observe.pipeline import frames as fr
 from waxell_observe.pipeline.destination import Delivered, RetryLater
 from waxell_observe_otel import __version__
 from waxell_observe_otel import pipeline as otel_sdk
@@ -240,6 +241,7 @@ class OtlpDestination:
         application = otel_sdk.application_provider()
         sampler = application.sampler if application is not None else self.sampler
         self.assembler.sample_root = None if sampler is None else _root_sampler(sampler)
+        carried = self._carried_starts(frames)
         assembly = self.assembler.assemble(frames)
         outcome = Delivered()
         for reason, count in assembly.refused.items():
@@ -250,7 +252,7 @@ class OtlpDestination:
             if self.exporter is not None:
                 taken = self._export_objects(spans, resource, frames, outcome)
             elif url:
-                taken = self._post_all(url, spans, resource, frames, outcome)
+                taken = self._post_all(url, spans, resource, frames, outcome, carried)
             else:
                 taken = False  # the control plane names no endpoint: nothing to export
             if taken and application is not None:
@@ -281,11 +283,27 @@ class OtlpDestination:
             )
         return cached[1]
 
+    def _carried_starts(self, frames: list[list[Any]]) -> int:
+        """How many runs end in ``frames`` whose start came in an earlier batch (counted as sent then,
+        carried in the assembler until their span is made now)."""
+        started = {frame[2] for frame in frames if frame[0] == fr.START}
+        open_runs = self.assembler.runs
+        return sum(
+            1 for frame in frames if frame[0] == fr.END and frame[2] not in started and frame[2] in open_runs
+        )
+
     def _post_all(
-        self, url: str, spans: list[SpanData], resource: Any, frames: list[list[Any]], outcome: Delivered
+        self,
+        url: str,
+        spans: list[SpanData],
+        resource: Any,
+        frames: list[list[Any]],
+        outcome: Delivered,
+        carried: int = 0,
     ) -> bool:
         """Post ``spans`` in requests of at most :data:`MAX_REQUEST_BYTES`; True when the receiver
-        took all of them. Raises :class:`RetryLater` when it cannot take them now."""
+        took all of them. Raises :class:`RetryLater` when it cannot take them now. When every span
+        is refused, the ``carried`` starts of earlier batches are recalled with them."""
         scope = self._resource_scope(resource)
         taken = self._taken
         chunks: list[list[tuple[SpanData, bytes]]] = [[]]
@@ -329,6 +347,8 @@ class OtlpDestination:
             for index, reason in enumerate(refusals):
                 share = count // len(refusals) + (1 if index < count % len(refusals) else 0)
                 outcome.refuse(reason, share)
+            if refused_spans >= total and carried:
+                outcome.recall(refusals[-1], carried)  # their runs' spans are gone with this batch
         return refused_spans < len(spans)
 
     def _post(self, url: str, body: bytes) -> tuple[int, str]:

@@ -12,8 +12,6 @@ Pure functions: importing this module does not import OpenTelemetry.
 
 from __future__ import annotations
 
-import hashlib
-
 __all__ = [
     "format_span_id",
     "format_trace_id",
@@ -24,6 +22,8 @@ __all__ = [
 
 
 def _digest(value: str) -> bytes:
+    import hashlib  # loads OpenSSL (~3 ms): only once an id is derived, not at init()
+
     return hashlib.sha256(value.encode("utf-8", "replace")).digest()
 
 
