@@ -34,6 +34,7 @@ __all__ = [
     "RECORD_KINDS",
     "RUN_STATUSES",
     "SPAN_KINDS",
+    "SPAN_KINDS_KEPT_OVER_CAP",
     "STATEFUL_POLICY_CATEGORIES",
     "PolicyCategory",
     "canonical_category",
@@ -75,6 +76,10 @@ INTEGRATION_SPAN_KINDS: tuple[str, ...] = ("llm", "chain", "agent", "custom")
 
 SPAN_KINDS: tuple[str, ...] = BEHAVIOUR_SPAN_KINDS + INTEGRATION_SPAN_KINDS
 """Every span kind."""
+
+SPAN_KINDS_KEPT_OVER_CAP: frozenset[str] = frozenset({"agent", "llm", "policy", "memory", "prompt"})
+"""Span kinds a run keeps beyond its span cap (``WAXELL_MAX_SPANS_PER_RUN``), like error spans of any kind:
+the reference's agent, llm, governance (our ``policy``), memory and prompt kinds."""
 
 # -- governance ---------------------------------------------------------------------------------------
 
