@@ -18,6 +18,7 @@ from waxell_observe.vocabulary import RUN_STATUSES
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
+    from waxell_observe.context.span_cap import SpanCap
     from waxell_observe.conversation import ConversationState
     from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation
 
@@ -76,6 +77,8 @@ class Run:
         "plugin_state",
         "requested_mode",
         "_positions",
+        "_span_room",
+        "_span_cap",
         "_hooks",
         "_sink",
         "__weakref__",
@@ -184,6 +187,9 @@ class Run:
         self.plugin_state: dict[str, Any] = {}
         """Per-run scratch space for plugins, keyed by plugin name."""
         self._positions = 0
+        self._span_room: float = 0
+        """Spans the run records before consulting its span cap again (``context/span_cap.py``)."""
+        self._span_cap: SpanCap | None = None
         self._hooks: Any = _STALE
         """The record hooks' :class:`~waxell_observe.plugins.HookTable` for this run's
         configuration, looked up on the first record and again whenever it went stale."""

@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from waxell_observe import policy_gate
+from waxell_observe.context import span_cap as _span_cap
 from waxell_observe.context.checks import check_choice, check_duration, check_name
 from waxell_observe.context.open_spans import OPEN as _OPEN
 from waxell_observe.context.open_spans import innermost as innermost_open_span
@@ -228,6 +229,8 @@ class ContextBase:
                 parent_span_id,
                 error,
             )
+            if run.span_count > run._span_room and not _span_cap.admit(run, span):
+                return span  # held for the run's tail, or dropped (WAXELL_MAX_SPANS_PER_RUN)
             hooks = run._hooks
             if not hooks.valid:
                 hooks = record_hooks(run)

@@ -9,6 +9,7 @@ import traceback
 from typing import Any
 
 from waxell_observe.context import open_spans
+from waxell_observe.context import span_cap as _span_cap
 from waxell_observe.context.base import ContextBase, _call_hook
 from waxell_observe.context.checks import TOOL_STATUSES, check_choice, check_name
 from waxell_observe.records import SPAN_KINDS, SpanRecord, new_id
@@ -137,7 +138,8 @@ class SpanContainerMethods(ContextBase):
                 str(error) or (f"{type(exc).__name__}: {exc}" if exc is not None else ""),
             )
             run.span_count += 1
-            _call_hook(run, "on_span", record)
+            if run.span_count <= run._span_room or _span_cap.admit(run, record):
+                _call_hook(run, "on_span", record)
             return record
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record span %r", span.get("name"))

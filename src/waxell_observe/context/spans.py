@@ -8,6 +8,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, cast
 
+from waxell_observe.context import span_cap as _span_cap
 from waxell_observe.context.base import ContextBase
 from waxell_observe.context.checks import (
     DECISION_SOURCES,
@@ -157,13 +158,14 @@ class SpanMethods(ContextBase):
                 innermost_open_span(run.run_id) if _OPEN[0] else "",
                 error,
             )
-            hooks = run._hooks
-            if not hooks.valid:
-                hooks = record_hooks(run)
-            try:
-                hooks.on_span(run, span)
-            except Exception:  # noqa: BLE001 - a plugin never breaks the agent
-                hooks.failed("on_span")
+            if run.span_count <= run._span_room or _span_cap.admit(run, span):
+                hooks = run._hooks
+                if not hooks.valid:
+                    hooks = record_hooks(run)
+                try:
+                    hooks.on_span(run, span)
+                except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                    hooks.failed("on_span")
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to record a %s span", "tool")
             span = None

@@ -17,6 +17,7 @@ from waxell_observe import plugins as _plugins
 from waxell_observe import policy_gate
 from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.context import exit_approval as _exit_approval
+from waxell_observe.context import span_cap as _span_cap
 from waxell_observe.context.actions import ActionMethods
 from waxell_observe.context.base import _call_hook, _violation
 from waxell_observe.context.checks import (
@@ -450,6 +451,12 @@ class WaxellContext(
         hooks = run._hooks
         if not hooks.valid:
             hooks = record_hooks(run)
+        if run._span_cap is not None:  # the run's tail of spans, held by WAXELL_MAX_SPANS_PER_RUN
+            for span in _span_cap.finish(run):
+                try:
+                    hooks.on_span(run, span)
+                except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                    hooks.failed("on_span")
         try:
             hooks.on_run_end(run)
         except Exception:  # noqa: BLE001 - a plugin never breaks the agent
