@@ -1,11 +1,15 @@
 """The switch of the Agents SDK integration: one tracing processor, registered once, recording
-while the integration is on."""
+while the integration is on, and the ``tool.before`` gate around the SDK's function-tool calls
+(:mod:`waxell_observe_openai_agents.tools`)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from importlib.util import find_spec
 from typing import Any
+
+from waxell_observe.instrumentation import Patcher, Target
 
 __all__ = ["NAME", "installed", "instrument", "is_instrumented", "uninstrument"]
 
@@ -14,6 +18,21 @@ NAME = "openai_agents"
 _lock = threading.Lock()
 _on = False
 _processor: Any = None
+
+
+def _invoke_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    from waxell_observe_openai_agents.tools import invoke_wrapper
+
+    return invoke_wrapper(active)
+
+
+TOOL_TARGETS: tuple[Target, ...] = (
+    Target("agents.run_internal.tool_execution", "", "_invoke_function_tool_with_metadata", _invoke_wrapper),
+    Target("agents.tool", "", "_invoke_function_tool_with_metadata", _invoke_wrapper),
+)
+"""Where the SDK invokes a function tool: the runner's binding and ``agents.tool``'s own."""
+
+_tools = Patcher(NAME, TOOL_TARGETS)
 
 
 def installed() -> bool:
@@ -42,6 +61,7 @@ def instrument() -> bool:
             _processor = WaxellTracingProcessor(_active)
             agents.add_trace_processor(_processor)
         _on = True
+        _tools.apply()
     return True
 
 
@@ -50,6 +70,7 @@ def uninstrument() -> bool:
     global _on
     with _lock:
         was_on, _on = _on, False
+        _tools.remove()
     return was_on
 
 

@@ -182,9 +182,7 @@ class WaxellTracingProcessor:
                 opened.handle,
                 output_data=output,
                 status="error" if error else "ok",
-                error=str(error.get("message", error))
-                if isinstance(error, dict)
-                else (str(error) if error else ""),
+                error=_error_text(error),
             )
         except Exception:
             logger.exception("waxell-observe: could not record an Agents SDK span")
@@ -215,6 +213,19 @@ class WaxellTracingProcessor:
 
     def force_flush(self) -> None:
         """Nothing to flush: records are already on their way."""
+
+
+def _error_text(error: Any) -> str:
+    """A span error of the SDK as text: its message, with the error its data names (``Error running
+    tool: Tool 'x' is blocked``) when the SDK put one there."""
+    if not error:
+        return ""
+    if not isinstance(error, dict):
+        return str(error)
+    message = str(error.get("message") or "error")
+    data = error.get("data")
+    detail = data.get("error") if isinstance(data, dict) else None
+    return f"{message}: {detail}" if isinstance(detail, str) and detail else message
 
 
 def _usage(usage: Any, *names: str) -> Any:
