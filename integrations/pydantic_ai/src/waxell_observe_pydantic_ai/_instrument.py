@@ -1,11 +1,15 @@
 """The switch of the Pydantic AI integration: Pydantic AI's own OpenTelemetry instrumentation,
-pointed at a provider whose only processor is the in-process bridge."""
+pointed at a provider whose only processor is the in-process bridge, and the ``tool.before`` gate
+around the tool calls (:mod:`waxell_observe_pydantic_ai.tools`)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from importlib.util import find_spec
 from typing import Any
+
+from waxell_observe.instrumentation import Patcher, Target
 
 __all__ = ["NAME", "installed", "instrument", "is_instrumented", "uninstrument"]
 
@@ -15,6 +19,20 @@ _lock = threading.Lock()
 _on = False
 _settings: Any = None
 """Our ``InstrumentationSettings`` (made once; its provider lives as long as the process)."""
+
+
+def _raw_execute_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    from waxell_observe_pydantic_ai.tools import raw_execute_wrapper
+
+    return raw_execute_wrapper(active)
+
+
+TOOL_TARGETS: tuple[Target, ...] = (
+    Target("pydantic_ai.tool_manager", "ToolManager", "_raw_execute", _raw_execute_wrapper),
+)
+"""Where Pydantic AI runs a tool whose arguments are validated."""
+
+_tools = Patcher(NAME, TOOL_TARGETS)
 
 
 def installed() -> bool:
@@ -49,6 +67,7 @@ def instrument() -> bool:
         if current is False or current is _settings:
             Agent.instrument_all(_settings)
         _on = True
+        _tools.apply()
     return True
 
 
@@ -57,6 +76,7 @@ def uninstrument() -> bool:
     global _on
     with _lock:
         was_on, _on = _on, False
+        _tools.remove()
         if was_on:
             from pydantic_ai import Agent
 
