@@ -20,6 +20,7 @@ import importlib
 import inspect
 import subprocess
 import sys
+import types as _types
 from collections.abc import Callable
 from typing import Any
 
@@ -453,6 +454,20 @@ SEMI_PUBLIC: dict[str, dict[str, tuple[str, str | None]]] = {
         "instrument_all": (FUNCTION, "(libraries=None, exclude=None)"),
         "uninstrument_all": (FUNCTION, "()"),
         "detect_installed_libraries": (FUNCTION, "()"),
+        "BaseInstrumentor": (CLASS, None),  # methods below
+    },
+    # The spec gives WaxellPolicyDenied's signature and only the names of the rest (ours: docs/observe.md).
+    "waxell_observe.decisions": {
+        "WaxellPolicyDenied": (EXCEPTION, "(reason='', *, category='', policy='', surface='')"),
+        "evaluate_decision": (FUNCTION, None),
+        "UnifiedDecisionResult": (DATACLASS, None),
+        "is_unified_decisions_enabled": (FUNCTION, "()"),
+    },
+    "waxell_observe.mcp": {
+        "GovernanceMiddleware": (CLASS, None),
+        "governance": (FUNCTION, None),
+        "ToolGovernanceConfig": (DATACLASS, None),
+        "MiddlewareConfig": (DATACLASS, None),
     },
     "waxell_observe.approval": {
         "handle_policy_block_sync": (FUNCTION, "(handler, error)"),
@@ -782,6 +797,42 @@ def test_semi_public_modules_hold_the_same_classes() -> None:
         assert issubclass(error, errors.ObserveError) and error is getattr(waxell_observe, error.__name__)
     assert not issubclass(errors.PromptGuardError, errors.ObserveError)
     assert issubclass(types.CompiledPromptText, str) and issubclass(types.CompiledPromptList, list)
+
+
+def test_base_instrumentor_is_what_an_instrumentor_offers() -> None:
+    from waxell_observe.instrumentation import Instrumentation
+    from waxell_observe.instrumentors import BaseInstrumentor
+
+    methods = {"instrument": "(self)", "uninstrument": "(self)", "is_instrumented": "(self)"}
+    for name, text in methods.items():
+        assert signature_mismatches(inspect.signature(getattr(BaseInstrumentor, name)), text) == [], name
+    with pytest.raises(TypeError, match="abstract"):
+        BaseInstrumentor()  # type: ignore[abstract]
+
+    target = _types.SimpleNamespace(greet=lambda: "hello")
+
+    class GreetingInstrumentor(BaseInstrumentor):  # a reference-style instrumentor
+        def instrument(self) -> bool:
+            if self._instrumented:
+                return False
+            self._original = target.greet
+            target.greet = lambda: self._original() + " (observed)"
+            self._instrumented = True
+            return True
+
+        def uninstrument(self) -> None:
+            if self._instrumented:
+                target.greet = self._original
+                self._instrumented = False
+
+    greeting = GreetingInstrumentor()
+    assert (greeting.is_instrumented(), greeting.instrument(), greeting.instrument()) == (False, True, False)
+    assert (target.greet(), greeting.is_instrumented()) == ("hello (observed)", True)
+    greeting.uninstrument()
+    assert (target.greet(), greeting.is_instrumented()) == ("hello", False)
+    # our integrations' switches are instrumentors too (the subclass hook); other objects are not
+    assert isinstance(Instrumentation("surface-demo", []), BaseInstrumentor)
+    assert not isinstance(object(), BaseInstrumentor) and not issubclass(dict, BaseInstrumentor)
 
 
 def test_every_deviation_is_still_exactly_what_it_says() -> None:
