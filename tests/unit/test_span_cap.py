@@ -106,6 +106,6 @@ def test_a_bad_cap_is_reported_and_the_default_applies(
     with caplog.at_level(logging.ERROR, logger="waxell_observe"):
         assert span_cap.max_spans() == 50_000
     assert caplog.messages == [
-        f"waxell-observe: WAXELL_MAX_SPANS_PER_RUN must be a non-negative integer (0 = no cap), got {value!r};"
-        " using 50000"
+        "waxell-observe: WAXELL_MAX_SPANS_PER_RUN must be a non-negative integer (0 = no cap),"
+        f" got {value!r}; using 50000"
     ]
