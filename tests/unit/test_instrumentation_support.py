@@ -368,6 +368,27 @@ def test_a_module_level_function_is_patched_and_restored(
     assert patcher.patched == []
 
 
+def test_missing_names_the_targets_an_imported_module_does_not_define(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"toygate_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{name}.py").write_text("class Tools:\n    def run(self):\n        return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    targets = (
+        Target(name, "Tools", "run", lambda active: lambda w, i, a, k: w(*a, **k)),
+        Target(name, "Tools", "execute", lambda active: lambda w, i, a, k: w(*a, **k)),
+        Target(name, "Gone", "run", lambda active: lambda w, i, a, k: w(*a, **k)),
+        Target(name, "", "helper", lambda active: lambda w, i, a, k: w(*a, **k)),
+    )
+    patcher = Patcher("gate", targets)
+    assert patcher.missing() == []  # not imported yet: nothing to tell
+    patcher.apply()
+    importlib.import_module(name)
+    assert patcher.missing() == [f"{name}.Tools.execute", f"{name}.Gone.run", f"{name}.helper"]
+    assert patcher.patched == ["Tools.run"]
+    patcher.remove()
+
+
 def test_an_sdk_that_is_not_installed_is_left_alone() -> None:
     missing = Instrumentation("ghost", (), sdk="no_such_sdk_for_waxell_tests")
     assert (missing.installed(), missing.instrument(), missing.is_instrumented()) == (False, False, False)

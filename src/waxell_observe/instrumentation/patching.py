@@ -73,6 +73,20 @@ class Patcher:
         """``Class.method`` names currently patched."""
         return sorted(f"{cls.__name__}.{method}" for cls, method in self._originals)
 
+    def missing(self) -> list[str]:
+        """``module[.Class].method`` of the targets whose module is imported but that it does not
+        define (another version of the SDK): what :meth:`apply` skipped there. A target that must
+        not be skipped in silence (a governance gate) is checked with this after :meth:`apply`."""
+        absent = []
+        for target in self.targets:
+            module = sys.modules.get(target.module)
+            if module is None:
+                continue
+            owner: Any = getattr(module, target.cls, None) if target.cls else module
+            if owner is None or target.method not in getattr(owner, "__dict__", {}):
+                absent.append(".".join(part for part in (target.module, target.cls, target.method) if part))
+        return absent
+
     def apply(self) -> bool:
         """Patch every target (now or on import). Returns False if already applied."""
         with self._lock:

@@ -150,3 +150,14 @@ async def test_an_allowed_tool_runs_with_its_arguments(
     run = read_run(ctx.run_id)
     assert _policy_spans(run) == []
     assert run["status"] == "success"
+
+
+def test_both_tool_invocations_of_this_sdk_version_are_gated(gated_agents: None) -> None:
+    """A release that renamed the invocation would leave tools ungated (and log a warning)."""
+    from waxell_observe_openai_agents import _instrument
+
+    assert _instrument._tools.missing() == []
+    assert _instrument._tools.patched == [
+        "agents.run_internal.tool_execution._invoke_function_tool_with_metadata",
+        "agents.tool._invoke_function_tool_with_metadata",
+    ]

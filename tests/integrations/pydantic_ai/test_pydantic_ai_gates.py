@@ -137,3 +137,10 @@ async def test_a_warned_tool_runs_and_the_warning_is_queued_as_feedback(
     assert _policy_spans(run) == [("careful", "tool.before", "warn")]
     assert run["status"] == "success"
     assert len(stub.requests) == 2
+
+
+def test_the_tool_execution_of_this_pydantic_ai_version_is_gated(gated: None) -> None:
+    """A release that moved tool execution would leave tools ungated (and log a warning)."""
+    from waxell_observe_pydantic_ai import _instrument
+
+    assert (_instrument._tools.missing(), _instrument._tools.patched) == ([], ["ToolManager._raw_execute"])

@@ -4,6 +4,7 @@ while the integration is on, and the ``tool.before`` gate around the SDK's funct
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -12,6 +13,8 @@ from typing import Any
 from waxell_observe.instrumentation import Patcher, Target
 
 __all__ = ["NAME", "installed", "instrument", "is_instrumented", "uninstrument"]
+
+logger = logging.getLogger("waxell_observe")
 
 NAME = "openai_agents"
 
@@ -62,6 +65,12 @@ def instrument() -> bool:
             agents.add_trace_processor(_processor)
         _on = True
         _tools.apply()
+        for target in _tools.missing():
+            logger.warning(
+                "waxell-observe: %s has no %s in this version: its tools are NOT gated at tool.before",
+                NAME,
+                target,
+            )
     return True
 
 
