@@ -161,3 +161,35 @@ def test_both_tool_invocations_of_this_sdk_version_are_gated(gated_agents: None)
         "agents.run_internal.tool_execution._invoke_function_tool_with_metadata",
         "agents.tool._invoke_function_tool_with_metadata",
     ]
+
+
+REDACT = (
+    "policies:\n  - {name: no-pii, category: content, rules: "
+    "{pii_detection: {action: redact, types: [email]},"
+    " credential_detection: false, prompt_injection_guard: false}}\n"
+)
+
+
+@function_tool
+def notify(to: str) -> str:
+    """Notify someone."""
+    ran.append(to)
+    return f"notified {to}"
+
+
+async def test_a_redacted_tool_runs_with_the_scrubbed_arguments(
+    gated_agents: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    add(REDACT)
+    stub.reply_json(tool_call("notify", '{"to": "jane@example.com"}', prompt_tokens=30, completion_tokens=6))
+    stub.reply_json(ChatReply(content="Done.", prompt_tokens=40, completion_tokens=2).completion())
+    client = AsyncOpenAI(base_url=stub.openai_base_url, api_key="sk-test", max_retries=0)
+    model = OpenAIChatCompletionsModel(model="gpt-4o-mini", openai_client=client)
+    agent = Agent(name="notifier", instructions="Notify.", tools=[notify], model=model)
+    async with WaxellContext(agent_name="agents-sdk-redacted") as ctx:
+        result = await Runner.run(agent, "Tell Jane.")
+    assert result.final_output == "Done."
+    assert ran == ["##EMAIL##"]  # the tool never saw the address
+    run = read_run(ctx.run_id)
+    assert _policy_spans(run) == [("no-pii", "tool.before", "redact")]
+    assert run["status"] == "success"

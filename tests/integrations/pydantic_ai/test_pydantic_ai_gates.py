@@ -144,3 +144,32 @@ def test_the_tool_execution_of_this_pydantic_ai_version_is_gated(gated: None) ->
     from waxell_observe_pydantic_ai import _instrument
 
     assert (_instrument._tools.missing(), _instrument._tools.patched) == ([], ["ToolManager._raw_execute"])
+
+
+REDACT = (
+    "policies:\n  - {name: no-pii, category: content, rules: "
+    "{pii_detection: {action: redact, types: [email]},"
+    " credential_detection: false, prompt_injection_guard: false}}\n"
+)
+
+
+def test_a_redacted_tool_runs_with_the_scrubbed_arguments(
+    gated: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    add(REDACT)
+    stub.reply_json(tool_call("notify", '{"to": "jane@example.com"}', prompt_tokens=30, completion_tokens=6))
+    stub.reply_json(ChatReply(content="Done.", prompt_tokens=40, completion_tokens=2).completion())
+    agent: Agent[None, str] = Agent(_model(stub), name="notifier")
+
+    @agent.tool_plain
+    def notify(to: str) -> str:
+        """Notify someone."""
+        ran.append(to)
+        return f"notified {to}"
+
+    with WaxellContext(agent_name="pydantic-ai-redacted") as ctx:
+        assert agent.run_sync("Tell Jane.").output == "Done."
+    assert ran == ["##EMAIL##"]  # the tool never saw the address
+    run = read_run(ctx.run_id)
+    assert _policy_spans(run) == [("no-pii", "tool.before", "redact")]
+    assert run["status"] == "success"
