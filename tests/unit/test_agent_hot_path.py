@@ -266,6 +266,26 @@ def test_a_failing_plugin_is_isolated_and_counted_on_the_fast_path(register_plug
 def test_the_only_plugin_failing_is_isolated_too(monkeypatch: pytest.MonkeyPatch) -> None:
     from waxell_observe.pipeline import plugin as pipeline_plugin
 
+    # plugins an earlier test of this process left registered (evaluate()'s trace collector stays for
+    # the process) would make the pipeline's implementation one of several: take them off meanwhile
+    manager = plugin_manager()
+    others = [
+        (impl.plugin, impl.plugin_name)
+        for impl in manager.hook.on_score.get_hookimpls()
+        if impl.plugin_name != pipeline_plugin.NAME
+    ]
+    for plugin, _ in others:
+        manager.unregister(plugin)
+    try:
+        _only_plugin_failing(monkeypatch)
+    finally:
+        for plugin, name in others:
+            manager.register(plugin, name=name)
+
+
+def _only_plugin_failing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from waxell_observe.pipeline import plugin as pipeline_plugin
+
     with WaxellContext(agent_name="hot", enforce_policy=False) as ctx:
 
         def broken(run: Any, score: Any) -> None:

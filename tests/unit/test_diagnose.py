@@ -11,6 +11,9 @@ from waxell_observe import diagnostics
 
 
 def test_the_report_keys_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from waxell_observe import initialization
+
+    initialization.forget()  # as before any init(): an earlier test of this process may have called it
     report = waxell_observe.diagnose()
     assert list(report) == [
         "sdk_version",

@@ -43,8 +43,9 @@ class Terminal:
         while text not in self.screen:
             left = deadline - time.monotonic()
             assert left > 0, f"{text!r} never appeared; screen: {self.screen!r}"
-            ready, _, _ = select.select([self.master], [], [], left)
-            if ready:
+            poller = select.poll()  # not select(): a worker of a long suite may hold fds past 1024
+            poller.register(self.master, select.POLLIN | select.POLLHUP)
+            if poller.poll(left * 1000):
                 try:
                     chunk = os.read(self.master, 4096)
                 except OSError:  # the program exited and the pty closed

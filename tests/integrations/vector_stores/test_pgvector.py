@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from conftest import _PostgresServer
 from pgvector.psycopg import register_vector, register_vector_async
+from postgres_cluster import PostgresCluster as _PostgresServer
 
 from integrations.vector_stores.conftest import DOCUMENTS, QUERY_VECTOR, retrievals
 from waxell_observe import WaxellContext

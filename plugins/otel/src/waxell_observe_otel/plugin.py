@@ -269,12 +269,19 @@ def on_destination(kind: str, settings: dict[str, Any]) -> Destination | None:
 # global provider (otel_set_global) are OpenTelemetry's to export ------------------------------------
 
 
-def _flush_global(timeout: float | None) -> None:
+def _loaded(module_name: str, function: str) -> Any:
+    """``module_name.function`` if that module was imported, else None — also None while another
+    thread is still importing it (in ``sys.modules``, not yet initialised): it has then made nothing
+    yet to flush or stop."""
     import sys
 
-    otel_sdk = sys.modules.get("waxell_observe_otel.pipeline")
-    if otel_sdk is not None:
-        otel_sdk.flush_global_providers(timeout)
+    return getattr(sys.modules.get(module_name), function, None)
+
+
+def _flush_global(timeout: float | None) -> None:
+    flush_providers = _loaded("waxell_observe_otel.pipeline", "flush_global_providers")
+    if flush_providers is not None:
+        flush_providers(timeout)
 
 
 @hookimpl
@@ -287,33 +294,28 @@ def on_flush(timeout: float | None) -> DeliveryReport | None:
 @hookimpl
 def on_shutdown(timeout: float | None) -> DeliveryReport | None:
     _flush_global(timeout)
-    import sys
-
-    logs = sys.modules.get("waxell_observe_otel.logs")
-    if logs is not None:
-        logs.stop(timeout)
+    stop_logs = _loaded("waxell_observe_otel.logs", "stop")
+    if stop_logs is not None:
+        stop_logs(timeout)
     return None
 
 
 def _flush_logs(timeout: float | None) -> None:
-    import sys
-
-    logs = sys.modules.get("waxell_observe_otel.logs")
-    if logs is not None:
-        logs.flush(timeout)
+    flush_logs = _loaded("waxell_observe_otel.logs", "flush")
+    if flush_logs is not None:
+        flush_logs(timeout)
 
 
 def reset() -> None:
     """Forget all export state (tests)."""
     global _decision_cache
-    import sys
 
     _decision_cache = None
-    logs = sys.modules.get("waxell_observe_otel.logs")
-    if logs is not None:
-        logs.stop(timeout=1.0)
+    stop_logs = _loaded("waxell_observe_otel.logs", "stop")
+    if stop_logs is not None:
+        stop_logs(timeout=1.0)
     sidecar.clear()
     forget_exporters()
-    otel_sdk = sys.modules.get("waxell_observe_otel.pipeline")
-    if otel_sdk is not None:
-        otel_sdk.forget_global_providers()
+    forget_providers = _loaded("waxell_observe_otel.pipeline", "forget_global_providers")
+    if forget_providers is not None:
+        forget_providers()
