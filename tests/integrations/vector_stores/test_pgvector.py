@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +34,25 @@ def vector_server() -> Iterator[_PostgresServer]:
     pgvector for its PostgreSQL)."""
     spec = importlib.util.find_spec("pgserver")  # located, not imported (its import wants a runtime dir)
     assert spec is not None and spec.origin is not None, "the pgserver wheel is a dev dependency"
-    server = _PostgresServer(Path(spec.origin).parent / "pginstall" / "bin")
+    install = Path(spec.origin).parent / "pginstall"
+    copy = None
+    if os.geteuid() == 0:
+        # as root the cluster runs as user postgres, who may not reach the virtualenv (a checkout in a
+        # private directory, e.g. mktemp -d): run a copy of the binaries from a directory it can read
+        # (the layout kept: the binaries find their libraries at $ORIGIN/../../../pgserver.libs)
+        copy = Path(tempfile.mkdtemp(prefix="waxell-pginstall-"))
+        copy.chmod(0o755)
+        libraries = install.parent.parent / "pgserver.libs"
+        if libraries.is_dir():
+            shutil.copytree(libraries, copy / "pgserver.libs", symlinks=True)
+        install = Path(shutil.copytree(install, copy / "pgserver" / "pginstall", symlinks=True))
+    server = _PostgresServer(install / "bin")
     try:
         yield server
     finally:
         server.stop()
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 @pytest.fixture
