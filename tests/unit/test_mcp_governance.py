@@ -35,7 +35,15 @@ def _fresh_gates(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.CRITICAL, logger="mcp")  # the refused tool's error, on purpose
     add_policies(get_store(get_config().db_url), load_policies(NO_RM))
     forget()
+    # the MCP integration, armed by an earlier test of this process that imported mcp after init(),
+    # would gate the client's call before it reaches the middleware under test: off meanwhile
+    import waxell_observe_mcp
+
+    was_on = waxell_observe_mcp.is_instrumented()
+    waxell_observe_mcp.uninstrument()
     yield
+    if was_on:
+        waxell_observe_mcp.instrument()
     forget()
 
 

@@ -161,18 +161,27 @@ class ClientBase:
 
         url = url_for(self.config.api_url, path)
         data = content.encode("utf-8") if isinstance(content, str) else content
-        try:
-            response = self._pools.sync_client().request(
-                method,
-                url,
-                json=json_body if data is None else None,
-                content=data,
-                params=dict(params) if params else None,
-                timeout=self._timeout(timeout),
-                headers={**headers_for(self.config.api_key), **(headers or {})},
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(method, path, exc) from exc
+        attempts = 2 if method == "GET" else 1
+        for attempt in range(attempts):
+            try:
+                response = self._pools.sync_client().request(
+                    method,
+                    url,
+                    json=json_body if data is None else None,
+                    content=data,
+                    params=dict(params) if params else None,
+                    timeout=self._timeout(timeout),
+                    headers={**headers_for(self.config.api_key), **(headers or {})},
+                )
+            except httpx.RemoteProtocolError as exc:
+                # a kept-alive connection the server closed as the request went out ("disconnected
+                # without sending a response"): a GET is asked again at once on a fresh connection
+                if attempt + 1 < attempts:
+                    continue
+                raise transport_error(method, path, exc) from exc
+            except httpx.HTTPError as exc:
+                raise transport_error(method, path, exc) from exc
+            break
         return reply(method, path, response.status_code, response.headers, response.content)
 
     async def request(

@@ -62,10 +62,13 @@ def pipeline() -> Pipeline:
 
 
 def existing() -> Pipeline | None:
-    """The process's pipeline if it was started (:func:`waxell_observe.pipeline.pipeline.existing`)."""
-    from waxell_observe.pipeline.pipeline import existing as started
+    """The process's pipeline if it was started (:func:`waxell_observe.pipeline.pipeline.existing`).
+    A process that never imported the pipeline module has none: it is not imported to say so (an
+    exit with nothing recorded stays cheap)."""
+    import sys
 
-    return started()
+    started = getattr(sys.modules.get("waxell_observe.pipeline.pipeline"), "existing", None)
+    return started() if started is not None else None
 
 
 def waxell_active(config: ObserveConfig) -> bool:

@@ -124,12 +124,13 @@ def logs_wanted(config: ObserveConfig) -> bool:
 def _configure_logs(config: ObserveConfig, decision: Any) -> None:
     """Start the log export when ``config`` wants it and traces have an endpoint (ours: asked of
     the control plane on a thread of its own); stop it when it is no longer wanted."""
+    if decision is None or not logs_wanted(config):
+        active_export = _loaded("waxell_observe_otel.logs", "active_export")  # never started: not imported
+        if active_export is not None and active_export() is not None:
+            _loaded("waxell_observe_otel.logs", "stop")()
+        return
     from waxell_observe_otel import logs
 
-    if decision is None or not logs_wanted(config):
-        if logs.active_export() is not None:
-            logs.stop()
-        return
     if logs.active_export() is not None:
         return
     if isinstance(decision, OtelSettings):
