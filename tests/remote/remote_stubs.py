@@ -121,8 +121,7 @@ class ProtocolStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = _StubServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -300,6 +299,15 @@ class ProtocolStub:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _StubServer(ThreadingHTTPServer):
+    """The stub's HTTP server: a listen backlog of 128, not socketserver's 5 (the SDK's drainer, its
+    gates and the test's own requests open connections at once; on a loaded machine a backlog of 5
+    overflowed and the SDK saw "connection reset" on GET config/, counted as a delivery error)."""
+
+    request_queue_size = 128
+    daemon_threads = True
 
 
 class HungServer:
