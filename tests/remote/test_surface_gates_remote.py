@@ -137,6 +137,9 @@ def test_manifests_are_kept_per_identity(remote: ProtocolStub, clock: Clock) -> 
         gate_tool("b")
     queries = sorted(s.query for s in remote.requests("policy-manifest/"))
     assert queries == [f"agent_name={AGENT}", "agent_name=other-agent&workflow_name=wf&user_group=ops"]
+    # the two runs are delivered while the stub still listens (the store fixture's flush comes after
+    # the stub's teardown: a delivery then meets a closed port and counts as a delivery error)
+    assert waxell_observe.flush_sync(timeout=10).sinks["remote"].pending == 0
 
 
 def test_a_failed_manifest_is_remembered_for_the_negative_ttl(remote: ProtocolStub, clock: Clock) -> None:
