@@ -115,6 +115,10 @@ def start_observation(endpoint: Endpoint, instance: Any, kwargs: Kwargs) -> Call
         return None
 
 
+Begin = Callable[[Endpoint, Callable[[], bool], Any, Kwargs], tuple[CallObservation | None, Kwargs]]
+"""What runs before the SDK is called (:func:`begin_call` is the common one)."""
+
+
 def begin_call(
     endpoint: Endpoint, active: Callable[[], bool], instance: Any, kwargs: Kwargs
 ) -> tuple[CallObservation | None, Kwargs]:
@@ -198,11 +202,15 @@ def finish_call(endpoint: Endpoint, observation: CallObservation, kwargs: Kwargs
 # ----------------------------------------------------------------------------- the wrappers
 
 
-def sync_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[..., Any]:
-    """A wrapt wrapper for a synchronous SDK method."""
+def sync_wrapper(
+    endpoint: Endpoint, active: Callable[[], bool], begin: Begin | None = None
+) -> Callable[..., Any]:
+    """A wrapt wrapper for a synchronous SDK method (``begin``: how an SDK with its own request shape
+    guards and gates the call; default :func:`begin_call`)."""
+    start = begin or begin_call
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Kwargs) -> Any:
-        observation, kwargs = begin_call(endpoint, active, instance, kwargs)
+        observation, kwargs = start(endpoint, active, instance, kwargs)
         if observation is None:
             return wrapped(*args, **kwargs)
         try:
@@ -215,11 +223,14 @@ def sync_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[...
     return wrapper
 
 
-def async_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[..., Any]:
-    """A wrapt wrapper for an asynchronous SDK method."""
+def async_wrapper(
+    endpoint: Endpoint, active: Callable[[], bool], begin: Begin | None = None
+) -> Callable[..., Any]:
+    """A wrapt wrapper for an asynchronous SDK method (``begin`` as in :func:`sync_wrapper`)."""
+    start = begin or begin_call
 
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Kwargs) -> Any:
-        observation, kwargs = begin_call(endpoint, active, instance, kwargs)
+        observation, kwargs = start(endpoint, active, instance, kwargs)
         if observation is None:
             return await wrapped(*args, **kwargs)
         try:

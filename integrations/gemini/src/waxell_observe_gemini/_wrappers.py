@@ -24,11 +24,12 @@ from waxell_observe.instrumentation import (
     CallObservation,
     CallResult,
     Endpoint,
-    finish_call,
     gate_llm_request,
     recording_enabled,
     start_observation,
 )
+from waxell_observe.instrumentation.wrappers import async_wrapper as core_async_wrapper
+from waxell_observe.instrumentation.wrappers import sync_wrapper as core_sync_wrapper
 from waxell_observe.prompt_guard import guard_request
 from waxell_observe_gemini._reading import (
     GeminiChunkAccumulator,
@@ -189,34 +190,10 @@ def _begin(
 
 
 def sync_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[..., Any]:
-    """A wrapt wrapper for a synchronous ``Models`` method."""
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Kwargs) -> Any:
-        observation, kwargs = _begin(endpoint, active, instance, kwargs)
-        if observation is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            observation.fail(exc)
-            raise
-        return finish_call(endpoint, observation, kwargs, result)
-
-    return wrapper
+    """A wrapt wrapper for a synchronous ``Models`` method (the core wrapper with Gemini's guard and gate)."""
+    return core_sync_wrapper(endpoint, active, _begin)
 
 
 def async_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[..., Any]:
     """A wrapt wrapper for an ``AsyncModels`` coroutine method."""
-
-    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Kwargs) -> Any:
-        observation, kwargs = _begin(endpoint, active, instance, kwargs)
-        if observation is None:
-            return await wrapped(*args, **kwargs)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            observation.fail(exc)
-            raise
-        return finish_call(endpoint, observation, kwargs, result)
-
-    return wrapper
+    return core_async_wrapper(endpoint, active, _begin)
