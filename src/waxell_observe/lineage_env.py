@@ -18,13 +18,26 @@ runs active side by side (threads, ``asyncio`` tasks) there is no one parent: th
 removed while that lasts. When the last run ends, the variables are put back as they were before
 the first one started. Registered as the built-in plugin ``lineage`` (``WAXELL_DISABLE_PLUGINS=lineage``
 turns the export off; reading stays on).
+
+**How the export is made cheap.** ``os.environ[name] = value`` calls the C library's ``setenv``, which
+keeps every distinct ``NAME=value`` string it was ever given for the life of the process (callers of
+``getenv`` may hold pointers into them): a fresh run id per run would grow the process by about 100
+bytes a run, forever, and cost the agent's thread two ``setenv`` and two ``unsetenv`` per run. So on
+POSIX a run start or end updates only ``os.environ``'s own mapping (what Python code reads, what
+``os.environ.copy()`` and ``subprocess`` with ``env=os.environ`` pass on), and the C environment is
+brought in line with it at the moments a process is started with the inherited environment: before
+every ``fork`` (``os.register_at_fork``), in ``subprocess``'s and ``multiprocessing``'s fork-exec,
+``os.system`` and ``os.execv`` (through which the ``os.exec*`` and ``os.spawn*`` functions without an
+``env`` go). Those hooks are installed at the first run start. Elsewhere (no ``os.environ._data``
+mapping) the variables are set through ``os.environ`` itself.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from waxell_observe.plugins import hookimpl
 
@@ -38,6 +51,7 @@ __all__ = [
     "PARENT_WORKFLOW_ID",
     "ROOT_WORKFLOW_ID",
     "inherit",
+    "sync_process_environment",
 ]
 
 PARENT_WORKFLOW_ID = "WAXELL_PARENT_WORKFLOW_ID"
@@ -45,6 +59,12 @@ ROOT_WORKFLOW_ID = "WAXELL_ROOT_WORKFLOW_ID"
 PARENT_SESSION_ID = "WAXELL_PARENT_SESSION_ID"
 PARENT_USER_ID = "WAXELL_PARENT_USER_ID"
 LINEAGE_VARIABLES = (PARENT_WORKFLOW_ID, ROOT_WORKFLOW_ID, PARENT_SESSION_ID, PARENT_USER_ID)
+
+_ENCODING = sys.getfilesystemencoding()
+_mirror: dict[bytes, bytes] | None = getattr(os.environ, "_data", None) if os.name == "posix" else None
+"""``os.environ``'s own mapping (encoded name -> encoded value) where it has one, else ``None``."""
+_KEYS = tuple(name.encode(_ENCODING, "surrogateescape") for name in LINEAGE_VARIABLES)
+_K_PARENT, _K_ROOT, _K_SESSION, _K_USER = _KEYS
 
 _lock = threading.Lock()
 _active: dict[str, Run] = {}
@@ -55,8 +75,36 @@ _leaves: dict[str, Run] = {}
 """The active runs with no active child run."""
 _exported = ""
 """The run whose lineage the variables hold ("" when none or cleared)."""
-_saved: dict[str, str | None] = {}
-"""The variables as they were before the first active run."""
+_saved: list[bytes | None] = []
+"""The variables (encoded, in ``_KEYS`` order) as they were before the first active run."""
+_hooks_installed = False
+
+
+def _encode(value: str) -> bytes:
+    return value.encode(_ENCODING, "surrogateescape")
+
+
+def _read_all() -> list[bytes | None]:
+    """The four variables as ``os.environ`` holds them now, encoded, in ``_KEYS`` order."""
+    if _mirror is not None:
+        get = _mirror.get
+        return [get(_K_PARENT), get(_K_ROOT), get(_K_SESSION), get(_K_USER)]
+    environ = os.environ
+    return [None if (value := environ.get(name)) is None else _encode(value) for name in LINEAGE_VARIABLES]
+
+
+def _write(key: bytes, value: bytes | None) -> None:
+    if _mirror is not None:
+        if value is None:
+            _mirror.pop(key, None)
+        else:
+            _mirror[key] = value
+        return
+    name = key.decode(_ENCODING, "surrogateescape")
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value.decode(_ENCODING, "surrogateescape")
 
 
 def inherit(run: Run) -> None:
@@ -64,28 +112,29 @@ def inherit(run: Run) -> None:
     process has active runs the variables are its own: the values they had before are read."""
     if _active:
         with _lock:
-            values = {name: _saved.get(name) or "" for name in LINEAGE_VARIABLES}
+            values = list(_saved) if _saved else _read_all()
     else:
-        environ = os.environ
-        values = {name: environ.get(name, "") for name in LINEAGE_VARIABLES}
-    parent = values[PARENT_WORKFLOW_ID]
+        values = _read_all()
+    parent, root, session, user = (b"" if value is None else value for value in values)
     if parent and not run.parent_run_id:
-        run.parent_run_id = parent
-        run.root_run_id = values[ROOT_WORKFLOW_ID] or parent
+        run.parent_run_id = parent.decode(_ENCODING, "surrogateescape")
+        run.root_run_id = root.decode(_ENCODING, "surrogateescape") if root else run.parent_run_id
     if not run.session_id:
-        run.session_id = values[PARENT_SESSION_ID]
+        run.session_id = session.decode(_ENCODING, "surrogateescape")
     if not run.user_id:
-        run.user_id = values[PARENT_USER_ID]
+        run.user_id = user.decode(_ENCODING, "surrogateescape")
 
 
 @hookimpl
 def on_run_start(run: Run) -> None:
+    if not _hooks_installed:
+        _install_spawn_hooks()
     with _lock:
         if not _active:
-            _saved.clear()
-            _saved.update({name: os.environ.get(name) for name in LINEAGE_VARIABLES})
-        _active[run.run_id] = run
-        _leaves[run.run_id] = run
+            _saved[:] = _read_all()
+        run_id = run.run_id
+        _active[run_id] = run
+        _leaves[run_id] = run
         parent = run.parent_run_id
         if parent in _active:
             _children[parent] = _children.get(parent, 0) + 1
@@ -111,8 +160,8 @@ def on_run_end(run: Run) -> None:
             _leaves.clear()
             _children.clear()
             _exported = ""
-            for name, value in _saved.items():
-                _set(name, value)
+            for key, value in zip(_KEYS, _saved, strict=True):
+                _write(key, value)
             _saved.clear()
             return
         _export()
@@ -123,24 +172,71 @@ def _export() -> None:
     global _exported
     if len(_leaves) == 1:
         (run,) = _leaves.values()
-        if run.run_id == _exported:
+        run_id = run.run_id
+        if run_id == _exported:
             return
-        _exported = run.run_id
-        _set(PARENT_WORKFLOW_ID, run.run_id)
-        _set(ROOT_WORKFLOW_ID, run.root_run_id or run.run_id)
-        _set(PARENT_SESSION_ID, run.session_id or None)
-        _set(PARENT_USER_ID, run.user_id or None)
-    elif _exported or any(name in os.environ for name in LINEAGE_VARIABLES):
+        _exported = run_id
+        encoded = _encode(run_id)
+        _write(_K_PARENT, encoded)
+        _write(_K_ROOT, _encode(run.root_run_id) if run.root_run_id else encoded)
+        _write(_K_SESSION, _encode(run.session_id) if run.session_id else None)
+        _write(_K_USER, _encode(run.user_id) if run.user_id else None)
+    elif _exported or any(value is not None for value in _read_all()):
         _exported = ""
-        for name in LINEAGE_VARIABLES:
-            _set(name, None)
+        for key in _KEYS:
+            _write(key, None)
 
 
-def _set(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
+def sync_process_environment() -> None:
+    """Bring the C environment in line with ``os.environ`` for the four variables: called right
+    before a process is started with the inherited environment (see the module's docstring)."""
+    if _mirror is None:
+        return  # os.environ writes through to the C environment itself
+    for key in _KEYS:
+        value = _mirror.get(key)
+        if value is None:
+            os.unsetenv(key)
+        else:
+            os.putenv(key, value)
+
+
+def _synced(start: Any) -> Any:
+    """``start`` with the C environment synced first (the wrapper keeps the name for tracebacks)."""
+
+    def start_with_lineage(*args: Any, **kwargs: Any) -> Any:
+        sync_process_environment()
+        return start(*args, **kwargs)
+
+    start_with_lineage.__wrapped__ = start  # type: ignore[attr-defined]
+    start_with_lineage.__name__ = getattr(start, "__name__", "start_with_lineage")
+    start_with_lineage.__qualname__ = start_with_lineage.__name__
+    return start_with_lineage
+
+
+def _install_spawn_hooks() -> None:
+    """Sync before the process-starting calls that inherit the C environment (once per process)."""
+    global _hooks_installed
+    with _lock:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+        if _mirror is None:
+            return
+        os.register_at_fork(before=sync_process_environment)
+        for name in ("system", "execv"):
+            if hasattr(os, name):
+                setattr(os, name, _synced(getattr(os, name)))
+        try:
+            import _posixsubprocess
+        except ImportError:  # pragma: no cover - every POSIX CPython has it
+            return
+        # multiprocessing's spawn and forkserver start methods look it up at each call; subprocess
+        # took its own reference when it was imported (a later import takes the wrapper).
+        _posixsubprocess.fork_exec = _synced(_posixsubprocess.fork_exec)
+        subprocess = sys.modules.get("subprocess")
+        fork_exec = getattr(subprocess, "_fork_exec", None)
+        if fork_exec is not None:
+            subprocess._fork_exec = _synced(fork_exec)  # type: ignore[union-attr]
 
 
 def _forget_after_fork() -> None:

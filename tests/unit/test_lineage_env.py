@@ -139,3 +139,104 @@ def test_two_runs_side_by_side_clear_the_variables_and_read_the_processs_own(
     # The second run, opened while the first was exporting, hangs under this process's own parent.
     assert read_run(second.run_id)["parent_run_id"] == "grandparent-run"
     assert read_run(seen["first"])["parent_run_id"] == "grandparent-run"
+
+
+PRINT_LINEAGE = "import json, os, sys; print(json.dumps({n: os.environ.get(n) for n in sys.argv[1:]}))"
+
+
+def _c_getenv(name: str) -> str | None:
+    """The C library's view of the environment (what a process started with it inherits)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.getenv.restype = ctypes.c_char_p
+    value = libc.getenv(name.encode())
+    return None if value is None else value.decode()
+
+
+def _mp_child(queue: Any) -> None:
+    queue.put({name: os.environ.get(name) for name in LINEAGE_VARIABLES})
+
+
+def _expected(ctx: WaxellContext) -> dict[str, str | None]:
+    return {
+        "WAXELL_PARENT_WORKFLOW_ID": ctx.run_id,
+        "WAXELL_ROOT_WORKFLOW_ID": ctx.run_id,
+        "WAXELL_PARENT_SESSION_ID": "sess-9",
+        "WAXELL_PARENT_USER_ID": None,
+    }
+
+
+def test_a_run_does_not_write_the_c_environment_until_a_process_is_started() -> None:
+    # setenv keeps every distinct NAME=value string for the life of the process: one per run
+    # would grow a long-lived agent without bound. Python's view changes; the C one when needed.
+    with WaxellContext("lineage-lazy", session_id="sess-9", enforce_policy=False) as ctx:
+        assert _lineage() == _expected(ctx)
+        assert _c_getenv("WAXELL_PARENT_WORKFLOW_ID") is None
+        subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=60)
+        assert _c_getenv("WAXELL_PARENT_WORKFLOW_ID") == ctx.run_id
+        assert _c_getenv("WAXELL_PARENT_SESSION_ID") == "sess-9"
+    assert _lineage() == dict.fromkeys(LINEAGE_VARIABLES)
+    subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=60)
+    assert _c_getenv("WAXELL_PARENT_WORKFLOW_ID") is None
+
+
+@pytest.mark.parametrize("how", ["subprocess", "subprocess_posix_spawn", "os_system", "fork_execv", "spawnv"])
+def test_every_way_of_starting_a_process_with_the_inherited_environment_passes_the_lineage_on(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "seen.json"
+    argv = [sys.executable, "-c", PRINT_LINEAGE, *LINEAGE_VARIABLES]
+    with WaxellContext("lineage-spawn", session_id="sess-9", enforce_policy=False) as ctx:
+        if how == "subprocess":
+            monkeypatch.setattr(subprocess, "_USE_POSIX_SPAWN", False)
+            out.write_text(
+                subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+            )
+        elif how == "subprocess_posix_spawn":
+            monkeypatch.setattr(subprocess, "_USE_POSIX_SPAWN", True)  # taken with close_fds=False
+            done = subprocess.run(
+                argv, capture_output=True, text=True, check=True, timeout=60, close_fds=False
+            )
+            out.write_text(done.stdout)
+        elif how == "os_system":
+            command = " ".join(f"'{part}'" for part in argv)
+            assert os.system(f"{command} > '{out}'") == 0
+        else:
+            pid = os.fork() if how == "fork_execv" else 0
+            if how == "spawnv":
+                fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+                saved = os.dup(1)
+                os.dup2(fd, 1)
+                try:
+                    status = os.spawnv(os.P_WAIT, sys.executable, argv)
+                finally:
+                    os.dup2(saved, 1)
+                    os.close(fd)
+                    os.close(saved)
+                assert status == 0
+            elif pid == 0:  # the forked child becomes the printing program
+                try:
+                    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+                    os.dup2(fd, 1)
+                    os.execv(sys.executable, argv)
+                finally:
+                    os._exit(1)  # never back into the test runner
+            else:
+                assert os.waitpid(pid, 0)[1] == 0
+    assert json.loads(out.read_text()) == _expected(ctx)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_children_see_the_lineage_with_every_start_method(method: str) -> None:
+    import multiprocessing
+
+    mp: Any = multiprocessing.get_context(method)
+    queue = mp.Queue()
+    with WaxellContext("lineage-mp", session_id="sess-9", enforce_policy=False) as ctx:
+        child = mp.Process(target=_mp_child, args=(queue,))
+        child.start()
+        seen = queue.get(timeout=120)
+        child.join(120)
+    assert child.exitcode == 0
+    assert seen == _expected(ctx)
