@@ -116,6 +116,7 @@ def test_approve_in_the_browser_resumes_the_waiting_agent(
             },
         )
         assert created.status_code == 201, created.text
+        assert api.get("/api/v1/read/approvals/apr-migration/").json()["may_decide"] is True  # alice is one
 
         agent = _agent(tmp_path, server.url, agent_key)
         page = page_factory(server, allow_console=("status of 401",))
@@ -222,7 +223,7 @@ def test_an_embedded_agent_in_another_process_waits_for_the_browser(
     agent = None
     try:
         agent = _agent(tmp_path, "", "", db=db)
-        page = page_factory(server, allow_console=("status of 401", "status of 403"))
+        page = page_factory(server, allow_console=("status of 401",))
         page.goto(server.url + "/#/approvals")
         page.get_by_test_id("api-key-input").fill(bob)
         page.get_by_test_id("sign-in").click()
@@ -238,15 +239,25 @@ def test_an_embedded_agent_in_another_process_waits_for_the_browser(
             "deploy-freeze",
         )
 
-        # an approval naming its approvers cannot be answered by anyone else: the page says why
+        # an approval naming its approvers cannot be answered by anyone else: the page offers bob no
+        # buttons for it and says why, and the server refuses him anyway
         create_approval(store, approval_id="apr-alice-only", agent_name="payer", approvers=["alice"],
                         timeout_seconds=600)  # fmt: skip
         alice_only = page.locator("[data-testid=pending-table] [data-approval-id=apr-alice-only]")
         expect(alice_only).to_have_count(1, timeout=30_000)
-        alice_only.get_by_test_id("approve").click()
-        expect(page.get_by_test_id("approval-message")).to_have_text(
-            "Could not approve this approval: "
-            "'bob' may not answer approval apr-alice-only: its approvers are alice"
+        expect(alice_only.get_by_test_id("not-an-approver")).to_have_text(
+            "only alice may answer; you answer as bob"
+        )
+        assert alice_only.get_by_test_id("approve").count() == 0
+        assert alice_only.get_by_test_id("deny").count() == 0
+        assert deployer.get_by_test_id("approve").count() == 1  # names no approvers: any key answers
+        as_bob = httpx.Client(base_url=server.url, headers={"X-Wax-Key": bob}, timeout=30)
+        listed = as_bob.get("/api/v1/read/approvals/", params={"status": "pending"}).json()["approvals"]
+        assert {a["id"]: a["may_decide"] for a in listed} == {approval_id: True, "apr-alice-only": False}
+        refused = as_bob.post("/api/v1/admin/approvals/apr-alice-only/approve/", json={})
+        assert (refused.status_code, refused.json()["detail"]) == (
+            403,
+            "'bob' may not answer approval apr-alice-only: its approvers are alice",
         )
         assert get_approval(store, "apr-alice-only").status == "pending"  # type: ignore[union-attr]
 

@@ -84,10 +84,12 @@ def test_the_approval_loop_on_a_real_server(serve_process: Any, tmp_path: Path) 
         True,
         "alice",
     )
-    assert [(a["id"], a["approvers"], a["status"]) for a in listed["approvals"]] == [
-        ("apr-deploy-1", ["alice", "bob"], "pending")
+    assert [(a["id"], a["approvers"], a["status"], a["may_decide"]) for a in listed["approvals"]] == [
+        ("apr-deploy-1", ["alice", "bob"], "pending", True)
     ]
-    assert http.get(f"{READ}/approvals/apr-deploy-1/", headers=as_agent).json()["status"] == "pending"
+    # the read API tells each key whether it may answer (the dashboard offers Approve / Deny only then)
+    detail = http.get(f"{READ}/approvals/apr-deploy-1/", headers=as_agent).json()
+    assert (detail["status"], detail["may_decide"]) == ("pending", False)
 
     # answering needs a valid key: none, a wrong one or a revoked one is refused and changes nothing
     url = f"{ADMIN}/approvals/apr-deploy-1/approve/"
@@ -181,6 +183,7 @@ def test_a_local_mode_server_lists_approvals_but_answers_only_with_a_key(
     assert http.post(f"{OBSERVE}/approvals/", json=BODY).status_code == 201
     listed = http.get(f"{READ}/approvals/").json()
     assert (listed["pending"], listed["can_decide"], listed["decider"]) == (1, False, "")
+    assert [a["may_decide"] for a in listed["approvals"]] == [False]
     refused = http.post(f"{ADMIN}/approvals/apr-deploy-1/approve/", json={})
     assert refused.status_code == 401
     assert refused.json()["detail"].startswith("answering an approval needs an API key")

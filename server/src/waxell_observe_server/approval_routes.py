@@ -32,6 +32,7 @@ from waxell_observe.store.approvals import (
     decide_approval,
     get_approval,
     list_approvals,
+    may_decide,
 )
 from waxell_observe.store.keys import hash_key
 from waxell_observe.store.reader import iso
@@ -105,6 +106,15 @@ def decider_of(request: Request) -> Decider:
 
 def _reply(approval: Approval) -> dict[str, Any]:
     return approval.to_dict(time.time())
+
+
+def _for_reader(approval: Approval, decider: Decider | None, now: float) -> dict[str, Any]:
+    """An approval as the read API shows it to the key of the request: with ``may_decide``, whether that key
+    may answer it (it names no approvers, or the key's name is one of them; the rule of
+    :func:`~waxell_observe.store.approvals.may_decide`, which refuses everyone else)."""
+    reply = approval.to_dict(now)
+    reply["may_decide"] = decider is not None and may_decide(approval, decider.label)
+    return reply
 
 
 def _known(request: Request, approval_id: str) -> Approval:
@@ -189,7 +199,8 @@ def approvals_list(
     offset: int = Query(default=0, ge=0, le=_MAX_OFFSET),
 ) -> dict[str, Any]:
     """Approvals (``pending`` ones most urgent first, others newest first), how many match, how many are
-    pending in all, and whether the key of this request may answer them (``can_decide``, ``decider``)."""
+    pending in all, whether the request presents a key that can answer approvals (``can_decide``, as
+    ``decider``) and, for each approval, whether that key may answer it (``may_decide``)."""
     status = clean_text(status)
     if status and status not in APPROVAL_STATUSES:
         raise HTTPException(
@@ -210,7 +221,7 @@ def approvals_list(
     _, pending = list_approvals(store, status=PENDING, limit=1, now=now)
     decider = _find_key(request)
     return {
-        "approvals": [approval.to_dict(now) for approval in page],
+        "approvals": [_for_reader(approval, decider, now) for approval in page],
         "total": total,
         "pending": pending,
         "limit": limit,
@@ -223,8 +234,8 @@ def approvals_list(
 
 @read_router.get("/approvals/{approval_id}/")
 def approval_detail(approval_id: str, request: Request) -> dict[str, Any]:
-    """One approval; 404 when unknown."""
-    return _reply(_known(request, approval_id))
+    """One approval (with ``may_decide`` for the request's key); 404 when unknown."""
+    return _for_reader(_known(request, approval_id), _find_key(request), time.time())
 
 
 # -- answering -------------------------------------------------------------------------------------

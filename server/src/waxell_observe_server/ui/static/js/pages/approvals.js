@@ -1,6 +1,7 @@
 // @ts-check
 // Approvals: runs a policy stopped that wait for a person's answer — pending ones with who may approve and the
-// time left (counting down), Approve / Deny for whoever signed in with a key — and the answers given.
+// time left (counting down), Approve / Deny for whoever signed in with a key that may answer (one of the
+// approval's approvers, or any key when it names none) — and the answers given.
 // Pending approvals are re-read every 2 seconds; the history follows the page's filter (#/approvals?status=).
 
 import { h, replace } from "../dom.js";
@@ -100,8 +101,16 @@ export async function renderApprovals(ctx) {
     await load();
   }
 
-  function answerCell(a, canDecide) {
+  function answerCell(a, canDecide, decider) {
     if (!canDecide) return h("span", { class: "muted" }, "sign in with a key to answer");
+    if (!a.may_decide) {
+      // the approval names its approvers and this key is not one of them: the server would refuse (403)
+      return h(
+        "span",
+        { class: "muted", "data-testid": "not-an-approver" },
+        "only " + (a.approvers || []).join(", ") + " may answer; you answer as " + decider,
+      );
+    }
     const input = h("input", {
       type: "text",
       class: "approval-comment",
@@ -151,7 +160,7 @@ export async function renderApprovals(ctx) {
             label: "Time left",
             cell: (a) => h("span", { class: "time-left", "data-testid": "time-left", dataset: { expires: String(toMs(a.expires_at)) } }, timeLeftText((toMs(a.expires_at) || 0) - (Date.now() + skewMs))),
           },
-          { label: "Answer", cell: (a) => answerCell(a, data.can_decide) },
+          { label: "Answer", cell: (a) => answerCell(a, data.can_decide, data.decider) },
         ],
         rows,
         {
