@@ -473,3 +473,57 @@ policies:
     assert ctx.governance is not None and ctx.governance.action == "warn"
     phases = [s["attributes"]["phase"] for s in read_run(ctx.run_id)["spans"] if s["kind"] == "policy"]
     assert phases == ["post_execution"]
+
+
+# -- run.error: the content-scanning categories decide on a failed run's error ------------------------------
+
+RUN_ERROR_POLICIES = """
+policies:
+  - name: no-secrets
+    category: content
+    rules: {pii_detection: false, credential_detection: {enabled: true, action: block},
+            prompt_injection_guard: false}
+  - {name: leaks, category: safety, rules: {content_filters: ["(?i)internal host db-[0-9]+"]}}
+  - {name: blobs, category: output-egress-format, rules: {block_base64: true}}
+  - {name: tools, category: tool-allowlist, rules: {blocked_tools: [rm_rf]}}
+"""
+
+
+def test_run_error_lets_the_content_categories_decide_on_the_error(read_run: Reader) -> None:
+    add(RUN_ERROR_POLICIES)
+    with (
+        pytest.raises(RuntimeError, match="refused the key"),
+        WaxellContext(agent_name="gate-run-error") as ctx,
+    ):
+        raise RuntimeError("upstream refused the key sk-proj-4f9aB7cD2eF8gH1iJ6kL3mN0 at internal host db-7")
+    run = read_run(ctx.run_id)
+    assert (run["status"], run["error_type"]) == ("error", "RuntimeError")  # the error stays the run's answer
+    assert sorted(gate_spans(run)) == [
+        ("run.error", "leaks", "warn", "Content filter matched: /(?i)internal host db-[0-9]+/"),
+        ("run.error", "no-secrets", "block", "Credential detected: api_key"),
+    ]
+    policy = [s for s in run["spans"] if s["kind"] == "policy"]
+    assert {s["attributes"]["phase"] for s in policy} == {"post_execution"}
+
+
+def test_run_error_with_a_harmless_error_or_no_error_decides_nothing(read_run: Reader) -> None:
+    add(RUN_ERROR_POLICIES)
+    with pytest.raises(ValueError, match="no such city"), WaxellContext(agent_name="gate-run-err-ok") as ctx:
+        raise ValueError("no such city: Atlantis")
+    run = read_run(ctx.run_id)
+    assert (run["status"], gate_spans(run)) == ("error", [])
+    with WaxellContext(agent_name="gate-run-error-none") as fine:
+        fine.set_result({"output": "done"})
+    assert gate_spans(read_run(fine.run_id)) == []
+
+
+def test_run_error_is_a_surface_of_the_content_scanning_categories_only() -> None:
+    add(RUN_ERROR_POLICIES)
+    with WaxellContext(agent_name="gate-run-error-surface"):
+        blob = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk="
+        outcome = evaluate_surface("run.error", {"error_type": "E", "error": blob, "text": blob})
+        assert [(d["policy"], d["action"]) for d in outcome.decisions] == [("blobs", "block")]
+        # tool-allowlist does not act at run.error, even on a signal naming a tool it blocks
+        signal = {"error_type": "E", "text": "rm_rf failed", "tool_name": "rm_rf"}
+        named = evaluate_surface("run.error", signal)
+        assert (named.action, named.decisions) == ("allow", [])

@@ -6,7 +6,8 @@
 * at a gate surface (``llm.before``, ``tool.before``, ``memory.write``, ...): the signal's ``text`` /
   ``input`` / ``content`` / ``prompt`` / ``query`` / ``url``, the JSON of its ``tool_args`` / ``body`` and
   its ``output`` / ``response`` / ``result``; after an action (``llm.after``, ``tool.after``,
-  ``retrieval.after``) all of them are outputs.
+  ``retrieval.after``) and at ``run.error`` (the failed run's error text and output) all of them are
+  outputs.
 
 Each detector family answers its configured action (``warn``, ``redact`` or ``block``); ``patterns`` answer
 the policy's ``action`` (block); blocked phrases (in any case, with look-alike characters folded) and length
@@ -40,6 +41,7 @@ _SEVERITY = {"warn": 1, "redact": 2, "block": 3}
 _INPUT_KEYS = ("text", "input", "content", "prompt", "query", "url")
 _OUTPUT_KEYS = ("output", "response", "result")
 _JSON_KEYS = ("tool_args", "body")
+_RUN_ERROR = "run.error"
 
 
 def _signal_texts(signal: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
@@ -156,12 +158,13 @@ class ContentEvaluator(RuleEvaluator):
 
     def _surface(self, request: PolicyRequest, surface: str, ctx: EvalContext) -> Outcome:
         """A gate: the signal's texts (``text``/``input``/``content``/``url``..., the JSON of ``tool_args``
-        and ``body``); after an action (``*.after``) its text is output. A ``redact`` answer carries the
-        masked ``text`` as ``metadata.redacted_text``."""
+        and ``body``); after an action (``*.after``) and when a run failed (``run.error``: the error's
+        text) its text is output. A ``redact`` answer carries the masked ``text`` as
+        ``metadata.redacted_text``."""
         signal = request.signal
         if not signal:
             return ALLOW
-        after = surface.endswith(".after")
+        after = surface.endswith(".after") or surface == _RUN_ERROR
         texts = _signal_texts(signal, _INPUT_KEYS) + _json_texts(signal)
         outputs = _signal_texts(signal, _OUTPUT_KEYS)
         if after:

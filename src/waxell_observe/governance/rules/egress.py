@@ -1,11 +1,12 @@
 """``output-egress-format`` and ``input-validation``: the shape of what leaves and what enters.
 
 * output-egress-format: the signal's ``text`` / ``output`` / ``content`` / ``response`` (``llm.after``,
-  ``tool.after``), the run's recorded outputs (mid-execution) and its result (post-execution) must not
-  hold a data URI (``block_data_uri``, default: ``block_base64``), a base64 run of ``min_base64_length``
-  (40) characters or more with upper case, lower case and digits in it (``block_base64``, default true),
-  or — with ``block_external_urls`` (also named ``block_urls``) — a link to a host outside
-  ``allowed_url_domains`` (sub-domains included; loopback hosts are not external).
+  ``tool.after``, ``run.error``: the failed run's error text), the run's recorded outputs (mid-execution)
+  and its result (post-execution) must not hold a data URI (``block_data_uri``, default:
+  ``block_base64``), a base64 run of ``min_base64_length`` (40) characters or more with upper case, lower
+  case and digits in it (``block_base64``, default true), or — with ``block_external_urls`` (also named
+  ``block_urls``) — a link to a host outside ``allowed_url_domains`` (sub-domains included; loopback hosts
+  are not external).
 * input-validation: the UTF-8 size of the signal's ``text`` / ``input`` (``llm.before``,
   ``tool.before``) or of the run's inputs (pre-execution) over ``max_input_size_kb``.
 """

@@ -4,8 +4,9 @@ Mid-execution, on the run so far: a count going over its maximum (``max_steps: 5
 recorded tool in ``blocked_tools`` (names or globs) answers the violation action — ``action``, else
 ``action_on_violation``, else block.
 
-At a gate (``tool.before``, ``tool.after``, ``llm.after``, and a ``step.mid`` check carrying a signal), the
-reference's checks of one signal answer ``action`` / ``action_on_violation``, else warn: the signal's
+At a gate (``tool.before``, ``tool.after``, ``llm.after``, ``run.error`` with the failed run's error text,
+and a ``step.mid`` check carrying a signal), the reference's checks of one signal answer ``action`` /
+``action_on_violation``, else warn: the signal's
 ``tool_name`` in ``blocked_tools`` (in any case); its ``position`` at or past ``max_steps``; its
 ``tool_call_count`` at or past ``max_tool_calls``; its ``output`` / ``text`` longer than
 ``max_output_length``; and, over its text and tool arguments, ``content_filters`` (regexes, warn) and
