@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import waxell_observe
+from waxell_observe import execution_region
 from waxell_observe.config import set_config
 from waxell_observe.plugins import plugin_manager
 
@@ -30,6 +31,7 @@ _ENV_TO_CLEAR = (
     "WAXELL_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "WAXELL_POLICY_FAIL_CLOSED",
+    "WAXELL_EXECUTION_REGION",
 )
 
 
@@ -43,11 +45,15 @@ def waxell_db(
     monkeypatch.setenv("WAXELL_DB", str(db))
     monkeypatch.setenv("WAXELL_CONFIG_FILE", str(tmp_path / "no-such-config"))
     monkeypatch.setenv("WAXELL_JOURNAL_DIR", str(tmp_path / "journal"))
+    # where the tests run (a cloud VM, AWS_REGION set) must not show in the runs' metadata
+    monkeypatch.setenv("WAXELL_REGION_DETECT", "off")
+    execution_region._reset()
     set_config(None)
     before = _delivery_problems()
     yield db
     waxell_observe.flush_sync(timeout=30)
     set_config(None)
+    execution_region._reset()
     after = _delivery_problems()
     if after != before and request.node.get_closest_marker("delivery_problems") is None:
         pytest.fail(

@@ -25,6 +25,7 @@ from waxell_observe import (
     RunCompleteResult,
     RunInfo,
     WaxellObserveClient,
+    execution_region,
 )
 from waxell_observe.client import ControlPlaneError, breaker, builders, transport
 from waxell_observe.transport.errors import MAX_RETRY_AFTER_SECONDS, parse_retry_after
@@ -218,14 +219,21 @@ def test_check_policy_moves_redacted_inputs_out_of_metadata(
     }  # fmt: skip
 
 
-def test_locale_country_goes_with_policy_checks(
+def test_the_machines_region_goes_with_policy_checks(
     stub: ProtocolStub, client: WaxellObserveClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WAXELL_REGION_DETECT", "on")
     monkeypatch.setenv("WAXELL_EXECUTION_REGION", "de")
     client.check_policy_sync(agent_name="agent")
-    assert stub.seen[0].body["metadata"] == {
-        "execution_region": "DE",
+    assert stub.seen[0].body["metadata"] == {"execution_region": "DE", "execution_region_source": "declared"}
+    monkeypatch.delenv("WAXELL_EXECUTION_REGION")  # no region of the process: the locale's country
+    for name, _ in execution_region.CLOUD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(execution_region, "_DMI_DIR", "/nonexistent")
+    monkeypatch.setattr("locale.getlocale", lambda: ("pt_BR", "UTF-8"))
+    client.check_policy_sync(agent_name="agent")
+    assert stub.seen[1].body["metadata"] == {
+        "execution_region": "BR",
         "execution_region_source": "device_locale",
     }
 

@@ -8,7 +8,6 @@ would put ``runs//...`` on the wire) and raise ``ValueError`` for it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -60,28 +59,42 @@ def _truthy(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value}
 
 
-def execution_region() -> str:
-    """The two-letter country of this machine: ``WAXELL_EXECUTION_REGION``, else the OS locale
-    (``""`` when unknown or when ``WAXELL_REGION_DETECT`` is off)."""
-    if (os.environ.get("WAXELL_REGION_DETECT") or "").strip().lower() in {"0", "false", "no", "off"}:
-        return ""
-    explicit = (os.environ.get("WAXELL_EXECUTION_REGION") or "").strip().upper()
-    if explicit:
-        return explicit
+def _region() -> tuple[str, str] | None:
+    """(region, source) of this machine: the process's region (``WAXELL_EXECUTION_REGION``, a cloud's
+    variable or metadata service: :mod:`waxell_observe.execution_region`), else the OS locale's country
+    (source ``device_locale``); ``None`` when unknown or when ``WAXELL_REGION_DETECT`` is off."""
+    from waxell_observe import execution_region as process_region
+
+    declared = process_region.declared_region()  # read each time: set after the first run, it still counts
+    if declared:
+        return declared, process_region.DECLARED
+    if not process_region.detection_enabled():
+        return None
+    found = process_region.region()
+    if found is not None:
+        return found
     import locale
 
     try:
         name = locale.getlocale()[0] or ""
     except ValueError:
-        return ""
+        return None
     country = name.split(".")[0].split("_")[-1] if "_" in name else ""
-    return country.upper() if len(country) == 2 and country.isalpha() else ""
+    return (country.upper(), "device_locale") if len(country) == 2 and country.isalpha() else None
+
+
+def execution_region() -> str:
+    """The region of this machine (see :func:`region_metadata`), ``""`` when unknown."""
+    found = _region()
+    return found[0] if found is not None else ""
 
 
 def region_metadata() -> dict[str, str]:
-    """``{"execution_region", "execution_region_source"}`` when the country is known, else ``{}``."""
-    region = execution_region()
-    return {"execution_region": region, "execution_region_source": "device_locale"} if region else {}
+    """``{"execution_region", "execution_region_source"}`` when the region is known, else ``{}``: the
+    process's region as runs carry it (source ``declared``, ``env:<VARIABLE>`` or
+    ``metadata:<cloud>``), else the OS locale's country (``en_US`` → ``US``, source ``device_locale``)."""
+    found = _region()
+    return {"execution_region": found[0], "execution_region_source": found[1]} if found is not None else {}
 
 
 def start_run(
@@ -215,7 +228,7 @@ def policy_check(
 ) -> Request:
     """POST ``policy-check/`` (the run-start check). ``delegation`` becomes
     ``signal.conversation_state.delegation_data``; ``metadata`` (the client sends the machine's
-    country there, :func:`region_metadata`), ``signal``, ``workflow_id`` and ``extra`` are ours."""
+    region there, :func:`region_metadata`), ``signal``, ``workflow_id`` and ``extra`` are ours."""
     _require_name(agent_name)
     body: dict[str, Any] = {"agent_name": agent_name, "workflow_name": workflow_name, "agent_id": agent_id}
     body.update(

@@ -38,6 +38,7 @@ from waxell_observe.context.signals import SignalMethods
 from waxell_observe.context.spans import SpanMethods
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
+from waxell_observe.execution_region import stamp as _stamp_region
 from waxell_observe.gating import recorders as _gates
 from waxell_observe.governance.results import PolicyCheckResult
 from waxell_observe.lineage_env import inherit as inherit_lineage
@@ -132,6 +133,7 @@ class WaxellContext(
                 raise ValueError(f"end_user_id must be a string, got {type(end_user_id).__name__}")
             metadata = dict(metadata or {})
             metadata.setdefault(END_USER_METADATA_KEY, end_user_id)
+        metadata = _stamp_region(metadata)  # the process's execution_region (waxell_observe.execution_region)
         if not isinstance(agent_type, str):
             raise ValueError(f"agent_type must be a string, got {type(agent_type).__name__}")
         self.inputs = inputs
@@ -190,7 +192,7 @@ class WaxellContext(
         self.agent_name = agent_name
         self.workflow_name = workflow_name
         self.inputs = inputs
-        self.metadata = metadata
+        self.metadata = _stamp_region(metadata)
         self.client = client
         self.enforce_policy = enforce_policy
         self.session_id = session_id
