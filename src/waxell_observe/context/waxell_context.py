@@ -46,6 +46,7 @@ from waxell_observe.plugins import record_hooks
 from waxell_observe.records import StepRecord
 from waxell_observe.run import Run
 from waxell_observe.serialize import to_jsonable
+from waxell_observe.vocabulary import INTERRUPTED_ERROR_TYPE
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -427,6 +428,8 @@ class WaxellContext(
                     run.status = "interrupted"
                 run.error = str(exc) or type(exc).__name__
                 run.error_type = type(exc).__name__
+                if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: as SIGTERM's finalizer names it
+                    run.error_type = INTERRUPTED_ERROR_TYPE
                 run.traceback = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))[
                     -_TRACEBACK_LIMIT:
                 ]

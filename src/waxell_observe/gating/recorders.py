@@ -223,8 +223,13 @@ def after_memory_read(ctx: Any, query: str, store: str, tier: str) -> None:
 def at_run_error(ctx: Any, error: BaseException) -> None:
     """The ``run.error`` gate when a run's body raised: its answers are recorded on the run (the error
     propagates as it is; nothing is refused)."""
-    message = str(error) or type(error).__name__
+    at_run_failure(ctx, type(error).__name__, str(error) or type(error).__name__)
+
+
+def at_run_failure(ctx: Any, error_type: str, message: str) -> None:
+    """The ``run.error`` gate for a run ending in ``error_type`` without an exception of its own (the
+    exit finalizer's ``Interrupted``); as :func:`at_run_error`."""
     outcome = evaluate_surface(
-        "run.error", {"error_type": type(error).__name__, "error": message, "text": message}, ctx=ctx
+        "run.error", {"error_type": error_type, "error": message, "text": message}, ctx=ctx
     )
     emit_warns(ctx, outcome)

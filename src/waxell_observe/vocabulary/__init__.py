@@ -22,6 +22,7 @@ __all__ = [
     "FINAL_RUN_STATUSES",
     "FinalRunStatus",
     "GATE_SURFACES",
+    "INTERRUPTED_ERROR_TYPE",
     "PREVENTIVE_SURFACES",
     "SURFACE_OF_PHASE",
     "INTEGRATION_SPAN_KINDS",
@@ -52,6 +53,10 @@ FINAL_RUN_STATUSES: tuple[str, ...] = get_args(FinalRunStatus)
 
 RUN_STATUSES: tuple[str, ...] = ("running", *FINAL_RUN_STATUSES)
 """Every status a run can have: ``running`` until it completes, then one of the others."""
+
+INTERRUPTED_ERROR_TYPE = "Interrupted"
+"""The ``error_type`` of a run the process's end interrupted: ``KeyboardInterrupt`` (Ctrl-C) through its
+context, ``SIGTERM``, or interpreter exit with the run still open (status ``interrupted``)."""
 
 RECORD_KINDS: tuple[str, ...] = ("run", "llm_call", "step", "span", "score")
 """What a run is made of: the run itself and its LLM calls, steps, spans and scores."""
