@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs see them; at run time s
     from waxell_observe import reasoning as reasoning
     from waxell_observe import tracing as tracing
     from waxell_observe import types as types
+    from waxell_observe import utils as utils
     from waxell_observe.approval import (
         auto_approve,
         auto_deny,
@@ -233,6 +234,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "reasoning": ("waxell_observe.reasoning", ""),
     "tracing": ("waxell_observe.tracing", ""),
     "types": ("waxell_observe.types", ""),
+    "utils": ("waxell_observe.utils", ""),
     "auto_approve": ("waxell_observe.approval", "auto_approve"),
     "auto_deny": ("waxell_observe.approval", "auto_deny"),
     "extract_block_metadata": ("waxell_observe.approval", "extract_block_metadata"),

@@ -181,6 +181,7 @@ SUBMODULES = (
     "reasoning",
     "tracing",
     "types",
+    "utils",
     "llm",
 )
 

@@ -24,6 +24,7 @@ def test_submodules_are_modules_and_the_behaviour_names_are_functions() -> None:
         "reasoning",
         "tracing",
         "types",
+        "utils",
     ):
         assert isinstance(getattr(waxell_observe, name), types.ModuleType), name
         assert importlib.import_module(f"waxell_observe.{name}") is getattr(waxell_observe, name)
