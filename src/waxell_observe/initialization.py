@@ -168,6 +168,9 @@ def init(
 
         _network_gate.install()  # httpx requests pass network.before (unless the gates are off)
         _remember_identity(agent_name, workflow_name, on_policy_block)
+        from waxell_observe import execution_region
+
+        execution_region.start()  # a cloud's metadata service is asked now, on its own thread
         _initialized = True
         logger.info(
             "waxell-observe: initialised (%s mode%s); instrumented: %s",

@@ -5,6 +5,10 @@ from the embedded store; a detected region feeding the ``data-residency`` policy
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -378,3 +382,23 @@ def test_a_detected_region_feeds_data_residency(
     with pytest.raises(PolicyViolationError) as refused, WaxellContext("in-virginia"):
         pass
     assert refused.value.policy_result.reason == "Execution region 'us-east-1' is not allowed (allowed: EU)"
+
+
+def test_init_looks_for_the_region_before_any_run(tmp_path: Path) -> None:
+    program = (
+        "import json, waxell_observe\n"
+        "from waxell_observe import execution_region\n"
+        "waxell_observe.init()\n"
+        "print(json.dumps([execution_region._started, execution_region._found]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAXELL_")}
+    env.update(
+        WAXELL_DB=str(tmp_path / "init.db"),
+        WAXELL_JOURNAL_DIR=str(tmp_path / "journal"),
+        WAXELL_EXECUTION_REGION="eu-north-1",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, ["eu-north-1", "declared"]]
