@@ -17,8 +17,10 @@ A provider integration describes its SDK; this package does the rest:
 * :mod:`~waxell_observe.instrumentation.streams` — transparent stream proxies that record the call
   when the stream ends (partially, when it is abandoned), fed by an :class:`Accumulator`.
 * :mod:`~waxell_observe.instrumentation.gates` — the surface gates every integration calls:
-  ``llm.before`` before a request leaves (done by the wrappers), ``tool.before`` before a tool runs or for
-  the tool calls a response asks for, ``retrieval.after``, ``mcp.before``.
+  ``llm.before`` before a request leaves (done by the wrappers) or a framework's model call starts,
+  ``tool.before`` before a tool runs or for the tool calls a response asks for, ``retrieval.after``,
+  ``mcp.before``; each asked once per call however many integrations see it
+  (:mod:`~waxell_observe.instrumentation.gate_once`: holds and answered tool requests).
 * :mod:`~waxell_observe.instrumentation.request` / :mod:`~waxell_observe.instrumentation.reading` —
   small helpers for reading requests (prompt guard, tool names, parameters) and SDK objects.
 
@@ -28,11 +30,15 @@ Imports no provider SDK; not imported by ``import waxell_observe``.
 from __future__ import annotations
 
 from waxell_observe.instrumentation.gates import (
+    gate_framework_llm,
+    gate_framework_tool,
     gate_llm_request,
     gate_mcp_call,
     gate_retrieval,
     gate_tool_call,
     gate_tool_requests,
+    holding,
+    release,
 )
 from waxell_observe.instrumentation.patching import Patcher, Target
 from waxell_observe.instrumentation.plugin import plugin_hooks
@@ -82,6 +88,8 @@ __all__ = [
     "async_wrapper",
     "begin_call",
     "finish_call",
+    "gate_framework_llm",
+    "gate_framework_tool",
     "gate_llm_request",
     "gate_mcp_call",
     "gate_retrieval",
@@ -89,10 +97,12 @@ __all__ = [
     "gate_tool_requests",
     "get",
     "guard_kwargs",
+    "holding",
     "offered_tool_names",
     "plugin_hooks",
     "positive_int",
     "recording_enabled",
+    "release",
     "request_attributes",
     "requested_model",
     "start_observation",

@@ -11,6 +11,15 @@
 * :func:`gate_retrieval` — ``retrieval.after`` (query, documents, scores) for integrations that record
   retrievals without :meth:`~waxell_observe.WaxellContext.record_retrieval` (which gates by itself).
 * :func:`gate_mcp_call` — ``mcp.before`` (server and tool) before an MCP tool call.
+* :func:`gate_framework_llm` — ``llm.before`` for a model call a framework (LangChain, LlamaIndex, LiteLLM)
+  is about to make, whether or not a provider SDK underneath is instrumented; it *holds* ``llm.before``
+  for the call, so the provider wrapper underneath does not ask again. :func:`gate_framework_tool` — the
+  same for ``tool.before`` and a tool a framework runs (an MCP client under it does not ask again).
+
+Each call is gated once when several integrations see it (:mod:`.gate_once`): a gate asked while an outer
+integration holds its surface passes the call through (:func:`gate_llm_request`, :func:`gate_tool_call`,
+:func:`gate_tool_requests`), and a tool call a model's response asked for, gated then, is not gated again
+when a framework runs it with the same arguments (:func:`gate_tool_call` takes the answer given).
 
 Building a signal (the prompt's text, say) costs something, so each helper first asks
 :func:`~waxell_observe.gating.evaluate.watching` whether any policy acts at the surface for the current
@@ -26,17 +35,41 @@ from typing import Any
 from waxell_observe.gating.evaluate import watching
 from waxell_observe.gating.gates import detective_gate, preventive_gate
 from waxell_observe.gating.outcome import GateOutcome
+from waxell_observe.instrumentation.gate_once import (
+    Hold,
+    answered_tool,
+    held,
+    hold,
+    holding,
+    release,
+    remember_tool_answers,
+)
 from waxell_observe.instrumentation.reading import get
 
 __all__ = [
+    "MAX_TOKENS_KEYS",
+    "Hold",
+    "gate_framework_llm",
+    "gate_framework_tool",
     "gate_llm_request",
     "gate_mcp_call",
     "gate_retrieval",
     "gate_tool_call",
     "gate_tool_requests",
+    "held",
+    "hold",
+    "holding",
+    "max_tokens_of",
     "projected_tokens",
     "prompt_text",
+    "release",
 ]
+
+MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "max_new_tokens")
+"""Where request parameters give the answer's size in tokens (the first one set counts)."""
+
+_LLM = "llm.before"
+_TOOL = "tool.before"
 
 _MAX_PROMPT_CHARS = 20_000
 _CHARS_PER_TOKEN = 4
@@ -83,6 +116,13 @@ def projected_tokens(text: str, max_tokens: Any = None) -> int:
     return (len(text) + _CHARS_PER_TOKEN - 1) // _CHARS_PER_TOKEN + max(limit, 0)
 
 
+def max_tokens_of(params: Any) -> Any:
+    """The answer's size a request's parameters ask for (:data:`MAX_TOKENS_KEYS`), or None."""
+    if not isinstance(params, Mapping):
+        return None
+    return next((params[key] for key in MAX_TOKENS_KEYS if params.get(key) is not None), None)
+
+
 def gate_llm_request(
     *,
     provider: str,
@@ -91,10 +131,12 @@ def gate_llm_request(
     system: Any = None,
     max_tokens: Any = None,
     tools: list[str] | None = None,
+    ctx: Any = None,
 ) -> GateOutcome | None:
     """``llm.before`` for a request about to be sent (raises ``PolicyViolationError`` on ``block``);
-    None when no policy acts there."""
-    if not watching("llm.before"):
+    None when no policy acts there, or when an outer integration holds ``llm.before`` for this call (it
+    asked already). ``ctx``: the run the call belongs to (default: the current context)."""
+    if held(_LLM) or not watching(_LLM, ctx):
         return None
     text = prompt_text(messages, system)
     signal: dict[str, Any] = {
@@ -107,8 +149,37 @@ def gate_llm_request(
     if tools:
         signal["tools"] = list(tools)
     return preventive_gate(
-        None, "llm.before", signal, default_reason=f"LLM call to {model!r} blocked by governance policy"
+        ctx, _LLM, signal, default_reason=f"LLM call to {model!r} blocked by governance policy"
     )
+
+
+def gate_framework_llm(
+    *,
+    provider: str,
+    model: str,
+    messages: Any = None,
+    system: Any = None,
+    max_tokens: Any = None,
+    tools: list[str] | None = None,
+    ctx: Any = None,
+) -> Hold | None:
+    """``llm.before`` for a model call a framework is about to make (:func:`gate_llm_request`: raises
+    ``PolicyViolationError`` on ``block``, before the model is called). When the gate was asked, returns
+    the hold of ``llm.before`` for the call, to :func:`release` when the call ends; the
+    provider wrappers the call goes through meanwhile do not ask again. None (nothing to release) when no
+    policy acts at ``llm.before`` or an outer integration holds it already."""
+    if held(_LLM) or not watching(_LLM, ctx):
+        return None
+    gate_llm_request(
+        provider=provider,
+        model=model,
+        messages=messages,
+        system=system,
+        max_tokens=max_tokens,
+        tools=tools,
+        ctx=ctx,
+    )
+    return hold(_LLM)
 
 
 def _arguments(arguments: Any) -> Any:
@@ -120,34 +191,65 @@ def _arguments(arguments: Any) -> Any:
     return arguments
 
 
+def _ask_tool_gate(tool_name: str, signal_args: dict[str, Any], ctx: Any) -> GateOutcome:
+    return preventive_gate(
+        ctx,
+        _TOOL,
+        {"tool_name": tool_name, "tool_args": signal_args},
+        default_reason=f"Tool '{tool_name}' blocked by governance policy",
+    )
+
+
 def gate_tool_call(tool_name: str, tool_args: Any = None, *, ctx: Any = None) -> Any:
     """``tool.before`` for a tool a framework is about to run (raises ``PolicyViolationError`` on ``block``);
     returns the arguments to run it with (scrubbed on ``redact``). ``ctx``: the run the tool belongs to
-    (default: the current context)."""
-    if not watching("tool.before", ctx):
+    (default: the current context).
+
+    Not asked again (see the module): while an outer integration holds ``tool.before`` (the framework
+    running the tool this call is made from), nor for the tool call of a model's response a provider
+    integration gated already with these arguments (its answer is taken once; a run blocked meanwhile is
+    still refused)."""
+    if held(_TOOL) or not watching(_TOOL, ctx):
         return tool_args
     from waxell_observe.gating.api import tool_args_signal
     from waxell_observe.redaction import redact
 
-    outcome = preventive_gate(
-        ctx,
-        "tool.before",
-        {"tool_name": tool_name, "tool_args": tool_args_signal(_arguments(tool_args))},
-        default_reason=f"Tool '{tool_name}' blocked by governance policy",
-    )
-    return redact(tool_args) if outcome.action == "redact" else tool_args
+    signal_args = tool_args_signal(_arguments(tool_args))
+    action = answered_tool(tool_name, signal_args, ctx)
+    if action is None:
+        action = _ask_tool_gate(tool_name, signal_args, ctx).action
+    else:
+        from waxell_observe.gating.gates import _already_blocked, _context
+
+        _already_blocked(_context(ctx))
+    return redact(tool_args) if action == "redact" else tool_args
+
+
+def gate_framework_tool(tool_name: str, tool_args: Any = None, *, ctx: Any = None) -> tuple[Any, Hold | None]:
+    """:func:`gate_tool_call` for a tool a framework is about to run, and, when the gate was asked, the
+    hold of ``tool.before`` for the tool's run (an instrumented MCP client the tool calls does not ask
+    again): ``(arguments to run it with, hold to release when it ends, or None)``."""
+    if held(_TOOL) or not watching(_TOOL, ctx):
+        return tool_args, None
+    return gate_tool_call(tool_name, tool_args, ctx=ctx), hold(_TOOL)
 
 
 def gate_tool_requests(tool_calls: Iterable[Any]) -> None:
     """``tool.before`` for each tool call a model asked for (objects or dicts with ``name`` and
-    ``arguments``); raises ``PolicyViolationError`` at the first refused one."""
+    ``arguments``); raises ``PolicyViolationError`` at the first refused one. The answers are remembered
+    on the run: a framework running one of these calls with the same arguments is not asked again."""
     calls = list(tool_calls)
-    if not calls or not watching("tool.before"):
+    if not calls or held(_TOOL) or not watching(_TOOL):
         return
+    from waxell_observe.gating.api import tool_args_signal
+
+    answers: list[tuple[str, Any, str]] = []
     for call in calls:
         name = get(call, "name")
         if isinstance(name, str) and name:
-            gate_tool_call(name, _arguments(get(call, "arguments")))
+            signal_args = tool_args_signal(_arguments(get(call, "arguments")))
+            answers.append((name, signal_args, _ask_tool_gate(name, signal_args, None).action))
+    remember_tool_answers(answers)
 
 
 def gate_retrieval(

@@ -19,7 +19,7 @@ from typing import Any
 
 from waxell_observe.config import get_config
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation.gates import gate_llm_request, gate_tool_requests
+from waxell_observe.instrumentation.gates import gate_llm_request, gate_tool_requests, max_tokens_of
 from waxell_observe.instrumentation.recording import CallObservation, CallResult
 from waxell_observe.instrumentation.request import guard_kwargs, requested_model
 from waxell_observe.instrumentation.streams import (
@@ -133,19 +133,16 @@ def begin_call(
     return start_observation(endpoint, instance, kwargs), kwargs
 
 
-_MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-
-
 def gate_request(endpoint: Endpoint, instance: Any, kwargs: Kwargs) -> None:
     """The ``llm.before`` gate of a request about to be sent (``PolicyViolationError`` propagates: the
-    request is not made)."""
-    max_tokens = next((kwargs[key] for key in _MAX_TOKENS_KEYS if kwargs.get(key) is not None), None)
+    request is not made); passed through when a framework integration gated the call it makes this
+    request for (it holds ``llm.before``)."""
     gate_llm_request(
         provider=endpoint.provider_for(instance),
         model=requested_model(kwargs),
         messages=kwargs.get(endpoint.messages_key),
         system=kwargs.get(endpoint.system_key) if endpoint.system_key else None,
-        max_tokens=max_tokens,
+        max_tokens=max_tokens_of(kwargs),
     )
 
 

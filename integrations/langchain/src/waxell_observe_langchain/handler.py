@@ -45,7 +45,14 @@ from waxell_observe import integration_api
 from waxell_observe.config import get_config
 from waxell_observe.context import WaxellContext
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.instrumentation.gates import gate_retrieval, gate_tool_call
+from waxell_observe.instrumentation.gates import (
+    gate_framework_llm,
+    gate_framework_tool,
+    gate_retrieval,
+    max_tokens_of,
+    release,
+)
+from waxell_observe.pricing import infer_provider
 from waxell_observe.records import SpanRecord
 from waxell_observe_langchain.content import bounded, message_dict, messages_preview
 from waxell_observe_langchain.extract import offered_tool_names, request_params, requested_model
@@ -152,7 +159,10 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         error it raised), unless it has nothing to record here: hidden, no run to record onto,
         or another handler's."""
         pending = self._finish(run_id, error)
-        if pending is None or pending.hidden or pending.target is None or self._deferred(run_id):
+        if pending is None:
+            return
+        release(pending.gate_hold)  # a tool's tool.before hold
+        if pending.hidden or pending.target is None or self._deferred(run_id):
             return
         if pending.retry_attempt:
             self._record_retry(pending)
@@ -292,12 +302,24 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         hint = metadata.get("ls_provider")
         pending.provider_hint = hint if isinstance(hint, str) else ""
         pending.params = request_params(params)
+        offered = offered_tool_names(params)
+        try:  # the llm.before gate: a refusal raises here, before the model is called
+            pending.gate_hold = gate_framework_llm(
+                provider=infer_provider(pending.model) or pending.provider_hint,
+                model=pending.model,
+                messages=chat if chat is not None else prompt,
+                max_tokens=max_tokens_of(params),
+                tools=offered or None,
+                ctx=pending.target,
+            )
+        except PolicyViolationError as refused:
+            self._finish(run_id, refused)  # nothing was asked of the model: no call is recorded
+            raise
         if chat is not None:
             pending.messages = [message_dict(m) for m in chat]
             pending.prompt = messages_preview(chat)
         else:
             pending.prompt = prompt
-        offered = offered_tool_names(params)
         if offered:
             offered_tools[pending.root] = offered
         active = integration_api.framework_call_active()
@@ -329,6 +351,7 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         pending = self._finish(run_id, error)
         if pending is None:
             return
+        release(pending.gate_hold)
         if pending.marked:
             integration_api.end_framework_call(pending.mark_previous)
         if pending.outer_framework or self._deferred(run_id):
@@ -357,7 +380,7 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
         if pending.target is not None:
             pending.input = bounded(value, config_of(pending.target))
         try:  # the tool.before gate: a refusal raises here, before the tool runs
-            gate_tool_call(pending.name, value, ctx=pending.target)
+            _, pending.gate_hold = gate_framework_tool(pending.name, value, ctx=pending.target)
         except PolicyViolationError as refused:
             self._end(self._record_tool, run_id, None, refused)  # LangChain reports no tool error for it
             raise

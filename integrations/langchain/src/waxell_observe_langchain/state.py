@@ -76,6 +76,7 @@ class Pending:
     chunks: int = 0
     marked: bool = False
     mark_previous: str = ""
+    gate_hold: Any = None  # the llm.before hold of a model call (released when it ends)
     outer_framework: str = ""
     source: str = ""
     retry_attempt: int = 0
