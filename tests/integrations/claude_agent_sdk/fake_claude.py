@@ -16,7 +16,8 @@ What it answers comes from the JSON scenario named by ``FAKE_CLAUDE_SCENARIO`` (
                                   "final_usage": {...}, "stop_reason": "tool_use", "error": "...",
                                   "content": [{"type": "text", "text": "..."},
                                               {"type": "tool_use", "id": "toolu_1", "name": "Read",
-                                               "input": {...}, "result": "...", "is_error": false}]},
+                                               "input": {...}, "result": "...", "is_error": false,
+                                               "steps": [...]}]},
                     "parent_tool_use_id": null},
                    ...],
          "result": {"subtype": "success", "is_error": false, "result": "...", "total_cost_usd": 0.01,
@@ -28,8 +29,9 @@ message per content block, all carrying the step's ``usage``; with ``--include-p
 ``message_start`` / ``content_block_*`` / ``message_delta`` (``final_usage``) / ``message_stop``
 events come around them. Each ``tool_use`` block then goes through the hooks and the permission
 callback; a tool that is not denied "runs" (a line ``{"ran": name, "input": ...}`` is appended to the
-file named by ``FAKE_CLAUDE_LOG``) and its ``result`` comes back in a ``user`` message; a denied one
-comes back as an error result carrying the denial's reason, and is listed in the result's
+file named by ``FAKE_CLAUDE_LOG``) and its ``result`` comes back in a ``user`` message, after the
+tool's own ``steps`` (a subagent's messages, sent with the tool's id as ``parent_tool_use_id``); a
+denied one comes back as an error result carrying the denial's reason, and is listed in the result's
 ``permission_denials``. A turn with ``"exit": N`` stops the process with that code (after writing
 to stderr) instead of sending a result. At the end of stdin the process exits 1 when the last result
 was an error (as the CLI does), else 0.
@@ -249,6 +251,8 @@ class Fake:
             content, is_error = reason, True
         else:
             self.log({"ran": name, "input": tool_input})
+            for step in block.get("steps", []):  # a subagent's own steps (the Task tool)
+                self.assistant(step["assistant"], block["id"], denials)
             content, is_error = block.get("result", ""), bool(block.get("is_error", False))
         self.send(
             {

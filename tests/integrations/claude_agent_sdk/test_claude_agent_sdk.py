@@ -7,6 +7,8 @@ reaches the agent as the CLI's own tool denial."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,6 +181,7 @@ async def test_a_query_is_an_agent_span_with_its_calls_and_tools(fake: FakeCLI, 
     ]
     assert [c["attributes"]["cached_tokens_in"] for c in calls] == [1000, 1100]
     assert [c["attributes"]["response_id"] for c in calls] == ["msg_1", "msg_2"]
+    assert {c["attributes"]["recorded_from"] for c in calls} == {"claude_cli"}
     assert calls[0]["attributes"]["cache_creation_input_tokens"] == 50
     assert {c["parent_span_id"] for c in calls} == {agent["id"]}
     # the CLI's cost, split by each call's price-table estimate
@@ -436,3 +439,100 @@ async def test_a_query_outside_any_run_opens_a_run_of_its_own(
     [agent] = by_kind(run, "agent")
     assert agent["output"] == {"result": "Done."}
     assert [(c["model"], c["tokens_in"], c["tokens_out"]) for c in run["llm_calls"]] == [(SONNET, 10, 2)]
+
+
+def tool_use(
+    message_id: str, tool_id: str, name: str, tool_input: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """A scenario step: the model asks for one tool (``extra``: its result, a subagent's steps)."""
+    block = {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input, **extra}
+    return {
+        "assistant": {"id": message_id, "content": [block], "usage": usage(90, 10), "stop_reason": "tool_use"}
+    }
+
+
+async def test_a_subagents_calls_and_tools_nest_under_its_task_tool(fake: FakeCLI, read_run: Any) -> None:
+    subagent = [
+        {
+            "assistant": {
+                **tool_use("msg_s1", "toolu_r", "Read", {"file_path": "atlas.txt"})["assistant"],
+                "model": HAIKU,
+            }
+        },
+        text("msg_s2", "Paris", usage(150, 2), model=HAIKU),
+    ]
+    turn = {
+        "steps": [
+            tool_use(
+                "msg_m1", "toolu_t", "Task", {"prompt": "find the capital"}, result="Paris", steps=subagent
+            ),
+            text("msg_m2", "The capital is Paris.", usage(200, 8)),
+        ],
+        "result": {"result": "The capital is Paris.", "total_cost_usd": 0.002, "usage": usage(530, 30)},
+    }
+    async with WaxellContext(agent_name="claude-subagent") as ctx:
+        _ = [m async for m in query(prompt="Capital of France?", options=fake.options(turn))]
+    assert [name for name, _ in fake.ran()] == ["Task", "Read"]
+    run = read_run(ctx.run_id)
+    [agent] = by_kind(run, "agent")
+    tools = {t["name"]: t for t in by_kind(run, "tool")}
+    assert (tools["Task"]["parent_span_id"], tools["Read"]["parent_span_id"]) == (
+        agent["id"],
+        tools["Task"]["id"],
+    )
+    assert tools["Task"]["output"] == {"output": "Paris"}
+    calls = run["llm_calls"]
+    assert [(c["attributes"]["response_id"], c["model"], c["parent_span_id"]) for c in calls] == [
+        ("msg_m1", SONNET, agent["id"]),
+        ("msg_s1", HAIKU, tools["Task"]["id"]),
+        ("msg_s2", HAIKU, tools["Task"]["id"]),
+        ("msg_m2", SONNET, agent["id"]),
+    ]
+    assert [(c["tokens_in"], c["tokens_out"]) for c in calls] == [(90, 10), (90, 10), (150, 2), (200, 8)]
+    assert round(sum(c["cost"] for c in calls), 10) == run["total_cost"] == 0.002
+
+
+IMPORTED_AFTER_INIT = """
+import asyncio, json, os
+import waxell_observe
+waxell_observe.init(instrument=["claude_agent_sdk"])
+before = waxell_observe.diagnose()["integrations"]["claude_agent_sdk"]["state"]
+from claude_agent_sdk import ClaudeAgentOptions, query
+after = waxell_observe.diagnose()["integrations"]["claude_agent_sdk"]["state"]
+
+async def main():
+    options = ClaudeAgentOptions(cli_path=os.environ["FAKE_CLAUDE"], model="claude-sonnet-4-5")
+    async with waxell_observe.WaxellContext(agent_name="claude-after-init") as ctx:
+        [m async for m in query(prompt="Hi", options=options)]
+    return ctx.run_id
+
+run_id = asyncio.run(main())
+waxell_observe.flush_sync(timeout=30)
+print(json.dumps({"before": before, "after": after, "run_id": run_id}))
+"""
+
+
+def test_the_sdk_imported_after_init_is_captured_the_same(fake: FakeCLI, read_run: Any) -> None:
+    """In a fresh interpreter: ``init()`` first, the SDK imported afterwards."""
+    turn = {
+        "steps": [text("msg_late", "Hello.", usage(12, 3))],
+        "result": {"result": "Hello.", "total_cost_usd": 0.0003, "usage": usage(12, 3)},
+    }
+    options = fake.options(turn)
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED_AFTER_INIT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **options.env, "FAKE_CLAUDE": str(fake.launcher)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["before"], result["after"]) == ("waiting", "active")
+    run = read_run(result["run_id"])
+    [agent] = by_kind(run, "agent")
+    assert [(c["model"], c["tokens_in"], c["tokens_out"], c["cost"]) for c in run["llm_calls"]] == [
+        (SONNET, 12, 3, 0.0003)
+    ]
+    assert run["llm_calls"][0]["parent_span_id"] == agent["id"]

@@ -69,6 +69,7 @@ __all__ = [
     "AUTOCONTEXT_VARIABLE",
     "FRAMEWORK",
     "PROVIDER",
+    "RECORDED_FROM",
     "WORKFLOW",
     "ErrorResult",
     "Session",
@@ -81,6 +82,8 @@ FRAMEWORK = "claude-agent-sdk"
 WORKFLOW = "claude-agent-sdk"
 AGENT_NAME = "claude-agent"
 PROVIDER = "anthropic"
+RECORDED_FROM = "claude_cli"
+"""``recorded_from`` of every model call: the CLI makes them, no provider integration sees them."""
 AUTOCONTEXT_VARIABLE = "WAXELL_CLAUDE_AGENT_SDK_AUTOCONTEXT"
 _INIT_ATTRIBUTES = {
     "session_id": "claude.session_id",
@@ -309,6 +312,8 @@ class Session:
     def end(self, exc: BaseException | None = None) -> None:
         """The stream failed (``exc``) or stopped before the turn's result: record what was seen."""
         self.prompts.clear()
+        if isinstance(exc, GeneratorExit):  # the program stopped reading: not a failure
+            exc = None
         turn, self.turn = self.turn, None
         if turn is not None:
             self._finish(turn, exc)
@@ -363,7 +368,7 @@ class Session:
             result = turn.result
             if exc is None and result is not None and result.is_error:
                 exc = ErrorResult(_error_text(result))
-            if exc is None or isinstance(exc, GeneratorExit):
+            if exc is None:
                 if result is not None:
                     own.set_result({"result": result.result})
                 own.__exit__(None, None, None)
@@ -417,6 +422,7 @@ class Session:
         tokens_in, tokens_out, cached, cache_creation = token_counts(call.usage)
         attributes: dict[str, Any] = {
             "framework": FRAMEWORK,
+            "recorded_from": RECORDED_FROM,
             "operation": "agent_turn",
             "stream": call.streamed,
         }
@@ -516,7 +522,7 @@ class Session:
             )
             if result.is_error:
                 error = _error_text(result)
-        if exc is not None and not isinstance(exc, GeneratorExit):
+        if exc is not None:
             error = error or _exception_text(exc)
             attributes["error.type"] = type(exc).__name__
             exit_code = getattr(exc, "exit_code", None)
