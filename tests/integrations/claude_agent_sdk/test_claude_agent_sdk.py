@@ -536,3 +536,33 @@ def test_the_sdk_imported_after_init_is_captured_the_same(fake: FakeCLI, read_ru
         (SONNET, 12, 3, 0.0003)
     ]
     assert run["llm_calls"][0]["parent_span_id"] == agent["id"]
+
+
+async def test_the_programs_can_use_tool_callback_still_decides_after_the_gate(
+    fake: FakeCLI, read_run: Any
+) -> None:
+    """The gate is a hook, not the permission callback: a callback of the program's is still asked
+    (by the CLI, after the hooks) about a tool the gate let through, and its denial is the program's."""
+    from claude_agent_sdk import PermissionResultDeny
+
+    asked: list[str] = []
+
+    async def can_use_tool(name: str, tool_input: dict[str, Any], context: Any) -> PermissionResultDeny:
+        asked.append(name)
+        return PermissionResultDeny(message="not today")
+
+    async with WaxellContext(agent_name="claude-permission") as ctx:
+        _ = [
+            m
+            async for m in query(
+                prompt="Clean the build", options=fake.options(BASH_TURN, can_use_tool=can_use_tool)
+            )
+        ]
+    assert asked == ["Bash"]
+    assert fake.ran() == []
+    assert [e["answer"] for e in fake.log() if "hook" in e] == [{}]  # the gate had no objection
+    run = read_run(ctx.run_id)
+    [tool] = by_kind(run, "tool")
+    assert (tool["status"], tool["error"]) == ("error", "not today")
+    assert "governance.refused" not in tool["attributes"]
+    assert run["status"] == "success"
