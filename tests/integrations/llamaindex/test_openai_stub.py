@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,7 +108,7 @@ def test_with_the_openai_integration_too_each_request_is_recorded_once(
     from waxell_observe.initialization import _reset_for_tests, init
     from waxell_observe.plugins import plugin_manager
 
-    if plugin_manager().get_plugin("openai") is None:
+    if importlib.util.find_spec("waxell_observe_openai") is None:  # plugins load lazily: ask the package
         pytest.skip("the OpenAI integration is not installed")
     _reset_for_tests()
     try:
@@ -131,3 +132,84 @@ def test_with_the_openai_integration_too_each_request_is_recorded_once(
         (0, "llamaindex"),  # a stream without stream_options: the server sends no usage
         (23, None),  # the direct SDK call, recorded by the OpenAI integration
     ]
+
+
+# -- llm.before with the openai SDK instrumented too: asked once, before the request leaves ---------------
+
+SIZE_WARN = (
+    "policies:\n  - {name: size, category: llm,"
+    " rules: {max_tokens_per_call: 100, action_on_token_violation: warn}}\n"
+)
+"""Warns at ``llm.before`` for a request asking up to 500 tokens back (not at ``llm.after``: 14 were used)."""
+
+
+@pytest.fixture
+def both() -> Iterator[None]:
+    """LlamaIndex and the openai SDK instrumented: both see each request of ``llama_index.llms.openai``."""
+    from waxell_observe.gating import forget
+    from waxell_observe.initialization import _reset_for_tests, init
+    from waxell_observe.plugins import plugin_manager
+
+    forget()
+    _reset_for_tests()
+    init(instrument=["openai", "llamaindex"])
+    yield
+    plugin_manager().hook.on_uninstrument(libraries=frozenset({"openai", "llamaindex"}))
+    _reset_for_tests()
+    forget()
+
+
+def _add(text: str) -> None:
+    from waxell_observe.config import get_config
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    add_policies(get_store(get_config().db_url), load_policies(text))
+
+
+def _gate_spans(run: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (s["attributes"]["metadata"]["surface"], s["name"], s["attributes"]["action"])
+        for s in run["spans"]
+        if s["kind"] == "policy"
+    ]
+
+
+def test_a_refused_model_never_reaches_the_server(stub: StubLLMServer, both: None, read_run: Any) -> None:
+    from waxell_observe.errors import PolicyViolationError
+
+    _add("policies:\n  - {name: models, category: llm, rules: {blocked_models: [o1-preview]}}\n")
+    llm = OpenAI(model="o1-preview", api_base=stub.openai_base_url, api_key="sk-test", max_retries=0)
+    with pytest.raises(PolicyViolationError, match="o1-preview"), WaxellContext(agent_name="li-gate") as ctx:
+        llm.chat(MESSAGES)
+    assert stub.requests == []
+    run = read_run(ctx.run_id)
+    assert (run["llm_calls"], _gate_spans(run), run["status"]) == (
+        [],
+        [("llm.before", "models", "block")],
+        "blocked",
+    )
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_warning_is_given_once_per_call(
+    streamed: bool, stub: StubLLMServer, both: None, read_run: Any
+) -> None:
+    """LlamaIndex's gate and the openai SDK's wrapper both see the request: the policy is asked once."""
+    _add(SIZE_WARN)
+    reply = ChatReply(content="Paris.", chunks=["Par", "is."], prompt_tokens=12, completion_tokens=2)
+    stub.answer_chat(reply)
+    llm = _llm(stub, max_tokens=500)
+    with WaxellContext(agent_name="li-gate-warn") as ctx:
+        if streamed:
+            text = "".join(r.delta or "" for r in llm.stream_chat(MESSAGES))
+        else:
+            text = llm.chat(MESSAGES).message.content or ""
+        feedback = ctx.take_feedback()
+    assert text == "Paris."
+    assert len(stub.requests) == 1
+    assert [(f["surface"], f["policy"]) for f in feedback] == [("llm.before", "size")]
+    run = read_run(ctx.run_id)
+    assert _gate_spans(run) == [("llm.before", "size", "warn")]
+    assert len(run["llm_calls"]) == 1

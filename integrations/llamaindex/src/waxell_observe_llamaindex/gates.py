@@ -6,15 +6,19 @@ handlers raise, so a refusal cannot come from a handler).
   ``redact`` scrubs the arguments it is called with.
 * ``BaseRetriever.retrieve`` / ``aretrieve`` — the ``retrieval.after`` gate on the nodes retrieved (query,
   texts, scores): a ``block`` raises before the nodes reach the caller.
+* ``CallbackManager.on_event_start`` / ``on_event_end`` — the ``llm.before`` gate of every LLM call, whatever
+  the LLM class and whether or not its provider SDK is instrumented (:mod:`~.llm_gate`).
 
-``llm.before`` needs nothing here: LlamaIndex's LLM classes call the provider SDKs, whose wrappers gate.
+A tool that passed its gate holds ``tool.before`` while it runs (an instrumented MCP client it calls does not
+ask again); a model call holds ``llm.before`` (the provider SDK's wrapper underneath does not ask again).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from waxell_observe.instrumentation import Patcher, Target, gate_retrieval, gate_tool_call
+from waxell_observe.instrumentation import Patcher, Target, gate_framework_tool, gate_retrieval, release
+from waxell_observe_llamaindex.llm_gate import TARGET_MODULE, event_end_wrapper, event_start_wrapper
 
 __all__ = ["PATCHER"]
 
@@ -27,30 +31,41 @@ def _tool_name(instance: Any) -> str:
     return name if isinstance(name, str) and name else type(instance).__name__
 
 
-def _gated_arguments(instance: Any, args: tuple[Any, ...], kwargs: Kwargs) -> tuple[tuple[Any, ...], Kwargs]:
+def _gated_arguments(
+    instance: Any, args: tuple[Any, ...], kwargs: Kwargs
+) -> tuple[tuple[Any, ...], Kwargs, Any]:
+    """The arguments to call the tool with, and the ``tool.before`` hold to release once it returned."""
     arguments: Kwargs = {f"arg{i}": value for i, value in enumerate(args)}
     arguments.update(kwargs)
-    gated = gate_tool_call(_tool_name(instance), arguments)
+    gated, made = gate_framework_tool(_tool_name(instance), arguments)
     if gated is arguments:
-        return args, kwargs
+        return args, kwargs, made
     positional = tuple(gated.pop(f"arg{i}") for i in range(len(args)))
-    return positional, gated
+    return positional, gated, made
 
 
 def _tool_sync(active: Any) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Kwargs) -> Any:
-        if active():
-            args, kwargs = _gated_arguments(instance, args, kwargs)
-        return wrapped(*args, **kwargs)
+        if not active():
+            return wrapped(*args, **kwargs)
+        args, kwargs, made = _gated_arguments(instance, args, kwargs)
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            release(made)
 
     return wrapper
 
 
 def _tool_async(active: Any) -> Any:
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Kwargs) -> Any:
-        if active():
-            args, kwargs = _gated_arguments(instance, args, kwargs)
-        return await wrapped(*args, **kwargs)
+        if not active():
+            return await wrapped(*args, **kwargs)
+        args, kwargs, made = _gated_arguments(instance, args, kwargs)
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            release(made)
 
     return wrapper
 
@@ -106,6 +121,8 @@ PATCHER = Patcher(
         Target(_TOOLS, "FunctionTool", "acall", _tool_async),
         Target(_RETRIEVERS, "BaseRetriever", "retrieve", _retrieve_sync),
         Target(_RETRIEVERS, "BaseRetriever", "aretrieve", _retrieve_async),
+        Target(TARGET_MODULE, "CallbackManager", "on_event_start", event_start_wrapper),
+        Target(TARGET_MODULE, "CallbackManager", "on_event_end", event_end_wrapper),
     ),
 )
 """The gate patches (applied with the handlers by :func:`~.attach.instrument`)."""

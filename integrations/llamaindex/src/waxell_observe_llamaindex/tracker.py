@@ -36,8 +36,10 @@ from waxell_observe import integration_api
 from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
+from waxell_observe.errors import PolicyViolationError
 from waxell_observe.pricing import infer_provider
 from waxell_observe.records import SpanRecord
+from waxell_observe_llamaindex import llm_gate
 from waxell_observe_llamaindex.content import bounded, message_dict, plain, query_text, response_text
 from waxell_observe_llamaindex.extract import (
     finish_reason_of,
@@ -263,6 +265,7 @@ class Tracker:
     def span_exit(self, llama_id: str, result: Any = None, error: BaseException | None = None) -> None:
         """A LlamaIndex span exited (``error`` set when it was dropped)."""
         try:
+            llm_gate.settle(llama_id, result)  # the llm.before hold of an LLM method's call
             self._parents.pop(llama_id, None)
             self._top_k.pop(llama_id, None)
             pending = self._spans.pop(llama_id, None)
@@ -473,6 +476,8 @@ class Tracker:
             integration_api.end_provider_watch(call.watch)
         if call.outer_framework or call.nested or call.kind == "embedding" and error is None:
             return
+        if isinstance(error, PolicyViolationError):
+            return  # refused before the model was asked (llm.before): no call was made
         usage = usage_of(response)
         model = served_model(response) or call.model
         text = ""
