@@ -319,3 +319,43 @@ def test_a_stream_without_usage_says_so(stub: StubLLMServer, instrumented: Any, 
     call = only_call(read_run(ctx.run_id))
     assert (call["tokens_in"], call["tokens_out"], call["response_preview"]) == (0, 0, "Lima.")
     assert call["attributes"]["usage_reported"] is False and "partial" not in call["attributes"]
+
+
+def test_a_warning_on_a_call_through_the_openai_sdk_is_given_once(
+    stub: StubLLMServer, both: Any, read_run: Any
+) -> None:
+    """LiteLLM and the OpenAI SDK's wrapper both see the request: ``llm.before`` is asked once."""
+    from waxell_observe.config import get_config
+    from waxell_observe.gating import forget
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    forget()
+    add_policies(
+        get_store(get_config().db_url),
+        load_policies(
+            "policies:\n  - {name: size, category: llm,"
+            " rules: {max_tokens_per_call: 100, action_on_token_violation: warn}}\n"
+        ),
+    )
+    stub.reply_json(chat_completion("gpt-4o-mini", "Lima.", 21, 3))
+    with WaxellContext(agent_name="litellm-warned") as ctx:
+        litellm.completion(
+            model="azure/my-gpt",
+            messages=MESSAGES,
+            api_base=stub.base_url,
+            api_version="2024-10-21",
+            api_key="k",
+            max_retries=0,
+            max_tokens=500,
+        )
+        feedback = ctx.take_feedback()
+    forget()
+    assert [(f["surface"], f["policy"]) for f in feedback] == [("llm.before", "size")]
+    run = read_run(ctx.run_id)
+    policy = [
+        (s["attributes"]["metadata"]["surface"], s["name"]) for s in run["spans"] if s["kind"] == "policy"
+    ]
+    assert policy == [("llm.before", "size")]
+    assert len(stub.requests) == 1

@@ -5,7 +5,9 @@ LiteLLM answers in the OpenAI format (``ModelResponse``, ``ModelResponseStream``
 context carries the framework mark ``litellm`` (:func:`waxell_observe.integration_api.begin_framework_call`):
 a provider SDK it calls underneath (the OpenAI SDK for ``azure/...`` models) is not recorded a
 second time, and a LiteLLM call nested in another (fallbacks calling ``litellm.completion``) passes
-through. The call's own record is made after the mark is lifted.
+through. The call's own record is made after the mark is lifted. The ``llm.before`` gate is asked once,
+for the model as the provider will see it; LiteLLM holds the surface while it runs, so the provider SDK's
+wrapper underneath does not ask again.
 
 Imported only when ``litellm`` is being patched.
 """
@@ -33,6 +35,7 @@ from waxell_observe.instrumentation.chat_completions import (
     embeddings_result,
     observe_chat,
 )
+from waxell_observe.instrumentation.gates import holding
 from waxell_observe.instrumentation.wrappers import gate_request
 from waxell_observe.integration_api import begin_framework_call, end_framework_call, framework_call_active
 
@@ -149,7 +152,8 @@ def call_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[...
             return wrapped(**kwargs)
         previous = begin_framework_call(FRAMEWORK)
         try:
-            result = wrapped(**kwargs)
+            with holding("llm.before"):  # asked in _begin: the provider SDK underneath does not ask again
+                result = wrapped(**kwargs)
         except BaseException as exc:
             end_framework_call(previous)
             observation.fail(exc)
@@ -172,7 +176,8 @@ def async_call_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callab
             return await wrapped(**kwargs)
         previous = begin_framework_call(FRAMEWORK)
         try:
-            result = await wrapped(**kwargs)
+            with holding("llm.before"):
+                result = await wrapped(**kwargs)
         except BaseException as exc:
             end_framework_call(previous)
             observation.fail(exc)
