@@ -31,15 +31,22 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from integrations.llm_stub import StubLLMServer
 
 __all__ = [
     "ROOT",
     "IsolatedEnv",
     "ProgramResult",
+    "Reply",
+    "Scenarios",
     "isolated_env",
+    "run_scenarios",
     "stored_run",
     "stored_runs",
     "uv_executable",
@@ -277,3 +284,59 @@ def isolated_env(name: str) -> IsolatedEnv:
     if name not in _built:
         _built[name] = IsolatedEnv(name).ensure()
     return _built[name]
+
+
+Reply = tuple[dict[str, Any], int] | list[bytes]
+"""What the stub answers one request with: a JSON body and its status, or the events of a stream."""
+
+
+class Scenarios:
+    """What one run of a scenario program left: its printed results, its store, the requests the
+    stub LLM server saw."""
+
+    def __init__(self, results: dict[str, Any], db: Path, stub: StubLLMServer) -> None:
+        self.results = results
+        self.db = db
+        self.stub = stub
+
+    def run(self, scenario: str) -> dict[str, Any]:
+        """The stored run of ``scenario`` (by the ``run_id`` the program printed for it)."""
+        return stored_run(self.db, self.results[scenario]["run_id"])
+
+
+def run_scenarios(
+    env: str,
+    program: Path,
+    tmp: Path,
+    scenarios: dict[str, list[Reply]],
+    *,
+    instrument: str,
+    policies: str = "",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Scenarios]:
+    """Run ``program`` in the isolated venv ``env`` over ``scenarios`` (in order), each scenario's
+    replies queued on a stub LLM server (``STUB_BASE_URL``), with ``init(instrument=...)``'s list in
+    ``WAXELL_INSTRUMENT`` and ``policies`` (YAML) in its store beforehand; yield what it left (a
+    generator, for a module-scoped fixture to ``yield from``)."""
+    from integrations.llm_stub import StubLLMServer
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    db = tmp / "observe.db"
+    if policies:
+        add_policies(get_store(f"sqlite:///{db}"), load_policies(policies))
+    with StubLLMServer() as stub:
+        for replies in scenarios.values():
+            for reply in replies:
+                if isinstance(reply, list):
+                    stub.reply_sse(reply)
+                else:
+                    stub.reply_json(reply[0], status=reply[1])
+        done = isolated_env(env).run(
+            program,
+            *scenarios,
+            db=db,
+            env={"STUB_BASE_URL": stub.openai_base_url, "WAXELL_INSTRUMENT": instrument, **(extra_env or {})},
+        )
+        yield Scenarios(done.last_json, db, stub)

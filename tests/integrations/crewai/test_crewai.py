@@ -9,113 +9,21 @@ Importing CrewAI takes seconds, so each fixture runs ``crew_program.py`` once fo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from integrations.isolated_env import isolated_env, stored_run, stored_runs
-from integrations.llm_stub import ChatReply, StubLLMServer, sse_openai
-from waxell_observe.governance import load_policies
-from waxell_observe.governance.policy_store import add_policies
-from waxell_observe.store import get_store
+from integrations.chat_replies import answer, streamed_answer, tool_calls
+from integrations.isolated_env import Reply, Scenarios, run_scenarios, stored_run, stored_runs
 
 pytestmark = [pytest.mark.isolated_env, pytest.mark.timeout(900)]
 
 PROGRAM = Path(__file__).with_name("crew_program.py")
 
 
-def tool_calls(
-    *calls: tuple[str, dict[str, Any]], prompt_tokens: int, completion_tokens: int
-) -> dict[str, Any]:
-    """A chat completion asking for tool calls."""
-    return {
-        "id": "chatcmpl-tool",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": f"call_{i}",
-                            "type": "function",
-                            "function": {"name": name, "arguments": json.dumps(arguments)},
-                        }
-                        for i, (name, arguments) in enumerate(calls)
-                    ],
-                },
-                "finish_reason": "tool_calls",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
-
-
-def answer(text: str, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-    return ChatReply(
-        content=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-    ).completion()
-
-
-class Program:
-    """What one run of ``crew_program.py`` left: its results, its store, the requests the stub saw."""
-
-    def __init__(self, results: dict[str, Any], db: Path, stub: StubLLMServer) -> None:
-        self.results = results
-        self.db = db
-        self.stub = stub
-
-    def run(self, scenario: str) -> dict[str, Any]:
-        return stored_run(self.db, self.results[scenario]["run_id"])
-
-
-def streamed(text: str, chunks: list[str], prompt_tokens: int, completion_tokens: int) -> list[bytes]:
-    """A streamed chat completion, its usage in a last chunk."""
-    reply = ChatReply(
-        content=text, chunks=chunks, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-    )
-    return sse_openai(reply.stream(include_usage=True))
-
-
-Reply = tuple[dict[str, Any], int] | list[bytes]
-"""A JSON body and its status, or the events of a stream."""
-
-
-def run_program(
-    tmp: Path, scenarios: dict[str, list[Reply]], instrument: str, policies: str = ""
-) -> Iterator[Program]:
-    """Queue each scenario's replies on a stub, run the program over the scenarios, yield what it left."""
-    db = tmp / "observe.db"
-    if policies:
-        add_policies(get_store(f"sqlite:///{db}"), load_policies(policies))
-    with StubLLMServer() as stub:
-        for replies in scenarios.values():
-            for reply in replies:
-                if isinstance(reply, list):
-                    stub.reply_sse(reply)
-                else:
-                    stub.reply_json(reply[0], status=reply[1])
-        done = isolated_env("crewai").run(
-            PROGRAM,
-            *scenarios,
-            db=db,
-            env={"STUB_BASE_URL": stub.openai_base_url, "WAXELL_INSTRUMENT": instrument},
-        )
-        yield Program(done.last_json, db, stub)
-
-
-WITH_OPENAI = {
+WITH_OPENAI: dict[str, list[Reply]] = {
     "tool_crew": [
         (tool_calls(("get_weather", {"city": "Paris"}), prompt_tokens=50, completion_tokens=12), 200),
         (answer("Sunny in Paris", 70, 9), 200),
@@ -130,10 +38,10 @@ WITH_OPENAI = {
         (tool_calls(("get_weather", {"city": "Paris"}), prompt_tokens=52, completion_tokens=13), 200),
         (answer("Sunny in Paris", 72, 10), 200),
     ],
-    "streamed": [streamed("Sunny tomorrow.", ["Sunny ", "tomorrow."], 29, 4)],
+    "streamed": [streamed_answer("Sunny tomorrow.", ["Sunny ", "tomorrow."], 29, 4)],
 }
 
-ALONE = {
+ALONE: dict[str, list[Reply]] = {
     "own_run": [(answer("Sunny tomorrow.", 31, 9), 200)],
     "blocked_tool": [
         (tool_calls(("delete_records", {"table": "orders"}), prompt_tokens=44, completion_tokens=11), 200),
@@ -147,15 +55,24 @@ NO_DELETES = (
 
 
 @pytest.fixture(scope="module")
-def with_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Program]:
+def with_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
     """The scenarios with CrewAI and the OpenAI integration both on (so a double count would show)."""
-    yield from run_program(tmp_path_factory.mktemp("crewai-openai"), WITH_OPENAI, "crewai,openai")
+    yield from run_scenarios(
+        "crewai", PROGRAM, tmp_path_factory.mktemp("crewai-openai"), WITH_OPENAI, instrument="crewai,openai"
+    )
 
 
 @pytest.fixture(scope="module")
-def alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Program]:
+def alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
     """The scenarios with only CrewAI's integration on, and a policy refusing ``delete_records``."""
-    yield from run_program(tmp_path_factory.mktemp("crewai-alone"), ALONE, "crewai", NO_DELETES)
+    yield from run_scenarios(
+        "crewai",
+        PROGRAM,
+        tmp_path_factory.mktemp("crewai-alone"),
+        ALONE,
+        instrument="crewai",
+        policies=NO_DELETES,
+    )
 
 
 def by_kind(run: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -176,7 +93,7 @@ def crew_task_agent(run: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def test_a_crew_its_task_agent_tool_and_llm_calls_nest_and_each_call_is_recorded_once(
-    with_openai: Program,
+    with_openai: Scenarios,
 ) -> None:
     assert with_openai.results["tool_crew"]["raw"] == "Sunny in Paris"
     run = with_openai.run("tool_crew")
@@ -220,7 +137,7 @@ def test_a_crew_its_task_agent_tool_and_llm_calls_nest_and_each_call_is_recorded
     }  # the OpenAI integration's
 
 
-def test_the_stub_saw_each_scenarios_requests_and_nothing_else(with_openai: Program) -> None:
+def test_the_stub_saw_each_scenarios_requests_and_nothing_else(with_openai: Scenarios) -> None:
     """Two requests per crew with a tool or two tasks, one for the failed call and the streamed one:
     ten in all, each recorded exactly once across the runs."""
     assert [r.path for r in with_openai.stub.requests] == ["/v1/chat/completions"] * 10
@@ -228,7 +145,7 @@ def test_the_stub_saw_each_scenarios_requests_and_nothing_else(with_openai: Prog
     assert recorded == 10
 
 
-def test_a_failing_tool_is_an_error_span_and_the_crew_goes_on(with_openai: Program) -> None:
+def test_a_failing_tool_is_an_error_span_and_the_crew_goes_on(with_openai: Scenarios) -> None:
     run = with_openai.run("failing_tool")
     _, _, agent = crew_task_agent(run)
     [weather] = by_kind(run, "tool")
@@ -242,7 +159,7 @@ def test_a_failing_tool_is_an_error_span_and_the_crew_goes_on(with_openai: Progr
     assert [(c["tokens_in"], c["tokens_out"]) for c in run["llm_calls"]] == [(40, 10), (60, 5)]
 
 
-def test_two_tasks_are_two_task_spans_each_with_its_agent_and_its_call(with_openai: Program) -> None:
+def test_two_tasks_are_two_task_spans_each_with_its_agent_and_its_call(with_openai: Scenarios) -> None:
     run = with_openai.run("two_tasks")
     [crew] = [s for s in by_kind(run, "agent") if s["attributes"]["crewai.kind"] == "crew"]
     tasks = by_kind(run, "chain")
@@ -263,7 +180,7 @@ def test_two_tasks_are_two_task_spans_each_with_its_agent_and_its_call(with_open
     assert crew["output"] == {"output": "Paris is the capital of France."}
 
 
-def test_a_failed_llm_call_fails_the_agent_task_crew_and_run(with_openai: Program) -> None:
+def test_a_failed_llm_call_fails_the_agent_task_crew_and_run(with_openai: Scenarios) -> None:
     assert with_openai.results["llm_error"]["error"] == "BadRequestError"
     run = with_openai.run("llm_error")
     crew, task, agent = crew_task_agent(run)
@@ -275,7 +192,7 @@ def test_a_failed_llm_call_fails_the_agent_task_crew_and_run(with_openai: Progra
     assert run["status"] == "error"
 
 
-def test_an_async_kickoff_nests_the_same_way(with_openai: Program) -> None:
+def test_an_async_kickoff_nests_the_same_way(with_openai: Scenarios) -> None:
     run = with_openai.run("async_crew")
     _, _, agent = crew_task_agent(run)
     assert [(t["name"], t["parent_span_id"]) for t in by_kind(run, "tool")] == [("get_weather", agent["id"])]
@@ -285,7 +202,7 @@ def test_an_async_kickoff_nests_the_same_way(with_openai: Program) -> None:
     ]
 
 
-def test_a_streamed_llm_call_is_recorded_once_with_its_usage_and_first_token(with_openai: Program) -> None:
+def test_a_streamed_llm_call_is_recorded_once_with_its_usage_and_first_token(with_openai: Scenarios) -> None:
     assert with_openai.results["streamed"]["raw"] == "Sunny tomorrow."
     [request] = [r.body for r in with_openai.stub.requests if r.body.get("stream")]
     assert request["stream_options"] == {"include_usage": True}
@@ -303,7 +220,7 @@ def test_a_streamed_llm_call_is_recorded_once_with_its_usage_and_first_token(wit
 
 
 def test_outside_any_run_a_crew_opens_one_and_without_the_openai_integration_calls_still_count(
-    alone: Program,
+    alone: Scenarios,
 ) -> None:
     [summary] = stored_runs(alone.db, agent_name="weather_crew")
     run = stored_run(alone.db, summary["run_id"])
@@ -320,7 +237,7 @@ def test_outside_any_run_a_crew_opens_one_and_without_the_openai_integration_cal
     assert call["cost"] == pytest.approx(31 * 0.15e-6 + 9 * 0.6e-6)
 
 
-def test_a_refused_tool_never_runs_and_the_run_is_blocked(alone: Program) -> None:
+def test_a_refused_tool_never_runs_and_the_run_is_blocked(alone: Scenarios) -> None:
     assert alone.results["blocked_tool"]["ran"] == []
     run = alone.run("blocked_tool")
     _, _, agent = crew_task_agent(run)
