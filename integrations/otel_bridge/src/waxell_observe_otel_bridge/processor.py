@@ -43,7 +43,10 @@ logger = logging.getLogger("waxell_observe")
 KEPT_PREFIXES = ("gen_ai.", "llm.", "openinference.", "tool.", "agent.", "session.", "user.")
 """The attributes of a framework's span kept on the span we record (the AI conventions' own)."""
 MAX_KEPT_ATTRIBUTES = 64
-PATCHED_SCOPES: dict[str, str] = {"autogen-core": "waxell_observe_autogen"}
+PATCHED_SCOPES: dict[str, str] = {
+    "autogen-core": "waxell_observe_autogen",
+    "strands.telemetry.tracer": "waxell_observe_strands",
+}
 """Instrumentation scopes whose spans an integration of ours records by patch (scope -> its package):
 skipped while that package is instrumented, so nothing is recorded twice."""
 RECORDED_FROM = "otel_bridge"

@@ -1,0 +1,103 @@
+"""Model calls of Strands Agents, recorded once.
+
+Every model call of an agent goes through ``stream_messages`` (``strands.event_loop.event_loop``),
+which streams the model's ``stream()`` (every Strands model provider implements it) and ends with
+a ``ModelStopReason`` carrying the call's usage. It is watched: when the request went through an
+instrumented SDK (``OpenAIModel`` → the OpenAI integration, ``LiteLLMModel`` → LiteLLM's,
+``BedrockModel`` → Bedrock's, ``AnthropicModel`` → Anthropic's, ``GeminiModel`` → Gemini's), that
+integration records it (served model, tokens, cost, time to first token, the ``llm.before`` gate)
+and nothing more is recorded here; otherwise the call is recorded from Strands' usage (input,
+output and cache-read tokens; the model id the model was configured with; the answer's text) or
+its error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from waxell_observe import integration_api
+from waxell_observe.instrumentation import positive_int, recording_enabled
+from waxell_observe.serialize import preview
+
+__all__ = ["RECORDED_FROM", "stream_messages_wrapper"]
+
+logger = logging.getLogger("waxell_observe")
+
+RECORDED_FROM = "strands_usage"
+"""``recorded_from`` of a call no provider integration reported."""
+
+
+def _model_id(model: Any) -> str:
+    config = getattr(model, "config", None)
+    model_id = config.get("model_id") if isinstance(config, dict) else None
+    return str(model_id) if model_id else type(model).__name__
+
+
+def _answer(message: Any) -> str:
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return ""
+    return "".join(
+        block["text"] for block in content if isinstance(block, dict) and isinstance(block.get("text"), str)
+    )
+
+
+def _record(model: Any, stop: Any, started: float, error: BaseException | None = None) -> None:
+    try:
+        usage = getattr(stop, "usage", None) or {}
+        fields: dict[str, Any] = {
+            "model": _model_id(model),
+            "tokens_in": positive_int(usage.get("inputTokens")),
+            "tokens_out": positive_int(usage.get("outputTokens")),
+            "cached_tokens_in": positive_int(usage.get("cacheReadInputTokens")),
+            "duration_ms": round((time.time() - started) * 1000.0, 3),
+            "started_at": started,
+            "framework": "strands",
+            "attributes": {"framework": "strands", "recorded_from": RECORDED_FROM},
+        }
+        answer = _answer(getattr(stop, "message", None))
+        if answer:
+            fields["response_preview"] = preview(answer, 500)
+        if error is not None:
+            fields["status"] = "error"
+            fields["error_type"] = type(error).__name__
+            fields["error_message"] = preview(str(error), 2000)
+        integration_api.record_llm_call(**fields)
+    except Exception:
+        logger.exception("waxell-observe: could not record a Strands model call")
+
+
+async def _watched(model: Any, events: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
+    watch = integration_api.begin_provider_watch()
+    started = time.time()
+    stop: Any = None
+    try:
+        async for event in events():
+            if isinstance(event, dict) and "stop" in event:
+                stop = event
+            yield event
+    except GeneratorExit:
+        integration_api.end_provider_watch(watch)
+        raise
+    except BaseException as exc:
+        if integration_api.end_provider_watch(watch) == 0 and isinstance(exc, Exception):
+            _record(model, stop, started, exc)
+        raise
+    if integration_api.end_provider_watch(watch) == 0:
+        _record(model, stop, started)
+
+
+def stream_messages_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
+    """``stream_messages(model, ...)``: recorded from Strands' usage when no provider integration
+    reported the call."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not recording_enabled(active, "strands"):
+            return wrapped(*args, **kwargs)
+        model = kwargs.get("model", args[0] if args else None)
+        return _watched(model, lambda: wrapped(*args, **kwargs))
+
+    return wrapper
