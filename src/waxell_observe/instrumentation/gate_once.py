@@ -5,14 +5,16 @@ the ``openai`` SDK, an OpenAI Agents SDK run gets the model's tool calls from th
 runs them, a LangChain tool may be an MCP tool whose client is instrumented too. Each would ask its gate,
 so a policy would be evaluated twice and a ``warn`` queued and recorded twice. Two marks keep it to one:
 
-* **Holds** (nesting): the outer integration asks the gate, then *holds* the surface for as long as the call
-  runs (:func:`hold` / :func:`release`, or :func:`holding`); a gate asked in this context meanwhile at a held
-  surface (the provider's ``llm.before`` under a framework's model call, an MCP client's ``tool.before``
-  under a framework's tool) passes the call through: :func:`held`. A hold lives in a context variable, so
-  it covers what the call does in its own task or thread and the tasks it starts, not unrelated work
-  running at the same time. :func:`release` ends a hold wherever it is called from (an async generator
-  closed by the event loop's finaliser releases it too), and a hold is only ever made by an integration
-  that asked the gate itself.
+* **Holds** (nesting): the outer integration asks the gate, then *holds* the surface for the model or
+  tool it asked about, for as long as the call runs (:func:`hold` / :func:`release`, or :func:`holding`); a
+  gate asked in this context meanwhile at that surface *for the same model or tool* (the provider's
+  ``llm.before`` under a framework's model call, an MCP client's ``tool.before`` under the framework tool
+  wrapping it) passes the call through: :func:`held`. Any other model or tool is asked as usual (a
+  framework "model" that routes to another model, a tool that calls another tool: the policies may answer
+  differently for it). A hold lives in a context variable, so it covers what the call does in its own task
+  or thread and the tasks it starts, not unrelated work running at the same time. :func:`release` ends a
+  hold wherever it is called from (an async generator closed by the event loop's finaliser releases it
+  too), and a hold is only ever made by an integration that asked the gate itself.
 * **Answered tool requests** (sequence): when a provider integration gates the tool calls a model's
   response asks for (``tool.before`` before the agent sees them), it remembers each answer on the run
   (:func:`remember_tool_answers`); when a framework then runs that very tool call (same tool name, same
@@ -41,18 +43,24 @@ __all__ = [
 ]
 
 
+def _norm(name: str) -> str:
+    return name.strip().lower() if isinstance(name, str) else ""
+
+
 class Hold:
-    """An outer integration asked the gate at ``surface`` for the call running in this context."""
+    """An outer integration asked the gate at ``surface`` about ``name`` (a model or a tool) for the call
+    running in this context."""
 
-    __slots__ = ("active", "previous", "surface")
+    __slots__ = ("active", "name", "previous", "surface")
 
-    def __init__(self, surface: str, previous: Hold | None) -> None:
+    def __init__(self, surface: str, name: str, previous: Hold | None) -> None:
         self.surface = surface
+        self.name = _norm(name)
         self.previous = previous
         self.active = True
 
     def __repr__(self) -> str:
-        return f"Hold({self.surface!r}, active={self.active})"
+        return f"Hold({self.surface!r}, {self.name!r}, active={self.active})"
 
 
 _holds: ContextVar[Hold | None] = ContextVar("waxell_observe_gate_holds", default=None)
@@ -65,19 +73,24 @@ def _live(hold: Hold | None) -> Hold | None:
     return hold
 
 
-def held(surface: str) -> bool:
-    """True when an outer integration holds ``surface`` for the call running in this context."""
+def held(surface: str, name: str) -> bool:
+    """True when an outer integration holds ``surface`` for ``name`` (the model or tool, compared trimmed
+    and in any case) in this context."""
     hold = _holds.get()
+    if hold is None:
+        return False
+    name = _norm(name)
     while hold is not None:
-        if hold.active and hold.surface == surface:
+        if hold.active and hold.surface == surface and hold.name == name:
             return True
         hold = hold.previous
     return False
 
 
-def hold(surface: str) -> Hold:
-    """Hold ``surface`` in this context until :func:`release` (the caller asked its gate for this call)."""
-    made = Hold(surface, _live(_holds.get()))
+def hold(surface: str, name: str) -> Hold:
+    """Hold ``surface`` for ``name`` in this context until :func:`release` (the caller asked its gate about
+    this call)."""
+    made = Hold(surface, name, _live(_holds.get()))
     _holds.set(made)
     return made
 
@@ -92,9 +105,9 @@ def release(made: Hold | None) -> None:
 
 
 @contextmanager
-def holding(surface: str) -> Iterator[Hold]:
-    """Hold ``surface`` for the ``with`` block."""
-    made = hold(surface)
+def holding(surface: str, name: str) -> Iterator[Hold]:
+    """Hold ``surface`` for ``name`` during the ``with`` block."""
+    made = hold(surface, name)
     try:
         yield made
     finally:

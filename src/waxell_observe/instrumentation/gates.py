@@ -17,9 +17,10 @@
   same for ``tool.before`` and a tool a framework runs (an MCP client under it does not ask again).
 
 Each call is gated once when several integrations see it (:mod:`.gate_once`): a gate asked while an outer
-integration holds its surface passes the call through (:func:`gate_llm_request`, :func:`gate_tool_call`,
-:func:`gate_tool_requests`), and a tool call a model's response asked for, gated then, is not gated again
-when a framework runs it with the same arguments (:func:`gate_tool_call` takes the answer given).
+integration holds its surface for the same model or tool passes the call through
+(:func:`gate_llm_request`, :func:`gate_tool_call`, :func:`gate_tool_requests`), and a tool call a model's
+response asked for, gated then, is not gated again when a framework runs it with the same arguments
+(:func:`gate_tool_call` takes the answer given).
 
 Building a signal (the prompt's text, say) costs something, so each helper first asks
 :func:`~waxell_observe.gating.evaluate.watching` whether any policy acts at the surface for the current
@@ -135,8 +136,8 @@ def gate_llm_request(
 ) -> GateOutcome | None:
     """``llm.before`` for a request about to be sent (raises ``PolicyViolationError`` on ``block``);
     None when no policy acts there, or when an outer integration holds ``llm.before`` for this call (it
-    asked already). ``ctx``: the run the call belongs to (default: the current context)."""
-    if held(_LLM) or not watching(_LLM, ctx):
+    asked already about this model). ``ctx``: the run the call belongs to (default: the current context)."""
+    if held(_LLM, model) or not watching(_LLM, ctx):
         return None
     text = prompt_text(messages, system)
     signal: dict[str, Any] = {
@@ -166,9 +167,9 @@ def gate_framework_llm(
     """``llm.before`` for a model call a framework is about to make (:func:`gate_llm_request`: raises
     ``PolicyViolationError`` on ``block``, before the model is called). When the gate was asked, returns
     the hold of ``llm.before`` for the call, to :func:`release` when the call ends; the
-    provider wrappers the call goes through meanwhile do not ask again. None (nothing to release) when no
-    policy acts at ``llm.before`` or an outer integration holds it already."""
-    if held(_LLM) or not watching(_LLM, ctx):
+    provider wrappers the call goes through meanwhile do not ask again about ``model``. None (nothing to
+    release) when no policy acts at ``llm.before`` or an outer integration holds it already."""
+    if held(_LLM, model) or not watching(_LLM, ctx):
         return None
     gate_llm_request(
         provider=provider,
@@ -179,7 +180,7 @@ def gate_framework_llm(
         tools=tools,
         ctx=ctx,
     )
-    return hold(_LLM)
+    return hold(_LLM, model)
 
 
 def _arguments(arguments: Any) -> Any:
@@ -205,11 +206,11 @@ def gate_tool_call(tool_name: str, tool_args: Any = None, *, ctx: Any = None) ->
     returns the arguments to run it with (scrubbed on ``redact``). ``ctx``: the run the tool belongs to
     (default: the current context).
 
-    Not asked again (see the module): while an outer integration holds ``tool.before`` (the framework
-    running the tool this call is made from), nor for the tool call of a model's response a provider
+    Not asked again (see the module): while an outer integration holds ``tool.before`` for this tool (the
+    framework tool this call is made from), nor for the tool call of a model's response a provider
     integration gated already with these arguments (its answer is taken once; a run blocked meanwhile is
     still refused)."""
-    if held(_TOOL) or not watching(_TOOL, ctx):
+    if held(_TOOL, tool_name) or not watching(_TOOL, ctx):
         return tool_args
     from waxell_observe.gating.api import tool_args_signal
     from waxell_observe.redaction import redact
@@ -229,9 +230,9 @@ def gate_framework_tool(tool_name: str, tool_args: Any = None, *, ctx: Any = Non
     """:func:`gate_tool_call` for a tool a framework is about to run, and, when the gate was asked, the
     hold of ``tool.before`` for the tool's run (an instrumented MCP client the tool calls does not ask
     again): ``(arguments to run it with, hold to release when it ends, or None)``."""
-    if held(_TOOL) or not watching(_TOOL, ctx):
+    if held(_TOOL, tool_name) or not watching(_TOOL, ctx):
         return tool_args, None
-    return gate_tool_call(tool_name, tool_args, ctx=ctx), hold(_TOOL)
+    return gate_tool_call(tool_name, tool_args, ctx=ctx), hold(_TOOL, tool_name)
 
 
 def gate_tool_requests(tool_calls: Iterable[Any]) -> None:
@@ -239,14 +240,14 @@ def gate_tool_requests(tool_calls: Iterable[Any]) -> None:
     ``arguments``); raises ``PolicyViolationError`` at the first refused one. The answers are remembered
     on the run: a framework running one of these calls with the same arguments is not asked again."""
     calls = list(tool_calls)
-    if not calls or held(_TOOL) or not watching(_TOOL):
+    if not calls or not watching(_TOOL):
         return
     from waxell_observe.gating.api import tool_args_signal
 
     answers: list[tuple[str, Any, str]] = []
     for call in calls:
         name = get(call, "name")
-        if isinstance(name, str) and name:
+        if isinstance(name, str) and name and not held(_TOOL, name):
             signal_args = tool_args_signal(_arguments(get(call, "arguments")))
             answers.append((name, signal_args, _ask_tool_gate(name, signal_args, None).action))
     remember_tool_answers(answers)

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.tools import tool
@@ -262,3 +263,33 @@ def test_a_warning_outside_any_run_is_one_audit_row(openai_too: None, stub: Stub
         if e["policy_name"] == "size"
     ] == [("mailer", "size", "warn", "llm.before")]
     assert len(stub.requests) == 1
+
+
+class RouterChat(HouseChat):
+    """A LangChain "model" that answers by asking another model through the (instrumented) openai SDK."""
+
+    routed_to: str = "o1-preview"
+    base_url: str = ""
+
+    def _call(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> str:
+        client = openai.OpenAI(base_url=self.base_url, api_key="sk-test", max_retries=0)
+        reply = client.chat.completions.create(
+            model=self.routed_to, messages=[{"role": "user", "content": str(messages[-1].content)}]
+        )
+        return reply.choices[0].message.content or ""
+
+
+def test_a_model_routing_to_another_model_does_not_pass_it_through(
+    openai_too: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    """LangChain's gate asked about house-model-v1; the request underneath, for o1-preview, is asked too."""
+    add("policies:\n  - {name: models, category: llm, rules: {blocked_models: [o1-preview]}}\n")
+    handler = WaxellLangChainHandler(agent_name="unused")
+    router = RouterChat(responses=["unused"], base_url=stub.openai_base_url)
+    with (
+        pytest.raises(PolicyViolationError, match="o1-preview"),
+        WaxellContext(agent_name="gate-langchain-router") as ctx,
+    ):
+        router.invoke("hi there", config={"callbacks": [handler]})
+    assert stub.requests == []
+    assert _policy_spans(read_run(ctx.run_id)) == [("llm.before", "models", "block")]

@@ -141,7 +141,7 @@ def test_a_refused_llm_is_never_called(how: str, attached: None, read_run: Any) 
     run = read_run(ctx.run_id)
     assert (run["llm_calls"], _gate_spans(run)) == ([], [("llm.before", "models", "block")])
     assert run["status"] == "blocked"
-    assert not held("llm.before")
+    assert not held("llm.before", "MockLLM")
 
 
 def test_an_allowed_llm_answers_and_is_asked_once(attached: None, read_run: Any) -> None:
@@ -158,7 +158,7 @@ def test_an_allowed_llm_answers_and_is_asked_once(attached: None, read_run: Any)
     run = read_run(ctx.run_id)
     assert _gate_spans(run) == [("llm.before", "size", "warn")]
     assert [c["model"] for c in run["llm_calls"]] == ["MockLLM"]
-    assert not held("llm.before")
+    assert not held("llm.before", "MockLLM")
 
 
 def test_without_instrumentation_no_llm_is_gated() -> None:
@@ -176,15 +176,15 @@ def test_an_unconsumed_stream_releases_its_hold_when_collected(attached: None) -
     )
     with WaxellContext(agent_name="gate-llamaindex-stream"):
         consumed = CountingMock(max_tokens=8).stream_complete("hi there")
-        assert held("llm.before")  # the call holds llm.before until its stream ends
+        assert held("llm.before", "MockLLM")  # the call holds llm.before until its stream ends
         assert list(consumed)[-1].text
-        assert not held("llm.before")
+        assert not held("llm.before", "MockLLM")
         previous = integration_api.framework_call_active()
         stream = CountingMock(max_tokens=8).stream_complete("hi there")
-        assert held("llm.before")
+        assert held("llm.before", "MockLLM")
         del stream
         gc.collect()
-        assert not held("llm.before")  # never consumed: the hold ends with the stream
+        assert not held("llm.before", "MockLLM")  # never consumed: the hold ends with the stream
     # (the recording's framework mark of a stream never consumed stays until the next LlamaIndex call
     # finds it stale; the fixture checks every test leaves none)
     integration_api.end_framework_call(previous)

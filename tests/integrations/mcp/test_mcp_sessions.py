@@ -178,3 +178,46 @@ policies:
             assert run["status"] == "blocked"
             assert _tools(run) == [] and _tools(run, "server") == []  # the request never left
             assert str(raised.value) == refusal
+
+
+WARN_FORECAST = "policies:\n  - {name: careful, category: safety, rules: {blocked_tools: [forecast]}}\n"
+
+
+def _warns(run: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (s["attributes"]["metadata"]["surface"], s["name"], s["attributes"]["action"])
+        for s in run["spans"]
+        if s["kind"] == "policy"
+    ]
+
+
+async def test_a_tool_call_is_asked_once_by_client_server_and_framework(
+    weather_server: Any, read_run: Any
+) -> None:
+    """In process the client's and the server's gates see the same call, and a framework tool wrapping the
+    MCP tool sees it first: ``tool.before`` is asked once each time (the outer gate holds the tool)."""
+    from langchain_core.tools import tool
+    from waxell_observe_langchain import WaxellLangChainHandler
+
+    from waxell_observe.config import get_config
+    from waxell_observe.governance import load_policies
+    from waxell_observe.governance.policy_store import add_policies
+    from waxell_observe.store import get_store
+
+    add_policies(get_store(get_config().db_url), load_policies(WARN_FORECAST))
+    async with Client(weather_server) as client:
+
+        @tool
+        async def forecast(city: str) -> str:
+            """Tomorrow's weather (the MCP server's tool)."""
+            answer = await client.call_tool("forecast", {"city": city})
+            return str(answer.content[0].text)
+
+        async with WaxellContext(agent_name="mcp-warned") as ctx:
+            await client.call_tool("forecast", {"city": "Paris"})
+            direct = ctx.take_feedback()
+            await forecast.ainvoke({"city": "Lyon"}, config={"callbacks": [WaxellLangChainHandler("unused")]})
+            wrapped = ctx.take_feedback()
+    assert [(f["surface"], f["policy"]) for f in direct] == [("tool.before", "careful")]
+    assert [(f["surface"], f["policy"]) for f in wrapped] == [("tool.before", "careful")]
+    assert _warns(read_run(ctx.run_id)) == [("tool.before", "careful", "warn")] * 2

@@ -193,3 +193,50 @@ async def test_a_redacted_tool_runs_with_the_scrubbed_arguments(
     run = read_run(ctx.run_id)
     assert _policy_spans(run) == [("no-pii", "tool.before", "redact")]
     assert run["status"] == "success"
+
+
+@pytest.fixture
+def with_openai_too() -> Iterator[None]:
+    """The Agents SDK and the openai SDK instrumented: the model's tool call is gated in the response, and
+    again when the SDK runs the tool, unless the first answer is taken (it is)."""
+    from waxell_observe_openai_agents import _instrument
+
+    ran.clear()
+    forget()
+    _reset_for_tests()
+    init(instrument=sorted(LIBRARIES | {"openai"}))
+    agents.set_trace_processors([_instrument._processor])
+    yield
+    plugin_manager().hook.on_uninstrument(libraries=LIBRARIES | {"openai"})
+    _reset_for_tests()
+    forget()
+
+
+async def test_with_the_openai_integration_too_a_warning_is_given_once(
+    with_openai_too: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    add(WARN)
+    _queue_weather(stub)
+    async with WaxellContext(agent_name="agents-sdk-warned-once") as ctx:
+        result = await Runner.run(weather_agent(stub), "Weather in Paris?")
+        feedback = ctx.take_feedback()
+    assert (result.final_output, ran) == ("It is sunny in Paris.", ["Paris"])
+    assert [(f["surface"], f["policy"]) for f in feedback] == [("tool.before", "careful")]
+    run = read_run(ctx.run_id)
+    assert _policy_spans(run) == [("careful", "tool.before", "warn")]
+    assert len(stub.requests) == 2
+
+
+async def test_with_the_openai_integration_too_a_redaction_is_applied_once(
+    with_openai_too: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    add(REDACT)
+    stub.reply_json(tool_call("notify", '{"to": "jane@example.com"}', prompt_tokens=30, completion_tokens=6))
+    stub.reply_json(ChatReply(content="Done.", prompt_tokens=40, completion_tokens=2).completion())
+    client = AsyncOpenAI(base_url=stub.openai_base_url, api_key="sk-test", max_retries=0)
+    model = OpenAIChatCompletionsModel(model="gpt-4o-mini", openai_client=client)
+    agent = Agent(name="notifier", instructions="Notify.", tools=[notify], model=model)
+    async with WaxellContext(agent_name="agents-sdk-redacted-once") as ctx:
+        await Runner.run(agent, "Tell Jane.")
+    assert ran == ["##EMAIL##"]  # the answer given to the response is applied when the tool runs
+    assert _policy_spans(read_run(ctx.run_id)) == [("no-pii", "tool.before", "redact")]

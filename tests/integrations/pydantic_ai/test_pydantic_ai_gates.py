@@ -173,3 +173,31 @@ def test_a_redacted_tool_runs_with_the_scrubbed_arguments(
     run = read_run(ctx.run_id)
     assert _policy_spans(run) == [("no-pii", "tool.before", "redact")]
     assert run["status"] == "success"
+
+
+@pytest.fixture
+def with_openai_too() -> Iterator[None]:
+    """Pydantic AI and the openai SDK instrumented: the model's tool call is gated in the response; the
+    answer is taken when Pydantic AI runs the tool."""
+    ran.clear()
+    forget()
+    _reset_for_tests()
+    init(instrument=sorted(LIBRARIES | {"openai"}))
+    yield
+    plugin_manager().hook.on_uninstrument(libraries=LIBRARIES | {"openai"})
+    _reset_for_tests()
+    forget()
+
+
+async def test_with_the_openai_integration_too_a_warning_is_given_once(
+    with_openai_too: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    add(WARN)
+    _queue_weather(stub)
+    async with WaxellContext(agent_name="pydantic-ai-warned-once") as ctx:
+        result = await weather_agent(stub).run("Weather in Paris?")
+        feedback = ctx.take_feedback()
+    assert (result.output, ran) == ("It is sunny in Paris.", ["Paris"])
+    assert [(f["surface"], f["policy"]) for f in feedback] == [("tool.before", "careful")]
+    assert _policy_spans(read_run(ctx.run_id)) == [("careful", "tool.before", "warn")]
+    assert len(stub.requests) == 2

@@ -23,7 +23,7 @@ from typing import Any
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
 from waxell_observe.serialize import preview
 
 __all__ = [
@@ -274,17 +274,19 @@ def execute_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
             return wrapped(*args, **kwargs)
         ctx, name, arguments, handle = started
         try:
-            gate_tool_call(name, arguments, ctx=ctx)
+            _, made = gate_framework_tool(name, arguments, ctx=ctx)
         except PolicyViolationError as exc:
             if handle:
                 ctx.exit_span(handle, exc=exc)
             return _refused(instance, exc)
-        try:
+        try:  # made: the tool.before hold (an instrumented MCP client the tool calls asks no more)
             outcome = wrapped(*args, **kwargs)
         except BaseException as exc:
             if handle:
                 ctx.exit_span(handle, exc=exc)
             raise
+        finally:
+            release(made)
         _tool_end(ctx, name, handle, outcome)
         return outcome
 
@@ -302,7 +304,7 @@ def aexecute_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
 
         async def recorded() -> Any:
             try:
-                gate_tool_call(name, arguments, ctx=ctx)
+                _, made = gate_framework_tool(name, arguments, ctx=ctx)
             except PolicyViolationError as exc:
                 if handle:
                     ctx.exit_span(handle, exc=exc)
@@ -313,6 +315,8 @@ def aexecute_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
                 if handle:
                     ctx.exit_span(handle, exc=exc)
                 raise
+            finally:
+                release(made)
             _tool_end(ctx, name, handle, outcome)
             return outcome
 

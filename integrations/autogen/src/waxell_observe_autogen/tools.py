@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
 from waxell_observe_autogen.agents import FRAMEWORK, current_agent, jsonable
 
 __all__ = ["handoff_target", "run_json_wrapper"]
@@ -67,8 +67,9 @@ def run_json_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
                 )
             except Exception:
                 logger.exception("waxell-observe: could not record the start of AutoGen tool %r", name)
+            made = None  # the tool.before hold while the tool runs (an MCP client under it asks no more)
             try:
-                allowed = gate_tool_call(name, arguments, ctx=ctx)  # PolicyViolationError: never runs
+                allowed, made = gate_framework_tool(name, arguments, ctx=ctx)  # PolicyViolationError
                 call_args = list(args)
                 if isinstance(allowed, dict) and allowed is not arguments:
                     if "args" in kwargs or not call_args:
@@ -80,6 +81,8 @@ def run_json_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
                 if handle:
                     ctx.exit_span(handle, exc=exc)
                 raise
+            finally:
+                release(made)
             if handle:
                 try:
                     ctx.exit_span(handle, output_data={"output": jsonable(result)})

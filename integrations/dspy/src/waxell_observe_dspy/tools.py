@@ -10,20 +10,21 @@ from collections.abc import Callable
 from typing import Any
 
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
 
 __all__ = ["tool_wrapper"]
 
 logger = logging.getLogger("waxell_observe")
 
 
-def _open(instance: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """``(run, span handle)`` of a tool call about to run, after its gate (which may raise)."""
+def _open(instance: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], Any]:
+    """``(run, span handle, tool.before hold)`` of a tool call about to run, after its gate (which may
+    raise); the hold (an instrumented MCP client the tool calls asks no more) ends when the tool did."""
     from waxell_observe_dspy.callback import FRAMEWORK, jsonable
 
     ctx = current_context.get()
     if ctx is None or ctx.run is None:
-        return None, {}
+        return None, {}, None
     name = str(getattr(instance, "name", "") or type(instance).__name__)
     handle: dict[str, Any] = {}
     try:
@@ -36,12 +37,12 @@ def _open(instance: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     except Exception:
         logger.exception("waxell-observe: could not record the start of DSPy tool %r", name)
     try:
-        gate_tool_call(name, dict(kwargs), ctx=ctx)
+        _, made = gate_framework_tool(name, dict(kwargs), ctx=ctx)
     except BaseException as exc:
         if handle:
             ctx.exit_span(handle, exc=exc)
         raise
-    return ctx, handle
+    return ctx, handle, made
 
 
 def _close(ctx: Any, handle: dict[str, Any], result: Any = None, exc: BaseException | None = None) -> None:
@@ -62,12 +63,14 @@ def tool_wrapper(is_async: bool) -> Callable[[Callable[[], bool]], Callable[...,
         def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             if not recording_enabled(active, "dspy"):
                 return wrapped(*args, **kwargs)
-            ctx, handle = _open(instance, kwargs)
+            ctx, handle, made = _open(instance, kwargs)
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
                 _close(ctx, handle, exc=exc)
                 raise
+            finally:
+                release(made)
             _close(ctx, handle, result)
             return result
 
@@ -76,12 +79,14 @@ def tool_wrapper(is_async: bool) -> Callable[[Callable[[], bool]], Callable[...,
         ) -> Any:
             if not recording_enabled(active, "dspy"):
                 return await wrapped(*args, **kwargs)
-            ctx, handle = _open(instance, kwargs)
+            ctx, handle, made = _open(instance, kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 _close(ctx, handle, exc=exc)
                 raise
+            finally:
+                release(made)
             _close(ctx, handle, result)
             return result
 

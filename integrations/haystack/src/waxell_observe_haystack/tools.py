@@ -14,19 +14,20 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
 
 __all__ = ["invoke_async_wrapper", "invoke_wrapper"]
 
 
-def _gated(instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The arguments to run the tool with (``PolicyViolationError`` when refused)."""
+def _gated(instance: Any, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The arguments to run the tool with (``PolicyViolationError`` when refused), and the hold of
+    ``tool.before`` to release once it ran (an instrumented MCP client the tool calls asks no more)."""
     ctx = current_context.get()
     if ctx is None or ctx.run is None:
-        return kwargs
+        return kwargs, None
     name = str(getattr(instance, "name", "") or type(instance).__name__)
-    allowed = gate_tool_call(name, kwargs, ctx=ctx)
-    return dict(allowed) if isinstance(allowed, dict) else kwargs
+    allowed, made = gate_framework_tool(name, kwargs, ctx=ctx)
+    return (dict(allowed) if isinstance(allowed, dict) else kwargs), made
 
 
 def invoke_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
@@ -35,7 +36,11 @@ def invoke_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not recording_enabled(active, "haystack"):
             return wrapped(*args, **kwargs)
-        return wrapped(*args, **_gated(instance, kwargs))
+        allowed, made = _gated(instance, kwargs)
+        try:
+            return wrapped(*args, **allowed)
+        finally:
+            release(made)
 
     return wrapper
 
@@ -51,7 +56,11 @@ def invoke_async_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
             return wrapped(*args, **kwargs)  # type: ignore[no-any-return]
 
         async def gated() -> Any:
-            return await wrapped(*args, **_gated(instance, kwargs))
+            allowed, made = _gated(instance, kwargs)
+            try:
+                return await wrapped(*args, **allowed)
+            finally:
+                release(made)
 
         return gated()
 

@@ -35,8 +35,7 @@ from waxell_observe.instrumentation.chat_completions import (
     embeddings_result,
     observe_chat,
 )
-from waxell_observe.instrumentation.gates import holding
-from waxell_observe.instrumentation.wrappers import gate_request
+from waxell_observe.instrumentation.gates import Hold, gate_framework_llm, max_tokens_of, release
 from waxell_observe.integration_api import begin_framework_call, end_framework_call, framework_call_active
 
 __all__ = [
@@ -121,23 +120,29 @@ EMBEDDINGS = Endpoint(
 
 def _begin(
     endpoint: Endpoint, active: Callable[[], bool], args: tuple[Any, ...], kwargs: Kwargs
-) -> tuple[Endpoint, CallObservation | None, Kwargs] | None:
+) -> tuple[Endpoint, CallObservation | None, Kwargs, Hold | None] | None:
     """Before LiteLLM is called: the call's endpoint (its provider resolved), its observation (None:
-    do not record) and its arguments as keywords, after the prompt guard and the ``llm.before`` gate
-    (asked about the model as the provider will see it). None to pass the call through untouched: a
-    LiteLLM call nested in one being recorded, ``completion(acompletion=True)`` (which returns a
-    coroutine), or more than ``model`` and the messages given by position."""
+    do not record), its arguments as keywords, and the ``llm.before`` hold to release once LiteLLM
+    returned, after the prompt guard and the gate (asked about the model as the provider will see it).
+    None to pass the call through untouched: a LiteLLM call nested in one being recorded,
+    ``completion(acompletion=True)`` (which returns a coroutine), or more than ``model`` and the messages
+    given by position."""
     if framework_call_active() == FRAMEWORK or kwargs.get("acompletion") is True or len(args) > 2:
         return None
     if args:
         kwargs = {**dict(zip(("model", endpoint.messages_key), args, strict=False)), **kwargs}
     if not recording_enabled(active, FRAMEWORK):
-        return endpoint, None, kwargs
+        return endpoint, None, kwargs, None
     model, provider = route_of(kwargs)
     endpoint = dataclasses.replace(endpoint, provider=provider)
     kwargs = endpoint.guard(None, kwargs)
-    gate_request(endpoint, None, {**kwargs, "model": model})
-    return endpoint, start_observation(endpoint, None, kwargs), kwargs
+    made = gate_framework_llm(
+        provider=provider,
+        model=model,
+        messages=kwargs.get(endpoint.messages_key),
+        max_tokens=max_tokens_of(kwargs),
+    )
+    return endpoint, start_observation(endpoint, None, kwargs), kwargs, made
 
 
 def call_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[..., Any]:
@@ -147,18 +152,20 @@ def call_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callable[...
         begun = _begin(endpoint, active, args, kwargs)
         if begun is None:
             return wrapped(*args, **kwargs)
-        call_endpoint, observation, kwargs = begun
-        if observation is None:
-            return wrapped(**kwargs)
-        previous = begin_framework_call(FRAMEWORK)
-        try:
-            with holding("llm.before"):  # asked in _begin: the provider SDK underneath does not ask again
+        call_endpoint, observation, kwargs, made = begun
+        try:  # made: the llm.before hold, so the provider SDK underneath does not ask again
+            if observation is None:
+                return wrapped(**kwargs)
+            previous = begin_framework_call(FRAMEWORK)
+            try:
                 result = wrapped(**kwargs)
-        except BaseException as exc:
+            except BaseException as exc:
+                end_framework_call(previous)
+                observation.fail(exc)
+                raise
             end_framework_call(previous)
-            observation.fail(exc)
-            raise
-        end_framework_call(previous)
+        finally:
+            release(made)
         return finish_call(call_endpoint, observation, kwargs, result)
 
     return wrapper
@@ -171,18 +178,20 @@ def async_call_wrapper(endpoint: Endpoint, active: Callable[[], bool]) -> Callab
         begun = _begin(endpoint, active, args, kwargs)
         if begun is None:
             return await wrapped(*args, **kwargs)
-        call_endpoint, observation, kwargs = begun
-        if observation is None:
-            return await wrapped(**kwargs)
-        previous = begin_framework_call(FRAMEWORK)
-        try:
-            with holding("llm.before"):
+        call_endpoint, observation, kwargs, made = begun
+        try:  # made: the llm.before hold, so the provider SDK underneath does not ask again
+            if observation is None:
+                return await wrapped(**kwargs)
+            previous = begin_framework_call(FRAMEWORK)
+            try:
                 result = await wrapped(**kwargs)
-        except BaseException as exc:
+            except BaseException as exc:
+                end_framework_call(previous)
+                observation.fail(exc)
+                raise
             end_framework_call(previous)
-            observation.fail(exc)
-            raise
-        end_framework_call(previous)
+        finally:
+            release(made)
         return finish_call(call_endpoint, observation, kwargs, result)
 
     return wrapper

@@ -19,7 +19,7 @@ from typing import Any
 
 from waxell_observe.current import current_context
 from waxell_observe.instrumentation import recording_enabled
-from waxell_observe.instrumentation.gates import gate_mcp_call, gate_tool_call
+from waxell_observe.instrumentation.gates import gate_framework_tool, gate_mcp_call, release
 from waxell_observe.instrumentation.retrieval import call_arguments
 from waxell_observe_mcp.content import bounded, is_error, result_text
 from waxell_observe_mcp.trace_context import TRACEPARENT, activate, deactivate, traceparent_for_span
@@ -86,46 +86,65 @@ def client_wrapper(operation: Operation, active: Callable[[], bool]) -> Callable
         except Exception:
             logger.exception("waxell-observe: could not read an MCP %s call", operation.method)
             return await wrapped(*args, **kwargs)
+        made = None  # the tool.before hold while the request is out (the server in process asks no more)
         if operation is TOOL_CALL:  # PolicyViolationError on block: the request never leaves
             tool_args = arguments.get("arguments")
             gate_mcp_call(server, target, tool_args)
-            gate_tool_call(target, tool_args, ctx=ctx)
+            _, made = gate_framework_tool(target, tool_args, ctx=ctx)
         try:
-            config = run.config
-            attributes = {"mcp.method": operation.method, "mcp.server": server, "tool_type": TOOL_TYPE}
-            handle = ctx.enter_span(
-                target,
-                kind="tool",
-                attributes=attributes,
-                input_data=bounded(operation.input(arguments), config),
-            )
-            traceparent = traceparent_for_span(run, handle["span"]["id"]) if handle else ""
-            kwargs = _with_traceparent(kwargs, arguments, traceparent)
-        except Exception:
-            logger.exception("waxell-observe: could not record an MCP %s call", operation.method)
-            return await wrapped(*args, **kwargs)
-        if operation is TOOL_CALL:
-            run.tool_call_count += 1
-            run.tool_names.append(target)
-        token = activate(traceparent)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            deactivate(token)
-            ctx.exit_span(handle, exc=exc)
-            raise
-        deactivate(token)
-        try:
-            text = result_text(result)
-            failed = is_error(result)
-            ctx.exit_span(
-                handle,
-                output_data={"result": bounded(text, config)},
-                status="error" if failed else "ok",
-                error=text[:2000] if failed else "",
-            )
-        except Exception:
-            logger.exception("waxell-observe: could not record an MCP %s result", operation.method)
-        return result
+            return await _send(operation, ctx, run, wrapped, args, kwargs, arguments, target, server)
+        finally:
+            release(made)
 
     return wrapper
+
+
+async def _send(
+    operation: Operation,
+    ctx: Any,
+    run: Any,
+    wrapped: Any,
+    args: tuple[Any, ...],
+    kwargs: Kwargs,
+    arguments: Kwargs,
+    target: str,
+    server: str,
+) -> Any:
+    """The request, recorded as a tool span (after its gates)."""
+    try:
+        config = run.config
+        attributes = {"mcp.method": operation.method, "mcp.server": server, "tool_type": TOOL_TYPE}
+        handle = ctx.enter_span(
+            target,
+            kind="tool",
+            attributes=attributes,
+            input_data=bounded(operation.input(arguments), config),
+        )
+        traceparent = traceparent_for_span(run, handle["span"]["id"]) if handle else ""
+        kwargs = _with_traceparent(kwargs, arguments, traceparent)
+    except Exception:
+        logger.exception("waxell-observe: could not record an MCP %s call", operation.method)
+        return await wrapped(*args, **kwargs)
+    if operation is TOOL_CALL:
+        run.tool_call_count += 1
+        run.tool_names.append(target)
+    token = activate(traceparent)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        deactivate(token)
+        ctx.exit_span(handle, exc=exc)
+        raise
+    deactivate(token)
+    try:
+        text = result_text(result)
+        failed = is_error(result)
+        ctx.exit_span(
+            handle,
+            output_data={"result": bounded(text, config)},
+            status="error" if failed else "ok",
+            error=text[:2000] if failed else "",
+        )
+    except Exception:
+        logger.exception("waxell-observe: could not record an MCP %s result", operation.method)
+    return result

@@ -23,7 +23,7 @@ from agents.exceptions import AgentsException
 
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
 
 __all__ = ["FRAMEWORK", "ToolRefusedError", "invoke_wrapper"]
 
@@ -46,10 +46,11 @@ class ToolRefusedError(PolicyViolationError, AgentsException):
         return refused
 
 
-def _gate(name: str, arguments: Any, ctx: Any) -> Any:
-    """``tool.before`` (:class:`ToolRefusedError` on ``block``); the arguments to run the tool with."""
+def _gate(name: str, arguments: Any, ctx: Any) -> tuple[Any, Any]:
+    """``tool.before`` (:class:`ToolRefusedError` on ``block``): the arguments to run the tool with, and the
+    hold of ``tool.before`` to release once it ran (an instrumented MCP client it calls asks no more)."""
     try:
-        return gate_tool_call(name, arguments, ctx=ctx)
+        return gate_framework_tool(name, arguments, ctx=ctx)
     except ToolRefusedError:
         raise
     except PolicyViolationError as error:
@@ -72,9 +73,13 @@ def invoke_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
                 tool = kwargs.get("function_tool")
                 name = str(getattr(tool, "name", "") or type(tool).__name__)
                 arguments = kwargs["arguments"]
-                allowed = _gate(name, arguments, ctx)  # ToolRefusedError: the tool never runs
-                if allowed is not arguments:
-                    return await wrapped(*args, **(kwargs | {"arguments": allowed}))
+                allowed, made = _gate(name, arguments, ctx)  # ToolRefusedError: the tool never runs
+                try:
+                    if allowed is not arguments:
+                        return await wrapped(*args, **(kwargs | {"arguments": allowed}))
+                    return await wrapped(*args, **kwargs)
+                finally:
+                    release(made)
             return await wrapped(*args, **kwargs)
 
         return gated()

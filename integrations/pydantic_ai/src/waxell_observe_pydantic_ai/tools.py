@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
 
 __all__ = ["FRAMEWORK", "raw_execute_wrapper"]
 
@@ -55,13 +55,16 @@ def raw_execute_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
                 return await wrapped(*args, **kwargs)
             name = str(getattr(getattr(validated, "call", None), "tool_name", "") or tool.tool_def.name)
             arguments = validated.validated_args
-            allowed = gate_tool_call(name, arguments, ctx=ctx)  # PolicyViolationError: never runs
-            if allowed is arguments or not isinstance(allowed, dict):
-                return await wrapped(*args, **kwargs)
-            scrubbed = dataclasses.replace(validated, validated_args=allowed)
-            if positional:
-                return await wrapped(scrubbed, *args[1:], **kwargs)
-            return await wrapped(*args, **(kwargs | {"validated": scrubbed}))
+            allowed, made = gate_framework_tool(name, arguments, ctx=ctx)  # PolicyViolationError: never runs
+            try:  # made: the tool.before hold (an instrumented MCP client the tool calls asks no more)
+                if allowed is arguments or not isinstance(allowed, dict):
+                    return await wrapped(*args, **kwargs)
+                scrubbed = dataclasses.replace(validated, validated_args=allowed)
+                if positional:
+                    return await wrapped(scrubbed, *args[1:], **kwargs)
+                return await wrapped(*args, **(kwargs | {"validated": scrubbed}))
+            finally:
+                release(made)
 
         return gated()
 

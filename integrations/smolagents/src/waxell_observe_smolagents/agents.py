@@ -25,7 +25,7 @@ from typing import Any
 
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import gate_tool_call, recording_enabled
+from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
 from waxell_observe.serialize import preview
 
 __all__ = [
@@ -199,13 +199,16 @@ def tool_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
             )
         except Exception:
             logger.exception("waxell-observe: could not record the start of smolagents tool %r", name)
+        made = None  # the tool.before hold while the tool runs (an MCP client under it asks no more)
         try:
-            gate_tool_call(name, arguments, ctx=ctx)  # PolicyViolationError on block: the tool never runs
+            _, made = gate_framework_tool(name, arguments, ctx=ctx)  # PolicyViolationError: never runs
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             if handle:
                 ctx.exit_span(handle, exc=exc)
             raise
+        finally:
+            release(made)
         if handle:
             try:
                 ctx.exit_span(handle, output_data={"output": _jsonable(result)})
