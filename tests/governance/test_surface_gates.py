@@ -506,6 +506,17 @@ def test_run_error_lets_the_content_categories_decide_on_the_error(read_run: Rea
     assert {s["attributes"]["phase"] for s in policy} == {"post_execution"}
 
 
+def test_run_error_reads_the_output_the_run_had_set(read_run: Reader) -> None:
+    add(RUN_ERROR_POLICIES)
+    with pytest.raises(TimeoutError), WaxellContext(agent_name="gate-run-error-output") as ctx:
+        blob = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xt" * 2
+        ctx.set_result({"partial": "draft with " + blob})
+        raise TimeoutError("the model took too long")
+    run = read_run(ctx.run_id)
+    assert run["status"] == "error"
+    assert [s[:3] for s in gate_spans(run)] == [("run.error", "blobs", "block")]
+
+
 def test_run_error_with_a_harmless_error_or_no_error_decides_nothing(read_run: Reader) -> None:
     add(RUN_ERROR_POLICIES)
     with pytest.raises(ValueError, match="no such city"), WaxellContext(agent_name="gate-run-err-ok") as ctx:

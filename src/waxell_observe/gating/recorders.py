@@ -228,8 +228,11 @@ def at_run_error(ctx: Any, error: BaseException) -> None:
 
 def at_run_failure(ctx: Any, error_type: str, message: str) -> None:
     """The ``run.error`` gate for a run ending in ``error_type`` without an exception of its own (the
-    exit finalizer's ``Interrupted``); as :func:`at_run_error`."""
-    outcome = evaluate_surface(
-        "run.error", {"error_type": error_type, "error": message, "text": message}, ctx=ctx
-    )
+    exit finalizer's ``Interrupted``); as :func:`at_run_error`. The signal: ``error_type``, the message as
+    ``error`` and ``text``, and the result the run had set, if any, as ``output``."""
+    signal: dict[str, Any] = {"error_type": error_type, "error": message, "text": message}
+    result = getattr(ctx, "_result", None)
+    if result is not None:
+        signal["output"] = result
+    outcome = evaluate_surface("run.error", signal, ctx=ctx)
     emit_warns(ctx, outcome)
