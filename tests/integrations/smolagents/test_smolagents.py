@@ -266,6 +266,34 @@ def test_a_refused_tool_never_runs(alone: None, stub: StubLLMServer, read_run: A
     assert run["status"] == "blocked"
 
 
+def test_with_the_openai_integration_too_a_warning_is_given_once(
+    with_openai: None, stub: StubLLMServer, read_run: Any
+) -> None:
+    """The model's tool call is gated in the response; the answer is taken when smolagents runs it."""
+    add_policies(
+        get_store(get_config().db_url),
+        load_policies(
+            "policies:\n  - {name: careful, category: safety, rules: {blocked_tools: [get_weather]}}\n"
+        ),
+    )
+    forget()
+    stub.reply_json(tool_calls(("get_weather", {"city": "Paris"}), prompt_tokens=50, completion_tokens=12))
+    stub.reply_json(tool_calls(("final_answer", {"answer": "Sunny."}), prompt_tokens=70, completion_tokens=4))
+    agent = ToolCallingAgent(tools=[get_weather], model=_model(stub), name="weather_agent", verbosity_level=0)
+    try:
+        with WaxellContext(agent_name="smolagents-warned") as ctx:
+            assert agent.run("Weather in Paris?") == "Sunny."
+            feedback = ctx.take_feedback()
+    finally:
+        forget()
+    assert ran == ["Paris"]
+    assert [(f["surface"], f["policy"]) for f in feedback] == [("tool.before", "careful")]
+    policy = [
+        (s["name"], s["attributes"]["action"]) for s in read_run(ctx.run_id)["spans"] if s["kind"] == "policy"
+    ]
+    assert policy == [("careful", "warn")]
+
+
 def test_a_streamed_run_is_one_agent_span_over_its_steps(
     with_openai: None, stub: StubLLMServer, read_run: Any
 ) -> None:
