@@ -43,7 +43,7 @@ _STREAMS = (types.GeneratorType, types.AsyncGeneratorType)
 
 
 def _is_llm_event(event_type: Any) -> bool:
-    return getattr(event_type, "value", event_type) == "llm"
+    return bool(getattr(event_type, "value", event_type) == "llm")
 
 
 def _payload_value(payload: Any, name: str) -> Any:
