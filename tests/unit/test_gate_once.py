@@ -1,4 +1,5 @@
-"""Holds (one gate answer per call when integrations nest) and the answers kept for a model's tool calls."""
+"""Holds (an outer gate's answer taken once by the request underneath) and the answers kept for a model's
+tool calls."""
 
 from __future__ import annotations
 
@@ -9,26 +10,38 @@ import threading
 from waxell_observe import WaxellContext
 from waxell_observe.instrumentation.gate_once import (
     answered_tool,
+    args_key,
     held,
     hold,
     holding,
     release,
     remember_tool_answers,
+    take,
 )
 
 
-def test_a_hold_covers_its_surface_and_name_only_until_released() -> None:
+def test_a_hold_is_taken_once_for_its_surface_name_and_key() -> None:
     assert not held("llm.before", "gpt-4o")
     with holding("llm.before", " GPT-4o ") as made:
         assert held("llm.before", "gpt-4o")  # trimmed, any case
-        assert not held("llm.before", "o1-preview")  # another model is asked as usual
-        assert not held("tool.before", "gpt-4o")
-        inner = hold("tool.before", "search")
-        assert held("tool.before", "search") and held("llm.before", "gpt-4o")
-        release(inner)
-        release(inner)  # idempotent
-        assert not held("tool.before", "search") and held("llm.before", "gpt-4o")
+        assert not take("llm.before", "o1-preview")  # another model is asked as usual
+        assert not take("tool.before", "gpt-4o")
+        assert take("llm.before", "gpt-4o")  # the request underneath takes the answer...
+        assert not take("llm.before", "gpt-4o")  # ...once: a second request is asked
     assert not made.active and not held("llm.before", "gpt-4o")
+
+
+def test_holds_nest_and_release_leaves_the_outer_one() -> None:
+    outer = hold("llm.before", "m")
+    inner = hold("tool.before", "search", args_key({"q": 1}))
+    assert not take("tool.before", "search", args_key({"q": 2}))  # other arguments
+    assert held("tool.before", "search", args_key({"q": 1})) and held("llm.before", "m")
+    release(inner)
+    release(inner)  # idempotent
+    assert not held("tool.before", "search", args_key({"q": 1})) and held("llm.before", "m")
+    assert take("llm.before", "m")
+    release(outer)
+    assert not held("llm.before", "m")
 
 
 def test_holds_stay_in_their_context() -> None:

@@ -12,15 +12,17 @@
   retrievals without :meth:`~waxell_observe.WaxellContext.record_retrieval` (which gates by itself).
 * :func:`gate_mcp_call` — ``mcp.before`` (server and tool) before an MCP tool call.
 * :func:`gate_framework_llm` — ``llm.before`` for a model call a framework (LangChain, LlamaIndex, LiteLLM)
-  is about to make, whether or not a provider SDK underneath is instrumented; it *holds* ``llm.before``
-  for the call, so the provider wrapper underneath does not ask again. :func:`gate_framework_tool` — the
-  same for ``tool.before`` and a tool a framework runs (an MCP client under it does not ask again).
+  is about to make, whether or not a provider SDK underneath is instrumented; it *holds* its answer for
+  the request the call makes underneath, so the provider wrapper there does not ask again.
+  :func:`gate_framework_tool` — the same for ``tool.before`` and a tool a framework runs (the MCP client
+  call of that tool inside it does not ask again).
 
-Each call is gated once when several integrations see it (:mod:`.gate_once`): a gate asked while an outer
-integration holds its surface for the same model or tool passes the call through
-(:func:`gate_llm_request`, :func:`gate_tool_call`, :func:`gate_tool_requests`), and a tool call a model's
-response asked for, gated then, is not gated again when a framework runs it with the same arguments
-(:func:`gate_tool_call` takes the answer given).
+Each call is gated once when several integrations see it (:mod:`.gate_once`): the provider gate
+(:func:`gate_llm_request`) and an inner tool gate (:func:`gate_tool_call`, an MCP client's
+:func:`gate_framework_tool` with ``inner=True``) take the answer an outer integration holds for the same
+model, or tool and arguments, instead of asking (once); a framework's own gate always asks. A tool call a
+model's response asked for, gated then (:func:`gate_tool_requests`), is not gated again when a framework
+runs it with the same arguments (its answer is taken).
 
 Building a signal (the prompt's text, say) costs something, so each helper first asks
 :func:`~waxell_observe.gating.evaluate.watching` whether any policy acts at the surface for the current
@@ -39,11 +41,13 @@ from waxell_observe.gating.outcome import GateOutcome
 from waxell_observe.instrumentation.gate_once import (
     Hold,
     answered_tool,
+    args_key,
     held,
     hold,
     holding,
     release,
     remember_tool_answers,
+    take,
 )
 from waxell_observe.instrumentation.reading import get
 
@@ -135,10 +139,23 @@ def gate_llm_request(
     ctx: Any = None,
 ) -> GateOutcome | None:
     """``llm.before`` for a request about to be sent (raises ``PolicyViolationError`` on ``block``);
-    None when no policy acts there, or when an outer integration holds ``llm.before`` for this call (it
-    asked already about this model). ``ctx``: the run the call belongs to (default: the current context)."""
-    if held(_LLM, model) or not watching(_LLM, ctx):
+    None when no policy acts there, or when the framework call this request is made for holds its answer
+    about this model (taken: the framework asked already). ``ctx``: the run the call belongs to (default:
+    the current context)."""
+    if take(_LLM, model) or not watching(_LLM, ctx):
         return None
+    return _ask_llm_gate(provider, model, messages, system, max_tokens, tools, ctx)
+
+
+def _ask_llm_gate(
+    provider: str,
+    model: str,
+    messages: Any,
+    system: Any,
+    max_tokens: Any,
+    tools: list[str] | None,
+    ctx: Any,
+) -> GateOutcome:
     text = prompt_text(messages, system)
     signal: dict[str, Any] = {
         "model": model,
@@ -163,23 +180,19 @@ def gate_framework_llm(
     max_tokens: Any = None,
     tools: list[str] | None = None,
     ctx: Any = None,
+    inner: bool = False,
 ) -> Hold | None:
-    """``llm.before`` for a model call a framework is about to make (:func:`gate_llm_request`: raises
-    ``PolicyViolationError`` on ``block``, before the model is called). When the gate was asked, returns
-    the hold of ``llm.before`` for the call, to :func:`release` when the call ends; the
-    provider wrappers the call goes through meanwhile do not ask again about ``model``. None (nothing to
-    release) when no policy acts at ``llm.before`` or an outer integration holds it already."""
-    if held(_LLM, model) or not watching(_LLM, ctx):
+    """``llm.before`` for a model call a framework is about to make (raises ``PolicyViolationError`` on
+    ``block``, before the model is called); a framework's gate is always asked (a hold of a sibling call
+    is never taken here). When the gate was asked, returns its answer held for the request the call makes
+    underneath (the provider wrapper there takes it instead of asking again about ``model``), to
+    :func:`release` when the call ends. None (nothing to release) when no policy acts at ``llm.before``.
+    ``inner=True`` (a router such as LiteLLM, which frameworks call in turn) takes the answer an outer
+    integration holds for ``model`` instead of asking, and holds it on for the provider underneath."""
+    if not watching(_LLM, ctx):
         return None
-    gate_llm_request(
-        provider=provider,
-        model=model,
-        messages=messages,
-        system=system,
-        max_tokens=max_tokens,
-        tools=tools,
-        ctx=ctx,
-    )
+    if not (inner and take(_LLM, model)):
+        _ask_llm_gate(provider, model, messages, system, max_tokens, tools, ctx)
     return hold(_LLM, model)
 
 
@@ -206,16 +219,24 @@ def gate_tool_call(tool_name: str, tool_args: Any = None, *, ctx: Any = None) ->
     returns the arguments to run it with (scrubbed on ``redact``). ``ctx``: the run the tool belongs to
     (default: the current context).
 
-    Not asked again (see the module): while an outer integration holds ``tool.before`` for this tool (the
-    framework tool this call is made from), nor for the tool call of a model's response a provider
+    Not asked again (see the module): when the framework tool this call is made from holds its answer
+    for this tool and these arguments (taken), nor for the tool call of a model's response a provider
     integration gated already with these arguments (its answer is taken once; a run blocked meanwhile is
     still refused)."""
-    if held(_TOOL, tool_name) or not watching(_TOOL, ctx):
+    if not watching(_TOOL, ctx):
         return tool_args
     from waxell_observe.gating.api import tool_args_signal
-    from waxell_observe.redaction import redact
 
     signal_args = tool_args_signal(_arguments(tool_args))
+    if take(_TOOL, tool_name, args_key(signal_args)):
+        return tool_args
+    return _tool_answer(tool_name, tool_args, signal_args, ctx)
+
+
+def _tool_answer(tool_name: str, tool_args: Any, signal_args: dict[str, Any], ctx: Any) -> Any:
+    """The arguments to run the tool with, after its gate (or the answer its model request got)."""
+    from waxell_observe.redaction import redact
+
     action = answered_tool(tool_name, signal_args, ctx)
     if action is None:
         action = _ask_tool_gate(tool_name, signal_args, ctx).action
@@ -226,13 +247,26 @@ def gate_tool_call(tool_name: str, tool_args: Any = None, *, ctx: Any = None) ->
     return redact(tool_args) if action == "redact" else tool_args
 
 
-def gate_framework_tool(tool_name: str, tool_args: Any = None, *, ctx: Any = None) -> tuple[Any, Hold | None]:
-    """:func:`gate_tool_call` for a tool a framework is about to run, and, when the gate was asked, the
-    hold of ``tool.before`` for the tool's run (an instrumented MCP client the tool calls does not ask
-    again): ``(arguments to run it with, hold to release when it ends, or None)``."""
-    if held(_TOOL, tool_name) or not watching(_TOOL, ctx):
+def gate_framework_tool(
+    tool_name: str, tool_args: Any = None, *, ctx: Any = None, inner: bool = False
+) -> tuple[Any, Hold | None]:
+    """``tool.before`` for a tool a framework is about to run (raises ``PolicyViolationError`` on
+    ``block``): ``(arguments to run it with — scrubbed on redact —, the answer held for the call of this
+    tool the run makes underneath — an instrumented MCP client's —, to :func:`release` when it ends; None
+    when no policy acts there)``. A framework's gate is always asked (a model's response may have been
+    answered already: see :func:`gate_tool_call`); ``inner=True`` (an MCP client, itself under a
+    framework's tool perhaps) takes the answer an outer integration holds for this call instead of asking,
+    and holds it on for the server underneath."""
+    if not watching(_TOOL, ctx):
         return tool_args, None
-    return gate_tool_call(tool_name, tool_args, ctx=ctx), hold(_TOOL, tool_name)
+    from waxell_observe.gating.api import tool_args_signal
+
+    signal_args = tool_args_signal(_arguments(tool_args))
+    if inner and take(_TOOL, tool_name, args_key(signal_args)):
+        return tool_args, hold(_TOOL, tool_name, args_key(signal_args))
+    allowed = _tool_answer(tool_name, tool_args, signal_args, ctx)
+    ran_with = signal_args if allowed is tool_args else tool_args_signal(_arguments(allowed))
+    return allowed, hold(_TOOL, tool_name, args_key(ran_with))
 
 
 def gate_tool_requests(tool_calls: Iterable[Any]) -> None:
@@ -247,7 +281,7 @@ def gate_tool_requests(tool_calls: Iterable[Any]) -> None:
     answers: list[tuple[str, Any, str]] = []
     for call in calls:
         name = get(call, "name")
-        if isinstance(name, str) and name and not held(_TOOL, name):
+        if isinstance(name, str) and name:
             signal_args = tool_args_signal(_arguments(get(call, "arguments")))
             answers.append((name, signal_args, _ask_tool_gate(name, signal_args, None).action))
     remember_tool_answers(answers)

@@ -293,3 +293,46 @@ def test_a_model_routing_to_another_model_does_not_pass_it_through(
         router.invoke("hi there", config={"callbacks": [handler]})
     assert stub.requests == []
     assert _policy_spans(read_run(ctx.run_id)) == [("llm.before", "models", "block")]
+
+
+def test_a_refusal_in_a_batch_leaves_no_hold_behind() -> None:
+    """``generate`` starts each prompt's run before calling the model: a refused second prompt ends the
+    batch, and the first prompt's hold ends with it (a later request for its model is asked again)."""
+    from langchain_core.messages import HumanMessage
+
+    from waxell_observe.instrumentation.gate_once import held
+
+    add(
+        "policies:\n  - {name: no-secrets, category: content, rules: {pii_detection: false,"
+        " credential_detection: {enabled: true, action: block}, prompt_injection_guard: false}}\n"
+    )
+    asked.clear()
+    handler = WaxellLangChainHandler(agent_name="unused")
+    with (
+        WaxellContext(agent_name="gate-langchain-batch"),
+        pytest.raises(PolicyViolationError, match="Credential"),
+    ):
+        HouseChat(responses=["a", "b"]).generate(
+            [[HumanMessage("hello")], [HumanMessage("use sk-proj-4f9aB7cD2eF8gH1iJ6kL3mN0")]],
+            callbacks=[handler],
+        )
+    assert asked == []
+    assert not held("llm.before", "house-model-v1")
+
+
+def test_a_call_made_while_a_call_of_the_same_model_streams_is_asked() -> None:
+    """A held answer belongs to the request under its own call: another call of the model is asked."""
+    add(
+        "policies:\n  - {name: no-secrets, category: content, rules: {pii_detection: false,"
+        " credential_detection: {enabled: true, action: block}, prompt_injection_guard: false}}\n"
+    )
+    asked.clear()
+    handler = WaxellLangChainHandler(agent_name="unused")
+    model = HouseChat(responses=["hello there", "unused"])
+    with WaxellContext(agent_name="gate-langchain-interleaved"):
+        stream = model.stream("hi", config={"callbacks": [handler]})
+        assert next(stream).content == "h"  # started: its answer is held while it streams
+        with pytest.raises(PolicyViolationError, match="Credential"):
+            model.invoke("use sk-proj-4f9aB7cD2eF8gH1iJ6kL3mN0", config={"callbacks": [handler]})
+        assert "".join(str(c.content) for c in stream) == "ello there"
+    assert asked == []

@@ -45,6 +45,7 @@ from waxell_observe import integration_api
 from waxell_observe.config import get_config
 from waxell_observe.context import WaxellContext
 from waxell_observe.errors import PolicyViolationError
+from waxell_observe.instrumentation.gate_once import in_this_context
 from waxell_observe.instrumentation.gates import (
     gate_framework_llm,
     gate_framework_tool,
@@ -314,6 +315,7 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
             )
         except PolicyViolationError as refused:
             self._finish(run_id, refused)  # nothing was asked of the model: no call is recorded
+            self._release_siblings(pending)
             raise
         if chat is not None:
             pending.messages = [message_dict(m) for m in chat]
@@ -328,6 +330,23 @@ class WaxellLangChainHandler(RunTree, OwnRun, BaseCallbackHandler):
             pending.marked = True
         elif active != FRAMEWORK:
             pending.outer_framework = active
+
+    def _release_siblings(self, refused: Pending) -> None:
+        """A refusal at one prompt of a batch (``generate([m1, m2])`` starts every prompt's run before
+        any is called) ends the batch: the prompts started before it in this context never get their end
+        callback, so they end here — their held answers, their framework mark, their pending records."""
+        for run_id, other in list(self._runs.items()):
+            made = other.gate_hold
+            if (
+                other.kind == "llm"
+                and other.parent_run_id == refused.parent_run_id
+                and made is not None
+                and in_this_context(made)
+            ):
+                self._finish(run_id)
+                release(made)
+                if other.marked:
+                    integration_api.end_framework_call(other.mark_previous)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """A streamed chunk arrived: the first one sets the time to first token."""

@@ -6,8 +6,8 @@ context carries the framework mark ``litellm`` (:func:`waxell_observe.integratio
 a provider SDK it calls underneath (the OpenAI SDK for ``azure/...`` models) is not recorded a
 second time, and a LiteLLM call nested in another (fallbacks calling ``litellm.completion``) passes
 through. The call's own record is made after the mark is lifted. The ``llm.before`` gate is asked once,
-for the model as the provider will see it; LiteLLM holds the surface while it runs, so the provider SDK's
-wrapper underneath does not ask again.
+for the model as the provider will see it (unless a framework calling LiteLLM asked about that model
+already); its answer is held for the provider SDK's wrapper underneath, which does not ask again.
 
 Imported only when ``litellm`` is being patched.
 """
@@ -141,6 +141,7 @@ def _begin(
         model=model,
         messages=kwargs.get(endpoint.messages_key),
         max_tokens=max_tokens_of(kwargs),
+        inner=True,  # under a framework that asked about this model already, its answer is taken
     )
     return endpoint, start_observation(endpoint, None, kwargs), kwargs, made
 

@@ -8,10 +8,11 @@ asks the gate there: a ``block`` raises :class:`~waxell_observe.errors.PolicyVio
 LLM method before the model (or its provider SDK) is called. (The instrumentation dispatcher cannot do
 this: it swallows whatever its handlers raise.)
 
-The gate holds ``llm.before`` while the call runs
-(:func:`~waxell_observe.instrumentation.gate_framework_llm`), so the provider SDK's wrapper underneath (the
-``openai`` SDK under ``llama_index.llms.openai``) and the inner call of an LLM whose ``chat`` calls its own
-``complete`` do not ask again. The hold ends with the call's
+The gate's answer is held for the request the call makes underneath
+(:func:`~waxell_observe.instrumentation.gate_framework_llm`), so the provider SDK's wrapper there (the
+``openai`` SDK under ``llama_index.llms.openai``) does not ask again; the inner call of an LLM whose ``chat``
+calls its own ``complete`` (the same model, inside a call in progress: the tracker knows) is not asked
+either. The hold ends when taken, or with the call's
 ``LLM`` event (``on_event_end``: when the call returns or raises, or when its stream ends or is closed), or
 when the LLM method's span exits with something other than a stream, or when a stream that was never
 consumed is garbage-collected (:func:`settle`, called by the span handler).
@@ -56,7 +57,7 @@ def _payload_value(payload: Any, name: str) -> Any:
     return None
 
 
-def _gate(payload: Any) -> Hold | None:
+def _gate(payload: Any, span_id: str) -> Hold | None:
     model_dict = _payload_value(payload, "serialized")
     model_dict = model_dict if isinstance(model_dict, dict) else {}
     messages = _payload_value(payload, "messages")
@@ -64,6 +65,11 @@ def _gate(payload: Any) -> Hold | None:
         messages = _payload_value(payload, "formatted_prompt")
     extra = _payload_value(payload, "additional_kwargs")
     model = model_of(model_dict)
+    from waxell_observe_llamaindex.tracker import default_tracker  # it imports this module
+
+    outer = default_tracker().enclosing_model(span_id)
+    if outer is not None and outer.strip().lower() == model.strip().lower():
+        return None  # the inner method of a call asked about already (a CustomLLM's chat -> complete)
     return gate_framework_llm(
         provider=infer_provider(model),
         model=model,
@@ -99,7 +105,8 @@ def event_start_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
         if not _is_llm_event(event_type) or not active():
             return wrapped(*args, **kwargs)
         payload = args[1] if len(args) > 1 else kwargs.get("payload")
-        made = _gate(payload)  # PolicyViolationError: the LLM method raises before the model is called
+        span_id = _span_id()
+        made = _gate(payload, span_id)  # PolicyViolationError: raised before the model is called
         try:
             event_id = wrapped(*args, **kwargs)
         except BaseException:
@@ -108,7 +115,6 @@ def event_start_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
         if made is not None:
             if isinstance(event_id, str):
                 _keep(_by_event, event_id, made)
-            span_id = _span_id()
             if span_id:
                 _keep(_by_span, span_id, made)
         return event_id

@@ -208,6 +208,19 @@ class Tracker:
             current = self._parents.get(current)
         return False
 
+    def enclosing_model(self, llama_id: str | None) -> str | None:
+        """The model of the LLM call in progress that encloses span ``llama_id`` (a ``CustomLLM``'s
+        ``chat`` around its own ``complete``), or None."""
+        current = self._parents.get(llama_id) if llama_id else None
+        for _ in range(_MAX_ANCESTORS):
+            if current is None:
+                return None
+            for call in self._calls.get(current) or ():
+                if call.kind != "embedding":
+                    return call.model
+            current = self._parents.get(current)
+        return None
+
     def _open_span(self, kind: str, operation: str, name: str, llama_id: str | None, value: Any) -> None:
         target = _current_target()
         if target is None or not llama_id:

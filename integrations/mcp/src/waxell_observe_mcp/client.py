@@ -90,7 +90,7 @@ def client_wrapper(operation: Operation, active: Callable[[], bool]) -> Callable
         if operation is TOOL_CALL:  # PolicyViolationError on block: the request never leaves
             tool_args = arguments.get("arguments")
             gate_mcp_call(server, target, tool_args)
-            _, made = gate_framework_tool(target, tool_args, ctx=ctx)
+            _, made = gate_framework_tool(target, tool_args, ctx=ctx, inner=True)
         try:
             return await _send(operation, ctx, run, wrapped, args, kwargs, arguments, target, server)
         finally:
