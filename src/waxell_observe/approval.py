@@ -185,10 +185,10 @@ def prompt_approval(error: PolicyViolationError) -> ApprovalDecision:
         out.write("Approval window already elapsed: denied (timeout).\n")
         out.flush()
         return ApprovalDecision(approved=False, timed_out=True, elapsed_seconds=elapsed())
-    out.write("Approve this operation? [y/N]: ")
-    out.flush()
     deadline = None if timeout is None else started + timeout * 60.0
-    try:
+    try:  # from the question on: Ctrl-C the moment it shows (still in write/flush) denies too
+        out.write("Approve this operation? [y/N]: ")
+        out.flush()
         answer = _read_line(inp, None if deadline is None else deadline - time.monotonic())
     except _TimedOut:
         out.write("\nNo answer in time: denied (timeout).\n")
