@@ -66,7 +66,6 @@ _GATES_SECONDS = 1.5
 
 _OFF = frozenset({"0", "false", "no", "off"})
 
-_lock = threading.Lock()
 _open: dict[str, tuple[Run, WaxellContext | None]] = {}
 _signal_pending = True
 """True until the main thread had its chance to install the SIGTERM handler."""
@@ -81,23 +80,21 @@ def on_configure(config: ObserveConfig) -> None:
 @hookimpl
 def on_run_start(run: Run) -> None:
     ctx = current_context.get()  # the context announcing this run (it is current already)
-    with _lock:
-        _open[run.run_id] = (run, ctx if ctx is not None and ctx._run is run else None)
+    # One dict operation each, atomic under the GIL (str keys): no lock on the agent's path.
+    _open[run.run_id] = (run, ctx if ctx is not None and ctx._run is run else None)
     if _signal_pending:
         install_signal_handler()
 
 
 @hookimpl
 def on_run_end(run: Run) -> None:
-    with _lock:
-        _open.pop(run.run_id, None)
+    _open.pop(run.run_id, None)
 
 
 def _finish_open_runs(error: str = INTERRUPTED_ERROR, gates_until: float | None = None) -> int:
     """Complete every open run as interrupted (``error``); ``run.error`` gates are asked until the
     monotonic time ``gates_until`` (default: :data:`_GATES_SECONDS` from now). Returns how many."""
-    with _lock:
-        left = list(_open.values())
+    left = list(_open.values())  # copied in one C call: atomic under the GIL
     if not left:
         return 0  # nothing open: exit does not import the context machinery
     from waxell_observe.context.waxell_context import WaxellContext
@@ -198,8 +195,6 @@ def _finish_after_signal(deadline: float) -> None:
 
 def _forget_after_fork() -> None:
     """A forked child has no open run of its own (the parent completes its runs)."""
-    global _lock
-    _lock = threading.Lock()
     _open.clear()
 
 

@@ -75,8 +75,10 @@ _leaves: dict[str, Run] = {}
 """The active runs with no active child run."""
 _exported = ""
 """The run whose lineage the variables hold ("" when none or cleared)."""
-_saved: list[bytes | None] = []
-"""The variables (encoded, in ``_KEYS`` order) as they were before the first active run."""
+_UNSET: tuple[bytes | None, ...] = (None, None, None, None)
+_saved: tuple[bytes | None, ...] = ()
+"""The variables (encoded, in ``_KEYS`` order) as they were before the first active run (``()``: no
+run active; :data:`_UNSET` when none of them was set, the common case)."""
 _hooks_installed = False
 
 
@@ -84,13 +86,15 @@ def _encode(value: str) -> bytes:
     return value.encode(_ENCODING, "surrogateescape")
 
 
-def _read_all() -> list[bytes | None]:
+def _read_all() -> tuple[bytes | None, ...]:
     """The four variables as ``os.environ`` holds them now, encoded, in ``_KEYS`` order."""
     if _mirror is not None:
         get = _mirror.get
-        return [get(_K_PARENT), get(_K_ROOT), get(_K_SESSION), get(_K_USER)]
-    environ = os.environ
-    return [None if (value := environ.get(name)) is None else _encode(value) for name in LINEAGE_VARIABLES]
+        values: tuple[bytes | None, ...] = (get(_K_PARENT), get(_K_ROOT), get(_K_SESSION), get(_K_USER))
+    else:
+        environ = os.environ
+        values = tuple(None if (v := environ.get(name)) is None else _encode(v) for name in LINEAGE_VARIABLES)
+    return _UNSET if values == _UNSET else values
 
 
 def _write(key: bytes, value: bytes | None) -> None:
@@ -112,59 +116,99 @@ def inherit(run: Run) -> None:
     process has active runs the variables are its own: the values they had before are read."""
     if _active:
         with _lock:
-            values = list(_saved) if _saved else _read_all()
+            parent, root, session, user = _saved if _saved else _read_all()
+    elif _mirror is not None:
+        get = _mirror.get
+        parent, session, user = get(_K_PARENT), get(_K_SESSION), get(_K_USER)
+        if parent is None and session is None and user is None:
+            return  # the common case: nothing exported to this process
+        root = get(_K_ROOT)
     else:
-        values = _read_all()
-    parent, root, session, user = (b"" if value is None else value for value in values)
+        parent, root, session, user = _read_all()
     if parent and not run.parent_run_id:
         run.parent_run_id = parent.decode(_ENCODING, "surrogateescape")
         run.root_run_id = root.decode(_ENCODING, "surrogateescape") if root else run.parent_run_id
-    if not run.session_id:
+    if session and not run.session_id:
         run.session_id = session.decode(_ENCODING, "surrogateescape")
-    if not run.user_id:
+    if user and not run.user_id:
         run.user_id = user.decode(_ENCODING, "surrogateescape")
 
 
 @hookimpl
 def on_run_start(run: Run) -> None:
+    global _saved
     if not _hooks_installed:
         _install_spawn_hooks()
+    run_id = run.run_id
     with _lock:
         if not _active:
-            _saved[:] = _read_all()
-        run_id = run.run_id
+            _saved = _read_all()
         _active[run_id] = run
         _leaves[run_id] = run
         parent = run.parent_run_id
         if parent in _active:
             _children[parent] = _children.get(parent, 0) + 1
             _leaves.pop(parent, None)
-        _export()
+        if len(_leaves) == 1 and _mirror is not None:
+            _export_run(_mirror, run)  # the one leaf is the run just started
+        else:
+            _export()
 
 
 @hookimpl
 def on_run_end(run: Run) -> None:
-    global _exported
+    global _exported, _saved
+    run_id = run.run_id
     with _lock:
-        if _active.pop(run.run_id, None) is None:
+        if _active.pop(run_id, None) is None:
             return  # never started here (or already ended)
-        _leaves.pop(run.run_id, None)
-        _children.pop(run.run_id, None)
+        if not _active:  # the last one (the common case): the variables go back as they were
+            _leaves.clear()
+            _children.clear()
+            _exported = ""
+            mirror = _mirror
+            if mirror is not None and _saved is _UNSET:
+                pop = mirror.pop
+                pop(_K_PARENT, None)
+                pop(_K_ROOT, None)
+                pop(_K_SESSION, None)
+                pop(_K_USER, None)
+            else:
+                for key, value in zip(_KEYS, _saved, strict=True):
+                    _write(key, value)
+            _saved = ()
+            return
+        _leaves.pop(run_id, None)
+        _children.pop(run_id, None)
         parent = run.parent_run_id
         if parent in _children:
             _children[parent] -= 1
             if not _children[parent]:
                 del _children[parent]
                 _leaves[parent] = _active[parent]
-        if not _active:
-            _leaves.clear()
-            _children.clear()
-            _exported = ""
-            for key, value in zip(_KEYS, _saved, strict=True):
-                _write(key, value)
-            _saved.clear()
-            return
         _export()
+
+
+def _export_run(mirror: dict[bytes, bytes], run: Run) -> None:
+    """Point the variables at ``run`` (written into ``os.environ``'s mapping directly)."""
+    global _exported
+    run_id = run.run_id
+    if run_id == _exported:
+        return
+    _exported = run_id
+    encoded = run_id.encode(_ENCODING, "surrogateescape")
+    mirror[_K_PARENT] = encoded
+    root = run.root_run_id
+    mirror[_K_ROOT] = root.encode(_ENCODING, "surrogateescape") if root else encoded
+    session, user = run.session_id, run.user_id
+    if session:
+        mirror[_K_SESSION] = session.encode(_ENCODING, "surrogateescape")
+    else:
+        mirror.pop(_K_SESSION, None)
+    if user:
+        mirror[_K_USER] = user.encode(_ENCODING, "surrogateescape")
+    else:
+        mirror.pop(_K_USER, None)
 
 
 def _export() -> None:
@@ -172,6 +216,9 @@ def _export() -> None:
     global _exported
     if len(_leaves) == 1:
         (run,) = _leaves.values()
+        if _mirror is not None:
+            _export_run(_mirror, run)
+            return
         run_id = run.run_id
         if run_id == _exported:
             return
@@ -242,12 +289,12 @@ def _install_spawn_hooks() -> None:
 def _forget_after_fork() -> None:
     """A forked child has no active run (its parent completes them); the variables it inherited
     name the parent's run, which is this process's parent lineage now."""
-    global _lock, _exported
+    global _lock, _exported, _saved
     _lock = threading.Lock()
     _active.clear()
     _children.clear()
     _leaves.clear()
-    _saved.clear()
+    _saved = ()
     _exported = ""
 
 
