@@ -12,6 +12,7 @@ those runs back from the program's store.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,11 @@ import pytest
 from integrations.google_adk.gemini_replies import SERVED, answer, error, function_calls, streamed_answer
 from integrations.isolated_env import Reply, Scenarios, run_scenarios, stored_run, stored_runs
 
-pytestmark = [pytest.mark.isolated_env, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.isolated_env,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(sys.version_info < (3, 11), reason="google-adk 2.x needs Python 3.11+"),
+]
 
 PROGRAM = Path(__file__).with_name("adk_program.py")
 
@@ -63,6 +68,7 @@ WITH_GEMINI: dict[str, list[Reply]] = {
         answer("Sunny in Paris", 70, 9, cached=40),
     ],
     "streamed": [streamed_answer(["Sunny ", "tomorrow."], 31, 9)],
+    "blocked_tool": [function_calls(("delete_records", {"table": "orders"}), prompt=44, candidates=11)],
     "bridge_only": [
         function_calls(("get_weather", {"city": "Paris"}), prompt=50, candidates=12),
         answer("Sunny in Paris", 70, 9),
@@ -76,12 +82,13 @@ REFUSALS = (
 )
 WARNINGS = (
     "policies:\n"
+    "  - {name: no-deletes, category: tool-allowlist, rules: {blocked_tools: [delete_records]}}\n"
     "  - {name: watch-weather, category: tool-allowlist,"
     " rules: {blocked_tools: [get_weather], action: warn}}\n"
     "  - {name: size, category: llm, rules: {max_tokens_per_call: 100, action_on_token_violation: warn}}\n"
 )
 """Warnings at ``tool.before`` (any get_weather call) and ``llm.before`` (a request asking up to 500
-tokens back): each must be given once although two integrations see the call."""
+tokens back): each must be given once although two integrations see the call; and a refusal."""
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +438,24 @@ def test_a_streamed_call_is_the_gemini_integrations_record(with_gemini: Scenario
     assert (call["attributes"]["stream"], call["attributes"].get("recorded_from")) == (True, None)
 
 
+def test_with_the_gemini_integration_a_refused_tool_refuses_the_models_response(
+    with_gemini: Scenarios,
+) -> None:
+    """The Gemini integration gates the function calls of a response before ADK sees them: the refusal
+    fails the model call there (recorded once, by the Gemini integration), so ADK never reaches the tool."""
+    result = with_gemini.results["blocked_tool"]
+    assert (result["error"], result["ran"]) == ("PolicyViolationError", [])
+    run = with_gemini.run("blocked_tool")
+    [agent] = by_kind(run, "agent")
+    assert (agent["status"], agent["attributes"]["error.type"]) == ("error", "PolicyViolationError")
+    assert (by_kind(run, "tool"), policies(run), run["status"]) == (
+        [],
+        [("no-deletes", "tool.before")],
+        "blocked",
+    )
+    assert calls(run) == [(SERVED, 44, 11, agent["id"])]
+
+
 def test_the_bridge_adds_only_adks_invocation_span_and_nothing_twice(with_gemini: Scenarios) -> None:
     """Of ADK's own spans the bridge can read only ``invoke_workflow`` (ADK starts it with its GenAI
     attributes): a container over the root agent. Agents, tools and calls are recorded once."""
@@ -449,8 +474,9 @@ def test_the_bridge_adds_only_adks_invocation_span_and_nothing_twice(with_gemini
         "streamGenerateContent?alt=sse",
         "generateContent",
         "generateContent",
+        "generateContent",
     ]
-    assert sum(len(with_gemini.run(name)["llm_calls"]) for name in WITH_GEMINI) == 5
+    assert sum(len(with_gemini.run(name)["llm_calls"]) for name in WITH_GEMINI) == 6
 
 
 def test_without_the_adk_integration_the_bridge_records_no_agent_or_tool(with_gemini: Scenarios) -> None:
