@@ -121,8 +121,9 @@ class _Span:
     def close(self, exc: BaseException | None = None) -> None:
         if not self.handle:
             return
-        if self.answer.transfers:
-            self.handle["span"]["attributes"]["agent.transferred_to"] = list(self.answer.transfers)
+        record = self.handle.get("span")
+        if self.answer.transfers and isinstance(record, dict):  # known once the agent ran
+            record["attributes"]["agent.transferred_to"] = list(self.answer.transfers)
         text = self.answer.text
         output = {"output": jsonable(text)} if exc is None and text is not None else None
         self.ctx.exit_span(self.handle, output_data=output, exc=exc)

@@ -111,6 +111,7 @@ class _ModelCall:
         "final_text",
         "finish_reason",
         "first_at",
+        "hold",
         "last_at",
         "llm",
         "messages",
@@ -134,6 +135,7 @@ class _ModelCall:
         run_config = get(invocation, "run_config")
         self.stream = _enum(get(run_config, "streaming_mode")) == "sse"
         self.watch: Any = None
+        self.hold: Any = None
         self.started = time.time()
         self.first_at: float | None = None
         self.last_at: float | None = None
@@ -144,11 +146,11 @@ class _ModelCall:
         self.final_text = ""
         self.finish_reason: str | None = None
 
-    def gate(self) -> Any:
-        """``llm.before`` (raises ``PolicyViolationError`` on block); the hold to release."""
+    def gate(self) -> None:
+        """``llm.before`` (raises ``PolicyViolationError`` on block), its answer held for the request."""
         config = get(self.request, "config")
         tools = get(self.request, "tools_dict")
-        return gate_framework_llm(
+        self.hold = gate_framework_llm(
             provider=provider_of(self.llm) or "gemini",
             model=self.model,
             messages=self.messages,
@@ -183,8 +185,11 @@ class _ModelCall:
         return self.finish_reason is not None
 
     def end(self, error: BaseException | None = None, *, record: bool = True) -> None:
-        """End the watch; record the call (unless ``record`` is False) when no provider integration
-        reported it."""
+        """End the hold and the watch (before ADK runs the tools the call asks for: a model call made
+        there is asked and counted on its own); record the call (unless ``record`` is False) when no
+        provider integration reported it."""
+        release(self.hold)
+        self.hold = None
         watch, self.watch = self.watch, None
         if watch is None:
             return
@@ -245,7 +250,7 @@ class _ModelCall:
 
 
 async def _watched(call: _ModelCall, responses: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    made = call.gate()  # PolicyViolationError: the model is never called
+    call.gate()  # PolicyViolationError: the model is never called
     call.begin()
     try:
         async for response in responses:
@@ -259,7 +264,7 @@ async def _watched(call: _ModelCall, responses: AsyncIterator[Any]) -> AsyncIter
         call.end(exc)
         raise
     finally:
-        release(made)
+        release(call.hold)
         close = getattr(responses, "aclose", None)
         if close is not None:
             await close()
