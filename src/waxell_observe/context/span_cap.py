@@ -41,12 +41,20 @@ CAP_HIT_KEY = "_span_cap_hit"
 STRATEGY = "priority_sampled"
 
 _warned: set[str] = set()
+_environ_data: dict[bytes, bytes] | None = getattr(os.environ, "_data", None) if os.name == "posix" else None
+_ENV_KEY = os.fsencode(ENV_MAX_SPANS)
 
 
 def max_spans() -> int:
     """The cap from ``WAXELL_MAX_SPANS_PER_RUN``: a non-negative integer, ``0`` = no cap. A value that
     is not one is reported (once per value) and the default applies."""
-    text = os.environ.get(ENV_MAX_SPANS, "").strip()
+    if _environ_data is not None:  # read once per run: os.environ's own mapping, no str round trip
+        raw = _environ_data.get(_ENV_KEY)
+        if raw is None:
+            return DEFAULT_MAX_SPANS
+        text = os.fsdecode(raw).strip()
+    else:
+        text = os.environ.get(ENV_MAX_SPANS, "").strip()
     if not text:
         return DEFAULT_MAX_SPANS
     try:
@@ -119,6 +127,10 @@ def admit(run: Run, span: SpanRecord) -> bool:
         limit = max_spans()
         if limit == 0:
             run._span_room = math.inf
+            return True
+        head = limit - limit // 5
+        if run.span_count <= head:  # within the head (most runs end there): nothing held, no SpanCap
+            run._span_room = head
             return True
         cap = run._span_cap = SpanCap(limit)
     # The spans announced without asking (the run's span_count = delivered + held, this one included)
