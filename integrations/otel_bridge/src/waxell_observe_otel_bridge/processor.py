@@ -46,6 +46,7 @@ MAX_KEPT_ATTRIBUTES = 64
 PATCHED_SCOPES: dict[str, str] = {
     "autogen-core": "waxell_observe_autogen",
     "strands.telemetry.tracer": "waxell_observe_strands",
+    "gcp.vertex.agent": "waxell_observe_google_adk",
 }
 """Instrumentation scopes whose spans an integration of ours records by patch (scope -> its package):
 skipped while that package is instrumented, so nothing is recorded twice."""
