@@ -37,7 +37,7 @@ from sqlalchemy import Connection, select
 from waxell_observe.store import bulk, rollups
 from waxell_observe.store.schema import runs
 from waxell_observe_server import batch_usage, ingest_store
-from waxell_observe_server.raw_sql import select_for_runs
+from waxell_observe_server.raw_sql import select_for_ids, select_for_runs
 from waxell_observe_server.run_refs import RunRef
 from waxell_observe_server.sanitize import cut
 from waxell_observe_server.staged_rows import REPLACED_RUNS, StagedRows
@@ -86,17 +86,23 @@ def unknown_run_message(run_id: str) -> str:
 
 
 def _lock_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, _Run]:
-    """The stored runs among ``run_ids`` (whole rows), locked for this transaction."""
-    found = {}
-    ordered = sorted(run_ids)
-    for start in range(0, len(ordered), _IDS_PER_QUERY):  # in order: concurrent batches lock alike
-        query = (
-            select(runs)
-            .where(runs.c.run_id.in_(ordered[start : start + _IDS_PER_QUERY]))
-            .order_by(runs.c.run_id)
+    """The stored runs among ``run_ids`` (whole rows), locked for this transaction.
+
+    One statement finds (and on PostgreSQL locks, ``FOR UPDATE`` in run id order, so that
+    concurrent batches cannot deadlock) the ids stored already, with every id as one parameter;
+    only the runs found — usually none or a few: those a previous batch started — are then read
+    whole, through SQLAlchemy (which decodes their JSON columns)."""
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    found_ids = [
+        row[0]
+        for row in select_for_runs(
+            conn, f"SELECT run_id FROM runs WHERE run_id {{runs}} ORDER BY run_id{lock}", sorted(run_ids)
         )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
+    ]
+    found = {}
+    for start in range(0, len(found_ids), _IDS_PER_QUERY):
+        chunk = found_ids[start : start + _IDS_PER_QUERY]
+        query = select(runs).where(runs.c.run_id.in_(chunk)).order_by(runs.c.run_id)
         for row in conn.execute(query):
             stored = dict(row._mapping)
             found[row.run_id] = _Run(
@@ -212,7 +218,7 @@ def _store_runs(
         run.ref = ref
     staged.flush()
     touched = {run.ref.run_id: run for run in known.values() if run.touched}
-    _add_totals(conn, touched)
+    usage = _add_totals(conn, touched, {c.run_id for c in completions})
     final = sorted(known.values(), key=lambda r: r.ref.run_id)
     staged.add(runs, [{**run.start_row, **run.values} for run in final if run.start_row is not None])
     staged.add(
@@ -220,7 +226,7 @@ def _store_runs(
         [{**run.stored, **run.values} for run in final if run.stored is not None and run.touched],
     )
     staged.flush()
-    batch_usage.count_completions(conn, completions, counted_at)
+    batch_usage.count_completions(conn, completions, counted_at, usage)
     return outcomes
 
 
@@ -253,23 +259,41 @@ def _run_of(entry: BatchRunIn, known: dict[str, _Run], now: float) -> tuple[_Run
     return run, 201
 
 
-def _add_totals(conn: Connection, touched: Mapping[str, _Run]) -> None:
+_SUMS = (
+    "SELECT 0, run_id, '', coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
+    "coalesce(sum(cost), 0.0), count(*) FROM llm_calls WHERE run_id {touched} GROUP BY run_id "
+    "UNION ALL SELECT 1, run_id, '', count(*), 0, 0.0, 0 FROM steps WHERE run_id {touched} GROUP BY run_id "
+    "UNION ALL SELECT 2, run_id, '', count(*), 0, 0.0, 0 FROM spans WHERE run_id {touched} GROUP BY run_id "
+    "UNION ALL SELECT 3, run_id, model, sum(tokens_in + tokens_out), 0, sum(cost), 0 FROM llm_calls "
+    "WHERE run_id {completed} GROUP BY run_id, model ORDER BY 1, 2, 3"
+)
+"""Per touched run: its calls' tokens, cost and count (0), its steps (1) and spans (2); per
+completed run and model: tokens and cost (3, what the governance counters add), models in
+order. One statement: the sums are each computed by the database as separate queries would
+compute them."""
+
+
+def _add_totals(
+    conn: Connection, touched: Mapping[str, _Run], completed: set[str]
+) -> dict[str, dict[str, tuple[int, float]]]:
     """Put each touched run's totals, recomputed from its stored records, into its values
-    (as ``store.writer.refresh_totals`` computes them)."""
-    if not touched:
-        return
-    ids = sorted(touched)
-    calls = {
-        row[0]: row[1:]
-        for row in select_for_runs(
-            conn,
-            "SELECT run_id, coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
-            "coalesce(sum(cost), 0.0), count(*) FROM llm_calls WHERE run_id {runs} GROUP BY run_id",
-            ids,
-        )
-    }
-    step_counts = _counts(conn, "steps", ids)
-    span_counts = _counts(conn, "spans", ids)
+    (as ``store.writer.refresh_totals`` computes them); return the tokens and cost per model of
+    each ``completed`` run (for :func:`~.batch_usage.count_completions`)."""
+    if not touched and not completed:
+        return {}
+    calls: dict[str, tuple[Any, ...]] = {}
+    counts: tuple[dict[str, int], dict[str, int]] = ({}, {})
+    usage: dict[str, dict[str, tuple[int, float]]] = {}
+    for kind, run_id, model, first, second, cost, count in select_for_ids(
+        conn, _SUMS, touched=sorted(touched), completed=sorted(completed)
+    ):
+        if kind == 0:
+            calls[run_id] = (first, second, cost, count)
+        elif kind == 3:
+            usage.setdefault(run_id, {})[model] = (int(first or 0), float(cost or 0.0))
+        else:
+            counts[kind - 1][run_id] = int(first)
+    step_counts, span_counts = counts
     for run_id, run in touched.items():
         tokens_in, tokens_out, cost, count = calls.get(run_id, (0, 0, 0.0, 0))
         run.values.update(
@@ -280,10 +304,4 @@ def _add_totals(conn: Connection, touched: Mapping[str, _Run]) -> None:
             step_count=step_counts.get(run_id, 0),
             span_count=span_counts.get(run_id, 0),
         )
-
-
-def _counts(conn: Connection, table: str, ids: Sequence[str]) -> dict[str, int]:
-    rows = select_for_runs(
-        conn, f"SELECT run_id, count(*) FROM {table} WHERE run_id {{runs}} GROUP BY run_id", ids
-    )
-    return {run_id: int(count) for run_id, count in rows}
+    return usage

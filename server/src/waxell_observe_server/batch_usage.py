@@ -22,14 +22,14 @@ the same for all the runs of a batch with a few statements, writing the same row
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from waxell_observe.governance.sql_usage import HOUR, OUTCOME_BUCKET
-from waxell_observe_server.raw_sql import execute_many, marker, select_for_runs, translated_errors
+from waxell_observe_server.raw_sql import execute_many, marker, pg_array, select_for_runs, translated_errors
 from waxell_observe_server.run_governance import admission_ids
 
 __all__ = ["Completion", "count_completions"]
@@ -74,24 +74,10 @@ _OUTCOMES_SQLITE = (
 )
 
 
-def _models(conn: Connection, run_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, float]]]:
-    """Tokens (in + out) and cost per model of each run, from its stored LLM calls."""
-    found: dict[str, dict[str, tuple[int, float]]] = {}
-    rows = select_for_runs(
-        conn,
-        "SELECT run_id, model, sum(tokens_in + tokens_out), sum(cost) FROM llm_calls WHERE run_id {runs} "
-        "GROUP BY run_id, model ORDER BY run_id, model",
-        sorted(run_ids),
-    )
-    for run_id, model, tokens, cost in rows:
-        found.setdefault(run_id, {})[model] = (int(tokens or 0), float(cost or 0.0))
-    return found
-
-
 def _insert_outcomes(conn: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
     """Insert ``gov_run_outcomes`` rows; returns the run ids that were not counted before."""
     if conn.dialect.name == "postgresql":
-        columns = [list(column) for column in zip(*rows, strict=True)]  # rows of one width
+        columns = [pg_array(column) for column in zip(*rows, strict=True)]  # rows of one width
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with translated_errors(conn):
@@ -108,15 +94,20 @@ def _insert_outcomes(conn: Connection, rows: list[tuple[Any, ...]]) -> set[str]:
     return {row[0] for row in fresh}
 
 
-def count_completions(conn: Connection, completions: Sequence[Completion], at: float) -> int:
+def count_completions(
+    conn: Connection,
+    completions: Sequence[Completion],
+    at: float,
+    models: Mapping[str, Mapping[str, tuple[int, float]]],
+) -> int:
     """Count ``completions`` (a run counted before, or earlier in the sequence, is not counted
-    again) and free their slots; returns how many runs were counted."""
+    again) and free their slots; returns how many runs were counted. ``models``: the tokens and
+    cost per model of each completed run, from its stored LLM calls."""
     if not completions:
         return 0
     first: dict[str, Completion] = {}
     for completion in completions:
         first.setdefault(completion.run_id, completion)
-    models = _models(conn, list(first))
     outcome_rows = []
     for run_id, completion in first.items():
         usage = models.get(run_id, {})
