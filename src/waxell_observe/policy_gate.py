@@ -32,13 +32,19 @@ def check(run: Run, phase: str, surface: str) -> PolicyCheckResult:
     functions = direct_implementations("on_policy_check")
     if functions is None:
         return _merge(plugin_manager().hook.on_policy_check(run=run, phase=phase, surface=surface))
-    answers: list[PolicyCheckResult | None] = []
+    answers: list[PolicyCheckResult | None] | None = None  # made when a decider answers (most do not)
     for function, plugin_name in functions:
         try:
-            answers.append(function(run, phase, surface))
+            answer = function(run, phase, surface)
         except Exception:  # noqa: BLE001 - a plugin never breaks the agent
             report_failure(plugin_name, "on_policy_check")
-    return _merge(answers)
+            continue
+        if answer is not None:
+            if answers is None:
+                answers = [answer]
+            else:
+                answers.append(answer)
+    return PolicyCheckResult("allow") if answers is None else _merge(answers)
 
 
 async def acheck(run: Run, phase: str, surface: str) -> PolicyCheckResult:
