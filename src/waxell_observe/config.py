@@ -4,22 +4,28 @@ Resolution order for every setting: an explicit argument (``init(...)``,
 ``WaxellObserveClient.configure(...)``), then ``WAXELL_*`` environment variables, then the
 ``[default]`` profile of ``~/.waxell/config`` (INI; keys ``api_url``, ``api_key``, ``debug``,
 ``capture_content``, ``db``), then the built-in default.
+
+``init()`` resolves a configuration, so this module imports neither :mod:`pathlib` nor
+:mod:`configparser` (~5 ms together): paths are strings here (:func:`_posix_path` gives what
+``pathlib`` would), the functions returning a ``Path`` import it when called, and the INI parser is
+imported only when a configuration file exists.
 """
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import logging
 import os
 import sys
 import threading
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from waxell_observe.errors import ConfigurationError
 from waxell_observe.process import fork_safe
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "ObserveConfig",
@@ -51,12 +57,62 @@ def parse_bool(value: Any, *, name: str) -> bool:
     raise ConfigurationError(f"{name}: expected a boolean (true/false/1/0/yes/no), got {value!r}")
 
 
+def _posix_path(path: str) -> str:
+    """``str(pathlib.Path(path))`` on a POSIX system: empty and ``.`` parts dropped, ``..`` kept,
+    a leading ``//`` kept (POSIX gives it its own meaning), ``"."`` for nothing."""
+    root = "//" if path.startswith("//") and not path.startswith("///") else "/" if path[:1] == "/" else ""
+    return root + "/".join(part for part in path.split("/") if part and part != ".") or "."
+
+
+def _home() -> str:
+    """``str(Path.home())``."""
+    if os.name != "posix":
+        from pathlib import Path
+
+        return str(Path.home())
+    return _posix_path(os.path.expanduser("~"))
+
+
+def _absolute(path: str) -> str:
+    """``str(Path(path).expanduser().absolute())``."""
+    if os.name != "posix":
+        from pathlib import Path
+
+        return str(Path(path).expanduser().absolute())
+    path = _posix_path(path)
+    if path[:1] == "~":  # the first part names a home directory
+        first, slash, rest = path.partition("/")
+        home = os.path.expanduser(first)
+        if home[:1] == "~":
+            raise RuntimeError("Could not determine home directory.")  # what pathlib raises
+        path = home + slash + rest
+    if path[:1] != "/":
+        path = os.getcwd() + "/" + path
+    return _posix_path(path)
+
+
+def _default_db() -> str:
+    return _home() + "/.waxell/observe.db" if os.name == "posix" else str(default_db_path())
+
+
 def default_db_path() -> Path:
     """``~/.waxell/observe.db``: where the embedded store lives unless ``WAXELL_DB`` says otherwise."""
+    from pathlib import Path
+
     return Path.home() / ".waxell" / "observe.db"
 
 
+def _config_file() -> str:
+    """:func:`config_file_path` as a string."""
+    named = os.environ.get("WAXELL_CONFIG_FILE")
+    if os.name != "posix":
+        return str(config_file_path())
+    return _posix_path(named) if named else _home() + "/.waxell/config"
+
+
 def config_file_path() -> Path:
+    from pathlib import Path
+
     return Path(os.environ.get("WAXELL_CONFIG_FILE") or Path.home() / ".waxell" / "config")
 
 
@@ -119,7 +175,7 @@ class ObserveConfig:
         # Derived once: read on every record by sinks, so plain attributes rather than properties.
         object.__setattr__(self, "mode", "remote" if self.api_url else "embedded")
         object.__setattr__(self, "db_url", db_url_from(self.db))
-        object.__setattr__(self, "journal_root", str(journal_root_from(self.journal_dir)))
+        object.__setattr__(self, "journal_root", _journal_root(self.journal_dir))
         if self.api_url and not self.api_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"api_url must start with http:// or https://, got {self.api_url!r}")
         if self.prompt_guard_action not in _PROMPT_GUARD_ACTIONS:
@@ -159,6 +215,9 @@ class ObserveConfig:
         ``default``, else the first section other than ``[wax]``. A missing or unreadable file
         gives the default configuration.
         """
+        import configparser
+        from pathlib import Path
+
         path = Path(config_path) if config_path else config_file_path()
         parser = configparser.ConfigParser()
         try:
@@ -183,23 +242,37 @@ def default_journal_root() -> Path:
     """``<user data dir>/waxell-observe/journal``: on Linux ``$XDG_DATA_HOME`` (else
     ``~/.local/share``) as ``platformdirs`` says, without importing it (~15 ms at ``init()``);
     elsewhere ``platformdirs``."""
+    from pathlib import Path
+
+    return Path(_default_journal_root())
+
+
+def _default_journal_root() -> str:
+    """:func:`default_journal_root` as a string."""
     if sys.platform.startswith("linux"):
         data_home = os.environ.get("XDG_DATA_HOME", "")
-        base = Path(data_home) if data_home.strip() else Path.home() / ".local" / "share"
-        return base / "waxell-observe" / "journal"
+        base = data_home if data_home.strip() else _home() + "/.local/share"
+        return _posix_path(base + "/waxell-observe/journal")
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("waxell-observe", appauthor=False)) / "journal"
+    return os.path.join(platformdirs.user_data_dir("waxell-observe", appauthor=False), "journal")
 
 
 def journal_root_from(journal_dir: str) -> Path:
-    return Path(journal_dir).expanduser().absolute() if journal_dir else default_journal_root()
+    from pathlib import Path
+
+    return Path(_journal_root(journal_dir))
+
+
+def _journal_root(journal_dir: str) -> str:
+    """:func:`journal_root_from` as a string (what :attr:`ObserveConfig.journal_root` holds)."""
+    return _absolute(journal_dir) if journal_dir else _default_journal_root()
 
 
 def db_url_from(db: str) -> str:
     """A store location (empty, a path, or a URL) as a SQLAlchemy URL."""
     if not db:
-        return f"sqlite:///{default_db_path()}"
+        return f"sqlite:///{_default_db()}"
     if "://" in db:
         if db.startswith("postgres://"):
             db = "postgresql://" + db[len("postgres://") :]
@@ -208,7 +281,7 @@ def db_url_from(db: str) -> str:
         return db
     if db == ":memory:":  # SQLite's in-memory database, not a file of that name
         return "sqlite:///:memory:"
-    return f"sqlite:///{Path(db).expanduser().absolute()}"
+    return f"sqlite:///{_absolute(db)}"
 
 
 _ENV: dict[str, tuple[str, ...]] = {
@@ -271,9 +344,11 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _read_file() -> dict[str, str]:
-    path = config_file_path()
-    if not path.is_file():
+    path = _config_file()
+    if not os.path.isfile(path):
         return {}
+    import configparser
+
     parser = configparser.ConfigParser()
     try:
         parser.read(path, encoding="utf-8")
@@ -325,7 +400,7 @@ def resolve_config(**arguments: Any) -> ObserveConfig:
     _env_values(values)
     for name, raw in file_values.items():
         if name not in values:
-            _set_lenient(values, name, raw, source=str(config_file_path()))
+            _set_lenient(values, name, raw, source=_config_file())
     if extra:
         values["extra"] = extra
     return ObserveConfig(**values)

@@ -101,3 +101,34 @@ def test_store_locations_become_sqlalchemy_urls(tmp_path: Path, monkeypatch: pyt
     assert db_url_from("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert db_url_from("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert db_url_from("sqlite:////x/y.db") == "sqlite:////x/y.db"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the string paths are POSIX's; elsewhere pathlib is used")
+def test_store_and_journal_paths_are_the_ones_pathlib_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``init()`` does not import pathlib: the configuration's paths are made from strings, as
+    ``Path(...).expanduser().absolute()`` would make them (``..`` kept, ``.`` and ``//`` dropped)."""
+    from waxell_observe.config import db_url_from
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home//me/"))
+    for location in (
+        "runs.db",
+        "./a//b/../runs.db",
+        "~/runs.db",
+        "~",
+        "/x/./y//z.db",
+        "//net/r.db",
+        "a/",
+        ".",
+    ):
+        assert db_url_from(location) == f"sqlite:///{Path(location).expanduser().absolute()}", location
+        config = ObserveConfig(journal_dir=location)
+        assert config.journal_root == str(Path(location).expanduser().absolute()), location
+    assert ObserveConfig().db_url == f"sqlite:///{tmp_path}/home/me/.waxell/observe.db"
+    for data_home, root in (("", f"{tmp_path}/home/me/.local/share"), ("/d//x/", "/d/x"), ("rel/.", "rel")):
+        monkeypatch.setenv("XDG_DATA_HOME", data_home)
+        assert ObserveConfig().journal_root == f"{root}/waxell-observe/journal"
+    with pytest.raises(RuntimeError, match="Could not determine home directory"):
+        db_url_from("~no-such-user-here/runs.db")  # what Path.expanduser() raises
