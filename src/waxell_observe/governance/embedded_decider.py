@@ -22,6 +22,9 @@ their non-allow evaluations go to the audit log through a background worker.
 
 With no policies stored, a check costs a dictionary lookup and a clock read (the policies version is read
 at most once a second, or at once after ``policies add``/``remove`` in this process).
+
+A built-in plugin, imported by every ``init()``: what evaluating a policy needs (the request and its
+results, :mod:`.run_request`) is imported once a store holds a policy, not with this module.
 """
 
 from __future__ import annotations
@@ -35,11 +38,6 @@ from typing import TYPE_CHECKING
 
 from waxell_observe.plugins import hookimpl
 from waxell_observe.process import current_pid, fork_safe
-from waxell_observe.vocabulary.rows import policy_span_attributes, policy_span_status
-
-from .request import PRE_EXECUTION
-from .results import PolicyCheckResult
-from .run_request import RunGovernance, request_for_run, run_models
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
@@ -47,6 +45,7 @@ if TYPE_CHECKING:
     from waxell_observe.run import Run
 
     from .decider import Decider
+    from .results import PolicyCheckResult
 
 __all__ = [
     "NAME",
@@ -160,6 +159,9 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
     decider = _decider(run.config)
     if decider.empty:
         return None
+    from .request import PRE_EXECUTION
+    from .run_request import RunGovernance, request_for_run
+
     state = RunGovernance.of(run)
     result = decider.evaluate(request_for_run(run, phase, state), phase)
     if phase == PRE_EXECUTION:
@@ -179,6 +181,8 @@ def on_run_start(run: Run) -> None:
     if decider.empty:
         return
     if decider.facts(run.agent_name, run.workflow_name, run.user_group).mid_content:
+        from .run_request import RunGovernance
+
         RunGovernance.of(run, create=True).collect = True  # type: ignore[union-attr]
 
 
@@ -203,11 +207,13 @@ def on_run_end(run: Run) -> None:
     """Free the run's slots; count its usage and outcome when a budget or kill switch covers it."""
     if not _embedded(run):
         return
-    state = RunGovernance.of(run)
+    state = run.plugin_state.get("governance")  # RunGovernance.of(run), without importing it
     holds_slot = state is not None and state.holds_slot
     decider = _decider(run.config)
     if decider.empty and not holds_slot:
         return
+    from .run_request import run_models
+
     try:
         decider.finish_run(
             run.run_id,
@@ -235,6 +241,9 @@ def _audit_refused(run: Run, result: PolicyCheckResult) -> None:
     agent's thread, like any record: durable once this returns)."""
     from waxell_observe.pipeline.plugin import journal_refusal
     from waxell_observe.records import SpanRecord
+    from waxell_observe.vocabulary.rows import policy_span_attributes, policy_span_status
+
+    from .request import PRE_EXECUTION
 
     now = time.time()
     spans = [

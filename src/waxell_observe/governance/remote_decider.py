@@ -10,18 +10,21 @@ control plane cannot answer, the check fails open (allow, logged) unless ``polic
 Post-execution outcomes come back asynchronously with the ``complete/`` reply and are stored on
 the run (``ctx.governance``) when they arrive. With ``mid_execution_governance=True`` the run's
 records are delivered synchronously (:func:`on_run_flush`) and the ingest replies' verdict is used.
+
+A built-in plugin, imported by every ``init()``: what only remote runs use (the breaker, the
+results, the wire format) is imported by :func:`on_configure` in remote mode, not with this module.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from waxell_observe.governance.breaker import BreakerOpenError, breaker_for, format_time, is_unreachable
-from waxell_observe.governance.results import PolicyCheckResult, strictest
 from waxell_observe.plugins import hookimpl
-from waxell_observe.run import Run
-from waxell_observe.transport import wire
+
+if TYPE_CHECKING:
+    from waxell_observe.governance.results import PolicyCheckResult
+    from waxell_observe.run import Run
 
 __all__ = ["NAME", "on_policy_check", "on_run_flush", "waxell_policy_check_does_io"]
 
@@ -73,6 +76,9 @@ def on_configure(config: Any) -> None:
         import httpx  # noqa: F401
         import platformdirs  # noqa: F401
 
+        from waxell_observe.governance import breaker, results  # noqa: F401 - what a check uses
+        from waxell_observe.transport import wire  # noqa: F401
+
 
 @hookimpl
 def on_shutdown(timeout: float | None) -> None:
@@ -99,6 +105,9 @@ def _unavailable(run: Run, phase: str, error: Exception) -> PolicyCheckResult | 
     A check skipped because the control plane's circuit breaker is open (``BreakerOpenError``)
     logs nothing (the breaker logged its opening once); blocked, its reason says until when.
     """
+    from waxell_observe.governance.breaker import BreakerOpenError, format_time
+    from waxell_observe.governance.results import PolicyCheckResult
+
     config = run.config
     if isinstance(error, BreakerOpenError):
         if not config.policy_fail_closed:
@@ -151,6 +160,8 @@ def _delegation_signal(run: Run, server_ids: Any) -> dict[str, Any] | None:
 
 def _run_state_fields(run: Run) -> dict[str, Any]:
     """What the run did so far, in the ``policy-check/`` extension fields our server reads."""
+    from waxell_observe.transport import wire
+
     fields: dict[str, Any] = {
         "llm_calls": [
             {"model": model, "tokens_in": int(u[0]), "tokens_out": int(u[1]), "cost": float(u[2])}
@@ -183,6 +194,9 @@ def on_policy_check(run: Run, phase: str, surface: str) -> PolicyCheckResult | N
         # The flush that just ran (mid_execution_governance) answered already: no second round trip.
         verdict: PolicyCheckResult | None = state.pop("flush_verdict")
         return verdict
+    from waxell_observe.governance.breaker import BreakerOpenError, breaker_for, is_unreachable
+    from waxell_observe.governance.results import PolicyCheckResult
+
     breaker = breaker_for(run.config.api_url, run.config.api_key)
     try:
         breaker.check()
@@ -256,6 +270,8 @@ def on_run_flush(run: Run) -> PolicyCheckResult | None:
     verdicts = destination.take_verdicts(run.run_id) if destination is not None else []
     if not verdicts:
         return None  # no verdict in the ingest replies: the policy check that follows asks
+    from waxell_observe.governance.results import strictest
+
     verdict = verdicts[0] if len(verdicts) == 1 else strictest(verdicts)
     state["flush_verdict"] = None  # the verdict is returned here; the check need not repeat it
     return verdict
