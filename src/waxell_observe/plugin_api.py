@@ -32,18 +32,18 @@ from typing import TYPE_CHECKING, Any
 from waxell_observe import vocabulary
 from waxell_observe.config import ObserveConfig, get_config
 from waxell_observe.delivery.report import DeliveryReport
-from waxell_observe.delivery.worker import BackgroundWorker
-from waxell_observe.delivery.worker import RetryLater as WorkerRetryLater
-from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation, strictest
-from waxell_observe.pipeline.destination import Delivered, Destination, RetryLater
 from waxell_observe.plugins import ACTIVE_ATTRIBUTE, hookimpl, plugin_errors, plugin_manager
-from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
-from waxell_observe.run import Run
-from waxell_observe.vocabulary import attributes
 
 if TYPE_CHECKING:
+    from waxell_observe.delivery.worker import BackgroundWorker
+    from waxell_observe.delivery.worker import RetryLater as WorkerRetryLater
+    from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation, strictest
+    from waxell_observe.pipeline.destination import Delivered, Destination, RetryLater
     from waxell_observe.pipeline.frames import KIND_NAMES as FRAME_KINDS
     from waxell_observe.pipeline.frames import as_dict as frame_as_dict
+    from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
+    from waxell_observe.run import Run
+    from waxell_observe.vocabulary import attributes
 
 __all__ = [
     "ACTIVE_ATTRIBUTE",
@@ -73,20 +73,44 @@ __all__ = [
 ]
 
 
-_FRAME_NAMES = {"FRAME_KINDS": "KIND_NAMES", "frame_as_dict": "as_dict"}
+_LAZY: dict[str, tuple[str, str]] = {
+    "BackgroundWorker": ("waxell_observe.delivery.worker", "BackgroundWorker"),
+    "WorkerRetryLater": ("waxell_observe.delivery.worker", "RetryLater"),
+    "PolicyCheckResult": ("waxell_observe.governance.results", "PolicyCheckResult"),
+    "PolicyEvaluation": ("waxell_observe.governance.results", "PolicyEvaluation"),
+    "strictest": ("waxell_observe.governance.results", "strictest"),
+    "Delivered": ("waxell_observe.pipeline.destination", "Delivered"),
+    "Destination": ("waxell_observe.pipeline.destination", "Destination"),
+    "RetryLater": ("waxell_observe.pipeline.destination", "RetryLater"),
+    "FRAME_KINDS": ("waxell_observe.pipeline.frames", "KIND_NAMES"),
+    "frame_as_dict": ("waxell_observe.pipeline.frames", "as_dict"),
+    "LLMCallRecord": ("waxell_observe.records", "LLMCallRecord"),
+    "ScoreRecord": ("waxell_observe.records", "ScoreRecord"),
+    "SpanRecord": ("waxell_observe.records", "SpanRecord"),
+    "StepRecord": ("waxell_observe.records", "StepRecord"),
+    "Run": ("waxell_observe.run", "Run"),
+    "attributes": ("waxell_observe.vocabulary.attributes", ""),
+}
+"""Name -> (module, attribute; ``""`` for the module), imported on first use (PEP 562).
+
+Every ``init()`` imports the installed plugins, and most plugins name the records and the run only in
+annotations: a plugin that imports those names under ``if TYPE_CHECKING:`` (as the example plugin does)
+costs ``init()`` nothing for them. The frames module needs msgspec, which a plugin that never reads a
+frame (most of them) should not pay for either."""
 
 
-def _frame_name(name: str) -> Any:
-    """``FRAME_KINDS`` and ``frame_as_dict``, imported on first use: the frames module needs msgspec,
-    which a plugin that never reads a frame (most of them) should not pay for at ``init()``."""
-    if name not in _FRAME_NAMES:
+def _load(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from waxell_observe.pipeline import frames
+    import importlib
 
-    value = getattr(frames, _FRAME_NAMES[name])
+    module_name, attribute = target
+    module = importlib.import_module(module_name)
+    value = getattr(module, attribute) if attribute else module
     globals()[name] = value
     return value
 
 
 if not TYPE_CHECKING:
-    __getattr__ = _frame_name
+    __getattr__ = _load

@@ -4,6 +4,10 @@ Registered through the entry point ``jsonl`` in the ``waxell_observe`` group. Ev
 comes from :mod:`waxell_observe.plugin_api`, the one module a plugin needs. Active when
 the configuration names a file: ``WAXELL_JSONL_PATH`` or ``init(jsonl_path=...)``. Lines
 are written by a background worker, never on the agent's thread.
+
+Every ``init()`` imports the installed plugins, configured or not, so this module imports at its top
+only what it runs: the names it uses in annotations only (the run, the records, the configuration)
+are imported for type checkers alone, and the worker's class when the first line is written.
 """
 
 from __future__ import annotations
@@ -12,35 +16,36 @@ import json
 import os
 import threading
 from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from waxell_observe.plugin_api import (
-    BackgroundWorker,
-    DeliveryReport,
-    LLMCallRecord,
-    ObserveConfig,
-    Run,
-    ScoreRecord,
-    SpanRecord,
-    StepRecord,
-    hookimpl,
-)
+from waxell_observe.plugin_api import hookimpl
+
+if TYPE_CHECKING:
+    from waxell_observe.plugin_api import (
+        BackgroundWorker,
+        DeliveryReport,
+        LLMCallRecord,
+        ObserveConfig,
+        Run,
+        ScoreRecord,
+        SpanRecord,
+        StepRecord,
+    )
 
 NAME = "jsonl"
 
 _lock = threading.Lock()
-_path: Path | None = None
-_worker: BackgroundWorker[tuple[Path, dict[str, Any]]] | None = None
+_path: str | None = None
+_worker: BackgroundWorker[tuple[str, dict[str, Any]]] | None = None
 
 
-def _write(batch: list[tuple[Path, dict[str, Any]]]) -> None:
-    by_file: dict[Path, list[str]] = {}
+def _write(batch: list[tuple[str, dict[str, Any]]]) -> None:
+    by_file: dict[str, list[str]] = {}
     for path, line in batch:
         by_file.setdefault(path, []).append(json.dumps(line, ensure_ascii=False, default=repr))
     for path, lines in by_file.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
 
 
@@ -52,6 +57,8 @@ def _emit(event: str, run: Run, payload: dict[str, Any]) -> None:
     if _worker is None:
         with _lock:
             if _worker is None:
+                from waxell_observe.plugin_api import BackgroundWorker
+
                 _worker = BackgroundWorker(NAME, _write)
     _worker.put((path, {"event": event, "run_id": run.run_id, "agent_name": run.agent_name, **payload}))
 
@@ -69,8 +76,7 @@ def waxell_active(config: ObserveConfig) -> bool:
 @hookimpl
 def on_configure(config: ObserveConfig) -> None:
     global _path
-    target = _target(config)
-    _path = Path(target) if target else None
+    _path = _target(config) or None
 
 
 @hookimpl
