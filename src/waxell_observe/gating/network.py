@@ -22,7 +22,6 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
 
 from waxell_observe import import_hooks
 
@@ -100,6 +99,8 @@ def _control_plane() -> tuple[str, int | None]:
     api_url = get_config().api_url or ""
     cached_url, address = _own_host
     if cached_url != api_url:
+        from urllib.parse import urlsplit  # httpx imported it: free here, ~2 ms at init()
+
         parts = urlsplit(api_url)
         address = ((parts.hostname or "").lower(), parts.port)
         _own_host = (api_url, address)

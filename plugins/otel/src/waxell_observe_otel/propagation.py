@@ -11,6 +11,7 @@ other plugins (the remote sink) can send ``traceparent`` with their requests:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -33,7 +34,11 @@ __all__ = [
 
 PLUGIN_STATE_KEY = "otel"
 
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+
+@functools.cache
+def _traceparent_pattern() -> re.Pattern[str]:
+    """Compiled on first use, not when ``init()`` imports the plugin."""
+    return re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
 
 class ParentContext(NamedTuple):
@@ -56,7 +61,7 @@ def traceparent_for(run: Run) -> str | None:
 
 def parse_traceparent(value: str) -> ParentContext | None:
     """A ``traceparent`` header value as a parent context (``None`` when invalid)."""
-    match = _TRACEPARENT.match(value.strip().lower())
+    match = _traceparent_pattern().match(value.strip().lower())
     if match is None:
         return None
     version, trace_hex, span_hex, flags_hex, rest = match.groups()

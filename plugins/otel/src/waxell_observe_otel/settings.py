@@ -18,9 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, NamedTuple
 
 from waxell_observe.config import ObserveConfig, parse_bool
 from waxell_observe.errors import ConfigurationError
@@ -55,9 +53,11 @@ KEY_HEADER = "x-wax-key"
 _warned: set[str] = set()
 
 
-@dataclass(frozen=True)
-class OtelSettings:
-    """Where and how to export. ``key`` identifies the export pipeline these settings need."""
+class OtelSettings(NamedTuple):
+    """Where and how to export. ``key`` identifies the export pipeline these settings need.
+
+    A named tuple rather than a dataclass: every ``init()`` imports this module, and making a
+    dataclass costs ~1 ms."""
 
     traces_url: str
     """Full OTLP/HTTP traces URL, or ``""`` when a custom span exporter is used."""
@@ -170,6 +170,8 @@ def _env(*names: str) -> str:
 def parse_headers(value: str) -> dict[str, str]:
     """``OTEL_EXPORTER_OTLP_HEADERS`` syntax (``key=value,key2=value2``, percent-encoded) as a dict
     with lower-case keys; malformed entries are skipped."""
+    from urllib.parse import unquote  # not at the top: init() reads no header when export is off
+
     headers: dict[str, str] = {}
     for item in value.split(","):
         key, sep, raw = item.partition("=")
@@ -182,6 +184,8 @@ def parse_headers(value: str) -> dict[str, str]:
 def resource_attributes(config: ObserveConfig) -> dict[str, Any]:
     """The resource attributes of our spans as this process sees them: ``OTEL_RESOURCE_ATTRIBUTES``,
     ``OTEL_SERVICE_NAME``, then ``init(resource_attributes=...)`` on top."""
+    from urllib.parse import unquote
+
     attributes: dict[str, Any] = {}
     raw = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
     for item in raw.split(","):
@@ -197,6 +201,8 @@ def resource_attributes(config: ObserveConfig) -> dict[str, Any]:
 
 
 def _origin(url: str) -> tuple[str, str]:
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower()
     port = parts.port or (443 if parts.scheme == "https" else 80)
