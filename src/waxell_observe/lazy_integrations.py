@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +35,20 @@ __all__ = ["arm", "disarm", "on_uninstrument", "report", "selected", "waiting"]
 logger = logging.getLogger("waxell_observe")
 
 
-@dataclass
 class _Integration:
-    entry: EntryPoint
-    triggers: tuple[str, ...]
-    state: str = "not_selected"
-    hooks: list[tuple[str, Any]] = field(default_factory=list)
-    fired_by: str = ""
-    error: str = ""
+    """One installed integration as :func:`arm` prepared it (a plain class: every ``init()`` imports
+    this module, and making a dataclass costs ~0.5 ms)."""
+
+    __slots__ = ("entry", "triggers", "state", "hooks", "fired_by", "error")
+
+    def __init__(self, entry: EntryPoint, triggers: tuple[str, ...]) -> None:
+        self.entry = entry
+        self.triggers = triggers
+        self.state = "not_selected"
+        self.hooks: list[tuple[str, Any]] = []
+        """(trigger module, the post-import callback waiting for it)"""
+        self.fired_by = ""
+        self.error = ""
 
 
 _lock = threading.RLock()
