@@ -28,9 +28,10 @@ import functools
 import logging
 import os
 import threading
+import types
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -128,6 +129,26 @@ class _IsolatingPluginManager(pluggy.PluginManager):
         finally:
             self._forget()
 
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """pluggy's answer, read straight from a plain module's ``__dict__``.
+
+        Registering a plugin asks this for every name in ``dir(plugin)``, and pluggy reads each
+        through ``inspect.getattr_static``: ~0.5 ms per built-in plugin at ``init()``, mostly for a
+        module's imports, constants and helpers. For a plain module the answer is known from its
+        ``__dict__``, and is pluggy's: a function's marker options (unless ``ModuleType`` has an
+        attribute of that name, which ``getattr_static`` would look at first); ``None`` for anything
+        but a function, a static or class method or a bound method. The rest, and every other kind
+        of plugin, go to pluggy (``tests/unit/test_plugins.py`` compares both answers)."""
+        if type(plugin) is types.ModuleType:
+            value = plugin.__dict__.get(name, _ABSENT)
+            kind = type(value)
+            if kind is types.FunctionType and name not in _MODULE_TYPE_NAMES:
+                opts = getattr(value, self.project_name + "_impl", None)
+                return cast("pluggy.HookimplOpts", opts) if isinstance(opts, dict) else None
+            if value is not _ABSENT and kind not in _HOOKABLE:
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         try:
             return super().unregister(plugin, name)
@@ -197,6 +218,12 @@ class _IsolatingPluginManager(pluggy.PluginManager):
             self._fast.clear()
         self._fast[key] = (config, functions)
         return functions
+
+
+_ABSENT = object()
+_HOOKABLE = (types.FunctionType, staticmethod, classmethod, types.MethodType)
+"""What pluggy takes a hook implementation from (``pluggy._manager._static_hook_attr``)."""
+_MODULE_TYPE_NAMES = frozenset(dir(types.ModuleType))
 
 
 RECORD_HOOKS = ("on_run_start", "on_llm_call", "on_step", "on_span", "on_score", "on_run_end")

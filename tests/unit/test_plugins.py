@@ -325,3 +325,53 @@ def test_policy_plugin_failure_fails_open(register_plugin: Any, read_run: Any) -
     with WaxellContext(agent_name="a") as ctx:
         pass
     assert read_run(ctx.run_id)["status"] == "success"
+
+
+def test_a_module_plugin_is_read_as_pluggy_reads_it() -> None:
+    """The plugin manager reads a plain module's hook implementations from its ``__dict__``
+    (``init()`` registers nine of them); every answer is the one pluggy's own reading gives."""
+    import functools
+    import os
+    import types
+
+    import pluggy
+
+    from waxell_observe.plugins import DEFAULT_PLUGINS, _IsolatingPluginManager
+
+    class Holder:
+        @hookimpl
+        def on_step(self, run: Any, step: Any) -> None: ...
+
+    def helper() -> None: ...
+
+    odd = helper.__get__  # a method-wrapper: not a function
+    mislabelled = types.FunctionType(helper.__code__, {}, "mislabelled")
+    mislabelled.waxell_observe_impl = "not options"  # type: ignore[attr-defined]
+    module = types.ModuleType("crafted_plugin")
+    module.__dict__.update(
+        on_run_start=hookimpl(lambda run: None),
+        on_run_end=hookimpl(tryfirst=True)(lambda run: None),
+        helper=helper,
+        mislabelled=mislabelled,
+        static=staticmethod(hookimpl(lambda run: None)),
+        klass=classmethod(hookimpl(lambda cls, run: None)),
+        bound=Holder().on_step,
+        builtin=os.getpid,
+        partial=functools.partial(helper),
+        odd=odd,
+        Holder=Holder,
+        constant=3,
+        os=os,
+        __repr__=hookimpl(lambda: ""),  # the name of an attribute of ModuleType: pluggy decides
+    )
+    modules = [module, *(__import__(name, fromlist=["_"]) for _, name in DEFAULT_PLUGINS)]
+    ours, pluggys = _IsolatingPluginManager("waxell_observe"), pluggy.PluginManager("waxell_observe")
+    for plugin in modules:
+        for name in dir(plugin):
+            assert ours.parse_hookimpl_opts(plugin, name) == pluggys.parse_hookimpl_opts(plugin, name), name
+    assert ours.parse_hookimpl_opts(module, "on_run_end") == {
+        "wrapper": False, "hookwrapper": False, "optionalhook": False, "tryfirst": True, "trylast": False,
+        "specname": None,
+    }  # fmt: skip
+    found = {name for name in dir(module) if ours.parse_hookimpl_opts(module, name) is not None}
+    assert found == {"on_run_start", "on_run_end", "static", "klass", "bound", "__repr__"}
