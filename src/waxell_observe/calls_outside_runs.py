@@ -27,11 +27,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from waxell_observe.config import ObserveConfig, get_config
-from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
 
 if TYPE_CHECKING:
     from waxell_observe.auto_run_context import AutoRunContext as _AutoRunContext
+    from waxell_observe.delivery.report import DeliveryReport
 
 __all__ = ["collect", "write_pending", "pending", "INTERVAL_SECONDS", "MAX_CALLS_PER_RUN", "AUTO_WORKFLOW"]
 
@@ -222,6 +222,8 @@ def _client_for(config: ObserveConfig) -> Any:
 
 
 def _report(state: _State) -> DeliveryReport:
+    from waxell_observe.delivery.report import DeliveryReport
+
     return DeliveryReport(
         sink=NAME,
         sent=state.written,

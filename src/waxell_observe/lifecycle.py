@@ -7,9 +7,10 @@ import atexit
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from waxell_observe.delivery.report import DeliveryReport
+if TYPE_CHECKING:  # imported when reports are merged: every init() imports this module
+    from waxell_observe.delivery.report import DeliveryReport
 
 __all__ = ["flush", "flush_sync", "shutdown", "EXIT_TIMEOUT_SECONDS"]
 
@@ -30,6 +31,8 @@ def flush_sync(timeout: float | None = None) -> DeliveryReport:
     and ``dropped`` since the process started, and those still ``pending`` if the timeout
     expired, in total and per sink (``report.sinks``).
     """
+    from waxell_observe.delivery.report import DeliveryReport
+
     reports = _call_within("on_flush", timeout)
     return DeliveryReport.merge(_flatten(reports))
 
@@ -44,6 +47,8 @@ async def flush(timeout: float | None = None) -> DeliveryReport:
 
 def _flatten(reports: list[Any]) -> list[DeliveryReport]:
     """Plugin reports, a merged one (the pipeline's, one per destination) opened up."""
+    from waxell_observe.delivery.report import DeliveryReport
+
     flat: list[DeliveryReport] = []
     for report in reports:
         if not isinstance(report, DeliveryReport):
@@ -127,6 +132,7 @@ def shutdown(timeout: float | None = EXIT_TIMEOUT_SECONDS * 5) -> DeliveryReport
     later ``init()`` acts again.
     """
     from waxell_observe import initialization
+    from waxell_observe.delivery.report import DeliveryReport
 
     initialization.close_ambient_run()
     with _shutdown_lock:

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from waxell_observe import vocabulary
 from waxell_observe.config import ObserveConfig, get_config
-from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import ACTIVE_ATTRIBUTE, hookimpl, plugin_errors, plugin_manager
 
 if TYPE_CHECKING:
+    from waxell_observe.delivery.report import DeliveryReport
     from waxell_observe.delivery.worker import BackgroundWorker
     from waxell_observe.delivery.worker import RetryLater as WorkerRetryLater
     from waxell_observe.governance.results import PolicyCheckResult, PolicyEvaluation, strictest
@@ -74,6 +74,7 @@ __all__ = [
 
 
 _LAZY: dict[str, tuple[str, str]] = {
+    "DeliveryReport": ("waxell_observe.delivery.report", "DeliveryReport"),
     "BackgroundWorker": ("waxell_observe.delivery.worker", "BackgroundWorker"),
     "WorkerRetryLater": ("waxell_observe.delivery.worker", "RetryLater"),
     "PolicyCheckResult": ("waxell_observe.governance.results", "PolicyCheckResult"),

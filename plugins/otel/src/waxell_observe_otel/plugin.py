@@ -19,7 +19,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from waxell_observe.config import ObserveConfig
-from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
 from waxell_observe_otel import sidecar
 from waxell_observe_otel.propagation import PLUGIN_STATE_KEY, run_trace, state_for
@@ -32,6 +31,7 @@ from waxell_observe_otel.settings import (
 )
 
 if TYPE_CHECKING:
+    from waxell_observe.delivery.report import DeliveryReport
     from waxell_observe.pipeline.destination import Destination
     from waxell_observe.records import LLMCallRecord
     from waxell_observe.run import Run
