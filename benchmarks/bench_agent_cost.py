@@ -40,6 +40,9 @@ Cases (``--cases``, comma list, default all):
 - ``observe``: waxell ``@observe(enforce_policy=False)``, embedded store (temp SQLite file);
 - ``context``: ``with WaxellContext(..., enforce_policy=False)`` + 4 records (LLM call, step,
   tool call, score), embedded store;
+- ``observe_default`` / ``context_default``: the same with the SDK's defaults (``enforce_policy``
+  and, for the context, mid-execution governance on), no policy stored: the pre- and
+  post-execution checks and the surface gates' idle test run on every call;
 - ``remote``: waxell ``@observe(enforce_policy=False)`` in remote mode, to the stub speaking the
   waxell wire protocol (per-record endpoints and ``runs/batch/``);
 - ``disabled``: ``WAXELL_OBSERVE``-style disabled mode, a function decorated while enabled, then
@@ -89,7 +92,18 @@ from pathlib import Path
 from typing import Any
 
 RESULT_MARK = "@@AGENT-COST@@ "
-CASES = ("plain", "wraps", "otel", "langfuse", "observe", "context", "remote", "disabled")
+CASES = (
+    "plain",
+    "wraps",
+    "otel",
+    "langfuse",
+    "observe",
+    "context",
+    "observe_default",
+    "context_default",
+    "remote",
+    "disabled",
+)
 LABELS = {
     "plain": "plain call",
     "wraps": "functools.wraps pass-through",
@@ -97,12 +111,14 @@ LABELS = {
     "langfuse": "Langfuse @observe",
     "observe": "waxell @observe (embedded)",
     "context": "waxell context + 4 records (embedded)",
+    "observe_default": "waxell @observe, default settings (embedded)",
+    "context_default": "waxell context + 4 records, default settings (embedded)",
     "remote": "waxell @observe (remote)",
     "disabled": "waxell disabled (decorated while enabled)",
 }
 FAST_CASES = ("plain", "wraps", "disabled")
-WAXELL_CASES = ("observe", "context", "remote", "disabled")
-EMBEDDED_CASES = ("observe", "context")
+WAXELL_CASES = ("observe", "context", "observe_default", "context_default", "remote", "disabled")
+EMBEDDED_CASES = ("observe", "context", "observe_default", "context_default")
 STORE_TABLES = ("runs", "llm_calls", "steps", "spans", "scores")
 WARMUP = 10
 
@@ -219,11 +235,15 @@ def _prepare(case: str, total_calls: int, sink: str, flush_timeout: float) -> Pr
     if case in ("observe", "remote"):
         unit, per_call = ("rows", 1) if case == "observe" else ("wire records", 2)
         return Prepared(waxell.observe(enforce_policy=False)(f), flush, unit=unit, per_call=per_call)
-    if case == "context":
+    if case == "observe_default":  # enforce_policy on (the default), no policy stored
+        return Prepared(waxell.observe()(f), flush, unit="rows", per_call=1)
+    if case in ("context", "context_default"):
         Context = waxell.WaxellContext
+        # the default: enforce_policy and mid-execution governance on, no policy stored
+        settings: dict[str, Any] = {"enforce_policy": False} if case == "context" else {}
 
         def with_context(i: int) -> None:
-            with Context(agent_name="bench-agent", enforce_policy=False) as ctx:
+            with Context(agent_name="bench-agent", **settings) as ctx:
                 ctx.record_llm_call(model="gpt-4o", tokens_in=300, tokens_out=150)
                 ctx.record_step("s", output={"i": i})
                 ctx.record_tool_call(name="t", input={"q": 1}, output={"r": 2})
@@ -699,7 +719,7 @@ def run_case(case: str, args: argparse.Namespace, sink: str) -> Row:
                 )
         if case in EMBEDDED_CASES and code is not None:
             _read_back_with_cli(row, env, tmp, args)
-        if case in ("observe", "context", "remote") and code is not None and row.sent is not None:
+        if case in ("remote", *EMBEDDED_CASES) and code is not None and row.sent is not None:
             landed = row.after_cli if row.after_cli is not None else row.delivered
             if landed is not None and landed < row.sent:
                 _next_process(row, cmd, env, tmp, args)
@@ -893,7 +913,7 @@ def print_targets(rows: list[Row]) -> None:
     def verdict(ok: bool | None, text: str) -> None:
         print(f"  {'n/a ' if ok is None else 'PASS' if ok else 'FAIL'}  {text}")
 
-    for case in ("observe", "context"):
+    for case in EMBEDDED_CASES:
         row = by_case.get(case)
         if row is None or span is None:
             verdict(None, f"{LABELS[case]}: agent µs <= 0.3x the OTel span's (case not measured)")
@@ -904,7 +924,7 @@ def print_targets(rows: list[Row]) -> None:
             f"{LABELS[case]}: agent µs {row.result['thread_us']:.2f} = {ratio:.2f}x the span's "
             f"{span.result['thread_us']:.2f} (target <= 0.3x)",
         )
-    for case in ("observe", "context", "remote"):
+    for case in (*EMBEDDED_CASES, "remote"):
         row = by_case.get(case)
         if row is None or span is None or row.cpu_us is None or span.cpu_us is None:
             verdict(None, f"{LABELS[case]}: process CPU <= the OTel span's (not measured)")
