@@ -15,8 +15,10 @@ small text file (``$WAXELL_CACHE_DIR``, else ``$XDG_CACHE_HOME/waxell-observe``,
 ``~/.cache/waxell-observe``). The file is keyed by the Python version, ``sys.prefix``, and the
 modification time of every ``sys.path`` entry: installing or removing a distribution changes its
 ``site-packages`` directory, so the next process scans again (a directory holding no distribution,
-such as the program's own, counts only by the distributions it holds: none). ``WAXELL_ENTRY_POINT_CACHE=off``
-always scans. A cache that cannot be read or written is logged at debug level and ignored.
+such as the program's own, counts only by the distributions it holds: none). Checking it costs a
+``stat`` per ``sys.path`` entry; a directory is listed again only when its time changed or was too
+recent to trust (:func:`_unchanged`). ``WAXELL_ENTRY_POINT_CACHE=off`` always scans. A cache that
+cannot be read or written is logged at debug level and ignored.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import sys
 import threading
+import time
 import types
 import zlib
 from collections.abc import Mapping
@@ -47,7 +51,7 @@ logger = logging.getLogger("waxell_observe")
 PLUGIN_GROUP = "waxell_observe"
 TRIGGER_GROUP = "waxell_observe.triggers"
 _GROUPS = (PLUGIN_GROUP, TRIGGER_GROUP)
-_HEADER = "waxell-observe entry points v1"
+_HEADER = "waxell-observe entry points v2"
 
 
 # Named tuples rather than dataclasses: every init() imports this module, and making a dataclass
@@ -136,29 +140,76 @@ def cache_path() -> str:
 
 
 _DISTRIBUTION_SUFFIXES = (".dist-info", ".egg-info")
+_SETTLED_NS = 2_000_000_000
+"""A directory modified this long before it was listed is *settled*: any later change gives it a
+newer modification time, even on file systems with 1-2 s timestamps. One modified more recently
+may change again without its time changing, so it is listed again at every start."""
 
 
-def _key() -> str:
-    """What the cache is valid for: the interpreter, and per ``sys.path`` entry the distributions it
-    holds. A directory holding distributions (``site-packages``) counts with its modification time
-    (installing, upgrading or removing one changes it); any other directory (the program's own, its
-    working directory) only with the names of the distributions in it (none, normally), so a program
-    that writes files beside itself does not make every start scan again."""
-    stamps: list[tuple[str, object]] = []
-    for entry in sys.path:
+class _PathEntry(NamedTuple):
+    """What the cache remembers of one ``sys.path`` entry when it was scanned."""
+
+    entry: str
+    kind: str
+    """``"dir"``, ``"file"`` (a zip archive), ``"unreadable"`` (a directory) or ``"missing"``."""
+    mtime_ns: int
+    distributions: str
+    """A directory's: ``""`` when it holds none, else the CRC-32 of their names (hex)."""
+    settled: bool
+    """Its modification time was settled (see :data:`_SETTLED_NS`) when it was listed."""
+
+
+def _distributions(directory: str) -> str:
+    names = sorted(n for n in os.listdir(directory) if n.endswith(_DISTRIBUTION_SUFFIXES))
+    return f"{zlib.crc32('/'.join(names).encode()):08x}" if names else ""
+
+
+def _look(entry: str) -> _PathEntry:
+    """``entry`` as it is now (what a scan is valid for)."""
+    now = time.time_ns()
+    try:
+        status = os.stat(entry or ".")
+    except OSError:
+        return _PathEntry(entry, "missing", -1, "", True)
+    if not stat.S_ISDIR(status.st_mode):
+        return _PathEntry(entry, "file", status.st_mtime_ns, "", True)
+    try:
+        held = _distributions(entry or ".")
+    except OSError:
+        return _PathEntry(entry, "unreadable", status.st_mtime_ns, "", True)
+    return _PathEntry(entry, "dir", status.st_mtime_ns, held, status.st_mtime_ns < now - _SETTLED_NS)
+
+
+def _unchanged(known: _PathEntry) -> bool:
+    """Whether ``known.entry`` would still give the scan's answer. A directory holding distributions
+    (``site-packages``) must keep its modification time (installing, upgrading or removing one changes
+    it) and their names; any other directory (the program's own, its working directory) must still
+    hold none, whatever else changed in it, so a program that writes files beside itself does not make
+    every start scan again. A directory whose time is settled and unchanged is not listed: its
+    contents are unchanged too (one ``stat`` instead of a listing of ``site-packages``)."""
+    try:
+        status = os.stat(known.entry or ".")
+    except OSError:
+        return known.kind == "missing"
+    if not stat.S_ISDIR(status.st_mode):
+        return known.kind == "file" and status.st_mtime_ns == known.mtime_ns
+    if known.kind == "unreadable":
         try:
-            names = sorted(n for n in os.listdir(entry or ".") if n.endswith(_DISTRIBUTION_SUFFIXES))
-            if names:
-                stamps.append(
-                    (entry, (os.stat(entry or ".").st_mtime_ns, zlib.crc32("/".join(names).encode())))
-                )
-            else:
-                stamps.append((entry, ()))
-        except NotADirectoryError:  # a zip archive on the path
-            stamps.append((entry, os.stat(entry).st_mtime_ns))
+            _distributions(known.entry or ".")
         except OSError:
-            stamps.append((entry, -1))
-    return repr((sys.version, sys.prefix, stamps))
+            return True
+        return False
+    if known.kind != "dir":
+        return False
+    same_time = status.st_mtime_ns == known.mtime_ns
+    if same_time and known.settled:
+        return True
+    if known.distributions and not same_time:
+        return False
+    try:
+        return _distributions(known.entry or ".") == known.distributions
+    except OSError:
+        return False
 
 
 def _read_or_scan() -> Catalog:
@@ -170,15 +221,23 @@ def _read_or_scan() -> Catalog:
     )
     if not use_cache:
         return Catalog.from_entries(_scan())
-    path, key = cache_path(), _key()
-    entries = _read(path, key)
-    if entries is None:
-        entries = _scan()
-        _write(path, key, entries)
+    path = cache_path()
+    cached = _read(path)
+    if cached is not None and all(_unchanged(known) for known in cached[0]):
+        return Catalog.from_entries(cached[1])
+    path_entries = [_look(entry) for entry in sys.path]  # before the scan: a change during it counts
+    entries = _scan()
+    _write(path, path_entries, entries)
     return Catalog.from_entries(entries)
 
 
-def _read(path: str, key: str) -> list[EntryPoint] | None:
+def _interpreter() -> str:
+    return repr((sys.version, sys.prefix))
+
+
+def _read(path: str) -> tuple[list[_PathEntry], list[EntryPoint]] | None:
+    """The ``sys.path`` entries the cache at ``path`` was made for and its entry points, or ``None``
+    (no cache, another interpreter or path, or a damaged file)."""
     try:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().split("\n")
@@ -187,25 +246,41 @@ def _read(path: str, key: str) -> list[EntryPoint] | None:
     except OSError:
         logger.debug("waxell-observe: cannot read the entry point cache %s", path, exc_info=True)
         return None
-    if len(lines) < 2 or lines[0] != _HEADER or lines[1] != "key\t" + key:
+    if len(lines) < 2 or lines[0] != _HEADER or lines[1] != "key\t" + _interpreter():
         return None
-    entries = []
-    for line in lines[2:]:
-        if not line:
-            continue
-        parts = line.split("\t")
-        if len(parts) != 5 or parts[0] != "ep":
-            logger.debug("waxell-observe: the entry point cache %s is damaged; scanning", path)
-            return None
-        entries.append(EntryPoint(parts[1], parts[2], parts[3], parts[4]))
-    return entries
+    path_entries: list[_PathEntry] = []
+    entries: list[EntryPoint] = []
+    try:
+        for line in lines[2:]:
+            if not line:
+                continue
+            parts = line.split("\t")
+            if parts[0] == "path" and len(parts) == 6:
+                path_entries.append(_PathEntry(parts[1], parts[2], int(parts[3]), parts[4], parts[5] == "1"))
+            elif parts[0] == "ep" and len(parts) == 5:
+                entries.append(EntryPoint(parts[1], parts[2], parts[3], parts[4]))
+            else:
+                raise ValueError(line)
+    except ValueError:
+        logger.debug("waxell-observe: the entry point cache %s is damaged; scanning", path)
+        return None
+    if [known.entry for known in path_entries] != sys.path:
+        return None
+    return path_entries, entries
 
 
-def _write(path: str, key: str, entries: list[EntryPoint]) -> None:
-    fields = [(e.group, e.name, e.value, e.distribution) for e in entries]
-    if any("\t" in f or "\n" in f for row in fields for f in row) or "\n" in key:
+def _write(path: str, path_entries: list[_PathEntry], entries: list[EntryPoint]) -> None:
+    rows = [
+        *(
+            ("path", p.entry, p.kind, str(p.mtime_ns), p.distributions, "1" if p.settled else "0")
+            for p in path_entries
+        ),
+        *(("ep", e.group, e.name, e.value, e.distribution) for e in entries),
+    ]
+    interpreter = _interpreter()
+    if any("\t" in f or "\n" in f for row in rows for f in row) or "\n" in interpreter:
         return  # not representable in the file: scan every time
-    text = "\n".join([_HEADER, "key\t" + key, *("ep\t" + "\t".join(row) for row in fields)]) + "\n"
+    text = "\n".join([_HEADER, "key\t" + interpreter, *("\t".join(row) for row in rows)]) + "\n"
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

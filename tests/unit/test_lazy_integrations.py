@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,50 @@ def test_the_catalog_is_cached_on_disk_and_rescanned_when_the_path_changes(
         entry_point_catalog.forget_catalog()
         entry_point_catalog.catalog()
         assert len(scans) == 3
+    finally:
+        monkeypatch.undo()
+        entry_point_catalog.forget_catalog()
+
+
+def test_the_cache_holds_while_the_distributions_on_the_path_stay_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory holding distributions counts by its modification time; any other by the
+    distributions it holds (none): files written beside a program do not make it scan again."""
+    monkeypatch.setenv("WAXELL_CACHE_DIR", str(tmp_path / "cache"))
+    scans: list[int] = []
+
+    def scan() -> list[EntryPoint]:
+        scans.append(1)
+        return [EntryPoint(PLUGIN_GROUP, "x", "pkg_x.plugin", "pkg-x")]
+
+    monkeypatch.setattr(entry_point_catalog, "_scan", scan)
+    site, program = tmp_path / "site", tmp_path / "program"
+    (site / "a-1.0.dist-info").mkdir(parents=True)
+    program.mkdir()
+    an_hour_ago = time.time() - 3600
+    for directory in (site, program):  # settled: not modified in the last seconds
+        os.utime(directory, (an_hour_ago, an_hour_ago))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(program))
+
+    def read() -> int:
+        entry_point_catalog.forget_catalog()
+        assert entry_point_catalog.catalog().plugins == (
+            EntryPoint(PLUGIN_GROUP, "x", "pkg_x.plugin", "pkg-x"),
+        )
+        return len(scans)
+
+    try:
+        assert (read(), read()) == (1, 1)
+        (program / "output.log").write_text("written beside the program")
+        assert read() == 1
+        (program / "b-1.0.dist-info").mkdir()  # the program's directory now holds a distribution
+        assert (read(), read()) == (2, 2)
+        (site / "c-1.0.dist-info").mkdir()  # installed into site-packages
+        assert (read(), read()) == (3, 3)
+        os.utime(site, (an_hour_ago, an_hour_ago))  # same distributions, another time: scanned
+        assert (read(), read()) == (4, 4)
     finally:
         monkeypatch.undo()
         entry_point_catalog.forget_catalog()
