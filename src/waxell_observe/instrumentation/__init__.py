@@ -1,8 +1,10 @@
-"""The machinery shared by the provider SDK integrations (OpenAI, Anthropic, third parties).
+"""The machinery shared by the provider SDK integrations (OpenAI, Anthropic, third parties) and the
+agent-framework integrations.
 
 A provider integration describes its SDK; this package does the rest:
 
-* :mod:`~waxell_observe.instrumentation.patching` — :class:`Patcher` / :class:`Target`: wrapt-based
+* :mod:`~waxell_observe.instrumentation.patching` — :class:`Patcher` / :class:`Target` (and
+  :func:`imported_factory`, a target's wrapper imported when it is patched): wrapt-based
   patches of SDK methods, applied now or when the SDK's module is imported, removed with identity
   checks (a wrapper someone else put on top of ours makes ours pass through instead).
 * :mod:`~waxell_observe.instrumentation.switch` — :class:`Instrumentation`: the integration's
@@ -21,6 +23,11 @@ A provider integration describes its SDK; this package does the rest:
   ``tool.before`` before a tool runs or for the tool calls a response asks for, ``retrieval.after``,
   ``mcp.before``; each asked once per call however many integrations see it
   (:mod:`~waxell_observe.instrumentation.gate_once`: holds and answered tool requests).
+* :mod:`~waxell_observe.instrumentation.agent_spans` — :class:`AgentSpan`, :func:`open_agent_span` /
+  :func:`close_agent_span`: the ``agent`` span of an agent framework's invocation (in the current
+  run, else in a run of its own when the framework's autocontext allows), telemetry failures logged.
+* :mod:`~waxell_observe.instrumentation.framework_calls` — :func:`record_framework_llm_call`: the
+  LLM record of a framework's model call that no provider integration reported.
 * :mod:`~waxell_observe.instrumentation.request` / :mod:`~waxell_observe.instrumentation.reading` —
   small helpers for reading requests (prompt guard, tool names, parameters) and SDK objects.
 
@@ -29,6 +36,13 @@ Imports no provider SDK; not imported by ``import waxell_observe``.
 
 from __future__ import annotations
 
+from waxell_observe.instrumentation.agent_spans import (
+    AgentSpan,
+    autocontext_enabled,
+    close_agent_span,
+    open_agent_span,
+)
+from waxell_observe.instrumentation.framework_calls import record_framework_llm_call
 from waxell_observe.instrumentation.gates import (
     gate_framework_llm,
     gate_framework_tool,
@@ -40,7 +54,7 @@ from waxell_observe.instrumentation.gates import (
     holding,
     release,
 )
-from waxell_observe.instrumentation.patching import Patcher, Target
+from waxell_observe.instrumentation.patching import Patcher, Target, imported_factory
 from waxell_observe.instrumentation.plugin import plugin_hooks
 from waxell_observe.instrumentation.reading import get, positive_int
 from waxell_observe.instrumentation.recording import (
@@ -75,6 +89,7 @@ from waxell_observe.instrumentation.wrappers import (
 __all__ = [
     "TOOL_REQUEST_DECISION",
     "Accumulator",
+    "AgentSpan",
     "AsyncRecordingStream",
     "CallObservation",
     "CallResult",
@@ -86,7 +101,9 @@ __all__ = [
     "Target",
     "ToolRequest",
     "async_wrapper",
+    "autocontext_enabled",
     "begin_call",
+    "close_agent_span",
     "finish_call",
     "gate_framework_llm",
     "gate_framework_tool",
@@ -98,9 +115,12 @@ __all__ = [
     "get",
     "guard_kwargs",
     "holding",
+    "imported_factory",
     "offered_tool_names",
+    "open_agent_span",
     "plugin_hooks",
     "positive_int",
+    "record_framework_llm_call",
     "recording_enabled",
     "release",
     "request_attributes",

@@ -10,6 +10,7 @@ prevents that, ours is switched to pass-through instead). Both are idempotent an
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import threading
@@ -20,7 +21,7 @@ from typing import Any
 
 import wrapt
 
-__all__ = ["Patcher", "Target", "Wrapper", "WrapperFactory"]
+__all__ = ["Patcher", "Target", "Wrapper", "WrapperFactory", "imported_factory"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -30,6 +31,18 @@ Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 WrapperFactory = Callable[[Callable[[], bool]], Wrapper]
 """Builds a target's wrapper, given ``active()``: True while the patch should record (after
 :meth:`Patcher.remove`, a wrapper that could not be taken off passes through)."""
+
+
+def imported_factory(module: str, name: str) -> WrapperFactory:
+    """The wrapper factory ``module.name`` (a module of the integration), imported only when its
+    target is patched: an integration's switch module names its wrappers without loading them (nor
+    the SDK modules they import) until the SDK is there to patch."""
+
+    def make(active: Callable[[], bool]) -> Wrapper:
+        factory: WrapperFactory = getattr(importlib.import_module(module), name)
+        return factory(active)
+
+    return make
 
 
 @dataclass(frozen=True)
