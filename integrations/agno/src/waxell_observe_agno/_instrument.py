@@ -1,23 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from waxell_observe.instrumentation import Instrumentation, Target
+from waxell_observe.instrumentation import Instrumentation, Target, imported_factory
+from waxell_observe.instrumentation.patching import WrapperFactory
 
 __all__ = ["INSTRUMENTATION", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
 
 
-def _wrapper(name: str, module: str = "wrappers") -> Callable[[Callable[[], bool]], Callable[..., Any]]:
-    def make(active: Callable[[], bool]) -> Callable[..., Any]:
-        import importlib
-
-        factory: Callable[[Callable[[], bool]], Callable[..., Any]] = getattr(
-            importlib.import_module(f"waxell_observe_agno.{module}"), name
-        )
-        return factory(active)
-
-    return make
+def _wrapper(name: str, module: str = "wrappers") -> WrapperFactory:
+    return imported_factory(f"waxell_observe_agno.{module}", name)
 
 
 TARGETS: tuple[Target, ...] = (

@@ -10,14 +10,12 @@ over a stream's deltas; ``recorded_from``: ``agno_usage``; not gated).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from waxell_observe import integration_api
-from waxell_observe.instrumentation import positive_int, recording_enabled
-from waxell_observe.serialize import preview
+from waxell_observe.instrumentation import positive_int, record_framework_llm_call, recording_enabled
 
 __all__ = [
     "RECORDED_FROM",
@@ -26,8 +24,6 @@ __all__ = [
     "invoke_stream_wrapper",
     "invoke_wrapper",
 ]
-
-logger = logging.getLogger("waxell_observe")
 
 RECORDED_FROM = "agno_usage"
 """``recorded_from`` of a call no provider integration reported."""
@@ -54,28 +50,23 @@ class _Usage:
 
 
 def _record(model: Any, usage: _Usage, started: float, error: BaseException | None = None) -> None:
-    try:
-        fields: dict[str, Any] = {
+    def describe() -> tuple[dict[str, Any], str]:
+        fields = {
             "model": str(getattr(model, "id", "") or type(model).__name__),
             "tokens_in": usage.input_tokens,
             "tokens_out": usage.output_tokens,
             "cached_tokens_in": usage.cache_read_tokens,
-            "duration_ms": round((time.time() - started) * 1000.0, 3),
-            "started_at": started,
-            "attributes": {"framework": "agno", "recorded_from": RECORDED_FROM},
         }
-        text = "".join(usage.text)
-        if text:
-            fields["response_preview"] = preview(text, 500)
-        if error is not None:
-            fields |= {
-                "status": "error",
-                "error_type": type(error).__name__,
-                "error_message": preview(str(error), 2000),
-            }
-        integration_api.record_llm_call(**fields)
-    except Exception:
-        logger.exception("waxell-observe: could not record an Agno model call")
+        return fields, "".join(usage.text)
+
+    record_framework_llm_call(
+        describe,
+        framework="agno",
+        recorded_from=RECORDED_FROM,
+        started=started,
+        error=error,
+        what="an Agno model call",
+    )
 
 
 def invoke_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:

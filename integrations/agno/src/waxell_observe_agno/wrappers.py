@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
+from waxell_observe.instrumentation import (
+    AgentSpan,
+    autocontext_enabled,
+    close_agent_span,
+    gate_framework_tool,
+    open_agent_span,
+    recording_enabled,
+    release,
+)
 from waxell_observe.serialize import preview
 
 __all__ = [
@@ -47,7 +53,7 @@ _PREVIEW = 4000
 
 def autocontext() -> bool:
     """False when ``WAXELL_AGNO_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,68 +90,34 @@ def _attributes(instance: Any) -> dict[str, Any]:
     return attributes
 
 
-class _AgentSpan:
-    """One agent or team run being recorded: its own run (when it opened one) and its span."""
-
-    __slots__ = ("ctx", "handle", "own")
-
-    def __init__(self, instance: Any, task: Any) -> None:
-        self.own: WaxellContext | None = None
-        self.ctx: WaxellContext | None = None
-        self.handle: dict[str, Any] = {}
-        ctx = current_context.get()
-        if ctx is None or ctx.run is None:
-            if not autocontext():
-                return
-            self.own = WaxellContext(
-                agent_name=_name(instance),
-                workflow_name=WORKFLOW,
-                inputs={"input": _jsonable(task)},
-                metadata={"integration": FRAMEWORK},
-            )
-            ctx = self.own.__enter__()
-        self.ctx = ctx
-        self.handle = ctx.enter_span(
-            _name(instance),
-            kind="agent",
-            attributes=_attributes(instance),
-            input_data={"input": _jsonable(task)},
-        )
-
-    def close(self, result: Any = None, exc: BaseException | None = None) -> None:
-        output = None if result is None else {"output": _jsonable(getattr(result, "content", result))}
-        if self.ctx is not None and self.handle:
-            self.ctx.exit_span(self.handle, output_data=None if exc else output, exc=exc)
-        if self.own is not None:
-            if exc is None:
-                self.own.set_result(output or {})
-                self.own.__exit__(None, None, None)
-            else:
-                self.own.__exit__(type(exc), exc, exc.__traceback__)
+def _output(result: Any) -> dict[str, Any] | None:
+    return None if result is None else {"output": _jsonable(getattr(result, "content", result))}
 
 
-def _open(instance: Any, task: Any) -> _AgentSpan | None:
-    try:
-        return _AgentSpan(instance, task)
-    except Exception:
-        logger.exception("waxell-observe: could not record the start of an Agno run")
-        return None
+def _start(instance: Any, task: Any) -> AgentSpan:
+    return AgentSpan(
+        _name(instance),
+        framework=FRAMEWORK,
+        workflow=WORKFLOW,
+        attributes=_attributes(instance),
+        input_data={"input": _jsonable(task)},
+        may_open_run=autocontext,
+    )
 
 
-def _close(span: _AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
-    if span is None:
-        return
-    try:
-        span.close(result, exc)
-    except Exception:
-        logger.exception("waxell-observe: could not record the end of an Agno run")
+def _open(instance: Any, task: Any) -> AgentSpan | None:
+    return open_agent_span(lambda: _start(instance, task), what="an Agno run")
+
+
+def _close(span: AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
+    close_agent_span(span, result, exc, output=_output, what="an Agno run")
 
 
 def _is_output(item: Any) -> bool:
     return type(item).__name__ in ("RunOutput", "TeamRunOutput")
 
 
-def _streamed(span: _AgentSpan | None, events: Iterator[Any]) -> Iterator[Any]:
+def _streamed(span: AgentSpan | None, events: Iterator[Any]) -> Iterator[Any]:
     last: Any = None
     try:
         for event in events:

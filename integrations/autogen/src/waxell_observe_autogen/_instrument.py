@@ -1,25 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from waxell_observe.instrumentation import Instrumentation, Target
+from waxell_observe.instrumentation import Instrumentation, Target, imported_factory
+from waxell_observe.instrumentation.patching import WrapperFactory
 
 __all__ = ["INSTRUMENTATION", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
 
 
-def _from(module: str, name: str) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
+def _from(module: str, name: str) -> WrapperFactory:
     """A wrapper factory imported from one of our modules only when the target is patched."""
-
-    def make(active: Callable[[], bool]) -> Callable[..., Any]:
-        import importlib
-
-        factory: Callable[[Callable[[], bool]], Callable[..., Any]] = getattr(
-            importlib.import_module(f"waxell_observe_autogen.{module}"), name
-        )
-        return factory(active)
-
-    return make
+    return imported_factory(f"waxell_observe_autogen.{module}", name)
 
 
 _AGENTS = "autogen_agentchat.agents._base_chat_agent"

@@ -13,15 +13,18 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
-from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import recording_enabled
+from waxell_observe.instrumentation import (
+    AgentSpan,
+    autocontext_enabled,
+    close_agent_span,
+    open_agent_span,
+    recording_enabled,
+)
 from waxell_observe.serialize import preview
 
 __all__ = [
@@ -36,8 +39,6 @@ __all__ = [
     "run_wrapper",
 ]
 
-logger = logging.getLogger("waxell_observe")
-
 FRAMEWORK = "autogen"
 WORKFLOW = "autogen"
 AUTOCONTEXT_VARIABLE = "WAXELL_AUTOGEN_AUTOCONTEXT"
@@ -50,7 +51,7 @@ _running: ContextVar[frozenset[int]] = ContextVar("waxell_autogen_running", defa
 
 def autocontext() -> bool:
     """False when ``WAXELL_AUTOGEN_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
 
 
 def jsonable(value: Any) -> Any:
@@ -94,71 +95,50 @@ def _attributes(instance: Any) -> dict[str, Any]:
     return attributes
 
 
-class _AgentSpan:
-    """One agent or team run being recorded: its own run (when it opened one) and its span."""
+class _AgentRun:
+    """One agent or team run being recorded: its agent span and the ``current_agent`` it set."""
 
-    __slots__ = ("ctx", "handle", "name_token", "own")
+    __slots__ = ("name_token", "span")
 
-    def __init__(self, name: str, attributes: dict[str, Any], task: Any) -> None:
-        self.own: WaxellContext | None = None
-        self.ctx: WaxellContext | None = None
-        self.handle: dict[str, Any] = {}
-        self.name_token = current_agent.set(name)
-        ctx = current_context.get()
-        if ctx is None or ctx.run is None:
-            if not autocontext():
-                return
-            self.own = WaxellContext(
-                agent_name=name,
-                workflow_name=WORKFLOW,
-                inputs={"task": jsonable(task)},
-                metadata={"integration": FRAMEWORK},
-            )
-            ctx = self.own.__enter__()
-        self.ctx = ctx
-        self.handle = ctx.enter_span(
+    def __init__(self, name_token: Token[str], span: AgentSpan | None) -> None:
+        self.name_token = name_token
+        self.span = span
+
+
+def _output(result: Any) -> dict[str, Any] | None:
+    messages = getattr(result, "messages", None)
+    return {"output": jsonable(messages[-1])} if messages else None
+
+
+def _stop_reason(result: Any) -> dict[str, Any]:
+    stop_reason = getattr(result, "stop_reason", None)
+    return {"autogen.stop_reason": str(stop_reason)} if stop_reason else {}
+
+
+def _open(name: str, attributes: dict[str, Any], task: Any) -> _AgentRun:
+    def start() -> AgentSpan:
+        return AgentSpan(
             name,
-            kind="agent",
+            framework=FRAMEWORK,
+            workflow=WORKFLOW,
             attributes=attributes,
             input_data=None if task is None else {"task": jsonable(task)},
+            run_inputs={"task": jsonable(task)},
+            may_open_run=autocontext,
         )
 
-    def close(self, result: Any = None, exc: BaseException | None = None) -> None:
-        with contextlib.suppress(ValueError):
-            current_agent.reset(self.name_token)
-        output: dict[str, Any] | None = None
-        messages = getattr(result, "messages", None)
-        if messages:
-            output = {"output": jsonable(messages[-1])}
-        stop_reason = getattr(result, "stop_reason", None)
-        if self.ctx is not None and self.handle:
-            span = self.handle.get("span")
-            if stop_reason and isinstance(span, dict):
-                span["attributes"]["autogen.stop_reason"] = str(stop_reason)
-            self.ctx.exit_span(self.handle, output_data=None if exc else output, exc=exc)
-        if self.own is not None:
-            if exc is None:
-                self.own.set_result(output or {})
-                self.own.__exit__(None, None, None)
-            else:
-                self.own.__exit__(type(exc), exc, exc.__traceback__)
+    name_token = current_agent.set(name)
+    return _AgentRun(name_token, open_agent_span(start, what=f"AutoGen agent {name!r}"))
 
 
-def _open(name: str, attributes: dict[str, Any], task: Any) -> _AgentSpan | None:
-    try:
-        return _AgentSpan(name, attributes, task)
-    except Exception:
-        logger.exception("waxell-observe: could not record the start of AutoGen agent %r", name)
-        return None
-
-
-def _close(span: _AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
-    if span is None:
+def _close(run: _AgentRun | None, result: Any = None, exc: BaseException | None = None) -> None:
+    if run is None:
         return
-    try:
-        span.close(result, exc)
-    except Exception:
-        logger.exception("waxell-observe: could not record the end of an AutoGen agent run")
+    with contextlib.suppress(ValueError):
+        current_agent.reset(run.name_token)
+    close_agent_span(
+        run.span, result, exc, output=_output, attributes=_stop_reason, what="an AutoGen agent run"
+    )
 
 
 def _wanted(active: Callable[[], bool], instance: Any) -> bool:

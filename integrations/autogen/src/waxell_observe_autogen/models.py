@@ -9,51 +9,42 @@ AutoGen's ``CreateResult`` (``recorded_from``: ``autogen_usage``; not gated).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from waxell_observe import integration_api
-from waxell_observe.instrumentation import positive_int, recording_enabled
-from waxell_observe.serialize import preview
+from waxell_observe.instrumentation import positive_int, record_framework_llm_call, recording_enabled
 from waxell_observe_autogen.agents import FRAMEWORK
 
 __all__ = ["RECORDED_FROM", "create_stream_wrapper", "create_wrapper"]
-
-logger = logging.getLogger("waxell_observe")
 
 RECORDED_FROM = "autogen_usage"
 """``recorded_from`` of a call no provider integration reported."""
 
 
 def _record(client: Any, result: Any, started: float, error: BaseException | None = None) -> None:
-    try:
+    def describe() -> tuple[dict[str, Any], Any]:
         usage = getattr(result, "usage", None)
         model = getattr(client, "_create_args", {}).get("model") or type(client).__name__
         fields: dict[str, Any] = {
             "model": str(model),
             "tokens_in": positive_int(getattr(usage, "prompt_tokens", None)),
             "tokens_out": positive_int(getattr(usage, "completion_tokens", None)),
-            "duration_ms": round((time.time() - started) * 1000.0, 3),
-            "started_at": started,
-            "attributes": {"framework": FRAMEWORK, "recorded_from": RECORDED_FROM},
         }
-        content = getattr(result, "content", None)
-        if isinstance(content, str) and content:
-            fields["response_preview"] = preview(content, 500)
         finish = getattr(result, "finish_reason", None)
         if isinstance(finish, str) and finish:
             fields["finish_reason"] = finish
-        if error is not None:
-            fields |= {
-                "status": "error",
-                "error_type": type(error).__name__,
-                "error_message": preview(str(error), 2000),
-            }
-        integration_api.record_llm_call(**fields)
-    except Exception:
-        logger.exception("waxell-observe: could not record an AutoGen model call")
+        return fields, getattr(result, "content", None)
+
+    record_framework_llm_call(
+        describe,
+        framework=FRAMEWORK,
+        recorded_from=RECORDED_FROM,
+        started=started,
+        error=error,
+        what="an AutoGen model call",
+    )
 
 
 def create_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:

@@ -27,7 +27,6 @@ Calls and tools of a subagent (messages with a ``parent_tool_use_id``) nest unde
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from waxell_observe.context import WaxellContext
 from waxell_observe.context.open_spans import innermost
 from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
-from waxell_observe.instrumentation import gate_tool_call
+from waxell_observe.instrumentation import autocontext_enabled, gate_tool_call
 from waxell_observe.records import new_id
 from waxell_observe_claude_agent_sdk.usage import (
     USAGE_FIELDS,
@@ -97,7 +96,7 @@ _INIT_ATTRIBUTES = {
 
 def autocontext() -> bool:
     """False when ``WAXELL_CLAUDE_AGENT_SDK_AUTOCONTEXT`` turns off runs of a turn's own."""
-    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
 
 
 class ErrorResult(Exception):

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from waxell_observe import integration_api
-from waxell_observe.instrumentation import positive_int, recording_enabled
-from waxell_observe.serialize import preview
+from waxell_observe.instrumentation import positive_int, record_framework_llm_call, recording_enabled
 
 __all__ = ["RECORDED_FROM", "acall_wrapper", "call_wrapper", "usage_wrapper"]
 
@@ -79,27 +78,25 @@ def _provider(llm: Any) -> str:
 
 
 def _record(llm: Any, usage: _Usage, started: float, answer: Any, error: BaseException | None = None) -> None:
-    try:
-        fields: dict[str, Any] = {
+    def describe() -> tuple[dict[str, Any], Any]:
+        fields = {
             "model": str(getattr(llm, "model", "") or type(llm).__name__),
             "tokens_in": usage.tokens["prompt_tokens"],
             "tokens_out": usage.tokens["completion_tokens"],
             "cached_tokens_in": usage.tokens["cached_prompt_tokens"],
-            "duration_ms": round((time.time() - started) * 1000.0, 3),
-            "started_at": started,
             "provider": _provider(llm),
             "framework": "crewai",
-            "attributes": {"framework": "crewai", "recorded_from": RECORDED_FROM},
         }
-        if isinstance(answer, str) and answer:
-            fields["response_preview"] = preview(answer, 500)
-        if error is not None:
-            fields["status"] = "error"
-            fields["error_type"] = type(error).__name__
-            fields["error_message"] = preview(str(error), 2000)
-        integration_api.record_llm_call(**fields)
-    except Exception:
-        logger.exception("waxell-observe: could not record a CrewAI LLM call")
+        return fields, answer
+
+    record_framework_llm_call(
+        describe,
+        framework="crewai",
+        recorded_from=RECORDED_FROM,
+        started=started,
+        error=error,
+        what="a CrewAI LLM call",
+    )
 
 
 class _Watch:

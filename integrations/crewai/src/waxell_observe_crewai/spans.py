@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
-import os
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from waxell_observe.context import WaxellContext
-from waxell_observe.current import current_context
-from waxell_observe.instrumentation import recording_enabled
+from waxell_observe.instrumentation import (
+    AgentSpan,
+    autocontext_enabled,
+    close_agent_span,
+    open_agent_span,
+    recording_enabled,
+)
 from waxell_observe.serialize import preview
 
 __all__ = [
@@ -52,8 +54,6 @@ __all__ = [
     "task_wrapper",
 ]
 
-logger = logging.getLogger("waxell_observe")
-
 FRAMEWORK = "crewai"
 WORKFLOW = "crewai"
 AUTOCONTEXT_VARIABLE = "WAXELL_CREWAI_AUTOCONTEXT"
@@ -68,7 +68,7 @@ _recording: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
 
 def autocontext() -> bool:
     """False when ``WAXELL_CREWAI_AUTOCONTEXT`` turns off runs of a crew's (or agent's) own."""
-    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
 
 
 def jsonable(value: Any) -> Any:
@@ -139,39 +139,21 @@ def _agent(agent: Any, tools: Any = None) -> tuple[str, dict[str, Any]]:
     }
 
 
+Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], tuple[str, str, dict[str, Any], dict[str, Any]]]
+"""``(instance, args, kwargs) -> (name, kind, attributes, inputs)`` of the span a call opens."""
+
+
 class _Span:
-    """One crew, task or agent being recorded: its span, and the run it opened (if any)."""
+    """One crew, task or agent being recorded: its span, and the mark that its subject is being
+    recorded in this context (set when the span opened)."""
 
-    __slots__ = ("ctx", "handle", "own", "token")
+    __slots__ = ("span", "token")
 
-    def __init__(
-        self,
-        subject: Any,
-        name: str,
-        kind: str,
-        attributes: dict[str, Any],
-        inputs: dict[str, Any],
-        *,
-        may_open_run: bool,
-    ) -> None:
-        self.own: WaxellContext | None = None
-        self.ctx: WaxellContext | None = None
-        self.handle: dict[str, Any] = {}
+    def __init__(self, subject: Any, span: AgentSpan) -> None:
+        self.span = span
         self.token: contextvars.Token[frozenset[int]] | None = None
-        ctx = current_context.get()
-        if ctx is None or ctx.run is None:
-            if not (may_open_run and autocontext()):
-                return
-            self.own = WaxellContext(
-                agent_name=name,
-                workflow_name=WORKFLOW,
-                inputs=inputs,
-                metadata={"integration": FRAMEWORK},
-            )
-            ctx = self.own.__enter__()
-        self.ctx = ctx
-        self.handle = ctx.enter_span(name, kind=kind, attributes=attributes, input_data=inputs)
-        self.token = _recording.set(_recording.get() | {id(subject)})
+        if span.ctx is not None:
+            self.token = _recording.set(_recording.get() | {id(subject)})
 
     def release(self) -> None:
         """Forget that the subject is being recorded in this context (where the span was opened)."""
@@ -181,41 +163,35 @@ class _Span:
             with contextlib.suppress(ValueError):
                 _recording.reset(token)
 
-    def close(self, result: Any = None, exc: BaseException | None = None) -> None:
-        self.release()
-        output = {"output": jsonable(result)}
-        if self.ctx is not None and self.handle:
-            self.ctx.exit_span(self.handle, output_data=None if exc else output, exc=exc)
-        if self.own is not None:
-            if exc is None:
-                self.own.set_result(output)
-                self.own.__exit__(None, None, None)
-            else:
-                self.own.__exit__(type(exc), exc, exc.__traceback__)
 
-
-Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], tuple[str, str, dict[str, Any], dict[str, Any]]]
-"""``(instance, args, kwargs) -> (name, kind, attributes, inputs)`` of the span a call opens."""
+def _output(result: Any) -> dict[str, Any]:
+    return {"output": jsonable(result)}
 
 
 def _open(
     instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], describe: Describe, runs: bool
-) -> Any:
-    try:
+) -> _Span | None:
+    def start() -> AgentSpan:
         name, kind, attributes, inputs = describe(instance, args, kwargs)
-        return _Span(instance, name, kind, attributes, inputs, may_open_run=runs)
-    except Exception:
-        logger.exception("waxell-observe: could not record the start of a CrewAI %s", type(instance).__name__)
-        return None
+        return AgentSpan(
+            name,
+            framework=FRAMEWORK,
+            workflow=WORKFLOW,
+            attributes=attributes,
+            input_data=inputs,
+            may_open_run=lambda: runs and autocontext(),
+            kind=kind,
+        )
+
+    span = open_agent_span(start, what=f"a CrewAI {type(instance).__name__}")
+    return None if span is None else _Span(instance, span)
 
 
 def _close(span: _Span | None, result: Any = None, exc: BaseException | None = None) -> None:
     if span is None:
         return
-    try:
-        span.close(result, exc)
-    except Exception:
-        logger.exception("waxell-observe: could not record the end of a CrewAI span")
+    span.release()
+    close_agent_span(span.span, result, exc, output=_output, what="a CrewAI span")
 
 
 def _skip(active: Callable[[], bool], instance: Any) -> bool:

@@ -27,13 +27,12 @@ the exception); a stream the caller stops iterating closes it as it was.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import recording_enabled
+from waxell_observe.instrumentation import autocontext_enabled, recording_enabled
 from waxell_observe_google_adk._reading import FRAMEWORK, content_text, jsonable, model_name, tool_names
 
 __all__ = [
@@ -54,7 +53,7 @@ AUTOCONTEXT_VARIABLE = "WAXELL_GOOGLE_ADK_AUTOCONTEXT"
 
 def autocontext() -> bool:
     """False when ``WAXELL_GOOGLE_ADK_AUTOCONTEXT`` turns off runs of an invocation's own."""
-    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
 
 
 def _attributes(agent: Any, invocation: Any) -> dict[str, Any]:

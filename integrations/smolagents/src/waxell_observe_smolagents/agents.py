@@ -19,13 +19,19 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import gate_framework_tool, recording_enabled, release
+from waxell_observe.instrumentation import (
+    AgentSpan,
+    autocontext_enabled,
+    close_agent_span,
+    gate_framework_tool,
+    open_agent_span,
+    recording_enabled,
+    release,
+)
 from waxell_observe.serialize import preview
 
 __all__ = [
@@ -48,7 +54,7 @@ _PREVIEW = 4000
 
 def autocontext() -> bool:
     """False when ``WAXELL_SMOLAGENTS_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
 
 
 def _agent_name(agent: Any) -> str:
@@ -77,62 +83,27 @@ def _jsonable(value: Any) -> Any:
     return preview(str(value), _PREVIEW)
 
 
-class _AgentSpan:
-    """One agent run being recorded: its own run (when it opened one) and its container span."""
-
-    __slots__ = ("ctx", "handle", "own")
-
-    def __init__(self, agent: Any, task: Any) -> None:
-        self.own: WaxellContext | None = None
-        self.handle: dict[str, Any] = {}
-        ctx = current_context.get()
-        if ctx is None or ctx.run is None:
-            if not autocontext():
-                self.ctx = None
-                return
-            self.own = WaxellContext(
-                agent_name=_agent_name(agent),
-                workflow_name=WORKFLOW,
-                inputs={"task": _jsonable(task)},
-                metadata={"integration": FRAMEWORK},
-            )
-            ctx = self.own.__enter__()
-        self.ctx = ctx
-        self.handle = ctx.enter_span(
-            _agent_name(agent),
-            kind="agent",
-            attributes=_agent_attributes(agent),
-            input_data={"task": _jsonable(task)},
-        )
-
-    def close(self, output: Any = None, exc: BaseException | None = None) -> None:
-        if self.ctx is not None and self.handle:
-            self.ctx.exit_span(
-                self.handle, output_data=None if exc else {"output": _jsonable(output)}, exc=exc
-            )
-        if self.own is not None:
-            if exc is None:
-                self.own.set_result({"output": _jsonable(output)})
-                self.own.__exit__(None, None, None)
-            else:
-                self.own.__exit__(type(exc), exc, exc.__traceback__)
+def _output(result: Any) -> dict[str, Any]:
+    return {"output": _jsonable(result)}
 
 
-def _open(agent: Any, task: Any) -> _AgentSpan | None:
-    try:
-        return _AgentSpan(agent, task)
-    except Exception:
-        logger.exception("waxell-observe: could not record the start of a smolagents run")
-        return None
+def _start(agent: Any, task: Any) -> AgentSpan:
+    return AgentSpan(
+        _agent_name(agent),
+        framework=FRAMEWORK,
+        workflow=WORKFLOW,
+        attributes=_agent_attributes(agent),
+        input_data={"task": _jsonable(task)},
+        may_open_run=autocontext,
+    )
 
 
-def _close(span: _AgentSpan | None, output: Any = None, exc: BaseException | None = None) -> None:
-    if span is None:
-        return
-    try:
-        span.close(output, exc)
-    except Exception:
-        logger.exception("waxell-observe: could not record the end of a smolagents run")
+def _open(agent: Any, task: Any) -> AgentSpan | None:
+    return open_agent_span(lambda: _start(agent, task), what="a smolagents run")
+
+
+def _close(span: AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
+    close_agent_span(span, result, exc, output=_output, what="a smolagents run")
 
 
 def _final(result: Any) -> Any:
@@ -140,7 +111,7 @@ def _final(result: Any) -> Any:
     return getattr(result, "output", result) if type(result).__name__ == "RunResult" else result
 
 
-def _streamed(span: _AgentSpan | None, steps: Iterator[Any]) -> Iterator[Any]:
+def _streamed(span: AgentSpan | None, steps: Iterator[Any]) -> Iterator[Any]:
     last: Any = None
     try:
         for step in steps:

@@ -10,18 +10,14 @@ integration switched off) the call is recorded from smolagents' own ``TokenUsage
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from waxell_observe import integration_api
-from waxell_observe.instrumentation import positive_int, recording_enabled
-from waxell_observe.serialize import preview
+from waxell_observe.instrumentation import positive_int, record_framework_llm_call, recording_enabled
 
 __all__ = ["RECORDED_FROM", "generate_stream_wrapper", "generate_wrapper"]
-
-logger = logging.getLogger("waxell_observe")
 
 RECORDED_FROM = "smolagents_usage"
 """``recorded_from`` of a call no provider integration reported."""
@@ -33,24 +29,22 @@ def _model_id(model: Any) -> str:
 
 
 def _record(model: Any, usage: Any, started: float, text: Any, error: BaseException | None = None) -> None:
-    try:
-        fields: dict[str, Any] = {
+    def describe() -> tuple[dict[str, Any], Any]:
+        fields = {
             "model": _model_id(model),
             "tokens_in": positive_int(getattr(usage, "input_tokens", None)),
             "tokens_out": positive_int(getattr(usage, "output_tokens", None)),
-            "duration_ms": round((time.time() - started) * 1000.0, 3),
-            "started_at": started,
-            "attributes": {"framework": "smolagents", "recorded_from": RECORDED_FROM},
         }
-        if isinstance(text, str) and text:
-            fields["response_preview"] = preview(text, 500)
-        if error is not None:
-            fields["status"] = "error"
-            fields["error_type"] = type(error).__name__
-            fields["error_message"] = preview(str(error), 2000)
-        integration_api.record_llm_call(**fields)
-    except Exception:
-        logger.exception("waxell-observe: could not record a smolagents model call")
+        return fields, text
+
+    record_framework_llm_call(
+        describe,
+        framework="smolagents",
+        recorded_from=RECORDED_FROM,
+        started=started,
+        error=error,
+        what="a smolagents model call",
+    )
 
 
 def generate_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:

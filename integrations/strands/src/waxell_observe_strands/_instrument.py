@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any
-
-from waxell_observe.instrumentation import Instrumentation, Target
+from waxell_observe.instrumentation import Instrumentation, Target, imported_factory
+from waxell_observe.instrumentation.patching import WrapperFactory
 
 __all__ = ["INSTRUMENTATION", "TARGETS", "installed", "instrument", "is_instrumented", "uninstrument"]
 
 
-def _wrapper(module: str, name: str) -> Callable[[Callable[[], bool]], Callable[..., Any]]:
-    def make(active: Callable[[], bool]) -> Callable[..., Any]:
-        factory: Callable[[Callable[[], bool]], Callable[..., Any]] = getattr(
-            importlib.import_module(f"waxell_observe_strands.{module}"), name
-        )
-        return factory(active)
-
-    return make
+def _wrapper(module: str, name: str) -> WrapperFactory:
+    return imported_factory(f"waxell_observe_strands.{module}", name)
 
 
 TARGETS: tuple[Target, ...] = (

@@ -12,19 +12,19 @@ stream is first iterated and closes when it ends; a stream the caller abandons c
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from waxell_observe.context import WaxellContext
-from waxell_observe.current import current_context
-from waxell_observe.instrumentation import recording_enabled
+from waxell_observe.instrumentation import (
+    AgentSpan,
+    autocontext_enabled,
+    close_agent_span,
+    open_agent_span,
+    recording_enabled,
+)
 from waxell_observe.serialize import preview
 
 __all__ = ["AUTOCONTEXT_VARIABLE", "FRAMEWORK", "WORKFLOW", "autocontext", "jsonable", "stream_async_wrapper"]
-
-logger = logging.getLogger("waxell_observe")
 
 FRAMEWORK = "strands"
 WORKFLOW = "strands"
@@ -34,7 +34,7 @@ _PREVIEW = 4000
 
 def autocontext() -> bool:
     """False when ``WAXELL_STRANDS_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return os.environ.get(AUTOCONTEXT_VARIABLE, "").strip().lower() not in ("false", "0", "no", "off")
+    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
 
 
 def jsonable(value: Any) -> Any:
@@ -69,59 +69,27 @@ def _attributes(agent: Any) -> dict[str, Any]:
     }
 
 
-class _AgentSpan:
-    """One invocation being recorded: its span, and the run it opened (if any)."""
-
-    __slots__ = ("ctx", "handle", "own")
-
-    def __init__(self, agent: Any, prompt: Any) -> None:
-        self.own: WaxellContext | None = None
-        self.ctx: WaxellContext | None = None
-        self.handle: dict[str, Any] = {}
-        inputs = {"prompt": jsonable(prompt)}
-        ctx = current_context.get()
-        if ctx is None or ctx.run is None:
-            if not autocontext():
-                return
-            self.own = WaxellContext(
-                agent_name=_name(agent),
-                workflow_name=WORKFLOW,
-                inputs=inputs,
-                metadata={"integration": FRAMEWORK},
-            )
-            ctx = self.own.__enter__()
-        self.ctx = ctx
-        self.handle = ctx.enter_span(
-            _name(agent), kind="agent", attributes=_attributes(agent), input_data=inputs
-        )
-
-    def close(self, result: Any = None, exc: BaseException | None = None) -> None:
-        output = {"output": jsonable(str(result).strip() if result is not None else None)}
-        if self.ctx is not None and self.handle:
-            self.ctx.exit_span(self.handle, output_data=None if exc else output, exc=exc)
-        if self.own is not None:
-            if exc is None:
-                self.own.set_result(output)
-                self.own.__exit__(None, None, None)
-            else:
-                self.own.__exit__(type(exc), exc, exc.__traceback__)
+def _output(result: Any) -> dict[str, Any]:
+    return {"output": jsonable(str(result).strip() if result is not None else None)}
 
 
-def _open(agent: Any, prompt: Any) -> _AgentSpan | None:
-    try:
-        return _AgentSpan(agent, prompt)
-    except Exception:
-        logger.exception("waxell-observe: could not record the start of a Strands agent invocation")
-        return None
+def _start(agent: Any, prompt: Any) -> AgentSpan:
+    return AgentSpan(
+        _name(agent),
+        framework=FRAMEWORK,
+        workflow=WORKFLOW,
+        attributes=_attributes(agent),
+        input_data={"prompt": jsonable(prompt)},
+        may_open_run=autocontext,
+    )
 
 
-def _close(span: _AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
-    if span is None:
-        return
-    try:
-        span.close(result, exc)
-    except Exception:
-        logger.exception("waxell-observe: could not record the end of a Strands agent invocation")
+def _open(agent: Any, prompt: Any) -> AgentSpan | None:
+    return open_agent_span(lambda: _start(agent, prompt), what="a Strands agent invocation")
+
+
+def _close(span: AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
+    close_agent_span(span, result, exc, output=_output, what="a Strands agent invocation")
 
 
 async def _recorded(agent: Any, prompt: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:

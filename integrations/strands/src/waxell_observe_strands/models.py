@@ -13,18 +13,14 @@ its error.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from waxell_observe import integration_api
-from waxell_observe.instrumentation import positive_int, recording_enabled
-from waxell_observe.serialize import preview
+from waxell_observe.instrumentation import positive_int, record_framework_llm_call, recording_enabled
 
 __all__ = ["RECORDED_FROM", "stream_messages_wrapper"]
-
-logger = logging.getLogger("waxell_observe")
 
 RECORDED_FROM = "strands_usage"
 """``recorded_from`` of a call no provider integration reported."""
@@ -46,28 +42,25 @@ def _answer(message: Any) -> str:
 
 
 def _record(model: Any, stop: Any, started: float, error: BaseException | None = None) -> None:
-    try:
+    def describe() -> tuple[dict[str, Any], str]:
         usage = getattr(stop, "usage", None) or {}
-        fields: dict[str, Any] = {
+        fields = {
             "model": _model_id(model),
             "tokens_in": positive_int(usage.get("inputTokens")),
             "tokens_out": positive_int(usage.get("outputTokens")),
             "cached_tokens_in": positive_int(usage.get("cacheReadInputTokens")),
-            "duration_ms": round((time.time() - started) * 1000.0, 3),
-            "started_at": started,
             "framework": "strands",
-            "attributes": {"framework": "strands", "recorded_from": RECORDED_FROM},
         }
-        answer = _answer(getattr(stop, "message", None))
-        if answer:
-            fields["response_preview"] = preview(answer, 500)
-        if error is not None:
-            fields["status"] = "error"
-            fields["error_type"] = type(error).__name__
-            fields["error_message"] = preview(str(error), 2000)
-        integration_api.record_llm_call(**fields)
-    except Exception:
-        logger.exception("waxell-observe: could not record a Strands model call")
+        return fields, _answer(getattr(stop, "message", None))
+
+    record_framework_llm_call(
+        describe,
+        framework="strands",
+        recorded_from=RECORDED_FROM,
+        started=started,
+        error=error,
+        what="a Strands model call",
+    )
 
 
 async def _watched(model: Any, events: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
