@@ -270,6 +270,22 @@ def stored_runs(db: Path, **filters: Any) -> list[dict[str, Any]]:
         return list_runs(conn, RunFilter(**filters), limit=10_000)
 
 
+def by_kind(run: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The spans of kind ``kind`` of a stored run (:func:`stored_run`), in its order."""
+    return [s for s in run["spans"] if s["kind"] == kind]
+
+
+def calls(run: dict[str, Any]) -> list[tuple[str, int, int, str]]:
+    """A stored run's LLM calls as ``(model, tokens_in, tokens_out, parent_span_id)``."""
+    return [(c["model"], c["tokens_in"], c["tokens_out"], c["parent_span_id"]) for c in run["llm_calls"]]
+
+
+NO_DELETES = (
+    "policies:\n  - {name: no-deletes, category: tool-allowlist, rules: {blocked_tools: [delete_records]}}\n"
+)
+"""Policies (YAML, for :func:`run_scenarios`) refusing the tool ``delete_records`` at ``tool.before``."""
+
+
 def _run(argv: list[str], *, env: dict[str, str], cwd: Path) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     if done.returncode != 0:

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from integrations.chat_replies import answer, streamed_answer, tool_calls
-from integrations.isolated_env import Reply, Scenarios, run_scenarios, stored_run, stored_runs
+from integrations.isolated_env import (
+    NO_DELETES,
+    Reply,
+    Scenarios,
+    by_kind,
+    run_scenarios,
+    stored_run,
+    stored_runs,
+)
 
 pytestmark = [pytest.mark.isolated_env, pytest.mark.timeout(900)]
 
@@ -49,10 +57,6 @@ ALONE: dict[str, list[Reply]] = {
     ],
 }
 
-NO_DELETES = (
-    "policies:\n  - {name: no-deletes, category: tool-allowlist, rules: {blocked_tools: [delete_records]}}\n"
-)
-
 
 @pytest.fixture(scope="module")
 def with_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
@@ -73,10 +77,6 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
         instrument="crewai",
         policies=NO_DELETES,
     )
-
-
-def by_kind(run: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [s for s in run["spans"] if s["kind"] == kind]
 
 
 def crew_task_agent(run: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:

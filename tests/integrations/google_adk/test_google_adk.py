@@ -20,7 +20,16 @@ from typing import Any
 import pytest
 
 from integrations.google_adk.gemini_replies import SERVED, answer, error, function_calls, streamed_answer
-from integrations.isolated_env import Reply, Scenarios, run_scenarios, stored_run, stored_runs
+from integrations.isolated_env import (
+    NO_DELETES,
+    Reply,
+    Scenarios,
+    by_kind,
+    calls,
+    run_scenarios,
+    stored_run,
+    stored_runs,
+)
 
 pytestmark = [
     pytest.mark.isolated_env,
@@ -75,14 +84,8 @@ WITH_GEMINI: dict[str, list[Reply]] = {
     ],
 }
 
-REFUSALS = (
-    "policies:\n"
-    "  - {name: no-deletes, category: tool-allowlist, rules: {blocked_tools: [delete_records]}}\n"
-    "  - {name: models, category: llm, rules: {blocked_models: [gemini-2.5-pro]}}\n"
-)
-WARNINGS = (
-    "policies:\n"
-    "  - {name: no-deletes, category: tool-allowlist, rules: {blocked_tools: [delete_records]}}\n"
+REFUSALS = NO_DELETES + "  - {name: models, category: llm, rules: {blocked_models: [gemini-2.5-pro]}}\n"
+WARNINGS = NO_DELETES + (
     "  - {name: watch-weather, category: tool-allowlist,"
     " rules: {blocked_tools: [get_weather], action: warn}}\n"
     "  - {name: size, category: llm, rules: {max_tokens_per_call: 100, action_on_token_violation: warn}}\n"
@@ -119,16 +122,8 @@ def with_gemini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]
     )
 
 
-def by_kind(run: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [s for s in run["spans"] if s["kind"] == kind]
-
-
 def named(run: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {s["name"]: s for s in by_kind(run, kind)}
-
-
-def calls(run: dict[str, Any]) -> list[tuple[str, int, int, str]]:
-    return [(c["model"], c["tokens_in"], c["tokens_out"], c["parent_span_id"]) for c in run["llm_calls"]]
 
 
 def policies(run: dict[str, Any]) -> list[tuple[str, str]]:

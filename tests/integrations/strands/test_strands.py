@@ -13,12 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from integrations.chat_replies import streamed_answer, streamed_tool_calls
-from integrations.isolated_env import Reply, Scenarios, run_scenarios, stored_run, stored_runs
+from integrations.isolated_env import (
+    NO_DELETES,
+    Reply,
+    Scenarios,
+    by_kind,
+    calls,
+    run_scenarios,
+    stored_run,
+    stored_runs,
+)
 
 pytestmark = [pytest.mark.isolated_env, pytest.mark.timeout(900)]
 
@@ -56,10 +64,6 @@ ALONE: dict[str, list[Reply]] = {
     ],
 }
 
-NO_DELETES = (
-    "policies:\n  - {name: no-deletes, category: tool-allowlist, rules: {blocked_tools: [delete_records]}}\n"
-)
-
 
 @pytest.fixture(scope="module")
 def with_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
@@ -86,14 +90,6 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
         instrument="strands",
         policies=NO_DELETES,
     )
-
-
-def by_kind(run: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [s for s in run["spans"] if s["kind"] == kind]
-
-
-def calls(run: dict[str, Any]) -> list[tuple[str, int, int, str]]:
-    return [(c["model"], c["tokens_in"], c["tokens_out"], c["parent_span_id"]) for c in run["llm_calls"]]
 
 
 def test_an_agent_its_tool_and_two_streamed_model_calls_recorded_once(with_openai: Scenarios) -> None:
