@@ -37,9 +37,12 @@ def make_client(stub: Any) -> openai.OpenAI:
     return openai.OpenAI(base_url=stub.base_url + "/v1", api_key="test-key", max_retries=0)
 
 
-def test_the_plugin_is_registered_through_its_entry_point() -> None:
+def test_the_plugin_is_registered_through_its_entry_point(clean: Any) -> None:
+    """Integrations load lazily: init() registers the entry point of a library already imported
+    (openai is, by this module), not before."""
     import waxell_observe_openai.plugin
 
+    init()
     assert plugin_manager().get_plugin("openai") is waxell_observe_openai.plugin
 
 
