@@ -38,6 +38,7 @@ HEAVY = (
     "waxell_observe.records",  # four dataclasses, ~3 ms: plugins name them under TYPE_CHECKING
     "waxell_observe.run",
     "waxell_observe.pipeline.frames",
+    "waxell_observe.delivery.report",  # a dataclass: imported where a report is made
     "waxell_observe.context",
 )
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from waxell_observe.delivery.report import DeliveryReport
 from waxell_observe.plugins import hookimpl
 
 if TYPE_CHECKING:
     from waxell_observe.config import ObserveConfig
+    from waxell_observe.delivery.report import DeliveryReport
     from waxell_observe.pipeline import frames
     from waxell_observe.pipeline.journal import Journal
     from waxell_observe.pipeline.pipeline import Pipeline
