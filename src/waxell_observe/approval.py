@@ -13,7 +13,6 @@ and call it for you.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import inspect
 import logging
@@ -379,6 +378,8 @@ def ask_sync(handler: Handler, error: PolicyViolationError, ctx: WaxellContext |
         decision = _round_sync(handler, error, ctx)
         error.approval_decision = decision
         return decision
+    import asyncio  # an async handler only: WaxellContext's import does not pull asyncio in
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -52,7 +52,7 @@ def _imported_after(body: str, tmp_path: Path) -> list[str]:
     )
     env = {
         **os.environ,
-        "WAXELL_DB_PATH": str(tmp_path / "observe.db"),
+        "WAXELL_DB": str(tmp_path / "observe.db"),
         "WAXELL_JOURNAL_DIR": str(tmp_path / "journal"),
         "WAXELL_CACHE_DIR": str(tmp_path / "cache"),
         "WAXELL_CONFIG_FILE": str(tmp_path / "no-config"),
@@ -83,6 +83,19 @@ def test_import_waxell_observe_imports_not_even_typing() -> None:
 
 def test_init_imports_none_of_them_either(tmp_path: Path) -> None:
     assert _imported_after("import waxell_observe\nwaxell_observe.init()", tmp_path) == []
+
+
+def test_importing_the_context_does_not_import_asyncio(tmp_path: Path) -> None:
+    """asyncio (~20 ms) comes with async code (an async handler, an awaited flush), not with the
+    context class: the approval and mid-execution flush modules import it where they await."""
+    body = """
+    import waxell_observe
+    waxell_observe.init()
+    from waxell_observe import WaxellContext, observe
+    """
+    loaded = _imported_after(body, tmp_path)
+    assert "waxell_observe.context" in loaded
+    assert "asyncio" not in loaded
 
 
 def test_recording_a_run_imports_what_it_needs_then(tmp_path: Path) -> None:

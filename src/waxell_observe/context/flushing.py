@@ -9,7 +9,6 @@ answers with its governance verdict, the embedded decider with the policies of t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from waxell_observe import policy_gate
@@ -54,6 +53,8 @@ class FlushMethods(ContextBase):
         run = self._running()
         if run is None:
             return
+        import asyncio  # async code only: importing the context does not pull asyncio in
+
         try:
             verdict = await asyncio.to_thread(policy_gate.flush_run, run)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
@@ -63,6 +64,8 @@ class FlushMethods(ContextBase):
 
     async def _agate(self, run: Run) -> None:
         """The mid-execution flush and policy check, for async code."""
+        import asyncio
+
         try:
             flushed = await asyncio.to_thread(policy_gate.flush_run, run)
             checked = await policy_gate.acheck(run, "mid_execution", "step.mid")
