@@ -14,9 +14,12 @@ import pytest
 from waxell_observe import WaxellContext
 from waxell_observe.instrumentation import (
     AgentSpan,
+    AgentSpans,
+    AgentStart,
     autocontext_enabled,
     close_agent_span,
     imported_factory,
+    jsonable,
     open_agent_span,
     record_framework_llm_call,
 )
@@ -211,3 +214,68 @@ def test_imported_factory_imports_the_module_when_called(
     wrapper = factory(lambda: True)
     assert "toy_wrappers_mod" in sys.modules
     assert wrapper(None, None, (), {}) == ("wrapped", True)
+
+
+def toy_spans() -> AgentSpans:
+    return AgentSpans(
+        "toyfw",
+        workflow="toyflow",
+        autocontext_variable="WAXELL_TOYFW_AUTOCONTEXT",
+        output=lambda result: None if result is None else {"output": result},
+        attributes=lambda result: {"toy.length": len(result)},
+        what="a toy run",
+    )
+
+
+def test_a_frameworks_spans_open_its_runs_and_close_with_its_output(
+    monkeypatch: pytest.MonkeyPatch, read_run: Any, read_runs: Any
+) -> None:
+    spans = toy_spans()
+    monkeypatch.setenv("WAXELL_TOYFW_AUTOCONTEXT", "off")
+    assert spans.autocontext() is False
+    quiet = spans.open(lambda: AgentStart("solo", {}, {"task": "Hi?"}))
+    assert quiet is not None and quiet.ctx is None
+    monkeypatch.delenv("WAXELL_TOYFW_AUTOCONTEXT")
+    assert spans.open(lambda: AgentStart("task", {}, None, kind="chain"), may_open_run=False) is not None
+    assert read_runs() == []
+    opened = spans.open(lambda: AgentStart("crew", {"framework": "toyfw"}, {"task": "Hi?"}, run_inputs={}))
+    spans.close(opened, "Hello")
+    [summary] = read_runs()
+    run = read_run(summary["run_id"])
+    assert (run["agent_name"], run["workflow_name"], run["inputs"], run["result"]) == (
+        "crew",
+        "toyflow",
+        {},
+        {"output": "Hello"},
+    )
+    [agent] = run["spans"]
+    assert (agent["kind"], agent["input"], agent["output"], agent["attributes"]["toy.length"]) == (
+        "agent",
+        {"task": "Hi?"},
+        {"output": "Hello"},
+        5,
+    )
+
+
+class Message:
+    def __init__(self, content: Any) -> None:
+        self.content = content
+
+    def __str__(self) -> str:
+        return "<message>"
+
+
+def test_jsonable_previews_and_unwraps_framework_values() -> None:
+    def content(value: Any) -> Any:
+        return getattr(value, "content", None)
+
+    value = {"text": "y" * 4500, "items": list(range(150)), "message": Message(["a", Message("b")]), 1: 2.5}
+    assert jsonable(value, content) == {
+        "text": "y" * 3999 + "…",
+        "items": list(range(100)),
+        "message": ["a", "b"],
+        "1": 2.5,
+    }
+    assert jsonable(Message("a")) == "<message>"
+    assert jsonable(Message(None), content) == "<message>"
+    assert jsonable((None, True, 3)) == [None, True, 3]

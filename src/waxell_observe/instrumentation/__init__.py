@@ -23,9 +23,10 @@ A provider integration describes its SDK; this package does the rest:
   ``tool.before`` before a tool runs or for the tool calls a response asks for, ``retrieval.after``,
   ``mcp.before``; each asked once per call however many integrations see it
   (:mod:`~waxell_observe.instrumentation.gate_once`: holds and answered tool requests).
-* :mod:`~waxell_observe.instrumentation.agent_spans` — :class:`AgentSpan`, :func:`open_agent_span` /
-  :func:`close_agent_span`: the ``agent`` span of an agent framework's invocation (in the current
-  run, else in a run of its own when the framework's autocontext allows), telemetry failures logged.
+* :mod:`~waxell_observe.instrumentation.agent_spans` — :class:`AgentSpans` (one framework's),
+  :class:`AgentSpan`, :func:`open_agent_span` / :func:`close_agent_span`: the ``agent`` span of an
+  agent framework's invocation (in the current run, else in a run of its own when the framework's
+  autocontext allows), telemetry failures logged; :func:`jsonable`: a span's input or output.
 * :mod:`~waxell_observe.instrumentation.framework_calls` — :func:`record_framework_llm_call`: the
   LLM record of a framework's model call that no provider integration reported.
 * :mod:`~waxell_observe.instrumentation.request` / :mod:`~waxell_observe.instrumentation.reading` —
@@ -38,8 +39,11 @@ from __future__ import annotations
 
 from waxell_observe.instrumentation.agent_spans import (
     AgentSpan,
+    AgentSpans,
+    AgentStart,
     autocontext_enabled,
     close_agent_span,
+    jsonable,
     open_agent_span,
 )
 from waxell_observe.instrumentation.framework_calls import record_framework_llm_call
@@ -90,6 +94,8 @@ __all__ = [
     "TOOL_REQUEST_DECISION",
     "Accumulator",
     "AgentSpan",
+    "AgentSpans",
+    "AgentStart",
     "AsyncRecordingStream",
     "CallObservation",
     "CallResult",
@@ -115,6 +121,7 @@ __all__ = [
     "get",
     "guard_kwargs",
     "holding",
+    "jsonable",
     "imported_factory",
     "offered_tool_names",
     "open_agent_span",

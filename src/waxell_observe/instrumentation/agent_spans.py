@@ -8,7 +8,10 @@ it records the output, or the exception, on the span and ends the run it opened.
 
 :func:`open_agent_span` / :func:`close_agent_span` do that without ever raising: a telemetry failure
 is logged (``logger.exception``, naming what could not be recorded) and the framework's call goes on.
-:func:`autocontext_enabled` reads a framework's ``WAXELL_<FRAMEWORK>_AUTOCONTEXT`` switch.
+:class:`AgentSpans` holds what one framework's spans share (its name, workflow, autocontext switch,
+how a result reads as output) so that an integration only describes each invocation
+(:class:`AgentStart`). :func:`autocontext_enabled` reads a framework's ``WAXELL_<FRAMEWORK>_AUTOCONTEXT``
+switch; :func:`jsonable` previews the framework's values as a span's input or output.
 """
 
 from __future__ import annotations
@@ -16,16 +19,46 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
+from waxell_observe.serialize import preview
 
-__all__ = ["AgentSpan", "autocontext_enabled", "close_agent_span", "open_agent_span"]
+__all__ = [
+    "AgentSpan",
+    "AgentSpans",
+    "AgentStart",
+    "autocontext_enabled",
+    "close_agent_span",
+    "jsonable",
+    "open_agent_span",
+]
 
 logger = logging.getLogger("waxell_observe")
 
 _OFF = ("false", "0", "no", "off")
+_PREVIEW = 4000
+_ITEMS = 100
+
+
+def jsonable(value: Any, unwrap: Callable[[Any], Any] | None = None) -> Any:
+    """``value`` as JSON for a span's input or output: strings previewed to 4000 characters, lists
+    and dicts to their first 100 items (converted alike), anything else by what ``unwrap(value)``
+    returns when that is not ``None`` (a message's ``content``, an output's text), else as its
+    previewed ``str()``."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return preview(value, _PREVIEW)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item, unwrap) for item in value[:_ITEMS]]
+    if isinstance(value, dict):
+        return {str(key): jsonable(item, unwrap) for key, item in list(value.items())[:_ITEMS]}
+    inner = unwrap(value) if unwrap is not None else None
+    if inner is not None:
+        return jsonable(inner, unwrap)
+    return preview(str(value), _PREVIEW)
 
 
 def autocontext_enabled(variable: str) -> bool:
@@ -134,3 +167,73 @@ def close_agent_span(
             span.close(output(result), None, attributes(result) if attributes is not None else None)
     except Exception:
         logger.exception("waxell-observe: could not record the end of %s", what)
+
+
+class AgentStart(NamedTuple):
+    """What an integration reads from the framework for one invocation's :class:`AgentSpan`."""
+
+    name: str
+    attributes: dict[str, Any]
+    input_data: dict[str, Any] | None
+    run_inputs: dict[str, Any] | None = None
+    """The inputs of a run of its own (``None``: ``input_data``)."""
+    kind: str = "agent"
+
+
+def _never() -> bool:
+    return False
+
+
+class AgentSpans:
+    """How one framework's invocations are recorded: its name (the ``framework`` of the runs it
+    opens), its workflow, its autocontext variable, how a result reads as the span's output (and,
+    optionally, attributes it adds when the span closes), and what a logged failure names."""
+
+    __slots__ = ("attributes", "autocontext_variable", "framework", "output", "what", "workflow")
+
+    def __init__(
+        self,
+        framework: str,
+        *,
+        workflow: str,
+        autocontext_variable: str,
+        output: Callable[[Any], dict[str, Any] | None],
+        what: str,
+        attributes: Callable[[Any], dict[str, Any]] | None = None,
+    ) -> None:
+        self.framework = framework
+        self.workflow = workflow
+        self.autocontext_variable = autocontext_variable
+        self.output = output
+        self.what = what
+        self.attributes = attributes
+
+    def autocontext(self) -> bool:
+        """False when the framework's autocontext variable turns off runs of an invocation's own."""
+        return autocontext_enabled(self.autocontext_variable)
+
+    def open(
+        self, describe: Callable[[], AgentStart], *, may_open_run: bool = True, what: str | None = None
+    ) -> AgentSpan | None:
+        """The :class:`AgentSpan` that ``describe()`` describes (a run of its own only when
+        ``may_open_run`` and autocontext allow), or ``None`` when that failed (logged, naming
+        ``what``, else the framework's ``what``)."""
+
+        def start() -> AgentSpan:
+            described = describe()
+            return AgentSpan(
+                described.name,
+                framework=self.framework,
+                workflow=self.workflow,
+                attributes=described.attributes,
+                input_data=described.input_data,
+                run_inputs=described.run_inputs,
+                may_open_run=self.autocontext if may_open_run else _never,
+                kind=described.kind,
+            )
+
+        return open_agent_span(start, what=what or self.what)
+
+    def close(self, span: AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
+        """:func:`close_agent_span` with the framework's ``output`` and ``attributes``."""
+        close_agent_span(span, result, exc, output=self.output, attributes=self.attributes, what=self.what)

@@ -23,14 +23,13 @@ from waxell_observe.current import current_context
 from waxell_observe.errors import PolicyViolationError
 from waxell_observe.instrumentation import (
     AgentSpan,
-    autocontext_enabled,
-    close_agent_span,
+    AgentSpans,
+    AgentStart,
     gate_framework_tool,
-    open_agent_span,
+    jsonable,
     recording_enabled,
     release,
 )
-from waxell_observe.serialize import preview
 
 __all__ = [
     "AUTOCONTEXT_VARIABLE",
@@ -48,25 +47,19 @@ logger = logging.getLogger("waxell_observe")
 FRAMEWORK = "agno"
 WORKFLOW = "agno"
 AUTOCONTEXT_VARIABLE = "WAXELL_AGNO_AUTOCONTEXT"
-_PREVIEW = 4000
 
 
 def autocontext() -> bool:
     """False when ``WAXELL_AGNO_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
+    return SPANS.autocontext()
+
+
+def _content(value: Any) -> Any:
+    return getattr(value, "content", None)
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return preview(value, _PREVIEW) if isinstance(value, str) else value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value[:100]]
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in list(value.items())[:100]}
-    content = getattr(value, "content", None)
-    if content is not None:
-        return _jsonable(content)
-    return preview(str(value), _PREVIEW)
+    return jsonable(value, _content)
 
 
 def _name(instance: Any) -> str:
@@ -94,23 +87,18 @@ def _output(result: Any) -> dict[str, Any] | None:
     return None if result is None else {"output": _jsonable(getattr(result, "content", result))}
 
 
-def _start(instance: Any, task: Any) -> AgentSpan:
-    return AgentSpan(
-        _name(instance),
-        framework=FRAMEWORK,
-        workflow=WORKFLOW,
-        attributes=_attributes(instance),
-        input_data={"input": _jsonable(task)},
-        may_open_run=autocontext,
-    )
+SPANS = AgentSpans(
+    FRAMEWORK,
+    workflow=WORKFLOW,
+    autocontext_variable=AUTOCONTEXT_VARIABLE,
+    output=_output,
+    what="an Agno run",
+)
+"""How Agno agent and team runs are recorded."""
 
 
 def _open(instance: Any, task: Any) -> AgentSpan | None:
-    return open_agent_span(lambda: _start(instance, task), what="an Agno run")
-
-
-def _close(span: AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
-    close_agent_span(span, result, exc, output=_output, what="an Agno run")
+    return SPANS.open(lambda: AgentStart(_name(instance), _attributes(instance), {"input": _jsonable(task)}))
 
 
 def _is_output(item: Any) -> bool:
@@ -124,9 +112,9 @@ def _streamed(span: AgentSpan | None, events: Iterator[Any]) -> Iterator[Any]:
             last = event if _is_output(event) else last
             yield event
     except BaseException as exc:
-        _close(span, exc=exc)
+        SPANS.close(span, exc=exc)
         raise
-    _close(span, last)
+    SPANS.close(span, last)
 
 
 async def _astreamed(instance: Any, task: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -137,9 +125,9 @@ async def _astreamed(instance: Any, task: Any, events: AsyncIterator[Any]) -> As
             last = event if _is_output(event) else last
             yield event
     except BaseException as exc:
-        _close(span, exc=exc)
+        SPANS.close(span, exc=exc)
         raise
-    _close(span, last)
+    SPANS.close(span, last)
 
 
 def _task(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -156,11 +144,11 @@ def run_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _close(span, exc=exc)
+            SPANS.close(span, exc=exc)
             raise
         if inspect.isgenerator(result) or (hasattr(result, "__next__") and not _is_output(result)):
             return _streamed(span, result)
-        _close(span, result)
+        SPANS.close(span, result)
         return result
 
     return wrapper
@@ -185,9 +173,9 @@ def arun_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
             try:
                 output = await result
             except BaseException as exc:
-                _close(span, exc=exc)
+                SPANS.close(span, exc=exc)
                 raise
-            _close(span, output)
+            SPANS.close(span, output)
             return output
 
         return awaited()

@@ -18,14 +18,8 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import (
-    AgentSpan,
-    autocontext_enabled,
-    close_agent_span,
-    open_agent_span,
-    recording_enabled,
-)
-from waxell_observe.serialize import preview
+from waxell_observe.instrumentation import AgentSpan, AgentSpans, AgentStart, recording_enabled
+from waxell_observe.instrumentation import jsonable as span_jsonable
 
 __all__ = [
     "AUTOCONTEXT_VARIABLE",
@@ -42,7 +36,6 @@ __all__ = [
 FRAMEWORK = "autogen"
 WORKFLOW = "autogen"
 AUTOCONTEXT_VARIABLE = "WAXELL_AUTOGEN_AUTOCONTEXT"
-_PREVIEW = 4000
 
 current_agent: ContextVar[str] = ContextVar("waxell_autogen_agent", default="")
 """The name of the innermost AutoGen agent being recorded (a handoff's ``handoff.from``)."""
@@ -51,23 +44,16 @@ _running: ContextVar[frozenset[int]] = ContextVar("waxell_autogen_running", defa
 
 def autocontext() -> bool:
     """False when ``WAXELL_AUTOGEN_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
+    return SPANS.autocontext()
+
+
+def _content(value: Any) -> Any:
+    return getattr(value, "content", None)
 
 
 def jsonable(value: Any) -> Any:
     """A JSON-able preview of an AutoGen value (messages by their ``content``)."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, str):
-        return preview(value, _PREVIEW)
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value[:100]]
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in list(value.items())[:100]}
-    content = getattr(value, "content", None)
-    if content is not None:
-        return jsonable(content)
-    return preview(str(value), _PREVIEW)
+    return span_jsonable(value, _content)
 
 
 def _names(items: Any) -> list[str]:
@@ -115,20 +101,24 @@ def _stop_reason(result: Any) -> dict[str, Any]:
     return {"autogen.stop_reason": str(stop_reason)} if stop_reason else {}
 
 
+SPANS = AgentSpans(
+    FRAMEWORK,
+    workflow=WORKFLOW,
+    autocontext_variable=AUTOCONTEXT_VARIABLE,
+    output=_output,
+    attributes=_stop_reason,
+    what="an AutoGen agent run",
+)
+"""How AutoGen agent and team runs are recorded."""
+
+
 def _open(name: str, attributes: dict[str, Any], task: Any) -> _AgentRun:
-    def start() -> AgentSpan:
-        return AgentSpan(
-            name,
-            framework=FRAMEWORK,
-            workflow=WORKFLOW,
-            attributes=attributes,
-            input_data=None if task is None else {"task": jsonable(task)},
-            run_inputs={"task": jsonable(task)},
-            may_open_run=autocontext,
-        )
+    def describe() -> AgentStart:
+        inputs = {"task": jsonable(task)}
+        return AgentStart(name, attributes, None if task is None else inputs, run_inputs=inputs)
 
     name_token = current_agent.set(name)
-    return _AgentRun(name_token, open_agent_span(start, what=f"AutoGen agent {name!r}"))
+    return _AgentRun(name_token, SPANS.open(describe, what=f"AutoGen agent {name!r}"))
 
 
 def _close(run: _AgentRun | None, result: Any = None, exc: BaseException | None = None) -> None:
@@ -136,9 +126,7 @@ def _close(run: _AgentRun | None, result: Any = None, exc: BaseException | None 
         return
     with contextlib.suppress(ValueError):
         current_agent.reset(run.name_token)
-    close_agent_span(
-        run.span, result, exc, output=_output, attributes=_stop_reason, what="an AutoGen agent run"
-    )
+    SPANS.close(run.span, result, exc)
 
 
 def _wanted(active: Callable[[], bool], instance: Any) -> bool:

@@ -29,13 +29,8 @@ import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from waxell_observe.instrumentation import (
-    AgentSpan,
-    autocontext_enabled,
-    close_agent_span,
-    open_agent_span,
-    recording_enabled,
-)
+from waxell_observe.instrumentation import AgentSpan, AgentSpans, AgentStart, recording_enabled
+from waxell_observe.instrumentation import jsonable as span_jsonable
 from waxell_observe.serialize import preview
 
 __all__ = [
@@ -57,7 +52,6 @@ __all__ = [
 FRAMEWORK = "crewai"
 WORKFLOW = "crewai"
 AUTOCONTEXT_VARIABLE = "WAXELL_CREWAI_AUTOCONTEXT"
-_PREVIEW = 4000
 _NAME = 120
 
 _recording: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
@@ -68,23 +62,17 @@ _recording: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
 
 def autocontext() -> bool:
     """False when ``WAXELL_CREWAI_AUTOCONTEXT`` turns off runs of a crew's (or agent's) own."""
-    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
+    return SPANS.autocontext()
+
+
+def _raw(value: Any) -> str | None:
+    raw = getattr(value, "raw", None)
+    return raw if isinstance(raw, str) else None
 
 
 def jsonable(value: Any) -> Any:
     """``value`` as JSON for a span's input or output (CrewAI's outputs by their ``raw`` text)."""
-    if value is None or isinstance(value, (int, float, bool)):
-        return value
-    if isinstance(value, str):
-        return preview(value, _PREVIEW)
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value[:100]]
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in list(value.items())[:100]}
-    raw = getattr(value, "raw", None)
-    if isinstance(raw, str):
-        return preview(raw, _PREVIEW)
-    return preview(str(value), _PREVIEW)
+    return span_jsonable(value, _raw)
 
 
 def _text(value: Any, limit: int = _NAME) -> str:
@@ -168,22 +156,24 @@ def _output(result: Any) -> dict[str, Any]:
     return {"output": jsonable(result)}
 
 
+SPANS = AgentSpans(
+    FRAMEWORK,
+    workflow=WORKFLOW,
+    autocontext_variable=AUTOCONTEXT_VARIABLE,
+    output=_output,
+    what="a CrewAI span",
+)
+"""How CrewAI's crews, tasks and agents are recorded."""
+
+
 def _open(
     instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], describe: Describe, runs: bool
 ) -> _Span | None:
-    def start() -> AgentSpan:
+    def start() -> AgentStart:
         name, kind, attributes, inputs = describe(instance, args, kwargs)
-        return AgentSpan(
-            name,
-            framework=FRAMEWORK,
-            workflow=WORKFLOW,
-            attributes=attributes,
-            input_data=inputs,
-            may_open_run=lambda: runs and autocontext(),
-            kind=kind,
-        )
+        return AgentStart(name, attributes, inputs, kind=kind)
 
-    span = open_agent_span(start, what=f"a CrewAI {type(instance).__name__}")
+    span = SPANS.open(start, may_open_run=runs, what=f"a CrewAI {type(instance).__name__}")
     return None if span is None else _Span(instance, span)
 
 
@@ -191,7 +181,7 @@ def _close(span: _Span | None, result: Any = None, exc: BaseException | None = N
     if span is None:
         return
     span.release()
-    close_agent_span(span.span, result, exc, output=_output, what="a CrewAI span")
+    SPANS.close(span.span, result, exc)
 
 
 def _skip(active: Callable[[], bool], instance: Any) -> bool:

@@ -25,10 +25,9 @@ from typing import Any
 from waxell_observe.current import current_context
 from waxell_observe.instrumentation import (
     AgentSpan,
-    autocontext_enabled,
-    close_agent_span,
+    AgentSpans,
+    AgentStart,
     gate_framework_tool,
-    open_agent_span,
     recording_enabled,
     release,
 )
@@ -54,7 +53,7 @@ _PREVIEW = 4000
 
 def autocontext() -> bool:
     """False when ``WAXELL_SMOLAGENTS_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
+    return SPANS.autocontext()
 
 
 def _agent_name(agent: Any) -> str:
@@ -87,23 +86,20 @@ def _output(result: Any) -> dict[str, Any]:
     return {"output": _jsonable(result)}
 
 
-def _start(agent: Any, task: Any) -> AgentSpan:
-    return AgentSpan(
-        _agent_name(agent),
-        framework=FRAMEWORK,
-        workflow=WORKFLOW,
-        attributes=_agent_attributes(agent),
-        input_data={"task": _jsonable(task)},
-        may_open_run=autocontext,
-    )
+SPANS = AgentSpans(
+    FRAMEWORK,
+    workflow=WORKFLOW,
+    autocontext_variable=AUTOCONTEXT_VARIABLE,
+    output=_output,
+    what="a smolagents run",
+)
+"""How smolagents agent runs are recorded."""
 
 
 def _open(agent: Any, task: Any) -> AgentSpan | None:
-    return open_agent_span(lambda: _start(agent, task), what="a smolagents run")
-
-
-def _close(span: AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
-    close_agent_span(span, result, exc, output=_output, what="a smolagents run")
+    return SPANS.open(
+        lambda: AgentStart(_agent_name(agent), _agent_attributes(agent), {"task": _jsonable(task)})
+    )
 
 
 def _final(result: Any) -> Any:
@@ -118,9 +114,9 @@ def _streamed(span: AgentSpan | None, steps: Iterator[Any]) -> Iterator[Any]:
             last = step
             yield step
     except BaseException as exc:
-        _close(span, exc=exc)
+        SPANS.close(span, exc=exc)
         raise
-    _close(span, getattr(last, "output", None))
+    SPANS.close(span, getattr(last, "output", None))
 
 
 def run_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
@@ -135,11 +131,11 @@ def run_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _close(span, exc=exc)
+            SPANS.close(span, exc=exc)
             raise
         if stream:
             return _streamed(span, result)
-        _close(span, _final(result))
+        SPANS.close(span, _final(result))
         return result
 
     return wrapper

@@ -15,39 +15,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from waxell_observe.instrumentation import (
-    AgentSpan,
-    autocontext_enabled,
-    close_agent_span,
-    open_agent_span,
-    recording_enabled,
-)
-from waxell_observe.serialize import preview
+from waxell_observe.instrumentation import AgentSpan, AgentSpans, AgentStart, jsonable, recording_enabled
 
 __all__ = ["AUTOCONTEXT_VARIABLE", "FRAMEWORK", "WORKFLOW", "autocontext", "jsonable", "stream_async_wrapper"]
 
 FRAMEWORK = "strands"
 WORKFLOW = "strands"
 AUTOCONTEXT_VARIABLE = "WAXELL_STRANDS_AUTOCONTEXT"
-_PREVIEW = 4000
 
 
 def autocontext() -> bool:
     """False when ``WAXELL_STRANDS_AUTOCONTEXT`` turns off runs of an agent's own."""
-    return autocontext_enabled(AUTOCONTEXT_VARIABLE)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON for a span's input or output."""
-    if value is None or isinstance(value, (int, float, bool)):
-        return value
-    if isinstance(value, str):
-        return preview(value, _PREVIEW)
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value[:100]]
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in list(value.items())[:100]}
-    return preview(str(value), _PREVIEW)
+    return SPANS.autocontext()
 
 
 def _name(agent: Any) -> str:
@@ -73,23 +52,18 @@ def _output(result: Any) -> dict[str, Any]:
     return {"output": jsonable(str(result).strip() if result is not None else None)}
 
 
-def _start(agent: Any, prompt: Any) -> AgentSpan:
-    return AgentSpan(
-        _name(agent),
-        framework=FRAMEWORK,
-        workflow=WORKFLOW,
-        attributes=_attributes(agent),
-        input_data={"prompt": jsonable(prompt)},
-        may_open_run=autocontext,
-    )
+SPANS = AgentSpans(
+    FRAMEWORK,
+    workflow=WORKFLOW,
+    autocontext_variable=AUTOCONTEXT_VARIABLE,
+    output=_output,
+    what="a Strands agent invocation",
+)
+"""How Strands agent invocations are recorded."""
 
 
 def _open(agent: Any, prompt: Any) -> AgentSpan | None:
-    return open_agent_span(lambda: _start(agent, prompt), what="a Strands agent invocation")
-
-
-def _close(span: AgentSpan | None, result: Any = None, exc: BaseException | None = None) -> None:
-    close_agent_span(span, result, exc, output=_output, what="a Strands agent invocation")
+    return SPANS.open(lambda: AgentStart(_name(agent), _attributes(agent), {"prompt": jsonable(prompt)}))
 
 
 async def _recorded(agent: Any, prompt: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -101,12 +75,12 @@ async def _recorded(agent: Any, prompt: Any, events: AsyncIterator[Any]) -> Asyn
                 result = event["result"]
             yield event
     except GeneratorExit:  # the caller stopped iterating: the invocation ends here
-        _close(span, result)
+        SPANS.close(span, result)
         raise
     except BaseException as exc:
-        _close(span, exc=exc)
+        SPANS.close(span, exc=exc)
         raise
-    _close(span, result)
+    SPANS.close(span, result)
 
 
 def stream_async_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
