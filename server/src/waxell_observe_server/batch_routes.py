@@ -40,7 +40,7 @@ import pydantic_core
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -100,15 +100,8 @@ def _handle(request: Request, raw: bytes) -> JSONResponse:
 
 
 def _handle_batch(request: Request, raw: bytes) -> JSONResponse:
-    items = _entries(request, raw)
+    results, valid = _validated(request, raw)
     now = time.time()
-    results: list[dict[str, Any] | None] = [None] * len(items)
-    valid: list[tuple[int, BatchRunIn]] = []
-    for index, item in enumerate(items):
-        try:
-            valid.append((index, BatchRunIn.model_validate(item)))
-        except ValidationError as exc:
-            results[index] = {"run_id": _given_run_id(item), "status": 422, "error": _entry_problem(exc)}
     governed = _governed(request, [entry for _, entry in valid])
     segment: list[tuple[int, BatchRunIn]] = []
     for (index, entry), per_run in zip(valid, governed, strict=False):
@@ -123,6 +116,43 @@ def _handle_batch(request: Request, raw: bytes) -> JSONResponse:
 
 
 # -- the body ------------------------------------------------------------------------------------
+
+
+class _WholeBody(BaseModel):
+    """A body whose every entry is valid, validated in one pass from the JSON text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    runs: list[BatchRunIn] = Field(max_length=BATCH_MAX_RUNS)
+
+
+def _validated(
+    request: Request, raw: bytes
+) -> tuple[list[dict[str, Any] | None], list[tuple[int, BatchRunIn]]]:
+    """The results so far (a 422 for each invalid entry, ``None`` for the others) and the valid
+    entries with their places.
+
+    A body of valid entries (what clients send) is parsed and validated in one pass by
+    pydantic's JSON validator (a quarter less work than parsing, then validating entry by
+    entry). Any other body — an invalid entry, too many entries, JSON pydantic's parser refuses —
+    goes the way that names each problem: parsed, then validated entry by entry."""
+    if not _is_json(request.headers.get("content-type")):
+        _entries(request, raw)  # raises the answer for a body that is not JSON
+    try:
+        body = _WholeBody.model_validate_json(raw)
+    except ValidationError:
+        pass
+    else:
+        return [None] * len(body.runs), list(enumerate(body.runs))
+    items = _entries(request, raw)
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    valid: list[tuple[int, BatchRunIn]] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, BatchRunIn.model_validate(item)))
+        except ValidationError as exc:
+            results[index] = {"run_id": _given_run_id(item), "status": 422, "error": _entry_problem(exc)}
+    return results, valid
 
 
 def _is_json(content_type: str | None) -> bool:
