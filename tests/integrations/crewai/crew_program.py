@@ -43,26 +43,24 @@ def delete_records(table: str) -> str:
     return f"deleted {table}"
 
 
-def llm(*, stream: bool = False) -> LLM:
-    return LLM(
-        model="openai/gpt-4o-mini", base_url=os.environ["STUB_BASE_URL"], api_key="sk-test", stream=stream
-    )
+def llm(*, stream: bool = False, model: str = "openai/gpt-4o-mini") -> LLM:
+    return LLM(model=model, base_url=os.environ["STUB_BASE_URL"], api_key="sk-test", stream=stream)
 
 
-def forecaster(*tools: Any, stream: bool = False) -> Agent:
+def forecaster(*tools: Any, stream: bool = False, model: str = "openai/gpt-4o-mini") -> Agent:
     return Agent(
         role="Forecaster",
         goal="Answer weather questions",
         backstory="You read forecasts.",
-        llm=llm(stream=stream),
+        llm=llm(stream=stream, model=model),
         tools=list(tools),
         max_retry_limit=0,
         verbose=False,
     )
 
 
-def weather_crew(question: str, *tools: Any, stream: bool = False) -> Crew:
-    agent = forecaster(*tools, stream=stream)
+def weather_crew(question: str, *tools: Any, stream: bool = False, model: str = "openai/gpt-4o-mini") -> Crew:
+    agent = forecaster(*tools, stream=stream, model=model)
     task = Task(description=question, expected_output="The weather", agent=agent, name="forecast")
     return Crew(agents=[agent], tasks=[task], name="weather_crew", verbose=False)
 
@@ -129,6 +127,17 @@ def blocked_tool() -> dict[str, Any]:
     return {**result, "ran": list(ran)}
 
 
+def blocked_model() -> dict[str, Any]:
+    crew = weather_crew("Weather in Paris?", get_weather, model="openai/o1-preview")
+    ctx = WaxellContext(agent_name="crewai-blocked-model")
+    try:
+        with ctx:
+            crew.kickoff()
+    except Exception as exc:
+        return {"run_id": ctx.run_id, "error": type(exc).__name__}
+    raise AssertionError("the crew ran a refused model")
+
+
 SCENARIOS = {
     "tool_crew": tool_crew,
     "failing_tool": failing_tool,
@@ -138,6 +147,7 @@ SCENARIOS = {
     "streamed": streamed,
     "own_run": own_run,
     "blocked_tool": blocked_tool,
+    "blocked_model": blocked_model,
 }
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ ALONE: dict[str, list[Reply]] = {
         (tool_calls(("delete_records", {"table": "orders"}), prompt_tokens=44, completion_tokens=11), 200),
         (answer("Refused.", 66, 4), 200),
     ],
+    "blocked_model": [],  # refused before a request leaves: the stub is asked nothing
 }
+NO_O1 = "  - {name: no-o1, category: llm, rules: {blocked_models: [o1-preview, openai/o1-preview]}}\n"
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
         tmp_path_factory.mktemp("crewai-alone"),
         ALONE,
         instrument="crewai",
-        policies=NO_DELETES,
+        policies=NO_DELETES + NO_O1,
     )
 
 
@@ -259,3 +261,15 @@ def test_a_refused_tool_never_runs_and_the_run_is_blocked(alone: Scenarios) -> N
         "Error executing tool: Tool 'delete_records' is blocked",
     )
     assert [(c["tokens_in"], c["tokens_out"]) for c in run["llm_calls"]] == [(44, 11), (66, 4)]
+
+
+def test_a_refused_model_is_never_called_and_the_run_is_blocked(alone: Scenarios) -> None:
+    """llm.before asked by CrewAI's own LLM call (no provider integration is on here): the refusal
+    raises before the request leaves, so the stub never sees o1-preview and no LLM call is recorded."""
+    assert alone.results["blocked_model"]["error"] == "PolicyViolationError"
+    run = alone.run("blocked_model")
+    assert [r.body["model"] for r in alone.stub.requests if "o1" in r.body["model"]] == []
+    assert run["llm_calls"] == []
+    policy = [(s["name"], s["attributes"]["metadata"]["surface"]) for s in by_kind(run, "policy")]
+    assert policy == [("no-o1", "llm.before")]
+    assert run["status"] == "blocked"

@@ -9,6 +9,12 @@ token, the ``llm.before`` gate) and nothing more is recorded here. Otherwise (th
 integration switched off or not installed, Azure's SDK) the call is recorded from CrewAI's own
 numbers: the model CrewAI was given, the tokens its ``_track_token_usage_internal`` counted during
 the call (prompt, completion, cached prompt tokens), the answer's text, or the error.
+
+``llm.before`` is asked here too, for every call (model, messages, offered tools), before the request
+leaves: a ``block`` raises :class:`~waxell_observe.errors.PolicyViolationError` out of ``call``, so a
+model no provider integration sees (Azure's SDK, a provider integration switched off) is governed as
+well; the answer is held for the request underneath, so a provider integration that sees it does
+not ask again.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 
 from waxell_observe import integration_api
 from waxell_observe.instrumentation import positive_int, record_framework_llm_call, recording_enabled
+from waxell_observe.instrumentation.gates import Hold, gate_framework_llm, release
 
 __all__ = ["RECORDED_FROM", "acall_wrapper", "call_wrapper", "usage_wrapper"]
 
@@ -99,6 +106,33 @@ def _record(llm: Any, usage: _Usage, started: float, answer: Any, error: BaseExc
     )
 
 
+def _tool_names(tools: Any) -> list[str] | None:
+    """The names of the tools a call offers (OpenAI-style schemas or objects with a ``name``)."""
+    if not isinstance(tools, list) or not tools:
+        return None
+    names: list[str] = []
+    for tool in tools:
+        spec = tool.get("function", tool) if isinstance(tool, dict) else tool
+        name = spec.get("name") if isinstance(spec, dict) else getattr(spec, "name", None)
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names or None
+
+
+def _gate(llm: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hold | None:
+    """``llm.before`` for the call (raises ``PolicyViolationError`` on block), its answer held."""
+    messages = args[0] if args else kwargs.get("messages")
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    return gate_framework_llm(
+        provider=_provider(llm) or "crewai",
+        model=str(getattr(llm, "model", "") or type(llm).__name__),
+        messages=messages,
+        max_tokens=getattr(llm, "max_tokens", None),
+        tools=_tool_names(args[1] if len(args) > 1 else kwargs.get("tools")),
+    )
+
+
 class _Watch:
     """One ``call`` / ``acall`` being watched: whether a provider integration reported it."""
 
@@ -130,14 +164,18 @@ def call_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not _watching(active):
             return wrapped(*args, **kwargs)
-        watch = _Watch()
+        hold = _gate(instance, args, kwargs)  # a refusal raises here: nothing is sent, nothing recorded
         try:
-            answer = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            watch.end(instance, error=exc)
-            raise
-        watch.end(instance, answer)
-        return answer
+            watch = _Watch()
+            try:
+                answer = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                watch.end(instance, error=exc)
+                raise
+            watch.end(instance, answer)
+            return answer
+        finally:
+            release(hold)
 
     return wrapper
 
@@ -149,14 +187,18 @@ def acall_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
         async def run() -> Any:
             if not _watching(active):
                 return await wrapped(*args, **kwargs)
-            watch = _Watch()
+            hold = _gate(instance, args, kwargs)
             try:
-                answer = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                watch.end(instance, error=exc)
-                raise
-            watch.end(instance, answer)
-            return answer
+                watch = _Watch()
+                try:
+                    answer = await wrapped(*args, **kwargs)
+                except BaseException as exc:
+                    watch.end(instance, error=exc)
+                    raise
+                watch.end(instance, answer)
+                return answer
+            finally:
+                release(hold)
 
         return run()
 
