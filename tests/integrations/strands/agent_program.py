@@ -65,15 +65,15 @@ def delete_records(table: str) -> str:
     return f"deleted {table}"
 
 
-def model() -> OpenAIModel:
+def model(model_id: str = "gpt-4o-mini") -> OpenAIModel:
     return OpenAIModel(
         client_args={"base_url": os.environ["STUB_BASE_URL"], "api_key": "sk-test", "max_retries": 0},
-        model_id="gpt-4o-mini",
+        model_id=model_id,
     )
 
 
-def forecaster(*tools: Any) -> Agent:
-    return Agent(model=model(), tools=list(tools), name="forecaster", callback_handler=None)
+def forecaster(*tools: Any, model_id: str = "gpt-4o-mini") -> Agent:
+    return Agent(model=model(model_id), tools=list(tools), name="forecaster", callback_handler=None)
 
 
 @tool
@@ -155,6 +155,16 @@ def blocked_tool() -> dict[str, Any]:
     return {**result, "ran": list(ran)}
 
 
+def blocked_model() -> dict[str, Any]:
+    ctx = WaxellContext(agent_name="strands-blocked-model")
+    try:
+        with ctx:
+            forecaster(get_weather, model_id="o1-preview")("Weather in Paris?")
+    except Exception as exc:
+        return {"run_id": ctx.run_id, "error": type(exc).__name__}
+    raise AssertionError("the agent ran a refused model")
+
+
 SCENARIOS = {
     "tool_agent": tool_agent,
     "failing_tool": failing_tool,
@@ -164,6 +174,7 @@ SCENARIOS = {
     "readable_span": readable_span,
     "own_run": own_run,
     "blocked_tool": blocked_tool,
+    "blocked_model": blocked_model,
 }
 
 if __name__ == "__main__":

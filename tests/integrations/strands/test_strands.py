@@ -62,7 +62,9 @@ ALONE: dict[str, list[Reply]] = {
         streamed_tool_calls(("delete_records", {"table": "orders"}), prompt_tokens=44, completion_tokens=11),
         streamed_answer("Refused.", ["Refused."], 66, 4),
     ],
+    "blocked_model": [],  # refused before the model's stream starts: the stub is asked nothing
 }
+NO_O1 = "  - {name: no-o1, category: llm, rules: {blocked_models: [o1-preview]}}\n"
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +90,7 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenarios]:
         tmp_path_factory.mktemp("strands-alone"),
         ALONE,
         instrument="strands",
-        policies=NO_DELETES,
+        policies=NO_DELETES + NO_O1,
     )
 
 
@@ -228,3 +230,15 @@ def test_a_refused_tool_never_runs_and_the_run_is_blocked(alone: Scenarios) -> N
     [tool_message] = [m for m in second["messages"] if m["role"] == "tool"]
     assert tool_message["content"] == "Error: Tool 'delete_records' is blocked"
     assert [(c[1], c[2]) for c in calls(run)] == [(44, 11), (66, 4)]
+
+
+def test_a_refused_model_is_never_called_and_the_run_is_blocked(alone: Scenarios) -> None:
+    """llm.before asked by Strands' model call (no provider integration on here): the refusal raises
+    before the model's stream starts, so the stub never sees o1-preview and no LLM call is recorded."""
+    assert alone.results["blocked_model"]["error"] == "PolicyViolationError"
+    run = alone.run("blocked_model")
+    assert [r.body["model"] for r in alone.stub.requests if "o1" in r.body["model"]] == []
+    assert run["llm_calls"] == []
+    policy = [(s["name"], s["attributes"]["metadata"]["surface"]) for s in by_kind(run, "policy")]
+    assert policy == [("no-o1", "llm.before")]
+    assert run["status"] == "blocked"

@@ -9,6 +9,12 @@ integration records it (served model, tokens, cost, time to first token, the ``l
 and nothing more is recorded here; otherwise the call is recorded from Strands' usage (input,
 output and cache-read tokens; the model id the model was configured with; the answer's text) or
 its error.
+
+``llm.before`` is asked here for every call (model id, system prompt, messages, the tools offered)
+before the model's stream starts: a ``block`` raises :class:`~waxell_observe.errors.PolicyViolationError`
+out of the agent's call, nothing is sent, nothing recorded, whichever model provider the agent uses;
+the answer is held for the request underneath, so a provider integration that sees it does not ask
+again.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from waxell_observe import integration_api
 from waxell_observe.instrumentation import positive_int, record_framework_llm_call, recording_enabled
+from waxell_observe.instrumentation.gates import Hold, gate_framework_llm, release
 
 __all__ = ["RECORDED_FROM", "stream_messages_wrapper"]
 
@@ -63,7 +70,44 @@ def _record(model: Any, stop: Any, started: float, error: BaseException | None =
     )
 
 
-async def _watched(model: Any, events: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], position: int, name: str) -> Any:
+    return kwargs[name] if name in kwargs else args[position] if len(args) > position else None
+
+
+def _gate(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hold | None:
+    """``llm.before`` for ``stream_messages(model, system_prompt, messages, tool_specs, ...)`` (raises
+    ``PolicyViolationError`` on block), its answer held for the request underneath."""
+    specs = _argument(args, kwargs, 3, "tool_specs")
+    tools = (
+        [spec["name"] for spec in specs if isinstance(spec, dict) and isinstance(spec.get("name"), str)]
+        if (isinstance(specs, list))
+        else []
+    )
+    config = getattr(model, "config", None)
+    params = config.get("params") if isinstance(config, dict) else None
+    provider = type(model).__name__.lower().removesuffix("model") or "strands"
+    return gate_framework_llm(
+        provider=provider,
+        model=_model_id(model),
+        messages=_argument(args, kwargs, 2, "messages"),
+        system=_argument(args, kwargs, 1, "system_prompt"),
+        max_tokens=params.get("max_tokens") if isinstance(params, dict) else None,
+        tools=tools or None,
+    )
+
+
+async def _watched(
+    model: Any, events: Callable[[], AsyncIterator[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> AsyncIterator[Any]:
+    hold = _gate(model, args, kwargs)  # before the model's stream starts: a refusal sends nothing
+    try:
+        async for event in _recorded(model, events):
+            yield event
+    finally:
+        release(hold)
+
+
+async def _recorded(model: Any, events: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
     watch = integration_api.begin_provider_watch()
     started = time.time()
     stop: Any = None
@@ -91,6 +135,6 @@ def stream_messages_wrapper(active: Callable[[], bool]) -> Callable[..., Any]:
         if not recording_enabled(active, "strands"):
             return wrapped(*args, **kwargs)
         model = kwargs.get("model", args[0] if args else None)
-        return _watched(model, lambda: wrapped(*args, **kwargs))
+        return _watched(model, lambda: wrapped(*args, **kwargs), args, kwargs)
 
     return wrapper
