@@ -784,6 +784,29 @@ def test_a_run_the_database_refuses_loses_no_other_run(api: Any, store_url: str)
             "ok-1", "ok-2"]  # fmt: skip
 
 
+def test_a_total_beyond_the_integer_column_is_refused_never_wrapped(api: Any, store_url: str) -> None:
+    # Each call's tokens fit (at most 2**31 - 1), their sum does not fit PostgreSQL's integer
+    # column: the database refuses that run (on SQLite, whose integers are 64-bit, it is stored).
+    # Rows reach PostgreSQL by a binary COPY, where a too-large integer must not wrap around.
+    most = 2**31 - 1
+
+    def entry(run_id: str, tokens: int) -> dict[str, Any]:
+        calls = [{"id": f"{run_id}-c{i}", "model": "gpt-4o", "tokens_in": tokens, "tokens_out": 1, "cost": C,
+                  "position": i, "started_at": T0} for i in (1, 2)]  # fmt: skip
+        return {"run_id": run_id, "start": {"agent_name": "a", "started_at": T0}, "llm_calls": calls,
+                "complete": {"status": "success", "ended_at": T0 + 1}}  # fmt: skip
+
+    results = send_batch(api, [entry("ok-1", 7), entry("big-1", most), entry("ok-2", 5)])
+    assert [api.run(r)["tokens_in"] for r in ("ok-1", "ok-2")] == [14, 10]
+    if get_store(store_url).dialect == "postgresql":
+        assert [(r["run_id"], r["status"]) for r in results] == [("ok-1", 201), ("big-1", 500), ("ok-2", 201)]
+        assert "out of range" in results[1]["error"]
+        api.read("runs/big-1/", expect=404)
+    else:
+        assert [r["status"] for r in results] == [201, 201, 201]
+        assert api.run("big-1")["tokens_in"] == 2 * most
+
+
 def test_generated_batches_never_get_a_5xx(api: Any, client: Any) -> None:
     rng = random.Random(20250101)
     template = full_run("fuzz-0")

@@ -129,19 +129,20 @@ def write_runs(
     return outcomes
 
 
-_STAGING_MADE = "waxell_ingest_staging"  # key in a pooled connection's info: its staging tables exist
+_STAGING_MADE = "waxell_ingest_staging_binary"  # key in a pooled connection's info: its staging tables exist
 
 
 def _make_staging(conn: Connection, info: dict[Any, Any]) -> bool:
     """Make the staging tables unless this connection has them: True when made now (on
     PostgreSQL, where making them costs a statement each, the connection remembers it once the
-    transaction has committed; on SQLite they are cheap to ask for every time)."""
+    transaction has committed; on SQLite they are cheap to ask for every time). On PostgreSQL
+    they are the ones a binary ``COPY`` fills (see :class:`~.staged_rows.StagedRows`)."""
     if conn.dialect.name != "postgresql":
         bulk.create_staging(conn, ingest_store.STAGING_TABLES)
         return False
     if info.get(_STAGING_MADE):
         return False
-    bulk.create_staging(conn, ingest_store.STAGING_TABLES)
+    bulk.create_staging(conn, ingest_store.STAGING_TABLES, binary=True)
     return True
 
 

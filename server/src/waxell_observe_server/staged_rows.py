@@ -188,9 +188,10 @@ class StagedRows:
 
     By default a table's rows go in with one ``executemany``. With ``staging=True`` (the
     caller made ``store.bulk``'s staging tables for :data:`STAGING_TABLES` exist on this
-    connection) they go through them, one ``INSERT ... SELECT`` per table: on PostgreSQL for
-    every table (filled by ``COPY``), on SQLite for the tables with rollup triggers (whose
-    programs are then set up once per statement instead of once per row).
+    connection, on PostgreSQL the binary ones) they go through them, one ``INSERT ... SELECT`` per
+    table: on PostgreSQL for every table (filled by a binary ``COPY``), on SQLite for the tables
+    with rollup triggers (whose programs are then set up once per statement instead of once per
+    row).
     """
 
     def __init__(self, conn: Connection, *, staging: bool = False) -> None:
@@ -229,9 +230,16 @@ class StagedRows:
             pending = self._pending[spec.name]
             if not pending:
                 continue
-            insert = bulk.insert_staged if spec.table.name in self._staged_tables else bulk.insert_rows
             with translated_errors(self.conn):
-                insert(self.conn, spec.table, spec.columns, pending, conflict=spec.conflict, key=spec.key)
+                if spec.table.name in self._staged_tables:
+                    bulk.insert_staged(
+                        self.conn, spec.table, spec.columns, pending, conflict=spec.conflict, key=spec.key,
+                        binary=True,
+                    )  # fmt: skip
+                else:
+                    bulk.insert_rows(
+                        self.conn, spec.table, spec.columns, pending, conflict=spec.conflict, key=spec.key
+                    )
             pending.clear()
 
 
