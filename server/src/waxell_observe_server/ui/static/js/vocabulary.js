@@ -80,7 +80,8 @@ export const VOCABULARY = {
         "retrieval.after",
         "memory.write",
         "network.before",
-        "post_execution"
+        "post_execution",
+        "run.error"
       ],
       "stateful": false,
       "summary": "PII, credentials, prompt injection, patterns and phrases, lengths"
@@ -91,7 +92,8 @@ export const VOCABULARY = {
         "llm.after",
         "tool.before",
         "tool.after",
-        "mid_execution"
+        "mid_execution",
+        "run.error"
       ],
       "stateful": false,
       "summary": "steps, tool calls, blocked tools, retries, output length, content filters"
@@ -208,7 +210,8 @@ export const VOCABULARY = {
         "llm.after",
         "tool.after",
         "mid_execution",
-        "post_execution"
+        "post_execution",
+        "run.error"
       ],
       "stateful": false,
       "summary": "data URIs, base64 blobs and external links in outputs"
