@@ -67,6 +67,18 @@ def _json_text(value: Any) -> Any:
     return _compact(value)
 
 
+_EMPTY_JSONB = bulk.JSONB_BINARY_VERSION + "{}"
+
+
+def _jsonb_binary(value: Any) -> Any:
+    """A JSON value as ``jsonb``'s binary form, for a binary ``COPY`` (``store.bulk``)."""
+    if value is None:
+        return None
+    if value.__class__ is dict and not value:
+        return _EMPTY_JSONB
+    return bulk.JSONB_BINARY_VERSION + str(_json_text(value))
+
+
 def json_encoder(dialect: str) -> Callable[[Any], Any]:
     """A function turning a (cleaned) JSON value into a parameter for a JSON column: compact
     text on SQLite, ``store.bulk``'s adapter on PostgreSQL."""
@@ -198,7 +210,7 @@ class StagedRows:
         self.conn = conn
         self.encode: Callable[[Any], Any] = json_encoder(conn.dialect.name)
         self._pending: dict[str, list[tuple[Any, ...]]] = {spec.name: [] for spec in _SPECS}
-        postgres = conn.dialect.name == "postgresql"
+        self._postgres = postgres = conn.dialect.name == "postgresql"
         self._staged_tables = frozenset(
             t.name for t in STAGING_TABLES if staging and (postgres or t.name in _TRIGGERED)
         )
@@ -207,8 +219,11 @@ class StagedRows:
         """Queue ``rows`` (dicts holding the table's columns; the schema's default fills a
         missing one) for ``table`` (or :data:`REPLACED_RUNS`)."""
         spec = SPEC_OF[table if isinstance(table, str) else table.name]
-        # through a staging table (COPY on PostgreSQL) a JSON value travels as its text
-        encode = _json_text if spec.table.name in self._staged_tables else self.encode
+        # through a staging table a JSON value travels as its text (binary COPY on PostgreSQL:
+        # as jsonb's binary form)
+        encode = self.encode
+        if spec.table.name in self._staged_tables:
+            encode = _jsonb_binary if self._postgres else _json_text
         columns, limits, json_columns, values_of = spec.columns, spec.limits, spec.json, spec.values_of
         append = self._pending[spec.name].append
         for row in rows:

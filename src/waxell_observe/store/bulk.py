@@ -13,7 +13,7 @@ SQLite, a ``Jsonb`` adapter on PostgreSQL).
   one ``INSERT ... SELECT`` with the conflict rule — one statement per table: what a table with
   triggers needs (see there), and on PostgreSQL about three times the rows per second of
   ``executemany``. With ``binary=True`` (PostgreSQL) the ``COPY`` is in the binary format, JSON
-  columns given as JSON text: no value is formatted as text (a float's shortest decimal form
+  columns given in ``jsonb``'s binary form: no value is formatted as text (a float's shortest decimal form
   alone costs about 4 µs to write, and as much again for the server to read back).
 """
 
@@ -36,6 +36,7 @@ __all__ = [
     "create_staging",
     "driver_cursor",
     "json_encoder",
+    "JSONB_BINARY_VERSION",
     "TRIGGERED_TABLES",
 ]
 
@@ -178,32 +179,15 @@ def _copy_type(column_type: Any) -> str:
     if isinstance(column_type, Float):
         return "float8"
     if isinstance(column_type, JSON):
-        return "jsonb"
+        return "text"  # the caller gives jsonb's binary form (a binary COPY has no type per field)
     if isinstance(column_type, String):
         return "text"
     raise TypeError(f"no binary COPY type for {column_type!r}")
 
 
-class _JsonText:
-    """Stands for JSON text in the registration of :func:`_json_text_dumper` (never made)."""
-
-
-@functools.lru_cache(maxsize=8)
-def _json_text_dumper(oid: int) -> type[Any]:
-    """A psycopg dumper writing a ``jsonb`` value of a binary ``COPY`` from its JSON text (a
-    ``str``): the format's version byte, then the text. (psycopg's own dumper serialises a
-    Python value; ours is already JSON.)"""
-    from psycopg.adapt import Dumper
-    from psycopg.pq import Format
-
-    class JsonTextBinaryDumper(Dumper):
-        format = Format.BINARY
-
-        def dump(self, obj: Any) -> bytes:
-            return b"\x01" + str(obj).encode()
-
-    JsonTextBinaryDumper.oid = oid
-    return JsonTextBinaryDumper
+JSONB_BINARY_VERSION = "\x01"
+"""The first character of a ``jsonb`` value in PostgreSQL's binary format (the JSON text follows;
+given as a ``str``, the value goes out as UTF-8 like any text)."""
 
 
 @functools.lru_cache(maxsize=128)
@@ -255,7 +239,8 @@ def insert_staged(
 
     ``binary`` (PostgreSQL; ignored on SQLite): through the staging tables
     ``create_staging(..., binary=True)`` made, by a binary ``COPY``; the values of JSON columns
-    are then JSON text (``str``), not JSON-safe values or ``Jsonb`` adapters.
+    are then ``jsonb`` in its binary form: :data:`JSONB_BINARY_VERSION` followed by the JSON text
+    (a ``str``), not JSON-safe values or ``Jsonb`` adapters.
     """
     if not rows:
         return 0
@@ -265,9 +250,6 @@ def insert_staged(
     fill, insert, clear = _staged_statements(dialect, table.name, columns, conflict, tuple(key), binary)
     with driver_cursor(conn, insert) as cursor:
         if dialect == "postgresql":
-            if binary:  # jsonb columns (set_types picks the dumper by type oid) take JSON text
-                jsonb = _json_text_dumper(cursor.adapters.types["jsonb"].oid)
-                cursor.adapters.register_dumper(_JsonText, jsonb)
             with cursor.copy(fill) as copier:
                 if binary:
                     copier.set_types(_copy_types(table, columns))
