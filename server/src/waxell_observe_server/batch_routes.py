@@ -36,10 +36,11 @@ from email.message import Message
 from typing import Any
 
 import anyio
+import msgspec
 import pydantic_core
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -87,19 +88,19 @@ def _body_schema() -> dict[str, Any]:
         "requestBody": {"required": True, "content": {"application/json": {"schema": _body_schema()}}}
     },
 )
-async def ingest_batch(request: Request) -> JSONResponse:
+async def ingest_batch(request: Request) -> Response:
     """Store many runs (start, records, conversation state, completion of each) in one request;
     reply ``{"runs": [{"run_id", "status", "error"?, "workflow_id"?, "governance"?, "complete"?}]}``."""
     raw = await request.body()
     return await anyio.to_thread.run_sync(_handle, request, raw)
 
 
-def _handle(request: Request, raw: bytes) -> JSONResponse:
+def _handle(request: Request, raw: bytes) -> Response:
     with gc_paused():
         return _handle_batch(request, raw)
 
 
-def _handle_batch(request: Request, raw: bytes) -> JSONResponse:
+def _handle_batch(request: Request, raw: bytes) -> Response:
     results, valid = _validated(request, raw)
     now = time.time()
     governed = _governed(request, [entry for _, entry in valid])
@@ -112,7 +113,8 @@ def _handle_batch(request: Request, raw: bytes) -> JSONResponse:
         segment = []
         results[index] = _deliver_per_run(request, entry)
     _store_segment(request, segment, now, results)
-    return JSONResponse({"runs": results})
+    # msgspec writes the reply (one result per run) several times faster than the json module
+    return Response(msgspec.json.encode({"runs": results}), media_type="application/json")
 
 
 # -- the body ------------------------------------------------------------------------------------

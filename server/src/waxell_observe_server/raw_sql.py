@@ -60,11 +60,16 @@ def pg_array(values: Sequence[Any]) -> str:
     same float). One kind of value per array, as in a column."""
     if not values:
         return "{}"
-    if all(value.__class__ is str for value in values):
+    kinds = set(map(type, values))
+    if kinds == {str}:
         joined = "".join(values)
         if '"' in joined or "\\" in joined:
             values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
         return '{"' + '","'.join(values) + '"}'
+    if kinds == {float}:
+        return "{" + ",".join(map(repr, values)) + "}"
+    if kinds == {int} or kinds == {bool}:  # True/False: PostgreSQL reads either case
+        return "{" + ",".join(map(str, values)) + "}"
     return "{" + ",".join(map(_pg_element, values)) + "}"
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import JSON, Connection, Table, func, select
 from sqlalchemy import String as _String
 
@@ -67,15 +68,18 @@ def _json_text(value: Any) -> Any:
 
 
 _EMPTY_JSONB = bulk.JSONB_BINARY_VERSION + "{}"
+_msgspec_json = msgspec.json.Encoder().encode
 
 
 def _jsonb_binary(value: Any) -> Any:
-    """A JSON value as ``jsonb``'s binary form, for a binary ``COPY`` (``store.bulk``)."""
+    """A JSON value as ``jsonb``'s binary form, for a binary ``COPY`` (``store.bulk``). The JSON
+    text is msgspec's, several times faster to write than the json module's; it differs only in
+    how exponents are written (``1e16`` for ``1e+16``), which ``jsonb`` does not keep."""
     if value is None:
         return None
     if value.__class__ is dict and not value:
         return _EMPTY_JSONB
-    return bulk.JSONB_BINARY_VERSION + str(_json_text(value))
+    return bulk.JSONB_BINARY_VERSION + _msgspec_json(value).decode()
 
 
 def json_encoder(dialect: str) -> Callable[[Any], Any]:
