@@ -284,6 +284,21 @@ NO_DELETES = (
     "policies:\n  - {name: no-deletes, category: tool-allowlist, rules: {blocked_tools: [delete_records]}}\n"
 )
 """Policies (YAML, for :func:`run_scenarios`) refusing the tool ``delete_records`` at ``tool.before``."""
+NO_O1 = "  - {name: no-o1, category: llm, rules: {blocked_models: [o1-preview, openai/o1-preview]}}\n"
+"""A policy entry (to append to :data:`NO_DELETES`) refusing the model ``o1-preview`` at ``llm.before``."""
+
+
+def assert_model_refused_before_the_request(scenarios: Scenarios, name: str) -> None:
+    """The scenario ``name`` ran an agent on ``o1-preview`` under :data:`NO_O1`: the framework's own
+    ``llm.before`` refused it, so the stub never saw the model, no LLM call was recorded, the run holds
+    one policy span at ``llm.before`` and ended blocked, and the program saw ``PolicyViolationError``."""
+    assert scenarios.results[name]["error"] == "PolicyViolationError"
+    run = scenarios.run(name)
+    assert [r.body["model"] for r in scenarios.stub.requests if "o1" in r.body["model"]] == []
+    assert run["llm_calls"] == []
+    policy = [(s["name"], s["attributes"]["metadata"]["surface"]) for s in by_kind(run, "policy")]
+    assert policy == [("no-o1", "llm.before")]
+    assert run["status"] == "blocked"
 
 
 def _run(argv: list[str], *, env: dict[str, str], cwd: Path) -> None:

@@ -18,8 +18,10 @@ import pytest
 from integrations.chat_replies import answer, streamed_answer, tool_calls
 from integrations.isolated_env import (
     NO_DELETES,
+    NO_O1,
     Reply,
     Scenarios,
+    assert_model_refused_before_the_request,
     by_kind,
     run_scenarios,
     stored_run,
@@ -57,7 +59,6 @@ ALONE: dict[str, list[Reply]] = {
     ],
     "blocked_model": [],  # refused before a request leaves: the stub is asked nothing
 }
-NO_O1 = "  - {name: no-o1, category: llm, rules: {blocked_models: [o1-preview, openai/o1-preview]}}\n"
 
 
 @pytest.fixture(scope="module")
@@ -264,12 +265,5 @@ def test_a_refused_tool_never_runs_and_the_run_is_blocked(alone: Scenarios) -> N
 
 
 def test_a_refused_model_is_never_called_and_the_run_is_blocked(alone: Scenarios) -> None:
-    """llm.before asked by CrewAI's own LLM call (no provider integration is on here): the refusal
-    raises before the request leaves, so the stub never sees o1-preview and no LLM call is recorded."""
-    assert alone.results["blocked_model"]["error"] == "PolicyViolationError"
-    run = alone.run("blocked_model")
-    assert [r.body["model"] for r in alone.stub.requests if "o1" in r.body["model"]] == []
-    assert run["llm_calls"] == []
-    policy = [(s["name"], s["attributes"]["metadata"]["surface"]) for s in by_kind(run, "policy")]
-    assert policy == [("no-o1", "llm.before")]
-    assert run["status"] == "blocked"
+    """llm.before asked by CrewAI's own LLM call (no provider integration is on here)."""
+    assert_model_refused_before_the_request(alone, "blocked_model")
