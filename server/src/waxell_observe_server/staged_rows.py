@@ -243,6 +243,8 @@ class StagedRows:
         self._staged_tables = frozenset(
             t.name for t in STAGING_TABLES if staging and (postgres or t.name in _TRIGGERED)
         )
+        self._filled: set[str] = set()
+        """Staging tables this transaction filled (PostgreSQL keeps their rows until commit)."""
 
     def add(self, table: Table | str, rows: Iterable[Mapping[str, Any]]) -> None:
         """Queue ``rows`` (dicts holding the table's columns; the schema's default fills a
@@ -274,10 +276,16 @@ class StagedRows:
                 continue
             with translated_errors(self.conn):
                 if spec.table.name in self._staged_tables:
+                    # PostgreSQL empties a staging table at commit: only one filled earlier in
+                    # this transaction is emptied before it is filled again
+                    if spec.table.name in self._filled:
+                        bulk.clear_staged(self.conn, spec.table, binary=True)
                     bulk.insert_staged(
                         self.conn, spec.table, spec.columns, pending, conflict=spec.conflict, key=spec.key,
-                        binary=True,
+                        binary=True, keep=True,
                     )  # fmt: skip
+                    if self._postgres:
+                        self._filled.add(spec.table.name)
                 else:
                     bulk.insert_rows(
                         self.conn, spec.table, spec.columns, pending, conflict=spec.conflict, key=spec.key

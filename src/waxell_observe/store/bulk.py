@@ -34,6 +34,7 @@ __all__ = [
     "insert_rows",
     "insert_staged",
     "create_staging",
+    "clear_staged",
     "driver_cursor",
     "json_encoder",
     "JSONB_BINARY_VERSION",
@@ -222,6 +223,7 @@ def insert_staged(
     conflict: str = "ignore",
     key: Sequence[str] = (),
     binary: bool = False,
+    keep: bool = False,
 ) -> int:
     """Insert ``rows`` as :func:`insert_rows` does, but with ONE statement: the rows go to the
     staging table (see :func:`create_staging`) — by ``COPY`` on PostgreSQL, ``executemany`` on
@@ -241,6 +243,10 @@ def insert_staged(
     ``create_staging(..., binary=True)`` made, by a binary ``COPY``; the values of JSON columns
     are then ``jsonb`` in its binary form: :data:`JSONB_BINARY_VERSION` followed by the JSON text
     (a ``str``), not JSON-safe values or ``Jsonb`` adapters.
+
+    ``keep`` (PostgreSQL; ignored on SQLite): leave the rows in the staging table, one statement
+    less — PostgreSQL empties it when the transaction ends (``ON COMMIT DELETE ROWS``). Before
+    the table is filled again in the same transaction, :func:`clear_staged` must empty it.
     """
     if not rows:
         return 0
@@ -258,5 +264,15 @@ def insert_staged(
         else:
             cursor.executemany(fill, rows)
         cursor.execute(insert)
-        cursor.execute(clear)
+        if not (keep and dialect == "postgresql"):
+            cursor.execute(clear)
     return len(rows)
+
+
+def clear_staged(conn: Connection, table: Table, *, binary: bool = False) -> None:
+    """Empty ``table``'s staging table (the binary one with ``binary``), which
+    :func:`insert_staged` left filled (``keep=True``)."""
+    binary = binary and conn.dialect.name == "postgresql"
+    clear = _staged_statements(conn.dialect.name, table.name, (), "none", (), binary)[2]
+    with driver_cursor(conn, clear) as cursor:
+        cursor.execute(clear)
