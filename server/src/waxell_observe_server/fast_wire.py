@@ -59,6 +59,11 @@ class _Checks:
         self.models: list[Callable[[Any], Any]] = []
         self.nested: list[str] = []
 
+    @property
+    def needed(self) -> bool:
+        """Whether a struct of the class has anything to check (in itself or below)."""
+        return bool(self.fields or self.models or self.nested)
+
 
 _CHECKS: dict[type, _Checks] = {}
 _STRUCTS: dict[type[BaseModel], type[msgspec.Struct]] = {}
@@ -132,7 +137,8 @@ def _struct(model: type[BaseModel]) -> type[msgspec.Struct]:
         kind = _translate(info.annotation, list(info.metadata), field_checks)
         fields.append((name, kind) if info.is_required() else (name, kind, info.default))
         checks.fields += [(name, check) for check in field_checks]
-        if any(isinstance(t, type) and issubclass(t, BaseModel) for t in _models_in(info.annotation)):
+        nested = [t for t in _models_in(info.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+        if any(_CHECKS[_STRUCTS[t]].needed for t in nested):  # structs with nothing to check: skipped
             checks.nested.append(name)
     for decorator in model.__pydantic_decorators__.model_validators.values():
         if decorator.info.mode != "after":
