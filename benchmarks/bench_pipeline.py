@@ -12,7 +12,12 @@ and end count one each, each LLM call, step, span and score one. Printed per des
 Baseline in the same run: ``decode only`` — reading and decoding the same journal without
 delivering (what the pipeline costs before any destination).
 
-    uv run python benchmarks/bench_pipeline.py [--runs 5000] [--no-postgres]
+Where the time goes, on Linux: the CPU seconds of the drainer's thread, of the server process
+(remote destinations) and of every PostgreSQL process, over the timed drain. The drainer sends
+one request at a time and waits for its reply, so the wall time of a remote drain is close to
+the sum of the three.
+
+    uv run python benchmarks/bench_pipeline.py [--runs 5000] [--no-postgres] [--no-per-run]
 """
 
 from __future__ import annotations
@@ -49,8 +54,56 @@ def record(n: int) -> None:
             ctx.record_score("quality", 0.5)
 
 
-def drain_once(configure: dict[str, str], runs: int, *, per_run: bool = False) -> tuple[float, float, int]:
-    """Record ``runs`` with the drainer held, then drain; (wall s, drainer CPU s, frames sent)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``; 0 elsewhere or when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (Linux ``/proc``): as root PostgreSQL runs under
+    ``runuser``, its server processes are grandchildren."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, ()))
+    return found
+
+
+class Meter:
+    """CPU seconds of the processes watched (a server, PostgreSQL's processes) since the start."""
+
+    def __init__(self, server: int = 0, postgres: int = 0) -> None:
+        self.server, self.postgres = server, postgres
+        self.start = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        server = cpu_seconds(self.server) if self.server else 0.0
+        database = sum(cpu_seconds(p) for p in descendants(self.postgres)) if self.postgres else 0.0
+        return server, database
+
+    def used(self) -> tuple[float, float]:
+        server, database = self._now()
+        return server - self.start[0], database - self.start[1]
+
+
+def drain_once(
+    configure: dict[str, str], runs: int, *, per_run: bool = False, meter: Any = None
+) -> tuple[float, float, int]:
+    """Record ``runs`` with the drainer held, then drain; (wall s, drainer CPU s, frames sent).
+    ``meter``: called with no argument when the clock starts (e.g. :class:`Meter`)."""
     os.environ.update(configure)
     import waxell_observe
     from waxell_observe.config import set_config
@@ -74,6 +127,8 @@ def drain_once(configure: dict[str, str], runs: int, *, per_run: bool = False) -
                     destination.probed, destination.batch_path = True, ""
         sent_before = sum(drainer.sent.values())
         record(runs)
+        if meter is not None:
+            meter()
         started, cpu = time.perf_counter(), time.thread_time()
         while drainer.cycle() or any(
             consumer.position < drain.head()
@@ -175,6 +230,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-per-run", action="store_true", help="skip the per-run protocol (minutes each)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     os.environ["WAXELL_DISABLE_PLUGINS"] = "otel"
@@ -182,16 +238,28 @@ def main() -> None:
     rows: list[tuple[str, float, float, int]] = []
     expected = args.runs * RECORDS_PER_RUN
 
-    def case(name: str, env: dict[str, Any], per_run: bool = False) -> None:
+    def case(name: str, env: dict[str, Any], per_run: bool = False, server: int = 0) -> None:
         env = {"WAXELL_JOURNAL_DIR": str(root / f"journal-{len(rows)}"), "WAXELL_API_URL": "", **env}
         if not env["WAXELL_API_URL"]:
             del env["WAXELL_API_URL"]
             os.environ.pop("WAXELL_API_URL", None)
-        wall, cpu, sent = drain_once(env, args.runs, per_run=per_run)
+        uses_postgres = pg_proc is not None and pg_url in {env.get("WAXELL_DB"), server_db.get(server)}
+        meters: list[Meter] = []
+        wall, cpu, sent = drain_once(
+            env, args.runs, per_run=per_run,
+            meter=lambda: meters.append(Meter(server, pg_proc.pid if uses_postgres and pg_proc else 0)),
+        )  # fmt: skip
+        server_cpu, database_cpu = meters[0].used()
         rows.append((name, wall, cpu, sent))
-        print(f"  {name:<34} {sent / wall:>10,.0f} records/s  ({sent} of {expected}; drainer CPU {cpu:.2f}s)",
-              flush=True)  # fmt: skip
+        where = f"drainer CPU {cpu:.2f}s"
+        if server:
+            where += f", server CPU {server_cpu:.2f}s"
+        if uses_postgres:
+            where += f", PostgreSQL CPU {database_cpu:.2f}s"
+        print(f"  {name:<34} {sent / wall:>10,.0f} records/s  ({sent} of {expected}; {where}; "
+              f"load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
 
+    server_db: dict[int, str] = {}
     pg_proc, pg_url = (None, "") if args.no_postgres else start_postgres(root)
     servers: list[subprocess.Popen[bytes]] = []
     try:
@@ -204,15 +272,19 @@ def main() -> None:
                 continue
             proc, url = start_server(db, root / f"server-{kind}.log")
             servers.append(proc)
+            server_db[proc.pid] = db
             case(
                 f"remote {kind} (batch endpoint)",
                 {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
+                server=proc.pid,
             )
-            case(
-                f"remote {kind} (per-run protocol)",
-                {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
-                per_run=True,
-            )
+            if not args.no_per_run:
+                case(
+                    f"remote {kind} (per-run protocol)",
+                    {"WAXELL_API_URL": url, "WAXELL_DB": str(root / "unused.db")},
+                    per_run=True,
+                    server=proc.pid,
+                )
         # The backlog: journaled while the server is down, then delivered when it is up.
         port = free_port()
         backlog_env = {
