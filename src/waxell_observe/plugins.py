@@ -82,6 +82,8 @@ class _IsolatingPluginManager(pluggy.PluginManager):
 
     def _forget(self) -> None:
         """Drop every cached dispatch list and mark the tables runs hold as stale."""
+        global generation
+        generation += 1
         self._fast.clear()
         self._isolated.clear()
         self._twins.clear()
@@ -308,6 +310,10 @@ def record_hooks(run: Any) -> HookTable:
         run._hooks = table
     return table
 
+
+generation = 0
+"""Counts the times cached dispatch lists were dropped (plugins registered, unregistered,
+blocked, invalidated, or the manager reset): what caches built from them compare against."""
 
 _last_table: HookTable | None = None
 """The table looked up last (most processes record with one configuration)."""

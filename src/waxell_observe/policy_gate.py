@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import math
+import time
+from typing import TYPE_CHECKING, Any
 
+from waxell_observe import plugins as _plugins
 from waxell_observe.governance.results import PolicyCheckResult, strictest
 from waxell_observe.plugins import direct_implementations, plugin_manager, report_failure
 from waxell_observe.vocabulary import POLICY_PHASES
@@ -12,7 +15,7 @@ from waxell_observe.vocabulary import POLICY_PHASES
 if TYPE_CHECKING:
     from waxell_observe.run import Run
 
-__all__ = ["check", "acheck", "flush_run", "PHASES"]
+__all__ = ["check", "acheck", "allowed", "flush_run", "quiet", "forget_quiet", "PHASES", "QUIET_ATTRIBUTE"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -23,12 +26,85 @@ IO_BOUND_ATTRIBUTE = "waxell_policy_check_does_io"
 is called from a worker thread in async contexts, so the event loop is not blocked."""
 
 
+QUIET_ATTRIBUTE = "waxell_policy_quiet_until"
+"""A plugin may define ``waxell_policy_quiet_until(config) -> float``: a ``time.monotonic()``
+deadline before which its ``on_policy_check`` answers ``None`` for every run of ``config`` (``0``:
+no promise; ``math.inf``: never answers for it). When every implementation promised, checks of
+that configuration are answered ``allow`` without calling any of them until the earliest
+deadline (see :func:`quiet`). A plugin whose promise no longer holds calls :func:`forget_quiet`."""
+
+_monotonic = time.monotonic
+_new_result = object.__new__
+_quiet: tuple[Any, float, int] | None = None
+"""``(config, deadline, plugins.generation)`` of the last configuration found quiet."""
+
+
+def quiet(config: Any) -> bool:
+    """True when no policy plugin would answer a check of a run of ``config`` now: every
+    ``on_policy_check`` implementation promised it (:data:`QUIET_ATTRIBUTE`) and the promise holds
+    (its deadline has not passed, plugins have not changed since)."""
+    held = _quiet
+    return (
+        held is not None and held[0] is config and held[2] == _plugins.generation and _monotonic() < held[1]
+    )
+
+
+def forget_quiet() -> None:
+    """Ask the plugins again at the next check (a plugin's promise changed: policies were stored)."""
+    global _quiet
+    _quiet = None
+
+
+def _learn_quiet(config: Any, functions: tuple[tuple[Any, str], ...], generation: int) -> None:
+    """After a check nobody answered: keep until when nobody will (the plugins' earliest promise;
+    ``generation``: :data:`plugins.generation` as it was before ``functions`` were looked up)."""
+    global _quiet
+    deadline = math.inf
+    for function, _name in functions:
+        promise = getattr(_owner(function), QUIET_ATTRIBUTE, None)
+        if promise is None:
+            return
+        try:
+            deadline = min(deadline, float(promise(config)))
+        except Exception:  # noqa: BLE001 - a broken promise is no promise (the plugin is asked each time)
+            logger.exception("waxell-observe: %s(config) of a policy plugin failed", QUIET_ATTRIBUTE)
+            return
+    if deadline > _monotonic():
+        _quiet = (config, deadline, generation)
+
+
+def _owner(function: Any) -> Any:
+    """The module (or object) an implementation function belongs to: where its promise lives."""
+    owner = getattr(function, "__self__", None)
+    if owner is not None:
+        return owner
+    import sys
+
+    return sys.modules.get(getattr(function, "__module__", "") or "")
+
+
+def allowed() -> PolicyCheckResult:
+    """A fresh ``allow`` result with nothing in it (what a check nobody answered returns)."""
+    result: PolicyCheckResult = _new_result(PolicyCheckResult)
+    result.action = "allow"
+    result.reason = ""
+    result.metadata = {}
+    result.evaluations = []
+    result.redacted_inputs = None
+    return result
+
+
 def check(run: Run, phase: str, surface: str) -> PolicyCheckResult:
     """Ask every ``on_policy_check`` implementation about ``run``; the strictest answer wins.
 
     The implementations are called directly, each isolated as pluggy's call would isolate it (an
     exception is logged and counted, the others still answer); a hook wrapper sends the call
-    through pluggy."""
+    through pluggy. While :func:`quiet` holds for the run's configuration nobody is called."""
+    config = run.config
+    held = _quiet
+    generation = _plugins.generation
+    if held is not None and held[0] is config and held[2] == generation and _monotonic() < held[1]:
+        return allowed()
     functions = direct_implementations("on_policy_check")
     if functions is None:
         return _merge(plugin_manager().hook.on_policy_check(run=run, phase=phase, surface=surface))
@@ -44,7 +120,10 @@ def check(run: Run, phase: str, surface: str) -> PolicyCheckResult:
                 answers = [answer]
             else:
                 answers.append(answer)
-    return PolicyCheckResult("allow") if answers is None else _merge(answers)
+    if answers is None:
+        _learn_quiet(config, functions, generation)
+        return allowed()
+    return _merge(answers)
 
 
 async def acheck(run: Run, phase: str, surface: str) -> PolicyCheckResult:

@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("waxell_observe")
 
 _INF = math.inf
+_policy_quiet = policy_gate.quiet
+_allowed = policy_gate.allowed
 _time = time.time
 _new_object = object.__new__
 _TRACEBACK_LIMIT = 16_000
@@ -297,7 +299,7 @@ class WaxellContext(
         run = self._prepare()
         if run is None:
             return self
-        if self.enforce_policy:
+        if self.enforce_policy and not _policy_quiet(run.config):
             verdict = policy_gate.check(run, "pre_execution", "run.start")
             if verdict is not None and verdict.blocked:
                 asked = handler_for(self)
@@ -306,7 +308,8 @@ class WaxellContext(
                     return self
             self._admit(run, verdict)
             return self
-        # _admit(run, None) written out (the common path: one call less per run)
+        # _admit(run, None) written out (the common path: one call less per run); a check nobody
+        # would answer (policy_gate.quiet) allows the run without evaluations: the same as no check
         run.started_at = _time()
         self._run = run
         self._token = current_context.set(self)
@@ -343,7 +346,8 @@ class WaxellContext(
         run = self._run
         if run is None or self._finished:
             return False
-        if self.enforce_policy:
+        enforced = self.enforce_policy
+        if enforced and (exc is not None or self._loop is not None or not _policy_quiet(run.config)):
             run.result = self._result if self._result is not None else {}  # post-execution checks read it
             verdict = self._safe_check(run, "post_execution", "run.complete")
             if exc is None and verdict is not None and verdict.blocked:
@@ -356,12 +360,15 @@ class WaxellContext(
         if exc is not None or self._loop is not None:
             self._complete(run, exc, None)
             return False
-        # _complete(run, None, None) written out: the body returned, no policy was asked (the
-        # common path, without the branches it does not need and one call less per run)
+        # _complete(run, None, None) written out: the body returned, no policy was asked or none
+        # would answer (the common path, without the branches it does not need and one call less per
+        # run); a quiet post-execution check is its ``allow``, nothing to record
         try:
             run.status = "success"
             result = self._result
             run.result = result if result is not None else {}
+            if enforced:
+                run.governance = _allowed()
             self._announce_end(run)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to complete run %s", run.run_id)

@@ -192,6 +192,11 @@ class Decider:
         """The policies version the cached engine was built from (-1 before the first load)."""
         return self._version
 
+    def quiet_until(self) -> float:
+        """The ``time.monotonic()`` time until which :attr:`empty` stays as it is now without
+        looking at the store again (this process's own changes call :meth:`expire`)."""
+        return self._checked + self.poll_interval
+
     @property
     def empty(self) -> bool:
         """True when no enabled policy is stored (as of the last poll, at most ``poll_interval`` ago)."""

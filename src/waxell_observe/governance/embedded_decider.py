@@ -30,6 +30,7 @@ results, :mod:`.run_request`) is imported once a store holds a policy, not with 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -115,12 +116,18 @@ def _policies_changed(url: str) -> None:
     decider = _deciders.get((current_pid(), url))
     if decider is not None:
         decider.expire()
+    from waxell_observe import policy_gate
+
+    policy_gate.forget_quiet()
 
 
 def forget_deciders() -> None:
     """Drop every cached decider (tests; the next check re-reads the policies)."""
     with _deciders_lock:
         _deciders.clear()
+    from waxell_observe import policy_gate
+
+    policy_gate.forget_quiet()
 
 
 def set_clock(clock: Callable[[], float] | None) -> None:
@@ -149,6 +156,17 @@ def waxell_active(config: ObserveConfig) -> bool:
 
 
 # --------------------------------------------------------------------------- hooks (the agent's thread)
+
+
+def waxell_policy_quiet_until(config: ObserveConfig) -> float:
+    """Until when no run of ``config`` gets an answer here (``policy_gate.QUIET_ATTRIBUTE``): never
+    outside embedded mode; while no policy is stored, until the decider looks at the store again."""
+    if config.mode != "embedded":
+        return math.inf
+    decider = _decider(config)
+    if not decider.empty:
+        return 0.0
+    return decider.quiet_until()
 
 
 @hookimpl

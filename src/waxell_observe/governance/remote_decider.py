@@ -18,11 +18,13 @@ results, the wire format) is imported by :func:`on_configure` in remote mode, no
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from waxell_observe.plugins import hookimpl
 
 if TYPE_CHECKING:
+    from waxell_observe.config import ObserveConfig
     from waxell_observe.governance.results import PolicyCheckResult
     from waxell_observe.run import Run
 
@@ -39,6 +41,11 @@ waxell_policy_check_does_io = True
 
 _policy_clients: dict[tuple[str, str], Any] = {}
 _warned_policy: set[tuple[str, str]] = set()
+
+
+def waxell_policy_quiet_until(config: ObserveConfig) -> float:
+    """Outside remote mode no run of ``config`` is ever answered here (``policy_gate.QUIET_ATTRIBUTE``)."""
+    return math.inf if config.mode != "remote" else 0.0
 
 
 def _active(run: Run) -> bool:
