@@ -11,14 +11,20 @@ A destination may learn facts it needs to deliver the rest of a journal (ids a c
 chose for runs it started). It returns them as :attr:`Delivered.notes`; the drainer keeps them
 in a file beside the journal and, when another process adopts that journal, hands them back
 through the destination's optional ``recall(notes)`` before it delivers anything more.
+
+A destination whose writes take a round trip (a control plane) may also let the drainer keep
+more than one batch in flight (:class:`Pipelined`): the drainer reads and hands over the next
+batch while the destination stores the previous one, and still acknowledges batches only in
+journal order, each only once it and every batch before it were delivered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Destination", "Delivered", "RetryLater"]
+__all__ = ["Destination", "Delivered", "Pipelined", "RetryLater"]
 
 
 class RetryLater(Exception):
@@ -70,4 +76,28 @@ class Destination(Protocol):
 
     def close(self) -> None:
         """Release connections (the drainer stops)."""
+        ...
+
+
+class Pipelined(Destination, Protocol):
+    """A destination that takes a batch before the previous one is delivered.
+
+    ``max_in_flight``: how many batches the drainer may hand over before the first of them is
+    delivered (1: one at a time, through :meth:`Destination.deliver`; read on every batch, so a
+    destination can raise it once it knows its peer takes it).
+
+    :meth:`submit` is called on the drainer's thread, in journal order, with the next batch; it
+    returns the rest of the delivery, which the drainer runs on a thread of its own and which
+    means what :meth:`Destination.deliver` means (a :class:`Delivered`, or :class:`RetryLater`,
+    or any other error). The destination orders what depends on an earlier batch still in
+    flight (a run that batch starts) after that batch, and sends none of it when that batch
+    failed. The drainer acknowledges a batch only when it and every batch before it are
+    delivered; after a failure it waits for the later batches in flight to end, ignores their
+    outcomes, and hands them over again (the destination's writes are idempotent).
+    """
+
+    max_in_flight: int
+
+    def submit(self, frames: list[list[Any]]) -> Callable[[], Delivered | None]:
+        """Start delivering ``frames``; returns what finishes it (run on another thread)."""
         ...

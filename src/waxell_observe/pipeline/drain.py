@@ -1,5 +1,6 @@
 """One journal being drained (:class:`Drain`) and each destination's progress through it
-(:class:`Consumer`: its acknowledged position, backoff, and notes kept beside the journal)."""
+(:class:`Consumer`: its acknowledged position, the batches it has in flight, backoff, and notes
+kept beside the journal)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import logging
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,9 @@ from waxell_observe.pipeline.destination import Destination
 from waxell_observe.pipeline.journal import Journal
 from waxell_observe.pipeline.layout import split_position
 from waxell_observe.pipeline.reader import JournalReader
+from waxell_observe.pipeline.sending import Sending
 
-__all__ = ["Consumer", "Drain", "hopeless", "BATCH_FRAMES", "GATHER_BYTES"]
+__all__ = ["Consumer", "Drain", "InFlight", "hopeless", "BATCH_FRAMES", "GATHER_BYTES"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -24,6 +27,19 @@ BATCH_FRAMES = 4096
 GATHER_BYTES = 256 * 1024
 """A consumer waits for this much to be journaled (or the drainer's ``GATHER_SECONDS``) before a
 delivery: bigger batches cost the destination (and the agent's GIL) far less per record."""
+
+
+class InFlight:
+    """A batch handed to a pipelined destination and not acknowledged yet: its frames, the
+    position after it, the frames of each route it passes, and its delivery."""
+
+    __slots__ = ("batch", "after", "passed", "sending")
+
+    def __init__(self, batch: list[list[Any]], after: int, passed: dict[int, int], sending: Sending) -> None:
+        self.batch = batch
+        self.after = after
+        self.passed = passed
+        self.sending = sending
 
 
 class Consumer:
@@ -42,6 +58,11 @@ class Consumer:
         self.persistent = False
         self.batch_frames = BATCH_FRAMES
         self.last_delivery = 0.0
+        self.in_flight: deque[InFlight] = deque()
+        """Batches handed over after ``position``, in journal order (pipelined destinations)."""
+        self.abandoned: list[Sending] = []
+        """Deliveries still running of batches given up after an earlier batch failed: nothing
+        is handed over again until they ended (the same runs are never sent twice at once)."""
         digest = hashlib.sha1(destination.key.encode()).hexdigest()[:16]
         self.ack_path = drain.directory / f"ack-{digest}"
         self.notes_path = drain.directory / f"notes-{digest}"
@@ -96,6 +117,11 @@ class Consumer:
             return int(head), key
         except ValueError:
             return None
+
+    @property
+    def read_position(self) -> int:
+        """Where the next batch starts: after the last one in flight, else the acknowledged position."""
+        return self.in_flight[-1].after if self.in_flight else self.position
 
     @property
     def backing_off(self) -> bool:

@@ -9,6 +9,13 @@ which destinations a frame goes to; every segment starts with the routes again.
 Delivery is at least once: a crash between a write and its acknowledgement delivers the
 batch again, and every destination's writes are idempotent (record ids chosen by the SDK).
 
+A destination whose writes take a round trip (:class:`~waxell_observe.pipeline.destination.Pipelined`:
+the control plane) gets its next batch while it is still storing the previous one: the batch is
+handed over on this thread and sent on a daemon thread of its own (:class:`Sending`), at most
+``max_in_flight`` at once. Acknowledgements stay in journal order: a batch is acknowledged when
+it and every batch before it were delivered; when one fails, the batches after it are given up
+(their outcomes ignored once they end) and handed over again after it.
+
 Failures: :class:`~waxell_observe.pipeline.destination.RetryLater` backs the consumer off
 (exponential with jitter, ``Retry-After`` honoured); any other error splits the batch in
 halves until the frame at fault is found, which is dropped and counted with its reason.
@@ -33,12 +40,14 @@ from waxell_observe.pipeline.drain import (
     GATHER_BYTES,
     Consumer,
     Drain,
+    InFlight,
     _backlog_bytes,
     hopeless,
 )
 from waxell_observe.pipeline.journal import Journal
 from waxell_observe.pipeline.layout import peek, segment_numbers, split_position
 from waxell_observe.pipeline.ownership import journal_directories, remove_journal, try_adopt
+from waxell_observe.pipeline.sending import Sending
 
 __all__ = ["Drainer", "Consumer", "Drain", "DestinationFactory", "hopeless"]
 
@@ -138,7 +147,7 @@ class Drainer:
             for consumer in list(drain.consumers.values()):
                 if self._stop:
                     return False
-                if consumer.backing_off:
+                if consumer.backing_off and not consumer.in_flight and not consumer.abandoned:
                     continue
                 if self._step(consumer):
                     busy = True
@@ -224,24 +233,35 @@ class Drainer:
         return made
 
     def _step(self, consumer: Consumer) -> bool:
+        """Acknowledge what was delivered, then hand the consumer its next batch; True when
+        something moved."""
+        busy = self._harvest(consumer) if consumer.in_flight or consumer.abandoned else False
+        if consumer.backing_off or consumer.abandoned:
+            return busy
+        destination = consumer.destination
+        depth = getattr(destination, "max_in_flight", 1)
+        pipelined = depth > 1 and hasattr(destination, "submit")
+        if consumer.in_flight and (not pipelined or len(consumer.in_flight) >= depth):
+            return busy
         drain = consumer.drain
         end = drain.scan
-        if consumer.position >= end:
-            return False
+        start = consumer.read_position
+        if start >= end:
+            return busy
         if (
             not self._urgent
             and not self._stop
-            and _backlog_bytes(consumer.position, end) < GATHER_BYTES
+            and _backlog_bytes(start, end) < GATHER_BYTES
             and time.monotonic() - consumer.last_delivery < GATHER_SECONDS
         ):
-            return False
-        limit = min(consumer.batch_frames, getattr(consumer.destination, "max_batch_frames", BATCH_FRAMES))
-        raw, after = drain.reader.read(consumer.position, max_frames=limit, end=end)
+            return busy
+        limit = min(consumer.batch_frames, getattr(destination, "max_batch_frames", BATCH_FRAMES))
+        raw, after = drain.reader.read(start, max_frames=limit, end=end)
         if not raw:
-            return False
+            return busy
         routes = consumer.routes
         batch: list[list[Any]] = []
-        name = consumer.destination.name
+        name = destination.name
         passed: dict[int, int] = {}
         for data in raw:
             kind, route = peek(data)
@@ -252,42 +272,98 @@ class Drainer:
                 batch.append(fr.decode(data))
             except Exception as exc:  # noqa: BLE001 - a torn or foreign frame: counted
                 self._count_drop(name, f"unreadable journal frame ({type(exc).__name__})", 1)
+        if pipelined:
+            consumer.in_flight.append(InFlight(batch, after, passed, self._submit(destination, batch)))
+            consumer.last_delivery = time.monotonic()
+            return True
         if batch and not self._deliver(consumer, batch):
-            return False
+            return busy
+        self._advance(consumer, after, passed)
+        return True
+
+    def _submit(self, destination: Any, batch: list[list[Any]]) -> Sending:
+        """Hand ``batch`` to a pipelined destination; the rest of its delivery runs on its own thread."""
+        if not batch:
+            return Sending.ended(Delivered())
+        try:
+            send = destination.submit(batch)
+        except Exception as exc:  # noqa: BLE001 - judged in journal order, as a failed delivery
+            return Sending.ended(error=exc)
+        return Sending.start(send, self._wake.set)
+
+    def _harvest(self, consumer: Consumer) -> bool:
+        """Acknowledge, in journal order, the batches in flight whose delivery ended; at the first
+        that failed, give up those after it (they are handed over again once it is through)."""
+        if consumer.abandoned:
+            running = []
+            for sending in consumer.abandoned:
+                if not sending.done():
+                    running.append(sending)
+                elif isinstance(sending.outcome, Delivered) and sending.outcome.notes:
+                    consumer.keep_notes(sending.outcome.notes)  # ids the server chose are facts still
+            consumer.abandoned = running
+        busy = False
+        while consumer.in_flight and consumer.in_flight[0].sending.done():
+            item = consumer.in_flight.popleft()
+            error = item.sending.error
+            if error is not None:
+                consumer.abandoned.extend(later.sending for later in consumer.in_flight)
+                consumer.in_flight.clear()
+                if not self._failed(consumer, item.batch, error):
+                    return busy
+            elif item.batch:
+                self._accept(consumer, item.batch, item.sending.outcome)
+            self._advance(consumer, item.after, item.passed)
+            busy = True
+        return busy
+
+    def _advance(self, consumer: Consumer, after: int, passed: dict[int, int]) -> None:
+        """Acknowledge up to ``after`` (the frames of each route in ``passed`` are through)."""
         consumer.position = after
         for route, count in passed.items():
             consumer.passed[route] = consumer.passed.get(route, 0) + count
         consumer.last_delivery = time.monotonic()
         consumer.save()
-        return True
 
     def _deliver(self, consumer: Consumer, batch: list[list[Any]]) -> bool:
         """Deliver ``batch``; False when the consumer must back off (nothing acknowledged)."""
-        destination = consumer.destination
         try:
-            outcome = destination.deliver(batch)
-        except RetryLater as retry:
-            self._back_off(consumer, retry)
+            outcome = consumer.destination.deliver(batch)
+        except Exception as exc:  # noqa: BLE001 - judged by _failed
+            return self._failed(consumer, batch, exc)
+        self._accept(consumer, batch, outcome)
+        return True
+
+    def _failed(self, consumer: Consumer, batch: list[list[Any]], exc: BaseException) -> bool:
+        """A delivery of ``batch`` raised ``exc``: back off (False), or find the frame at fault,
+        drop only it and deliver the rest (True when all of that went through)."""
+        destination = consumer.destination
+        if isinstance(exc, RetryLater):
+            self._back_off(consumer, exc)
             return False
-        except _NOT_THE_DATA as exc:  # says nothing about the frames: keep them, try again later
+        if isinstance(exc, _NOT_THE_DATA) or not isinstance(exc, Exception):
+            # says nothing about the frames: keep them, try again later
             logger.error(
                 "waxell-observe: %s failed to deliver (%s); retrying", destination.name, exc, exc_info=exc
             )
             self._back_off(consumer, RetryLater(f"{type(exc).__name__}: {exc}"))
             return False
-        except Exception as exc:  # noqa: BLE001 - find the frame at fault; drop only it
-            if len(batch) == 1:
-                reason = f"{type(exc).__name__}: {exc}"
-                logger.error(
-                    "waxell-observe: %s refused a %s record for good (%s); dropped",
-                    destination.name, fr.KIND_NAMES[batch[0][0]] if 0 <= batch[0][0] < 7 else "?", reason,
-                    exc_info=exc,
-                )  # fmt: skip
-                self._note_error(destination.name, reason)
-                self._count_drop(destination.name, reason, 1)
-                return True
-            middle = len(batch) // 2
-            return self._deliver(consumer, batch[:middle]) and self._deliver(consumer, batch[middle:])
+        if len(batch) == 1:
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "waxell-observe: %s refused a %s record for good (%s); dropped",
+                destination.name, fr.KIND_NAMES[batch[0][0]] if 0 <= batch[0][0] < 7 else "?", reason,
+                exc_info=exc,
+            )  # fmt: skip
+            self._note_error(destination.name, reason)
+            self._count_drop(destination.name, reason, 1)
+            return True
+        middle = len(batch) // 2
+        return self._deliver(consumer, batch[:middle]) and self._deliver(consumer, batch[middle:])
+
+    def _accept(self, consumer: Consumer, batch: list[list[Any]], outcome: Delivered | None) -> None:
+        """``batch`` was delivered: count what was sent and what was refused, keep the notes."""
+        destination = consumer.destination
         refused = outcome.refused if isinstance(outcome, Delivered) else {}
         if isinstance(outcome, Delivered) and outcome.notes:
             consumer.keep_notes(outcome.notes)
@@ -312,7 +388,6 @@ class Drainer:
         consumer.failures = 0
         consumer.retry_at = 0.0
         consumer.persistent = False
-        return True
 
     def _back_off(self, consumer: Consumer, retry: RetryLater) -> None:
         consumer.failures += 1
@@ -460,4 +535,12 @@ class Drainer:
         self._thread = thread if thread is not None and thread.is_alive() else None
 
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """The thread is alive, or a batch it handed over is still being sent."""
+        if self._thread is not None and self._thread.is_alive():
+            return True
+        return any(
+            sending.thread is not None and sending.thread.is_alive()
+            for drain in list(self.drains)
+            for consumer in list(drain.consumers.values())
+            for sending in [*(item.sending for item in list(consumer.in_flight)), *consumer.abandoned]
+        )

@@ -10,6 +10,14 @@ batch again later" (:class:`RetryLater`; the server stores idempotently, so what
 took is not duplicated); any other 4xx is final for what that request carried (counted as
 dropped with the server's reason); a 413 halves the number of runs per request.
 
+Against the batch endpoint the destination is pipelined
+(:class:`~waxell_observe.pipeline.destination.Pipelined`): the drainer hands over the next batch
+while the server stores the previous one (:data:`MAX_IN_FLIGHT` at once), so the SDK's encoding
+and the server's and the database's work overlap. The runs of a batch that an earlier batch
+still in flight also carries (a run it starts, a parent it starts) go in a second request, sent
+only once that batch was delivered — never when it failed (the server would answer 404 for a
+run it does not know yet). Request bodies are written by msgspec.
+
 Replies that carry governance are kept for the run they concern: a mid-execution verdict
 for :meth:`RemoteDestination.take_verdicts` (``mid_execution_governance``), and the
 post-execution outcome of ``complete/`` applied to the live run when it is still in this
@@ -19,10 +27,12 @@ process (:mod:`waxell_observe.pipeline.live_runs`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from waxell_observe.pipeline import frames as fr
 from waxell_observe.pipeline import live_runs
@@ -40,8 +50,11 @@ PER_RUN_SENDERS = 4
 """Runs delivered at the same time through the per-run protocol."""
 PER_RUN_BATCH_FRAMES = 200
 """Frames a per-run delivery takes at once (acknowledged together)."""
+MAX_IN_FLIGHT = 2
+"""Batches sent to the batch endpoint before the first of them is answered."""
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_encode = msgspec.json.Encoder().encode
+"""JSON bytes of a request body (non-finite floats become ``null``: JSON has no NaN)."""
 
 
 class RunEntry:
@@ -75,6 +88,22 @@ class RunEntry:
             if snapshot and snapshot.get("started_at"):
                 return float(snapshot["started_at"])
         return 0.0
+
+
+class _Ticket:
+    """A batch handed over to the batch endpoint: the runs it carries; ``done`` once its
+    delivery ended, ``ok`` when it was delivered (refusals included: they are final)."""
+
+    __slots__ = ("runs", "done", "ok")
+
+    def __init__(self, runs: set[str]) -> None:
+        self.runs = runs
+        self.done = threading.Event()
+        self.ok = False
+
+
+def _parent(entry: RunEntry) -> str:
+    return str((entry.start or {}).get("parent_run_id") or "")
 
 
 def _waves(entries: list[RunEntry]) -> list[list[RunEntry]]:
@@ -173,6 +202,14 @@ class RemoteDestination:
         self._verdicts: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._logged: set[tuple[Any, ...]] = set()
+        self.max_in_flight = 1
+        """Batches the drainer may hand over at once: :data:`MAX_IN_FLIGHT` once the server
+        is known to take batches (the per-run protocol takes one at a time)."""
+        self._tickets: list[_Ticket] = []
+        """Batches handed over whose delivery may not have ended (the drainer's thread only)."""
+        # What replies lead to, imported now rather than on a sending thread (a fork waits
+        # for the drainer's imports, not for those of other threads).
+        from waxell_observe.governance import results  # noqa: F401
 
     # -- what the SDK's other parts ask -------------------------------------------------------------
 
@@ -191,20 +228,65 @@ class RemoteDestination:
         entries = group(frames)
         outcome = Delivered()
         if self.batch_path:
-            size = self.batch_max_runs
-            index = 0
-            while index < len(entries):
-                chunk = entries[index : index + size]
-                if self._send_batch(chunk, outcome):
-                    index += len(chunk)
-                else:  # 413: fewer runs per request
-                    size = max(1, len(chunk) // 2)
-                    self.batch_max_runs = size
+            self._send_entries(entries, [self._entry_body(entry) for entry in entries], outcome)
         else:
             self._send_runs(entries, outcome)
+        return self._with_notes(outcome)
+
+    def submit(self, frames: list[list[Any]]) -> Callable[[], Delivered]:
+        """Encode ``frames`` for the batch endpoint now (the drainer's thread, in journal order);
+        the returned function sends them. Runs that a batch still in flight also carries are
+        sent after it, in a second request, and only if it was delivered."""
+        if not self.probed:
+            self._probe()
+        if not self.batch_path:
+            return lambda: self.deliver(frames)
+        entries = group(frames)
+        earlier = [ticket for ticket in self._tickets if not ticket.done.is_set()]
+        ticket = _Ticket({entry.run_id for entry in entries})
+        self._tickets = [*earlier, ticket]
+        now, later = entries, []
+        if earlier:
+            busy = set().union(*(other.runs for other in earlier))
+            now = [entry for entry in entries if entry.run_id not in busy and _parent(entry) not in busy]
+            later = [entry for entry in entries if entry.run_id in busy or _parent(entry) in busy]
+        bodies = [self._entry_body(entry) for entry in now]
+
+        def send() -> Delivered:
+            outcome = Delivered()
+            try:
+                self._send_entries(now, bodies, outcome)
+                if later:
+                    for other in earlier:
+                        other.done.wait()
+                    if not all(other.ok for other in earlier):
+                        raise RetryLater("an earlier batch of the same runs was not delivered")
+                    self._send_entries(later, [self._entry_body(entry) for entry in later], outcome)
+                ticket.ok = True
+            finally:
+                ticket.done.set()
+            return self._with_notes(outcome)
+
+        return send
+
+    def _with_notes(self, outcome: Delivered) -> Delivered:
         with self._lock:
             outcome.notes, self._unsaved_ids = self._unsaved_ids, []
         return outcome
+
+    def _send_entries(
+        self, entries: list[RunEntry], bodies: list[dict[str, Any]], outcome: Delivered
+    ) -> None:
+        """``entries`` (as ``bodies``) to the batch endpoint, at most ``batch_max_runs`` a request."""
+        size = self.batch_max_runs
+        index = 0
+        while index < len(entries):
+            chunk = entries[index : index + size]
+            if self._send_batch(chunk, bodies[index : index + size], outcome):
+                index += len(chunk)
+            else:  # 413: fewer runs per request
+                size = max(1, len(chunk) // 2)
+                self.batch_max_runs = size
 
     def recall(self, notes: list[str]) -> None:
         """Ids the server chose for runs of an adopted journal, as kept by :meth:`deliver`
@@ -284,6 +366,7 @@ class RemoteDestination:
         if isinstance(path, str) and path:
             self.batch_path = path.lstrip("/")
             self.max_batch_frames = 4096
+            self.max_in_flight = MAX_IN_FLIGHT
             limit = reply.get("batch_max_runs")
             if isinstance(limit, int) and limit > 0:
                 self.batch_max_runs = min(self.batch_max_runs, limit)
@@ -294,12 +377,8 @@ class RemoteDestination:
         from waxell_observe.transport.errors import ControlPlaneError
 
         try:
-            text = _dumps(body)
-        except ValueError:
-            text = _dumps(fr.finite(body))  # non-finite floats: JSON has no NaN
-        try:
             return self.client.request_sync(
-                "POST", path, content=text, timeout=DELIVERY_TIMEOUT,
+                "POST", path, content=_encode(body), timeout=DELIVERY_TIMEOUT,
                 headers={"traceparent": traceparent} if traceparent else None,
             )  # fmt: skip
         except ControlPlaneError as exc:
@@ -348,11 +427,10 @@ class RemoteDestination:
             records.append(wire.span(span, run_started, parent))
         return records
 
-    def _send_batch(self, entries: list[RunEntry], outcome: Delivered) -> bool:
+    def _send_batch(self, entries: list[RunEntry], bodies: list[dict[str, Any]], outcome: Delivered) -> bool:
         """One batch request; False after a 413 (the caller sends fewer runs per request)."""
         from waxell_observe.transport.errors import ControlPlaneError
 
-        bodies = [self._entry_body(entry) for entry in entries]
         try:
             reply = self._post(self.batch_path, {"runs": bodies})
         except ControlPlaneError as exc:
@@ -464,8 +542,9 @@ class RemoteDestination:
         """Parent/root run ids in the server's ids (where it chose its own)."""
         for field in ("parent_workflow_id", "root_workflow_id"):
             value = body.get(field)
-            if value and value in self.ids:
-                body[field] = self.ids[value][1]
+            known = self.ids.get(value) if value else None  # (learned on other threads)
+            if known is not None:
+                body[field] = known[1]
         return body
 
     def _note_ids(self, run_id: str, reply: Any) -> None:
