@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from waxell_observe.current import current_context
 from waxell_observe.governance.request import LLMCallInfo, PolicyRequest, ToolCallInfo, normalize_checkpoint
 from waxell_observe.governance.results import ACTION_SEVERITY, PolicyCheckResult, PolicyEvaluation, strictest
+from waxell_observe.policy_gate import quiet as _policy_quiet
 from waxell_observe.vocabulary import GATE_SURFACES, PREVENTIVE_SURFACES, STATEFUL_POLICY_CATEGORIES
 
 from . import settings, timing
@@ -85,6 +86,8 @@ def idle(ctx: Any) -> bool:
         return True
     if config.mode != "embedded":
         return False
+    if _policy_quiet(config):  # no policy plugin would answer: the decider holds no policy either
+        return True
     if _decider_for is None:
         from waxell_observe.governance.embedded_decider import decider_for
 
