@@ -2,11 +2,12 @@
 
 The drainer hands the batch endpoint its next batch while the server stores the previous one
 (``RemoteDestination.submit``). Between the SDK and ``waxell-observe serve`` sits a forwarding
-proxy of this test: it holds one batch request until the next batch's request has arrived (so
-two are in flight, every time, with no timing involved) and then, depending on the case,
-forwards it, answers 503, or drops the connection without an answer. The later batch reaches
-the server meanwhile, but must not be acknowledged past the failed one: it is sent again after
-it, and the server, which stores idempotently, ends up with every run and record exactly once.
+proxy of this test: it holds the first batch request carrying a chosen run until a request of
+a later batch has arrived (so two are in flight, every time, with no timing involved) and then,
+depending on the case, forwards it, answers 503, or drops the connection without an answer. The
+later batch reaches the server meanwhile, but must not be acknowledged past the failed one: it
+is sent again after it, and the server, which stores idempotently, ends up with every run and
+record exactly once.
 """
 
 from __future__ import annotations
@@ -27,25 +28,28 @@ from waxell_observe.pipeline import drain as drain_module
 
 RUNS = 120
 CHILD_EVERY = 7
-"""Every 7th run has a nested run (its start may travel in a later batch than its parent's)."""
-NESTED = len(range(0, RUNS, CHILD_EVERY))
-FRAMES = RUNS * 4 + NESTED * 4
-"""Journal frames: start, LLM call, step, end per run; start, step, end per nested run, and the
-step its parent records for it."""
-HELD = 2
-"""The batch request (0-based, in arrival order) the proxy holds until the next one arrives."""
+BATCH = 50
+"""Frames a batch (a route frame first in the first batch)."""
+TARGET = 40
+"""The proxy holds (and fails) the first batch request carrying top-level run 40."""
 
 
 class FaultyProxy:
-    """Forwards everything to ``target``; holds batch request :data:`HELD` until another batch
-    request arrives, then forwards it (``fault="none"``), answers 503 (``"refuse"``) or closes
-    the connection without an answer (``"drop"``). Records the run ids of each batch request."""
+    """Forwards everything to ``target``. The first batch request carrying run ``hold`` is held
+    until a request of a later batch arrives (every run it carries recorded after every run of
+    the held one, by ``order``), then forwarded (``fault="none"``), answered 503 (``"refuse"``)
+    or its connection closed without an answer (``"drop"``). Records the run ids of each batch
+    request, in arrival order; ``held`` and ``overlapping`` are indexes into them."""
 
     def __init__(self, target: str, fault: str) -> None:
         self.target = target
         self.fault = fault
         self.lock = threading.Lock()
         self.batches: list[list[str]] = []
+        self.hold = ""
+        self.order: dict[str, float] = {}
+        self.held = -1
+        self.overlapping = -1
         self.in_flight = 0
         self.most_in_flight = 0
         self.next_arrived = threading.Event()
@@ -73,9 +77,13 @@ class FaultyProxy:
                     proxy.batches.append(ids)
                     proxy.in_flight += 1
                     proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
-                if index > HELD:
-                    proxy.next_arrived.set()
-                if index == HELD:
+                    holding = proxy.held < 0 and proxy.hold in ids
+                    if holding:
+                        proxy.held = index
+                    elif proxy.held >= 0 and proxy.overlapping < 0 and proxy.later(ids):
+                        proxy.overlapping = index
+                        proxy.next_arrived.set()
+                if holding:
                     proxy.overlapped = proxy.next_arrived.wait(60)
                     if proxy.fault != "none":
                         with proxy.lock:
@@ -93,6 +101,11 @@ class FaultyProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def later(self, ids: list[str]) -> bool:
+        """Every run of ``ids`` was recorded after every run of the held request."""
+        last = max(self.order[run_id] for run_id in self.batches[self.held])
+        return min(self.order[run_id] for run_id in ids) > last
 
     def forward(self, handler: BaseHTTPRequestHandler, body: bytes, *, batch: bool = False) -> None:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
@@ -117,25 +130,49 @@ class FaultyProxy:
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """50 frames a batch (about a dozen runs): the runs make eleven batches, and runs cross
-    batch boundaries."""
-    monkeypatch.setattr(drain_module, "BATCH_FRAMES", 50)
+    """:data:`BATCH` frames a batch: the runs of a test make a dozen batches."""
+    monkeypatch.setattr(drain_module, "BATCH_FRAMES", BATCH)
 
 
-def _record(agent: str) -> tuple[list[str], list[str]]:
-    """:data:`RUNS` runs of ``agent`` (run ``i``: an LLM call with ``tokens_out == i``, a step),
-    every :data:`CHILD_EVERY`-th with a nested run (one step); (run ids, nested run ids)."""
-    parents, children = [], []
+class Recorded:
+    """The runs a test recorded: top-level run ``i`` has an LLM call with ``tokens_out == i``."""
+
+    def __init__(self) -> None:
+        self.parents: list[str] = []
+        self.children: list[str] = []
+        self.steps: list[int] = []
+        """Steps of each top-level run, as the server counts them."""
+        self.frames = 0
+        self.order: dict[str, float] = {}
+        """Run id -> its place in the recording (a nested run between its parent and the next)."""
+
+
+def _record(agent: str, layout: str) -> Recorded:
+    """``aligned``: every batch holds whole runs (run 0: start, LLM call, step, end — with the
+    route frame, the first batch's 50; then 5 frames a run: two steps), so a failed batch and the
+    next one share nothing. ``nested``: 4 frames a run, and every :data:`CHILD_EVERY`-th run has
+    a nested run (its start, a step, its end, and a step in its parent), so runs cross batch
+    boundaries and a nested run may start in a later batch than its parent."""
+    recorded = Recorded()
     for i in range(RUNS):
         with WaxellContext(agent_name=agent, enforce_policy=False) as ctx:
             ctx.record_llm_call(model="gpt-4o", tokens_in=10, tokens_out=i)
             ctx.record_step("step", output={"i": i})
-            if i % CHILD_EVERY == 0:
+            steps, frames = 1, 4
+            if layout == "aligned" and i > 0:
+                ctx.record_step("second")
+                steps, frames = 2, 5
+            if layout == "nested" and i % CHILD_EVERY == 0:
                 with WaxellContext(agent_name=agent, enforce_policy=False) as child:
                     child.record_step("nested")
-                children.append(child.run_id)
-        parents.append(ctx.run_id)
-    return parents, children
+                recorded.children.append(child.run_id)
+                recorded.order[child.run_id] = i + 0.5  # starts after its parent, ends before it
+                steps, frames = 2, 8
+        recorded.parents.append(ctx.run_id)
+        recorded.order[ctx.run_id] = i
+        recorded.steps.append(steps)
+        recorded.frames += frames
+    return recorded
 
 
 @pytest.fixture
@@ -151,6 +188,7 @@ def proxy_of(shared_server: Any) -> Iterator[Callable[[str], FaultyProxy]]:
         proxy.close()
 
 
+@pytest.mark.parametrize("layout", ["aligned", "nested"])
 @pytest.mark.parametrize(
     "fault",
     [
@@ -161,6 +199,7 @@ def proxy_of(shared_server: Any) -> Iterator[Callable[[str], FaultyProxy]]:
 )
 def test_two_batches_in_flight_land_exactly_once_even_when_one_fails_mid_stream(
     fault: str,
+    layout: str,
     shared_server: Any,
     proxy_of: Callable[[str], FaultyProxy],
     engine: Callable[..., Any],
@@ -169,40 +208,40 @@ def test_two_batches_in_flight_land_exactly_once_even_when_one_fails_mid_stream(
     request: pytest.FixtureRequest,
 ) -> None:
     proxy = proxy_of(fault)
-    agent = f"pipelined-{fault}-{abs(hash(request.node.nodeid)) % 10**8}"
+    agent = f"pipelined-{fault}-{layout}-{abs(hash(request.node.nodeid)) % 10**8}"
     WaxellObserveClient.configure(api_url=proxy.url, api_key="")
     pipeline = engine()
-    with hold_drainer(pipeline):  # the whole backlog first: eleven batches back to back
-        parents, children = _record(agent)
+    with hold_drainer(pipeline):  # the whole backlog first: a dozen batches back to back
+        recorded = _record(agent, layout)
+        proxy.hold, proxy.order = recorded.parents[TARGET], recorded.order
     report = waxell_observe.flush_sync(timeout=60).sinks["remote"]
 
-    # Every frame counted sent exactly once (a later batch's outcome ignored after the failure
-    # is not counted), nothing dropped or left.
-    assert (report.sent, report.dropped, report.pending) == (FRAMES, 0, 0), report
+    # Every frame counted sent exactly once (the outcome of a batch given up after a failure is
+    # not counted), nothing dropped or left.
+    assert (report.sent, report.dropped, report.pending) == (recorded.frames, 0, 0), report
     # Two batch requests were at the server at once, never more.
     assert proxy.overlapped
     assert proxy.most_in_flight == 2
+    if layout == "aligned":  # one request per batch: whole runs, none shared with the batch before
+        assert [len(batch) for batch in proxy.batches[:4]] == [10, 10, 10, 10]
     if fault != "none":
-        # The batch that overlapped the failed one was not acknowledged: its runs were sent again
-        # after the failure (once the failed batch went through).
-        overlapping = proxy.batches[HELD + 1]
-        sent_after = {run_id for batch in proxy.batches[HELD + 2 :] for run_id in batch}
-        assert set(proxy.batches[HELD]) <= sent_after
-        assert set(overlapping) <= sent_after
+        # The later batch that overlapped the failed request was not acknowledged: its runs were
+        # sent again after the failure, with the failed request's (which went through then).
+        sent_after = {run_id for batch in proxy.batches[proxy.overlapping + 1 :] for run_id in batch}
+        assert set(proxy.batches[proxy.held]) <= sent_after
+        assert set(proxy.batches[proxy.overlapping]) <= sent_after
 
     listed = server_runs(shared_server.url, agent_name=agent)
-    assert len(children) == NESTED
-    assert len(listed) == RUNS + NESTED
+    assert len(listed) == RUNS + len(recorded.children)
     top = [run for run in listed if not run["parent_run_id"]]
     nested = [run for run in listed if run["parent_run_id"]]
-    assert sorted(run["run_id"] for run in top) == sorted(parents)
-    assert sorted(run["tokens_out"] for run in top) == list(range(RUNS))
+    assert sorted(run["run_id"] for run in top) == sorted(recorded.parents)
     assert {(run["status"], run["llm_call_count"], run["tokens_in"]) for run in top} == {("success", 1, 10)}
-    assert sorted((run["tokens_out"], run["step_count"]) for run in top) == [
-        (i, 2 if i % CHILD_EVERY == 0 else 1) for i in range(RUNS)
-    ]
-    assert sorted(run["run_id"] for run in nested) == sorted(children)
-    assert {run["parent_run_id"] for run in nested} == {parents[i] for i in range(0, RUNS, CHILD_EVERY)}
-    assert {(run["status"], run["llm_call_count"], run["step_count"]) for run in nested} == {
-        ("success", 0, 1)
-    }
+    assert sorted((run["tokens_out"], run["step_count"]) for run in top) == list(enumerate(recorded.steps))
+    assert sorted(run["run_id"] for run in nested) == sorted(recorded.children)
+    if layout == "nested":
+        assert len(nested) == len(range(0, RUNS, CHILD_EVERY))
+        assert {run["parent_run_id"] for run in nested} == set(recorded.parents[::CHILD_EVERY])
+        assert {(run["status"], run["llm_call_count"], run["step_count"]) for run in nested} == {
+            ("success", 0, 1)
+        }

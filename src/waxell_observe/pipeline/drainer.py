@@ -241,7 +241,9 @@ class Drainer:
         destination = consumer.destination
         depth = getattr(destination, "max_in_flight", 1)
         pipelined = depth > 1 and hasattr(destination, "submit")
-        if consumer.in_flight and (not pipelined or len(consumer.in_flight) >= depth):
+        if consumer.in_flight and not pipelined:
+            return busy
+        if pipelined and self._in_flight_to(destination) >= depth:
             return busy
         drain = consumer.drain
         end = drain.scan
@@ -280,6 +282,15 @@ class Drainer:
             return busy
         self._advance(consumer, after, passed)
         return True
+
+    def _in_flight_to(self, destination: Destination) -> int:
+        """Batches in flight to ``destination`` from every journal (adopted ones share it)."""
+        return sum(
+            len(consumer.in_flight) + len(consumer.abandoned)
+            for drain in self.drains
+            for consumer in drain.consumers.values()
+            if consumer.destination is destination
+        )
 
     def _submit(self, destination: Any, batch: list[list[Any]]) -> Sending:
         """Hand ``batch`` to a pipelined destination; the rest of its delivery runs on its own thread."""

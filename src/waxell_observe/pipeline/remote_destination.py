@@ -243,14 +243,15 @@ class RemoteDestination:
             return lambda: self.deliver(frames)
         entries = group(frames)
         earlier = [ticket for ticket in self._tickets if not ticket.done.is_set()]
-        ticket = _Ticket({entry.run_id for entry in entries})
-        self._tickets = [*earlier, ticket]
         now, later = entries, []
         if earlier:
             busy = set().union(*(other.runs for other in earlier))
             now = [entry for entry in entries if entry.run_id not in busy and _parent(entry) not in busy]
             later = [entry for entry in entries if entry.run_id in busy or _parent(entry) in busy]
         bodies = [self._entry_body(entry) for entry in now]
+        # Registered only now that nothing here can fail: a later batch waits for this one's end.
+        ticket = _Ticket({entry.run_id for entry in entries})
+        self._tickets = [*earlier, ticket]
 
         def send() -> Delivered:
             outcome = Delivered()
@@ -396,10 +397,10 @@ class RemoteDestination:
         body: dict[str, Any] = {"run_id": entry.run_id}
         run_started = entry.started_at()
         if entry.start is not None:
-            start = entry.start
+            start = wire.start_body(entry.start)
             if entry.end is not None and entry.end.get("started_at"):
-                start = {**start, "started_at": entry.end["started_at"]}  # moved (automatic runs)
-            body["start"] = self._mapped(wire.start_body(start))
+                start["started_at"] = entry.end["started_at"]  # moved (automatic runs)
+            body["start"] = self._mapped(start)
         if entry.llm_calls:
             body["llm_calls"] = [wire.llm_call(call) for call in entry.llm_calls]
         if entry.steps:
