@@ -19,17 +19,20 @@ removed while that lasts. When the last run ends, the variables are put back as 
 the first one started. Registered as the built-in plugin ``lineage`` (``WAXELL_DISABLE_PLUGINS=lineage``
 turns the export off; reading stays on).
 
-**How the export is made cheap.** ``os.environ[name] = value`` calls the C library's ``setenv``, which
-keeps every distinct ``NAME=value`` string it was ever given for the life of the process (callers of
-``getenv`` may hold pointers into them): a fresh run id per run would grow the process by about 100
-bytes a run, forever, and cost the agent's thread two ``setenv`` and two ``unsetenv`` per run. So on
-POSIX a run start or end updates only ``os.environ``'s own mapping (what Python code reads, what
-``os.environ.copy()`` and ``subprocess`` with ``env=os.environ`` pass on), and the C environment is
-brought in line with it at the moments a process is started with the inherited environment: before
-every ``fork`` (``os.register_at_fork``), in ``subprocess``'s and ``multiprocessing``'s fork-exec,
-``os.system`` and ``os.execv`` (through which the ``os.exec*`` and ``os.spawn*`` functions without an
-``env`` go). Those hooks are installed at the first run start. Elsewhere (no ``os.environ._data``
-mapping) the variables are set through ``os.environ`` itself.
+**How the export is made cheap.** A run start or end only notes the run as active or not (one dict
+operation, no lock) and marks the variables stale; nothing is written. The variables are brought in line
+with the active runs when someone looks: ``os.environ`` (and ``os.environb``) become instances of a
+subclass of ``os._Environ`` whose reading methods (``[]``, ``get``, ``in``, iteration, ``len``, ``copy``,
+``|``, ``repr``) first write the variables into its mapping when they are stale — so Python code, a
+``subprocess`` given ``env=os.environ`` or a copy of it, sees them exactly as if they were written at each
+run start and end. The C environment (what a process started with the inherited environment gets) is
+brought in line at the moments a process is started: before every ``fork`` (``os.register_at_fork``), in
+``subprocess``'s and ``multiprocessing``'s fork-exec, ``os.system`` and ``os.execv`` (through which the
+``os.exec*`` and ``os.spawn*`` functions without an ``env`` go). The C library's ``setenv`` keeps every
+distinct ``NAME=value`` string it was ever given for the life of the process, so writing it at every run
+would grow a long-lived agent by about 100 bytes a run, forever. The hooks and the subclass are installed
+at the first run start. Where ``os.environ`` has no ``_data`` mapping (not POSIX) the variables are written
+through ``os.environ`` at each run start and end, as the C environment is written with them.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "PARENT_WORKFLOW_ID",
     "ROOT_WORKFLOW_ID",
     "inherit",
+    "refresh",
     "sync_process_environment",
 ]
 
@@ -68,17 +72,15 @@ _K_PARENT, _K_ROOT, _K_SESSION, _K_USER = _KEYS
 
 _lock = threading.Lock()
 _active: dict[str, Run] = {}
-"""Every run this process has active, by run id."""
-_children: dict[str, int] = {}
-"""run id -> how many of its child runs are active (only runs with at least one)."""
-_leaves: dict[str, Run] = {}
-"""The active runs with no active child run."""
-_exported = ""
-"""The run whose lineage the variables hold ("" when none or cleared)."""
+"""Every run this process has active, by run id (set and popped without a lock: atomic under the GIL)."""
+_stale = False
+"""True when runs started or ended since the variables were last written."""
 _UNSET: tuple[bytes | None, ...] = (None, None, None, None)
-_saved: tuple[bytes | None, ...] = ()
-"""The variables (encoded, in ``_KEYS`` order) as they were before the first active run (``()``: no
-run active; :data:`_UNSET` when none of them was set, the common case)."""
+_saved: tuple[bytes | None, ...] | None = None
+"""The variables (encoded, in ``_KEYS`` order) as they were before this process first wrote them
+(``None``: nothing of ours is in the environment; :data:`_UNSET` when none of them was set)."""
+_written: tuple[bytes | None, ...] | None = None
+"""What this process wrote last (``None``: nothing)."""
 _hooks_installed = False
 
 
@@ -112,11 +114,11 @@ def _write(key: bytes, value: bytes | None) -> None:
 
 
 def inherit(run: Run) -> None:
-    """Give a run opened outside any context the lineage a parent process exported. While this
-    process has active runs the variables are its own: the values they had before are read."""
-    if _active:
+    """Give a run opened outside any context the lineage a parent process exported. While the
+    variables hold this process's own runs, the values they had before are read."""
+    if _saved is not None or _active:
         with _lock:
-            parent, root, session, user = _saved if _saved else _read_all()
+            parent, root, session, user = _saved if _saved is not None else _read_all()
     elif _mirror is not None:
         get = _mirror.get
         parent, session, user = get(_K_PARENT), get(_K_SESSION), get(_K_USER)
@@ -136,102 +138,135 @@ def inherit(run: Run) -> None:
 
 @hookimpl
 def on_run_start(run: Run) -> None:
-    global _saved
+    global _stale
     if not _hooks_installed:
         _install_spawn_hooks()
-    run_id = run.run_id
-    with _lock:
-        if not _active:
-            _saved = _read_all()
-        _active[run_id] = run
-        _leaves[run_id] = run
-        parent = run.parent_run_id
-        if parent in _active:
-            _children[parent] = _children.get(parent, 0) + 1
-            _leaves.pop(parent, None)
-        if len(_leaves) == 1 and _mirror is not None:
-            _export_run(_mirror, run)  # the one leaf is the run just started
-        else:
-            _export()
+    _active[run.run_id] = run
+    _stale = True  # after the run is in _active: a writer that missed it is told again
+    if _mirror is None:
+        refresh()
 
 
 @hookimpl
 def on_run_end(run: Run) -> None:
-    global _exported, _saved
-    run_id = run.run_id
+    global _stale
+    if _active.pop(run.run_id, None) is not None:
+        _stale = True
+        if _mirror is None:
+            refresh()
+
+
+def _wanted(runs: list[Run]) -> tuple[bytes | None, ...]:
+    """The variables for the active ``runs``: the innermost run's lineage when they form one chain,
+    else none (two runs side by side have no one parent)."""
+    parents = {run.parent_run_id for run in runs}
+    leaves = [run for run in runs if run.run_id not in parents]
+    if len(leaves) != 1:
+        return _UNSET
+    (run,) = leaves
+    encoded = _encode(run.run_id)
+    return (
+        encoded,
+        _encode(run.root_run_id) if run.root_run_id else encoded,
+        _encode(run.session_id) if run.session_id else None,
+        _encode(run.user_id) if run.user_id else None,
+    )
+
+
+def refresh() -> None:
+    """Write the variables for the runs active now, if runs started or ended since the last write
+    (the environment's reading methods call it; so do the process-starting hooks)."""
+    global _stale, _saved, _written
+    if not _stale:
+        return
     with _lock:
-        if _active.pop(run_id, None) is None:
-            return  # never started here (or already ended)
-        if not _active:  # the last one (the common case): the variables go back as they were
-            _leaves.clear()
-            _children.clear()
-            _exported = ""
-            mirror = _mirror
-            if mirror is not None and _saved is _UNSET:
-                pop = mirror.pop
-                pop(_K_PARENT, None)
-                pop(_K_ROOT, None)
-                pop(_K_SESSION, None)
-                pop(_K_USER, None)
-            else:
+        if not _stale:
+            return
+        _stale = False  # before reading _active: a run starting meanwhile marks them stale again
+        runs = list(_active.values())
+        if not runs:
+            if _saved is not None:
                 for key, value in zip(_KEYS, _saved, strict=True):
                     _write(key, value)
-            _saved = ()
+                _saved = _written = None
             return
-        _leaves.pop(run_id, None)
-        _children.pop(run_id, None)
-        parent = run.parent_run_id
-        if parent in _children:
-            _children[parent] -= 1
-            if not _children[parent]:
-                del _children[parent]
-                _leaves[parent] = _active[parent]
-        _export()
+        if _saved is None:
+            _saved = _read_all()
+        wanted = _wanted(runs)
+        if wanted != _written:
+            for key, value in zip(_KEYS, wanted, strict=True):
+                _write(key, value)
+            _written = wanted
 
 
-def _export_run(mirror: dict[bytes, bytes], run: Run) -> None:
-    """Point the variables at ``run`` (written into ``os.environ``'s mapping directly)."""
-    global _exported
-    run_id = run.run_id
-    if run_id == _exported:
-        return
-    _exported = run_id
-    encoded = run_id.encode(_ENCODING, "surrogateescape")
-    mirror[_K_PARENT] = encoded
-    root = run.root_run_id
-    mirror[_K_ROOT] = root.encode(_ENCODING, "surrogateescape") if root else encoded
-    session, user = run.session_id, run.user_id
-    if session:
-        mirror[_K_SESSION] = session.encode(_ENCODING, "surrogateescape")
-    else:
-        mirror.pop(_K_SESSION, None)
-    if user:
-        mirror[_K_USER] = user.encode(_ENCODING, "surrogateescape")
-    else:
-        mirror.pop(_K_USER, None)
+_Environ: Any = type(os.environ)
+_get_item = _Environ.__getitem__
+_set_item = _Environ.__setitem__
+_del_item = _Environ.__delitem__
+_iterate = _Environ.__iter__
+_length = _Environ.__len__
+_copy = _Environ.copy
+_or = _Environ.__or__
+_ror = _Environ.__ror__
+_represent = _Environ.__repr__
 
 
-def _export() -> None:
-    """Point the variables at the one innermost active run, or remove them when there are several."""
-    global _exported
-    if len(_leaves) == 1:
-        (run,) = _leaves.values()
-        if _mirror is not None:
-            _export_run(_mirror, run)
-            return
-        run_id = run.run_id
-        if run_id == _exported:
-            return
-        _exported = run_id
-        encoded = _encode(run_id)
-        _write(_K_PARENT, encoded)
-        _write(_K_ROOT, _encode(run.root_run_id) if run.root_run_id else encoded)
-        _write(_K_SESSION, _encode(run.session_id) if run.session_id else None)
-        _write(_K_USER, _encode(run.user_id) if run.user_id else None)
-    elif _exported or any(value is not None for value in _read_all()):
-        _exported = ""
-        for key in _KEYS:
-            _write(key, None)
+class _EnvironWithLineage(_Environ):  # type: ignore[misc]
+    """``os.environ`` whose readers see the lineage variables of the runs active now (and whose
+    writers come after them)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if _stale:
+            refresh()
+        return _get_item(self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if _stale:  # what the runs wrote first, then this write: in the order they happened
+            refresh()
+        _set_item(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        if _stale:
+            refresh()
+        _del_item(self, key)
+
+    def __iter__(self) -> Any:
+        if _stale:
+            refresh()
+        return _iterate(self)
+
+    def __len__(self) -> int:
+        if _stale:
+            refresh()
+        return _length(self)  # type: ignore[no-any-return]
+
+    def copy(self) -> Any:
+        if _stale:
+            refresh()
+        return _copy(self)
+
+    def __or__(self, other: Any) -> Any:
+        if _stale:
+            refresh()
+        return _or(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        if _stale:
+            refresh()
+        return _ror(self, other)
+
+    def __repr__(self) -> str:
+        if _stale:
+            refresh()
+        return _represent(self)  # type: ignore[no-any-return]
+
+
+def _install_environ_readers() -> None:
+    """Make ``os.environ`` and ``os.environb`` (same mapping) refresh the variables when read."""
+    for name in ("environ", "environb"):
+        environ = getattr(os, name, None)
+        if environ is not None and type(environ) is _Environ:
+            environ.__class__ = _EnvironWithLineage
 
 
 def sync_process_environment() -> None:
@@ -239,6 +274,7 @@ def sync_process_environment() -> None:
     before a process is started with the inherited environment (see the module's docstring)."""
     if _mirror is None:
         return  # os.environ writes through to the C environment itself
+    refresh()
     for key in _KEYS:
         value = _mirror.get(key)
         if value is None:
@@ -269,6 +305,7 @@ def _install_spawn_hooks() -> None:
         _hooks_installed = True
         if _mirror is None:
             return
+        _install_environ_readers()
         os.register_at_fork(before=sync_process_environment)
         for name in ("system", "execv"):
             if hasattr(os, name):
@@ -288,14 +325,12 @@ def _install_spawn_hooks() -> None:
 
 def _forget_after_fork() -> None:
     """A forked child has no active run (its parent completes them); the variables it inherited
-    name the parent's run, which is this process's parent lineage now."""
-    global _lock, _exported, _saved
+    (written before the fork) name the parent's run, which is this process's parent lineage now."""
+    global _lock, _stale, _saved, _written
     _lock = threading.Lock()
     _active.clear()
-    _children.clear()
-    _leaves.clear()
-    _saved = ()
-    _exported = ""
+    _stale = False
+    _saved = _written = None
 
 
 if hasattr(os, "register_at_fork"):

@@ -240,3 +240,56 @@ def test_multiprocessing_children_see_the_lineage_with_every_start_method(method
         child.join(120)
     assert child.exitcode == 0
     assert seen == _expected(ctx)
+
+
+def test_every_way_of_reading_os_environ_sees_the_active_run() -> None:
+    with WaxellContext("lineage-read", session_id="sess-9", enforce_policy=False) as ctx:
+        name = "WAXELL_PARENT_WORKFLOW_ID"
+        seen = {
+            "item": os.environ[name],
+            "get": os.environ.get(name),
+            "getenv": os.getenv(name),
+            "in": name in os.environ,
+            "dict": dict(os.environ)[name],
+            "copy": os.environ.copy()[name],
+            "items": dict(os.environ.items())[name],
+            "or": (os.environ | {})[name],
+            "ror": ({} | os.environ)[name],
+            "repr": f"'{name}': '{ctx.run_id}'" in repr(os.environ),
+            "environb": os.environb[name.encode()].decode(),
+        }
+    assert seen == {
+        "item": ctx.run_id,
+        "get": ctx.run_id,
+        "getenv": ctx.run_id,
+        "in": True,
+        "dict": ctx.run_id,
+        "copy": ctx.run_id,
+        "items": ctx.run_id,
+        "or": ctx.run_id,
+        "ror": ctx.run_id,
+        "repr": True,
+        "environb": ctx.run_id,
+    }
+    assert _lineage() == dict.fromkeys(LINEAGE_VARIABLES)
+    assert "WAXELL_PARENT_WORKFLOW_ID" not in dict(os.environ)
+
+
+def test_runs_nobody_looks_at_write_nothing_and_later_writes_of_the_program_stand() -> None:
+    mapping = os.environ._data  # type: ignore[attr-defined]
+    key = b"WAXELL_PARENT_WORKFLOW_ID"
+    for _ in range(3):
+        with WaxellContext("lineage-unread", enforce_policy=False):
+            assert mapping.get(key) is None  # nothing written until someone reads the environment
+    with WaxellContext("lineage-read-once", enforce_policy=False) as ctx:
+        assert os.environ["WAXELL_PARENT_WORKFLOW_ID"] == ctx.run_id
+    # the run ended unread; the program writes the variable itself: its value stands, and the
+    # variables the runs had are not put back over it
+    os.environ["WAXELL_PARENT_WORKFLOW_ID"] = "set-by-the-program"
+    assert os.environ["WAXELL_PARENT_WORKFLOW_ID"] == "set-by-the-program"
+    assert mapping.get(b"WAXELL_ROOT_WORKFLOW_ID") is None
+    with WaxellContext("lineage-after-write", enforce_policy=False) as after:
+        pass
+    assert after.run is not None and after.run.parent_run_id == "set-by-the-program"
+    assert os.environ["WAXELL_PARENT_WORKFLOW_ID"] == "set-by-the-program"
+    del os.environ["WAXELL_PARENT_WORKFLOW_ID"]
