@@ -156,6 +156,13 @@ def encode_start(route: int, run: Run, pre_evaluations: Any = None) -> bytes:
     )  # fmt: skip
 
 
+def _governance(result: Any) -> dict[str, Any]:
+    """``result.to_dict()``; a bare ``allow`` (a check nobody answered: the common case) written out."""
+    if result.action == "allow" and not result.evaluations and not result.metadata and not result.reason:
+        return {"action": "allow", "reason": "", "metadata": {}, "evaluations": []}
+    return result.to_dict()  # type: ignore[no-any-return]
+
+
 def encode_end(route: int, run: Run) -> bytes:
     # _run_head() written out, then the end fields: two tuple displays of at most 30 items (CPython
     # builds a longer display through a list, item by item) joined by one concatenation
@@ -187,7 +194,7 @@ def encode_end(route: int, run: Run) -> bytes:
         + (
             run.status, run.error, run.error_type, run.traceback, run.ended_at, run.result,
             {} if conversation is None else run.conversation_state(),
-            None if governance is None else governance.to_dict(),
+            None if governance is None else _governance(governance),
             run.tokens_in, run.tokens_out, run.total_cost, run.llm_call_count, run.step_count, run.span_count,
             run.interaction_mode,
         )
