@@ -284,15 +284,32 @@ def _nothing(*args: Any) -> None:
     return None
 
 
+_RUN_ONLY_HOOKS = frozenset({"on_run_start", "on_run_end"})
+"""Record hooks called with the run alone (the others with the run and one record)."""
+
+
 def _several(functions: tuple[tuple[Callable[..., Any], str], ...], hook_name: str) -> Callable[..., None]:
-    def call(run: Any, *args: Any) -> None:
+    """Call each of ``functions`` isolated; written per arity (a call with ``*args`` costs more per
+    implementation than the loop around it)."""
+    if hook_name in _RUN_ONLY_HOOKS:
+
+        def call_with_run(run: Any) -> None:
+            for function, plugin_name in functions:
+                try:
+                    function(run)
+                except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                    _report_failure(plugin_name, hook_name)
+
+        return call_with_run
+
+    def call_with_record(run: Any, record: Any) -> None:
         for function, plugin_name in functions:
             try:
-                function(run, *args)
+                function(run, record)
             except Exception:  # noqa: BLE001 - a plugin never breaks the agent
                 _report_failure(plugin_name, hook_name)
 
-    return call
+    return call_with_record
 
 
 def _through_pluggy(pm: pluggy.PluginManager, hook_name: str, run: Any, *args: Any) -> None:
