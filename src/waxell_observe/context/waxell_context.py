@@ -369,12 +369,28 @@ class WaxellContext(
             run.result = result if result is not None else {}
             if enforced:
                 run.governance = _allowed()
-            self._announce_end(run)
+            if run._span_cap is None and run._hooks.valid:  # _announce_end(run) written out
+                run.ended_at = _time()
+                hooks = run._hooks
+                try:
+                    hooks.on_run_end(run)
+                except Exception:  # noqa: BLE001 - a plugin never breaks the agent
+                    hooks.failed("on_run_end")
+            else:
+                self._announce_end(run)
         except Exception:  # noqa: BLE001 - telemetry never breaks the agent
             logger.exception("waxell-observe: failed to complete run %s", run.run_id)
         finally:
             self._finished = True
-            self._reset_current()
+            if self._parent is None and self._token is not None:  # _reset_current() written out
+                token, self._token = self._token, None
+                try:
+                    current_context.reset(token)
+                except ValueError:  # exited in another context (e.g. a generator resumed elsewhere)
+                    if current_context.get() is self:
+                        current_context.set(None)
+            else:
+                self._reset_current()
         return False
 
     async def __aexit__(

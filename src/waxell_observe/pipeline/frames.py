@@ -156,11 +156,17 @@ def encode_start(route: int, run: Run, pre_evaluations: Any = None) -> bytes:
     )  # fmt: skip
 
 
-def _governance(result: Any) -> dict[str, Any]:
-    """``result.to_dict()``; a bare ``allow`` (a check nobody answered: the common case) written out."""
+_BARE_ALLOW = msgspec.Raw(
+    msgspec.msgpack.encode({"action": "allow", "reason": "", "metadata": {}, "evaluations": []})
+)
+"""A bare ``allow`` outcome's ``to_dict()``, encoded once."""
+
+
+def _governance(result: Any) -> Any:
+    """``result.to_dict()``; a bare ``allow`` (a check nobody answered: the common case) already encoded."""
     if result.action == "allow" and not result.evaluations and not result.metadata and not result.reason:
-        return {"action": "allow", "reason": "", "metadata": {}, "evaluations": []}
-    return result.to_dict()  # type: ignore[no-any-return]
+        return _BARE_ALLOW
+    return result.to_dict()
 
 
 def encode_end(route: int, run: Run) -> bytes:
