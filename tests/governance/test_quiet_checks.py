@@ -120,3 +120,22 @@ def test_a_plugin_that_promises_nothing_is_asked_at_every_check() -> None:
         assert not policy_gate.quiet(get_config())
     finally:
         plugin_manager().unregister(plugin)
+
+
+def test_async_runs_take_the_same_quiet_path_and_see_a_new_policy_at_once() -> None:
+    import asyncio
+
+    async def run_once() -> WaxellContext:
+        async with WaxellContext(agent_name="quiet-async") as ctx:
+            await asyncio.sleep(0)
+        return ctx
+
+    first = asyncio.run(run_once())
+    assert policy_gate.quiet(get_config())
+    second = asyncio.run(run_once())
+    for ctx in (first, second):
+        outcome = ctx.governance
+        assert outcome is not None and (outcome.action, outcome.evaluations) == ("allow", [])
+    add_policies(get_store(get_config().db_url), load_policies(KILL))
+    with pytest.raises(PolicyViolationError):
+        asyncio.run(run_once())
