@@ -145,7 +145,7 @@ def test_approve_in_the_browser_resumes_the_waiting_agent(
         )
         expect(deployer).to_contain_text(waiting["reason"])
         expect(deployer).to_contain_text("anyone with a key")
-        expect(deployer.locator("a.mono")).to_have_text(waiting["run_id"][:8])
+        expect(deployer.locator("a.mono")).to_have_text(waiting["run_id"][-8:])
         migration = page.locator("[data-approval-id=apr-migration]")
         expect(migration.locator(".chip")).to_have_text(["alice", "dba-team"])
         left = migration.get_by_test_id("time-left")

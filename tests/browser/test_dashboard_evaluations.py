@@ -154,7 +154,7 @@ def test_an_experiment_its_aggregates_and_rows(
     assert rows.nth(0).locator(".chip-bad").all_text_contents() == ["exact_match: false"]
     expect(page.get_by_test_id("compare-with").get_by_role("link")).to_have_text(["good"])
     shot(page, "experiment")
-    rows.nth(0).get_by_role("link", name=ids["s0_worse"][:8]).click()
+    rows.nth(0).get_by_role("link", name=ids["s0_worse"][-8:]).click()
     rendered(page, "#/runs/" + ids["s0_worse"])
     expect(page.locator("h1")).to_contain_text("experiment:worse")
     goto(page, server, f"/runs/{ids['s0_worse']}?tab=scores")

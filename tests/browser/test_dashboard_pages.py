@@ -54,7 +54,7 @@ def test_sessions(page: Any, dashboard: Any, samples: Any, shot: Any) -> None:
         ["user_message", "Summarise the findings please"],
         ["agent_response", "Here is the summary of three sources."],
     ]
-    expect(thread.nth(0).locator("a")).to_have_text(samples.support[:8])
+    expect(thread.nth(0).locator("a")).to_have_text(samples.support[-8:])
     assert [row[2] for row in cells(page.get_by_test_id("session-runs-table"))] == [
         r["agent_name"] for r in alpha
     ]
@@ -173,7 +173,15 @@ def test_policies_and_audit_log(page: Any, dashboard: Any, samples: Any, shot: A
     }
     rows = cells(page.get_by_test_id("audit-table"), 1, 8)
     assert rows == [
-        ["policy_decision", "budget", "budget", "block", "mid_execution", "support-bot", samples.support[:8]],
+        [
+            "policy_decision",
+            "budget",
+            "budget",
+            "block",
+            "mid_execution",
+            "support-bot",
+            samples.support[-8:],
+        ],
         [
             "policy_decision",
             "pii-guard",
@@ -181,14 +189,14 @@ def test_policies_and_audit_log(page: Any, dashboard: Any, samples: Any, shot: A
             "warn",
             "pre_execution",
             "support-bot",
-            samples.support[:8],
+            samples.support[-8:],
         ],
     ]
     shot(page, "policies")
     page.get_by_test_id("audit-action").select_option("warn")
     rendered(page, "#/policies?action=warn")
     assert [row[2] for row in cells(page.get_by_test_id("audit-table"))] == ["pii-guard"]
-    page.get_by_role("link", name=samples.support[:8]).click()
+    page.get_by_role("link", name=samples.support[-8:]).click()
     rendered(page, f"#/runs/{samples.support}")
 
 

@@ -141,8 +141,8 @@ def test_a_prompts_versions_text_diff_and_runs(
     ) == [["accuracy", "1", "1"]]
     runs = page.get_by_test_id("usage-runs-table").locator("tbody tr")
     assert runs.evaluate_all("rows => rows.map(r => [0, 2, 5, 6].map(i => r.cells[i].textContent))") == [
-        [ids["v3_hash"][:8], "mailer", "$0.125", "–"],
-        [ids["v3_used"][:8], "support-bot", "$0.25", "accuracy: 1"],
+        [ids["v3_hash"][-8:], "mailer", "$0.125", "–"],
+        [ids["v3_used"][-8:], "support-bot", "$0.25", "accuracy: 1"],
     ]
 
     # the diff: from the previous version to the shown one
@@ -177,7 +177,7 @@ def test_a_prompts_versions_text_diff_and_runs(
     rendered(page, "#/prompts/support?v=1")
     expect(page.get_by_test_id("prompt-content")).to_have_text(V1)
     assert card_value(page, "usage-runs") == "1"
-    link = page.get_by_test_id("usage-runs-table").get_by_role("link", name=ids["v1"][:8])
+    link = page.get_by_test_id("usage-runs-table").get_by_role("link", name=ids["v1"][-8:])
     link.click()
     rendered(page, f"#/runs/{ids['v1']}")
     expect(page.locator("h1")).to_contain_text("support-bot")

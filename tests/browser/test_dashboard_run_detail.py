@@ -168,7 +168,7 @@ def test_nested_child_run(page: Any, dashboard: Any, samples: Any, shot: Any) ->
     rendered(page, f"#/runs/{samples.child}")
     expect(page.locator("h1")).to_have_text("web-searcher")
     facts = page.locator(".run-meta > .kv")
-    expect(facts).to_contain_text("Parent run" + samples.research[:8])
+    expect(facts).to_contain_text("Parent run" + samples.research[-8:])
     assert timeline_rows(page) == [("run", "web-searcher · search")] + expected_timeline(child)
 
 

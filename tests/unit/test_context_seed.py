@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import waxell_observe
 from waxell_observe import WaxellContext
 from waxell_observe.cli import main
+from waxell_observe.records import short_id
 
 
 def show_json(run_id: str) -> dict[str, Any]:
@@ -521,10 +522,12 @@ def test_set_result_wraps_non_dicts() -> None:
     assert show_json(ctx.run_id)["result"] == {"output": "plain answer"}
 
 
-def test_show_by_unique_prefix_and_unknown_run() -> None:
+def test_show_by_unique_beginning_or_end_and_unknown_run() -> None:
     with WaxellContext(agent_name="a") as ctx:
         pass
-    assert show_json(ctx.run_id[:10])["run_id"] == ctx.run_id
+    assert show_json(ctx.run_id[-10:])["run_id"] == ctx.run_id  # the short form shown: the end
+    assert show_json(short_id(ctx.run_id))["run_id"] == ctx.run_id
+    assert show_json(ctx.run_id[:20])["run_id"] == ctx.run_id  # a unique beginning works too
     result = CliRunner().invoke(main, ["show", "0" * 32])
     assert result.exit_code == 1
     assert "no run" in result.output

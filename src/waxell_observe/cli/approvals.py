@@ -15,6 +15,7 @@ import click
 
 from waxell_observe.cli._api import api_call, api_options
 from waxell_observe.cli._store import db_option, open_store
+from waxell_observe.records import short_id
 from waxell_observe.vocabulary.approvals import APPROVAL_STATUSES
 
 __all__ = ["command"]
@@ -88,7 +89,7 @@ def list_(status: str, limit: int, as_json: bool, db: str | None, api_url: str, 
             a["id"],
             a["status"],
             a["agent_name"],
-            (a["run_id"] or "-")[:12],
+            short_id(a["run_id"] or "-"),
             a["action_type"],
             ", ".join(a["approvers"]) or "(anyone with a key)",
             _left(a["seconds_left"]) if a["status"] == "pending" else a["decided_by"] or "-",

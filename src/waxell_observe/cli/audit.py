@@ -10,6 +10,7 @@ import click
 
 from waxell_observe.cli._api import api_call, api_options
 from waxell_observe.cli._store import db_option, open_store
+from waxell_observe.records import short_id
 
 __all__ = ["command"]
 
@@ -50,7 +51,7 @@ def command(
             e["category"],
             e["phase"],
             e["agent_name"],
-            (e["run_id"] or "-")[:12],
+            short_id(e["run_id"] or "-"),
             e["reason"],
         )
     Console(highlight=False, soft_wrap=False, width=200).print(table)

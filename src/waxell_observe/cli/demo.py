@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from waxell_observe.cli._store import db_option, open_store
+from waxell_observe.records import short_id
 
 __all__ = ["command"]
 
@@ -45,5 +46,5 @@ def command(question: str, as_json: bool, db: str | None) -> None:
     run_tree(run)
     click.echo(
         f"\nStored in {config.db_url.removeprefix('sqlite:///')}. "
-        f"Try: waxell-observe runs   |   waxell-observe show {result.run_id[:12]}"
+        f"Try: waxell-observe runs   |   waxell-observe show {short_id(result.run_id)}"
     )

@@ -18,6 +18,7 @@ from rich.text import Text
 from waxell_observe.cli._api import api_options
 from waxell_observe.cli._evaluation import backend_for, call, console, echo_json, number, short
 from waxell_observe.cli._store import db_option
+from waxell_observe.records import short_id
 
 __all__ = ["command"]
 
@@ -63,7 +64,8 @@ def list_(dataset: str | None, as_json: bool, db: str | None, api_url: str, api_
         )
         dataset_label = f"{e['dataset']} v{e['dataset_version']}" if e["dataset"] else "(inline)"
         table.add_row(
-            e["name"], e["experiment_id"][:12], dataset_label, e["status"], str(e.get("result_count", "")),
+            e["name"], short_id(e["experiment_id"]), dataset_label, e["status"],
+            str(e.get("result_count", "")),
             str(summary.get("errors", "")), short(metrics, 80), _when(e["created_at"]),
         )  # fmt: skip
     console().print(table)
@@ -111,7 +113,7 @@ def show(ref: str, as_json: bool, db: str | None, api_url: str, api_key: str) ->
         output = r["error"] if r["status"] == "error" else r["output"]
         rows.add_row(
             short(r["item_id"], 16), str(r["repetition"]), _status(r["status"]), short(output, 50),
-            short(scores, 60), f"{r['cost']:.6f}", f"{r['latency_ms']:.0f}", r["run_id"][:12],
+            short(scores, 60), f"{r['cost']:.6f}", f"{r['latency_ms']:.0f}", short_id(r["run_id"]),
         )  # fmt: skip
     out.print(rows)
 
@@ -178,8 +180,8 @@ def _print_comparison(comparison: dict[str, Any], all_items: bool) -> None:
     out = console()
     head_a, head_b = comparison["a"], comparison["b"]
     out.print(
-        f"A: [bold]{head_a['name']}[/bold] ({head_a['experiment_id'][:12]})   "
-        f"B: [bold]{head_b['name']}[/bold] ({head_b['experiment_id'][:12]})"
+        f"A: [bold]{head_a['name']}[/bold] ({short_id(head_a['experiment_id'])})   "
+        f"B: [bold]{head_b['name']}[/bold] ({short_id(head_b['experiment_id'])})"
     )
     metrics = Table("metric", "A mean", "B mean", "Δ mean", "A pass", "B pass", "Δ pass")
     for m in comparison["metrics"]:

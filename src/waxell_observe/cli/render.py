@@ -13,6 +13,7 @@ from rich.tree import Tree
 
 from waxell_observe.cli.render_human import add_people_line, human_span_detail
 from waxell_observe.cli.render_memory import ACTION_KEYS, add_action_sections, memory_span_detail
+from waxell_observe.records import short_id
 
 __all__ = ["runs_table", "run_tree", "timeline"]
 
@@ -69,7 +70,7 @@ def runs_table(runs: list[dict[str, Any]]) -> None:
         status = Text(run["status"], style=_STATUS_STYLE.get(run["status"], ""))
         tags = " ".join(f"{k}={v}" for k, v in (run.get("tags") or {}).items())
         table.add_row(
-            run["run_id"][:12],
+            short_id(run["run_id"]),
             Text(run["agent_name"]),
             Text(run["workflow_name"]),
             status,
@@ -182,7 +183,7 @@ def _child_label(child: dict[str, Any]) -> Text:
     text.append(child["agent_name"])
     text.append(f" {child['status']}", style=_STATUS_STYLE.get(child["status"], ""))
     text.append(
-        f"  run {child['run_id'][:12]}  {child['total_tokens']} tok  {_money(child['total_cost'])}  "
+        f"  run {short_id(child['run_id'])}  {child['total_tokens']} tok  {_money(child['total_cost'])}  "
         f"{_ms(child.get('duration_ms'))}",
         style="dim",
     )

@@ -12,7 +12,8 @@ __all__ = ["command", "find_run"]
 
 
 def find_run(conn, run_id: str):  # type: ignore[no-untyped-def]
-    """The run with this id, or with this unique id prefix (at least 6 characters)."""
+    """The run with this id, or with this unique id beginning or end (at least 6 characters: the
+    short ids the CLI and the dashboard show are ends, see ``records.short_id``)."""
     from sqlalchemy import select
 
     from waxell_observe.store.reader import get_run
@@ -22,12 +23,21 @@ def find_run(conn, run_id: str):  # type: ignore[no-untyped-def]
     if run is not None or len(run_id) < 6:
         return run
     matches = (
-        conn.execute(select(runs.c.run_id).where(runs.c.run_id.startswith(run_id)).limit(2)).scalars().all()
+        conn.execute(
+            select(runs.c.run_id)
+            .where(
+                runs.c.run_id.startswith(run_id, autoescape=True)
+                | runs.c.run_id.endswith(run_id, autoescape=True)
+            )
+            .limit(2)
+        )
+        .scalars()
+        .all()
     )
     if len(matches) == 1:
         return get_run(conn, matches[0])
     if len(matches) > 1:
-        raise click.ClickException(f"run id prefix {run_id!r} is ambiguous; give more characters")
+        raise click.ClickException(f"run id part {run_id!r} is ambiguous; give more characters")
     return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord
+from waxell_observe.records import LLMCallRecord, ScoreRecord, SpanRecord, StepRecord, short_id
 
 if TYPE_CHECKING:
     from waxell_observe.governance.results import PolicyCheckResult
@@ -220,7 +220,7 @@ class RecordedRun:
     # -- helpers ---------------------------------------------------------------------------------
 
     def _label(self) -> str:
-        return f"{self.agent_name!r} ({self.run_id[:12]})"
+        return f"{self.agent_name!r} ({short_id(self.run_id)})"
 
     def _score_names(self) -> list[str]:
         return [recorded.name for recorded in self.scores]

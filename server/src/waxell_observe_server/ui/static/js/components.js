@@ -28,8 +28,10 @@ export function userLink(userId) {
   return h("a", { href: href("/users/" + encodeURIComponent(userId)) }, userId);
 }
 
+// The last 8 characters: ids begin with the time they were made (shared by ids of the same moment)
+// and end with random ones (see waxell_observe.records.short_id).
 export function shortId(id) {
-  return id ? String(id).slice(0, 8) : "–";
+  return id ? String(id).slice(-8) : "–";
 }
 
 const STATUS_CLASS = {

@@ -12,7 +12,7 @@ import { h, replace } from "../dom.js";
 import { read } from "../api.js";
 import { setParams } from "../router.js";
 import { fmtCost, fmtDuration, fmtInt, fmtPct, fmtTokens, oneLine, pretty } from "../format.js";
-import { cards, href, pageHeader, runLink, section, statusBadge, table, timeCell } from "../components.js";
+import { cards, href, pageHeader, runLink, section, shortId, statusBadge, table, timeCell } from "../components.js";
 import { lineDiff } from "../line_diff.js";
 
 export function experimentHref(ref) {
@@ -111,7 +111,7 @@ export async function renderExperiments(ctx) {
       h(
         "select",
         { name, "data-testid": "compare-" + name },
-        found.map((e) => h("option", { value: e.experiment_id, selected: e.experiment_id === selected }, e.name + " · " + e.experiment_id.slice(0, 8))),
+        found.map((e) => h("option", { value: e.experiment_id, selected: e.experiment_id === selected }, e.name + " · " + shortId(e.experiment_id))),
       ),
     );
   const form =
