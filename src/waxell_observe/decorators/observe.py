@@ -320,12 +320,7 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
                 context._result = captured if captured.__class__ is dict else {"output": captured}
             except Exception:  # noqa: BLE001 - telemetry never breaks the agent
                 logger.exception("waxell-observe: cannot record the result of %r", observed.agent_name)
-        try:  # exit_run(context, None) written out: a post-execution block propagates
-            context.__exit__(None, None, None)
-        except PolicyViolationError:
-            raise
-        except Exception:  # noqa: BLE001 - telemetry never breaks the agent
-            logger.exception("waxell-observe: failed to complete run of %r", context.agent_name)
+        exit_run(context, None)  # a post-execution block propagates
         return result
 
     return wrapper
