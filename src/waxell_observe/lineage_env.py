@@ -200,65 +200,38 @@ def refresh() -> None:
 
 
 _Environ: Any = type(os.environ)
-_get_item = _Environ.__getitem__
-_set_item = _Environ.__setitem__
-_del_item = _Environ.__delitem__
-_iterate = _Environ.__iter__
-_length = _Environ.__len__
-_copy = _Environ.copy
-_or = _Environ.__or__
-_ror = _Environ.__ror__
-_represent = _Environ.__repr__
+_REFRESHING = (
+    "__getitem__", "__setitem__", "__delitem__", "__iter__", "__len__",
+    "copy", "__or__", "__ror__", "__repr__",
+)  # fmt: skip
+"""The methods of ``os._Environ`` that read or write its mapping (``get``, ``in``, ``items()``,
+``pop``, ``setdefault``, ``update`` go through them)."""
 
 
-class _EnvironWithLineage(_Environ):  # type: ignore[misc]
-    """``os.environ`` whose readers see the lineage variables of the runs active now (and whose
-    writers come after them)."""
+def _after_refresh(name: str) -> Any:
+    """``os._Environ.<name>``, writing stale lineage variables first (a write comes after them)."""
+    base = getattr(_Environ, name)
 
-    def __getitem__(self, key: Any) -> Any:
+    def method(self: Any, *args: Any) -> Any:
         if _stale:
             refresh()
-        return _get_item(self, key)
+        return base(self, *args)
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        if _stale:  # what the runs wrote first, then this write: in the order they happened
-            refresh()
-        _set_item(self, key, value)
+    method.__name__ = name
+    method.__qualname__ = f"_EnvironWithLineage.{name}"
+    method.__doc__ = base.__doc__
+    return method
 
-    def __delitem__(self, key: Any) -> None:
-        if _stale:
-            refresh()
-        _del_item(self, key)
 
-    def __iter__(self) -> Any:
-        if _stale:
-            refresh()
-        return _iterate(self)
-
-    def __len__(self) -> int:
-        if _stale:
-            refresh()
-        return _length(self)  # type: ignore[no-any-return]
-
-    def copy(self) -> Any:
-        if _stale:
-            refresh()
-        return _copy(self)
-
-    def __or__(self, other: Any) -> Any:
-        if _stale:
-            refresh()
-        return _or(self, other)
-
-    def __ror__(self, other: Any) -> Any:
-        if _stale:
-            refresh()
-        return _ror(self, other)
-
-    def __repr__(self) -> str:
-        if _stale:
-            refresh()
-        return _represent(self)  # type: ignore[no-any-return]
+_EnvironWithLineage: Any = type(
+    "_EnvironWithLineage",
+    (_Environ,),
+    {
+        "__doc__": "``os.environ`` whose readers see the lineage variables of the runs active now.",
+        "__module__": __name__,
+        **{name: _after_refresh(name) for name in _REFRESHING},
+    },
+)
 
 
 def _install_environ_readers() -> None:
