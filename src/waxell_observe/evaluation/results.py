@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from waxell_observe.evaluation.scores import Score
+from waxell_observe.records import short_id
 
 __all__ = [
     "ItemResult",
@@ -294,7 +295,7 @@ class ExperimentResult:
     def format(self) -> str:
         """A short plain-text report (one line per metric, then totals)."""
         lines = [
-            f"experiment {self.name} ({self.experiment_id[:12]}) on "
+            f"experiment {self.name} ({short_id(self.experiment_id)}) on "
             f"{self.dataset or 'inline items'}{f' v{self.dataset_version}' if self.dataset else ''}: "
             f"{self.summary['runs']} runs, {self.summary['errors']} errors"
         ]
