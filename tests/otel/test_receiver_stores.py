@@ -215,3 +215,25 @@ def test_hostile_spans_are_stored_or_refused_never_a_server_error(receiver: Any)
         {},
         [],
     )
+
+
+def test_a_policy_span_stored_first_by_the_receiver_is_audited_once(
+    receiver: Any, memory_exporter: Any
+) -> None:
+    # The SDK sends a run's records through the wire protocol and, with the OTel plugin, as OTLP
+    # spans: whichever arrives first stores the policy span, and that one writes its audit row.
+    with WaxellContext(agent_name="audited-agent", workflow_name="wf", enforce_policy=False) as ctx:
+        ctx.record_policy_check(
+            policy_name="tools", action="block", category="safety", reason="Blocked tool used: shell",
+            phase="mid_execution",
+        )  # fmt: skip
+    spans = finished_spans(memory_exporter)
+    post(receiver, spans)
+    post(receiver, spans)  # delivered again: stored once, audited once
+    response = receiver.get("/api/v1/read/audit/", params={"run_id": ctx.run_id})
+    assert response.status_code == 200, response.text
+    events = response.json()["events"]
+    assert [
+        (e["agent_name"], e["workflow_name"], e["policy_name"], e["action"], e["phase"], e["reason"])
+        for e in events
+    ] == [("audited-agent", "wf", "tools", "block", "mid_execution", "Blocked tool used: shell")]

@@ -23,7 +23,14 @@ from waxell_observe_server.staged_rows import Positions, StagedRows
 from waxell_observe_server.values import as_str
 from waxell_observe_server.wire_models import LLMCallIn, ScoreIn, SpanIn, StepIn
 
-__all__ = ["SPAN_KINDS_FROM_WIRE", "stage_llm_calls", "stage_scores", "stage_spans", "stage_steps"]
+__all__ = [
+    "SPAN_KINDS_FROM_WIRE",
+    "policy_span_audit_row",
+    "stage_llm_calls",
+    "stage_scores",
+    "stage_spans",
+    "stage_steps",
+]
 
 SPAN_KINDS_FROM_WIRE = {
     "agent": "agent",
@@ -228,13 +235,21 @@ def _stage_span_rows(staged: StagedRows, run: RunRef, rows: list[dict[str, Any]]
 
 
 def _policy_audit_row(run: RunRef, span: dict[str, Any]) -> dict[str, Any]:
+    return policy_span_audit_row(run.run_id, run.agent_name, run.workflow_name, span)
+
+
+def policy_span_audit_row(
+    run_id: str, agent_name: str, workflow_name: str, span: dict[str, Any]
+) -> dict[str, Any]:
+    """The audit row of a stored ``policy`` span row (whichever path stores the span first writes it:
+    the wire protocol here, the OTLP receiver in ``otlp.store``)."""
     attributes = span["attributes"]
     metadata = attributes.get("metadata")
     return policy_audit_row(
         ts=span["started_at"],
-        run_id=run.run_id,
-        agent_name=run.agent_name,
-        workflow_name=run.workflow_name,
+        run_id=run_id,
+        agent_name=agent_name,
+        workflow_name=workflow_name,
         policy_name=as_str(attributes.get("policy_name", span["name"]), limit=256),
         category=as_str(attributes.get("category"), limit=64),
         action=as_str(attributes.get("action")),  # policy_audit_row keeps what the column holds

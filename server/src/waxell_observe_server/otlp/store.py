@@ -53,11 +53,38 @@ def insert_records(
     span_rows: Sequence[dict[str, Any]] = (),
     score_rows: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Insert the rows, skipping any whose id the store already has."""
+    """Insert the rows, skipping any whose id the store already has. A ``policy`` span stored here
+    for the first time goes to the audit trail too, as the wire protocol's ingest does: the SDK sends
+    a run's records both ways, and whichever arrives first stores (and audits) them."""
     writer.insert_ignore(conn, llm_calls, list(calls))
     writer.insert_ignore(conn, steps, list(step_rows))
+    policies = [row for row in span_rows if row.get("kind") == "policy"]
+    known: set[str] = set()
+    if policies:
+        known = set(
+            conn.execute(select(spans.c.id).where(spans.c.id.in_([r["id"] for r in policies]))).scalars()
+        )
     writer.insert_ignore(conn, spans, list(span_rows))
     writer.insert_ignore(conn, scores, list(score_rows))
+    fresh = [row for row in policies if row["id"] not in known]
+    if fresh:
+        _audit(conn, fresh)
+
+
+def _audit(conn: Connection, fresh: Sequence[dict[str, Any]]) -> None:
+    from waxell_observe_server.record_rows import policy_span_audit_row
+
+    run_ids = sorted({row["run_id"] for row in fresh})
+    names = {
+        run_id: (agent, workflow)
+        for run_id, agent, workflow in conn.execute(
+            select(runs.c.run_id, runs.c.agent_name, runs.c.workflow_name).where(runs.c.run_id.in_(run_ids))
+        ).all()
+    }
+    writer.add_audit_events(
+        conn,
+        [policy_span_audit_row(row["run_id"], *names.get(row["run_id"], ("", "")), row) for row in fresh],
+    )
 
 
 def refresh_totals(conn: Connection, run_ids: Sequence[str]) -> None:
