@@ -25,6 +25,7 @@ from remote_stubs import server_runs
 import waxell_observe
 from waxell_observe import WaxellContext, WaxellObserveClient
 from waxell_observe.pipeline import drain as drain_module
+from waxell_observe.pipeline import remote_destination
 
 RUNS = 120
 CHILD_EVERY = 7
@@ -84,7 +85,7 @@ class FaultyProxy:
                         proxy.overlapping = index
                         proxy.next_arrived.set()
                 if holding:
-                    proxy.overlapped = proxy.next_arrived.wait(60)
+                    proxy.overlapped = proxy.next_arrived.wait(30)
                     if proxy.fault != "none":
                         with proxy.lock:
                             proxy.in_flight -= 1
@@ -103,9 +104,13 @@ class FaultyProxy:
         self.thread.start()
 
     def later(self, ids: list[str]) -> bool:
-        """Every run of ``ids`` was recorded after every run of the held request."""
-        last = max(self.order[run_id] for run_id in self.batches[self.held])
-        return min(self.order[run_id] for run_id in ids) > last
+        """Every run of ``ids`` was recorded by this test after every run of the held request (a run
+        the test did not record — an earlier test's, left in the journal — is not later)."""
+        held = [self.order[run_id] for run_id in self.batches[self.held] if run_id in self.order]
+        places = [self.order.get(run_id) for run_id in ids]
+        if not held or any(place is None for place in places):
+            return False
+        return min(place for place in places if place is not None) > max(held)
 
     def forward(self, handler: BaseHTTPRequestHandler, body: bytes, *, batch: bool = False) -> None:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
@@ -130,8 +135,12 @@ class FaultyProxy:
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """:data:`BATCH` frames a batch: the runs of a test make a dozen batches."""
+    """:data:`BATCH` frames a batch: the runs of a test make a dozen batches. The SDK waits for a
+    reply longer than the proxy holds a request (30 s): on a loaded machine the later batch may take
+    more than the SDK's 5 s to arrive, and a held request timing out would be a delivery error and
+    a third request in flight that the test did not ask for."""
     monkeypatch.setattr(drain_module, "BATCH_FRAMES", BATCH)
+    monkeypatch.setattr(remote_destination, "DELIVERY_TIMEOUT", 120.0)
 
 
 class Recorded:
