@@ -1,7 +1,8 @@
 """OpenTelemetry ids derived from waxell ids.
 
 A run's trace id and span id, and every record's span id, are computed from the waxell
-ids (run ids and record ids are 32 random hex characters). So they are known before
+ids (run ids and record ids are 32 hex characters: the time they were made, then 64 random
+bits, which a span id takes). So they are known before
 the OTel span exists: a child recorded before its parent (framework spans end after
 their children) still names the right parent, and the run's ``traceparent`` can be sent
 to the control plane as soon as the run starts. Ids that are not 32 hex characters (a
