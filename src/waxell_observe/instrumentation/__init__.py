@@ -43,6 +43,7 @@ from waxell_observe.instrumentation.agent_spans import (
     AgentStart,
     autocontext_enabled,
     close_agent_span,
+    end_own_run,
     jsonable,
     open_agent_span,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "ToolRequest",
     "async_wrapper",
     "autocontext_enabled",
+    "end_own_run",
     "begin_call",
     "close_agent_span",
     "finish_call",

@@ -31,6 +31,7 @@ __all__ = [
     "AgentStart",
     "autocontext_enabled",
     "close_agent_span",
+    "end_own_run",
     "jsonable",
     "open_agent_span",
 ]
@@ -127,11 +128,17 @@ class AgentSpan:
                 span["attributes"].update(attributes)
             self.ctx.exit_span(self.handle, output_data=None if exc else output, exc=exc)
         if self.own is not None:
-            if exc is None:
-                self.own.set_result(output or {})
-                self.own.__exit__(None, None, None)
-            else:
-                self.own.__exit__(type(exc), exc, exc.__traceback__)
+            end_own_run(self.own, output, exc)
+
+
+def end_own_run(own: WaxellContext, output: dict[str, Any] | None, exc: BaseException | None) -> None:
+    """End the run a framework span opened for itself (none was active): with ``output`` as its
+    result, or failed with ``exc``."""
+    if exc is None:
+        own.set_result(output or {})
+        own.__exit__(None, None, None)
+    else:
+        own.__exit__(type(exc), exc, exc.__traceback__)
 
 
 def open_agent_span(start: Callable[[], AgentSpan], *, what: str) -> AgentSpan | None:

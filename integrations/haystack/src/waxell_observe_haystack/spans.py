@@ -40,7 +40,7 @@ from haystack.tracing.tracer import Span
 from waxell_observe import integration_api
 from waxell_observe.context import WaxellContext
 from waxell_observe.current import current_context
-from waxell_observe.instrumentation import positive_int, recording_enabled
+from waxell_observe.instrumentation import end_own_run, positive_int, recording_enabled
 from waxell_observe.serialize import preview, to_jsonable
 
 __all__ = [
@@ -260,11 +260,7 @@ class _Recorder:
             else:
                 self.ctx.exit_span(self.handle, output_data=None if exc else output, exc=exc)
         if self.own is not None:
-            if exc is None:
-                self.own.set_result(output or {})
-                self.own.__exit__(None, None, None)
-            else:
-                self.own.__exit__(type(exc), exc, exc.__traceback__)
+            end_own_run(self.own, output, exc)
 
     def finish_agent(self, span: RecordedSpan) -> None:
         """The agent run merged into this (its component's) span ended: keep its results."""
