@@ -43,10 +43,12 @@ def quiet(config: Any) -> bool:
     """True when no policy plugin would answer a check of a run of ``config`` now: every
     ``on_policy_check`` implementation promised it (:data:`QUIET_ATTRIBUTE`) and the promise holds
     (its deadline has not passed, plugins have not changed since)."""
-    held = _quiet
-    return (
-        held is not None and held[0] is config and held[2] == _plugins.generation and _monotonic() < held[1]
-    )
+    return _holds(_quiet, config, _plugins.generation)
+
+
+def _holds(held: tuple[Any, float, int] | None, config: Any, generation: int) -> bool:
+    """Whether the promise ``held`` covers ``config`` now, plugins being at ``generation``."""
+    return held is not None and held[0] is config and held[2] == generation and _monotonic() < held[1]
 
 
 def forget_quiet() -> None:
@@ -101,9 +103,8 @@ def check(run: Run, phase: str, surface: str) -> PolicyCheckResult:
     exception is logged and counted, the others still answer); a hook wrapper sends the call
     through pluggy. While :func:`quiet` holds for the run's configuration nobody is called."""
     config = run.config
-    held = _quiet
-    generation = _plugins.generation
-    if held is not None and held[0] is config and held[2] == generation and _monotonic() < held[1]:
+    generation = _plugins.generation  # before the lookup: a promise learnt below is of these plugins
+    if _holds(_quiet, config, generation):
         return allowed()
     functions = direct_implementations("on_policy_check")
     if functions is None:

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from waxell_observe import policy_block
 from waxell_observe.approval import ask, ask_sync
 from waxell_observe.config import ObserveConfig
 from waxell_observe.context import TAG_KEY_PATTERN, WaxellContext
@@ -276,7 +275,7 @@ def _wrap_sync(observed: ObservedFunction) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         overrides = take_overrides(kwargs) if kwargs else None
         explicit = _explicit_handler(observed, overrides) if overrides else observed.on_policy_block
-        handler = explicit or policy_block._default
+        handler = explicit or default_handler()
         if handler is None:
             return once(config, args, kwargs, overrides, None, None)
         retry_kwargs = dict(kwargs)  # before waxell_ctx is injected
