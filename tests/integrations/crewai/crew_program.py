@@ -90,15 +90,19 @@ def two_tasks() -> dict[str, Any]:
     return in_run("crewai-two-tasks", crew)
 
 
-def llm_error() -> dict[str, Any]:
-    crew = weather_crew("Weather in Paris?", get_weather)
-    ctx = WaxellContext(agent_name="crewai-llm-error")
+def failed_run(agent_name: str, crew: Any) -> dict[str, Any]:
+    """Kick ``crew`` off in a run that must fail: the run id and the error's type."""
+    ctx = WaxellContext(agent_name=agent_name)
     try:
         with ctx:
             crew.kickoff()
     except Exception as exc:
         return {"run_id": ctx.run_id, "error": type(exc).__name__}
-    raise AssertionError("the crew did not fail")
+    raise AssertionError(f"the crew of {agent_name} did not fail")
+
+
+def llm_error() -> dict[str, Any]:
+    return failed_run("crewai-llm-error", weather_crew("Weather in Paris?", get_weather))
 
 
 def async_crew() -> dict[str, Any]:
@@ -129,13 +133,7 @@ def blocked_tool() -> dict[str, Any]:
 
 def blocked_model() -> dict[str, Any]:
     crew = weather_crew("Weather in Paris?", get_weather, model="openai/o1-preview")
-    ctx = WaxellContext(agent_name="crewai-blocked-model")
-    try:
-        with ctx:
-            crew.kickoff()
-    except Exception as exc:
-        return {"run_id": ctx.run_id, "error": type(exc).__name__}
-    raise AssertionError("the crew ran a refused model")
+    return failed_run("crewai-blocked-model", crew)
 
 
 SCENARIOS = {
