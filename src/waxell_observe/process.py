@@ -1,16 +1,24 @@
-"""The current process id, without a system call per use.
+"""What a process must know about itself and about ``os.fork()``.
 
-``os.getpid()`` is a system call, and on some virtual machines a slow one (microseconds).
-Hot paths that keep per-process state (caches keyed by pid, so a forked child starts fresh)
-use :func:`current_pid` instead: the pid is read once and refreshed in a forked child.
+- :func:`current_pid`: the process id without a system call per use. ``os.getpid()`` is a system
+  call, and on some virtual machines a slow one (microseconds). Hot paths that keep per-process
+  state (caches keyed by pid, so a forked child starts fresh) use it: the pid is read once and
+  refreshed in a forked child.
+- :class:`ForkGate` (:data:`sqlite_gate`): work a fork must not land in the middle of.
+- :func:`fork_safe`: module-level locks a child never inherits held.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from typing import Any
 
-__all__ = ["current_pid", "fork_safe"]
+__all__ = ["ForkGate", "current_pid", "fork_safe", "sqlite_gate"]
+
+logger = logging.getLogger("waxell_observe")
 
 _pid = os.getpid()
 
@@ -27,6 +35,122 @@ if hasattr(os, "register_at_fork"):
 def current_pid() -> int:
     """This process's id (correct in forked children too)."""
     return _pid
+
+
+class ForkGate:
+    """Work that a fork must not cut in half, such as a thread inside a SQLite transaction.
+
+    A forked child inherits the library's memory as it was at that instant: a mutex another thread
+    held stays held, and a lock state that thread had taken stays recorded, in a child where that
+    thread does not exist. SQLite's own bookkeeping is such state: a child forked while another
+    thread was inside a transaction can hang, or find the file locked for good. Threads pass through
+    the gate (``with gate:``) for the length of such work. A fork waits, at most ``wait_seconds``,
+    until no other thread is inside; from that moment until the fork is done, threads that come to
+    the gate wait. When the wait runs out, the fork goes ahead and a warning names the gate.
+
+    A thread that forks while inside the gate itself is not waited for.
+    """
+
+    def __init__(self, name: str, wait_seconds: float = 10.0) -> None:
+        self.name = name
+        self.wait_seconds = wait_seconds
+        self._changed = threading.Condition(threading.Lock())
+        self._inside: dict[int, int] = {}
+        self._forking = 0  # the thread id of a fork in progress; 0: none
+        _fork_gates.append(self)
+
+    def __enter__(self) -> None:
+        self.enter(threading.get_ident())
+
+    def __exit__(self, *_exc: object) -> None:
+        self.leave(threading.get_ident())
+
+    def enter(self, thread: int) -> None:
+        """``thread`` is inside from now on (it waits while a fork of another thread is under way)."""
+        with self._changed:
+            while self._forking and self._forking != thread:
+                self._changed.wait()
+            self._inside[thread] = self._inside.get(thread, 0) + 1
+
+    def leave(self, thread: int) -> None:
+        """``thread`` (the one given to :meth:`enter`) is out again."""
+        with self._changed:
+            left = self._inside.get(thread, 0) - 1
+            if left > 0:
+                self._inside[thread] = left
+            else:
+                self._inside.pop(thread, None)
+            self._changed.notify_all()
+
+    def inside(self) -> int:
+        """How many passages are under way (every thread's)."""
+        with self._changed:
+            return sum(self._inside.values())
+
+    def _close_for_fork(self) -> None:
+        # New entrants are let in while the fork waits (one of them may hold something the fork
+        # waits for); the gate closes at the moment nobody else is inside.
+        me = threading.get_ident()
+        deadline = time.monotonic() + self.wait_seconds
+        with self._changed:
+            while any(thread != me for thread in self._inside):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    logger.warning(
+                        "waxell-observe: os.fork() went ahead after %g s while another thread was still "
+                        "inside %s; the child may find it locked",
+                        self.wait_seconds,
+                        self.name,
+                    )
+                    break
+                self._changed.wait(left)
+            self._forking = me
+
+    def _open_in_parent(self) -> None:
+        with self._changed:
+            self._forking = 0
+            self._changed.notify_all()
+
+    def _open_in_child(self) -> None:
+        # The other threads are gone, and so are their passages; the lock is made anew (a thread
+        # that waited to enter held nothing, but the condition's waiters belong to the parent).
+        me = threading.get_ident()
+        self._changed = threading.Condition(threading.Lock())
+        self._inside = {me: self._inside[me]} if me in self._inside else {}
+        self._forking = 0
+
+
+_fork_gates: list[ForkGate] = []
+
+
+def _close_gates() -> None:
+    for gate in _fork_gates:
+        gate._close_for_fork()
+
+
+def _open_gates_in_parent() -> None:
+    for gate in _fork_gates:
+        gate._open_in_parent()
+
+
+def _open_gates_in_child() -> None:
+    for gate in _fork_gates:
+        gate._open_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    # Registered before the handler of the fork-safe locks (below) and before any module that
+    # imports this one registers its own: the "before" handlers run in the reverse order of
+    # registration, so a fork first takes every lock, then waits at the gates, then forks at once.
+    # The other order deadlocks: a thread holding a fork-safe lock (the drainer opening a store)
+    # would find the gate closed, and the fork would wait for that lock for ever.
+    os.register_at_fork(
+        before=_close_gates, after_in_parent=_open_gates_in_parent, after_in_child=_open_gates_in_child
+    )
+
+sqlite_gate = ForkGate("SQLite")
+"""Every thread of this library passes through it while it uses a SQLite connection (a store's
+transaction, a governance counter's statement): a fork never lands inside SQLite."""
 
 
 _fork_safe_locks: list[Any] = []

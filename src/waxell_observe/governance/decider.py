@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from waxell_observe.process import sqlite_gate
 from waxell_observe.vocabulary import STATEFUL_POLICY_CATEGORIES
 
 from .usage import DEFAULT_SLOT_TTL_SECONDS
@@ -59,18 +60,19 @@ def sqlite_path_of(url: str) -> str | None:
 def _sqlite_version(path: str) -> int:
     """``policy_state.version`` of a SQLite file, read without SQLAlchemy; 0 when the file or the table
     does not exist (nothing is created)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60)
-    except sqlite3.OperationalError:
-        return 0  # no such file: no policies
-    try:
-        row = conn.execute("SELECT version FROM policy_state WHERE id = 1").fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return 0
-        raise
-    finally:
-        conn.close()
+    with sqlite_gate:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60)
+        except sqlite3.OperationalError:
+            return 0  # no such file: no policies
+        try:
+            row = conn.execute("SELECT version FROM policy_state WHERE id = 1").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+        finally:
+            conn.close()
     return int(row[0]) if row else 0
 
 

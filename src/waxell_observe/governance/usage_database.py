@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, func, select
 
+from waxell_observe.process import sqlite_gate
 from waxell_observe.store.database import SQLITE_BUSY_TIMEOUT_MS, Store
 
 from .processes import sqlite_turns
@@ -178,12 +179,13 @@ class SqliteDatabase:
 
     def rows(self, statement: Statement, params: Sequence[Any] = ()) -> Sequence[Row]:
         compiled = statement.sqlite
-        return self._conn().execute(compiled.sql, compiled.bind(params)).fetchall()
+        with sqlite_gate:
+            return self._conn().execute(compiled.sql, compiled.bind(params)).fetchall()
 
     @contextmanager
     def transaction(self) -> Iterator[_SqliteTransaction]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error), taking turns within the process."""
-        with self._turns:
+        with self._turns, sqlite_gate:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from waxell_observe.process import current_pid, fork_safe
+from waxell_observe.process import current_pid, fork_safe, sqlite_gate
 from waxell_observe.store import evaluation_schema as _evaluation_schema  # registers its tables
 from waxell_observe.store import prompt_usage, rollups, schema
 
@@ -56,6 +57,10 @@ class Store:
             _tune_sqlite(self.engine)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # A fork waits until no thread is inside a SQLite transaction (process.ForkGate says why).
+        self._gate: contextlib.AbstractContextManager[None] = (
+            sqlite_gate if self.is_sqlite else contextlib.nullcontext()
+        )
         # PostgreSQL's day-keyed rollups are append-only: this folds them in after writes.
         self._compactor = rollups.Compactor(self) if self.dialect == "postgresql" else None
         if create:
@@ -106,7 +111,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (committed on success, rolled back on error)."""
-        with self.engine.connect() as conn:
+        with self._gate, self.engine.connect() as conn:
             conn = conn.execution_options(waxell_write=True)
             with conn.begin():
                 yield conn
@@ -116,7 +121,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction."""
-        with self.engine.connect() as conn, conn.begin():
+        with self._gate, self.engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
