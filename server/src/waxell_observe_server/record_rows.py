@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-
 from waxell_observe.pricing import estimate_cost, infer_provider
 from waxell_observe.records import SPAN_KINDS, new_id
 from waxell_observe.store import writer
@@ -220,16 +218,15 @@ def _stage_span_rows(staged: StagedRows, run: RunRef, rows: list[dict[str, Any]]
     if not rows:
         return
     policy_rows = [r for r in rows if r["kind"] == "policy"]
-    fresh: list[dict[str, Any]] = []
-    if policy_rows:
-        staged.flush()
-        known = set(
-            staged.conn.execute(
-                select(spans.c.id).where(spans.c.id.in_([r["id"] for r in policy_rows]))
-            ).scalars()
-        )
-        fresh = [r for r in policy_rows if r["id"] not in known]
-    staged.add(spans, rows)
+    if not policy_rows:
+        staged.add(spans, rows)
+        return
+    # The policy spans go in now, in order after everything queued before them: the insert says
+    # which ones this request stored first (writer.insert_new), and only those are audited.
+    staged.add(spans, [r for r in rows if r["kind"] != "policy"])
+    staged.flush()
+    inserted = writer.insert_new(staged.conn, spans, policy_rows)
+    fresh = [r for r in policy_rows if r["id"] in inserted]
     if fresh:
         staged.add(audit_events, [_policy_audit_row(run, r) for r in fresh])
 

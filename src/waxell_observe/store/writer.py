@@ -19,6 +19,7 @@ from waxell_observe.store.schema import audit_events, llm_calls, runs, scores, s
 
 __all__ = [
     "insert_ignore",
+    "insert_new",
     "start_run",
     "complete_run",
     "add_llm_calls",
@@ -70,6 +71,29 @@ def insert_ignore(conn: Connection, table: Table, rows: Iterable[Mapping[str, An
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(dialect)
     conn.execute(statement, batch)
+
+
+def insert_new(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Insert ``rows`` as :func:`insert_ignore` does; returns the ids (``id`` column) of the rows
+    this statement inserted.
+
+    What is new is decided by the insert itself (``ON CONFLICT DO NOTHING RETURNING id``), not by
+    a look beforehand: of two transactions storing the same row at once, the second waits on the
+    key, inserts nothing and is told so, where a ``SELECT`` before the insert would have shown
+    both of them an empty table."""
+    batch = [_fit(table, row) for row in rows]
+    if not batch:
+        return set()
+    dialect = conn.dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(dialect)
+    inserted = conn.execute(statement.returning(table.c.id), batch)
+    return {str(value) for value in inserted.scalars()}
 
 
 def start_run(conn: Connection, row: Mapping[str, Any]) -> None:

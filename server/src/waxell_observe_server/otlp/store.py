@@ -59,14 +59,10 @@ def insert_records(
     writer.insert_ignore(conn, llm_calls, list(calls))
     writer.insert_ignore(conn, steps, list(step_rows))
     policies = [row for row in span_rows if row.get("kind") == "policy"]
-    known: set[str] = set()
-    if policies:
-        known = set(
-            conn.execute(select(spans.c.id).where(spans.c.id.in_([r["id"] for r in policies]))).scalars()
-        )
-    writer.insert_ignore(conn, spans, list(span_rows))
+    writer.insert_ignore(conn, spans, [row for row in span_rows if row.get("kind") != "policy"])
+    inserted = writer.insert_new(conn, spans, policies)  # the insert says which ones are new here
     writer.insert_ignore(conn, scores, list(score_rows))
-    fresh = [row for row in policies if row["id"] not in known]
+    fresh = [row for row in policies if row["id"] in inserted]
     if fresh:
         _audit(conn, fresh)
 
