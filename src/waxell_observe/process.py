@@ -44,9 +44,9 @@ class ForkGate:
     held stays held, and a lock state that thread had taken stays recorded, in a child where that
     thread does not exist. SQLite's own bookkeeping is such state: a child forked while another
     thread was inside a transaction can hang, or find the file locked for good. Threads pass through
-    the gate (``with gate:``) for the length of such work. A fork waits, at most ``wait_seconds``,
-    until no other thread is inside; from that moment until the fork is done, threads that come to
-    the gate wait. When the wait runs out, the fork goes ahead and a warning names the gate.
+    the gate (``with gate:``) for the length of such work. A fork closes the gate (threads that come
+    to it wait until the fork is done) and waits, at most ``wait_seconds``, until no other thread is
+    inside. When the wait runs out, the fork goes ahead and a warning names the gate.
 
     A thread that forks while inside the gate itself is not waited for.
     """
@@ -88,11 +88,12 @@ class ForkGate:
             return sum(self._inside.values())
 
     def _close_for_fork(self) -> None:
-        # New entrants are let in while the fork waits (one of them may hold something the fork
-        # waits for); the gate closes at the moment nobody else is inside.
+        # Closed at once, so a steady stream of entrants cannot hold a fork back. A thread waiting
+        # to enter holds none of the fork-safe locks: the fork took them all before it came here.
         me = threading.get_ident()
         deadline = time.monotonic() + self.wait_seconds
         with self._changed:
+            self._forking = me
             while any(thread != me for thread in self._inside):
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -104,7 +105,6 @@ class ForkGate:
                     )
                     break
                 self._changed.wait(left)
-            self._forking = me
 
     def _open_in_parent(self) -> None:
         with self._changed:

@@ -137,3 +137,39 @@ def test_a_thread_that_stays_inside_delays_a_fork_only_so_long_and_is_named(
         "resource; the child may find it locked"
     ]
     assert gate.inside() == 0
+
+
+def test_threads_passing_through_without_pause_do_not_hold_a_fork_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two threads hand the gate to each other: the next one enters before the last one leaves, so
+    nobody-inside never comes by itself. The fork closes the gate first, so the hand-over stops and
+    the fork goes ahead when the thread inside leaves (it waits at most 0.2 s for the other)."""
+    gate = ForkGate("the busy gate", wait_seconds=5)
+    stop = threading.Event()
+    entries = [0]
+    changed = threading.Condition()
+
+    def hand_over() -> None:
+        while not stop.is_set():
+            with gate, changed:
+                entries[0] += 1
+                mine = entries[0]
+                changed.notify_all()
+                changed.wait_for(lambda mine=mine: entries[0] > mine or stop.is_set(), timeout=0.2)
+
+    threads = [threading.Thread(target=hand_over) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    with changed:
+        assert changed.wait_for(lambda: entries[0] >= 10, timeout=30)  # the hand-over is going
+    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert _wait_for_child(pid) == 0
+    assert [r.getMessage() for r in caplog.records if "the busy gate" in r.getMessage()] == []
+    assert gate.inside() == 0
