@@ -213,15 +213,24 @@ class StoreDestination:
             ) from exc
         rows = RowBatch()
         outcome = Delivered()
+        starts: dict[str, list[Any]] = {}
         for frame in batch:
-            kind = frame[0]
             try:
-                _add_frame(rows, frame, encode)
+                if frame[0] == f.START:
+                    starts[frame[2]] = frame  # its row is made below, unless the run's end came too
+                else:
+                    _add_frame(rows, frame, encode)
             except Exception as exc:  # noqa: BLE001 - one bad frame must not hold the others back
-                name = f.KIND_NAMES[kind] if 0 <= kind < 7 else kind
-                reason = f"malformed {name} frame ({type(exc).__name__}: {exc})"
-                logger.warning("waxell-observe: store %s refused a record: %s", self.url, reason)
-                outcome.refuse(reason)
+                self._refuse(outcome, frame, exc)
+        # A run that starts and ends in one batch is stored from its end frame alone (a full
+        # snapshot): the row of its start would be made only to be left out (store.batch).
+        ended = rows.ended
+        for run_id, frame in starts.items():
+            if run_id not in ended:
+                try:
+                    rows.started[run_id] = _run_row(frame, encode)
+                except Exception as exc:  # noqa: BLE001 - one bad frame must not hold the others back
+                    self._refuse(outcome, frame, exc)
         if not rows:
             return outcome
         try:
@@ -233,6 +242,13 @@ class StoreDestination:
                 raise _retry(exc) from exc
             raise
         return outcome
+
+    def _refuse(self, outcome: Delivered, frame: list[Any], exc: Exception) -> None:
+        kind = frame[0] if frame else -1
+        name = f.KIND_NAMES[kind] if isinstance(kind, int) and 0 <= kind < 7 else kind
+        reason = f"malformed {name} frame ({type(exc).__name__}: {exc})"
+        logger.warning("waxell-observe: store %s refused a record: %s", self.url, reason)
+        outcome.refuse(reason)
 
     def close(self) -> None:
         self._store = None
