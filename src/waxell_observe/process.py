@@ -66,9 +66,10 @@ class ForkGate:
         self.leave(threading.get_ident())
 
     def enter(self, thread: int) -> None:
-        """``thread`` is inside from now on (it waits while a fork of another thread is under way)."""
+        """``thread`` is inside from now on. It waits while a fork of another thread is under way,
+        unless it is inside already (a nested passage: the fork is waiting for it to leave)."""
         with self._changed:
-            while self._forking and self._forking != thread:
+            while self._forking and self._forking != thread and thread not in self._inside:
                 self._changed.wait()
             self._inside[thread] = self._inside.get(thread, 0) + 1
 

@@ -173,3 +173,32 @@ def test_threads_passing_through_without_pause_do_not_hold_a_fork_back(
     assert _wait_for_child(pid) == 0
     assert [r.getMessage() for r in caplog.records if "the busy gate" in r.getMessage()] == []
     assert gate.inside() == 0
+
+
+def test_a_thread_inside_passes_again_while_a_fork_waits_for_it(caplog: pytest.LogCaptureFixture) -> None:
+    """A passage inside a passage (a read inside a write, say) is let through a closed gate: the
+    fork is waiting for that very thread to leave."""
+    gate = ForkGate("the nested gate", wait_seconds=5)
+    inside = threading.Event()
+    events: list[str] = []
+
+    def nest() -> None:
+        with gate:
+            inside.set()
+            time.sleep(0.2)  # the fork closes the gate meanwhile
+            with gate:
+                events.append("nested")
+        events.append("left")
+
+    thread = threading.Thread(target=nest)
+    thread.start()
+    assert inside.wait(10)
+    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+    events.append("forked")
+    thread.join()
+    assert _wait_for_child(pid) == 0
+    assert events == ["nested", "left", "forked"]
+    assert [r.getMessage() for r in caplog.records if "the nested gate" in r.getMessage()] == []
