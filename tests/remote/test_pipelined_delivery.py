@@ -3,7 +3,8 @@
 The drainer hands the batch endpoint its next batch while the server stores the previous one
 (``RemoteDestination.submit``). Between the SDK and ``waxell-observe serve`` sits a forwarding
 proxy of this test: it holds the first batch request carrying a chosen run until a request of
-a later batch has arrived (so two are in flight, every time, with no timing involved) and then,
+a later batch has arrived (so two are in flight, every time, with no timing involved: a later
+batch that reaches the proxy first, on a connection of its own, waits for the held one) and then,
 depending on the case, forwards it, answers 503, or drops the connection without an answer. The
 later batch reaches the server meanwhile, but must not be acknowledged past the failed one: it
 is sent again after it, and the server, which stores idempotently, ends up with every run and
@@ -54,6 +55,7 @@ class FaultyProxy:
         self.in_flight = 0
         self.most_in_flight = 0
         self.next_arrived = threading.Event()
+        self.held_arrived = threading.Event()
         self.overlapped = False
         self.client = httpx.Client(timeout=60)
         proxy = self
@@ -79,11 +81,18 @@ class FaultyProxy:
                     proxy.in_flight += 1
                     proxy.most_in_flight = max(proxy.most_in_flight, proxy.in_flight)
                     holding = proxy.held < 0 and proxy.hold in ids
+                    # a later batch sent on another connection can reach this server first: it
+                    # waits for the held one, so that the two are at the server at once
+                    early = proxy.held < 0 and not holding and proxy.after_hold(ids)
                     if holding:
                         proxy.held = index
-                    elif proxy.held >= 0 and proxy.overlapping < 0 and proxy.later(ids):
-                        proxy.overlapping = index
-                        proxy.next_arrived.set()
+                        proxy.held_arrived.set()
+                    elif not early:
+                        proxy.note_overlap(index, ids)
+                if early:
+                    proxy.held_arrived.wait(30)
+                    with proxy.lock:
+                        proxy.note_overlap(index, ids)
                 if holding:
                     proxy.overlapped = proxy.next_arrived.wait(30)
                     if proxy.fault != "none":
@@ -103,14 +112,34 @@ class FaultyProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def note_overlap(self, index: int, ids: list[str]) -> None:
+        """Request ``index`` (lock held) is the later batch the held request waits for, if it is one."""
+        if self.held >= 0 and self.overlapping < 0 and self.later(ids):
+            self.overlapping = index
+            self.next_arrived.set()
+
+    def after_hold(self, ids: list[str]) -> bool:
+        """Every run of ``ids`` was recorded by this test after the run to hold (known before the
+        held request arrives, unlike :meth:`later`)."""
+        target = self.order.get(self.hold)
+        places = [self.order.get(run_id) for run_id in ids]
+        return target is not None and bool(places) and all(p is not None and p > target for p in places)
+
     def later(self, ids: list[str]) -> bool:
-        """Every run of ``ids`` was recorded by this test after every run of the held request (a run
-        the test did not record — an earlier test's, left in the journal — is not later)."""
+        """``ids`` are runs of this test (an earlier test's, left in the journal, are not) and the
+        batch comes after the held one in the journal: its first run was recorded after the held
+        batch's first run.
+
+        Not "after every run of the held batch": a batch may begin with the end of the held
+        batch's last run (a route frame, written again at the start of every journal segment,
+        takes a place in a batch and shifts the boundaries by one), and the held request would
+        then wait for a batch the SDK cannot send (two are in flight already, and acknowledgements
+        go in journal order)."""
         held = [self.order[run_id] for run_id in self.batches[self.held] if run_id in self.order]
         places = [self.order.get(run_id) for run_id in ids]
-        if not held or any(place is None for place in places):
+        if not held or not places or any(place is None for place in places):
             return False
-        return min(place for place in places if place is not None) > max(held)
+        return min(place for place in places if place is not None) > min(held)
 
     def forward(self, handler: BaseHTTPRequestHandler, body: bytes, *, batch: bool = False) -> None:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
@@ -127,6 +156,7 @@ class FaultyProxy:
         handler.wfile.write(reply.content)
 
     def close(self) -> None:
+        self.held_arrived.set()
         self.next_arrived.set()
         self.server.shutdown()
         self.server.server_close()
