@@ -30,6 +30,15 @@ def _wait_for_child(pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+def _fork_an_empty_child(caplog: pytest.LogCaptureFixture) -> int:
+    """Fork a child that exits at once, capturing the SDK's warnings of the fork; the child's pid."""
+    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+    return pid
+
+
 def test_a_child_forked_while_another_thread_writes_can_write_the_store(tmp_path: Path) -> None:
     url = db_url_from(str(tmp_path / "forked.db"))
     store = get_store(url)
@@ -124,10 +133,7 @@ def test_a_thread_that_stays_inside_delays_a_fork_only_so_long_and_is_named(
     thread = threading.Thread(target=stay_inside)
     thread.start()
     assert inside.wait(10)
-    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
+    pid = _fork_an_empty_child(caplog)
     release.set()
     thread.join()
     assert _wait_for_child(pid) == 0
@@ -163,10 +169,7 @@ def test_threads_passing_through_without_pause_do_not_hold_a_fork_back(
         thread.start()
     with changed:
         assert changed.wait_for(lambda: entries[0] >= 10, timeout=30)  # the hand-over is going
-    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
+    pid = _fork_an_empty_child(caplog)
     stop.set()
     for thread in threads:
         thread.join()
@@ -193,10 +196,7 @@ def test_a_thread_inside_passes_again_while_a_fork_waits_for_it(caplog: pytest.L
     thread = threading.Thread(target=nest)
     thread.start()
     assert inside.wait(10)
-    with caplog.at_level(logging.WARNING, logger="waxell_observe"):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
+    pid = _fork_an_empty_child(caplog)
     events.append("forked")
     thread.join()
     assert _wait_for_child(pid) == 0

@@ -60,17 +60,18 @@ def _fit(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
 def insert_ignore(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
     """Insert ``rows``, skipping any that collide with an existing key."""
     batch = [_fit(table, row) for row in rows]
-    if not batch:
-        return
+    if batch:
+        conn.execute(_insert_skipping_conflicts(conn, table), batch)
+
+
+def _insert_skipping_conflicts(conn: Connection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` into ``table`` in the connection's dialect."""
     dialect = conn.dialect.name
-    statement: Any
     if dialect == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(dialect)
-    conn.execute(statement, batch)
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(dialect)  # pragma: no cover - only SQLite and PostgreSQL are supported
 
 
 def insert_new(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -84,15 +85,7 @@ def insert_new(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]
     batch = [_fit(table, row) for row in rows]
     if not batch:
         return set()
-    dialect = conn.dialect.name
-    statement: Any
-    if dialect == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(dialect)
-    inserted = conn.execute(statement.returning(table.c.id), batch)
+    inserted = conn.execute(_insert_skipping_conflicts(conn, table).returning(table.c.id), batch)
     return {str(value) for value in inserted.scalars()}
 
 
