@@ -255,7 +255,8 @@ class StoreDestination:
 
 
 def _add_frame(rows: RowBatch, frame: list[Any], encode: Callable[[Any], Any]) -> None:
-    """Add one journal frame to ``rows`` as the row(s) it is stored as."""
+    """Add one journal frame to ``rows`` as the row(s) it is stored as (start frames are made rows
+    by :meth:`StoreDestination.deliver`, only for runs whose end is not in the batch)."""
     kind = frame[0]
     if kind == f.LLM:
         rows.llm_calls.append(_llm_row(frame, encode))
@@ -268,8 +269,6 @@ def _add_frame(rows: RowBatch, frame: list[Any], encode: Callable[[Any], Any]) -
             rows.audits.append(_audit_row(frame))
     elif kind == f.SCORE:
         rows.scores.append(_score_row(frame))
-    elif kind == f.START:
-        rows.started[frame[2]] = _run_row(frame, encode)
     elif kind == f.END:
         rows.ended[frame[2]] = _run_row(frame, encode)
 
