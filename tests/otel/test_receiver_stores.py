@@ -237,3 +237,104 @@ def test_a_policy_span_stored_first_by_the_receiver_is_audited_once(
         (e["agent_name"], e["workflow_name"], e["policy_name"], e["action"], e["phase"], e["reason"])
         for e in events
     ] == [("audited-agent", "wf", "tools", "block", "mid_execution", "Blocked tool used: shell")]
+
+
+@pytest.mark.parametrize("wire", ["batch", "per-run"])
+def test_the_sdk_delivery_fills_a_run_its_run_span_created_first(
+    receiver: Any, memory_exporter: Any, wire: str
+) -> None:
+    """The exporter and the SDK's own delivery race: when the run span arrives first (the run is
+    created from it, without the inputs spans do not carry), the SDK's start and completion that
+    follow still fill the run — they are not taken for a retry of it."""
+    with WaxellContext(agent_name="greeter", inputs={"name": "x"}, enforce_policy=False) as ctx:
+        ctx.record_llm_call(model="gpt-4o-mini", tokens_in=5, tokens_out=3)
+        ctx.set_result({"output": "?"})
+    spans = finished_spans(memory_exporter)
+    (run_span,) = [s for s in spans if s.attributes["waxell.record"] == "run"]
+    post(receiver, spans)  # the LLM call is stored from its span; the SDK's delivery below omits it
+    created = read(receiver, ctx.run_id)
+    assert (created["source"], created["inputs"], created["result"], created["llm_call_count"]) == (
+        "otlp",
+        {},
+        {},
+        1,
+    )
+    started_at, ended_at = created["started_at"], created["ended_at"]
+    start = {
+        "run_id": ctx.run_id,
+        "agent_name": "greeter",
+        "inputs": {"name": "x"},
+        "session_id": "s-9",
+        "user_id": "u-1",
+        "metadata": {"tier": "gold"},
+        "tags": {"env": "ci"},
+        "started_at": run_span.start_time / 1e9,
+    }
+    complete = {
+        "result": {"output": "?"},
+        "status": "success",
+        "metadata": {"done": True},
+        "ended_at": run_span.end_time / 1e9,
+    }
+    api = "/api/v1/observe"
+    if wire == "batch":
+        answer = receiver.post(f"{api}/runs/batch/", json={"runs": [{"run_id": ctx.run_id, "start": start}]})
+        assert answer.status_code == 200, answer.text
+        assert [r["status"] for r in answer.json()["runs"]] == [201]
+    else:
+        answer = receiver.post(f"{api}/runs/start/", json=start)
+        assert answer.status_code == 201, answer.text
+    taken = read(receiver, ctx.run_id)  # the start alone: the run is the SDK's, its stored call counted
+    assert (
+        taken["source"],
+        taken["inputs"],
+        taken["status"],
+        taken["llm_call_count"],
+        taken["tokens_in"],
+    ) == (
+        "sdk",
+        {"name": "x"},
+        "running",
+        1,
+        5,
+    )
+    if wire == "batch":
+        entry = {"run_id": ctx.run_id, "complete": complete}
+        answer = receiver.post(f"{api}/runs/batch/", json={"runs": [entry]})
+        assert [r["status"] for r in answer.json()["runs"]] == [200]
+    else:
+        answer = receiver.post(f"{api}/runs/{ctx.run_id}/complete/", json=complete)
+        assert answer.status_code == 200, answer.text
+    stored = read(receiver, ctx.run_id)
+    assert {
+        k: stored[k]
+        for k in (
+            "source",
+            "inputs",
+            "result",
+            "session_id",
+            "user_id",
+            "metadata",
+            "tags",
+            "status",
+            "started_at",
+            "ended_at",
+            "llm_call_count",
+            "tokens_in",
+            "tokens_out",
+        )
+    } == {
+        "source": "sdk",
+        "inputs": {"name": "x"},
+        "result": {"output": "?"},
+        "session_id": "s-9",
+        "user_id": "u-1",
+        "metadata": {"tier": "gold", "done": True},
+        "tags": {"env": "ci"},
+        "status": "success",
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "llm_call_count": 1,
+        "tokens_in": 5,
+        "tokens_out": 3,
+    }

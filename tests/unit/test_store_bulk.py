@@ -16,7 +16,9 @@ from waxell_observe.store.batch import RUN_COLUMNS
 from waxell_observe.store.schema import audit_events, runs
 
 
-def _run(run_id: str, agent: str, status: str = "running", cost: float = 0.0) -> tuple[Any, ...]:
+def _run(
+    run_id: str, agent: str, status: str = "running", cost: float = 0.0, source: str = "sdk"
+) -> tuple[Any, ...]:
     values: dict[str, Any] = {
         "run_id": run_id,
         "agent_name": agent,
@@ -47,7 +49,7 @@ def _run(run_id: str, agent: str, status: str = "running", cost: float = 0.0) ->
         "step_count": 0,
         "span_count": 0,
         "trace_id": "",
-        "source": "sdk",
+        "source": source,
     }
     return tuple(values[c] for c in RUN_COLUMNS)
 
@@ -55,6 +57,16 @@ def _run(run_id: str, agent: str, status: str = "running", cost: float = 0.0) ->
 @pytest.fixture
 def store(tmp_path: Path) -> Any:
     opened = Store(f"sqlite:///{tmp_path / 'bulk.db'}")
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def either_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    url = f"sqlite:///{tmp_path / 'bulk.db'}"
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    opened = Store(url)
     yield opened
     opened.dispose()
 
@@ -117,3 +129,39 @@ def test_driver_errors_are_sqlalchemy_errors_and_roll_back(store: Store) -> None
         bulk.insert_rows(conn, audit_events, tuple(row), [tuple(row.values())] * 2, conflict="none")
     assert _rows(store, "SELECT count(*) FROM runs") == [(0,)]
     assert _rows(store, "SELECT count(*) FROM rollup_runs") == [(0,)]
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_supersede_takes_over_only_runs_made_from_spans(either_store: Store, staged: bool) -> None:
+    """``conflict="supersede"``: the SDK's start row replaces a run the OTLP receiver made from spans
+    (``source`` otlp or otel) and leaves a run the SDK delivered as it is; the rollups follow."""
+    store = either_store
+    with store.write() as conn:
+        bulk.insert_rows(
+            conn,
+            runs,
+            RUN_COLUMNS,
+            [
+                _run("a", "span-name", "success", source="otlp"),
+                _run("b", "trace", source="otel"),
+                _run("c", "x"),
+            ],
+        )
+    rows = [_run("a", "x", cost=0.25), _run("b", "x"), _run("c", "y", "error"), _run("d", "y")]
+    with store.write() as conn:
+        insert = bulk.insert_staged if staged else bulk.insert_rows
+        if staged:
+            bulk.create_staging(conn, (runs,))
+        insert(conn, runs, RUN_COLUMNS, rows, conflict="supersede", key=("run_id",))
+    stored = "SELECT run_id, agent_name, status, source, total_cost FROM runs ORDER BY run_id"
+    assert _rows(store, stored) == [
+        ("a", "x", "running", "sdk", 0.25), ("b", "x", "running", "sdk", 0.0),
+        ("c", "x", "running", "sdk", 0.0), ("d", "y", "running", "sdk", 0.0),
+    ]  # fmt: skip
+    # (on PostgreSQL the day-keyed rollups are logs of changes until compacted: summed by key)
+    rollup = (
+        "SELECT agent_name, status, sum(runs), sum(cost) FROM rollup_runs GROUP BY 1, 2 HAVING sum(runs) > 0"
+    )
+    assert _rows(store, rollup + " ORDER BY 1, 2") == [
+        ("x", "running", 3, 0.25), ("y", "running", 1, 0.0),
+    ]  # fmt: skip

@@ -36,6 +36,7 @@ from sqlalchemy import Connection, select
 
 from waxell_observe.store import bulk, rollups
 from waxell_observe.store.schema import runs
+from waxell_observe.vocabulary import PROVISIONAL_RUN_SOURCES
 from waxell_observe_server import batch_usage, ingest_store
 from waxell_observe_server.raw_sql import select_for_ids, select_for_runs
 from waxell_observe_server.run_refs import RunRef
@@ -240,9 +241,11 @@ def _run_of(entry: BatchRunIn, known: dict[str, _Run], now: float) -> tuple[_Run
     agent_name = cut(start.agent_name, 256)
     workflow_name = cut(start.workflow_name, 256) or "default"
     existing = known.get(entry.run_id)
+    # a run the OTLP receiver made from spans is the SDK's to fill: its start takes the run over
+    provisional = existing if existing is not None and _made_from_spans(existing) else None
     stored = (
         None
-        if existing is None
+        if existing is None or provisional is not None
         else (existing.ref.agent_name, existing.ref.workflow_name, existing.ref.started_at)
     )
     run_id, created = ingest_store.start_decision(entry.run_id, stored, agent_name, workflow_name)
@@ -250,14 +253,21 @@ def _run_of(entry: BatchRunIn, known: dict[str, _Run], now: float) -> tuple[_Run
         assert existing is not None
         return existing, 200
     row = ingest_store.run_start_row(start, run_id, now)
+    if provisional is not None:
+        row = ingest_store.taken_over(row, provisional.ref)
     ref = RunRef(
         run_id, row["agent_name"], row["workflow_name"], row["started_at"], row["metadata"], row["tags"]
     )
-    run = _Run(ref, row["user_group"], row["governance"], start_row=row)
+    # written by the "supersede" insert; a run taken over keeps its stored records: totals recomputed
+    run = _Run(ref, row["user_group"], row["governance"], start_row=row, touched=provisional is not None)
     # under the entry's id, or a new one when that id belongs to another agent's run (later
     # entries with the entry's id then mean that other run, as they would over runs/start/)
     known[run_id] = run
     return run, 201
+
+
+def _made_from_spans(run: _Run) -> bool:
+    return run.stored is not None and run.stored.get("source") in PROVISIONAL_RUN_SOURCES
 
 
 _SUMS = (

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, select, update
 from waxell_observe.records import new_id
 from waxell_observe.store import writer
 from waxell_observe.store.schema import runs
+from waxell_observe.vocabulary import PROVISIONAL_RUN_SOURCES
 from waxell_observe_server.limits import TEXT_LIMIT, TRACEBACK_LIMIT
 from waxell_observe_server.record_rows import (
     SPAN_KINDS_FROM_WIRE,
@@ -182,24 +183,43 @@ def run_start_row(body: RunStartBody, run_id: str, now: float) -> dict[str, Any]
     }
 
 
+def taken_over(row: dict[str, Any], provisional: RunRef) -> dict[str, Any]:
+    """The start ``row`` of a run the OTLP receiver made from spans before the SDK's start arrived
+    (``source`` one of ``PROVISIONAL_RUN_SOURCES``): the start's values, over the tags and metadata
+    the spans gave."""
+    return {
+        **row,
+        "tags": {**provisional.tags, **row["tags"]},
+        "metadata": {**provisional.metadata, **row["metadata"]},
+    }
+
+
 def start_run(conn: Connection, body: RunStartBody, now: float) -> tuple[str, float, bool]:
-    """Store a run start; returns ``(run_id, started_at, created)`` (see :func:`start_decision`)."""
+    """Store a run start; returns ``(run_id, started_at, created)`` (see :func:`start_decision`).
+
+    A run made from spans (the OTLP receiver got the run span first) is taken over by the start:
+    ``created`` is then True, the run's records stay and its totals are counted again."""
     agent_name = cut(body.agent_name, 256)
     workflow_name = cut(body.workflow_name, 256) or "default"
     existing = None
+    provisional = None
     if body.run_id:
-        row = conn.execute(
-            select(runs.c.agent_name, runs.c.workflow_name, runs.c.started_at).where(
-                runs.c.run_id == body.run_id
-            )
-        ).first()
-        existing = None if row is None else (row.agent_name, row.workflow_name, float(row.started_at))
+        found = conn.execute(select(runs).where(runs.c.run_id == body.run_id)).first()
+        if found is not None and found.source in PROVISIONAL_RUN_SOURCES:
+            provisional = run_ref(found)
+        elif found is not None:
+            existing = (found.agent_name, found.workflow_name, float(found.started_at))
     run_id, created = start_decision(body.run_id, existing, agent_name, workflow_name)
     if not created:
         assert existing is not None
         return run_id, existing[2], False
     row_values = run_start_row(body, run_id, now)
-    writer.start_run(conn, row_values)
+    if provisional is not None:
+        row_values = taken_over(row_values, provisional)
+    # the "supersede" insert: also takes over a run the receiver makes from spans meanwhile
+    _stored(conn, lambda staged: staged.add(runs, [row_values]))
+    if provisional is not None:
+        writer.refresh_totals(conn, [run_id])
     stored = conn.execute(select(runs.c.started_at).where(runs.c.run_id == run_id)).first()
     return run_id, float(stored.started_at) if stored is not None else row_values["started_at"], True
 

@@ -202,7 +202,8 @@ REPLACED_RUNS = "runs (replaced)"
 
 # flush order: runs before their records, spans before the audit rows of policy spans
 _SPECS: tuple[_TableSpec, ...] = (
-    _spec(runs, RUN_COLUMNS),
+    # a run made from spans meanwhile (the OTLP receiver, in another transaction) is taken over
+    _spec(runs, RUN_COLUMNS, conflict="supersede", key=("run_id",)),
     _spec(runs, RUN_COLUMNS, conflict="update", key=("run_id",), name=REPLACED_RUNS),
     _spec(llm_calls, LLM_COLUMNS),
     _spec(steps, STEP_COLUMNS),

@@ -29,6 +29,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Connection, Float, Integer, St
 from sqlalchemy.exc import DBAPIError
 
 from waxell_observe.store import rollup_rows
+from waxell_observe.vocabulary import PROVISIONAL_RUN_SOURCES
 
 __all__ = [
     "insert_rows",
@@ -59,14 +60,18 @@ def json_encoder(dialect: str) -> Callable[[Any], Any]:
     return lambda value: None if value is None else _dumps(value)
 
 
-def _conflict_clause(columns: tuple[str, ...], conflict: str, key: tuple[str, ...]) -> str:
+def _conflict_clause(table: str, columns: tuple[str, ...], conflict: str, key: tuple[str, ...]) -> str:
     if conflict == "none":
         return ""
     if conflict == "ignore":
         return " ON CONFLICT DO NOTHING"
-    if conflict == "update":
+    if conflict in ("update", "supersede"):
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
-        return f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        clause = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        if conflict == "supersede":
+            sources = ", ".join(f"'{source}'" for source in PROVISIONAL_RUN_SOURCES)
+            clause += f' WHERE "{table}"."source" IN ({sources})'
+        return clause
     raise ValueError(f"unknown conflict rule {conflict!r}")
 
 
@@ -77,7 +82,9 @@ def _statement(
     names = ", ".join(f'"{c}"' for c in columns)
     marker = "%s" if dialect == "postgresql" else "?"
     values = ", ".join(marker for _ in columns)
-    return f'INSERT INTO "{table}" ({names}) VALUES ({values})' + _conflict_clause(columns, conflict, key)
+    return f'INSERT INTO "{table}" ({names}) VALUES ({values})' + _conflict_clause(
+        table, columns, conflict, key
+    )
 
 
 def insert_rows(
@@ -93,7 +100,9 @@ def insert_rows(
     table with per-row rollup triggers (:data:`TRIGGERED_TABLES`), by :func:`insert_staged`.
 
     ``conflict="ignore"`` skips rows colliding with an existing key; ``"update"`` (with
-    ``key``, the conflict target) overwrites the other columns; ``"none"`` fails on a
+    ``key``, the conflict target) overwrites the other columns; ``"supersede"`` (``runs``)
+    overwrites them only where the stored run was made from spans (its ``source`` one of
+    ``vocabulary.PROVISIONAL_RUN_SOURCES``) and skips the row otherwise; ``"none"`` fails on a
     collision. Returns the number of rows sent. String values are expected to fit their
     columns (see ``writer._fit``).
     """
@@ -209,7 +218,7 @@ def _staged_statements(
         fill = f"INSERT INTO temp.{staging} ({names}) VALUES ({', '.join('?' for _ in columns)})"
         source = f"FROM temp.{staging} WHERE true"  # "WHERE": an upsert after a bare FROM is ambiguous
     insert = f'INSERT INTO "{table}" ({names}) SELECT {names} {source}' + _conflict_clause(
-        columns, conflict, key
+        table, columns, conflict, key
     )
     return fill, insert, f"DELETE FROM {'' if dialect == 'postgresql' else 'temp.'}{staging}"
 

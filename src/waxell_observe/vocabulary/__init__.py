@@ -24,6 +24,10 @@ __all__ = [
     "GATE_SURFACES",
     "INTERRUPTED_ERROR_TYPE",
     "PREVENTIVE_SURFACES",
+    "PROVISIONAL_RUN_SOURCES",
+    "RUN_SOURCE_OTEL",
+    "RUN_SOURCE_OTLP",
+    "RUN_SOURCE_SDK",
     "SURFACE_OF_PHASE",
     "INTEGRATION_SPAN_KINDS",
     "POLICY_ACTIONS",
@@ -53,6 +57,16 @@ FINAL_RUN_STATUSES: tuple[str, ...] = get_args(FinalRunStatus)
 
 RUN_STATUSES: tuple[str, ...] = ("running", *FINAL_RUN_STATUSES)
 """Every status a run can have: ``running`` until it completes, then one of the others."""
+
+RUN_SOURCE_SDK = "sdk"
+"""A run's ``source`` when the SDK delivered it itself (its start and completion: the store's default)."""
+RUN_SOURCE_OTLP = "otlp"
+"""A run the OTLP receiver made from the SDK's run span (the SDK's own delivery had not arrived)."""
+RUN_SOURCE_OTEL = "otel"
+"""A run the OTLP receiver made from another application's trace (one run per trace)."""
+PROVISIONAL_RUN_SOURCES: tuple[str, ...] = (RUN_SOURCE_OTLP, RUN_SOURCE_OTEL)
+"""Sources of a run made from spans: the SDK's own start, when it arrives later, takes such a run over
+(its inputs, session, user and the rest of the start) rather than being taken for a repeated start."""
 
 INTERRUPTED_ERROR_TYPE = "Interrupted"
 """The ``error_type`` of a run the process's end interrupted: ``KeyboardInterrupt`` (Ctrl-C) through its

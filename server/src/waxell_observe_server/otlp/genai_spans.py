@@ -12,6 +12,7 @@ from typing import Any
 
 from waxell_observe import genai_conventions as conventions
 from waxell_observe.genai_conventions import is_llm_call
+from waxell_observe.vocabulary import RUN_SOURCE_OTEL
 from waxell_observe.vocabulary import attributes as wax
 from waxell_observe_server.otlp.decode import MAX_ATTRIBUTES, ReceivedSpan
 from waxell_observe_server.otlp.readers import exception_of, service_name, string
@@ -101,7 +102,7 @@ def _first(group: list[ReceivedSpan], *keys: str) -> str:
 
 
 def run_row(run_id: str, group: list[ReceivedSpan], root: ReceivedSpan | None) -> dict[str, Any]:
-    row = provisional_run_row(run_id, group, "otel")
+    row = provisional_run_row(run_id, group, RUN_SOURCE_OTEL)
     session = _first(
         group, "gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id"
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from waxell_observe.vocabulary import PROVISIONAL_RUN_SOURCES, RUN_SOURCE_OTEL
 from waxell_observe.vocabulary import attributes as wax
 from waxell_observe_server.otlp import genai_spans, store, waxell_spans
 from waxell_observe_server.otlp.decode import ReceivedSpan
@@ -55,7 +56,7 @@ def ingest_spans(conn: Connection, received: list[ReceivedSpan]) -> IngestResult
 
 def _enrich_run(conn: Connection, existing: Any, row: dict[str, Any]) -> None:
     """Merge what a run span says into a run the store already has."""
-    if existing.source in ("otlp", "otel"):
+    if existing.source in PROVISIONAL_RUN_SOURCES:
         # We created it from spans (provisionally, or from foreign spans that came first).
         fields = (*waxell_spans.RUN_FIELDS_FROM_SPAN, "metadata", "tags")
         store.update_run(conn, existing.run_id, {k: row[k] for k in fields})
@@ -121,7 +122,7 @@ def _merge_foreign_run(conn: Connection, run_id: str, existing: Any, group: list
 def _ingest_foreign_trace(conn: Connection, trace_id: str, group: list[ReceivedSpan]) -> None:
     run_id = trace_id
     existing = store.existing_run(conn, run_id)
-    attach_only = existing is not None and existing.source != "otel"
+    attach_only = existing is not None and existing.source != RUN_SOURCE_OTEL
     if not attach_only:
         _merge_foreign_run(conn, run_id, existing, group)
     position = store.next_position(conn, run_id)

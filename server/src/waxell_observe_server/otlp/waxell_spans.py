@@ -13,7 +13,7 @@ from typing import Any
 
 from waxell_observe.pricing import estimate_cost, infer_provider
 from waxell_observe.store import writer
-from waxell_observe.vocabulary import RUN_STATUSES
+from waxell_observe.vocabulary import RUN_SOURCE_OTLP, RUN_STATUSES
 from waxell_observe.vocabulary import attributes as wax
 from waxell_observe.vocabulary.human import APPROVAL_ATTRIBUTE_PREFIX
 from waxell_observe_server.limits import TEXT_LIMIT
@@ -104,7 +104,7 @@ def run_row(run_id: str, span: ReceivedSpan) -> dict[str, Any]:
         "conversation": conversation if isinstance(conversation, dict) else {},
         "governance": governance,
         "trace_id": span.trace_id,
-        "source": "otlp",
+        "source": RUN_SOURCE_OTLP,
     }
 
 
