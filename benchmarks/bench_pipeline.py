@@ -7,7 +7,11 @@ and end count one each, each LLM call, step, span and score one. Printed per des
 * ``embedded sqlite`` / ``embedded postgres``: the embedded store (``store.batch.write_batch``);
 * ``remote sqlite`` / ``remote postgres``: our control plane (``waxell-observe serve`` on
   127.0.0.1) through its batch endpoint, and through the per-run protocol for comparison;
-* ``backlog``: the runs journaled while the control plane was down, drained after it starts.
+* ``backlog``: the runs journaled while the control plane was down, drained after it starts (by
+  a next process adopting the journal);
+* ``live backlog``: the same, delivered by the process that recorded them, still running: its
+  drainer has been failing for ``--down-seconds`` (so its retries are as far apart as they get)
+  when the server comes back; timed from the moment the server answers.
 
 Baseline in the same run: ``decode only`` — reading and decoding the same journal without
 delivering (what the pipeline costs before any destination).
@@ -19,6 +23,7 @@ server, so the wall time of a remote drain is less than the sum of the three (on
 time, it was about their sum).
 
     uv run python benchmarks/bench_pipeline.py [--runs 5000] [--no-postgres] [--no-per-run]
+    uv run python benchmarks/bench_pipeline.py --backlog-only --no-postgres [--down-seconds 15]
 """
 
 from __future__ import annotations
@@ -53,6 +58,19 @@ def record(n: int) -> None:
             ctx.record_step("step", output={"i": i})
             ctx.record_tool_call(name="search", input={"q": "x"}, output={"hits": 3})
             ctx.record_score("quality", 0.5)
+
+
+def live_backlog(n: int, flag: str) -> None:
+    """Record ``n`` runs (the server is down), wait for ``flag`` (it is up), then print how long
+    this process's own drainer takes to deliver them."""
+    import waxell_observe
+
+    record(n)
+    while not os.path.exists(flag):
+        time.sleep(0.005)
+    started = time.perf_counter()
+    report = waxell_observe.flush_sync(timeout=120)
+    print(f"LIVE {time.perf_counter() - started:.3f} {report.sent} {report.pending}", flush=True)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -226,6 +244,55 @@ def start_postgres(root: Path) -> tuple[subprocess.Popen[bytes] | None, str]:
     return proc, f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
+def backlog(args: argparse.Namespace, root: Path, servers: list[subprocess.Popen[bytes]]) -> None:
+    """Runs journaled by a process while the server is down, delivered by the next one (``recover``)."""
+    port = free_port()
+    backlog_env = {
+        "WAXELL_API_URL": f"http://127.0.0.1:{port}",
+        "WAXELL_JOURNAL_DIR": str(root / "backlog"),
+    }
+    os.environ.update(backlog_env)
+    here = str(Path(__file__).parent)
+    code = f"import sys; sys.path.insert(0, {here!r}); import bench_pipeline as b; b.record({args.runs:d})"
+    subprocess.run([sys.executable, "-c", code], env=dict(os.environ), check=True, timeout=600)
+    proc, url = start_server(str(root / "backlog.db"), root / "server-backlog.log", port=port)
+    servers.append(proc)
+    from waxell_observe.pipeline.pipeline import recover
+
+    started = time.perf_counter()
+    report = recover(timeout=120, root=str(root / "backlog"))
+    took = time.perf_counter() - started
+    print(f"  {'backlog after restart':<34} {args.runs} runs drained in {took:.2f}s "
+          f"({report.sent} records sent)")  # fmt: skip
+
+
+def live_backlog_case(args: argparse.Namespace, root: Path, servers: list[subprocess.Popen[bytes]]) -> None:
+    """Runs journaled while the server is down, delivered by the process that recorded them once the
+    server is back (see :func:`live_backlog`)."""
+    here = str(Path(__file__).parent)
+    port = free_port()
+    flag = root / "server-up"
+    live_env = {**os.environ, "WAXELL_API_URL": f"http://127.0.0.1:{port}",
+                "WAXELL_JOURNAL_DIR": str(root / "live-backlog")}  # fmt: skip
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); import bench_pipeline as b; "
+        f"b.live_backlog({args.runs:d}, {str(flag)!r})"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], env=live_env, stdout=subprocess.PIPE, text=True)
+    time.sleep(args.down_seconds)
+    proc, url = start_server(str(root / "live-backlog.db"), root / "server-live-backlog.log", port=port)
+    servers.append(proc)
+    flag.touch()
+    out, _ = child.communicate(timeout=180)
+    line = next((x for x in out.splitlines() if x.startswith("LIVE ")), "")
+    if not line:
+        raise RuntimeError(f"the live backlog process printed no result: {out[-2000:]}")
+    _, took_text, sent_text, pending_text = line.split()
+    print(f"  {'live backlog after restart':<34} {args.runs} runs delivered in {float(took_text):.2f}s "
+          f"after the server answered ({sent_text} records sent, {pending_text} pending; "
+          f"down {args.down_seconds:.0f}s)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -233,6 +300,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5000)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-per-run", action="store_true", help="skip the per-run protocol (minutes each)")
+    parser.add_argument("--backlog-only", action="store_true", help="only the two backlog cases")
+    parser.add_argument(
+        "--down-seconds", type=float, default=15.0, help="how long the server is down in the live backlog"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     os.environ["WAXELL_DISABLE_PLUGINS"] = "otel"
@@ -266,11 +337,12 @@ def main() -> None:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         print(f"{args.runs} runs x {RECORDS_PER_RUN} records, python {sys.version.split()[0]}")
-        case("embedded sqlite", {"WAXELL_DB": str(root / "embedded.db")})
-        if pg_url:
+        if not args.backlog_only:
+            case("embedded sqlite", {"WAXELL_DB": str(root / "embedded.db")})
+        if pg_url and not args.backlog_only:
             case("embedded postgres", {"WAXELL_DB": pg_url})
         for kind, db in (("sqlite", str(root / "server.db")), ("postgres", pg_url)):
-            if not db:
+            if not db or args.backlog_only:
                 continue
             proc, url = start_server(db, root / f"server-{kind}.log")
             servers.append(proc)
@@ -287,27 +359,8 @@ def main() -> None:
                     per_run=True,
                     server=proc.pid,
                 )
-        # The backlog: journaled while the server is down, then delivered when it is up.
-        port = free_port()
-        backlog_env = {
-            "WAXELL_API_URL": f"http://127.0.0.1:{port}",
-            "WAXELL_JOURNAL_DIR": str(root / "backlog"),
-        }
-        os.environ.update(backlog_env)
-        here = str(Path(__file__).parent)
-        code = (
-            f"import sys; sys.path.insert(0, {here!r}); import bench_pipeline as b; b.record({args.runs:d})"
-        )
-        subprocess.run([sys.executable, "-c", code], env=dict(os.environ), check=True, timeout=600)
-        proc, url = start_server(str(root / "backlog.db"), root / "server-backlog.log", port=port)
-        servers.append(proc)
-        from waxell_observe.pipeline.pipeline import recover
-
-        started = time.perf_counter()
-        report = recover(timeout=120, root=str(root / "backlog"))
-        took = time.perf_counter() - started
-        print(f"  {'backlog after restart':<34} {args.runs} runs drained in {took:.2f}s "
-              f"({report.sent} records sent)")  # fmt: skip
+        backlog(args, root, servers)
+        live_backlog_case(args, root, servers)
     finally:
         for proc in servers:
             proc.terminate()

@@ -253,6 +253,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(drainer, "BASE_BACKOFF", 0.05)
     monkeypatch.setattr(drainer, "MAX_BACKOFF", 0.5)
+    monkeypatch.setattr(drainer, "SLOW_MAX_BACKOFF", 0.5)
 
 
 # -- a control plane that requires a key -----------------------------------------------------------

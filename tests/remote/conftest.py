@@ -56,6 +56,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     def make(*, base_backoff: float = 0.05, max_backoff: float = 0.5) -> Any:
         monkeypatch.setattr(drainer, "BASE_BACKOFF", base_backoff)
         monkeypatch.setattr(drainer, "MAX_BACKOFF", max_backoff)
+        monkeypatch.setattr(drainer, "SLOW_MAX_BACKOFF", max_backoff)
         return pipeline_module.pipeline()
 
     return make

@@ -87,7 +87,8 @@ AGENT = textwrap.dedent(
     from waxell_observe import WaxellContext, WaxellObserveClient, lifecycle
     from waxell_observe.pipeline import drainer, pipeline
 
-    drainer.BASE_BACKOFF, drainer.MAX_BACKOFF = 0.05, 0.5  # a restarted server is found again quickly
+    # a restarted server is found again quickly
+    drainer.BASE_BACKOFF, drainer.MAX_BACKOFF, drainer.SLOW_MAX_BACKOFF = 0.05, 0.5, 0.5
 
     def summary(report):
         sink = report.sinks.get("remote")

@@ -57,7 +57,14 @@ IDLE_WAIT = 0.05
 GATHER_SECONDS = 0.1
 ADOPT_INTERVAL = 1.0
 BASE_BACKOFF = 0.1
-MAX_BACKOFF = 10.0
+MAX_BACKOFF = 2.0
+"""Seconds between retries at most (before jitter: half to all of it), after failures that were quick
+(a closed port, an error answer): such a destination is tried again at least this often, so a backlog
+starts moving within that time of a restart, and a try costs one connection attempt."""
+SLOW_MAX_BACKOFF = 10.0
+"""The cap after a failed delivery that took :data:`SLOW_ATTEMPT` seconds or more (a hung server: each
+try holds the drainer for its timeout, so it is not repeated every two seconds)."""
+SLOW_ATTEMPT = 1.0
 
 _NOT_THE_DATA = (ImportError, RuntimeError, OSError, MemoryError, RecursionError)
 """Errors of the process or the machine, not of the frames being delivered: never a reason to drop."""
@@ -338,9 +345,11 @@ class Drainer:
 
     def _deliver(self, consumer: Consumer, batch: list[list[Any]]) -> bool:
         """Deliver ``batch``; False when the consumer must back off (nothing acknowledged)."""
+        started = time.monotonic()
         try:
             outcome = consumer.destination.deliver(batch)
         except Exception as exc:  # noqa: BLE001 - judged by _failed
+            consumer.attempt_seconds = time.monotonic() - started
             return self._failed(consumer, batch, exc)
         self._accept(consumer, batch, outcome)
         return True
@@ -402,7 +411,8 @@ class Drainer:
 
     def _back_off(self, consumer: Consumer, retry: RetryLater) -> None:
         consumer.failures += 1
-        delay = min(MAX_BACKOFF, BASE_BACKOFF * (2 ** min(consumer.failures - 1, 16)))
+        cap = SLOW_MAX_BACKOFF if consumer.attempt_seconds >= SLOW_ATTEMPT else MAX_BACKOFF
+        delay = min(cap, BASE_BACKOFF * (2 ** min(consumer.failures - 1, 16)))
         delay *= 0.5 + random.random() / 2.0
         if retry.after is not None:
             delay = max(delay, retry.after)
