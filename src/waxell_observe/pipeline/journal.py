@@ -13,7 +13,8 @@ payload, so a reader (or a process adopting the journal of a crashed one) sees e
 whole frame or a zero length. ``0xFFFFFFFF`` closes a segment: the next frame is at the
 start of the next segment. Segments are reserved with ``posix_fallocate`` before they are
 mapped, so a full disk shows up as a refused segment (frames dropped, counted, logged) and
-never as a ``SIGBUS`` in the agent's thread.
+never as a ``SIGBUS`` in the agent's thread. A disk without room for a whole segment (8 MiB)
+gets smaller ones (halved down to 64 KiB): frames are dropped only when not even those fit.
 
 The agent's thread appends by copying bytes into the mapping (no system call per frame);
 the kernel's page cache keeps what was written when the process dies (``os._exit``,
@@ -34,6 +35,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -97,6 +99,8 @@ class Journal:
         self._mm: mmap.mmap | None = None
         self._offset = 0
         self._end = 0
+        self._full_until = 0.0
+        """Until then only the smallest segment is tried (the disk was full: a try per frame stays cheap)."""
         self.closed = False
         self._open_segment(
             1, 0, count=False
@@ -151,7 +155,8 @@ class Journal:
 
     def _open_segment(self, number: int, size: int, *, count: bool = True) -> bool:
         routes = sum(len(r) + 8 for r in self._routes)
-        length = max(self.segment_bytes, _align(HEADER_BYTES + routes + size + 16))
+        needed = _align(HEADER_BYTES + routes + size + 16)
+        length = max(self.segment_bytes, needed)
         used = sum(self._sizes.values())
         if used + length > self.max_bytes:
             self._drop_if(
@@ -165,11 +170,16 @@ class Journal:
             self._drop_if(count, _disk_reason(exc))
             return False
         try:
+            smallest = max(needed, MIN_SEGMENT_BYTES)
+            if time.monotonic() < self._full_until:  # full a moment ago: one small try per frame
+                length = smallest
             try:
-                os.posix_fallocate(fd, 0, length)
+                length = _reserve(fd, length, smallest)
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    self._full_until = time.monotonic() + FULL_DISK_BACKOFF
                 self._drop_if(count, _disk_reason(exc))
                 return False
             mm = mmap.mmap(fd, length)
@@ -266,6 +276,28 @@ class Journal:
         self._mm = None
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
+
+
+MIN_SEGMENT_BYTES = 64 * 1024
+"""The smallest segment reserved when a full-size one does not fit on the disk any more."""
+FULL_DISK_BACKOFF = 0.1
+"""Seconds after a full disk refused even the smallest segment during which frames try that size only."""
+
+
+def _reserve(fd: int, length: int, smallest: int) -> int:
+    """Reserve ``length`` bytes for the segment file ``fd``; on a disk without room for that,
+    half as much, and so on down to ``smallest`` (so the frames fill what room is left rather than
+    being dropped while the disk still has some). Returns the length reserved; raises the last
+    ``OSError`` when even ``smallest`` does not fit (or on any error but a full disk)."""
+    while True:
+        try:
+            os.posix_fallocate(fd, 0, length)
+            return length
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or length <= smallest:
+                raise
+            os.ftruncate(fd, 0)  # give back whatever the refused reservation took
+            length = max(smallest, _align(length // 2))
 
 
 def _disk_reason(exc: OSError) -> str:
