@@ -12,10 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import waxell_observe
 from waxell_observe import WaxellContext, WaxellObserveClient
+from waxell_observe.config import get_config
+from waxell_observe.errors import PolicyViolationError
+from waxell_observe.gating import forget
+from waxell_observe.governance import load_policies
+from waxell_observe.governance.policy_store import add_policies
+from waxell_observe.initialization import _reset_for_tests
+from waxell_observe.store import get_store
 
 from .conftest import KeyedServer, StubReceiver
 
@@ -340,3 +348,41 @@ def test_our_protobuf_bodies_are_what_the_sdk_encoder_writes() -> None:
         "invoke_agent é", "00f067aa0ba902b7", 0x300, 2,
     )  # fmt: skip
     assert (plain.parent_span_id, plain.flags, plain.kind) == (b"", 0x100, 3)
+
+
+# -- the SDK's own traffic and the network gate ---------------------------------------------------------
+
+BLOCK_LOCALHOST = """
+policies:
+  - name: no-localhost
+    category: network
+    scope: {agents: [fetcher]}
+    rules: {blocked_domains: [localhost]}
+"""
+
+
+def test_the_network_gate_stops_the_agents_requests_not_the_sdks_own_export(
+    stub_receiver: StubReceiver, caplog: Any
+) -> None:
+    """A network policy blocking the host the OTLP endpoint is on refuses the agent's own request
+    there, never the SDK's export of its records (the drainer's requests outside any run used to be
+    gated as the process's: refused, and with no identity warned about as an anonymous gate)."""
+    caplog.set_level(logging.WARNING, logger="waxell_observe")
+    _reset_for_tests()
+    forget()
+    try:
+        add_policies(get_store(get_config().db_url), load_policies(BLOCK_LOCALHOST))
+        endpoint = f"http://localhost:{stub_receiver.port}/v1/traces"
+        waxell_observe.init(instrument=[], agent_name="fetcher", otlp_endpoint=endpoint)
+        with WaxellContext(agent_name="fetcher") as ctx:
+            ctx.record_llm_call(model="gpt-4o-mini", tokens_in=1, tokens_out=1)
+            with pytest.raises(PolicyViolationError):
+                httpx.get(endpoint, timeout=5)
+        report = waxell_observe.flush_sync(timeout=30).sinks["otlp"]
+        # start, call, the policy span of the refused request, end
+        assert (report.sent, report.dropped, report.journaled) == (4, 0, 0), report
+        assert stub_receiver.wait_for(3, timeout=10) == 3  # the run's, the call's and the policy's spans
+        assert "no agent identity" not in caplog.text
+    finally:
+        _reset_for_tests()
+        forget()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from waxell_observe.gating.network import own_traffic
 from waxell_observe.transport.errors import ControlPlaneError, parse_retry_after
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class HttpPools:
         with self._lock:
             if self._sync is None or self._sync_pid != pid:
                 # After a fork the parent's pooled sockets are not ours: start a fresh pool.
-                self._sync = httpx.Client(follow_redirects=False, trust_env=False)
+                self._sync = own_traffic(httpx.Client(follow_redirects=False, trust_env=False))
                 self._sync_pid = pid
             return self._sync
 
@@ -102,7 +103,7 @@ class HttpPools:
             for other, (other_loop, _client) in list(self._async.items()):
                 if other_loop.is_closed() or (other[0] == id(loop) and other_loop is not loop):
                     del self._async[other]
-            client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            client = own_traffic(httpx.AsyncClient(follow_redirects=False, trust_env=False))
             self._async[key] = (loop, client)
         return client
 

@@ -6,7 +6,10 @@ so every SDK built on ``httpx`` (OpenAI, Anthropic, ...) — first passes the ``
 
 - Requests to the control plane this process reports to (its ``api_url`` host and port) pass untouched,
   and so does anything sent while the gate itself is deciding (re-entry guard: a gate asking the control
-  plane over ``httpx`` is not gated again).
+  plane over ``httpx`` is not gated again), and every request of the clients the SDK delivers its records
+  with (:func:`own_traffic`: the control plane's, the OTLP exporter's — also to a journal's earlier
+  destination or another endpoint than ``api_url``): a policy about where the agent may connect does not
+  stop its telemetry.
 - ``httpx`` is patched when it is imported (at once when it already is): ``import waxell_observe`` never
   imports it. Nothing is installed when ``WAXELL_SURFACE_GATE`` is ``0``/``false``/``no``/``off``.
 - With no policy acting at ``network.before`` for the identity in force (the current run's, else the
@@ -19,15 +22,16 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+import weakref
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from waxell_observe import import_hooks
 
 from . import settings
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["install", "installed", "own_traffic", "uninstall"]
 
 logger = logging.getLogger("waxell_observe")
 
@@ -35,6 +39,16 @@ SURFACE = "network.before"
 _ORIGINAL = "__waxell_network_gate_original__"
 _deciding: contextvars.ContextVar[bool] = contextvars.ContextVar("waxell_network_gate", default=False)
 _own_host: tuple[str, tuple[str, int | None]] = ("", ("", None))  # (api_url, its (host, port)), swapped whole
+_own_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+
+_Client = TypeVar("_Client")
+
+
+def own_traffic(client: _Client) -> _Client:
+    """Mark ``client`` (an ``httpx.Client`` or ``AsyncClient``) as one the SDK delivers with: its
+    requests are never gated. Returns it."""
+    _own_clients.add(client)
+    return client
 
 
 def install() -> bool:
@@ -77,7 +91,8 @@ def _patch(httpx: ModuleType) -> None:
 
 def _sync_send(send: Callable[..., Any]) -> Callable[..., Any]:
     def gated_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        _check(request)
+        if self not in _own_clients:
+            _check(request)
         return send(self, request, *args, **kwargs)
 
     return gated_send
@@ -85,7 +100,8 @@ def _sync_send(send: Callable[..., Any]) -> Callable[..., Any]:
 
 def _async_send(send: Callable[..., Any]) -> Callable[..., Any]:
     async def gated_send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        _check(request)
+        if self not in _own_clients:
+            _check(request)
         return await send(self, request, *args, **kwargs)
 
     return gated_send

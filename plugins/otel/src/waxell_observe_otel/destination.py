@@ -48,6 +48,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes
 
+from waxell_observe.gating.network import own_traffic
 from waxell_observe.pipeline import frames as fr
 from waxell_observe.pipeline.destination import Delivered, RetryLater
 from waxell_observe_otel import __version__
@@ -226,7 +227,8 @@ class OtlpDestination:
             cert_file = self.settings.get("client_certificate") or None
             key_file = self.settings.get("client_key") or None
             cert: Any = (cert_file, key_file) if cert_file and key_file else cert_file
-            self._client = httpx.Client(timeout=self.timeout, verify=verify, cert=cert)
+            # the SDK's own traffic: never stopped by the network gate (gating.network.own_traffic)
+            self._client = own_traffic(httpx.Client(timeout=self.timeout, verify=verify, cert=cert))
         return self._client
 
     def _our_resource(self) -> Any:
