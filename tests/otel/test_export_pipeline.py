@@ -352,26 +352,24 @@ def test_our_protobuf_bodies_are_what_the_sdk_encoder_writes() -> None:
 
 # -- the SDK's own traffic and the network gate ---------------------------------------------------------
 
-BLOCK_LOCALHOST = """
+ONLY_OPENAI = """
 policies:
-  - name: no-localhost
-    category: network
-    scope: {agents: [fetcher]}
-    rules: {blocked_domains: [localhost]}
+  - {name: only-openai, category: network, scope: {agents: [fetcher]},
+     rules: {allowed_domains: [api.openai.com]}}
 """
 
 
 def test_the_network_gate_stops_the_agents_requests_not_the_sdks_own_export(
     stub_receiver: StubReceiver, caplog: Any
 ) -> None:
-    """A network policy blocking the host the OTLP endpoint is on refuses the agent's own request
+    """A network policy refusing the host the OTLP endpoint is on refuses the agent's own request
     there, never the SDK's export of its records (the drainer's requests outside any run used to be
     gated as the process's: refused, and with no identity warned about as an anonymous gate)."""
     caplog.set_level(logging.WARNING, logger="waxell_observe")
     _reset_for_tests()
     forget()
     try:
-        add_policies(get_store(get_config().db_url), load_policies(BLOCK_LOCALHOST))
+        add_policies(get_store(get_config().db_url), load_policies(ONLY_OPENAI))
         endpoint = f"http://localhost:{stub_receiver.port}/v1/traces"
         waxell_observe.init(instrument=[], agent_name="fetcher", otlp_endpoint=endpoint)
         with WaxellContext(agent_name="fetcher") as ctx:
