@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from rollup_check import assert_rollups_exact
 
 from waxell_observe import WaxellContext
 from waxell_observe.config import db_url_from
@@ -338,3 +339,4 @@ def test_the_sdk_delivery_fills_a_run_its_run_span_created_first(
         "tokens_in": 5,
         "tokens_out": 3,
     }
+    assert_rollups_exact(receiver.app.state.store)  # the takeover's upsert moved the run in the rollups

@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from rollup_check import KEYS, assert_rollups_exact
 from sqlalchemy import inspect, text
 
 import waxell_observe
@@ -194,46 +195,6 @@ class Oracle:
 
 
 # -- what the triggers kept vs. a recomputation ----------------------------------------------
-
-_KEYS = {
-    "rollup_runs": ("day", "agent_name", "status", "is_root"),
-    "rollup_calls": ("day", "agent_name", "model", "provider"),
-    "rollup_tags": ("tag_key", "tag_value", "day", "status", "is_root"),
-}
-
-
-def rollup_state(conn: Any) -> dict[str, Any]:
-    """Every rollup, per key (PostgreSQL's pending changes summed; keys holding nothing dropped)."""
-    state: dict[str, Any] = {}
-    for table, keys in _KEYS.items():
-        sums: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
-        for row in conn.execute(text(f"SELECT * FROM {table}")).mappings():
-            measures = [row[c] for c in row if c not in keys and c != "merged"]
-            entry = sums[tuple(bool(row[k]) if k == "is_root" else row[k] for k in keys)]
-            for i, value in enumerate(measures):
-                entry[i] += value
-        state[table] = {k: [round(v, 9) + 0.0 for v in vs[: len(vs)]] for k, vs in sums.items() if vs[0]}
-    state["run_tags"] = sorted(tuple(r) for r in conn.execute(text("SELECT * FROM run_tags")))
-    for table in ("rollup_sessions", "rollup_users"):
-        state[table] = sorted(
-            tuple(round(v, 9) + 0.0 if isinstance(v, float) else v for v in r)
-            for r in conn.execute(text(f"SELECT * FROM {table}"))
-        )
-    return state
-
-
-def assert_rollups_exact(store: Store) -> None:
-    """What the store kept equals a recomputation, both read in one transaction that holds the
-    compaction lock: no compaction (PostgreSQL) can change the rollups' layout in between."""
-    with store.engine.connect() as conn:
-        transaction = conn.begin()
-        rollups.lock_compaction(conn)
-        kept = rollup_state(conn)
-        rollups.rebuild(conn)
-        recomputed = rollup_state(conn)
-        transaction.rollback()
-    assert kept == recomputed
-
 
 # -- writing runs through the three paths ------------------------------------------------------
 
@@ -614,7 +575,7 @@ def test_postgres_writers_never_wait_on_each_others_rollup_rows_and_compaction_f
         with store.engine.connect() as conn, conn.begin():
             rollups.compact(conn)
         with store.read() as conn:
-            for table, keys in _KEYS.items():
+            for table, keys in KEYS.items():
                 duplicated = conn.execute(
                     text(
                         f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {', '.join(keys)} "

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import defaultdict
 from typing import Any, ClassVar
 
 import pytest
+from rollup_check import kept_and_recomputed
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -31,41 +31,6 @@ from waxell_observe.store.batch import (
 
 DAY = 86_400.0
 T0 = 1_700_006_400.0  # a UTC midnight
-KEYS = {
-    "rollup_runs": ("day", "agent_name", "status", "is_root"),
-    "rollup_calls": ("day", "agent_name", "model", "provider"),
-    "rollup_tags": ("tag_key", "tag_value", "day", "status", "is_root"),
-}
-
-
-def rollup_state(conn: Any) -> dict[str, Any]:
-    """Every rollup per key (PostgreSQL's pending changes summed; keys holding nothing dropped)."""
-    state: dict[str, Any] = {}
-    for table, keys in KEYS.items():
-        sums: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
-        for row in conn.execute(text(f"SELECT * FROM {table}")).mappings():
-            measures = [row[c] for c in row if c not in keys and c != "merged"]
-            entry = sums[tuple(bool(row[k]) if k == "is_root" else row[k] for k in keys)]
-            for i, value in enumerate(measures):
-                entry[i] += value
-        state[table] = {k: [v + 0.0 for v in vs] for k, vs in sums.items() if vs[0]}
-    state["run_tags"] = sorted(tuple(r) for r in conn.execute(text("SELECT * FROM run_tags")))
-    for table in ("rollup_sessions", "rollup_users"):
-        state[table] = sorted(tuple(r) for r in conn.execute(text(f"SELECT * FROM {table}")))
-    return state
-
-
-def kept_and_recomputed(store: Store) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The rollups as kept and as recomputed, read in one transaction holding the compaction lock
-    (no compaction can change their layout in between)."""
-    with store.engine.connect() as conn:
-        transaction = conn.begin()
-        rollups.lock_compaction(conn)
-        kept = rollup_state(conn)
-        rollups.rebuild(conn)
-        recomputed = rollup_state(conn)
-        transaction.rollback()
-    return kept, recomputed
 
 
 def assert_exact(store: Store) -> None:
