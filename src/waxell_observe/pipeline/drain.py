@@ -56,8 +56,6 @@ class Consumer:
         self.retry_at = 0.0
         self.last_error = ""
         self.persistent = False
-        self.attempt_seconds = 0.0
-        """How long the last failed delivery took (a hung destination holds the drainer that long)."""
         self.batch_frames = BATCH_FRAMES
         self.last_delivery = 0.0
         self.in_flight: deque[InFlight] = deque()

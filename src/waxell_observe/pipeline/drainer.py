@@ -349,24 +349,26 @@ class Drainer:
         try:
             outcome = consumer.destination.deliver(batch)
         except Exception as exc:  # noqa: BLE001 - judged by _failed
-            consumer.attempt_seconds = time.monotonic() - started
-            return self._failed(consumer, batch, exc)
+            return self._failed(consumer, batch, exc, held=time.monotonic() - started)
         self._accept(consumer, batch, outcome)
         return True
 
-    def _failed(self, consumer: Consumer, batch: list[list[Any]], exc: BaseException) -> bool:
-        """A delivery of ``batch`` raised ``exc``: back off (False), or find the frame at fault,
-        drop only it and deliver the rest (True when all of that went through)."""
+    def _failed(
+        self, consumer: Consumer, batch: list[list[Any]], exc: BaseException, *, held: float = 0.0
+    ) -> bool:
+        """A delivery of ``batch`` raised ``exc`` after holding the drainer ``held`` seconds: back off
+        (False), or find the frame at fault, drop only it and deliver the rest (True when all of that
+        went through)."""
         destination = consumer.destination
         if isinstance(exc, RetryLater):
-            self._back_off(consumer, exc)
+            self._back_off(consumer, exc, held)
             return False
         if isinstance(exc, _NOT_THE_DATA) or not isinstance(exc, Exception):
             # says nothing about the frames: keep them, try again later
             logger.error(
                 "waxell-observe: %s failed to deliver (%s); retrying", destination.name, exc, exc_info=exc
             )
-            self._back_off(consumer, RetryLater(f"{type(exc).__name__}: {exc}"))
+            self._back_off(consumer, RetryLater(f"{type(exc).__name__}: {exc}"), held)
             return False
         if len(batch) == 1:
             reason = f"{type(exc).__name__}: {exc}"
@@ -409,9 +411,11 @@ class Drainer:
         consumer.retry_at = 0.0
         consumer.persistent = False
 
-    def _back_off(self, consumer: Consumer, retry: RetryLater) -> None:
+    def _back_off(self, consumer: Consumer, retry: RetryLater, held: float) -> None:
+        """Try ``consumer`` again later; ``held``: seconds the failed delivery held the drainer (0 for a
+        pipelined one, which failed on its own thread)."""
         consumer.failures += 1
-        cap = SLOW_MAX_BACKOFF if consumer.attempt_seconds >= SLOW_ATTEMPT else MAX_BACKOFF
+        cap = SLOW_MAX_BACKOFF if held >= SLOW_ATTEMPT else MAX_BACKOFF
         delay = min(cap, BASE_BACKOFF * (2 ** min(consumer.failures - 1, 16)))
         delay *= 0.5 + random.random() / 2.0
         if retry.after is not None:
