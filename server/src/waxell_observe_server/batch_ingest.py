@@ -36,7 +36,6 @@ from sqlalchemy import Connection, select
 
 from waxell_observe.store import bulk, rollups
 from waxell_observe.store.schema import runs
-from waxell_observe.vocabulary import PROVISIONAL_RUN_SOURCES
 from waxell_observe_server import batch_usage, ingest_store
 from waxell_observe_server.raw_sql import select_for_ids, select_for_runs
 from waxell_observe_server.run_refs import RunRef
@@ -242,7 +241,13 @@ def _run_of(entry: BatchRunIn, known: dict[str, _Run], now: float) -> tuple[_Run
     workflow_name = cut(start.workflow_name, 256) or "default"
     existing = known.get(entry.run_id)
     # a run the OTLP receiver made from spans is the SDK's to fill: its start takes the run over
-    provisional = existing if existing is not None and _made_from_spans(existing) else None
+    provisional = (
+        existing
+        if existing is not None
+        and existing.stored is not None
+        and ingest_store.made_from_spans(existing.stored.get("source"))
+        else None
+    )
     stored = (
         None
         if existing is None or provisional is not None
@@ -264,10 +269,6 @@ def _run_of(entry: BatchRunIn, known: dict[str, _Run], now: float) -> tuple[_Run
     # entries with the entry's id then mean that other run, as they would over runs/start/)
     known[run_id] = run
     return run, 201
-
-
-def _made_from_spans(run: _Run) -> bool:
-    return run.stored is not None and run.stored.get("source") in PROVISIONAL_RUN_SOURCES
 
 
 _SUMS = (

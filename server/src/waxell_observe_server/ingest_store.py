@@ -183,6 +183,11 @@ def run_start_row(body: RunStartBody, run_id: str, now: float) -> dict[str, Any]
     }
 
 
+def made_from_spans(source: str | None) -> bool:
+    """A run the OTLP receiver made from spans: the SDK's start, when it comes, takes it over."""
+    return source in PROVISIONAL_RUN_SOURCES
+
+
 def taken_over(row: dict[str, Any], provisional: RunRef) -> dict[str, Any]:
     """The start ``row`` of a run the OTLP receiver made from spans before the SDK's start arrived
     (``source`` one of ``PROVISIONAL_RUN_SOURCES``): the start's values, over the tags and metadata
@@ -204,8 +209,13 @@ def start_run(conn: Connection, body: RunStartBody, now: float) -> tuple[str, fl
     existing = None
     provisional = None
     if body.run_id:
-        found = conn.execute(select(runs).where(runs.c.run_id == body.run_id)).first()
-        if found is not None and found.source in PROVISIONAL_RUN_SOURCES:
+        c = runs.c
+        found = conn.execute(
+            select(c.run_id, c.agent_name, c.workflow_name, c.started_at, c.metadata, c.tags, c.source).where(
+                c.run_id == body.run_id
+            )
+        ).first()
+        if found is not None and made_from_spans(found.source):
             provisional = run_ref(found)
         elif found is not None:
             existing = (found.agent_name, found.workflow_name, float(found.started_at))
